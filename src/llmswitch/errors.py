@@ -1,0 +1,247 @@
+"""The llmswitch error tree.
+
+Every error raised by llmswitch derives from :class:`LLMError`::
+
+    LLMError
+    ├── ConfigurationError          bad/missing settings, unknown provider or option, bad input
+    ├── TransportError              connect/read failures (connection refused, reset, DNS)
+    ├── LLMTimeoutError             connect / first-token / total timeout elapsed
+    ├── ProviderError               the provider answered with an error (or malformed bytes)
+    │   ├── AuthenticationError         401
+    │   ├── PermissionDeniedError       403
+    │   ├── ModelNotFoundError          404 / unknown model
+    │   ├── InvalidRequestError         400, 409, 413, 422 ...
+    │   │   └── ContextLengthExceededError
+    │   ├── ContentFilterError          the prompt or output was blocked
+    │   ├── RateLimitError              429 (``retry_after`` from headers or body)
+    │   └── ProviderUnavailableError    5xx, Anthropic 529, mid-stream overload
+    ├── RateLimitExceeded           a local limit (llmswitch's own limiter) refused the call
+    ├── QuotaExceeded               a local per-user quota is used up
+    ├── BudgetExceededError         a local spend budget is used up
+    ├── CircuitOpenError            the deployment's breaker is open
+    └── AllProvidersFailedError     every deployment failed; ``errors`` holds each attempt
+
+Each class carries ``retryable``: whether repeating the same call later can succeed.
+Errors name the provider and model and never contain an API key: messages and
+bodies pass through :func:`redact` before they are stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "AllProvidersFailedError",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "ContentFilterError",
+    "ContextLengthExceededError",
+    "InvalidRequestError",
+    "LLMError",
+    "LLMTimeoutError",
+    "ModelNotFoundError",
+    "PermissionDeniedError",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "QuotaExceeded",
+    "RateLimitError",
+    "RateLimitExceeded",
+    "TransportError",
+    "redact",
+]
+
+# Key shapes of the providers we speak to, plus anything after "Bearer ".
+_SECRET_RE = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
+    r"|AKIA[0-9A-Z]{12,}|(?<=Bearer )[A-Za-z0-9._\-~+/=]{8,})"
+)
+_BODY_LIMIT = 2000
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """Remove API keys from ``text``: known key shapes and each of ``secrets`` verbatim."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _SECRET_RE.sub("***", text)
+
+
+class LLMError(Exception):
+    """Base of every llmswitch error."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, provider: str | None = None, model: str | None = None):
+        self.message = redact(message)
+        self.provider = provider
+        self.model = model
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        where = "/".join(p for p in (self.provider, self.model) if p)
+        return f"[{where}] {self.message}" if where else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class ConfigurationError(LLMError):
+    """Invalid settings or input, detected before any network call."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ):
+        self.field = field
+        super().__init__(message, provider=provider, model=model)
+
+
+class TransportError(LLMError):
+    """The connection failed: refused, reset, closed early, DNS, TLS."""
+
+    retryable = True
+
+
+class LLMTimeoutError(LLMError):
+    """A connect, first-token or total timeout elapsed. ``phase`` says which."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        phase: str = "total",
+        timeout: float | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        partial: Any = None,
+    ):
+        self.phase = phase
+        self.timeout = timeout
+        self.partial = partial
+        super().__init__(message, provider=provider, model=model)
+
+
+class ProviderError(LLMError):
+    """The provider returned an error status, an error event, or bytes we cannot parse.
+
+    ``body`` is the (redacted, truncated) response body; ``code`` the provider's
+    structured error code or type; ``partial`` the :class:`~llmswitch.ChatResponse`
+    built from what a stream delivered before it failed, if any.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        body: str | bytes | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        partial: Any = None,
+    ):
+        if isinstance(body, bytes):
+            body = body[:_BODY_LIMIT].decode("utf-8", "replace")
+        self.body = redact(body[:_BODY_LIMIT]) if body is not None else None
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.code = code
+        self.request_id = request_id
+        self.partial = partial
+        super().__init__(message, provider=provider, model=model)
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        extra = [f"status {self.status_code}"] if self.status_code else []
+        if self.code:
+            extra.append(f"code {self.code}")
+        if self.request_id:
+            extra.append(f"request {self.request_id}")
+        return f"{base} ({', '.join(extra)})" if extra else base
+
+
+class AuthenticationError(ProviderError):
+    """401: the API key or token was rejected."""
+
+
+class PermissionDeniedError(ProviderError):
+    """403: the key is valid but may not use this model, region or feature."""
+
+
+class ModelNotFoundError(ProviderError):
+    """404: the model (or Azure deployment) does not exist or is not available to this key."""
+
+
+class InvalidRequestError(ProviderError):
+    """The provider rejected the request as malformed or unsupported."""
+
+
+class ContextLengthExceededError(InvalidRequestError):
+    """The prompt (plus requested output) does not fit the model's context window."""
+
+
+class ContentFilterError(ProviderError):
+    """The provider's safety system blocked the prompt or the output."""
+
+
+class RateLimitError(ProviderError):
+    """429 from the provider. ``retry_after`` (seconds) when the provider said."""
+
+    retryable = True
+
+
+class ProviderUnavailableError(ProviderError):
+    """5xx, Anthropic 529 overloaded, or an overload/error event in the middle of a stream."""
+
+    retryable = True
+
+
+class RateLimitExceeded(LLMError):
+    """llmswitch's own limiter refused the call; ``retry_after`` says when to try again."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class QuotaExceeded(LLMError):
+    """A per-user request or token quota is used up for its period."""
+
+
+class BudgetExceededError(LLMError):
+    """A spend budget is used up."""
+
+
+class CircuitOpenError(LLMError):
+    """The circuit breaker for this deployment is open and there is no alternative."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class AllProvidersFailedError(LLMError):
+    """Every deployment of a model group failed; ``errors`` holds each attempt's error."""
+
+    def __init__(self, message: str, *, errors: Sequence[LLMError] = (), **kw: Any):
+        self.errors = list(errors)
+        self.retryable = any(e.retryable for e in self.errors)
+        super().__init__(message, **kw)

@@ -1,0 +1,239 @@
+"""Typed stream events and the accumulator that builds a ChatResponse from them.
+
+Every adapter's stream parser emits these; :class:`Accumulator` folds them into the
+same :class:`~llmswitch.ChatResponse` that ``chat()`` returns for the same answer.
+
+``index`` is the position of the block the event belongs to (a tool call's index
+for OpenAI, a content block's index for Anthropic): events with the same index
+belong together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from .messages import ChatResponse, FinishReason, ReasoningBlock, ToolCall, Usage
+
+__all__ = [
+    "Accumulator",
+    "Event",
+    "ReasoningDelta",
+    "ReasoningEnd",
+    "RefusalDelta",
+    "StreamEnd",
+    "StreamStart",
+    "TextDelta",
+    "ToolCallDelta",
+    "ToolCallEnd",
+    "ToolCallStart",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStart:
+    """The provider's response id and model, when it sends them first."""
+
+    id: str | None
+    model: str | None
+    kind: Literal["start"] = field(default="start", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    index: int
+    text: str
+    kind: Literal["text"] = field(default="text", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    index: int
+    text: str
+    kind: Literal["reasoning"] = field(default="reasoning", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningEnd:
+    """A thinking block is complete; ``block`` carries its signature or redacted data."""
+
+    index: int
+    block: ReasoningBlock
+    kind: Literal["reasoning_end"] = field(default="reasoning_end", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalDelta:
+    index: int
+    text: str
+    kind: Literal["refusal"] = field(default="refusal", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStart:
+    index: int
+    id: str
+    name: str
+    kind: Literal["tool_call_start"] = field(default="tool_call_start", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    index: int
+    arguments: str  # a JSON fragment, not aligned to JSON tokens
+    kind: Literal["tool_call_delta"] = field(default="tool_call_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEnd:
+    index: int
+    tool_call: ToolCall
+    kind: Literal["tool_call_end"] = field(default="tool_call_end", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    finish_reason: FinishReason
+    usage: Usage
+    raw_finish_reason: str | None = None
+    raw: Any = field(default=None, compare=False, repr=False)
+    kind: Literal["end"] = field(default="end", init=False)
+
+
+Event: TypeAlias = (
+    StreamStart
+    | TextDelta
+    | ReasoningDelta
+    | ReasoningEnd
+    | RefusalDelta
+    | ToolCallStart
+    | ToolCallDelta
+    | ToolCallEnd
+    | StreamEnd
+)
+
+
+class Accumulator:
+    """Folds events into a ChatResponse. ``snapshot()`` works mid-stream too
+    (what was received so far, with ``finish_reason="error"``)."""
+
+    __slots__ = (
+        "_end",
+        "_reasoning",
+        "_refusal",
+        "_text",
+        "_tool_calls",
+        "id",
+        "model",
+        "provider",
+    )
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.id: str | None = None
+        self._text: list[str] = []
+        self._refusal: list[str] = []
+        # index -> [text pieces, finished block or None]
+        self._reasoning: dict[int, tuple[list[str], list[ReasoningBlock]]] = {}
+        self._tool_calls: dict[int, ToolCall] = {}
+        self._end: StreamEnd | None = None
+
+    def add(self, event: Event) -> None:
+        kind = event.kind
+        if kind == "text":
+            self._text.append(event.text)  # type: ignore[union-attr]
+        elif kind == "reasoning":
+            self._reasoning_slot(event.index)[0].append(event.text)  # type: ignore[union-attr]
+        elif kind == "reasoning_end":
+            self._reasoning_slot(event.index)[1].append(event.block)  # type: ignore[union-attr]
+        elif kind == "tool_call_end":
+            self._tool_calls[event.index] = event.tool_call  # type: ignore[union-attr]
+        elif kind == "refusal":
+            self._refusal.append(event.text)  # type: ignore[union-attr]
+        elif kind == "start":
+            assert isinstance(event, StreamStart)
+            self.id = event.id or self.id
+            self.model = event.model or self.model
+        elif kind == "end":
+            assert isinstance(event, StreamEnd)
+            self._end = event
+
+    def _reasoning_slot(self, index: int) -> tuple[list[str], list[ReasoningBlock]]:
+        slot = self._reasoning.get(index)
+        if slot is None:
+            slot = self._reasoning[index] = ([], [])
+        return slot
+
+    @property
+    def done(self) -> bool:
+        return self._end is not None
+
+    def snapshot(self) -> ChatResponse:
+        end = self._end
+        blocks: list[ReasoningBlock] = []
+        for index in sorted(self._reasoning):
+            pieces, finished = self._reasoning[index]
+            text = "".join(pieces)
+            if finished:
+                b = finished[-1]
+                blocks.append(
+                    b if b.text or b.redacted_data is not None
+                    else ReasoningBlock(text=text, signature=b.signature)
+                )  # fmt: skip
+            elif text:
+                blocks.append(ReasoningBlock(text=text))
+        reasoning = "".join(b.text for b in blocks) or None
+        return build_response(
+            provider=self.provider,
+            id=self.id,
+            model=self.model,
+            text="".join(self._text),
+            tool_calls=tuple(self._tool_calls[i] for i in sorted(self._tool_calls)),
+            reasoning=reasoning,
+            reasoning_blocks=tuple(blocks),
+            refusal="".join(self._refusal) or None,
+            finish_reason=end.finish_reason if end else "error",
+            raw_finish_reason=end.raw_finish_reason if end else None,
+            usage=end.usage if end else Usage(),
+            raw=end.raw if end else None,
+        )
+
+
+def build_response(
+    *,
+    provider: str,
+    id: str | None,
+    model: str,
+    text: str,
+    tool_calls: tuple[ToolCall, ...],
+    reasoning: str | None,
+    reasoning_blocks: tuple[ReasoningBlock, ...],
+    refusal: str | None,
+    finish_reason: FinishReason,
+    raw_finish_reason: str | None,
+    usage: Usage,
+    raw: Any,
+) -> ChatResponse:
+    """The one place a ChatResponse is assembled, so chat() and stream() agree."""
+    # Rule (WIRE.md 6.2): tool calls present means the turn ended to call them,
+    # whatever a lenient server reported.
+    if tool_calls and finish_reason == "stop":
+        finish_reason = "tool_calls"
+    from .catalog import cost_of
+
+    return ChatResponse(
+        id=id,
+        model=model,
+        provider=provider,
+        text=text,
+        tool_calls=tool_calls,
+        reasoning=reasoning,
+        reasoning_blocks=reasoning_blocks,
+        refusal=refusal,
+        finish_reason=finish_reason,
+        raw_finish_reason=raw_finish_reason,
+        usage=usage,
+        cost=cost_of(provider, model, usage),
+        raw=raw,
+    )

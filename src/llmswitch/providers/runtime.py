@@ -1,0 +1,98 @@
+"""The innermost layer of a call: a provider that turns a ChatRequest into a response
+or an event stream. :class:`~llmswitch.providers.http.HttpProvider` does it over HTTP
+with an adapter; :class:`llmswitch.testing.FakeProvider` does it from a script."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import ConfigurationError
+from ..events import Event
+from ..messages import ChatRequest, ChatResponse, ModelInfo
+
+__all__ = ["CallContext", "Provider", "Timeout", "to_timeout"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeout:
+    """Seconds; ``None`` disables that limit.
+
+    ``connect``: establishing the connection. ``first_token``: from sending the request
+    to the first stream event (streams only: a non-streamed answer arrives all at
+    once). ``total``: the whole call, including reading every chunk.
+    """
+
+    connect: float | None = 10.0
+    first_token: float | None = 30.0
+    total: float | None = 300.0
+
+
+DEFAULT_TIMEOUT = Timeout()
+
+
+def to_timeout(value: Any, default: Timeout = DEFAULT_TIMEOUT) -> Timeout:
+    """``None`` -> default; a number -> total; a dict or Timeout -> merged onto default."""
+    if value is None:
+        return default
+    if isinstance(value, Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | Mapping):
+        raise ConfigurationError(
+            "timeout must be seconds, a Timeout, or a dict", field="timeout"
+        )
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ConfigurationError("timeout must be > 0 seconds", field="timeout")
+        first = default.first_token
+        return Timeout(
+            connect=default.connect,
+            first_token=min(first, value) if first is not None else None,
+            total=float(value),
+        )
+    unknown = set(value) - {"connect", "first_token", "total"}
+    if unknown:
+        raise ConfigurationError(
+            f"unknown timeout field {sorted(unknown)[0]!r} (expected connect, first_token, total)",
+            field=f"timeout.{sorted(unknown)[0]}",
+        )
+    for k, v in value.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
+            raise ConfigurationError(f"timeout.{k} must be > 0 seconds or None", field=f"timeout.{k}")
+    return Timeout(
+        connect=value.get("connect", default.connect),
+        first_token=value.get("first_token", default.first_token),
+        total=value.get("total", default.total),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallContext:
+    """Per-call settings handed to a provider. ``transport`` is the client's
+    :class:`~llmswitch.transport.AsyncTransport` or ``SyncTransport``."""
+
+    timeout: Timeout
+    transport: Any = None
+
+
+class Provider(Protocol):
+    """A configured provider: ``id`` is what goes before the slash in ``"id/model"``.
+
+    Streams are iterators the caller may abandon: closing them (``aclose()``/``close()``)
+    must release the connection.
+    """
+
+    id: str
+
+    async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse: ...
+
+    def astream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[Event]: ...
+
+    async def alist_models(self, ctx: CallContext) -> list[ModelInfo]: ...
+
+    def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse: ...
+
+    def stream(self, request: ChatRequest, ctx: CallContext) -> Iterator[Event]: ...
+
+    def list_models(self, ctx: CallContext) -> list[ModelInfo]: ...
