@@ -1,0 +1,114 @@
+"""llmswitch: one typed API over every major LLM provider.
+
+    from llmswitch import Client
+
+    client = Client()
+    resp = client.chat("openai/gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+    print(resp.text)
+"""
+
+from __future__ import annotations
+
+from .client import AsyncChatStream, AsyncClient, ChatStream, Client
+from .config import Config, ProviderConfig, load_config
+from .errors import (
+    AllProvidersFailedError,
+    AuthenticationError,
+    BudgetExceededError,
+    CircuitOpenError,
+    ConfigurationError,
+    ContentFilterError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    LLMError,
+    LLMTimeoutError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderUnavailableError,
+    QuotaExceeded,
+    RateLimitError,
+    RateLimitExceeded,
+    TransportError,
+)
+from .events import (
+    Accumulator,
+    Event,
+    ReasoningDelta,
+    ReasoningEnd,
+    RefusalDelta,
+    StreamEnd,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from .messages import (
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    ImagePart,
+    Message,
+    ModelInfo,
+    ReasoningBlock,
+    TextPart,
+    Tool,
+    ToolCall,
+    Usage,
+)
+from .providers.runtime import Timeout
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Accumulator",
+    "AllProvidersFailedError",
+    "AsyncChatStream",
+    "AsyncClient",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "ChatRequest",
+    "ChatResponse",
+    "ChatStream",
+    "CircuitOpenError",
+    "Client",
+    "Config",
+    "ConfigurationError",
+    "ContentFilterError",
+    "ContextLengthExceededError",
+    "Event",
+    "FinishReason",
+    "ImagePart",
+    "InvalidRequestError",
+    "LLMError",
+    "LLMTimeoutError",
+    "Message",
+    "ModelInfo",
+    "ModelNotFoundError",
+    "PermissionDeniedError",
+    "ProviderConfig",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "QuotaExceeded",
+    "RateLimitError",
+    "RateLimitExceeded",
+    "ReasoningBlock",
+    "ReasoningDelta",
+    "ReasoningEnd",
+    "RefusalDelta",
+    "StreamEnd",
+    "StreamStart",
+    "TextDelta",
+    "TextPart",
+    "Timeout",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallEnd",
+    "ToolCallStart",
+    "TransportError",
+    "Usage",
+    "__version__",
+    "load_config",
+]

@@ -74,6 +74,8 @@ class LLMError(Exception):
     """Base of every llmswitch error."""
 
     retryable: bool = False
+    # What a stream delivered before it failed (a ChatResponse), when there was a stream.
+    partial: Any = None
 
     def __init__(self, message: str, *, provider: str | None = None, model: str | None = None):
         self.message = redact(message)

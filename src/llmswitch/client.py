@@ -1,0 +1,439 @@
+"""``Client`` and ``AsyncClient``: resolve the model, validate the request, hand it to
+the provider over the client's pooled transport.
+
+Both share :class:`_Core` (configuration, provider lookup, validation); they differ
+only in the transport they own and whether they await.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+from .config import Config, ProviderConfig, load_config
+from .errors import ConfigurationError, LLMError
+from .events import Accumulator, Event
+from .messages import (
+    ChatRequest,
+    ChatResponse,
+    ModelInfo,
+    to_messages,
+    to_reasoning,
+    to_response_format,
+    to_tool_choice,
+    to_tools,
+)
+from .providers.runtime import CallContext, Provider, Timeout, to_timeout
+
+__all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client"]
+
+_OPTIONS = (
+    "system", "tools", "tool_choice", "temperature", "max_tokens", "top_p", "stop",
+    "response_format", "reasoning", "user", "metadata", "timeout", "extra_body", "extra_headers",
+)  # fmt: skip
+
+
+def _unknown_option(options: Mapping[str, Any]) -> ConfigurationError:
+    import difflib
+
+    name = sorted(options)[0]
+    close = difflib.get_close_matches(name, _OPTIONS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigurationError(f"unknown option {name!r}{hint}", field=name)
+
+
+def _number(value: Any, name: str, lo: float, hi: float) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise ConfigurationError(f"{name} must be a number from {lo} to {hi}", field=name)
+    return float(value)
+
+
+def _stop(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(s, str) and s for s in value):
+        return tuple(value)
+    raise ConfigurationError("stop must be a string or a list of non-empty strings", field="stop")
+
+
+class _Core:
+    """What the sync and async clients share: configuration and request validation."""
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | Config | None,
+        providers: Iterable[Provider | ProviderConfig],
+        timeout: Any,
+        env: Mapping[str, str] | None,
+    ) -> None:
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self.config = config if isinstance(config, Config) else load_config(config, self.env)
+        self.timeout = to_timeout(timeout)
+        self._providers: dict[str, Provider] = {}
+        declared: dict[str, ProviderConfig] = {}
+        for p in providers:
+            if isinstance(p, ProviderConfig):
+                declared[p.id] = p
+            else:
+                self._providers[p.id] = p
+        if declared:
+            self.config = Config(
+                providers={**self.config.providers, **declared},
+                aliases=self.config.aliases,
+                path=self.config.path,
+            )
+        self._lock = threading.Lock()
+
+    def provider(self, pid: str) -> Provider:
+        provider = self._providers.get(pid)
+        if provider is None:
+            from .providers.registry import build_provider
+
+            with self._lock:
+                provider = self._providers.get(pid)
+                if provider is None:
+                    provider = self._providers[pid] = build_provider(pid, self.config, self.env)
+        return provider
+
+    def resolve(self, model: Any) -> tuple[Provider, str]:
+        if not isinstance(model, str) or not model:
+            raise ConfigurationError("model must be a non-empty string", field="model")
+        target = self.config.aliases.get(model, model)
+        pid, sep, name = target.partition("/")
+        if not sep or not pid or not name:
+            raise ConfigurationError(
+                f"model {model!r} must be '<provider>/<model>' or an alias from llmswitch.toml",
+                field="model",
+            )
+        return self.provider(pid), name
+
+    def call_timeout(self, pid: str, timeout: Any) -> Timeout:
+        pc = self.config.providers.get(pid)
+        base = pc.timeout if pc is not None and pc.timeout is not None else self.timeout
+        return to_timeout(timeout, base)
+
+    def request(
+        self,
+        model: Any,
+        messages: Any,
+        *,
+        system: Any = None,
+        tools: Any = None,
+        tool_choice: Any = None,
+        temperature: Any = None,
+        max_tokens: Any = None,
+        top_p: Any = None,
+        stop: Any = None,
+        response_format: Any = None,
+        reasoning: Any = None,
+        user: Any = None,
+        metadata: Any = None,
+        timeout: Any = None,
+        extra_body: Any = None,
+        extra_headers: Any = None,
+        **unknown: Any,
+    ) -> tuple[Provider, ChatRequest, CallContext]:
+        if unknown:
+            raise _unknown_option(unknown)
+        provider, name = self.resolve(model)
+        tool_list = to_tools(tools)
+        if system is not None and not isinstance(system, str):
+            raise ConfigurationError("system must be a string", field="system")
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise ConfigurationError("max_tokens must be a positive integer", field="max_tokens")
+        for field_name, value in (("user", user),):
+            if value is not None and not isinstance(value, str):
+                raise ConfigurationError(f"{field_name} must be a string", field=field_name)
+        for field_name, value in (
+            ("metadata", metadata), ("extra_body", extra_body), ("extra_headers", extra_headers)
+        ):  # fmt: skip
+            if value is not None and not isinstance(value, Mapping):
+                raise ConfigurationError(f"{field_name} must be a dict", field=field_name)
+        request = ChatRequest(
+            provider=provider.id,
+            model=name,
+            messages=to_messages(messages),
+            system=system,
+            tools=tool_list,
+            tool_choice=to_tool_choice(tool_choice, tool_list),
+            temperature=_number(temperature, "temperature", 0, 2),
+            max_tokens=max_tokens,
+            top_p=_number(top_p, "top_p", 0, 1),
+            stop=_stop(stop),
+            response_format=to_response_format(response_format),
+            reasoning=to_reasoning(reasoning),
+            user=user,
+            metadata=metadata,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+        )
+        return provider, request, CallContext(timeout=self.call_timeout(provider.id, timeout))
+
+
+def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
+    if getattr(exc, "partial", None) is None:
+        exc.partial = acc.snapshot()
+
+
+# ---------------------------------------------------------------------------- sync
+
+
+class ChatStream:
+    """A streamed answer: iterate for events; ``response`` is the final ChatResponse.
+
+    The request is sent when the ``with`` block is entered (so HTTP errors surface
+    there); leaving the block early closes the connection.
+    """
+
+    __slots__ = ("_acc", "_events", "_started", "_source")
+
+    def __init__(self, source: Iterator[Event], acc: Accumulator) -> None:
+        self._source = source
+        self._acc = acc
+        self._events: list[Event] = []
+        self._started = False
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            try:
+                self._events.append(next(self._source))
+            except StopIteration:
+                pass
+            except LLMError as exc:
+                _attach_partial(exc, self._acc)
+                raise
+
+    def __enter__(self) -> ChatStream:
+        self._start()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Event]:
+        self._start()
+        acc = self._acc
+        try:
+            while self._events:
+                event = self._events.pop(0)
+                acc.add(event)
+                yield event
+            for event in self._source:
+                acc.add(event)
+                yield event
+        except LLMError as exc:
+            _attach_partial(exc, acc)
+            raise
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """Just the text pieces, as they arrive."""
+        for event in self:
+            if event.kind == "text":
+                yield event.text  # type: ignore[union-attr]
+
+    @property
+    def response(self) -> ChatResponse:
+        """The final response; reads the rest of the stream first if needed."""
+        if not self._acc.done:
+            for _ in self:
+                pass
+        return self._acc.snapshot()
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+
+class Client:
+    """Blocking client. Thread-safe; reuse one for the life of the program.
+
+    ``config``: path to ``llmswitch.toml`` or a :class:`Config` (default: ``$LLMSWITCH_CONFIG``
+    or ``./llmswitch.toml`` if present). ``providers``: extra :class:`ProviderConfig` entries or
+    ready providers (e.g. ``llmswitch.testing.FakeProvider``). ``timeout``: seconds (total) or
+    a :class:`Timeout`/dict with ``connect``, ``first_token``, ``total``. ``env``: where
+    credentials are read (default ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        *,
+        config: str | os.PathLike[str] | Config | None = None,
+        providers: Iterable[Provider | ProviderConfig] = (),
+        timeout: Any = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._core = _Core(config, providers, timeout, env)
+        from .transport import SyncTransport
+
+        self._transport = SyncTransport()
+
+    def _prepare(self, model: Any, messages: Any, options: dict[str, Any]) -> Any:
+        provider, request, ctx = self._core.request(model, messages, **options)
+        return provider, request, CallContext(timeout=ctx.timeout, transport=self._transport)
+
+    def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
+        """One complete answer. Options: see the README (system, tools, tool_choice, ...)."""
+        provider, request, ctx = self._prepare(model, messages, options)
+        return provider.chat(request, ctx)  # type: ignore[no-any-return]
+
+    def stream(self, model: str, messages: Any, **options: Any) -> ChatStream:
+        provider, request, ctx = self._prepare(model, messages, options)
+        return ChatStream(provider.stream(request, ctx), Accumulator(provider.id, request.model))
+
+    def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
+        """Models the provider offers right now (live listing)."""
+        p = self._core.provider(provider)
+        return p.list_models(
+            CallContext(timeout=self._core.call_timeout(provider, timeout), transport=self._transport)
+        )
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------- async
+
+
+class AsyncChatStream:
+    """Async twin of :class:`ChatStream`: ``async with`` sends the request,
+    ``async for`` yields events, ``response`` (or ``await get_response()``) is final."""
+
+    __slots__ = ("_acc", "_pending", "_source", "_started")
+
+    def __init__(self, source: AsyncIterator[Event], acc: Accumulator) -> None:
+        self._source = source
+        self._acc = acc
+        self._pending: Event | None = None
+        self._started = False
+
+    async def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            try:
+                self._pending = await self._source.__anext__()
+            except StopAsyncIteration:
+                pass
+            except LLMError as exc:
+                _attach_partial(exc, self._acc)
+                raise
+
+    async def __aenter__(self) -> AsyncChatStream:
+        await self._start()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncChatStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if not self._started:
+            await self._start()
+        event = self._pending
+        if event is not None:
+            self._pending = None
+        else:
+            try:
+                event = await self._source.__anext__()
+            except LLMError as exc:
+                _attach_partial(exc, self._acc)
+                raise
+        self._acc.add(event)
+        return event
+
+    @property
+    async def text_stream(self) -> AsyncIterator[str]:
+        async for event in self:
+            if event.kind == "text":
+                yield event.text  # type: ignore[union-attr]
+
+    @property
+    def response(self) -> ChatResponse:
+        """The final response; the stream must have been read to the end
+        (use ``await stream.get_response()`` to read the rest first)."""
+        if not self._acc.done:
+            raise ConfigurationError(
+                "the stream is not finished: iterate it to the end or await get_response()"
+            )
+        return self._acc.snapshot()
+
+    async def get_response(self) -> ChatResponse:
+        async for _ in self:
+            pass
+        return self._acc.snapshot()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class AsyncClient:
+    """Asynchronous client; same arguments and methods as :class:`Client`, awaited.
+    Use it as ``async with AsyncClient() as client`` or call ``await client.aclose()``."""
+
+    def __init__(
+        self,
+        *,
+        config: str | os.PathLike[str] | Config | None = None,
+        providers: Iterable[Provider | ProviderConfig] = (),
+        timeout: Any = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._core = _Core(config, providers, timeout, env)
+        from .transport import AsyncTransport
+
+        self._transport = AsyncTransport()
+
+    def _prepare(self, model: Any, messages: Any, options: dict[str, Any]) -> Any:
+        provider, request, ctx = self._core.request(model, messages, **options)
+        return provider, request, CallContext(timeout=ctx.timeout, transport=self._transport)
+
+    async def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
+        provider, request, ctx = self._prepare(model, messages, options)
+        return await provider.achat(request, ctx)  # type: ignore[no-any-return]
+
+    def stream(self, model: str, messages: Any, **options: Any) -> AsyncChatStream:
+        provider, request, ctx = self._prepare(model, messages, options)
+        return AsyncChatStream(
+            provider.astream(request, ctx), Accumulator(provider.id, request.model)
+        )
+
+    async def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
+        p = self._core.provider(provider)
+        return await p.alist_models(
+            CallContext(timeout=self._core.call_timeout(provider, timeout), transport=self._transport)
+        )
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+

@@ -1,0 +1,486 @@
+"""``llmswitch.toml``: provider entries and model aliases.
+
+::
+
+    [providers.vllm]
+    kind = "openai-compatible"
+    base_url = "http://localhost:8000/v1"
+    api_key = "${VLLM_API_KEY}"          # ${VAR} and ${VAR:-default} from the environment
+
+    [providers.vllm.timeout]
+    total = 120
+
+    [aliases]
+    smart = "anthropic/claude-sonnet-4-5"
+
+:func:`load_config` finds the file (argument, ``$LLMSWITCH_CONFIG``, ``./llmswitch.toml``),
+validates it and returns a :class:`Config`. Every problem is a :class:`ConfigurationError`
+that names the file, the line and the key; secret values never appear in one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+from .providers.base import Secret
+from .providers.runtime import Timeout, to_timeout
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_FILE",
+    "KINDS",
+    "Config",
+    "ProviderConfig",
+    "load_config",
+]
+
+CONFIG_ENV = "LLMSWITCH_CONFIG"
+DEFAULT_CONFIG_FILE = "llmswitch.toml"
+
+# Built-in provider id -> its wire kind. The one list of built-ins: the registry and the
+# CLI read it from here.
+BUILTIN_PROVIDERS: Mapping[str, str] = {
+    "openai": "openai",
+    "azure": "azure",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "bedrock": "bedrock",
+    "ollama": "ollama",
+}
+KINDS: tuple[str, ...] = (*dict.fromkeys(BUILTIN_PROVIDERS.values()), "openai-compatible")
+
+# Which kinds a kind-specific key makes sense for.
+_KEY_KINDS: Mapping[str, tuple[str, ...]] = {
+    "api_version": ("azure",),
+    "organization": ("openai", "openai-compatible"),
+}
+_STRING_KEYS = ("kind", "base_url", "api_key", "api_version", "organization")
+_PROVIDER_KEYS = (*_STRING_KEYS, "headers", "timeout")
+_TIMEOUT_KEYS = ("connect", "first_token", "total")
+_TOP_LEVEL_KEYS = ("providers", "aliases")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_HEADER_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+_VAR_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
+_VAR_BODY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderConfig:
+    """One ``[providers.<id>]`` entry. ``kind=None`` means the built-in kind of a built-in id."""
+
+    id: str
+    kind: str | None = None
+    base_url: str | None = None
+    api_key: Secret | None = None
+    api_version: str | None = None
+    organization: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: Timeout | None = None
+    source: str | None = None
+
+    @property
+    def effective_kind(self) -> str | None:
+        """``kind``, else the built-in kind of this id."""
+        return self.kind or BUILTIN_PROVIDERS.get(self.id)
+
+    def __repr__(self) -> str:
+        # Header values may carry credentials too ("authorization = ${TOKEN}").
+        shown = {
+            "id": self.id, "kind": self.kind, "base_url": self.base_url,
+            "api_key": self.api_key, "api_version": self.api_version,
+            "organization": self.organization,
+            "headers": dict.fromkeys(self.headers, "***"),
+            "timeout": self.timeout, "source": self.source,
+        }  # fmt: skip
+        return f"ProviderConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """A loaded ``llmswitch.toml``. ``aliases`` map a name to its final ``provider/model``
+    (chains are resolved at load time). ``path`` is ``None`` when no file was found."""
+
+    providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Load ``path``; else ``$LLMSWITCH_CONFIG``; else ``./llmswitch.toml`` if it exists;
+    else an empty :class:`Config`. ``env`` (default ``os.environ``) feeds ``${VAR}``."""
+    env = os.environ if env is None else env
+    if path is not None:
+        file, origin = Path(path), "config file"
+    elif env.get(CONFIG_ENV):
+        file, origin = Path(env[CONFIG_ENV]), f"config file (from ${CONFIG_ENV})"
+    else:
+        file, origin = Path(DEFAULT_CONFIG_FILE), "config file"
+        if not file.is_file():
+            return Config()
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(f"{origin} {str(file)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"{origin} {str(file)!r} is a directory") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {str(file)!r}: {exc.strerror}") from None
+    return _Loader(str(file), data, env).load(file)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Loader:
+    def __init__(self, name: str, data: bytes, env: Mapping[str, str]) -> None:
+        self.name = name
+        self.env = env
+        try:
+            self.source = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise ConfigurationError(f"{name}:{line}: the file is not valid UTF-8") from None
+        self._lines: dict[tuple[str, ...], int] | None = None
+
+    # --------------------------------------------------------------- errors
+
+    def line_of(self, path: tuple[str, ...]) -> int:
+        if self._lines is None:
+            self._lines = key_lines(self.source)
+        for n in range(len(path), 0, -1):
+            line = self._lines.get(path[:n])
+            if line is not None:
+                return line
+        return 1
+
+    def error(self, path: tuple[str, ...], problem: str) -> ConfigurationError:
+        key = ".".join(_show_key(p) for p in path)
+        return ConfigurationError(f"{self.name}:{self.line_of(path)}: {key}: {problem}", field=key)
+
+    # --------------------------------------------------------------- parse
+
+    def load(self, file: Path) -> Config:
+        try:
+            doc = tomllib.loads(self.source)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(self.syntax_error(str(exc))) from None
+        for key in doc:
+            if key not in _TOP_LEVEL_KEYS:
+                raise self.error(
+                    (key,), f"unknown setting (expected one of {', '.join(_TOP_LEVEL_KEYS)})"
+                )
+        providers_raw = self.table(doc, ("providers",))
+        providers = {
+            pid: self.provider(pid, self.table(providers_raw, ("providers", pid)))
+            for pid in providers_raw
+        }
+        aliases = self.aliases(self.table(doc, ("aliases",)))
+        return Config(providers=providers, aliases=aliases, path=file.resolve())
+
+    def syntax_error(self, message: str) -> str:
+        # tomllib (3.11) only puts the position in the message: "... (at line 3, column 7)".
+        m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if m:
+            where = f"{m.group(1)}:{m.group(2)}"
+        elif (m := re.search(r"\s*\(at end of document\)$", message)) is not None:
+            where = str(self.source.count("\n") + 1)
+        else:
+            return f"{self.name}: invalid TOML: {message}"
+        return f"{self.name}:{where}: invalid TOML: {message[: m.start()]}"
+
+    def table(self, parent: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any]:
+        value = parent.get(path[-1], {})
+        if not isinstance(value, dict):
+            raise self.error(path, f"expected a table, got {_type_name(value)}")
+        return value
+
+    def string(self, value: Any, path: tuple[str, ...]) -> str:
+        if not isinstance(value, str):
+            raise self.error(path, f"expected a string, got {_type_name(value)}")
+        return self.interpolate(value, path)
+
+    def interpolate(self, value: str, path: tuple[str, ...]) -> str:
+        if "$" not in value:
+            return value
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(0) == "$$":
+                return "$"
+            body = _VAR_BODY_RE.fullmatch(m.group(1))
+            if body is None:
+                raise self.error(
+                    path, "malformed ${...} reference (expected ${VAR} or ${VAR:-default})"
+                )
+            name, default = body.group(1), body.group(2)
+            found = self.env.get(name)
+            if found:
+                return found
+            if default is not None:
+                return default
+            if found is None:
+                raise self.error(path, f"environment variable {name} is not set")
+            return found  # set but empty, no default: shell semantics keep the empty value
+
+        return _VAR_RE.sub(sub, value)
+
+    def provider(self, pid: str, raw: Mapping[str, Any]) -> ProviderConfig:
+        where = ("providers", pid)
+        if not _ID_RE.fullmatch(pid):
+            raise self.error(where, "provider id must be letters, digits, '_', '-' or '.' (no '/')")
+        for key in raw:
+            if key not in _PROVIDER_KEYS:
+                raise self.error(
+                    (*where, key),
+                    f"unknown provider setting (expected one of {', '.join(_PROVIDER_KEYS)})",
+                )
+        values = {k: self.string(raw[k], (*where, k)) for k in _STRING_KEYS if k in raw}
+
+        kind = values.get("kind")
+        if kind is not None and kind not in KINDS:
+            raise self.error(
+                (*where, "kind"), f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})"
+            )
+        effective = kind or BUILTIN_PROVIDERS.get(pid)
+        if effective is None:
+            raise self.error(
+                where,
+                f"'{pid}' is not a built-in provider ({', '.join(BUILTIN_PROVIDERS)}): "
+                f"set kind (one of {', '.join(KINDS)})",
+            )
+        for key, kinds in _KEY_KINDS.items():
+            if key in values and effective not in kinds:
+                raise self.error(
+                    (*where, key), f"only applies to kind {' or '.join(map(repr, kinds))}"
+                )
+
+        base_url = values.get("base_url") or None
+        if base_url is not None:
+            url = urlsplit(base_url)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                # Not echoed: a URL may carry credentials (https://user:pass@host).
+                raise self.error((*where, "base_url"), "must be an http:// or https:// URL")
+        elif effective == "openai-compatible":
+            raise self.error(where, "kind 'openai-compatible' needs base_url")
+
+        api_key = values.get("api_key")
+        return ProviderConfig(
+            id=pid,
+            kind=kind,
+            base_url=base_url,
+            api_key=Secret(api_key) if api_key else None,  # "${KEY:-}" -> no key
+            api_version=values.get("api_version") or None,
+            organization=values.get("organization") or None,
+            headers=self.headers(raw.get("headers", {}), (*where, "headers")),
+            timeout=self.timeout(raw["timeout"], (*where, "timeout")) if "timeout" in raw else None,
+            source=f"{self.name}:{self.line_of(where)}",
+        )
+
+    def headers(self, raw: Any, path: tuple[str, ...]) -> dict[str, str]:
+        if not isinstance(raw, dict):
+            raise self.error(path, f"expected a table of strings, got {_type_name(raw)}")
+        out: dict[str, str] = {}
+        for name, value in raw.items():
+            if not _HEADER_RE.fullmatch(name):
+                raise self.error((*path, name), "not a valid HTTP header name")
+            out[name] = self.string(value, (*path, name))
+            if "\n" in out[name] or "\r" in out[name]:
+                raise self.error((*path, name), "header value must be a single line")
+        return out
+
+    def timeout(self, raw: Any, path: tuple[str, ...]) -> Timeout:
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                if key not in _TIMEOUT_KEYS:
+                    raise self.error(
+                        (*path, key),
+                        f"unknown timeout setting (expected one of {', '.join(_TIMEOUT_KEYS)})",
+                    )
+                if not _positive_number(value):
+                    raise self.error((*path, key), "must be a number of seconds > 0")
+        elif not _positive_number(raw):
+            raise self.error(path, "must be seconds > 0 or a table of connect/first_token/total")
+        return to_timeout(raw)
+
+    def aliases(self, raw: Mapping[str, Any]) -> dict[str, str]:
+        targets: dict[str, str] = {}
+        for name, value in raw.items():
+            where = ("aliases", name)
+            if "/" in name or not name.strip():
+                raise self.error(where, "an alias name must not be empty or contain '/'")
+            target = self.string(value, where)
+            if "/" in target:
+                provider, _, model = target.partition("/")
+                if not _ID_RE.fullmatch(provider) or not model:
+                    raise self.error(
+                        where, f"target {target!r} is not of the form 'provider/model'"
+                    )
+            elif target not in raw:
+                raise self.error(
+                    where,
+                    f"target {target!r} is neither 'provider/model' nor another alias",
+                )
+            targets[name] = target
+        resolved: dict[str, str] = {}
+        for name in targets:
+            chain = [name]
+            target = targets[name]
+            while "/" not in target:
+                if target in chain:
+                    cycle = " -> ".join([*chain[chain.index(target) :], target])
+                    raise self.error(("aliases", name), f"alias cycle: {cycle}")
+                chain.append(target)
+                target = targets[target]
+            resolved[name] = target
+        return resolved
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _type_name(value: Any) -> str:
+    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+             dict: "a table", list: "an array"}  # fmt: skip
+    return names.get(type(value), "a date/time")
+
+
+def _show_key(part: str) -> str:
+    return part if re.fullmatch(r"[A-Za-z0-9_\-]+", part) else f'"{part}"'
+
+
+# --------------------------------------------------------------------------- key lines
+
+
+def key_lines(source: str) -> dict[tuple[str, ...], int]:
+    """Line (1-based) where each key path is first written: ``[a.b]`` headers, ``k = v`` and
+    dotted ``a.b = v`` lines, and keys inside single-line inline tables. tomllib reports no
+    positions for valid documents, so error messages get their line numbers from here."""
+    lines: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    in_string: str | None = None  # the open multi-line string delimiter, if any
+    for number, text in enumerate(source.splitlines(), 1):
+        if in_string is not None:
+            if text.count(in_string) % 2:
+                in_string = None
+            continue
+        s = text.strip()
+        if not s or s.startswith("#"):
+            continue
+        if s.startswith("["):
+            array = s.startswith("[[")
+            parsed = _parse_key(s, 2 if array else 1)
+            if parsed is not None:
+                table = tuple(parsed[0])
+                for n in range(1, len(table) + 1):
+                    lines.setdefault(table[:n], number)
+            continue
+        parsed = _parse_key(s, 0)
+        if parsed is None or parsed[1] >= len(s) or s[parsed[1]] != "=":
+            continue
+        path = (*table, *parsed[0])
+        for n in range(len(table) + 1, len(path) + 1):
+            lines.setdefault(path[:n], number)
+        rest = s[parsed[1] + 1 :].lstrip()
+        if rest.startswith("{"):
+            _inline_keys(rest, 1, path, number, lines)
+        for quote in ('"""', "'''"):
+            if rest.startswith(quote) and rest.count(quote) % 2:
+                in_string = quote
+    return lines
+
+
+def _parse_key(s: str, i: int) -> tuple[list[str], int] | None:
+    """A dotted key at ``s[i:]``: its parts and the index after it (and trailing spaces)."""
+    parts: list[str] = []
+    n = len(s)
+    while True:
+        while i < n and s[i] in " \t":
+            i += 1
+        if i < n and s[i] in "\"'":
+            quote = s[i]
+            j = i + 1
+            buf: list[str] = []
+            while j < n and s[j] != quote:
+                if quote == '"' and s[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(s[j])
+                j += 1
+            if j >= n:
+                return None
+            parts.append("".join(buf))
+            i = j + 1
+        else:
+            j = i
+            while j < n and (s[j].isalnum() or s[j] in "_-"):
+                j += 1
+            if j == i:
+                return None
+            parts.append(s[i:j])
+            i = j
+        while i < n and s[i] in " \t":
+            i += 1
+        if i < n and s[i] == ".":
+            i += 1
+            continue
+        return parts, i
+
+
+def _inline_keys(
+    s: str, i: int, prefix: tuple[str, ...], number: int, lines: dict[tuple[str, ...], int]
+) -> int:
+    """Record the keys of the inline table whose body starts at ``s[i]``; return its end."""
+    n = len(s)
+    while i < n:
+        while i < n and s[i] in " \t,":
+            i += 1
+        if i >= n or s[i] == "}":
+            return i + 1
+        parsed = _parse_key(s, i)
+        if parsed is None or parsed[1] >= n or s[parsed[1]] != "=":
+            return n
+        path = (*prefix, *parsed[0])
+        for k in range(len(prefix) + 1, len(path) + 1):
+            lines.setdefault(path[:k], number)
+        i = parsed[1] + 1
+        while i < n and s[i] in " \t":
+            i += 1
+        if i < n and s[i] == "{":
+            i = _inline_keys(s, i + 1, path, number, lines)
+        else:
+            i = _skip_value(s, i)
+    return i
+
+
+def _skip_value(s: str, i: int) -> int:
+    """Index after the (non-table) value at ``s[i]``: a string, an array or a bare scalar."""
+    depth = 0
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c in "\"'":
+            j = i + 1
+            while j < n and s[j] != c:
+                j += 2 if c == '"' and s[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            if depth == 0:
+                return i
+            depth -= 1
+        elif c == "," and depth == 0:
+            return i
+        i += 1
+    return i

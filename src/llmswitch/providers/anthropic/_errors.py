@@ -1,0 +1,198 @@
+"""Anthropic error responses and ``event: error`` stream events -> the llmswitch error tree.
+
+Body shape: ``{"type": "error", "error": {"type": "...", "message": "..."}, "request_id": "..."}``
+(WIRE.md 2.6). The HTTP status decides the class; ``error.type`` is kept as ``code``.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ..._json import loads
+from ...errors import (
+    AuthenticationError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+from ...messages import ChatRequest
+from ..base import HttpResponse
+
+__all__ = [
+    "CONTEXT_OVERFLOW_MESSAGES",
+    "is_context_overflow",
+    "malformed",
+    "map_error",
+    "parse_retry_after",
+    "stream_error",
+]
+
+# The only place Anthropic's context-overflow wording is matched (WIRE.md 6.5). Anthropic
+# signals overflow only in the message of a 400 invalid_request_error:
+#   "prompt is too long: 208656 tokens > 200000 maximum"
+#   "input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, ..."
+# (the second when prompt + max_tokens is over the window on models that do not clamp).
+CONTEXT_OVERFLOW_MESSAGES = (
+    "prompt is too long",
+    "input length and `max_tokens` exceed context limit",
+)
+
+# error.type -> class, for statuses the table in map_error does not decide and for
+# mid-stream error events (which arrive after a 200).
+_BY_TYPE: dict[str, type[ProviderError]] = {
+    "invalid_request_error": InvalidRequestError,
+    "request_too_large": InvalidRequestError,
+    "authentication_error": AuthenticationError,
+    "permission_error": PermissionDeniedError,
+    "not_found_error": ModelNotFoundError,
+    "billing_error": ProviderError,
+    "rate_limit_error": RateLimitError,
+    "conflict_error": ProviderUnavailableError,
+    "api_error": ProviderUnavailableError,
+    "timeout_error": ProviderUnavailableError,
+    "overloaded_error": ProviderUnavailableError,
+}
+
+
+def is_context_overflow(message: str) -> bool:
+    return message.lstrip().lower().startswith(CONTEXT_OVERFLOW_MESSAGES)
+
+
+def _class_for(status: int, error_type: str | None, message: str) -> type[ProviderError]:
+    if status == 400:
+        return ContextLengthExceededError if is_context_overflow(message) else InvalidRequestError
+    if status == 401:
+        return AuthenticationError
+    if status == 402:  # billing_error: retrying cannot help until someone pays
+        return ProviderError
+    if status == 403:
+        return PermissionDeniedError
+    if status == 404:
+        return ModelNotFoundError
+    # 408 request timeout and 409 conflict (lock/resource state) are transient: the SDK
+    # retries both, and neither says anything is wrong with the request itself.
+    if status in (408, 409):
+        return ProviderUnavailableError
+    if status == 413:
+        return InvalidRequestError
+    if status == 429:
+        return RateLimitError
+    if status >= 500:  # 500 api_error, 504 timeout_error, 529 overloaded_error
+        return ProviderUnavailableError
+    cls = _BY_TYPE.get(error_type or "")
+    if cls is not None:
+        return cls
+    return InvalidRequestError if 400 <= status < 500 else ProviderError
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000
+        except ValueError:
+            value = -1.0
+        if value > 0:
+            return value
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            value = parsedate_to_datetime(raw).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return None
+    return value if value > 0 else None
+
+
+def _decode_body(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """``(error.type, error.message, request_id)``; all ``None`` for a non-JSON body."""
+    try:
+        data = loads(body) if body else None
+    except ValueError:
+        return None, None, None
+    if not isinstance(data, dict):
+        return None, None, None
+    err = data.get("error")
+    request_id = data.get("request_id")
+    request_id = request_id if isinstance(request_id, str) else None
+    if isinstance(err, dict):
+        etype, message = err.get("type"), err.get("message")
+        return (
+            etype if isinstance(etype, str) else None,
+            message if isinstance(message, str) else None,
+            request_id,
+        )
+    if isinstance(err, str):
+        return None, err, request_id
+    return None, None, request_id
+
+
+def _who(request: ChatRequest | None) -> tuple[str, str | None]:
+    if request is None:
+        return "anthropic", None
+    return request.provider, request.model
+
+
+def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderError:
+    status = response.status
+    error_type, message, request_id = _decode_body(response.body)
+    request_id = response.headers.get("request-id") or request_id
+    if message is None:
+        # 413 comes from the edge before the API and may be HTML; 5xx from proxies too.
+        message = "request too large" if status == 413 else f"HTTP {status} from Anthropic"
+    cls = _class_for(status, error_type, message)
+    if cls is ModelNotFoundError and request is not None:
+        message = f"model {request.model!r} not found or not available to this key: {message}"
+    # A 429 without retry-after can be the monthly spend cap rather than a rate limit: it
+    # stays retryable (the caller's retry budget bounds it), but we do not invent a delay.
+    retry_after = parse_retry_after(response.headers) if cls is RateLimitError else None
+    if retry_after is None and cls is ProviderUnavailableError:
+        retry_after = parse_retry_after(response.headers)
+    provider, model = _who(request)
+    return cls(
+        message,
+        provider=provider,
+        model=model,
+        status_code=status,
+        body=response.body,
+        retry_after=retry_after,
+        code=error_type,
+        request_id=request_id,
+    )
+
+
+def stream_error(request: ChatRequest, data: bytes) -> ProviderError:
+    """An ``event: error`` after the 200: the request was accepted, so failure is the
+    server's. overloaded_error/api_error (and unknown types) are ProviderUnavailableError;
+    other types map as their HTTP counterparts would."""
+    error_type, message, request_id = _decode_body(data)
+    message = message or "error event in the stream"
+    cls = _BY_TYPE.get(error_type or "", ProviderUnavailableError)
+    if cls is InvalidRequestError and is_context_overflow(message):
+        cls = ContextLengthExceededError
+    return cls(
+        f"stream failed: {message}",
+        provider=request.provider,
+        model=request.model,
+        body=data,
+        code=error_type,
+        request_id=request_id,
+    )
+
+
+def malformed(request: ChatRequest | None, what: str, data: bytes | str) -> ProviderError:
+    """Bytes we cannot make sense of; the offending bytes are kept (truncated) in ``body``."""
+    provider, model = _who(request)
+    return ProviderError(
+        f"malformed response from Anthropic: {what}", provider=provider, model=model, body=data
+    )

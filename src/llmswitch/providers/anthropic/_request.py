@@ -1,0 +1,367 @@
+"""ChatRequest -> ``POST /v1/messages`` body (WIRE.md 2.3).
+
+Mapping decisions worth knowing:
+
+- **System**: ``request.system`` then every system-role message, in order, go to the
+  top-level ``system``: one string joined with blank lines, or a list of text blocks
+  when any of them carries ``cache_control`` (only blocks can hold a breakpoint).
+- **Turns**: tool results become ``tool_result`` blocks of a user turn; consecutive
+  same-role turns are merged (the API requires alternation) and ``tool_result`` blocks
+  are moved to the front of their user turn (the API rejects them after text).
+- **Thinking**: ``reasoning.budget_tokens`` is sent as-is (>= 1024); an effort maps to
+  a budget (:data:`EFFORT_BUDGETS`) rather than ``output_config.effort``, because
+  manual budgets work on every thinking-capable Claude model while effort is accepted
+  only by some. ``"none"`` or a budget of 0 sends ``{"type": "disabled"}``. Thinking
+  tokens count toward ``max_tokens``, so it must exceed the budget.
+- **Signed thinking** from earlier assistant turns goes back first in that turn,
+  unmodified. Blocks without a signature (from another provider) are dropped: the API
+  rejects unsigned thinking blocks.
+- **JSON mode**: ``json_schema`` -> ``output_config.format``. There is no schema-free
+  JSON mode: ``output_config.format`` needs a closed schema (``additionalProperties:
+  false`` on every object), so ``{"type": "object"}`` would only allow ``{}``. A
+  ``json_object`` request is therefore asked for by a system instruction
+  (:data:`JSON_OBJECT_INSTRUCTION`); pass a json_schema when the shape must be enforced.
+- **max_tokens** is required by the API: when the caller gives none we send the
+  model's maximum output from the catalog, else :data:`FALLBACK_MAX_TOKENS`.
+- No automatic ``anthropic-beta``: every feature mapped here is generally available
+  under ``anthropic-version: 2023-06-01``. Callers add betas via ``extra_headers``.
+- ``extra_body`` is merged last; a dict value is merged one level deep into ours
+  (``{"output_config": {"effort": "high"}}`` keeps a mapped ``format``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from ... import catalog
+from ..._json import dumps
+from ...errors import ConfigurationError
+from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
+from ..base import Endpoint, HttpRequest
+
+__all__ = [
+    "EFFORT_BUDGETS",
+    "FALLBACK_MAX_TOKENS",
+    "IMAGE_MEDIA_TYPES",
+    "JSON_OBJECT_INSTRUCTION",
+    "MIN_THINKING_BUDGET",
+    "build_body",
+    "build_request",
+    "models_request",
+]
+
+IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+MIN_THINKING_BUDGET = 1024
+FALLBACK_MAX_TOKENS = 4096  # unknown model: small enough for every Claude model
+EFFORT_BUDGETS = {
+    "minimal": 1024,
+    "low": 1024,
+    "medium": 4096,
+    "high": 16384,
+    "xhigh": 32768,
+    "max": 32768,
+}
+JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
+
+Block = dict[str, Any]
+
+
+def _error(request: ChatRequest, field: str, problem: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{field}: {problem}", field=field, provider=request.provider, model=request.model
+    )
+
+
+# --------------------------------------------------------------------------- content
+
+
+def _with_cache(block: Block, cache_control: Mapping[str, Any] | None) -> Block:
+    if cache_control is not None:
+        block["cache_control"] = dict(cache_control)
+    return block
+
+
+def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
+    if part.is_data_url:
+        media_type = (part.media_type or "").lower()
+        if media_type not in IMAGE_MEDIA_TYPES:
+            raise _error(
+                request,
+                f"{where}.image_url.url",
+                f"Anthropic accepts image/jpeg, image/png, image/gif or image/webp, "
+                f"got {media_type or 'no media type'!r}",
+            )
+        source: Block = {"type": "base64", "media_type": media_type, "data": part.data}
+    else:
+        source = {"type": "url", "url": part.url}
+    return _with_cache({"type": "image", "source": source}, part.cache_control)
+
+
+def _parts(
+    request: ChatRequest, content: str | tuple[Part, ...] | None, where: str
+) -> list[Block]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        # The API rejects empty text blocks; an empty string contributes nothing.
+        return [{"type": "text", "text": content}] if content else []
+    out: list[Block] = []
+    for j, part in enumerate(content):
+        if isinstance(part, TextPart):
+            if part.text:
+                out.append(_with_cache({"type": "text", "text": part.text}, part.cache_control))
+        else:
+            out.append(_image(request, part, f"{where}.content[{j}]"))
+    return out
+
+
+def _tool_result(request: ChatRequest, message: Message, where: str) -> Block:
+    block: Block = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+    if isinstance(message.content, str):
+        if message.content:
+            block["content"] = message.content
+    else:
+        parts = _parts(request, message.content, where)
+        if parts:
+            block["content"] = parts
+    return block
+
+
+def _assistant(request: ChatRequest, message: Message, where: str) -> list[Block]:
+    out: list[Block] = []
+    for block in message.reasoning:
+        if block.redacted_data is not None:
+            out.append({"type": "redacted_thinking", "data": block.redacted_data})
+        elif block.signature:
+            out.append({"type": "thinking", "thinking": block.text, "signature": block.signature})
+    out.extend(_parts(request, message.content, where))
+    for call in message.tool_calls:
+        out.append({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments})
+    return out
+
+
+def _system(request: ChatRequest) -> str | list[Block] | None:
+    blocks: list[Block] = []
+    if request.system:
+        blocks.append({"type": "text", "text": request.system})
+    for i, message in enumerate(request.messages):
+        if message.role != "system":
+            continue
+        where = f"messages[{i}]"
+        if isinstance(message.content, tuple):
+            for j, part in enumerate(message.content):
+                if not isinstance(part, TextPart):
+                    raise _error(
+                        request, f"{where}.content[{j}]", "Anthropic system prompts take text only"
+                    )
+        mine = _parts(request, message.content, where)
+        if mine and message.cache_control is not None:
+            _with_cache(mine[-1], message.cache_control)
+        blocks.extend(mine)
+    rf = request.response_format
+    if rf is not None and rf.type == "json_object":
+        blocks.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
+    if not blocks:
+        return None
+    if any("cache_control" in b for b in blocks):
+        return blocks
+    return "\n\n".join(b["text"] for b in blocks)
+
+
+def _messages(request: ChatRequest) -> list[Block]:
+    turns: list[tuple[str, list[Block]]] = []
+    for i, message in enumerate(request.messages):
+        role = message.role
+        where = f"messages[{i}]"
+        if role == "system":
+            continue
+        if role == "tool":
+            role = "user"
+            blocks = [_tool_result(request, message, where)]
+        elif role == "assistant":
+            blocks = _assistant(request, message, where)
+        else:
+            blocks = _parts(request, message.content, where)
+        if not blocks:
+            continue
+        if message.cache_control is not None:
+            blocks[-1] = _with_cache(dict(blocks[-1]), message.cache_control)
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(blocks)
+        else:
+            turns.append((role, blocks))
+    out: list[Block] = []
+    for role, blocks in turns:
+        if role == "user" and len(blocks) > 1:
+            # stable: tool results first, in their original order, then the rest
+            blocks.sort(key=lambda b: b["type"] != "tool_result")
+        if len(blocks) == 1 and blocks[0]["type"] == "text" and "cache_control" not in blocks[0]:
+            out.append({"role": role, "content": blocks[0]["text"]})
+        else:
+            out.append({"role": role, "content": blocks})
+    return out
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _thinking_budget(request: ChatRequest) -> int | None:
+    """Budget in tokens, 0 for explicitly disabled, ``None`` when not asked for."""
+    r = request.reasoning
+    if r is None:
+        return None
+    if r.budget_tokens is not None:
+        budget = r.budget_tokens
+        if 0 < budget < MIN_THINKING_BUDGET:
+            raise _error(
+                request,
+                "reasoning.budget_tokens",
+                f"Anthropic needs a thinking budget of at least {MIN_THINKING_BUDGET} tokens, "
+                f"got {budget}",
+            )
+        return budget
+    if r.effort is None:
+        return None
+    if r.effort == "none":
+        return 0
+    budget = EFFORT_BUDGETS.get(r.effort)
+    if budget is None:
+        raise _error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
+    return budget
+
+
+def _max_tokens(request: ChatRequest, budget: int) -> int:
+    if request.max_tokens is not None:
+        if budget and request.max_tokens <= budget:
+            raise _error(
+                request,
+                "max_tokens",
+                f"must be greater than the thinking budget ({budget} tokens), which counts "
+                f"toward it; got {request.max_tokens}",
+            )
+        return request.max_tokens
+    spec = catalog.lookup("anthropic", request.model)
+    model_max = spec.max_output_tokens if spec is not None else None
+    max_tokens = model_max or FALLBACK_MAX_TOKENS
+    if budget and max_tokens <= budget:
+        if model_max is not None:
+            raise _error(
+                request,
+                "reasoning.budget_tokens",
+                f"a thinking budget of {budget} tokens leaves no room for an answer within "
+                f"this model's {model_max} output tokens",
+            )
+        max_tokens = budget + FALLBACK_MAX_TOKENS
+    return max_tokens
+
+
+def _check_sampling_with_thinking(request: ChatRequest) -> None:
+    # The API answers 400 for these; say which field before any network call.
+    if request.temperature is not None and request.temperature != 1:
+        raise _error(request, "temperature", "must be unset or 1 when extended thinking is on")
+    if request.top_p is not None and not 0.95 <= request.top_p <= 1:
+        raise _error(request, "top_p", "must be unset or between 0.95 and 1 with extended thinking")
+    choice = request.tool_choice
+    if choice is not None and choice.mode in ("required", "tool"):
+        raise _error(
+            request,
+            "tool_choice",
+            f"{choice.mode!r} forces tool use, which Anthropic does not allow with extended "
+            "thinking; use 'auto' or 'none', or turn reasoning off",
+        )
+
+
+def _tool_choice(request: ChatRequest) -> Block | None:
+    choice = request.tool_choice
+    if choice is None or not request.tools:
+        return None
+    if choice.mode == "required":
+        return {"type": "any"}
+    if choice.mode == "tool":
+        return {"type": "tool", "name": choice.name}
+    return {"type": choice.mode}
+
+
+def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+    budget = _thinking_budget(request)
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": _max_tokens(request, budget or 0),
+        "messages": _messages(request),
+    }
+    system = _system(request)
+    if system is not None:
+        body["system"] = system
+    if budget:
+        _check_sampling_with_thinking(request)
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    elif budget == 0:
+        body["thinking"] = {"type": "disabled"}
+    if request.tools:
+        tools = []
+        for tool in request.tools:
+            spec: Block = {"name": tool.name, "input_schema": dict(tool.parameters)}
+            if tool.description:
+                spec["description"] = tool.description
+            if tool.strict is not None:
+                spec["strict"] = tool.strict
+            tools.append(_with_cache(spec, tool.cache_control))
+        body["tools"] = tools
+        choice = _tool_choice(request)
+        if choice is not None:
+            body["tool_choice"] = choice
+    rf = request.response_format
+    if rf is not None and rf.type == "json_schema" and rf.schema is not None:
+        body["output_config"] = {"format": {"type": "json_schema", "schema": dict(rf.schema)}}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
+    if request.user:
+        body["metadata"] = {"user_id": request.user}
+    if stream:
+        body["stream"] = True
+    if request.extra_body:
+        for key, value in request.extra_body.items():
+            mine = body.get(key)
+            if isinstance(mine, dict) and isinstance(value, Mapping):
+                body[key] = {**mine, **value}
+            else:
+                body[key] = value
+    return body
+
+
+def _headers(endpoint: Endpoint, extra: Mapping[str, str] | None) -> dict[str, str]:
+    headers = endpoint.request_headers()
+    if extra:
+        # Header names are case-insensitive: a caller's value replaces ours, never doubles it.
+        lowered = {k.lower(): k for k in headers}
+        for name, value in extra.items():
+            old = lowered.get(name.lower())
+            if old is not None:
+                del headers[old]
+            headers[name.lower()] = value
+    return headers
+
+
+def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
+    body = build_body(request, stream=stream)
+    return HttpRequest(
+        method="POST",
+        url=endpoint.url("/v1/messages"),
+        headers=_headers(endpoint, request.extra_headers),
+        body=dumps(body),
+    )
+
+
+def models_request(endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
+    path = "/v1/models?limit=1000"
+    if cursor:
+        path += f"&after_id={quote(cursor, safe='')}"
+    headers = endpoint.request_headers()
+    headers.pop("content-type", None)  # a GET has no body
+    return HttpRequest(method="GET", url=endpoint.url(path), headers=headers)

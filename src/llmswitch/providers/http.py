@@ -1,0 +1,208 @@
+"""A provider reached over HTTP: a sans-I/O adapter, an endpoint, and the client's transport.
+
+Both the async and sync paths live here and differ only in how they wait; every
+byte of request building and parsing is the adapter's, shared by both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from ..errors import LLMError, LLMTimeoutError, ProviderError
+from ..events import Event
+from ..messages import ChatRequest, ChatResponse, ModelInfo
+from .base import Adapter, Endpoint, HttpResponse
+from .runtime import CallContext
+
+__all__ = ["HttpProvider"]
+
+
+class HttpProvider:
+    """``id`` is the name before the slash in ``"id/model"``."""
+
+    __slots__ = ("adapter", "endpoint", "id")
+
+    def __init__(self, id: str, adapter: Adapter, endpoint: Endpoint) -> None:
+        self.id = id
+        self.adapter = adapter
+        self.endpoint = endpoint
+
+    def __repr__(self) -> str:
+        return f"HttpProvider({self.id!r}, {self.endpoint.base_url!r})"
+
+    # ------------------------------------------------------------------ helpers
+
+    def _fail(self, exc: LLMError, request: ChatRequest | None) -> LLMError:
+        """Fill in which provider/model an error came from, and scrub our key from it."""
+        if exc.provider is None:
+            exc.provider = self.id
+        if exc.model is None and request is not None:
+            exc.model = request.model
+        secrets = self.endpoint.secrets()
+        if secrets and isinstance(exc, ProviderError) and exc.body:
+            from ..errors import redact
+
+            exc.body = redact(exc.body, secrets)
+        return exc
+
+    def _check(self, request: ChatRequest | None, response: HttpResponse) -> None:
+        if response.status >= 300:
+            raise self.adapter.map_error(request, response)
+
+    # ------------------------------------------------------------------ async
+
+    async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        http = self.adapter.build_request(request, self.endpoint, stream=False)
+        try:
+            response = await ctx.transport.send(http, ctx.timeout)
+            self._check(request, response)
+            return self.adapter.parse_response(request, response)
+        except LLMError as exc:
+            raise self._fail(exc, request) from None
+
+    async def astream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[Event]:
+        adapter = self.adapter
+        http = adapter.build_request(request, self.endpoint, stream=True)
+        parser = adapter.stream_parser(request)
+        timeout = ctx.timeout
+        try:
+            async with ctx.transport.stream(http, timeout) as resp:
+                if resp.status >= 300:
+                    raise adapter.map_error(
+                        request, HttpResponse(status=resp.status, headers=resp.headers, body=await resp.read())
+                    )
+                chunks = resp.chunks().__aiter__()
+                # Read under the first-token timer until the first event exists; the
+                # timer is never held across a yield, the caller's time is its own.
+                events: list[Event] = []
+                ended = False
+                budget = timeout.first_token
+                timer = asyncio.timeout(budget)
+                try:
+                    async with timer:
+                        while not events:
+                            try:
+                                chunk = await chunks.__anext__()
+                            except StopAsyncIteration:
+                                events, ended = parser.close(), True
+                                break
+                            events = parser.feed(chunk)
+                except TimeoutError:
+                    if not timer.expired():
+                        raise  # aiohttp's total timeout; the transport reports it
+                    raise LLMTimeoutError(
+                        f"no first token within {budget}s", phase="first_token", timeout=budget
+                    ) from None
+                for event in events:
+                    yield event
+                if ended:
+                    return
+                async for chunk in chunks:
+                    for event in parser.feed(chunk):
+                        yield event
+                for event in parser.close():
+                    yield event
+        except LLMError as exc:
+            raise self._fail(exc, request) from None
+
+    async def alist_models(self, ctx: CallContext) -> list[ModelInfo]:
+        out: list[ModelInfo] = []
+        cursor: str | None = None
+        try:
+            while True:
+                http = self.adapter.models_request(self.endpoint, cursor)
+                response = await ctx.transport.send(http, ctx.timeout)
+                self._check(None, response)
+                models, cursor = self.adapter.parse_models(self.endpoint, response)
+                out.extend(models)
+                if cursor is None:
+                    return out
+        except LLMError as exc:
+            raise self._fail(exc, None) from None
+
+    # ------------------------------------------------------------------ sync
+
+    def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        http = self.adapter.build_request(request, self.endpoint, stream=False)
+        try:
+            response = ctx.transport.send(http, ctx.timeout)
+            self._check(request, response)
+            return self.adapter.parse_response(request, response)
+        except LLMError as exc:
+            raise self._fail(exc, request) from None
+
+    def stream(self, request: ChatRequest, ctx: CallContext) -> Iterator[Event]:
+        adapter = self.adapter
+        http = adapter.build_request(request, self.endpoint, stream=True)
+        parser = adapter.stream_parser(request)
+        timeout = ctx.timeout
+        start = time.monotonic()
+        total_deadline = start + timeout.total if timeout.total is not None else None
+        first_deadline = start + timeout.first_token if timeout.first_token is not None else None
+        try:
+            with ctx.transport.stream(http, timeout) as resp:
+                if resp.status >= 300:
+                    raise adapter.map_error(
+                        request, HttpResponse(status=resp.status, headers=resp.headers, body=resp.read())
+                    )
+                chunks = resp.chunks()
+                got_first = False
+                while True:
+                    deadline = total_deadline if got_first else _earliest(first_deadline, total_deadline)
+                    if deadline is not None:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            raise _sync_timeout(got_first, first_deadline, total_deadline, timeout)
+                        resp.set_read_timeout(remaining)
+                    try:
+                        chunk = next(chunks)
+                    except StopIteration:
+                        break
+                    except LLMTimeoutError:
+                        raise _sync_timeout(got_first, first_deadline, total_deadline, timeout) from None
+                    events = parser.feed(chunk)
+                    if events:
+                        got_first = True
+                        yield from events
+                yield from parser.close()
+        except LLMError as exc:
+            raise self._fail(exc, request) from None
+
+    def list_models(self, ctx: CallContext) -> list[ModelInfo]:
+        out: list[ModelInfo] = []
+        cursor: str | None = None
+        try:
+            while True:
+                http = self.adapter.models_request(self.endpoint, cursor)
+                response = ctx.transport.send(http, ctx.timeout)
+                self._check(None, response)
+                models, cursor = self.adapter.parse_models(self.endpoint, response)
+                out.extend(models)
+                if cursor is None:
+                    return out
+        except LLMError as exc:
+            raise self._fail(exc, None) from None
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+def _sync_timeout(
+    got_first: bool, first: float | None, total: float | None, timeout: Any
+) -> LLMTimeoutError:
+    now = time.monotonic()
+    if not got_first and first is not None and (total is None or first <= total) and now < (
+        total if total is not None else float("inf")
+    ):
+        return LLMTimeoutError(
+            f"no first token within {timeout.first_token}s",
+            phase="first_token",
+            timeout=timeout.first_token,
+        )
+    return LLMTimeoutError(f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total)

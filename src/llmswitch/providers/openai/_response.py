@@ -1,0 +1,206 @@
+"""Chat Completions response bodies -> ChatResponse, plus the pieces the stream
+parser shares: usage, finish reasons, tool-call arguments (WIRE.md 1.4, 6.2, 6.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ... import _json
+from ...catalog import lookup
+from ...errors import ProviderError
+from ...events import build_response
+from ...messages import ChatRequest, ChatResponse, FinishReason, ModelInfo, ReasoningBlock, ToolCall, Usage
+from ..base import Endpoint, HttpResponse
+from ._errors import error_from_payload, malformed, map_error
+
+__all__ = [
+    "RAW_ARGUMENTS_KEY",
+    "map_finish",
+    "map_usage",
+    "parse_arguments",
+    "parse_models",
+    "parse_response",
+]
+
+# Tool-call arguments that are not a JSON object (the model produced broken JSON, or
+# a stream was cut off mid-call) are kept, unparsed, under this single key: the call
+# is not lost, ``tool(**arguments)`` fails loudly instead of running with nothing, and
+# sending the call back in the history replays the exact original string.
+RAW_ARGUMENTS_KEY = "_raw_arguments"
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def map_finish(raw: str | None) -> FinishReason:
+    """Unknown (and missing) raw values are ``other``; the raw value is kept separately."""
+    return _FINISH.get(raw, "other") if raw is not None else "other"
+
+
+def parse_arguments(raw: str) -> dict[str, Any]:
+    if not raw or raw.isspace():
+        return {}  # some servers send "" for a call without parameters
+    try:
+        value = _json.loads(raw)
+    except ValueError:
+        return {RAW_ARGUMENTS_KEY: raw}
+    return value if isinstance(value, dict) else {RAW_ARGUMENTS_KEY: raw}
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+_NO_USAGE = Usage()
+
+
+def map_usage(raw: Any) -> Usage:
+    """``prompt_tokens`` already includes cached tokens and ``completion_tokens`` reasoning
+    tokens. Anything missing stays ``None``: unknown is not zero."""
+    if not isinstance(raw, Mapping):
+        return _NO_USAGE
+    prompt = _int(raw.get("prompt_tokens"))
+    completion = _int(raw.get("completion_tokens"))
+    total = _int(raw.get("total_tokens"))
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
+    cached = written = reasoning = None
+    details = raw.get("prompt_tokens_details")
+    if isinstance(details, Mapping):
+        cached = _int(details.get("cached_tokens"))
+        written = _int(details.get("cache_write_tokens"))
+    details = raw.get("completion_tokens_details")
+    if isinstance(details, Mapping):
+        reasoning = _int(details.get("reasoning_tokens"))
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        total_tokens=total,
+        cached_input_tokens=cached,
+        cache_write_tokens=written,
+        reasoning_tokens=reasoning,
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    if not isinstance(raw, list):
+        return ()
+    calls = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            continue
+        fn = item.get("function")
+        if not isinstance(fn, Mapping):
+            continue  # a non-function (custom) tool call: not something we asked for
+        args = fn.get("arguments")
+        calls.append(
+            ToolCall(
+                id=_str(item.get("id")) or f"call_{i}",
+                name=fn.get("name") or "",
+                arguments=parse_arguments(args) if isinstance(args, str)
+                else dict(args) if isinstance(args, Mapping) else {},
+            )  # fmt: skip
+        )
+    return tuple(calls)
+
+
+def _first_choice(choices: Any) -> Mapping[str, Any] | None:
+    if not isinstance(choices, list):
+        return None
+    for c in choices:  # n=1: choice index 0, wherever it is in the list
+        if isinstance(c, Mapping) and c.get("index", 0) == 0:
+            return c
+    return None
+
+
+def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse:
+    if response.status >= 300:
+        raise map_error(request, response)
+    body = response.body
+    try:
+        data = _json.loads(body)
+    except ValueError:
+        raise malformed(request, "body is not valid JSON", body, response.status) from None
+    if not isinstance(data, dict):
+        raise malformed(request, "body is not a JSON object", body, response.status)
+    if data.get("error"):  # an error inside a 200
+        raise error_from_payload(request, data["error"], status=None, headers=response.headers, body=body)
+    choice = _first_choice(data.get("choices"))
+    if choice is None:
+        raise malformed(request, "no choices in the response", body, response.status)
+    message = choice.get("message")
+    if not isinstance(message, Mapping):
+        message = {}
+    content = message.get("content")
+    reasoning = _str(message.get("reasoning")) or _str(message.get("reasoning_content"))
+    raw_finish = _str(choice.get("finish_reason"))
+    return build_response(
+        provider=request.provider,
+        id=_str(data.get("id")),
+        model=_str(data.get("model")) or request.model,
+        text=content if isinstance(content, str) else "",
+        tool_calls=_tool_calls(message.get("tool_calls")),
+        reasoning=reasoning,
+        reasoning_blocks=(ReasoningBlock(text=reasoning),) if reasoning else (),
+        refusal=_str(message.get("refusal")),
+        finish_reason=map_finish(raw_finish),
+        raw_finish_reason=raw_finish,
+        usage=map_usage(data.get("usage")),
+        raw=data,
+    )
+
+
+def _context_window(item: Mapping[str, Any]) -> int | None:
+    window = _int(item.get("max_model_len"))  # vLLM
+    if window is None:
+        meta = item.get("meta")  # llama.cpp: the trained context (runtime -c may be smaller)
+        if isinstance(meta, Mapping):
+            window = _int(meta.get("n_ctx_train"))
+    return window
+
+
+def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], str | None]:
+    if response.status >= 300:
+        raise map_error(None, response)
+    try:
+        data = _json.loads(response.body)
+    except ValueError:
+        raise malformed(None, "model list is not valid JSON", response.body, response.status) from None
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise malformed(None, "model list has no 'data' array", response.body, response.status)
+    provider = endpoint.provider
+    out: list[ModelInfo] = []
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+            continue
+        model_id: str = item["id"]
+        spec = lookup(provider, model_id)
+        window = _context_window(item)
+        out.append(
+            ModelInfo(
+                id=model_id,
+                provider=provider,
+                context_window=window if window is not None else spec.context_window if spec else None,
+                max_output_tokens=spec.max_output_tokens if spec else None,
+                supports_tools=spec.supports_tools if spec else None,
+                supports_vision=spec.supports_vision if spec else None,
+                supports_reasoning=spec.supports_reasoning if spec else None,
+                created=_int(item.get("created")),
+                raw=item,
+            )
+        )
+    return out, None
+
+
+_ = ProviderError  # re-exported type used in annotations by callers

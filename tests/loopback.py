@@ -1,0 +1,178 @@
+"""A loopback HTTP/1.1 server that replays exact provider bytes.
+
+Runs its own event loop in a thread, so sync and async tests both use it. Each
+reply can be cut into chunks sent as separate writes (chunked transfer encoding),
+delayed, stalled, or dropped mid-body, to exercise parsers and timeouts the way a
+real network does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    chunks: list[bytes] | None = None  # send as chunked transfer encoding, one write each
+    delay: float = 0.0  # before the status line
+    chunk_delay: float = 0.0  # between chunks
+    hang_after: int | None = None  # stop sending (keep the socket open) after N chunks
+    drop_after: int | None = None  # close the socket after N chunks (no terminating chunk)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.body)
+
+
+def split_awkward(data: bytes, pattern: tuple[int, ...] = (1, 3, 2, 7, 5, 11, 13, 64)) -> list[bytes]:
+    """Cut ``data`` into pieces of varying small sizes (splits land inside lines,
+    inside ``data:`` prefixes, between ``\\r`` and ``\\n`` and inside UTF-8 characters)."""
+    out, i, k = [], 0, 0
+    while i < len(data):
+        n = pattern[k % len(pattern)]
+        out.append(data[i : i + n])
+        i += n
+        k += 1
+    return out
+
+
+def sse_reply(data: bytes, *, split: bool = True, **kw: object) -> Reply:
+    return Reply(
+        content_type="text/event-stream",
+        chunks=split_awkward(data) if split else [data],
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+class Loopback:
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
+        self.requests: list[Recorded] = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.connections_opened = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(5)
+        assert self._server is not None
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------------ control
+
+    def route(self, method: str, path: str, *replies: Reply | bytes) -> None:
+        """Queue replies for ``method path``; the last one repeats when the queue runs dry."""
+        q = self._routes[(method.upper(), path)]
+        for r in replies:
+            q.append(Reply(body=r) if isinstance(r, bytes) else r)
+
+    @property
+    def open_connections(self) -> int:
+        return sum(1 for w in list(self._writers) if not w.is_closing())
+
+    def close(self) -> None:
+        async def stop() -> None:
+            assert self._server is not None
+            self._server.close()
+            for w in list(self._writers):
+                w.close()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    # ------------------------------------------------------------------ server
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def start() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self._ready.set()
+
+        self._loop.run_until_complete(start())
+        self._loop.run_forever()
+
+    def _next_reply(self, method: str, path: str) -> Reply:
+        q = self._routes.get((method, path))
+        if not q:
+            return Reply(status=404, body=b'{"error":{"message":"no route","type":"not_found"}}')
+        return q.popleft() if len(q) > 1 else q[0]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        self.connections_opened += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        k, v = line.split(":", 1)
+                        headers[k.strip().lower()] = v.strip()
+                body = b""
+                if "content-length" in headers:
+                    body = await reader.readexactly(int(headers["content-length"]))
+                url = urlsplit(target)
+                self.requests.append(
+                    Recorded(method, url.path, parse_qs(url.query), headers, body)
+                )
+                reply = self._next_reply(method, url.path)
+                if not await self._send(writer, reply):
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _send(self, writer: asyncio.StreamWriter, reply: Reply) -> bool:
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        head = [f"HTTP/1.1 {reply.status} X", f"content-type: {reply.content_type}"]
+        head += [f"{k}: {v}" for k, v in reply.headers.items()]
+        if reply.chunks is None:
+            head.append(f"content-length: {len(reply.body)}")
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + reply.body)
+            await writer.drain()
+            return True
+        head.append("transfer-encoding: chunked")
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        await writer.drain()
+        for i, chunk in enumerate(reply.chunks):
+            if reply.hang_after is not None and i >= reply.hang_after:
+                await asyncio.sleep(3600)
+            if reply.drop_after is not None and i >= reply.drop_after:
+                writer.transport.abort()
+                return False
+            if reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+        if reply.hang_after is not None and reply.hang_after >= len(reply.chunks):
+            await asyncio.sleep(3600)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
