@@ -166,7 +166,7 @@ class FakeReply:
             raise _bad("chunk_size", "must be an integer >= 1")
 
 
-ReplySpec: TypeAlias = "str | FakeReply | Mapping[str, Any] | ChatResponse | BaseException"
+ReplySpec: TypeAlias = str | FakeReply | Mapping[str, Any] | ChatResponse | BaseException
 """What ``replies=``, ``default=`` and a :meth:`FakeProvider.respond_with` function may
 give: text, a :class:`FakeReply`, a dict of :meth:`FakeProvider.reply` arguments, a
 ``ChatResponse`` to replay, or an exception to raise."""
@@ -310,7 +310,7 @@ def _instantiate(
     return exc
 
 
-_Step: TypeAlias = tuple[float, "Event | BaseException"]
+_Step: TypeAlias = tuple[float, Event | BaseException]
 
 
 class _Clock:
@@ -527,15 +527,12 @@ class FakeProvider:
         if reply.error_after is not None:
             # The error takes StreamEnd's place: a failed stream never finishes cleanly.
             keep = min(reply.error_after, len(events) - 1)
-            error = _instantiate(
-                reply.error
-                or ProviderUnavailableError(
-                    f"scripted interruption after {keep} stream events",
-                    code="fake_interrupted",
-                ),
-                self.id,
-                request.model,
-            )
+            cause = reply.error
+            if cause is None:
+                cause = ProviderUnavailableError(
+                    f"scripted interruption after {keep} stream events", code="fake_interrupted"
+                )
+            error = _instantiate(cause, self.id, request.model)
             steps = [*steps[:keep], (reply.latency if keep == 0 else reply.chunk_delay, error)]
         return steps
 
@@ -716,10 +713,12 @@ class block_network:  # lower case: used like contextlib.suppress
         return ip.is_loopback or ip.is_unspecified or any(ip in net for net in self._nets)
 
     def _refuse(self, target: str, via: str) -> None:
+        __tracebackhide__ = True  # pytest: show the caller's line, not the guard's
         self.blocked.append(target)
         raise NetworkAccessError(target, via)
 
     def _check(self, family: int, address: Any, via: str) -> None:
+        __tracebackhide__ = True
         if family not in _INET or not isinstance(address, tuple) or not address:
             return  # unix, netlink, ...: local by nature
         if not self.host_allowed(address[0]):
@@ -728,6 +727,7 @@ class block_network:  # lower case: used like contextlib.suppress
             self._refuse(target if len(address) > 1 else str(host), via)
 
     def _check_host(self, host: Any, port: Any, via: str) -> None:
+        __tracebackhide__ = True
         if not self.host_allowed(host):
             self._refuse(f"{host}:{port}" if port is not None else str(host), via)
 

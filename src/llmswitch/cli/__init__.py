@@ -1,0 +1,162 @@
+"""The ``llmswitch`` command.
+
+Only argparse and sys are imported up front: ``llmswitch --help`` must start fast,
+so each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+__all__ = ["main"]
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other failure; the usage is one --help away.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class _Version(argparse.Action):
+    """``--version``, reading the installed version only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("llmswitch")
+        except PackageNotFoundError:
+            found = "unknown"
+        sys.stdout.write(f"llmswitch {found}\n")
+        parser.exit(0)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _reasoning(text: str) -> str | int:
+    # "high" is an effort, "2048" a thinking budget in tokens.
+    return int(text) if text.isdigit() else text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="llmswitch",
+        description="One command line for every LLM provider.",
+    )
+    parser.add_argument("--version", action=_Version)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    chat = commands.add_parser(
+        "chat",
+        help="send a prompt and print the answer",
+        description="Send PROMPT (or stdin) to MODEL and stream the answer to stdout.",
+    )
+    chat.add_argument("model", metavar="MODEL", help='"provider/model" or an alias')
+    chat.add_argument("prompt", metavar="PROMPT", nargs="?", help="the prompt (default: stdin)")
+    chat.add_argument("--system", metavar="TEXT", help="system prompt")
+    chat.add_argument("--no-stream", action="store_true", help="one call, then print the text")
+    chat.add_argument("--json", action="store_true", help="print the full response as JSON")
+    chat.add_argument("--max-tokens", metavar="N", type=_positive_int)
+    chat.add_argument("--temperature", metavar="X", type=float)
+    chat.add_argument(
+        "--reasoning", metavar="EFFORT", type=_reasoning,
+        help="reasoning effort (low, medium, high, ...) or a thinking budget in tokens",
+    )  # fmt: skip
+    chat.add_argument(
+        "--show-reasoning", action="store_true", help="print the model's thinking to stderr"
+    )
+    _config_option(chat)
+
+    models = commands.add_parser(
+        "models",
+        help="list the models a provider offers",
+        description="List models live from PROVIDER, or from every configured provider.",
+    )
+    models.add_argument("provider", metavar="PROVIDER", nargs="?")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _config_option(models)
+
+    commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
+    return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="PATH",
+        help="llmswitch.toml to use (default: $LLMSWITCH_CONFIG, then ./llmswitch.toml)",
+    )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command == "serve":
+        print("llmswitch serve: the gateway is not available in this version", file=sys.stderr)
+        return EXIT_USAGE
+    if extra:
+        sub = parser.prog + " " + args.command
+        print(
+            f"{sub}: error: unrecognized arguments: {' '.join(extra)} (see '{sub} --help')",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    run: Callable[[argparse.Namespace], int]
+    if args.command == "chat":
+        from ._chat import run_chat as run
+    else:
+        from ._models import run_models as run
+    return _guarded(run, args)
+
+
+def _guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command: every failure becomes one line on stderr, never a traceback."""
+    from ..errors import LLMError, redact
+
+    try:
+        return run(args)
+    except LLMError as exc:
+        return fail(exc)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`); keep Python's exit-time flush from complaining.
+        with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is captured
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        if os.environ.get("LLMSWITCH_DEBUG"):
+            raise
+        text = redact(f"unexpected {type(exc).__name__}: {exc}")
+        return fail(f"{text} (set LLMSWITCH_DEBUG=1 for the traceback)")
+
+
+def fail(error: object) -> int:
+    """Print ``llmswitch: error: <error>`` as one line on stderr; return the exit code."""
+    message = " ".join(str(error).split())
+    print(f"llmswitch: error: {message}", file=sys.stderr)
+    return EXIT_ERROR

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from ..errors import LLMError, LLMTimeoutError, ProviderError
+from ..errors import LLMError, LLMTimeoutError, ProviderError, redact
 from ..events import Event
 from ..messages import ChatRequest, ChatResponse, ModelInfo
 from .base import Adapter, Endpoint, HttpResponse
@@ -42,10 +42,12 @@ class HttpProvider:
         if exc.model is None and request is not None:
             exc.model = request.model
         secrets = self.endpoint.secrets()
-        if secrets and isinstance(exc, ProviderError) and exc.body:
-            from ..errors import redact
-
-            exc.body = redact(exc.body, secrets)
+        if secrets:
+            # Providers quote a rejected key back in their message; scrub ours exactly.
+            exc.message = redact(exc.message, secrets)
+            exc.args = (exc.message,)
+            if isinstance(exc, ProviderError) and exc.body:
+                exc.body = redact(exc.body, secrets)
         return exc
 
     def _check(self, request: ChatRequest | None, response: HttpResponse) -> None:

@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from ..config import BUILTIN_PROVIDERS, Config, ProviderConfig
 from ..errors import ConfigurationError
 from .base import Adapter, AzureEndpoint, Endpoint, Secret
+from ..messages import ChatRequest
 from .http import HttpProvider
+from .runtime import Provider
 
 __all__ = ["build_provider", "known_provider_ids"]
 
@@ -117,13 +119,28 @@ _BUILDERS: dict[str, Callable[[str, ProviderConfig | None, Mapping[str, str]], H
 }
 
 
+def _echo_provider() -> Provider:
+    """``fake/<anything>`` with nothing scripted: echoes the last user message, so the
+    CLI and examples run on a machine with no keys. Script it via llmswitch.testing."""
+    from ..testing import FakeProvider
+
+    def echo(request: ChatRequest) -> str:
+        last = next((m for m in reversed(request.messages) if m.role == "user"), None)
+        return f"You said: {last.text}" if last is not None else "Hello from the fake provider."
+
+    return FakeProvider(id="fake").respond_with(echo)
+
+
 def known_provider_ids(config: Config) -> list[str]:
-    return sorted({*(p for p, k in BUILTIN_PROVIDERS.items() if k in _BUILDERS), *config.providers})
+    builtin = (p for p, k in BUILTIN_PROVIDERS.items() if k in _BUILDERS)
+    return sorted({*builtin, "fake", *config.providers})
 
 
-def build_provider(pid: str, config: Config, env: Mapping[str, str]) -> HttpProvider:
+def build_provider(pid: str, config: Config, env: Mapping[str, str]) -> Provider:
     """The provider ``pid`` as configured, or a ConfigurationError saying what to set."""
     pc = config.providers.get(pid)
+    if pid == "fake" and pc is None:
+        return _echo_provider()
     kind = (pc.kind if pc is not None else None) or BUILTIN_PROVIDERS.get(pid)
     if kind is None:
         known = ", ".join(known_provider_ids(config))

@@ -99,9 +99,7 @@ def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
     return _with_cache({"type": "image", "source": source}, part.cache_control)
 
 
-def _parts(
-    request: ChatRequest, content: str | tuple[Part, ...] | None, where: str
-) -> list[Block]:
+def _parts(request: ChatRequest, content: str | tuple[Part, ...] | None, where: str) -> list[Block]:
     if content is None:
         return []
     if isinstance(content, str):
@@ -173,7 +171,7 @@ def _system(request: ChatRequest) -> str | list[Block] | None:
 def _messages(request: ChatRequest) -> list[Block]:
     turns: list[tuple[str, list[Block]]] = []
     for i, message in enumerate(request.messages):
-        role = message.role
+        role: str = message.role
         where = f"messages[{i}]"
         if role == "system":
             continue
@@ -226,10 +224,10 @@ def _thinking_budget(request: ChatRequest) -> int | None:
         return None
     if r.effort == "none":
         return 0
-    budget = EFFORT_BUDGETS.get(r.effort)
-    if budget is None:
+    by_effort = EFFORT_BUDGETS.get(r.effort)
+    if by_effort is None:
         raise _error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
-    return budget
+    return by_effort
 
 
 def _max_tokens(request: ChatRequest, budget: int) -> int:

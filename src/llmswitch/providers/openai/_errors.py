@@ -103,7 +103,8 @@ def retry_after_seconds(
     # The relevant reset is the one of the limit that ran out: OpenAI's 429 ``type``
     # names it, else the remaining-count header at 0 does; when unclear wait for both.
     if error_type == "requests" or (
-        error_type != "tokens" and headers.get("x-ratelimit-remaining-requests") == "0"
+        error_type != "tokens"
+        and headers.get("x-ratelimit-remaining-requests") == "0"
         and headers.get("x-ratelimit-remaining-tokens") != "0"
     ):
         return requests if requests is not None else tokens
@@ -205,7 +206,9 @@ def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderEr
                 request, data["error"], status=status, headers=response.headers, body=body
             )
         if data.get("object") == "error" or "message" in data:  # vLLM's old top-level shape
-            return error_from_payload(request, data, status=status, headers=response.headers, body=body)
+            return error_from_payload(
+                request, data, status=status, headers=response.headers, body=body
+            )
     snippet = body[:200].decode("utf-8", "replace").strip()
     if not snippet:
         text = f"HTTP {status} with an empty body"
@@ -216,7 +219,9 @@ def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderEr
     return error_from_payload(request, text, status=status, headers=response.headers, body=body)
 
 
-def malformed(request: ChatRequest | None, what: str, data: bytes, status: int | None = 200) -> ProviderError:
+def malformed(
+    request: ChatRequest | None, what: str, data: bytes, status: int | None = 200
+) -> ProviderError:
     """Bytes we cannot parse: a non-retryable ProviderError keeping them (truncated)."""
     return ProviderError(
         f"malformed response from provider: {what}",

@@ -70,7 +70,10 @@ def _message(m: Message, where: str) -> dict[str, Any]:
     content = m.content
     out: dict[str, Any]
     if role == "user":
-        out = {"role": "user", "content": content if isinstance(content, str) else _user_parts(content or ())}
+        out = {
+            "role": "user",
+            "content": content if isinstance(content, str) else _user_parts(content or ()),
+        }
     elif role == "assistant":
         # Reasoning blocks are dropped: Chat Completions takes no thinking back.
         if isinstance(content, tuple):
@@ -80,7 +83,11 @@ def _message(m: Message, where: str) -> dict[str, Any]:
         out = {"role": "assistant", "content": text if text or not m.tool_calls else None}
         if m.tool_calls:
             out["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _arguments(c)}}
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": _arguments(c)},
+                }
                 for c in m.tool_calls
             ]
     elif role == "tool":
@@ -128,7 +135,10 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
     fmt = request.response_format
     if fmt is not None:
         if fmt.type == "json_schema":
-            spec: dict[str, Any] = {"name": fmt.name or "response", "schema": dict(fmt.schema or {})}
+            spec: dict[str, Any] = {
+                "name": fmt.name or "response",
+                "schema": dict(fmt.schema or {}),
+            }
             if fmt.strict is not None:
                 spec["strict"] = fmt.strict
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
@@ -136,7 +146,9 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
             body["response_format"] = {"type": fmt.type}
     if request.max_tokens is not None:
         # Reasoning models reject max_tokens; Ollama's /v1 ignores max_completion_tokens.
-        body["max_tokens" if flavor == "compatible" else "max_completion_tokens"] = request.max_tokens
+        body["max_tokens" if flavor == "compatible" else "max_completion_tokens"] = (
+            request.max_tokens
+        )
     if request.reasoning is not None:
         effort = _effort(request.reasoning)
         if effort is not None:

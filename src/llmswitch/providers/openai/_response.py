@@ -8,9 +8,16 @@ from typing import Any
 
 from ... import _json
 from ...catalog import lookup
-from ...errors import ProviderError
 from ...events import build_response
-from ...messages import ChatRequest, ChatResponse, FinishReason, ModelInfo, ReasoningBlock, ToolCall, Usage
+from ...messages import (
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    ModelInfo,
+    ReasoningBlock,
+    ToolCall,
+    Usage,
+)
 from ..base import Endpoint, HttpResponse
 from ._errors import error_from_payload, malformed, map_error
 
@@ -103,13 +110,16 @@ def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
         if not isinstance(fn, Mapping):
             continue  # a non-function (custom) tool call: not something we asked for
         args = fn.get("arguments")
+        if isinstance(args, str):
+            arguments = parse_arguments(args)
+        else:  # a server that sends the object itself
+            arguments = dict(args) if isinstance(args, Mapping) else {}
         calls.append(
             ToolCall(
                 id=_str(item.get("id")) or f"call_{i}",
                 name=fn.get("name") or "",
-                arguments=parse_arguments(args) if isinstance(args, str)
-                else dict(args) if isinstance(args, Mapping) else {},
-            )  # fmt: skip
+                arguments=arguments,
+            )
         )
     return tuple(calls)
 
@@ -134,7 +144,9 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
     if not isinstance(data, dict):
         raise malformed(request, "body is not a JSON object", body, response.status)
     if data.get("error"):  # an error inside a 200
-        raise error_from_payload(request, data["error"], status=None, headers=response.headers, body=body)
+        raise error_from_payload(
+            request, data["error"], status=None, headers=response.headers, body=body
+        )
     choice = _first_choice(data.get("choices"))
     if choice is None:
         raise malformed(request, "no choices in the response", body, response.status)
@@ -175,7 +187,9 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
     try:
         data = _json.loads(response.body)
     except ValueError:
-        raise malformed(None, "model list is not valid JSON", response.body, response.status) from None
+        raise malformed(
+            None, "model list is not valid JSON", response.body, response.status
+        ) from None
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise malformed(None, "model list has no 'data' array", response.body, response.status)
@@ -191,7 +205,9 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
             ModelInfo(
                 id=model_id,
                 provider=provider,
-                context_window=window if window is not None else spec.context_window if spec else None,
+                context_window=window
+                if window is not None or spec is None
+                else spec.context_window,
                 max_output_tokens=spec.max_output_tokens if spec else None,
                 supports_tools=spec.supports_tools if spec else None,
                 supports_vision=spec.supports_vision if spec else None,
@@ -201,6 +217,3 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
             )
         )
     return out, None
-
-
-_ = ProviderError  # re-exported type used in annotations by callers

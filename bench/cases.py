@@ -1,0 +1,520 @@
+"""What gets measured: the floors, llmswitch, and the peer libraries.
+
+Each factory builds one :class:`Case` for a group (one wire format, chat or stream,
+one upstream URL): ``op`` is the timed operation (one call or one whole stream),
+``check`` runs it once more and asserts that the parsed result is the canned answer,
+so a case that silently fails fast can never look good. Factories import their library
+lazily; any exception while building or checking makes the case "unavailable".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+MESSAGES = [{"role": "user", "content": "Summarise how a request is routed, in one paragraph."}]
+OPENAI_MODEL = "gpt-4o-mini"
+ANTHROPIC_MODEL = "claude-sonnet-4-5"
+MAX_TOKENS = 1024
+API_KEY = "bench"
+
+
+@dataclass
+class Group:
+    key: str  # e.g. "stream-openai"
+    title: str
+    fmt: str  # "openai" | "anthropic"
+    stream: bool
+    root: str  # upstream URL, http://127.0.0.1:PORT
+    upstream_label: str
+    expected_text: str
+
+    @property
+    def base(self) -> str:
+        """Server root for this group: streams live under the /stream prefix."""
+        return self.root + ("/stream" if self.stream else "")
+
+    @property
+    def path(self) -> str:
+        return "/v1/chat/completions" if self.fmt == "openai" else "/v1/messages"
+
+    @property
+    def url(self) -> str:
+        return self.base + self.path
+
+
+@dataclass
+class Case:
+    id: str  # stable id in the JSON output
+    name: str  # human label
+    lib: str  # floor | llmswitch | openai | anthropic | litellm
+    ref: str  # id of the floor case its ratio is taken against
+    is_async: bool
+    op: Callable[[], Any]
+    check: Callable[[], Any]
+    close: Callable[[], Any] | None = None
+    reads: list[int] | None = None  # [network reads, streams] seen by a stream floor
+
+
+def _expect(got: str, want: str, what: str) -> None:
+    if got != want:
+        raise AssertionError(
+            f"{what}: parsed text differs from the canned answer "
+            f"(got {len(got)} chars {got[:40]!r}..., want {len(want)} chars)"
+        )
+
+
+def _request_body(g: Group) -> bytes:
+    body: dict[str, Any] = {"model": OPENAI_MODEL if g.fmt == "openai" else ANTHROPIC_MODEL}
+    body["messages"] = MESSAGES
+    body["max_tokens"] = MAX_TOKENS
+    if g.stream:
+        body["stream"] = True
+        if g.fmt == "openai":
+            body["stream_options"] = {"include_usage": True}
+    return json.dumps(body).encode()
+
+
+def _headers(g: Group) -> dict[str, str]:
+    if g.fmt == "openai":
+        return {"content-type": "application/json", "authorization": f"Bearer {API_KEY}"}
+    return {
+        "content-type": "application/json",
+        "x-api-key": API_KEY,
+        "anthropic-version": "2023-06-01",
+    }
+
+
+def _text_of(fmt: str, obj: Any) -> str:
+    if fmt == "openai":
+        return str(obj["choices"][0]["message"]["content"])
+    return "".join(b["text"] for b in obj["content"] if b["type"] == "text")
+
+
+def _stream_text(fmt: str, payloads: list[Any]) -> str:
+    out = []
+    for p in payloads:
+        if fmt == "openai":
+            for c in p.get("choices") or ():
+                out.append(c["delta"].get("content") or "")
+        elif p.get("type") == "content_block_delta" and p["delta"]["type"] == "text_delta":
+            out.append(p["delta"]["text"])
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------ floors
+
+
+async def floor_async(g: Group, *, use_orjson: bool = False) -> Case:
+    """Bare aiohttp: POST a prebuilt body; read + json-decode, or split SSE lines by hand."""
+    import aiohttp
+
+    if use_orjson:
+        import orjson
+
+        loads: Callable[[bytes], Any] = orjson.loads
+    else:
+        loads = json.loads
+    session = aiohttp.ClientSession()
+    url, body, headers = g.url, _request_body(g), _headers(g)
+    reads = [0, 0]  # reads, streams: how many network reads a stream takes on this upstream
+
+    if not g.stream:
+
+        async def op() -> Any:
+            async with session.post(url, data=body, headers=headers) as resp:
+                raw = await resp.read()
+            return loads(raw)
+
+        async def check() -> None:
+            _expect(_text_of(g.fmt, await op()), g.expected_text, "floor")
+
+    else:
+
+        async def op(collect: list[Any] | None = None) -> int:
+            n = 0
+            buf = b""
+            async with session.post(url, data=body, headers=headers) as resp:
+                async for chunk in resp.content.iter_any():
+                    reads[0] += 1
+                    buf += chunk
+                    lines = buf.split(b"\n")
+                    buf = lines.pop()
+                    for line in lines:
+                        if line[:6] == b"data: " and line != b"data: [DONE]":
+                            obj = loads(line[6:])
+                            n += 1
+                            if collect is not None:
+                                collect.append(obj)
+            reads[1] += 1
+            return n
+
+        async def check() -> None:
+            payloads: list[Any] = []
+            await op(payloads)
+            _expect(_stream_text(g.fmt, payloads), g.expected_text, "floor")
+
+    cid = "floor-orjson" if use_orjson else "floor"
+    name = f"floor: aiohttp + {'orjson' if use_orjson else 'json (stdlib)'}"
+    return Case(cid, name, "floor", "floor", True, op, check, session.close, reads)
+
+
+async def floor_sync(g: Group) -> Case:
+    """Bare urllib3 + stdlib json: the floor the sync Client is compared with."""
+    import urllib3
+
+    pool = urllib3.PoolManager(maxsize=4)
+    url, body, headers = g.url, _request_body(g), _headers(g)
+
+    if not g.stream:
+
+        def op() -> Any:
+            resp = pool.request("POST", url, body=body, headers=headers)
+            return json.loads(resp.data)
+
+        def check() -> None:
+            _expect(_text_of(g.fmt, op()), g.expected_text, "sync floor")
+
+    else:
+
+        def op(collect: list[Any] | None = None) -> int:
+            n = 0
+            buf = b""
+            resp = pool.request("POST", url, body=body, headers=headers, preload_content=False)
+            for chunk in resp.stream(65536):
+                buf += chunk
+                lines = buf.split(b"\n")
+                buf = lines.pop()
+                for line in lines:
+                    if line[:6] == b"data: " and line != b"data: [DONE]":
+                        obj = json.loads(line[6:])
+                        n += 1
+                        if collect is not None:
+                            collect.append(obj)
+            resp.release_conn()
+            return n
+
+        def check() -> None:
+            payloads: list[Any] = []
+            op(payloads)
+            _expect(_stream_text(g.fmt, payloads), g.expected_text, "sync floor")
+
+    return Case(
+        "floor-sync", "floor (sync): urllib3 + json", "floor", False, op, check, pool.clear
+    )
+
+
+# --------------------------------------------------------------------------- llmswitch
+
+
+@contextlib.contextmanager
+def _provider_env(g: Group) -> Iterator[None]:
+    """The documented configuration: env vars set before the client is created."""
+    values = {
+        "OPENAI_BASE_URL": f"{g.base}/v1",
+        "OPENAI_API_KEY": API_KEY,
+        "ANTHROPIC_BASE_URL": g.base,
+        "ANTHROPIC_API_KEY": API_KEY,
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _model(g: Group) -> str:
+    return f"openai/{OPENAI_MODEL}" if g.fmt == "openai" else f"anthropic/{ANTHROPIC_MODEL}"
+
+
+async def llmswitch_async(g: Group) -> Case:
+    import llmswitch
+
+    with _provider_env(g):
+        client = llmswitch.AsyncClient()
+    model = _model(g)
+
+    if not g.stream:
+
+        async def op() -> Any:
+            return await client.chat(model, messages=MESSAGES, max_tokens=MAX_TOKENS)
+
+        async def check() -> None:
+            _expect((await op()).text, g.expected_text, "llmswitch")
+
+        name = "llmswitch AsyncClient.chat"
+    else:
+
+        async def op() -> None:
+            async with client.stream(model, messages=MESSAGES, max_tokens=MAX_TOKENS) as s:
+                async for _ev in s:
+                    pass
+
+        async def check() -> None:
+            pieces = []
+            async with client.stream(model, messages=MESSAGES, max_tokens=MAX_TOKENS) as s:
+                async for ev in s:
+                    if ev.kind == "text":
+                        pieces.append(ev.text)
+                final = s.response
+            _expect("".join(pieces), g.expected_text, "llmswitch TextDelta events")
+            _expect(final.text, g.expected_text, "llmswitch stream.response")
+
+        name = "llmswitch AsyncClient.stream"
+    return Case("llmswitch-async", name, "llmswitch", "floor", True, op, check, client.aclose)
+
+
+async def llmswitch_sync(g: Group) -> Case:
+    import llmswitch
+
+    with _provider_env(g):
+        client = llmswitch.Client()
+    model = _model(g)
+
+    if not g.stream:
+
+        def op() -> Any:
+            return client.chat(model, messages=MESSAGES, max_tokens=MAX_TOKENS)
+
+        def check() -> None:
+            _expect(op().text, g.expected_text, "llmswitch sync")
+
+        name = "llmswitch Client.chat (sync)"
+    else:
+
+        def op() -> None:
+            with client.stream(model, messages=MESSAGES, max_tokens=MAX_TOKENS) as s:
+                for _ev in s:
+                    pass
+
+        def check() -> None:
+            with client.stream(model, messages=MESSAGES, max_tokens=MAX_TOKENS) as s:
+                pieces = [ev.text for ev in s if ev.kind == "text"]
+                final = s.response
+            _expect("".join(pieces), g.expected_text, "llmswitch sync TextDelta events")
+            _expect(final.text, g.expected_text, "llmswitch sync stream.response")
+
+        name = "llmswitch Client.stream (sync)"
+    return Case("llmswitch-sync", name, "llmswitch", "floor-sync", False, op, check, client.close)
+
+
+# ------------------------------------------------------------------------------- peers
+
+
+async def openai_sdk(g: Group) -> Case | None:
+    if g.fmt != "openai":
+        return None
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=f"{g.base}/v1", api_key=API_KEY, max_retries=0)
+    create = client.chat.completions.create
+
+    if not g.stream:
+
+        async def op() -> Any:
+            return await create(model=OPENAI_MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS)
+
+        async def check() -> None:
+            _expect((await op()).choices[0].message.content or "", g.expected_text, "openai")
+
+        name = f"openai SDK {openai.__version__} chat.completions.create"
+    else:
+
+        async def op() -> None:
+            stream = await create(
+                model=OPENAI_MODEL,
+                messages=MESSAGES,
+                max_tokens=MAX_TOKENS,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for _chunk in stream:
+                pass
+
+        async def check() -> None:
+            stream = await create(
+                model=OPENAI_MODEL,
+                messages=MESSAGES,
+                max_tokens=MAX_TOKENS,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+            _expect(text, g.expected_text, "openai stream")
+
+        name = f"openai SDK {openai.__version__} create(stream=True)"
+    return Case("openai-sdk", name, "openai", "floor", True, op, check, client.close)
+
+
+def _anthropic_client(g: Group) -> Any:
+    import anthropic
+
+    return anthropic.AsyncAnthropic(base_url=g.base, api_key=API_KEY, max_retries=0)
+
+
+async def anthropic_sdk(g: Group) -> Case | None:
+    if g.fmt != "anthropic":
+        return None
+    import anthropic
+
+    client = _anthropic_client(g)
+    kw: dict[str, Any] = {"model": ANTHROPIC_MODEL, "messages": MESSAGES, "max_tokens": MAX_TOKENS}
+
+    if not g.stream:
+
+        async def op() -> Any:
+            return await client.messages.create(**kw)
+
+        async def check() -> None:
+            msg = await op()
+            _expect("".join(b.text for b in msg.content), g.expected_text, "anthropic")
+
+        name = f"anthropic SDK {anthropic.__version__} messages.create"
+    else:
+
+        async def op() -> None:
+            async for _ev in await client.messages.create(**kw, stream=True):
+                pass
+
+        async def check() -> None:
+            text = []
+            async for ev in await client.messages.create(**kw, stream=True):
+                if ev.type == "content_block_delta" and ev.delta.type == "text_delta":
+                    text.append(ev.delta.text)
+            _expect("".join(text), g.expected_text, "anthropic stream")
+
+        name = f"anthropic SDK {anthropic.__version__} create(stream=True)"
+    return Case("anthropic-sdk", name, "anthropic", "floor", True, op, check, client.close)
+
+
+async def anthropic_sdk_helper(g: Group) -> Case | None:
+    """``messages.stream()``: the SDK's accumulating helper, like llmswitch's stream."""
+    if g.fmt != "anthropic" or not g.stream:
+        return None
+    import anthropic
+
+    client = _anthropic_client(g)
+    kw: dict[str, Any] = {"model": ANTHROPIC_MODEL, "messages": MESSAGES, "max_tokens": MAX_TOKENS}
+
+    async def op() -> None:
+        async with client.messages.stream(**kw) as s:
+            async for _ev in s:
+                pass
+
+    async def check() -> None:
+        async with client.messages.stream(**kw) as s:
+            async for _ev in s:
+                pass
+            final = await s.get_final_message()
+        _expect("".join(b.text for b in final.content), g.expected_text, "anthropic helper")
+
+    name = f"anthropic SDK {anthropic.__version__} messages.stream() helper"
+    return Case(
+        "anthropic-sdk-helper", name, "anthropic", "floor", True, op, check, client.close
+    )
+
+
+_litellm_ready = False
+
+
+def _import_litellm() -> Any:
+    """Import LiteLLM quietly: bundled cost map (no download), no telemetry, no logs."""
+    global _litellm_ready
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    import litellm
+
+    if not _litellm_ready:
+        litellm.telemetry = False
+        litellm.suppress_debug_info = True
+        litellm.set_verbose = False
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        _litellm_ready = True
+    return litellm
+
+
+async def litellm_case(g: Group) -> Case:
+    litellm = _import_litellm()
+    if g.fmt == "openai":
+        kw: dict[str, Any] = {"model": f"openai/{OPENAI_MODEL}", "api_base": f"{g.base}/v1"}
+    else:
+        kw = {"model": f"anthropic/{ANTHROPIC_MODEL}", "api_base": g.base}
+    kw.update(messages=MESSAGES, max_tokens=MAX_TOKENS, api_key=API_KEY)
+    if g.stream:
+        kw["stream"] = True
+        if g.fmt == "openai":
+            kw["stream_options"] = {"include_usage": True}
+
+    if not g.stream:
+
+        async def op() -> Any:
+            return await litellm.acompletion(**kw)
+
+        async def check() -> None:
+            _expect((await op()).choices[0].message.content or "", g.expected_text, "litellm")
+
+        name = "LiteLLM acompletion"
+    else:
+
+        async def op() -> None:
+            async for _chunk in await litellm.acompletion(**kw):
+                pass
+
+        async def check() -> None:
+            text = []
+            async for chunk in await litellm.acompletion(**kw):
+                if chunk.choices:
+                    text.append(chunk.choices[0].delta.content or "")
+            _expect("".join(text), g.expected_text, "litellm stream")
+
+        name = "LiteLLM acompletion(stream=True)"
+    from importlib.metadata import version
+
+    name = name.replace("LiteLLM", f"LiteLLM {version('litellm')}")
+    return Case("litellm", name, "litellm", "floor", True, op, check)
+
+
+FactoryT = Callable[[Group], Awaitable["Case | None"]]
+
+
+@dataclass(frozen=True)
+class Factory:
+    """Builds one case for a group, or None where the case does not apply (other format)."""
+
+    id: str
+    label: str  # used when building fails and there is no Case to name it
+    lib: str
+    build: FactoryT
+
+
+async def _orjson_floor(g: Group) -> Case:
+    return await floor_async(g, use_orjson=True)
+
+
+FLOORS = [
+    Factory("floor", "floor: aiohttp + json (stdlib)", "floor", floor_async),
+    Factory("floor-orjson", "floor: aiohttp + orjson", "floor", _orjson_floor),
+    Factory("floor-sync", "floor (sync): urllib3 + json", "floor", floor_sync),
+]
+LLMSWITCH = [
+    Factory("llmswitch-async", "llmswitch AsyncClient", "llmswitch", llmswitch_async),
+    Factory("llmswitch-sync", "llmswitch Client (sync)", "llmswitch", llmswitch_sync),
+]
+PEERS = [
+    Factory("openai-sdk", "openai SDK", "openai", openai_sdk),
+    Factory("anthropic-sdk", "anthropic SDK", "anthropic", anthropic_sdk),
+    Factory("anthropic-sdk-helper", "anthropic SDK messages.stream()", "anthropic",
+            anthropic_sdk_helper),
+    Factory("litellm", "LiteLLM", "litellm", litellm_case),
+]  # fmt: skip

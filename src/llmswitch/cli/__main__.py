@@ -1,0 +1,7 @@
+"""``python -m llmswitch.cli``."""
+
+from __future__ import annotations
+
+from . import main
+
+raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""Anthropic Message JSON -> ChatResponse, usage, stop reasons and the model list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ... import catalog
+from ..._json import loads
+from ...events import build_response
+from ...messages import (
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    ModelInfo,
+    ReasoningBlock,
+    ToolCall,
+    Usage,
+)
+from ..base import Endpoint, HttpResponse
+from ._errors import malformed
+
+__all__ = ["finish_reason", "parse_models", "parse_response", "parse_usage", "refusal_of"]
+
+# WIRE.md 6.2; anything else (a future value) is "other", with the raw value kept.
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+    "pause_turn": "other",
+}
+
+
+def finish_reason(raw: str | None) -> FinishReason:
+    return _FINISH.get(raw, "other") if raw is not None else "other"
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def parse_usage(usage: Any) -> Usage:
+    """WIRE.md 6.3: Anthropic's ``input_tokens`` excludes cache reads and writes; ours
+    includes them. ``output_tokens`` already includes thinking."""
+    if not isinstance(usage, dict):
+        return Usage()
+    fresh = _int(usage.get("input_tokens"))
+    written = _int(usage.get("cache_creation_input_tokens"))
+    read = _int(usage.get("cache_read_input_tokens"))
+    output = _int(usage.get("output_tokens"))
+    details = usage.get("output_tokens_details")
+    reasoning = _int(details.get("thinking_tokens")) if isinstance(details, dict) else None
+    total_in = None if fresh is None else fresh + (written or 0) + (read or 0)
+    return Usage(
+        input_tokens=total_in,
+        output_tokens=output,
+        total_tokens=total_in + output if total_in is not None and output is not None else None,
+        cached_input_tokens=read,
+        cache_write_tokens=written,
+        reasoning_tokens=reasoning,
+    )
+
+
+def refusal_of(stop_reason: str | None, stop_details: Any) -> str | None:
+    """The refusal explanation, when the provider gave one."""
+    if stop_reason == "refusal" and isinstance(stop_details, dict):
+        explanation = stop_details.get("explanation")
+        if isinstance(explanation, str) and explanation:
+            return explanation
+    return None
+
+
+def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse:
+    try:
+        data = loads(response.body)
+    except ValueError:
+        raise malformed(request, "body is not JSON", response.body) from None
+    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+        raise malformed(request, "expected a Message with a content list", response.body)
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    blocks: list[ReasoningBlock] = []
+    try:
+        for block in data["content"]:
+            kind = block.get("type")
+            if kind == "text":
+                texts.append(block["text"])
+            elif kind == "tool_use":
+                arguments = block.get("input")
+                if arguments is None:
+                    arguments = {}
+                if not isinstance(arguments, dict):
+                    raise malformed(request, "tool_use input is not an object", response.body)
+                calls.append(ToolCall(id=block["id"], name=block["name"], arguments=arguments))
+            elif kind == "thinking":
+                text, signature = block.get("thinking") or "", block.get("signature") or None
+                blocks.append(ReasoningBlock(text=text, signature=signature))
+            elif kind == "redacted_thinking":
+                blocks.append(ReasoningBlock(redacted_data=block["data"]))
+            # other block types (server tools, search results, ...) stay in raw only
+    except (KeyError, TypeError, AttributeError):
+        raise malformed(request, "content block missing a field", response.body) from None
+    raw_stop = data.get("stop_reason")
+    return build_response(
+        provider=request.provider,
+        id=data.get("id"),
+        model=data.get("model") or request.model,
+        text="".join(texts),
+        tool_calls=tuple(calls),
+        reasoning="".join(b.text for b in blocks) or None,
+        reasoning_blocks=tuple(blocks),
+        refusal=refusal_of(raw_stop, data.get("stop_details")),
+        finish_reason=finish_reason(raw_stop),
+        raw_finish_reason=raw_stop,
+        usage=parse_usage(data.get("usage")),
+        raw=data,
+    )
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _supported(capabilities: Any, name: str) -> bool | None:
+    if isinstance(capabilities, dict):
+        cap = capabilities.get(name)
+        if isinstance(cap, dict) and isinstance(cap.get("supported"), bool):
+            return bool(cap["supported"])
+    return None
+
+
+def _epoch(value: Any) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(value).timestamp())
+    except ValueError:
+        return None
+
+
+def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], str | None]:
+    """One page of ``GET /v1/models``; the cursor is ``last_id`` while ``has_more``."""
+    try:
+        data = loads(response.body)
+    except ValueError:
+        raise malformed(None, "model list is not JSON", response.body) from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise malformed(None, "expected a model list", response.body)
+    out: list[ModelInfo] = []
+    for item in data["data"]:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        model_id = item["id"]
+        spec = catalog.lookup("anthropic", model_id)
+        caps = item.get("capabilities")
+        vision = _supported(caps, "image_input")
+        thinking = _supported(caps, "thinking")
+        out.append(
+            ModelInfo(
+                id=model_id,
+                provider=endpoint.provider,
+                display_name=item.get("display_name"),
+                context_window=_int(item.get("max_input_tokens"))
+                or (spec.context_window if spec else None),
+                max_output_tokens=_int(item.get("max_tokens"))
+                or (spec.max_output_tokens if spec else None),
+                supports_tools=spec.supports_tools
+                if spec and spec.supports_tools is not None
+                else True,  # every Messages API model takes client tools
+                supports_vision=vision
+                if vision is not None
+                else (spec.supports_vision if spec else None),
+                supports_reasoning=thinking
+                if thinking is not None
+                else (spec.supports_reasoning if spec else None),
+                supports_embeddings=False,
+                created=_epoch(item.get("created_at")),
+                raw=item,
+            )
+        )
+    cursor = data.get("last_id") if data.get("has_more") else None
+    return out, cursor if isinstance(cursor, str) and cursor else None

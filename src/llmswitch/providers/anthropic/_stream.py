@@ -1,0 +1,227 @@
+"""Incremental parser for Anthropic's named-event SSE stream (WIRE.md 2.5).
+
+Hot path: ``content_block_delta`` is nearly every event, so it is matched first and
+handled inline; everything else goes through :meth:`AnthropicStreamParser._other`.
+Per event the cost is one ``orjson.loads`` and one frozen event object.
+
+Thinking text is not buffered here: ``ReasoningEnd`` carries only the signature and the
+accumulator joins the ``ReasoningDelta`` texts it already holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._json import dumps_str, loads
+from ...events import (
+    Event,
+    ReasoningDelta,
+    ReasoningEnd,
+    RefusalDelta,
+    StreamEnd,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from ...messages import ChatRequest, ReasoningBlock, ToolCall
+from ...transport.sse import SSEDecoder
+from ._errors import malformed, stream_error
+from ._response import finish_reason, parse_usage, refusal_of
+
+__all__ = ["AnthropicStreamParser"]
+
+# A tool call cut off by the output limit has unparseable arguments; that is the
+# documented outcome of these stop reasons, not a malformed stream.
+_TRUNCATING = frozenset({"max_tokens", "model_context_window_exceeded"})
+
+
+class AnthropicStreamParser:
+    __slots__ = (
+        "_bad_tool",
+        "_done",
+        "_message",
+        "_request",
+        "_signatures",
+        "_sse",
+        "_stop",
+        "_tools",
+        "_usage",
+    )
+
+    def __init__(self, request: ChatRequest) -> None:
+        self._request = request
+        self._sse = SSEDecoder()
+        # index -> (id, name, JSON fragments) for open client tool_use blocks
+        self._tools: dict[int, tuple[str, str, list[str]]] = {}
+        # index -> signature for open thinking blocks
+        self._signatures: dict[int, str | None] = {}
+        self._usage: dict[str, Any] = {}
+        self._message: dict[str, Any] = {}
+        self._stop: dict[str, Any] = {}
+        self._bad_tool: str | None = None
+        self._done = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        out: list[Event] = []
+        for name, payload in self._sse.feed(data):
+            if name == "content_block_delta":
+                try:
+                    obj = loads(payload)
+                    delta = obj["delta"]
+                    kind = delta["type"]
+                    if kind == "text_delta":
+                        out.append(TextDelta(obj["index"], delta["text"]))
+                    elif kind == "input_json_delta":
+                        self._json(obj["index"], delta["partial_json"], out)
+                    elif kind == "thinking_delta":
+                        out.append(ReasoningDelta(obj["index"], delta["thinking"]))
+                    elif kind == "signature_delta":
+                        self._signatures[obj["index"]] = delta["signature"]
+                    # citations_delta and unknown delta types: nothing to emit
+                except (KeyError, TypeError, ValueError):
+                    raise malformed(self._request, "bad content_block_delta", payload) from None
+            elif name != "ping":
+                self._other(name, payload, out)
+        return out
+
+    def close(self) -> list[Event]:
+        out: list[Event] = []
+        for name, payload in self._sse.close():
+            self._other(name, payload, out)
+        if not self._done:
+            # No message_stop: the stream was cut off (WIRE.md 6.2 rule 4).
+            self._done = True
+            raw_stop = self._stop.get("stop_reason")
+            raw_stop = raw_stop if isinstance(raw_stop, str) else None
+            out.append(StreamEnd("error", parse_usage(self._usage), raw_stop, self._snapshot()))
+        return out
+
+    # ------------------------------------------------------------------ rarer events
+
+    def _json(self, index: int, fragment: str, out: list[Event]) -> None:
+        tool = self._tools.get(index)
+        # server tool inputs stream too (not ours to call); empty fragments say nothing
+        if tool is not None and fragment:
+            tool[2].append(fragment)
+            out.append(ToolCallDelta(index, fragment))
+
+    def _other(self, name: str | None, payload: bytes, out: list[Event]) -> None:
+        if not payload:
+            return
+        try:
+            obj = loads(payload)
+            if name is None:  # tolerate proxies that drop the event: line
+                name = obj.get("type")
+                if name == "content_block_delta":
+                    self._relay_delta(obj, out)
+                    return
+            if name == "content_block_start":
+                self._block_start(obj["index"], obj["content_block"], out)
+            elif name == "content_block_stop":
+                self._block_stop(obj["index"], out)
+            elif name == "message_start":
+                message = obj["message"]
+                self._message = message
+                usage = message.get("usage")
+                if isinstance(usage, dict):
+                    self._usage = dict(usage)
+                out.append(StreamStart(message.get("id"), message.get("model")))
+            elif name == "message_delta":
+                self._message_delta(obj, out)
+            elif name == "message_stop":
+                self._end(out)
+            elif name == "error":
+                raise stream_error(self._request, payload)
+            # ping and unknown events are skipped
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise malformed(self._request, f"bad {name} event", payload) from None
+
+    def _relay_delta(self, obj: dict[str, Any], out: list[Event]) -> None:
+        # Same as feed()'s inline branch, for events that came without a name.
+        delta, index = obj["delta"], obj["index"]
+        kind = delta["type"]
+        if kind == "text_delta":
+            out.append(TextDelta(index, delta["text"]))
+        elif kind == "input_json_delta":
+            self._json(index, delta["partial_json"], out)
+        elif kind == "thinking_delta":
+            out.append(ReasoningDelta(index, delta["thinking"]))
+        elif kind == "signature_delta":
+            self._signatures[index] = delta["signature"]
+
+    def _block_start(self, index: int, block: dict[str, Any], out: list[Event]) -> None:
+        kind = block["type"]
+        if kind == "text":
+            if block.get("text"):
+                out.append(TextDelta(index, block["text"]))
+        elif kind == "thinking":
+            self._signatures[index] = block.get("signature") or None
+            if block.get("thinking"):
+                out.append(ReasoningDelta(index, block["thinking"]))
+        elif kind == "redacted_thinking":  # arrives whole, no deltas
+            out.append(ReasoningEnd(index, ReasoningBlock(redacted_data=block["data"])))
+        elif kind == "tool_use":
+            call_id, call_name = block["id"], block["name"]
+            fragments: list[str] = []
+            initial = block.get("input")
+            if initial:  # a proxy may send the whole input here instead of deltas
+                fragments.append(dumps_str(initial))
+            self._tools[index] = (call_id, call_name, fragments)
+            out.append(ToolCallStart(index, call_id, call_name))
+
+    def _block_stop(self, index: int, out: list[Event]) -> None:
+        tool = self._tools.pop(index, None)
+        if tool is not None:
+            call_id, call_name, fragments = tool
+            text = "".join(fragments)
+            try:
+                arguments = loads(text) if text else {}
+            except ValueError:
+                arguments = None
+            if not isinstance(arguments, dict):
+                # Decided at message_delta: fine if the output limit cut it, else malformed.
+                self._bad_tool = text
+                return
+            call = ToolCall(id=call_id, name=call_name, arguments=arguments)
+            out.append(ToolCallEnd(index, call))
+            return
+        if index in self._signatures:
+            out.append(ReasoningEnd(index, ReasoningBlock(signature=self._signatures.pop(index))))
+
+    def _message_delta(self, obj: dict[str, Any], out: list[Event]) -> None:
+        delta = obj.get("delta") or {}
+        self._stop = delta
+        usage = obj.get("usage")
+        if isinstance(usage, dict):
+            # cumulative counts: overwrite, and keep message_start's where omitted
+            for key, value in usage.items():
+                if value is not None:
+                    self._usage[key] = value
+        raw_stop = delta.get("stop_reason")
+        if self._bad_tool is not None and raw_stop not in _TRUNCATING:
+            bad, self._bad_tool = self._bad_tool, None
+            raise malformed(self._request, "tool_use input is not a JSON object", bad)
+        refusal = refusal_of(raw_stop, delta.get("stop_details"))
+        if refusal is not None:
+            out.append(RefusalDelta(0, refusal))
+
+    def _end(self, out: list[Event]) -> None:
+        if self._done:
+            return
+        self._done = True
+        raw_stop = self._stop.get("stop_reason")
+        out.append(
+            StreamEnd(finish_reason(raw_stop), parse_usage(self._usage), raw_stop, self._snapshot())
+        )
+
+    def _snapshot(self) -> dict[str, Any]:
+        """``raw`` for a stream: the message_start Message (its content is streamed, not
+        repeated) with the final stop fields and usage."""
+        raw = dict(self._message)
+        for key in ("stop_reason", "stop_sequence", "stop_details"):
+            if key in self._stop:
+                raw[key] = self._stop[key]
+        raw["usage"] = dict(self._usage)
+        return raw

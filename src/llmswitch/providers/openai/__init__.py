@@ -1,0 +1,61 @@
+"""The OpenAI Chat Completions wire format.
+
+One adapter serves OpenAI, Azure OpenAI (an :class:`~llmswitch.providers.base.AzureEndpoint`
+supplies the deployment URL and ``api-key``/Entra auth) and OpenAI-compatible servers
+(vLLM, llama.cpp, LM Studio, Ollama's ``/v1``). ``flavor`` only changes what differs in
+the body: compatible servers get ``max_tokens`` instead of ``max_completion_tokens``.
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from ...errors import ConfigurationError, ProviderError
+from ...messages import ChatRequest, ChatResponse, ModelInfo
+from ..base import Endpoint, HttpRequest, HttpResponse
+from ._errors import map_error
+from ._request import Flavor, build_request
+from ._response import RAW_ARGUMENTS_KEY, parse_models, parse_response
+from ._stream import OpenAIStreamParser
+
+__all__ = ["RAW_ARGUMENTS_KEY", "Flavor", "OpenAIAdapter", "OpenAIStreamParser"]
+
+
+class OpenAIAdapter:
+    """Sans-I/O translator between llmswitch types and Chat Completions HTTP."""
+
+    __slots__ = ("flavor",)
+
+    def __init__(self, flavor: Flavor = "openai") -> None:
+        if flavor not in get_args(Flavor):
+            raise ConfigurationError(
+                f"unknown OpenAI adapter flavor {flavor!r} (expected openai, azure or compatible)"
+            )
+        self.flavor: Flavor = flavor
+
+    def __repr__(self) -> str:
+        return f"OpenAIAdapter(flavor={self.flavor!r})"
+
+    def build_request(
+        self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
+    ) -> HttpRequest:
+        return build_request(request, endpoint, stream=stream, flavor=self.flavor)
+
+    def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse:
+        return parse_response(request, response)
+
+    def stream_parser(self, request: ChatRequest) -> OpenAIStreamParser:
+        return OpenAIStreamParser(request)
+
+    def map_error(self, request: ChatRequest | None, response: HttpResponse) -> ProviderError:
+        return map_error(request, response)
+
+    def models_request(self, endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
+        headers = endpoint.request_headers()
+        headers.pop("content-type", None)  # a GET has no body
+        return HttpRequest(method="GET", url=endpoint.url("/models"), headers=headers)
+
+    def parse_models(
+        self, endpoint: Endpoint, response: HttpResponse
+    ) -> tuple[list[ModelInfo], str | None]:
+        return parse_models(endpoint, response)

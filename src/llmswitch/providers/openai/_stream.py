@@ -1,0 +1,217 @@
+"""Incremental parser for Chat Completions SSE streams (WIRE.md 1.5, 1.8, 1.9).
+
+This is the hot path: one ``loads`` per chunk, then a handful of dict lookups. The
+common chunk (``delta == {"content": "..."}``) takes a short branch; everything else
+(reasoning, refusal, tool calls, finish, usage) is checked only when present.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import _json
+from ...events import (
+    Event,
+    ReasoningDelta,
+    RefusalDelta,
+    StreamEnd,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from ...messages import ChatRequest, ToolCall
+from ...transport.sse import SSEDecoder
+from ._errors import error_from_payload, malformed
+from ._response import map_finish, map_usage, parse_arguments
+
+__all__ = ["OpenAIStreamParser"]
+
+_NO_HEADERS: dict[str, str] = {}
+_LBRACE = 0x7B  # b"{"
+
+
+class _Call:
+    """A tool call being assembled from its ``tool_calls[].index`` fragments."""
+
+    __slots__ = ("args", "ended", "id", "name")
+
+    def __init__(self, id: str, name: str) -> None:
+        self.id = id
+        self.name = name
+        self.args: list[str] = []
+        self.ended = False
+
+
+class OpenAIStreamParser:
+    """``feed(bytes) -> events``; ``close() -> events`` at end of input.
+
+    Emits StreamStart once, then deltas for choice 0, a ToolCallEnd per call when the
+    choice finishes, and StreamEnd after the usage chunk or at ``[DONE]``. A stream that
+    stops without a finish signal ends with ``finish_reason="error"``.
+    """
+
+    __slots__ = (
+        "_calls",
+        "_ended",
+        "_finished",
+        "_last",
+        "_raw_finish",
+        "_request",
+        "_sse",
+        "_started",
+        "_usage",
+    )
+
+    def __init__(self, request: ChatRequest) -> None:
+        self._request = request
+        self._sse = SSEDecoder()
+        self._started = False
+        self._calls: dict[int, _Call] = {}
+        self._finished = False
+        self._raw_finish: str | None = None
+        self._usage: Any = None
+        self._last: Any = None
+        self._ended = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._ended:
+            return []  # nothing after [DONE] matters
+        frames = self._sse.feed(data)
+        return self._process(frames, False) if frames else []
+
+    def close(self) -> list[Event]:
+        if self._ended:
+            return []
+        out = self._process(self._sse.close(), True)
+        if not self._ended:
+            self._end(out, done=False)
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _process(self, frames: list[tuple[str | None, bytes]], at_eof: bool) -> list[Event]:
+        out: list[Event] = []
+        append = out.append
+        loads = _json.loads
+        for _, payload in frames:
+            if not payload or payload[0] != _LBRACE:
+                if payload.startswith(b"[DONE]"):
+                    self._end(out, done=True)
+                    return out
+                if not payload.strip():
+                    continue
+            try:
+                chunk = loads(payload)
+            except ValueError:
+                if at_eof:  # the connection died mid-event: a truncated stream, not garbage
+                    break
+                raise malformed(self._request, "stream chunk is not valid JSON", payload) from None
+            if type(chunk) is not dict:
+                raise malformed(self._request, "stream chunk is not a JSON object", payload)
+            self._last = chunk
+            choices = chunk.get("choices")
+            if choices is None or "error" in chunk:
+                self._check_error(chunk, payload)
+            try:
+                if not self._started and (choices or chunk.get("id") or chunk.get("model")):
+                    self._started = True
+                    append(StreamStart(chunk.get("id") or None, chunk.get("model") or None))
+                if choices:
+                    for choice in choices:
+                        if choice.get("index", 0) != 0:
+                            continue  # n=1: only the first choice exists
+                        delta = choice.get("delta")
+                        if delta:
+                            content = delta.get("content")
+                            if content and len(delta) == 1:
+                                append(TextDelta(0, content))
+                            else:
+                                self._delta(delta, content, out)
+                        finish = choice.get("finish_reason")
+                        if finish and not self._finished:
+                            self._finished = True
+                            self._raw_finish = finish
+                            if self._calls:
+                                self._end_calls(out)
+                usage = chunk.get("usage")
+                if usage:
+                    self._usage = usage  # replace semantics: the last report wins
+                    if self._finished and not choices:
+                        self._end(out, done=True)  # the usage chunk is the last one that matters
+                        return out
+            except (AttributeError, TypeError):
+                raise malformed(self._request, "unexpected stream chunk shape", payload) from None
+        return out
+
+    def _check_error(self, chunk: dict[str, Any], payload: bytes) -> None:
+        err = chunk.get("error")
+        if err:
+            raise error_from_payload(
+                self._request, err, status=None, headers=_NO_HEADERS, body=payload
+            )
+        if chunk.get("object") == "error":  # vLLM's old top-level shape
+            raise error_from_payload(
+                self._request, chunk, status=None, headers=_NO_HEADERS, body=payload
+            )
+
+    def _delta(self, delta: dict[str, Any], content: Any, out: list[Event]) -> None:
+        # vLLM renamed reasoning_content -> reasoning; llama.cpp and Ollama use one or the
+        # other. Take the first that is set so a server sending both is not doubled.
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+        if reasoning and isinstance(reasoning, str):
+            out.append(ReasoningDelta(0, reasoning))
+        if content:
+            out.append(TextDelta(0, content))
+        refusal = delta.get("refusal")
+        if refusal:
+            out.append(RefusalDelta(0, refusal))
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            self._tool_deltas(tool_calls, out)
+
+    def _tool_deltas(self, tool_calls: list[Any], out: list[Event]) -> None:
+        calls = self._calls
+        for tc in tool_calls:
+            fn = tc.get("function") or {}
+            idx = tc.get("index")
+            call_id = tc.get("id")
+            if type(idx) is not int:
+                # Servers that omit the index send each call whole or in order: a new
+                # id starts the next call, anything else continues the current one.
+                last = max(calls) if calls else -1
+                new = last < 0 or (call_id and call_id != calls[last].id)
+                idx = last + 1 if new else last
+            call = calls.get(idx)
+            if call is None:
+                call = calls[idx] = _Call(call_id or f"call_{idx}", fn.get("name") or "")
+                out.append(ToolCallStart(idx, call.id, call.name))
+            elif not call.name and fn.get("name"):
+                call.name = fn["name"]
+            args = fn.get("arguments")
+            if args:
+                if not isinstance(args, str):  # a server that sends the object itself
+                    args = _json.dumps_str(args)
+                call.args.append(args)
+                out.append(ToolCallDelta(idx, args))
+
+    def _end_calls(self, out: list[Event]) -> None:
+        calls = self._calls
+        for idx in sorted(calls):
+            call = calls[idx]
+            if not call.ended:
+                call.ended = True
+                tool_call = ToolCall(
+                    id=call.id, name=call.name, arguments=parse_arguments("".join(call.args))
+                )
+                out.append(ToolCallEnd(idx, tool_call))
+
+    def _end(self, out: list[Event], *, done: bool) -> None:
+        self._end_calls(out)
+        self._ended = True
+        raw = self._raw_finish
+        # [DONE] is a finish signal even without a finish_reason ("other"); EOF without
+        # either is a truncated stream.
+        reason = map_finish(raw) if self._finished else "other" if done else "error"
+        out.append(StreamEnd(reason, map_usage(self._usage), raw, self._last))
