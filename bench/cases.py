@@ -128,6 +128,8 @@ async def floor_async(g: Group, *, use_orjson: bool = False) -> Case:
 
         async def op() -> Any:
             async with session.post(url, data=body, headers=headers) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"upstream answered HTTP {resp.status}")
                 raw = await resp.read()
             return loads(raw)
 
@@ -140,6 +142,8 @@ async def floor_async(g: Group, *, use_orjson: bool = False) -> Case:
             n = 0
             buf = b""
             async with session.post(url, data=body, headers=headers) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"upstream answered HTTP {resp.status}")
                 async for chunk in resp.content.iter_any():
                     reads[0] += 1
                     buf += chunk
@@ -175,6 +179,8 @@ async def floor_sync(g: Group) -> Case:
 
         def op() -> Any:
             resp = pool.request("POST", url, body=body, headers=headers)
+            if resp.status != 200:
+                raise RuntimeError(f"upstream answered HTTP {resp.status}")
             return json.loads(resp.data)
 
         def check() -> None:
@@ -186,6 +192,8 @@ async def floor_sync(g: Group) -> Case:
             n = 0
             buf = b""
             resp = pool.request("POST", url, body=body, headers=headers, preload_content=False)
+            if resp.status != 200:
+                raise RuntimeError(f"upstream answered HTTP {resp.status}")
             for chunk in resp.stream(65536):
                 buf += chunk
                 lines = buf.split(b"\n")
@@ -204,17 +212,17 @@ async def floor_sync(g: Group) -> Case:
             op(payloads)
             _expect(_stream_text(g.fmt, payloads), g.expected_text, "sync floor")
 
-    return Case(
-        "floor-sync", "floor (sync): urllib3 + json", "floor", False, op, check, pool.clear
-    )
+    name = "floor (sync): urllib3 + json (stdlib)"
+    return Case("floor-sync", name, "floor", "floor-sync", False, op, check, pool.clear)
 
 
 # --------------------------------------------------------------------------- llmswitch
 
 
 @contextlib.contextmanager
-def _provider_env(g: Group) -> Iterator[None]:
-    """The documented configuration: env vars set before the client is created."""
+def provider_env(g: Group) -> Iterator[None]:
+    """llmswitch's documented configuration: env vars, set before the client is created
+    and kept for the whole group (the client may read them when it first resolves a model)."""
     values = {
         "OPENAI_BASE_URL": f"{g.base}/v1",
         "OPENAI_API_KEY": API_KEY,
@@ -240,8 +248,7 @@ def _model(g: Group) -> str:
 async def llmswitch_async(g: Group) -> Case:
     import llmswitch
 
-    with _provider_env(g):
-        client = llmswitch.AsyncClient()
+    client = llmswitch.AsyncClient()  # configured by provider_env(g), set by run.py
     model = _model(g)
 
     if not g.stream:
@@ -277,8 +284,7 @@ async def llmswitch_async(g: Group) -> Case:
 async def llmswitch_sync(g: Group) -> Case:
     import llmswitch
 
-    with _provider_env(g):
-        client = llmswitch.Client()
+    client = llmswitch.Client()
     model = _model(g)
 
     if not g.stream:

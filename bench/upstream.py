@@ -82,7 +82,7 @@ class Upstream:
 
 
 NGINX_CONF = """\
-worker_processes 1;
+{user}worker_processes 1;
 daemon off;
 master_process on;
 pid {tmp}/nginx.pid;
@@ -114,13 +114,24 @@ http {{
 """
 
 
+def _user_directive() -> str:
+    """Workers run as the current user. Started by root, nginx would otherwise switch its
+    workers to ``nobody``, which cannot read the private temp dir."""
+    if os.geteuid() != 0:
+        return ""
+    import grp
+    import pwd
+
+    return f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};\n"
+
+
 def start_nginx(nginx: str, canned: Canned, tmp: Path) -> Upstream:
     write_files(canned, tmp / "www")
     last: Exception | None = None
     for _ in range(5):  # the free port can be taken between probe and bind: retry
         port = free_port()
         conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, user=_user_directive()))
         log = tmp / "error.log"
         proc = subprocess.Popen(
             [nginx, "-p", str(tmp), "-c", str(conf), "-e", str(log)],

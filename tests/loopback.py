@@ -42,7 +42,9 @@ class Recorded:
         return json.loads(self.body)
 
 
-def split_awkward(data: bytes, pattern: tuple[int, ...] = (1, 3, 2, 7, 5, 11, 13, 64)) -> list[bytes]:
+def split_awkward(
+    data: bytes, pattern: tuple[int, ...] = (1, 3, 2, 7, 5, 11, 13, 64)
+) -> list[bytes]:
     """Cut ``data`` into pieces of varying small sizes (splits land inside lines,
     inside ``data:`` prefixes, between ``\\r`` and ``\\n`` and inside UTF-8 characters)."""
     out, i, k = [], 0, 0
@@ -136,11 +138,9 @@ class Loopback:
                 if "content-length" in headers:
                     body = await reader.readexactly(int(headers["content-length"]))
                 url = urlsplit(target)
-                self.requests.append(
-                    Recorded(method, url.path, parse_qs(url.query), headers, body)
-                )
+                self.requests.append(Recorded(method, url.path, parse_qs(url.query), headers, body))
                 reply = self._next_reply(method, url.path)
-                if not await self._send(writer, reply):
+                if not await self._send(reader, writer, reply):
                     return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -148,9 +148,22 @@ class Loopback:
             self._writers.discard(writer)
             writer.close()
 
-    async def _send(self, writer: asyncio.StreamWriter, reply: Reply) -> bool:
+    @staticmethod
+    async def _hang(reader: asyncio.StreamReader) -> bool:
+        """Send nothing more until the client gives up and closes its side."""
+        while await reader.read(1024):
+            pass
+        return False
+
+    async def _send(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply
+    ) -> bool:
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            try:  # a client that gives up while we "think" closes its side: notice it
+                await asyncio.wait_for(self._hang(reader), reply.delay)
+                return False
+            except TimeoutError:
+                pass
         head = [f"HTTP/1.1 {reply.status} X", f"content-type: {reply.content_type}"]
         head += [f"{k}: {v}" for k, v in reply.headers.items()]
         if reply.chunks is None:
@@ -163,7 +176,7 @@ class Loopback:
         await writer.drain()
         for i, chunk in enumerate(reply.chunks):
             if reply.hang_after is not None and i >= reply.hang_after:
-                await asyncio.sleep(3600)
+                return await self._hang(reader)
             if reply.drop_after is not None and i >= reply.drop_after:
                 writer.transport.abort()
                 return False
@@ -172,7 +185,7 @@ class Loopback:
             writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             await writer.drain()
         if reply.hang_after is not None and reply.hang_after >= len(reply.chunks):
-            await asyncio.sleep(3600)
+            return await self._hang(reader)
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True

@@ -113,9 +113,7 @@ def test_tool_call_cut_by_max_tokens_differs_from_sdk_on_purpose() -> None:
     data = (FIXTURES / "max_tokens_tool.sse").read_bytes()
     sdk = sdk_stream(data)
     ours = ours_stream(data)
-    assert [b.input for b in sdk.content if b.type == "tool_use"] == [
-        {"path": "a.txt", "content": "lo"}
-    ]
+    assert [b.input for b in sdk.content if b.type == "tool_use"] == [{"path": "a.txt"}]
     assert ours.tool_calls == () and ours.finish_reason == "length"
     assert ours.text == sdk.content[0].text
 
@@ -128,12 +126,12 @@ def test_mid_stream_error_both_raise() -> None:
         ours_stream(data)
 
 
-@pytest.mark.parametrize("name", [s for s in STREAMS if s != "max_tokens_tool.sse"])
+@pytest.mark.parametrize(
+    "name", [s for s in STREAMS if s not in ("max_tokens_tool.sse", "truncated.sse")]
+)
 def test_chat_and_stream_agree_on_the_same_message(name: str) -> None:
     """The SDK's final Message for a stream, sent back as a non-streamed body, parses to
     the very ChatResponse our stream produced (equality ignores ``raw``)."""
     data = (FIXTURES / name).read_bytes()
-    if b"message_stop" not in data:
-        pytest.skip("a cut stream has no complete message to compare")
     body = sdk_stream(data).model_dump_json(exclude={"content": {"__all__": {"parsed_output"}}})
     assert ours_body(body.encode()) == ours_stream(data)

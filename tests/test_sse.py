@@ -6,8 +6,8 @@ from llmswitch.transport.sse import SSEDecoder
 
 STREAM = (
     b": keep-alive\n\n"
-    b"event: message_start\ndata: {\"a\": 1}\n\n"
-    b"data: {\"t\": \"h\xc3\xa9llo \xf0\x9f\x98\x80 \xe4\xb8\xad\"}\n\n"
+    b'event: message_start\ndata: {"a": 1}\n\n'
+    b'data: {"t": "h\xc3\xa9llo \xf0\x9f\x98\x80 \xe4\xb8\xad"}\n\n'
     b"data: line1\ndata: line2\n\n"
     b"id: 7\nretry: 100\ndata:nospace\n\n"
     b"event: ping\ndata: {}\n\n"
@@ -50,7 +50,7 @@ def test_crlf_split_between_cr_and_lf_does_not_create_an_extra_blank_line() -> N
 
 def test_final_event_without_blank_line_is_delivered_at_close() -> None:
     d = SSEDecoder()
-    assert d.feed(b"data: {\"x\":1}") == []
+    assert d.feed(b'data: {"x":1}') == []
     assert d.pending == b'data: {"x":1}'
     assert d.close() == [(None, b'{"x":1}')]
 

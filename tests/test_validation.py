@@ -9,7 +9,10 @@ import pytest
 from llmswitch import Client, ConfigurationError, ImagePart, Message, TextPart, ToolCall
 from llmswitch.messages import to_messages, to_tools
 
-ENV = {"OPENAI_API_KEY": "sk-test-validation-0123456789", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+ENV = {
+    "OPENAI_API_KEY": "sk-test-validation-0123456789",
+    "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+}
 HI = [{"role": "user", "content": "hi"}]
 
 
@@ -27,23 +30,51 @@ def _client() -> Client:
         ([{"role": "wizard", "content": "x"}], "messages[0].role"),
         ([{"role": "user"}], "messages[0].content"),
         ([{"role": "user", "content": 5}], "messages[0].content"),
-        ([{"role": "user", "content": "x"}, {"role": "tool", "content": "18C"}], "messages[1].tool_call_id"),
-        ([{"role": "user", "content": [{"type": "video", "url": "x"}]}], "messages[0].content[0].type"),
         (
-            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}],
+            [{"role": "user", "content": "x"}, {"role": "tool", "content": "18C"}],
+            "messages[1].tool_call_id",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "video", "url": "x"}]}],
+            "messages[0].content[0].type",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}],
+                }
+            ],
             "messages[0].content[0].image_url.url",
         ),
         (
-            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}],
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:image/png,abc"}}],
+                }
+            ],
             "messages[0].content[0].image_url.url",
         ),
         (
-            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@@"}}]}],
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@@"}}
+                    ],
+                }
+            ],
             "messages[0].content[0].image_url.url",
         ),
         ([{"role": "user", "content": "x", "colour": "red"}], "messages[0].colour"),
         (
-            [{"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{bad"}}]}],
+            [
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{bad"}}],
+                }
+            ],
             "messages[0].tool_calls[0].function.arguments",
         ),
         ([{"role": "user", "content": "x", "tool_calls": [{"id": "1"}]}], "messages[0].tool_calls"),
@@ -59,11 +90,27 @@ def test_bad_messages_name_the_field(messages: Any, field: str) -> None:
 @pytest.mark.parametrize(
     ("options", "field"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "string"}}}]}, "tools[0].parameters"),
+        (
+            {
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {"name": "f", "parameters": {"type": "string"}},
+                    }
+                ]
+            },
+            "tools[0].parameters",
+        ),
         ({"tools": [{"name": "f", "parameters": ["not", "a", "schema"]}]}, "tools[0].parameters"),
         ({"tools": [{"description": "no name"}]}, "tools[0].name"),
         ({"tool_choice": "required"}, "tool_choice"),
-        ({"tools": [{"name": "f"}], "tool_choice": {"type": "function", "function": {"name": "g"}}}, "tool_choice"),
+        (
+            {
+                "tools": [{"name": "f"}],
+                "tool_choice": {"type": "function", "function": {"name": "g"}},
+            },
+            "tool_choice",
+        ),
         ({"temperature": 3}, "temperature"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": True}, "max_tokens"),
@@ -114,8 +161,12 @@ def test_unconfigured_provider_names_the_variable_to_set(model: str, variable: s
 def test_typed_objects_and_dicts_are_equivalent() -> None:
     typed = to_messages(
         [
-            Message(role="user", content=(TextPart(text="look"), ImagePart(url="https://x.test/a.png"))),
-            Message(role="assistant", tool_calls=(ToolCall(id="c1", name="f", arguments={"a": 1}),)),
+            Message(
+                role="user", content=(TextPart(text="look"), ImagePart(url="https://x.test/a.png"))
+            ),
+            Message(
+                role="assistant", tool_calls=(ToolCall(id="c1", name="f", arguments={"a": 1}),)
+            ),
             Message(role="tool", content="ok", tool_call_id="c1"),
         ]
     )
@@ -141,7 +192,14 @@ def test_developer_role_is_a_system_message_and_short_tool_form_is_accepted() ->
 
 def test_data_url_image_exposes_media_type_and_payload() -> None:
     (msg,) = to_messages(
-        [{"role": "user", "content": [{"type": "image_url", "image_url": "data:image/png;base64,iVBORw0KGgo="}]}]
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+                ],
+            }
+        ]
     )
     assert isinstance(msg.content, tuple)
     part = msg.content[0]

@@ -194,7 +194,7 @@ class ChatStream:
     there); leaving the block early closes the connection.
     """
 
-    __slots__ = ("_acc", "_events", "_started", "_source")
+    __slots__ = ("_acc", "_events", "_source", "_started")
 
     def __init__(self, source: Iterator[Event], acc: Accumulator) -> None:
         self._source = source
@@ -298,7 +298,9 @@ class Client:
         """Models the provider offers right now (live listing)."""
         p = self._core.provider(provider)
         return p.list_models(
-            CallContext(timeout=self._core.call_timeout(provider, timeout), transport=self._transport)
+            CallContext(
+                timeout=self._core.call_timeout(provider, timeout), transport=self._transport
+            )
         )
 
     def close(self) -> None:
@@ -425,7 +427,9 @@ class AsyncClient:
     async def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         p = self._core.provider(provider)
         return await p.alist_models(
-            CallContext(timeout=self._core.call_timeout(provider, timeout), transport=self._transport)
+            CallContext(
+                timeout=self._core.call_timeout(provider, timeout), transport=self._transport
+            )
         )
 
     async def aclose(self) -> None:
@@ -436,4 +440,3 @@ class AsyncClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-

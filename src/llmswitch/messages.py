@@ -36,7 +36,9 @@ __all__ = [
 ]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
-FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "error", "other"]
+FinishReason: TypeAlias = Literal[
+    "stop", "length", "tool_calls", "content_filter", "error", "other"
+]
 _ROLES = ("system", "user", "assistant", "tool")
 _ROLE_ALIASES = {"developer": "system"}
 
@@ -324,6 +326,8 @@ def _to_part(raw: Any, where: str) -> Part:
         return TextPart(text=text, cache_control=cache)
     if kind == "image_url":
         image = raw.get("image_url")
+        url: Any
+        detail: Any
         if isinstance(image, str):
             url, detail = image, None
         elif isinstance(image, Mapping):
@@ -425,7 +429,7 @@ def _to_message(raw: Any, where: str) -> Message:
         parts = ""
     blocks = raw.get("thinking_blocks") or ()
     return Message(
-        role=role,
+        role=role,  # type: ignore[arg-type]  # checked against _ROLES above
         content=parts,
         tool_calls=calls,
         tool_call_id=tool_call_id,
@@ -462,9 +466,7 @@ def _to_tool(raw: Any, where: str) -> Tool:
     if not isinstance(name, str) or not name:
         raise _bad(f"{where}.name", "tool needs a non-empty name")
     if not isinstance(params, Mapping) or params.get("type") != "object":
-        raise _bad(
-            f"{where}.parameters", 'must be a JSON-schema object ({"type": "object", ...})'
-        )
+        raise _bad(f"{where}.parameters", 'must be a JSON-schema object ({"type": "object", ...})')
     if isinstance(raw, Tool):
         return raw
     return Tool(
@@ -548,7 +550,9 @@ def to_reasoning(raw: Any) -> ReasoningConfig | None:
         return ReasoningConfig(effort="medium")
     if isinstance(raw, str):
         if raw not in _EFFORTS:
-            raise _bad("reasoning", f"unknown effort {raw!r} (expected one of {', '.join(_EFFORTS)})")
+            raise _bad(
+                "reasoning", f"unknown effort {raw!r} (expected one of {', '.join(_EFFORTS)})"
+            )
         return ReasoningConfig(effort=raw)
     if isinstance(raw, int):
         if raw < 0:

@@ -70,7 +70,9 @@ def cost_of(provider: str, model: str, usage: Usage) -> float | None:
     cached = usage.cached_input_tokens or 0
     written = usage.cache_write_tokens or 0
     fresh = max(usage.input_tokens - cached - written, 0)
-    cached_price = spec.cached_input_price if spec.cached_input_price is not None else spec.input_price
+    cached_price = (
+        spec.cached_input_price if spec.cached_input_price is not None else spec.input_price
+    )
     write_price = spec.cache_write_price if spec.cache_write_price is not None else spec.input_price
     micro = (
         fresh * spec.input_price

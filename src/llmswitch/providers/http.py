@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 from ..errors import LLMError, LLMTimeoutError, ProviderError, redact
@@ -70,21 +71,25 @@ class HttpProvider:
         http = adapter.build_request(request, self.endpoint, stream=True)
         parser = adapter.stream_parser(request)
         timeout = ctx.timeout
+        budget = timeout.first_token
         try:
-            async with ctx.transport.stream(http, timeout) as resp:
-                if resp.status >= 300:
-                    raise adapter.map_error(
-                        request, HttpResponse(status=resp.status, headers=resp.headers, body=await resp.read())
-                    )
-                chunks = resp.chunks().__aiter__()
-                # Read under the first-token timer until the first event exists; the
-                # timer is never held across a yield, the caller's time is its own.
+            async with AsyncExitStack() as stack:
+                # The first-token timer covers sending the request and reading until
+                # the first event exists. It is never held across a yield: the
+                # caller's time between events is its own.
+                timer = asyncio.timeout(budget)
                 events: list[Event] = []
                 ended = False
-                budget = timeout.first_token
-                timer = asyncio.timeout(budget)
                 try:
                     async with timer:
+                        resp = await stack.enter_async_context(ctx.transport.stream(http, timeout))
+                        if resp.status >= 300:
+                            body = await resp.read()
+                            raise adapter.map_error(
+                                request,
+                                HttpResponse(status=resp.status, headers=resp.headers, body=body),
+                            )
+                        chunks = resp.chunks().__aiter__()
                         while not events:
                             try:
                                 chunk = await chunks.__anext__()
@@ -94,7 +99,7 @@ class HttpProvider:
                             events = parser.feed(chunk)
                 except TimeoutError:
                     if not timer.expired():
-                        raise  # aiohttp's total timeout; the transport reports it
+                        raise  # aiohttp's own (total) timeout, reported by the transport
                     raise LLMTimeoutError(
                         f"no first token within {budget}s", phase="first_token", timeout=budget
                     ) from None
@@ -148,12 +153,15 @@ class HttpProvider:
             with ctx.transport.stream(http, timeout) as resp:
                 if resp.status >= 300:
                     raise adapter.map_error(
-                        request, HttpResponse(status=resp.status, headers=resp.headers, body=resp.read())
+                        request,
+                        HttpResponse(status=resp.status, headers=resp.headers, body=resp.read()),
                     )
                 chunks = resp.chunks()
                 got_first = False
                 while True:
-                    deadline = total_deadline if got_first else _earliest(first_deadline, total_deadline)
+                    deadline = (
+                        total_deadline if got_first else _earliest(first_deadline, total_deadline)
+                    )
                     if deadline is not None:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
@@ -164,7 +172,9 @@ class HttpProvider:
                     except StopIteration:
                         break
                     except LLMTimeoutError:
-                        raise _sync_timeout(got_first, first_deadline, total_deadline, timeout) from None
+                        raise _sync_timeout(
+                            got_first, first_deadline, total_deadline, timeout
+                        ) from None
                     events = parser.feed(chunk)
                     if events:
                         got_first = True
@@ -199,12 +209,17 @@ def _sync_timeout(
     got_first: bool, first: float | None, total: float | None, timeout: Any
 ) -> LLMTimeoutError:
     now = time.monotonic()
-    if not got_first and first is not None and (total is None or first <= total) and now < (
-        total if total is not None else float("inf")
+    if (
+        not got_first
+        and first is not None
+        and (total is None or first <= total)
+        and now < (total if total is not None else float("inf"))
     ):
         return LLMTimeoutError(
             f"no first token within {timeout.first_token}s",
             phase="first_token",
             timeout=timeout.first_token,
         )
-    return LLMTimeoutError(f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total)
+    return LLMTimeoutError(
+        f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total
+    )

@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 
 from ..config import BUILTIN_PROVIDERS, Config, ProviderConfig
 from ..errors import ConfigurationError
-from .base import Adapter, AzureEndpoint, Endpoint, Secret
 from ..messages import ChatRequest
+from .base import Adapter, AzureEndpoint, Endpoint, Secret
 from .http import HttpProvider
 from .runtime import Provider
 
@@ -107,7 +107,9 @@ def _build_anthropic(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]
 def _build_compatible(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
     if pc is None or not pc.base_url:
         raise _missing(pid, "an openai-compatible provider needs base_url in llmswitch.toml")
-    endpoint = Endpoint(provider=pid, base_url=pc.base_url, api_key=pc.api_key, headers=_headers(pc))
+    endpoint = Endpoint(
+        provider=pid, base_url=pc.base_url, api_key=pc.api_key, headers=_headers(pc)
+    )
     return HttpProvider(pid, _openai_adapter("compatible"), endpoint)
 
 

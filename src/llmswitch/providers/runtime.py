@@ -39,9 +39,7 @@ def to_timeout(value: Any, default: Timeout = DEFAULT_TIMEOUT) -> Timeout:
     if isinstance(value, Timeout):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float | Mapping):
-        raise ConfigurationError(
-            "timeout must be seconds, a Timeout, or a dict", field="timeout"
-        )
+        raise ConfigurationError("timeout must be seconds, a Timeout, or a dict", field="timeout")
     if isinstance(value, int | float):
         if value <= 0:
             raise ConfigurationError("timeout must be > 0 seconds", field="timeout")
@@ -59,7 +57,9 @@ def to_timeout(value: Any, default: Timeout = DEFAULT_TIMEOUT) -> Timeout:
         )
     for k, v in value.items():
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
-            raise ConfigurationError(f"timeout.{k} must be > 0 seconds or None", field=f"timeout.{k}")
+            raise ConfigurationError(
+                f"timeout.{k} must be > 0 seconds or None", field=f"timeout.{k}"
+            )
     return Timeout(
         connect=value.get("connect", default.connect),
         first_token=value.get("first_token", default.first_token),

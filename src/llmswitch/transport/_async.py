@@ -104,7 +104,7 @@ class AsyncTransport:
             raise _translate(exc, timeout) from None
         try:
             yield StreamResponse(resp)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             resp.close()
             raise _translate(exc, timeout) from None
         except BaseException:
@@ -123,7 +123,9 @@ def _translate(exc: BaseException, timeout: Timeout) -> Exception:
     if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ServerTimeoutError):
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             return LLMTimeoutError(
-                f"connect timeout after {timeout.connect}s", phase="connect", timeout=timeout.connect
+                f"connect timeout after {timeout.connect}s",
+                phase="connect",
+                timeout=timeout.connect,
             )
         return LLMTimeoutError(
             f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total

@@ -16,6 +16,7 @@ import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
+    NewConnectionError,
     ReadTimeoutError,
 )
 
@@ -114,7 +115,7 @@ class SyncTransport:
         except (HTTPError, OSError) as exc:
             raise _translate(exc, timeout, deadline) from None
         finally:
-            if ok and resp.isclosed():
+            if ok and resp.isclosed():  # type: ignore[attr-defined]
                 resp.release_conn()
             else:
                 resp.close()  # abandoned mid-body: the connection cannot be reused
@@ -130,6 +131,8 @@ def _deadline(total: float | None) -> float | None:
 def _translate(
     exc: BaseException, timeout: Timeout, deadline: float | None, phase: str | None = None
 ) -> Exception:
+    if isinstance(exc, NewConnectionError):  # a ConnectTimeoutError subclass, but a refusal
+        return TransportError(f"cannot connect: {exc.reason if hasattr(exc, 'reason') else exc}")
     if isinstance(exc, ConnectTimeoutError):
         return LLMTimeoutError(
             f"connect timeout after {timeout.connect}s", phase="connect", timeout=timeout.connect

@@ -115,7 +115,10 @@ class OpenAIStreamParser:
             if choices is None or "error" in chunk:
                 self._check_error(chunk, payload)
             try:
-                if not self._started and (choices or chunk.get("id") or chunk.get("model")):
+                if not self._started and (
+                    chunk.get("id") or chunk.get("model") or (choices and choices[0].get("delta"))
+                ):
+                    # Azure's filter-only chunks carry empty ids: start at the first real one.
                     self._started = True
                     append(StreamStart(chunk.get("id") or None, chunk.get("model") or None))
                 if choices:
