@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,10 +48,11 @@ class Settings:
     warm_stream: int
     round_seconds: float  # slow cases get fewer iterations so a round takes about this long
     import_samples: int
+    slices: int  # each round is cut into this many turns per case
 
 
-FULL = Settings(5, 2000, 300, 10, 200, 30, 1.5, 15)
-QUICK = Settings(3, 60, 10, 3, 20, 4, 0.1, 3)
+FULL = Settings(5, 2000, 300, 10, 200, 30, 1.5, 15, 10)
+QUICK = Settings(3, 60, 10, 3, 20, 4, 0.1, 3, 2)
 
 # (group key, case id, max ratio to the floor, what the budget is called in DESIGN.md 4)
 BUDGETS = (
@@ -79,7 +80,8 @@ class CaseResult:
     iterations: int = 0
     rounds_us: list[float] = field(default_factory=list)
     median_us: float | None = None
-    ratio: float | None = None  # median / median of `ref`
+    ratio: float | None = None  # median over rounds of (this round / same round of `ref`)
+    ratio_rounds: list[float] = field(default_factory=list)
     ratio_orjson: float | None = None  # median / median of the orjson floor (async cases)
     reads_per_stream: float | None = None
 
@@ -106,8 +108,8 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-def _timed(loop: asyncio.AbstractEventLoop, case: C.Case, n: int) -> float:
-    """Microseconds per op over ``n`` sequential ops."""
+def _timed(loop: asyncio.AbstractEventLoop, case: C.Case, n: int) -> int:
+    """Nanoseconds for ``n`` sequential ops."""
     op = case.op
     if case.is_async:
 
@@ -117,13 +119,11 @@ def _timed(loop: asyncio.AbstractEventLoop, case: C.Case, n: int) -> float:
                 await op()
             return time.perf_counter_ns() - t0
 
-        elapsed = loop.run_until_complete(run())
-    else:
-        t0 = time.perf_counter_ns()
-        for _ in range(n):
-            op()
-        elapsed = time.perf_counter_ns() - t0
-    return elapsed / n / 1e3
+        return loop.run_until_complete(run())
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        op()
+    return time.perf_counter_ns() - t0
 
 
 def run_group(
@@ -146,7 +146,8 @@ def run_group(
         try:
             warm = s.warm_stream if g.stream else s.warm_chat
             _timed(loop, case, max(1, warm // 2))
-            per_op = _timed(loop, case, max(1, warm - warm // 2))
+            k = max(1, warm - warm // 2)
+            per_op = _timed(loop, case, k) / k / 1e3
             loop.run_until_complete(_maybe_await(case.check()))
         except Exception as exc:
             res.status, res.reason = "unavailable", _fmt_err(exc)
@@ -159,20 +160,29 @@ def run_group(
         live.append((case, res, n))
         say(f"   ready  {case.name:<58} warm {per_op:9.1f} us/op, check ok, {n} ops/round")
 
+    # Rounds are cut into slices and the cases take turns slice by slice, so a burst
+    # of outside load hits every case alike; ratios pair each round with the floor's.
     for r in range(s.rounds):
+        gc.collect()
+        spent = {id(case): 0 for case, _res, _n in live}
+        for case, _res, _n in live:
+            if case.reads is not None:
+                case.reads[:] = [0, 0]
+        for _ in range(s.slices):
+            for case, res, n in live:
+                if res.status != "ok":
+                    continue
+                try:
+                    spent[id(case)] += _timed(loop, case, max(1, n // s.slices))
+                except Exception as exc:
+                    res.status = "unavailable"
+                    res.reason = f"failed in round {r + 1}: {_fmt_err(exc)}"
+                    say(f"   {case.name}: {res.reason}")
         parts = []
         for case, res, n in live:
             if res.status != "ok":
                 continue
-            if case.reads is not None:
-                case.reads[:] = [0, 0]
-            gc.collect()
-            try:
-                us = _timed(loop, case, n)
-            except Exception as exc:
-                res.status, res.reason = "unavailable", f"failed in round {r + 1}: {_fmt_err(exc)}"
-                say(f"   {case.name}: {res.reason}")
-                continue
+            us = spent[id(case)] / (max(1, n // s.slices) * s.slices) / 1e3
             res.rounds_us.append(us)
             if case.reads is not None and case.reads[1]:
                 res.reads_per_stream = case.reads[0] / case.reads[1]
@@ -187,16 +197,22 @@ def run_group(
         if res.status == "ok" and res.rounds_us:
             res.median_us = statistics.median(res.rounds_us)
             by_id[res.id] = res
-    for res in results:
+    for res in by_id.values():
         ref = by_id.get(res.ref)
+        if ref is not None:
+            res.ratio_rounds = _paired(res, ref)
+            res.ratio = statistics.median(res.ratio_rounds)
         orj = by_id.get("floor-orjson")
-        if res.median_us is not None and ref is not None and ref.median_us:
-            res.ratio = res.median_us / ref.median_us
-        if res.median_us is not None and orj is not None and orj.median_us and res.ref == "floor":
-            res.ratio_orjson = res.median_us / orj.median_us
+        if orj is not None and res.ref == "floor":
+            res.ratio_orjson = statistics.median(_paired(res, orj))
     gr = GroupResult(g.key, g.title, g.fmt, g.stream, g.upstream_label, results)
     print_group(gr)
     return gr
+
+
+def _paired(res: CaseResult, ref: CaseResult) -> list[float]:
+    """Per-round ratios: each round of ``res`` against the same round of ``ref``."""
+    return [a / b for a, b in zip(res.rounds_us, ref.rounds_us, strict=True)]
 
 
 def _close(loop: asyncio.AbstractEventLoop, case: C.Case) -> None:
@@ -401,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.import_samples:
         s = Settings(**{**asdict(s), "import_samples": args.import_samples})
     json_path = args.json.resolve() if args.json else None
+    # e.g. the anthropic SDK warns on every call that a model name is deprecated
+    warnings.simplefilter("ignore", DeprecationWarning)
 
     # Loopback only: no proxy may sit in the way of any library (llmswitch trusts env).
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"

@@ -90,7 +90,7 @@ def test_endpoint_headers_and_minimal_body() -> None:
     assert KEY not in repr(http)
     assert json.loads(http.body or b"") == {
         "model": "claude-sonnet-4-5",
-        "max_tokens": 64000,  # the catalog's max output for this model
+        "max_tokens": 8192,  # default cap (the model's own max output is 64000)
         "messages": [{"role": "user", "content": "Hi"}],
     }
 
@@ -129,7 +129,10 @@ def test_extra_body_merged_last_one_level_deep() -> None:
         extra_body={"output_config": {"effort": "high"}, "top_k": 5, "max_tokens": 10},
     )
     b = body(request)
-    assert b["output_config"] == {"format": {"type": "json_schema", "schema": schema}, "effort": "high"}
+    assert b["output_config"] == {
+        "format": {"type": "json_schema", "schema": schema},
+        "effort": "high",
+    }
     assert b["top_k"] == 5 and b["max_tokens"] == 10
 
 
@@ -139,8 +142,9 @@ def test_extra_body_merged_last_one_level_deep() -> None:
 @pytest.mark.parametrize(
     ("model", "expected"),
     [
-        ("claude-haiku-4-5-20251001", 64000),  # dated snapshot -> its family
-        ("claude-opus-4-1", 32000),
+        ("claude-haiku-4-5-20251001", 8192),  # dated snapshot -> its family, capped
+        ("claude-opus-4-1", 8192),
+        ("claude-3-haiku-20240307", 4096),  # the model's own max is below the cap
         ("claude-3-5-haiku-latest", 8192),
         ("claude-brand-new-9", 4096),  # unknown: safe fallback
     ],
@@ -201,8 +205,14 @@ def test_consecutive_same_role_turns_are_merged() -> None:
         {"role": "assistant", "content": "B"},
     ]
     assert body(make(messages))["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "First."}, {"type": "text", "text": "Second."}]},
-        {"role": "assistant", "content": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "First."}, {"type": "text", "text": "Second."}],
+        },
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}],
+        },
     ]
 
 
@@ -213,12 +223,18 @@ def test_tool_round_trip_mapping() -> None:
             "role": "assistant",
             "content": "Checking.",
             "tool_calls": [
-                {"id": "toolu_1", "type": "function",
-                 "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-                {"id": "toolu_2", "type": "function",
-                 "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}},
+                {
+                    "id": "toolu_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                },
+                {
+                    "id": "toolu_2",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+                },
             ],
-        },  # fmt: skip
+        },
         {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"},
         {"role": "tool", "tool_call_id": "toolu_2", "content": [{"type": "text", "text": "21C"}]},
         {"role": "user", "content": "Thanks, and tomorrow?"},
@@ -229,19 +245,32 @@ def test_tool_round_trip_mapping() -> None:
             "role": "assistant",
             "content": [
                 {"type": "text", "text": "Checking."},
-                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
-                {"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {"city": "Rome"}},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_1",
+                    "name": "get_weather",
+                    "input": {"city": "Paris"},
+                },
+                {
+                    "type": "tool_use",
+                    "id": "toolu_2",
+                    "name": "get_weather",
+                    "input": {"city": "Rome"},
+                },
             ],
         },
         {
             "role": "user",
             "content": [
                 {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"},
-                {"type": "tool_result", "tool_use_id": "toolu_2",
-                 "content": [{"type": "text", "text": "21C"}]},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_2",
+                    "content": [{"type": "text", "text": "21C"}],
+                },
                 {"type": "text", "text": "Thanks, and tomorrow?"},
             ],
-        },  # fmt: skip
+        },
     ]
     assert b["tools"] == [
         {
@@ -287,7 +316,10 @@ def test_images_base64_and_url() -> None:
             "content": [
                 {"type": "text", "text": "Compare"},
                 {"type": "image_url", "image_url": {"url": PNG}},
-                {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp", "detail": "low"}},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "https://example.com/cat.webp", "detail": "low"},
+                },
             ],
         }
     ]
@@ -296,7 +328,10 @@ def test_images_base64_and_url() -> None:
         "type": "image",
         "source": {"type": "base64", "media_type": "image/png", "data": PNG.split(",", 1)[1]},
     }
-    assert content[2] == {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.webp"}}
+    assert content[2] == {
+        "type": "image",
+        "source": {"type": "url", "url": "https://example.com/cat.webp"},
+    }
 
 
 @pytest.mark.parametrize("mime", ["image/svg+xml", "image/bmp", "application/pdf"])
@@ -321,7 +356,10 @@ def test_unsupported_image_type_is_a_configuration_error(mime: str) -> None:
         ("auto", {"type": "auto"}),
         ("none", {"type": "none"}),
         ("required", {"type": "any"}),
-        ({"type": "function", "function": {"name": "get_weather"}}, {"type": "tool", "name": "get_weather"}),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            {"type": "tool", "name": "get_weather"},
+        ),
     ],
 )
 def test_tool_choice(choice: Any, wire: dict[str, Any]) -> None:
@@ -330,7 +368,9 @@ def test_tool_choice(choice: Any, wire: dict[str, Any]) -> None:
 
 def test_strict_and_cached_tool() -> None:
     tool = {**WEATHER["function"], "strict": True}  # type: ignore[dict-item]
-    request = make(HI, tools=[{"type": "function", "function": tool, "cache_control": {"type": "ephemeral"}}])
+    request = make(
+        HI, tools=[{"type": "function", "function": tool, "cache_control": {"type": "ephemeral"}}]
+    )
     (spec,) = body(request)["tools"]
     assert spec["strict"] is True and spec["cache_control"] == {"type": "ephemeral"}
 
@@ -341,7 +381,12 @@ def test_strict_and_cached_tool() -> None:
 def test_json_schema_goes_to_output_config() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"],
               "additionalProperties": False}  # fmt: skip
-    b = body(make(HI, response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}))
+    b = body(
+        make(
+            HI,
+            response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+        )
+    )
     assert b["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
     assert "system" not in b
 
@@ -364,7 +409,7 @@ def test_thinking_budget_raises_default_max_tokens_above_it() -> None:
 def test_thinking_budget_with_catalog_default() -> None:
     b = body(make(HI, reasoning=2048))
     assert b["thinking"] == {"type": "enabled", "budget_tokens": 2048}
-    assert b["max_tokens"] == 64000
+    assert b["max_tokens"] == 8192 + 2048  # the answer keeps its default room
 
 
 def test_thinking_budget_not_below_callers_max_tokens() -> None:
@@ -387,7 +432,14 @@ def test_thinking_budget_minimum() -> None:
 
 @pytest.mark.parametrize(
     ("effort", "budget"),
-    [("minimal", 1024), ("low", 1024), ("medium", 4096), ("high", 16384), ("xhigh", 32768), ("max", 32768)],
+    [
+        ("minimal", 1024),
+        ("low", 1024),
+        ("medium", 4096),
+        ("high", 16384),
+        ("xhigh", 32768),
+        ("max", 32768),
+    ],
 )
 def test_effort_maps_to_budget(effort: str, budget: int) -> None:
     b = body(make(HI, reasoning=effort))
@@ -397,7 +449,9 @@ def test_effort_maps_to_budget(effort: str, budget: int) -> None:
 
 def test_effort_none_and_zero_budget_disable_thinking() -> None:
     assert body(make(HI, reasoning="none"))["thinking"] == {"type": "disabled"}
-    assert body(make(HI, reasoning=ReasoningConfig(budget_tokens=0)))["thinking"] == {"type": "disabled"}
+    assert body(make(HI, reasoning=ReasoningConfig(budget_tokens=0)))["thinking"] == {
+        "type": "disabled"
+    }
 
 
 @pytest.mark.parametrize("choice", ["required", {"function": {"name": "get_weather"}}])
@@ -406,7 +460,9 @@ def test_forced_tool_use_with_thinking_is_rejected(choice: Any) -> None:
         body(make(HI, tools=[WEATHER], tool_choice=choice, reasoning="low"))
     assert info.value.field == "tool_choice"
     # "auto" is fine
-    assert body(make(HI, tools=[WEATHER], tool_choice="auto", reasoning="low"))["tool_choice"] == {"type": "auto"}
+    assert body(make(HI, tools=[WEATHER], tool_choice="auto", reasoning="low"))["tool_choice"] == {
+        "type": "auto"
+    }
 
 
 def test_sampling_conflicts_with_thinking_name_the_field() -> None:
@@ -431,7 +487,8 @@ def _replay(assistant: Message) -> dict[str, Any]:
         provider="anthropic", model="claude-sonnet-4-5", messages=messages,
         tools=to_tools([WEATHER, {"name": "get_time"}]), reasoning=ReasoningConfig(budget_tokens=2048),
     )  # fmt: skip
-    return body(request)["messages"][1]
+    sent: dict[str, Any] = body(request)["messages"][1]
+    return sent
 
 
 def test_signed_thinking_goes_back_unmodified_from_a_response() -> None:
@@ -443,7 +500,9 @@ def test_signed_thinking_goes_back_unmodified_from_a_response() -> None:
     assert sent["role"] == "assistant"
     assert sent["content"][0] == original[0]  # thinking + signature, byte-identical values
     assert [b for b in sent["content"] if b["type"] == "tool_use"] == [
-        {k: b[k] for k in ("type", "id", "name", "input")} for b in original if b["type"] == "tool_use"
+        {k: b[k] for k in ("type", "id", "name", "input")}
+        for b in original
+        if b["type"] == "tool_use"
     ]
     # The OpenAI-style dict form (what users store in their history) round-trips too.
     again = _replay(to_messages([resp.message.to_dict()])[0])
@@ -458,8 +517,14 @@ def test_signed_and_redacted_thinking_go_back_from_a_stream() -> None:
         acc.add(event)
     sent = _replay(acc.snapshot().message)
     redacted, thinking, text = sent["content"]
-    assert redacted["type"] == "redacted_thinking" and redacted["data"].startswith("EmwKAhgBEgy3va3p")
-    assert thinking == {"type": "thinking", "thinking": "Now, openly: 2+2=4.", "signature": "ErUBCkYIAxgCIkDsig=="}
+    assert redacted["type"] == "redacted_thinking" and redacted["data"].startswith(
+        "EmwKAhgBEgy3va3p"
+    )
+    assert thinking == {
+        "type": "thinking",
+        "thinking": "Now, openly: 2+2=4.",
+        "signature": "ErUBCkYIAxgCIkDsig==",
+    }
     assert text == {"type": "text", "text": "4"}
 
 

@@ -43,7 +43,7 @@ def sdk_stream(data: bytes) -> Any:
             continue
         if sse.event == "error":
             raise SDKStreamError(sse.data)
-        event = validate_type(type_=RawMessageStreamEvent, value=sse.json())  # type: ignore[arg-type]
+        event: Any = validate_type(type_=RawMessageStreamEvent, value=sse.json())  # type: ignore[arg-type]
         snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
     return snapshot
 

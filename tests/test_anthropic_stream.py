@@ -133,7 +133,10 @@ def test_thinking_signature_text_and_fragmented_tool_json() -> None:
 
     resp = accumulate(events)
     assert resp.text == "Let me check the weather."
-    assert resp.reasoning == "The user wants the weather in Zürich. I should call get_weather — with °C."
+    assert (
+        resp.reasoning
+        == "The user wants the weather in Zürich. I should call get_weather — with °C."
+    )
     assert len(resp.reasoning_blocks) == 1
     assert resp.reasoning_blocks[0].signature == "EqQBCkgIAhABGAIiQL7x1y/Zq+8z3w=="
     assert resp.reasoning_blocks[0].text == resp.reasoning
@@ -226,7 +229,10 @@ def test_pause_turn_skips_server_tools_and_citations() -> None:
 
 def test_context_window_exceeded_is_length() -> None:
     resp = streamed("context_window_exceeded.sse")
-    assert (resp.finish_reason, resp.raw_finish_reason) == ("length", "model_context_window_exceeded")
+    assert (resp.finish_reason, resp.raw_finish_reason) == (
+        "length",
+        "model_context_window_exceeded",
+    )
 
 
 def test_tool_call_cut_by_max_tokens_is_dropped_not_an_error() -> None:
@@ -268,3 +274,14 @@ def test_events_without_event_names_are_still_understood() -> None:
     data = fixture("thinking_tool.sse")
     bare = b"\n".join(line for line in data.split(b"\n") if not line.startswith(b"event:"))
     assert parse([bare]) == parse([data])
+
+
+def test_error_in_the_same_read_as_good_events_is_raised_after_them() -> None:
+    # A socket read can hold both; the text must reach the caller before the error.
+    parser = AnthropicAdapter().stream_parser(REQUEST)
+    events = parser.feed(fixture("error_overloaded.sse"))
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Partial ans"]
+    with pytest.raises(ProviderUnavailableError):
+        parser.close()
+    with pytest.raises(ProviderUnavailableError):
+        parser.feed(b"event: ping\ndata: {}\n\n")  # a failed parser stays failed

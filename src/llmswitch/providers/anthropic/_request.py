@@ -55,6 +55,10 @@ __all__ = [
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 MIN_THINKING_BUDGET = 1024
 FALLBACK_MAX_TOKENS = 4096  # unknown model: small enough for every Claude model
+# Default ceiling when the caller sets no max_tokens. Anthropic reserves output-token
+# rate limit from max_tokens up front, so the model's full 64k would exhaust a low
+# tier's per-minute allowance on every call; a thinking budget is added on top.
+DEFAULT_MAX_TOKENS_CAP = 8192
 EFFORT_BUDGETS = {
     "minimal": 1024,
     "low": 1024,
@@ -242,7 +246,7 @@ def _max_tokens(request: ChatRequest, budget: int) -> int:
         return request.max_tokens
     spec = catalog.lookup("anthropic", request.model)
     model_max = spec.max_output_tokens if spec is not None else None
-    max_tokens = model_max or FALLBACK_MAX_TOKENS
+    max_tokens = min(model_max, DEFAULT_MAX_TOKENS_CAP + budget) if model_max else FALLBACK_MAX_TOKENS
     if budget and max_tokens <= budget:
         if model_max is not None:
             raise _error(

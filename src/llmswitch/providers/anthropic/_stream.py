@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._json import dumps_str, loads
+from ...errors import ProviderError
 from ...events import (
     Event,
     ReasoningDelta,
@@ -41,6 +42,7 @@ class AnthropicStreamParser:
     __slots__ = (
         "_bad_tool",
         "_done",
+        "_failed",
         "_message",
         "_request",
         "_signatures",
@@ -61,32 +63,44 @@ class AnthropicStreamParser:
         self._message: dict[str, Any] = {}
         self._stop: dict[str, Any] = {}
         self._bad_tool: str | None = None
+        self._failed: ProviderError | None = None
         self._done = False
 
     def feed(self, data: bytes) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
         out: list[Event] = []
-        for name, payload in self._sse.feed(data):
-            if name == "content_block_delta":
-                try:
-                    obj = loads(payload)
-                    delta = obj["delta"]
-                    kind = delta["type"]
-                    if kind == "text_delta":
-                        out.append(TextDelta(obj["index"], delta["text"]))
-                    elif kind == "input_json_delta":
-                        self._json(obj["index"], delta["partial_json"], out)
-                    elif kind == "thinking_delta":
-                        out.append(ReasoningDelta(obj["index"], delta["thinking"]))
-                    elif kind == "signature_delta":
-                        self._signatures[obj["index"]] = delta["signature"]
-                    # citations_delta and unknown delta types: nothing to emit
-                except (KeyError, TypeError, ValueError):
-                    raise malformed(self._request, "bad content_block_delta", payload) from None
-            elif name != "ping":
-                self._other(name, payload, out)
+        try:
+            for name, payload in self._sse.feed(data):
+                if name == "content_block_delta":
+                    try:
+                        obj = loads(payload)
+                        delta = obj["delta"]
+                        kind = delta["type"]
+                        if kind == "text_delta":
+                            out.append(TextDelta(obj["index"], delta["text"]))
+                        elif kind == "input_json_delta":
+                            self._json(obj["index"], delta["partial_json"], out)
+                        elif kind == "thinking_delta":
+                            out.append(ReasoningDelta(obj["index"], delta["thinking"]))
+                        elif kind == "signature_delta":
+                            self._signatures[obj["index"]] = delta["signature"]
+                        # citations_delta and unknown delta types: nothing to emit
+                    except (KeyError, TypeError, ValueError):
+                        raise malformed(self._request, "bad content_block_delta", payload) from None
+                elif name != "ping":
+                    self._other(name, payload, out)
+        except ProviderError as exc:
+            # One read can hold good events and then an error event: deliver the events
+            # now and raise on the next call, so the caller keeps what was received.
+            self._failed = exc
+            if not out:
+                raise
         return out
 
     def close(self) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
         out: list[Event] = []
         for name, payload in self._sse.close():
             self._other(name, payload, out)

@@ -29,7 +29,6 @@ from ._response import map_finish, map_usage, parse_arguments
 __all__ = ["OpenAIStreamParser"]
 
 _NO_HEADERS: dict[str, str] = {}
-_LBRACE = 0x7B  # b"{"
 
 
 class _Call:
@@ -95,9 +94,12 @@ class OpenAIStreamParser:
         out: list[Event] = []
         append = out.append
         loads = _json.loads
+        chunk: Any = None
         for _, payload in frames:
-            if not payload or payload[0] != _LBRACE:
+            if not payload or payload[0] != 0x7B:  # not "{": [DONE], blank, or junk
                 if payload.startswith(b"[DONE]"):
+                    if chunk is not None:
+                        self._last = chunk
                     self._end(out, done=True)
                     return out
                 if not payload.strip():
@@ -110,43 +112,49 @@ class OpenAIStreamParser:
                 raise malformed(self._request, "stream chunk is not valid JSON", payload) from None
             if type(chunk) is not dict:
                 raise malformed(self._request, "stream chunk is not a JSON object", payload)
-            self._last = chunk
             choices = chunk.get("choices")
             if choices is None or "error" in chunk:
                 self._check_error(chunk, payload)
             try:
-                if not self._started and (
-                    chunk.get("id") or chunk.get("model") or (choices and choices[0].get("delta"))
-                ):
-                    # Azure's filter-only chunks carry empty ids: start at the first real one.
-                    self._started = True
-                    append(StreamStart(chunk.get("id") or None, chunk.get("model") or None))
+                if not self._started:
+                    self._start(chunk, choices, out)
                 if choices:
-                    for choice in choices:
-                        if choice.get("index", 0) != 0:
-                            continue  # n=1: only the first choice exists
-                        delta = choice.get("delta")
-                        if delta:
-                            content = delta.get("content")
-                            if content and len(delta) == 1:
-                                append(TextDelta(0, content))
-                            else:
-                                self._delta(delta, content, out)
-                        finish = choice.get("finish_reason")
-                        if finish and not self._finished:
-                            self._finished = True
-                            self._raw_finish = finish
-                            if self._calls:
-                                self._end_calls(out)
+                    choice = choices[0]
+                    if choice.get("index", 0) != 0:  # n=1, but find choice 0 wherever it is
+                        choice = next((c for c in choices if c.get("index", 0) == 0), {})
+                    delta = choice.get("delta")
+                    if delta:
+                        content = delta.get("content")
+                        if content and len(delta) == 1:
+                            append(TextDelta(0, content))
+                        else:
+                            self._delta(delta, content, out)
+                    finish = choice.get("finish_reason")
+                    if finish and not self._finished:
+                        self._finished = True
+                        self._raw_finish = finish
+                        if self._calls:
+                            self._end_calls(out)
                 usage = chunk.get("usage")
                 if usage:
                     self._usage = usage  # replace semantics: the last report wins
                     if self._finished and not choices:
+                        self._last = chunk
                         self._end(out, done=True)  # the usage chunk is the last one that matters
                         return out
             except (AttributeError, TypeError):
                 raise malformed(self._request, "unexpected stream chunk shape", payload) from None
+        if chunk is not None:
+            self._last = chunk  # StreamEnd.raw: the last chunk received
         return out
+
+    def _start(self, chunk: dict[str, Any], choices: Any, out: list[Event]) -> None:
+        chunk_id = chunk.get("id")
+        model = chunk.get("model")
+        # Azure's filter-only chunks carry empty ids: start at the first real chunk.
+        if chunk_id or model or (choices and choices[0].get("delta")):
+            self._started = True
+            out.append(StreamStart(chunk_id or None, model or None))
 
     def _check_error(self, chunk: dict[str, Any], payload: bytes) -> None:
         err = chunk.get("error")
