@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from llmswitch.testing import block_network
 from tests.loopback import Loopback
 
 _PROVIDER_ENV = (
@@ -29,3 +30,10 @@ def loopback() -> Iterator[Loopback]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_network() -> Iterator[None]:
+    """The whole suite runs under the guard users get: loopback only."""
+    with block_network():
+        yield

@@ -156,18 +156,24 @@ def test_keep_alive_comments_are_ignored() -> None:
     assert resp.usage.total_tokens == 11 and resp.usage.reasoning_tokens == 0
 
 
-def test_mid_stream_error_raises_after_the_text_received() -> None:
+@pytest.mark.parametrize("size", [1, 7, 50, 10_000])
+def test_mid_stream_error_raises_after_the_text_received(size: int) -> None:
     data = fixture("stream_error.sse")
     request = chat_request(model="gpt-4o-mini")
     parser = OpenAIAdapter().stream_parser(request)
     received = []
     with pytest.raises(ProviderUnavailableError) as info:
-        for i in range(0, len(data), 50):
-            received.extend(parser.feed(data[i : i + 50]))
+        # one read may hold the text and the error: the text comes out first, the error
+        # on the next call (close() at the latest)
+        for i in range(0, len(data), size):
+            received.extend(parser.feed(data[i : i + size]))
+        parser.close()
     err = info.value
     assert "".join(e.text for e in received if isinstance(e, TextDelta)) == "The answer is"
     assert err.retryable and err.code == "server_error"
     assert "The server had an error" in str(err) and "openai/gpt-4o-mini" in str(err)
+    with pytest.raises(ProviderUnavailableError):  # stays failed
+        parser.feed(b"data: [DONE]\n\n")
 
 
 def test_truncated_stream_ends_with_error_and_keeps_the_partial_call() -> None:

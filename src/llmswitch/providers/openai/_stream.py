@@ -21,6 +21,7 @@ from ...events import (
     ToolCallEnd,
     ToolCallStart,
 )
+from ...errors import ProviderError
 from ...messages import ChatRequest, ToolCall
 from ...transport.sse import SSEDecoder
 from ._errors import error_from_payload, malformed
@@ -54,6 +55,7 @@ class OpenAIStreamParser:
     __slots__ = (
         "_calls",
         "_ended",
+        "_failed",
         "_finished",
         "_last",
         "_raw_finish",
@@ -73,25 +75,49 @@ class OpenAIStreamParser:
         self._usage: Any = None
         self._last: Any = None
         self._ended = False
+        self._failed: ProviderError | None = None
 
     def feed(self, data: bytes) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
         if self._ended:
             return []  # nothing after [DONE] matters
         frames = self._sse.feed(data)
-        return self._process(frames, False) if frames else []
+        if not frames:
+            return []
+        out: list[Event] = []
+        try:
+            self._process(frames, False, out)
+        except ProviderError as exc:
+            # One read can hold good events and then an error: deliver the events now
+            # and raise on the next call, so the caller keeps what was received.
+            self._failed = exc
+            if not out:
+                raise
+        return out
 
     def close(self) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
         if self._ended:
             return []
-        out = self._process(self._sse.close(), True)
+        out: list[Event] = []
+        try:
+            self._process(self._sse.close(), True, out)
+        except ProviderError as exc:
+            self._failed = exc
+            if not out:
+                raise
+            return out
         if not self._ended:
             self._end(out, done=False)
         return out
 
     # ------------------------------------------------------------------ internals
 
-    def _process(self, frames: list[tuple[str | None, bytes]], at_eof: bool) -> list[Event]:
-        out: list[Event] = []
+    def _process(
+        self, frames: list[tuple[str | None, bytes]], at_eof: bool, out: list[Event]
+    ) -> None:
         append = out.append
         loads = _json.loads
         chunk: Any = None
@@ -101,7 +127,7 @@ class OpenAIStreamParser:
                     if chunk is not None:
                         self._last = chunk
                     self._end(out, done=True)
-                    return out
+                    return
                 if not payload.strip():
                     continue
             try:
@@ -141,12 +167,12 @@ class OpenAIStreamParser:
                     if self._finished and not choices:
                         self._last = chunk
                         self._end(out, done=True)  # the usage chunk is the last one that matters
-                        return out
+                        return
             except (AttributeError, TypeError):
                 raise malformed(self._request, "unexpected stream chunk shape", payload) from None
         if chunk is not None:
             self._last = chunk  # StreamEnd.raw: the last chunk received
-        return out
+        return
 
     def _start(self, chunk: dict[str, Any], choices: Any, out: list[Event]) -> None:
         chunk_id = chunk.get("id")
