@@ -171,7 +171,11 @@ def build() -> Canned:
         ),
         a_event(
             "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
         ),
         # The service sends this one with a space after the colon.
         b'event: ping\ndata: {"type": "ping"}\n\n',

@@ -425,9 +425,7 @@ async def anthropic_sdk_helper(g: Group) -> Case | None:
         _expect("".join(b.text for b in final.content), g.expected_text, "anthropic helper")
 
     name = f"anthropic SDK {anthropic.__version__} messages.stream() helper"
-    return Case(
-        "anthropic-sdk-helper", name, "anthropic", "floor", True, op, check, client.close
-    )
+    return Case("anthropic-sdk-helper", name, "anthropic", "floor", True, op, check, client.close)
 
 
 _litellm_ready = False

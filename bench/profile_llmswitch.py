@@ -27,8 +27,12 @@ import upstream as up
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("what", choices=[f"{k}-{f}" for k in ("chat", "stream") for f in ("openai", "anthropic")])
-    p.add_argument("-n", type=int, default=0, help="ops to profile (default 2000 chat / 300 stream)")
+    p.add_argument(
+        "what", choices=[f"{k}-{f}" for k in ("chat", "stream") for f in ("openai", "anthropic")]
+    )
+    p.add_argument(
+        "-n", type=int, default=0, help="ops to profile (default 2000 chat / 300 stream)"
+    )
     p.add_argument("--sync", action="store_true", help="profile the sync Client instead")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--out", type=Path, help="also dump raw stats here (for snakeviz etc.)")

@@ -288,7 +288,9 @@ def run_imports(modules: list[str], s: Settings) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- verdicts
 
 
-def verdicts(groups: dict[str, GroupResult], imports: dict[str, Any] | None) -> list[dict[str, Any]]:
+def verdicts(
+    groups: dict[str, GroupResult], imports: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key, cid, limit, what in BUDGETS:
         v: dict[str, Any] = {"budget": what, "limit": f"<= {limit}x floor", "group": key}
@@ -356,7 +358,10 @@ def print_summary(groups: dict[str, GroupResult], vs: list[dict[str, Any]], quic
                 else:
                     cells.append(f"{c.ratio:.2f}" + ("s" if c.ref == "floor-sync" else ""))
             say(f"   {cid:<22}" + "".join(f"{x:>20}" for x in cells))
-    say("\n== budgets (DESIGN.md section 4)" + ("  [--quick: few iterations, noisy]" if quick else ""))
+    say(
+        "\n== budgets (DESIGN.md section 4)"
+        + ("  [--quick: few iterations, noisy]" if quick else "")
+    )
     for v in vs:
         say(f"   {v['verdict']:<8} {v['budget']:<48} {v['limit']:<16} {v.get('detail', '')}")
 
@@ -445,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"llmswitch bench: python {meta['python']} on {meta['cpu']} ({meta['cpus']} CPUs)")
     say(f"versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items() if v)}")
     if load > 0.5:
-        say(f"WARNING: 1-minute load average is {load:.2f}: other work is running, numbers will be noisy")
+        say(f"WARNING: 1-minute load average {load:.2f}: other work is running, expect noise")
 
     canned = canned_mod.build()
     upstreams: list[up.Upstream] = []
@@ -454,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
+        # Imports first, while this process is small: every sample forks it.
+        if "import" in args.sections:
+            mods = ["llmswitch"] + (["openai", "anthropic", "litellm"] if args.peers else [])
+            imports = run_imports(mods, s)
         if args.sections & {"chat", "stream"}:
             nginx = up.find_nginx() if args.upstream in ("auto", "nginx") else None
             if nginx:
@@ -463,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             else:
                 if args.upstream == "auto":
-                    say(f"nginx not found; install it for the headline figures: {up.NGINX_INSTALL_HINT}")
+                    say(f"nginx not found; for the headline figures: {up.NGINX_INSTALL_HINT}")
                 head = up.start_python(canned, tmp / "py-whole", "whole")
             upstreams.append(head)
             meta["upstream"] = {"kind": head.kind, "label": head.label}
@@ -488,16 +497,20 @@ def main(argv: list[str] | None = None) -> int:
                     "trickle": "200-chunk stream, one write per event",
                 }[section]
                 plan.append(
-                    C.Group(f"{section}-{fmt}", f"{what}, {nice} format", fmt, stream,
-                            srv.url, srv.label, text)  # fmt: skip
+                    C.Group(
+                        f"{section}-{fmt}",
+                        f"{what}, {nice} format",
+                        fmt,
+                        stream,
+                        srv.url,
+                        srv.label,
+                        text,
+                    )
                 )
         for g in plan:
             with C.provider_env(g):
                 groups[g.key] = run_group(loop, g, factories, s)
 
-        if "import" in args.sections:
-            mods = ["llmswitch"] + (["openai", "anthropic", "litellm"] if args.peers else [])
-            imports = run_imports(mods, s)
     finally:
         for u in upstreams:
             u.close()

@@ -171,7 +171,7 @@ def start_python(canned: Canned, tmp: Path, mode: str) -> Upstream:
     port = int(line)
     _wait_listening(port, proc)
     labels = {
-        "whole": "python asyncio server (FALLBACK: nginx missing), whole-body writes",
+        "whole": "python asyncio server, whole-body writes (FALLBACK: not the nginx upstream)",
         "trickle": "python asyncio server, chunked, one write per SSE event",
     }
     return Upstream(f"python-{mode}", labels[mode], f"http://127.0.0.1:{port}", proc, log)

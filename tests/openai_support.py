@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,10 @@ def parse_body(body: bytes, request: ChatRequest | None = None, status: int = 20
 def awkward_splits(data: bytes) -> dict[str, list[bytes]]:
     """Ways a network can cut ``data``: whole, byte by byte, and at the boundaries that
     trip decoders (inside ``data:``, inside a UTF-8 character, between ``\\r`` and ``\\n``)."""
-    out: dict[str, list[bytes]] = {"whole": [data], "bytes": [data[i : i + 1] for i in range(len(data))]}
+    out: dict[str, list[bytes]] = {
+        "whole": [data],
+        "bytes": [data[i : i + 1] for i in range(len(data))],
+    }
     cuts: list[int] = []
     i = data.find(b"data:")
     if i >= 0:
@@ -67,4 +71,4 @@ def awkward_splits(data: bytes) -> dict[str, list[bytes]]:
 
 def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
     bounds = [0, *cuts, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]

@@ -22,7 +22,10 @@ KEY = "sk-proj-e2eKey0123456789abcdefABCDEF"
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
 MODEL = "openai/gpt-4o-mini"
 HI = [{"role": "user", "content": "Weather in Paris and Tokyo?"}]
-WEATHER = {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+WEATHER = {
+    "name": "get_weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 
 
 def env(loopback: Loopback) -> dict[str, str]:
@@ -40,12 +43,19 @@ def test_chat_sends_the_request_and_parses_the_answer(loopback: Loopback) -> Non
     assert body["model"] == "gpt-4o-mini" and body["max_completion_tokens"] == 100
     assert body["messages"] == HI and "stream" not in body
     assert resp.provider == "openai" and resp.finish_reason == "tool_calls"
-    assert [c.arguments for c in resp.tool_calls] == [{"city": "Paris", "unit": "celsius"}, {"city": "東京"}, {}]
+    assert [c.arguments for c in resp.tool_calls] == [
+        {"city": "Paris", "unit": "celsius"},
+        {"city": "東京"},
+        {},
+    ]
 
 
 def test_stream_over_awkward_chunks_equals_chat(loopback: Loopback) -> None:
     loopback.route(
-        "POST", "/v1/chat/completions", sse_reply(fixture("stream_tools.sse")), fixture("chat_tools.json")
+        "POST",
+        "/v1/chat/completions",
+        sse_reply(fixture("stream_tools.sse")),
+        fixture("chat_tools.json"),
     )
     with Client(env=env(loopback)) as client:
         with client.stream(MODEL, HI, tools=[WEATHER]) as stream:
@@ -65,7 +75,7 @@ def test_stream_text_pieces(loopback: Loopback) -> None:
     with Client(env=env(loopback)) as client, client.stream(MODEL, HI) as stream:
         text = "".join(stream.text_stream)
         final = stream.response
-    assert text == final.text == 'Hello! 👋 你好，世界. Café "quoted"\nnext line'
+    assert text == final.text == 'Hello! 👋 你好，世界. Café "quoted"\nnext line'  # noqa: RUF001 (CJK text on purpose)
     assert final.usage.cached_input_tokens == 1024 and final.usage.reasoning_tokens == 64
 
 
@@ -94,7 +104,11 @@ async def test_async_truncated_stream_finishes_with_error(loopback: Loopback) ->
 
 
 def test_azure_deployment_url_api_key_and_filtered_stream(loopback: Loopback) -> None:
-    loopback.route("POST", "/openai/deployments/my-gpt4o/chat/completions", sse_reply(fixture("stream_azure.sse")))
+    loopback.route(
+        "POST",
+        "/openai/deployments/my-gpt4o/chat/completions",
+        sse_reply(fixture("stream_azure.sse")),
+    )
     azure_env = {
         "AZURE_OPENAI_API_KEY": AZURE_KEY,
         "AZURE_OPENAI_ENDPOINT": loopback.url,
@@ -115,7 +129,11 @@ def test_azure_prompt_filter_error(loopback: Loopback) -> None:
         b'management policy.","type":null,"param":"prompt","code":"content_filter","status":400,"innererror":'
         b'{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"jailbreak":{"filtered":true,"detected":true}}}}}'
     )
-    loopback.route("POST", "/openai/deployments/d1/chat/completions", Reply(status=400, body=body, headers={"apim-request-id": "a1b2"}))
+    loopback.route(
+        "POST",
+        "/openai/deployments/d1/chat/completions",
+        Reply(status=400, body=body, headers={"apim-request-id": "a1b2"}),
+    )
     azure_env = {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": loopback.url}
     with Client(env=azure_env) as client, pytest.raises(ContentFilterError) as info:
         client.chat("azure/d1", HI)
@@ -126,7 +144,10 @@ def test_azure_prompt_filter_error(loopback: Loopback) -> None:
 def test_compatible_server_gets_max_tokens_and_reports_reasoning(loopback: Loopback) -> None:
     loopback.route("POST", "/v1/chat/completions", sse_reply(fixture("stream_vllm_reasoning.sse")))
     vllm = ProviderConfig(id="vllm", kind="openai-compatible", base_url=loopback.url + "/v1")
-    with Client(env={}, providers=[vllm]) as client, client.stream("vllm/Qwen/Qwen3-8B", HI, max_tokens=64) as stream:
+    with (
+        Client(env={}, providers=[vllm]) as client,
+        client.stream("vllm/Qwen/Qwen3-8B", HI, max_tokens=64) as stream,
+    ):
         final = stream.response
     body = loopback.requests[0].json()
     assert isinstance(body, dict)
@@ -159,20 +180,33 @@ def test_compatible_server_gets_max_tokens_and_reports_reasoning(loopback: Loopb
         (Reply(status=502, body=b"<html><body>502 Bad Gateway</body></html>", content_type="text/html"), ProviderUnavailableError, None),
     ],
 )  # fmt: skip
-def test_http_errors_map_to_typed_errors(loopback: Loopback, reply: Reply, cls: type[Exception], retry_after: float | None) -> None:
+def test_http_errors_map_to_typed_errors(
+    loopback: Loopback, reply: Reply, cls: type[Exception], retry_after: float | None
+) -> None:
     loopback.route("POST", "/v1/chat/completions", reply)
     with Client(env=env(loopback)) as client, pytest.raises(cls) as info:
         client.chat(MODEL, HI)
     err = info.value
     assert "openai/gpt-4o-mini" in str(err)
-    assert KEY not in str(err) and KEY not in repr(err) and KEY not in (getattr(err, "body", None) or "")
+    assert (
+        KEY not in str(err)
+        and KEY not in repr(err)
+        and KEY not in (getattr(err, "body", None) or "")
+    )
     assert getattr(err, "retry_after", None) == retry_after
 
 
 def test_list_models(loopback: Loopback) -> None:
     loopback.route("GET", "/v1/models", fixture("models_llamacpp.json"))
-    llama = ProviderConfig(id="llama", kind="openai-compatible", base_url=loopback.url + "/v1", api_key=Secret("local-key"))
+    llama = ProviderConfig(
+        id="llama",
+        kind="openai-compatible",
+        base_url=loopback.url + "/v1",
+        api_key=Secret("local-key"),
+    )
     with Client(env={}, providers=[llama]) as client:
         models = client.list_models("llama")
-    assert [(m.id, m.context_window, m.provider) for m in models] == [("gpt-oss-20b", 131072, "llama")]
+    assert [(m.id, m.context_window, m.provider) for m in models] == [
+        ("gpt-oss-20b", 131072, "llama")
+    ]
     assert loopback.requests[0].headers["authorization"] == "Bearer local-key"

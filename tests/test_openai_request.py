@@ -33,13 +33,19 @@ WEATHER = {
     "function": {
         "name": "get_weather",
         "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
         "strict": True,
     },
 }
 
 
-def build(flavor: str = "openai", endpoint: Endpoint = OPENAI, *, stream: bool = False, **kw: Any) -> tuple[HttpRequest, dict[str, Any]]:
+def build(
+    flavor: str = "openai", endpoint: Endpoint = OPENAI, *, stream: bool = False, **kw: Any
+) -> tuple[HttpRequest, dict[str, Any]]:
     http = OpenAIAdapter(flavor).build_request(chat_request(**kw), endpoint, stream=stream)  # type: ignore[arg-type]
     assert http.body is not None
     return http, json.loads(http.body)
@@ -68,14 +74,20 @@ def test_system_prompt_first_then_system_messages_in_place() -> None:
         messages=[
             {"role": "user", "content": "a"},
             {"role": "developer", "content": "Now answer in French."},
-            {"role": "system", "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}]},
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}],
+            },
         ],
     )
     assert body["messages"] == [
         {"role": "system", "content": "Be terse."},
         {"role": "user", "content": "a"},
         {"role": "system", "content": "Now answer in French."},
-        {"role": "system", "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}]},
+        {
+            "role": "system",
+            "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}],
+        },
     ]
 
 
@@ -87,8 +99,14 @@ def test_user_parts_with_image_detail() -> None:
                 "name": "ann",
                 "content": [
                     {"type": "text", "text": "What is this?"},
-                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}},
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "https://example.com/a.png", "detail": "low"},
+                    },
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="},
+                    },
                 ],
             }
         ]
@@ -99,7 +117,10 @@ def test_user_parts_with_image_detail() -> None:
             "name": "ann",
             "content": [
                 {"type": "text", "text": "What is this?"},
-                {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "https://example.com/a.png", "detail": "low"},
+                },
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
             ],
         }
@@ -119,8 +140,12 @@ def test_tool_round_trip_and_reasoning_dropped() -> None:
             reasoning=(ReasoningBlock(text="I should call the tool", signature="sig"),),
         ),
         Message(role="tool", content="18C", tool_call_id="call_1"),
-        Message(role="tool", content=(TextPart(text="2"), TextPart(text="5C")), tool_call_id="call_2"),
-        Message(role="assistant", content=(TextPart(text="Paris 18C, "), TextPart(text="Tokyo 25C"))),
+        Message(
+            role="tool", content=(TextPart(text="2"), TextPart(text="5C")), tool_call_id="call_2"
+        ),
+        Message(
+            role="assistant", content=(TextPart(text="Paris 18C, "), TextPart(text="Tokyo 25C"))
+        ),
     ]
     _, body = build(messages=history)
     msgs = body["messages"]
@@ -128,8 +153,16 @@ def test_tool_round_trip_and_reasoning_dropped() -> None:
         "role": "assistant",
         "content": None,
         "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
-            {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"東京"}'}},
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+            },
+            {
+                "id": "call_2",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city":"東京"}'},
+            },
         ],
     }
     assert msgs[2] == {"role": "tool", "tool_call_id": "call_1", "content": "18C"}
@@ -141,23 +174,32 @@ def test_tool_round_trip_and_reasoning_dropped() -> None:
 def test_broken_tool_arguments_are_replayed_verbatim() -> None:
     bad = '{"id": 12, "tags": ["a", }'
     call = ToolCall(id="call_9", name="lookup", arguments={RAW_ARGUMENTS_KEY: bad})
-    _, body = build(messages=[Message(role="user", content="x"), Message(role="assistant", tool_calls=(call,))])
+    _, body = build(
+        messages=[Message(role="user", content="x"), Message(role="assistant", tool_calls=(call,))]
+    )
     assert body["messages"][1]["tool_calls"][0]["function"]["arguments"] == bad
 
 
 def test_image_in_a_tool_result_is_a_typed_error() -> None:
-    msg = Message(role="tool", tool_call_id="c", content=(ImagePart(url="https://example.com/x.png"),))
+    msg = Message(
+        role="tool", tool_call_id="c", content=(ImagePart(url="https://example.com/x.png"),)
+    )
     with pytest.raises(ConfigurationError) as info:
         build(messages=[Message(role="user", content="x"), msg])
     assert info.value.field == "messages[1].content[0]"
 
 
 def test_tools_and_tool_choice() -> None:
-    tools = to_tools([WEATHER, {"name": "ping", "parameters": {"type": "object", "properties": {}}}])
+    tools = to_tools(
+        [WEATHER, {"name": "ping", "parameters": {"type": "object", "properties": {}}}]
+    )
     _, body = build(tools=tools, tool_choice=to_tool_choice("auto", tools))
     assert body["tools"] == [
         WEATHER,
-        {"type": "function", "function": {"name": "ping", "parameters": {"type": "object", "properties": {}}}},
+        {
+            "type": "function",
+            "function": {"name": "ping", "parameters": {"type": "object", "properties": {}}},
+        },
     ]
     assert body["tool_choice"] == "auto"
     assert "parallel_tool_calls" not in body
@@ -165,7 +207,10 @@ def test_tools_and_tool_choice() -> None:
         ("none", "none"),
         ("required", "required"),
         ("any", "required"),
-        ({"type": "function", "function": {"name": "ping"}}, {"type": "function", "function": {"name": "ping"}}),
+        (
+            {"type": "function", "function": {"name": "ping"}},
+            {"type": "function", "function": {"name": "ping"}},
+        ),
     ]:
         _, body = build(tools=tools, tool_choice=to_tool_choice(raw, tools))
         assert body["tool_choice"] == wire
@@ -183,12 +228,21 @@ def test_parallel_tool_calls_only_from_extra_body() -> None:
         ("json", {"type": "json_object"}),
         ("text", {"type": "text"}),
         (
-            {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}},
-            {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}},
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+            },
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+            },
         ),
         (
             {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}},
-            {"type": "json_schema", "json_schema": {"name": "response", "schema": {"type": "object"}}},
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": {"type": "object"}},
+            },
         ),
     ],
 )
@@ -197,7 +251,14 @@ def test_response_format(raw: Any, wire: dict[str, Any]) -> None:
     assert body["response_format"] == wire
 
 
-@pytest.mark.parametrize(("flavor", "field"), [("openai", "max_completion_tokens"), ("azure", "max_completion_tokens"), ("compatible", "max_tokens")])
+@pytest.mark.parametrize(
+    ("flavor", "field"),
+    [
+        ("openai", "max_completion_tokens"),
+        ("azure", "max_completion_tokens"),
+        ("compatible", "max_tokens"),
+    ],
+)
 def test_max_tokens_field_per_flavor(flavor: str, field: str) -> None:
     _, body = build(flavor, max_tokens=256)
     assert body[field] == 256
@@ -206,7 +267,17 @@ def test_max_tokens_field_per_flavor(flavor: str, field: str) -> None:
 
 @pytest.mark.parametrize(
     ("reasoning", "effort"),
-    [("high", "high"), ("minimal", "minimal"), (0, "none"), (512, "low"), (1024, "low"), (1025, "medium"), (8192, "medium"), (8193, "high"), ({"effort": "low", "budget_tokens": 50000}, "low")],
+    [
+        ("high", "high"),
+        ("minimal", "minimal"),
+        (0, "none"),
+        (512, "low"),
+        (1024, "low"),
+        (1025, "medium"),
+        (8192, "medium"),
+        (8193, "high"),
+        ({"effort": "low", "budget_tokens": 50000}, "low"),
+    ],
 )
 def test_reasoning_effort(reasoning: Any, effort: str) -> None:
     _, body = build(reasoning=to_reasoning(reasoning))
@@ -233,7 +304,11 @@ def test_metadata_only_goes_out_with_store() -> None:
 
 
 def test_extra_body_merged_last_and_none_removes() -> None:
-    _, body = build(stream=True, temperature=0.5, extra_body={"temperature": 1.0, "seed": 7, "stream_options": None})
+    _, body = build(
+        stream=True,
+        temperature=0.5,
+        extra_body={"temperature": 1.0, "seed": 7, "stream_options": None},
+    )
     assert body["temperature"] == 1.0 and body["seed"] == 7
     assert "stream_options" not in body and body["stream"] is True
 
@@ -269,9 +344,13 @@ def _sdk_request(client_cls: Any, **kw: Any) -> httpx.Request:
         seen.append(request)
         return httpx.Response(500, json={"error": {"message": "stop"}})
 
-    client = client_cls(max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(handler)), **kw)
+    client = client_cls(
+        max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(handler)), **kw
+    )
     with pytest.raises(openai.APIStatusError):
-        client.chat.completions.create(model="my-gpt4o", messages=[{"role": "user", "content": "Hi"}])
+        client.chat.completions.create(
+            model="my-gpt4o", messages=[{"role": "user", "content": "Hi"}]
+        )
     return seen[0]
 
 
@@ -284,10 +363,16 @@ def test_azure_classic_deployment_url_matches_the_sdk() -> None:
     )
     http, body = build("azure", endpoint, model="my-gpt4o")
     sdk = _sdk_request(
-        openai.AzureOpenAI, api_key=AZURE_KEY, azure_endpoint="https://res.openai.azure.com", api_version="2024-10-21"
+        openai.AzureOpenAI,
+        api_key=AZURE_KEY,
+        azure_endpoint="https://res.openai.azure.com",
+        api_version="2024-10-21",
     )
     assert http.url == str(sdk.url)
-    assert http.url == "https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions?api-version=2024-10-21"
+    assert (
+        http.url
+        == "https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions?api-version=2024-10-21"
+    )
     assert http.headers["api-key"] == sdk.headers["api-key"] == AZURE_KEY
     assert "authorization" not in http.headers
     assert body["model"] == "my-gpt4o"
@@ -308,14 +393,24 @@ def test_azure_entra_token_provider_matches_the_sdk() -> None:
         api_version="2025-01-01-preview",
     )
     assert http.url == str(sdk.url)
-    assert http.headers["authorization"] == sdk.headers["authorization"] == "Bearer eyJ0eXAiOiJKV1Qi.token"
+    assert (
+        http.headers["authorization"]
+        == sdk.headers["authorization"]
+        == "Bearer eyJ0eXAiOiJKV1Qi.token"
+    )
     assert "api-key" not in http.headers
 
 
 def test_azure_v1_url_has_no_api_version() -> None:
-    endpoint = AzureEndpoint(provider="azure", base_url="https://res.openai.azure.com/openai/v1/", api_key=Secret(AZURE_KEY))
+    endpoint = AzureEndpoint(
+        provider="azure",
+        base_url="https://res.openai.azure.com/openai/v1/",
+        api_key=Secret(AZURE_KEY),
+    )
     http, body = build("azure", endpoint, model="my-gpt4o", max_tokens=10)
-    sdk = _sdk_request(openai.OpenAI, api_key=AZURE_KEY, base_url="https://res.openai.azure.com/openai/v1/")
+    sdk = _sdk_request(
+        openai.OpenAI, api_key=AZURE_KEY, base_url="https://res.openai.azure.com/openai/v1/"
+    )
     assert http.url == str(sdk.url) == "https://res.openai.azure.com/openai/v1/chat/completions"
     assert body["model"] == "my-gpt4o" and body["max_completion_tokens"] == 10
 
@@ -332,5 +427,13 @@ def test_models_request() -> None:
     http = adapter.models_request(OPENAI)
     assert (http.method, http.url, http.body) == ("GET", "https://api.openai.com/v1/models", None)
     assert http.headers["authorization"] == f"Bearer {KEY}"
-    azure = AzureEndpoint(provider="azure", base_url="https://res.openai.azure.com", api_key=Secret(AZURE_KEY), api_version="2024-10-21")
-    assert adapter.models_request(azure).url == "https://res.openai.azure.com/openai/models?api-version=2024-10-21"
+    azure = AzureEndpoint(
+        provider="azure",
+        base_url="https://res.openai.azure.com",
+        api_key=Secret(AZURE_KEY),
+        api_version="2024-10-21",
+    )
+    assert (
+        adapter.models_request(azure).url
+        == "https://res.openai.azure.com/openai/models?api-version=2024-10-21"
+    )

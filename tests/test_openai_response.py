@@ -13,13 +13,17 @@ from tests.openai_support import chat_request, fixture, parse_body, run_stream
 
 def test_text_response() -> None:
     resp = parse_body(fixture("chat_text.json"), chat_request(model="gpt-5-mini"))
-    assert resp.text == 'Hello! 👋 你好，世界. Café "quoted"\nnext line'
+    assert resp.text == 'Hello! 👋 你好，世界. Café "quoted"\nnext line'  # noqa: RUF001 (CJK text on purpose)
     assert resp.finish_reason == "stop" and resp.raw_finish_reason == "stop"
     assert resp.id == "chatcmpl-CF7wQ2hM1xYt9ZrLk3VbN8aPq4sDe"
     assert resp.model == "gpt-5-mini-2025-08-07"  # what the provider says it ran
     assert resp.provider == "openai"
     assert resp.usage == Usage(
-        input_tokens=1180, output_tokens=84, total_tokens=1264, cached_input_tokens=1024, reasoning_tokens=64
+        input_tokens=1180,
+        output_tokens=84,
+        total_tokens=1264,
+        cached_input_tokens=1024,
+        reasoning_tokens=64,
     )
     assert resp.raw["object"] == "chat.completion"
     assert resp.tool_calls == () and resp.refusal is None and resp.reasoning is None
@@ -55,7 +59,10 @@ def test_invalid_tool_arguments_are_kept_raw_and_empty_ones_are_empty() -> None:
         Endpoint(provider="openai", base_url="http://localhost/v1"),
         stream=False,
     )
-    assert replay.body is not None and b'"arguments":"{\\"id\\": 12, \\"tags\\": [\\"a\\", }"' in replay.body
+    assert (
+        replay.body is not None
+        and b'"arguments":"{\\"id\\": 12, \\"tags\\": [\\"a\\", }"' in replay.body
+    )
 
 
 def test_non_object_arguments_are_kept_raw() -> None:
@@ -69,11 +76,16 @@ def test_refusal_response() -> None:
 
 
 def test_azure_content_filter_finish() -> None:
-    resp = parse_body(fixture("chat_azure_filtered.json"), chat_request(model="my-deployment", provider="azure"))
+    resp = parse_body(
+        fixture("chat_azure_filtered.json"), chat_request(model="my-deployment", provider="azure")
+    )
     assert resp.finish_reason == "content_filter"
     assert resp.text == "Once upon a time — ünïcödé"
     assert resp.model == "gpt-4o-2024-11-20"
-    assert resp.raw["prompt_filter_results"][0]["content_filter_results"]["jailbreak"]["detected"] is False
+    assert (
+        resp.raw["prompt_filter_results"][0]["content_filter_results"]["jailbreak"]["detected"]
+        is False
+    )
 
 
 @pytest.mark.parametrize(
@@ -98,7 +110,9 @@ def test_missing_usage_details_are_none_not_zero() -> None:
     assert ollama == Usage(input_tokens=14, output_tokens=57, total_tokens=71)
     llama = parse_body(fixture("chat_llamacpp.json")).usage
     assert llama.cached_input_tokens == 64 and llama.reasoning_tokens is None
-    none = parse_body(b'{"id":"x","model":"m","choices":[{"index":0,"message":{"content":"a"},"finish_reason":"stop"}]}')
+    none = parse_body(
+        b'{"id":"x","model":"m","choices":[{"index":0,"message":{"content":"a"},"finish_reason":"stop"}]}'
+    )
     assert none.usage == Usage() and none.cost is None
 
 
@@ -117,7 +131,9 @@ def test_unknown_and_missing_finish_reasons() -> None:
     assert weird.finish_reason == "other" and weird.raw_finish_reason == "eos_token"
     legacy = parse_body(body % b"function_call")
     assert legacy.finish_reason == "tool_calls"
-    null = parse_body(b'{"id":"x","model":"m","choices":[{"index":0,"message":{"content":"a"},"finish_reason":null}]}')
+    null = parse_body(
+        b'{"id":"x","model":"m","choices":[{"index":0,"message":{"content":"a"},"finish_reason":null}]}'
+    )
     assert null.finish_reason == "other" and null.raw_finish_reason is None
 
 
@@ -150,7 +166,10 @@ def test_malformed_bodies_keep_the_bytes(body: bytes, what: str) -> None:
 
 def test_error_status_passed_to_parse_response_is_mapped() -> None:
     with pytest.raises(AuthenticationError):
-        parse_body(b'{"error":{"message":"bad key","type":"invalid_request_error","code":"invalid_api_key"}}', status=401)
+        parse_body(
+            b'{"error":{"message":"bad key","type":"invalid_request_error","code":"invalid_api_key"}}',
+            status=401,
+        )
 
 
 # ---------------------------------------------------------------------- stream == non-stream
@@ -187,9 +206,17 @@ def models(name: str, provider: str = "openai") -> list:  # type: ignore[type-ar
 
 def test_openai_models_filled_from_the_catalog() -> None:
     found = models("models_openai.json")
-    assert [m.id for m in found] == ["gpt-4o-mini", "gpt-4o-mini-2024-07-18", "text-embedding-3-small"]
+    assert [m.id for m in found] == [
+        "gpt-4o-mini",
+        "gpt-4o-mini-2024-07-18",
+        "text-embedding-3-small",
+    ]
     mini, dated, embed = found
-    assert mini.context_window == 128000 and mini.supports_tools is True and mini.max_output_tokens == 16384
+    assert (
+        mini.context_window == 128000
+        and mini.supports_tools is True
+        and mini.max_output_tokens == 16384
+    )
     assert dated.context_window == 128000  # a dated snapshot falls back to its family
     assert embed.context_window is None and embed.supports_tools is None  # unknown stays unknown
     assert mini.created == 1721172741 and mini.provider == "openai"
@@ -205,7 +232,10 @@ def test_vllm_and_llamacpp_report_context_windows() -> None:
 
 def test_ollama_models_have_no_context_window() -> None:
     found = models("models_ollama.json", "ollama")
-    assert [(m.id, m.context_window) for m in found] == [("qwen3:8b", None), ("llama3.2:latest", None)]
+    assert [(m.id, m.context_window) for m in found] == [
+        ("qwen3:8b", None),
+        ("llama3.2:latest", None),
+    ]
 
 
 def test_malformed_model_list() -> None:
@@ -213,4 +243,3 @@ def test_malformed_model_list() -> None:
     for body in (b"not json", b'{"object":"list"}', b'{"data": 3}'):
         with pytest.raises(ProviderError):
             OpenAIAdapter().parse_models(endpoint, HttpResponse(status=200, headers={}, body=body))
-

@@ -57,10 +57,12 @@ def test_same_events_split_at_every_position(name: str) -> None:
 
 def test_text_stream() -> None:
     events, resp = run_stream([fixture("stream_text.sse")])
-    assert events[0] == StreamStart("chatcmpl-CF7wQ2hM1xYt9ZrLk3VbN8aPq4sDe", "gpt-5-mini-2025-08-07")
+    assert events[0] == StreamStart(
+        "chatcmpl-CF7wQ2hM1xYt9ZrLk3VbN8aPq4sDe", "gpt-5-mini-2025-08-07"
+    )
     assert sum(isinstance(e, StreamStart) for e in events) == 1
     assert all(isinstance(e, TextDelta) and e.text for e in events[1:-1])
-    assert resp.text == 'Hello! 👋 你好，世界. Café "quoted"\nnext line'
+    assert resp.text == 'Hello! 👋 你好，世界. Café "quoted"\nnext line'  # noqa: RUF001 (CJK text on purpose)
     assert resp.finish_reason == "stop" and resp.raw_finish_reason == "stop"
     assert resp.usage == Usage(
         input_tokens=1180,
@@ -79,8 +81,15 @@ def test_text_stream() -> None:
 def test_parallel_tool_calls_with_fragmented_arguments() -> None:
     events, resp = run_stream([fixture("stream_tools.sse")])
     starts = [e for e in events if isinstance(e, ToolCallStart)]
-    assert [(s.index, s.name) for s in starts] == [(0, "get_weather"), (1, "get_weather"), (2, "get_time")]
-    args = {i: "".join(e.arguments for e in events if isinstance(e, ToolCallDelta) and e.index == i) for i in range(3)}
+    assert [(s.index, s.name) for s in starts] == [
+        (0, "get_weather"),
+        (1, "get_weather"),
+        (2, "get_time"),
+    ]
+    args = {
+        i: "".join(e.arguments for e in events if isinstance(e, ToolCallDelta) and e.index == i)
+        for i in range(3)
+    }
     assert args == {0: '{"city":"Paris","unit":"celsius"}', 1: '{"city":"東京"}', 2: "{}"}
     ends = [e for e in events if isinstance(e, ToolCallEnd)]
     assert [e.index for e in ends] == [0, 1, 2]
@@ -88,8 +97,14 @@ def test_parallel_tool_calls_with_fragmented_arguments() -> None:
     last_delta = max(i for i, e in enumerate(events) if isinstance(e, ToolCallDelta))
     assert events.index(ends[0]) > last_delta and isinstance(events[-1], StreamEnd)
     assert resp.tool_calls == (
-        ToolCall(id="call_Wq1bLk7YpE2nR5sT8uVx0zAc", name="get_weather", arguments={"city": "Paris", "unit": "celsius"}),
-        ToolCall(id="call_Hn3cVb6NmQ9wEr2tYu5iOp8a", name="get_weather", arguments={"city": "東京"}),
+        ToolCall(
+            id="call_Wq1bLk7YpE2nR5sT8uVx0zAc",
+            name="get_weather",
+            arguments={"city": "Paris", "unit": "celsius"},
+        ),
+        ToolCall(
+            id="call_Hn3cVb6NmQ9wEr2tYu5iOp8a", name="get_weather", arguments={"city": "東京"}
+        ),
         ToolCall(id="call_Zx4mKj1LpQ7sWd3fGh6jKl9b", name="get_time", arguments={}),
     )
     assert resp.finish_reason == "tool_calls" and resp.text == ""
@@ -116,9 +131,17 @@ def test_azure_stream_with_prompt_filter_chunks_and_content_filter_finish() -> N
 @pytest.mark.parametrize(
     ("name", "reasoning", "text"),
     [
-        ("stream_vllm_reasoning.sse", "Okay, the user greets me in French.", "\n\nBonjour ! Ça va ?"),
+        (
+            "stream_vllm_reasoning.sse",
+            "Okay, the user greets me in French.",
+            "\n\nBonjour ! Ça va ?",
+        ),
         ("stream_llamacpp_reasoning.sse", "The user asks 2+2. Easy.", "2 + 2 = 4"),
-        ("stream_ollama_reasoning.sse", "Let me think about haikus.", "Autumn moonlight—\na worm digs silently\ninto the chestnut."),
+        (
+            "stream_ollama_reasoning.sse",
+            "Let me think about haikus.",
+            "Autumn moonlight—\na worm digs silently\ninto the chestnut.",
+        ),
     ],
 )
 def test_reasoning_from_compatible_servers(name: str, reasoning: str, text: str) -> None:
@@ -138,7 +161,9 @@ def test_usage_details_missing_stay_unknown() -> None:
     assert vllm.usage.cached_input_tokens is None and vllm.usage.reasoning_tokens is None
     _, llama = run_stream([fixture("stream_llamacpp_reasoning.sse")])
     # llama.cpp puts usage on the finish chunk itself
-    assert llama.usage == Usage(input_tokens=75, output_tokens=20, total_tokens=95, cached_input_tokens=64)
+    assert llama.usage == Usage(
+        input_tokens=75, output_tokens=20, total_tokens=95, cached_input_tokens=64
+    )
 
 
 def test_ollama_tool_calls_arrive_whole() -> None:
@@ -151,7 +176,7 @@ def test_ollama_tool_calls_arrive_whole() -> None:
 
 
 def test_keep_alive_comments_are_ignored() -> None:
-    events, resp = run_stream([fixture("stream_keepalive.sse")])
+    _events, resp = run_stream([fixture("stream_keepalive.sse")])
     assert resp.text == "Pong."
     assert resp.usage.total_tokens == 11 and resp.usage.reasoning_tokens == 0
 
@@ -207,7 +232,7 @@ def test_empty_input_is_a_truncated_stream() -> None:
 
 
 def test_done_without_finish_reason_is_other() -> None:
-    events, resp = run_stream([_chunk('{"content":"hi"}'), b"data: [DONE]\n\n"])
+    _events, resp = run_stream([_chunk('{"content":"hi"}'), b"data: [DONE]\n\n"])
     assert resp.text == "hi" and resp.finish_reason == "other"
 
 
@@ -238,7 +263,11 @@ def test_malformed_chunk_raises_with_the_bytes() -> None:
 
 
 def test_non_object_chunk_shapes_raise_provider_error() -> None:
-    for payload in (b"data: [1,2]\n\n", b'data: {"choices":[1]}\n\n', b'data: {"choices":[{"index":0,"delta":"x"}]}\n\n'):
+    for payload in (
+        b"data: [1,2]\n\n",
+        b'data: {"choices":[1]}\n\n',
+        b'data: {"choices":[{"index":0,"delta":"x"}]}\n\n',
+    ):
         with pytest.raises(ProviderError):
             run_stream([payload])
 
@@ -279,7 +308,9 @@ def test_tool_calls_without_index_are_told_apart_by_id() -> None:
 
 
 def test_tool_call_without_id_gets_a_usable_one() -> None:
-    data = _chunk('{"tool_calls":[{"index":0,"function":{"name":"f","arguments":"{}"}}]}', '"tool_calls"')
+    data = _chunk(
+        '{"tool_calls":[{"index":0,"function":{"name":"f","arguments":"{}"}}]}', '"tool_calls"'
+    )
     _, resp = run_stream([data + b"data: [DONE]\n\n"])
     assert resp.tool_calls == (ToolCall(id="call_0", name="f", arguments={}),)
 
@@ -294,7 +325,9 @@ def test_only_choice_zero_counts() -> None:
 
 
 def test_reasoning_sent_under_both_names_is_not_doubled() -> None:
-    data = _chunk('{"reasoning":"think","reasoning_content":"think"}') + _chunk('{"content":"ok"}', '"stop"')
+    data = _chunk('{"reasoning":"think","reasoning_content":"think"}') + _chunk(
+        '{"content":"ok"}', '"stop"'
+    )
     _, resp = run_stream([data + b"data: [DONE]\n\n"])
     assert resp.reasoning == "think" and resp.text == "ok"
 
@@ -315,3 +348,16 @@ def test_choices_without_delta_are_tolerated() -> None:
     events, resp = run_stream([data])
     assert resp.text == "a"
     assert events[0] == StreamStart("c1", "m")
+
+
+def test_wrongly_typed_fields_do_not_leak_into_the_response() -> None:
+    data = (
+        _chunk('{"content":["not","text"]}')
+        + _chunk('{"content":{"a":1},"refusal":7}')
+        + _chunk('{"tool_calls":[{"index":0,"id":5,"function":{"name":9,"arguments":"{}"}}]}')
+        + _chunk('{"content":"ok"}', '"stop"')
+        + b"data: [DONE]\n\n"
+    )
+    _, resp = run_stream([data])
+    assert resp.text == "ok" and resp.refusal is None
+    assert resp.tool_calls == (ToolCall(id="call_0", name="", arguments={}),)

@@ -160,37 +160,45 @@ def error_from_payload(
         "retry_after": retry_after_seconds(headers, effective or 0, type_),
     }
     text = message or (f"HTTP {status}" if status and status >= 300 else "error from provider")
+    exc = _error_class(effective, code, type_, inner_code, text)(text, **kw)
+    if effective == 429 and "insufficient_quota" in (code, type_):
+        # Billing quota used up: still a RateLimitError (same status, what users catch),
+        # but waiting will not help, so retry/fallback must not repeat the call.
+        exc.retryable = False
+    should_retry = headers.get("x-should-retry")
+    if should_retry in ("true", "false"):  # the server's explicit word wins (as in the SDK)
+        exc.retryable = should_retry == "true"
+    return exc
 
+
+def _error_class(
+    effective: int | None, code: str | None, type_: str | None, inner_code: str | None, text: str
+) -> type[ProviderError]:
     if code in _CONTENT_FILTER_CODES or inner_code in _CONTENT_FILTER_CODES:
-        return ContentFilterError(text, **kw)
+        return ContentFilterError
     if effective in (None, 400, 413) and _is_context_overflow(code, type_, text):
-        return ContextLengthExceededError(text, **kw)
-    if effective is None:
+        return ContextLengthExceededError
+    if effective is None:  # inside a 200 body or a stream: the type is all we have
         if type_ in _UNAVAILABLE_TYPES:
-            return ProviderUnavailableError(text, **kw)
+            return ProviderUnavailableError
         if type_ in _RATE_LIMIT_TYPES or code == "rate_limit_exceeded":
-            return RateLimitError(text, **kw)
+            return RateLimitError
         if type_ in _INVALID_TYPES:
-            return InvalidRequestError(text, **kw)
-        return ProviderError(text, **kw)
+            return InvalidRequestError
+        return ProviderError
     if effective == 401:
-        return AuthenticationError(text, **kw)
+        return AuthenticationError
     if effective == 403:
-        return PermissionDeniedError(text, **kw)
+        return PermissionDeniedError
     if effective == 404:
-        return ModelNotFoundError(text, **kw)
+        return ModelNotFoundError
     if effective == 429:
-        exc = RateLimitError(text, **kw)
-        if code == "insufficient_quota" or type_ == "insufficient_quota":
-            # Billing quota used up: still a RateLimitError (same status, what users
-            # catch), but waiting will not help, so retry/fallback must not repeat it.
-            exc.retryable = False
-        return exc
+        return RateLimitError
     if effective in (408, 409) or effective >= 500:
-        return ProviderUnavailableError(text, **kw)
+        return ProviderUnavailableError
     if 400 <= effective < 500:
-        return InvalidRequestError(text, **kw)
-    return ProviderError(text, **kw)
+        return InvalidRequestError
+    return ProviderError
 
 
 def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderError:

@@ -117,7 +117,7 @@ def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
         calls.append(
             ToolCall(
                 id=_str(item.get("id")) or f"call_{i}",
-                name=fn.get("name") or "",
+                name=_str(fn.get("name")) or "",
                 arguments=arguments,
             )
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ... import _json
+from ...errors import ProviderError
 from ...events import (
     Event,
     ReasoningDelta,
@@ -21,7 +22,6 @@ from ...events import (
     ToolCallEnd,
     ToolCallStart,
 )
-from ...errors import ProviderError
 from ...messages import ChatRequest, ToolCall
 from ...transport.sse import SSEDecoder
 from ._errors import error_from_payload, malformed
@@ -151,8 +151,9 @@ class OpenAIStreamParser:
                     delta = choice.get("delta")
                     if delta:
                         content = delta.get("content")
-                        if content and len(delta) == 1:
-                            append(TextDelta(0, content))
+                        if len(delta) == 1 and type(content) is str:
+                            if content:
+                                append(TextDelta(0, content))
                         else:
                             self._delta(delta, content, out)
                     finish = choice.get("finish_reason")
@@ -172,7 +173,6 @@ class OpenAIStreamParser:
                 raise malformed(self._request, "unexpected stream chunk shape", payload) from None
         if chunk is not None:
             self._last = chunk  # StreamEnd.raw: the last chunk received
-        return
 
     def _start(self, chunk: dict[str, Any], choices: Any, out: list[Event]) -> None:
         chunk_id = chunk.get("id")
@@ -199,10 +199,10 @@ class OpenAIStreamParser:
         reasoning = delta.get("reasoning") or delta.get("reasoning_content")
         if reasoning and isinstance(reasoning, str):
             out.append(ReasoningDelta(0, reasoning))
-        if content:
+        if content and isinstance(content, str):
             out.append(TextDelta(0, content))
         refusal = delta.get("refusal")
-        if refusal:
+        if refusal and isinstance(refusal, str):
             out.append(RefusalDelta(0, refusal))
         tool_calls = delta.get("tool_calls")
         if tool_calls:
@@ -220,12 +220,15 @@ class OpenAIStreamParser:
                 last = max(calls) if calls else -1
                 new = last < 0 or (call_id and call_id != calls[last].id)
                 idx = last + 1 if new else last
+            name = fn.get("name")
+            name = name if isinstance(name, str) else ""
             call = calls.get(idx)
             if call is None:
-                call = calls[idx] = _Call(call_id or f"call_{idx}", fn.get("name") or "")
+                call_id = call_id if isinstance(call_id, str) and call_id else f"call_{idx}"
+                call = calls[idx] = _Call(call_id, name)
                 out.append(ToolCallStart(idx, call.id, call.name))
-            elif not call.name and fn.get("name"):
-                call.name = fn["name"]
+            elif not call.name and name:
+                call.name = name
             args = fn.get("arguments")
             if args:
                 if not isinstance(args, str):  # a server that sends the object itself
