@@ -1,10 +1,10 @@
 """llmswitch: one typed API over every major LLM provider.
 
-    from llmswitch import Client
+from llmswitch import Client
 
-    client = Client()
-    resp = client.chat("openai/gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
-    print(resp.text)
+client = Client()
+resp = client.chat("openai/gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+print(resp.text)
 """
 
 from __future__ import annotations

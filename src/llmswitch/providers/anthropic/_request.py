@@ -246,7 +246,10 @@ def _max_tokens(request: ChatRequest, budget: int) -> int:
         return request.max_tokens
     spec = catalog.lookup("anthropic", request.model)
     model_max = spec.max_output_tokens if spec is not None else None
-    max_tokens = min(model_max, DEFAULT_MAX_TOKENS_CAP + budget) if model_max else FALLBACK_MAX_TOKENS
+    if model_max:
+        max_tokens = min(model_max, DEFAULT_MAX_TOKENS_CAP + budget)
+    else:
+        max_tokens = FALLBACK_MAX_TOKENS
     if budget and max_tokens <= budget:
         if model_max is not None:
             raise _error(
