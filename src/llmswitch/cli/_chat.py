@@ -26,7 +26,7 @@ def run_chat(args: argparse.Namespace) -> int:
                 "llmswitch chat: error: no prompt: pass PROMPT or pipe it on stdin", file=sys.stderr
             )
             return 2
-        prompt = sys.stdin.read()
+        prompt = sys.stdin.read().rstrip("\n")  # the final newline of `echo` is not part of it
     if not prompt.strip():
         print("llmswitch chat: error: the prompt is empty", file=sys.stderr)
         return 2

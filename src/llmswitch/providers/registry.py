@@ -130,7 +130,7 @@ def _echo_provider() -> Provider:
         last = next((m for m in reversed(request.messages) if m.role == "user"), None)
         return f"You said: {last.text}" if last is not None else "Hello from the fake provider."
 
-    return FakeProvider(id="fake").respond_with(echo)
+    return FakeProvider(id="fake", models=["echo"]).respond_with(echo)
 
 
 def known_provider_ids(config: Config) -> list[str]:
