@@ -135,7 +135,7 @@ def test_chat_prompt_from_stdin(
     monkeypatch.setattr(sys, "stdin", io.StringIO("summarise this\nplease\n"))
     fake.reply("done")
     assert run(capsys, "chat", "fake/m") == (0, "done\n", "")
-    assert fake.requests[0].messages[0].text == "summarise this\nplease\n"
+    assert fake.requests[0].messages[0].text == "summarise this\nplease"  # final newline dropped
 
 
 class _Tty(io.StringIO):

@@ -19,6 +19,9 @@ from .events import Accumulator, Event
 from .messages import (
     ChatRequest,
     ChatResponse,
+    EmbeddingResponse,
+    EmbedRequest,
+    HealthStatus,
     ModelInfo,
     to_messages,
     to_reasoning,
@@ -36,11 +39,18 @@ _OPTIONS = (
 )  # fmt: skip
 
 
-def _unknown_option(options: Mapping[str, Any]) -> ConfigurationError:
+_EMBED_OPTIONS = (
+    "dimensions", "input_type", "user", "timeout", "extra_body", "extra_headers",
+)  # fmt: skip
+
+
+def _unknown_option(
+    options: Mapping[str, Any], known: tuple[str, ...] = _OPTIONS
+) -> ConfigurationError:
     import difflib
 
     name = sorted(options)[0]
-    close = difflib.get_close_matches(name, _OPTIONS, n=1)
+    close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return ConfigurationError(f"unknown option {name!r}{hint}", field=name)
 
@@ -178,6 +188,52 @@ class _Core:
         )
         return provider, request, CallContext(timeout=self.call_timeout(provider.id, timeout))
 
+    def embed_request(
+        self,
+        model: Any,
+        input: Any,
+        *,
+        dimensions: Any = None,
+        input_type: Any = None,
+        user: Any = None,
+        timeout: Any = None,
+        extra_body: Any = None,
+        extra_headers: Any = None,
+        **unknown: Any,
+    ) -> tuple[Any, EmbedRequest, CallContext]:
+        if unknown:
+            raise _unknown_option(unknown, _EMBED_OPTIONS)
+        provider, name = self.resolve(model)
+        inputs = (input,) if isinstance(input, str) else input
+        if not isinstance(inputs, list | tuple) or not inputs:
+            raise ConfigurationError("input must be a string or a non-empty list", field="input")
+        for i, text in enumerate(inputs):
+            if not isinstance(text, str) or not text:
+                raise ConfigurationError("must be a non-empty string", field=f"input[{i}]")
+        if dimensions is not None and (
+            isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
+        ):
+            raise ConfigurationError("dimensions must be a positive integer", field="dimensions")
+        for field_name, value in (("input_type", input_type), ("user", user)):
+            if value is not None and not isinstance(value, str):
+                raise ConfigurationError(f"{field_name} must be a string", field=field_name)
+        embedder = getattr(provider, "embed", None)
+        if embedder is None:
+            raise ConfigurationError(
+                f"provider {provider.id!r} has no embeddings", field="model", provider=provider.id
+            )
+        request = EmbedRequest(
+            provider=provider.id,
+            model=name,
+            inputs=tuple(inputs),
+            dimensions=dimensions,
+            input_type=input_type,
+            user=user,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+        )
+        return provider, request, CallContext(timeout=self.call_timeout(provider.id, timeout))
+
 
 def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
     if getattr(exc, "partial", None) is None:
@@ -294,13 +350,29 @@ class Client:
         provider, request, ctx = self._prepare(model, messages, options)
         return ChatStream(provider.stream(request, ctx), Accumulator(provider.id, request.model))
 
+    def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
+        """Embedding vectors, one per input in order; large inputs are split into the
+        provider's batch size and reassembled. Options: dimensions, input_type, user,
+        timeout, extra_body, extra_headers."""
+        provider, request, ctx = self._core.embed_request(model, input, **options)
+        ctx = CallContext(timeout=ctx.timeout, transport=self._transport)
+        return provider.embed(request, ctx)  # type: ignore[no-any-return]
+
     def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         """Models the provider offers right now (live listing)."""
+        return self._core.provider(provider).list_models(self._ctx(provider, timeout))
+
+    def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
+        """Probe the provider live: reachable, credentials accepted, round-trip time."""
         p = self._core.provider(provider)
-        return p.list_models(
-            CallContext(
-                timeout=self._core.call_timeout(provider, timeout), transport=self._transport
-            )
+        probe = getattr(p, "health", None)
+        if probe is None:
+            return HealthStatus(provider=provider, ok=True, latency_ms=0.0)
+        return probe(self._ctx(provider, timeout))  # type: ignore[no-any-return]
+
+    def _ctx(self, provider: str, timeout: Any) -> CallContext:
+        return CallContext(
+            timeout=self._core.call_timeout(provider, timeout), transport=self._transport
         )
 
     def close(self) -> None:
@@ -424,12 +496,24 @@ class AsyncClient:
             provider.astream(request, ctx), Accumulator(provider.id, request.model)
         )
 
+    async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
+        provider, request, ctx = self._core.embed_request(model, input, **options)
+        ctx = CallContext(timeout=ctx.timeout, transport=self._transport)
+        return await provider.aembed(request, ctx)  # type: ignore[no-any-return]
+
     async def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
+        return await self._core.provider(provider).alist_models(self._ctx(provider, timeout))
+
+    async def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
         p = self._core.provider(provider)
-        return await p.alist_models(
-            CallContext(
-                timeout=self._core.call_timeout(provider, timeout), transport=self._transport
-            )
+        probe = getattr(p, "ahealth", None)
+        if probe is None:
+            return HealthStatus(provider=provider, ok=True, latency_ms=0.0)
+        return await probe(self._ctx(provider, timeout))  # type: ignore[no-any-return]
+
+    def _ctx(self, provider: str, timeout: Any) -> CallContext:
+        return CallContext(
+            timeout=self._core.call_timeout(provider, timeout), transport=self._transport
         )
 
     async def aclose(self) -> None:

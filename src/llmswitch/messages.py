@@ -19,7 +19,10 @@ from .errors import ConfigurationError
 __all__ = [
     "ChatRequest",
     "ChatResponse",
+    "EmbedRequest",
+    "EmbeddingResponse",
     "FinishReason",
+    "HealthStatus",
     "ImagePart",
     "Message",
     "ModelInfo",
@@ -239,6 +242,44 @@ class ChatResponse:
             tool_calls=self.tool_calls,
             reasoning=self.reasoning_blocks,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbedRequest:
+    """A validated embeddings request. ``input_type`` is a retrieval hint
+    (``"query"``/``"document"``...) for providers that take one (Gemini, Cohere)."""
+
+    provider: str
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+    input_type: str | None = None
+    user: str | None = None
+    extra_body: Mapping[str, Any] | None = None
+    extra_headers: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbeddingResponse:
+    """One vector per input, in input order."""
+
+    vectors: list[list[float]]
+    usage: Usage
+    model: str
+    provider: str = ""
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthStatus:
+    """Result of a live probe: reachable and authorised (``ok``), round-trip time, and
+    the server's version where it reports one."""
+
+    provider: str
+    ok: bool
+    latency_ms: float | None = None
+    version: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

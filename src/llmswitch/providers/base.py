@@ -18,12 +18,14 @@ from urllib.parse import quote
 
 from ..errors import ProviderError
 from ..events import Event
-from ..messages import ChatRequest, ChatResponse, ModelInfo
+from ..messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
 
 __all__ = [
     "Adapter",
     "AzureEndpoint",
+    "EmbeddingAdapter",
     "Endpoint",
+    "HealthAdapter",
     "HttpRequest",
     "HttpResponse",
     "Secret",
@@ -114,6 +116,11 @@ class Endpoint:
     def secrets(self) -> tuple[str, ...]:
         return (self.api_key.get(),) if self.api_key else ()
 
+    def prepare(self, request: HttpRequest) -> HttpRequest:
+        """Last step before sending, once per attempt: request signing (Bedrock SigV4)
+        needs the final URL, body and a fresh timestamp. Default: unchanged."""
+        return request
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AzureEndpoint(Endpoint):
@@ -187,4 +194,28 @@ class Adapter(Protocol):
         self, endpoint: Endpoint, response: HttpResponse
     ) -> tuple[list[ModelInfo], str | None]:
         """Models on this page and the cursor of the next page (``None`` when done)."""
+        ...
+
+
+class EmbeddingAdapter(Protocol):
+    """A wire format that also embeds. ``embed_batch_size`` is the provider's limit of
+    inputs per request; the provider layer splits larger inputs and reassembles them."""
+
+    embed_batch_size: int
+
+    def build_embed_request(self, request: EmbedRequest, endpoint: Endpoint) -> HttpRequest: ...
+
+    def parse_embed_response(
+        self, request: EmbedRequest, response: HttpResponse
+    ) -> EmbeddingResponse: ...
+
+
+class HealthAdapter(Protocol):
+    """A wire format with a cheaper or more telling probe than listing models
+    (Ollama's ``/api/version``). Others are probed with ``models_request``."""
+
+    def health_request(self, endpoint: Endpoint) -> HttpRequest: ...
+
+    def parse_health(self, response: HttpResponse) -> str | None:
+        """The server version, if the probe reports one."""
         ...

@@ -10,12 +10,21 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import Any
 
-from ..errors import LLMError, LLMTimeoutError, ProviderError, redact
+from ..errors import ConfigurationError, LLMError, LLMTimeoutError, ProviderError, redact
 from ..events import Event
-from ..messages import ChatRequest, ChatResponse, ModelInfo
-from .base import Adapter, Endpoint, HttpResponse
+from ..messages import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingResponse,
+    EmbedRequest,
+    HealthStatus,
+    ModelInfo,
+    Usage,
+)
+from .base import Adapter, EmbeddingAdapter, Endpoint, HttpRequest, HttpResponse
 from .runtime import CallContext
 
 __all__ = ["HttpProvider"]
@@ -36,12 +45,14 @@ class HttpProvider:
 
     # ------------------------------------------------------------------ helpers
 
-    def _fail(self, exc: LLMError, request: ChatRequest | None) -> LLMError:
+    def _fail(
+        self, exc: LLMError, request: ChatRequest | None, model: str | None = None
+    ) -> LLMError:
         """Fill in which provider/model an error came from, and scrub our key from it."""
         if exc.provider is None:
             exc.provider = self.id
-        if exc.model is None and request is not None:
-            exc.model = request.model
+        if exc.model is None:
+            exc.model = request.model if request is not None else model
         secrets = self.endpoint.secrets()
         if secrets:
             # Providers quote a rejected key back in their message; scrub ours exactly.
@@ -60,7 +71,7 @@ class HttpProvider:
     async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         http = self.adapter.build_request(request, self.endpoint, stream=False)
         try:
-            response = await ctx.transport.send(http, ctx.timeout)
+            response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
             self._check(request, response)
             return self.adapter.parse_response(request, response)
         except LLMError as exc:
@@ -82,7 +93,9 @@ class HttpProvider:
                 ended = False
                 try:
                     async with timer:
-                        resp = await stack.enter_async_context(ctx.transport.stream(http, timeout))
+                        resp = await stack.enter_async_context(
+                            ctx.transport.stream(self.endpoint.prepare(http), timeout)
+                        )
                         if resp.status >= 300:
                             body = await resp.read()
                             raise adapter.map_error(
@@ -121,7 +134,7 @@ class HttpProvider:
         try:
             while True:
                 http = self.adapter.models_request(self.endpoint, cursor)
-                response = await ctx.transport.send(http, ctx.timeout)
+                response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
                 self._check(None, response)
                 models, cursor = self.adapter.parse_models(self.endpoint, response)
                 out.extend(models)
@@ -135,7 +148,7 @@ class HttpProvider:
     def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         http = self.adapter.build_request(request, self.endpoint, stream=False)
         try:
-            response = ctx.transport.send(http, ctx.timeout)
+            response = ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
             self._check(request, response)
             return self.adapter.parse_response(request, response)
         except LLMError as exc:
@@ -150,7 +163,7 @@ class HttpProvider:
         total_deadline = start + timeout.total if timeout.total is not None else None
         first_deadline = start + timeout.first_token if timeout.first_token is not None else None
         try:
-            with ctx.transport.stream(http, timeout) as resp:
+            with ctx.transport.stream(self.endpoint.prepare(http), timeout) as resp:
                 if resp.status >= 300:
                     raise adapter.map_error(
                         request,
@@ -189,7 +202,7 @@ class HttpProvider:
         try:
             while True:
                 http = self.adapter.models_request(self.endpoint, cursor)
-                response = ctx.transport.send(http, ctx.timeout)
+                response = ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
                 self._check(None, response)
                 models, cursor = self.adapter.parse_models(self.endpoint, response)
                 out.extend(models)
@@ -197,6 +210,113 @@ class HttpProvider:
                     return out
         except LLMError as exc:
             raise self._fail(exc, None) from None
+
+    # ------------------------------------------------------------------ embeddings
+
+    def _embedder(self, request: EmbedRequest) -> EmbeddingAdapter:
+        adapter = self.adapter
+        if not hasattr(adapter, "build_embed_request"):
+            raise ConfigurationError(
+                f"provider {self.id!r} has no embeddings endpoint",
+                field="model",
+                provider=self.id,
+                model=request.model,
+            )
+        return adapter  # type: ignore[return-value]
+
+    def _embed_batches(self, request: EmbedRequest) -> tuple[EmbeddingAdapter, list[HttpRequest]]:
+        adapter = self._embedder(request)
+        size = max(1, adapter.embed_batch_size)
+        inputs = request.inputs
+        batches = [
+            replace(request, inputs=inputs[i : i + size]) for i in range(0, len(inputs), size)
+        ]
+        return adapter, [adapter.build_embed_request(b, self.endpoint) for b in batches]
+
+    async def aembed(self, request: EmbedRequest, ctx: CallContext) -> EmbeddingResponse:
+        adapter, https = self._embed_batches(request)
+        limit = asyncio.Semaphore(4)  # a few batches in flight; providers rate-limit bursts
+
+        async def one(http: HttpRequest) -> EmbeddingResponse:
+            async with limit:
+                response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
+            self._check(None, response)
+            return adapter.parse_embed_response(request, response)
+
+        try:
+            parts = await asyncio.gather(*(one(h) for h in https))
+        except LLMError as exc:
+            raise self._fail(exc, None, request.model) from None
+        return _merge_embeddings(request, list(parts))
+
+    def embed(self, request: EmbedRequest, ctx: CallContext) -> EmbeddingResponse:
+        adapter, https = self._embed_batches(request)
+        parts: list[EmbeddingResponse] = []
+        try:
+            for http in https:
+                response = ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
+                self._check(None, response)
+                parts.append(adapter.parse_embed_response(request, response))
+        except LLMError as exc:
+            raise self._fail(exc, None, request.model) from None
+        return _merge_embeddings(request, parts)
+
+    # ------------------------------------------------------------------ health
+
+    def _health_request(self) -> HttpRequest:
+        probe = getattr(self.adapter, "health_request", None)
+        http = probe(self.endpoint) if probe else self.adapter.models_request(self.endpoint)
+        return self.endpoint.prepare(http)
+
+    def _health_result(
+        self, response: HttpResponse | None, started: float, err: str | None
+    ) -> HealthStatus:
+        latency = (time.monotonic() - started) * 1000
+        if response is not None and response.status >= 300:
+            err = str(self._fail(self.adapter.map_error(None, response), None))
+        version = None
+        if err is None and response is not None:
+            parse = getattr(self.adapter, "parse_health", None)
+            version = parse(response) if parse else None
+        return HealthStatus(
+            provider=self.id,
+            ok=err is None,
+            latency_ms=round(latency, 2),
+            version=version,
+            error=err,
+        )
+
+    async def ahealth(self, ctx: CallContext) -> HealthStatus:
+        started = time.monotonic()
+        try:
+            response = await ctx.transport.send(self._health_request(), ctx.timeout)
+        except LLMError as exc:
+            return self._health_result(None, started, str(self._fail(exc, None)))
+        return self._health_result(response, started, None)
+
+    def health(self, ctx: CallContext) -> HealthStatus:
+        started = time.monotonic()
+        try:
+            response = ctx.transport.send(self._health_request(), ctx.timeout)
+        except LLMError as exc:
+            return self._health_result(None, started, str(self._fail(exc, None)))
+        return self._health_result(response, started, None)
+
+
+def _merge_embeddings(request: EmbedRequest, parts: list[EmbeddingResponse]) -> EmbeddingResponse:
+    if len(parts) == 1:
+        return parts[0]
+    vectors = [v for p in parts for v in p.vectors]
+    counts = [p.usage.input_tokens for p in parts]
+    tokens = sum(c for c in counts if c is not None) if None not in counts else None
+    return EmbeddingResponse(
+        vectors=vectors,
+        usage=Usage(input_tokens=tokens, output_tokens=0 if tokens is not None else None,
+                    total_tokens=tokens),
+        model=parts[0].model,
+        provider=request.provider,
+        raw=[p.raw for p in parts],
+    )  # fmt: skip
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:
