@@ -305,11 +305,12 @@ def verdicts(
                 reason = f"floor unavailable: {floor.reason}"
             v.update(verdict="N/A", detail=f"unavailable: {reason}")
         else:
+            floor = gr.get("floor")
+            floor_us = floor.median_us if floor is not None else None
             v.update(
                 verdict="PASS" if c.ratio <= limit else "FAIL",
                 value=c.ratio,
-                detail=f"{c.ratio:.2f}x ({c.median_us:.1f} us vs floor "
-                f"{c.median_us / c.ratio:.1f} us)",
+                detail=f"{c.ratio:.2f}x ({c.median_us:.1f} us vs floor {floor_us:.1f} us)",
             )
         out.append(v)
     lls = (imports or {}).get("modules", {}).get("llmswitch")

@@ -6,6 +6,7 @@ One builder per kind, looked up in a table; adapters are imported on first use.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 
 from ..config import BUILTIN_PROVIDERS, Config, ProviderConfig
@@ -113,11 +114,26 @@ def _build_compatible(pid: str, pc: ProviderConfig | None, env: Mapping[str, str
     return HttpProvider(pid, _openai_adapter("compatible"), endpoint)
 
 
+def _in_package(
+    module: str,
+) -> Callable[[str, ProviderConfig | None, Mapping[str, str]], HttpProvider]:
+    """A kind whose package builds its own provider (``build_provider``), imported on use."""
+
+    def build(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
+        package = importlib.import_module(f"{__package__}.{module}")
+        return package.build_provider(pid, pc, env)  # type: ignore[no-any-return]
+
+    return build
+
+
 _BUILDERS: dict[str, Callable[[str, ProviderConfig | None, Mapping[str, str]], HttpProvider]] = {
     "openai": _build_openai,
     "azure": _build_azure,
     "anthropic": _build_anthropic,
     "openai-compatible": _build_compatible,
+    "gemini": _in_package("gemini"),
+    "bedrock": _in_package("bedrock"),
+    "ollama": _in_package("ollama"),
 }
 
 
