@@ -342,22 +342,19 @@ def verdicts(
 def print_summary(groups: dict[str, GroupResult], vs: list[dict[str, Any]], quick: bool) -> None:
     if groups:
         keys = list(groups)
-        ids: dict[str, str] = {}
-        for gr in groups.values():
-            for c in gr.cases:
-                ids.setdefault(c.id, c.name.split(" ")[0] if c.lib != "floor" else c.id)
+        ids = dict.fromkeys(c.id for gr in groups.values() for c in gr.cases)
         say("\n== ratios to the floor (median round; 's' = to the sync floor)")
         say(f"   {'case':<22}" + "".join(f"{k:>20}" for k in keys))
         for cid in ids:
             cells = []
             for k in keys:
-                c = groups[k].get(cid)
-                if c is None:
+                cell = groups[k].get(cid)
+                if cell is None:
                     cells.append("")
-                elif c.ratio is None:
+                elif cell.ratio is None:
                     cells.append("unavailable")
                 else:
-                    cells.append(f"{c.ratio:.2f}" + ("s" if c.ref == "floor-sync" else ""))
+                    cells.append(f"{cell.ratio:.2f}" + ("s" if cell.ref == "floor-sync" else ""))
             say(f"   {cid:<22}" + "".join(f"{x:>20}" for x in cells))
     say(
         "\n== budgets (DESIGN.md section 4)"
