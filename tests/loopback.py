@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -67,6 +68,7 @@ def sse_reply(data: bytes, *, split: bool = True, **kw: object) -> Reply:
 class Loopback:
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
+        self._handlers: dict[tuple[str, str], Callable[[Recorded], Reply]] = {}
         self.requests: list[Recorded] = []
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -82,8 +84,19 @@ class Loopback:
 
     # ------------------------------------------------------------------ control
 
-    def route(self, method: str, path: str, *replies: Reply | bytes) -> None:
-        """Queue replies for ``method path``; the last one repeats when the queue runs dry."""
+    def route(
+        self,
+        method: str,
+        path: str,
+        *replies: Reply | bytes,
+        handler: Callable[[Recorded], Reply] | None = None,
+    ) -> None:
+        """Queue replies for ``method path``; the last one repeats when the queue runs dry.
+
+        ``handler`` instead builds each reply from the request it answers (it wins over
+        queued replies): for concurrent requests whose arrival order is not fixed."""
+        if handler is not None:
+            self._handlers[(method.upper(), path)] = handler
         q = self._routes[(method.upper(), path)]
         for r in replies:
             q.append(Reply(body=r) if isinstance(r, bytes) else r)
@@ -115,7 +128,13 @@ class Loopback:
         self._loop.run_until_complete(start())
         self._loop.run_forever()
 
-    def _next_reply(self, method: str, path: str) -> Reply:
+    def _next_reply(self, method: str, path: str, recorded: Recorded) -> Reply:
+        handler = self._handlers.get((method, path))
+        if handler is not None:
+            try:
+                return handler(recorded)
+            except Exception as exc:  # a broken test handler shows up as a 500, not a hang
+                return Reply(status=500, body=repr(exc).encode())
         q = self._routes.get((method, path))
         if not q:
             return Reply(status=404, body=b'{"error":{"message":"no route","type":"not_found"}}')
@@ -138,8 +157,9 @@ class Loopback:
                 if "content-length" in headers:
                     body = await reader.readexactly(int(headers["content-length"]))
                 url = urlsplit(target)
-                self.requests.append(Recorded(method, url.path, parse_qs(url.query), headers, body))
-                reply = self._next_reply(method, url.path)
+                recorded = Recorded(method, url.path, parse_qs(url.query), headers, body)
+                self.requests.append(recorded)
+                reply = self._next_reply(method, url.path, recorded)
                 if not await self._send(reader, writer, reply):
                     return
         except (asyncio.IncompleteReadError, ConnectionError):

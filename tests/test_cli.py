@@ -384,9 +384,9 @@ def test_models_for_one_provider_as_a_table(
     code, out, err = run(capsys, "models", "fake")
     assert code == 0 and err == ""
     assert out.splitlines() == [
-        "MODEL                        CONTEXT  MAX OUTPUT  TOOLS  VISION  REASONING",
-        "fake/a-very-long-model-name  1000000           -  -      -       -",
-        "fake/small                      8192        1024  yes    no      -",
+        "MODEL                        CONTEXT  MAX OUTPUT  TOOLS  VISION  REASONING  EMBED",
+        "fake/a-very-long-model-name  1000000           -  -      -       -          -",
+        "fake/small                      8192        1024  yes    no      -          -",
     ]
 
 

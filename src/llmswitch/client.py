@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, ProviderConfig, load_config
 from .errors import ConfigurationError, LLMError
@@ -29,7 +29,10 @@ from .messages import (
     to_tool_choice,
     to_tools,
 )
-from .providers.runtime import CallContext, Provider, Timeout, to_timeout
+from .providers.runtime import CallContext, Provider, to_timeout
+
+if TYPE_CHECKING:
+    from .providers.ollama import PullProgress
 
 __all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client"]
 
@@ -82,7 +85,9 @@ class _Core:
         providers: Iterable[Provider | ProviderConfig],
         timeout: Any,
         env: Mapping[str, str] | None,
+        transport: Any,
     ) -> None:
+        self.transport = transport
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.config = config if isinstance(config, Config) else load_config(config, self.env)
         self.timeout = to_timeout(timeout)
@@ -124,10 +129,11 @@ class _Core:
             )
         return self.provider(pid), name
 
-    def call_timeout(self, pid: str, timeout: Any) -> Timeout:
+    def context(self, pid: str, timeout: Any) -> CallContext:
+        """Per-call settings: the call's timeout over the provider's over the client's."""
         pc = self.config.providers.get(pid)
         base = pc.timeout if pc is not None and pc.timeout is not None else self.timeout
-        return to_timeout(timeout, base)
+        return CallContext(timeout=to_timeout(timeout, base), transport=self.transport)
 
     def request(
         self,
@@ -186,7 +192,7 @@ class _Core:
             extra_body=extra_body,
             extra_headers=extra_headers,
         )
-        return provider, request, CallContext(timeout=self.call_timeout(provider.id, timeout))
+        return provider, request, self.context(provider.id, timeout)
 
     def embed_request(
         self,
@@ -232,7 +238,19 @@ class _Core:
             extra_body=extra_body,
             extra_headers=extra_headers,
         )
-        return provider, request, CallContext(timeout=self.call_timeout(provider.id, timeout))
+        return provider, request, self.context(provider.id, timeout)
+
+
+def _counter(provider: Provider, method: str, request: ChatRequest) -> Any:
+    counter = getattr(provider, method, None)
+    if counter is None:
+        raise ConfigurationError(
+            f"provider {provider.id!r} cannot count tokens",
+            field="model",
+            provider=provider.id,
+            model=request.model,
+        )
+    return counter
 
 
 def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
@@ -332,22 +350,18 @@ class Client:
         timeout: Any = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self._core = _Core(config, providers, timeout, env)
         from .transport import SyncTransport
 
         self._transport = SyncTransport()
-
-    def _prepare(self, model: Any, messages: Any, options: dict[str, Any]) -> Any:
-        provider, request, ctx = self._core.request(model, messages, **options)
-        return provider, request, CallContext(timeout=ctx.timeout, transport=self._transport)
+        self._core = _Core(config, providers, timeout, env, self._transport)
 
     def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         """One complete answer. Options: see the README (system, tools, tool_choice, ...)."""
-        provider, request, ctx = self._prepare(model, messages, options)
+        provider, request, ctx = self._core.request(model, messages, **options)
         return provider.chat(request, ctx)  # type: ignore[no-any-return]
 
     def stream(self, model: str, messages: Any, **options: Any) -> ChatStream:
-        provider, request, ctx = self._prepare(model, messages, options)
+        provider, request, ctx = self._core.request(model, messages, **options)
         return ChatStream(provider.stream(request, ctx), Accumulator(provider.id, request.model))
 
     def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
@@ -355,12 +369,19 @@ class Client:
         provider's batch size and reassembled. Options: dimensions, input_type, user,
         timeout, extra_body, extra_headers."""
         provider, request, ctx = self._core.embed_request(model, input, **options)
-        ctx = CallContext(timeout=ctx.timeout, transport=self._transport)
         return provider.embed(request, ctx)  # type: ignore[no-any-return]
+
+    def count_tokens(self, model: str, messages: Any, **options: Any) -> int:
+        """Input tokens the provider counts for this request (messages, system, tools);
+        takes the options of :meth:`chat`. Providers without a counting endpoint raise
+        ConfigurationError."""
+        provider, request, ctx = self._core.request(model, messages, **options)
+        counter = _counter(provider, "count_tokens", request)
+        return counter(request, ctx)  # type: ignore[no-any-return]
 
     def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         """Models the provider offers right now (live listing)."""
-        return self._core.provider(provider).list_models(self._ctx(provider, timeout))
+        return self._core.provider(provider).list_models(self._core.context(provider, timeout))
 
     def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
         """Probe the provider live: reachable, credentials accepted, round-trip time."""
@@ -368,12 +389,22 @@ class Client:
         probe = getattr(p, "health", None)
         if probe is None:
             return HealthStatus(provider=provider, ok=True, latency_ms=0.0)
-        return probe(self._ctx(provider, timeout))  # type: ignore[no-any-return]
+        return probe(self._core.context(provider, timeout))  # type: ignore[no-any-return]
 
-    def _ctx(self, provider: str, timeout: Any) -> CallContext:
-        return CallContext(
-            timeout=self._core.call_timeout(provider, timeout), transport=self._transport
-        )
+    def pull_model(
+        self,
+        model: str,
+        *,
+        progress: Callable[[PullProgress], None] | None = None,
+        timeout: Any = None,
+    ) -> PullProgress:
+        """Download ``model`` (``"ollama/llama3.2"``) into its Ollama server; ``progress``
+        gets each report. No time limit unless ``timeout`` is given. Ollama only."""
+        from .providers.ollama import PULL_TIMEOUT, pull_model
+
+        provider, name = self._core.resolve(model)
+        ctx = CallContext(timeout=to_timeout(timeout, PULL_TIMEOUT), transport=self._transport)
+        return pull_model(provider, name, ctx, progress)
 
     def close(self) -> None:
         self._transport.close()
@@ -477,44 +508,54 @@ class AsyncClient:
         timeout: Any = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self._core = _Core(config, providers, timeout, env)
         from .transport import AsyncTransport
 
         self._transport = AsyncTransport()
-
-    def _prepare(self, model: Any, messages: Any, options: dict[str, Any]) -> Any:
-        provider, request, ctx = self._core.request(model, messages, **options)
-        return provider, request, CallContext(timeout=ctx.timeout, transport=self._transport)
+        self._core = _Core(config, providers, timeout, env, self._transport)
 
     async def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
-        provider, request, ctx = self._prepare(model, messages, options)
+        provider, request, ctx = self._core.request(model, messages, **options)
         return await provider.achat(request, ctx)  # type: ignore[no-any-return]
 
     def stream(self, model: str, messages: Any, **options: Any) -> AsyncChatStream:
-        provider, request, ctx = self._prepare(model, messages, options)
+        provider, request, ctx = self._core.request(model, messages, **options)
         return AsyncChatStream(
             provider.astream(request, ctx), Accumulator(provider.id, request.model)
         )
 
     async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         provider, request, ctx = self._core.embed_request(model, input, **options)
-        ctx = CallContext(timeout=ctx.timeout, transport=self._transport)
         return await provider.aembed(request, ctx)  # type: ignore[no-any-return]
 
+    async def count_tokens(self, model: str, messages: Any, **options: Any) -> int:
+        provider, request, ctx = self._core.request(model, messages, **options)
+        counter = _counter(provider, "acount_tokens", request)
+        return await counter(request, ctx)  # type: ignore[no-any-return]
+
     async def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
-        return await self._core.provider(provider).alist_models(self._ctx(provider, timeout))
+        return await self._core.provider(provider).alist_models(
+            self._core.context(provider, timeout)
+        )
 
     async def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
         p = self._core.provider(provider)
         probe = getattr(p, "ahealth", None)
         if probe is None:
             return HealthStatus(provider=provider, ok=True, latency_ms=0.0)
-        return await probe(self._ctx(provider, timeout))  # type: ignore[no-any-return]
+        return await probe(self._core.context(provider, timeout))  # type: ignore[no-any-return]
 
-    def _ctx(self, provider: str, timeout: Any) -> CallContext:
-        return CallContext(
-            timeout=self._core.call_timeout(provider, timeout), transport=self._transport
-        )
+    async def pull_model(
+        self,
+        model: str,
+        *,
+        progress: Callable[[PullProgress], None] | None = None,
+        timeout: Any = None,
+    ) -> PullProgress:
+        from .providers.ollama import PULL_TIMEOUT, apull_model
+
+        provider, name = self._core.resolve(model)
+        ctx = CallContext(timeout=to_timeout(timeout, PULL_TIMEOUT), transport=self._transport)
+        return await apull_model(provider, name, ctx, progress)
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from .catalog import cost_of
 from .messages import ChatResponse, FinishReason, ReasoningBlock, ToolCall, Usage
 
 __all__ = [
@@ -220,8 +221,6 @@ def build_response(
     # whatever a lenient server reported.
     if tool_calls and finish_reason == "stop":
         finish_reason = "tool_calls"
-    from .catalog import cost_of
-
     return ChatResponse(
         id=id,
         model=model,

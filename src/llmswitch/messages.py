@@ -130,14 +130,7 @@ class Message:
         else:
             out["content"] = self.content
         if self.tool_calls:
-            out["tool_calls"] = [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": _dumps(c.arguments)},
-                }
-                for c in self.tool_calls
-            ]
+            out["tool_calls"] = [_tool_call_to_dict(c) for c in self.tool_calls]
         if self.tool_call_id is not None:
             out["tool_call_id"] = self.tool_call_id
         if self.name is not None:
@@ -306,6 +299,17 @@ def _dumps(obj: Any) -> str:
     return dumps_str(obj)
 
 
+def _tool_call_to_dict(c: ToolCall) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": c.id,
+        "type": "function",
+        "function": {"name": c.name, "arguments": _dumps(c.arguments)},
+    }
+    if c.signature is not None:
+        out["signature"] = c.signature  # read back by _to_tool_call; Gemini needs it
+    return out
+
+
 def _part_to_dict(p: Part) -> dict[str, Any]:
     if isinstance(p, TextPart):
         return {"type": "text", "text": p.text}
@@ -435,7 +439,15 @@ _MESSAGE_KEYS = frozenset(
 )  # fmt: skip
 
 
+_PLAIN_ROLES = frozenset(("system", "user", "assistant"))
+
+
 def _to_message(raw: Any, where: str) -> Message:
+    # Fast path for the common {"role": ..., "content": "text"} dict.
+    if type(raw) is dict and len(raw) == 2:
+        role, content = raw.get("role"), raw.get("content")
+        if role in _PLAIN_ROLES and type(content) is str:
+            return Message(role=role, content=content)
     if isinstance(raw, Message):
         if raw.role == "tool" and not raw.tool_call_id:
             raise _bad(f"{where}.tool_call_id", "a tool result needs tool_call_id")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from ..messages import Usage
@@ -31,6 +30,8 @@ class ModelSpec:
 
 @cache
 def _table() -> dict[tuple[str, str], dict[str, Any]]:
+    from importlib import resources
+
     from .._json import loads
 
     raw = loads(resources.files(__package__).joinpath("models.json").read_bytes())

@@ -54,6 +54,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def _reasoning(text: str) -> str | int:
     # "high" is an effort, "2048" a thinking budget in tokens.
     return int(text) if text.isdigit() else text
@@ -90,12 +100,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser(
         "models",
-        help="list the models a provider offers",
-        description="List models live from PROVIDER, or from every configured provider.",
+        help="list the models a provider offers (or pull one into Ollama)",
+        usage="%(prog)s [PROVIDER] [--json] [--config PATH]\n"
+        "       %(prog)s pull PROVIDER/MODEL [--config PATH]",
+        description="List models live from PROVIDER, or from every configured provider. "
+        "'pull ollama/MODEL' downloads MODEL into the Ollama server, showing progress.",
     )
     models.add_argument("provider", metavar="PROVIDER", nargs="?")
+    models.add_argument("model", metavar="MODEL", nargs="?", help="with pull: the model to pull")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _config_option(models)
+
+    health = commands.add_parser(
+        "health",
+        help="check that providers answer and accept their credentials",
+        description="Probe PROVIDER, or every configured provider, live: one line "
+        "each with ok/failed, the round-trip time and the server version where it reports "
+        "one (otherwise the error). Exits 1 if any probe failed.",
+    )
+    health.add_argument("provider", metavar="PROVIDER", nargs="?")
+    health.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    health.add_argument(
+        "--timeout", metavar="SECONDS", type=_positive_float, default=10.0,
+        help="give up on a provider after this long (default: 10)",
+    )  # fmt: skip
+    _config_option(health)
 
     commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
     return parser
@@ -128,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int]
     if args.command == "chat":
         from ._chat import run_chat as run
+    elif args.command == "health":
+        from ._health import run_health as run
     else:
         from ._models import run_models as run
     return _guarded(run, args)

@@ -16,10 +16,22 @@ if TYPE_CHECKING:
 # Built-ins that count as configured with no setting at all (a default local address):
 # when nothing points at them and nothing answers there, listing every provider skips them.
 _IMPLICIT = {"ollama": "OLLAMA_HOST"}
-_COLUMNS = ("MODEL", "CONTEXT", "MAX OUTPUT", "TOOLS", "VISION", "REASONING")
+_COLUMNS = ("MODEL", "CONTEXT", "MAX OUTPUT", "TOOLS", "VISION", "REASONING", "EMBED")
 
 
 def run_models(args: argparse.Namespace) -> int:
+    if args.provider == "pull":
+        from ._pull import run_pull
+
+        return run_pull(args)
+    if args.model is not None:
+        print(
+            f"llmswitch models: error: unrecognized argument {args.model!r} "
+            "(to download a model: llmswitch models pull PROVIDER/MODEL)",
+            file=sys.stderr,
+        )
+        return 2
+
     from .. import Client
     from ..config import BUILTIN_PROVIDERS, load_config
     from ..errors import ConfigurationError, LLMError, TransportError
@@ -73,6 +85,7 @@ def format_table(models: list[ModelInfo]) -> str:
             _flag(m.supports_tools),
             _flag(m.supports_vision),
             _flag(m.supports_reasoning),
+            _flag(m.supports_embeddings),
         )
         for m in sorted(models, key=lambda m: (m.provider, m.id))
     ]

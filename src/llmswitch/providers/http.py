@@ -66,6 +66,16 @@ class HttpProvider:
         if response.status >= 300:
             raise self.adapter.map_error(request, response)
 
+    def _models_page(
+        self, response: HttpResponse, cursor: str | None
+    ) -> tuple[list[ModelInfo], str | None]:
+        # An adapter whose pages do not say what was asked (Ollama's /api/show answer
+        # names no model) also gets the cursor its page was requested with.
+        page = getattr(self.adapter, "parse_models_page", None)
+        if page is not None:
+            return page(self.endpoint, response, cursor)  # type: ignore[no-any-return]
+        return self.adapter.parse_models(self.endpoint, response)
+
     # ------------------------------------------------------------------ async
 
     async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
@@ -136,7 +146,7 @@ class HttpProvider:
                 http = self.adapter.models_request(self.endpoint, cursor)
                 response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
                 self._check(None, response)
-                models, cursor = self.adapter.parse_models(self.endpoint, response)
+                models, cursor = self._models_page(response, cursor)
                 out.extend(models)
                 if cursor is None:
                     return out
@@ -204,7 +214,7 @@ class HttpProvider:
                 http = self.adapter.models_request(self.endpoint, cursor)
                 response = ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
                 self._check(None, response)
-                models, cursor = self.adapter.parse_models(self.endpoint, response)
+                models, cursor = self._models_page(response, cursor)
                 out.extend(models)
                 if cursor is None:
                     return out
@@ -226,7 +236,10 @@ class HttpProvider:
 
     def _embed_batches(self, request: EmbedRequest) -> tuple[EmbeddingAdapter, list[HttpRequest]]:
         adapter = self._embedder(request)
-        size = max(1, adapter.embed_batch_size)
+        # One adapter can serve model families with different limits (Bedrock: Titan
+        # takes one input per request, Cohere 96): it may answer per model.
+        size_for = getattr(adapter, "embed_batch_size_for", None)
+        size = max(1, size_for(request.model) if size_for else adapter.embed_batch_size)
         inputs = request.inputs
         batches = [
             replace(request, inputs=inputs[i : i + size]) for i in range(0, len(inputs), size)
@@ -278,6 +291,8 @@ class HttpProvider:
         if err is None and response is not None:
             parse = getattr(self.adapter, "parse_health", None)
             version = parse(response) if parse else None
+        if err is not None:  # a status line: provider messages and HTML bodies span lines
+            err = " ".join(err.split())
         return HealthStatus(
             provider=self.id,
             ok=err is None,
@@ -301,6 +316,38 @@ class HttpProvider:
         except LLMError as exc:
             return self._health_result(None, started, str(self._fail(exc, None)))
         return self._health_result(response, started, None)
+
+    # ------------------------------------------------------------------ token counting
+
+    def _count_request(self, request: ChatRequest) -> tuple[Any, HttpRequest]:
+        counter = getattr(self.adapter, "count_tokens_request", None)
+        if counter is None:
+            raise ConfigurationError(
+                f"provider {self.id!r} has no token counting endpoint",
+                field="model",
+                provider=self.id,
+                model=request.model,
+            )
+        return self.adapter, self.endpoint.prepare(counter(request, self.endpoint))
+
+    async def acount_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
+        """Input tokens ``request`` would use, counted by the provider."""
+        adapter, http = self._count_request(request)
+        try:
+            response = await ctx.transport.send(http, ctx.timeout)
+            self._check(request, response)
+            return adapter.parse_count_tokens(response)  # type: ignore[no-any-return]
+        except LLMError as exc:
+            raise self._fail(exc, request) from None
+
+    def count_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
+        adapter, http = self._count_request(request)
+        try:
+            response = ctx.transport.send(http, ctx.timeout)
+            self._check(request, response)
+            return adapter.parse_count_tokens(response)  # type: ignore[no-any-return]
+        except LLMError as exc:
+            raise self._fail(exc, request) from None
 
 
 def _merge_embeddings(request: EmbedRequest, parts: list[EmbeddingResponse]) -> EmbeddingResponse:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import aiohttp
+from yarl import URL
 
 from ..errors import LLMTimeoutError, TransportError
 from ..providers.base import HttpRequest, HttpResponse
@@ -44,6 +45,23 @@ class AsyncTransport:
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
+        self._proxies: dict[str, str | None] = {}
+
+    def _proxy(self, url: str) -> str | None:
+        """HTTP(S)_PROXY / NO_PROXY for ``url``'s origin, like the official SDKs honour."""
+        origin = url[: url.find("/", 8)] if url.count("/") > 2 else url
+        try:
+            return self._proxies[origin]
+        except KeyError:
+            from urllib.parse import urlsplit
+            from urllib.request import getproxies, proxy_bypass
+
+            parts = urlsplit(url)
+            proxy = getproxies().get(parts.scheme)
+            if proxy and parts.hostname and proxy_bypass(parts.hostname):
+                proxy = None
+            self._proxies[origin] = proxy
+            return proxy
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
@@ -54,7 +72,9 @@ class AsyncTransport:
             session = self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=True,
-                trust_env=True,  # honour HTTP(S)_PROXY / NO_PROXY like the official SDKs
+                # Proxies from the environment are resolved once per origin below:
+                # trust_env=True would cost two executor hops on every request.
+                trust_env=False,
                 skip_auto_headers=("User-Agent",),
             )
         return session
@@ -74,10 +94,11 @@ class AsyncTransport:
         try:
             async with session.request(
                 request.method,
-                request.url,
+                _url(request.url),
                 data=request.body,
                 headers=request.headers,
                 timeout=self._client_timeout(timeout),
+                proxy=self._proxy(request.url),
             ) as resp:
                 body = await resp.read()
                 return HttpResponse(status=resp.status, headers=resp.headers, body=body)
@@ -95,10 +116,11 @@ class AsyncTransport:
         try:
             resp = await session.request(
                 request.method,
-                request.url,
+                _url(request.url),
                 data=request.body,
                 headers=request.headers,
                 timeout=self._client_timeout(timeout),
+                proxy=self._proxy(request.url),
             )
         except Exception as exc:
             raise _translate(exc, timeout) from None
@@ -117,6 +139,13 @@ class AsyncTransport:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+def _url(url: str) -> str | URL:
+    """Send a percent-encoded URL byte for byte. yarl would otherwise re-quote it
+    (``%3A`` -> ``:``), which breaks signatures computed over the path (Bedrock SigV4
+    signs ``/model/...v1%3A0/converse``). Adapters encode their URLs themselves."""
+    return URL(url, encoded=True) if "%" in url else url
 
 
 def _translate(exc: BaseException, timeout: Timeout) -> Exception:

@@ -3,7 +3,8 @@
 One adapter serves OpenAI, Azure OpenAI (an :class:`~llmswitch.providers.base.AzureEndpoint`
 supplies the deployment URL and ``api-key``/Entra auth) and OpenAI-compatible servers
 (vLLM, llama.cpp, LM Studio, Ollama's ``/v1``). ``flavor`` only changes what differs in
-the body: compatible servers get ``max_tokens`` instead of ``max_completion_tokens``.
+the body: compatible servers get ``max_tokens`` instead of ``max_completion_tokens``, and
+embeddings as ``"float"`` instead of ``"base64"``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from typing import get_args
 
 from ...errors import ConfigurationError, ProviderError
-from ...messages import ChatRequest, ChatResponse, ModelInfo
+from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
 from ..base import Endpoint, HttpRequest, HttpResponse
+from ._embed import EMBED_BATCH_SIZE, build_embed_request, parse_embed_response
 from ._errors import map_error
 from ._request import Flavor, build_request
 from ._response import RAW_ARGUMENTS_KEY, parse_models, parse_response
@@ -22,9 +24,12 @@ __all__ = ["RAW_ARGUMENTS_KEY", "Flavor", "OpenAIAdapter", "OpenAIStreamParser"]
 
 
 class OpenAIAdapter:
-    """Sans-I/O translator between llmswitch types and Chat Completions HTTP."""
+    """Sans-I/O translator between llmswitch types and Chat Completions HTTP (and
+    ``/embeddings``)."""
 
     __slots__ = ("flavor",)
+
+    embed_batch_size = EMBED_BATCH_SIZE
 
     def __init__(self, flavor: Flavor = "openai") -> None:
         if flavor not in get_args(Flavor):
@@ -59,3 +64,11 @@ class OpenAIAdapter:
         self, endpoint: Endpoint, response: HttpResponse
     ) -> tuple[list[ModelInfo], str | None]:
         return parse_models(endpoint, response)
+
+    def build_embed_request(self, request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
+        return build_embed_request(request, endpoint, flavor=self.flavor)
+
+    def parse_embed_response(
+        self, request: EmbedRequest, response: HttpResponse
+    ) -> EmbeddingResponse:
+        return parse_embed_response(request, response)

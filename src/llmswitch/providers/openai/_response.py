@@ -19,6 +19,7 @@ from ...messages import (
     Usage,
 )
 from ..base import Endpoint, HttpResponse
+from ._embed import embedding_support
 from ._errors import error_from_payload, malformed, map_error
 
 __all__ = [
@@ -70,7 +71,7 @@ _NO_USAGE = Usage()
 def map_usage(raw: Any) -> Usage:
     """``prompt_tokens`` already includes cached tokens and ``completion_tokens`` reasoning
     tokens. Anything missing stays ``None``: unknown is not zero."""
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         return _NO_USAGE
     prompt = _int(raw.get("prompt_tokens"))
     completion = _int(raw.get("completion_tokens"))
@@ -79,11 +80,11 @@ def map_usage(raw: Any) -> Usage:
         total = prompt + completion
     cached = written = reasoning = None
     details = raw.get("prompt_tokens_details")
-    if isinstance(details, Mapping):
+    if isinstance(details, dict):
         cached = _int(details.get("cached_tokens"))
         written = _int(details.get("cache_write_tokens"))
     details = raw.get("completion_tokens_details")
-    if isinstance(details, Mapping):
+    if isinstance(details, dict):
         reasoning = _int(details.get("reasoning_tokens"))
     return Usage(
         input_tokens=prompt,
@@ -104,16 +105,16 @@ def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
         return ()
     calls = []
     for i, item in enumerate(raw):
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         fn = item.get("function")
-        if not isinstance(fn, Mapping):
+        if not isinstance(fn, dict):
             continue  # a non-function (custom) tool call: not something we asked for
         args = fn.get("arguments")
         if isinstance(args, str):
             arguments = parse_arguments(args)
         else:  # a server that sends the object itself
-            arguments = dict(args) if isinstance(args, Mapping) else {}
+            arguments = dict(args) if isinstance(args, dict) else {}
         calls.append(
             ToolCall(
                 id=_str(item.get("id")) or f"call_{i}",
@@ -128,7 +129,7 @@ def _first_choice(choices: Any) -> Mapping[str, Any] | None:
     if not isinstance(choices, list):
         return None
     for c in choices:  # n=1: choice index 0, wherever it is in the list
-        if isinstance(c, Mapping) and c.get("index", 0) == 0:
+        if isinstance(c, dict) and c.get("index", 0) == 0:
             return c
     return None
 
@@ -151,7 +152,7 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
     if choice is None:
         raise malformed(request, "no choices in the response", body, response.status)
     message = choice.get("message")
-    if not isinstance(message, Mapping):
+    if not isinstance(message, dict):
         message = {}
     content = message.get("content")
     reasoning = _str(message.get("reasoning")) or _str(message.get("reasoning_content"))
@@ -176,7 +177,7 @@ def _context_window(item: Mapping[str, Any]) -> int | None:
     window = _int(item.get("max_model_len"))  # vLLM
     if window is None:
         meta = item.get("meta")  # llama.cpp: the trained context (runtime -c may be smaller)
-        if isinstance(meta, Mapping):
+        if isinstance(meta, dict):
             window = _int(meta.get("n_ctx_train"))
     return window
 
@@ -196,7 +197,7 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
     provider = endpoint.provider
     out: list[ModelInfo] = []
     for item in items:
-        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             continue
         model_id: str = item["id"]
         spec = lookup(provider, model_id)
@@ -212,6 +213,7 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
                 supports_tools=spec.supports_tools if spec else None,
                 supports_vision=spec.supports_vision if spec else None,
                 supports_reasoning=spec.supports_reasoning if spec else None,
+                supports_embeddings=embedding_support(item, model_id, spec is not None),
                 created=_int(item.get("created")),
                 raw=item,
             )

@@ -1,0 +1,191 @@
+"""Embeddings through ``POST /model/{modelId}/invoke`` with each family's native body
+(WIRE.md 4.7; Converse has no embeddings).
+
+- **Titan text** (``amazon.titan-embed-text-v1``, ``-v2:0``, ``amazon.titan-embed-g1-text-02``,
+  and the text input of ``amazon.titan-embed-image-v1``): one text per call,
+  ``{"inputText": ...}`` -> ``{"embedding": [...], "inputTextTokenCount": N}``. v2 takes
+  ``dimensions`` (256, 512 or 1024) and ``normalize`` (via ``extra_body``).
+- **Cohere** (``cohere.embed-english-v3``, ``-multilingual-v3``, ``cohere.embed-v4:0``): up
+  to 96 texts per call, ``{"texts": [...], "input_type": ...}`` -> ``{"embeddings":
+  [[...], ...]}`` (or ``{"embeddings": {"float": [...]}}`` when types are asked for). Our
+  ``input_type`` "query"/"document" maps to ``search_query``/``search_document`` (the
+  default); Cohere's own names pass through. v4 takes ``output_dimension``.
+
+Batch sizes differ per family, so the adapter answers :func:`batch_size` per model.
+Token counts come from the body (Titan) or the ``X-Amzn-Bedrock-Input-Token-Count``
+header Bedrock adds to every InvokeModel response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..._json import dumps, loads
+from ...errors import ConfigurationError
+from ...messages import EmbeddingResponse, EmbedRequest, Usage
+from ..base import Endpoint, HttpRequest, HttpResponse
+from ._endpoint import quote_model
+from ._errors import malformed
+from ._request import base_model_id, headers_for
+
+__all__ = [
+    "COHERE_BATCH_SIZE",
+    "COHERE_INPUT_TYPES",
+    "TITAN_V2_DIMENSIONS",
+    "batch_size",
+    "build_embed_body",
+    "build_embed_request",
+    "family",
+    "parse_embed_response",
+]
+
+COHERE_BATCH_SIZE = 96
+TITAN_V2_DIMENSIONS = (256, 512, 1024)
+COHERE_V4_DIMENSIONS = (256, 512, 1024, 1536)
+COHERE_INPUT_TYPES = {
+    None: "search_document",
+    "document": "search_document",
+    "query": "search_query",
+    "search_document": "search_document",
+    "search_query": "search_query",
+    "classification": "classification",
+    "clustering": "clustering",
+}
+
+
+def family(model: str) -> str | None:
+    """``"titan"``, ``"cohere"`` or ``None`` for a model we do not know how to embed with."""
+    base = base_model_id(model)
+    if base.startswith("amazon.titan-embed"):
+        return "titan"
+    if base.startswith("cohere.embed"):
+        return "cohere"
+    return None
+
+
+def batch_size(model: str) -> int:
+    return COHERE_BATCH_SIZE if family(model) == "cohere" else 1
+
+
+def _error(request: EmbedRequest, field: str, problem: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{field}: {problem}", field=field, provider=request.provider, model=request.model
+    )
+
+
+def _titan(request: EmbedRequest) -> dict[str, Any]:
+    if len(request.inputs) != 1:  # the provider layer batches by batch_size(): 1
+        raise _error(request, "input", "Titan embeds one text per request")
+    body: dict[str, Any] = {"inputText": request.inputs[0]}
+    if request.dimensions is not None:
+        if "text-v2" not in base_model_id(request.model):
+            raise _error(request, "dimensions", "only Titan Text Embeddings V2 takes dimensions")
+        if request.dimensions not in TITAN_V2_DIMENSIONS:
+            raise _error(
+                request,
+                "dimensions",
+                f"Titan Text Embeddings V2 takes 256, 512 or 1024, got {request.dimensions}",
+            )
+        body["dimensions"] = request.dimensions
+    return body
+
+
+def _cohere(request: EmbedRequest) -> dict[str, Any]:
+    input_type = COHERE_INPUT_TYPES.get(request.input_type)
+    if input_type is None:
+        raise _error(
+            request,
+            "input_type",
+            f"Cohere on Bedrock takes query or document (or search_query, search_document, "
+            f"classification, clustering), got {request.input_type!r}",
+        )
+    body: dict[str, Any] = {"texts": list(request.inputs), "input_type": input_type}
+    if request.dimensions is not None:
+        if "embed-v4" not in base_model_id(request.model):
+            raise _error(request, "dimensions", "only Cohere Embed v4 takes dimensions")
+        if request.dimensions not in COHERE_V4_DIMENSIONS:
+            raise _error(
+                request,
+                "dimensions",
+                f"Cohere Embed v4 takes 256, 512, 1024 or 1536, got {request.dimensions}",
+            )
+        body["output_dimension"] = request.dimensions
+    return body
+
+
+def build_embed_body(request: EmbedRequest) -> dict[str, Any]:
+    kind = family(request.model)
+    if kind == "titan":
+        body = _titan(request)
+    elif kind == "cohere":
+        body = _cohere(request)
+    else:
+        raise _error(
+            request,
+            "model",
+            "llmswitch embeds on Bedrock with Amazon Titan text (amazon.titan-embed-*) and "
+            "Cohere (cohere.embed-*) models",
+        )
+    if request.extra_body:
+        for key, value in request.extra_body.items():
+            if value is None:
+                body.pop(key, None)
+            else:
+                body[key] = value
+    return body
+
+
+def build_embed_request(request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
+    headers = headers_for(endpoint, request.extra_headers)
+    headers.setdefault("accept", "application/json")
+    return HttpRequest(
+        method="POST",
+        url=endpoint.url(f"/model/{quote_model(request.model)}/invoke"),
+        headers=headers,
+        body=dumps(build_embed_body(request)),
+    )
+
+
+def _vectors(data: Mapping[str, Any]) -> Any:
+    if "embedding" in data:  # Titan
+        return [data["embedding"]]
+    embeddings = data.get("embeddings")
+    if isinstance(embeddings, Mapping):  # Cohere with embedding_types
+        embeddings = embeddings.get("float")
+    return embeddings
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> EmbeddingResponse:
+    try:
+        data = loads(response.body)
+    except ValueError:
+        raise malformed(None, "embedding body is not JSON", response.body) from None
+    vectors = _vectors(data) if isinstance(data, dict) else None
+    if not isinstance(vectors, list) or not all(
+        isinstance(v, list) and v and all(isinstance(x, int | float) for x in v[:1])
+        for v in vectors
+    ):
+        raise malformed(None, "expected float embeddings", response.body)
+    tokens = data.get("inputTextTokenCount")
+    if not isinstance(tokens, int):
+        tokens = _header_int(response.headers, "x-amzn-bedrock-input-token-count")
+    return EmbeddingResponse(
+        vectors=vectors,
+        usage=Usage(
+            input_tokens=tokens,
+            output_tokens=0 if tokens is not None else None,
+            total_tokens=tokens,
+        ),
+        model=request.model,
+        provider=request.provider,
+        raw=data,
+    )

@@ -1,0 +1,158 @@
+"""Incremental decoder for ``application/vnd.amazon.eventstream`` frames (WIRE.md 4.5).
+
+Frame layout (big-endian)::
+
+    uint32 total_length | uint32 headers_length | uint32 prelude_crc
+    headers (headers_length bytes) | payload | uint32 message_crc
+
+Both CRCs are verified, as ``botocore.eventstream.EventStreamBuffer`` does; the tests
+check this decoder against botocore's on the same bytes. We do not use botocore's
+buffer on the hot path: it costs ~20 us per frame (a dozen Python calls and slices per
+header), several times the budget of a whole streamed event. Here a frame costs one
+``unpack_from``, two ``crc32`` calls and a dict lookup: a stream's header blocks repeat
+(``:event-type contentBlockDelta`` ...), so decoded headers are cached by their bytes.
+"""
+
+from __future__ import annotations
+
+from struct import error as StructError
+from struct import unpack_from
+from typing import Any
+from zlib import crc32
+
+__all__ = [
+    "MAX_HEADERS_LENGTH",
+    "MAX_PAYLOAD_LENGTH",
+    "EventStreamDecoder",
+    "EventStreamError",
+    "Headers",
+]
+
+PRELUDE_LENGTH = 12
+MAX_HEADERS_LENGTH = 128 * 1024  # botocore's limits
+MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
+_CACHE_LIMIT = 64  # distinct header blocks remembered; a stream uses about ten
+
+Headers = dict[str, Any]
+
+
+class EventStreamError(ValueError):
+    """Bytes that are not a valid event-stream frame. ``data`` holds the offending bytes."""
+
+    def __init__(self, message: str, data: bytes) -> None:
+        super().__init__(message)
+        self.data = data
+
+
+class EventStreamDecoder:
+    """Feed bytes as they arrive; get back each complete ``(headers, payload)`` frame.
+
+    The headers dict of a frame may be shared with earlier frames that had the same
+    header bytes: treat it as read-only.
+    """
+
+    __slots__ = ("_buf", "_cache")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._cache: dict[bytes, Headers] = {}
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete frame held back (non-zero at EOF means truncation)."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[tuple[Headers, bytes]]:
+        """Complete frames, in order. A bad frame raises :class:`EventStreamError`, but
+        when good frames came before it in this call they are returned first and the
+        error is raised by the next call."""
+        buf = self._buf + data if self._buf else data
+        size = len(buf)
+        pos = 0
+        out: list[tuple[Headers, bytes]] = []
+        cache = self._cache
+        try:
+            while size - pos >= PRELUDE_LENGTH:
+                total, headers_length, prelude_crc = unpack_from("!III", buf, pos)
+                if crc32(buf[pos : pos + 8]) != prelude_crc:
+                    raise EventStreamError("prelude CRC mismatch", buf[pos : pos + 64])
+                if (
+                    headers_length > MAX_HEADERS_LENGTH
+                    or total < headers_length + 16
+                    or total - headers_length - 16 > MAX_PAYLOAD_LENGTH
+                ):
+                    raise EventStreamError("invalid frame lengths", buf[pos : pos + 64])
+                end = pos + total
+                if end > size:
+                    break
+                (message_crc,) = unpack_from("!I", buf, end - 4)
+                if crc32(buf[pos + 8 : end - 4], prelude_crc) != message_crc:
+                    raise EventStreamError("message CRC mismatch", buf[pos:end])
+                headers_end = pos + PRELUDE_LENGTH + headers_length
+                raw = buf[pos + PRELUDE_LENGTH : headers_end]
+                headers = cache.get(raw)
+                if headers is None:
+                    headers = _parse_headers(raw)
+                    if len(cache) < _CACHE_LIMIT:
+                        cache[raw] = headers
+                out.append((headers, buf[headers_end : end - 4]))
+                pos = end
+        except EventStreamError:
+            self._buf = buf[pos:]  # the bad frame stays: the next call raises again
+            if not out:
+                raise
+            return out
+        self._buf = buf[pos:] if pos < size else b""
+        return out
+
+
+def _parse_headers(raw: bytes) -> Headers:
+    headers: Headers = {}
+    pos, size = 0, len(raw)
+    try:
+        while pos < size:
+            name_length = raw[pos]
+            name = raw[pos + 1 : pos + 1 + name_length].decode()
+            pos += 1 + name_length
+            kind = raw[pos]
+            pos += 1
+            value: Any
+            if kind == 7 or kind == 6:  # string, byte array: uint16 length + bytes
+                (length,) = unpack_from("!H", raw, pos)
+                value = raw[pos + 2 : pos + 2 + length]
+                if len(value) != length:
+                    raise IndexError
+                if kind == 7:
+                    value = value.decode()
+                pos += 2 + length
+            elif kind <= 1:
+                value = kind == 0
+            elif kind == 2:
+                (value,) = unpack_from("!b", raw, pos)
+                pos += 1
+            elif kind == 3:
+                (value,) = unpack_from("!h", raw, pos)
+                pos += 2
+            elif kind == 4:
+                (value,) = unpack_from("!i", raw, pos)
+                pos += 4
+            elif kind == 5 or kind == 8:  # int64, timestamp (ms since the epoch)
+                (value,) = unpack_from("!q", raw, pos)
+                pos += 8
+            elif kind == 9:  # UUID: 16 raw bytes, as botocore returns it
+                value = raw[pos : pos + 16]
+                if len(value) != 16:
+                    raise IndexError
+                pos += 16
+            else:
+                raise EventStreamError(f"unknown header value type {kind}", raw)
+            if name in headers:
+                raise EventStreamError(f"duplicate header {name!r}", raw)
+            headers[name] = value
+    except (IndexError, UnicodeDecodeError, ValueError, StructError) as exc:
+        if isinstance(exc, EventStreamError):
+            raise
+        raise EventStreamError("malformed frame headers", raw) from None
+    if pos != size:
+        raise EventStreamError("malformed frame headers", raw)
+    return headers

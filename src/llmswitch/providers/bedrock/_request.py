@@ -1,0 +1,458 @@
+"""ChatRequest -> ``POST /model/{modelId}/converse`` (or ``converse-stream``) body (WIRE.md 4.2).
+
+Mapping decisions worth knowing:
+
+- **System**: ``request.system`` then every system-role message go to the top-level
+  ``system`` list as text blocks; a ``cache_control`` adds a ``cachePoint`` after its block.
+- **Turns**: tool results become ``toolResult`` blocks of a user turn; consecutive
+  same-role turns are merged (Converse requires alternation) and tool results move to the
+  front of their user turn (Claude rejects them after text). A tool result that is a JSON
+  object goes as ``{"json": ...}``, anything else as ``{"text": ...}``.
+- **Images** must be bytes: ``data:`` URLs become ``image.source.bytes``. Bedrock does not
+  fetch http(s) URLs (only its own S3), so those are a ConfigurationError before sending.
+- **Tools**: ``toolChoice`` auto/any/tool. There is no "none": with ``tool_choice="none"``
+  the tools are left out, unless the history holds tool calls, because Converse rejects
+  ``toolUse``/``toolResult`` blocks without a ``toolConfig``. For the same reason a history
+  with tool calls but no ``tools`` gets minimal specs named after those calls.
+- **Reasoning** is model-specific. For Anthropic models it is Claude's
+  ``additionalModelRequestFields.thinking`` (efforts map to budgets as in the Anthropic
+  adapter; the thinking budget counts toward ``maxTokens``). Other families take their own
+  fields, passed via ``extra_body={"additionalModelRequestFields": {...}}``.
+- Signed thinking from earlier assistant turns goes back first in that turn, unmodified;
+  unsigned blocks (from another provider) are dropped.
+- **JSON**: a json_schema goes to ``outputConfig.textFormat`` (the schema as a JSON
+  string); ``json_object`` is asked for with a system instruction.
+- ``extra_body`` is merged last, dicts one level deep (so ``additionalModelRequestFields``
+  keeps a mapped ``thinking``); a ``None`` value removes a field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ... import catalog
+from ..._json import dumps, dumps_str, loads
+from ...errors import ConfigurationError
+from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
+from ..anthropic._request import EFFORT_BUDGETS, JSON_OBJECT_INSTRUCTION, MIN_THINKING_BUDGET
+from ..base import Endpoint, HttpRequest
+from ._endpoint import BedrockEndpoint, quote_model
+
+__all__ = [
+    "FALLBACK_MAX_TOKENS",
+    "IMAGE_FORMATS",
+    "base_model_id",
+    "build_body",
+    "build_request",
+    "headers_for",
+    "health_request",
+    "is_anthropic",
+    "models_request",
+]
+
+IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+FALLBACK_MAX_TOKENS = 4096
+DEFAULT_MAX_TOKENS_CAP = 8192  # as the Anthropic adapter: output limits reserve quota
+# Cross-region inference profiles prefix the model id with a geography.
+GEO_PREFIXES = frozenset({"us", "eu", "apac", "global", "jp", "au", "ca", "us-gov"})
+_METADATA_RE = re.compile(r"^[a-zA-Z0-9\s:_@$#=/+,\-.]{0,256}$")
+
+Block = dict[str, Any]
+
+
+def base_model_id(model: str) -> str:
+    """``anthropic.claude-…`` for ``us.anthropic.claude-…`` or a foundation-model ARN."""
+    if model.startswith("arn:"):
+        model = model.rsplit("/", 1)[-1]
+    head, dot, rest = model.partition(".")
+    return rest if dot and head in GEO_PREFIXES else model
+
+
+def is_anthropic(model: str) -> bool:
+    return base_model_id(model).startswith("anthropic.")
+
+
+def _error(request: ChatRequest, field: str, problem: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{field}: {problem}", field=field, provider=request.provider, model=request.model
+    )
+
+
+# --------------------------------------------------------------------------- content
+
+
+def _cache_point(cache_control: Mapping[str, Any]) -> Block:
+    point: Block = {"type": "default"}
+    ttl = cache_control.get("ttl")
+    if ttl in ("5m", "1h"):
+        point["ttl"] = ttl
+    return {"cachePoint": point}
+
+
+def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
+    field = f"{where}.image_url.url"
+    if not part.is_data_url:
+        raise _error(
+            request,
+            field,
+            "Bedrock needs the image bytes (a data:image/...;base64 URL) or an S3 location; "
+            "it does not fetch http(s) image URLs",
+        )
+    media_type = (part.media_type or "").lower()
+    fmt = IMAGE_FORMATS.get(media_type)
+    if fmt is None:
+        raise _error(
+            request,
+            field,
+            f"Bedrock accepts png, jpeg, gif or webp images, got {media_type or 'no media type'!r}",
+        )
+    return {"image": {"format": fmt, "source": {"bytes": part.data}}}
+
+
+def _parts(request: ChatRequest, content: str | tuple[Part, ...] | None, where: str) -> list[Block]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        # Converse rejects blank text blocks; an empty string contributes nothing.
+        return [{"text": content}] if content else []
+    out: list[Block] = []
+    for j, part in enumerate(content):
+        if isinstance(part, TextPart):
+            if not part.text:
+                continue
+            out.append({"text": part.text})
+        else:
+            out.append(_image(request, part, f"{where}.content[{j}]"))
+        if part.cache_control is not None:
+            out.append(_cache_point(part.cache_control))
+    return out
+
+
+def _tool_result(request: ChatRequest, message: Message, where: str) -> list[Block]:
+    content = message.content
+    items: list[Block] = []
+    cached = message.cache_control
+    if isinstance(content, str):
+        if content:
+            value = None
+            if content.lstrip().startswith("{"):
+                try:
+                    value = loads(content)
+                except ValueError:
+                    value = None
+            items.append({"json": value} if isinstance(value, dict) else {"text": content})
+    elif content is not None:
+        for block in _parts(request, content, where):
+            if "cachePoint" in block:  # not allowed inside a tool result: put it after
+                cached = cached or block["cachePoint"]  # _cache_point reads its ttl
+            else:
+                items.append(block)
+    result: Block = {
+        "toolResult": {"toolUseId": message.tool_call_id, "content": items, "status": "success"}
+    }
+    return [result, _cache_point(cached)] if cached is not None else [result]
+
+
+def _assistant(request: ChatRequest, message: Message, where: str) -> list[Block]:
+    out: list[Block] = []
+    for block in message.reasoning:
+        if block.redacted_data is not None:
+            out.append({"reasoningContent": {"redactedContent": block.redacted_data}})
+        elif block.signature:
+            out.append(
+                {
+                    "reasoningContent": {
+                        "reasoningText": {"text": block.text, "signature": block.signature}
+                    }
+                }
+            )
+    out.extend(_parts(request, message.content, where))
+    for call in message.tool_calls:
+        out.append({"toolUse": {"toolUseId": call.id, "name": call.name, "input": call.arguments}})
+    return out
+
+
+def _system(request: ChatRequest) -> list[Block]:
+    blocks: list[Block] = []
+    if request.system:
+        blocks.append({"text": request.system})
+    for i, message in enumerate(request.messages):
+        if message.role != "system":
+            continue
+        where = f"messages[{i}]"
+        if isinstance(message.content, tuple):
+            for j, part in enumerate(message.content):
+                if not isinstance(part, TextPart):
+                    raise _error(
+                        request, f"{where}.content[{j}]", "Bedrock system prompts take text only"
+                    )
+        mine = _parts(request, message.content, where)
+        if mine and message.cache_control is not None:
+            mine.append(_cache_point(message.cache_control))
+        blocks.extend(mine)
+    rf = request.response_format
+    if rf is not None and rf.type == "json_object":
+        blocks.append({"text": JSON_OBJECT_INSTRUCTION})
+    return blocks
+
+
+def _tool_results_first(blocks: list[Block]) -> list[Block]:
+    """Stable: tool results (each with the cache point after it) first, then the rest."""
+    units: list[list[Block]] = []
+    for block in blocks:
+        if "cachePoint" in block and units:
+            units[-1].append(block)
+        else:
+            units.append([block])
+    units.sort(key=lambda unit: "toolResult" not in unit[0])
+    return [block for unit in units for block in unit]
+
+
+def _messages(request: ChatRequest) -> list[Block]:
+    turns: list[tuple[str, list[Block]]] = []
+    for i, message in enumerate(request.messages):
+        role: str = message.role
+        where = f"messages[{i}]"
+        if role == "system":
+            continue
+        if role == "tool":
+            role = "user"
+            blocks = _tool_result(request, message, where)
+        elif role == "assistant":
+            blocks = _assistant(request, message, where)
+        else:
+            blocks = _parts(request, message.content, where)
+        if not blocks:
+            continue
+        cache = message.cache_control  # a tool result placed its own
+        if cache is not None and message.role != "tool" and "cachePoint" not in blocks[-1]:
+            blocks.append(_cache_point(cache))
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(blocks)
+        else:
+            turns.append((role, blocks))
+    out: list[Block] = []
+    for role, blocks in turns:
+        if role == "user" and len(blocks) > 1:
+            blocks = _tool_results_first(blocks)
+        out.append({"role": role, "content": blocks})
+    return out
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _thinking_budget(request: ChatRequest) -> int | None:
+    """Claude thinking budget in tokens; ``None`` when reasoning is off or not asked for."""
+    r = request.reasoning
+    if r is None:
+        return None
+    if r.budget_tokens is not None:
+        budget: int | None = r.budget_tokens or None
+    elif r.effort is None or r.effort == "none":
+        budget = None
+    else:
+        budget = EFFORT_BUDGETS.get(r.effort)
+        if budget is None:
+            raise _error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
+    if budget is None:
+        return None
+    if not is_anthropic(request.model):
+        raise _error(
+            request,
+            "reasoning",
+            "llmswitch maps reasoning only for Anthropic models on Bedrock; pass this "
+            "model's own fields with extra_body={'additionalModelRequestFields': {...}}",
+        )
+    if budget < MIN_THINKING_BUDGET:
+        raise _error(
+            request,
+            "reasoning.budget_tokens",
+            f"Claude needs a thinking budget of at least {MIN_THINKING_BUDGET} tokens, "
+            f"got {budget}",
+        )
+    return budget
+
+
+def _max_tokens(request: ChatRequest, budget: int | None) -> int | None:
+    if request.max_tokens is not None:
+        if budget and request.max_tokens <= budget:
+            raise _error(
+                request,
+                "max_tokens",
+                f"must be greater than the thinking budget ({budget} tokens), which counts "
+                f"toward it; got {request.max_tokens}",
+            )
+        return request.max_tokens
+    if not budget:
+        return None  # the model's own default
+    spec = catalog.lookup(request.provider, request.model)
+    model_max = spec.max_output_tokens if spec is not None else None
+    if model_max:
+        if model_max <= budget:
+            raise _error(
+                request,
+                "reasoning.budget_tokens",
+                f"a thinking budget of {budget} tokens leaves no room for an answer within "
+                f"this model's {model_max} output tokens",
+            )
+        return min(model_max, DEFAULT_MAX_TOKENS_CAP + budget)
+    return budget + FALLBACK_MAX_TOKENS
+
+
+def _check_sampling_with_thinking(request: ChatRequest) -> None:
+    # Claude answers 400 for these; say which field before any network call.
+    if request.temperature is not None and request.temperature != 1:
+        raise _error(request, "temperature", "must be unset or 1 when extended thinking is on")
+    if request.top_p is not None and not 0.95 <= request.top_p <= 1:
+        raise _error(request, "top_p", "must be unset or between 0.95 and 1 with extended thinking")
+    choice = request.tool_choice
+    if choice is not None and choice.mode in ("required", "tool"):
+        raise _error(
+            request,
+            "tool_choice",
+            f"{choice.mode!r} forces tool use, which Claude does not allow with extended "
+            "thinking; use 'auto' or 'none', or turn reasoning off",
+        )
+
+
+def _tool_config(request: ChatRequest) -> Block | None:
+    in_history = any(m.tool_calls or m.role == "tool" for m in request.messages)
+    choice = request.tool_choice
+    if request.tools:
+        if choice is not None and choice.mode == "none" and not in_history:
+            return None
+        tools: list[Block] = []
+        for tool in request.tools:
+            spec: Block = {"name": tool.name, "inputSchema": {"json": dict(tool.parameters)}}
+            if tool.description:
+                spec["description"] = tool.description
+            if tool.strict is not None:
+                spec["strict"] = tool.strict
+            tools.append({"toolSpec": spec})
+            if tool.cache_control is not None:
+                tools.append(_cache_point(tool.cache_control))
+        config: Block = {"tools": tools}
+        if choice is not None and choice.mode != "none":
+            if choice.mode == "required":
+                config["toolChoice"] = {"any": {}}
+            elif choice.mode == "tool":
+                config["toolChoice"] = {"tool": {"name": choice.name}}
+            else:
+                config["toolChoice"] = {"auto": {}}
+        return config
+    if not in_history:
+        return None
+    names = dict.fromkeys(c.name for m in request.messages for c in m.tool_calls)
+    if not names:
+        return None
+    return {
+        "tools": [
+            {"toolSpec": {"name": n, "inputSchema": {"json": {"type": "object", "properties": {}}}}}
+            for n in names
+        ]
+    }
+
+
+def build_body(request: ChatRequest) -> dict[str, Any]:
+    budget = _thinking_budget(request)
+    body: dict[str, Any] = {"messages": _messages(request)}
+    system = _system(request)
+    if system:
+        body["system"] = system
+    inference: dict[str, Any] = {}
+    max_tokens = _max_tokens(request, budget)
+    if max_tokens is not None:
+        inference["maxTokens"] = max_tokens
+    if request.temperature is not None:
+        inference["temperature"] = request.temperature
+    if request.top_p is not None:
+        inference["topP"] = request.top_p
+    if request.stop:
+        inference["stopSequences"] = list(request.stop)
+    if inference:
+        body["inferenceConfig"] = inference
+    tool_config = _tool_config(request)
+    if tool_config is not None:
+        body["toolConfig"] = tool_config
+    if budget:
+        _check_sampling_with_thinking(request)
+        body["additionalModelRequestFields"] = {
+            "thinking": {"type": "enabled", "budget_tokens": budget}
+        }
+    rf = request.response_format
+    if rf is not None and rf.type == "json_schema" and rf.schema is not None:
+        schema: Block = {"schema": dumps_str(dict(rf.schema))}
+        if rf.name:
+            schema["name"] = rf.name
+        body["outputConfig"] = {
+            "textFormat": {"type": "json_schema", "structure": {"jsonSchema": schema}}
+        }
+    if request.user:
+        if not _METADATA_RE.match(request.user):
+            raise _error(
+                request,
+                "user",
+                "Bedrock request metadata takes up to 256 letters, digits, spaces and "
+                ":_@$#=/+,-. only",
+            )
+        body["requestMetadata"] = {"user": request.user}
+    if request.extra_body:
+        for key, value in request.extra_body.items():
+            mine = body.get(key)
+            if value is None:
+                body.pop(key, None)
+            elif isinstance(mine, dict) and isinstance(value, Mapping):
+                body[key] = {**mine, **value}
+            else:
+                body[key] = value
+    return body
+
+
+def headers_for(endpoint: Endpoint, extra: Mapping[str, str] | None) -> dict[str, str]:
+    headers = endpoint.request_headers()
+    if extra:
+        # Header names are case-insensitive: a caller's value replaces ours, never doubles it.
+        lowered = {k.lower(): k for k in headers}
+        for name, value in extra.items():
+            old = lowered.get(name.lower())
+            if old is not None:
+                del headers[old]
+            headers[name.lower()] = value
+    return headers
+
+
+def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
+    action = "converse-stream" if stream else "converse"
+    return HttpRequest(
+        method="POST",
+        url=endpoint.url(f"/model/{quote_model(request.model)}/{action}"),
+        headers=headers_for(endpoint, request.extra_headers),
+        body=dumps(build_body(request)),
+    )
+
+
+def _control(endpoint: Endpoint, path: str) -> HttpRequest:
+    headers = endpoint.request_headers()
+    headers.pop("content-type", None)  # a GET has no body
+    url = endpoint.control(path) if isinstance(endpoint, BedrockEndpoint) else endpoint.url(path)
+    return HttpRequest(method="GET", url=url, headers=headers)
+
+
+def models_request(endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
+    # ListFoundationModels is not paginated: one page, every model in the region.
+    return _control(endpoint, "/foundation-models")
+
+
+def health_request(endpoint: Endpoint) -> HttpRequest:
+    # The same call, filtered to a handful of models: proves reachability and credentials
+    # (bedrock:ListFoundationModels) without a 100 KB answer.
+    return _control(endpoint, "/foundation-models?byOutputModality=EMBEDDING")

@@ -1,0 +1,172 @@
+"""Converse JSON -> ChatResponse; usage, stop reasons and the foundation-model list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import catalog
+from ..._json import loads
+from ...events import build_response
+from ...messages import (
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    ModelInfo,
+    ReasoningBlock,
+    ToolCall,
+    Usage,
+)
+from ..base import Endpoint, HttpResponse
+from ._errors import malformed
+
+__all__ = ["finish_reason", "parse_models", "parse_response", "parse_usage"]
+
+# WIRE.md 6.2; anything else (a future value) is "other", with the raw value kept.
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+    "malformed_model_output": "error",
+    "malformed_tool_use": "error",
+}
+
+
+def finish_reason(raw: str | None) -> FinishReason:
+    return _FINISH.get(raw, "other") if raw is not None else "other"
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_usage(usage: Any) -> Usage:
+    """WIRE.md 6.3: ``inputTokens`` is the uncached input only; ours adds cache reads and
+    writes. ``totalTokens`` already includes them. No reasoning breakdown is given."""
+    if not isinstance(usage, dict):
+        return Usage()
+    fresh = _int(usage.get("inputTokens"))
+    read = _int(usage.get("cacheReadInputTokens"))
+    written = _int(usage.get("cacheWriteInputTokens"))
+    output = _int(usage.get("outputTokens"))
+    total_in = None if fresh is None else fresh + (read or 0) + (written or 0)
+    total = _int(usage.get("totalTokens"))
+    if total is None and total_in is not None and output is not None:
+        total = total_in + output
+    return Usage(
+        input_tokens=total_in,
+        output_tokens=output,
+        total_tokens=total,
+        cached_input_tokens=read,
+        cache_write_tokens=written,
+    )
+
+
+def parse_content(
+    request: ChatRequest | None, content: Any, body: bytes
+) -> tuple[str, list[ToolCall], list[ReasoningBlock]]:
+    """Text, client tool calls and reasoning blocks of a Converse message's content."""
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    blocks: list[ReasoningBlock] = []
+    try:
+        for block in content:
+            text = block.get("text")
+            if text is not None:
+                texts.append(text)
+            elif "toolUse" in block:
+                use = block["toolUse"]
+                if use.get("type") == "server_tool_use":
+                    continue  # run by Bedrock, not ours to call; stays in raw
+                arguments = use.get("input")
+                if arguments is None:
+                    arguments = {}
+                if not isinstance(arguments, dict):
+                    raise malformed(request, "toolUse input is not an object", body)
+                calls.append(ToolCall(id=use["toolUseId"], name=use["name"], arguments=arguments))
+            elif "reasoningContent" in block:
+                reasoning = block["reasoningContent"]
+                if "redactedContent" in reasoning:
+                    blocks.append(ReasoningBlock(redacted_data=reasoning["redactedContent"]))
+                else:
+                    rt = reasoning.get("reasoningText") or {}
+                    blocks.append(
+                        ReasoningBlock(text=rt.get("text") or "", signature=rt.get("signature"))
+                    )
+            # images, citations, documents ... stay in raw only
+    except (KeyError, TypeError, AttributeError):
+        raise malformed(request, "content block missing a field", body) from None
+    return "".join(texts), calls, blocks
+
+
+def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse:
+    try:
+        data = loads(response.body)
+    except ValueError:
+        raise malformed(request, "body is not JSON", response.body) from None
+    message = data.get("output", {}).get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        raise malformed(request, "expected output.message with a content list", response.body)
+    text, calls, blocks = parse_content(request, message["content"], response.body)
+    raw_stop = data.get("stopReason")
+    raw_stop = raw_stop if isinstance(raw_stop, str) else None
+    return build_response(
+        provider=request.provider,
+        id=None,  # Converse has no response id (x-amzn-RequestId identifies the call)
+        model=request.model,
+        text=text,
+        tool_calls=tuple(calls),
+        reasoning="".join(b.text for b in blocks) or None,
+        reasoning_blocks=tuple(blocks),
+        refusal=None,
+        finish_reason=finish_reason(raw_stop),
+        raw_finish_reason=raw_stop,
+        usage=parse_usage(data.get("usage")),
+        raw=data,
+    )
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], str | None]:
+    """``GET /foundation-models``: one unpaginated list. Context windows are not in it
+    (WIRE.md 6.4); they come from the catalog."""
+    try:
+        data = loads(response.body)
+    except ValueError:
+        raise malformed(None, "model list is not JSON", response.body) from None
+    if not isinstance(data, dict) or not isinstance(data.get("modelSummaries"), list):
+        raise malformed(None, "expected modelSummaries", response.body)
+    out: list[ModelInfo] = []
+    for item in data["modelSummaries"]:
+        if not isinstance(item, dict) or not isinstance(item.get("modelId"), str):
+            continue
+        model_id = item["modelId"]
+        spec = catalog.lookup(endpoint.provider, model_id)
+        inputs = _strings(item.get("inputModalities"))
+        outputs = _strings(item.get("outputModalities"))
+        embeds = "EMBEDDING" in outputs
+        out.append(
+            ModelInfo(
+                id=model_id,
+                provider=endpoint.provider,
+                display_name=item.get("modelName") if isinstance(item.get("modelName"), str)
+                else None,
+                context_window=spec.context_window if spec else None,
+                max_output_tokens=spec.max_output_tokens if spec else None,
+                supports_tools=spec.supports_tools if spec else (False if embeds else None),
+                supports_vision="IMAGE" in inputs if inputs else None,
+                supports_reasoning=spec.supports_reasoning if spec else None,
+                supports_embeddings=embeds if outputs else None,
+                raw=item,
+            )
+        )  # fmt: skip
+    return out, None

@@ -1,0 +1,253 @@
+"""Incremental parser for ConverseStream: binary event-stream frames (WIRE.md 4.4, 4.5).
+
+Hot path: ``contentBlockDelta`` with text is nearly every frame, so it is matched first
+and handled inline; everything else goes through :meth:`BedrockStreamParser._other`.
+Per frame the cost is the frame decode (see ``_eventstream``), one ``orjson.loads`` and
+one frozen event object.
+
+Usage arrives in a ``metadata`` frame *after* ``messageStop``, so the ``StreamEnd`` is
+emitted when both have been seen, or at end of input when the metadata never came.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from ..._json import loads
+from ...errors import ProviderError
+from ...events import (
+    Event,
+    ReasoningDelta,
+    ReasoningEnd,
+    StreamEnd,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from ...messages import ChatRequest, ReasoningBlock, ToolCall
+from ._errors import malformed, stream_exception
+from ._eventstream import EventStreamDecoder, EventStreamError, Headers
+from ._response import finish_reason, parse_usage
+
+__all__ = ["BedrockStreamParser"]
+
+# A tool call cut off by the output limit has unparseable input; that is the documented
+# outcome of these stop reasons, not a malformed stream.
+_TRUNCATING = frozenset({"max_tokens", "model_context_window_exceeded"})
+
+
+class BedrockStreamParser:
+    __slots__ = (
+        "_bad_tool",
+        "_decoder",
+        "_done",
+        "_failed",
+        "_metadata",
+        "_reasoning",
+        "_request",
+        "_stop",
+        "_tools",
+    )
+
+    def __init__(self, request: ChatRequest) -> None:
+        self._request = request
+        self._decoder = EventStreamDecoder()
+        # index -> (id, name, input fragments) for open client toolUse blocks; None for
+        # server tools (run by Bedrock, not reported as calls)
+        self._tools: dict[int, tuple[str, str, list[str]] | None] = {}
+        # index -> [signature, redacted pieces] for open reasoning blocks
+        self._reasoning: dict[int, list[Any]] = {}
+        self._stop: dict[str, Any] | None = None
+        self._metadata: dict[str, Any] | None = None
+        self._bad_tool: str | None = None
+        self._failed: ProviderError | None = None
+        self._done = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
+        out: list[Event] = []
+        try:
+            try:
+                frames = self._decoder.feed(data)
+            except EventStreamError as exc:
+                raise _bad_frame(self._request, exc) from None
+            for headers, payload in frames:
+                if headers.get(":event-type") == "contentBlockDelta":
+                    try:
+                        obj = loads(payload)
+                        delta = obj["delta"]
+                        text = delta.get("text")
+                        if text is not None:
+                            out.append(TextDelta(obj["contentBlockIndex"], text))
+                        else:
+                            self._delta(obj["contentBlockIndex"], delta, out)
+                    except (KeyError, TypeError, ValueError, AttributeError):
+                        raise malformed(self._request, "bad contentBlockDelta", payload) from None
+                else:
+                    self._other(headers, payload, out)
+        except ProviderError as exc:
+            # One read can hold good events and then an exception frame: deliver the
+            # events now and raise on the next call, so the caller keeps what it got.
+            self._failed = exc
+            if not out:
+                raise
+        return out
+
+    def close(self) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
+        out: list[Event] = []
+        if self._decoder.buffered:
+            # The body ended inside a frame: whatever came before it still counts.
+            try:
+                self._decoder.feed(b"")
+            except EventStreamError as exc:
+                raise _bad_frame(self._request, exc) from None
+        if not self._done:
+            self._done = True
+            stop = self._stop
+            metadata = self._metadata or {}
+            usage = parse_usage(metadata.get("usage"))
+            if stop is None:
+                # No messageStop: the stream was cut off (WIRE.md 6.2 rule 4).
+                out.append(StreamEnd("error", usage, None, self._snapshot()))
+            else:
+                raw_stop = stop.get("stopReason")
+                out.append(StreamEnd(finish_reason(raw_stop), usage, raw_stop, self._snapshot()))
+        return out
+
+    # ------------------------------------------------------------------ rarer frames
+
+    def _delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
+        use = delta.get("toolUse")
+        if use is not None:
+            fragment = use["input"]
+            tool = self._tools.get(index)
+            if tool is not None and fragment:
+                tool[2].append(fragment)
+                out.append(ToolCallDelta(index, fragment))
+            return
+        reasoning = delta.get("reasoningContent")
+        if reasoning is not None:
+            slot = self._reasoning.get(index)
+            if slot is None:
+                slot = self._reasoning[index] = [None, []]
+            text = reasoning.get("text")
+            if text:
+                out.append(ReasoningDelta(index, text))
+            signature = reasoning.get("signature")
+            if signature:
+                slot[0] = signature
+            redacted = reasoning.get("redactedContent")
+            if redacted:
+                slot[1].append(redacted)
+        # citation, toolResult and image deltas: nothing to emit
+
+    def _other(self, headers: Headers, payload: bytes, out: list[Event]) -> None:
+        kind = headers.get(":message-type", "event")
+        if kind != "event":
+            if kind in ("exception", "error"):
+                raise stream_exception(self._request, headers, payload)
+            return  # a message type this parser does not know
+        name = headers.get(":event-type")
+        try:
+            obj = loads(payload) if payload else {}
+            if name == "contentBlockStart":
+                self._block_start(obj["contentBlockIndex"], obj.get("start") or {}, out)
+            elif name == "contentBlockStop":
+                self._block_stop(obj["contentBlockIndex"], out)
+            elif name == "messageStart":
+                out.append(StreamStart(None, None))
+            elif name == "messageStop":
+                self._message_stop(obj, out)
+            elif name == "metadata":
+                self._metadata = obj
+                if self._stop is not None:
+                    self._end(out)
+            # unknown events are skipped (new union members appear over time)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise malformed(self._request, f"bad {name} event", payload) from None
+
+    def _block_start(self, index: int, start: dict[str, Any], out: list[Event]) -> None:
+        use = start.get("toolUse")
+        if use is None:
+            return
+        if use.get("type") == "server_tool_use":
+            self._tools[index] = None
+            return
+        call_id, call_name = use["toolUseId"], use["name"]
+        self._tools[index] = (call_id, call_name, [])
+        out.append(ToolCallStart(index, call_id, call_name))
+
+    def _block_stop(self, index: int, out: list[Event]) -> None:
+        if index in self._tools:
+            tool = self._tools.pop(index)
+            if tool is None:
+                return
+            call_id, call_name, fragments = tool
+            text = "".join(fragments)
+            try:
+                arguments = loads(text) if text else {}
+            except ValueError:
+                arguments = None
+            if not isinstance(arguments, dict):
+                # Decided at messageStop: fine if the output limit cut it, else malformed.
+                self._bad_tool = text
+                return
+            call = ToolCall(id=call_id, name=call_name, arguments=arguments)
+            out.append(ToolCallEnd(index, call))
+            return
+        slot = self._reasoning.pop(index, None)
+        if slot is not None:
+            signature, redacted = slot
+            if redacted:
+                out.append(ReasoningEnd(index, ReasoningBlock(redacted_data=_join_b64(redacted))))
+            else:
+                out.append(ReasoningEnd(index, ReasoningBlock(signature=signature)))
+
+    def _message_stop(self, obj: dict[str, Any], out: list[Event]) -> None:
+        self._stop = obj
+        raw_stop = obj.get("stopReason")
+        if self._bad_tool is not None and raw_stop not in _TRUNCATING:
+            bad, self._bad_tool = self._bad_tool, None
+            raise malformed(self._request, "toolUse input is not a JSON object", bad)
+        if self._metadata is not None:
+            self._end(out)
+
+    def _end(self, out: list[Event]) -> None:
+        if self._done:
+            return
+        self._done = True
+        stop = self._stop or {}
+        raw_stop = stop.get("stopReason")
+        usage = parse_usage((self._metadata or {}).get("usage"))
+        out.append(StreamEnd(finish_reason(raw_stop), usage, raw_stop, self._snapshot()))
+
+    def _snapshot(self) -> dict[str, Any]:
+        """``raw`` for a stream: the Converse response fields that are not streamed
+        content (stop reason, usage, metrics, ...)."""
+        raw: dict[str, Any] = {}
+        if self._stop is not None:
+            raw.update(self._stop)
+        if self._metadata is not None:
+            raw.update(self._metadata)
+        return raw
+
+
+def _bad_frame(request: ChatRequest, exc: EventStreamError) -> ProviderError:
+    return malformed(request, f"bad event-stream frame ({exc})", exc.data)
+
+
+def _join_b64(pieces: list[str]) -> str:
+    """Redacted content normally arrives whole; pieces are joined as bytes, not text."""
+    if len(pieces) == 1:
+        return pieces[0]
+    try:
+        return base64.b64encode(b"".join(base64.b64decode(p) for p in pieces)).decode()
+    except (binascii.Error, ValueError):
+        return "".join(pieces)

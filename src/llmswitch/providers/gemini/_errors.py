@@ -1,0 +1,218 @@
+"""Gemini (google.rpc.Status) error bodies and mid-stream errors -> the llmswitch error tree.
+
+Body shape (WIRE.md 3.6)::
+
+    {"error": {"code": 429, "message": "...", "status": "RESOURCE_EXHAUSTED",
+               "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                            "retryDelay": "30s"}, ...]}}
+
+Sometimes wrapped in a one-element list. The HTTP status decides the class, refined by
+``details[].reason`` (an invalid key is a 400 with reason ``API_KEY_INVALID``) and, for
+context overflow, by the message wording matched in :func:`is_context_overflow` only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..._json import loads
+from ...errors import (
+    AuthenticationError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+from ...messages import ChatRequest
+from ..base import HttpResponse
+
+__all__ = [
+    "CONTEXT_OVERFLOW_WORDING",
+    "error_from_payload",
+    "is_context_overflow",
+    "malformed",
+    "map_error",
+    "parse_retry_delay",
+]
+
+# The ONLY place Gemini's context-overflow wording is matched (WIRE.md 6.5). Gemini says
+# it only in the message of a 400 INVALID_ARGUMENT:
+#   "The input token count (3475108) exceeds the maximum number of tokens allowed (1048576)."
+CONTEXT_OVERFLOW_WORDING = ("input token count", "exceeds the maximum number of tokens")
+
+# google.rpc.ErrorInfo reasons meaning "the key itself is bad" (sent with HTTP 400).
+_AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)s\s*")
+
+# google.rpc status names, for errors that carry no usable HTTP code (mid-stream).
+_BY_STATUS: dict[str, int] = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+
+def is_context_overflow(message: str) -> bool:
+    lowered = message.lower()
+    return all(w in lowered for w in CONTEXT_OVERFLOW_WORDING)
+
+
+def parse_retry_delay(value: Any) -> float | None:
+    """``google.rpc.RetryInfo.retryDelay`` (a protobuf Duration in JSON: ``"30s"``,
+    ``"1.5s"``) -> seconds."""
+    if not isinstance(value, str):
+        return None
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        return None
+    seconds = float(match.group(1))
+    return seconds if seconds > 0 else None
+
+
+def _retry_after_header(headers: Any) -> float | None:
+    raw = headers.get("retry-after") if headers is not None else None
+    try:
+        value = float(raw) if raw else 0.0
+    except ValueError:
+        return None  # an HTTP date: Google does not send those
+    return value if value > 0 else None
+
+
+class _Status:
+    """The fields of a google.rpc.Status we use."""
+
+    __slots__ = ("code", "message", "reason", "retry_delay", "status")
+
+    def __init__(self, err: Any) -> None:
+        self.code: int | None = None
+        self.message: str | None = None
+        self.status: str | None = None
+        self.reason: str | None = None
+        self.retry_delay: float | None = None
+        if isinstance(err, str):
+            self.message = err
+            return
+        if not isinstance(err, dict):
+            return
+        code, message, status = err.get("code"), err.get("message"), err.get("status")
+        self.code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        self.message = message if isinstance(message, str) and message else None
+        self.status = status if isinstance(status, str) and status else None
+        details = err.get("details")
+        for detail in details if isinstance(details, list) else ():
+            if not isinstance(detail, dict):
+                continue
+            kind = detail.get("@type")
+            kind = kind if isinstance(kind, str) else ""
+            if kind.endswith("google.rpc.ErrorInfo") and self.reason is None:
+                reason = detail.get("reason")
+                self.reason = reason if isinstance(reason, str) and reason else None
+            elif kind.endswith("google.rpc.RetryInfo") and self.retry_delay is None:
+                self.retry_delay = parse_retry_delay(detail.get("retryDelay"))
+
+
+def _decode(body: bytes) -> _Status:
+    try:
+        data = loads(body) if body else None
+    except ValueError:
+        return _Status(None)
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    return _Status(data.get("error") if isinstance(data, dict) else None)
+
+
+def _class_for(status: int, st: _Status, message: str) -> type[ProviderError]:
+    if st.reason in _AUTH_REASONS or status == 401:
+        return AuthenticationError
+    if status == 400:
+        return ContextLengthExceededError if is_context_overflow(message) else InvalidRequestError
+    if status == 403:
+        return PermissionDeniedError
+    if status == 404:
+        return ModelNotFoundError
+    if status == 429:
+        return RateLimitError
+    # 408/409 (ABORTED) and 499 are transient; 5xx is the service's fault.
+    if status in (408, 409, 499) or status >= 500:
+        return ProviderUnavailableError
+    if 400 <= status < 500:
+        return InvalidRequestError
+    return ProviderError
+
+
+def _who(request: ChatRequest | None) -> tuple[str, str | None]:
+    if request is None:
+        return "gemini", None
+    return request.provider, request.model
+
+
+def _build(
+    request: ChatRequest | None,
+    status: int,
+    st: _Status,
+    body: bytes,
+    headers: Any,
+    *,
+    prefix: str = "",
+    http_status: int | None = None,
+) -> ProviderError:
+    message = st.message or f"HTTP {status} from Gemini"
+    cls = _class_for(status, st, message)
+    if cls is ModelNotFoundError and request is not None:
+        message = f"model {request.model!r} not found or not available to this key: {message}"
+    retry_after = None
+    if cls is RateLimitError or cls is ProviderUnavailableError:
+        retry_after = st.retry_delay or _retry_after_header(headers)
+    provider, model = _who(request)
+    return cls(
+        prefix + message,
+        provider=provider,
+        model=model,
+        status_code=http_status,
+        body=body,
+        retry_after=retry_after,
+        code=st.reason or st.status,
+    )
+
+
+def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderError:
+    st = _decode(response.body)
+    return _build(
+        request,
+        response.status,
+        st,
+        response.body,
+        response.headers,
+        http_status=response.status,
+    )
+
+
+def error_from_payload(request: ChatRequest, err: Any, data: bytes) -> ProviderError:
+    """An ``{"error": ...}`` object inside a 200 stream. Its ``code`` (or ``status``) maps
+    like an HTTP status; without either it counts as the service failing."""
+    st = _Status(err)
+    status = st.code or _BY_STATUS.get(st.status or "", 503)
+    return _build(request, status, st, data, None, prefix="stream failed: ")
+
+
+def malformed(request: ChatRequest | None, what: str, data: bytes | str) -> ProviderError:
+    """Bytes we cannot make sense of; the offending bytes are kept (truncated) in ``body``."""
+    provider, model = _who(request)
+    return ProviderError(
+        f"malformed response from Gemini: {what}", provider=provider, model=model, body=data
+    )

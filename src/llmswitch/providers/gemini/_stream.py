@@ -1,0 +1,266 @@
+"""Incremental parser for ``:streamGenerateContent?alt=sse`` (WIRE.md 3.5).
+
+Each SSE event is ``data: <GenerateContentResponse>`` holding only the new parts. There
+is no end marker: the stream ends when the connection closes, so :meth:`close` emits the
+``StreamEnd`` (``"error"`` when no ``finishReason`` arrived). The last ``usageMetadata``
+wins (running totals).
+
+Framing is decoded here rather than by the shared SSE decoder because an error after the
+200 may arrive as raw JSON lines, not as ``data:`` (the official SDK buffers such lines
+until their braces balance); those are collected the same way and raised.
+
+Block indices: consecutive text parts share an index, as do consecutive thought parts;
+each function call gets its own. ``parse_response`` groups a whole body the same way,
+so chat() and stream() build the same ChatResponse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._json import dumps_str, loads
+from ...errors import ProviderError
+from ...events import (
+    Event,
+    ReasoningDelta,
+    StreamEnd,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from ...messages import ChatRequest, ToolCall
+from ._errors import error_from_payload, malformed
+from ._response import (
+    blocked_prompt,
+    finish_reason,
+    first_candidate,
+    id_stem,
+    parse_usage,
+    synthetic_id,
+)
+
+__all__ = ["GeminiStreamParser"]
+
+_TEXT, _THOUGHT, _CALL = 1, 2, 3
+
+
+def _depth_change(line: bytes, in_string: bool) -> tuple[int, bool]:
+    """Bracket depth change of a raw JSON line, ignoring brackets inside strings."""
+    depth = 0
+    escaped = False
+    for c in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:  # quote
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in (0x7B, 0x5B):  # { [
+            depth += 1
+        elif c in (0x7D, 0x5D):  # } ]
+            depth -= 1
+    return depth, in_string
+
+
+class GeminiStreamParser:
+    __slots__ = (
+        "_buf",
+        "_calls",
+        "_data",
+        "_depth",
+        "_done",
+        "_failed",
+        "_finish",
+        "_in_string",
+        "_index",
+        "_kind",
+        "_last",
+        "_raw",
+        "_request",
+        "_started",
+        "_stem",
+        "_usage",
+    )
+
+    def __init__(self, request: ChatRequest) -> None:
+        self._request = request
+        self._buf = b""
+        self._data: list[bytes] = []
+        self._raw: list[bytes] = []  # raw (non-SSE) JSON lines being collected
+        self._depth = 0
+        self._in_string = False
+        self._index = -1
+        self._kind = 0
+        self._calls = 0
+        self._stem: str | None = None
+        self._finish: str | None = None
+        self._usage: Any = None
+        self._last: Any = None
+        self._started = False
+        self._failed: ProviderError | None = None
+        self._done = False
+
+    # ------------------------------------------------------------------ framing
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
+        out: list[Event] = []
+        buf = self._buf + data if self._buf else data
+        if b"\r" in buf:
+            held = b""
+            if buf.endswith(b"\r"):  # its "\n" may be in the next read
+                buf, held = buf[:-1], b"\r"
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            end = buf.rfind(b"\n")
+            self._buf = buf[end + 1 :] + held
+        else:
+            end = buf.rfind(b"\n")
+            self._buf = buf[end + 1 :]
+        if end < 0:
+            return out
+        try:
+            self._lines(buf[:end].split(b"\n"), out)
+        except ProviderError as exc:
+            # One read can hold good events and then an error: deliver the events now
+            # and raise on the next call, so the caller keeps what was received.
+            self._failed = exc
+            if not out:
+                raise
+        return out
+
+    def close(self) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
+        out: list[Event] = []
+        if self._done:
+            return out
+        self._done = True
+        rest, self._buf = self._buf, b""
+        try:
+            # A last event without its blank line still counts.
+            self._lines([rest, b""] if rest else [b""], out)
+            if self._raw:
+                raw, self._raw = b"\n".join(self._raw), []
+                self._payload(raw, out)
+        except ProviderError as exc:
+            self._failed = exc
+            raise
+        raw_finish = self._finish
+        reason = finish_reason(raw_finish, self._calls > 0) if raw_finish else "error"
+        out.append(StreamEnd(reason, parse_usage(self._usage), raw_finish, self._last))
+        return out
+
+    def _lines(self, lines: list[bytes], out: list[Event]) -> None:
+        data = self._data
+        for line in lines:
+            if self._raw:
+                self._raw_line(line, out)
+            elif not line:
+                if data:
+                    self._payload(data[0] if len(data) == 1 else b"\n".join(data), out)
+                    data.clear()
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line.lstrip()[:1] in (b"{", b"["):
+                self._raw_line(line, out)
+            # comments (":"), event:, id:, retry: carry nothing for us
+
+    def _raw_line(self, line: bytes, out: list[Event]) -> None:
+        self._raw.append(line)
+        change, self._in_string = _depth_change(line, self._in_string)
+        self._depth += change
+        if self._depth <= 0:
+            raw, self._raw, self._depth, self._in_string = b"\n".join(self._raw), [], 0, False
+            self._payload(raw, out)
+
+    # ------------------------------------------------------------------ chunks
+
+    def _payload(self, payload: bytes, out: list[Event]) -> None:
+        try:
+            obj = loads(payload)
+        except ValueError:
+            raise malformed(self._request, "stream chunk is not JSON", payload) from None
+        if isinstance(obj, list) and len(obj) == 1:
+            obj = obj[0]
+        if not isinstance(obj, dict):
+            raise malformed(self._request, "stream chunk is not an object", payload)
+        try:
+            self._chunk(obj, payload, out)
+        except (KeyError, TypeError, AttributeError):
+            raise malformed(self._request, "stream chunk missing a field", payload) from None
+
+    def _chunk(self, obj: dict[str, Any], payload: bytes, out: list[Event]) -> None:
+        if not self._started and "error" not in obj:
+            self._started = True
+            model = obj.get("modelVersion")
+            out.append(StreamStart(obj.get("responseId"), model or None))
+        cands = obj.get("candidates")
+        if cands:
+            cand = first_candidate(cands)
+            content = cand.get("content")
+            parts = content.get("parts") if content else None
+            if parts:
+                for part in parts:
+                    text = part.get("text")
+                    if text is not None:
+                        if not text:
+                            continue  # e.g. a part that only carries a thoughtSignature
+                        if part.get("thought"):
+                            if self._kind != _THOUGHT:
+                                self._index += 1
+                                self._kind = _THOUGHT
+                            out.append(ReasoningDelta(self._index, text))
+                        else:
+                            if self._kind != _TEXT:
+                                self._index += 1
+                                self._kind = _TEXT
+                            out.append(TextDelta(self._index, text))
+                    else:
+                        fc = part.get("functionCall")
+                        if fc is not None:
+                            self._call(obj, part, fc, payload, out)
+            raw_finish = cand.get("finishReason")
+            if raw_finish:
+                self._finish = raw_finish
+        elif "error" in obj:
+            raise error_from_payload(self._request, obj["error"], payload)
+        elif obj.get("promptFeedback") and self._index < 0:
+            feedback = obj["promptFeedback"]
+            if isinstance(feedback, dict) and feedback.get("blockReason"):
+                raise blocked_prompt(self._request, obj, payload)
+        usage = obj.get("usageMetadata")
+        if usage is not None:
+            self._usage = usage
+        self._last = obj
+
+    def _call(
+        self, obj: dict[str, Any], part: dict[str, Any], fc: Any, payload: bytes, out: list[Event]
+    ) -> None:
+        # Gemini sends function calls whole: start, the full arguments, end at once.
+        args = fc.get("args")
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise malformed(self._request, "functionCall args is not an object", payload)
+        call_id = fc.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            if self._stem is None:
+                self._stem = id_stem(obj)
+            call_id = synthetic_id(self._stem, self._calls)
+        name = fc["name"]
+        self._index += 1
+        self._kind = _CALL
+        self._calls += 1
+        index = self._index
+        out.append(ToolCallStart(index, call_id, name))
+        out.append(ToolCallDelta(index, dumps_str(args)))
+        call = ToolCall(
+            id=call_id, name=name, arguments=args, signature=part.get("thoughtSignature") or None
+        )
+        out.append(ToolCallEnd(index, call))

@@ -1,0 +1,158 @@
+"""Ollama error bodies and ``{"error": ...}`` stream lines -> the llmswitch error tree.
+
+Body shape: ``{"error": "<message>"}``, a plain string (WIRE.md 5.6). The HTTP status
+decides the class; Ollama has no error codes, so the few conditions it signals only in
+its wording are matched below, each in one named place.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+from ..._json import loads
+from ...errors import (
+    AuthenticationError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+from ...messages import ChatRequest
+from ..base import HttpResponse
+
+__all__ = [
+    "CONTEXT_OVERFLOW_MESSAGES",
+    "error_message",
+    "malformed",
+    "map_error",
+    "stream_error",
+]
+
+# The only place Ollama's context-overflow wording is matched (WIRE.md 6.5). By default
+# Ollama truncates instead; with ``truncate: false`` (chat or embed) it answers
+# "the input length exceeds the context length" (400 on current servers, 500 on older).
+CONTEXT_OVERFLOW_MESSAGES = ("input length exceeds the context length",)
+
+# 400 ``"<model>" does not support tools`` (or thinking, chat, generate, insert, ...):
+# the model lacks a capability the request needs.
+_UNSUPPORTED = re.compile(r"does not support (\w+)")
+
+# 404 ``model "llama3.2" not found, try pulling it first`` (quotes vary by version).
+_NOT_FOUND = re.compile(r"""model ['"]?([^'"\s]+)['"]? not found""")
+
+_CAPABILITY_HINTS = {
+    "tools": "call it without tools=, or pick a model with tool support",
+    "thinking": "call it without reasoning=, or pick a thinking model",
+    "vision": "send no images, or pick a vision model",
+}
+
+
+def is_context_overflow(message: str) -> bool:
+    lowered = message.lower()
+    return any(m in lowered for m in CONTEXT_OVERFLOW_MESSAGES)
+
+
+def error_message(body: bytes) -> str | None:
+    """The ``error`` string of an Ollama error body, if it is one."""
+    try:
+        data = loads(body) if body else None
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, str) and err:
+            return err
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]  # type: ignore[no-any-return]  # a proxy's OpenAI shape
+    return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            value = parsedate_to_datetime(raw).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return None
+    return value if value > 0 else None
+
+
+def _class_for(status: int, message: str) -> type[ProviderError]:
+    if is_context_overflow(message):
+        return ContextLengthExceededError
+    if status == 401:
+        return AuthenticationError  # Ollama cloud: missing or wrong OLLAMA_API_KEY
+    if status == 403:
+        return PermissionDeniedError
+    if status == 404:
+        return ModelNotFoundError
+    if status == 429:
+        return RateLimitError
+    if status in (408, 499) or status >= 500:
+        # 499 canceled, 500 runner crash, 502 cloud model unreachable, 503 queue full
+        return ProviderUnavailableError
+    return InvalidRequestError if 400 <= status < 500 else ProviderError
+
+
+def _explain(cls: type[ProviderError], message: str, provider: str, model: str | None) -> str:
+    if cls is ModelNotFoundError:
+        found = _NOT_FOUND.search(message)
+        name = model or (found.group(1) if found else "<model>")
+        return f"{message} (pull it first: llmswitch models pull {provider}/{name})"
+    if cls is InvalidRequestError:
+        unsupported = _UNSUPPORTED.search(message)
+        if unsupported is not None:
+            what = unsupported.group(1)
+            hint = _CAPABILITY_HINTS.get(what, f"pick a model with the {what} capability")
+            return f"{message}: {hint} (see llmswitch models {provider})"
+    return message
+
+
+def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderError:
+    status = response.status
+    message = error_message(response.body) or f"HTTP {status} from Ollama"
+    cls = _class_for(status, message)
+    provider = request.provider if request is not None else "ollama"
+    model = request.model if request is not None else None
+    return cls(
+        _explain(cls, message, provider, model),
+        provider=provider if request is not None else None,
+        model=model,
+        status_code=status,
+        body=response.body,
+        retry_after=_retry_after(response.headers) if cls is RateLimitError else None,
+    )
+
+
+def stream_error(request: ChatRequest | None, line: bytes, message: str) -> ProviderError:
+    """An ``{"error": ...}`` line after the 200: the request was accepted, so the failure
+    is the server's (runner crash, model unloaded) — unless it is the overflow wording."""
+    cls: type[ProviderError] = (
+        ContextLengthExceededError if is_context_overflow(message) else ProviderUnavailableError
+    )
+    return cls(
+        f"stream failed: {message}",
+        provider=request.provider if request is not None else None,
+        model=request.model if request is not None else None,
+        body=line,
+    )
+
+
+def malformed(request: ChatRequest | None, what: str, data: bytes | str) -> ProviderError:
+    """Bytes we cannot make sense of; the offending bytes are kept (truncated) in ``body``."""
+    return ProviderError(
+        f"malformed response from Ollama: {what}",
+        provider=request.provider if request is not None else None,
+        model=request.model if request is not None else None,
+        body=data,
+    )

@@ -1,0 +1,148 @@
+"""Incremental parser for ``/api/chat`` NDJSON streams (WIRE.md 5.4).
+
+Hot path: nearly every line is ``{"message": {"role": "assistant", "content": "..."},
+"done": false, ...}``; it costs one ``loads``, a few dict lookups and one TextDelta.
+Thinking, tool calls (which arrive whole, with object arguments), the final
+``done: true`` line and ``{"error": ...}`` lines take the slower branches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._json import dumps_str, loads
+from ...errors import ProviderError
+from ...events import (
+    Event,
+    ReasoningDelta,
+    StreamEnd,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from ...messages import ChatRequest, Usage
+from ...transport.ndjson import NDJSONDecoder
+from ._errors import malformed, stream_error
+from ._response import map_done, map_usage, tool_call
+
+__all__ = ["OllamaStreamParser"]
+
+
+class OllamaStreamParser:
+    """``feed(bytes) -> events``; ``close() -> events`` at end of input.
+
+    Emits StreamStart with the first line, text/thinking deltas (index 0), a
+    start/delta/end triple per tool call (index = its position in the answer), and
+    StreamEnd at ``done: true``. EOF without it ends with ``finish_reason="error"``.
+    """
+
+    __slots__ = ("_calls", "_done", "_failed", "_lines", "_request", "_started")
+
+    def __init__(self, request: ChatRequest) -> None:
+        self._request = request
+        self._lines = NDJSONDecoder()
+        self._started = False
+        self._calls = 0
+        self._done = False
+        self._failed: ProviderError | None = None
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
+        lines = self._lines.feed(data)
+        if not lines or self._done:
+            return []
+        out: list[Event] = []
+        try:
+            self._process(lines, out)
+        except ProviderError as exc:
+            # One read can hold good lines and then an error line: deliver the events
+            # now and raise on the next call, so the caller keeps what was received.
+            self._failed = exc
+            if not out:
+                raise
+        return out
+
+    def close(self) -> list[Event]:
+        if self._failed is not None:
+            raise self._failed
+        out: list[Event] = []
+        tail = self._lines.close()
+        if tail and not self._done:
+            try:
+                self._process(tail, out, at_eof=True)
+            except ProviderError as exc:
+                self._failed = exc
+                if not out:
+                    raise
+                return out
+        if not self._done:
+            # No done:true line: the stream was cut off (WIRE.md 6.2 rule 4).
+            self._done = True
+            out.append(StreamEnd("error", Usage(), None, None))
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _process(self, lines: list[bytes], out: list[Event], at_eof: bool = False) -> None:
+        append = out.append
+        for line in lines:
+            try:
+                obj = loads(line)
+            except ValueError:
+                if at_eof:  # the connection died mid-line: a truncated stream, not garbage
+                    return
+                raise malformed(self._request, "stream line is not valid JSON", line) from None
+            if type(obj) is not dict:
+                raise malformed(self._request, "stream line is not a JSON object", line)
+            msg = obj.get("message")
+            if type(msg) is dict:
+                if not self._started:
+                    self._start(obj, out)
+                content = msg.get("content")
+                if len(msg) == 2 and "role" in msg and content is not None:
+                    # {"role", "content"}: the common line
+                    if content and type(content) is str:
+                        append(TextDelta(0, content))
+                else:
+                    self._message(msg, line, out)
+            elif "error" in obj:
+                err = obj["error"]
+                raise stream_error(self._request, line, err if isinstance(err, str) else str(err))
+            if obj.get("done") is True:
+                if not self._started:
+                    self._start(obj, out)
+                self._done = True
+                raw = obj.get("done_reason")
+                raw = raw if isinstance(raw, str) and raw else None
+                append(StreamEnd(map_done(raw, self._calls > 0), map_usage(obj), raw, obj))
+                return  # nothing after the final line matters
+
+    def _start(self, obj: dict[str, Any], out: list[Event]) -> None:
+        self._started = True
+        model = obj.get("model")
+        out.append(StreamStart(None, model if isinstance(model, str) and model else None))
+
+    def _message(self, msg: dict[str, Any], line: bytes, out: list[Event]) -> None:
+        thinking = msg.get("thinking")
+        if thinking and isinstance(thinking, str):
+            out.append(ReasoningDelta(0, thinking))
+        content = msg.get("content")
+        if content and isinstance(content, str):
+            out.append(TextDelta(0, content))
+        calls = msg.get("tool_calls")
+        if not calls:
+            return
+        if not isinstance(calls, list):
+            raise malformed(self._request, "tool_calls is not a list", line)
+        for raw in calls:
+            call = tool_call(raw)
+            if call is None:
+                raise malformed(self._request, "tool call without a function", line)
+            index = self._calls
+            self._calls += 1
+            out.append(ToolCallStart(index, call.id, call.name))
+            out.append(ToolCallDelta(index, dumps_str(call.arguments)))
+            out.append(ToolCallEnd(index, call))

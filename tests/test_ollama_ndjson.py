@@ -1,0 +1,56 @@
+"""The NDJSON line splitter: whatever the reads look like, the same lines come out."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmswitch.transport.ndjson import NDJSONDecoder
+
+STREAM = (
+    b'{"a":1}\n'
+    b'{"t":"h\xc3\xa9llo \xf0\x9f\x98\x80 \xe4\xb8\xad"}\n'
+    b"\n"  # blank lines are skipped
+    b'{"b":[1,2]}\r\n'  # a CRLF line keeps its \r: JSON parsers take it as whitespace
+    b"   \n"
+    b'{"last":true}'  # no final newline: counts at close()
+)
+EXPECTED = [
+    b'{"a":1}',
+    '{"t":"héllo 😀 中"}'.encode(),
+    b'{"b":[1,2]}\r',
+    b'{"last":true}',
+]
+
+
+def decode(pieces: list[bytes]) -> list[bytes]:
+    d = NDJSONDecoder()
+    out: list[bytes] = []
+    for p in pieces:
+        out.extend(d.feed(p))
+    out.extend(d.close())
+    return out
+
+
+def test_whole_and_byte_by_byte() -> None:
+    assert decode([STREAM]) == EXPECTED
+    assert decode([STREAM[i : i + 1] for i in range(len(STREAM))]) == EXPECTED
+
+
+@pytest.mark.parametrize("cut", range(1, len(STREAM)))
+def test_every_split_point(cut: int) -> None:
+    assert decode([STREAM[:cut], STREAM[cut:]]) == EXPECTED
+
+
+def test_a_line_comes_out_as_soon_as_its_newline_arrives() -> None:
+    d = NDJSONDecoder()
+    assert d.feed(b'{"a":') == []
+    assert d.pending == b'{"a":'
+    assert d.feed(b'1}\n{"b"') == [b'{"a":1}']
+    assert d.pending == b'{"b"'
+
+
+def test_close_without_a_tail_and_twice() -> None:
+    d = NDJSONDecoder()
+    assert d.feed(b'{"a":1}\n') == [b'{"a":1}']
+    assert d.close() == []
+    assert d.close() == []
