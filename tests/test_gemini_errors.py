@@ -69,7 +69,9 @@ def test_context_overflow_is_recognised_by_its_wording_only() -> None:
     other = error(400, rpc(400, "INVALID_ARGUMENT", "Invalid value at 'contents[0].parts[0]'"))
     assert type(other) is InvalidRequestError
     # the one named place: both markers must be present
-    assert all(w in fixture("error_context.json").decode().lower() for w in CONTEXT_OVERFLOW_WORDING)
+    assert all(
+        w in fixture("error_context.json").decode().lower() for w in CONTEXT_OVERFLOW_WORDING
+    )
     assert not is_context_overflow("the input token count is 5")
 
 
@@ -239,7 +241,9 @@ def test_usage_semantics() -> None:
 
 def test_models_page_parsing() -> None:
     adapter = GeminiAdapter()
-    models, cursor = adapter.parse_models(ENDPOINT, HttpResponse(200, {}, fixture("models_page1.json")))
+    models, cursor = adapter.parse_models(
+        ENDPOINT, HttpResponse(200, {}, fixture("models_page1.json"))
+    )
     assert cursor == "Chxtb2RlbHMvZ2VtaW5pLTIuMC1mbGFzaA=="
     flash, old = models
     assert flash.id == "gemini-2.5-flash" and flash.display_name == "Gemini 2.5 Flash"
@@ -247,7 +251,9 @@ def test_models_page_parsing() -> None:
     assert flash.supports_reasoning is True and flash.supports_embeddings is False
     assert flash.supports_tools is True  # from the catalog
     assert old.supports_reasoning is False  # no "thinking" field: the catalog says no
-    models, cursor = adapter.parse_models(ENDPOINT, HttpResponse(200, {}, fixture("models_page2.json")))
+    models, cursor = adapter.parse_models(
+        ENDPOINT, HttpResponse(200, {}, fixture("models_page2.json"))
+    )
     assert cursor is None
     embed = models[0]
     assert embed.id == "gemini-embedding-001" and embed.supports_embeddings is True
@@ -270,11 +276,17 @@ def test_embedding_response_parsing() -> None:
     assert resp.vectors == [[0.0123, -0.0456, 0.0789], [-0.0321, 0.0654, -0.0987]]
     assert resp.usage.input_tokens is None  # Gemini reports none
     assert resp.model == "gemini-embedding-001" and resp.provider == "gemini"
-    with pytest.raises(ProviderError, match="expected 3 embeddings, got 2"):
-        GeminiAdapter().parse_embed_response(
-            EmbedRequest(provider="gemini", model="m", inputs=("a", "b", "c")),
-            HttpResponse(200, {}, fixture("embed_batch.json")),
-        )
+    for bad in (b'{"embeddings": []}', b'{"embeddings": [{"values": ["x"]}]}', b"{}"):
+        with pytest.raises(ProviderError, match="embedding"):
+            GeminiAdapter().parse_embed_response(request, HttpResponse(200, {}, bad))
+    zeros = b'{"embeddings": [{"values": [0, 1.5]}]}'
+    one_vec = GeminiAdapter().parse_embed_response(request, HttpResponse(200, {}, zeros))
+    assert one_vec.vectors == [[0.0, 1.5]] and isinstance(one_vec.vectors[0][0], float)
     with_usage = b'{"embeddings": [{"values": [1.0]}], "usageMetadata": {"promptTokenCount": 4}}'
     one = EmbedRequest(provider="gemini", model="m", inputs=("a",))
-    assert GeminiAdapter().parse_embed_response(one, HttpResponse(200, {}, with_usage)).usage.input_tokens == 4
+    assert (
+        GeminiAdapter()
+        .parse_embed_response(one, HttpResponse(200, {}, with_usage))
+        .usage.input_tokens
+        == 4
+    )

@@ -120,7 +120,11 @@ def test_system_prompt_and_system_messages_become_system_instruction() -> None:
         )
     )
     assert b["systemInstruction"] == {
-        "parts": [{"text": "You are a weather bot."}, {"text": "Be terse."}, {"text": "Use metric."}]
+        "parts": [
+            {"text": "You are a weather bot."},
+            {"text": "Be terse."},
+            {"text": "Use metric."},
+        ]
     }
     assert b["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
 
@@ -171,7 +175,8 @@ def test_images_inline_data_and_file_data_with_guessed_mime_type() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://example.com/image", "https://example.com/file.bmp", "https://example.com/v1.2/img"]
+    "url",
+    ["https://example.com/image", "https://example.com/file.bmp", "https://example.com/v1.2/img"],
 )
 def test_image_url_without_known_extension_is_rejected_naming_the_field(url: str) -> None:
     msgs = [{"role": "user", "content": [{"type": "text", "text": "x"}, {"type": "image_url", "image_url": {"url": url}}]}]  # fmt: skip
@@ -292,7 +297,10 @@ def test_tool_result_name_comes_from_the_latest_call_with_that_id() -> None:
         ("42", {"result": "42"}),
         ("{not json", {"result": "{not json"}),
         ("", {"result": ""}),
-        ([{"type": "text", "text": "part "}, {"type": "text", "text": "two"}], {"result": "part two"}),
+        (
+            [{"type": "text", "text": "part "}, {"type": "text", "text": "two"}],
+            {"result": "part two"},
+        ),
     ],
 )
 def test_tool_result_content_becomes_an_object(content: Any, response: dict[str, Any]) -> None:
@@ -306,7 +314,10 @@ def test_tool_result_content_becomes_an_object(content: Any, response: dict[str,
 
 
 def test_tool_result_for_an_unknown_call_is_rejected_naming_the_field() -> None:
-    msgs = [{"role": "user", "content": "go"}, {"role": "tool", "tool_call_id": "nope", "content": "x"}]
+    msgs = [
+        {"role": "user", "content": "go"},
+        {"role": "tool", "tool_call_id": "nope", "content": "x"},
+    ]
     with pytest.raises(ConfigurationError) as info:
         body(req(msgs))
     assert info.value.field == "messages[1].tool_call_id"
@@ -343,7 +354,9 @@ def test_reasoning_blocks_from_history_are_not_sent() -> None:
 
 
 def test_assistant_images_are_dropped_not_sent_as_model_output() -> None:
-    msg = Message(role="assistant", content=(ImagePart(url="https://x.io/a.png"), TextPart(text="ok")))
+    msg = Message(
+        role="assistant", content=(ImagePart(url="https://x.io/a.png"), TextPart(text="ok"))
+    )
     b = body(req([{"role": "user", "content": "hi"}, msg]))
     assert b["contents"][1]["parts"] == [{"text": "ok"}]
 
@@ -365,7 +378,10 @@ def test_generation_config_fields() -> None:
 def test_json_modes() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
     b = body(req(response_format=to_response_format({"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})))  # fmt: skip
-    assert b["generationConfig"] == {"responseMimeType": "application/json", "responseJsonSchema": schema}
+    assert b["generationConfig"] == {
+        "responseMimeType": "application/json",
+        "responseJsonSchema": schema,
+    }
     b = body(req(response_format=to_response_format("json")))
     assert b["generationConfig"] == {"responseMimeType": "application/json"}
     assert "generationConfig" not in body(req(response_format=to_response_format("text")))
@@ -402,7 +418,9 @@ def test_extra_body_merges_one_level_deep() -> None:
             temperature=0.5,
             extra_body={
                 "generationConfig": {"topK": 40, "seed": 7},
-                "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+                "safetySettings": [
+                    {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}
+                ],
             },
         )
     )
@@ -459,7 +477,9 @@ def test_embed_request_shape() -> None:
             {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "b"}]}},
         ]
     }
-    item = embed_body(dimensions=768, input_type="query", extra_body={"title": "Doc"})["requests"][0]
+    item = embed_body(dimensions=768, input_type="query", extra_body={"title": "Doc"})["requests"][
+        0
+    ]
     assert item == {
         "model": "models/gemini-embedding-001",
         "taskType": "RETRIEVAL_QUERY",
@@ -502,7 +522,9 @@ def test_models_and_health_requests_are_authenticated_gets() -> None:
     nxt = adapter.models_request(ENDPOINT, "tok/en+==")
     assert nxt.url.endswith("pageSize=1000&pageToken=tok%2Fen%2B%3D%3D")
     health = adapter.health_request(ENDPOINT)
-    assert health.url.endswith("/v1beta/models?pageSize=1") and health.headers == {"x-goog-api-key": KEY}
+    assert health.url.endswith("/v1beta/models?pageSize=1") and health.headers == {
+        "x-goog-api-key": KEY
+    }
 
 
 # --------------------------------------------------------------------------- build_provider
@@ -543,7 +565,9 @@ def test_provider_repr_hides_the_key() -> None:
 
 
 def test_to_tools_accepts_openai_dicts_for_gemini() -> None:
-    tools = to_tools([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}])
+    tools = to_tools(
+        [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    )
     assert body(req(tools=tools))["tools"][0]["functionDeclarations"] == [
         {"name": "f", "parametersJsonSchema": {"type": "object"}}
     ]

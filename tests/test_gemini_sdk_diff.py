@@ -223,7 +223,9 @@ def test_chat_and_stream_agree_on_the_same_answer(name: str) -> None:
             parts += cand.get("content", {}).get("parts", [])
             last.update({k: v for k, v in cand.items() if k != "content"})
     body = {k: v for k, v in chunks[-1].items() if k != "candidates"}
-    body["usageMetadata"] = next(c["usageMetadata"] for c in reversed(chunks) if "usageMetadata" in c)
+    body["usageMetadata"] = next(
+        c["usageMetadata"] for c in reversed(chunks) if "usageMetadata" in c
+    )
     body["candidates"] = [{**last, "content": {"role": "model", "parts": parts}}]
     assert ours_body(json.dumps(body).encode()) == ours_stream((FIXTURES / name).read_bytes())
 
@@ -337,8 +339,10 @@ def test_request_body_means_what_the_sdk_would_send() -> None:
             ),
         ),
     )
-    sdk = _common.encode_unserializable_types(
-        _common.convert_to_dict(_GenerateContentParameters_to_mldev(BaseApiClient(api_key="k"), params))
+    sdk: dict[str, Any] = _common.encode_unserializable_types(
+        _common.convert_to_dict(
+            _GenerateContentParameters_to_mldev(BaseApiClient(api_key="k"), params)
+        )
     )
     sdk.pop("_url", None)
     sdk["systemInstruction"].pop("role", None)  # the SDK adds role "user"; optional

@@ -105,7 +105,9 @@ def test_fixtures_exercise_awkward_splits() -> None:
 def test_split_inside_a_multibyte_character_keeps_the_character() -> None:
     data = fixture("text.sse")
     at = data.index("👋".encode()) + 2  # between the 2nd and 3rd byte of the emoji
-    assert accumulate(parse([data[:at], data[at:]])).text == "Grüße aus Zürich 👋 — naïve café 日本語."
+    assert (
+        accumulate(parse([data[:at], data[at:]])).text == "Grüße aus Zürich 👋 — naïve café 日本語."
+    )
 
 
 # --------------------------------------------------------------------------- meaning
@@ -171,7 +173,11 @@ def test_parallel_calls_keep_gemini_ids_order_and_the_first_signature() -> None:
         ("fc_c3d4", "get_weather", {"city": "Tokyo"}),
         ("fc_e5f6", "get_time", {}),
     ]
-    assert [c.signature for c in resp.tool_calls] == ["EqQBCkgIAhABGAIiQL7x1y/Zq+8z3w==", None, None]
+    assert [c.signature for c in resp.tool_calls] == [
+        "EqQBCkgIAhABGAIiQL7x1y/Zq+8z3w==",
+        None,
+        None,
+    ]
     assert resp.finish_reason == "tool_calls" and resp.model == "gemini-3-pro-preview"
     assert resp.usage.cached_input_tokens == 64 and resp.usage.input_tokens == 120
 
@@ -195,8 +201,7 @@ def test_synthesized_ids_are_stable_for_the_same_bytes_and_distinct_per_call() -
 def test_blocked_prompt_raises_content_filter_error() -> None:
     parser = GeminiAdapter().stream_parser(REQUEST)
     with pytest.raises(ContentFilterError) as info:
-        parser.feed(fixture("blocked_prompt.sse"))
-        parser.close()
+        parser.feed(fixture("blocked_prompt.sse"))  # raised at once: no StreamStart first
     assert info.value.code == "PROHIBITED_CONTENT"
     assert "gemini/gemini-2.5-flash" in str(info.value)
 
@@ -249,6 +254,20 @@ def test_truncated_stream_ends_with_error_and_keeps_text_and_usage() -> None:
     resp = accumulate(events)
     assert resp.text == "Once upon a time" and resp.finish_reason == "error"
     assert resp.usage.input_tokens == 7 and resp.usage.output_tokens == 3
+
+
+def test_error_as_the_first_chunk_raises_at_once() -> None:
+    parser = GeminiAdapter().stream_parser(REQUEST)
+    with pytest.raises(ProviderUnavailableError):
+        parser.feed(
+            b'data: {"error": {"code": 500, "message": "Internal", "status": "INTERNAL"}}\n\n'
+        )
+
+
+def test_error_without_code_or_status_counts_as_the_service_failing() -> None:
+    parser = GeminiAdapter().stream_parser(REQUEST)
+    with pytest.raises(ProviderUnavailableError, match="stream failed: boom"):
+        parser.feed(b'data: {"error": {"message": "boom"}}\n\n')
 
 
 def test_empty_stream_is_an_error_end() -> None:

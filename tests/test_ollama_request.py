@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from llmswitch.messages import (
     ToolCall,
     ToolChoice,
 )
-from llmswitch.providers.base import Endpoint, Secret
+from llmswitch.providers.base import Endpoint, HttpResponse, Secret
 from llmswitch.providers.ollama import OllamaAdapter, build_provider, parse_host
 from llmswitch.providers.registry import build_provider as registry_build
 
@@ -342,3 +343,14 @@ def test_toml_entry_overrides_env() -> None:
     assert endpoint.base_url == "http://gpu-box.lan:11434"
     headers = endpoint.request_headers()
     assert headers["x-team"] == "ml" and headers["authorization"] == "Bearer k"
+
+
+def test_plain_parse_models_lists_names_from_tags_alone() -> None:
+    # Callers that only know the base Adapter protocol get a one-request listing.
+    tags = (Path(__file__).parent / "fixtures" / "ollama" / "tags.json").read_bytes()
+    models, cursor = OllamaAdapter().parse_models(ENDPOINT, HttpResponse(200, {}, tags))
+    assert cursor is None
+    assert [m.id for m in models] == ["qwen3:8b", "llava:7b", "nomic-embed-text:latest"]
+    assert all(m.context_window is None for m in models)
+    empty, _ = OllamaAdapter().parse_models(ENDPOINT, HttpResponse(200, {}, b'{"models":null}'))
+    assert empty == []

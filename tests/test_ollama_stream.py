@@ -137,7 +137,10 @@ def test_thinking_comes_as_reasoning_deltas() -> None:
     ]
     resp = accumulate(events)
     assert resp.text == "17 times 23 = **391**"
-    assert resp.reasoning == "The user asks 17 times 23. 17 times 20 = 340, plus 17 times 3 = 51 → 391."
+    assert (
+        resp.reasoning
+        == "The user asks 17 times 23. 17 times 20 = 340, plus 17 times 3 = 51 → 391."
+    )
     assert resp.reasoning_blocks[0].text == resp.reasoning
     assert resp.model == "qwen3:8b"
 

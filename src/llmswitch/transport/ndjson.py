@@ -19,17 +19,19 @@ class NDJSONDecoder:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The complete, non-blank lines in ``chunk`` (plus what earlier reads left over)."""
-        buf = self._buf + chunk if self._buf else chunk
-        end = buf.rfind(b"\n")
+        if self._buf:
+            chunk = self._buf + chunk
+        end = chunk.rfind(b"\n")
         if end < 0:
-            self._buf = buf
+            self._buf = chunk
             return []
-        self._buf = buf[end + 1 :]
-        if end == len(buf) - 1 and buf.find(b"\n") == end:
-            # The common read: exactly one whole line.
-            line = buf[:end]
-            return [line] if line and not line.isspace() else []
-        return [line for line in buf[:end].split(b"\n") if line and not line.isspace()]
+        if end == len(chunk) - 1:
+            self._buf = b""
+            if chunk.find(b"\n") == end:  # the common read: exactly one whole line
+                return [chunk[:end]] if end and not chunk.isspace() else []
+        else:
+            self._buf = chunk[end + 1 :]
+        return [line for line in chunk[:end].split(b"\n") if line and not line.isspace()]
 
     def close(self) -> list[bytes]:
         """End of input: a last line without its ``\\n`` still counts."""

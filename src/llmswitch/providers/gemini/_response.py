@@ -271,26 +271,27 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
 
 
 def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> EmbeddingResponse:
-    """``{"embeddings": [{"values": [...]}, ...]}``, one per input in order. Gemini reports
-    no token usage for embeddings; ``usageMetadata`` is read if it ever appears."""
+    """``{"embeddings": [{"values": [...]}, ...]}``, one per input of the batch, in order.
+    ``request`` may hold more inputs than this batch (the provider layer splits them), so
+    the count is not checked here. Gemini reports no token usage for embeddings;
+    ``usageMetadata`` is read if it ever appears."""
     try:
         data = loads(response.body)
     except ValueError:
         raise malformed(None, "embeddings body is not JSON", response.body) from None
     embeddings = data.get("embeddings") if isinstance(data, dict) else None
-    if not isinstance(embeddings, list) or len(embeddings) != len(request.inputs):
-        raise malformed(
-            None,
-            f"expected {len(request.inputs)} embeddings, got "
-            f"{len(embeddings) if isinstance(embeddings, list) else 'none'}",
-            response.body,
-        )
+    if not isinstance(embeddings, list) or not embeddings:
+        raise malformed(None, "no 'embeddings' list", response.body)
     vectors: list[list[float]] = []
-    for item in embeddings:
-        values = item.get("values") if isinstance(item, dict) else None
-        if not isinstance(values, list):
-            raise malformed(None, "an embedding has no values", response.body)
-        vectors.append(values)
+    try:
+        for item in embeddings:
+            values = item["values"]
+            if not isinstance(values, list) or not values:
+                raise TypeError
+            # proto3 JSON writes 0.0 as 0: keep the vector all floats
+            vectors.append(list(map(float, values)))
+    except (KeyError, TypeError, ValueError):
+        raise malformed(None, "an embedding has no values", response.body) from None
     meta = data.get("usageMetadata")
     tokens = _int(meta.get("promptTokenCount")) if isinstance(meta, dict) else None
     usage = (

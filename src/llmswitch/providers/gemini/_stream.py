@@ -196,11 +196,18 @@ class GeminiStreamParser:
             raise malformed(self._request, "stream chunk missing a field", payload) from None
 
     def _chunk(self, obj: dict[str, Any], payload: bytes, out: list[Event]) -> None:
-        if not self._started and "error" not in obj:
-            self._started = True
-            model = obj.get("modelVersion")
-            out.append(StreamStart(obj.get("responseId"), model or None))
         cands = obj.get("candidates")
+        if not cands:
+            # Checked before StreamStart so that an error or a blocked prompt as the first
+            # chunk surfaces when the stream opens, like an HTTP error would.
+            if "error" in obj:
+                raise error_from_payload(self._request, obj["error"], payload)
+            feedback = obj.get("promptFeedback")
+            if self._index < 0 and isinstance(feedback, dict) and feedback.get("blockReason"):
+                raise blocked_prompt(self._request, obj, payload)
+        if not self._started:
+            self._started = True
+            out.append(StreamStart(obj.get("responseId"), obj.get("modelVersion") or None))
         if cands:
             cand = first_candidate(cands)
             content = cand.get("content")
@@ -228,12 +235,6 @@ class GeminiStreamParser:
             raw_finish = cand.get("finishReason")
             if raw_finish:
                 self._finish = raw_finish
-        elif "error" in obj:
-            raise error_from_payload(self._request, obj["error"], payload)
-        elif obj.get("promptFeedback") and self._index < 0:
-            feedback = obj["promptFeedback"]
-            if isinstance(feedback, dict) and feedback.get("blockReason"):
-                raise blocked_prompt(self._request, obj, payload)
         usage = obj.get("usageMetadata")
         if usage is not None:
             self._usage = usage

@@ -108,7 +108,7 @@ def _explain(cls: type[ProviderError], message: str, provider: str, model: str |
     if cls is ModelNotFoundError:
         found = _NOT_FOUND.search(message)
         name = model or (found.group(1) if found else "<model>")
-        return f"{message} (pull it first: llmswitch models pull {provider}/{name})"
+        return f"{message} (to download it: llmswitch models pull {provider}/{name})"
     if cls is InvalidRequestError:
         unsupported = _UNSUPPORTED.search(message)
         if unsupported is not None:
