@@ -157,7 +157,7 @@ def test_stream_end_at_close_when_metadata_never_came() -> None:
 def test_redacted_reasoning_keeps_its_place() -> None:
     _, resp = run_stream([fixture("redacted.bin")])
     first, second = resp.reasoning_blocks
-    assert first.redacted_data == "EmwKAhgBEgy3va3pZ3Jl+/dGhpbmtpbmc=" and first.text == ""
+    assert first.redacted_data == "EmwKAhgBEgxlbmNyeXB0ZWQgdGhpbmtpbmf//gE=" and first.text == ""
     assert (second.text, second.signature) == ("Now, openly: 2+2=4.", "ErUBCkYIAxgCIkDsig==")
     assert resp.reasoning == "Now, openly: 2+2=4." and resp.text == "4"
 
