@@ -39,6 +39,7 @@ from ... import catalog
 from ..._json import dumps
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
+from .._common import merge_extra_body, request_headers
 from ..base import Endpoint, HttpRequest
 
 __all__ = [
@@ -330,27 +331,7 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body["metadata"] = {"user_id": request.user}
     if stream:
         body["stream"] = True
-    if request.extra_body:
-        for key, value in request.extra_body.items():
-            mine = body.get(key)
-            if isinstance(mine, dict) and isinstance(value, Mapping):
-                body[key] = {**mine, **value}
-            else:
-                body[key] = value
-    return body
-
-
-def _headers(endpoint: Endpoint, extra: Mapping[str, str] | None) -> dict[str, str]:
-    headers = endpoint.request_headers()
-    if extra:
-        # Header names are case-insensitive: a caller's value replaces ours, never doubles it.
-        lowered = {k.lower(): k for k in headers}
-        for name, value in extra.items():
-            old = lowered.get(name.lower())
-            if old is not None:
-                del headers[old]
-            headers[name.lower()] = value
-    return headers
+    return merge_extra_body(body, request.extra_body)
 
 
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
@@ -358,7 +339,7 @@ def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> 
     return HttpRequest(
         method="POST",
         url=endpoint.url("/v1/messages"),
-        headers=_headers(endpoint, request.extra_headers),
+        headers=request_headers(endpoint, request.extra_headers),
         body=dumps(body),
     )
 

@@ -70,6 +70,12 @@ class BedrockAdapter:
     def parse_health(self, response: HttpResponse) -> str | None:
         return None  # Bedrock reports no version
 
+    def count_tokens_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequest:
+        return _request.count_tokens_request(request, endpoint)
+
+    def parse_count_tokens(self, response: HttpResponse) -> int:
+        return _response.parse_count_tokens(response)
+
     def embed_batch_size_for(self, model: str) -> int:
         return _embed.batch_size(model)
 

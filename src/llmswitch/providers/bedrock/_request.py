@@ -46,6 +46,7 @@ __all__ = [
     "base_model_id",
     "build_body",
     "build_request",
+    "count_tokens_request",
     "headers_for",
     "health_request",
     "is_anthropic",
@@ -437,6 +438,23 @@ def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> 
         url=endpoint.url(f"/model/{quote_model(request.model)}/{action}"),
         headers=headers_for(endpoint, request.extra_headers),
         body=dumps(build_body(request)),
+    )
+
+
+def count_tokens_request(request: ChatRequest, endpoint: Endpoint) -> HttpRequest:
+    """``POST /model/{id}/count-tokens`` with the Converse fields that count (WIRE.md 4.7).
+    Only some models support it; others answer with a ValidationException."""
+    body = build_body(request)
+    converse = {
+        k: body[k]
+        for k in ("messages", "system", "toolConfig", "additionalModelRequestFields")
+        if k in body
+    }
+    return HttpRequest(
+        method="POST",
+        url=endpoint.url(f"/model/{quote_model(request.model)}/count-tokens"),
+        headers=headers_for(endpoint, request.extra_headers),
+        body=dumps({"input": {"converse": converse}}),
     )
 
 

@@ -19,7 +19,13 @@ from ...messages import (
 from ..base import Endpoint, HttpResponse
 from ._errors import malformed
 
-__all__ = ["finish_reason", "parse_models", "parse_response", "parse_usage"]
+__all__ = [
+    "finish_reason",
+    "parse_count_tokens",
+    "parse_models",
+    "parse_response",
+    "parse_usage",
+]
 
 # WIRE.md 6.2; anything else (a future value) is "other", with the raw value kept.
 _FINISH: dict[str, FinishReason] = {
@@ -127,6 +133,18 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
         usage=parse_usage(data.get("usage")),
         raw=data,
     )
+
+
+def parse_count_tokens(response: HttpResponse) -> int:
+    """``{"inputTokens": N}`` from CountTokens."""
+    try:
+        data = loads(response.body)
+    except ValueError:
+        raise malformed(None, "count-tokens body is not JSON", response.body) from None
+    tokens = _int(data.get("inputTokens")) if isinstance(data, dict) else None
+    if tokens is None:
+        raise malformed(None, "expected inputTokens", response.body)
+    return tokens
 
 
 # --------------------------------------------------------------------------- models

@@ -36,6 +36,7 @@ from urllib.parse import quote, urlsplit
 from ..._json import dumps, loads
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, Part, TextPart
+from .._common import merge_extra_body, request_headers
 from ..base import Endpoint, HttpRequest
 
 __all__ = [
@@ -331,17 +332,6 @@ def _generation_config(request: ChatRequest) -> Block:
     return config
 
 
-def _merge(body: Block, extra: Mapping[str, Any] | None) -> Block:
-    if extra:
-        for key, value in extra.items():
-            mine = body.get(key)
-            if isinstance(mine, dict) and isinstance(value, Mapping):
-                body[key] = {**mine, **value}
-            else:
-                body[key] = value
-    return body
-
-
 def build_body(request: ChatRequest) -> Block:
     body: Block = {"contents": _contents(request)}
     system = _system(request)
@@ -362,20 +352,7 @@ def build_body(request: ChatRequest) -> Block:
     config = _generation_config(request)
     if config:
         body["generationConfig"] = config
-    return _merge(body, request.extra_body)
-
-
-def _headers(endpoint: Endpoint, extra: Mapping[str, str] | None) -> dict[str, str]:
-    headers = endpoint.request_headers()
-    if extra:
-        # Header names are case-insensitive: a caller's value replaces ours, never doubles it.
-        lowered = {k.lower(): k for k in headers}
-        for name, value in extra.items():
-            old = lowered.get(name.lower())
-            if old is not None:
-                del headers[old]
-            headers[name.lower()] = value
-    return headers
+    return merge_extra_body(body, request.extra_body)
 
 
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
@@ -383,7 +360,7 @@ def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> 
     return HttpRequest(
         method="POST",
         url=endpoint.url(f"/v1beta/{model_resource(request.model)}{method}", request.model),
-        headers=_headers(endpoint, request.extra_headers),
+        headers=request_headers(endpoint, request.extra_headers),
         body=dumps(build_body(request)),
     )
 
@@ -398,7 +375,7 @@ def count_tokens_request(request: ChatRequest, endpoint: Endpoint) -> HttpReques
     return HttpRequest(
         method="POST",
         url=endpoint.url(f"/v1beta/{model_resource(request.model)}:countTokens", request.model),
-        headers=_headers(endpoint, request.extra_headers),
+        headers=request_headers(endpoint, request.extra_headers),
         body=dumps({"generateContentRequest": body}),
     )
 
@@ -439,7 +416,7 @@ def embed_request(request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
         url=endpoint.url(
             f"/v1beta/{model_resource(request.model)}:batchEmbedContents", request.model
         ),
-        headers=_headers(endpoint, request.extra_headers),
+        headers=request_headers(endpoint, request.extra_headers),
         body=dumps({"requests": items}),
     )
 

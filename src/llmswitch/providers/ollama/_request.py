@@ -8,6 +8,7 @@ from typing import Any
 from ... import _json
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, ReasoningConfig, TextPart
+from .._common import merge_extra_body, request_headers
 from ..base import Endpoint, HttpRequest
 
 __all__ = [
@@ -144,21 +145,14 @@ def _tools(request: ChatRequest) -> list[dict[str, Any]] | None:
     return tools
 
 
-def _merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """The caller's escape hatch wins; ``None`` removes a field we would have sent."""
-    for k, v in extra.items():
-        if v is None:
-            target.pop(k, None)
-        else:
-            target[k] = v
-
-
 def _split_extra(extra: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``extra_body`` -> (top-level fields, Ollama ``options``). ``options`` is merged key
     by key, not replaced; a top-level ``seed`` (OpenAI's place for it) goes to options."""
     if not extra:
         return {}, {}
     top = dict(extra)
+    if "options" in top and top["options"] is None:
+        return top, {}  # None removes the whole field, as for any other key
     options = top.pop("options", None) or {}
     if not isinstance(options, Mapping):
         raise ConfigurationError(
@@ -192,23 +186,16 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     if request.stop:
         options["stop"] = list(request.stop)
     top, extra_options = _split_extra(request.extra_body)
-    _merge(options, extra_options)
+    merge_extra_body(options, extra_options)
     if options:
         body["options"] = options
     body["stream"] = stream  # Ollama streams unless told otherwise
-    _merge(body, top)
+    merge_extra_body(body, top)
     return body
 
 
-def _headers(endpoint: Endpoint, extra: Mapping[str, str] | None) -> dict[str, str]:
-    headers = endpoint.request_headers()
-    if extra:
-        headers.update(extra)
-    return headers
-
-
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
-    headers = _headers(endpoint, request.extra_headers)
+    headers = request_headers(endpoint, request.extra_headers)
     if stream:
         headers["accept"] = "application/x-ndjson"
     return HttpRequest(
@@ -228,11 +215,11 @@ def build_embed_request(request: EmbedRequest, endpoint: Endpoint) -> HttpReques
     top, options = _split_extra(request.extra_body)
     if options:
         body["options"] = options
-    _merge(body, top)  # truncate, keep_alive
+    merge_extra_body(body, top)  # truncate, keep_alive
     return HttpRequest(
         method="POST",
         url=endpoint.url("/api/embed"),
-        headers=_headers(endpoint, request.extra_headers),
+        headers=request_headers(endpoint, request.extra_headers),
         body=_json.dumps(body),
     )
 

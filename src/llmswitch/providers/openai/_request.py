@@ -7,6 +7,7 @@ from typing import Any, Literal, TypeAlias
 from ... import _json
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, ImagePart, Message, Part, ReasoningConfig, TextPart, ToolCall
+from .._common import merge_extra_body, request_headers
 from ..base import Endpoint, HttpRequest
 from ._response import RAW_ARGUMENTS_KEY
 
@@ -171,24 +172,15 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
     if stream:
         body["stream"] = True
         body["stream_options"] = _STREAM_OPTIONS
-    if extra:
-        # The caller's escape hatch wins; None removes a field we would have sent.
-        for k, v in extra.items():
-            if v is None:
-                body.pop(k, None)
-            else:
-                body[k] = v
-    return body
+    return merge_extra_body(body, extra)
 
 
 def build_request(
     request: ChatRequest, endpoint: Endpoint, *, stream: bool, flavor: Flavor
 ) -> HttpRequest:
-    headers = endpoint.request_headers()
+    headers = request_headers(endpoint, request.extra_headers)
     if stream:
-        headers["accept"] = "text/event-stream"
-    if request.extra_headers:
-        headers.update(request.extra_headers)
+        headers.setdefault("accept", "text/event-stream")
     body = build_body(request, stream=stream, flavor=flavor)
     return HttpRequest(
         method="POST",

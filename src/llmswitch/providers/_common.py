@@ -1,0 +1,45 @@
+"""Request-building rules every adapter shares, so the escape hatches behave the same
+on every provider."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Endpoint
+
+__all__ = ["merge_extra_body", "request_headers"]
+
+
+def merge_extra_body(body: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge the caller's ``extra_body`` into ``body``, last, in place.
+
+    A dict value merges one level deep into ours (``{"output_config": {"effort": "high"}}``
+    keeps a mapped ``format``); ``None`` removes a field we would have sent; anything
+    else replaces.
+    """
+    if extra:
+        for key, value in extra.items():
+            if value is None:
+                body.pop(key, None)
+                continue
+            mine = body.get(key)
+            if isinstance(mine, dict) and isinstance(value, Mapping):
+                body[key] = {**mine, **value}
+            else:
+                body[key] = value
+    return body
+
+
+def request_headers(endpoint: Endpoint, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """The endpoint's headers (auth included) with the caller's ``extra_headers`` on top.
+    Header names are case-insensitive: a caller's value replaces ours, never doubles it."""
+    headers = endpoint.request_headers()
+    if extra:
+        lowered = {k.lower(): k for k in headers}
+        for name, value in extra.items():
+            old = lowered.get(name.lower())
+            if old is not None:
+                del headers[old]
+            headers[name.lower()] = value
+    return headers
