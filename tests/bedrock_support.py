@@ -9,7 +9,7 @@ import hmac
 import json
 import struct
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -115,9 +115,7 @@ def exception(name: str, body: Mapping[str, Any]) -> bytes:
 
 
 def eventstream_reply(data: bytes, *, split: bool = True, **kw: Any) -> Reply:
-    return Reply(
-        content_type=EVENTSTREAM, chunks=split_awkward(data) if split else [data], **kw
-    )
+    return Reply(content_type=EVENTSTREAM, chunks=split_awkward(data) if split else [data], **kw)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -238,8 +236,9 @@ def check_sigv4(
     assert parts["Signature"] == want, "signature does not verify"
 
 
-def verifying(reply: Reply, **kw: Any) -> Any:
-    """A loopback handler that answers like AWS: 403 when the signature is wrong."""
+def verifying(reply: Reply | Callable[[Recorded], Reply], **kw: Any) -> Any:
+    """A loopback handler that answers like AWS: 403 when the signature is wrong, else
+    ``reply`` (or what ``reply(request)`` builds)."""
 
     def handle(request: Recorded) -> Reply:
         try:
@@ -250,6 +249,6 @@ def verifying(reply: Reply, **kw: Any) -> Any:
                 headers={"x-amzn-ErrorType": "InvalidSignatureException:http://internal"},
                 body=json.dumps({"message": f"signature mismatch: {exc}"}).encode(),
             )
-        return reply
+        return reply(request) if callable(reply) else reply
 
     return handle

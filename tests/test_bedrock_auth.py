@@ -76,12 +76,15 @@ def freeze(monkeypatch: pytest.MonkeyPatch, when: datetime.datetime) -> None:
 def test_region_precedence(aws_env: Path) -> None:
     (aws_env / "config").write_text("[default]\nregion = ap-southeast-2\n")
     files = {"AWS_CONFIG_FILE": str(aws_env / "config")}
-    assert endpoint({**files, "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-west-2"}).region == "eu-west-1"
+    assert (
+        endpoint({**files, "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-west-2"}).region
+        == "eu-west-1"
+    )
     assert endpoint({**files, "AWS_DEFAULT_REGION": "us-west-2"}).region == "us-west-2"
     ep = endpoint(files)
     assert ep.region == "ap-southeast-2"
     assert ep.base_url == "https://bedrock-runtime.ap-southeast-2.amazonaws.com"
-    assert ep.control_url == "https://bedrock.ap-southeast-2.amazonaws.com"  # fmt: skip
+    assert ep.control_url == "https://bedrock.ap-southeast-2.amazonaws.com"
 
 
 def test_missing_region_names_aws_region() -> None:
@@ -198,11 +201,13 @@ def test_signature_equals_botocore_clients_for_the_same_request(
     check_sigv4(sent)  # the independent verifier agrees with botocore's client
 
     signed_names = sent.headers["authorization"].split("SignedHeaders=")[1].split(",")[0]
-    headers = {h: sent.headers[h] for h in signed_names.split(";") if h not in ("host", "x-amz-date")}
+    headers = {
+        h: sent.headers[h] for h in signed_names.split(";") if h not in ("host", "x-amz-date")
+    }
     ep = endpoint({"AWS_REGION": "us-east-1", **KEYS, "AWS_ENDPOINT_URL": loopback.url})
     ours = ep.prepare(HttpRequest("POST", loopback.url + sent.path, headers, sent.body))
     assert ours.headers["Authorization"] == sent.headers["authorization"]
-    assert ours.headers["X-Amz-Date"] == sent.headers["x-amz-date"]  # fmt: skip
+    assert ours.headers["X-Amz-Date"] == sent.headers["x-amz-date"]
 
 
 # --------------------------------------------------------------------------- credential chain
@@ -228,11 +233,15 @@ def test_credentials_are_resolved_lazily_and_kept(aws_env: Path) -> None:
     creds = aws_env / "credentials"
     env = {"AWS_REGION": "us-east-1", "AWS_SHARED_CREDENTIALS_FILE": str(creds)}
     p = provider(env)  # nothing to find yet: building must not fail
-    creds.write_text(f"[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n")
+    creds.write_text(
+        f"[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+    )
     http = p.adapter.build_request(chat_request(), p.endpoint, stream=False)
     check_sigv4(as_received(p.endpoint.prepare(http)))
-    creds.write_text("[default]\naws_access_key_id = AKIACHANGED000000000\naws_secret_access_key = x\n")
-    check_sigv4(as_received(p.endpoint.prepare(http)))  # the resolved credentials are kept  # fmt: skip
+    creds.write_text(
+        "[default]\naws_access_key_id = AKIACHANGED000000000\naws_secret_access_key = x\n"
+    )
+    check_sigv4(as_received(p.endpoint.prepare(http)))  # the resolved credentials are kept
 
 
 def test_refreshing_credentials_are_frozen_per_signature(aws_env: Path) -> None:

@@ -114,7 +114,9 @@ def sdk_body(client: Any) -> dict[str, Any]:
         if "reasoningContent" in b:
             r = b["reasoningContent"]
             rt = r.get("reasoningText", {})
-            reasoning.append((rt.get("text", ""), rt.get("signature"), _b64(r.get("redactedContent"))))
+            reasoning.append(
+                (rt.get("text", ""), rt.get("signature"), _b64(r.get("redactedContent")))
+            )
     return {
         "text": "".join(b["text"] for b in content if "text" in b),
         "calls": [

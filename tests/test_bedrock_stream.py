@@ -97,7 +97,11 @@ def test_text_stream() -> None:
         39,
     )
     assert resp.model == REQUEST.model and resp.cost is not None  # priced via the catalog
-    assert end.raw["metrics"] == {"latencyMs": 512}
+    assert end.raw == {
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 25, "outputTokens": 14, "totalTokens": 39},
+        "metrics": {"latencyMs": 512},
+    }
 
 
 def test_tool_use_with_fragmented_input() -> None:
@@ -282,9 +286,7 @@ def test_unknown_events_and_delta_kinds_are_skipped() -> None:
 
 
 def test_garbage_payload_is_a_provider_error_with_the_bytes() -> None:
-    data = frame(
-        {":event-type": "contentBlockDelta", ":message-type": "event"}, b"{not json"
-    )
+    data = frame({":event-type": "contentBlockDelta", ":message-type": "event"}, b"{not json")
     with pytest.raises(ProviderError) as info:
         feed_all(data)
     assert info.value.body is not None and "{not json" in info.value.body
@@ -298,9 +300,7 @@ def test_corrupted_frame_is_a_provider_error() -> None:
 
 
 def test_json_payload_padding_and_order_do_not_matter() -> None:
-    payload = json.dumps(
-        {"p": "x" * 50, "delta": {"text": "a"}, "contentBlockIndex": 3}
-    ).encode()
+    payload = json.dumps({"p": "x" * 50, "delta": {"text": "a"}, "contentBlockIndex": 3}).encode()
     data = frame(
         {":message-type": "event", ":event-type": "contentBlockDelta", ":content-type": "json"},
         payload,

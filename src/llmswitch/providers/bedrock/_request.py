@@ -196,7 +196,7 @@ def _system(request: ChatRequest) -> list[Block]:
                         request, f"{where}.content[{j}]", "Bedrock system prompts take text only"
                     )
         mine = _parts(request, message.content, where)
-        if mine and message.cache_control is not None:
+        if mine and message.cache_control is not None and "cachePoint" not in mine[-1]:
             mine.append(_cache_point(message.cache_control))
         blocks.extend(mine)
     rf = request.response_format

@@ -236,6 +236,7 @@ class BedrockStreamParser:
             raw.update(self._stop)
         if self._metadata is not None:
             raw.update(self._metadata)
+        raw.pop("p", None)  # the junk padding field
         return raw
 
 
