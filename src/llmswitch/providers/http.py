@@ -234,42 +234,53 @@ class HttpProvider:
             )
         return adapter  # type: ignore[return-value]
 
-    def _embed_batches(self, request: EmbedRequest) -> tuple[EmbeddingAdapter, list[HttpRequest]]:
+    def _embed_batches(self, request: EmbedRequest) -> list[EmbedRequest]:
         adapter = self._embedder(request)
         # One adapter can serve model families with different limits (Bedrock: Titan
         # takes one input per request, Cohere 96): it may answer per model.
         size_for = getattr(adapter, "embed_batch_size_for", None)
         size = max(1, size_for(request.model) if size_for else adapter.embed_batch_size)
         inputs = request.inputs
-        batches = [
-            replace(request, inputs=inputs[i : i + size]) for i in range(0, len(inputs), size)
-        ]
-        return adapter, [adapter.build_embed_request(b, self.endpoint) for b in batches]
+        return [replace(request, inputs=inputs[i : i + size]) for i in range(0, len(inputs), size)]
+
+    def _embed_part(self, batch: EmbedRequest, response: HttpResponse) -> EmbeddingResponse:
+        self._check(None, response)
+        part = self._embedder(batch).parse_embed_response(batch, response)
+        if len(part.vectors) != len(batch.inputs):
+            # A short answer would silently shift every later vector onto the wrong input.
+            raise ProviderError(
+                f"sent {len(batch.inputs)} inputs, got {len(part.vectors)} vectors back",
+                status_code=response.status,
+                body=response.body,
+            )
+        return part
 
     async def aembed(self, request: EmbedRequest, ctx: CallContext) -> EmbeddingResponse:
-        adapter, https = self._embed_batches(request)
+        batches = self._embed_batches(request)
+        adapter = self._embedder(request)
         limit = asyncio.Semaphore(4)  # a few batches in flight; providers rate-limit bursts
 
-        async def one(http: HttpRequest) -> EmbeddingResponse:
+        async def one(batch: EmbedRequest) -> EmbeddingResponse:
+            http = adapter.build_embed_request(batch, self.endpoint)
             async with limit:
                 response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
-            self._check(None, response)
-            return adapter.parse_embed_response(request, response)
+            return self._embed_part(batch, response)
 
         try:
-            parts = await asyncio.gather(*(one(h) for h in https))
+            parts = await asyncio.gather(*(one(b) for b in batches))
         except LLMError as exc:
             raise self._fail(exc, None, request.model) from None
         return _merge_embeddings(request, list(parts))
 
     def embed(self, request: EmbedRequest, ctx: CallContext) -> EmbeddingResponse:
-        adapter, https = self._embed_batches(request)
+        batches = self._embed_batches(request)
+        adapter = self._embedder(request)
         parts: list[EmbeddingResponse] = []
         try:
-            for http in https:
+            for batch in batches:
+                http = adapter.build_embed_request(batch, self.endpoint)
                 response = ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
-                self._check(None, response)
-                parts.append(adapter.parse_embed_response(request, response))
+                parts.append(self._embed_part(batch, response))
         except LLMError as exc:
             raise self._fail(exc, None, request.model) from None
         return _merge_embeddings(request, parts)
