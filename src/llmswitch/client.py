@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from .messages import (
     to_tool_choice,
     to_tools,
 )
+from .middleware.base import Call, Middleware, Pipeline
 from .providers.runtime import CallContext, Provider, to_timeout
 
 if TYPE_CHECKING:
@@ -339,7 +340,8 @@ class Client:
     or ``./llmswitch.toml`` if present). ``providers``: extra :class:`ProviderConfig` entries or
     ready providers (e.g. ``llmswitch.testing.FakeProvider``). ``timeout``: seconds (total) or
     a :class:`Timeout`/dict with ``connect``, ``first_token``, ``total``. ``env``: where
-    credentials are read (default ``os.environ``).
+    credentials are read (default ``os.environ``). ``middleware``: layers wrapped around
+    every chat and stream call, outermost first (see :mod:`llmswitch.middleware`).
     """
 
     def __init__(
@@ -349,20 +351,29 @@ class Client:
         providers: Iterable[Provider | ProviderConfig] = (),
         timeout: Any = None,
         env: Mapping[str, str] | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         from .transport import SyncTransport
 
         self._transport = SyncTransport()
         self._core = _Core(config, providers, timeout, env, self._transport)
+        self._pipeline = Pipeline(middleware) if middleware else None
 
     def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         """One complete answer. Options: see the README (system, tools, tool_choice, ...)."""
         provider, request, ctx = self._core.request(model, messages, **options)
-        return provider.chat(request, ctx)  # type: ignore[no-any-return]
+        if self._pipeline is None:
+            return provider.chat(request, ctx)  # type: ignore[no-any-return]
+        return self._pipeline.chat(Call(request=request, provider=provider, ctx=ctx, model=model))
 
     def stream(self, model: str, messages: Any, **options: Any) -> ChatStream:
         provider, request, ctx = self._core.request(model, messages, **options)
-        return ChatStream(provider.stream(request, ctx), Accumulator(provider.id, request.model))
+        if self._pipeline is None:
+            events = provider.stream(request, ctx)
+        else:
+            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            events = self._pipeline.stream(call)
+        return ChatStream(events, Accumulator(provider.id, request.model))
 
     def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         """Embedding vectors, one per input in order; large inputs are split into the
@@ -507,21 +518,29 @@ class AsyncClient:
         providers: Iterable[Provider | ProviderConfig] = (),
         timeout: Any = None,
         env: Mapping[str, str] | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         from .transport import AsyncTransport
 
         self._transport = AsyncTransport()
         self._core = _Core(config, providers, timeout, env, self._transport)
+        self._pipeline = Pipeline(middleware) if middleware else None
 
     async def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         provider, request, ctx = self._core.request(model, messages, **options)
-        return await provider.achat(request, ctx)  # type: ignore[no-any-return]
+        if self._pipeline is None:
+            return await provider.achat(request, ctx)  # type: ignore[no-any-return]
+        call = Call(request=request, provider=provider, ctx=ctx, model=model)
+        return await self._pipeline.achat(call)
 
     def stream(self, model: str, messages: Any, **options: Any) -> AsyncChatStream:
         provider, request, ctx = self._core.request(model, messages, **options)
-        return AsyncChatStream(
-            provider.astream(request, ctx), Accumulator(provider.id, request.model)
-        )
+        if self._pipeline is None:
+            events = provider.astream(request, ctx)
+        else:
+            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            events = self._pipeline.astream(call)
+        return AsyncChatStream(events, Accumulator(provider.id, request.model))
 
     async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         provider, request, ctx = self._core.embed_request(model, input, **options)
