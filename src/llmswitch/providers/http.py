@@ -25,7 +25,7 @@ from ..messages import (
     Usage,
 )
 from .base import Adapter, EmbeddingAdapter, Endpoint, HttpRequest, HttpResponse
-from .runtime import CallContext
+from .runtime import CallContext, Timeout
 
 __all__ = ["HttpProvider"]
 
@@ -384,15 +384,11 @@ def _earliest(a: float | None, b: float | None) -> float | None:
 
 
 def _sync_timeout(
-    got_first: bool, first: float | None, total: float | None, timeout: Any
+    got_first: bool, first: float | None, total: float | None, timeout: Timeout
 ) -> LLMTimeoutError:
-    now = time.monotonic()
-    if (
-        not got_first
-        and first is not None
-        and (total is None or first <= total)
-        and now < (total if total is not None else float("inf"))
-    ):
+    """Which limit a blocking read ran into: the first-token one while no event has
+    arrived and it is the earlier deadline, else the total one."""
+    if not got_first and first is not None and (total is None or first <= total):
         return LLMTimeoutError(
             f"no first token within {timeout.first_token}s",
             phase="first_token",
