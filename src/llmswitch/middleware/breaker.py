@@ -1,0 +1,375 @@
+"""A circuit breaker per deployment (``provider/model``).
+
+Closed: calls pass and their outcomes fill a rolling window. When the window holds at
+least ``min_calls`` outcomes and the share of failures reaches ``failure_rate``, the
+breaker opens: calls fail fast with :class:`~llmswitch.errors.CircuitOpenError`
+(``retry_after`` = remaining cool-down) without reaching the provider. After
+``cooldown`` seconds it is half-open: up to ``half_open_probes`` calls per cool-down
+period go through; a probe's success closes the breaker (with a fresh window), its
+failure re-opens it for another cool-down.
+
+What counts as a failure: errors that say the *deployment* is unhealthy —
+:class:`TransportError`, :class:`LLMTimeoutError`, :class:`ProviderUnavailableError`
+(5xx, 529, mid-stream overload). Not counted (neither success nor failure): errors
+about the request or the caller (invalid request, context length, content filter,
+auth, configuration), cancellations, and :class:`RateLimitError` — a 429 is usually
+one key's quota, which key cooldowns and retries (honouring ``retry_after``) handle;
+pass ``failure_types=`` to count it too. A stream succeeds when its ``StreamEnd``
+arrives and fails on a counted error raised before or during it.
+
+The decision logic is :class:`BreakerPolicy` (pure: state and counts in, decision
+out); the state lives in a :class:`~llmswitch.storage.StateStore`, so with a Redis
+store every process sees the same breaker. Per call with Redis: one round trip to
+admit (two while half-open) and one to record the outcome (one more on a transition).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import CircuitOpenError, LLMTimeoutError, ProviderUnavailableError, TransportError
+from ..events import Event, StreamEnd
+from ..messages import ChatResponse
+from ..storage import StateStore, open_store
+from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
+
+__all__ = [
+    "DEFAULT_FAILURE_TYPES",
+    "BreakerPolicy",
+    "BreakerState",
+    "CircuitBreaker",
+]
+
+log = logging.getLogger("llmswitch.breaker")
+
+StateName = Literal["closed", "open", "half_open"]
+
+DEFAULT_FAILURE_TYPES: tuple[type[BaseException], ...] = (
+    TransportError,
+    LLMTimeoutError,
+    ProviderUnavailableError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerState:
+    """A breaker as seen now: ``calls``/``failures`` in the rolling window;
+    ``opens_until`` is when the current open period ends (``None`` when closed)."""
+
+    state: StateName
+    failures: int
+    calls: int
+    opens_until: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerPolicy:
+    """The breaker's thresholds and its pure decisions (seconds throughout)."""
+
+    window: float = 60.0
+    buckets: int = 10
+    min_calls: int = 10
+    failure_rate: float = 0.5
+    cooldown: float = 30.0
+    half_open_probes: int = 1
+
+    def __post_init__(self) -> None:
+        from ..errors import ConfigurationError
+
+        for name in ("window", "cooldown"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigurationError(f"breaker {name} must be > 0 seconds", field=name)
+        for name in ("buckets", "min_calls", "half_open_probes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"breaker {name} must be an integer >= 1", field=name)
+        rate = self.failure_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+            raise ConfigurationError("breaker failure_rate must be in (0, 1]", field="failure_rate")
+
+    def status(self, opens_until: float | None, now: float) -> tuple[StateName, int, float]:
+        """``(state, probe period, retry_after)`` for a breaker opened until
+        ``opens_until`` (``None``: closed). Half-open time is cut into cool-down
+        periods, each allowing ``half_open_probes`` probes, so a probe that never
+        reports back blocks recovery for one period at most."""
+        if opens_until is None:
+            return "closed", 0, 0.0
+        if now < opens_until:
+            return "open", 0, opens_until - now
+        period = int((now - opens_until) // self.cooldown)
+        return "half_open", period, opens_until + (period + 1) * self.cooldown - now
+
+    def probe_allowed(self, probes_in_period: int) -> bool:
+        """Whether the ``probes_in_period``-th probe of a period (1-based) may go."""
+        return probes_in_period <= self.half_open_probes
+
+    def should_open(self, successes: int, failures: int) -> bool:
+        """Whether a closed breaker with these window counts trips."""
+        calls = successes + failures
+        return calls >= self.min_calls and failures >= self.failure_rate * calls
+
+
+class _Keys:
+    __slots__ = ("probe", "state", "window")
+
+    def __init__(self, prefix: str, deployment: str) -> None:
+        self.state = f"{prefix}{deployment}:state"
+        self.window = f"{prefix}{deployment}:window"
+        self.probe = f"{prefix}{deployment}:probe:"
+
+
+def _deployment_of(call: Call) -> str:
+    return f"{call.provider.id}/{call.request.model}"
+
+
+class CircuitBreaker(Middleware):
+    """Fail fast on deployments that keep failing; see the module docs for the rules.
+
+    ``store`` is a :class:`~llmswitch.storage.StateStore` or a state URL
+    (``"memory://"`` default, ``"redis://host:port/db"`` to share across processes).
+    ``prefix`` namespaces its keys; ``clock`` gives wall-clock seconds (wall clock, not
+    monotonic, so processes sharing Redis agree). ``deployment`` maps a call to the id
+    its state is kept under (default ``"<provider>/<model>"``).
+    """
+
+    def __init__(
+        self,
+        store: StateStore | str | None = None,
+        *,
+        window: float = 60.0,
+        buckets: int = 10,
+        min_calls: int = 10,
+        failure_rate: float = 0.5,
+        cooldown: float = 30.0,
+        half_open_probes: int = 1,
+        failure_types: tuple[type[BaseException], ...] = DEFAULT_FAILURE_TYPES,
+        prefix: str = "llmswitch:breaker:",
+        clock: Callable[[], float] = time.time,
+        deployment: Callable[[Call], str] = _deployment_of,
+    ) -> None:
+        self.policy = BreakerPolicy(
+            window=window,
+            buckets=buckets,
+            min_calls=min_calls,
+            failure_rate=failure_rate,
+            cooldown=cooldown,
+            half_open_probes=half_open_probes,
+        )
+        self.store = store if isinstance(store, StateStore) else open_store(store)
+        self.failure_types = failure_types
+        self.prefix = prefix
+        self._clock = clock
+        self._deployment = deployment
+        self._keys: dict[str, _Keys] = {}
+
+    def _keys_for(self, deployment: str) -> _Keys:
+        keys = self._keys.get(deployment)
+        if keys is None:
+            keys = self._keys[deployment] = _Keys(self.prefix, deployment)
+        return keys
+
+    # ---- observability
+
+    def state(self, deployment: str) -> BreakerState:
+        """The live state of ``deployment``'s breaker (from the shared store)."""
+        keys = self._keys_for(deployment)
+        raw = self.store.get(keys.state)
+        now = self._clock()
+        p = self.policy
+        s, f = self.store.outcomes(keys.window, now, p.window, p.buckets)
+        return self._view(raw, now, s, f)
+
+    async def astate(self, deployment: str) -> BreakerState:
+        keys = self._keys_for(deployment)
+        raw = await self.store.aget(keys.state)
+        now = self._clock()
+        p = self.policy
+        s, f = await self.store.aoutcomes(keys.window, now, p.window, p.buckets)
+        return self._view(raw, now, s, f)
+
+    def states(self) -> dict[str, BreakerState]:
+        """Every deployment this breaker has seen, with its live state."""
+        return {d: self.state(d) for d in list(self._keys)}
+
+    async def astates(self) -> dict[str, BreakerState]:
+        return {d: await self.astate(d) for d in list(self._keys)}
+
+    def _view(self, raw: str | None, now: float, s: int, f: int) -> BreakerState:
+        until = float(raw) if raw is not None else None
+        name, _, _ = self.policy.status(until, now)
+        return BreakerState(state=name, failures=f, calls=s + f, opens_until=until)
+
+    # ---- decisions shared by the sync and async paths
+
+    def _check(self, deployment: str, raw: str, call: Call) -> tuple[str, float]:
+        """Raise if open; otherwise the probe counter key and retry_after for half-open."""
+        name, period, retry_after = self.policy.status(float(raw), self._clock())
+        if name == "open":
+            raise self._open_error(deployment, retry_after, call)
+        return f"{self._keys_for(deployment).probe}{raw}:{period}", retry_after
+
+    def _granted(
+        self, deployment: str, n: int, retry_after: float, call: Call, probe_key: str
+    ) -> str:
+        if not self.policy.probe_allowed(n):
+            raise self._open_error(deployment, retry_after, call)
+        if n == 1:
+            log.info("breaker half-open: probing %s", deployment)
+        return probe_key
+
+    def _open_error(self, deployment: str, retry_after: float, call: Call) -> CircuitOpenError:
+        return CircuitOpenError(
+            f"circuit open for {deployment}; retry in {retry_after:.1f}s",
+            retry_after=retry_after,
+            provider=call.provider.id,
+            model=call.request.model,
+        )
+
+    def _counts(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.failure_types)
+
+    def _log_open(self, deployment: str, s: int, f: int, probe: bool) -> None:
+        what = "probe failed, re-opened" if probe else f"opened ({f}/{s + f} calls failed)"
+        log.warning("breaker %s for %s; cool-down %.1fs", what, deployment, self.policy.cooldown)
+
+    # ---- sync state I/O
+
+    def _admit(self, deployment: str, call: Call) -> str | None:
+        """``None`` to pass a call through a closed breaker, a probe key when it is a
+        half-open probe; raises :class:`CircuitOpenError` otherwise."""
+        raw = self.store.get(self._keys_for(deployment).state)
+        if raw is None:
+            return None
+        probe_key, retry_after = self._check(deployment, raw, call)
+        n = self.store.incr_window(probe_key, 1, self.policy.cooldown)
+        return self._granted(deployment, n, retry_after, call, probe_key)
+
+    def _settle(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
+        store, p, keys = self.store, self.policy, self._keys_for(deployment)
+        if exc is not None and not self._counts(exc):
+            if probe is not None:  # inconclusive probe: give its slot back
+                store.incr_window(probe, -1, p.cooldown)
+            return
+        now = self._clock()
+        if probe is not None:
+            if exc is None:
+                store.delete(keys.state, keys.window)
+                log.info("breaker closed: %s recovered", deployment)
+            else:
+                store.set(keys.state, repr(now + p.cooldown))
+                self._log_open(deployment, 0, 0, True)
+            return
+        s, f = store.record_outcome(keys.window, exc is None, now, p.window, p.buckets)
+        # NX: in-flight stragglers and other processes must not extend the open period.
+        if (
+            exc is not None
+            and p.should_open(s, f)
+            and store.set(keys.state, repr(now + p.cooldown), only_if_absent=True)
+        ):
+            self._log_open(deployment, s, f, False)
+
+    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
+        deployment = self._deployment(call)
+        probe = self._admit(deployment, call)
+        try:
+            response = next(call)
+        except BaseException as exc:
+            self._settle(deployment, probe, exc)
+            raise
+        self._settle(deployment, probe, None)
+        return response
+
+    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
+        deployment = self._deployment(call)
+        probe = self._admit(deployment, call)
+        settled = False
+        source = next(call)
+        try:
+            for event in source:
+                if isinstance(event, StreamEnd):
+                    settled = True
+                    self._settle(deployment, probe, None)
+                yield event
+        except BaseException as exc:  # GeneratorExit (caller stopped) is not counted
+            if not settled:
+                settled = True
+                self._settle(deployment, probe, exc)
+            raise
+        finally:
+            if not settled:  # ended without StreamEnd or error: inconclusive
+                self._settle(deployment, probe, GeneratorExit())
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    # ---- async state I/O (mirrors the sync path)
+
+    async def _aadmit(self, deployment: str, call: Call) -> str | None:
+        raw = await self.store.aget(self._keys_for(deployment).state)
+        if raw is None:
+            return None
+        probe_key, retry_after = self._check(deployment, raw, call)
+        n = await self.store.aincr_window(probe_key, 1, self.policy.cooldown)
+        return self._granted(deployment, n, retry_after, call, probe_key)
+
+    async def _asettle(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
+        store, p, keys = self.store, self.policy, self._keys_for(deployment)
+        if exc is not None and not self._counts(exc):
+            if probe is not None:
+                await store.aincr_window(probe, -1, p.cooldown)
+            return
+        now = self._clock()
+        if probe is not None:
+            if exc is None:
+                await store.adelete(keys.state, keys.window)
+                log.info("breaker closed: %s recovered", deployment)
+            else:
+                await store.aset(keys.state, repr(now + p.cooldown))
+                self._log_open(deployment, 0, 0, True)
+            return
+        s, f = await store.arecord_outcome(keys.window, exc is None, now, p.window, p.buckets)
+        if (
+            exc is not None
+            and p.should_open(s, f)
+            and await store.aset(keys.state, repr(now + p.cooldown), only_if_absent=True)
+        ):
+            self._log_open(deployment, s, f, False)
+
+    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
+        deployment = self._deployment(call)
+        probe = await self._aadmit(deployment, call)
+        try:
+            response = await next(call)
+        except BaseException as exc:
+            await self._asettle(deployment, probe, exc)
+            raise
+        await self._asettle(deployment, probe, None)
+        return response
+
+    async def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
+        deployment = self._deployment(call)
+        probe = await self._aadmit(deployment, call)
+        settled = False
+        source = next(call)
+        try:
+            async for event in source:
+                if isinstance(event, StreamEnd):
+                    settled = True
+                    await self._asettle(deployment, probe, None)
+                yield event
+        except BaseException as exc:
+            if not settled:
+                settled = True
+                await self._asettle(deployment, probe, exc)
+            raise
+        finally:
+            if not settled:
+                await self._asettle(deployment, probe, GeneratorExit())
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()

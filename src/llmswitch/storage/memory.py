@@ -1,0 +1,135 @@
+"""In-process state: dicts under one lock. The default backend."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from .base import StateStore
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(StateStore):
+    """Thread-safe in-memory :class:`StateStore`. ``clock`` (seconds, default
+    ``time.time``) decides TTL expiry; tests inject a fake one. The async methods
+    run inline: every operation is a few dict updates, never I/O."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        # key -> (value, expires_at or None)
+        self._values: dict[str, tuple[str, float | None]] = {}
+        # key -> [count, expires_at]
+        self._counters: dict[str, list[float]] = {}
+        # key -> {bucket index: [successes, failures]}
+        self._windows: dict[str, dict[int, list[int]]] = {}
+
+    def __repr__(self) -> str:
+        return "MemoryStore()"
+
+    # ---- values
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            entry = self._values.get(key)
+            if entry is None:
+                return None
+            if entry[1] is not None and entry[1] <= self._clock():
+                del self._values[key]
+                return None
+            return entry[0]
+
+    def set(
+        self, key: str, value: str, ttl: float | None = None, *, only_if_absent: bool = False
+    ) -> bool:
+        with self._lock:
+            now = self._clock()
+            if only_if_absent:
+                entry = self._values.get(key)
+                if entry is not None and (entry[1] is None or entry[1] > now):
+                    return False
+            self._values[key] = (value, now + ttl if ttl is not None else None)
+            return True
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._values.pop(key, None)
+                self._counters.pop(key, None)
+                self._windows.pop(key, None)
+
+    # ---- counters
+
+    def incr_window(self, key: str, amount: int, window_s: float) -> int:
+        with self._lock:
+            now = self._clock()
+            entry = self._counters.get(key)
+            if entry is None or entry[1] <= now:
+                entry = self._counters[key] = [0, now + window_s]
+            entry[0] += amount
+            return int(entry[0])
+
+    def record_outcome(
+        self, key: str, ok: bool, now: float, window_s: float, buckets: int
+    ) -> tuple[int, int]:
+        index = int(now // (window_s / buckets))
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = {}
+            bucket = window.get(index)
+            if bucket is None:
+                bucket = window[index] = [0, 0]
+            bucket[0 if ok else 1] += 1
+            return _sum(window, index - buckets + 1)
+
+    def outcomes(self, key: str, now: float, window_s: float, buckets: int) -> tuple[int, int]:
+        index = int(now // (window_s / buckets))
+        with self._lock:
+            window = self._windows.get(key)
+            return _sum(window, index - buckets + 1) if window else (0, 0)
+
+    # ---- async: the same operations inline
+
+    async def aget(self, key: str) -> str | None:
+        return self.get(key)
+
+    async def aset(
+        self, key: str, value: str, ttl: float | None = None, *, only_if_absent: bool = False
+    ) -> bool:
+        return self.set(key, value, ttl, only_if_absent=only_if_absent)
+
+    async def adelete(self, *keys: str) -> None:
+        self.delete(*keys)
+
+    async def aincr_window(self, key: str, amount: int, window_s: float) -> int:
+        return self.incr_window(key, amount, window_s)
+
+    async def arecord_outcome(
+        self, key: str, ok: bool, now: float, window_s: float, buckets: int
+    ) -> tuple[int, int]:
+        return self.record_outcome(key, ok, now, window_s, buckets)
+
+    async def aoutcomes(
+        self, key: str, now: float, window_s: float, buckets: int
+    ) -> tuple[int, int]:
+        return self.outcomes(key, now, window_s, buckets)
+
+
+def _sum(window: dict[int, list[int]], oldest: int) -> tuple[int, int]:
+    """Totals of the buckets at or after ``oldest``; older ones are dropped (caller
+    holds the lock). At most ``buckets`` + 1 entries survive, so this stays cheap."""
+    successes = failures = 0
+    stale = None
+    for index, (s, f) in window.items():
+        if index < oldest:
+            stale = [index] if stale is None else [*stale, index]
+        else:
+            successes += s
+            failures += f
+    if stale:
+        for index in stale:
+            del window[index]
+    return successes, failures

@@ -1,0 +1,178 @@
+"""Redis state: each operation is one round trip, the compound ones atomic Lua scripts.
+
+Imported only when a ``redis://`` URL is opened, so the default path never loads
+redis-py. Time comes from the caller (``now``) for windows and from the Redis server
+for TTLs, so processes on one host agree without sharing a clock object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from ..errors import ConfigurationError
+from .base import StateStore, display_url
+
+__all__ = ["RedisStore"]
+
+# KEYS[1]: a hash of "<bucket>:s" / "<bucket>:f" counts.
+# ARGV: ok ("1" success, "0" failure, "-1" read only), now, window_s, buckets.
+_OUTCOME_LUA = """
+local window = tonumber(ARGV[3])
+local buckets = tonumber(ARGV[4])
+local cur = math.floor(tonumber(ARGV[2]) / (window / buckets))
+local oldest = cur - buckets + 1
+local ok = ARGV[1]
+if ok == '1' then
+  redis.call('HINCRBY', KEYS[1], cur .. ':s', 1)
+elseif ok == '0' then
+  redis.call('HINCRBY', KEYS[1], cur .. ':f', 1)
+end
+local flat = redis.call('HGETALL', KEYS[1])
+local s, f = 0, 0
+for i = 1, #flat, 2 do
+  local field = flat[i]
+  local sep = string.find(field, ':', 1, true)
+  local idx = tonumber(string.sub(field, 1, sep - 1))
+  if idx < oldest then
+    redis.call('HDEL', KEYS[1], field)
+  elseif string.sub(field, sep + 1) == 's' then
+    s = s + tonumber(flat[i + 1])
+  else
+    f = f + tonumber(flat[i + 1])
+  end
+end
+if ok ~= '-1' then
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+end
+return {s, f}
+"""
+
+# KEYS[1]: the counter. ARGV: amount, window in ms. The TTL is set by the first
+# increment only, so the window is fixed rather than sliding.
+_INCR_LUA = """
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return v
+"""
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000 + 0.999))
+
+
+class RedisStore(StateStore):
+    """:class:`StateStore` on a Redis server (``redis://[:password@]host:port/db``,
+    ``rediss://`` or ``unix://``). The sync methods use one ``redis.Redis``; the
+    async ones a ``redis.asyncio.Redis`` per event loop."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self._url = url
+        self._options = {"decode_responses": True, **options}
+        try:
+            self._sync = redis.Redis.from_url(url, **self._options)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"invalid Redis URL {display_url(url)!r}: {exc}", field="state"
+            ) from None
+        self._outcome = self._sync.register_script(_OUTCOME_LUA)
+        self._incr = self._sync.register_script(_INCR_LUA)
+        self._async: tuple[asyncio.AbstractEventLoop, Any, Any, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisStore({display_url(self._url)!r})"
+
+    def _aclient(self) -> tuple[Any, Any, Any]:
+        # An asyncio connection belongs to the loop that opened it; pytest and
+        # asyncio.run() each bring a new loop, so keep one client per loop.
+        loop = asyncio.get_running_loop()
+        held = self._async
+        if held is None or held[0] is not loop:
+            client = redis.asyncio.Redis.from_url(self._url, **self._options)
+            held = self._async = (
+                loop,
+                client,
+                client.register_script(_OUTCOME_LUA),
+                client.register_script(_INCR_LUA),
+            )
+        return held[1], held[2], held[3]
+
+    # ---- sync
+
+    def get(self, key: str) -> str | None:
+        value = self._sync.get(key)
+        return value if value is None or isinstance(value, str) else value.decode()
+
+    def set(
+        self, key: str, value: str, ttl: float | None = None, *, only_if_absent: bool = False
+    ) -> bool:
+        px = _ms(ttl) if ttl is not None else None
+        return bool(self._sync.set(key, value, px=px, nx=only_if_absent))
+
+    def delete(self, *keys: str) -> None:
+        if keys:
+            self._sync.delete(*keys)
+
+    def incr_window(self, key: str, amount: int, window_s: float) -> int:
+        return int(self._incr(keys=[key], args=[amount, _ms(window_s)]))
+
+    def record_outcome(
+        self, key: str, ok: bool, now: float, window_s: float, buckets: int
+    ) -> tuple[int, int]:
+        s, f = self._outcome(keys=[key], args=["1" if ok else "0", repr(now), window_s, buckets])
+        return int(s), int(f)
+
+    def outcomes(self, key: str, now: float, window_s: float, buckets: int) -> tuple[int, int]:
+        s, f = self._outcome(keys=[key], args=["-1", repr(now), window_s, buckets])
+        return int(s), int(f)
+
+    def close(self) -> None:
+        self._sync.close()
+
+    # ---- async
+
+    async def aget(self, key: str) -> str | None:
+        client, _, _ = self._aclient()
+        return await client.get(key)  # type: ignore[no-any-return]
+
+    async def aset(
+        self, key: str, value: str, ttl: float | None = None, *, only_if_absent: bool = False
+    ) -> bool:
+        client, _, _ = self._aclient()
+        px = _ms(ttl) if ttl is not None else None
+        return bool(await client.set(key, value, px=px, nx=only_if_absent))
+
+    async def adelete(self, *keys: str) -> None:
+        if keys:
+            client, _, _ = self._aclient()
+            await client.delete(*keys)
+
+    async def aincr_window(self, key: str, amount: int, window_s: float) -> int:
+        _, _, incr = self._aclient()
+        return int(await incr(keys=[key], args=[amount, _ms(window_s)]))
+
+    async def arecord_outcome(
+        self, key: str, ok: bool, now: float, window_s: float, buckets: int
+    ) -> tuple[int, int]:
+        _, outcome, _ = self._aclient()
+        args = ["1" if ok else "0", repr(now), window_s, buckets]
+        s, f = await outcome(keys=[key], args=args)
+        return int(s), int(f)
+
+    async def aoutcomes(
+        self, key: str, now: float, window_s: float, buckets: int
+    ) -> tuple[int, int]:
+        _, outcome, _ = self._aclient()
+        s, f = await outcome(keys=[key], args=["-1", repr(now), window_s, buckets])
+        return int(s), int(f)
+
+    async def aclose(self) -> None:
+        held, self._async = self._async, None
+        if held is not None:
+            await held[1].aclose()
+        self._sync.close()
