@@ -13,22 +13,41 @@ import contextlib
 import json
 import logging
 import os
+import struct
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-MESSAGES = [{"role": "user", "content": "Summarise how a request is routed, in one paragraph."}]
+PROMPT = "Summarise how a request is routed, in one paragraph."
+MESSAGES = [{"role": "user", "content": PROMPT}]
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
+GEMINI_MODEL = "gemini-2.5-flash"
+BEDROCK_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+OLLAMA_MODEL = "llama3.2"
 MAX_TOKENS = 1024
 API_KEY = "bench"
+# Fake static AWS keys for the SigV4 rows (AWS's documentation example pair).
+AWS_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+AWS_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+AWS_REGION = "us-east-1"
+
+# How each format frames a stream: SSE lines, binary event-stream frames, NDJSON lines.
+FRAMING = {
+    "openai": "sse",
+    "anthropic": "sse",
+    "gemini": "sse",
+    "bedrock": "eventstream",
+    "ollama": "ndjson",
+}
 
 
 @dataclass
 class Group:
     key: str  # e.g. "stream-openai"
     title: str
-    fmt: str  # "openai" | "anthropic"
+    fmt: str  # "openai" | "anthropic" | "gemini" | "bedrock" | "ollama"
     stream: bool
     root: str  # upstream URL, http://127.0.0.1:PORT
     upstream_label: str
@@ -41,7 +60,19 @@ class Group:
 
     @property
     def path(self) -> str:
+        if self.fmt == "gemini":
+            verb = ":streamGenerateContent?alt=sse" if self.stream else ":generateContent"
+            return f"/v1beta/models/{GEMINI_MODEL}{verb}"
+        if self.fmt == "bedrock":  # the model id percent-encoded, as botocore sends it
+            verb = "converse-stream" if self.stream else "converse"
+            return f"/model/{quote(BEDROCK_MODEL, safe='')}/{verb}"
+        if self.fmt == "ollama":
+            return "/api/chat"
         return "/v1/chat/completions" if self.fmt == "openai" else "/v1/messages"
+
+    @property
+    def framing(self) -> str:
+        return FRAMING[self.fmt]
 
     @property
     def url(self) -> str:
@@ -70,6 +101,29 @@ def _expect(got: str, want: str, what: str) -> None:
 
 
 def _request_body(g: Group) -> bytes:
+    if g.fmt == "gemini":
+        return json.dumps(
+            {
+                "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+                "generationConfig": {"maxOutputTokens": MAX_TOKENS},
+            }
+        ).encode()
+    if g.fmt == "bedrock":
+        return json.dumps(
+            {
+                "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+                "inferenceConfig": {"maxTokens": MAX_TOKENS},
+            }
+        ).encode()
+    if g.fmt == "ollama":
+        return json.dumps(
+            {
+                "model": OLLAMA_MODEL,
+                "messages": MESSAGES,
+                "stream": g.stream,
+                "options": {"num_predict": MAX_TOKENS},
+            }
+        ).encode()
     body: dict[str, Any] = {"model": OPENAI_MODEL if g.fmt == "openai" else ANTHROPIC_MODEL}
     body["messages"] = MESSAGES
     body["max_tokens"] = MAX_TOKENS
@@ -81,8 +135,12 @@ def _request_body(g: Group) -> bytes:
 
 
 def _headers(g: Group) -> dict[str, str]:
-    if g.fmt == "openai":
+    if g.fmt in ("openai", "bedrock"):  # Bedrock: an API key (bearer), no SigV4 in floors
         return {"content-type": "application/json", "authorization": f"Bearer {API_KEY}"}
+    if g.fmt == "gemini":
+        return {"content-type": "application/json", "x-goog-api-key": API_KEY}
+    if g.fmt == "ollama":
+        return {"content-type": "application/json"}
     return {
         "content-type": "application/json",
         "x-api-key": API_KEY,
@@ -102,9 +160,71 @@ def _stream_text(fmt: str, payloads: list[Any]) -> str:
         if fmt == "openai":
             for c in p.get("choices") or ():
                 out.append(c["delta"].get("content") or "")
+        elif fmt == "gemini":
+            for c in p.get("candidates") or ():
+                out.extend(part.get("text", "") for part in c["content"]["parts"])
+        elif fmt == "bedrock":
+            out.append((p.get("delta") or {}).get("text") or "")
+        elif fmt == "ollama":
+            out.append(p["message"]["content"])
         elif p.get("type") == "content_block_delta" and p["delta"]["type"] == "text_delta":
             out.append(p["delta"]["text"])
     return "".join(out)
+
+
+# The minimal framing of the binary and NDJSON streams, called once per network read
+# (nginx delivers a stream in one or two): complete units are json-decoded, the
+# incomplete tail is returned to be prefixed to the next read.
+
+_PRELUDE = struct.Struct("!II")
+
+
+def _eventstream_feed(
+    buf: bytes, loads: Callable[[bytes], Any], collect: list[Any] | None
+) -> tuple[int, bytes]:
+    """Event-stream frames split by their total_length, each payload json-decoded. No
+    CRC check and no header parsing: the floor is the least a client could do."""
+    n = pos = 0
+    size = len(buf)
+    while size - pos >= 12:
+        total, headers_length = _PRELUDE.unpack_from(buf, pos)
+        end = pos + total
+        if end > size:
+            break
+        obj = loads(buf[pos + 12 + headers_length : end - 4])
+        n += 1
+        if collect is not None:
+            collect.append(obj)
+        pos = end
+    return n, buf[pos:]
+
+
+def _ndjson_feed(
+    buf: bytes, loads: Callable[[bytes], Any], collect: list[Any] | None
+) -> tuple[int, bytes]:
+    """Complete NDJSON lines, each json-decoded."""
+    n = 0
+    lines = buf.split(b"\n")
+    rest = lines.pop()
+    for line in lines:
+        if line:
+            obj = loads(line)
+            n += 1
+            if collect is not None:
+                collect.append(obj)
+    return n, rest
+
+
+_FEEDS = {"eventstream": _eventstream_feed, "ndjson": _ndjson_feed}
+
+
+def _aiohttp_url(url: str) -> Any:
+    """A percent-encoded URL sent byte for byte (yarl would turn Bedrock's %3A into ":")."""
+    if "%" not in url:
+        return url
+    from yarl import URL
+
+    return URL(url, encoded=True)
 
 
 # ------------------------------------------------------------------------------ floors
@@ -121,7 +241,7 @@ async def floor_async(g: Group, *, use_orjson: bool = False) -> Case:
     else:
         loads = json.loads
     session = aiohttp.ClientSession()
-    url, body, headers = g.url, _request_body(g), _headers(g)
+    url, body, headers = _aiohttp_url(g.url), _request_body(g), _headers(g)
     reads = [0, 0]  # reads, streams: how many network reads a stream takes on this upstream
 
     if not g.stream:
@@ -135,6 +255,29 @@ async def floor_async(g: Group, *, use_orjson: bool = False) -> Case:
 
         async def check() -> None:
             _expect(_text_of(g.fmt, await op()), g.expected_text, "floor")
+
+    elif g.framing != "sse":
+        feed = _FEEDS[g.framing]
+
+        async def op(collect: list[Any] | None = None) -> int:
+            n = 0
+            buf = b""
+            async with session.post(url, data=body, headers=headers) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"upstream answered HTTP {resp.status}")
+                async for chunk in resp.content.iter_any():
+                    reads[0] += 1
+                    k, buf = feed(buf + chunk if buf else chunk, loads, collect)
+                    n += k
+            if buf:
+                raise RuntimeError(f"stream ended inside a frame or line ({len(buf)} bytes)")
+            reads[1] += 1
+            return n
+
+        async def check() -> None:
+            payloads: list[Any] = []
+            await op(payloads)
+            _expect(_stream_text(g.fmt, payloads), g.expected_text, "floor")
 
     else:
 
@@ -186,6 +329,28 @@ async def floor_sync(g: Group) -> Case:
         def check() -> None:
             _expect(_text_of(g.fmt, op()), g.expected_text, "sync floor")
 
+    elif g.framing != "sse":
+        feed = _FEEDS[g.framing]
+
+        def op(collect: list[Any] | None = None) -> int:
+            n = 0
+            buf = b""
+            resp = pool.request("POST", url, body=body, headers=headers, preload_content=False)
+            if resp.status != 200:
+                raise RuntimeError(f"upstream answered HTTP {resp.status}")
+            for chunk in resp.stream(65536):
+                k, buf = feed(buf + chunk if buf else chunk, json.loads, collect)
+                n += k
+            resp.release_conn()
+            if buf:
+                raise RuntimeError(f"stream ended inside a frame or line ({len(buf)} bytes)")
+            return n
+
+        def check() -> None:
+            payloads: list[Any] = []
+            op(payloads)
+            _expect(_stream_text(g.fmt, payloads), g.expected_text, "sync floor")
+
     else:
 
         def op(collect: list[Any] | None = None) -> int:
@@ -223,14 +388,32 @@ async def floor_sync(g: Group) -> Case:
 def provider_env(g: Group) -> Iterator[None]:
     """llmswitch's documented configuration: env vars, set before the client is created
     and kept for the whole group (the client may read them when it first resolves a model)."""
-    values = {
+    values: dict[str, str | None] = {
         "OPENAI_BASE_URL": f"{g.base}/v1",
         "OPENAI_API_KEY": API_KEY,
         "ANTHROPIC_BASE_URL": g.base,
         "ANTHROPIC_API_KEY": API_KEY,
+        "GEMINI_API_KEY": API_KEY,
+        "GEMINI_BASE_URL": g.base,  # without /v1beta
+        # A Bedrock API key: bearer auth, so SigV4's cost is not in the budget rows (the
+        # llmswitch-async-sigv4 row measures it). None = unset for the group.
+        "AWS_BEARER_TOKEN_BEDROCK": API_KEY,
+        "AWS_REGION": AWS_REGION,
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": g.base,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_PROFILE": None,
+        "AWS_ACCESS_KEY_ID": None,
+        "AWS_SECRET_ACCESS_KEY": None,
+        "AWS_SESSION_TOKEN": None,
+        "OLLAMA_HOST": g.base,
+        "OLLAMA_API_KEY": None,
     }
     saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         yield
     finally:
@@ -241,14 +424,41 @@ def provider_env(g: Group) -> Iterator[None]:
                 os.environ[k] = v
 
 
+_MODELS = {
+    "openai": OPENAI_MODEL,
+    "anthropic": ANTHROPIC_MODEL,
+    "gemini": GEMINI_MODEL,
+    "bedrock": BEDROCK_MODEL,
+    "ollama": OLLAMA_MODEL,
+}
+
+
 def _model(g: Group) -> str:
-    return f"openai/{OPENAI_MODEL}" if g.fmt == "openai" else f"anthropic/{ANTHROPIC_MODEL}"
+    return f"{g.fmt}/{_MODELS[g.fmt]}"
 
 
-async def llmswitch_async(g: Group) -> Case:
+def _sigv4_env() -> dict[str, str]:
+    """The process environment with static AWS keys instead of the Bedrock API key."""
+    env = {k: v for k, v in os.environ.items() if k != "AWS_BEARER_TOKEN_BEDROCK"}
+    env.update(AWS_ACCESS_KEY_ID=AWS_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=AWS_SECRET_KEY)
+    return env
+
+
+def _assert_sigv4(client: Any, model: str) -> None:
+    """A SigV4 row that silently sent the API key would look fast: sign one request the
+    way the client does (llmswitch internals, bench-only) and look at the result."""
+    provider, request, _ctx = client._core.request(model, MESSAGES, max_tokens=MAX_TOKENS)
+    http = provider.adapter.build_request(request, provider.endpoint, stream=True)
+    headers = {k.lower(): v for k, v in provider.endpoint.prepare(http).headers.items()}
+    if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
+        raise AssertionError("the SigV4 row does not sign its requests with SigV4")
+
+
+async def llmswitch_async(g: Group, *, sigv4: bool = False) -> Case:
     import llmswitch
 
-    client = llmswitch.AsyncClient()  # configured by provider_env(g), set by run.py
+    # configured by provider_env(g), set by run.py; the SigV4 row gets static keys instead
+    client = llmswitch.AsyncClient(env=_sigv4_env()) if sigv4 else llmswitch.AsyncClient()
     model = _model(g)
 
     if not g.stream:
@@ -276,15 +486,27 @@ async def llmswitch_async(g: Group) -> Case:
                 final = s.response
             _expect("".join(pieces), g.expected_text, "llmswitch TextDelta events")
             _expect(final.text, g.expected_text, "llmswitch stream.response")
+            if sigv4:
+                _assert_sigv4(client, model)
 
         name = "llmswitch AsyncClient.stream"
-    return Case("llmswitch-async", name, "llmswitch", "floor", True, op, check, client.aclose)
+    cid = "llmswitch-async"
+    if sigv4:
+        cid, name = "llmswitch-async-sigv4", name + ", SigV4 (no budget)"
+    return Case(cid, name, "llmswitch", "floor", True, op, check, client.aclose)
 
 
-async def llmswitch_sync(g: Group) -> Case:
+async def llmswitch_async_sigv4(g: Group) -> Case | None:
+    """Bedrock signed with SigV4 (static keys) instead of an API key: reported only."""
+    if g.fmt != "bedrock":
+        return None
+    return await llmswitch_async(g, sigv4=True)
+
+
+async def llmswitch_sync(g: Group, *, sigv4: bool = False) -> Case:
     import llmswitch
 
-    client = llmswitch.Client()
+    client = llmswitch.Client(env=_sigv4_env()) if sigv4 else llmswitch.Client()
     model = _model(g)
 
     if not g.stream:
@@ -309,9 +531,21 @@ async def llmswitch_sync(g: Group) -> Case:
                 final = s.response
             _expect("".join(pieces), g.expected_text, "llmswitch sync TextDelta events")
             _expect(final.text, g.expected_text, "llmswitch sync stream.response")
+            if sigv4:
+                _assert_sigv4(client, model)
 
         name = "llmswitch Client.stream (sync)"
-    return Case("llmswitch-sync", name, "llmswitch", "floor-sync", False, op, check, client.close)
+    cid = "llmswitch-sync"
+    if sigv4:
+        cid, name = "llmswitch-sync-sigv4", name + ", SigV4 (no budget)"
+    return Case(cid, name, "llmswitch", "floor-sync", False, op, check, client.close)
+
+
+async def llmswitch_sync_sigv4(g: Group) -> Case | None:
+    """The sync Client on Bedrock with SigV4: the like-for-like row for boto3."""
+    if g.fmt != "bedrock":
+        return None
+    return await llmswitch_sync(g, sigv4=True)
 
 
 # ------------------------------------------------------------------------------- peers
@@ -448,7 +682,9 @@ def _import_litellm() -> Any:
     return litellm
 
 
-async def litellm_case(g: Group) -> Case:
+async def litellm_case(g: Group) -> Case | None:
+    if g.fmt not in ("openai", "anthropic"):
+        return None
     litellm = _import_litellm()
     if g.fmt == "openai":
         kw: dict[str, Any] = {"model": f"openai/{OPENAI_MODEL}", "api_base": f"{g.base}/v1"}
@@ -489,6 +725,107 @@ async def litellm_case(g: Group) -> Case:
     return Case("litellm", name, "litellm", "floor", True, op, check)
 
 
+async def genai_sdk(g: Group) -> Case | None:
+    """google-genai's async client (aiohttp when installed) on the loopback base URL."""
+    if g.fmt != "gemini" or not g.stream:
+        return None
+    from importlib.metadata import version
+
+    from google import genai
+
+    # With a custom base URL the SDK defaults to v1; the Gemini API's default is v1beta.
+    http_options: Any = {"base_url": g.base, "api_version": "v1beta"}
+    client = genai.Client(api_key=API_KEY, http_options=http_options)
+    config: Any = {"max_output_tokens": MAX_TOKENS}
+    stream = client.aio.models.generate_content_stream
+
+    async def op() -> None:
+        async for _chunk in await stream(model=GEMINI_MODEL, contents=PROMPT, config=config):
+            pass
+
+    async def check() -> None:
+        text = []
+        async for chunk in await stream(model=GEMINI_MODEL, contents=PROMPT, config=config):
+            text.append(chunk.text or "")
+        _expect("".join(text), g.expected_text, "google-genai stream")
+
+    name = f"google-genai {version('google-genai')} generate_content_stream"
+    return Case("genai-sdk", name, "google-genai", "floor", True, op, check, client.aio.aclose)
+
+
+async def ollama_sdk(g: Group) -> Case | None:
+    """The ``ollama`` package's AsyncClient (httpx) on the loopback host."""
+    if g.fmt != "ollama" or not g.stream:
+        return None
+    from importlib.metadata import version
+
+    import ollama
+
+    client = ollama.AsyncClient(host=g.base)
+    options = {"num_predict": MAX_TOKENS}
+
+    async def op() -> None:
+        async for _part in await client.chat(
+            model=OLLAMA_MODEL, messages=MESSAGES, stream=True, options=options
+        ):
+            pass
+
+    async def check() -> None:
+        text = []
+        async for part in await client.chat(
+            model=OLLAMA_MODEL, messages=MESSAGES, stream=True, options=options
+        ):
+            text.append(part.message.content or "")
+        _expect("".join(text), g.expected_text, "ollama stream")
+
+    async def close() -> None:
+        await client._client.aclose()  # the package has no public close
+
+    name = f"ollama {version('ollama')} AsyncClient.chat(stream=True)"
+    return Case("ollama-sdk", name, "ollama", "floor", True, op, check, close)
+
+
+async def boto3_sdk(g: Group) -> Case | None:
+    """boto3 ``converse_stream`` (sync only: boto3 has no async client), against the
+    sync floor. SigV4 with static keys: botocore refuses a bearer token over plain http,
+    so compare it with the llmswitch-sync-sigv4 row, not only with the floor."""
+    if g.fmt != "bedrock" or not g.stream:
+        return None
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name=AWS_REGION,
+        endpoint_url=g.base,
+        aws_access_key_id=AWS_ACCESS_KEY,
+        aws_secret_access_key=AWS_SECRET_KEY,
+        # set in code, so botocore does not switch to AWS_BEARER_TOKEN_BEDROCK
+        config=Config(signature_version="v4", retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    kw: dict[str, Any] = {
+        "modelId": BEDROCK_MODEL,
+        "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+        "inferenceConfig": {"maxTokens": MAX_TOKENS},
+    }
+
+    def op() -> None:
+        for _ev in client.converse_stream(**kw)["stream"]:
+            pass
+
+    def check() -> None:
+        resp = client.converse_stream(**kw)
+        text = [
+            ev["contentBlockDelta"]["delta"].get("text", "")
+            for ev in resp["stream"]
+            if "contentBlockDelta" in ev
+        ]
+        _expect("".join(text), g.expected_text, "boto3 converse_stream")
+
+    name = f"boto3 {boto3.__version__} converse_stream (sync, SigV4)"
+    return Case("boto3", name, "boto3", "floor-sync", False, op, check, client.close)
+
+
 FactoryT = Callable[[Group], Awaitable["Case | None"]]
 
 
@@ -513,12 +850,19 @@ FLOORS = [
 ]
 LLMSWITCH = [
     Factory("llmswitch-async", "llmswitch AsyncClient", "llmswitch", llmswitch_async),
+    Factory("llmswitch-async-sigv4", "llmswitch AsyncClient, SigV4", "llmswitch",
+            llmswitch_async_sigv4),
     Factory("llmswitch-sync", "llmswitch Client (sync)", "llmswitch", llmswitch_sync),
-]
+    Factory("llmswitch-sync-sigv4", "llmswitch Client (sync), SigV4", "llmswitch",
+            llmswitch_sync_sigv4),
+]  # fmt: skip
 PEERS = [
     Factory("openai-sdk", "openai SDK", "openai", openai_sdk),
     Factory("anthropic-sdk", "anthropic SDK", "anthropic", anthropic_sdk),
     Factory("anthropic-sdk-helper", "anthropic SDK messages.stream()", "anthropic",
             anthropic_sdk_helper),
     Factory("litellm", "LiteLLM", "litellm", litellm_case),
+    Factory("genai-sdk", "google-genai SDK", "google-genai", genai_sdk),
+    Factory("ollama-sdk", "ollama SDK", "ollama", ollama_sdk),
+    Factory("boto3", "boto3 converse_stream", "boto3", boto3_sdk),
 ]  # fmt: skip

@@ -5,9 +5,10 @@
     uv run python bench/run.py --only chat,stream            # floor + llmswitch only
     uv run --group bench python bench/run.py --json out.json
 
-Sections for ``--only`` (comma-separated): chat, stream, trickle, import, peers.
-``peers`` adds the openai/anthropic SDKs and LiteLLM to whichever sections run; a list
-naming no section (e.g. ``--only peers``) means all sections. See bench/README.md.
+Sections for ``--only`` (comma-separated): chat, stream (OpenAI + Anthropic), stream-gemini,
+stream-bedrock, stream-ollama, trickle, import, peers. ``peers`` adds the official SDKs
+(openai, anthropic, google-genai, ollama, boto3) and LiteLLM to whichever sections run; a
+list naming no section (e.g. ``--only peers``) means all sections. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ import cases as C
 import importcost
 import upstream as up
 
-SECTIONS = ("chat", "stream", "trickle", "import")
+SECTIONS = ("chat", "stream", "stream-gemini", "stream-bedrock", "stream-ollama", "trickle",
+            "import")  # fmt: skip
+# The formats of the sections that hold one stream group each (section key = group key).
+NEW_STREAM_FORMATS = {"gemini": "Gemini", "bedrock": "Bedrock", "ollama": "Ollama"}
 TOKENS = (*SECTIONS, "peers")
 
 
@@ -60,6 +64,9 @@ BUDGETS = (
     ("chat-anthropic", "llmswitch-async", 1.3, "AsyncClient.chat per call, Anthropic format"),
     ("stream-openai", "llmswitch-async", 1.5, "200-chunk stream to events, OpenAI format"),
     ("stream-anthropic", "llmswitch-async", 1.5, "200-chunk stream to events, Anthropic format"),
+    ("stream-gemini", "llmswitch-async", 1.5, "200-chunk stream to events, Gemini format"),
+    ("stream-bedrock", "llmswitch-async", 1.5, "200-chunk stream to events, Bedrock format"),
+    ("stream-ollama", "llmswitch-async", 1.5, "200-chunk stream to events, Ollama format"),
 )
 IMPORT_MS_BUDGET = 150.0
 IMPORT_MB_BUDGET = 40.0
@@ -370,7 +377,7 @@ def print_summary(groups: dict[str, GroupResult], vs: list[dict[str, Any]], quic
 def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for dist in ("llmswitch", "aiohttp", "orjson", "urllib3", "openai", "anthropic", "litellm",
-                 "httpx"):  # fmt: skip
+                 "httpx", "google-genai", "ollama", "boto3", "botocore"):  # fmt: skip
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -461,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         if "import" in args.sections:
             mods = ["llmswitch"] + (["openai", "anthropic", "litellm"] if args.peers else [])
             imports = run_imports(mods, s)
-        if args.sections & {"chat", "stream"}:
+        if args.sections - {"trickle", "import"}:
             nginx = up.find_nginx() if args.upstream in ("auto", "nginx") else None
             if nginx:
                 head = up.start_nginx(nginx, canned, tmp / "nginx")
@@ -482,21 +489,23 @@ def main(argv: list[str] | None = None) -> int:
 
         factories = C.FLOORS + C.LLMSWITCH + (C.PEERS if args.peers else [])
         plan: list[C.Group] = []
-        for section, stream in (("chat", False), ("stream", True), ("trickle", True)):
-            if section not in args.sections:
+        for section in SECTIONS:
+            if section not in args.sections or section == "import":
                 continue
+            stream = section != "chat"
             srv = upstreams[-1] if section == "trickle" else upstreams[0]
-            for fmt in ("openai", "anthropic"):
-                text = canned.openai_text if fmt == "openai" else canned.anthropic_text
-                nice = "OpenAI" if fmt == "openai" else "Anthropic"
+            kind, _, one = section.partition("-")
+            for fmt in (one,) if one else ("openai", "anthropic"):
+                text = canned.text(fmt)
+                nice = {"openai": "OpenAI", "anthropic": "Anthropic", **NEW_STREAM_FORMATS}[fmt]
                 what = {
                     "chat": "chat call (non-stream)",
                     "stream": "200-chunk stream parsed to events",
                     "trickle": "200-chunk stream, one write per event",
-                }[section]
+                }[kind]
                 plan.append(
                     C.Group(
-                        f"{section}-{fmt}",
+                        f"{kind}-{fmt}",
                         f"{what}, {nice} format",
                         fmt,
                         stream,

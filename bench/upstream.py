@@ -6,8 +6,8 @@ re-serves the same file: the internal redirect turns the request into a GET.
 
 The Python server (``python upstream.py serve ...``, run in its own process) has two
 modes: ``whole`` (the fallback when nginx is missing: Content-Length, one write) and
-``trickle`` (streams sent as chunked transfer encoding, one write per SSE event, so the
-client sees many small reads, as from a real provider).
+``trickle`` (streams sent as chunked transfer encoding, one write per SSE event, NDJSON
+line or event-stream frame, so the client sees many small reads, as from a real provider).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -23,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from canned import ROUTES, Canned
 
@@ -108,6 +110,10 @@ http {{
         listen 127.0.0.1:{port} backlog=512;
         root {tmp}/www;
         location /stream/ {{ default_type text/event-stream; error_page 405 =200 $uri; }}
+        location /stream/model/ {{
+            default_type application/vnd.amazon.eventstream; error_page 405 =200 $uri;
+        }}
+        location /stream/api/ {{ default_type application/x-ndjson; error_page 405 =200 $uri; }}
         location /v1/ {{ default_type application/json; error_page 405 =200 $uri; }}
     }}
 }}
@@ -179,14 +185,30 @@ def start_python(canned: Canned, tmp: Path, mode: str) -> Upstream:
 
 # ---------------------------------------------------------------- the python server
 
+_SSE_EVENT_END = re.compile(rb"(?<=\n\n)|(?<=\r\n\r\n)")
+
+
+def _events(body: bytes, ctype: str) -> list[bytes] | None:
+    """``body`` cut into the pieces a provider writes one by one (None: not a stream)."""
+    if ctype == "text/event-stream":
+        return [e for e in _SSE_EVENT_END.split(body) if e]
+    if ctype == "application/x-ndjson":
+        return body.splitlines(keepends=True)
+    if ctype == "application/vnd.amazon.eventstream":
+        out, pos = [], 0
+        while pos < len(body):
+            end = pos + int.from_bytes(body[pos : pos + 4], "big")
+            out.append(body[pos:end])
+            pos = end
+        return out
+    return None
+
 
 async def _serve(root: Path, mode: str) -> None:
     files: dict[str, tuple[bytes, bytes, list[bytes] | None]] = {}
     for path, (_attr, ctype) in ROUTES.items():
         body = (root / path.lstrip("/")).read_bytes()
-        events = None
-        if ctype == "text/event-stream" and mode == "trickle":
-            events = [e + b"\n\n" for e in body.split(b"\n\n") if e]
+        events = _events(body, ctype) if mode == "trickle" else None
         files[path] = (body, ctype.encode(), events)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -211,7 +233,7 @@ async def _serve(root: Path, mode: str) -> None:
                             break
                 else:
                     await reader.readexactly(int(headers.get(b"content-length", b"0")))
-                path = target.split(b"?", 1)[0].decode()
+                path = unquote(target.split(b"?", 1)[0].decode())  # Bedrock's %3A
                 entry = files.get(path)
                 if entry is None or method != b"POST":
                     body = b'{"error":{"message":"not found","type":"not_found"}}'
