@@ -30,6 +30,7 @@ from .messages import (
     to_tools,
 )
 from .middleware.base import Call, Middleware, Pipeline
+from .middleware.router import ACCUMULATOR_KEY, Router
 from .providers.runtime import CallContext, Provider, to_timeout
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ class _Core:
             self.config = Config(
                 providers={**self.config.providers, **declared},
                 aliases=self.config.aliases,
+                models=self.config.models,
                 path=self.config.path,
             )
         self._lock = threading.Lock()
@@ -124,11 +126,25 @@ class _Core:
         target = self.config.aliases.get(model, model)
         pid, sep, name = target.partition("/")
         if not sep or not pid or not name:
-            raise ConfigurationError(
-                f"model {model!r} must be '<provider>/<model>' or an alias from llmswitch.toml",
-                field="model",
-            )
+            group = self.config.models.get(model)
+            if group is None:
+                raise ConfigurationError(
+                    f"model {model!r} must be '<provider>/<model>', an alias or a model group "
+                    "from llmswitch.toml",
+                    field="model",
+                )
+            # The router picks the deployment per call; the primary one stands in for
+            # validation and anything that does not route (embed, count_tokens).
+            pid, _, name = group.primary.model.partition("/")
         return self.provider(pid), name
+
+    def pipeline(self, middleware: Sequence[Middleware]) -> Pipeline | None:
+        """User middleware, then a Router when the config has model groups (and the
+        user brought none); ``None`` when there is nothing to wrap."""
+        layers = list(middleware)
+        if self.config.models and not any(isinstance(m, Router) for m in layers):
+            layers.append(Router(self.config.models, self.provider))
+        return Pipeline(layers) if layers else None
 
     def context(self, pid: str, timeout: Any) -> CallContext:
         """Per-call settings: the call's timeout over the provider's over the client's."""
@@ -357,7 +373,7 @@ class Client:
 
         self._transport = SyncTransport()
         self._core = _Core(config, providers, timeout, env, self._transport)
-        self._pipeline = Pipeline(middleware) if middleware else None
+        self._pipeline = self._core.pipeline(middleware)
 
     def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         """One complete answer. Options: see the README (system, tools, tool_choice, ...)."""
@@ -368,12 +384,16 @@ class Client:
 
     def stream(self, model: str, messages: Any, **options: Any) -> ChatStream:
         provider, request, ctx = self._core.request(model, messages, **options)
+        acc = Accumulator(provider.id, request.model)
         if self._pipeline is None:
             events = provider.stream(request, ctx)
         else:
-            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            call = Call(
+                request=request, provider=provider, ctx=ctx, model=model,
+                state={ACCUMULATOR_KEY: acc},
+            )  # fmt: skip
             events = self._pipeline.stream(call)
-        return ChatStream(events, Accumulator(provider.id, request.model))
+        return ChatStream(events, acc)
 
     def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         """Embedding vectors, one per input in order; large inputs are split into the
@@ -524,7 +544,7 @@ class AsyncClient:
 
         self._transport = AsyncTransport()
         self._core = _Core(config, providers, timeout, env, self._transport)
-        self._pipeline = Pipeline(middleware) if middleware else None
+        self._pipeline = self._core.pipeline(middleware)
 
     async def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         provider, request, ctx = self._core.request(model, messages, **options)
@@ -535,12 +555,16 @@ class AsyncClient:
 
     def stream(self, model: str, messages: Any, **options: Any) -> AsyncChatStream:
         provider, request, ctx = self._core.request(model, messages, **options)
+        acc = Accumulator(provider.id, request.model)
         if self._pipeline is None:
             events = provider.astream(request, ctx)
         else:
-            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            call = Call(
+                request=request, provider=provider, ctx=ctx, model=model,
+                state={ACCUMULATOR_KEY: acc},
+            )  # fmt: skip
             events = self._pipeline.astream(call)
-        return AsyncChatStream(events, Accumulator(provider.id, request.model))
+        return AsyncChatStream(events, acc)
 
     async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         provider, request, ctx = self._core.embed_request(model, input, **options)

@@ -11,7 +11,18 @@
     total = 120
 
     [aliases]
-    smart = "anthropic/claude-sonnet-4-5"
+    fast = "openai/gpt-4o-mini"
+
+    [models.smart]                       # a model group: call it as "smart"
+    strategy = "ordered"      # ordered | weighted | least-busy | lowest-latency | lowest-cost
+    fallback_on = ["retryable", "context_length"]   # default ["retryable"]
+    [[models.smart.deployments]]
+    model = "anthropic/claude-sonnet-4-5"
+    priority = 0                         # ordered: lower first
+    weight = 3                           # weighted
+    [[models.smart.deployments]]
+    model = "openai/gpt-4o"
+    timeout = { first_token = 10 }       # overrides the call's timeout fields for this deployment
 
 :func:`load_config` finds the file (argument, ``$LLMSWITCH_CONFIG``, ``./llmswitch.toml``),
 validates it and returns a :class:`Config`. Every problem is a :class:`ConfigurationError`
@@ -37,8 +48,12 @@ __all__ = [
     "BUILTIN_PROVIDERS",
     "CONFIG_ENV",
     "DEFAULT_CONFIG_FILE",
+    "FALLBACK_ON",
     "KINDS",
+    "STRATEGIES",
     "Config",
+    "Deployment",
+    "ModelGroup",
     "ProviderConfig",
     "load_config",
 ]
@@ -66,7 +81,11 @@ _KEY_KINDS: Mapping[str, tuple[str, ...]] = {
 _STRING_KEYS = ("kind", "base_url", "api_key", "api_version", "organization")
 _PROVIDER_KEYS = (*_STRING_KEYS, "headers", "timeout")
 _TIMEOUT_KEYS = ("connect", "first_token", "total")
-_TOP_LEVEL_KEYS = ("providers", "aliases")
+_TOP_LEVEL_KEYS = ("providers", "aliases", "models")
+STRATEGIES: tuple[str, ...] = ("ordered", "weighted", "least-busy", "lowest-latency", "lowest-cost")
+FALLBACK_ON: tuple[str, ...] = ("retryable", "context_length", "content_filter")
+_GROUP_KEYS = ("strategy", "fallback_on", "deployments")
+_DEPLOYMENT_KEYS = ("model", "id", "weight", "priority", "timeout")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _HEADER_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 _VAR_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
@@ -105,12 +124,52 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    """One ``[[models.<group>.deployments]]`` entry. ``model`` is ``provider/model`` (an
+    alias is resolved at load time); ``id`` names it within its group (default: ``model``,
+    ``model#n`` for repeats). ``timeout``: seconds (total) or a dict of
+    connect/first_token/total, laid over the call's timeout for this deployment."""
+
+    model: str
+    id: str = ""
+    weight: float = 1.0
+    priority: int = 0
+    timeout: float | Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", self.model)
+
+    @property
+    def provider(self) -> str:
+        return self.model.partition("/")[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelGroup:
+    """``[models.<name>]``: deployments called under one name, picked by ``strategy``;
+    ``fallback_on`` says which failures move on to the next deployment."""
+
+    name: str
+    deployments: tuple[Deployment, ...]
+    strategy: str = "ordered"
+    fallback_on: frozenset[str] = frozenset({"retryable"})
+
+    @property
+    def primary(self) -> Deployment:
+        """The deployment tried first under ``ordered``: lowest priority, then file order."""
+        return min(self.deployments, key=lambda d: d.priority)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """A loaded ``llmswitch.toml``. ``aliases`` map a name to its final ``provider/model``
-    (chains are resolved at load time). ``path`` is ``None`` when no file was found."""
+    (chains are resolved at load time); ``models`` are model groups by name. ``path`` is
+    ``None`` when no file was found."""
 
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
+    models: Mapping[str, ModelGroup] = field(default_factory=dict)
     path: Path | None = None
 
 
@@ -165,7 +224,8 @@ class _Loader:
         return 1
 
     def error(self, path: tuple[str, ...], problem: str) -> ConfigurationError:
-        key = ".".join(_show_key(p) for p in path)
+        # array elements show as "deployments[1]", not "deployments.[1]"
+        key = ".".join(_show_key(p) for p in path).replace(".[", "[")
         return ConfigurationError(f"{self.name}:{self.line_of(path)}: {key}: {problem}", field=key)
 
     # --------------------------------------------------------------- parse
@@ -186,7 +246,12 @@ class _Loader:
             for pid in providers_raw
         }
         aliases = self.aliases(self.table(doc, ("aliases",)))
-        return Config(providers=providers, aliases=aliases, path=file.resolve())
+        models_raw = self.table(doc, ("models",))
+        models = {
+            name: self.group(name, self.table(models_raw, ("models", name)), aliases)
+            for name in models_raw
+        }
+        return Config(providers=providers, aliases=aliases, models=models, path=file.resolve())
 
     def syntax_error(self, message: str) -> str:
         # tomllib (3.11) only puts the position in the message: "... (at line 3, column 7)".
@@ -344,6 +409,107 @@ class _Loader:
             resolved[name] = target
         return resolved
 
+    def group(self, name: str, raw: Mapping[str, Any], aliases: Mapping[str, str]) -> ModelGroup:
+        where = ("models", name)
+        if "/" in name or not name.strip():
+            raise self.error(where, "a model group name must not be empty or contain '/'")
+        if name in aliases:
+            raise self.error(where, f"{name!r} is already an alias: a name is one or the other")
+        for key in raw:
+            if key not in _GROUP_KEYS:
+                raise self.error(
+                    (*where, key),
+                    f"unknown model group setting (expected one of {', '.join(_GROUP_KEYS)})",
+                )
+        strategy = self.string(raw.get("strategy", "ordered"), (*where, "strategy"))
+        if strategy not in STRATEGIES:
+            raise self.error(
+                (*where, "strategy"),
+                f"unknown strategy {strategy!r} (expected one of {', '.join(STRATEGIES)})",
+            )
+        fallback_raw = raw.get("fallback_on", ["retryable"])
+        if not isinstance(fallback_raw, list):
+            raise self.error(
+                (*where, "fallback_on"), f"expected an array, got {_type_name(fallback_raw)}"
+            )
+        fallback_on: set[str] = set()
+        for item in fallback_raw:
+            if item not in FALLBACK_ON:
+                shown = repr(item) if isinstance(item, str) else _type_name(item)
+                raise self.error(
+                    (*where, "fallback_on"),
+                    f"unknown value {shown} (expected any of {', '.join(FALLBACK_ON)})",
+                )
+            fallback_on.add(item)
+        items = raw.get("deployments")
+        if items is None:
+            raise self.error(where, "a model group needs [[deployments]] (at least one)")
+        if not isinstance(items, list) or not items:
+            raise self.error(
+                (*where, "deployments"), "expected a non-empty array of tables [[...deployments]]"
+            )
+        deployments: list[Deployment] = []
+        ids: set[str] = set()
+        for i, item in enumerate(items):
+            d = self.deployment(item, (*where, "deployments", f"[{i}]"), aliases)
+            if d.id in ids:
+                if "id" in item:
+                    raise self.error(
+                        (*where, "deployments", f"[{i}]", "id"), f"duplicate id {d.id!r}"
+                    )
+                d = Deployment(
+                    model=d.model, id=f"{d.model}#{i}", weight=d.weight,
+                    priority=d.priority, timeout=d.timeout,
+                )  # fmt: skip
+            ids.add(d.id)
+            deployments.append(d)
+        return ModelGroup(
+            name=name,
+            deployments=tuple(deployments),
+            strategy=strategy,
+            fallback_on=frozenset(fallback_on),
+        )
+
+    def deployment(
+        self, raw: Any, where: tuple[str, ...], aliases: Mapping[str, str]
+    ) -> Deployment:
+        if not isinstance(raw, dict):
+            raise self.error(where, f"expected a table, got {_type_name(raw)}")
+        for key in raw:
+            if key not in _DEPLOYMENT_KEYS:
+                raise self.error(
+                    (*where, key),
+                    f"unknown deployment setting (expected one of {', '.join(_DEPLOYMENT_KEYS)})",
+                )
+        if "model" not in raw:
+            raise self.error(where, "a deployment needs model = 'provider/model'")
+        model = self.string(raw["model"], (*where, "model"))
+        model = aliases.get(model, model)
+        provider, _, name = model.partition("/")
+        if not _ID_RE.fullmatch(provider) or not name:
+            raise self.error(
+                (*where, "model"), f"{model!r} is neither 'provider/model' nor an alias"
+            )
+        weight = raw.get("weight", 1)
+        if not _positive_number(weight):
+            raise self.error((*where, "weight"), "must be a number > 0")
+        priority = raw.get("priority", 0)
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise self.error(
+                (*where, "priority"), f"expected an integer, got {_type_name(priority)}"
+            )
+        timeout: float | dict[str, float] | None = None
+        if "timeout" in raw:
+            self.timeout(raw["timeout"], (*where, "timeout"))
+            value = raw["timeout"]
+            timeout = dict(value) if isinstance(value, dict) else float(value)
+        dep_id = self.string(raw["id"], (*where, "id")) if "id" in raw else model
+        if not dep_id:
+            raise self.error((*where, "id"), "must not be empty")
+        return Deployment(
+            model=model, id=dep_id, weight=float(weight), priority=priority, timeout=timeout
+        )
+
 
 def _positive_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
@@ -356,7 +522,7 @@ def _type_name(value: Any) -> str:
 
 
 def _show_key(part: str) -> str:
-    return part if re.fullmatch(r"[A-Za-z0-9_\-]+", part) else f'"{part}"'
+    return part if re.fullmatch(r"[A-Za-z0-9_\-]+|\[\d+\]", part) else f'"{part}"'
 
 
 # --------------------------------------------------------------------------- key lines
@@ -368,6 +534,9 @@ def key_lines(source: str) -> dict[tuple[str, ...], int]:
     positions for valid documents, so error messages get their line numbers from here."""
     lines: dict[tuple[str, ...], int] = {}
     table: tuple[str, ...] = ()
+    # Keys inside the n-th ``[[a.b]]`` are also recorded as ("a", "b", "[n]", ...).
+    arrays: dict[tuple[str, ...], int] = {}
+    indexed: tuple[str, ...] | None = None
     in_string: str | None = None  # the open multi-line string delimiter, if any
     for number, text in enumerate(source.splitlines(), 1):
         if in_string is not None:
@@ -384,6 +553,11 @@ def key_lines(source: str) -> dict[tuple[str, ...], int]:
                 table = tuple(parsed[0])
                 for n in range(1, len(table) + 1):
                     lines.setdefault(table[:n], number)
+                if array:
+                    arrays[table] = arrays.get(table, -1) + 1
+                indexed = _indexed(table, arrays)
+                if indexed is not None:
+                    lines.setdefault(indexed, number)
             continue
         parsed = _parse_key(s, 0)
         if parsed is None or parsed[1] >= len(s) or s[parsed[1]] != "=":
@@ -391,6 +565,9 @@ def key_lines(source: str) -> dict[tuple[str, ...], int]:
         path = (*table, *parsed[0])
         for n in range(len(table) + 1, len(path) + 1):
             lines.setdefault(path[:n], number)
+        if indexed is not None:
+            for n in range(len(indexed) + 1, len(indexed) + len(parsed[0]) + 1):
+                lines.setdefault((*indexed, *parsed[0])[:n], number)
         rest = s[parsed[1] + 1 :].lstrip()
         if rest.startswith("{"):
             _inline_keys(rest, 1, path, number, lines)
@@ -398,6 +575,17 @@ def key_lines(source: str) -> dict[tuple[str, ...], int]:
             if rest.startswith(quote) and rest.count(quote) % 2:
                 in_string = quote
     return lines
+
+
+def _indexed(
+    table: tuple[str, ...], arrays: Mapping[tuple[str, ...], int]
+) -> tuple[str, ...] | None:
+    """``table`` with the current element index after its longest array-of-tables prefix."""
+    for n in range(len(table), 0, -1):
+        index = arrays.get(table[:n])
+        if index is not None:
+            return (*table[:n], f"[{index}]", *table[n:])
+    return None
 
 
 def _parse_key(s: str, i: int) -> tuple[list[str], int] | None:

@@ -3,5 +3,19 @@
 from __future__ import annotations
 
 from .base import Call, Hooks, Middleware, Pipeline
+from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from .retry import Retry, RetryPolicy
+from .router import Router
 
-__all__ = ["Call", "Hooks", "Middleware", "Pipeline"]
+__all__ = [
+    "BreakerPolicy",
+    "BreakerState",
+    "Call",
+    "CircuitBreaker",
+    "Hooks",
+    "Middleware",
+    "Pipeline",
+    "Retry",
+    "RetryPolicy",
+    "Router",
+]

@@ -1,0 +1,402 @@
+"""Model groups: one name, several deployments, a strategy that orders them and
+fallbacks when one fails.
+
+The client builds a :class:`Router` by itself when ``llmswitch.toml`` has ``[models.*]``
+groups; calls to any other model pass straight through it. Per call the router orders
+the group's deployments, sends the call to the first, and moves on to the next when the
+failure is one the group falls back on (``fallback_on``):
+
+- ``"retryable"`` (default): 429, 5xx/overload, connection failures, timeouts;
+- ``"context_length"``: the prompt does not fit; only deployments whose catalog context
+  window is larger (or unknown) are tried after it;
+- ``"content_filter"``: the provider's safety system refused.
+
+An open circuit breaker (:class:`CircuitOpenError`) always falls back. Any other error
+propagates unchanged; when every deployment fails the call raises
+:class:`AllProvidersFailedError` with each attempt's error in order. A stream falls back
+only until its first event has reached the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    AllProvidersFailedError,
+    CircuitOpenError,
+    ContentFilterError,
+    ContextLengthExceededError,
+    LLMError,
+)
+from ..events import Event
+from ..messages import ChatResponse
+from ..providers.runtime import CallContext, Provider, to_timeout
+from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
+
+if TYPE_CHECKING:
+    from ..config import Deployment, ModelGroup
+
+__all__ = ["ACCUMULATOR_KEY", "Router"]
+
+# Call.state key under which the client leaves the stream's Accumulator, so the answer
+# names the deployment that actually served it.
+ACCUMULATOR_KEY = "llmswitch.accumulator"
+
+_builtin_next = next
+_CTX_CACHE_LIMIT = 64
+
+
+class _Slot:
+    """A deployment's runtime state: its resolved provider and live statistics."""
+
+    __slots__ = (
+        "contexts", "deployment", "in_flight", "latency", "model", "price", "provider",
+        "provider_id", "window",
+    )  # fmt: skip
+
+    def __init__(self, deployment: Deployment) -> None:
+        from ..catalog import lookup
+
+        self.deployment = deployment
+        self.provider_id, _, self.model = deployment.model.partition("/")
+        spec = lookup(self.provider_id, self.model)
+        self.window = spec.context_window if spec is not None else None
+        self.price: float | None = None
+        if spec is not None and spec.input_price is not None and spec.output_price is not None:
+            self.price = spec.input_price + spec.output_price
+        self.provider: Provider | None = None
+        self.in_flight = 0
+        self.latency: float | None = None  # EWMA of successful calls, seconds
+        self.contexts: dict[CallContext, CallContext] = {}  # the call's -> with our timeout
+
+
+class _Group:
+    __slots__ = (
+        "by_cost", "cumulative", "fallback_on", "group", "ordered", "others", "slots", "strategy",
+        "total",
+    )  # fmt: skip
+
+    def __init__(self, group: ModelGroup) -> None:
+        self.group = group
+        self.strategy = group.strategy
+        self.fallback_on = group.fallback_on
+        self.slots = tuple(_Slot(d) for d in group.deployments)
+        # sorted() is stable: equal priorities keep file order
+        self.ordered = tuple(sorted(self.slots, key=lambda s: s.deployment.priority))
+        self.by_cost = tuple(sorted(self.ordered, key=lambda s: (s.price is None, s.price or 0.0)))
+        self.cumulative: list[float] = []
+        total = 0.0
+        for s in self.slots:
+            total += s.deployment.weight
+            self.cumulative.append(total)
+        self.total = total
+        # weighted: after the pick, the others in priority order
+        self.others = tuple(tuple(o for o in self.ordered if o is not s) for s in self.slots)
+
+
+class Router(Middleware):
+    """Route calls to model groups (see the module docs).
+
+    ``groups``: the :class:`~llmswitch.config.ModelGroup` entries (``Config.models``).
+    ``provider``: looks up a provider by id (the client passes its own). ``rng``: a
+    ``random.Random`` for the ``weighted`` strategy; ``clock``: seconds, for latency;
+    ``alpha``: weight of the newest sample in the latency moving average.
+    """
+
+    def __init__(
+        self,
+        groups: Mapping[str, ModelGroup] | Iterable[ModelGroup],
+        provider: Callable[[str], Provider],
+        *,
+        rng: Any = None,
+        clock: Callable[[], float] = time.perf_counter,
+        alpha: float = 0.3,
+    ) -> None:
+        if isinstance(groups, Mapping):
+            groups = groups.values()
+        self._groups = {g.name: _Group(g) for g in groups}
+        self._lookup = provider
+        if rng is None:
+            import random
+
+            rng = random.Random()
+        self._random: Callable[[], float] = rng.random
+        self._clock = clock
+        self._alpha = alpha
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def groups(self) -> Mapping[str, ModelGroup]:
+        return {name: g.group for name, g in self._groups.items()}
+
+    def stats(self, group: str) -> dict[str, dict[str, Any]]:
+        """Live numbers per deployment id: ``in_flight`` and ``latency`` (EWMA seconds)."""
+        return {
+            s.deployment.id: {"in_flight": s.in_flight, "latency": s.latency}
+            for s in self._groups[group].slots
+        }
+
+    def plan(self, group: str) -> list[Deployment]:
+        """The order the next call to ``group`` would try its deployments in."""
+        return [s.deployment for s in self._plan(self._groups[group])]
+
+    # ------------------------------------------------------------------ decisions
+
+    def _plan(self, g: _Group) -> list[_Slot]:
+        strategy = g.strategy
+        if strategy == "ordered":
+            return list(g.ordered)
+        if strategy == "weighted":
+            i = min(bisect_right(g.cumulative, self._random() * g.total), len(g.slots) - 1)
+            return [g.slots[i], *g.others[i]]
+        if strategy == "least-busy":
+            return sorted(g.ordered, key=lambda s: s.in_flight)
+        if strategy == "lowest-latency":
+            # unknown first: a deployment with no samples must get some traffic to get one
+            return sorted(g.ordered, key=lambda s: -1.0 if s.latency is None else s.latency)
+        return list(g.by_cost)
+
+    def _call(self, call: Call, slot: _Slot, attempt: int) -> Call:
+        provider = slot.provider
+        if provider is None:
+            provider = slot.provider = self._lookup(slot.provider_id)
+        request = call.request
+        if request.provider != provider.id or request.model != slot.model:
+            request = dataclasses.replace(request, provider=provider.id, model=slot.model)
+        ctx = call.ctx
+        override = slot.deployment.timeout
+        if override is not None:
+            ctx = self._context(slot, ctx, override)
+        return call.replace(provider=provider, request=request, ctx=ctx, attempt=attempt)
+
+    @staticmethod
+    def _context(slot: _Slot, ctx: CallContext, override: Any) -> CallContext:
+        # Calls mostly share a few contexts (one per client and timeout option).
+        try:
+            merged = slot.contexts.get(ctx)
+        except TypeError:  # a context holding something unhashable: no caching
+            return dataclasses.replace(ctx, timeout=to_timeout(override, ctx.timeout))
+        if merged is None:
+            if len(slot.contexts) >= _CTX_CACHE_LIMIT:
+                slot.contexts.clear()
+            timeout = to_timeout(override, ctx.timeout)
+            merged = slot.contexts[ctx] = dataclasses.replace(ctx, timeout=timeout)
+        return merged
+
+    def _enter(self, slot: _Slot) -> float:
+        with self._lock:
+            slot.in_flight += 1
+        return self._clock()
+
+    def _leave(self, slot: _Slot) -> None:
+        with self._lock:
+            slot.in_flight -= 1
+
+    def _record(self, slot: _Slot, started: float) -> None:
+        sample = self._clock() - started
+        with self._lock:
+            old = slot.latency
+            slot.latency = sample if old is None else old + self._alpha * (sample - old)
+
+    def _fallback(
+        self, g: _Group, slot: _Slot, exc: LLMError, remaining: list[_Slot]
+    ) -> list[_Slot] | None:
+        """The deployments left to try after ``exc``, or ``None`` to let it propagate."""
+        if isinstance(exc, ContextLengthExceededError):
+            if "context_length" not in g.fallback_on:
+                return None
+            if slot.window is None:
+                return remaining
+            larger = [s for s in remaining if s.window is not None and s.window > slot.window]
+            return larger + [s for s in remaining if s.window is None]
+        if isinstance(exc, CircuitOpenError):
+            return remaining
+        if isinstance(exc, ContentFilterError):
+            return remaining if "content_filter" in g.fallback_on else None
+        if exc.retryable and "retryable" in g.fallback_on:
+            return remaining
+        return None
+
+    @staticmethod
+    def _failed(g: _Group, errors: list[LLMError]) -> AllProvidersFailedError:
+        tried = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+        return AllProvidersFailedError(
+            f"all deployments of model group {g.group.name!r} failed ({len(errors)} "
+            f"attempt{'s' if len(errors) != 1 else ''}): {tried}",
+            errors=errors,
+            model=g.group.name,
+        )
+
+    @staticmethod
+    def _served_by(call: Call, sub: Call) -> None:
+        acc = call.state.get(ACCUMULATOR_KEY)
+        if acc is not None:
+            acc.provider = sub.provider.id
+            acc.model = sub.request.model
+
+    # ------------------------------------------------------------------ chat
+
+    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
+        g = self._groups.get(call.model)
+        if g is None:
+            return next(call)
+        errors: list[LLMError] = []
+        remaining = self._plan(g)
+        while remaining:
+            slot = remaining.pop(0)
+            sub = self._call(call, slot, len(errors))
+            started = self._enter(slot)
+            try:
+                response = next(sub)
+            except LLMError as exc:
+                rest = self._fallback(g, slot, exc, remaining)
+                if rest is None:
+                    raise
+                errors.append(exc)
+                remaining = rest
+                continue
+            finally:
+                self._leave(slot)
+            self._record(slot, started)
+            return response
+        raise self._failed(g, errors)
+
+    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
+        g = self._groups.get(call.model)
+        if g is None:
+            return await next(call)
+        errors: list[LLMError] = []
+        remaining = self._plan(g)
+        while remaining:
+            slot = remaining.pop(0)
+            sub = self._call(call, slot, len(errors))
+            started = self._enter(slot)
+            try:
+                response = await next(sub)
+            except LLMError as exc:
+                rest = self._fallback(g, slot, exc, remaining)
+                if rest is None:
+                    raise
+                errors.append(exc)
+                remaining = rest
+                continue
+            finally:
+                self._leave(slot)
+            self._record(slot, started)
+            return response
+        raise self._failed(g, errors)
+
+    # ------------------------------------------------------------------ streams
+
+    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
+        g = self._groups.get(call.model)
+        if g is None:
+            return next(call)
+        return self._stream(g, call, next)
+
+    def _stream(self, g: _Group, call: Call, next: StreamHandler) -> Iterator[Event]:
+        errors: list[LLMError] = []
+        remaining = self._plan(g)
+        while remaining:
+            slot = remaining.pop(0)
+            sub = self._call(call, slot, len(errors))
+            started = self._enter(slot)
+            source: Iterator[Event] | None = None
+            try:
+                # The first event is pulled here, so a failure before it can fall back.
+                source = next(sub)
+                first = _builtin_next(source)
+            except StopIteration:
+                self._leave(slot)
+                _close(source)
+                return
+            except LLMError as exc:
+                self._leave(slot)
+                _close(source)
+                rest = self._fallback(g, slot, exc, remaining)
+                if rest is None:
+                    raise
+                errors.append(exc)
+                remaining = rest
+                continue
+            except BaseException:
+                self._leave(slot)
+                _close(source)
+                raise
+            self._record(slot, started)
+            self._served_by(call, sub)
+            try:
+                yield first
+                yield from source
+            finally:
+                self._leave(slot)
+                _close(source)
+            return
+        raise self._failed(g, errors)
+
+    def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
+        g = self._groups.get(call.model)
+        if g is None:
+            return next(call)
+        return self._astream(g, call, next)
+
+    async def _astream(
+        self, g: _Group, call: Call, next: AsyncStreamHandler
+    ) -> AsyncIterator[Event]:
+        errors: list[LLMError] = []
+        remaining = self._plan(g)
+        while remaining:
+            slot = remaining.pop(0)
+            sub = self._call(call, slot, len(errors))
+            started = self._enter(slot)
+            source: AsyncIterator[Event] | None = None
+            try:
+                source = next(sub)
+                first = await source.__anext__()
+            except StopAsyncIteration:
+                self._leave(slot)
+                await _aclose(source)
+                return
+            except LLMError as exc:
+                self._leave(slot)
+                await _aclose(source)
+                rest = self._fallback(g, slot, exc, remaining)
+                if rest is None:
+                    raise
+                errors.append(exc)
+                remaining = rest
+                continue
+            except BaseException:
+                self._leave(slot)
+                await _aclose(source)
+                raise
+            self._record(slot, started)
+            self._served_by(call, sub)
+            try:
+                yield first
+                async for event in source:
+                    yield event
+            finally:
+                self._leave(slot)
+                await _aclose(source)
+            return
+        raise self._failed(g, errors)
+
+
+def _close(source: Any) -> None:
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
+
+
+async def _aclose(source: Any) -> None:
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        await aclose()
