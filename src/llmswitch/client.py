@@ -29,8 +29,7 @@ from .messages import (
     to_tool_choice,
     to_tools,
 )
-from .middleware.base import Call, Middleware, Pipeline
-from .middleware.router import ACCUMULATOR_KEY, Router
+from .middleware.base import ACCUMULATOR_KEY, Call, Middleware, Pipeline
 from .providers.runtime import CallContext, Provider, to_timeout
 
 if TYPE_CHECKING:
@@ -142,6 +141,8 @@ class _Core:
         """User middleware, then a Router when the config has model groups (and the
         user brought none); ``None`` when there is nothing to wrap."""
         layers = list(middleware)
+        from .middleware.router import Router  # only clients with model groups need it
+
         if self.config.models and not any(isinstance(m, Router) for m in layers):
             layers.append(Router(self.config.models, self.provider))
         return Pipeline(layers) if layers else None
@@ -437,6 +438,13 @@ class Client:
         ctx = CallContext(timeout=to_timeout(timeout, PULL_TIMEOUT), transport=self._transport)
         return pull_model(provider, name, ctx, progress)
 
+    def status(self) -> dict[str, Any]:
+        """Live state of this client's middleware: breakers, key pools, and any layer
+        with a ``status()`` (see :func:`llmswitch.observability.collect_status`)."""
+        from .observability.status import collect_status
+
+        return collect_status(self._pipeline.middleware if self._pipeline is not None else ())
+
     def close(self) -> None:
         self._transport.close()
 
@@ -599,6 +607,13 @@ class AsyncClient:
         provider, name = self._core.resolve(model)
         ctx = CallContext(timeout=to_timeout(timeout, PULL_TIMEOUT), transport=self._transport)
         return await apull_model(provider, name, ctx, progress)
+
+    async def status(self) -> dict[str, Any]:
+        """Live state of this client's middleware (see :meth:`Client.status`)."""
+        from .observability.status import acollect_status
+
+        layers = self._pipeline.middleware if self._pipeline is not None else ()
+        return await acollect_status(layers)
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -1,11 +1,21 @@
-"""Middleware: layers wrapped around every call (see :mod:`.base` for the contract)."""
+"""Middleware: layers wrapped around every call (see :mod:`.base` for the contract).
+
+The built-in layers load on first use, so ``import llmswitch`` stays cheap.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .base import Call, Hooks, Middleware, Pipeline
-from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
-from .retry import Retry, RetryPolicy
-from .router import Router
+
+if TYPE_CHECKING:
+    from ..keys.pool import KeyPool, KeyRotation
+    from ..observability.metrics import MetricsMiddleware
+    from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
+    from .retry import Retry, RetryPolicy
+    from .router import Router
 
 __all__ = [
     "BreakerPolicy",
@@ -13,9 +23,31 @@ __all__ = [
     "Call",
     "CircuitBreaker",
     "Hooks",
+    "KeyPool",
+    "KeyRotation",
+    "MetricsMiddleware",
     "Middleware",
     "Pipeline",
     "Retry",
     "RetryPolicy",
     "Router",
 ]
+
+_LAZY = {
+    "BreakerPolicy": "breaker",
+    "BreakerState": "breaker",
+    "CircuitBreaker": "breaker",
+    "KeyPool": ".keys.pool",  # outside this package: a leading dot means "from llmswitch"
+    "KeyRotation": ".keys.pool",
+    "MetricsMiddleware": ".observability.metrics",
+    "Retry": "retry",
+    "RetryPolicy": "retry",
+    "Router": "router",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

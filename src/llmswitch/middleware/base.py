@@ -30,6 +30,7 @@ from ..messages import ChatRequest, ChatResponse
 from ..providers.runtime import CallContext, Provider
 
 __all__ = [
+    "ACCUMULATOR_KEY",
     "AsyncChatHandler",
     "AsyncStreamHandler",
     "Call",
@@ -58,6 +59,10 @@ class Call:
         """A copy with ``changes`` applied (``state`` stays shared)."""
         return dataclasses.replace(self, **changes)
 
+
+# Where a stream's Accumulator sits in ``Call.state``, so a layer that changes the
+# deployment (the router) can say which provider/model really answered.
+ACCUMULATOR_KEY = "llmswitch.accumulator"
 
 ChatHandler = Callable[[Call], ChatResponse]
 AsyncChatHandler = Callable[[Call], Awaitable[ChatResponse]]

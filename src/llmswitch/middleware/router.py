@@ -36,7 +36,15 @@ from ..errors import (
 from ..events import Event
 from ..messages import ChatResponse
 from ..providers.runtime import CallContext, Provider, to_timeout
-from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
+from .base import (
+    ACCUMULATOR_KEY,
+    AsyncChatHandler,
+    AsyncStreamHandler,
+    Call,
+    ChatHandler,
+    Middleware,
+    StreamHandler,
+)
 
 if TYPE_CHECKING:
     from ..config import Deployment, ModelGroup
@@ -45,7 +53,6 @@ __all__ = ["ACCUMULATOR_KEY", "Router"]
 
 # Call.state key under which the client leaves the stream's Accumulator, so the answer
 # names the deployment that actually served it.
-ACCUMULATOR_KEY = "llmswitch.accumulator"
 
 _builtin_next = next
 _CTX_CACHE_LIMIT = 64
