@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..keys.pool import KeyPool, KeyRotation
     from ..observability.metrics import MetricsMiddleware
     from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
+    from .ratelimit import Limit, Quota, RateLimiter
     from .retry import Retry, RetryPolicy
     from .router import Router
 
@@ -25,9 +26,12 @@ __all__ = [
     "Hooks",
     "KeyPool",
     "KeyRotation",
+    "Limit",
     "MetricsMiddleware",
     "Middleware",
     "Pipeline",
+    "Quota",
+    "RateLimiter",
     "Retry",
     "RetryPolicy",
     "Router",
@@ -40,6 +44,9 @@ _LAZY = {
     "KeyPool": ".keys.pool",  # outside this package: a leading dot means "from llmswitch"
     "KeyRotation": ".keys.pool",
     "MetricsMiddleware": ".observability.metrics",
+    "Limit": "ratelimit",
+    "Quota": "ratelimit",
+    "RateLimiter": "ratelimit",
     "Retry": "retry",
     "RetryPolicy": "retry",
     "Router": "router",

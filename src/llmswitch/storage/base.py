@@ -13,10 +13,35 @@ Each key is used with one kind of operation only.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["StateStore", "display_url"]
+__all__ = ["StateStore", "display_url", "window_wait"]
+
+# One admission request: (key, amount to add, limit for that key).
+WindowEntry = tuple[str, int, int]
+
+
+def window_wait(
+    prev: float, cur: float, elapsed: float, window_s: float, amount: int, limit: int
+) -> float:
+    """Seconds until ``amount`` fits under ``limit`` in a sliding-window counter whose
+    previous fixed window counted ``prev`` and current one ``cur``, ``elapsed`` seconds
+    into the current window (``0.0``: fits now; ``inf``: never, ``amount > limit``).
+    The estimate ``prev * (1 - elapsed/window) + cur`` only falls as time passes, so
+    the answer holds until someone else consumes. Shared by both backends (the Redis
+    Lua script is a transcription)."""
+    used = prev * (1 - elapsed / window_s) + cur
+    if amount <= 0 or used + amount <= limit:
+        return 0.0
+    if amount > limit:
+        return math.inf
+    if cur + amount <= limit:  # fits once enough of the previous window has slid out
+        return max(0.0, window_s * (1 - (limit - cur - amount) / prev) - elapsed)
+    # Only after the current window has become the previous one and slid out enough.
+    return (window_s - elapsed) + window_s * (1 - (limit - amount) / cur)
 
 
 def display_url(url: str) -> str:
@@ -71,6 +96,23 @@ class StateStore(ABC):
     def outcomes(self, key: str, now: float, window_s: float, buckets: int) -> tuple[int, int]:
         """``(successes, failures)`` in the rolling window at ``now``, recording nothing."""
 
+    @abstractmethod
+    def window_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float
+    ) -> tuple[float, tuple[float, ...]]:
+        """Sliding-window-counter admission for several limits at once, atomically:
+        when every ``(key, amount, limit)`` fits (estimated use in the last
+        ``window_s`` seconds + ``amount`` <= ``limit``), add all amounts and return
+        ``(0.0, uses)``; otherwise change nothing and return ``(wait, uses)`` where
+        ``wait`` is the seconds until all would fit (``inf``: never). ``uses`` are the
+        estimated uses per entry after the decision. ``amount`` 0 only reads."""
+
+    @abstractmethod
+    def window_adjust(self, key: str, amount: int, window_s: float, at: float, now: float) -> None:
+        """Add ``amount`` (negative to refund) to the sliding-window counter ``key``
+        in the fixed window containing time ``at`` (when acquired), without checking
+        any limit; a no-op once that window has slid out."""
+
     def close(self) -> None:
         """Release connections (no-op for in-memory state)."""
         return None
@@ -100,6 +142,16 @@ class StateStore(ABC):
     async def aoutcomes(
         self, key: str, now: float, window_s: float, buckets: int
     ) -> tuple[int, int]: ...
+
+    @abstractmethod
+    async def awindow_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float
+    ) -> tuple[float, tuple[float, ...]]: ...
+
+    @abstractmethod
+    async def awindow_adjust(
+        self, key: str, amount: int, window_s: float, at: float, now: float
+    ) -> None: ...
 
     async def aclose(self) -> None:
         self.close()

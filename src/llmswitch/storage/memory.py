@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from .base import StateStore
+from .base import StateStore, WindowEntry, window_wait
 
 __all__ = ["MemoryStore"]
 
@@ -25,6 +25,8 @@ class MemoryStore(StateStore):
         self._counters: dict[str, list[float]] = {}
         # key -> {bucket index: [successes, failures]}
         self._windows: dict[str, dict[int, list[int]]] = {}
+        # key -> [fixed window index, current count, previous count]
+        self._slides: dict[str, list[float]] = {}
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -59,6 +61,7 @@ class MemoryStore(StateStore):
                 self._values.pop(key, None)
                 self._counters.pop(key, None)
                 self._windows.pop(key, None)
+                self._slides.pop(key, None)
 
     # ---- counters
 
@@ -91,6 +94,45 @@ class MemoryStore(StateStore):
             window = self._windows.get(key)
             return _sum(window, index - buckets + 1) if window else (0, 0)
 
+    def _slide(self, key: str, index: int) -> list[float]:
+        """``key``'s sliding counter rolled forward to fixed window ``index``."""
+        slot = self._slides.get(key)
+        if slot is None:
+            slot = self._slides[key] = [index, 0.0, 0.0]
+        elif slot[0] < index:
+            slot[2] = max(slot[1], 0.0) if slot[0] == index - 1 else 0.0
+            slot[1] = 0.0
+            slot[0] = index
+        return slot
+
+    def window_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float
+    ) -> tuple[float, tuple[float, ...]]:
+        index = int(now // window_s)
+        elapsed = now - index * window_s
+        keep = 1 - elapsed / window_s
+        wait = 0.0
+        with self._lock:
+            slots = [self._slide(key, index) for key, _, _ in entries]
+            for slot, (_, amount, limit) in zip(slots, entries, strict=True):
+                w = window_wait(slot[2], slot[1], elapsed, window_s, amount, limit)
+                if w > wait:
+                    wait = w
+            if wait == 0.0:
+                for slot, (_, amount, _) in zip(slots, entries, strict=True):
+                    slot[1] += amount
+            return wait, tuple(max(0.0, s[2] * keep + s[1]) for s in slots)
+
+    def window_adjust(self, key: str, amount: int, window_s: float, at: float, now: float) -> None:
+        index = int(now // window_s)
+        at_index = int(at // window_s)
+        with self._lock:
+            slot = self._slide(key, index)
+            if at_index >= slot[0]:
+                slot[1] += amount
+            elif at_index == slot[0] - 1:
+                slot[2] += amount
+
     # ---- async: the same operations inline
 
     async def aget(self, key: str) -> str | None:
@@ -116,6 +158,16 @@ class MemoryStore(StateStore):
         self, key: str, now: float, window_s: float, buckets: int
     ) -> tuple[int, int]:
         return self.outcomes(key, now, window_s, buckets)
+
+    async def awindow_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float
+    ) -> tuple[float, tuple[float, ...]]:
+        return self.window_acquire(entries, window_s, now)
+
+    async def awindow_adjust(
+        self, key: str, amount: int, window_s: float, at: float, now: float
+    ) -> None:
+        self.window_adjust(key, amount, window_s, at, now)
 
 
 def _sum(window: dict[int, list[int]], oldest: int) -> tuple[int, int]:

@@ -8,13 +8,15 @@ for TTLs, so processes on one host agree without sharing a clock object.
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 import redis.asyncio
 
 from ..errors import ConfigurationError
-from .base import StateStore, display_url
+from .base import StateStore, WindowEntry, display_url
 
 __all__ = ["RedisStore"]
 
@@ -62,6 +64,87 @@ return v
 """
 
 
+# Sliding-window counters, each a hash {i: fixed window index, c: current count,
+# p: previous count}; mirrors MemoryStore.window_acquire and base.window_wait.
+# KEYS: the counters. ARGV: now, window_s, then amount and limit per key.
+# Returns {wait ("-1" = never), use per key} as strings (Lua numbers would truncate).
+_SLIDE_LUA = """
+local now = tonumber(ARGV[1])
+local w = tonumber(ARGV[2])
+local idx = math.floor(now / w)
+local elapsed = now - idx * w
+local keep = 1 - elapsed / w
+local st = {}
+local wait = 0
+for k = 1, #KEYS do
+  local h = redis.call('HMGET', KEYS[k], 'i', 'c', 'p')
+  local i, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+  if i == nil then
+    i, c, p = idx, 0, 0
+  elseif i < idx then
+    if i == idx - 1 then p = math.max(c, 0) else p = 0 end
+    i, c = idx, 0
+  end
+  st[k] = {i, c, p}
+  local a, l = tonumber(ARGV[1 + 2 * k]), tonumber(ARGV[2 + 2 * k])
+  local t = 0
+  if a > 0 and p * keep + c + a > l then
+    if a > l then
+      t = -1
+    elseif c + a <= l then
+      t = math.max(0, w * (1 - (l - c - a) / p) - elapsed)
+    else
+      t = (w - elapsed) + w * (1 - (l - a) / c)
+    end
+  end
+  if t < 0 or wait < 0 then wait = -1 elseif t > wait then wait = t end
+end
+local out = {}
+local ttl = math.ceil(w * 2000)
+for k = 1, #KEYS do
+  local s = st[k]
+  if wait == 0 then s[2] = s[2] + tonumber(ARGV[1 + 2 * k]) end
+  redis.call('HSET', KEYS[k], 'i', s[1], 'c', tostring(s[2]), 'p', tostring(s[3]))
+  redis.call('PEXPIRE', KEYS[k], ttl)
+  out[k + 1] = tostring(math.max(0, s[3] * keep + s[2]))
+end
+out[1] = tostring(wait)
+return out
+"""
+
+# KEYS[1]: a sliding-window counter. ARGV: amount, window_s, at, now.
+_ADJUST_LUA = """
+local w = tonumber(ARGV[2])
+local at = math.floor(tonumber(ARGV[3]) / w)
+local idx = math.floor(tonumber(ARGV[4]) / w)
+local h = redis.call('HMGET', KEYS[1], 'i', 'c', 'p')
+local i, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+if i == nil then
+  return 0
+elseif i < idx then
+  if i == idx - 1 then p = math.max(c, 0) else p = 0 end
+  i, c = idx, 0
+end
+local a = tonumber(ARGV[1])
+if at >= i then c = c + a elseif at == i - 1 then p = p + a else return 0 end
+redis.call('HSET', KEYS[1], 'i', i, 'c', tostring(c), 'p', tostring(p))
+redis.call('PEXPIRE', KEYS[1], math.ceil(w * 2000))
+return 1
+"""
+
+
+def _slide_args(entries: Sequence[WindowEntry], window_s: float, now: float) -> list[Any]:
+    args: list[Any] = [repr(now), repr(float(window_s))]
+    for _, amount, limit in entries:
+        args += (amount, limit)
+    return args
+
+
+def _slide_result(raw: list[Any]) -> tuple[float, tuple[float, ...]]:
+    wait = float(raw[0])
+    return (math.inf if wait < 0 else wait), tuple(float(u) for u in raw[1:])
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000 + 0.999))
 
@@ -82,7 +165,10 @@ class RedisStore(StateStore):
             ) from None
         self._outcome = self._sync.register_script(_OUTCOME_LUA)
         self._incr = self._sync.register_script(_INCR_LUA)
+        self._slide = self._sync.register_script(_SLIDE_LUA)
+        self._adjust = self._sync.register_script(_ADJUST_LUA)
         self._async: tuple[asyncio.AbstractEventLoop, Any, Any, Any] | None = None
+        self._aslide: tuple[asyncio.AbstractEventLoop, Any, Any] | None = None
 
     def __repr__(self) -> str:
         return f"RedisStore({display_url(self._url)!r})"
@@ -131,6 +217,15 @@ class RedisStore(StateStore):
         s, f = self._outcome(keys=[key], args=["-1", repr(now), window_s, buckets])
         return int(s), int(f)
 
+    def window_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float
+    ) -> tuple[float, tuple[float, ...]]:
+        keys = [key for key, _, _ in entries]
+        return _slide_result(self._slide(keys=keys, args=_slide_args(entries, window_s, now)))
+
+    def window_adjust(self, key: str, amount: int, window_s: float, at: float, now: float) -> None:
+        self._adjust(keys=[key], args=[amount, repr(float(window_s)), repr(at), repr(now)])
+
     def close(self) -> None:
         self._sync.close()
 
@@ -170,6 +265,30 @@ class RedisStore(StateStore):
         _, outcome, _ = self._aclient()
         s, f = await outcome(keys=[key], args=["-1", repr(now), window_s, buckets])
         return int(s), int(f)
+
+    def _aslide_scripts(self) -> tuple[Any, Any]:
+        client, _, _ = self._aclient()
+        held = self._aslide
+        if held is None or held[0] is not asyncio.get_running_loop():
+            held = self._aslide = (
+                asyncio.get_running_loop(),
+                client.register_script(_SLIDE_LUA),
+                client.register_script(_ADJUST_LUA),
+            )
+        return held[1], held[2]
+
+    async def awindow_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float
+    ) -> tuple[float, tuple[float, ...]]:
+        slide, _ = self._aslide_scripts()
+        keys = [key for key, _, _ in entries]
+        return _slide_result(await slide(keys=keys, args=_slide_args(entries, window_s, now)))
+
+    async def awindow_adjust(
+        self, key: str, amount: int, window_s: float, at: float, now: float
+    ) -> None:
+        _, adjust = self._aslide_scripts()
+        await adjust(keys=[key], args=[amount, repr(float(window_s)), repr(at), repr(now)])
 
     async def aclose(self) -> None:
         held, self._async = self._async, None

@@ -1,0 +1,616 @@
+"""Rate limits (requests and tokens per minute), a priority waiting queue, and per-user
+quotas.
+
+Algorithm: a sliding-window counter per limit key — the previous fixed minute's count
+weighted by how much of it still overlaps the last 60 s, plus the current minute's.
+Chosen over GCRA/token buckets because one O(1) record serves both requests and
+tokens, refunds and surcharges are plain additions (tokens are reconciled after the
+call), "used" and "remaining" read naturally for :meth:`RateLimiter.status`, and the
+wait until a call fits has a closed form. Every limit a call falls under is checked
+and charged in ONE atomic store operation
+(:meth:`~llmswitch.storage.StateStore.window_acquire`), so with a Redis store the
+limits hold across processes in one round trip.
+
+Tokens: before the call, ``characters / 4`` of the prompt plus ``max_tokens`` (or
+``default_output_tokens``) is reserved; afterwards the difference to
+``usage.total_tokens`` is charged or refunded (streams at ``StreamEnd``). A call that
+fails before its first event refunds the whole reservation; one that fails mid-stream
+keeps the prompt estimate (the provider processed it) and refunds the rest.
+
+Queue: a call that does not fit waits in this process up to ``max_wait`` seconds,
+then raises :class:`~llmswitch.errors.RateLimitExceeded` with ``retry_after``. Waiting
+calls are tried in this order whenever capacity may have freed: lower priority value
+first (``"interactive"`` = 0, the default, before ``"batch"`` = 10; an int is used as
+is), and within one priority round-robin by user — every user's oldest waiting call,
+users ordered by when that call arrived, then every user's second-oldest, and so on —
+so one user's burst cannot starve the others. A waiting call that does not fit does
+not block the ones behind it (they may be under other limits). New calls go straight
+to the store only while nobody is waiting.
+
+Quotas: per-user request/token allowances per UTC calendar day or month, counted in
+the store (across processes). Requests are checked and counted before the call;
+tokens are checked before (the call is refused once the allowance is used up) and
+counted after from real usage, so the last admitted call may go past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from ..errors import ConfigurationError, QuotaExceeded, RateLimitExceeded
+from ..events import Event, StreamEnd
+from ..messages import ChatRequest, ChatResponse, Usage
+from ..storage import StateStore, open_store
+from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
+
+__all__ = ["Limit", "LimitStatus", "Quota", "RateLimiter"]
+
+Scope = Literal["provider", "deployment", "user"]
+WINDOW = 60.0
+PRIORITIES = {"interactive": 0, "batch": 10}
+
+
+def _positive(value: int | None, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigurationError(f"{name} must be an integer >= 1", field=name)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """Requests and/or tokens per minute for each provider, deployment
+    (``provider/model``) or user (``request.user``; calls without one are not limited)."""
+
+    scope: Scope
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.scope not in ("provider", "deployment", "user"):
+            raise ConfigurationError(
+                "limit scope must be provider, deployment or user", field="scope"
+            )
+        _positive(self.requests_per_minute, "requests_per_minute")
+        _positive(self.tokens_per_minute, "tokens_per_minute")
+        if self.requests_per_minute is None and self.tokens_per_minute is None:
+            raise ConfigurationError(
+                "a limit needs requests_per_minute or tokens_per_minute", field="scope"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A per-user allowance of requests and/or tokens per UTC calendar day or month."""
+
+    per: Literal["user"] = "user"
+    period: Literal["day", "month"] = "day"
+    requests: int | None = None
+    tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.per != "user":
+            raise ConfigurationError("quotas are per user", field="per")
+        if self.period not in ("day", "month"):
+            raise ConfigurationError("quota period must be day or month", field="period")
+        _positive(self.requests, "requests")
+        _positive(self.tokens, "tokens")
+        if self.requests is None and self.tokens is None:
+            raise ConfigurationError("a quota needs requests or tokens", field="period")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitStatus:
+    """One limit or quota counter as seen now (``used`` is the sliding-window estimate
+    for limits, the period total for quotas)."""
+
+    limit: str  # e.g. "user requests_per_minute", "user tokens per day"
+    key: str  # the provider, deployment or user it counts
+    used: float
+    remaining: float
+
+
+_PERIODS: dict[str, tuple[float, float, str]] = {}  # period -> (start, end, stamp)
+
+
+def _period(period: str, now: float) -> tuple[str, float]:
+    """(period stamp, seconds until it ends) in UTC; cached while ``now`` is inside
+    the last period computed (datetime is the slowest part of a decision)."""
+    hit = _PERIODS.get(period)
+    if hit is not None and hit[0] <= now < hit[1]:
+        return hit[2], hit[1] - now
+    stamp, left = _compute_period(period, now)
+    start = now - (86400 - left) if period == "day" else _month_start(now)
+    _PERIODS[period] = (start, now + left, stamp)
+    return stamp, left
+
+
+def _month_start(now: float) -> float:
+    t = datetime.fromtimestamp(now, UTC)
+    return datetime(t.year, t.month, 1, tzinfo=UTC).timestamp()
+
+
+def _compute_period(period: str, now: float) -> tuple[str, float]:
+    t = datetime.fromtimestamp(now, UTC)
+    if period == "day":
+        start = t.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = start.timestamp() + 86400
+        return start.strftime("%Y-%m-%d"), end - now
+    nxt = datetime(t.year + (t.month == 12), t.month % 12 + 1, 1, tzinfo=UTC)
+    return t.strftime("%Y-%m"), nxt.timestamp() - now
+
+
+def estimate_tokens(request: ChatRequest, default_output: int) -> tuple[int, int]:
+    """(prompt estimate, whole-call estimate): ~4 characters a token."""
+    chars = len(request.system or "")
+    for m in request.messages:
+        chars += len(m.text) + 16
+    prompt = chars // 4 + 1
+    return prompt, prompt + (request.max_tokens or default_output)
+
+
+def priority_of(call: Call) -> int:
+    raw = call.state.get("priority")
+    if raw is None and call.request.metadata:
+        raw = call.request.metadata.get("priority")
+    if raw is None:
+        return 0
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if raw in PRIORITIES:
+        return PRIORITIES[raw]
+    raise ConfigurationError(
+        f"priority must be 'interactive', 'batch' or an int, not {raw!r}", field="priority"
+    )
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one call charges: sliding-window entries, quota keys, and its reservation."""
+
+    entries: list[tuple[str, int, int]]
+    token_keys: list[str]
+    reserved: int
+    prompt: int
+    quota_requests: list[tuple[str, int, float, str]] = field(default_factory=list)
+    quota_tokens: list[tuple[str, int, float, str]] = field(default_factory=list)
+    at: float = 0.0
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    plan: _Plan
+    priority: int
+    user: str
+    seq: int
+    deadline: float
+    granted: bool = False
+    wait: float = math.inf  # the store's last answer
+    event: Any = None  # threading.Event or asyncio.Event
+
+
+def _order(waiters: Sequence[_Waiter], served: dict[tuple[int, str], int]) -> list[_Waiter]:
+    """The fairness rule (see module docs): by priority; within one, round-robin by
+    user — each user's n-th oldest waiting call in round n, and within a round the
+    user served least recently (``served``: when each user was last served) first."""
+    rank: dict[tuple[int, str], int] = {}
+    keyed = []
+    for w in sorted(waiters, key=lambda w: w.seq):
+        who = (w.priority, w.user)
+        n = rank.get(who, 0)
+        rank[who] = n + 1
+        keyed.append(((w.priority, n, served.get(who, -1), w.seq), w))
+    keyed.sort(key=lambda kw: kw[0])
+    return [w for _, w in keyed]
+
+
+class RateLimiter(Middleware):
+    """Requests/tokens per minute per scope, a priority queue, and per-user quotas.
+
+    ``store`` is a :class:`~llmswitch.storage.StateStore` or a state URL
+    (``"memory://"`` default, ``"redis://..."`` to share limits across processes).
+    ``clock`` gives wall-clock seconds (shared with other processes via Redis)."""
+
+    def __init__(
+        self,
+        limits: Sequence[Limit] = (),
+        quotas: Sequence[Quota] = (),
+        store: StateStore | str | None = None,
+        *,
+        max_wait: float = 10.0,
+        default_output_tokens: int = 512,
+        prefix: str = "llmswitch:ratelimit:",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if isinstance(max_wait, bool) or not isinstance(max_wait, int | float) or max_wait < 0:
+            raise ConfigurationError("max_wait must be >= 0 seconds", field="max_wait")
+        self.limits = tuple(limits)
+        self.quotas = tuple(quotas)
+        self.store = store if isinstance(store, StateStore) else open_store(store)
+        self.max_wait = float(max_wait)
+        self.default_output_tokens = default_output_tokens
+        self.prefix = prefix
+        self._clock = clock
+        self._seen: dict[str, tuple[str, str, int]] = {}  # store key -> (limit, id, max)
+        self._quota_seen: dict[str, tuple[str, str, int, float]] = {}
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._waiters: list[_Waiter] = []
+        self._alock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._awaiters: list[_Waiter] = []
+        # (priority, user) -> when last served from the queue; reset when it empties
+        self._served: dict[tuple[int, str], int] = {}
+        self._aserved: dict[tuple[int, str], int] = {}
+
+    # ---- planning (pure apart from remembering keys for status())
+
+    def _plan(self, call: Call) -> _Plan:
+        request = call.request
+        user = request.user
+        prompt, reserved = estimate_tokens(request, self.default_output_tokens)
+        entries: list[tuple[str, int, int]] = []
+        token_keys: list[str] = []
+        for limit in self.limits:
+            if limit.scope == "provider":
+                ident: str | None = call.provider.id
+            elif limit.scope == "deployment":
+                ident = f"{call.provider.id}/{request.model}"
+            else:
+                ident = user
+            if ident is None:
+                continue
+            base = f"{self.prefix}{limit.scope}:{ident}:"
+            if limit.requests_per_minute is not None:
+                key = base + "rpm"
+                entries.append((key, 1, limit.requests_per_minute))
+                self._seen[key] = (f"{limit.scope} requests_per_minute", ident, entries[-1][2])
+            if limit.tokens_per_minute is not None:
+                key = base + "tpm"
+                entries.append((key, reserved, limit.tokens_per_minute))
+                token_keys.append(key)
+                self._seen[key] = (f"{limit.scope} tokens_per_minute", ident, entries[-1][2])
+        plan = _Plan(entries, token_keys, reserved if token_keys else 0, prompt)
+        if user is not None and self.quotas:
+            now = self._clock()
+            for q in self.quotas:
+                stamp, left = _period(q.period, now)
+                base = f"{self.prefix}quota:{q.period}:{stamp}:{user}:"
+                ttl = left + 3600  # only garbage collection: the stamp rolls the period
+                for kind, amount, out in (
+                    ("requests", q.requests, plan.quota_requests),
+                    ("tokens", q.tokens, plan.quota_tokens),
+                ):
+                    if amount is not None:
+                        key = base + kind
+                        out.append((key, amount, ttl, f"user {kind} per {q.period}"))
+                        self._quota_seen[key] = (f"user {kind} per {q.period}", user, amount, ttl)
+        return plan
+
+    def _quota_error(self, what: str, call: Call) -> QuotaExceeded:
+        return QuotaExceeded(
+            f"quota used up: {what} for user {call.request.user!r}",
+            provider=call.provider.id,
+            model=call.request.model,
+        )
+
+    def _limit_error(self, wait: float, call: Call) -> RateLimitExceeded:
+        if math.isinf(wait):
+            return RateLimitExceeded(
+                "call is larger than a tokens_per_minute limit", provider=call.provider.id,
+                model=call.request.model,
+            )  # fmt: skip
+        return RateLimitExceeded(
+            f"rate limit reached; retry in {wait:.1f}s",
+            retry_after=wait,
+            provider=call.provider.id,
+            model=call.request.model,
+        )
+
+    # ---- sync state I/O
+
+    def _check_quotas(self, plan: _Plan, call: Call) -> None:
+        store = self.store
+        for key, allowed, ttl, what in plan.quota_tokens:
+            if store.incr_window(key, 0, ttl) >= allowed:
+                raise self._quota_error(what, call)
+        counted: list[tuple[str, float]] = []
+        for key, allowed, ttl, what in plan.quota_requests:
+            if store.incr_window(key, 1, ttl) > allowed:
+                store.incr_window(key, -1, ttl)
+                for k, t in counted:
+                    store.incr_window(k, -1, t)
+                raise self._quota_error(what, call)
+            counted.append((key, ttl))
+
+    def _undo_quotas(self, plan: _Plan) -> None:
+        for key, _, ttl, _ in plan.quota_requests:
+            self.store.incr_window(key, -1, ttl)
+
+    def _acquire(self, plan: _Plan, call: Call) -> None:
+        self._check_quotas(plan, call)
+        try:
+            if plan.entries:
+                self._wait_turn(plan, call)
+        except BaseException:
+            self._undo_quotas(plan)
+            raise
+
+    def _try(self, plan: _Plan) -> float:
+        plan.at = self._clock()
+        wait, _ = self.store.window_acquire(plan.entries, WINDOW, plan.at)
+        return wait
+
+    def _wait_turn(self, plan: _Plan, call: Call) -> None:
+        with self._lock:
+            if not self._waiters:
+                wait = self._try(plan)
+                if wait == 0.0:
+                    return
+                if math.isinf(wait):
+                    raise self._limit_error(wait, call)
+            waiter = _Waiter(
+                plan, priority_of(call), call.request.user or "", next(self._seq),
+                self._clock() + self.max_wait, event=threading.Event(),
+            )  # fmt: skip
+            self._waiters.append(waiter)
+        try:
+            while True:
+                with self._lock:
+                    if not waiter.granted:
+                        self._pump()
+                    if waiter.granted:
+                        return
+                    now = self._clock()
+                    if now >= waiter.deadline:
+                        raise self._limit_error(max(waiter.wait, 0.001), call)
+                    sleep = min(waiter.wait, waiter.deadline - now)
+                    waiter.event.clear()
+                waiter.event.wait(sleep)
+        finally:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                self._wake_all()  # a slot or the head position may have freed
+
+    def _pump(self) -> None:
+        """Offer capacity to the waiting calls in queue order (caller holds the lock)."""
+        for w in _order(self._waiters, self._served):
+            w.wait = self._try(w.plan)
+            if w.wait == 0.0:
+                w.granted = True
+                self._waiters.remove(w)
+                self._served[(w.priority, w.user)] = next(self._seq)
+                w.event.set()
+        if not self._waiters:
+            self._served.clear()
+
+    def _wake_all(self) -> None:
+        for w in self._waiters:
+            w.event.set()
+
+    def wake(self) -> None:
+        """Make waiting calls re-check now (e.g. after a clock change in tests)."""
+        with self._lock:
+            self._wake_all()
+
+    def waiting(self) -> int:
+        """How many calls are waiting in this process (sync and async)."""
+        return len(self._waiters) + len(self._awaiters)
+
+    def _settle(self, plan: _Plan, usage: Usage | None, error: bool, started: bool) -> None:
+        delta = self._delta(plan, usage, error, started)
+        now = self._clock()
+        if delta:
+            for key in plan.token_keys:
+                self.store.window_adjust(key, delta, WINDOW, plan.at, now)
+        tokens = _total(usage)
+        if tokens:
+            for key, _, ttl, _ in plan.quota_tokens:
+                self.store.incr_window(key, tokens, ttl)
+        if delta < 0 or self._waiters:
+            self.wake()
+
+    @staticmethod
+    def _delta(plan: _Plan, usage: Usage | None, error: bool, started: bool) -> int:
+        if not plan.token_keys:
+            return 0
+        if error:  # unknown usage: a started stream used at least the prompt
+            return (plan.prompt if started else 0) - plan.reserved
+        tokens = _total(usage)
+        return 0 if tokens is None else tokens - plan.reserved
+
+    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
+        plan = self._plan(call)
+        self._acquire(plan, call)
+        try:
+            response = next(call)
+        except BaseException:
+            self._settle(plan, None, True, False)
+            raise
+        self._settle(plan, response.usage, False, True)
+        return response
+
+    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
+        plan = self._plan(call)
+        self._acquire(plan, call)
+        settled = started = False
+        try:
+            source = next(call)
+            try:
+                for event in source:
+                    started = True
+                    if isinstance(event, StreamEnd):
+                        settled = True
+                        self._settle(plan, event.usage, False, True)
+                    yield event
+            finally:
+                close = getattr(source, "close", None)
+                if close is not None:
+                    close()
+        finally:
+            if not settled:
+                self._settle(plan, None, True, started)
+
+    # ---- async state I/O (mirrors the sync path)
+
+    def _async_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        held = self._alock
+        if held is None or held[0] is not loop:
+            held = self._alock = (loop, asyncio.Lock())
+        return held[1]
+
+    async def _acheck_quotas(self, plan: _Plan, call: Call) -> None:
+        store = self.store
+        for key, allowed, ttl, what in plan.quota_tokens:
+            if await store.aincr_window(key, 0, ttl) >= allowed:
+                raise self._quota_error(what, call)
+        counted: list[tuple[str, float]] = []
+        for key, allowed, ttl, what in plan.quota_requests:
+            if await store.aincr_window(key, 1, ttl) > allowed:
+                await store.aincr_window(key, -1, ttl)
+                for k, t in counted:
+                    await store.aincr_window(k, -1, t)
+                raise self._quota_error(what, call)
+            counted.append((key, ttl))
+
+    async def _aacquire(self, plan: _Plan, call: Call) -> None:
+        await self._acheck_quotas(plan, call)
+        try:
+            if plan.entries:
+                await self._await_turn(plan, call)
+        except BaseException:
+            for key, _, ttl, _ in plan.quota_requests:
+                await self.store.aincr_window(key, -1, ttl)
+            raise
+
+    async def _atry(self, plan: _Plan) -> float:
+        plan.at = self._clock()
+        wait, _ = await self.store.awindow_acquire(plan.entries, WINDOW, plan.at)
+        return wait
+
+    async def _await_turn(self, plan: _Plan, call: Call) -> None:
+        lock = self._async_lock()
+        async with lock:
+            if not self._awaiters:
+                wait = await self._atry(plan)
+                if wait == 0.0:
+                    return
+                if math.isinf(wait):
+                    raise self._limit_error(wait, call)
+            waiter = _Waiter(
+                plan, priority_of(call), call.request.user or "", next(self._seq),
+                self._clock() + self.max_wait, event=asyncio.Event(),
+            )  # fmt: skip
+            self._awaiters.append(waiter)
+        try:
+            while True:
+                async with lock:
+                    if not waiter.granted:
+                        for w in _order(self._awaiters, self._aserved):
+                            w.wait = await self._atry(w.plan)
+                            if w.wait == 0.0:
+                                w.granted = True
+                                self._awaiters.remove(w)
+                                self._aserved[(w.priority, w.user)] = next(self._seq)
+                                w.event.set()
+                        if not self._awaiters:
+                            self._aserved.clear()
+                    if waiter.granted:
+                        return
+                    now = self._clock()
+                    if now >= waiter.deadline:
+                        raise self._limit_error(max(waiter.wait, 0.001), call)
+                    sleep = min(waiter.wait, waiter.deadline - now)
+                    waiter.event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.event.wait(), sleep)
+        finally:
+            if waiter in self._awaiters:
+                self._awaiters.remove(waiter)
+            self.awake()
+
+    def awake(self) -> None:
+        """:meth:`wake` for calls waiting on the async path (call it on their loop)."""
+        for w in self._awaiters:
+            w.event.set()
+
+    async def _asettle(self, plan: _Plan, usage: Usage | None, error: bool, started: bool) -> None:
+        delta = self._delta(plan, usage, error, started)
+        now = self._clock()
+        if delta:
+            for key in plan.token_keys:
+                await self.store.awindow_adjust(key, delta, WINDOW, plan.at, now)
+        tokens = _total(usage)
+        if tokens:
+            for key, _, ttl, _ in plan.quota_tokens:
+                await self.store.aincr_window(key, tokens, ttl)
+        if delta < 0 or self._awaiters:
+            self.awake()
+
+    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
+        plan = self._plan(call)
+        await self._aacquire(plan, call)
+        try:
+            response = await next(call)
+        except BaseException:
+            await self._asettle(plan, None, True, False)
+            raise
+        await self._asettle(plan, response.usage, False, True)
+        return response
+
+    async def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
+        plan = self._plan(call)
+        await self._aacquire(plan, call)
+        settled = started = False
+        try:
+            source = next(call)
+            try:
+                async for event in source:
+                    started = True
+                    if isinstance(event, StreamEnd):
+                        settled = True
+                        await self._asettle(plan, event.usage, False, True)
+                    yield event
+            finally:
+                aclose = getattr(source, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        finally:
+            if not settled:
+                await self._asettle(plan, None, True, started)
+
+    # ---- observability
+
+    def status(self) -> list[LimitStatus]:
+        """Every limit and quota counter this limiter has seen, read live from the store."""
+        now = self._clock()
+        out: list[LimitStatus] = []
+        for key, (name, ident, limit) in list(self._seen.items()):
+            _, (used,) = self.store.window_acquire([(key, 0, limit)], WINDOW, now)
+            out.append(LimitStatus(name, ident, used, max(0.0, limit - used)))
+        for key, (name, ident, allowed, ttl) in list(self._quota_seen.items()):
+            stamp = key[len(self.prefix) :].split(":")[2]
+            period = "day" if name.endswith("day") else "month"
+            if _period(period, now)[0] != stamp:
+                continue  # a past period
+            used = self.store.incr_window(key, 0, ttl)
+            out.append(LimitStatus(name, ident, used, max(0.0, allowed - used)))
+        return out
+
+
+def _total(usage: Usage | None) -> int | None:
+    if usage is None:
+        return None
+    if usage.total_tokens is not None:
+        return usage.total_tokens
+    if usage.input_tokens is None and usage.output_tokens is None:
+        return None
+    return (usage.input_tokens or 0) + (usage.output_tokens or 0)
