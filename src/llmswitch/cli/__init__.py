@@ -126,6 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _config_option(health)
 
+    status = commands.add_parser(
+        "status",
+        help="show breaker states and key cooldowns from a shared state store",
+        description="Read the circuit breakers of the deployments and the keys of the "
+        "providers declared in llmswitch.toml from the state store clients share.",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    status.add_argument(
+        "--state-url", metavar="URL",
+        help="the shared store, e.g. redis://localhost:6379/0 (memory:// cannot be read "
+        "from another process)",
+    )  # fmt: skip
+    _config_option(status)
+
     commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
     return parser
 
@@ -159,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._chat import run_chat as run
     elif args.command == "health":
         from ._health import run_health as run
+    elif args.command == "status":
+        from ._status import run_status as run
     else:
         from ._models import run_models as run
     return _guarded(run, args)

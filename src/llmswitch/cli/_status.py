@@ -1,0 +1,107 @@
+"""``llmswitch status``: breaker states and key cooldowns in a shared state store.
+
+It can only show what the store holds for names the config declares: the deployments
+of model groups and alias targets (breakers), and each provider's configured key
+(key pools). Layers must use their default key prefixes to be found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+_MEMORY_NOTE = (
+    "memory:// state lives inside the process that uses it, so there is nothing to read "
+    "from here; pass --state-url redis://host:port/db (the store your clients share)"
+)
+
+
+def _deployments(config: Any) -> list[str]:
+    names: dict[str, None] = {}
+    for group in config.models.values():
+        for d in group.deployments:
+            names[d.model] = None
+    for target in config.aliases.values():
+        if "/" in target:
+            names[target] = None
+    return list(names)
+
+
+def collect(config: Any, url: str) -> dict[str, Any]:
+    """What the store at ``url`` holds for the breakers and keys ``config`` declares."""
+    from ..keys.pool import KeyPool
+    from ..middleware.breaker import CircuitBreaker
+    from ..storage import open_store
+    from ..storage.base import display_url
+
+    store = open_store(url)
+    try:
+        breaker = CircuitBreaker(store)
+        now = time.time()
+        breakers = {}
+        for name in _deployments(config):
+            s = breaker.state(name)
+            remaining = max(0.0, s.opens_until - now) if s.opens_until is not None else 0.0
+            breakers[name] = {
+                "state": s.state, "failures": s.failures, "calls": s.calls,
+                "open_for": round(remaining, 1),
+            }  # fmt: skip
+        keys = {}
+        for pid, pc in config.providers.items():
+            if pc.api_key:
+                keys[pid] = [
+                    {"key": k.key, "state": k.state, "cooldown": round(k.cooldown_remaining, 1)}
+                    for k in KeyPool(pid, [pc.api_key], store=store).status()
+                ]
+    finally:
+        store.close()
+    return {"state_url": display_url(url), "breakers": breakers, "keys": keys}
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from ..config import load_config
+
+    config = load_config(args.config)
+    url = args.state_url or "memory://"
+    if url == "memory://":
+        if args.json:
+            print(json.dumps({"state_url": url, "breakers": {}, "keys": {}, "note": _MEMORY_NOTE}))
+        else:
+            print(f"llmswitch status: {_MEMORY_NOTE}", file=sys.stderr)
+        return 0
+    report = collect(config, url)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    if not report["breakers"] and not report["keys"]:
+        print(
+            "nothing to report: the config declares no model groups, aliases or provider keys",
+            file=sys.stderr,
+        )
+        return 0
+    if report["breakers"]:
+        rows = [("DEPLOYMENT", "BREAKER", "FAILED/CALLS", "OPEN FOR")]
+        for name, b in report["breakers"].items():
+            open_for = f"{b['open_for']:.1f}s" if b["state"] == "open" else "-"
+            rows.append((name, b["state"], f"{b['failures']}/{b['calls']}", open_for))
+        _table(rows)
+    if report["keys"]:
+        if report["breakers"]:
+            print()
+        rows = [("PROVIDER", "KEY", "STATE", "COOLDOWN")]
+        for pid, states in report["keys"].items():
+            for k in states:
+                cooldown = f"{k['cooldown']:.1f}s" if k["state"] == "cooling" else "-"
+                rows.append((pid, k["key"], k["state"], cooldown))
+        _table(rows)
+    return 0
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,440 @@
+"""Key pools: several API keys for one provider, rotated per attempt.
+
+:class:`KeyPool` holds the keys and their state; :class:`KeyRotation` is the
+middleware that, for each attempt, picks a usable key of the call's provider and runs
+the inner layers with a provider bound to that key::
+
+    pool = KeyPool("openai", [key_a, key_b], strategy="least-used", store="redis://...")
+    client = Client(middleware=[KeyRotation(pool), Retry()])
+
+Outcomes: a :class:`RateLimitError` cools the key down for its ``retry_after``
+(default ``cooldown``, 60 s); :class:`AuthenticationError`/:class:`PermissionDeniedError`
+(401/403) disable it until it is replaced (a new key has a new fingerprint, so it
+starts fresh). After either, the same call moves on to the next usable key when there
+is one (a stream only before its first event). When no key is usable the call fails
+with :class:`RateLimitError` (``retry_after`` = soonest cooldown end) or, when every
+key is disabled, :class:`AuthenticationError`.
+
+Keys are known by a SHA-256 fingerprint everywhere outside the provider call: in the
+store, in logs, in :meth:`KeyPool.status` (last four hex digits only). Cooldowns and
+disabled marks live in the :class:`~llmswitch.storage.StateStore`, so they survive a
+restart and, with Redis, are shared by every process; use counts (for
+``least-used``) are per process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    LLMError,
+    PermissionDeniedError,
+    RateLimitError,
+)
+from ..events import Event
+from ..messages import ChatResponse
+from ..middleware.base import (
+    AsyncChatHandler,
+    AsyncStreamHandler,
+    Call,
+    ChatHandler,
+    Middleware,
+    StreamHandler,
+)
+from ..providers.base import Secret
+from ..providers.runtime import Provider
+from ..storage import StateStore, open_store
+
+if TYPE_CHECKING:
+    from ..observability.metrics import Metrics
+
+__all__ = ["KeyPool", "KeyRotation", "KeyState", "fingerprint"]
+
+log = logging.getLogger("llmswitch.keys")
+
+Strategy = Literal["round-robin", "least-used"]
+KeyStateName = Literal["ok", "cooling", "disabled"]
+
+_DISABLED = "disabled"
+
+
+def fingerprint(key: str | Secret) -> str:
+    """SHA-256 hex digest of ``key``: how a key is named in stores, logs and status."""
+    raw = key.get() if isinstance(key, Secret) else key
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyState:
+    """One key as seen now. ``key`` is ``"…"`` plus the fingerprint's last 4 hex digits."""
+
+    key: str
+    state: KeyStateName
+    cooldown_remaining: float
+    uses: int
+
+
+class _Key:
+    __slots__ = ("fingerprint", "label", "secret", "store_key", "uses")
+
+    def __init__(self, secret: Secret, store_key: str, fp: str) -> None:
+        self.secret = secret
+        self.fingerprint = fp
+        self.label = "…" + fp[-4:]
+        self.store_key = store_key
+        self.uses = 0
+
+    def __repr__(self) -> str:
+        return f"<key {self.label}>"
+
+
+def _parse(raw: str | None, now: float) -> tuple[KeyStateName, float]:
+    """Stored value -> (state, cooldown remaining). Values: absent, "disabled" or the
+    cooldown's end time (the entry also expires then; the time is for reporting)."""
+    if raw is None:
+        return "ok", 0.0
+    if raw == _DISABLED:
+        return "disabled", 0.0
+    remaining = float(raw) - now
+    return ("cooling", remaining) if remaining > 0 else ("ok", 0.0)
+
+
+class KeyPool:
+    """The keys of one provider (``provider_id`` as in ``"openai/gpt-4o"``).
+
+    ``strategy``: ``"round-robin"`` (default) or ``"least-used"`` (fewest uses in this
+    process). ``store``: a :class:`~llmswitch.storage.StateStore` or state URL
+    (``"memory://"`` default, ``"redis://..."`` to share cooldowns across processes).
+    ``cooldown``: seconds a rate-limited key rests when the provider gave no
+    ``retry_after``. ``clock``: wall-clock seconds (shared stores need wall time).
+    """
+
+    def __init__(
+        self,
+        provider_id: str,
+        keys: Iterable[str | Secret],
+        *,
+        strategy: Strategy = "round-robin",
+        store: StateStore | str | None = None,
+        cooldown: float = 60.0,
+        prefix: str = "llmswitch:keys:",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if strategy not in ("round-robin", "least-used"):
+            raise ConfigurationError(
+                f"key pool strategy must be 'round-robin' or 'least-used', not {strategy!r}",
+                field="strategy",
+            )
+        if isinstance(cooldown, bool) or not isinstance(cooldown, int | float) or cooldown <= 0:
+            raise ConfigurationError("key pool cooldown must be > 0 seconds", field="cooldown")
+        self.provider_id = provider_id
+        self.strategy: Strategy = strategy
+        self.cooldown = float(cooldown)
+        self.store = store if isinstance(store, StateStore) else open_store(store)
+        self._clock = clock
+        self._keys: list[_Key] = []
+        seen: set[str] = set()
+        for i, key in enumerate(keys):
+            secret = key if isinstance(key, Secret) else Secret(key)
+            if not isinstance(secret.get(), str) or not secret.get():
+                raise ConfigurationError(
+                    f"key #{i + 1} of provider {provider_id!r} is empty", field="keys"
+                )
+            fp = fingerprint(secret)
+            if fp in seen:
+                raise ConfigurationError(
+                    f"key #{i + 1} of provider {provider_id!r} is listed twice", field="keys"
+                )
+            seen.add(fp)
+            self._keys.append(_Key(secret, f"{prefix}{provider_id}:{fp}", fp))
+        if not self._keys:
+            raise ConfigurationError(f"key pool for {provider_id!r} has no keys", field="keys")
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"KeyPool({self.provider_id!r}, {len(self._keys)} keys, {self.strategy!r})"
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    # ---- choosing
+
+    def _order(self, retrying: bool) -> list[_Key]:
+        keys = self._keys
+        if self.strategy == "least-used":
+            return sorted(keys, key=lambda k: k.uses)  # stable: ties keep list order
+        if retrying:  # another key for the same call: the turn is not the next call's
+            return keys
+        start = next(self._turn) % len(keys)
+        return keys[start:] + keys[:start]
+
+    def _take(self, key: _Key) -> _Key:
+        with self._lock:
+            key.uses += 1
+        return key
+
+    def _none_usable(self, states: list[tuple[KeyStateName, float]]) -> LLMError:
+        cooling = [remaining for state, remaining in states if state == "cooling"]
+        n = len(self._keys)
+        if cooling:
+            soonest = min(cooling)
+            return RateLimitError(
+                f"every API key of provider {self.provider_id!r} ({n}) is rate-limited "
+                f"or disabled; the first is usable again in {soonest:.1f}s",
+                retry_after=soonest,
+                provider=self.provider_id,
+            )
+        return AuthenticationError(
+            f"every API key of provider {self.provider_id!r} ({n}) was rejected "
+            "(401/403); replace them",
+            provider=self.provider_id,
+        )
+
+    def pick(self, exclude: frozenset[str] = frozenset()) -> _Key:
+        """A usable key (not cooling, not disabled, fingerprint not in ``exclude``)."""
+        now = self._clock()
+        states: list[tuple[KeyStateName, float]] = []
+        for key in self._order(bool(exclude)):
+            state = _parse(self.store.get(key.store_key), now)
+            if state[0] == "ok":
+                if key.fingerprint not in exclude:
+                    return self._take(key)
+                state = ("cooling", 0.0)  # failed this call; its cooldown just ran out
+            states.append(state)
+        raise self._none_usable(states)
+
+    async def apick(self, exclude: frozenset[str] = frozenset()) -> _Key:
+        now = self._clock()
+        states: list[tuple[KeyStateName, float]] = []
+        for key in self._order(bool(exclude)):
+            state = _parse(await self.store.aget(key.store_key), now)
+            if state[0] == "ok":
+                if key.fingerprint not in exclude:
+                    return self._take(key)
+                state = ("cooling", 0.0)  # failed this call; its cooldown just ran out
+            states.append(state)
+        raise self._none_usable(states)
+
+    # ---- outcomes
+
+    def _verdict(self, key: _Key, exc: BaseException) -> tuple[str, float | None] | None:
+        """``(value, ttl)`` to store after ``exc``, or ``None`` if it says nothing about
+        the key. Logged here, by fingerprint only."""
+        if isinstance(exc, RateLimitError):
+            wait = exc.retry_after if exc.retry_after and exc.retry_after > 0 else self.cooldown
+            log.warning(
+                "key %s of %s rate-limited; cooling down %.1fs", key.label, self.provider_id, wait
+            )
+            return repr(self._clock() + wait), wait
+        if isinstance(exc, AuthenticationError | PermissionDeniedError):
+            log.error(
+                "key %s of %s rejected (%s); disabled until replaced",
+                key.label,
+                self.provider_id,
+                exc.status_code or type(exc).__name__,
+            )
+            return _DISABLED, None
+        return None
+
+    def report(self, key: _Key, exc: BaseException) -> bool:
+        """Record a failed attempt with ``key``; whether it changed the key's state."""
+        verdict = self._verdict(key, exc)
+        if verdict is not None:
+            self.store.set(key.store_key, verdict[0], verdict[1])
+        return verdict is not None
+
+    async def areport(self, key: _Key, exc: BaseException) -> bool:
+        verdict = self._verdict(key, exc)
+        if verdict is not None:
+            await self.store.aset(key.store_key, verdict[0], verdict[1])
+        return verdict is not None
+
+    def reset(self) -> None:
+        """Forget every cooldown and disabled mark of this pool's keys."""
+        self.store.delete(*(k.store_key for k in self._keys))
+
+    # ---- observability
+
+    def status(self) -> list[KeyState]:
+        """Each key's live state, in list order (fingerprint labels only)."""
+        now = self._clock()
+        return [self._state(k, self.store.get(k.store_key), now) for k in self._keys]
+
+    async def astatus(self) -> list[KeyState]:
+        now = self._clock()
+        return [self._state(k, await self.store.aget(k.store_key), now) for k in self._keys]
+
+    @staticmethod
+    def _state(key: _Key, raw: str | None, now: float) -> KeyState:
+        state, remaining = _parse(raw, now)
+        return KeyState(key=key.label, state=state, cooldown_remaining=remaining, uses=key.uses)
+
+
+Binder = Callable[[Provider, Secret], Provider]
+
+
+def bind_http(provider: Provider, secret: Secret) -> Provider:
+    """Default binder: the same HTTP provider with its endpoint's key swapped."""
+    from ..providers.http import HttpProvider
+
+    if not isinstance(provider, HttpProvider):
+        raise ConfigurationError(
+            f"provider {provider.id!r} is not an HTTP provider; pass KeyRotation(bind=...) "
+            "to give it a key",
+            provider=provider.id,
+        )
+    endpoint = dataclasses.replace(provider.endpoint, api_key=secret)
+    return HttpProvider(provider.id, provider.adapter, endpoint)
+
+
+# Which key an attempt used (its label), for layers outside this one.
+KEY_STATE = "llmswitch.key"
+
+
+class KeyRotation(Middleware):
+    """Pick a key from the call's provider's :class:`KeyPool` for every attempt; calls
+    to providers without a pool pass through. ``bind(provider, secret)`` returns the
+    provider using that key (default: HTTP providers with the endpoint key replaced;
+    one bound provider is cached per key). ``metrics`` is told of each cooldown."""
+
+    def __init__(
+        self,
+        pools: KeyPool | Iterable[KeyPool],
+        *,
+        bind: Binder = bind_http,
+        metrics: Metrics | None = None,
+    ) -> None:
+        listed = [pools] if isinstance(pools, KeyPool) else list(pools)
+        self.pools: dict[str, KeyPool] = {}
+        for pool in listed:
+            if pool.provider_id in self.pools:
+                raise ConfigurationError(
+                    f"two key pools for provider {pool.provider_id!r}", field="pools"
+                )
+            self.pools[pool.provider_id] = pool
+        self._bind = bind
+        self._metrics = metrics
+        # (pool provider id, fingerprint) -> (the provider it was bound from, bound one)
+        self._bound: dict[tuple[str, str], tuple[Provider, Provider]] = {}
+
+    def status(self) -> dict[str, list[KeyState]]:
+        return {pid: pool.status() for pid, pool in self.pools.items()}
+
+    async def astatus(self) -> dict[str, list[KeyState]]:
+        return {pid: await pool.astatus() for pid, pool in self.pools.items()}
+
+    def _with_key(self, call: Call, key: _Key) -> Call:
+        slot = (call.provider.id, key.fingerprint)
+        held = self._bound.get(slot)
+        if held is None or held[0] is not call.provider:
+            held = self._bound[slot] = (call.provider, self._bind(call.provider, key.secret))
+        call.state[KEY_STATE] = key.label
+        return call.replace(provider=held[1])
+
+    def _noted(self, pool: KeyPool, key: _Key, exc: BaseException, changed: bool) -> bool:
+        """After a failed attempt: whether to try another key for the same call."""
+        if not changed:
+            return False
+        if self._metrics is not None:
+            reason = "rate_limited" if isinstance(exc, RateLimitError) else "rejected"
+            self._metrics.key_cooldown(pool.provider_id, key.label, reason)
+        return len(pool) > 1
+
+    # ---- sync
+
+    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
+        pool = self.pools.get(call.provider.id)
+        if pool is None:
+            return next(call)
+        tried: frozenset[str] = frozenset()
+        while True:
+            key = pool.pick(tried)
+            try:
+                return next(self._with_key(call, key))
+            except LLMError as exc:
+                if not self._noted(pool, key, exc, pool.report(key, exc)):
+                    raise
+                tried |= {key.fingerprint}
+
+    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
+        pool = self.pools.get(call.provider.id)
+        if pool is None:
+            return next(call)
+        return self._stream(pool, call, next)
+
+    def _stream(self, pool: KeyPool, call: Call, next: StreamHandler) -> Iterator[Event]:
+        tried: frozenset[str] = frozenset()
+        while True:
+            key = pool.pick(tried)
+            source = next(self._with_key(call, key))
+            started = False
+            try:
+                for event in source:
+                    started = True
+                    yield event
+                return
+            except LLMError as exc:
+                again = self._noted(pool, key, exc, pool.report(key, exc))
+                if started or not again:
+                    raise
+                tried |= {key.fingerprint}
+            finally:
+                close = getattr(source, "close", None)
+                if close is not None:
+                    close()
+
+    # ---- async
+
+    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
+        pool = self.pools.get(call.provider.id)
+        if pool is None:
+            return await next(call)
+        tried: frozenset[str] = frozenset()
+        while True:
+            key = await pool.apick(tried)
+            try:
+                return await next(self._with_key(call, key))
+            except LLMError as exc:
+                if not self._noted(pool, key, exc, await pool.areport(key, exc)):
+                    raise
+                tried |= {key.fingerprint}
+
+    def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
+        pool = self.pools.get(call.provider.id)
+        if pool is None:
+            return next(call)
+        return self._astream(pool, call, next)
+
+    async def _astream(
+        self, pool: KeyPool, call: Call, next: AsyncStreamHandler
+    ) -> AsyncIterator[Event]:
+        tried: frozenset[str] = frozenset()
+        while True:
+            key = await pool.apick(tried)
+            source = next(self._with_key(call, key))
+            started = False
+            try:
+                async for event in source:
+                    started = True
+                    yield event
+                return
+            except LLMError as exc:
+                again = self._noted(pool, key, exc, await pool.areport(key, exc))
+                if started or not again:
+                    raise
+                tried |= {key.fingerprint}
+            finally:
+                aclose = getattr(source, "aclose", None)
+                if aclose is not None:
+                    await aclose()

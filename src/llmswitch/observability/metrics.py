@@ -1,0 +1,356 @@
+"""Metrics: a small interface the resilience layers report to, a no-op default, and
+an in-process Prometheus implementation.
+
+:class:`Metrics` is what layers call (a call finished, a retry, a breaker transition,
+a key cooldown, time spent queued). :class:`MetricsMiddleware` reports every call::
+
+    metrics = PrometheusMetrics()
+    client = Client(middleware=[MetricsMiddleware(metrics), Retry()])
+    ...
+    body = metrics.render()   # serve at /metrics with content type metrics.CONTENT_TYPE
+
+:class:`PrometheusMetrics` renders the Prometheus text exposition format (0.0.4)
+itself: the format is a few lines of text, and hand-writing it spares every user a
+dependency (``prometheus_client`` is not installed with llmswitch). Adapt
+:class:`Metrics` to another backend (OpenTelemetry, StatsD) by implementing its methods.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Protocol
+
+from ..events import Event, StreamEnd
+from ..messages import ChatResponse, Usage
+from ..middleware.base import (
+    AsyncChatHandler,
+    AsyncStreamHandler,
+    Call,
+    ChatHandler,
+    Middleware,
+    StreamHandler,
+)
+
+__all__ = [
+    "LATENCY_BUCKETS",
+    "Metrics",
+    "MetricsMiddleware",
+    "NoMetrics",
+    "PrometheusMetrics",
+]
+
+# Seconds; LLM calls run from ~100 ms (cached, tiny) to minutes (long generations).
+LATENCY_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+QUEUE_BUCKETS: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics(Protocol):
+    """What llmswitch layers report. ``outcome`` is ``"ok"`` or the error class name."""
+
+    def call_finished(
+        self,
+        provider: str,
+        model: str,
+        outcome: str,
+        latency_s: float,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None: ...
+
+    def retry(self, provider: str, model: str, reason: str) -> None: ...
+
+    def breaker_transition(self, deployment: str, state: str) -> None: ...
+
+    def key_cooldown(self, provider: str, key: str, reason: str) -> None: ...
+
+    def queue_wait(self, seconds: float) -> None: ...
+
+
+class NoMetrics:
+    """The default: records nothing."""
+
+    def call_finished(
+        self,
+        provider: str,
+        model: str,
+        outcome: str,
+        latency_s: float,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        return None
+
+    def retry(self, provider: str, model: str, reason: str) -> None:
+        return None
+
+    def breaker_transition(self, deployment: str, state: str) -> None:
+        return None
+
+    def key_cooldown(self, provider: str, key: str, reason: str) -> None:
+        return None
+
+    def queue_wait(self, seconds: float) -> None:
+        return None
+
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(labels: Labels, extra: str = "") -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    if extra:
+        inner = f"{inner},{extra}" if inner else extra
+    return "{" + inner + "}" if inner else ""
+
+
+def _num(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class _Histogram:
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * len(self.bounds)  # per bucket, not cumulative
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.counts[i] += 1
+                break
+        self.sum += value
+        self.count += 1
+
+
+# name -> (type, help)
+_FAMILIES: dict[str, tuple[str, str]] = {
+    "llmswitch_calls_total": ("counter", "Chat and stream calls by outcome."),
+    "llmswitch_call_duration_seconds": ("histogram", "Call latency (streams: to the end)."),
+    "llmswitch_tokens_total": ("counter", "Tokens reported by providers."),
+    "llmswitch_retries_total": ("counter", "Retried attempts."),
+    "llmswitch_breaker_transitions_total": ("counter", "Circuit breaker state changes."),
+    "llmswitch_key_cooldowns_total": ("counter", "API keys put on cooldown or disabled."),
+    "llmswitch_queue_wait_seconds": ("histogram", "Time calls waited in a queue."),
+}
+
+
+class PrometheusMetrics:
+    """In-process counters and fixed-bucket histograms; :meth:`render` gives the
+    Prometheus text format. Thread-safe; each update is a dict lookup under a lock."""
+
+    CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+    def __init__(
+        self,
+        latency_buckets: Sequence[float] = LATENCY_BUCKETS,
+        queue_buckets: Sequence[float] = QUEUE_BUCKETS,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[str, dict[Labels, float]] = {}
+        self._histograms: dict[str, dict[Labels, _Histogram]] = {}
+        self._buckets = {
+            "llmswitch_call_duration_seconds": tuple(sorted(latency_buckets)),
+            "llmswitch_queue_wait_seconds": tuple(sorted(queue_buckets)),
+        }
+
+    def __repr__(self) -> str:
+        return f"PrometheusMetrics({sum(len(v) for v in self._counters.values())} series)"
+
+    # ---- primitives
+
+    def inc(self, name: str, labels: Labels, amount: float = 1.0) -> None:
+        labels = tuple(sorted(labels))  # one series per label set, whatever the order
+        with self._lock:
+            family = self._counters.setdefault(name, {})
+            family[labels] = family.get(labels, 0.0) + amount
+
+    def observe(self, name: str, labels: Labels, value: float) -> None:
+        labels = tuple(sorted(labels))
+        with self._lock:
+            family = self._histograms.setdefault(name, {})
+            hist = family.get(labels)
+            if hist is None:
+                hist = family[labels] = _Histogram(self._buckets[name])
+            hist.observe(value)
+
+    def value(self, name: str, **labels: str) -> float:
+        """A counter's current value (0 if never incremented); for tests and checks."""
+        with self._lock:
+            return self._counters.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+
+    # ---- Metrics
+
+    def call_finished(
+        self,
+        provider: str,
+        model: str,
+        outcome: str,
+        latency_s: float,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        where = (("model", model), ("provider", provider))
+        self.inc("llmswitch_calls_total", (*where, ("outcome", outcome)))
+        self.observe("llmswitch_call_duration_seconds", where, latency_s)
+        if input_tokens:
+            self.inc("llmswitch_tokens_total", (("direction", "input"), *where), input_tokens)
+        if output_tokens:
+            self.inc("llmswitch_tokens_total", (("direction", "output"), *where), output_tokens)
+
+    def retry(self, provider: str, model: str, reason: str) -> None:
+        labels = (("model", model), ("provider", provider), ("reason", reason))
+        self.inc("llmswitch_retries_total", labels)
+
+    def breaker_transition(self, deployment: str, state: str) -> None:
+        self.inc(
+            "llmswitch_breaker_transitions_total", (("deployment", deployment), ("state", state))
+        )
+
+    def key_cooldown(self, provider: str, key: str, reason: str) -> None:
+        labels = (("key", key), ("provider", provider), ("reason", reason))
+        self.inc("llmswitch_key_cooldowns_total", labels)
+
+    def queue_wait(self, seconds: float) -> None:
+        self.observe("llmswitch_queue_wait_seconds", (), seconds)
+
+    # ---- exposition
+
+    def render(self) -> str:
+        """Everything recorded, in the Prometheus text exposition format."""
+        out: list[str] = []
+        with self._lock:
+            for name, (kind, help_text) in _FAMILIES.items():
+                if kind == "counter":
+                    series = self._counters.get(name)
+                    if not series:
+                        continue
+                    out += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+                    for labels, value in sorted(series.items()):
+                        out.append(f"{name}{_labels(labels)} {_num(value)}")
+                    continue
+                hists = self._histograms.get(name)
+                if not hists:
+                    continue
+                out += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+                for labels, hist in sorted(hists.items()):
+                    running = 0
+                    for bound, n in zip(hist.bounds, hist.counts, strict=True):
+                        running += n
+                        le = f'le="{_num(bound)}"'
+                        out.append(f"{name}_bucket{_labels(labels, le)} {running}")
+                    inf = _labels(labels, 'le="+Inf"')
+                    out.append(f"{name}_bucket{inf} {hist.count}")
+                    out.append(f"{name}_sum{_labels(labels)} {_num(hist.sum)}")
+                    out.append(f"{name}_count{_labels(labels)} {hist.count}")
+        return "\n".join(out) + "\n" if out else ""
+
+
+def _tokens(usage: Usage | None) -> tuple[int, int]:
+    if usage is None:
+        return 0, 0
+    return usage.input_tokens or 0, usage.output_tokens or 0
+
+
+class MetricsMiddleware(Middleware):
+    """Report each chat/stream call to ``metrics``: latency, outcome (``"ok"`` or the
+    error class), tokens from usage. A stream is reported at its end or its error; a
+    stream the caller abandons is reported as ``"cancelled"``. Place it outermost to
+    measure what callers see, or inside a router to see each deployment."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def _done(
+        self, call: Call, started: float, outcome: str | BaseException, usage: Usage | None
+    ) -> None:
+        if isinstance(outcome, BaseException):
+            provider = getattr(outcome, "provider", None) or call.provider.id
+            model = getattr(outcome, "model", None) or call.request.model
+            outcome = type(outcome).__name__
+        else:
+            provider, model = call.provider.id, call.request.model
+        tin, tout = _tokens(usage)
+        self.metrics.call_finished(
+            provider, model, outcome, time.perf_counter() - started, tin, tout
+        )
+
+    def _answered(self, call: Call, started: float, response: ChatResponse) -> None:
+        tin, tout = _tokens(response.usage)
+        self.metrics.call_finished(
+            response.provider or call.provider.id,
+            response.model or call.request.model,
+            "ok",
+            time.perf_counter() - started,
+            tin,
+            tout,
+        )
+
+    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
+        started = time.perf_counter()
+        try:
+            response = next(call)
+        except Exception as exc:
+            self._done(call, started, exc, None)
+            raise
+        self._answered(call, started, response)
+        return response
+
+    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
+        started = time.perf_counter()
+        try:
+            response = await next(call)
+        except Exception as exc:
+            self._done(call, started, exc, None)
+            raise
+        self._answered(call, started, response)
+        return response
+
+    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
+        started = time.perf_counter()
+        usage: Usage | None = None
+        outcome: str | BaseException = "cancelled"
+        source = next(call)
+        try:
+            for event in source:
+                if isinstance(event, StreamEnd):
+                    usage, outcome = event.usage, "ok"
+                yield event
+        except Exception as exc:
+            outcome = exc
+            raise
+        finally:
+            self._done(call, started, outcome, usage)
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    async def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
+        started = time.perf_counter()
+        usage: Usage | None = None
+        outcome: str | BaseException = "cancelled"
+        source = next(call)
+        try:
+            async for event in source:
+                if isinstance(event, StreamEnd):
+                    usage, outcome = event.usage, "ok"
+                yield event
+        except Exception as exc:
+            outcome = exc
+            raise
+        finally:
+            self._done(call, started, outcome, usage)
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
