@@ -572,3 +572,22 @@ def test_timeout_errors_fall_back_too() -> None:
     a.reply(error=LLMTimeoutError("no first token", phase="first_token"))
     client, _ = routed(group("a/m1", "b/m2"), [a, b])
     assert client.chat("g", HI).provider == "b"
+
+
+def test_automatic_router_goes_outside_per_attempt_layers(tmp_path: Path) -> None:
+    """DESIGN.md order: router, then per deployment retry. Deployment a gets its own
+    retries; only when they are used up does the router move on to b."""
+    from llmswitch.middleware import Hooks, Retry, RetryPolicy
+
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(TOML)
+    a, b = fakes("a", "b")
+    for _ in range(2):
+        a.reply(error=ProviderUnavailableError("down"))
+    audit = Hooks()
+    retry = Retry(RetryPolicy(attempts=2), sleep=False)
+    client = Client(config=path, providers=[a, b], middleware=[audit, retry])
+    layers = [type(m).__name__ for m in client._pipeline.middleware]  # type: ignore[union-attr]
+    assert layers == ["Hooks", "Router", "Retry"]
+    assert client.chat("smart", HI).text == "from b"
+    assert (a.calls, b.calls) == (2, 1)  # a retried once, then the fallback

@@ -138,13 +138,17 @@ class _Core:
         return self.provider(pid), name
 
     def pipeline(self, middleware: Sequence[Middleware]) -> Pipeline | None:
-        """User middleware, then a Router when the config has model groups (and the
-        user brought none); ``None`` when there is nothing to wrap."""
+        """User middleware plus, when the config has model groups and the user brought
+        no router, a Router placed just outside the first per-attempt layer (DESIGN.md:
+        router, then per attempt key pick -> breaker -> retry); ``None`` when there is
+        nothing to wrap."""
         layers = list(middleware)
-        from .middleware.router import Router  # only clients with model groups need it
+        if self.config.models:
+            from .middleware.router import Router  # only clients with model groups need it
 
-        if self.config.models and not any(isinstance(m, Router) for m in layers):
-            layers.append(Router(self.config.models, self.provider))
+            if not any(isinstance(m, Router) for m in layers):
+                at = next((i for i, m in enumerate(layers) if m.per_attempt), len(layers))
+                layers.insert(at, Router(self.config.models, self.provider))
         return Pipeline(layers) if layers else None
 
     def context(self, pid: str, timeout: Any) -> CallContext:

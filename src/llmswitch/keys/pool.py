@@ -308,6 +308,8 @@ class KeyRotation(Middleware):
     provider using that key (default: HTTP providers with the endpoint key replaced;
     one bound provider is cached per key). ``metrics`` is told of each cooldown."""
 
+    per_attempt = True
+
     def __init__(
         self,
         pools: KeyPool | Iterable[KeyPool],

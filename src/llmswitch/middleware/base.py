@@ -71,7 +71,14 @@ AsyncStreamHandler = Callable[[Call], AsyncIterator[Event]]
 
 
 class Middleware:
-    """Base class: every entry point passes the call on unchanged."""
+    """Base class: every entry point passes the call on unchanged.
+
+    ``per_attempt`` layers (key pick, breaker, retry) act on one deployment: when the
+    client adds a router for model groups, it goes outside the first of them, so each
+    deployment the router tries gets its own key, breaker and retries.
+    """
+
+    per_attempt: bool = False
 
     def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
         return next(call)

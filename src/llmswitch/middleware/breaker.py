@@ -137,6 +137,8 @@ class CircuitBreaker(Middleware):
     its state is kept under (default ``"<provider>/<model>"``).
     """
 
+    per_attempt = True
+
     def __init__(
         self,
         store: StateStore | str | None = None,

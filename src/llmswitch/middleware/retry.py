@@ -199,6 +199,8 @@ class Retry(Middleware):
     and counted as elapsed. ``clock`` is the monotonic clock the deadline is measured on.
     """
 
+    per_attempt = True
+
     def __init__(
         self,
         policy: RetryPolicy | None = None,
