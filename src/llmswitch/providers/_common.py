@@ -6,9 +6,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ConfigurationError
+from ..messages import ChatRequest
 from .base import Endpoint
 
-__all__ = ["merge_extra_body", "request_headers"]
+__all__ = ["int_or_none", "merge_extra_body", "request_error", "request_headers"]
+
+
+def int_or_none(value: Any) -> int | None:
+    """A JSON integer, else ``None`` (booleans are not counts)."""
+    return value if type(value) is int else None
+
+
+def request_error(request: ChatRequest, field: str, problem: str) -> ConfigurationError:
+    """A request the provider would reject, named by field, before any network call."""
+    return ConfigurationError(
+        f"{field}: {problem}", field=field, provider=request.provider, model=request.model
+    )
 
 
 def merge_extra_body(body: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -37,9 +37,9 @@ from urllib.parse import quote
 
 from ... import catalog
 from ..._json import dumps
-from ...errors import ConfigurationError
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
-from .._common import merge_extra_body, request_headers
+from .._claude import check_thinking_options
+from .._common import merge_extra_body, request_error, request_headers
 from ..base import Endpoint, HttpRequest
 
 __all__ = [
@@ -73,12 +73,6 @@ JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing e
 Block = dict[str, Any]
 
 
-def _error(request: ChatRequest, field: str, problem: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"{field}: {problem}", field=field, provider=request.provider, model=request.model
-    )
-
-
 # --------------------------------------------------------------------------- content
 
 
@@ -92,7 +86,7 @@ def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
     if part.is_data_url:
         media_type = (part.media_type or "").lower()
         if media_type not in IMAGE_MEDIA_TYPES:
-            raise _error(
+            raise request_error(
                 request,
                 f"{where}.image_url.url",
                 f"Anthropic accepts image/jpeg, image/png, image/gif or image/webp, "
@@ -156,7 +150,7 @@ def _system(request: ChatRequest) -> str | list[Block] | None:
         if isinstance(message.content, tuple):
             for j, part in enumerate(message.content):
                 if not isinstance(part, TextPart):
-                    raise _error(
+                    raise request_error(
                         request, f"{where}.content[{j}]", "Anthropic system prompts take text only"
                     )
         mine = _parts(request, message.content, where)
@@ -218,7 +212,7 @@ def _thinking_budget(request: ChatRequest) -> int | None:
     if r.budget_tokens is not None:
         budget = r.budget_tokens
         if 0 < budget < MIN_THINKING_BUDGET:
-            raise _error(
+            raise request_error(
                 request,
                 "reasoning.budget_tokens",
                 f"Anthropic needs a thinking budget of at least {MIN_THINKING_BUDGET} tokens, "
@@ -231,14 +225,14 @@ def _thinking_budget(request: ChatRequest) -> int | None:
         return 0
     by_effort = EFFORT_BUDGETS.get(r.effort)
     if by_effort is None:
-        raise _error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
+        raise request_error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
     return by_effort
 
 
 def _max_tokens(request: ChatRequest, budget: int) -> int:
     if request.max_tokens is not None:
         if budget and request.max_tokens <= budget:
-            raise _error(
+            raise request_error(
                 request,
                 "max_tokens",
                 f"must be greater than the thinking budget ({budget} tokens), which counts "
@@ -253,7 +247,7 @@ def _max_tokens(request: ChatRequest, budget: int) -> int:
         max_tokens = FALLBACK_MAX_TOKENS
     if budget and max_tokens <= budget:
         if model_max is not None:
-            raise _error(
+            raise request_error(
                 request,
                 "reasoning.budget_tokens",
                 f"a thinking budget of {budget} tokens leaves no room for an answer within "
@@ -261,22 +255,6 @@ def _max_tokens(request: ChatRequest, budget: int) -> int:
             )
         max_tokens = budget + FALLBACK_MAX_TOKENS
     return max_tokens
-
-
-def _check_sampling_with_thinking(request: ChatRequest) -> None:
-    # The API answers 400 for these; say which field before any network call.
-    if request.temperature is not None and request.temperature != 1:
-        raise _error(request, "temperature", "must be unset or 1 when extended thinking is on")
-    if request.top_p is not None and not 0.95 <= request.top_p <= 1:
-        raise _error(request, "top_p", "must be unset or between 0.95 and 1 with extended thinking")
-    choice = request.tool_choice
-    if choice is not None and choice.mode in ("required", "tool"):
-        raise _error(
-            request,
-            "tool_choice",
-            f"{choice.mode!r} forces tool use, which Anthropic does not allow with extended "
-            "thinking; use 'auto' or 'none', or turn reasoning off",
-        )
 
 
 def _tool_choice(request: ChatRequest) -> Block | None:
@@ -301,7 +279,7 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     if system is not None:
         body["system"] = system
     if budget:
-        _check_sampling_with_thinking(request)
+        check_thinking_options(request)
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
     elif budget == 0:
         body["thinking"] = {"type": "disabled"}

@@ -17,6 +17,7 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from .._common import int_or_none
 from ..base import Endpoint, HttpResponse
 from ._errors import malformed
 
@@ -38,21 +39,17 @@ def finish_reason(raw: str | None) -> FinishReason:
     return _FINISH.get(raw, "other") if raw is not None else "other"
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) else None
-
-
 def parse_usage(usage: Any) -> Usage:
     """WIRE.md 6.3: Anthropic's ``input_tokens`` excludes cache reads and writes; ours
     includes them. ``output_tokens`` already includes thinking."""
     if not isinstance(usage, dict):
         return Usage()
-    fresh = _int(usage.get("input_tokens"))
-    written = _int(usage.get("cache_creation_input_tokens"))
-    read = _int(usage.get("cache_read_input_tokens"))
-    output = _int(usage.get("output_tokens"))
+    fresh = int_or_none(usage.get("input_tokens"))
+    written = int_or_none(usage.get("cache_creation_input_tokens"))
+    read = int_or_none(usage.get("cache_read_input_tokens"))
+    output = int_or_none(usage.get("output_tokens"))
     details = usage.get("output_tokens_details")
-    reasoning = _int(details.get("thinking_tokens")) if isinstance(details, dict) else None
+    reasoning = int_or_none(details.get("thinking_tokens")) if isinstance(details, dict) else None
     total_in = None if fresh is None else fresh + (written or 0) + (read or 0)
     return Usage(
         input_tokens=total_in,
@@ -162,9 +159,9 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
                 id=model_id,
                 provider=endpoint.provider,
                 display_name=item.get("display_name"),
-                context_window=_int(item.get("max_input_tokens"))
+                context_window=int_or_none(item.get("max_input_tokens"))
                 or (spec.context_window if spec else None),
-                max_output_tokens=_int(item.get("max_tokens"))
+                max_output_tokens=int_or_none(item.get("max_tokens"))
                 or (spec.max_output_tokens if spec else None),
                 supports_tools=spec.supports_tools
                 if spec and spec.supports_tools is not None

@@ -34,8 +34,9 @@ from typing import Any
 
 from ... import catalog
 from ..._json import dumps, dumps_str, loads
-from ...errors import ConfigurationError
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
+from .._claude import check_thinking_options
+from .._common import request_error
 from ..anthropic._request import EFFORT_BUDGETS, JSON_OBJECT_INSTRUCTION, MIN_THINKING_BUDGET
 from ..base import Endpoint, HttpRequest
 from ._endpoint import BedrockEndpoint, quote_model
@@ -81,12 +82,6 @@ def is_anthropic(model: str) -> bool:
     return base_model_id(model).startswith("anthropic.")
 
 
-def _error(request: ChatRequest, field: str, problem: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"{field}: {problem}", field=field, provider=request.provider, model=request.model
-    )
-
-
 # --------------------------------------------------------------------------- content
 
 
@@ -101,7 +96,7 @@ def _cache_point(cache_control: Mapping[str, Any]) -> Block:
 def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
     field = f"{where}.image_url.url"
     if not part.is_data_url:
-        raise _error(
+        raise request_error(
             request,
             field,
             "Bedrock needs the image bytes (a data:image/...;base64 URL) or an S3 location; "
@@ -110,7 +105,7 @@ def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
     media_type = (part.media_type or "").lower()
     fmt = IMAGE_FORMATS.get(media_type)
     if fmt is None:
-        raise _error(
+        raise request_error(
             request,
             field,
             f"Bedrock accepts png, jpeg, gif or webp images, got {media_type or 'no media type'!r}",
@@ -192,7 +187,7 @@ def _system(request: ChatRequest) -> list[Block]:
         if isinstance(message.content, tuple):
             for j, part in enumerate(message.content):
                 if not isinstance(part, TextPart):
-                    raise _error(
+                    raise request_error(
                         request, f"{where}.content[{j}]", "Bedrock system prompts take text only"
                     )
         mine = _parts(request, message.content, where)
@@ -263,18 +258,18 @@ def _thinking_budget(request: ChatRequest) -> int | None:
     else:
         budget = EFFORT_BUDGETS.get(r.effort)
         if budget is None:
-            raise _error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
+            raise request_error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
     if budget is None:
         return None
     if not is_anthropic(request.model):
-        raise _error(
+        raise request_error(
             request,
             "reasoning",
             "llmswitch maps reasoning only for Anthropic models on Bedrock; pass this "
             "model's own fields with extra_body={'additionalModelRequestFields': {...}}",
         )
     if budget < MIN_THINKING_BUDGET:
-        raise _error(
+        raise request_error(
             request,
             "reasoning.budget_tokens",
             f"Claude needs a thinking budget of at least {MIN_THINKING_BUDGET} tokens, "
@@ -286,7 +281,7 @@ def _thinking_budget(request: ChatRequest) -> int | None:
 def _max_tokens(request: ChatRequest, budget: int | None) -> int | None:
     if request.max_tokens is not None:
         if budget and request.max_tokens <= budget:
-            raise _error(
+            raise request_error(
                 request,
                 "max_tokens",
                 f"must be greater than the thinking budget ({budget} tokens), which counts "
@@ -299,7 +294,7 @@ def _max_tokens(request: ChatRequest, budget: int | None) -> int | None:
     model_max = spec.max_output_tokens if spec is not None else None
     if model_max:
         if model_max <= budget:
-            raise _error(
+            raise request_error(
                 request,
                 "reasoning.budget_tokens",
                 f"a thinking budget of {budget} tokens leaves no room for an answer within "
@@ -307,22 +302,6 @@ def _max_tokens(request: ChatRequest, budget: int | None) -> int | None:
             )
         return min(model_max, DEFAULT_MAX_TOKENS_CAP + budget)
     return budget + FALLBACK_MAX_TOKENS
-
-
-def _check_sampling_with_thinking(request: ChatRequest) -> None:
-    # Claude answers 400 for these; say which field before any network call.
-    if request.temperature is not None and request.temperature != 1:
-        raise _error(request, "temperature", "must be unset or 1 when extended thinking is on")
-    if request.top_p is not None and not 0.95 <= request.top_p <= 1:
-        raise _error(request, "top_p", "must be unset or between 0.95 and 1 with extended thinking")
-    choice = request.tool_choice
-    if choice is not None and choice.mode in ("required", "tool"):
-        raise _error(
-            request,
-            "tool_choice",
-            f"{choice.mode!r} forces tool use, which Claude does not allow with extended "
-            "thinking; use 'auto' or 'none', or turn reasoning off",
-        )
 
 
 def _tool_config(request: ChatRequest) -> Block | None:
@@ -385,7 +364,7 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
     if tool_config is not None:
         body["toolConfig"] = tool_config
     if budget:
-        _check_sampling_with_thinking(request)
+        check_thinking_options(request)
         body["additionalModelRequestFields"] = {
             "thinking": {"type": "enabled", "budget_tokens": budget}
         }
@@ -399,7 +378,7 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
         }
     if request.user:
         if not _METADATA_RE.match(request.user):
-            raise _error(
+            raise request_error(
                 request,
                 "user",
                 "Bedrock request metadata takes up to 256 letters, digits, spaces and "

@@ -16,6 +16,7 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from .._common import int_or_none
 from ..base import Endpoint, HttpResponse
 from ._errors import malformed
 
@@ -45,21 +46,17 @@ def finish_reason(raw: str | None) -> FinishReason:
     return _FINISH.get(raw, "other") if raw is not None else "other"
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def parse_usage(usage: Any) -> Usage:
     """WIRE.md 6.3: ``inputTokens`` is the uncached input only; ours adds cache reads and
     writes. ``totalTokens`` already includes them. No reasoning breakdown is given."""
     if not isinstance(usage, dict):
         return Usage()
-    fresh = _int(usage.get("inputTokens"))
-    read = _int(usage.get("cacheReadInputTokens"))
-    written = _int(usage.get("cacheWriteInputTokens"))
-    output = _int(usage.get("outputTokens"))
+    fresh = int_or_none(usage.get("inputTokens"))
+    read = int_or_none(usage.get("cacheReadInputTokens"))
+    written = int_or_none(usage.get("cacheWriteInputTokens"))
+    output = int_or_none(usage.get("outputTokens"))
     total_in = None if fresh is None else fresh + (read or 0) + (written or 0)
-    total = _int(usage.get("totalTokens"))
+    total = int_or_none(usage.get("totalTokens"))
     if total is None and total_in is not None and output is not None:
         total = total_in + output
     return Usage(
@@ -141,7 +138,7 @@ def parse_count_tokens(response: HttpResponse) -> int:
         data = loads(response.body)
     except ValueError:
         raise malformed(None, "count-tokens body is not JSON", response.body) from None
-    tokens = _int(data.get("inputTokens")) if isinstance(data, dict) else None
+    tokens = int_or_none(data.get("inputTokens")) if isinstance(data, dict) else None
     if tokens is None:
         raise malformed(None, "expected inputTokens", response.body)
     return tokens

@@ -28,6 +28,7 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from .._common import int_or_none
 from ..base import Endpoint, HttpResponse
 from ._errors import error_from_payload, malformed
 from ._request import SYNTHETIC_ID_PREFIX
@@ -78,20 +79,16 @@ def finish_reason(raw: str | None, has_tool_calls: bool) -> FinishReason:
     return "tool_calls" if mapped == "stop" and has_tool_calls else mapped
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def parse_usage(meta: Any) -> Usage:
     """WIRE.md 6.3. Proto3 JSON omits zero counts, so within a usageMetadata object an
     absent output count is 0; a missing object is unknown (all ``None``)."""
     if not isinstance(meta, dict):
         return Usage()
-    prompt = _int(meta.get("promptTokenCount"))
-    tool_prompt = _int(meta.get("toolUsePromptTokenCount"))
-    candidates = _int(meta.get("candidatesTokenCount"))
-    thoughts = _int(meta.get("thoughtsTokenCount"))
-    total = _int(meta.get("totalTokenCount"))
+    prompt = int_or_none(meta.get("promptTokenCount"))
+    tool_prompt = int_or_none(meta.get("toolUsePromptTokenCount"))
+    candidates = int_or_none(meta.get("candidatesTokenCount"))
+    thoughts = int_or_none(meta.get("thoughtsTokenCount"))
+    total = int_or_none(meta.get("totalTokenCount"))
     input_tokens = prompt + (tool_prompt or 0) if prompt is not None else None
     output_tokens = (candidates or 0) + (thoughts or 0)
     if total is None and input_tokens is not None:
@@ -100,7 +97,7 @@ def parse_usage(meta: Any) -> Usage:
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=total,
-        cached_input_tokens=_int(meta.get("cachedContentTokenCount")),
+        cached_input_tokens=int_or_none(meta.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
 
@@ -250,9 +247,9 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
                 id=model_id,
                 provider=endpoint.provider,
                 display_name=item.get("displayName"),
-                context_window=_int(item.get("inputTokenLimit"))
+                context_window=int_or_none(item.get("inputTokenLimit"))
                 or (spec.context_window if spec else None),
-                max_output_tokens=_int(item.get("outputTokenLimit"))
+                max_output_tokens=int_or_none(item.get("outputTokenLimit"))
                 or (spec.max_output_tokens if spec else None),
                 supports_tools=spec.supports_tools if spec else None,
                 supports_vision=spec.supports_vision if spec else None,
@@ -293,7 +290,7 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
     except (KeyError, TypeError, ValueError):
         raise malformed(None, "an embedding has no values", response.body) from None
     meta = data.get("usageMetadata")
-    tokens = _int(meta.get("promptTokenCount")) if isinstance(meta, dict) else None
+    tokens = int_or_none(meta.get("promptTokenCount")) if isinstance(meta, dict) else None
     usage = (
         Usage(input_tokens=tokens, output_tokens=0, total_tokens=tokens)
         if tokens is not None

@@ -14,6 +14,7 @@ from typing import Any
 from ..._json import loads
 from ...errors import ConfigurationError, LLMError, ProviderError, ProviderUnavailableError
 from ...transport.ndjson import NDJSONDecoder
+from .._common import int_or_none
 from ..base import HttpResponse
 from ..http import HttpProvider
 from ..runtime import CallContext, Timeout
@@ -42,10 +43,6 @@ class PullProgress:
     @property
     def done(self) -> bool:
         return self.status == "success"
-
-
-def _int(value: Any) -> int | None:
-    return value if type(value) is int else None
 
 
 class PullParser:
@@ -103,8 +100,8 @@ class PullParser:
         return PullProgress(
             status=status,
             digest=digest if isinstance(digest, str) and digest else None,
-            total=_int(obj.get("total")),
-            completed=_int(obj.get("completed")),
+            total=int_or_none(obj.get("total")),
+            completed=int_or_none(obj.get("completed")),
         )
 
 

@@ -20,6 +20,7 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from .._common import int_or_none
 from ..base import Endpoint, HttpResponse
 from ..openai import RAW_ARGUMENTS_KEY
 from ._errors import error_message, malformed, map_error, stream_error
@@ -47,14 +48,10 @@ def map_done(raw: str | None, has_tool_calls: bool) -> FinishReason:
     return _DONE.get(raw, "other") if raw else "other"
 
 
-def _int(value: Any) -> int | None:
-    return value if type(value) is int else None
-
-
 def map_usage(obj: Mapping[str, Any]) -> Usage:
     """Both counts are omitted when zero, so missing means unknown (``None``)."""
-    prompt = _int(obj.get("prompt_eval_count"))
-    output = _int(obj.get("eval_count"))
+    prompt = int_or_none(obj.get("prompt_eval_count"))
+    output = int_or_none(obj.get("eval_count"))
     return Usage(
         input_tokens=prompt,
         output_tokens=output,
@@ -178,7 +175,7 @@ def model_info(provider: str, name: str, show: Mapping[str, Any] | None) -> Mode
     if isinstance(info, Mapping):
         arch = info.get("general.architecture")
         if isinstance(arch, str):
-            window = _int(info.get(f"{arch}.context_length"))
+            window = int_or_none(info.get(f"{arch}.context_length"))
     caps = show.get("capabilities")
     has = set(caps) if isinstance(caps, list) else None
     return ModelInfo(
@@ -206,7 +203,7 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
     # ``request`` is the whole request, not this batch: counts cannot be checked here.
     if not isinstance(vectors, list) or not all(isinstance(v, list) for v in vectors):
         raise malformed(None, "no 'embeddings' list of vectors", response.body)
-    tokens = _int(data.get("prompt_eval_count"))
+    tokens = int_or_none(data.get("prompt_eval_count"))
     return EmbeddingResponse(
         vectors=vectors,
         usage=Usage(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ... import _json
 from ...errors import ProviderError
 from ...messages import EmbeddingResponse, EmbedRequest, Usage
+from .._common import int_or_none
 from ..base import Endpoint, HttpRequest, HttpResponse
 from ._errors import error_from_payload, malformed, map_error
 
@@ -85,10 +86,6 @@ def decode_base64_vector(data: str) -> list[float]:
     return values.tolist()
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _named(request: EmbedRequest, exc: ProviderError) -> ProviderError:
     exc.provider = request.provider
     exc.model = request.model
@@ -135,7 +132,7 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
             if not vector:  # also what non-alphabet base64 decodes to
                 raise ValueError("empty embedding")
             vectors.append(vector)
-            index = _int(item.get("index"))
+            index = int_or_none(item.get("index"))
             indices.append(position if index is None else index)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # binascii.Error too
         raise _malformed(request, f"bad embedding in 'data': {exc}", response) from None
@@ -150,8 +147,8 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
     usage = data.get("usage")
     prompt = total = None
     if isinstance(usage, Mapping):
-        prompt = _int(usage.get("prompt_tokens"))
-        total = _int(usage.get("total_tokens"))
+        prompt = int_or_none(usage.get("prompt_tokens"))
+        total = int_or_none(usage.get("total_tokens"))
     model = data.get("model")
     return EmbeddingResponse(
         vectors=vectors,
