@@ -125,9 +125,9 @@ def test_no_models_table_means_no_groups(tmp_path: Path) -> None:
             ":6: models.g.deployments[1].weight: must be a number > 0",
         ),
         (
-            '[models.g]\n[[models.g.deployments]]\nmodel = "a/x"\ntpm = 1000\n',
-            ":4: models.g.deployments[0].tpm: unknown deployment setting (expected one of "
-            "model, id, weight, priority, timeout)",
+            '[models.g]\n[[models.g.deployments]]\nmodel = "a/x"\nregion = "eu"\n',
+            ":4: models.g.deployments[0].region: unknown deployment setting (expected one of "
+            "model, id, weight, priority, timeout, rpm, tpm)",
         ),
         (
             '[models.g]\n[[models.g.deployments]]\nmodel = "nowhere"\n',

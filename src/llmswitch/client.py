@@ -7,6 +7,7 @@ only in the transport they own and whether they await.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -100,11 +101,8 @@ class _Core:
             else:
                 self._providers[p.id] = p
         if declared:
-            self.config = Config(
-                providers={**self.config.providers, **declared},
-                aliases=self.config.aliases,
-                models=self.config.models,
-                path=self.config.path,
+            self.config = dataclasses.replace(
+                self.config, providers={**self.config.providers, **declared}
             )
         self._lock = threading.Lock()
 
@@ -141,7 +139,13 @@ class _Core:
         """User middleware plus, when the config has model groups and the user brought
         no router, a Router placed just outside the first per-attempt layer (DESIGN.md:
         router, then per attempt key pick -> breaker -> retry); ``None`` when there is
-        nothing to wrap."""
+        nothing to wrap. With resilience settings in the config (``[retry]``, ``[breaker]``,
+        ``[[limits]]``, ``[[quotas]]``, key pools, deployment ``rpm``/``tpm``) the whole
+        default stack is built from them instead (see :mod:`llmswitch.middleware._stack`)."""
+        if self.config.resilient:
+            from .middleware._stack import build_stack
+
+            return Pipeline(build_stack(self.config, self.provider, middleware))
         layers = list(middleware)
         if self.config.models:
             from .middleware.router import Router  # only clients with model groups need it

@@ -23,6 +23,28 @@
     [[models.smart.deployments]]
     model = "openai/gpt-4o"
     timeout = { first_token = 10 }       # overrides the call's timeout fields for this deployment
+    rpm = 100                            # this deployment's own requests/tokens per minute
+    tpm = 50000
+
+Resilience (each section's presence turns its layer on; see :mod:`llmswitch.middleware`)::
+
+    [state]
+    url = "redis://localhost:6379/0"     # default memory://; breaker, limits, key pools
+    [retry]                              # RetryPolicy fields
+    attempts = 3
+    [breaker]                            # BreakerPolicy fields
+    min_calls = 10
+    [[limits]]                           # Limit fields
+    scope = "deployment"
+    requests_per_minute = 500
+    [[quotas]]                           # Quota fields
+    period = "day"
+    requests = 1000
+    [queue]
+    max_wait = 10                        # seconds a call may wait for limit capacity
+    [providers.openai]
+    keys = ["${OPENAI_KEY_A}", "${OPENAI_KEY_B}"]   # a key pool instead of api_key
+    key_strategy = "round-robin"         # or least-used
 
 :func:`load_config` finds the file (argument, ``$LLMSWITCH_CONFIG``, ``./llmswitch.toml``),
 validates it and returns a :class:`Config`. Every problem is a :class:`ConfigurationError`
@@ -31,18 +53,24 @@ that names the file, the line and the key; secret values never appear in one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 from .providers.base import Secret
 from .providers.runtime import Timeout, to_timeout
+
+if TYPE_CHECKING:
+    from .middleware.breaker import BreakerPolicy
+    from .middleware.ratelimit import Limit, Quota
+    from .middleware.retry import RetryPolicy
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -79,13 +107,23 @@ _KEY_KINDS: Mapping[str, tuple[str, ...]] = {
     "organization": ("openai", "openai-compatible"),
 }
 _STRING_KEYS = ("kind", "base_url", "api_key", "api_version", "organization")
-_PROVIDER_KEYS = (*_STRING_KEYS, "headers", "timeout")
+_PROVIDER_KEYS = (*_STRING_KEYS, "headers", "timeout", "keys", "key_strategy")
+_KEY_STRATEGIES = ("round-robin", "least-used")
 _TIMEOUT_KEYS = ("connect", "first_token", "total")
-_TOP_LEVEL_KEYS = ("providers", "aliases", "models")
+_TOP_LEVEL_KEYS = (
+    "providers", "aliases", "models", "state", "retry", "breaker", "limits", "quotas", "queue"
+)  # fmt: skip
+_RESILIENCE_KEYS = ("state", "retry", "breaker", "limits", "quotas", "queue")
+_RETRY_KEYS = ("attempts", "initial", "multiplier", "max_delay", "deadline", "max_retry_after")
+_BREAKER_KEYS = ("window", "buckets", "min_calls", "failure_rate", "cooldown", "half_open_probes")
+_LIMIT_KEYS = ("scope", "requests_per_minute", "tokens_per_minute")
+_QUOTA_KEYS = ("per", "period", "requests", "tokens")
+_STATE_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
 STRATEGIES: tuple[str, ...] = ("ordered", "weighted", "least-busy", "lowest-latency", "lowest-cost")
 FALLBACK_ON: tuple[str, ...] = ("retryable", "context_length", "content_filter")
 _GROUP_KEYS = ("strategy", "fallback_on", "deployments")
-_DEPLOYMENT_KEYS = ("model", "id", "weight", "priority", "timeout")
+_DEPLOYMENT_KEYS = ("model", "id", "weight", "priority", "timeout", "rpm", "tpm")
+_DEPLOYMENT_LATER = ("base_url", "api_key")  # per-deployment endpoints: not yet
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _HEADER_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 _VAR_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
@@ -104,6 +142,8 @@ class ProviderConfig:
     organization: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: Timeout | None = None
+    keys: tuple[Secret, ...] = ()
+    key_strategy: str = "round-robin"
     source: str | None = None
 
     @property
@@ -118,7 +158,8 @@ class ProviderConfig:
             "api_key": self.api_key, "api_version": self.api_version,
             "organization": self.organization,
             "headers": dict.fromkeys(self.headers, "***"),
-            "timeout": self.timeout, "source": self.source,
+            "timeout": self.timeout, "keys": self.keys, "key_strategy": self.key_strategy,
+            "source": self.source,
         }  # fmt: skip
         return f"ProviderConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
@@ -128,13 +169,16 @@ class Deployment:
     """One ``[[models.<group>.deployments]]`` entry. ``model`` is ``provider/model`` (an
     alias is resolved at load time); ``id`` names it within its group (default: ``model``,
     ``model#n`` for repeats). ``timeout``: seconds (total) or a dict of
-    connect/first_token/total, laid over the call's timeout for this deployment."""
+    connect/first_token/total, laid over the call's timeout for this deployment.
+    ``rpm``/``tpm``: this deployment's own requests/tokens per minute (``None``: none)."""
 
     model: str
     id: str = ""
     weight: float = 1.0
     priority: int = 0
     timeout: float | Mapping[str, float] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -165,12 +209,30 @@ class ModelGroup:
 class Config:
     """A loaded ``llmswitch.toml``. ``aliases`` map a name to its final ``provider/model``
     (chains are resolved at load time); ``models`` are model groups by name. ``path`` is
-    ``None`` when no file was found."""
+    ``None`` when no file was found. ``state`` (the ``[state] url``), ``retry``,
+    ``breaker``, ``limits`` and ``quotas`` configure the resilience layers the client
+    builds; ``None``/empty leaves a layer out. ``max_wait`` (``[queue]``): seconds a call
+    waits for rate-limit capacity (default: the limiter's, 10)."""
 
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     models: Mapping[str, ModelGroup] = field(default_factory=dict)
     path: Path | None = None
+    state: str | None = None
+    retry: RetryPolicy | None = None
+    breaker: BreakerPolicy | None = None
+    limits: tuple[Limit, ...] = ()
+    quotas: tuple[Quota, ...] = ()
+    max_wait: float | None = None
+
+    @property
+    def resilient(self) -> bool:
+        """Whether any resilience section (or a key pool) is configured."""
+        return bool(
+            self.retry or self.breaker or self.limits or self.quotas
+            or any(pc.keys for pc in self.providers.values())
+            or any(d.rpm or d.tpm for g in self.models.values() for d in g.deployments)
+        )  # fmt: skip
 
 
 def load_config(
@@ -251,7 +313,74 @@ class _Loader:
             name: self.group(name, self.table(models_raw, ("models", name)), aliases)
             for name in models_raw
         }
-        return Config(providers=providers, aliases=aliases, models=models, path=file.resolve())
+        extra: dict[str, Any] = {}
+        if any(key in doc for key in _RESILIENCE_KEYS):
+            extra = self.resilience(doc)
+        return Config(
+            providers=providers, aliases=aliases, models=models, path=file.resolve(), **extra
+        )
+
+    # --------------------------------------------------------------- resilience
+
+    def resilience(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        from .middleware.breaker import BreakerPolicy
+        from .middleware.ratelimit import Limit, Quota
+        from .middleware.retry import RetryPolicy
+
+        out: dict[str, Any] = {}
+        if "state" in doc:
+            state = self.table(doc, ("state",))
+            self.known(state, ("state",), ("url",))
+            url = self.string(state.get("url", "memory://"), ("state", "url"))
+            if not url.startswith(_STATE_SCHEMES):
+                # Not echoed: a Redis URL may carry a password.
+                raise self.error(
+                    ("state", "url"), "must be memory:// or redis://host:port/db (or rediss://)"
+                )
+            out["state"] = url
+        if "queue" in doc:
+            queue = self.table(doc, ("queue",))
+            self.known(queue, ("queue",), ("max_wait",))
+            wait = queue.get("max_wait", 10)
+            if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+                raise self.error(("queue", "max_wait"), "must be a number of seconds >= 0")
+            out["max_wait"] = float(wait)
+        if "retry" in doc:
+            out["retry"] = self.built(RetryPolicy, doc, ("retry",), _RETRY_KEYS)
+        if "breaker" in doc:
+            out["breaker"] = self.built(BreakerPolicy, doc, ("breaker",), _BREAKER_KEYS)
+        for name, cls, keys in (("limits", Limit, _LIMIT_KEYS), ("quotas", Quota, _QUOTA_KEYS)):
+            items = doc.get(name)
+            if items is None:
+                continue
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise self.error((name,), f"expected an array of tables [[{name}]]")
+            out[name] = tuple(
+                self.built(cls, {f"[{i}]": item}, (name, f"[{i}]"), keys)
+                for i, item in enumerate(items)
+            )
+        return out
+
+    def known(self, raw: Mapping[str, Any], where: tuple[str, ...], keys: tuple[str, ...]) -> None:
+        for key in raw:
+            if key not in keys:
+                raise self.error(
+                    (*where, key), f"unknown setting (expected one of {', '.join(keys)})"
+                )
+
+    def built(
+        self, cls: Any, parent: Mapping[str, Any], where: tuple[str, ...], keys: tuple[str, ...]
+    ) -> Any:
+        """``cls(**table)``, its own validation errors re-raised with file:line:key."""
+        raw = self.table(parent, where)
+        self.known(raw, where, keys)
+        if cls.__name__ == "Limit" and "scope" not in raw:
+            raise self.error(where, "a limit needs scope = 'provider', 'deployment' or 'user'")
+        try:
+            return cls(**raw)
+        except ConfigurationError as exc:
+            key = exc.field if exc.field in raw else None
+            raise self.error((*where, key) if key else where, str(exc)) from None
 
     def syntax_error(self, message: str) -> str:
         # tomllib (3.11) only puts the position in the message: "... (at line 3, column 7)".
@@ -339,6 +468,28 @@ class _Loader:
             raise self.error(where, "kind 'openai-compatible' needs base_url")
 
         api_key = values.get("api_key")
+        keys: tuple[Secret, ...] = ()
+        if "keys" in raw:
+            if "api_key" in raw:
+                raise self.error((*where, "keys"), "set api_key or keys (a key pool), not both")
+            items = raw["keys"]
+            if not isinstance(items, list) or not items:
+                raise self.error((*where, "keys"), "expected a non-empty array of strings")
+            # "${KEY:-}" -> no key, as for api_key
+            found = [self.string(k, (*where, "keys")) for k in items]
+            found = [k for k in found if k]
+            keys = tuple(Secret(k) for k in found)
+            api_key = found[0] if keys else None  # the pool's first key builds the provider
+        strategy = "round-robin"
+        if "key_strategy" in raw:
+            strategy = self.string(raw["key_strategy"], (*where, "key_strategy"))
+            if "keys" not in raw:
+                raise self.error((*where, "key_strategy"), "only applies with keys = [...]")
+            if strategy not in _KEY_STRATEGIES:
+                raise self.error(
+                    (*where, "key_strategy"),
+                    f"unknown strategy {strategy!r} (expected one of {', '.join(_KEY_STRATEGIES)})",
+                )
         return ProviderConfig(
             id=pid,
             kind=kind,
@@ -348,6 +499,8 @@ class _Loader:
             organization=values.get("organization") or None,
             headers=self.headers(raw.get("headers", {}), (*where, "headers")),
             timeout=self.timeout(raw["timeout"], (*where, "timeout")) if "timeout" in raw else None,
+            keys=keys,
+            key_strategy=strategy,
             source=f"{self.name}:{self.line_of(where)}",
         )
 
@@ -457,10 +610,7 @@ class _Loader:
                     raise self.error(
                         (*where, "deployments", f"[{i}]", "id"), f"duplicate id {d.id!r}"
                     )
-                d = Deployment(
-                    model=d.model, id=f"{d.model}#{i}", weight=d.weight,
-                    priority=d.priority, timeout=d.timeout,
-                )  # fmt: skip
+                d = dataclasses.replace(d, id=f"{d.model}#{i}")
             ids.add(d.id)
             deployments.append(d)
         return ModelGroup(
@@ -476,6 +626,12 @@ class _Loader:
         if not isinstance(raw, dict):
             raise self.error(where, f"expected a table, got {_type_name(raw)}")
         for key in raw:
+            if key in _DEPLOYMENT_LATER:
+                raise self.error(
+                    (*where, key),
+                    "per-deployment base_url/api_key are not supported yet: declare a "
+                    "[providers.<id>] entry with them and use model = '<id>/<model>'",
+                )
             if key not in _DEPLOYMENT_KEYS:
                 raise self.error(
                     (*where, key),
@@ -503,12 +659,20 @@ class _Loader:
             self.timeout(raw["timeout"], (*where, "timeout"))
             value = raw["timeout"]
             timeout = dict(value) if isinstance(value, dict) else float(value)
+        limits: dict[str, int] = {}
+        for key in ("rpm", "tpm"):
+            value = raw.get(key)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise self.error((*where, key), "must be an integer >= 1")
+                limits[key] = value
         dep_id = self.string(raw["id"], (*where, "id")) if "id" in raw else model
         if not dep_id:
             raise self.error((*where, "id"), "must not be empty")
         return Deployment(
-            model=model, id=dep_id, weight=float(weight), priority=priority, timeout=timeout
-        )
+            model=model, id=dep_id, weight=float(weight), priority=priority, timeout=timeout,
+            **limits,
+        )  # fmt: skip
 
 
 def _positive_number(value: Any) -> bool:

@@ -44,6 +44,7 @@ from ..errors import (
 from ..events import Event
 from ..messages import ChatResponse
 from ..middleware.base import (
+    OTHER_KEYS_KEY,
     AsyncChatHandler,
     AsyncStreamHandler,
     Call,
@@ -342,6 +343,8 @@ class KeyRotation(Middleware):
         if held is None or held[0] is not call.provider:
             held = self._bound[slot] = (call.provider, self._bind(call.provider, key.secret))
         call.state[KEY_STATE] = key.label
+        pool = self.pools.get(call.provider.id)
+        call.state[OTHER_KEYS_KEY] = pool is not None and len(pool) > 1
         return call.replace(provider=held[1])
 
     def _noted(self, pool: KeyPool, key: _Key, exc: BaseException, changed: bool) -> bool:

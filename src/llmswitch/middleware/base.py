@@ -31,6 +31,7 @@ from ..providers.runtime import CallContext, Provider
 
 __all__ = [
     "ACCUMULATOR_KEY",
+    "OTHER_KEYS_KEY",
     "AsyncChatHandler",
     "AsyncStreamHandler",
     "Call",
@@ -63,6 +64,10 @@ class Call:
 # Where a stream's Accumulator sits in ``Call.state``, so a layer that changes the
 # deployment (the router) can say which provider/model really answered.
 ACCUMULATOR_KEY = "llmswitch.accumulator"
+
+# Set by a key-rotation layer when another key could serve a rate-limited attempt:
+# an inner retry then leaves the 429 to it instead of waiting on the same key.
+OTHER_KEYS_KEY = "llmswitch.other_keys"
 
 ChatHandler = Callable[[Call], ChatResponse]
 AsyncChatHandler = Callable[[Call], Awaitable[ChatResponse]]

@@ -43,10 +43,18 @@ from dataclasses import dataclass, field
 from random import uniform
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, RateLimitError
 from ..events import Event
 from ..messages import ChatResponse
-from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
+from .base import (
+    OTHER_KEYS_KEY,
+    AsyncChatHandler,
+    AsyncStreamHandler,
+    Call,
+    ChatHandler,
+    Middleware,
+    StreamHandler,
+)
 
 __all__ = ["Retry", "RetryPolicy", "no_sleep"]
 
@@ -224,6 +232,8 @@ class Retry(Middleware):
 
     def _next_delay(self, call: Call, error: BaseException, tries: _Attempts) -> float | None:
         """The wait before the next try, logged; ``None`` to re-raise ``error``."""
+        if isinstance(error, RateLimitError) and call.state.get(OTHER_KEYS_KEY):
+            return None  # the key-rotation layer outside moves to another key at once
         elapsed = self._clock() - tries.start + tries.skipped
         delay, reason = self.policy.explain(error, tries.n + 1, elapsed)
         if reason != NOT_RETRYABLE:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,12 +37,17 @@ class SyncStreamResponse:
         self.headers = resp.headers
 
     def chunks(self) -> Iterator[bytes]:
+        error: Exception | None = None
         try:
             yield from self._chunks()
         except (ReadTimeoutError, TimeoutError) as exc:
-            raise LLMTimeoutError(f"read timed out: {exc}", phase="read") from None
+            error = LLMTimeoutError(f"read timed out: {exc}", phase="read")
+            _forget(exc)
         except (HTTPError, OSError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            error = TransportError(f"{type(exc).__name__}: {exc}")
+            _forget(exc)
+        if error is not None:
+            raise error
 
     def _chunks(self) -> Iterator[bytes]:
         resp = self._resp
@@ -85,8 +91,11 @@ class SyncTransport:
                 retries=False,
             )
         except Exception as exc:
-            raise _translate(exc, timeout, deadline) from None
-        return HttpResponse(status=resp.status, headers=resp.headers, body=resp.data)
+            error = _translate(exc, timeout, deadline)
+            _forget(exc)
+        else:
+            return HttpResponse(status=resp.status, headers=resp.headers, body=resp.data)
+        raise error
 
     @contextmanager
     def stream(self, request: HttpRequest, timeout: Timeout) -> Iterator[SyncStreamResponse]:
@@ -107,7 +116,9 @@ class SyncTransport:
                 preload_content=False,
             )
         except Exception as exc:
-            raise _translate(exc, timeout, deadline, phase="first_token") from None
+            error = _translate(exc, timeout, deadline, phase="first_token")
+            _forget(exc)
+            raise error from None
         ok = False
         try:
             yield SyncStreamResponse(resp)
@@ -122,6 +133,19 @@ class SyncTransport:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def _forget(exc: BaseException) -> None:
+    """Drop urllib3's frames from a translated error and its chain: they hold the failed
+    response and its socket, which would otherwise stay open until the garbage
+    collector runs."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
 
 
 def _deadline(total: float | None) -> float | None:

@@ -1,0 +1,160 @@
+"""The default resilience stack a client builds from ``llmswitch.toml``.
+
+DESIGN.md order, outside in: the user's own layers, rate limits/quotas (with their
+queue), the router, then per attempt of the router: per-deployment limits, key pick,
+breaker, retry, the provider. Limits that count a provider or deployment go inside the
+router when there is one, so they count the deployment the router actually picked; a
+deployment over its own ``rpm``/``tpm`` fails at once so the router falls back.
+
+A user-passed instance of a built-in layer type replaces the configured one, at the
+configured one's place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..events import Event
+from ..messages import ChatResponse
+from ..providers.runtime import Provider
+from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .ratelimit import RateLimiter
+
+__all__ = ["DeploymentLimits", "build_stack"]
+
+
+class DeploymentLimits(Middleware):
+    """Limits that count the deployment the router picked: each deployment's own
+    ``rpm``/``tpm`` (one :class:`RateLimiter` per deployment, applied to calls sent to its
+    ``provider/model``; it never queues: over the limit the call raises the retryable
+    :class:`~llmswitch.errors.RateLimitExceeded`, so the router moves on) and
+    ``every``: provider/deployment-scoped ``[[limits]]``, applied to every routed call."""
+
+    def __init__(
+        self, limiters: dict[str, list[RateLimiter]], every: Sequence[RateLimiter] = ()
+    ) -> None:
+        self.limiters = limiters  # "provider/model" -> the limiters of its deployments
+        self.every = list(every)  # for every other routed call
+
+    def _for(self, call: Call) -> list[RateLimiter]:
+        return self.limiters.get(f"{call.provider.id}/{call.request.model}", self.every)
+
+    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
+        limiters = self._for(call)
+        for limiter in reversed(limiters):
+            next = functools.partial(limiter.chat, next=next)
+        return next(call)
+
+    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
+        limiters = self._for(call)
+        for limiter in reversed(limiters):
+            next = functools.partial(limiter.stream, next=next)
+        return next(call)
+
+    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
+        limiters = self._for(call)
+        for limiter in reversed(limiters):
+            next = functools.partial(limiter.achat, next=next)
+        return await next(call)
+
+    def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
+        limiters = self._for(call)
+        for limiter in reversed(limiters):
+            next = functools.partial(limiter.astream, next=next)
+        return next(call)
+
+
+def build_stack(
+    config: Config, provider: Callable[[str], Provider], user: Sequence[Middleware]
+) -> list[Middleware]:
+    """The layers, outermost first, for ``config`` plus the user's ``user`` layers."""
+    from ..keys.pool import KeyPool, KeyRotation
+    from ..storage import open_store
+    from .breaker import CircuitBreaker
+    from .ratelimit import Limit, RateLimiter
+    from .retry import Retry
+    from .router import Router
+
+    builtin = (RateLimiter, Router, DeploymentLimits, KeyRotation, CircuitBreaker, Retry)
+    mine: dict[type, list[Middleware]] = {t: [] for t in builtin}
+    outer: list[Middleware] = []
+    per_attempt: list[Middleware] = []
+    for m in user:
+        kind = next((t for t in builtin if isinstance(m, t)), None)
+        if kind is not None:
+            mine[kind].append(m)
+        else:
+            (per_attempt if m.per_attempt else outer).append(m)
+
+    store: Any = None
+
+    def shared() -> Any:
+        nonlocal store
+        if store is None:
+            store = open_store(config.state)
+        return store
+
+    routed = bool(config.models)
+
+    def slot(kind: type, make: Callable[[], Middleware | None]) -> list[Middleware]:
+        if mine[kind]:
+            return mine[kind]
+        made = make()
+        return [made] if made is not None else []
+
+    # Outside the router only what does not depend on the deployment it picks.
+    outside = [x for x in config.limits if not routed or x.scope == "user"]
+    # A user's RateLimiter replaces all of [[limits]]/[[quotas]], not only the outer part.
+    inside = [x for x in config.limits if routed and x.scope != "user" and not mine[RateLimiter]]
+
+    wait = 10.0 if config.max_wait is None else config.max_wait  # RateLimiter's default
+
+    def limiter() -> Middleware | None:
+        if not outside and not config.quotas:
+            return None
+        return RateLimiter(outside, config.quotas, shared(), max_wait=wait)
+
+    def deployment_limits() -> Middleware | None:
+        every = [RateLimiter(inside, (), shared(), max_wait=wait)] if inside else []
+        by_model: dict[str, list[RateLimiter]] = {}
+        for group in config.models.values():
+            for d in group.deployments:
+                if d.rpm is None and d.tpm is None:
+                    continue
+                limit = Limit("deployment", d.rpm, d.tpm)
+                prefix = f"llmswitch:ratelimit:{group.name}/{d.id}:"
+                one = RateLimiter((limit,), (), shared(), max_wait=0, prefix=prefix)
+                by_model.setdefault(d.model, [*every]).append(one)
+        if not by_model and not every:
+            return None
+        return DeploymentLimits(by_model, every)
+
+    def keys() -> Middleware | None:
+        pools = [
+            KeyPool(pc.id, pc.keys, strategy=pc.key_strategy, store=shared())  # type: ignore[arg-type]
+            for pc in config.providers.values()
+            if pc.keys
+        ]
+        return KeyRotation(pools) if pools else None
+
+    def breaker() -> Middleware | None:
+        if config.breaker is None:
+            return None
+        return CircuitBreaker(shared(), **dataclasses.asdict(config.breaker))
+
+    return [
+        *outer,
+        *slot(RateLimiter, limiter),
+        *slot(Router, lambda: Router(config.models, provider) if routed else None),
+        *slot(DeploymentLimits, deployment_limits),
+        *per_attempt,
+        *slot(KeyRotation, keys),
+        *slot(CircuitBreaker, breaker),
+        *slot(Retry, lambda: Retry(config.retry) if config.retry is not None else None),
+    ]
