@@ -134,7 +134,7 @@ def test_no_sections_means_not_resilient(tmp_path: Path) -> None:
         (
             '[[limits]]\nscope = "user"\nrequests_per_minute = 5\n[[limits]]\nscope = "team"\n'
             "requests_per_minute = 5\n",
-            ":5: limits[1].scope: limit scope must be provider, deployment or user",
+            ":5: limits[1].scope: limit scope must be provider, deployment, user or key",
         ),
         ("[[limits]]\nrequests_per_minute = 5\n", ":1: limits[0]: a limit needs scope"),
         ('[[limits]]\nscope = "user"\n', ":2: limits[0].scope: a limit needs requests_per_minute"),

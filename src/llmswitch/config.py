@@ -375,7 +375,9 @@ class _Loader:
         raw = self.table(parent, where)
         self.known(raw, where, keys)
         if cls.__name__ == "Limit" and "scope" not in raw:
-            raise self.error(where, "a limit needs scope = 'provider', 'deployment' or 'user'")
+            raise self.error(
+                where, "a limit needs scope = 'provider', 'deployment', 'user' or 'key'"
+            )
         try:
             return cls(**raw)
         except ConfigurationError as exc:

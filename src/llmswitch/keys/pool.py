@@ -234,17 +234,35 @@ class KeyPool:
         the key. Logged here, by fingerprint only."""
         if isinstance(exc, RateLimitError):
             wait = exc.retry_after if exc.retry_after and exc.retry_after > 0 else self.cooldown
-            log.warning(
-                "key %s of %s rate-limited; cooling down %.1fs", key.label, self.provider_id, wait
-            )
+            if log.isEnabledFor(logging.WARNING):
+                log.warning(
+                    "keys.cooldown provider=%s key=%s seconds=%.1f",
+                    self.provider_id,
+                    key.label,
+                    wait,
+                    extra={
+                        "event": "keys.cooldown",
+                        "provider": self.provider_id,
+                        "key": key.label,
+                        "seconds": wait,
+                    },
+                )
             return repr(self._clock() + wait), wait
         if isinstance(exc, AuthenticationError | PermissionDeniedError):
-            log.error(
-                "key %s of %s rejected (%s); disabled until replaced",
-                key.label,
-                self.provider_id,
-                exc.status_code or type(exc).__name__,
-            )
+            status = exc.status_code or type(exc).__name__
+            if log.isEnabledFor(logging.ERROR):
+                log.error(
+                    "keys.disabled provider=%s key=%s status=%s",
+                    self.provider_id,
+                    key.label,
+                    status,
+                    extra={
+                        "event": "keys.disabled",
+                        "provider": self.provider_id,
+                        "key": key.label,
+                        "status": status,
+                    },
+                )
             return _DISABLED, None
         return None
 

@@ -5,6 +5,7 @@ queue), the router, then per attempt of the router: per-deployment limits, key p
 breaker, retry, the provider. Limits that count a provider or deployment go inside the
 router when there is one, so they count the deployment the router actually picked; a
 deployment over its own ``rpm``/``tpm`` fails at once so the router falls back.
+Key-scoped limits go right inside the key pick, where the key's label is known.
 
 A user-passed instance of a built-in layer type replaces the configured one, at the
 configured one's place.
@@ -109,9 +110,14 @@ def build_stack(
         return [made] if made is not None else []
 
     # Outside the router only what does not depend on the deployment it picks.
-    outside = [x for x in config.limits if not routed or x.scope == "user"]
+    outside = [x for x in config.limits if x.scope != "key" and (not routed or x.scope == "user")]
     # A user's RateLimiter replaces all of [[limits]]/[[quotas]], not only the outer part.
-    inside = [x for x in config.limits if routed and x.scope != "user" and not mine[RateLimiter]]
+    inside = [
+        x
+        for x in config.limits
+        if routed and x.scope not in ("user", "key") and not mine[RateLimiter]
+    ]
+    per_key = [x for x in config.limits if x.scope == "key" and not mine[RateLimiter]]
 
     wait = 10.0 if config.max_wait is None else config.max_wait  # RateLimiter's default
 
@@ -143,18 +149,26 @@ def build_stack(
         ]
         return KeyRotation(pools) if pools else None
 
+    def key_limits() -> list[Middleware]:
+        # Without a key pool no call carries a key label: the limit would never apply.
+        if not per_key or not keyed:
+            return []
+        return [RateLimiter(per_key, (), shared(), max_wait=wait)]
+
     def breaker() -> Middleware | None:
         if config.breaker is None:
             return None
         return CircuitBreaker(shared(), **dataclasses.asdict(config.breaker))
 
+    keyed = slot(KeyRotation, keys)
     return [
         *outer,
         *slot(RateLimiter, limiter),
         *slot(Router, lambda: Router(config.models, provider) if routed else None),
         *slot(DeploymentLimits, deployment_limits),
         *per_attempt,
-        *slot(KeyRotation, keys),
+        *keyed,
+        *key_limits(),
         *slot(CircuitBreaker, breaker),
         *slot(Retry, lambda: Retry(config.retry) if config.retry is not None else None),
     ]

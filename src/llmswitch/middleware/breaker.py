@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import CircuitOpenError, LLMTimeoutError, ProviderUnavailableError, TransportError
 from ..events import Event, StreamEnd
@@ -43,6 +43,9 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
 ]
+
+if TYPE_CHECKING:
+    from ..observability.metrics import Metrics
 
 log = logging.getLogger("llmswitch.breaker")
 
@@ -134,7 +137,8 @@ class CircuitBreaker(Middleware):
     (``"memory://"`` default, ``"redis://host:port/db"`` to share across processes).
     ``prefix`` namespaces its keys; ``clock`` gives wall-clock seconds (wall clock, not
     monotonic, so processes sharing Redis agree). ``deployment`` maps a call to the id
-    its state is kept under (default ``"<provider>/<model>"``).
+    its state is kept under (default ``"<provider>/<model>"``). ``metrics`` is told of
+    each transition this process makes (``"open"``, ``"half_open"``, ``"closed"``).
     """
 
     per_attempt = True
@@ -153,6 +157,7 @@ class CircuitBreaker(Middleware):
         prefix: str = "llmswitch:breaker:",
         clock: Callable[[], float] = time.time,
         deployment: Callable[[Call], str] = _deployment_of,
+        metrics: Metrics | None = None,
     ) -> None:
         self.policy = BreakerPolicy(
             window=window,
@@ -167,6 +172,7 @@ class CircuitBreaker(Middleware):
         self.prefix = prefix
         self._clock = clock
         self._deployment = deployment
+        self._metrics = metrics
         self._keys: dict[str, _Keys] = {}
 
     def _keys_for(self, deployment: str) -> _Keys:
@@ -222,6 +228,7 @@ class CircuitBreaker(Middleware):
             raise self._open_error(deployment, retry_after, call)
         if n == 1:
             log.info("breaker half-open: probing %s", deployment)
+            self._transition(deployment, "half_open")
         return probe_key
 
     def _open_error(self, deployment: str, retry_after: float, call: Call) -> CircuitOpenError:
@@ -238,6 +245,11 @@ class CircuitBreaker(Middleware):
     def _log_open(self, deployment: str, s: int, f: int, probe: bool) -> None:
         what = "probe failed, re-opened" if probe else f"opened ({f}/{s + f} calls failed)"
         log.warning("breaker %s for %s; cool-down %.1fs", what, deployment, self.policy.cooldown)
+        self._transition(deployment, "open")
+
+    def _transition(self, deployment: str, state: str) -> None:
+        if self._metrics is not None:
+            self._metrics.breaker_transition(deployment, state)
 
     # ---- sync state I/O
 
@@ -262,6 +274,7 @@ class CircuitBreaker(Middleware):
             if exc is None:
                 store.delete(keys.state, keys.window)
                 log.info("breaker closed: %s recovered", deployment)
+                self._transition(deployment, "closed")
             else:
                 store.set(keys.state, repr(now + p.cooldown))
                 self._log_open(deployment, 0, 0, True)
@@ -330,6 +343,7 @@ class CircuitBreaker(Middleware):
             if exc is None:
                 await store.adelete(keys.state, keys.window)
                 log.info("breaker closed: %s recovered", deployment)
+                self._transition(deployment, "closed")
             else:
                 await store.aset(keys.state, repr(now + p.cooldown))
                 self._log_open(deployment, 0, 0, True)

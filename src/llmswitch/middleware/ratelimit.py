@@ -38,13 +38,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigurationError, QuotaExceeded, RateLimitExceeded
 from ..events import Event, StreamEnd
@@ -52,9 +53,18 @@ from ..messages import ChatRequest, ChatResponse, Usage
 from ..storage import StateStore, open_store
 from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
 
+if TYPE_CHECKING:
+    from ..observability.metrics import Metrics
+
 __all__ = ["Limit", "LimitStatus", "Quota", "RateLimiter"]
 
-Scope = Literal["provider", "deployment", "user"]
+logger = logging.getLogger("llmswitch.ratelimit")
+
+Scope = Literal["provider", "deployment", "user", "key"]
+SCOPES = ("provider", "deployment", "user", "key")
+# Call.state key where key rotation leaves the label of the key an attempt uses
+# (llmswitch.keys.pool.KEY_STATE; not imported, keys.pool imports the middleware).
+_KEY_STATE = "llmswitch.key"
 WINDOW = 60.0
 PRIORITIES = {"interactive": 0, "batch": 10}
 
@@ -67,16 +77,20 @@ def _positive(value: int | None, name: str) -> None:
 @dataclass(frozen=True, slots=True)
 class Limit:
     """Requests and/or tokens per minute for each provider, deployment
-    (``provider/model``) or user (``request.user``; calls without one are not limited)."""
+    (``provider/model``), user (``request.user``; calls without one are not limited) or
+    API key (``"key"``: the key's fingerprint label that
+    :class:`~llmswitch.keys.KeyRotation` puts in ``call.state``, per provider; the
+    limiter must sit inside the key rotation to see it, and calls without a key label
+    are not limited)."""
 
     scope: Scope
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
 
     def __post_init__(self) -> None:
-        if self.scope not in ("provider", "deployment", "user"):
+        if self.scope not in SCOPES:
             raise ConfigurationError(
-                "limit scope must be provider, deployment or user", field="scope"
+                "limit scope must be provider, deployment, user or key", field="scope"
             )
         _positive(self.requests_per_minute, "requests_per_minute")
         _positive(self.tokens_per_minute, "tokens_per_minute")
@@ -112,7 +126,7 @@ class LimitStatus:
     for limits, the period total for quotas)."""
 
     limit: str  # e.g. "user requests_per_minute", "user tokens per day"
-    key: str  # the provider, deployment or user it counts
+    key: str  # the provider, deployment, user or provider/key label it counts
     used: float
     remaining: float
 
@@ -182,6 +196,7 @@ class _Plan:
     quota_requests: list[tuple[str, int, float, str]] = field(default_factory=list)
     quota_tokens: list[tuple[str, int, float, str]] = field(default_factory=list)
     at: float = 0.0
+    scopes: str = ""  # the scopes of the limits it falls under, for logs
 
 
 @dataclass(eq=False, slots=True)
@@ -194,6 +209,7 @@ class _Waiter:
     granted: bool = False
     wait: float = math.inf  # the store's last answer
     event: Any = None  # threading.Event or asyncio.Event
+    since: float = 0.0  # when it started waiting
 
 
 def _order(waiters: Sequence[_Waiter], served: dict[tuple[int, str], int]) -> list[_Waiter]:
@@ -216,7 +232,12 @@ class RateLimiter(Middleware):
 
     ``store`` is a :class:`~llmswitch.storage.StateStore` or a state URL
     (``"memory://"`` default, ``"redis://..."`` to share limits across processes).
-    ``clock`` gives wall-clock seconds (shared with other processes via Redis)."""
+    ``clock`` gives wall-clock seconds (shared with other processes via Redis).
+    ``metrics``: told how long each queued call waited.
+
+    A call admitted after waiting is logged at INFO (``ratelimit.queued``, with
+    ``waited``, ``priority``, ``scope``) and one refused at WARNING
+    (``ratelimit.rejected``) on the ``llmswitch.ratelimit`` logger."""
 
     def __init__(
         self,
@@ -228,6 +249,7 @@ class RateLimiter(Middleware):
         default_output_tokens: int = 512,
         prefix: str = "llmswitch:ratelimit:",
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         if isinstance(max_wait, bool) or not isinstance(max_wait, int | float) or max_wait < 0:
             raise ConfigurationError("max_wait must be >= 0 seconds", field="max_wait")
@@ -238,6 +260,7 @@ class RateLimiter(Middleware):
         self.default_output_tokens = default_output_tokens
         self.prefix = prefix
         self._clock = clock
+        self._metrics = metrics
         self._seen: dict[str, tuple[str, str, int]] = {}  # store key -> (limit, id, max)
         self._quota_seen: dict[str, tuple[str, str, int, float]] = {}
         self._seq = itertools.count()
@@ -257,15 +280,21 @@ class RateLimiter(Middleware):
         prompt, reserved = estimate_tokens(request, self.default_output_tokens)
         entries: list[tuple[str, int, int]] = []
         token_keys: list[str] = []
+        scopes: list[str] = []
         for limit in self.limits:
             if limit.scope == "provider":
                 ident: str | None = call.provider.id
             elif limit.scope == "deployment":
                 ident = f"{call.provider.id}/{request.model}"
+            elif limit.scope == "key":
+                label = call.state.get(_KEY_STATE)
+                ident = f"{call.provider.id}/{label}" if label is not None else None
             else:
                 ident = user
             if ident is None:
                 continue
+            if limit.scope not in scopes:
+                scopes.append(limit.scope)
             base = f"{self.prefix}{limit.scope}:{ident}:"
             if limit.requests_per_minute is not None:
                 key = base + "rpm"
@@ -277,6 +306,7 @@ class RateLimiter(Middleware):
                 token_keys.append(key)
                 self._seen[key] = (f"{limit.scope} tokens_per_minute", ident, entries[-1][2])
         plan = _Plan(entries, token_keys, reserved if token_keys else 0, prompt)
+        plan.scopes = ",".join(scopes)
         if user is not None and self.quotas:
             now = self._clock()
             for q in self.quotas:
@@ -312,6 +342,50 @@ class RateLimiter(Middleware):
             provider=call.provider.id,
             model=call.request.model,
         )
+
+    def _rejected(
+        self, wait: float, call: Call, plan: _Plan, waiter: _Waiter | None
+    ) -> RateLimitExceeded:
+        if logger.isEnabledFor(logging.WARNING):
+            fields = {
+                "event": "ratelimit.rejected",
+                "provider": call.provider.id,
+                "model": call.request.model,
+                "scope": plan.scopes,
+                "priority": waiter.priority if waiter is not None else priority_of(call),
+                "waited": round(self._clock() - waiter.since, 3) if waiter is not None else 0.0,
+                "retry_after": None if math.isinf(wait) else round(wait, 3),
+            }
+            logger.warning(
+                "ratelimit.rejected scope=%s priority=%s waited=%.3f retry_after=%s",
+                fields["scope"],
+                fields["priority"],
+                fields["waited"],
+                fields["retry_after"],
+                extra=fields,
+            )
+        return self._limit_error(wait, call)
+
+    def _queued(self, waiter: _Waiter, call: Call) -> None:
+        waited = max(0.0, self._clock() - waiter.since)
+        if self._metrics is not None:
+            self._metrics.queue_wait(waited)
+        if logger.isEnabledFor(logging.INFO):
+            fields = {
+                "event": "ratelimit.queued",
+                "provider": call.provider.id,
+                "model": call.request.model,
+                "scope": waiter.plan.scopes,
+                "priority": waiter.priority,
+                "waited": round(waited, 3),
+            }
+            logger.info(
+                "ratelimit.queued scope=%s priority=%s waited=%.3f",
+                fields["scope"],
+                fields["priority"],
+                fields["waited"],
+                extra=fields,
+            )
 
     # ---- sync state I/O
 
@@ -354,10 +428,11 @@ class RateLimiter(Middleware):
                 if wait == 0.0:
                     return
                 if math.isinf(wait):
-                    raise self._limit_error(wait, call)
+                    raise self._rejected(wait, call, plan, None)
+            now = self._clock()
             waiter = _Waiter(
                 plan, priority_of(call), call.request.user or "", next(self._seq),
-                self._clock() + self.max_wait, event=threading.Event(),
+                now + self.max_wait, event=threading.Event(), since=now,
             )  # fmt: skip
             self._waiters.append(waiter)
         try:
@@ -366,13 +441,14 @@ class RateLimiter(Middleware):
                     if not waiter.granted:
                         self._pump()
                     if waiter.granted:
-                        return
+                        break
                     now = self._clock()
                     if now >= waiter.deadline:
-                        raise self._limit_error(max(waiter.wait, 0.001), call)
+                        raise self._rejected(max(waiter.wait, 0.001), call, plan, waiter)
                     sleep = min(waiter.wait, waiter.deadline - now)
                     waiter.event.clear()
                 waiter.event.wait(sleep)
+            self._queued(waiter, call)
         finally:
             with self._lock:
                 if waiter in self._waiters:
@@ -504,10 +580,11 @@ class RateLimiter(Middleware):
                 if wait == 0.0:
                     return
                 if math.isinf(wait):
-                    raise self._limit_error(wait, call)
+                    raise self._rejected(wait, call, plan, None)
+            now = self._clock()
             waiter = _Waiter(
                 plan, priority_of(call), call.request.user or "", next(self._seq),
-                self._clock() + self.max_wait, event=asyncio.Event(),
+                now + self.max_wait, event=asyncio.Event(), since=now,
             )  # fmt: skip
             self._awaiters.append(waiter)
         try:
@@ -524,14 +601,15 @@ class RateLimiter(Middleware):
                         if not self._awaiters:
                             self._aserved.clear()
                     if waiter.granted:
-                        return
+                        break
                     now = self._clock()
                     if now >= waiter.deadline:
-                        raise self._limit_error(max(waiter.wait, 0.001), call)
+                        raise self._rejected(max(waiter.wait, 0.001), call, plan, waiter)
                     sleep = min(waiter.wait, waiter.deadline - now)
                     waiter.event.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiter.event.wait(), sleep)
+            self._queued(waiter, call)
         finally:
             if waiter in self._awaiters:
                 self._awaiters.remove(waiter)

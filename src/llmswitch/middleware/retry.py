@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from random import uniform
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, RateLimitError
 from ..events import Event
@@ -55,6 +55,9 @@ from .base import (
     Middleware,
     StreamHandler,
 )
+
+if TYPE_CHECKING:
+    from ..observability.metrics import Metrics
 
 __all__ = ["Retry", "RetryPolicy", "no_sleep"]
 
@@ -205,6 +208,7 @@ class Retry(Middleware):
     function replaces ``time.sleep`` (and ``async_sleep`` replaces ``asyncio.sleep``);
     ``False`` is the testing mode: no waiting, each delay recorded in :attr:`sleeps`
     and counted as elapsed. ``clock`` is the monotonic clock the deadline is measured on.
+    ``metrics``: told of each retry (reason: the error's class name).
     """
 
     per_attempt = True
@@ -216,12 +220,14 @@ class Retry(Middleware):
         sleep: bool | Callable[[float], None] = True,
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self.policy = policy if policy is not None else RetryPolicy()
         self._real = sleep is not False
         self._sleep: Callable[[float], None] = sleep if callable(sleep) else time.sleep
         self._async_sleep: Callable[[float], Awaitable[None]] = async_sleep or asyncio.sleep
         self._clock = clock
+        self._metrics = metrics
         # Delays skipped in testing mode (sleep=False or under no_sleep()), in order.
         self.sleeps: list[float] = []
 
@@ -238,6 +244,8 @@ class Retry(Middleware):
         delay, reason = self.policy.explain(error, tries.n + 1, elapsed)
         if reason != NOT_RETRYABLE:
             self._log(call, error, tries.n + 1, delay, elapsed, reason)
+        if delay is not None and self._metrics is not None:
+            self._metrics.retry(call.request.provider, call.request.model, type(error).__name__)
         return delay
 
     def _skip(self, delay: float, tries: _Attempts) -> bool:

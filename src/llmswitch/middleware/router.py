@@ -20,6 +20,7 @@ only until its first event has reached the caller.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from bisect import bisect_right
@@ -48,8 +49,11 @@ from .base import (
 
 if TYPE_CHECKING:
     from ..config import Deployment, ModelGroup
+    from ..observability.metrics import Metrics
 
 __all__ = ["ACCUMULATOR_KEY", "Router"]
+
+logger = logging.getLogger("llmswitch.router")
 
 # Call.state key under which the client leaves the stream's Accumulator, so the answer
 # names the deployment that actually served it.
@@ -113,6 +117,11 @@ class Router(Middleware):
     ``provider``: looks up a provider by id (the client passes its own). ``rng``: a
     ``random.Random`` for the ``weighted`` strategy; ``clock``: seconds, for latency;
     ``alpha``: weight of the newest sample in the latency moving average.
+    ``metrics``: told of each fallback as a retry with reason ``"fallback"``.
+
+    Each fallback is logged at INFO (``router.fallback``) and a group whose every
+    deployment failed at WARNING (``router.exhausted``) on the ``llmswitch.router``
+    logger; error class names only, never messages.
     """
 
     def __init__(
@@ -123,6 +132,7 @@ class Router(Middleware):
         rng: Any = None,
         clock: Callable[[], float] = time.perf_counter,
         alpha: float = 0.3,
+        metrics: Metrics | None = None,
     ) -> None:
         if isinstance(groups, Mapping):
             groups = groups.values()
@@ -135,6 +145,7 @@ class Router(Middleware):
         self._random: Callable[[], float] = rng.random
         self._clock = clock
         self._alpha = alpha
+        self._metrics = metrics
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ introspection
@@ -216,6 +227,30 @@ class Router(Middleware):
         self, g: _Group, slot: _Slot, exc: LLMError, remaining: list[_Slot]
     ) -> list[_Slot] | None:
         """The deployments left to try after ``exc``, or ``None`` to let it propagate."""
+        rest = self._rest(g, slot, exc, remaining)
+        if rest:
+            if self._metrics is not None:
+                self._metrics.retry(slot.provider_id, slot.model, "fallback")
+            if logger.isEnabledFor(logging.INFO):
+                fields = {
+                    "event": "router.fallback",
+                    "group": g.group.name,
+                    "from_deployment": slot.deployment.id,
+                    "to_deployment": rest[0].deployment.id,
+                    "error": type(exc).__name__,
+                }
+                logger.info(
+                    "router.fallback group=%s from=%s to=%s error=%s",
+                    fields["group"],
+                    fields["from_deployment"],
+                    fields["to_deployment"],
+                    fields["error"],
+                    extra=fields,
+                )
+        return rest
+
+    @staticmethod
+    def _rest(g: _Group, slot: _Slot, exc: LLMError, remaining: list[_Slot]) -> list[_Slot] | None:
         if isinstance(exc, ContextLengthExceededError):
             if "context_length" not in g.fallback_on:
                 return None
@@ -234,6 +269,20 @@ class Router(Middleware):
     @staticmethod
     def _failed(g: _Group, errors: list[LLMError]) -> AllProvidersFailedError:
         tried = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+        if logger.isEnabledFor(logging.WARNING):
+            names = ",".join(type(e).__name__ for e in errors)
+            logger.warning(
+                "router.exhausted group=%s attempts=%d errors=%s",
+                g.group.name,
+                len(errors),
+                names,
+                extra={
+                    "event": "router.exhausted",
+                    "group": g.group.name,
+                    "attempts": len(errors),
+                    "errors": names,
+                },
+            )
         return AllProvidersFailedError(
             f"all deployments of model group {g.group.name!r} failed ({len(errors)} "
             f"attempt{'s' if len(errors) != 1 else ''}): {tried}",
