@@ -105,6 +105,7 @@ class _Core:
                 self.config, providers={**self.config.providers, **declared}
             )
         self._lock = threading.Lock()
+        self._contexts: dict[str, CallContext] = {}
 
     def provider(self, pid: str) -> Provider:
         provider = self._providers.get(pid)
@@ -157,6 +158,14 @@ class _Core:
 
     def context(self, pid: str, timeout: Any) -> CallContext:
         """Per-call settings: the call's timeout over the provider's over the client's."""
+        if timeout is None:  # the common case: one shared context per provider
+            ctx = self._contexts.get(pid)
+            if ctx is None:
+                ctx = self._contexts[pid] = self._context(pid, None)
+            return ctx
+        return self._context(pid, timeout)
+
+    def _context(self, pid: str, timeout: Any) -> CallContext:
         pc = self.config.providers.get(pid)
         base = pc.timeout if pc is not None and pc.timeout is not None else self.timeout
         return CallContext(timeout=to_timeout(timeout, base), transport=self.transport)
@@ -185,34 +194,36 @@ class _Core:
         if unknown:
             raise _unknown_option(unknown)
         provider, name = self.resolve(model)
-        tool_list = to_tools(tools)
+        tool_list = to_tools(tools) if tools is not None else ()
         if system is not None and not isinstance(system, str):
             raise ConfigurationError("system must be a string", field="system")
         if max_tokens is not None and (
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
         ):
             raise ConfigurationError("max_tokens must be a positive integer", field="max_tokens")
-        for field_name, value in (("user", user),):
-            if value is not None and not isinstance(value, str):
-                raise ConfigurationError(f"{field_name} must be a string", field=field_name)
-        for field_name, value in (
-            ("metadata", metadata), ("extra_body", extra_body), ("extra_headers", extra_headers)
-        ):  # fmt: skip
-            if value is not None and not isinstance(value, Mapping):
-                raise ConfigurationError(f"{field_name} must be a dict", field=field_name)
+        if user is not None and not isinstance(user, str):
+            raise ConfigurationError("user must be a string", field="user")
+        if metadata is not None or extra_body is not None or extra_headers is not None:
+            for field_name, value in (
+                ("metadata", metadata), ("extra_body", extra_body), ("extra_headers", extra_headers)
+            ):  # fmt: skip
+                if value is not None and not isinstance(value, Mapping):
+                    raise ConfigurationError(f"{field_name} must be a dict", field=field_name)
         request = ChatRequest(
             provider=provider.id,
             model=name,
             messages=to_messages(messages),
             system=system,
             tools=tool_list,
-            tool_choice=to_tool_choice(tool_choice, tool_list),
+            tool_choice=to_tool_choice(tool_choice, tool_list) if tool_choice is not None else None,
             temperature=_number(temperature, "temperature", 0, 2),
             max_tokens=max_tokens,
             top_p=_number(top_p, "top_p", 0, 1),
-            stop=_stop(stop),
-            response_format=to_response_format(response_format),
-            reasoning=to_reasoning(reasoning),
+            stop=_stop(stop) if stop is not None else (),
+            response_format=to_response_format(response_format)
+            if response_format is not None
+            else None,
+            reasoning=to_reasoning(reasoning) if reasoning is not None else None,
             user=user,
             metadata=metadata,
             extra_body=extra_body,

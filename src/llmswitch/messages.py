@@ -496,6 +496,8 @@ def _to_message(raw: Any, where: str) -> Message:
 
 def to_messages(messages: Any) -> tuple[Message, ...]:
     """Validate and convert OpenAI-style dicts (or Message objects) to Messages."""
+    if type(messages) is list and messages:  # the common case, without ABC checks
+        return tuple([_to_message(m, f"messages[{i}]") for i, m in enumerate(messages)])
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
         raise _bad("messages", "must be a list of messages")
     out = tuple(_to_message(m, f"messages[{i}]") for i, m in enumerate(messages))
