@@ -5,7 +5,44 @@ from __future__ import annotations
 from ..messages import ChatRequest
 from ._common import request_error
 
-__all__ = ["check_thinking_options"]
+__all__ = ["EFFORT_BUDGETS", "MIN_THINKING_BUDGET", "check_thinking_options", "thinking_budget"]
+
+MIN_THINKING_BUDGET = 1024
+# Reasoning efforts as thinking budgets: budgets work on every Claude model that thinks.
+EFFORT_BUDGETS = {
+    "minimal": 1024,
+    "low": 1024,
+    "medium": 4096,
+    "high": 16384,
+    "xhigh": 32768,
+    "max": 32768,
+}
+
+
+def thinking_budget(request: ChatRequest) -> int | None:
+    """The thinking budget asked for, in tokens: 0 when explicitly turned off, ``None``
+    when reasoning was not asked for. Rejects budgets Claude would refuse."""
+    r = request.reasoning
+    if r is None:
+        return None
+    if r.budget_tokens is not None:
+        budget = r.budget_tokens
+        if 0 < budget < MIN_THINKING_BUDGET:
+            raise request_error(
+                request,
+                "reasoning.budget_tokens",
+                f"Claude needs a thinking budget of at least {MIN_THINKING_BUDGET} tokens, "
+                f"got {budget}",
+            )
+        return budget
+    if r.effort is None:
+        return None
+    if r.effort == "none":
+        return 0
+    by_effort = EFFORT_BUDGETS.get(r.effort)
+    if by_effort is None:
+        raise request_error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
+    return by_effort
 
 
 def check_thinking_options(request: ChatRequest) -> None:

@@ -38,7 +38,7 @@ from urllib.parse import quote
 from ... import catalog
 from ..._json import dumps
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
-from .._claude import check_thinking_options
+from .._claude import EFFORT_BUDGETS, MIN_THINKING_BUDGET, check_thinking_options, thinking_budget
 from .._common import merge_extra_body, request_error, request_headers
 from ..base import Endpoint, HttpRequest
 
@@ -54,20 +54,11 @@ __all__ = [
 ]
 
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-MIN_THINKING_BUDGET = 1024
 FALLBACK_MAX_TOKENS = 4096  # unknown model: small enough for every Claude model
 # Default ceiling when the caller sets no max_tokens. Anthropic reserves output-token
 # rate limit from max_tokens up front, so the model's full 64k would exhaust a low
 # tier's per-minute allowance on every call; a thinking budget is added on top.
 DEFAULT_MAX_TOKENS_CAP = 8192
-EFFORT_BUDGETS = {
-    "minimal": 1024,
-    "low": 1024,
-    "medium": 4096,
-    "high": 16384,
-    "xhigh": 32768,
-    "max": 32768,
-}
 JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
 
 Block = dict[str, Any]
@@ -204,31 +195,6 @@ def _messages(request: ChatRequest) -> list[Block]:
 # --------------------------------------------------------------------------- options
 
 
-def _thinking_budget(request: ChatRequest) -> int | None:
-    """Budget in tokens, 0 for explicitly disabled, ``None`` when not asked for."""
-    r = request.reasoning
-    if r is None:
-        return None
-    if r.budget_tokens is not None:
-        budget = r.budget_tokens
-        if 0 < budget < MIN_THINKING_BUDGET:
-            raise request_error(
-                request,
-                "reasoning.budget_tokens",
-                f"Anthropic needs a thinking budget of at least {MIN_THINKING_BUDGET} tokens, "
-                f"got {budget}",
-            )
-        return budget
-    if r.effort is None:
-        return None
-    if r.effort == "none":
-        return 0
-    by_effort = EFFORT_BUDGETS.get(r.effort)
-    if by_effort is None:
-        raise request_error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
-    return by_effort
-
-
 def _max_tokens(request: ChatRequest, budget: int) -> int:
     if request.max_tokens is not None:
         if budget and request.max_tokens <= budget:
@@ -269,7 +235,7 @@ def _tool_choice(request: ChatRequest) -> Block | None:
 
 
 def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    budget = _thinking_budget(request)
+    budget = thinking_budget(request)
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": _max_tokens(request, budget or 0),

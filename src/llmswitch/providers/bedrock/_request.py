@@ -35,9 +35,9 @@ from typing import Any
 from ... import catalog
 from ..._json import dumps, dumps_str, loads
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
-from .._claude import check_thinking_options
+from .._claude import check_thinking_options, thinking_budget
 from .._common import request_error
-from ..anthropic._request import EFFORT_BUDGETS, JSON_OBJECT_INSTRUCTION, MIN_THINKING_BUDGET
+from ..anthropic._request import JSON_OBJECT_INSTRUCTION
 from ..base import Endpoint, HttpRequest
 from ._endpoint import BedrockEndpoint, quote_model
 
@@ -248,32 +248,13 @@ def _messages(request: ChatRequest) -> list[Block]:
 
 def _thinking_budget(request: ChatRequest) -> int | None:
     """Claude thinking budget in tokens; ``None`` when reasoning is off or not asked for."""
-    r = request.reasoning
-    if r is None:
-        return None
-    if r.budget_tokens is not None:
-        budget: int | None = r.budget_tokens or None
-    elif r.effort is None or r.effort == "none":
-        budget = None
-    else:
-        budget = EFFORT_BUDGETS.get(r.effort)
-        if budget is None:
-            raise request_error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
-    if budget is None:
-        return None
-    if not is_anthropic(request.model):
+    budget = thinking_budget(request) or None
+    if budget is not None and not is_anthropic(request.model):
         raise request_error(
             request,
             "reasoning",
             "llmswitch maps reasoning only for Anthropic models on Bedrock; pass this "
             "model's own fields with extra_body={'additionalModelRequestFields': {...}}",
-        )
-    if budget < MIN_THINKING_BUDGET:
-        raise request_error(
-            request,
-            "reasoning.budget_tokens",
-            f"Claude needs a thinking budget of at least {MIN_THINKING_BUDGET} tokens, "
-            f"got {budget}",
         )
     return budget
 
