@@ -127,7 +127,7 @@ def test_no_models_table_means_no_groups(tmp_path: Path) -> None:
         (
             '[models.g]\n[[models.g.deployments]]\nmodel = "a/x"\nregion = "eu"\n',
             ":4: models.g.deployments[0].region: unknown deployment setting (expected one of "
-            "model, id, weight, priority, timeout, rpm, tpm)",
+            "model, id, weight, priority, timeout, rpm, tpm, base_url, api_key)",
         ),
         (
             '[models.g]\n[[models.g.deployments]]\nmodel = "nowhere"\n',

@@ -175,9 +175,8 @@ def test_no_sections_means_not_resilient(tmp_path: Path) -> None:
             ":3: models.g.deployments[0].tpm: must be an integer >= 1",
         ),
         (
-            '[[models.g.deployments]]\nmodel = "openai/x"\nbase_url = "http://h/v1"\n',
-            ":3: models.g.deployments[0].base_url: per-deployment base_url/api_key are not "
-            "supported yet",
+            '[[models.g.deployments]]\nmodel = "openai/x"\nbase_url = "ftp://h/v1"\n',
+            ":3: models.g.deployments[0].base_url: must be an http:// or https:// URL",
         ),
     ],
 )

@@ -134,6 +134,7 @@ class _Core:
             # The router picks the deployment per call; the primary one stands in for
             # validation and anything that does not route (embed, count_tokens).
             pid, _, name = group.primary.model.partition("/")
+            pid = group.primary.endpoint or pid  # its own base_url/api_key: derived provider
         return self.provider(pid), name
 
     def pipeline(self, middleware: Sequence[Middleware]) -> Pipeline | None:

@@ -122,8 +122,9 @@ _STATE_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
 STRATEGIES: tuple[str, ...] = ("ordered", "weighted", "least-busy", "lowest-latency", "lowest-cost")
 FALLBACK_ON: tuple[str, ...] = ("retryable", "context_length", "content_filter")
 _GROUP_KEYS = ("strategy", "fallback_on", "deployments")
-_DEPLOYMENT_KEYS = ("model", "id", "weight", "priority", "timeout", "rpm", "tpm")
-_DEPLOYMENT_LATER = ("base_url", "api_key")  # per-deployment endpoints: not yet
+_DEPLOYMENT_KEYS = (
+    "model", "id", "weight", "priority", "timeout", "rpm", "tpm", "base_url", "api_key"
+)  # fmt: skip
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _HEADER_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 _VAR_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
@@ -170,7 +171,10 @@ class Deployment:
     alias is resolved at load time); ``id`` names it within its group (default: ``model``,
     ``model#n`` for repeats). ``timeout``: seconds (total) or a dict of
     connect/first_token/total, laid over the call's timeout for this deployment.
-    ``rpm``/``tpm``: this deployment's own requests/tokens per minute (``None``: none)."""
+    ``rpm``/``tpm``: this deployment's own requests/tokens per minute (``None``: none).
+    ``endpoint``: the provider id calls go to when the entry sets its own
+    ``base_url``/``api_key`` (``<provider>@<group>#<n>``, a provider derived at load
+    time from ``<provider>`` with those overrides); ``None``: ``provider``."""
 
     model: str
     id: str = ""
@@ -179,6 +183,7 @@ class Deployment:
     timeout: float | Mapping[str, float] | None = None
     rpm: int | None = None
     tpm: int | None = None
+    endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -310,7 +315,7 @@ class _Loader:
         aliases = self.aliases(self.table(doc, ("aliases",)))
         models_raw = self.table(doc, ("models",))
         models = {
-            name: self.group(name, self.table(models_raw, ("models", name)), aliases)
+            name: self.group(name, self.table(models_raw, ("models", name)), aliases, providers)
             for name in models_raw
         }
         extra: dict[str, Any] = {}
@@ -564,7 +569,13 @@ class _Loader:
             resolved[name] = target
         return resolved
 
-    def group(self, name: str, raw: Mapping[str, Any], aliases: Mapping[str, str]) -> ModelGroup:
+    def group(
+        self,
+        name: str,
+        raw: Mapping[str, Any],
+        aliases: Mapping[str, str],
+        providers: dict[str, ProviderConfig],
+    ) -> ModelGroup:
         where = ("models", name)
         if "/" in name or not name.strip():
             raise self.error(where, "a model group name must not be empty or contain '/'")
@@ -607,6 +618,8 @@ class _Loader:
         ids: set[str] = set()
         for i, item in enumerate(items):
             d = self.deployment(item, (*where, "deployments", f"[{i}]"), aliases)
+            if "base_url" in item or "api_key" in item:
+                d = self.endpoint(d, item, (*where, "deployments", f"[{i}]"), name, i, providers)
             if d.id in ids:
                 if "id" in item:
                     raise self.error(
@@ -628,12 +641,6 @@ class _Loader:
         if not isinstance(raw, dict):
             raise self.error(where, f"expected a table, got {_type_name(raw)}")
         for key in raw:
-            if key in _DEPLOYMENT_LATER:
-                raise self.error(
-                    (*where, key),
-                    "per-deployment base_url/api_key are not supported yet: declare a "
-                    "[providers.<id>] entry with them and use model = '<id>/<model>'",
-                )
             if key not in _DEPLOYMENT_KEYS:
                 raise self.error(
                     (*where, key),
@@ -673,8 +680,48 @@ class _Loader:
             raise self.error((*where, "id"), "must not be empty")
         return Deployment(
             model=model, id=dep_id, weight=float(weight), priority=priority, timeout=timeout,
-            **limits,
+            rpm=limits.get("rpm"), tpm=limits.get("tpm"),
         )  # fmt: skip
+
+    def endpoint(
+        self,
+        d: Deployment,
+        raw: Mapping[str, Any],
+        where: tuple[str, ...],
+        group: str,
+        index: int,
+        providers: dict[str, ProviderConfig],
+    ) -> Deployment:
+        """``d`` sent to a provider derived from its own with the entry's
+        ``base_url``/``api_key``; that provider is added to ``providers``."""
+        pid = d.provider
+        base = providers.get(pid)
+        kind = base.effective_kind if base is not None else BUILTIN_PROVIDERS.get(pid)
+        if kind is None:
+            raise self.error(
+                (*where, "model"),
+                f"unknown provider {pid!r}: declare [providers.{pid}] (with its kind) "
+                "for a deployment to override its base_url/api_key",
+            )
+        derived = base or ProviderConfig(id=pid)
+        changes: dict[str, Any] = {"id": f"{pid}@{group}#{index}", "kind": kind}
+        changes["source"] = f"{self.name}:{self.line_of(where)}"
+        if "base_url" in raw:
+            url = self.string(raw["base_url"], (*where, "base_url"))
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                # Not echoed: a URL may carry credentials (https://user:pass@host).
+                raise self.error((*where, "base_url"), "must be an http:// or https:// URL")
+            changes["base_url"] = url
+        if "api_key" in raw:
+            key = self.string(raw["api_key"], (*where, "api_key"))
+            changes["api_key"] = Secret(key) if key else None  # "${KEY:-}" -> no key
+            changes["keys"] = ()  # the deployment's own key replaces the provider's pool
+        if kind == "openai-compatible" and not changes.get("base_url", derived.base_url):
+            raise self.error(where, "kind 'openai-compatible' needs base_url")
+        endpoint = dataclasses.replace(derived, **changes)
+        providers[endpoint.id] = endpoint
+        return dataclasses.replace(d, endpoint=endpoint.id)
 
 
 def _positive_number(value: Any) -> bool:

@@ -136,7 +136,8 @@ def build_stack(
                 limit = Limit("deployment", d.rpm, d.tpm)
                 prefix = f"llmswitch:ratelimit:{group.name}/{d.id}:"
                 one = RateLimiter((limit,), (), shared(), max_wait=0, prefix=prefix)
-                by_model.setdefault(d.model, [*every]).append(one)
+                routed_as = f"{d.endpoint}/{d.model.partition('/')[2]}" if d.endpoint else d.model
+                by_model.setdefault(routed_as, [*every]).append(one)
         if not by_model and not every:
             return None
         return DeploymentLimits(by_model, every)
@@ -160,11 +161,18 @@ def build_stack(
             return None
         return CircuitBreaker(shared(), **dataclasses.asdict(config.breaker))
 
+    def router() -> Middleware | None:
+        if not routed:
+            return None
+        # Latency averages go to the store only when [state] names one, so routers in
+        # several processes rank deployments alike; otherwise they stay in-process.
+        return Router(config.models, provider, store=shared() if config.state else None)
+
     keyed = slot(KeyRotation, keys)
     return [
         *outer,
         *slot(RateLimiter, limiter),
-        *slot(Router, lambda: Router(config.models, provider) if routed else None),
+        *slot(Router, router),
         *slot(DeploymentLimits, deployment_limits),
         *per_attempt,
         *keyed,

@@ -50,6 +50,7 @@ from .base import (
 if TYPE_CHECKING:
     from ..config import Deployment, ModelGroup
     from ..observability.metrics import Metrics
+    from ..storage import StateStore
 
 __all__ = ["ACCUMULATOR_KEY", "Router"]
 
@@ -66,15 +67,18 @@ class _Slot:
     """A deployment's runtime state: its resolved provider and live statistics."""
 
     __slots__ = (
-        "contexts", "deployment", "in_flight", "latency", "model", "price", "provider",
-        "provider_id", "window",
+        "contexts", "deployment", "endpoint", "in_flight", "latency", "latency_key", "model",
+        "price", "provider", "provider_id", "window",
     )  # fmt: skip
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, deployment: Deployment, group: str) -> None:
         from ..catalog import lookup
 
         self.deployment = deployment
+        self.latency_key = f"llmswitch:latency:{group}/{deployment.id}"
         self.provider_id, _, self.model = deployment.model.partition("/")
+        # the provider calls go to: a derived one when the deployment has its own endpoint
+        self.endpoint = deployment.endpoint or self.provider_id
         spec = lookup(self.provider_id, self.model)
         self.window = spec.context_window if spec is not None else None
         self.price: float | None = None
@@ -88,15 +92,16 @@ class _Slot:
 
 class _Group:
     __slots__ = (
-        "by_cost", "cumulative", "fallback_on", "group", "ordered", "others", "slots", "strategy",
-        "total",
+        "by_cost", "cumulative", "fallback_on", "group", "latency_keys", "ordered", "others",
+        "slots", "strategy", "total",
     )  # fmt: skip
 
     def __init__(self, group: ModelGroup) -> None:
         self.group = group
         self.strategy = group.strategy
         self.fallback_on = group.fallback_on
-        self.slots = tuple(_Slot(d) for d in group.deployments)
+        self.slots = tuple(_Slot(d, group.name) for d in group.deployments)
+        self.latency_keys = [s.latency_key for s in self.slots]
         # sorted() is stable: equal priorities keep file order
         self.ordered = tuple(sorted(self.slots, key=lambda s: s.deployment.priority))
         self.by_cost = tuple(sorted(self.ordered, key=lambda s: (s.price is None, s.price or 0.0)))
@@ -118,6 +123,11 @@ class Router(Middleware):
     ``random.Random`` for the ``weighted`` strategy; ``clock``: seconds, for latency;
     ``alpha``: weight of the newest sample in the latency moving average.
     ``metrics``: told of each fallback as a retry with reason ``"fallback"``.
+    ``store``: a :class:`~llmswitch.storage.StateStore` holding the latency averages
+    (keys ``llmswitch:latency:<group>/<deployment id>``), so every router sharing it
+    ranks ``lowest-latency`` deployments alike: one read of the group's averages per
+    routing decision, one atomic update per successful attempt. Without it the
+    averages live in this router only.
 
     Each fallback is logged at INFO (``router.fallback``) and a group whose every
     deployment failed at WARNING (``router.exhausted``) on the ``llmswitch.router``
@@ -133,6 +143,7 @@ class Router(Middleware):
         clock: Callable[[], float] = time.perf_counter,
         alpha: float = 0.3,
         metrics: Metrics | None = None,
+        store: StateStore | None = None,
     ) -> None:
         if isinstance(groups, Mapping):
             groups = groups.values()
@@ -146,6 +157,7 @@ class Router(Middleware):
         self._clock = clock
         self._alpha = alpha
         self._metrics = metrics
+        self._store = store
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ introspection
@@ -163,11 +175,23 @@ class Router(Middleware):
 
     def plan(self, group: str) -> list[Deployment]:
         """The order the next call to ``group`` would try its deployments in."""
-        return [s.deployment for s in self._plan(self._groups[group])]
+        g = self._groups[group]
+        return [s.deployment for s in self._plan(g, self._shared(g))]
 
     # ------------------------------------------------------------------ decisions
 
-    def _plan(self, g: _Group) -> list[_Slot]:
+    def _shared(self, g: _Group) -> list[str | None] | None:
+        """The group's stored latency averages, when they come from the store."""
+        if self._store is None or g.strategy != "lowest-latency":
+            return None
+        return self._store.get_many(g.latency_keys)
+
+    async def _ashared(self, g: _Group) -> list[str | None] | None:
+        if self._store is None or g.strategy != "lowest-latency":
+            return None
+        return await self._store.aget_many(g.latency_keys)
+
+    def _plan(self, g: _Group, shared: list[str | None] | None = None) -> list[_Slot]:
         strategy = g.strategy
         if strategy == "ordered":
             return list(g.ordered)
@@ -177,6 +201,9 @@ class Router(Middleware):
         if strategy == "least-busy":
             return sorted(g.ordered, key=lambda s: s.in_flight)
         if strategy == "lowest-latency":
+            if shared is not None:
+                for s, value in zip(g.slots, shared, strict=True):
+                    s.latency = None if value is None else float(value)
             # unknown first: a deployment with no samples must get some traffic to get one
             return sorted(g.ordered, key=lambda s: -1.0 if s.latency is None else s.latency)
         return list(g.by_cost)
@@ -184,7 +211,7 @@ class Router(Middleware):
     def _call(self, call: Call, slot: _Slot, attempt: int) -> Call:
         provider = slot.provider
         if provider is None:
-            provider = slot.provider = self._lookup(slot.provider_id)
+            provider = slot.provider = self._lookup(slot.endpoint)
         request = call.request
         if request.provider != provider.id or request.model != slot.model:
             request = dataclasses.replace(request, provider=provider.id, model=slot.model)
@@ -219,9 +246,19 @@ class Router(Middleware):
 
     def _record(self, slot: _Slot, started: float) -> None:
         sample = self._clock() - started
+        if self._store is not None:
+            slot.latency = self._store.ewma(slot.latency_key, sample, self._alpha)
+            return
         with self._lock:
             old = slot.latency
             slot.latency = sample if old is None else old + self._alpha * (sample - old)
+
+    async def _arecord(self, slot: _Slot, started: float) -> None:
+        if self._store is None:
+            self._record(slot, started)
+            return
+        sample = self._clock() - started
+        slot.latency = await self._store.aewma(slot.latency_key, sample, self._alpha)
 
     def _fallback(
         self, g: _Group, slot: _Slot, exc: LLMError, remaining: list[_Slot]
@@ -304,7 +341,7 @@ class Router(Middleware):
         if g is None:
             return next(call)
         errors: list[LLMError] = []
-        remaining = self._plan(g)
+        remaining = self._plan(g, self._shared(g) if self._store is not None else None)
         while remaining:
             slot = remaining.pop(0)
             sub = self._call(call, slot, len(errors))
@@ -329,7 +366,7 @@ class Router(Middleware):
         if g is None:
             return await next(call)
         errors: list[LLMError] = []
-        remaining = self._plan(g)
+        remaining = self._plan(g, await self._ashared(g) if self._store is not None else None)
         while remaining:
             slot = remaining.pop(0)
             sub = self._call(call, slot, len(errors))
@@ -345,7 +382,7 @@ class Router(Middleware):
                 continue
             finally:
                 self._leave(slot)
-            self._record(slot, started)
+            await self._arecord(slot, started)
             return response
         raise self._failed(g, errors)
 
@@ -359,7 +396,7 @@ class Router(Middleware):
 
     def _stream(self, g: _Group, call: Call, next: StreamHandler) -> Iterator[Event]:
         errors: list[LLMError] = []
-        remaining = self._plan(g)
+        remaining = self._plan(g, self._shared(g) if self._store is not None else None)
         while remaining:
             slot = remaining.pop(0)
             sub = self._call(call, slot, len(errors))
@@ -407,7 +444,7 @@ class Router(Middleware):
         self, g: _Group, call: Call, next: AsyncStreamHandler
     ) -> AsyncIterator[Event]:
         errors: list[LLMError] = []
-        remaining = self._plan(g)
+        remaining = self._plan(g, await self._ashared(g) if self._store is not None else None)
         while remaining:
             slot = remaining.pop(0)
             sub = self._call(call, slot, len(errors))
@@ -433,7 +470,7 @@ class Router(Middleware):
                 self._leave(slot)
                 await _aclose(source)
                 raise
-            self._record(slot, started)
+            await self._arecord(slot, started)
             self._served_by(call, sub)
             try:
                 yield first

@@ -1,5 +1,5 @@
-"""The state-store interface shared by the breaker, and later limits, key cooldowns
-and latency stats.
+"""The state-store interface shared by the breaker, limits, key cooldowns
+and the router's latency stats.
 
 Operations are algorithm-level (a rolling outcome window, a fixed-window counter, a
 small value with a TTL) rather than raw get/put, so the Redis backend can do each in
@@ -76,6 +76,17 @@ class StateStore(ABC):
     def delete(self, *keys: str) -> None:
         """Remove ``keys`` (of any kind); missing keys are ignored."""
 
+    @abstractmethod
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        """The values at ``keys`` (small values or moving averages) in one read;
+        ``None`` for each absent or expired one."""
+
+    @abstractmethod
+    def ewma(self, key: str, sample: float, alpha: float) -> float:
+        """Fold ``sample`` into the exponentially weighted moving average at ``key``
+        (``avg + alpha * (sample - avg)``; the first sample becomes the average),
+        atomically; return the new average. :meth:`get_many` reads it as a string."""
+
     # ---- counters
 
     @abstractmethod
@@ -129,6 +140,12 @@ class StateStore(ABC):
 
     @abstractmethod
     async def adelete(self, *keys: str) -> None: ...
+
+    @abstractmethod
+    async def aget_many(self, keys: Sequence[str]) -> list[str | None]: ...
+
+    @abstractmethod
+    async def aewma(self, key: str, sample: float, alpha: float) -> float: ...
 
     @abstractmethod
     async def aincr_window(self, key: str, amount: int, window_s: float) -> int: ...

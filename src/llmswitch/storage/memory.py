@@ -63,6 +63,26 @@ class MemoryStore(StateStore):
                 self._windows.pop(key, None)
                 self._slides.pop(key, None)
 
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        with self._lock:
+            now = self._clock()
+            out: list[str | None] = []
+            for key in keys:
+                entry = self._values.get(key)
+                if entry is not None and entry[1] is not None and entry[1] <= now:
+                    del self._values[key]
+                    entry = None
+                out.append(None if entry is None else entry[0])
+            return out
+
+    def ewma(self, key: str, sample: float, alpha: float) -> float:
+        with self._lock:
+            entry = self._values.get(key)
+            avg = sample if entry is None else (old := float(entry[0])) + alpha * (sample - old)
+            # Stored as text like every small value, so get_many serves both kinds.
+            self._values[key] = (repr(avg), None)
+            return avg
+
     # ---- counters
 
     def incr_window(self, key: str, amount: int, window_s: float) -> int:
@@ -145,6 +165,12 @@ class MemoryStore(StateStore):
 
     async def adelete(self, *keys: str) -> None:
         self.delete(*keys)
+
+    async def aget_many(self, keys: Sequence[str]) -> list[str | None]:
+        return self.get_many(keys)
+
+    async def aewma(self, key: str, sample: float, alpha: float) -> float:
+        return self.ewma(key, sample, alpha)
 
     async def aincr_window(self, key: str, amount: int, window_s: float) -> int:
         return self.incr_window(key, amount, window_s)

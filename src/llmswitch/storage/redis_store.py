@@ -132,6 +132,18 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(w * 2000))
 return 1
 """
 
+# KEYS[1]: the average, a string. ARGV: sample, alpha. Returned as a string (a Lua
+# number reply would be truncated to an integer).
+_EWMA_LUA = """
+local sample = tonumber(ARGV[1])
+local old = tonumber(redis.call('GET', KEYS[1]))
+local avg = sample
+if old ~= nil then avg = old + tonumber(ARGV[2]) * (sample - old) end
+local text = string.format('%.17g', avg)
+redis.call('SET', KEYS[1], text)
+return text
+"""
+
 
 def _slide_args(entries: Sequence[WindowEntry], window_s: float, now: float) -> list[Any]:
     args: list[Any] = [repr(now), repr(float(window_s))]
@@ -143,6 +155,10 @@ def _slide_args(entries: Sequence[WindowEntry], window_s: float, now: float) -> 
 def _slide_result(raw: list[Any]) -> tuple[float, tuple[float, ...]]:
     wait = float(raw[0])
     return (math.inf if wait < 0 else wait), tuple(float(u) for u in raw[1:])
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else value.decode()
 
 
 def _ms(seconds: float) -> int:
@@ -167,8 +183,10 @@ class RedisStore(StateStore):
         self._incr = self._sync.register_script(_INCR_LUA)
         self._slide = self._sync.register_script(_SLIDE_LUA)
         self._adjust = self._sync.register_script(_ADJUST_LUA)
+        self._ewma = self._sync.register_script(_EWMA_LUA)
         self._async: tuple[asyncio.AbstractEventLoop, Any, Any, Any] | None = None
         self._aslide: tuple[asyncio.AbstractEventLoop, Any, Any] | None = None
+        self._aewma: tuple[asyncio.AbstractEventLoop, Any] | None = None
 
     def __repr__(self) -> str:
         return f"RedisStore({display_url(self._url)!r})"
@@ -203,6 +221,14 @@ class RedisStore(StateStore):
     def delete(self, *keys: str) -> None:
         if keys:
             self._sync.delete(*keys)
+
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        if not keys:
+            return []
+        return [_text(v) for v in self._sync.mget(list(keys))]
+
+    def ewma(self, key: str, sample: float, alpha: float) -> float:
+        return float(self._ewma(keys=[key], args=[repr(float(sample)), repr(float(alpha))]))
 
     def incr_window(self, key: str, amount: int, window_s: float) -> int:
         return int(self._incr(keys=[key], args=[amount, _ms(window_s)]))
@@ -246,6 +272,21 @@ class RedisStore(StateStore):
         if keys:
             client, _, _ = self._aclient()
             await client.delete(*keys)
+
+    async def aget_many(self, keys: Sequence[str]) -> list[str | None]:
+        if not keys:
+            return []
+        client, _, _ = self._aclient()
+        return [_text(v) for v in await client.mget(list(keys))]
+
+    async def aewma(self, key: str, sample: float, alpha: float) -> float:
+        client, _, _ = self._aclient()
+        loop = asyncio.get_running_loop()
+        held = self._aewma
+        if held is None or held[0] is not loop:
+            held = self._aewma = (loop, client.register_script(_EWMA_LUA))
+        args = [repr(float(sample)), repr(float(alpha))]
+        return float(await held[1](keys=[key], args=args))
 
     async def aincr_window(self, key: str, amount: int, window_s: float) -> int:
         _, _, incr = self._aclient()
