@@ -5,9 +5,18 @@ from __future__ import annotations
 from ..messages import ChatRequest
 from ._common import request_error
 
-__all__ = ["EFFORT_BUDGETS", "MIN_THINKING_BUDGET", "check_thinking_options", "thinking_budget"]
+__all__ = [
+    "EFFORT_BUDGETS",
+    "MIN_THINKING_BUDGET",
+    "TRUNCATING_STOP_REASONS",
+    "check_thinking_options",
+    "thinking_budget",
+]
 
 MIN_THINKING_BUDGET = 1024
+# A tool call cut off by the output limit has unparseable input; that is the documented
+# outcome of these stop reasons, not a malformed stream.
+TRUNCATING_STOP_REASONS = frozenset({"max_tokens", "model_context_window_exceeded"})
 # Reasoning efforts as thinking budgets: budgets work on every Claude model that thinks.
 EFFORT_BUDGETS = {
     "minimal": 1024,

@@ -3,14 +3,20 @@ on every provider."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..messages import ChatRequest
+from ..messages import ChatRequest, Message, TextPart
 from .base import Endpoint
 
-__all__ = ["int_or_none", "merge_extra_body", "request_error", "request_headers"]
+__all__ = [
+    "int_or_none",
+    "merge_extra_body",
+    "request_error",
+    "request_headers",
+    "system_messages",
+]
 
 
 def int_or_none(value: Any) -> int | None:
@@ -57,3 +63,19 @@ def request_headers(endpoint: Endpoint, extra: Mapping[str, str] | None) -> dict
                 del headers[old]
             headers[name.lower()] = value
     return headers
+
+
+def system_messages(request: ChatRequest, vendor: str) -> Iterator[tuple[str, Message]]:
+    """The system-role messages with their field path (``messages[2]``), checked to hold
+    text only: providers with a top-level system prompt take no images there."""
+    for i, message in enumerate(request.messages):
+        if message.role != "system":
+            continue
+        where = f"messages[{i}]"
+        if isinstance(message.content, tuple):
+            for j, part in enumerate(message.content):
+                if not isinstance(part, TextPart):
+                    raise request_error(
+                        request, f"{where}.content[{j}]", f"{vendor} system prompts take text only"
+                    )
+        yield where, message

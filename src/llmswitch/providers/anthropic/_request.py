@@ -39,7 +39,7 @@ from ... import catalog
 from ..._json import dumps
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
 from .._claude import EFFORT_BUDGETS, MIN_THINKING_BUDGET, check_thinking_options, thinking_budget
-from .._common import merge_extra_body, request_error, request_headers
+from .._common import merge_extra_body, request_error, request_headers, system_messages
 from ..base import Endpoint, HttpRequest
 
 __all__ = [
@@ -134,16 +134,7 @@ def _system(request: ChatRequest) -> str | list[Block] | None:
     blocks: list[Block] = []
     if request.system:
         blocks.append({"type": "text", "text": request.system})
-    for i, message in enumerate(request.messages):
-        if message.role != "system":
-            continue
-        where = f"messages[{i}]"
-        if isinstance(message.content, tuple):
-            for j, part in enumerate(message.content):
-                if not isinstance(part, TextPart):
-                    raise request_error(
-                        request, f"{where}.content[{j}]", "Anthropic system prompts take text only"
-                    )
+    for where, message in system_messages(request, "Anthropic"):
         mine = _parts(request, message.content, where)
         if mine and message.cache_control is not None:
             _with_cache(mine[-1], message.cache_control)

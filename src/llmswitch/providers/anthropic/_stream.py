@@ -28,14 +28,11 @@ from ...events import (
 )
 from ...messages import ChatRequest, ReasoningBlock, ToolCall
 from ...transport.sse import SSEDecoder
+from .._claude import TRUNCATING_STOP_REASONS
 from ._errors import malformed, stream_error
 from ._response import finish_reason, parse_usage, refusal_of
 
 __all__ = ["AnthropicStreamParser"]
-
-# A tool call cut off by the output limit has unparseable arguments; that is the
-# documented outcome of these stop reasons, not a malformed stream.
-_TRUNCATING = frozenset({"max_tokens", "model_context_window_exceeded"})
 
 
 class AnthropicStreamParser:
@@ -214,7 +211,7 @@ class AnthropicStreamParser:
                 if value is not None:
                     self._usage[key] = value
         raw_stop = delta.get("stop_reason")
-        if self._bad_tool is not None and raw_stop not in _TRUNCATING:
+        if self._bad_tool is not None and raw_stop not in TRUNCATING_STOP_REASONS:
             bad, self._bad_tool = self._bad_tool, None
             raise malformed(self._request, "tool_use input is not a JSON object", bad)
         refusal = refusal_of(raw_stop, delta.get("stop_details"))

@@ -36,7 +36,7 @@ from ... import catalog
 from ..._json import dumps, dumps_str, loads
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
 from .._claude import check_thinking_options, thinking_budget
-from .._common import request_error
+from .._common import request_error, system_messages
 from ..anthropic._request import JSON_OBJECT_INSTRUCTION
 from ..base import Endpoint, HttpRequest
 from ._endpoint import BedrockEndpoint, quote_model
@@ -180,16 +180,7 @@ def _system(request: ChatRequest) -> list[Block]:
     blocks: list[Block] = []
     if request.system:
         blocks.append({"text": request.system})
-    for i, message in enumerate(request.messages):
-        if message.role != "system":
-            continue
-        where = f"messages[{i}]"
-        if isinstance(message.content, tuple):
-            for j, part in enumerate(message.content):
-                if not isinstance(part, TextPart):
-                    raise request_error(
-                        request, f"{where}.content[{j}]", "Bedrock system prompts take text only"
-                    )
+    for where, message in system_messages(request, "Bedrock"):
         mine = _parts(request, message.content, where)
         if mine and message.cache_control is not None and "cachePoint" not in mine[-1]:
             mine.append(_cache_point(message.cache_control))

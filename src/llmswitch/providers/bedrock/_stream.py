@@ -29,15 +29,12 @@ from ...events import (
     ToolCallStart,
 )
 from ...messages import ChatRequest, ReasoningBlock, ToolCall
+from .._claude import TRUNCATING_STOP_REASONS
 from ._errors import malformed, stream_exception
 from ._eventstream import EventStreamDecoder, EventStreamError, Headers
 from ._response import finish_reason, parse_usage
 
 __all__ = ["BedrockStreamParser"]
-
-# A tool call cut off by the output limit has unparseable input; that is the documented
-# outcome of these stop reasons, not a malformed stream.
-_TRUNCATING = frozenset({"max_tokens", "model_context_window_exceeded"})
 
 
 class BedrockStreamParser:
@@ -213,7 +210,7 @@ class BedrockStreamParser:
     def _message_stop(self, obj: dict[str, Any], out: list[Event]) -> None:
         self._stop = obj
         raw_stop = obj.get("stopReason")
-        if self._bad_tool is not None and raw_stop not in _TRUNCATING:
+        if self._bad_tool is not None and raw_stop not in TRUNCATING_STOP_REASONS:
             bad, self._bad_tool = self._bad_tool, None
             raise malformed(self._request, "toolUse input is not a JSON object", bad)
         if self._metadata is not None:
