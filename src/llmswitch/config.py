@@ -54,6 +54,7 @@ that names the file, the line and the key; secret values never appear in one.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -63,6 +64,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._toml_lines import MAX_DEPTH, key_lines
 from .errors import ConfigurationError
 from .providers.base import Secret
 from .providers.runtime import Timeout, to_timeout
@@ -128,6 +130,14 @@ _DEPLOYMENT_KEYS = (
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _HEADER_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 _VAR_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
+# Upper bounds of numeric settings by key name (lower bounds are checked per section):
+# a year of seconds is beyond any sane wait, and keeps sleeps and timers from overflowing.
+_YEAR = 365 * 86400.0
+_MAXIMA: Mapping[str, float] = {
+    **dict.fromkeys(("connect", "first_token", "total", "window", "cooldown", "max_wait"), _YEAR),
+    **dict.fromkeys(("initial", "max_delay", "deadline", "max_retry_after"), _YEAR),
+    "weight": 1e6, "attempts": 100, "buckets": 10_000, "multiplier": 100,
+}  # fmt: skip
 _VAR_BODY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
@@ -278,6 +288,8 @@ class _Loader:
             line = data.count(b"\n", 0, exc.start) + 1
             raise ConfigurationError(f"{name}:{line}: the file is not valid UTF-8") from None
         self._lines: dict[tuple[str, ...], int] | None = None
+        # interpolated value -> the text it came from ("${VAR}"), so errors never echo it
+        self._interpolated: dict[str, str] = {}
 
     # --------------------------------------------------------------- errors
 
@@ -293,7 +305,30 @@ class _Loader:
     def error(self, path: tuple[str, ...], problem: str) -> ConfigurationError:
         # array elements show as "deployments[1]", not "deployments.[1]"
         key = ".".join(_show_key(p) for p in path).replace(".[", "[")
+        for value, raw in sorted(self._interpolated.items(), key=lambda i: -len(i[0])):
+            # A value from the environment may be a secret in the wrong place.
+            problem = problem.replace(repr(value), f"the value of {raw}")
+            if len(value) >= 8:
+                problem = problem.replace(value, "***")
         return ConfigurationError(f"{self.name}:{self.line_of(path)}: {key}: {problem}", field=key)
+
+    def check_numbers(self, doc: Mapping[str, Any]) -> None:
+        """Every number finite and within its key's upper bound; nesting bounded.
+        Iterative, so no document can exhaust the stack."""
+        stack: list[tuple[Any, tuple[str, ...]]] = [(doc, ())]
+        while stack:
+            value, path = stack.pop()
+            if isinstance(value, dict | list):
+                if len(path) > MAX_DEPTH:
+                    raise self.error(path[:1], f"nested deeper than {MAX_DEPTH} levels")
+                items = value.items() if isinstance(value, dict) else enumerate(value)
+                stack.extend((v, (*path, k if isinstance(k, str) else f"[{k}]")) for k, v in items)
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise self.error(path, "must be a finite number (nan and inf are not allowed)")
+            elif isinstance(value, int | float) and not isinstance(value, bool) and path:
+                top = _MAXIMA.get(path[-1])
+                if top is not None and value > top:
+                    raise self.error(path, f"must be at most {top:.0f}")
 
     # --------------------------------------------------------------- parse
 
@@ -302,6 +337,12 @@ class _Loader:
             doc = tomllib.loads(self.source)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(self.syntax_error(str(exc))) from None
+        except RecursionError:  # tomllib recurses per level of inline table or array
+            raise ConfigurationError(
+                f"{self.name}: invalid TOML: tables or arrays nested too deeply "
+                f"(at most {MAX_DEPTH} levels)"
+            ) from None
+        self.check_numbers(doc)
         for key in doc:
             if key not in _TOP_LEVEL_KEYS:
                 raise self.error(
@@ -426,6 +467,7 @@ class _Loader:
             name, default = body.group(1), body.group(2)
             found = self.env.get(name)
             if found:
+                self._interpolated.setdefault(found, m.group(0))
                 return found
             if default is not None:
                 return default
@@ -736,152 +778,3 @@ def _type_name(value: Any) -> str:
 
 def _show_key(part: str) -> str:
     return part if re.fullmatch(r"[A-Za-z0-9_\-]+|\[\d+\]", part) else f'"{part}"'
-
-
-# --------------------------------------------------------------------------- key lines
-
-
-def key_lines(source: str) -> dict[tuple[str, ...], int]:
-    """Line (1-based) where each key path is first written: ``[a.b]`` headers, ``k = v`` and
-    dotted ``a.b = v`` lines, and keys inside single-line inline tables. tomllib reports no
-    positions for valid documents, so error messages get their line numbers from here."""
-    lines: dict[tuple[str, ...], int] = {}
-    table: tuple[str, ...] = ()
-    # Keys inside the n-th ``[[a.b]]`` are also recorded as ("a", "b", "[n]", ...).
-    arrays: dict[tuple[str, ...], int] = {}
-    indexed: tuple[str, ...] | None = None
-    in_string: str | None = None  # the open multi-line string delimiter, if any
-    for number, text in enumerate(source.splitlines(), 1):
-        if in_string is not None:
-            if text.count(in_string) % 2:
-                in_string = None
-            continue
-        s = text.strip()
-        if not s or s.startswith("#"):
-            continue
-        if s.startswith("["):
-            array = s.startswith("[[")
-            parsed = _parse_key(s, 2 if array else 1)
-            if parsed is not None:
-                table = tuple(parsed[0])
-                for n in range(1, len(table) + 1):
-                    lines.setdefault(table[:n], number)
-                if array:
-                    arrays[table] = arrays.get(table, -1) + 1
-                indexed = _indexed(table, arrays)
-                if indexed is not None:
-                    lines.setdefault(indexed, number)
-            continue
-        parsed = _parse_key(s, 0)
-        if parsed is None or parsed[1] >= len(s) or s[parsed[1]] != "=":
-            continue
-        path = (*table, *parsed[0])
-        for n in range(len(table) + 1, len(path) + 1):
-            lines.setdefault(path[:n], number)
-        if indexed is not None:
-            for n in range(len(indexed) + 1, len(indexed) + len(parsed[0]) + 1):
-                lines.setdefault((*indexed, *parsed[0])[:n], number)
-        rest = s[parsed[1] + 1 :].lstrip()
-        if rest.startswith("{"):
-            _inline_keys(rest, 1, path, number, lines)
-        for quote in ('"""', "'''"):
-            if rest.startswith(quote) and rest.count(quote) % 2:
-                in_string = quote
-    return lines
-
-
-def _indexed(
-    table: tuple[str, ...], arrays: Mapping[tuple[str, ...], int]
-) -> tuple[str, ...] | None:
-    """``table`` with the current element index after its longest array-of-tables prefix."""
-    for n in range(len(table), 0, -1):
-        index = arrays.get(table[:n])
-        if index is not None:
-            return (*table[:n], f"[{index}]", *table[n:])
-    return None
-
-
-def _parse_key(s: str, i: int) -> tuple[list[str], int] | None:
-    """A dotted key at ``s[i:]``: its parts and the index after it (and trailing spaces)."""
-    parts: list[str] = []
-    n = len(s)
-    while True:
-        while i < n and s[i] in " \t":
-            i += 1
-        if i < n and s[i] in "\"'":
-            quote = s[i]
-            j = i + 1
-            buf: list[str] = []
-            while j < n and s[j] != quote:
-                if quote == '"' and s[j] == "\\" and j + 1 < n:
-                    j += 1
-                buf.append(s[j])
-                j += 1
-            if j >= n:
-                return None
-            parts.append("".join(buf))
-            i = j + 1
-        else:
-            j = i
-            while j < n and (s[j].isalnum() or s[j] in "_-"):
-                j += 1
-            if j == i:
-                return None
-            parts.append(s[i:j])
-            i = j
-        while i < n and s[i] in " \t":
-            i += 1
-        if i < n and s[i] == ".":
-            i += 1
-            continue
-        return parts, i
-
-
-def _inline_keys(
-    s: str, i: int, prefix: tuple[str, ...], number: int, lines: dict[tuple[str, ...], int]
-) -> int:
-    """Record the keys of the inline table whose body starts at ``s[i]``; return its end."""
-    n = len(s)
-    while i < n:
-        while i < n and s[i] in " \t,":
-            i += 1
-        if i >= n or s[i] == "}":
-            return i + 1
-        parsed = _parse_key(s, i)
-        if parsed is None or parsed[1] >= n or s[parsed[1]] != "=":
-            return n
-        path = (*prefix, *parsed[0])
-        for k in range(len(prefix) + 1, len(path) + 1):
-            lines.setdefault(path[:k], number)
-        i = parsed[1] + 1
-        while i < n and s[i] in " \t":
-            i += 1
-        if i < n and s[i] == "{":
-            i = _inline_keys(s, i + 1, path, number, lines)
-        else:
-            i = _skip_value(s, i)
-    return i
-
-
-def _skip_value(s: str, i: int) -> int:
-    """Index after the (non-table) value at ``s[i]``: a string, an array or a bare scalar."""
-    depth = 0
-    n = len(s)
-    while i < n:
-        c = s[i]
-        if c in "\"'":
-            j = i + 1
-            while j < n and s[j] != c:
-                j += 2 if c == '"' and s[j] == "\\" else 1
-            i = j + 1
-            continue
-        if c in "[{":
-            depth += 1
-        elif c in "]}":
-            if depth == 0:
-                return i
-            depth -= 1
-        elif c == "," and depth == 0:
-            return i
-        i += 1
-    return i

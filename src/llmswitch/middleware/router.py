@@ -92,8 +92,8 @@ class _Slot:
 
 class _Group:
     __slots__ = (
-        "by_cost", "cumulative", "fallback_on", "group", "latency_keys", "ordered", "others",
-        "slots", "strategy", "total",
+        "by_cost", "cumulative", "fallback_on", "group", "latency_keys", "ordered", "slots",
+        "strategy", "total",
     )  # fmt: skip
 
     def __init__(self, group: ModelGroup) -> None:
@@ -111,8 +111,6 @@ class _Group:
             total += s.deployment.weight
             self.cumulative.append(total)
         self.total = total
-        # weighted: after the pick, the others in priority order
-        self.others = tuple(tuple(o for o in self.ordered if o is not s) for s in self.slots)
 
 
 class Router(Middleware):
@@ -197,7 +195,10 @@ class Router(Middleware):
             return list(g.ordered)
         if strategy == "weighted":
             i = min(bisect_right(g.cumulative, self._random() * g.total), len(g.slots) - 1)
-            return [g.slots[i], *g.others[i]]
+            # after the pick, the others in priority order; built per call, since a
+            # precomputed list per deployment is quadratic in the group's size
+            pick = g.slots[i]
+            return [pick, *(s for s in g.ordered if s is not pick)]
         if strategy == "least-busy":
             return sorted(g.ordered, key=lambda s: s.in_flight)
         if strategy == "lowest-latency":
