@@ -9,6 +9,8 @@ print(resp.text)
 
 from __future__ import annotations
 
+import logging as _logging
+
 from .client import AsyncChatStream, AsyncClient, ChatStream, Client
 from .config import Config, ProviderConfig, load_config
 from .errors import (
@@ -63,6 +65,10 @@ from .messages import (
 from .providers.runtime import Timeout
 
 __version__ = "0.1.0"
+
+# A library must not print: without a handler of its own, Python's last-resort handler
+# would show our WARNINGs on stderr in every app that has not configured logging.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
     "Accumulator",

@@ -177,16 +177,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._status import run_status as run
     else:
         from ._models import run_models as run
-    return _guarded(run, args)
+    from ._logging import cli_logging
+
+    with cli_logging():
+        return _guarded(run, args)
 
 
 def _guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a command: every failure becomes one line on stderr, never a traceback."""
     from ..errors import LLMError, redact
+    from ._logging import DEBUG_ENV, debug_enabled
 
     try:
         return run(args)
     except LLMError as exc:
+        if debug_enabled():
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
         return fail(exc)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -196,10 +204,10 @@ def _guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except Exception as exc:
-        if os.environ.get("LLMSWITCH_DEBUG"):
+        if debug_enabled():
             raise
         text = redact(f"unexpected {type(exc).__name__}: {exc}")
-        return fail(f"{text} (set LLMSWITCH_DEBUG=1 for the traceback)")
+        return fail(f"{text} (set {DEBUG_ENV}=1 for the traceback)")
 
 
 def fail(error: object) -> int:

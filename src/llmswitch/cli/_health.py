@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from . import fail
-from ._models import _IMPLICIT
+from ._models import _IMPLICIT, Unconfigured
 
 if TYPE_CHECKING:
     from ..messages import HealthStatus
@@ -31,6 +31,7 @@ def run_health(args: argparse.Namespace) -> int:
 
     statuses: list[HealthStatus] = []
     status = 0
+    skipped = Unconfigured()
     # One after the other: probing at once would let one provider's setup (importing
     # botocore takes half a second) run inside another's measured round trip.
     with Client(config=args.config) as client:
@@ -41,14 +42,14 @@ def run_health(args: argparse.Namespace) -> int:
                 if pid in declared:
                     status = fail(exc)
                 else:  # a built-in nobody set up
-                    _note(f"skipping {pid}: {exc.message}")
+                    skipped.add(pid, exc.message)
                 continue
             except LLMError as exc:  # that provider failed; the others still count
                 status = fail(exc)
                 continue
             env = _IMPLICIT.get(pid)
             if not result.ok and pid not in declared and env and not os.environ.get(env):
-                _note(f"skipping {pid}: not at its default address (set {env} to check it)")
+                skipped.add(pid, env=env)  # not at its default address
                 continue
             statuses.append(result)
             if not result.ok:
@@ -58,6 +59,7 @@ def run_health(args: argparse.Namespace) -> int:
             "no provider is configured: set an API key (e.g. OPENAI_API_KEY) "
             "or declare providers in llmswitch.toml"
         )
+    skipped.report()
     if args.json:
         sys.stdout.write(json.dumps([_to_json(s) for s in statuses], indent=2) + "\n")
     elif statuses:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ def run_models(args: argparse.Namespace) -> int:
 
     models: list[ModelInfo] = []
     status = 0
+    skipped = Unconfigured()
     with Client(config=args.config) as client:
         if args.provider is not None:
             models = client.list_models(args.provider)
@@ -50,11 +52,11 @@ def run_models(args: argparse.Namespace) -> int:
                     if pid in declared:
                         status = fail(exc)
                     else:  # a built-in nobody set up
-                        _note(f"skipping {pid}: {exc.message}")
+                        skipped.add(pid, exc.message)
                 except TransportError as exc:
                     env = _IMPLICIT.get(pid)
                     if pid not in declared and env is not None and not os.environ.get(env):
-                        _note(f"skipping {pid}: nothing answers at its default address")
+                        skipped.add(pid, env=env)  # nothing answers at its default address
                     else:
                         status = fail(exc)
                 except LLMError as exc:  # one provider failing does not stop the others
@@ -64,6 +66,7 @@ def run_models(args: argparse.Namespace) -> int:
                     "no provider is configured: set an API key (e.g. OPENAI_API_KEY) "
                     "or declare providers in llmswitch.toml"
                 )
+    skipped.report()
     if args.json:
         sys.stdout.write(json.dumps([_to_json(m) for m in models], indent=2) + "\n")
     elif models:
@@ -73,6 +76,27 @@ def run_models(args: argparse.Namespace) -> int:
 
 def _note(text: str) -> None:
     print(f"llmswitch: {text}", file=sys.stderr)
+
+
+class Unconfigured:
+    """Built-in providers nobody set up, when every provider is listed or probed: one
+    summary line at the end (a line each would bury the answer), each with the variable
+    that would configure it."""
+
+    def __init__(self) -> None:
+        self._hints: dict[str, str | None] = {}
+
+    def add(self, provider: str, message: str | None = None, env: str | None = None) -> None:
+        if env is None and message:
+            # The ConfigurationError names what to set: "... not configured: set X (...)".
+            found = re.search(r"\bset ([A-Z][A-Z0-9_]+)", message)
+            env = found.group(1) if found else None
+        self._hints[provider] = env
+
+    def report(self) -> None:
+        if self._hints:
+            names = [f"{p} ({env})" if env else p for p, env in self._hints.items()]
+            _note("not configured: " + ", ".join(names))
 
 
 def format_table(models: list[ModelInfo]) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 
 _MEMORY_NOTE = (
     "memory:// state lives inside the process that uses it, so there is nothing to read "
-    "from here; pass --state-url redis://host:port/db (the store your clients share)"
+    "from here; set [state] url in llmswitch.toml or pass --state-url redis://host:port/db "
+    "(the store your clients share)"
 )
 
 
@@ -52,10 +53,12 @@ def collect(config: Any, url: str) -> dict[str, Any]:
             }  # fmt: skip
         keys = {}
         for pid, pc in config.providers.items():
-            if pc.api_key:
+            # A key pool (`keys = [...]`) as the client builds it, else the single key.
+            secrets = list(pc.keys) or ([pc.api_key] if pc.api_key else [])
+            if secrets:
                 keys[pid] = [
                     {"key": k.key, "state": k.state, "cooldown": round(k.cooldown_remaining, 1)}
-                    for k in KeyPool(pid, [pc.api_key], store=store).status()
+                    for k in KeyPool(pid, secrets, store=store).status()
                 ]
     finally:
         store.close()
@@ -66,7 +69,8 @@ def run_status(args: argparse.Namespace) -> int:
     from ..config import load_config
 
     config = load_config(args.config)
-    url = args.state_url or "memory://"
+    # The store the clients of this config share: what Client() opens for [state].url.
+    url = args.state_url or config.state or "memory://"
     if url == "memory://":
         if args.json:
             print(json.dumps({"state_url": url, "breakers": {}, "keys": {}, "note": _MEMORY_NOTE}))
