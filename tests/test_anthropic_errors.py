@@ -127,7 +127,7 @@ def test_request_id_header_wins_over_body() -> None:
     [
         ({"retry-after": "7"}, 7.0),
         ({"retry-after-ms": "1500", "retry-after": "2"}, 1.5),  # the precise one first
-        ({"retry-after": "0"}, None),
+        ({"retry-after": "0"}, 0.0),  # one reading for every provider: retry now
         ({"retry-after": "soon"}, None),
     ],
 )

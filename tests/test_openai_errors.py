@@ -369,7 +369,10 @@ def test_api_key_never_in_the_error() -> None:
         ({"x-ratelimit-reset-tokens": "250us"}, 0.00025),
     ],
 )
-def test_retry_after_forms(headers: dict[str, str], expected: float | None) -> None:
+def test_retry_after_forms(
+    headers: dict[str, str], expected: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMSWITCH_MAX_RETRY_AFTER", "86400")  # above the 1h2m reset below
     e = mapped(429, err("Rate limit reached", None, "rate_limit_exceeded"), headers)
     if expected is None:
         assert e.retry_after is None

@@ -32,6 +32,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ._retry_after import clamp_retry_after
+
 __all__ = [
     "AllProvidersFailedError",
     "AuthenticationError",
@@ -160,7 +162,8 @@ class ProviderError(LLMError):
             body = body[:_BODY_LIMIT].decode("utf-8", "replace")
         self.body = redact(body[:_BODY_LIMIT]) if body is not None else None
         self.status_code = status_code
-        self.retry_after = retry_after
+        # Clamped (LLMSWITCH_MAX_RETRY_AFTER): never nan/inf/negative, never millennia.
+        self.retry_after = clamp_retry_after(retry_after)
         self.code = code
         self.request_id = request_id
         self.partial = partial
@@ -218,7 +221,7 @@ class RateLimitExceeded(LLMError):
     retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
-        self.retry_after = retry_after
+        self.retry_after = clamp_retry_after(retry_after)
         super().__init__(message, **kw)
 
 
@@ -236,7 +239,7 @@ class CircuitOpenError(LLMError):
     retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
-        self.retry_after = retry_after
+        self.retry_after = clamp_retry_after(retry_after)
         super().__init__(message, **kw)
 
 

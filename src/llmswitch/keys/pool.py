@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from .._retry_after import clamp_retry_after
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -233,7 +234,9 @@ class KeyPool:
         """``(value, ttl)`` to store after ``exc``, or ``None`` if it says nothing about
         the key. Logged here, by fingerprint only."""
         if isinstance(exc, RateLimitError):
-            wait = exc.retry_after if exc.retry_after and exc.retry_after > 0 else self.cooldown
+            # The server's word, clamped again here: the end time is shared through the
+            # store with every process, so a 1e12 or inf must never reach it.
+            wait = clamp_retry_after(exc.retry_after) or self.cooldown
             if log.isEnabledFor(logging.WARNING):
                 log.warning(
                     "keys.cooldown provider=%s key=%s seconds=%.1f",

@@ -6,11 +6,8 @@ Body shape: ``{"type": "error", "error": {"type": "...", "message": "..."}, "req
 
 from __future__ import annotations
 
-import time
-from email.utils import parsedate_to_datetime
-from typing import Any
-
 from ..._json import loads
+from ..._retry_after import parse_retry_after
 from ...errors import (
     AuthenticationError,
     ContextLengthExceededError,
@@ -89,29 +86,6 @@ def _class_for(status: int, error_type: str | None, message: str) -> type[Provid
     if cls is not None:
         return cls
     return InvalidRequestError if 400 <= status < 500 else ProviderError
-
-
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            value = float(ms) / 1000
-        except ValueError:
-            value = -1.0
-        if value > 0:
-            return value
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            value = parsedate_to_datetime(raw).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError):
-            return None
-    return value if value > 0 else None
 
 
 def _decode_body(body: bytes) -> tuple[str | None, str | None, str | None]:

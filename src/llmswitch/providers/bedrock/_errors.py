@@ -10,12 +10,11 @@ authentication failure, not a permission one); the status decides otherwise.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..._json import loads
+from ..._retry_after import parse_retry_after
 from ...errors import (
     AuthenticationError,
     ContextLengthExceededError,
@@ -127,21 +126,6 @@ def error_code(headers: Mapping[str, str], body: Any) -> str | None:
     return raw.split(":", 1)[0].rsplit("#", 1)[-1] or None
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Bedrock documents no Retry-After, but honour one if a proxy in front sends it."""
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            value = parsedate_to_datetime(raw).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError):
-            return None
-    return value if value > 0 else None
-
-
 def _who(request: ChatRequest | None) -> tuple[str | None, str | None]:
     # Without a request the provider layer fills in its own id (it may not be "bedrock").
     if request is None:
@@ -168,7 +152,7 @@ def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderEr
             f"model {request.model!r} not found, not enabled for this account, or not "
             f"available in this region: {message}"
         )
-    retry_after = (
+    retry_after = (  # Bedrock documents none, but a proxy in front may send one
         parse_retry_after(response.headers)
         if cls in (RateLimitError, ProviderUnavailableError)
         else None

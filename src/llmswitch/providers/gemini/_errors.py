@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from ..._json import loads
+from ..._retry_after import clamp_retry_after, parse_retry_after
 from ...errors import (
     AuthenticationError,
     ContextLengthExceededError,
@@ -81,16 +82,7 @@ def parse_retry_delay(value: Any) -> float | None:
     if match is None:
         return None
     seconds = float(match.group(1))
-    return seconds if seconds > 0 else None
-
-
-def _retry_after_header(headers: Any) -> float | None:
-    raw = headers.get("retry-after") if headers is not None else None
-    try:
-        value = float(raw) if raw else 0.0
-    except ValueError:
-        return None  # an HTTP date: Google does not send those
-    return value if value > 0 else None
+    return clamp_retry_after(seconds) if seconds > 0 else None
 
 
 class _Status:
@@ -177,7 +169,7 @@ def _build(
         message = f"model {request.model!r} not found or not available to this key: {message}"
     retry_after = None
     if cls is RateLimitError or cls is ProviderUnavailableError:
-        retry_after = st.retry_delay or _retry_after_header(headers)
+        retry_after = st.retry_delay or parse_retry_after(headers)
     provider, model = _who(request)
     return cls(
         prefix + message,

@@ -8,11 +8,9 @@ its wording are matched below, each in one named place.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 
 from ..._json import loads
+from ..._retry_after import parse_retry_after
 from ...errors import (
     AuthenticationError,
     ContextLengthExceededError,
@@ -73,20 +71,6 @@ def error_message(body: bytes) -> str | None:
     return None
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            value = parsedate_to_datetime(raw).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError):
-            return None
-    return value if value > 0 else None
-
-
 def _class_for(status: int, message: str) -> type[ProviderError]:
     if is_context_overflow(message):
         return ContextLengthExceededError
@@ -130,7 +114,7 @@ def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderEr
         model=model,
         status_code=status,
         body=response.body,
-        retry_after=_retry_after(response.headers) if cls is RateLimitError else None,
+        retry_after=parse_retry_after(response.headers) if cls is RateLimitError else None,
     )
 
 

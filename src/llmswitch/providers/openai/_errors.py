@@ -9,12 +9,11 @@ retry-after header forms (WIRE.md 1.6, 1.8, 1.9).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ... import _json
+from ..._retry_after import clamp_retry_after, parse_retry_after
 from ...errors import (
     AuthenticationError,
     ContentFilterError,
@@ -71,7 +70,7 @@ def _go_duration(value: str | None) -> float | None:
     if not parts or "".join(n + u for n, u in parts) != value:
         try:  # some proxies send plain seconds
             return max(float(value), 0.0)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return sum(float(n) * _GO_UNITS[u] for n, u in parts)
 
@@ -81,23 +80,13 @@ def retry_after_seconds(
 ) -> float | None:
     """Seconds to wait, from ``retry-after-ms``, ``retry-after`` (seconds or HTTP-date),
     or on a 429 the reset time of the exhausted limit (``x-ratelimit-reset-*``)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(float(ms) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if ra:
-        try:
-            return max(float(ra), 0.0)
-        except ValueError:
-            try:
-                return max(parsedate_to_datetime(ra).timestamp() - time.time(), 0.0)
-            except (TypeError, ValueError, IndexError, OverflowError):
-                pass
-    if status != 429:
-        return None
+    seconds = parse_retry_after(headers)
+    if seconds is not None or status != 429:
+        return seconds
+    return clamp_retry_after(_reset_seconds(headers, error_type))
+
+
+def _reset_seconds(headers: Mapping[str, str], error_type: str | None) -> float | None:
     requests = _go_duration(headers.get("x-ratelimit-reset-requests"))
     tokens = _go_duration(headers.get("x-ratelimit-reset-tokens"))
     # The relevant reset is the one of the limit that ran out: OpenAI's 429 ``type``
