@@ -1,5 +1,5 @@
-"""Sliding-window counters (window_acquire / window_adjust): same answers from the
-in-memory and the Redis backend."""
+"""Sliding logs (log_acquire / log_adjust): the same exact answers from the in-memory
+and the Redis backend."""
 
 from __future__ import annotations
 
@@ -7,64 +7,96 @@ import math
 
 import pytest
 
-from llmswitch.storage.base import window_wait
 from tests.test_storage import Backend, backend  # noqa: F401  (fixture)
 
 W = 60.0
-T0 = 6_000_000.0  # a fixed-window boundary (multiple of 60)
-
-
-def test_window_wait_closed_form() -> None:
-    assert window_wait(0, 4, 10, W, 1, 5) == 0.0
-    assert window_wait(0, 5, 10, W, 1, 5) == pytest.approx(50 + 60 * (1 - 4 / 5))
-    # 6 in the previous minute, none now, 30 s in: estimate 3 -> fits 2 more, the
-    # third once another 1/6 of the previous minute has slid out.
-    assert window_wait(6, 0, 30, W, 2, 5) == 0.0
-    assert window_wait(6, 0, 30, W, 3, 5) == pytest.approx(10.0)
-    assert window_wait(0, 0, 0, W, 6, 5) == math.inf
+T0 = 6_000_000.0  # a minute boundary: the old fixed windows started here
 
 
 def test_acquire_admits_up_to_limit_then_says_how_long(backend: Backend) -> None:  # noqa: F811
     key = backend.key("rpm")
-    for _ in range(3):
-        wait, uses = backend.store.window_acquire([(key, 1, 3)], W, T0 + 1)
-        assert wait == 0.0
-    wait, uses = backend.store.window_acquire([(key, 1, 3)], W, T0 + 1)
-    assert wait == pytest.approx(59 + 60 * (1 - 2 / 3))
-    assert uses == (3.0,)
-    # After a full minute the previous window still weighs in, then slides out.
-    assert backend.store.window_acquire([(key, 1, 3)], W, T0 + 60)[0] > 0
-    assert backend.store.window_acquire([(key, 1, 3)], W, T0 + 80)[0] == 0.0  # 3*2/3+0 = 2
-    assert backend.store.window_acquire([(key, 0, 3)], W, T0 + 80)[1][0] == pytest.approx(3.0)
+    for i in range(3):
+        adm = backend.store.log_acquire([(key, 1, 3)], W, T0 + 1 + i)
+        assert adm.wait == 0.0 and adm.at == T0 + 1 + i and adm.ident
+    adm = backend.store.log_acquire([(key, 1, 3)], W, T0 + 10)
+    # Exactly when the oldest entry ages out, and nothing was logged.
+    assert adm.wait == pytest.approx(51.0)
+    assert adm.uses == (3.0,) and adm.ident == ""
+    assert backend.store.log_acquire([(key, 1, 3)], W, T0 + 60.5).wait > 0
+    assert backend.store.log_acquire([(key, 1, 3)], W, T0 + 61).wait == 0.0  # first aged out
+    assert backend.store.log_acquire([(key, 0, 3)], W, T0 + 61).uses == (3.0,)
+
+
+def test_no_window_admits_more_than_the_limit_across_a_boundary(backend: Backend) -> None:  # noqa: F811
+    # The case the old sliding-window counter got wrong: a burst at the end of one
+    # minute and another at the start of the next.
+    key = backend.key("edge")
+    admitted = []
+    t = T0 - 5.0
+    while t < T0 + 130:
+        if backend.store.log_acquire([(key, 1, 20)], W, t).wait == 0.0:
+            admitted.append(t)
+        t += 0.25
+    for i, start in enumerate(admitted):
+        assert sum(1 for x in admitted[i:] if x < start + W) <= 20
+    assert len(admitted) == 60  # 20 per 60 s, not more, not fewer
 
 
 def test_acquire_is_all_or_nothing_across_keys(backend: Backend) -> None:  # noqa: F811
     a, b = backend.key("a"), backend.key("b")
-    assert backend.store.window_acquire([(a, 5, 10), (b, 5, 5)], W, T0)[0] == 0.0
-    wait, uses = backend.store.window_acquire([(a, 1, 10), (b, 1, 5)], W, T0)
-    assert wait > 0
-    assert uses == (5.0, 5.0)  # a was not charged although it had room
-    assert backend.store.window_acquire([(a, 11, 10)], W, T0)[0] == math.inf
+    assert backend.store.log_acquire([(a, 5, 10), (b, 5, 5)], W, T0).wait == 0.0
+    adm = backend.store.log_acquire([(a, 1, 10), (b, 1, 5)], W, T0)
+    assert adm.wait == pytest.approx(W)
+    assert adm.uses == (5.0, 5.0)  # a was not charged although it had room
+    assert backend.store.log_acquire([(a, 11, 10)], W, T0).wait == math.inf
 
 
-def test_adjust_refunds_into_the_window_it_was_taken_from(backend: Backend) -> None:  # noqa: F811
+def test_weighted_wait_walks_the_oldest_entries(backend: Backend) -> None:  # noqa: F811
     key = backend.key("tpm")
-    assert backend.store.window_acquire([(key, 900, 1000)], W, T0 + 5)[0] == 0.0
-    assert backend.store.window_acquire([(key, 200, 1000)], W, T0 + 6)[0] > 0
-    backend.store.window_adjust(key, -700, W, T0 + 5, T0 + 7)
-    assert backend.store.window_acquire([(key, 200, 1000)], W, T0 + 8)[0] == 0.0
-    # A refund for a reservation made in the previous minute lowers that minute.
-    backend.store.window_adjust(key, -400, W, T0 + 5, T0 + 61)
-    use = backend.store.window_acquire([(key, 0, 1000)], W, T0 + 61)[1][0]
-    assert use == pytest.approx(0.0, abs=0.01)
-    # Charging an unknown key or a slid-out window is harmless.
-    backend.store.window_adjust(backend.key("never"), 5, W, T0, T0)
-    backend.store.window_adjust(key, 5, W, T0, T0 + 600)
+    for i, amount in enumerate((300, 300, 300)):
+        assert backend.store.log_acquire([(key, amount, 1000)], W, T0 + i).wait == 0.0
+    # 900 used: 500 more fit once the first two entries (600) have aged out.
+    assert backend.store.log_acquire([(key, 500, 1000)], W, T0 + 5).wait == pytest.approx(56.0)
+
+
+def test_adjust_refunds_the_calls_own_entry(backend: Backend) -> None:  # noqa: F811
+    key = backend.key("tpm")
+    adm = backend.store.log_acquire([(key, 900, 1000)], W, T0 + 5)
+    assert backend.store.log_acquire([(key, 200, 1000)], W, T0 + 6).wait > 0
+    backend.store.log_adjust(key, adm.ident, 900, -700, W)
+    assert backend.store.log_acquire([(key, 0, 1000)], W, T0 + 7).uses == (200.0,)
+    assert backend.store.log_acquire([(key, 200, 1000)], W, T0 + 8).wait == 0.0
+    # A surcharge is charged without a limit check; a refund to zero removes it.
+    backend.store.log_adjust(key, adm.ident, 200, 900, W)
+    assert backend.store.log_acquire([(key, 0, 1000)], W, T0 + 9).uses == (1300.0,)
+    backend.store.log_adjust(key, adm.ident, 1100, -1100, W)
+    assert backend.store.log_acquire([(key, 0, 1000)], W, T0 + 9).uses == (200.0,)
+    # An aged-out or unknown entry is harmless.
+    backend.store.log_adjust(backend.key("never"), "nope", 5, -5, W)
+    assert backend.store.log_acquire([(key, 0, 1000)], W, T0 + 600).uses == (0.0,)
+    backend.store.log_adjust(key, adm.ident, 1100, -5, W)
 
 
 async def test_async_forms_share_state(backend: Backend) -> None:  # noqa: F811
     key = backend.key("async")
-    assert (await backend.store.awindow_acquire([(key, 2, 2)], W, T0))[0] == 0.0
-    assert backend.store.window_acquire([(key, 1, 2)], W, T0)[0] > 0
-    await backend.store.awindow_adjust(key, -2, W, T0, T0 + 1)
-    assert backend.store.window_acquire([(key, 1, 2)], W, T0 + 1)[0] == 0.0
+    adm = await backend.store.alog_acquire([(key, 2, 2)], W, T0)
+    assert adm.wait == 0.0
+    assert backend.store.log_acquire([(key, 1, 2)], W, T0).wait > 0
+    await backend.store.alog_adjust(key, adm.ident, 2, -2, W)
+    assert backend.store.log_acquire([(key, 1, 2)], W, T0 + 1).wait == 0.0
+
+
+def test_in_memory_check_is_cheap() -> None:
+    # DESIGN budget: an in-memory rate-limit check < 20 us (generous bound on a busy box).
+    import time
+
+    from llmswitch.storage import MemoryStore
+
+    store = MemoryStore()
+    entries = [("k", 1, 10**9)]
+    n = 20_000
+    start = time.perf_counter()
+    for i in range(n):
+        store.log_acquire(entries, W, T0 + i * 0.001)
+    per_call = (time.perf_counter() - start) / n
+    assert per_call < 100e-6, per_call

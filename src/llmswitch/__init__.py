@@ -31,6 +31,7 @@ from .errors import (
     QuotaExceeded,
     RateLimitError,
     RateLimitExceeded,
+    StateStoreError,
     TransportError,
 )
 from .events import (
@@ -110,6 +111,7 @@ __all__ = [
     "ReasoningEnd",
     "RefusalDelta",
     "StreamEnd",
+    "StateStoreError",
     "StreamStart",
     "TextDelta",
     "TextPart",

@@ -19,6 +19,7 @@ Every error raised by llmswitch derives from :class:`LLMError`::
     ├── QuotaExceeded               a local per-user quota is used up
     ├── BudgetExceededError         a local spend budget is used up
     ├── CircuitOpenError            the deployment's breaker is open
+    ├── StateStoreError             the shared state store (Redis) failed; names its URL
     └── AllProvidersFailedError     every deployment failed; ``errors`` holds each attempt
 
 Each class carries ``retryable``: whether repeating the same call later can succeed.
@@ -52,6 +53,7 @@ __all__ = [
     "QuotaExceeded",
     "RateLimitError",
     "RateLimitExceeded",
+    "StateStoreError",
     "TransportError",
     "redact",
 ]
@@ -240,6 +242,18 @@ class CircuitOpenError(LLMError):
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
         self.retry_after = clamp_retry_after(retry_after)
+        super().__init__(message, **kw)
+
+
+class StateStoreError(LLMError):
+    """The shared state store (``[state] url``, e.g. Redis) could not be used. ``url``
+    is the store's URL with any password masked; the layer's ``on_state_error`` policy
+    decides whether a call fails with this or proceeds as if the store allowed it."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, url: str = "", **kw: Any):
+        self.url = url
         super().__init__(message, **kw)
 
 

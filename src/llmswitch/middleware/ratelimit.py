@@ -1,36 +1,50 @@
 """Rate limits (requests and tokens per minute), a priority waiting queue, and per-user
 quotas.
 
-Algorithm: a sliding-window counter per limit key — the previous fixed minute's count
-weighted by how much of it still overlaps the last 60 s, plus the current minute's.
-Chosen over GCRA/token buckets because one O(1) record serves both requests and
-tokens, refunds and surcharges are plain additions (tokens are reconciled after the
-call), "used" and "remaining" read naturally for :meth:`RateLimiter.status`, and the
-wait until a call fits has a closed form. Every limit a call falls under is checked
-and charged in ONE atomic store operation
-(:meth:`~llmswitch.storage.StateStore.window_acquire`), so with a Redis store the
-limits hold across processes in one round trip.
+Algorithm: an exact sliding log per limit key — every admitted call is logged with its
+time and amount, and a call is admitted only if the amounts logged in the last
+``window`` seconds (60) plus its own fit the limit, so no span of one window ever
+admits more than the limit, also across a minute boundary and across processes
+sharing Redis (whose server clock timestamps every entry). Chosen over a token bucket
+(whose full burst lets two windows' worth through around an edge) and a sliding-window
+counter (an estimate). One sorted set (Redis) or deque (memory) per key, with a running
+total: O(log n) per decision. Every limit a call falls under is checked and charged in
+ONE atomic store operation (:meth:`~llmswitch.storage.StateStore.log_acquire`), which
+also says how long until the call would fit.
 
 Tokens: before the call, ``characters / 4`` of the prompt plus ``max_tokens`` (or
 ``default_output_tokens``) is reserved; afterwards the difference to
-``usage.total_tokens`` is charged or refunded (streams at ``StreamEnd``). A call that
-fails before its first event refunds the whole reservation; one that fails mid-stream
-keeps the prompt estimate (the provider processed it) and refunds the rest.
+``usage.total_tokens`` is charged or refunded on the call's own log entry (streams at
+``StreamEnd``). A call that fails before its first event refunds the whole
+reservation; one that fails mid-stream keeps the prompt estimate (the provider
+processed it) and refunds the rest. Admission is exact on reservations; a call whose
+real usage exceeds its reservation is charged the difference afterwards.
 
 Queue: a call that does not fit waits in this process up to ``max_wait`` seconds,
-then raises :class:`~llmswitch.errors.RateLimitExceeded` with ``retry_after``. Waiting
-calls are tried in this order whenever capacity may have freed: lower priority value
-first (``"interactive"`` = 0, the default, before ``"batch"`` = 10; an int is used as
-is), and within one priority round-robin by user — every user's oldest waiting call,
-users ordered by when that call arrived, then every user's second-oldest, and so on —
-so one user's burst cannot starve the others. A waiting call that does not fit does
-not block the ones behind it (they may be under other limits). New calls go straight
+then raises :class:`~llmswitch.errors.RateLimitExceeded` with ``retry_after``. A call
+that cannot fit within ``max_wait`` (request limits: the store's ``retry_after`` is
+certain, nothing is ever refunded) is refused at once instead of waiting. Waiting calls
+are served in this order: lower priority value first (``"interactive"`` = 0, the
+default, before ``"batch"`` = 10; an int is used as is), and within one priority
+round-robin by user — every user's oldest waiting call, users ordered by when that
+call arrived, then every user's second-oldest, and so on — so one user's burst cannot
+starve the others. A waiting call that does not fit does not block the ones behind it
+under other limits (or asking for less). Each waiting call sleeps until the store said
+it may fit (or a refund frees tokens) and costs at most one store round trip per
+wake-up; calls behind one that does not fit yet under the same limits wait without
+asking the store, so a queue of n calls costs O(n) round trips. New calls go straight
 to the store only while nobody is waiting.
 
 Quotas: per-user request/token allowances per UTC calendar day or month, counted in
 the store (across processes). Requests are checked and counted before the call;
 tokens are checked before (the call is refused once the allowance is used up) and
 counted after from real usage, so the last admitted call may go past it.
+
+Store failures: ``on_state_error`` per limit (default ``"fail_open"``: the call
+proceeds as if the limit allowed it, with a rate-limited WARNING) and per quota
+(default ``"fail_closed"``: the call fails with
+:class:`~llmswitch.errors.StateStoreError`); ``RateLimiter(on_state_error=...)``
+overrides both. Recording after a call never fails the call.
 """
 
 from __future__ import annotations
@@ -42,15 +56,16 @@ import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ConfigurationError, QuotaExceeded, RateLimitExceeded
+from ..errors import ConfigurationError, QuotaExceeded, RateLimitExceeded, StateStoreError
 from ..events import Event, StreamEnd
 from ..messages import ChatRequest, ChatResponse, Usage
 from ..storage import StateStore, open_store
+from ..storage.base import Admission, OnStateError, check_policy, state_failed
 from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
 
 if TYPE_CHECKING:
@@ -81,13 +96,16 @@ class Limit:
     API key (``"key"``: the key's fingerprint label that
     :class:`~llmswitch.keys.KeyRotation` puts in ``call.state``, per provider; the
     limiter must sit inside the key rotation to see it, and calls without a key label
-    are not limited)."""
+    are not limited). ``on_state_error``: what a call does when the store fails
+    (default: proceed as if allowed)."""
 
     scope: Scope
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    on_state_error: OnStateError = "fail_open"
 
     def __post_init__(self) -> None:
+        check_policy(self.on_state_error)
         if self.scope not in SCOPES:
             raise ConfigurationError(
                 "limit scope must be provider, deployment, user or key", field="scope"
@@ -102,14 +120,17 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class Quota:
-    """A per-user allowance of requests and/or tokens per UTC calendar day or month."""
+    """A per-user allowance of requests and/or tokens per UTC calendar day or month.
+    ``on_state_error``: what a call does when the store fails (default: fail)."""
 
     per: Literal["user"] = "user"
     period: Literal["day", "month"] = "day"
     requests: int | None = None
     tokens: int | None = None
+    on_state_error: OnStateError = "fail_closed"
 
     def __post_init__(self) -> None:
+        check_policy(self.on_state_error)
         if self.per != "user":
             raise ConfigurationError("quotas are per user", field="per")
         if self.period not in ("day", "month"):
@@ -187,7 +208,7 @@ def priority_of(call: Call) -> int:
 
 @dataclass(slots=True)
 class _Plan:
-    """What one call charges: sliding-window entries, quota keys, and its reservation."""
+    """What one call charges: sliding-log entries, quota keys, and its reservation."""
 
     entries: list[tuple[str, int, int]]
     token_keys: list[str]
@@ -196,7 +217,10 @@ class _Plan:
     quota_requests: list[tuple[str, int, float, str]] = field(default_factory=list)
     quota_tokens: list[tuple[str, int, float, str]] = field(default_factory=list)
     at: float = 0.0
+    ident: str = ""  # the store's name for this call's log entries ("" = none)
     scopes: str = ""  # the scopes of the limits it falls under, for logs
+    limit_policy: OnStateError = "fail_open"
+    quota_policy: OnStateError = "fail_closed"
 
 
 @dataclass(eq=False, slots=True)
@@ -206,10 +230,23 @@ class _Waiter:
     user: str
     seq: int
     deadline: float
-    granted: bool = False
-    wait: float = math.inf  # the store's last answer
+    ready_at: float  # when the store said it may fit (a lower bound)
     event: Any = None  # threading.Event or asyncio.Event
     since: float = 0.0  # when it started waiting
+    granted: bool = False
+    rejected: float | None = None  # retry_after when refused
+    sleep_until: float = 0.0  # when its task will look again unless woken
+    keys: tuple[str, ...] = ()
+    amounts: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.keys = tuple(k for k, _, _ in self.plan.entries)
+        self.amounts = tuple(a for _, a, _ in self.plan.entries)
+
+    @property
+    def certain(self) -> bool:
+        """Whether the store's wait cannot shrink: nothing it counts is ever refunded."""
+        return not self.plan.token_keys
 
 
 def _order(waiters: Sequence[_Waiter], served: dict[tuple[int, str], int]) -> list[_Waiter]:
@@ -227,13 +264,60 @@ def _order(waiters: Sequence[_Waiter], served: dict[tuple[int, str], int]) -> li
     return [w for _, w in keyed]
 
 
+def _pump(
+    waiters: list[_Waiter], served: dict[tuple[int, str], int], now: float, seq: Iterator[int]
+) -> Generator[_Waiter, float, None]:
+    """One pass over the queue in serving order (sans-I/O: yields each waiter to try
+    against the store and receives the store's wait). Only waiters whose time has come
+    are tried, once each; one behind a not-yet-fitting waiter under the same limits,
+    asking at least as much, inherits its time without a round trip. Granted and
+    refused waiters leave ``waiters`` and have their event set."""
+    blocked: dict[tuple[str, ...], tuple[tuple[int, ...], float]] = {}
+    for w in _order(waiters, served):
+        ahead = blocked.get(w.keys)
+        if ahead is not None and all(a >= b for a, b in zip(w.amounts, ahead[0], strict=True)):
+            w.ready_at = max(w.ready_at, ahead[1])
+        elif w.ready_at <= now:
+            wait = yield w
+            if wait == 0.0:
+                w.granted = True
+                waiters.remove(w)
+                served[(w.priority, w.user)] = next(seq)
+                w.event.set()
+                continue
+            w.ready_at = now + wait
+        if w.certain and w.ready_at > w.deadline:  # cannot make it: refuse now
+            w.rejected = w.ready_at - now
+            waiters.remove(w)
+            w.event.set()
+            continue
+        if ahead is None:
+            blocked[w.keys] = (w.amounts, w.ready_at)
+        if w.ready_at < w.sleep_until:  # its task sleeps too long: make it look again
+            w.event.set()
+    if not waiters:
+        served.clear()
+
+
+def _kick(waiters: list[_Waiter], now: float) -> None:
+    """Capacity may have freed (a refund, :meth:`RateLimiter.wake`): every waiter is due
+    for a try; one task runs the pump for all."""
+    for w in waiters:
+        w.ready_at = min(w.ready_at, now)
+    if waiters:
+        waiters[0].event.set()
+
+
 class RateLimiter(Middleware):
     """Requests/tokens per minute per scope, a priority queue, and per-user quotas.
 
     ``store`` is a :class:`~llmswitch.storage.StateStore` or a state URL
     (``"memory://"`` default, ``"redis://..."`` to share limits across processes).
-    ``clock`` gives wall-clock seconds (shared with other processes via Redis).
-    ``metrics``: told how long each queued call waited.
+    ``window``: the seconds a limit counts over (60: "per minute"). ``clock`` gives
+    wall-clock seconds for the queue and quota periods and, when given, timestamps the
+    logs too (default: the store's clock — the Redis server's, so processes with skewed
+    clocks agree). ``on_state_error`` (``"fail_open"``/``"fail_closed"``) overrides every
+    limit's and quota's own policy. ``metrics``: told how long each queued call waited.
 
     A call admitted after waiting is logged at INFO (``ratelimit.queued``, with
     ``waited``, ``priority``, ``scope``) and one refused at WARNING
@@ -248,18 +332,30 @@ class RateLimiter(Middleware):
         max_wait: float = 10.0,
         default_output_tokens: int = 512,
         prefix: str = "llmswitch:ratelimit:",
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         metrics: Metrics | None = None,
+        window: float = WINDOW,
+        on_state_error: OnStateError | None = None,
     ) -> None:
-        if isinstance(max_wait, bool) or not isinstance(max_wait, int | float) or max_wait < 0:
+        if isinstance(max_wait, bool) or not isinstance(max_wait, int | float) or not max_wait >= 0:
             raise ConfigurationError("max_wait must be >= 0 seconds", field="max_wait")
+        if (
+            isinstance(window, bool) or not isinstance(window, int | float)
+            or not 0 < window < math.inf
+        ):  # fmt: skip
+            raise ConfigurationError("window must be > 0 seconds", field="window")
+        if on_state_error is not None:
+            check_policy(on_state_error)
+        self.window = float(window)
+        self.on_state_error = on_state_error
         self.limits = tuple(limits)
         self.quotas = tuple(quotas)
         self.store = store if isinstance(store, StateStore) else open_store(store)
         self.max_wait = float(max_wait)
         self.default_output_tokens = default_output_tokens
         self.prefix = prefix
-        self._clock = clock
+        self._clock = clock or time.time
+        self._log_clock = clock  # None: the store's own clock
         self._metrics = metrics
         self._seen: dict[str, tuple[str, str, int]] = {}  # store key -> (limit, id, max)
         self._quota_seen: dict[str, tuple[str, str, int, float]] = {}
@@ -281,6 +377,7 @@ class RateLimiter(Middleware):
         entries: list[tuple[str, int, int]] = []
         token_keys: list[str] = []
         scopes: list[str] = []
+        closed = False
         for limit in self.limits:
             if limit.scope == "provider":
                 ident: str | None = call.provider.id
@@ -293,6 +390,7 @@ class RateLimiter(Middleware):
                 ident = user
             if ident is None:
                 continue
+            closed = closed or (self.on_state_error or limit.on_state_error) == "fail_closed"
             if limit.scope not in scopes:
                 scopes.append(limit.scope)
             base = f"{self.prefix}{limit.scope}:{ident}:"
@@ -307,8 +405,11 @@ class RateLimiter(Middleware):
                 self._seen[key] = (f"{limit.scope} tokens_per_minute", ident, entries[-1][2])
         plan = _Plan(entries, token_keys, reserved if token_keys else 0, prompt)
         plan.scopes = ",".join(scopes)
+        plan.limit_policy = "fail_closed" if closed else "fail_open"
         if user is not None and self.quotas:
             now = self._clock()
+            policies = {self.on_state_error or q.on_state_error for q in self.quotas}
+            plan.quota_policy = "fail_closed" if "fail_closed" in policies else "fail_open"
             for q in self.quotas:
                 stamp, left = _period(q.period, now)
                 base = f"{self.prefix}quota:{q.period}:{stamp}:{user}:"
@@ -387,25 +488,44 @@ class RateLimiter(Middleware):
                 extra=fields,
             )
 
+    # ---- store failures
+
+    def _failed(self, layer: str, policy: OnStateError, exc: StateStoreError) -> None:
+        state_failed(layer, policy, exc)
+
+    def _log_now(self) -> float | None:
+        return self._log_clock() if self._log_clock is not None else None
+
+    def _admitted(self, plan: _Plan, admission: Admission) -> float:
+        plan.at, plan.ident = admission.at, admission.ident
+        return admission.wait
+
     # ---- sync state I/O
 
     def _check_quotas(self, plan: _Plan, call: Call) -> None:
         store = self.store
-        for key, allowed, ttl, what in plan.quota_tokens:
-            if store.incr_window(key, 0, ttl) >= allowed:
-                raise self._quota_error(what, call)
         counted: list[tuple[str, float]] = []
-        for key, allowed, ttl, what in plan.quota_requests:
-            if store.incr_window(key, 1, ttl) > allowed:
-                store.incr_window(key, -1, ttl)
-                for k, t in counted:
-                    store.incr_window(k, -1, t)
-                raise self._quota_error(what, call)
-            counted.append((key, ttl))
+        try:
+            for key, allowed, ttl, what in plan.quota_tokens:
+                if store.incr_window(key, 0, ttl) >= allowed:
+                    raise self._quota_error(what, call)
+            for key, allowed, ttl, what in plan.quota_requests:
+                if store.incr_window(key, 1, ttl) > allowed:
+                    store.incr_window(key, -1, ttl)
+                    for k, t in counted:
+                        store.incr_window(k, -1, t)
+                    raise self._quota_error(what, call)
+                counted.append((key, ttl))
+        except StateStoreError as exc:
+            plan.quota_requests = [q for q in plan.quota_requests if (q[0], q[2]) in counted]
+            self._failed("quota", plan.quota_policy, exc)
 
     def _undo_quotas(self, plan: _Plan) -> None:
-        for key, _, ttl, _ in plan.quota_requests:
-            self.store.incr_window(key, -1, ttl)
+        try:
+            for key, _, ttl, _ in plan.quota_requests:
+                self.store.incr_window(key, -1, ttl)
+        except StateStoreError as exc:
+            self._failed("quota", "fail_open", exc)
 
     def _acquire(self, plan: _Plan, call: Call) -> None:
         self._check_quotas(plan, call)
@@ -417,35 +537,52 @@ class RateLimiter(Middleware):
             raise
 
     def _try(self, plan: _Plan) -> float:
-        plan.at = self._clock()
-        wait, _ = self.store.window_acquire(plan.entries, WINDOW, plan.at)
-        return wait
+        try:
+            admission = self.store.log_acquire(plan.entries, self.window, self._log_now())
+        except StateStoreError as exc:
+            self._failed("ratelimit", plan.limit_policy, exc)
+            plan.ident = ""
+            return 0.0  # failing open: as if the limits allowed it
+        return self._admitted(plan, admission)
+
+    def _waiter(self, plan: _Plan, call: Call, now: float, ready_at: float, event: Any) -> _Waiter:
+        return _Waiter(
+            plan, priority_of(call), call.request.user or "", next(self._seq),
+            now + self.max_wait, ready_at, event=event, since=now,
+        )  # fmt: skip
 
     def _wait_turn(self, plan: _Plan, call: Call) -> None:
         with self._lock:
+            now = self._clock()
             if not self._waiters:
                 wait = self._try(plan)
                 if wait == 0.0:
                     return
-                if math.isinf(wait):
+                if wait > self.max_wait and (math.isinf(wait) or not plan.token_keys):
                     raise self._rejected(wait, call, plan, None)
-            now = self._clock()
-            waiter = _Waiter(
-                plan, priority_of(call), call.request.user or "", next(self._seq),
-                now + self.max_wait, event=threading.Event(), since=now,
-            )  # fmt: skip
-            self._waiters.append(waiter)
+                waiter = self._waiter(plan, call, now, now + wait, threading.Event())
+                self._waiters.append(waiter)
+            else:  # behind others: the pump decides, now
+                waiter = self._waiter(plan, call, now, now, threading.Event())
+                self._waiters.append(waiter)
+                self._run_pump()
         try:
             while True:
                 with self._lock:
-                    if not waiter.granted:
-                        self._pump()
+                    now = self._clock()
+                    if not (waiter.granted or waiter.rejected is not None) and (
+                        waiter.ready_at <= now
+                    ):
+                        self._run_pump()
+                        now = self._clock()
                     if waiter.granted:
                         break
-                    now = self._clock()
+                    if waiter.rejected is not None:
+                        raise self._rejected(waiter.rejected, call, plan, waiter)
                     if now >= waiter.deadline:
-                        raise self._rejected(max(waiter.wait, 0.001), call, plan, waiter)
-                    sleep = min(waiter.wait, waiter.deadline - now)
+                        raise self._rejected(max(waiter.ready_at - now, 0.001), call, plan, waiter)
+                    waiter.sleep_until = min(waiter.ready_at, waiter.deadline)
+                    sleep = waiter.sleep_until - now
                     waiter.event.clear()
                 waiter.event.wait(sleep)
             self._queued(waiter, call)
@@ -453,28 +590,23 @@ class RateLimiter(Middleware):
             with self._lock:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-                self._wake_all()  # a slot or the head position may have freed
+                if not self._waiters:
+                    self._served.clear()
 
-    def _pump(self) -> None:
-        """Offer capacity to the waiting calls in queue order (caller holds the lock)."""
-        for w in _order(self._waiters, self._served):
-            w.wait = self._try(w.plan)
-            if w.wait == 0.0:
-                w.granted = True
-                self._waiters.remove(w)
-                self._served[(w.priority, w.user)] = next(self._seq)
-                w.event.set()
-        if not self._waiters:
-            self._served.clear()
-
-    def _wake_all(self) -> None:
-        for w in self._waiters:
-            w.event.set()
+    def _run_pump(self) -> None:
+        """One pass of :func:`_pump` against the store (caller holds the lock)."""
+        steps = _pump(self._waiters, self._served, self._clock(), self._seq)
+        try:
+            w = next(steps)
+            while True:
+                w = steps.send(self._try(w.plan))
+        except StopIteration:
+            pass
 
     def wake(self) -> None:
         """Make waiting calls re-check now (e.g. after a clock change in tests)."""
         with self._lock:
-            self._wake_all()
+            _kick(self._waiters, self._clock())
 
     def waiting(self) -> int:
         """How many calls are waiting in this process (sync and async)."""
@@ -482,15 +614,17 @@ class RateLimiter(Middleware):
 
     def _settle(self, plan: _Plan, usage: Usage | None, error: bool, started: bool) -> None:
         delta = self._delta(plan, usage, error, started)
-        now = self._clock()
-        if delta:
-            for key in plan.token_keys:
-                self.store.window_adjust(key, delta, WINDOW, plan.at, now)
         tokens = _total(usage)
-        if tokens:
-            for key, _, ttl, _ in plan.quota_tokens:
-                self.store.incr_window(key, tokens, ttl)
-        if delta < 0 or self._waiters:
+        try:
+            if delta and plan.ident:
+                for key in plan.token_keys:
+                    self.store.log_adjust(key, plan.ident, plan.reserved, delta, self.window)
+            if tokens:
+                for key, _, ttl, _ in plan.quota_tokens:
+                    self.store.incr_window(key, tokens, ttl)
+        except StateStoreError as exc:  # the call is done: never fail it now
+            self._failed("ratelimit", "fail_open", exc)
+        if delta < 0 and self._waiters:
             self.wake()
 
     @staticmethod
@@ -545,17 +679,28 @@ class RateLimiter(Middleware):
 
     async def _acheck_quotas(self, plan: _Plan, call: Call) -> None:
         store = self.store
-        for key, allowed, ttl, what in plan.quota_tokens:
-            if await store.aincr_window(key, 0, ttl) >= allowed:
-                raise self._quota_error(what, call)
         counted: list[tuple[str, float]] = []
-        for key, allowed, ttl, what in plan.quota_requests:
-            if await store.aincr_window(key, 1, ttl) > allowed:
-                await store.aincr_window(key, -1, ttl)
-                for k, t in counted:
-                    await store.aincr_window(k, -1, t)
-                raise self._quota_error(what, call)
-            counted.append((key, ttl))
+        try:
+            for key, allowed, ttl, what in plan.quota_tokens:
+                if await store.aincr_window(key, 0, ttl) >= allowed:
+                    raise self._quota_error(what, call)
+            for key, allowed, ttl, what in plan.quota_requests:
+                if await store.aincr_window(key, 1, ttl) > allowed:
+                    await store.aincr_window(key, -1, ttl)
+                    for k, t in counted:
+                        await store.aincr_window(k, -1, t)
+                    raise self._quota_error(what, call)
+                counted.append((key, ttl))
+        except StateStoreError as exc:
+            plan.quota_requests = [q for q in plan.quota_requests if (q[0], q[2]) in counted]
+            self._failed("quota", plan.quota_policy, exc)
+
+    async def _aundo_quotas(self, plan: _Plan) -> None:
+        try:
+            for key, _, ttl, _ in plan.quota_requests:
+                await self.store.aincr_window(key, -1, ttl)
+        except StateStoreError as exc:
+            self._failed("quota", "fail_open", exc)
 
     async def _aacquire(self, plan: _Plan, call: Call) -> None:
         await self._acheck_quotas(plan, call)
@@ -563,49 +708,60 @@ class RateLimiter(Middleware):
             if plan.entries:
                 await self._await_turn(plan, call)
         except BaseException:
-            for key, _, ttl, _ in plan.quota_requests:
-                await self.store.aincr_window(key, -1, ttl)
+            await self._aundo_quotas(plan)
             raise
 
     async def _atry(self, plan: _Plan) -> float:
-        plan.at = self._clock()
-        wait, _ = await self.store.awindow_acquire(plan.entries, WINDOW, plan.at)
-        return wait
+        try:
+            admission = await self.store.alog_acquire(plan.entries, self.window, self._log_now())
+        except StateStoreError as exc:
+            self._failed("ratelimit", plan.limit_policy, exc)
+            plan.ident = ""
+            return 0.0
+        return self._admitted(plan, admission)
+
+    async def _arun_pump(self) -> None:
+        steps = _pump(self._awaiters, self._aserved, self._clock(), self._seq)
+        try:
+            w = next(steps)
+            while True:
+                w = steps.send(await self._atry(w.plan))
+        except StopIteration:
+            pass
 
     async def _await_turn(self, plan: _Plan, call: Call) -> None:
         lock = self._async_lock()
         async with lock:
+            now = self._clock()
             if not self._awaiters:
                 wait = await self._atry(plan)
                 if wait == 0.0:
                     return
-                if math.isinf(wait):
+                if wait > self.max_wait and (math.isinf(wait) or not plan.token_keys):
                     raise self._rejected(wait, call, plan, None)
-            now = self._clock()
-            waiter = _Waiter(
-                plan, priority_of(call), call.request.user or "", next(self._seq),
-                now + self.max_wait, event=asyncio.Event(), since=now,
-            )  # fmt: skip
-            self._awaiters.append(waiter)
+                waiter = self._waiter(plan, call, now, now + wait, asyncio.Event())
+                self._awaiters.append(waiter)
+            else:
+                waiter = self._waiter(plan, call, now, now, asyncio.Event())
+                self._awaiters.append(waiter)
+                await self._arun_pump()
         try:
             while True:
                 async with lock:
-                    if not waiter.granted:
-                        for w in _order(self._awaiters, self._aserved):
-                            w.wait = await self._atry(w.plan)
-                            if w.wait == 0.0:
-                                w.granted = True
-                                self._awaiters.remove(w)
-                                self._aserved[(w.priority, w.user)] = next(self._seq)
-                                w.event.set()
-                        if not self._awaiters:
-                            self._aserved.clear()
+                    now = self._clock()
+                    if not (waiter.granted or waiter.rejected is not None) and (
+                        waiter.ready_at <= now
+                    ):
+                        await self._arun_pump()
+                        now = self._clock()
                     if waiter.granted:
                         break
-                    now = self._clock()
+                    if waiter.rejected is not None:
+                        raise self._rejected(waiter.rejected, call, plan, waiter)
                     if now >= waiter.deadline:
-                        raise self._rejected(max(waiter.wait, 0.001), call, plan, waiter)
-                    sleep = min(waiter.wait, waiter.deadline - now)
+                        raise self._rejected(max(waiter.ready_at - now, 0.001), call, plan, waiter)
+                    waiter.sleep_until = min(waiter.ready_at, waiter.deadline)
+                    sleep = waiter.sleep_until - now
                     waiter.event.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiter.event.wait(), sleep)
@@ -613,24 +769,26 @@ class RateLimiter(Middleware):
         finally:
             if waiter in self._awaiters:
                 self._awaiters.remove(waiter)
-            self.awake()
+            if not self._awaiters:
+                self._aserved.clear()
 
     def awake(self) -> None:
         """:meth:`wake` for calls waiting on the async path (call it on their loop)."""
-        for w in self._awaiters:
-            w.event.set()
+        _kick(self._awaiters, self._clock())
 
     async def _asettle(self, plan: _Plan, usage: Usage | None, error: bool, started: bool) -> None:
         delta = self._delta(plan, usage, error, started)
-        now = self._clock()
-        if delta:
-            for key in plan.token_keys:
-                await self.store.awindow_adjust(key, delta, WINDOW, plan.at, now)
         tokens = _total(usage)
-        if tokens:
-            for key, _, ttl, _ in plan.quota_tokens:
-                await self.store.aincr_window(key, tokens, ttl)
-        if delta < 0 or self._awaiters:
+        try:
+            if delta and plan.ident:
+                for key in plan.token_keys:
+                    await self.store.alog_adjust(key, plan.ident, plan.reserved, delta, self.window)
+            if tokens:
+                for key, _, ttl, _ in plan.quota_tokens:
+                    await self.store.aincr_window(key, tokens, ttl)
+        except StateStoreError as exc:
+            self._failed("ratelimit", "fail_open", exc)
+        if delta < 0 and self._awaiters:
             self.awake()
 
     async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
@@ -672,7 +830,7 @@ class RateLimiter(Middleware):
         now = self._clock()
         out: list[LimitStatus] = []
         for key, (name, ident, limit) in list(self._seen.items()):
-            _, (used,) = self.store.window_acquire([(key, 0, limit)], WINDOW, now)
+            (used,) = self.store.log_acquire([(key, 0, limit)], self.window, self._log_now()).uses
             out.append(LimitStatus(name, ident, used, max(0.0, limit - used)))
         for key, (name, ident, allowed, ttl) in list(self._quota_seen.items()):
             stamp = key[len(self.prefix) :].split(":")[2]

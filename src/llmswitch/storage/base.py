@@ -2,58 +2,132 @@
 and the router's latency stats.
 
 Operations are algorithm-level (a rolling outcome window, a fixed-window counter, a
-small value with a TTL) rather than raw get/put, so the Redis backend can do each in
-one atomic round trip and the memory backend in one lock acquisition. Every
-operation has a sync and an ``a``-prefixed async form: ``Client`` uses one,
+sliding log, a small value with a TTL) rather than raw get/put, so the Redis backend
+can do each in one atomic round trip and the memory backend in one lock acquisition.
+Every operation has a sync and an ``a``-prefixed async form: ``Client`` uses one,
 ``AsyncClient`` the other, against the same state.
 
 Keys are plain strings; callers namespace them (e.g. ``llmswitch:breaker:<deployment>``).
-Each key is used with one kind of operation only.
+Each key is used with one kind of operation only. Names derived from secrets (API
+keys) go through :meth:`StateStore.key_id`, an HMAC keyed by the deployment's secret.
+
+Failures of a remote store are :class:`~llmswitch.errors.StateStoreError` (never a
+driver exception); each layer's ``on_state_error`` policy (:data:`OnStateError`)
+decides what a call does then, see :func:`state_failed`.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
+import hmac
+import logging
+import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from urllib.parse import urlsplit, urlunsplit
+from typing import Literal, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["StateStore", "display_url", "window_wait"]
+from ..errors import ConfigurationError, StateStoreError
+
+__all__ = [
+    "SECRET_ENV",
+    "Admission",
+    "OnStateError",
+    "StateStore",
+    "check_policy",
+    "display_url",
+    "state_failed",
+]
 
 # One admission request: (key, amount to add, limit for that key).
 WindowEntry = tuple[str, int, int]
 
+SECRET_ENV = "LLMSWITCH_STATE_SECRET"
+# Where a Redis store keeps the secret it generated, shared by every process using it.
+SECRET_KEY = "llmswitch:secret"
 
-def window_wait(
-    prev: float, cur: float, elapsed: float, window_s: float, amount: int, limit: int
-) -> float:
-    """Seconds until ``amount`` fits under ``limit`` in a sliding-window counter whose
-    previous fixed window counted ``prev`` and current one ``cur``, ``elapsed`` seconds
-    into the current window (``0.0``: fits now; ``inf``: never, ``amount > limit``).
-    The estimate ``prev * (1 - elapsed/window) + cur`` only falls as time passes, so
-    the answer holds until someone else consumes. Shared by both backends (the Redis
-    Lua script is a transcription)."""
-    used = prev * (1 - elapsed / window_s) + cur
-    if amount <= 0 or used + amount <= limit:
-        return 0.0
-    if amount > limit:
-        return math.inf
-    if cur + amount <= limit:  # fits once enough of the previous window has slid out
-        return max(0.0, window_s * (1 - (limit - cur - amount) / prev) - elapsed)
-    # Only after the current window has become the previous one and slid out enough.
-    return (window_s - elapsed) + window_s * (1 - (limit - amount) / cur)
+OnStateError = Literal["fail_open", "fail_closed"]
+POLICIES: tuple[str, ...] = ("fail_open", "fail_closed")
+
+log = logging.getLogger("llmswitch.state")
+_WARN_EVERY = 30.0  # seconds between "failing open" warnings per layer and store
+_warned: dict[tuple[str, str], float] = {}
+
+
+class Admission(NamedTuple):
+    """A sliding-log decision: ``wait`` 0.0 = admitted (``inf``: never fits); ``uses``
+    per entry after the decision; ``at`` the timestamp it was logged under (the
+    store's clock unless the caller passed ``now``); ``ident`` names the logged entries
+    for :meth:`StateStore.log_adjust` (``""`` when nothing was logged)."""
+
+    wait: float
+    uses: tuple[float, ...]
+    at: float
+    ident: str
+
+
+def check_policy(value: object, field: str = "on_state_error") -> OnStateError:
+    """``value`` as a policy, or a :class:`ConfigurationError` naming ``field``."""
+    if value not in POLICIES:
+        raise ConfigurationError(
+            f"{field} must be 'fail_open' or 'fail_closed', not {value!r}", field=field
+        )
+    return value  # type: ignore[return-value]
+
+
+def state_failed(layer: str, policy: OnStateError, exc: StateStoreError) -> None:
+    """Apply ``policy`` after the store failed under ``layer``: ``fail_closed`` re-raises
+    ``exc``; ``fail_open`` returns (the caller proceeds as if the store allowed the call)
+    after a WARNING naming the layer and the masked URL — at most one per layer and
+    store every 30 s, so an outage does not log once per call."""
+    if policy == "fail_closed":
+        raise exc
+    now = time.monotonic()
+    slot = (layer, exc.url)
+    last = _warned.get(slot)
+    if last is not None and now - last < _WARN_EVERY:
+        return
+    _warned[slot] = now
+    log.warning(
+        "state.fail_open layer=%s url=%s: %s; proceeding without shared state",
+        layer,
+        exc.url,
+        exc.message,
+        extra={"event": "state.fail_open", "layer": layer, "url": exc.url},
+    )
+
+
+def resolve_secret(secret: str | bytes | None) -> bytes | None:
+    """The configured state secret (argument, else ``$LLMSWITCH_STATE_SECRET``)."""
+    if secret is None:
+        secret = os.environ.get(SECRET_ENV) or None
+    if secret is None:
+        return None
+    return secret.encode() if isinstance(secret, str) else secret
+
+
+def keyed_id(secret: bytes, value: str) -> str:
+    """HMAC-SHA256 of ``value`` under ``secret``, 16 bytes as hex: a name for a secret
+    value that cannot be reversed or brute-forced offline without the secret."""
+    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def display_url(url: str) -> str:
-    """``url`` without its password, for logs, errors and reprs."""
+    """``url`` with its password (in the userinfo or a ``password=`` query parameter)
+    masked as ``****``, for logs, errors and reprs."""
     parts = urlsplit(url)
+    query = parts.query
+    if "password" in query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "****" if k == "password" else v) for k, v in pairs])
     if parts.password is None:
-        return url
+        return urlunsplit(parts._replace(query=query)) if query != parts.query else url
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + host))
+    user = f"{parts.username}:****@" if parts.username else ":****@"
+    return urlunsplit(parts._replace(netloc=user + host, query=query))
 
 
 class StateStore(ABC):
@@ -108,21 +182,30 @@ class StateStore(ABC):
         """``(successes, failures)`` in the rolling window at ``now``, recording nothing."""
 
     @abstractmethod
-    def window_acquire(
-        self, entries: Sequence[WindowEntry], window_s: float, now: float
-    ) -> tuple[float, tuple[float, ...]]:
-        """Sliding-window-counter admission for several limits at once, atomically:
-        when every ``(key, amount, limit)`` fits (estimated use in the last
-        ``window_s`` seconds + ``amount`` <= ``limit``), add all amounts and return
-        ``(0.0, uses)``; otherwise change nothing and return ``(wait, uses)`` where
-        ``wait`` is the seconds until all would fit (``inf``: never). ``uses`` are the
-        estimated uses per entry after the decision. ``amount`` 0 only reads."""
+    def log_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float | None = None
+    ) -> Admission:
+        """Sliding-log admission for several limits at once, atomically. Each key holds
+        a log of (time, amount) entries; an entry counts while it is less than
+        ``window_s`` seconds old. When every ``(key, amount, limit)`` fits (logged sum +
+        ``amount`` <= ``limit``) one entry per key is logged and ``wait`` is 0.0;
+        otherwise nothing changes and ``wait`` is the seconds until all would fit if
+        nobody else consumed (``inf``: ``amount > limit``). So no span of ``window_s``
+        seconds ever admits more than ``limit``. ``now`` defaults to the store's clock
+        (the Redis server's, shared by every process). ``amount`` 0 only reads."""
 
     @abstractmethod
-    def window_adjust(self, key: str, amount: int, window_s: float, at: float, now: float) -> None:
-        """Add ``amount`` (negative to refund) to the sliding-window counter ``key``
-        in the fixed window containing time ``at`` (when acquired), without checking
-        any limit; a no-op once that window has slid out."""
+    def log_adjust(self, key: str, ident: str, amount: int, delta: int, window_s: float) -> None:
+        """Change the entry ``ident`` (logged with ``amount``) of the log at ``key`` by
+        ``delta`` (negative to refund), without checking the limit; a no-op once the
+        entry has aged out."""
+
+    @abstractmethod
+    def key_id(self, value: str) -> str:
+        """A short keyed hash (HMAC-SHA256, 16 bytes hex) of ``value`` for key names:
+        keyed by ``$LLMSWITCH_STATE_SECRET`` / the ``secret`` option, else by a random
+        secret the store generates once (Redis: kept in the store, so every process
+        sharing it agrees; memory: per process)."""
 
     def close(self) -> None:
         """Release connections (no-op for in-memory state)."""
@@ -161,14 +244,17 @@ class StateStore(ABC):
     ) -> tuple[int, int]: ...
 
     @abstractmethod
-    async def awindow_acquire(
-        self, entries: Sequence[WindowEntry], window_s: float, now: float
-    ) -> tuple[float, tuple[float, ...]]: ...
+    async def alog_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float | None = None
+    ) -> Admission: ...
 
     @abstractmethod
-    async def awindow_adjust(
-        self, key: str, amount: int, window_s: float, at: float, now: float
+    async def alog_adjust(
+        self, key: str, ident: str, amount: int, delta: int, window_s: float
     ) -> None: ...
+
+    @abstractmethod
+    async def akey_id(self, value: str) -> str: ...
 
     async def aclose(self) -> None:
         self.close()

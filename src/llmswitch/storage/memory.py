@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
-from .base import StateStore, WindowEntry, window_wait
+from .base import Admission, StateStore, WindowEntry, keyed_id, resolve_secret
 
 __all__ = ["MemoryStore"]
 
@@ -16,8 +20,12 @@ class MemoryStore(StateStore):
     ``time.time``) decides TTL expiry; tests inject a fake one. The async methods
     run inline: every operation is a few dict updates, never I/O."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, *, secret: str | bytes | None = None
+    ) -> None:
         self._clock = clock
+        # Nothing leaves the process, so an unconfigured secret can be random.
+        self._secret = resolve_secret(secret) or os.urandom(32)
         self._lock = threading.Lock()
         # key -> (value, expires_at or None)
         self._values: dict[str, tuple[str, float | None]] = {}
@@ -25,8 +33,9 @@ class MemoryStore(StateStore):
         self._counters: dict[str, list[float]] = {}
         # key -> {bucket index: [successes, failures]}
         self._windows: dict[str, dict[int, list[int]]] = {}
-        # key -> [fixed window index, current count, previous count]
-        self._slides: dict[str, list[float]] = {}
+        # key -> sliding log
+        self._logs: dict[str, _Log] = {}
+        self._ids = itertools.count(1)
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -61,7 +70,7 @@ class MemoryStore(StateStore):
                 self._values.pop(key, None)
                 self._counters.pop(key, None)
                 self._windows.pop(key, None)
-                self._slides.pop(key, None)
+                self._logs.pop(key, None)
 
     def get_many(self, keys: Sequence[str]) -> list[str | None]:
         with self._lock:
@@ -114,44 +123,51 @@ class MemoryStore(StateStore):
             window = self._windows.get(key)
             return _sum(window, index - buckets + 1) if window else (0, 0)
 
-    def _slide(self, key: str, index: int) -> list[float]:
-        """``key``'s sliding counter rolled forward to fixed window ``index``."""
-        slot = self._slides.get(key)
-        if slot is None:
-            slot = self._slides[key] = [index, 0.0, 0.0]
-        elif slot[0] < index:
-            slot[2] = max(slot[1], 0.0) if slot[0] == index - 1 else 0.0
-            slot[1] = 0.0
-            slot[0] = index
-        return slot
-
-    def window_acquire(
-        self, entries: Sequence[WindowEntry], window_s: float, now: float
-    ) -> tuple[float, tuple[float, ...]]:
-        index = int(now // window_s)
-        elapsed = now - index * window_s
-        keep = 1 - elapsed / window_s
-        wait = 0.0
+    def log_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float | None = None
+    ) -> Admission:
         with self._lock:
-            slots = [self._slide(key, index) for key, _, _ in entries]
-            for slot, (_, amount, limit) in zip(slots, entries, strict=True):
-                w = window_wait(slot[2], slot[1], elapsed, window_s, amount, limit)
-                if w > wait:
-                    wait = w
-            if wait == 0.0:
-                for slot, (_, amount, _) in zip(slots, entries, strict=True):
-                    slot[1] += amount
-            return wait, tuple(max(0.0, s[2] * keep + s[1]) for s in slots)
+            if now is None:
+                now = self._clock()
+            cutoff = now - window_s
+            logs = self._logs
+            wait = 0.0
+            found: list[_Log | None] = []
+            for key, amount, limit in entries:
+                lg = logs.get(key)
+                if lg is not None:
+                    lg.prune(cutoff)
+                    if not lg.entries:
+                        del logs[key]
+                        lg = None
+                found.append(lg)
+                used = lg.total if lg is not None else 0
+                if amount > 0 and used + amount > limit:
+                    if amount > limit:
+                        wait = math.inf
+                    elif lg is not None:
+                        wait = max(wait, lg.wait(used + amount - limit, now, window_s))
+            if wait > 0.0 or not any(amount > 0 for _, amount, _ in entries):
+                uses = tuple(float(lg.total) if lg is not None else 0.0 for lg in found)
+                return Admission(wait, uses, now, "")
+            ident = str(next(self._ids))
+            out: list[float] = []
+            for (key, amount, _), lg in zip(entries, found, strict=True):
+                if amount > 0:
+                    if lg is None:
+                        lg = logs[key] = _Log()
+                    lg.add(now, amount, ident)
+                out.append(float(lg.total) if lg is not None else 0.0)
+            return Admission(0.0, tuple(out), now, ident)
 
-    def window_adjust(self, key: str, amount: int, window_s: float, at: float, now: float) -> None:
-        index = int(now // window_s)
-        at_index = int(at // window_s)
+    def log_adjust(self, key: str, ident: str, amount: int, delta: int, window_s: float) -> None:
         with self._lock:
-            slot = self._slide(key, index)
-            if at_index >= slot[0]:
-                slot[1] += amount
-            elif at_index == slot[0] - 1:
-                slot[2] += amount
+            lg = self._logs.get(key)
+            if lg is not None:
+                lg.adjust(ident, delta)
+
+    def key_id(self, value: str) -> str:
+        return keyed_id(self._secret, value)
 
     # ---- async: the same operations inline
 
@@ -185,15 +201,72 @@ class MemoryStore(StateStore):
     ) -> tuple[int, int]:
         return self.outcomes(key, now, window_s, buckets)
 
-    async def awindow_acquire(
-        self, entries: Sequence[WindowEntry], window_s: float, now: float
-    ) -> tuple[float, tuple[float, ...]]:
-        return self.window_acquire(entries, window_s, now)
+    async def alog_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float | None = None
+    ) -> Admission:
+        return self.log_acquire(entries, window_s, now)
 
-    async def awindow_adjust(
-        self, key: str, amount: int, window_s: float, at: float, now: float
+    async def alog_adjust(
+        self, key: str, ident: str, amount: int, delta: int, window_s: float
     ) -> None:
-        self.window_adjust(key, amount, window_s, at, now)
+        self.log_adjust(key, ident, amount, delta, window_s)
+
+    async def akey_id(self, value: str) -> str:
+        return self.key_id(value)
+
+
+class _Entry:
+    __slots__ = ("amount", "at", "ident")
+
+    def __init__(self, at: float, amount: int, ident: str) -> None:
+        self.at = at
+        self.amount = amount
+        self.ident = ident
+
+
+class _Log:
+    """One sliding log: entries oldest first, their running total, and an index by
+    ident for adjustments. Each entry is pruned once, so every operation is amortised
+    O(1) (a wait walks only the entries it needs)."""
+
+    __slots__ = ("by_id", "entries", "total")
+
+    def __init__(self) -> None:
+        self.entries: deque[_Entry] = deque()
+        self.by_id: dict[str, _Entry] = {}
+        self.total = 0
+
+    def add(self, at: float, amount: int, ident: str) -> None:
+        entry = _Entry(at, amount, ident)
+        self.entries.append(entry)
+        self.by_id[ident] = entry
+        self.total += amount
+
+    def prune(self, cutoff: float) -> None:
+        entries = self.entries
+        while entries and entries[0].at <= cutoff:
+            entry = entries.popleft()
+            self.total -= entry.amount
+            del self.by_id[entry.ident]
+
+    def wait(self, need: int, now: float, window_s: float) -> float:
+        """Seconds until the oldest entries worth ``need`` have aged out (a lower
+        bound after 256 entries)."""
+        freed = 0
+        at = now
+        for n, entry in enumerate(self.entries):
+            freed += entry.amount
+            at = entry.at
+            if freed >= need or n >= 255:
+                break
+        return max(at + window_s - now, 1e-6)
+
+    def adjust(self, ident: str, delta: int) -> None:
+        entry = self.by_id.get(ident)
+        if entry is not None:
+            new = max(0, entry.amount + delta)
+            self.total += new - entry.amount
+            entry.amount = new
 
 
 def _sum(window: dict[int, list[int]], oldest: int) -> tuple[int, int]:

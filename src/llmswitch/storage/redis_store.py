@@ -1,22 +1,36 @@
 """Redis state: each operation is one round trip, the compound ones atomic Lua scripts.
 
 Imported only when a ``redis://`` URL is opened, so the default path never loads
-redis-py. Time comes from the caller (``now``) for windows and from the Redis server
-for TTLs, so processes on one host agree without sharing a clock object.
+redis-py. Sliding logs and TTLs use the Redis server's clock (unless the caller passes
+``now``), so processes with skewed clocks agree; outcome windows take ``now``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from ..errors import ConfigurationError
-from .base import StateStore, WindowEntry, display_url
+from ..errors import ConfigurationError, StateStoreError
+from .base import (
+    SECRET_KEY,
+    Admission,
+    StateStore,
+    WindowEntry,
+    display_url,
+    keyed_id,
+    resolve_secret,
+)
 
 __all__ = ["RedisStore"]
 
@@ -64,72 +78,111 @@ return v
 """
 
 
-# Sliding-window counters, each a hash {i: fixed window index, c: current count,
-# p: previous count}; mirrors MemoryStore.window_acquire and base.window_wait.
-# KEYS: the counters. ARGV: now, window_s, then amount and limit per key.
-# Returns {wait ("-1" = never), use per key} as strings (Lua numbers would truncate).
-_SLIDE_LUA = """
-local now = tonumber(ARGV[1])
+# Sliding logs: per limit a sorted set of "<ident>:<amount>" members scored by the
+# time they were admitted, and its running sum (a string key), so a decision costs
+# O(log n) plus the entries that age out (each once). Mirrors MemoryStore.log_acquire.
+# KEYS: per limit its log and its sum. ARGV: now ('' = the server's clock, so every
+# process agrees), window_s, ident, then amount and limit per limit.
+# Returns {wait ("-1" = never), at, sum per limit} as strings (Lua numbers would truncate).
+_LOG_LUA = """
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+else
+  now = tonumber(ARGV[1])
+end
 local w = tonumber(ARGV[2])
-local idx = math.floor(now / w)
-local elapsed = now - idx * w
-local keep = 1 - elapsed / w
-local st = {}
-local wait = 0
-for k = 1, #KEYS do
-  local h = redis.call('HMGET', KEYS[k], 'i', 'c', 'p')
-  local i, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
-  if i == nil then
-    i, c, p = idx, 0, 0
-  elseif i < idx then
-    if i == idx - 1 then p = math.max(c, 0) else p = 0 end
-    i, c = idx, 0
+local cutoff = now - w
+local function weight(m) return tonumber(string.match(m, ':(%d+)$')) end
+local n = #KEYS / 2
+local sums, pruned = {}, {}
+local wait, never = 0, false
+for k = 1, n do
+  local z, s = KEYS[2 * k - 1], KEYS[2 * k]
+  local sum = tonumber(redis.call('GET', s))
+  if sum == nil then
+    sum = 0
+    for _, m in ipairs(redis.call('ZRANGE', z, 0, -1)) do sum = sum + weight(m) end
   end
-  st[k] = {i, c, p}
-  local a, l = tonumber(ARGV[1 + 2 * k]), tonumber(ARGV[2 + 2 * k])
-  local t = 0
-  if a > 0 and p * keep + c + a > l then
+  local old = redis.call('ZRANGEBYSCORE', z, '-inf', cutoff)
+  if #old > 0 then
+    for _, m in ipairs(old) do sum = sum - weight(m) end
+    redis.call('ZREMRANGEBYSCORE', z, '-inf', cutoff)
+    pruned[k] = true
+  end
+  if sum < 0 then sum = 0 end
+  sums[k] = sum
+  local a, l = tonumber(ARGV[2 + 2 * k]), tonumber(ARGV[3 + 2 * k])
+  if a > 0 and sum + a > l then
     if a > l then
-      t = -1
-    elseif c + a <= l then
-      t = math.max(0, w * (1 - (l - c - a) / p) - elapsed)
+      never = true
     else
-      t = (w - elapsed) + w * (1 - (l - a) / c)
+      local need, freed, at, i = sum + a - l, 0, now, 0
+      while freed < need and i < 256 do
+        local page = redis.call('ZRANGE', z, i, i + 31, 'WITHSCORES')
+        if #page == 0 then break end
+        for j = 1, #page, 2 do
+          freed = freed + weight(page[j])
+          at = tonumber(page[j + 1])
+          i = i + 1
+          if freed >= need then break end
+        end
+      end
+      local t = math.max(at + w - now, 0.000001)
+      if t > wait then wait = t end
     end
   end
-  if t < 0 or wait < 0 then wait = -1 elseif t > wait then wait = t end
 end
+local admit = wait == 0 and not never
+local ttl = math.ceil(w * 1000) + 1000
 local out = {}
-local ttl = math.ceil(w * 2000)
-for k = 1, #KEYS do
-  local s = st[k]
-  if wait == 0 then s[2] = s[2] + tonumber(ARGV[1 + 2 * k]) end
-  redis.call('HSET', KEYS[k], 'i', s[1], 'c', tostring(s[2]), 'p', tostring(s[3]))
-  redis.call('PEXPIRE', KEYS[k], ttl)
-  out[k + 1] = tostring(math.max(0, s[3] * keep + s[2]))
+for k = 1, n do
+  local z, s = KEYS[2 * k - 1], KEYS[2 * k]
+  local amount = ARGV[2 + 2 * k]
+  local a = tonumber(amount)
+  if admit and a > 0 then
+    redis.call('ZADD', z, now, ARGV[3] .. ':' .. amount)
+    sums[k] = sums[k] + a
+    redis.call('PEXPIRE', z, ttl)
+    redis.call('SET', s, string.format('%d', sums[k]), 'PX', ttl)
+  elseif pruned[k] then
+    if sums[k] > 0 then
+      redis.call('SET', s, string.format('%d', sums[k]), 'KEEPTTL')
+    else
+      redis.call('DEL', s)
+    end
+  end
+  out[k + 2] = string.format('%d', sums[k])
 end
-out[1] = tostring(wait)
+if never then out[1] = '-1' else out[1] = string.format('%.17g', wait) end
+out[2] = string.format('%.17g', now)
 return out
 """
 
-# KEYS[1]: a sliding-window counter. ARGV: amount, window_s, at, now.
-_ADJUST_LUA = """
-local w = tonumber(ARGV[2])
-local at = math.floor(tonumber(ARGV[3]) / w)
-local idx = math.floor(tonumber(ARGV[4]) / w)
-local h = redis.call('HMGET', KEYS[1], 'i', 'c', 'p')
-local i, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
-if i == nil then
-  return 0
-elseif i < idx then
-  if i == idx - 1 then p = math.max(c, 0) else p = 0 end
-  i, c = idx, 0
+# KEYS: a log and its sum. ARGV: ident, amount it was logged with, delta, window_s.
+_LOG_ADJUST_LUA = """
+local m = ARGV[1] .. ':' .. ARGV[2]
+local at = redis.call('ZSCORE', KEYS[1], m)
+if not at then return 0 end
+local old = tonumber(ARGV[2])
+local new = math.max(old + tonumber(ARGV[3]), 0)
+redis.call('ZREM', KEYS[1], m)
+local ttl = math.ceil(tonumber(ARGV[4]) * 1000) + 1000
+if new > 0 then
+  redis.call('ZADD', KEYS[1], at, ARGV[1] .. ':' .. string.format('%d', new))
+  redis.call('PEXPIRE', KEYS[1], ttl)
 end
-local a = tonumber(ARGV[1])
-if at >= i then c = c + a elseif at == i - 1 then p = p + a else return 0 end
-redis.call('HSET', KEYS[1], 'i', i, 'c', tostring(c), 'p', tostring(p))
-redis.call('PEXPIRE', KEYS[1], math.ceil(w * 2000))
+local sum = math.max((tonumber(redis.call('GET', KEYS[2])) or old) + new - old, 0)
+redis.call('SET', KEYS[2], string.format('%d', sum), 'PX', ttl)
 return 1
+"""
+
+# KEYS[1]: where the generated secret lives. ARGV[1]: a fresh random one, kept only if
+# no process stored one before.
+_SECRET_LUA = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
 """
 
 # KEYS[1]: the average, a string. ARGV: sample, alpha. Returned as a string (a Lua
@@ -145,16 +198,31 @@ return text
 """
 
 
-def _slide_args(entries: Sequence[WindowEntry], window_s: float, now: float) -> list[Any]:
-    args: list[Any] = [repr(now), repr(float(window_s))]
+def _log_keys(entries: Sequence[WindowEntry]) -> list[str]:
+    keys: list[str] = []
+    for key, _, _ in entries:
+        keys += (key, key + _SUM)
+    return keys
+
+
+def _log_args(
+    entries: Sequence[WindowEntry], window_s: float, now: float | None, ident: str
+) -> list[Any]:
+    args: list[Any] = ["" if now is None else repr(float(now)), repr(float(window_s)), ident]
     for _, amount, limit in entries:
-        args += (amount, limit)
+        args += (int(amount), int(limit))
     return args
 
 
-def _slide_result(raw: list[Any]) -> tuple[float, tuple[float, ...]]:
+def _admission(raw: list[Any], entries: Sequence[WindowEntry], ident: str) -> Admission:
     wait = float(raw[0])
-    return (math.inf if wait < 0 else wait), tuple(float(u) for u in raw[1:])
+    admitted = wait == 0.0 and any(amount > 0 for _, amount, _ in entries)
+    return Admission(
+        math.inf if wait < 0 else wait,
+        tuple(float(u) for u in raw[2:]),
+        float(raw[1]),
+        ident if admitted else "",
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -165,92 +233,151 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000 + 0.999))
 
 
+_SUM = ":sum"  # suffix of a sliding log's running-sum key
+_SCRIPTS = {
+    "outcome": _OUTCOME_LUA,
+    "incr": _INCR_LUA,
+    "log": _LOG_LUA,
+    "log_adjust": _LOG_ADJUST_LUA,
+    "ewma": _EWMA_LUA,
+    "secret": _SECRET_LUA,
+}
+
+
 class RedisStore(StateStore):
     """:class:`StateStore` on a Redis server (``redis://[:password@]host:port/db``,
     ``rediss://`` or ``unix://``). The sync methods use one ``redis.Redis``; the
-    async ones a ``redis.asyncio.Redis`` per event loop."""
+    async ones a ``redis.asyncio.Redis`` per event loop.
 
-    def __init__(self, url: str, **options: Any) -> None:
+    Every Redis failure is a :class:`~llmswitch.errors.StateStoreError` naming the URL
+    (password masked). A command that finds its connection dead (Redis restarted, the
+    connection was killed) is retried once on a fresh connection, so the first call
+    after a restart succeeds. Defaults, overridable through ``options``: 2 s to connect,
+    5 s per command (a hung Redis must not hang every call). ``secret``: the key for
+    :meth:`key_id` (default ``$LLMSWITCH_STATE_SECRET``, else one generated and kept in
+    Redis under ``llmswitch:secret``)."""
+
+    def __init__(self, url: str, *, secret: str | bytes | None = None, **options: Any) -> None:
         self._url = url
-        self._options = {"decode_responses": True, **options}
+        self._display = display_url(url)
+        self._password = urlsplit(url).password
+        self._secret = resolve_secret(secret)
+        self._options = {
+            "decode_responses": True,
+            "socket_connect_timeout": 2.0,
+            "socket_timeout": 5.0,
+            **options,
+        }
+        sync_options = {"retry": Retry(NoBackoff(), 1), **self._options}
         try:
-            self._sync = redis.Redis.from_url(url, **self._options)
+            self._sync = redis.Redis.from_url(url, **sync_options)
         except ValueError as exc:
             raise ConfigurationError(
-                f"invalid Redis URL {display_url(url)!r}: {exc}", field="state"
+                f"invalid Redis URL {self._display!r}: {self._scrub(str(exc))}", field="state"
             ) from None
-        self._outcome = self._sync.register_script(_OUTCOME_LUA)
-        self._incr = self._sync.register_script(_INCR_LUA)
-        self._slide = self._sync.register_script(_SLIDE_LUA)
-        self._adjust = self._sync.register_script(_ADJUST_LUA)
-        self._ewma = self._sync.register_script(_EWMA_LUA)
-        self._async: tuple[asyncio.AbstractEventLoop, Any, Any, Any] | None = None
-        self._aslide: tuple[asyncio.AbstractEventLoop, Any, Any] | None = None
-        self._aewma: tuple[asyncio.AbstractEventLoop, Any] | None = None
+        self._scripts = {name: self._sync.register_script(lua) for name, lua in _SCRIPTS.items()}
+        self._async: tuple[asyncio.AbstractEventLoop, Any, dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
-        return f"RedisStore({display_url(self._url)!r})"
+        return f"RedisStore({self._display!r})"
 
-    def _aclient(self) -> tuple[Any, Any, Any]:
+    # ---- failures
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._password, "****") if self._password else text
+
+    def _error(self, exc: BaseException) -> StateStoreError:
+        detail = self._scrub(str(exc)) or "no detail"
+        return StateStoreError(
+            f"state store {self._display} failed: {type(exc).__name__}: {detail}",
+            url=self._display,
+        )
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except (redis.RedisError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    def _aclient(self) -> tuple[Any, dict[str, Any]]:
         # An asyncio connection belongs to the loop that opened it; pytest and
         # asyncio.run() each bring a new loop, so keep one client per loop.
         loop = asyncio.get_running_loop()
         held = self._async
         if held is None or held[0] is not loop:
-            client = redis.asyncio.Redis.from_url(self._url, **self._options)
-            held = self._async = (
-                loop,
-                client,
-                client.register_script(_OUTCOME_LUA),
-                client.register_script(_INCR_LUA),
-            )
-        return held[1], held[2], held[3]
+            options = {"retry": AsyncRetry(NoBackoff(), 1), **self._options}
+            client = redis.asyncio.Redis.from_url(self._url, **options)
+            scripts = {name: client.register_script(lua) for name, lua in _SCRIPTS.items()}
+            held = self._async = (loop, client, scripts)
+        return held[1], held[2]
 
     # ---- sync
 
     def get(self, key: str) -> str | None:
-        value = self._sync.get(key)
-        return value if value is None or isinstance(value, str) else value.decode()
+        with self._guard():
+            return _text(self._sync.get(key))
 
     def set(
         self, key: str, value: str, ttl: float | None = None, *, only_if_absent: bool = False
     ) -> bool:
         px = _ms(ttl) if ttl is not None else None
-        return bool(self._sync.set(key, value, px=px, nx=only_if_absent))
+        with self._guard():
+            return bool(self._sync.set(key, value, px=px, nx=only_if_absent))
 
     def delete(self, *keys: str) -> None:
         if keys:
-            self._sync.delete(*keys)
+            with self._guard():
+                self._sync.delete(*keys, *(k + _SUM for k in keys))
 
     def get_many(self, keys: Sequence[str]) -> list[str | None]:
         if not keys:
             return []
-        return [_text(v) for v in self._sync.mget(list(keys))]
+        with self._guard():
+            return [_text(v) for v in self._sync.mget(list(keys))]
 
     def ewma(self, key: str, sample: float, alpha: float) -> float:
-        return float(self._ewma(keys=[key], args=[repr(float(sample)), repr(float(alpha))]))
+        args = [repr(float(sample)), repr(float(alpha))]
+        with self._guard():
+            return float(self._scripts["ewma"](keys=[key], args=args))
 
     def incr_window(self, key: str, amount: int, window_s: float) -> int:
-        return int(self._incr(keys=[key], args=[amount, _ms(window_s)]))
+        with self._guard():
+            return int(self._scripts["incr"](keys=[key], args=[amount, _ms(window_s)]))
 
     def record_outcome(
         self, key: str, ok: bool, now: float, window_s: float, buckets: int
     ) -> tuple[int, int]:
-        s, f = self._outcome(keys=[key], args=["1" if ok else "0", repr(now), window_s, buckets])
+        args = ["1" if ok else "0", repr(now), window_s, buckets]
+        with self._guard():
+            s, f = self._scripts["outcome"](keys=[key], args=args)
         return int(s), int(f)
 
     def outcomes(self, key: str, now: float, window_s: float, buckets: int) -> tuple[int, int]:
-        s, f = self._outcome(keys=[key], args=["-1", repr(now), window_s, buckets])
+        with self._guard():
+            s, f = self._scripts["outcome"](keys=[key], args=["-1", repr(now), window_s, buckets])
         return int(s), int(f)
 
-    def window_acquire(
-        self, entries: Sequence[WindowEntry], window_s: float, now: float
-    ) -> tuple[float, tuple[float, ...]]:
-        keys = [key for key, _, _ in entries]
-        return _slide_result(self._slide(keys=keys, args=_slide_args(entries, window_s, now)))
+    def log_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float | None = None
+    ) -> Admission:
+        ident = os.urandom(8).hex()
+        args = _log_args(entries, window_s, now, ident)
+        with self._guard():
+            raw = self._scripts["log"](keys=_log_keys(entries), args=args)
+        return _admission(raw, entries, ident)
 
-    def window_adjust(self, key: str, amount: int, window_s: float, at: float, now: float) -> None:
-        self._adjust(keys=[key], args=[amount, repr(float(window_s)), repr(at), repr(now)])
+    def log_adjust(self, key: str, ident: str, amount: int, delta: int, window_s: float) -> None:
+        args: list[Any] = [ident, int(amount), int(delta), repr(float(window_s))]
+        with self._guard():
+            self._scripts["log_adjust"](keys=[key, key + _SUM], args=args)
+
+    def key_id(self, value: str) -> str:
+        if self._secret is None:
+            with self._guard():
+                raw = self._scripts["secret"](keys=[SECRET_KEY], args=[os.urandom(32).hex()])
+            self._secret = str(raw).encode()
+        return keyed_id(self._secret, value)
 
     def close(self) -> None:
         self._sync.close()
@@ -258,81 +385,88 @@ class RedisStore(StateStore):
     # ---- async
 
     async def aget(self, key: str) -> str | None:
-        client, _, _ = self._aclient()
-        return await client.get(key)  # type: ignore[no-any-return]
+        client, _ = self._aclient()
+        with self._guard():
+            return _text(await client.get(key))
 
     async def aset(
         self, key: str, value: str, ttl: float | None = None, *, only_if_absent: bool = False
     ) -> bool:
-        client, _, _ = self._aclient()
+        client, _ = self._aclient()
         px = _ms(ttl) if ttl is not None else None
-        return bool(await client.set(key, value, px=px, nx=only_if_absent))
+        with self._guard():
+            return bool(await client.set(key, value, px=px, nx=only_if_absent))
 
     async def adelete(self, *keys: str) -> None:
         if keys:
-            client, _, _ = self._aclient()
-            await client.delete(*keys)
+            client, _ = self._aclient()
+            with self._guard():
+                await client.delete(*keys, *(k + _SUM for k in keys))
 
     async def aget_many(self, keys: Sequence[str]) -> list[str | None]:
         if not keys:
             return []
-        client, _, _ = self._aclient()
-        return [_text(v) for v in await client.mget(list(keys))]
+        client, _ = self._aclient()
+        with self._guard():
+            return [_text(v) for v in await client.mget(list(keys))]
 
     async def aewma(self, key: str, sample: float, alpha: float) -> float:
-        client, _, _ = self._aclient()
-        loop = asyncio.get_running_loop()
-        held = self._aewma
-        if held is None or held[0] is not loop:
-            held = self._aewma = (loop, client.register_script(_EWMA_LUA))
+        _, scripts = self._aclient()
         args = [repr(float(sample)), repr(float(alpha))]
-        return float(await held[1](keys=[key], args=args))
+        with self._guard():
+            return float(await scripts["ewma"](keys=[key], args=args))
 
     async def aincr_window(self, key: str, amount: int, window_s: float) -> int:
-        _, _, incr = self._aclient()
-        return int(await incr(keys=[key], args=[amount, _ms(window_s)]))
+        _, scripts = self._aclient()
+        with self._guard():
+            return int(await scripts["incr"](keys=[key], args=[amount, _ms(window_s)]))
 
     async def arecord_outcome(
         self, key: str, ok: bool, now: float, window_s: float, buckets: int
     ) -> tuple[int, int]:
-        _, outcome, _ = self._aclient()
+        _, scripts = self._aclient()
         args = ["1" if ok else "0", repr(now), window_s, buckets]
-        s, f = await outcome(keys=[key], args=args)
+        with self._guard():
+            s, f = await scripts["outcome"](keys=[key], args=args)
         return int(s), int(f)
 
     async def aoutcomes(
         self, key: str, now: float, window_s: float, buckets: int
     ) -> tuple[int, int]:
-        _, outcome, _ = self._aclient()
-        s, f = await outcome(keys=[key], args=["-1", repr(now), window_s, buckets])
+        _, scripts = self._aclient()
+        with self._guard():
+            s, f = await scripts["outcome"](keys=[key], args=["-1", repr(now), window_s, buckets])
         return int(s), int(f)
 
-    def _aslide_scripts(self) -> tuple[Any, Any]:
-        client, _, _ = self._aclient()
-        held = self._aslide
-        if held is None or held[0] is not asyncio.get_running_loop():
-            held = self._aslide = (
-                asyncio.get_running_loop(),
-                client.register_script(_SLIDE_LUA),
-                client.register_script(_ADJUST_LUA),
-            )
-        return held[1], held[2]
+    async def alog_acquire(
+        self, entries: Sequence[WindowEntry], window_s: float, now: float | None = None
+    ) -> Admission:
+        _, scripts = self._aclient()
+        ident = os.urandom(8).hex()
+        args = _log_args(entries, window_s, now, ident)
+        with self._guard():
+            raw = await scripts["log"](keys=_log_keys(entries), args=args)
+        return _admission(raw, entries, ident)
 
-    async def awindow_acquire(
-        self, entries: Sequence[WindowEntry], window_s: float, now: float
-    ) -> tuple[float, tuple[float, ...]]:
-        slide, _ = self._aslide_scripts()
-        keys = [key for key, _, _ in entries]
-        return _slide_result(await slide(keys=keys, args=_slide_args(entries, window_s, now)))
-
-    async def awindow_adjust(
-        self, key: str, amount: int, window_s: float, at: float, now: float
+    async def alog_adjust(
+        self, key: str, ident: str, amount: int, delta: int, window_s: float
     ) -> None:
-        _, adjust = self._aslide_scripts()
-        await adjust(keys=[key], args=[amount, repr(float(window_s)), repr(at), repr(now)])
+        _, scripts = self._aclient()
+        args: list[Any] = [ident, int(amount), int(delta), repr(float(window_s))]
+        with self._guard():
+            await scripts["log_adjust"](keys=[key, key + _SUM], args=args)
+
+    async def akey_id(self, value: str) -> str:
+        if self._secret is None:
+            _, scripts = self._aclient()
+            with self._guard():
+                raw = await scripts["secret"](keys=[SECRET_KEY], args=[os.urandom(32).hex()])
+            self._secret = str(raw).encode()
+        return keyed_id(self._secret, value)
 
     async def aclose(self) -> None:
         held, self._async = self._async, None
         if held is not None:
-            await held[1].aclose()
+            with contextlib.suppress(redis.RedisError, OSError, RuntimeError):
+                await held[1].aclose()
         self._sync.close()
