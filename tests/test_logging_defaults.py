@@ -175,8 +175,9 @@ def test_status_reads_the_state_url_from_the_config(
     store = open_store(REDIS_URL)
     try:
         fake = FakeProvider("openai")
-        fake.reply(error=ProviderUnavailableError("down", status_code=503))
-        client = Client(providers=[fake], middleware=[CircuitBreaker(store, min_calls=1)])
+        fake.default_reply(error=ProviderUnavailableError("down", status_code=503))
+        once = Retry(RetryPolicy(attempts=1))
+        client = Client(providers=[fake], middleware=[CircuitBreaker(store, min_calls=1), once])
         with pytest.raises(ProviderUnavailableError):
             client.chat(deployment, HI)
         # No --state-url: before, this printed the memory:// note and showed nothing.
