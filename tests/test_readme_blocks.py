@@ -14,9 +14,9 @@ How blocks run:
   a placeholder value.
 - ```python blocks are executed. ```bash blocks: every ``llmswitch ...`` command (also
   after ``uv run [--no-dev | --group G]``, after ``VAR=value`` prefixes, or fed by
-  ``echo TEXT |``) runs through the CLI's ``main()`` and must exit 0; other commands
-  (``export``, ``pip``, ``uv build``, ``pytest``, ...) are not run. Blocks in other
-  languages, or none, are text.
+  ``echo TEXT |``) runs through the CLI's ``main()`` and must exit 0 (or N, when its line
+  ends in ``# exits N``); other commands (``export``, ``pip``, ``uv build``, ``pytest``,
+  ...) are not run. Blocks in other languages, or none, are text.
 - ``<!-- fragment -->`` on the line before a block marks it as not standalone: a python
   fragment is only compiled, a toml fragment only parsed. Use it sparingly.
 - Every provider's environment variables point at a loopback fake that answers its
@@ -52,6 +52,7 @@ README = ROOT / "README.md"
 FIXTURES = Path(__file__).parent / "fixtures"
 FRAGMENT = "<!-- fragment -->"
 RUN = ("python", "toml", "bash")
+ALIASES = {"sh": "bash", "shell": "bash", "py": "python", "python3": "python"}
 
 
 # --------------------------------------------------------------------------- parsing
@@ -88,7 +89,7 @@ def parse_readme(text: str) -> list[Block]:
                 i += 1
             before = next((x.strip() for x in reversed(lines[:start]) if x.strip()), "")
             blocks.append(
-                Block(start + 1, lang.lower(), "\n".join(body) + "\n", section, subsection,
+                Block(start + 1, ALIASES.get(lang.lower(), lang.lower()), "\n".join(body) + "\n", section, subsection,
                       before == FRAGMENT)
             )  # fmt: skip
         elif line.startswith("## "):
@@ -375,14 +376,25 @@ def _run_toml(block: Block, cwd: Path) -> None:
     load_config(str(path))
 
 
-def _cli_commands(code: str) -> Iterator[tuple[dict[str, str], list[str], str | None]]:
-    """``(env, argv, stdin)`` of each llmswitch command in a bash block."""
+def _cli_commands(code: str) -> Iterator[tuple[dict[str, str], list[str], str | None, int]]:
+    """``(env, argv, stdin, expected exit code)`` of each llmswitch command in a bash block.
+    A line ending in ``# exits N`` shows a failure: its commands must exit N."""
     for raw in code.replace("\\\n", " ").splitlines():
-        for command in re.split(r"&&|;", raw):
-            pipeline = command.split("|")
+        expected = re.search(r"#\s*exits?\s+(\d+)\s*$", raw)
+        lexer = shlex.shlex(raw, posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        words = list(lexer)
+        commands: list[list[list[str]]] = [[[]]]  # commands -> pipeline stages -> words
+        for word in words:
+            if word in ("&&", "||", ";"):
+                commands.append([[]])
+            elif word == "|":
+                commands[-1].append([])
+            else:
+                commands[-1][-1].append(word)
+        for pipeline in commands:
             stdin: str | None = None
-            for stage in pipeline:
-                tokens = shlex.split(stage, comments=True)
+            for tokens in pipeline:
                 if not tokens:
                     continue
                 if tokens[0] in ("echo", "printf"):
@@ -401,7 +413,7 @@ def _cli_commands(code: str) -> Iterator[tuple[dict[str, str], list[str], str | 
                 if tokens[:3] == ["python", "-m", "llmswitch.cli"]:
                     tokens = ["llmswitch", *tokens[3:]]
                 if tokens and tokens[0] == "llmswitch":
-                    yield env, tokens[1:], stdin
+                    yield env, tokens[1:], stdin, int(expected.group(1)) if expected else 0
                 break  # later stages read our output (| head, | jq): not run
 
 
@@ -410,13 +422,15 @@ def _run_bash(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
 
     if block.fragment:
         return
-    for env, argv, stdin in _cli_commands(block.code):
+    for env, argv, stdin, expected in _cli_commands(block.code):
         with monkeypatch.context() as m:
             for k, v in env.items():
                 m.setenv(k, v)
             m.setattr(sys, "stdin", io.StringIO(stdin) if stdin is not None else _Tty())
             code = main(argv)
-        assert code == 0, f"{block.id}: `llmswitch {shlex.join(argv)}` exited {code}"
+        assert code == expected, (
+            f"{block.id}: `llmswitch {shlex.join(argv)}` exited {code}, expected {expected}"
+        )
 
 
 class _Tty(io.StringIO):
