@@ -24,6 +24,8 @@ from ..messages import (
     ModelInfo,
     Usage,
 )
+from ._hints import public_url
+from ._paging import Listing
 from .base import Adapter, EmbeddingAdapter, Endpoint, HttpRequest, HttpResponse
 from .runtime import CallContext, Timeout
 
@@ -46,13 +48,21 @@ class HttpProvider:
     # ------------------------------------------------------------------ helpers
 
     def _fail(
-        self, exc: LLMError, request: ChatRequest | None, model: str | None = None
+        self,
+        exc: LLMError,
+        request: ChatRequest | None,
+        model: str | None = None,
+        *,
+        url: str | None = None,
     ) -> LLMError:
-        """Fill in which provider/model an error came from, and scrub our key from it."""
+        """Fill in which provider/model an error came from, say which base-URL setting
+        is likely wrong (``url``: the request's), and scrub our key from it."""
         if exc.provider is None:
             exc.provider = self.id
         if exc.model is None:
             exc.model = request.model if request is not None else model
+        if url is not None and isinstance(exc, ProviderError):
+            self._hint(exc, url)
         secrets = self.endpoint.secrets()
         if secrets:
             # Providers quote a rejected key back in their message; scrub ours exactly.
@@ -61,6 +71,23 @@ class HttpProvider:
             if isinstance(exc, ProviderError) and exc.body:
                 exc.body = redact(exc.body, secrets)
         return exc
+
+    def _hint(self, exc: ProviderError, url: str) -> None:
+        """A 404, or an answer that is not the provider's, from a base URL with a known
+        mistake in it (``.../v1`` for Anthropic, no ``/v1`` for OpenAI...): the message
+        names the setting to fix. Real errors from the right URL keep their message."""
+        status = exc.status_code
+        foreign = type(exc) is ProviderError and (status is None or 200 <= status < 300)
+        rule = getattr(self.adapter, "base_url_hint", None)
+        if rule is None or not (status == 404 or foreign):
+            return
+        body = exc.body.encode() if exc.body else b""
+        hint = rule(self.endpoint, status, body)
+        if hint is None:
+            return
+        where = public_url(url)
+        exc.message = f"404 from {where}: {hint}" if status == 404 else f"{exc.message}; {hint}"
+        exc.args = (exc.message,)
 
     def _check(self, request: ChatRequest | None, response: HttpResponse) -> None:
         if response.status >= 300:
@@ -85,7 +112,7 @@ class HttpProvider:
             self._check(request, response)
             return self.adapter.parse_response(request, response)
         except LLMError as exc:
-            raise self._fail(exc, request) from None
+            raise self._fail(exc, request, url=http.url) from None
 
     async def astream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[Event]:
         adapter = self.adapter
@@ -136,22 +163,33 @@ class HttpProvider:
                 for event in parser.close():
                     yield event
         except LLMError as exc:
-            raise self._fail(exc, request) from None
+            raise self._fail(exc, request, url=http.url) from None
 
     async def alist_models(self, ctx: CallContext) -> list[ModelInfo]:
-        out: list[ModelInfo] = []
+        """Every page, under one timer for the total timeout (see :class:`Listing`)."""
+        listing = Listing(ctx.timeout)
         cursor: str | None = None
+        url: str | None = None
+        timer = asyncio.timeout_at(_loop_deadline(listing.deadline))
         try:
-            while True:
-                http = self.adapter.models_request(self.endpoint, cursor)
-                response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
-                self._check(None, response)
-                models, cursor = self._models_page(response, cursor)
-                out.extend(models)
-                if cursor is None:
-                    return out
+            async with timer:
+                while True:
+                    http = self.adapter.models_request(self.endpoint, cursor)
+                    url = http.url
+                    response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
+                    self._check(None, response)
+                    models, next_cursor = self._models_page(response, cursor)
+                    if listing.add(models, next_cursor, response):
+                        return listing.models
+                    cursor = next_cursor
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            raise self._fail(listing.expired(), None) from None
         except LLMError as exc:
-            raise self._fail(exc, None) from None
+            if isinstance(exc, LLMTimeoutError) and listing.past_deadline():
+                exc = listing.expired()
+            raise self._fail(exc, None, url=url) from None
 
     # ------------------------------------------------------------------ sync
 
@@ -162,7 +200,7 @@ class HttpProvider:
             self._check(request, response)
             return self.adapter.parse_response(request, response)
         except LLMError as exc:
-            raise self._fail(exc, request) from None
+            raise self._fail(exc, request, url=http.url) from None
 
     def stream(self, request: ChatRequest, ctx: CallContext) -> Iterator[Event]:
         adapter = self.adapter
@@ -204,22 +242,28 @@ class HttpProvider:
                         yield from events
                 yield from parser.close()
         except LLMError as exc:
-            raise self._fail(exc, request) from None
+            raise self._fail(exc, request, url=http.url) from None
 
     def list_models(self, ctx: CallContext) -> list[ModelInfo]:
-        out: list[ModelInfo] = []
+        """Every page; each page request gets what is left of the total timeout."""
+        listing = Listing(ctx.timeout)
         cursor: str | None = None
+        url: str | None = None
         try:
             while True:
                 http = self.adapter.models_request(self.endpoint, cursor)
-                response = ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
+                url = http.url
+                timeout = listing.page_timeout()
+                response = ctx.transport.send(self.endpoint.prepare(http), timeout)
                 self._check(None, response)
-                models, cursor = self._models_page(response, cursor)
-                out.extend(models)
-                if cursor is None:
-                    return out
+                models, next_cursor = self._models_page(response, cursor)
+                if listing.add(models, next_cursor, response):
+                    return listing.models
+                cursor = next_cursor
         except LLMError as exc:
-            raise self._fail(exc, None) from None
+            if isinstance(exc, LLMTimeoutError) and listing.past_deadline():
+                exc = listing.expired()
+            raise self._fail(exc, None, url=url) from None
 
     # ------------------------------------------------------------------ embeddings
 
@@ -292,41 +336,64 @@ class HttpProvider:
         http = probe(self.endpoint) if probe else self.adapter.models_request(self.endpoint)
         return self.endpoint.prepare(http)
 
+    def _probe_answer(self, response: HttpResponse) -> str | None:
+        """The server version from a 2xx probe answer; raises when the answer is not the
+        provider's (a web server at a wrong base URL answers 200 too). An adapter with
+        its own probe checks its answer with ``check_health``; one probed with the model
+        list, with ``check_models_answer`` (else the page must parse)."""
+        adapter = self.adapter
+        if hasattr(adapter, "health_request"):
+            check = getattr(adapter, "check_health", None)
+            if check is not None:
+                check(response)
+        else:
+            check = getattr(adapter, "check_models_answer", None)
+            if check is not None:
+                check(response)
+            else:
+                self._models_page(response, None)
+        parse = getattr(adapter, "parse_health", None)
+        return parse(response) if parse is not None else None  # type: ignore[no-any-return]
+
     def _health_result(
-        self, response: HttpResponse | None, started: float, err: str | None
+        self, http: HttpRequest, response: HttpResponse | None, started: float, err: str | None
     ) -> HealthStatus:
         latency = (time.monotonic() - started) * 1000
-        if response is not None and response.status >= 300:
-            err = str(self._fail(self.adapter.map_error(None, response), None))
         version = None
         if err is None and response is not None:
-            parse = getattr(self.adapter, "parse_health", None)
-            version = parse(response) if parse else None
+            try:
+                if response.status >= 300:
+                    raise self.adapter.map_error(None, response)
+                version = self._probe_answer(response)
+            except LLMError as exc:
+                err = str(self._fail(exc, None, url=http.url))
         if err is not None:  # a status line: provider messages and HTML bodies span lines
             err = " ".join(err.split())
         return HealthStatus(
             provider=self.id,
             ok=err is None,
             latency_ms=round(latency, 2),
-            version=version,
+            version=version if err is None else None,
             error=err,
         )
 
     async def ahealth(self, ctx: CallContext) -> HealthStatus:
         started = time.monotonic()
+        http = self._health_request()
         try:
-            response = await ctx.transport.send(self._health_request(), ctx.timeout)
+            response = await ctx.transport.send(http, ctx.timeout)
         except LLMError as exc:
-            return self._health_result(None, started, str(self._fail(exc, None)))
-        return self._health_result(response, started, None)
+            return self._health_result(http, None, started, str(self._fail(exc, None)))
+        return self._health_result(http, response, started, None)
 
     def health(self, ctx: CallContext) -> HealthStatus:
         started = time.monotonic()
+        http = self._health_request()
         try:
-            response = ctx.transport.send(self._health_request(), ctx.timeout)
+            response = ctx.transport.send(http, ctx.timeout)
         except LLMError as exc:
-            return self._health_result(None, started, str(self._fail(exc, None)))
-        return self._health_result(response, started, None)
+            return self._health_result(http, None, started, str(self._fail(exc, None)))
+        return self._health_result(http, response, started, None)
 
     # ------------------------------------------------------------------ token counting
 
@@ -375,6 +442,13 @@ def _merge_embeddings(request: EmbedRequest, parts: list[EmbeddingResponse]) -> 
         provider=request.provider,
         raw=[p.raw for p in parts],
     )  # fmt: skip
+
+
+def _loop_deadline(deadline: float | None) -> float | None:
+    """A ``time.monotonic()`` deadline on the running loop's clock."""
+    if deadline is None:
+        return None
+    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:

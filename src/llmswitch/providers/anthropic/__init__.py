@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ...errors import ProviderError
 from ...messages import ChatRequest, ChatResponse, ModelInfo
+from .._hints import anthropic_hint, expect_field
 from ..base import Endpoint, HttpRequest, HttpResponse
 from . import _errors, _request, _response
 from ._stream import AnthropicStreamParser
@@ -42,3 +43,10 @@ class AnthropicAdapter:
         self, endpoint: Endpoint, response: HttpResponse
     ) -> tuple[list[ModelInfo], str | None]:
         return _response.parse_models(endpoint, response)
+
+    def check_models_answer(self, response: HttpResponse) -> None:
+        """Health: the 200 must be a models list (``{"data": [...], "has_more": ...}``)."""
+        expect_field(response, "data", list, "an Anthropic models list")
+
+    def base_url_hint(self, endpoint: Endpoint, status: int | None, body: bytes) -> str | None:
+        return anthropic_hint(endpoint.provider, endpoint.base_url, status, body)

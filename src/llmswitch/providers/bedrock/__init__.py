@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import ConfigurationError, ProviderError
 from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
+from .._hints import expect_field
 from ..base import Endpoint, HttpRequest, HttpResponse, Secret
 from . import _embed, _errors, _request, _response
 from ._endpoint import (
@@ -66,6 +67,10 @@ class BedrockAdapter:
 
     def health_request(self, endpoint: Endpoint) -> HttpRequest:
         return _request.health_request(endpoint)
+
+    def check_health(self, response: HttpResponse) -> None:
+        """ListFoundationModels must answer ``{"modelSummaries": [...]}``."""
+        expect_field(response, "modelSummaries", list, "a Bedrock foundation-models list")
 
     def parse_health(self, response: HttpResponse) -> str | None:
         return None  # Bedrock reports no version

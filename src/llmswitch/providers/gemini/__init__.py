@@ -21,6 +21,7 @@ from ...messages import (
     EmbedRequest,
     ModelInfo,
 )
+from .._hints import expect_field, gemini_hint
 from ..base import Endpoint, HttpRequest, HttpResponse, Secret
 from ..http import HttpProvider
 from . import _errors, _request, _response
@@ -95,8 +96,15 @@ class GeminiAdapter:
     def health_request(self, endpoint: Endpoint) -> HttpRequest:
         return _request.health_request(endpoint)
 
+    def check_health(self, response: HttpResponse) -> None:
+        """The one-model page must be a models list (``{"models": [...]}``)."""
+        expect_field(response, "models", list, "a Gemini models list")
+
     def parse_health(self, response: HttpResponse) -> str | None:
         return None  # the API reports no server version
+
+    def base_url_hint(self, endpoint: Endpoint, status: int | None, body: bytes) -> str | None:
+        return gemini_hint(endpoint.provider, endpoint.base_url, status, body)
 
 
 def _base_url(pc: ProviderConfig | None, env: Mapping[str, str]) -> str:

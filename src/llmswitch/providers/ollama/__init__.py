@@ -34,6 +34,7 @@ from ...messages import (
     EmbedRequest,
     ModelInfo,
 )
+from .._hints import expect_field, ollama_hint
 from ..base import Endpoint, HttpRequest, HttpResponse, Secret
 from ..http import HttpProvider
 from . import _errors, _request, _response
@@ -130,8 +131,15 @@ class OllamaAdapter:
     def health_request(self, endpoint: Endpoint) -> HttpRequest:
         return _request.get_request(endpoint, "/api/version")
 
+    def check_health(self, response: HttpResponse) -> None:
+        """``/api/version`` must answer ``{"version": "0.12.6"}``."""
+        expect_field(response, "version", str, "an Ollama /api/version answer")
+
     def parse_health(self, response: HttpResponse) -> str | None:
         return _response.parse_health(response)
+
+    def base_url_hint(self, endpoint: Endpoint, status: int | None, body: bytes) -> str | None:
+        return ollama_hint(endpoint.provider, endpoint.base_url, status, body)
 
 
 def _name(entry: Mapping[str, object]) -> str:

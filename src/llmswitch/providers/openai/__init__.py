@@ -13,6 +13,7 @@ from typing import get_args
 
 from ...errors import ConfigurationError, ProviderError
 from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
+from .._hints import expect_field, openai_hint
 from ..base import Endpoint, HttpRequest, HttpResponse
 from ._embed import EMBED_BATCH_SIZE, build_embed_request, parse_embed_response
 from ._errors import map_error
@@ -64,6 +65,15 @@ class OpenAIAdapter:
         self, endpoint: Endpoint, response: HttpResponse
     ) -> tuple[list[ModelInfo], str | None]:
         return parse_models(endpoint, response)
+
+    def check_models_answer(self, response: HttpResponse) -> None:
+        """Health: the 200 must be a models list (``{"object": "list", "data": [...]}``)."""
+        expect_field(response, "data", list, "an OpenAI models list")
+
+    def base_url_hint(self, endpoint: Endpoint, status: int | None, body: bytes) -> str | None:
+        if self.flavor == "azure":  # deployment URLs are built per request: no /v1 rule
+            return None
+        return openai_hint(endpoint.provider, endpoint.base_url, status, body)
 
     def build_embed_request(self, request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
         return build_embed_request(request, endpoint, flavor=self.flavor)
