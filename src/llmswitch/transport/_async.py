@@ -1,4 +1,10 @@
-"""Async HTTP on aiohttp: one pooled session per client, created on first use."""
+"""Async HTTP on aiohttp: one pooled session per client, created on first use.
+
+Redirects are not followed (as in the sync transport): a 3xx reaches the adapter's
+``map_error``, so the key headers and the prompt never go to another origin. Bodies
+are read in pieces with a running total, so a compressed answer cannot inflate past
+the body cap.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,11 @@ from typing import TYPE_CHECKING
 import aiohttp
 from yarl import URL
 
-from ..errors import LLMTimeoutError, TransportError
+from ..errors import LLMTimeoutError
 from ..providers.base import HttpRequest, HttpResponse
 from ..providers.runtime import Timeout
+from . import limits
+from ._netfail import connection_error
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -23,10 +31,11 @@ __all__ = ["AsyncTransport", "StreamResponse"]
 class StreamResponse:
     """Status and headers of a streamed response, and its body as it arrives."""
 
-    __slots__ = ("_resp", "headers", "status")
+    __slots__ = ("_max_body", "_resp", "headers", "status")
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, max_body: int | None = None) -> None:
         self._resp = resp
+        self._max_body = limits.MAX_BODY_BYTES if max_body is None else max_body
         self.status = resp.status
         self.headers: CIMultiDictProxy[str] = resp.headers
 
@@ -34,13 +43,19 @@ class StreamResponse:
         return self._resp.content.iter_any()
 
     async def read(self) -> bytes:
-        return await self._resp.read()
+        """The whole body (an error answer), within the body cap."""
+        return await _read_body(self._resp, self._max_body)
 
 
 class AsyncTransport:
-    """Connection-pooled async HTTP. ``limit`` caps open connections (0 = unlimited)."""
+    """Connection-pooled async HTTP. ``limit`` caps open connections (0 = unlimited);
+    ``max_body_bytes`` caps a non-streamed body after decompression (default
+    :data:`~llmswitch.transport.limits.MAX_BODY_BYTES`)."""
 
-    def __init__(self, *, limit: int = 100, limit_per_host: int = 0) -> None:
+    def __init__(
+        self, *, limit: int = 100, limit_per_host: int = 0, max_body_bytes: int | None = None
+    ) -> None:
+        self.max_body_bytes = limits.MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
@@ -99,11 +114,13 @@ class AsyncTransport:
                 headers=request.headers,
                 timeout=self._client_timeout(timeout),
                 proxy=self._proxy(request.url),
+                allow_redirects=False,
             ) as resp:
-                body = await resp.read()
+                body = await _read_body(resp, self.max_body_bytes)
                 return HttpResponse(status=resp.status, headers=resp.headers, body=body)
         except Exception as exc:
-            raise _translate(exc, timeout) from None
+            error = _translate(exc, timeout, request.url)
+            raise error from error.__cause__
 
     @asynccontextmanager
     async def stream(self, request: HttpRequest, timeout: Timeout) -> AsyncIterator[StreamResponse]:
@@ -121,14 +138,17 @@ class AsyncTransport:
                 headers=request.headers,
                 timeout=self._client_timeout(timeout),
                 proxy=self._proxy(request.url),
+                allow_redirects=False,
             )
         except Exception as exc:
-            raise _translate(exc, timeout) from None
+            error = _translate(exc, timeout, request.url)
+            raise error from error.__cause__
         try:
-            yield StreamResponse(resp)
+            yield StreamResponse(resp, self.max_body_bytes)
         except (TimeoutError, aiohttp.ClientError) as exc:
             resp.close()
-            raise _translate(exc, timeout) from None
+            error = _translate(exc, timeout, request.url)
+            raise error from error.__cause__
         except BaseException:
             resp.close()  # abandoned or cancelled mid-body: drop the connection
             raise
@@ -148,7 +168,24 @@ def _url(url: str) -> str | URL:
     return URL(url, encoded=True) if "%" in url else url
 
 
-def _translate(exc: BaseException, timeout: Timeout) -> Exception:
+async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    encoded = "Content-Encoding" in resp.headers
+    length = resp.content_length
+    if not encoded and length is not None and length <= limit:
+        return await resp.read()  # aiohttp reads no more than Content-Length
+    parts: list[bytes] = []
+    size = 0
+    content = resp.content
+    while chunk := await content.readany():
+        size += len(chunk)
+        if size > limit:
+            resp.close()  # stop inflating: drop the connection
+            raise limits.body_too_large(limit, parts[0] if parts else chunk, resp.status, encoded)
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _translate(exc: BaseException, timeout: Timeout, url: str) -> Exception:
     if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ServerTimeoutError):
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             return LLMTimeoutError(
@@ -163,8 +200,8 @@ def _translate(exc: BaseException, timeout: Timeout) -> Exception:
         return LLMTimeoutError(
             f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total
         )
-    if isinstance(exc, aiohttp.ClientError):
-        return TransportError(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, OSError):
-        return TransportError(f"{type(exc).__name__}: {exc}")
-    return exc if isinstance(exc, Exception) else TransportError(repr(exc))
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientSSLError):
+        return connection_error(url, exc, connecting=True)
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return connection_error(url, exc, connecting=False)
+    return exc if isinstance(exc, Exception) else connection_error(url, exc, connecting=False)

@@ -3,6 +3,11 @@
 A separate blocking stack, rather than the async one driven from a helper thread,
 so a sync stream costs no thread hop per chunk: the adapters are sans-I/O, so
 both stacks share every byte of parsing.
+
+Bodies are read with bounded ``read1`` calls, the socket timeout set to what is left
+of the total timeout before each, so a server trickling bytes cannot hold a call past
+its deadline (a socket timeout alone restarts with every byte, and ``read_chunked``
+waits for a whole HTTP chunk). The same reads cap the decompressed body size.
 """
 
 from __future__ import annotations
@@ -18,70 +23,84 @@ from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
     NewConnectionError,
+    ProxyError,
     ReadTimeoutError,
+    SSLError,
 )
 
-from ..errors import LLMTimeoutError, TransportError
+from ..errors import LLMTimeoutError
 from ..providers.base import HttpRequest, HttpResponse
 from ..providers.runtime import Timeout
+from . import limits
+from ._netfail import connection_error
 
 __all__ = ["SyncStreamResponse", "SyncTransport"]
 
+_READ = 65536  # bytes per read: also the most one read may inflate to
+
 
 class SyncStreamResponse:
-    __slots__ = ("_resp", "headers", "status")
+    __slots__ = ("_deadline", "_max_body", "_resp", "_url", "headers", "status")
 
-    def __init__(self, resp: urllib3.BaseHTTPResponse) -> None:
+    def __init__(
+        self,
+        resp: urllib3.BaseHTTPResponse,
+        url: str = "",
+        deadline: float | None = None,
+        max_body: int | None = None,
+    ) -> None:
         self._resp = resp
+        self._url = url
+        self._deadline = deadline
+        self._max_body = limits.MAX_BODY_BYTES if max_body is None else max_body
         self.status = resp.status
         self.headers = resp.headers
 
     def chunks(self) -> Iterator[bytes]:
+        """The body as it arrives, at most 64 KiB (decompressed) per item. Each item is
+        one socket read: the caller sets the timeout for the next one."""
         error: Exception | None = None
+        read1 = self._resp.read1
         try:
-            yield from self._chunks()
+            while True:
+                data = read1(_READ)
+                if not data:
+                    return
+                yield data
         except (ReadTimeoutError, TimeoutError) as exc:
             error = LLMTimeoutError(f"read timed out: {exc}", phase="read")
             _forget(exc)
         except (HTTPError, OSError) as exc:
-            error = TransportError(f"{type(exc).__name__}: {exc}")
+            error = connection_error(self._url, exc, connecting=False)
             _forget(exc)
         if error is not None:
             raise error
 
-    def _chunks(self) -> Iterator[bytes]:
-        resp = self._resp
-        if resp.chunked and isinstance(resp, urllib3.HTTPResponse):
-            # one item per HTTP chunk: events reach the caller as soon as they arrive
-            yield from resp.read_chunked(decode_content=True)
-            return
-        while True:
-            data = resp.read1(65536)
-            if not data:
-                return
-            yield data
-
     def read(self) -> bytes:
-        return self._resp.read()
+        """The whole body (an error answer), within the total timeout and the body cap."""
+        return _read_body(self._resp, self._deadline, self._max_body)
 
     def set_read_timeout(self, seconds: float | None) -> None:
         """Change the socket timeout for the reads to come (first token -> total)."""
-        conn = getattr(self._resp, "connection", None)
-        sock: socket.socket | None = getattr(conn, "sock", None)
+        sock = _socket(self._resp)
         if sock is not None:
             sock.settimeout(seconds)
 
 
 class SyncTransport:
-    """Connection-pooled blocking HTTP. ``maxsize`` connections are kept per host."""
+    """Connection-pooled blocking HTTP. ``maxsize`` connections are kept per host;
+    ``max_body_bytes`` caps a non-streamed body after decompression (default
+    :data:`~llmswitch.transport.limits.MAX_BODY_BYTES`)."""
 
-    def __init__(self, *, maxsize: int = 20) -> None:
+    def __init__(self, *, maxsize: int = 20, max_body_bytes: int | None = None) -> None:
         self._pool = urllib3.PoolManager(maxsize=maxsize, retries=False, block=False)
+        self.max_body_bytes = limits.MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
 
     def send(self, request: HttpRequest, timeout: Timeout) -> HttpResponse:
         deadline = _deadline(timeout.total)
+        resp: urllib3.BaseHTTPResponse | None = None
         try:
-            resp = self._pool.request(
+            resp = self._pool.urlopen(
                 request.method,
                 request.url,
                 body=request.body,
@@ -89,12 +108,16 @@ class SyncTransport:
                 timeout=urllib3.Timeout(connect=timeout.connect, read=timeout.total),
                 redirect=False,
                 retries=False,
+                preload_content=False,
             )
+            body = _read_body(resp, deadline, self.max_body_bytes)
         except Exception as exc:
-            error = _translate(exc, timeout, deadline)
+            if resp is not None:
+                resp.close()  # read part-way: the connection cannot be reused
+            error = _translate(exc, timeout, deadline, request.url)
             _forget(exc)
         else:
-            return HttpResponse(status=resp.status, headers=resp.headers, body=resp.data)
+            return HttpResponse(status=resp.status, headers=resp.headers, body=body)
         raise error
 
     @contextmanager
@@ -116,15 +139,17 @@ class SyncTransport:
                 preload_content=False,
             )
         except Exception as exc:
-            error = _translate(exc, timeout, deadline, phase="first_token")
+            error = _translate(exc, timeout, deadline, request.url, phase="first_token")
             _forget(exc)
-            raise error from None
+            raise error from error.__cause__
         ok = False
         try:
-            yield SyncStreamResponse(resp)
+            yield SyncStreamResponse(resp, request.url, deadline, self.max_body_bytes)
             ok = True
         except (HTTPError, OSError) as exc:
-            raise _translate(exc, timeout, deadline) from None
+            error = _translate(exc, timeout, deadline, request.url)
+            _forget(exc)
+            raise error from error.__cause__
         finally:
             if ok and resp.isclosed():  # type: ignore[attr-defined]
                 resp.release_conn()
@@ -133,6 +158,35 @@ class SyncTransport:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def _socket(resp: urllib3.BaseHTTPResponse) -> socket.socket | None:
+    conn = getattr(resp, "connection", None)
+    return getattr(conn, "sock", None)
+
+
+def _read_body(resp: urllib3.BaseHTTPResponse, deadline: float | None, limit: int) -> bytes:
+    """Read to the end in bounded pieces: the deadline is checked (and the socket timeout
+    set to what is left of it) before each read, and the decompressed size is capped."""
+    parts: list[bytes] = []
+    size = 0
+    sock = _socket(resp) if deadline is not None else None
+    while True:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("total timeout")
+            if sock is not None:
+                sock.settimeout(remaining)
+        data = resp.read1(_READ)
+        if not data:
+            break
+        size += len(data)
+        if size > limit:
+            encoded = resp.headers.get("content-encoding", "identity") != "identity"
+            raise limits.body_too_large(limit, parts[0] if parts else data, resp.status, encoded)
+        parts.append(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _forget(exc: BaseException) -> None:
@@ -153,10 +207,14 @@ def _deadline(total: float | None) -> float | None:
 
 
 def _translate(
-    exc: BaseException, timeout: Timeout, deadline: float | None, phase: str | None = None
+    exc: BaseException,
+    timeout: Timeout,
+    deadline: float | None,
+    url: str,
+    phase: str | None = None,
 ) -> Exception:
     if isinstance(exc, NewConnectionError):  # a ConnectTimeoutError subclass, but a refusal
-        return TransportError(f"cannot connect: {exc.reason if hasattr(exc, 'reason') else exc}")
+        return connection_error(url, exc, connecting=True)
     if isinstance(exc, ConnectTimeoutError):
         return LLMTimeoutError(
             f"connect timeout after {timeout.connect}s", phase="connect", timeout=timeout.connect
@@ -172,7 +230,8 @@ def _translate(
         return LLMTimeoutError(
             f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total
         )
+    if isinstance(exc, SSLError | ProxyError):  # the TLS handshake (or proxy) failed
+        return connection_error(url, exc, connecting=True)
     if isinstance(exc, HTTPError | OSError):
-        reason = getattr(exc, "reason", None) or exc
-        return TransportError(f"{type(exc).__name__}: {reason}")
-    return exc if isinstance(exc, Exception) else TransportError(repr(exc))
+        return connection_error(url, exc, connecting=False)
+    return exc if isinstance(exc, Exception) else connection_error(url, exc, connecting=False)

@@ -7,24 +7,50 @@ JSON parser without a str round trip. That keeps a 200-chunk stream within budge
 Handles lines split across reads, ``\\n``, ``\\r\\n`` and lone ``\\r`` line ends,
 comments (``: keep-alive``), multi-line ``data:``, ``event:`` names, and ignores
 ``id:``/``retry:``.
+
+Cost is linear in the input however it is cut: a line arriving in many reads is kept
+as a list of pieces and joined once, when its end arrives. A line or event longer
+than ``max_line`` (default :data:`~llmswitch.transport.limits.MAX_LINE_BYTES`) is a
+:class:`~llmswitch.ProviderError`.
 """
 
 from __future__ import annotations
 
-__all__ = ["SSEDecoder"]
+from . import limits
+
+__all__ = ["LineSplitter", "SSEDecoder"]
 
 
-class SSEDecoder:
-    __slots__ = ("_buf", "_data", "_event")
+class LineSplitter:
+    """Bytes in, complete lines out, for SSE-style line ends (``\\n``, ``\\r\\n``, ``\\r``)."""
 
-    def __init__(self) -> None:
-        self._buf = b""
-        self._event: str | None = None
-        self._data: list[bytes] = []
+    __slots__ = ("_buf", "_more", "_more_size", "max_line")
 
-    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
-        """Return the complete events in ``chunk`` as ``(event name, data)`` pairs."""
-        buf = self._buf + chunk if self._buf else chunk
+    def __init__(self, max_line: int | None = None) -> None:
+        self._buf = b""  # the start of an unfinished line
+        self._more: list[bytes] = []  # later pieces of it, joined once its end arrives
+        self._more_size = 0
+        self.max_line = limits.MAX_LINE_BYTES if max_line is None else max_line
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The complete lines in ``chunk`` plus what earlier reads left over."""
+        buf = self._buf
+        if buf:
+            # Still inside one long line: search only the new bytes, copy nothing.
+            if b"\n" not in chunk and b"\r" not in chunk and buf[-1] != 13:
+                self._more.append(chunk)
+                self._more_size += len(chunk)
+                if len(buf) + self._more_size > self.max_line:
+                    raise limits.line_too_long(self.max_line, buf)
+                return []
+            if self._more:
+                buf = b"".join((buf, *self._more, chunk))
+                self._more = []
+                self._more_size = 0
+            else:
+                buf += chunk
+        else:
+            buf = chunk
         if b"\r" in buf:
             held = b""
             if buf.endswith(b"\r"):  # its "\n" may be in the next read
@@ -36,10 +62,50 @@ class SSEDecoder:
             end = buf.rfind(b"\n")
             self._buf = buf[end + 1 :]
         if end < 0:
+            if len(buf) > self.max_line:
+                raise limits.line_too_long(self.max_line, buf)
+            return []
+        lines = buf[:end].split(b"\n")
+        if end > self.max_line:  # only a huge read can hold a line over the cap
+            for line in lines:
+                if len(line) > self.max_line:
+                    raise limits.line_too_long(self.max_line, line)
+        # A long unfinished tail is caught by the next feed (or close), after the
+        # lines of this read have been delivered.
+        return lines
+
+    def close(self) -> bytes:
+        """End of input: the unfinished last line (``b""`` if none)."""
+        rest = self.pending
+        self._buf, self._more, self._more_size = b"", [], 0
+        if len(rest) > self.max_line:
+            raise limits.line_too_long(self.max_line, rest)
+        return rest
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes received but not yet part of a complete line (for error reports)."""
+        return b"".join((self._buf, *self._more)) if self._more else self._buf
+
+
+class SSEDecoder:
+    __slots__ = ("_data", "_data_size", "_event", "_lines")
+
+    def __init__(self, max_line: int | None = None) -> None:
+        self._lines = LineSplitter(max_line)
+        self._event: str | None = None
+        self._data: list[bytes] = []
+        self._data_size = 0  # bytes in _data, once an event spans reads
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
+        """Return the complete events in ``chunk`` as ``(event name, data)`` pairs."""
+        lines = self._lines.feed(chunk)
+        if not lines:
             return []
         out: list[tuple[str | None, bytes]] = []
-        data = self._data
-        for line in buf[:end].split(b"\n"):
+        data = start = self._data
+        kept = len(data)
+        for line in lines:
             if not line:
                 if data:
                     out.append((self._event, data[0] if len(data) == 1 else b"\n".join(data)))
@@ -50,15 +116,25 @@ class SSEDecoder:
             elif line.startswith(b"event:"):
                 self._event = line[6:].strip().decode("utf-8", "replace")
             # comments (":"), id:, retry: and unknown fields are ignored
+        if data:  # an event continues into the next read: its size is capped too
+            if data is start:
+                self._data_size += sum(map(len, data[kept:]))
+            else:
+                self._data_size = sum(map(len, data))
+            if self._data_size > self._lines.max_line:
+                raise limits.line_too_long(self._lines.max_line, data[0])
+        elif self._data_size:
+            self._data_size = 0
         return out
 
     def close(self) -> list[tuple[str | None, bytes]]:
         """End of input: a final event without its blank line still counts."""
-        out = self.feed(b"\n\n") if (self._buf or self._data) else []
-        self._buf = b""
-        return out
+        if not self._lines.pending and not self._data:
+            return []
+        rest = self._lines.close()
+        return self.feed(rest + b"\n\n" if rest else b"\n\n")
 
     @property
     def pending(self) -> bytes:
         """Bytes received but not yet part of a complete line (for error reports)."""
-        return self._buf
+        return self._lines.pending

@@ -11,6 +11,10 @@ buffer on the hot path: it costs ~20 us per frame (a dozen Python calls and slic
 header), several times the budget of a whole streamed event. Here a frame costs one
 ``unpack_from``, two ``crc32`` calls and a dict lookup: a stream's header blocks repeat
 (``:event-type contentBlockDelta`` ...), so decoded headers are cached by their bytes.
+
+A frame arriving in many reads costs time linear in its size: once its prelude is in,
+its length is known, so later reads are only collected until it is complete and then
+joined once (frames are capped at botocore's limits, 24 MiB of payload).
 """
 
 from __future__ import annotations
@@ -51,22 +55,33 @@ class EventStreamDecoder:
     header bytes: treat it as read-only.
     """
 
-    __slots__ = ("_buf", "_cache")
+    __slots__ = ("_buf", "_cache", "_more", "_more_size", "_need")
 
     def __init__(self) -> None:
         self._buf = b""
+        self._more: list[bytes] = []  # later reads of an incomplete frame of known length
+        self._more_size = 0
+        self._need = 0  # that frame's length: nothing is parsed until it has arrived
         self._cache: dict[bytes, Headers] = {}
 
     @property
     def buffered(self) -> int:
         """Bytes of an incomplete frame held back (non-zero at EOF means truncation)."""
-        return len(self._buf)
+        return len(self._buf) + self._more_size
 
     def feed(self, data: bytes) -> list[tuple[Headers, bytes]]:
         """Complete frames, in order. A bad frame raises :class:`EventStreamError`, but
         when good frames came before it in this call they are returned first and the
         error is raised by the next call."""
-        buf = self._buf + data if self._buf else data
+        if self._need:
+            self._more.append(data)
+            self._more_size += len(data)
+            if len(self._buf) + self._more_size < self._need:
+                return []
+            buf = b"".join((self._buf, *self._more))
+            self._more, self._more_size, self._need = [], 0, 0
+        else:
+            buf = self._buf + data if self._buf else data
         size = len(buf)
         pos = 0
         out: list[tuple[Headers, bytes]] = []
@@ -84,6 +99,7 @@ class EventStreamDecoder:
                     raise EventStreamError("invalid frame lengths", buf[pos : pos + 64])
                 end = pos + total
                 if end > size:
+                    self._need = total
                     break
                 (message_crc,) = unpack_from("!I", buf, end - 4)
                 if crc32(buf[pos + 8 : end - 4], prelude_crc) != message_crc:

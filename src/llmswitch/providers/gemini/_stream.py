@@ -7,7 +7,9 @@ wins (running totals).
 
 Framing is decoded here rather than by the shared SSE decoder because an error after the
 200 may arrive as raw JSON lines, not as ``data:`` (the official SDK buffers such lines
-until their braces balance); those are collected the same way and raised.
+until their braces balance); those are collected the same way and raised. Lines come
+from the shared :class:`~llmswitch.transport.sse.LineSplitter` (linear in the input,
+lines capped); an event or raw JSON object over the same cap is a ``ProviderError``.
 
 Block indices: consecutive text parts share an index, as do consecutive thought parts;
 each function call gets its own. ``parse_response`` groups a whole body the same way,
@@ -31,6 +33,8 @@ from ...events import (
     ToolCallStart,
 )
 from ...messages import ChatRequest, ToolCall
+from ...transport import limits
+from ...transport.sse import LineSplitter
 from ._errors import error_from_payload, malformed
 from ._response import (
     blocked_prompt,
@@ -46,30 +50,38 @@ __all__ = ["GeminiStreamParser"]
 _TEXT, _THOUGHT, _CALL = 1, 2, 3
 
 
+_NOT_STRUCTURAL = bytes(c for c in range(256) if c not in b'"{}[]')
+
+
 def _depth_change(line: bytes, in_string: bool) -> tuple[int, bool]:
-    """Bracket depth change of a raw JSON line, ignoring brackets inside strings."""
+    """Bracket depth change of a raw JSON line, ignoring brackets inside strings.
+
+    Escapes are dropped first (``\\\\`` pairs, then ``\\"``), then every byte that is not a
+    quote or bracket, so the Python loop only sees structure: a hostile 16 MiB line costs
+    a fraction of a second, not seconds."""
+    if b"\\" in line:
+        line = line.replace(b"\\\\", b"").replace(b'\\"', b"")
     depth = 0
-    escaped = False
-    for c in line:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif c == 0x5C:  # backslash
-                escaped = True
-            elif c == 0x22:  # quote
-                in_string = False
-        elif c == 0x22:
-            in_string = True
-        elif c in (0x7B, 0x5B):  # { [
-            depth += 1
-        elif c in (0x7D, 0x5D):  # } ]
-            depth -= 1
+    for c in line.translate(None, _NOT_STRUCTURAL):
+        if c == 0x22:  # quote
+            in_string = not in_string
+        elif not in_string:
+            depth += 1 if c == 0x7B or c == 0x5B else -1  # { [ open, } ] close
     return depth, in_string
+
+
+def _open_event_size(lines: list[bytes], carried: int) -> int:
+    """Bytes of the event still open after ``lines`` (those after the last blank line)."""
+    size = 0
+    for line in reversed(lines):
+        if not line:
+            return size
+        size += len(line) + 1
+    return carried + size
 
 
 class GeminiStreamParser:
     __slots__ = (
-        "_buf",
         "_calls",
         "_data",
         "_depth",
@@ -80,8 +92,11 @@ class GeminiStreamParser:
         "_index",
         "_kind",
         "_last",
+        "_open",
         "_raw",
+        "_raw_size",
         "_request",
+        "_split",
         "_started",
         "_stem",
         "_usage",
@@ -89,9 +104,11 @@ class GeminiStreamParser:
 
     def __init__(self, request: ChatRequest) -> None:
         self._request = request
-        self._buf = b""
+        self._split = LineSplitter()
         self._data: list[bytes] = []
+        self._open = 0  # bytes of an event that spans reads
         self._raw: list[bytes] = []  # raw (non-SSE) JSON lines being collected
+        self._raw_size = 0
         self._depth = 0
         self._in_string = False
         self._index = -1
@@ -111,21 +128,16 @@ class GeminiStreamParser:
         if self._failed is not None:
             raise self._failed
         out: list[Event] = []
-        buf = self._buf + data if self._buf else data
-        if b"\r" in buf:
-            held = b""
-            if buf.endswith(b"\r"):  # its "\n" may be in the next read
-                buf, held = buf[:-1], b"\r"
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            end = buf.rfind(b"\n")
-            self._buf = buf[end + 1 :] + held
-        else:
-            end = buf.rfind(b"\n")
-            self._buf = buf[end + 1 :]
-        if end < 0:
+        lines = self._split.feed(data)
+        if not lines:
             return out
         try:
-            self._lines(buf[:end].split(b"\n"), out)
+            self._lines(lines, out)
+            if lines[-1] or self._open:  # an event spans reads: cap its size
+                self._open = _open_event_size(lines, self._open)
+                if self._open > self._split.max_line:
+                    head = self._data[0] if self._data else lines[-1]
+                    raise limits.line_too_long(self._split.max_line, head)
         except ProviderError as exc:
             # One read can hold good events and then an error: deliver the events now
             # and raise on the next call, so the caller keeps what was received.
@@ -141,8 +153,8 @@ class GeminiStreamParser:
         if self._done:
             return out
         self._done = True
-        rest, self._buf = self._buf, b""
         try:
+            rest = self._split.close()
             # A last event without its blank line still counts.
             self._lines([rest, b""] if rest else [b""], out)
             if self._raw:
@@ -173,10 +185,14 @@ class GeminiStreamParser:
 
     def _raw_line(self, line: bytes, out: list[Event]) -> None:
         self._raw.append(line)
+        self._raw_size += len(line) + 1
+        if self._raw_size > self._split.max_line:
+            raise limits.line_too_long(self._split.max_line, self._raw[0])
         change, self._in_string = _depth_change(line, self._in_string)
         self._depth += change
         if self._depth <= 0:
             raw, self._raw, self._depth, self._in_string = b"\n".join(self._raw), [], 0, False
+            self._raw_size = 0
             self._payload(raw, out)
 
     # ------------------------------------------------------------------ chunks
