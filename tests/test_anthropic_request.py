@@ -163,8 +163,8 @@ def test_caller_max_tokens_wins() -> None:
 def test_system_prompt_and_system_messages_go_top_level_in_order() -> None:
     messages = [
         {"role": "system", "content": "Be terse."},
-        {"role": "user", "content": "Hi"},
         {"role": "developer", "content": [{"type": "text", "text": "Use metric units."}]},
+        {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello"},
     ]
     b = body(make(messages, system="You are a weather bot."))

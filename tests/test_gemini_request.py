@@ -113,8 +113,8 @@ def test_system_prompt_and_system_messages_become_system_instruction() -> None:
         req(
             [
                 {"role": "system", "content": "Be terse."},
-                {"role": "user", "content": "hi"},
                 {"role": "developer", "content": [{"type": "text", "text": "Use metric."}]},
+                {"role": "user", "content": "hi"},
             ],
             system="You are a weather bot.",
         )
@@ -146,7 +146,6 @@ def test_roles_map_to_user_and_model_and_consecutive_turns_merge() -> None:
                 {"role": "user", "content": "one"},
                 {"role": "user", "content": "two"},
                 {"role": "assistant", "content": "three"},
-                {"role": "assistant", "content": ""},  # empty: contributes nothing
                 {"role": "user", "content": "four"},
             ]
         )
@@ -323,11 +322,12 @@ def test_tool_result_for_an_unknown_call_is_rejected_naming_the_field() -> None:
     assert info.value.field == "messages[1].tool_call_id"
 
 
-def test_tool_result_with_legacy_name_needs_no_matching_call() -> None:
+def test_tool_result_matching_no_call_is_rejected_even_with_a_legacy_name() -> None:
     msgs = [{"role": "user", "content": "go"},
             {"role": "tool", "tool_call_id": "x", "name": "lookup", "content": "ok"}]  # fmt: skip
-    fr = body(req(msgs))["contents"][0]["parts"][0]["functionResponse"]
-    assert fr["name"] == "lookup"
+    with pytest.raises(ConfigurationError) as info:
+        body(req(msgs))
+    assert info.value.field == "messages[1].tool_call_id"
 
 
 def test_image_in_a_tool_result_is_rejected() -> None:

@@ -68,26 +68,26 @@ def test_stream_asks_for_usage() -> None:
     assert http.headers["accept"] == "text/event-stream"
 
 
-def test_system_prompt_first_then_system_messages_in_place() -> None:
+def test_system_prompt_first_then_leading_system_messages_in_order() -> None:
     _, body = build(
         system="Be terse.",
         messages=[
-            {"role": "user", "content": "a"},
             {"role": "developer", "content": "Now answer in French."},
             {
                 "role": "system",
                 "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}],
             },
+            {"role": "user", "content": "a"},
         ],
     )
     assert body["messages"] == [
         {"role": "system", "content": "Be terse."},
-        {"role": "user", "content": "a"},
         {"role": "system", "content": "Now answer in French."},
         {
             "role": "system",
             "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}],
         },
+        {"role": "user", "content": "a"},
     ]
 
 
@@ -184,9 +184,10 @@ def test_image_in_a_tool_result_is_a_typed_error() -> None:
     msg = Message(
         role="tool", tool_call_id="c", content=(ImagePart(url="https://example.com/x.png"),)
     )
+    call = Message(role="assistant", tool_calls=(ToolCall(id="c", name="f", arguments={}),))
     with pytest.raises(ConfigurationError) as info:
-        build(messages=[Message(role="user", content="x"), msg])
-    assert info.value.field == "messages[1].content[0]"
+        build(messages=[Message(role="user", content="x"), call, msg])
+    assert info.value.field == "messages[2].content[0]"
 
 
 def test_tools_and_tool_choice() -> None:

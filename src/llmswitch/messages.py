@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -356,7 +357,10 @@ def _check_image_url(url: Any, where: str) -> str:
 
 
 def _to_part(raw: Any, where: str) -> Part:
-    if isinstance(raw, TextPart | ImagePart):
+    if isinstance(raw, TextPart):
+        return raw
+    if isinstance(raw, ImagePart):  # typed parts get the URL check dict parts get
+        _check_image_url(raw.url, f"{where}.image_url.url")
         return raw
     if isinstance(raw, str):
         return TextPart(text=raw)
@@ -449,9 +453,7 @@ def _to_message(raw: Any, where: str) -> Message:
         if role in _PLAIN_ROLES and type(content) is str:
             return Message(role=role, content=content)
     if isinstance(raw, Message):
-        if raw.role == "tool" and not raw.tool_call_id:
-            raise _bad(f"{where}.tool_call_id", "a tool result needs tool_call_id")
-        return raw
+        return _check_typed(raw, where)
     if not isinstance(raw, Mapping):
         raise _bad(where, f"message must be a dict or Message, got {type(raw).__name__}")
     role = raw.get("role")
@@ -478,8 +480,6 @@ def _to_message(raw: Any, where: str) -> Message:
         raise _bad(f"{where}.tool_call_id", "a tool result (role 'tool') needs tool_call_id")
     if role != "assistant" and parts is None:
         raise _bad(f"{where}.content", f"a {role} message needs content")
-    if role == "assistant" and parts is None and not calls:
-        parts = ""
     blocks = raw.get("thinking_blocks") or ()
     return Message(
         role=role,  # type: ignore[arg-type]  # checked against _ROLES above
@@ -494,15 +494,90 @@ def _to_message(raw: Any, where: str) -> Message:
     )
 
 
+def _check_typed(m: Message, where: str) -> Message:
+    """A caller-built Message gets the checks a dict gets; parts given as dicts or a
+    list are converted (so a bare image URL string works here too)."""
+    if m.role not in _ROLES:
+        expected = ", ".join(_ROLES)
+        raise _bad(f"{where}.role", f"unknown role {m.role!r} (expected one of {expected})")
+    content: Any = m.content
+    if content is not None and not isinstance(content, str):
+        if not isinstance(content, list | tuple):
+            raise _bad(f"{where}.content", "must be a string, a list of parts, or null")
+        parts = tuple(_to_part(p, f"{where}.content[{j}]") for j, p in enumerate(content))
+        if parts != content:  # a list, or dicts among the parts
+            m = dataclasses.replace(m, content=parts)
+    if m.tool_calls:
+        if m.role != "assistant":
+            raise _bad(f"{where}.tool_calls", "only assistant messages carry tool_calls")
+        calls = tuple(
+            _to_tool_call(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(m.tool_calls)
+        )
+        if calls != m.tool_calls:
+            m = dataclasses.replace(m, tool_calls=calls)
+    if m.role == "tool" and (not isinstance(m.tool_call_id, str) or not m.tool_call_id):
+        raise _bad(f"{where}.tool_call_id", "a tool result (role 'tool') needs tool_call_id")
+    return m
+
+
+def _has_content(content: str | tuple[Part, ...] | None) -> bool:
+    """Anything an adapter would send: an image, or text that is not empty."""
+    if content is None or type(content) is str:
+        return bool(content)
+    return any(type(p) is not TextPart or p.text for p in content)
+
+
+def _check_history(messages: tuple[Message, ...]) -> None:
+    """The rules that span messages, the same for every provider (README "Message
+    rules"): adapters would otherwise drop an empty turn, hoist a late system message or
+    send a tool result for a call that never happened. One pass, no allocation for a
+    history without tool calls."""
+    conversation = False  # a non-system message came before
+    results: dict[str, int] = {}  # tool call id -> index of its result, -1 while none
+    for i, m in enumerate(messages):
+        role = m.role
+        if role == "system":
+            if conversation:
+                raise _bad(
+                    f"messages[{i}].role",
+                    "a system message must come before the conversation (or use system=)",
+                )
+            continue
+        conversation = True
+        if role == "tool":
+            call_id = m.tool_call_id or ""
+            seen = results.get(call_id)
+            if seen is None:
+                raise _bad(
+                    f"messages[{i}].tool_call_id",
+                    f"no earlier assistant message has a tool call with id {call_id!r}",
+                )
+            if seen >= 0:
+                raise _bad(
+                    f"messages[{i}].tool_call_id",
+                    f"tool call {call_id!r} already has a result (messages[{seen}])",
+                )
+            results[call_id] = i
+        elif m.tool_calls:  # an assistant turn with calls needs no text
+            for call in m.tool_calls:
+                results[call.id] = -1  # a later turn may reuse an id: its result is new
+        elif not (m.content if type(m.content) is str else _has_content(m.content)):
+            if role == "user":
+                raise _bad(f"messages[{i}].content", "a user message needs content")
+            raise _bad(f"messages[{i}].content", "an assistant message needs content or tool_calls")
+
+
 def to_messages(messages: Any) -> tuple[Message, ...]:
     """Validate and convert OpenAI-style dicts (or Message objects) to Messages."""
     if type(messages) is list and messages:  # the common case, without ABC checks
-        return tuple([_to_message(m, f"messages[{i}]") for i, m in enumerate(messages)])
-    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
-        raise _bad("messages", "must be a list of messages")
-    out = tuple(_to_message(m, f"messages[{i}]") for i, m in enumerate(messages))
-    if not out:
-        raise _bad("messages", "at least one message is required")
+        out = tuple([_to_message(m, f"messages[{i}]") for i, m in enumerate(messages)])
+    else:
+        if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+            raise _bad("messages", "must be a list of messages")
+        out = tuple(_to_message(m, f"messages[{i}]") for i, m in enumerate(messages))
+        if not out:
+            raise _bad("messages", "at least one message is required")
+    _check_history(out)
     return out
 
 

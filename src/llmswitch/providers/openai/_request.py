@@ -92,11 +92,9 @@ def _message(m: Message, where: str) -> dict[str, Any]:
                 for c in m.tool_calls
             ]
     elif role == "tool":
-        out = {
-            "role": "tool",
-            "tool_call_id": m.tool_call_id,
-            "content": content if isinstance(content, str) else _text_only(content or (), where),
-        }
+        # An empty result goes as "": the API rejects an empty content array.
+        parts = None if isinstance(content, str) else _text_only(content or (), where)
+        out = {"role": "tool", "tool_call_id": m.tool_call_id, "content": parts or content or ""}
     else:
         out = {
             "role": "system",
