@@ -22,7 +22,6 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from typing import Any
 
 from llmswitch import AsyncClient
 from llmswitch.errors import (
@@ -124,14 +123,13 @@ def test_soak_10k_async_calls_with_faults_account_for_every_call(loopback: Loopb
     outcomes: dict[str, str] = {}  # call id -> "ok" or the error's class name
     unexpected: list[BaseException] = []
     before = sockets()
-    # The retry layer is the one passed here (the client's own default retries would
-    # nest a second one around it and change what a try is).
-    options: dict[str, Any] = {"middleware": [retry, tag]}
 
     async def soak() -> None:
         gate = asyncio.Semaphore(CONCURRENCY)
         timeout = Timeout(connect=2.0, first_token=0.5, total=0.5)
-        async with AsyncClient(env=env, timeout=timeout, **options) as client:
+        # The retry layer is this Retry alone: a client adds its default retries only
+        # when no Retry is among its middleware, so a try stays one request.
+        async with AsyncClient(env=env, timeout=timeout, middleware=[retry, tag]) as client:
 
             async def one(call_id: str) -> None:
                 async with gate:
