@@ -57,7 +57,9 @@ def make(
         "fake", list(keys), strategy=strategy,  # type: ignore[arg-type]
         store=store or MemoryStore(clock), clock=clock,
     )  # fmt: skip
-    client = Client(providers=[FakeProvider("fake")], middleware=[KeyRotation(pool, bind=bind)])
+    client = Client(
+        providers=[FakeProvider("fake")], middleware=[KeyRotation(pool, bind=bind)], max_retries=0
+    )
     return pool, fakes, client
 
 
@@ -226,7 +228,9 @@ def test_restart_keeps_cooldowns_in_redis(redis_prefix: str) -> None:
         raw = redis.Redis.from_url(REDIS_URL, decode_responses=True)
         stored = {k: raw.get(k) for k in raw.scan_iter(match=f"{redis_prefix}*")}
         raw.close()
-        assert list(stored) == [f"{redis_prefix}fake:{fingerprint(KEY_A)}"]
+        # Named by a keyed hash (item 15), never the key's plain SHA-256.
+        assert list(stored) == [f"{redis_prefix}fake:{store2.key_id(KEY_A)}"]
+        assert fingerprint(KEY_A) not in next(iter(stored))
         assert not any(KEY_A in f"{k}{v}" for k, v in stored.items())
     finally:
         store2.close()
@@ -332,7 +336,7 @@ async def test_async_stream_all_cooling(clock: FakeClock) -> None:
     fakes[KEY_A].reply(error=RateLimitError("slow", retry_after=7))
     pool = KeyPool("fake", [KEY_A], store=MemoryStore(clock), clock=clock)
     async with AsyncClient(
-        providers=[FakeProvider("fake")], middleware=[KeyRotation(pool, bind=bind)]
+        max_retries=0, providers=[FakeProvider("fake")], middleware=[KeyRotation(pool, bind=bind)]
     ) as client:
         with pytest.raises(RateLimitError) as first:
             async with client.stream("fake/m", HI) as stream:

@@ -68,7 +68,9 @@ def routed(*fakes: FakeProvider, metrics: PrometheusMetrics | None = None) -> Cl
     )
     by_id = {f.id: f for f in fakes}
     router = Router([g], by_id.__getitem__, metrics=metrics)
-    return Client(config=Config(models={"g": g}), providers=list(fakes), middleware=[router])
+    return Client(
+        max_retries=0, config=Config(models={"g": g}), providers=list(fakes), middleware=[router]
+    )
 
 
 def test_router_logs_each_fallback_and_counts_it(caplog: pytest.LogCaptureFixture) -> None:
@@ -153,25 +155,14 @@ def test_queue_give_up_is_logged_at_warning(caplog: pytest.LogCaptureFixture) ->
     limiter, fake, client = limited(clock, max_wait=5)
     caplog.set_level(logging.INFO, logger="llmswitch.ratelimit")
     client.chat("fake/m", HI)
-    errors: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            client.chat("fake/m", HI)
-        except RateLimitExceeded as exc:
-            errors.append(exc)
-
-    t = threading.Thread(target=call)
-    t.start()
-    wait_for(lambda: limiter.waiting() == 1)
-    clock.now += 6
-    limiter.wake()
-    t.join(5)
-    assert len(errors) == 1 and len(fake.requests) == 1
+    # The minute frees up in 60 s, beyond max_wait: refused at once (issue 7 item 9).
+    with pytest.raises(RateLimitExceeded):
+        client.chat("fake/m", HI)
+    assert len(fake.requests) == 1 and limiter.waiting() == 0
     [record] = events(caplog, "ratelimit.rejected")
     assert record.levelno == logging.WARNING
-    assert record.waited == 6 and record.scope == "provider"  # type: ignore[attr-defined]
-    assert record.retry_after == pytest.approx(114)  # type: ignore[attr-defined]
+    assert record.waited == 0 and record.scope == "provider"  # type: ignore[attr-defined]
+    assert record.retry_after == pytest.approx(60)  # type: ignore[attr-defined]
     assert not events(caplog, "ratelimit.queued")
 
 
@@ -232,7 +223,7 @@ def test_breaker_reports_open_half_open_and_closed() -> None:
     breaker = CircuitBreaker(
         MemoryStore(clock), min_calls=2, cooldown=10, clock=clock, metrics=metrics
     )
-    client = Client(providers=[fake], middleware=[breaker])
+    client = Client(max_retries=0, providers=[fake], middleware=[breaker])
     for _ in range(2):
         with pytest.raises(ProviderUnavailableError):
             client.chat("fake/m", HI)
@@ -287,7 +278,7 @@ def test_config_key_limits_sit_inside_the_key_pick(tmp_path: Path) -> None:
     )
     config = load_config(path, {"A": KEY_A, "B": KEY_B})
     assert [x.scope for x in config.limits] == ["key", "user"]
-    client = Client(config=config)
+    client = Client(max_retries=0, config=config)
     assert client._pipeline is not None
     layers = client._pipeline.middleware
     kinds = [type(m) for m in layers]

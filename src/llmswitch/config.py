@@ -109,7 +109,7 @@ _KEY_KINDS: Mapping[str, tuple[str, ...]] = {
     "organization": ("openai", "openai-compatible"),
 }
 _STRING_KEYS = ("kind", "base_url", "api_key", "api_version", "organization")
-_PROVIDER_KEYS = (*_STRING_KEYS, "headers", "timeout", "keys", "key_strategy")
+_PROVIDER_KEYS = (*_STRING_KEYS, "headers", "timeout", "keys", "key_strategy", "on_state_error")
 _KEY_STRATEGIES = ("round-robin", "least-used")
 _TIMEOUT_KEYS = ("connect", "first_token", "total")
 _TOP_LEVEL_KEYS = (
@@ -117,9 +117,12 @@ _TOP_LEVEL_KEYS = (
 )  # fmt: skip
 _RESILIENCE_KEYS = ("state", "retry", "breaker", "limits", "quotas", "queue")
 _RETRY_KEYS = ("attempts", "initial", "multiplier", "max_delay", "deadline", "max_retry_after")
-_BREAKER_KEYS = ("window", "buckets", "min_calls", "failure_rate", "cooldown", "half_open_probes")
-_LIMIT_KEYS = ("scope", "requests_per_minute", "tokens_per_minute")
-_QUOTA_KEYS = ("per", "period", "requests", "tokens")
+_BREAKER_KEYS = (
+    "window", "buckets", "min_calls", "failure_rate", "cooldown", "half_open_probes",
+    "on_state_error",
+)  # fmt: skip
+_LIMIT_KEYS = ("scope", "requests_per_minute", "tokens_per_minute", "on_state_error")
+_QUOTA_KEYS = ("per", "period", "requests", "tokens", "on_state_error")
 _STATE_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
 STRATEGIES: tuple[str, ...] = ("ordered", "weighted", "least-busy", "lowest-latency", "lowest-cost")
 FALLBACK_ON: tuple[str, ...] = ("retryable", "context_length", "content_filter")
@@ -155,6 +158,7 @@ class ProviderConfig:
     timeout: Timeout | None = None
     keys: tuple[Secret, ...] = ()
     key_strategy: str = "round-robin"
+    on_state_error: str = "fail_open"  # the key pool's, when the state store fails
     source: str | None = None
 
     @property
@@ -234,6 +238,7 @@ class Config:
     models: Mapping[str, ModelGroup] = field(default_factory=dict)
     path: Path | None = None
     state: str | None = None
+    state_secret: Secret | None = None  # [state] secret: keys HMAC'd key names
     retry: RetryPolicy | None = None
     breaker: BreakerPolicy | None = None
     limits: tuple[Limit, ...] = ()
@@ -376,7 +381,7 @@ class _Loader:
         out: dict[str, Any] = {}
         if "state" in doc:
             state = self.table(doc, ("state",))
-            self.known(state, ("state",), ("url",))
+            self.known(state, ("state",), ("url", "secret"))
             url = self.string(state.get("url", "memory://"), ("state", "url"))
             if not url.startswith(_STATE_SCHEMES):
                 # Not echoed: a Redis URL may carry a password.
@@ -384,6 +389,10 @@ class _Loader:
                     ("state", "url"), "must be memory:// or redis://host:port/db (or rediss://)"
                 )
             out["state"] = url
+            if "secret" in state:
+                secret = self.string(state["secret"], ("state", "secret"))
+                if secret:  # "${LLMSWITCH_STATE_SECRET:-}" -> the store's own secret
+                    out["state_secret"] = Secret(secret)
         if "queue" in doc:
             queue = self.table(doc, ("queue",))
             self.known(queue, ("queue",), ("max_wait",))
@@ -539,6 +548,15 @@ class _Loader:
                     (*where, "key_strategy"),
                     f"unknown strategy {strategy!r} (expected one of {', '.join(_KEY_STRATEGIES)})",
                 )
+        policy = "fail_open"
+        if "on_state_error" in raw:
+            policy = self.string(raw["on_state_error"], (*where, "on_state_error"))
+            if "keys" not in raw:
+                raise self.error((*where, "on_state_error"), "only applies with keys = [...]")
+            if policy not in ("fail_open", "fail_closed"):
+                raise self.error(
+                    (*where, "on_state_error"), "must be 'fail_open' or 'fail_closed'"
+                )
         return ProviderConfig(
             id=pid,
             kind=kind,
@@ -550,6 +568,7 @@ class _Loader:
             timeout=self.timeout(raw["timeout"], (*where, "timeout")) if "timeout" in raw else None,
             keys=keys,
             key_strategy=strategy,
+            on_state_error=policy,
             source=f"{self.name}:{self.line_of(where)}",
         )
 

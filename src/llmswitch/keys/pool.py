@@ -15,11 +15,17 @@ is one (a stream only before its first event). When no key is usable the call fa
 with :class:`RateLimitError` (``retry_after`` = soonest cooldown end) or, when every
 key is disabled, :class:`AuthenticationError`.
 
-Keys are known by a SHA-256 fingerprint everywhere outside the provider call: in the
-store, in logs, in :meth:`KeyPool.status` (last four hex digits only). Cooldowns and
-disabled marks live in the :class:`~llmswitch.storage.StateStore`, so they survive a
-restart and, with Redis, are shared by every process; use counts (for
-``least-used``) are per process.
+Keys are never stored or logged. In the store a key is named by a keyed hash
+(:meth:`~llmswitch.storage.StateStore.key_id`: HMAC-SHA256 under
+``$LLMSWITCH_STATE_SECRET`` or a secret the store generates once), so key names in a
+shared Redis reveal nothing that could be brute-forced offline; logs and
+:meth:`KeyPool.status` show ``…`` plus the last four hex digits of its SHA-256
+fingerprint. Cooldowns and disabled marks live in the
+:class:`~llmswitch.storage.StateStore`, so they survive a restart and, with Redis, are
+shared by every process; use counts (for ``least-used``) are per process. When the
+store fails, ``on_state_error="fail_open"`` (default) picks keys as if none were
+cooling (a rate-limited WARNING says so); ``"fail_closed"`` raises
+:class:`~llmswitch.errors.StateStoreError`.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from ..errors import (
     LLMError,
     PermissionDeniedError,
     RateLimitError,
+    StateStoreError,
 )
 from ..events import Event
 from ..messages import ChatResponse
@@ -56,6 +63,7 @@ from ..middleware.base import (
 from ..providers.base import Secret
 from ..providers.runtime import Provider
 from ..storage import StateStore, open_store
+from ..storage.base import OnStateError, check_policy, state_failed
 
 if TYPE_CHECKING:
     from ..observability.metrics import Metrics
@@ -71,7 +79,9 @@ _DISABLED = "disabled"
 
 
 def fingerprint(key: str | Secret) -> str:
-    """SHA-256 hex digest of ``key``: how a key is named in stores, logs and status."""
+    """SHA-256 hex digest of ``key``: its identity inside this process (duplicates,
+    keys already tried); only its last four digits are shown (logs, status). Stores
+    name keys by :meth:`~llmswitch.storage.StateStore.key_id` instead."""
     raw = key.get() if isinstance(key, Secret) else key
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -89,11 +99,11 @@ class KeyState:
 class _Key:
     __slots__ = ("fingerprint", "label", "secret", "store_key", "uses")
 
-    def __init__(self, secret: Secret, store_key: str, fp: str) -> None:
+    def __init__(self, secret: Secret, fp: str) -> None:
         self.secret = secret
         self.fingerprint = fp
         self.label = "…" + fp[-4:]
-        self.store_key = store_key
+        self.store_key = ""  # named on first use: the store's secret may need a round trip
         self.uses = 0
 
     def __repr__(self) -> str:
@@ -119,6 +129,7 @@ class KeyPool:
     (``"memory://"`` default, ``"redis://..."`` to share cooldowns across processes).
     ``cooldown``: seconds a rate-limited key rests when the provider gave no
     ``retry_after``. ``clock``: wall-clock seconds (shared stores need wall time).
+    ``on_state_error``: ``"fail_open"`` (default) or ``"fail_closed"`` (see module docs).
     """
 
     def __init__(
@@ -131,7 +142,9 @@ class KeyPool:
         cooldown: float = 60.0,
         prefix: str = "llmswitch:keys:",
         clock: Callable[[], float] = time.time,
+        on_state_error: OnStateError = "fail_open",
     ) -> None:
+        self.on_state_error = check_policy(on_state_error)
         if strategy not in ("round-robin", "least-used"):
             raise ConfigurationError(
                 f"key pool strategy must be 'round-robin' or 'least-used', not {strategy!r}",
@@ -158,9 +171,11 @@ class KeyPool:
                     f"key #{i + 1} of provider {provider_id!r} is listed twice", field="keys"
                 )
             seen.add(fp)
-            self._keys.append(_Key(secret, f"{prefix}{provider_id}:{fp}", fp))
+            self._keys.append(_Key(secret, fp))
         if not self._keys:
             raise ConfigurationError(f"key pool for {provider_id!r} has no keys", field="keys")
+        self._prefix = f"{prefix}{provider_id}:"
+        self._named = False
         self._turn = itertools.count()
         self._lock = threading.Lock()
 
@@ -203,29 +218,59 @@ class KeyPool:
             provider=self.provider_id,
         )
 
+    def _name_keys(self) -> None:
+        if not self._named:
+            for key in self._keys:
+                key.store_key = self._prefix + self.store.key_id(key.secret.get())
+            self._named = True
+
+    async def _aname_keys(self) -> None:
+        if not self._named:
+            for key in self._keys:
+                key.store_key = self._prefix + await self.store.akey_id(key.secret.get())
+            self._named = True
+
+    def _blind(self, order: list[_Key], exclude: frozenset[str], exc: StateStoreError) -> _Key:
+        """The store failed: apply the policy; failing open, the next key not tried."""
+        state_failed("keys", self.on_state_error, exc)
+        for key in order:
+            if key.fingerprint not in exclude:
+                return self._take(key)
+        raise self._none_usable([("cooling", 0.0)] * len(order))
+
     def pick(self, exclude: frozenset[str] = frozenset()) -> _Key:
         """A usable key (not cooling, not disabled, fingerprint not in ``exclude``)."""
         now = self._clock()
         states: list[tuple[KeyStateName, float]] = []
-        for key in self._order(bool(exclude)):
-            state = _parse(self.store.get(key.store_key), now)
-            if state[0] == "ok":
-                if key.fingerprint not in exclude:
-                    return self._take(key)
-                state = ("cooling", 0.0)  # failed this call; its cooldown just ran out
-            states.append(state)
+        order = self._order(bool(exclude))
+        try:
+            self._name_keys()
+            for key in order:
+                state = _parse(self.store.get(key.store_key), now)
+                if state[0] == "ok":
+                    if key.fingerprint not in exclude:
+                        return self._take(key)
+                    state = ("cooling", 0.0)  # failed this call; its cooldown just ran out
+                states.append(state)
+        except StateStoreError as exc:
+            return self._blind(order, exclude, exc)
         raise self._none_usable(states)
 
     async def apick(self, exclude: frozenset[str] = frozenset()) -> _Key:
         now = self._clock()
         states: list[tuple[KeyStateName, float]] = []
-        for key in self._order(bool(exclude)):
-            state = _parse(await self.store.aget(key.store_key), now)
-            if state[0] == "ok":
-                if key.fingerprint not in exclude:
-                    return self._take(key)
-                state = ("cooling", 0.0)  # failed this call; its cooldown just ran out
-            states.append(state)
+        order = self._order(bool(exclude))
+        try:
+            await self._aname_keys()
+            for key in order:
+                state = _parse(await self.store.aget(key.store_key), now)
+                if state[0] == "ok":
+                    if key.fingerprint not in exclude:
+                        return self._take(key)
+                    state = ("cooling", 0.0)  # failed this call; its cooldown just ran out
+                states.append(state)
+        except StateStoreError as exc:
+            return self._blind(order, exclude, exc)
         raise self._none_usable(states)
 
     # ---- outcomes
@@ -273,17 +318,26 @@ class KeyPool:
         """Record a failed attempt with ``key``; whether it changed the key's state."""
         verdict = self._verdict(key, exc)
         if verdict is not None:
-            self.store.set(key.store_key, verdict[0], verdict[1])
+            try:
+                self._name_keys()
+                self.store.set(key.store_key, verdict[0], verdict[1])
+            except StateStoreError as failure:  # report the call's own error, not this
+                state_failed("keys", "fail_open", failure)
         return verdict is not None
 
     async def areport(self, key: _Key, exc: BaseException) -> bool:
         verdict = self._verdict(key, exc)
         if verdict is not None:
-            await self.store.aset(key.store_key, verdict[0], verdict[1])
+            try:
+                await self._aname_keys()
+                await self.store.aset(key.store_key, verdict[0], verdict[1])
+            except StateStoreError as failure:
+                state_failed("keys", "fail_open", failure)
         return verdict is not None
 
     def reset(self) -> None:
         """Forget every cooldown and disabled mark of this pool's keys."""
+        self._name_keys()
         self.store.delete(*(k.store_key for k in self._keys))
 
     # ---- observability
@@ -291,10 +345,12 @@ class KeyPool:
     def status(self) -> list[KeyState]:
         """Each key's live state, in list order (fingerprint labels only)."""
         now = self._clock()
+        self._name_keys()
         return [self._state(k, self.store.get(k.store_key), now) for k in self._keys]
 
     async def astatus(self) -> list[KeyState]:
         now = self._clock()
+        await self._aname_keys()
         return [self._state(k, await self.store.aget(k.store_key), now) for k in self._keys]
 
     @staticmethod

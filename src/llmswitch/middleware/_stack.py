@@ -98,7 +98,8 @@ def build_stack(
     def shared() -> Any:
         nonlocal store
         if store is None:
-            store = open_store(config.state)
+            secret = config.state_secret.get() if config.state_secret is not None else None
+            store = open_store(config.state, secret=secret)
         return store
 
     routed = bool(config.models)
@@ -144,7 +145,13 @@ def build_stack(
 
     def keys() -> Middleware | None:
         pools = [
-            KeyPool(pc.id, pc.keys, strategy=pc.key_strategy, store=shared())  # type: ignore[arg-type]
+            KeyPool(
+                pc.id,
+                pc.keys,
+                strategy=pc.key_strategy,  # type: ignore[arg-type]
+                store=shared(),
+                on_state_error=pc.on_state_error,  # type: ignore[arg-type]
+            )
             for pc in config.providers.values()
             if pc.keys
         ]

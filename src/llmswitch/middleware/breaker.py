@@ -21,6 +21,11 @@ The decision logic is :class:`BreakerPolicy` (pure: state and counts in, decisio
 out); the state lives in a :class:`~llmswitch.storage.StateStore`, so with a Redis
 store every process sees the same breaker. Per call with Redis: one round trip to
 admit (two while half-open) and one to record the outcome (one more on a transition).
+
+When the store fails (:class:`~llmswitch.errors.StateStoreError`), ``on_state_error``
+decides: ``"fail_open"`` (default) lets the call through as if the breaker were
+closed, with a rate-limited WARNING; ``"fail_closed"`` raises the error instead of
+calling the provider. Recording an outcome never fails a call that already happened.
 """
 
 from __future__ import annotations
@@ -31,10 +36,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import CircuitOpenError, LLMTimeoutError, ProviderUnavailableError, TransportError
+from ..errors import (
+    CircuitOpenError,
+    LLMTimeoutError,
+    ProviderUnavailableError,
+    StateStoreError,
+    TransportError,
+)
 from ..events import Event, StreamEnd
 from ..messages import ChatResponse
 from ..storage import StateStore, open_store
+from ..storage.base import OnStateError, check_policy, state_failed
 from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
 
 __all__ = [
@@ -79,10 +91,12 @@ class BreakerPolicy:
     failure_rate: float = 0.5
     cooldown: float = 30.0
     half_open_probes: int = 1
+    on_state_error: OnStateError = "fail_open"
 
     def __post_init__(self) -> None:
         from ..errors import ConfigurationError
 
+        check_policy(self.on_state_error)
         for name in ("window", "cooldown"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -158,6 +172,7 @@ class CircuitBreaker(Middleware):
         clock: Callable[[], float] = time.time,
         deployment: Callable[[Call], str] = _deployment_of,
         metrics: Metrics | None = None,
+        on_state_error: OnStateError = "fail_open",
     ) -> None:
         self.policy = BreakerPolicy(
             window=window,
@@ -166,6 +181,7 @@ class CircuitBreaker(Middleware):
             failure_rate=failure_rate,
             cooldown=cooldown,
             half_open_probes=half_open_probes,
+            on_state_error=on_state_error,
         )
         self.store = store if isinstance(store, StateStore) else open_store(store)
         self.failure_types = failure_types
@@ -256,14 +272,24 @@ class CircuitBreaker(Middleware):
     def _admit(self, deployment: str, call: Call) -> str | None:
         """``None`` to pass a call through a closed breaker, a probe key when it is a
         half-open probe; raises :class:`CircuitOpenError` otherwise."""
-        raw = self.store.get(self._keys_for(deployment).state)
-        if raw is None:
-            return None
-        probe_key, retry_after = self._check(deployment, raw, call)
-        n = self.store.incr_window(probe_key, 1, self.policy.cooldown)
+        try:
+            raw = self.store.get(self._keys_for(deployment).state)
+            if raw is None:
+                return None
+            probe_key, retry_after = self._check(deployment, raw, call)
+            n = self.store.incr_window(probe_key, 1, self.policy.cooldown)
+        except StateStoreError as exc:
+            state_failed("breaker", self.policy.on_state_error, exc)
+            return None  # failing open: as if closed
         return self._granted(deployment, n, retry_after, call, probe_key)
 
     def _settle(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
+        try:
+            self._record(deployment, probe, exc)
+        except StateStoreError as failure:  # the call is done: never fail it now
+            state_failed("breaker", "fail_open", failure)
+
+    def _record(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
         store, p, keys = self.store, self.policy, self._keys_for(deployment)
         if exc is not None and not self._counts(exc):
             if probe is not None:  # inconclusive probe: give its slot back
@@ -325,14 +351,24 @@ class CircuitBreaker(Middleware):
     # ---- async state I/O (mirrors the sync path)
 
     async def _aadmit(self, deployment: str, call: Call) -> str | None:
-        raw = await self.store.aget(self._keys_for(deployment).state)
-        if raw is None:
+        try:
+            raw = await self.store.aget(self._keys_for(deployment).state)
+            if raw is None:
+                return None
+            probe_key, retry_after = self._check(deployment, raw, call)
+            n = await self.store.aincr_window(probe_key, 1, self.policy.cooldown)
+        except StateStoreError as exc:
+            state_failed("breaker", self.policy.on_state_error, exc)
             return None
-        probe_key, retry_after = self._check(deployment, raw, call)
-        n = await self.store.aincr_window(probe_key, 1, self.policy.cooldown)
         return self._granted(deployment, n, retry_after, call, probe_key)
 
     async def _asettle(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
+        try:
+            await self._arecord(deployment, probe, exc)
+        except StateStoreError as failure:
+            state_failed("breaker", "fail_open", failure)
+
+    async def _arecord(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
         store, p, keys = self.store, self.policy, self._keys_for(deployment)
         if exc is not None and not self._counts(exc):
             if probe is not None:
