@@ -353,12 +353,13 @@ def test_reasoning_blocks_from_history_are_not_sent() -> None:
     assert b["contents"][1] == {"role": "model", "parts": [{"text": "4"}]}
 
 
-def test_assistant_images_are_dropped_not_sent_as_model_output() -> None:
+def test_assistant_images_are_rejected_not_sent_as_model_output() -> None:
     msg = Message(
         role="assistant", content=(ImagePart(url="https://x.io/a.png"), TextPart(text="ok"))
     )
-    b = body(req([{"role": "user", "content": "hi"}, msg]))
-    assert b["contents"][1]["parts"] == [{"text": "ok"}]
+    with pytest.raises(ConfigurationError) as info:
+        body(req([{"role": "user", "content": "hi"}, msg]))
+    assert info.value.field == "messages[1].content[0]"
 
 
 # --------------------------------------------------------------------------- generation config

@@ -288,3 +288,12 @@ def test_valid_typed_messages_pass_unchanged() -> None:
     )
     out = to_messages(list(history))
     assert all(a is b for a, b in zip(out, history, strict=True))
+
+
+@pytest.mark.parametrize("provider", ["gemini", "openai", "ollama"])
+def test_an_image_in_an_assistant_turn_is_an_error_not_dropped(provider: str) -> None:
+    image = {"type": "image_url", "image_url": "https://example.com/cat.png"}
+    history = [USER, {"role": "assistant", "content": [image]}, {"role": "user", "content": "so?"}]
+    with pytest.raises(ConfigurationError) as info:
+        BODIES[provider](req(history, provider))
+    assert info.value.field == "messages[1].content[0]"

@@ -169,13 +169,15 @@ def _text_only(request: ChatRequest, message: Message, where: str, what: str) ->
     return message.text
 
 
-def _assistant(message: Message) -> list[Block]:
+def _assistant(request: ChatRequest, message: Message, where: str) -> list[Block]:
     out: list[Block] = []
     if isinstance(message.content, str):
         if message.content:
             out.append({"text": message.content})
     elif message.content:
-        # history from the assistant carries text only (images are never model output)
+        # Model turns carry text only (images are never model output): an image here is
+        # an error, as on OpenAI and Ollama, not something to drop.
+        _text_only(request, message, where, "model turns")
         out.extend({"text": p.text} for p in message.content if isinstance(p, TextPart) and p.text)
     for call in message.tool_calls:
         fc: Block = {"name": call.name, "args": call.arguments}
@@ -239,7 +241,7 @@ def _contents(request: ChatRequest) -> list[Block]:
             continue
         if role == "assistant":
             gemini_role = "model"
-            parts = _assistant(message)
+            parts = _assistant(request, message, where)
             for call in message.tool_calls:
                 names[call.id] = call.name
         elif role == "tool":
