@@ -56,8 +56,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -66,6 +66,7 @@ from ..events import Event, StreamEnd
 from ..messages import ChatRequest, ChatResponse, Usage
 from ..storage import StateStore, open_store
 from ..storage.base import Admission, OnStateError, check_policy, state_failed
+from ._ratequeue import Plan, Waiter, kick, pump
 from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
 
 if TYPE_CHECKING:
@@ -206,108 +207,6 @@ def priority_of(call: Call) -> int:
     )
 
 
-@dataclass(slots=True)
-class _Plan:
-    """What one call charges: sliding-log entries, quota keys, and its reservation."""
-
-    entries: list[tuple[str, int, int]]
-    token_keys: list[str]
-    reserved: int
-    prompt: int
-    quota_requests: list[tuple[str, int, float, str]] = field(default_factory=list)
-    quota_tokens: list[tuple[str, int, float, str]] = field(default_factory=list)
-    at: float = 0.0
-    ident: str = ""  # the store's name for this call's log entries ("" = none)
-    scopes: str = ""  # the scopes of the limits it falls under, for logs
-    limit_policy: OnStateError = "fail_open"
-    quota_policy: OnStateError = "fail_closed"
-
-
-@dataclass(eq=False, slots=True)
-class _Waiter:
-    plan: _Plan
-    priority: int
-    user: str
-    seq: int
-    deadline: float
-    ready_at: float  # when the store said it may fit (a lower bound)
-    event: Any = None  # threading.Event or asyncio.Event
-    since: float = 0.0  # when it started waiting
-    granted: bool = False
-    rejected: float | None = None  # retry_after when refused
-    sleep_until: float = 0.0  # when its task will look again unless woken
-    keys: tuple[str, ...] = ()
-    amounts: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        self.keys = tuple(k for k, _, _ in self.plan.entries)
-        self.amounts = tuple(a for _, a, _ in self.plan.entries)
-
-    @property
-    def certain(self) -> bool:
-        """Whether the store's wait cannot shrink: nothing it counts is ever refunded."""
-        return not self.plan.token_keys
-
-
-def _order(waiters: Sequence[_Waiter], served: dict[tuple[int, str], int]) -> list[_Waiter]:
-    """The fairness rule (see module docs): by priority; within one, round-robin by
-    user — each user's n-th oldest waiting call in round n, and within a round the
-    user served least recently (``served``: when each user was last served) first."""
-    rank: dict[tuple[int, str], int] = {}
-    keyed = []
-    for w in sorted(waiters, key=lambda w: w.seq):
-        who = (w.priority, w.user)
-        n = rank.get(who, 0)
-        rank[who] = n + 1
-        keyed.append(((w.priority, n, served.get(who, -1), w.seq), w))
-    keyed.sort(key=lambda kw: kw[0])
-    return [w for _, w in keyed]
-
-
-def _pump(
-    waiters: list[_Waiter], served: dict[tuple[int, str], int], now: float, seq: Iterator[int]
-) -> Generator[_Waiter, float, None]:
-    """One pass over the queue in serving order (sans-I/O: yields each waiter to try
-    against the store and receives the store's wait). Only waiters whose time has come
-    are tried, once each; one behind a not-yet-fitting waiter under the same limits,
-    asking at least as much, inherits its time without a round trip. Granted and
-    refused waiters leave ``waiters`` and have their event set."""
-    blocked: dict[tuple[str, ...], tuple[tuple[int, ...], float]] = {}
-    for w in _order(waiters, served):
-        ahead = blocked.get(w.keys)
-        if ahead is not None and all(a >= b for a, b in zip(w.amounts, ahead[0], strict=True)):
-            w.ready_at = max(w.ready_at, ahead[1])
-        elif w.ready_at <= now:
-            wait = yield w
-            if wait == 0.0:
-                w.granted = True
-                waiters.remove(w)
-                served[(w.priority, w.user)] = next(seq)
-                w.event.set()
-                continue
-            w.ready_at = now + wait
-        if w.certain and w.ready_at > w.deadline:  # cannot make it: refuse now
-            w.rejected = w.ready_at - now
-            waiters.remove(w)
-            w.event.set()
-            continue
-        if ahead is None:
-            blocked[w.keys] = (w.amounts, w.ready_at)
-        if w.ready_at < w.sleep_until:  # its task sleeps too long: make it look again
-            w.event.set()
-    if not waiters:
-        served.clear()
-
-
-def _kick(waiters: list[_Waiter], now: float) -> None:
-    """Capacity may have freed (a refund, :meth:`RateLimiter.wake`): every waiter is due
-    for a try; one task runs the pump for all."""
-    for w in waiters:
-        w.ready_at = min(w.ready_at, now)
-    if waiters:
-        waiters[0].event.set()
-
-
 class RateLimiter(Middleware):
     """Requests/tokens per minute per scope, a priority queue, and per-user quotas.
 
@@ -361,16 +260,16 @@ class RateLimiter(Middleware):
         self._quota_seen: dict[str, tuple[str, str, int, float]] = {}
         self._seq = itertools.count()
         self._lock = threading.Lock()
-        self._waiters: list[_Waiter] = []
+        self._waiters: list[Waiter] = []
         self._alock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
-        self._awaiters: list[_Waiter] = []
+        self._awaiters: list[Waiter] = []
         # (priority, user) -> when last served from the queue; reset when it empties
         self._served: dict[tuple[int, str], int] = {}
         self._aserved: dict[tuple[int, str], int] = {}
 
     # ---- planning (pure apart from remembering keys for status())
 
-    def _plan(self, call: Call) -> _Plan:
+    def _plan(self, call: Call) -> Plan:
         request = call.request
         user = request.user
         prompt, reserved = estimate_tokens(request, self.default_output_tokens)
@@ -403,7 +302,7 @@ class RateLimiter(Middleware):
                 entries.append((key, reserved, limit.tokens_per_minute))
                 token_keys.append(key)
                 self._seen[key] = (f"{limit.scope} tokens_per_minute", ident, entries[-1][2])
-        plan = _Plan(entries, token_keys, reserved if token_keys else 0, prompt)
+        plan = Plan(entries, token_keys, reserved if token_keys else 0, prompt)
         plan.scopes = ",".join(scopes)
         plan.limit_policy = "fail_closed" if closed else "fail_open"
         if user is not None and self.quotas:
@@ -445,7 +344,7 @@ class RateLimiter(Middleware):
         )
 
     def _rejected(
-        self, wait: float, call: Call, plan: _Plan, waiter: _Waiter | None
+        self, wait: float, call: Call, plan: Plan, waiter: Waiter | None
     ) -> RateLimitExceeded:
         if logger.isEnabledFor(logging.WARNING):
             fields = {
@@ -467,7 +366,7 @@ class RateLimiter(Middleware):
             )
         return self._limit_error(wait, call)
 
-    def _queued(self, waiter: _Waiter, call: Call) -> None:
+    def _queued(self, waiter: Waiter, call: Call) -> None:
         waited = max(0.0, self._clock() - waiter.since)
         if self._metrics is not None:
             self._metrics.queue_wait(waited)
@@ -496,13 +395,13 @@ class RateLimiter(Middleware):
     def _log_now(self) -> float | None:
         return self._log_clock() if self._log_clock is not None else None
 
-    def _admitted(self, plan: _Plan, admission: Admission) -> float:
+    def _admitted(self, plan: Plan, admission: Admission) -> float:
         plan.at, plan.ident = admission.at, admission.ident
         return admission.wait
 
     # ---- sync state I/O
 
-    def _check_quotas(self, plan: _Plan, call: Call) -> None:
+    def _check_quotas(self, plan: Plan, call: Call) -> None:
         store = self.store
         counted: list[tuple[str, float]] = []
         try:
@@ -520,14 +419,14 @@ class RateLimiter(Middleware):
             plan.quota_requests = [q for q in plan.quota_requests if (q[0], q[2]) in counted]
             self._failed("quota", plan.quota_policy, exc)
 
-    def _undo_quotas(self, plan: _Plan) -> None:
+    def _undo_quotas(self, plan: Plan) -> None:
         try:
             for key, _, ttl, _ in plan.quota_requests:
                 self.store.incr_window(key, -1, ttl)
         except StateStoreError as exc:
             self._failed("quota", "fail_open", exc)
 
-    def _acquire(self, plan: _Plan, call: Call) -> None:
+    def _acquire(self, plan: Plan, call: Call) -> None:
         self._check_quotas(plan, call)
         try:
             if plan.entries:
@@ -536,7 +435,7 @@ class RateLimiter(Middleware):
             self._undo_quotas(plan)
             raise
 
-    def _try(self, plan: _Plan) -> float:
+    def _try(self, plan: Plan) -> float:
         try:
             admission = self.store.log_acquire(plan.entries, self.window, self._log_now())
         except StateStoreError as exc:
@@ -545,13 +444,13 @@ class RateLimiter(Middleware):
             return 0.0  # failing open: as if the limits allowed it
         return self._admitted(plan, admission)
 
-    def _waiter(self, plan: _Plan, call: Call, now: float, ready_at: float, event: Any) -> _Waiter:
-        return _Waiter(
+    def _waiter(self, plan: Plan, call: Call, now: float, ready_at: float, event: Any) -> Waiter:
+        return Waiter(
             plan, priority_of(call), call.request.user or "", next(self._seq),
             now + self.max_wait, ready_at, event=event, since=now,
         )  # fmt: skip
 
-    def _wait_turn(self, plan: _Plan, call: Call) -> None:
+    def _wait_turn(self, plan: Plan, call: Call) -> None:
         with self._lock:
             now = self._clock()
             if not self._waiters:
@@ -594,8 +493,8 @@ class RateLimiter(Middleware):
                     self._served.clear()
 
     def _run_pump(self) -> None:
-        """One pass of :func:`_pump` against the store (caller holds the lock)."""
-        steps = _pump(self._waiters, self._served, self._clock(), self._seq)
+        """One pass of :func:`~._ratequeue.pump` against the store (caller holds the lock)."""
+        steps = pump(self._waiters, self._served, self._clock(), self._seq)
         try:
             w = next(steps)
             while True:
@@ -606,13 +505,13 @@ class RateLimiter(Middleware):
     def wake(self) -> None:
         """Make waiting calls re-check now (e.g. after a clock change in tests)."""
         with self._lock:
-            _kick(self._waiters, self._clock())
+            kick(self._waiters, self._clock())
 
     def waiting(self) -> int:
         """How many calls are waiting in this process (sync and async)."""
         return len(self._waiters) + len(self._awaiters)
 
-    def _settle(self, plan: _Plan, usage: Usage | None, error: bool, started: bool) -> None:
+    def _settle(self, plan: Plan, usage: Usage | None, error: bool, started: bool) -> None:
         delta = self._delta(plan, usage, error, started)
         tokens = _total(usage)
         try:
@@ -628,7 +527,7 @@ class RateLimiter(Middleware):
             self.wake()
 
     @staticmethod
-    def _delta(plan: _Plan, usage: Usage | None, error: bool, started: bool) -> int:
+    def _delta(plan: Plan, usage: Usage | None, error: bool, started: bool) -> int:
         if not plan.token_keys:
             return 0
         if error:  # unknown usage: a started stream used at least the prompt
@@ -677,7 +576,7 @@ class RateLimiter(Middleware):
             held = self._alock = (loop, asyncio.Lock())
         return held[1]
 
-    async def _acheck_quotas(self, plan: _Plan, call: Call) -> None:
+    async def _acheck_quotas(self, plan: Plan, call: Call) -> None:
         store = self.store
         counted: list[tuple[str, float]] = []
         try:
@@ -695,14 +594,14 @@ class RateLimiter(Middleware):
             plan.quota_requests = [q for q in plan.quota_requests if (q[0], q[2]) in counted]
             self._failed("quota", plan.quota_policy, exc)
 
-    async def _aundo_quotas(self, plan: _Plan) -> None:
+    async def _aundo_quotas(self, plan: Plan) -> None:
         try:
             for key, _, ttl, _ in plan.quota_requests:
                 await self.store.aincr_window(key, -1, ttl)
         except StateStoreError as exc:
             self._failed("quota", "fail_open", exc)
 
-    async def _aacquire(self, plan: _Plan, call: Call) -> None:
+    async def _aacquire(self, plan: Plan, call: Call) -> None:
         await self._acheck_quotas(plan, call)
         try:
             if plan.entries:
@@ -711,7 +610,7 @@ class RateLimiter(Middleware):
             await self._aundo_quotas(plan)
             raise
 
-    async def _atry(self, plan: _Plan) -> float:
+    async def _atry(self, plan: Plan) -> float:
         try:
             admission = await self.store.alog_acquire(plan.entries, self.window, self._log_now())
         except StateStoreError as exc:
@@ -721,7 +620,7 @@ class RateLimiter(Middleware):
         return self._admitted(plan, admission)
 
     async def _arun_pump(self) -> None:
-        steps = _pump(self._awaiters, self._aserved, self._clock(), self._seq)
+        steps = pump(self._awaiters, self._aserved, self._clock(), self._seq)
         try:
             w = next(steps)
             while True:
@@ -729,7 +628,7 @@ class RateLimiter(Middleware):
         except StopIteration:
             pass
 
-    async def _await_turn(self, plan: _Plan, call: Call) -> None:
+    async def _await_turn(self, plan: Plan, call: Call) -> None:
         lock = self._async_lock()
         async with lock:
             now = self._clock()
@@ -774,9 +673,9 @@ class RateLimiter(Middleware):
 
     def awake(self) -> None:
         """:meth:`wake` for calls waiting on the async path (call it on their loop)."""
-        _kick(self._awaiters, self._clock())
+        kick(self._awaiters, self._clock())
 
-    async def _asettle(self, plan: _Plan, usage: Usage | None, error: bool, started: bool) -> None:
+    async def _asettle(self, plan: Plan, usage: Usage | None, error: bool, started: bool) -> None:
         delta = self._delta(plan, usage, error, started)
         tokens = _total(usage)
         try:
