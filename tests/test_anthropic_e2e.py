@@ -131,7 +131,7 @@ def test_http_errors_map_to_typed_errors(
     loopback: Loopback, reply: Reply, cls: type[Exception]
 ) -> None:
     loopback.route("POST", "/v1/messages", reply)
-    with Client(env=env(loopback)) as client, pytest.raises(cls) as info:
+    with Client(max_retries=0, env=env(loopback)) as client, pytest.raises(cls) as info:
         client.chat(MODEL, HI)
     assert "anthropic/claude-sonnet-4-5" in str(info.value)
     assert KEY not in str(info.value) and KEY not in repr(info.value)

@@ -183,7 +183,7 @@ def test_bearer_api_key_end_to_end(loopback: Loopback) -> None:
 )  # fmt: skip
 def test_http_errors_map_to_typed_errors(loopback: Loopback, reply: Reply, cls: type) -> None:
     loopback.route("POST", CHAT, reply)
-    with Client(env=env(loopback)) as client, pytest.raises(cls) as info:
+    with Client(max_retries=0, env=env(loopback)) as client, pytest.raises(cls) as info:
         client.chat(NAME, HI)
     assert NAME in str(info.value)
     assert SECRET_KEY not in repr(info.value)
@@ -196,7 +196,7 @@ def test_stream_http_error_before_the_first_frame(loopback: Loopback) -> None:
         Reply(status=429, headers={"x-amzn-ErrorType": "ThrottlingException"},
               body=b'{"message":"slow down"}'),
     )  # fmt: skip
-    with Client(env=env(loopback)) as client, pytest.raises(RateLimitError):
+    with Client(max_retries=0, env=env(loopback)) as client, pytest.raises(RateLimitError):
         with client.stream(NAME, HI) as stream:
             list(stream)
 

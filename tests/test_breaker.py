@@ -107,7 +107,7 @@ def make(
     settings.update(kw)
     breaker = CircuitBreaker(store or MemoryStore(clock=clock), clock=clock, **settings)  # type: ignore[arg-type]
     fake = FakeProvider(default="ok")
-    return breaker, fake, Client(providers=[fake], middleware=[breaker])
+    return breaker, fake, Client(max_retries=0, providers=[fake], middleware=[breaker])
 
 
 def fail(client: Client, fake: FakeProvider, exc: Exception = DOWN) -> None:
@@ -306,7 +306,7 @@ def test_stream_abandoned_by_caller_counts_as_nothing(clock: FakeClock) -> None:
 async def test_async_chat_and_stream_open_and_fail_fast(clock: FakeClock) -> None:
     breaker = CircuitBreaker(MemoryStore(clock=clock), clock=clock, min_calls=3)
     fake = FakeProvider(default="ok")
-    async with AsyncClient(providers=[fake], middleware=[breaker]) as client:
+    async with AsyncClient(max_retries=0, providers=[fake], middleware=[breaker]) as client:
         assert (await client.chat("fake/m", HI)).text == "ok"
         fake.reply(error=TransportError("reset"))
         with pytest.raises(TransportError):
@@ -384,7 +384,7 @@ async def test_async_breaker_on_redis(clock: FakeClock, redis_prefix: str) -> No
     breaker = CircuitBreaker(store, clock=clock, min_calls=2, prefix=redis_prefix)
     fake = FakeProvider(default=DOWN)
     try:
-        async with AsyncClient(providers=[fake], middleware=[breaker]) as client:
+        async with AsyncClient(max_retries=0, providers=[fake], middleware=[breaker]) as client:
             for _ in range(2):
                 with pytest.raises(ProviderUnavailableError):
                     await client.chat("fake/m", HI)
@@ -407,7 +407,7 @@ role, url, prefix = sys.argv[1:4]
 breaker = CircuitBreaker(url, prefix=prefix, min_calls=3, cooldown=60)
 if role == "a":
     fake = FakeProvider(default=ProviderUnavailableError("down", status_code=503))
-    client = Client(providers=[fake], middleware=[breaker])
+    client = Client(max_retries=0, providers=[fake], middleware=[breaker])
     failed = 0
     for _ in range(3):
         try:
@@ -419,14 +419,16 @@ else:
     fake = FakeProvider(default="ok")
     out = {}
     try:
-        Client(providers=[fake], middleware=[breaker]).chat("fake/m", [{"role": "user", "content": "hi"}])
+        Client(
+            max_retries=0, providers=[fake], middleware=[breaker]
+        ).chat("fake/m", [{"role": "user", "content": "hi"}])
         out["sync"] = "called"
     except CircuitOpenError as exc:
         out["sync"] = "open"
         out["retry_after"] = exc.retry_after
 
     async def main():
-        async with AsyncClient(providers=[fake], middleware=[breaker]) as client:
+        async with AsyncClient(max_retries=0, providers=[fake], middleware=[breaker]) as client:
             try:
                 await client.chat("fake/m", [{"role": "user", "content": "hi"}])
                 return "called"

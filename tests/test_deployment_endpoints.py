@@ -45,7 +45,7 @@ def test_two_deployments_of_one_kind_reach_their_own_servers_with_their_own_keys
             f'[[models.smart.deployments]]\nmodel = "openai/m2"\n'
             f'base_url = "{two.url}/v1"\napi_key = "sk-two-secret"\n',
         )
-        with Client(config=path) as client:
+        with Client(max_retries=0, config=path) as client:
             resp = client.chat("smart", HI)
         assert resp.text == "hello from two"
         assert [r.headers["authorization"] for r in one.requests] == ["Bearer sk-one-secret"]

@@ -181,7 +181,7 @@ def test_http_errors_map_to_typed_errors(
     loopback: Loopback, status: int, name: str, cls: type[Exception]
 ) -> None:
     loopback.route("POST", GENERATE, Reply(status=status, body=fixture(name)))
-    with Client(env=env(loopback)) as client, pytest.raises(cls) as info:
+    with Client(max_retries=0, env=env(loopback)) as client, pytest.raises(cls) as info:
         client.chat(MODEL, HI)
     assert "gemini/gemini-2.5-flash" in str(info.value)
     assert KEY not in str(info.value) and KEY not in repr(info.value)
@@ -191,7 +191,7 @@ def test_http_errors_map_to_typed_errors(
 
 async def test_async_stream_http_error_before_the_first_event(loopback: Loopback) -> None:
     loopback.route("POST", STREAM, Reply(status=429, body=fixture("error_quota.json")))
-    async with AsyncClient(env=env(loopback)) as client:
+    async with AsyncClient(max_retries=0, env=env(loopback)) as client:
         with pytest.raises(RateLimitError) as info:
             async with client.stream(MODEL, HI):
                 pass

@@ -130,7 +130,7 @@ def test_middleware_records_ok_and_error_calls() -> None:
     fake.reply("hello there", usage={"input_tokens": 11, "output_tokens": 3})
     fake.reply(error=RateLimitError("slow", retry_after=1))
     metrics = PrometheusMetrics()
-    client = Client(providers=[fake], middleware=[MetricsMiddleware(metrics)])
+    client = Client(max_retries=0, providers=[fake], middleware=[MetricsMiddleware(metrics)])
     client.chat("fake/m", HI)
     with pytest.raises(RateLimitError):
         client.chat("fake/m", HI)
@@ -173,7 +173,9 @@ async def test_async_middleware_chat_and_stream() -> None:
     fake.reply("b c", usage={"input_tokens": 3, "output_tokens": 4})
     fake.reply(error=RateLimitError("slow"))
     metrics = PrometheusMetrics()
-    async with AsyncClient(providers=[fake], middleware=[MetricsMiddleware(metrics)]) as client:
+    async with AsyncClient(
+        max_retries=0, providers=[fake], middleware=[MetricsMiddleware(metrics)]
+    ) as client:
         await client.chat("fake/m", HI)
         async with client.stream("fake/m", HI) as stream:
             await stream.get_response()

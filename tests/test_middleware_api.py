@@ -109,7 +109,7 @@ def test_on_error_sees_provider_errors_and_they_still_propagate() -> None:
     fake = FakeProvider()
     fake.reply(error=RateLimitError("slow down", retry_after=2))
     with pytest.raises(RateLimitError):
-        Client(providers=[fake], middleware=[Watch()]).chat("fake/m", messages=HI)
+        Client(max_retries=0, providers=[fake], middleware=[Watch()]).chat("fake/m", messages=HI)
     assert len(seen) == 1 and isinstance(seen[0], RateLimitError)
 
 

@@ -182,7 +182,10 @@ def test_busy_server_is_retryable(loopback: Loopback) -> None:
         "/api/chat",
         Reply(status=503, body=b'{"error":"server busy, please try again."}'),
     )
-    with Client(env=env(loopback)) as client, pytest.raises(ProviderUnavailableError) as info:
+    with (
+        Client(max_retries=0, env=env(loopback)) as client,
+        pytest.raises(ProviderUnavailableError) as info,
+    ):
         client.chat(MODEL, HI)
     assert info.value.retryable and info.value.status_code == 503
 
@@ -195,7 +198,7 @@ def _closed_port() -> int:
 
 def test_nothing_listening_is_a_transport_error() -> None:
     port = _closed_port()
-    with Client(env={"OLLAMA_HOST": f"127.0.0.1:{port}"}) as client:
+    with Client(max_retries=0, env={"OLLAMA_HOST": f"127.0.0.1:{port}"}) as client:
         with pytest.raises(TransportError) as info:
             client.chat(MODEL, HI)
         assert info.value.provider == "ollama"

@@ -184,7 +184,7 @@ def test_http_errors_map_to_typed_errors(
     loopback: Loopback, reply: Reply, cls: type[Exception], retry_after: float | None
 ) -> None:
     loopback.route("POST", "/v1/chat/completions", reply)
-    with Client(env=env(loopback)) as client, pytest.raises(cls) as info:
+    with Client(max_retries=0, env=env(loopback)) as client, pytest.raises(cls) as info:
         client.chat(MODEL, HI)
     err = info.value
     assert "openai/gpt-4o-mini" in str(err)

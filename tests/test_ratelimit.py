@@ -54,7 +54,7 @@ def make(
         **options,  # type: ignore[arg-type]
     )
     fake = FakeProvider(default="ok")
-    return limiter, fake, Client(providers=[fake], middleware=[limiter])
+    return limiter, fake, Client(max_retries=0, providers=[fake], middleware=[limiter])
 
 
 def used(limiter: RateLimiter, name: str, key: str) -> float:

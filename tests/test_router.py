@@ -55,7 +55,9 @@ def fakes(*ids: str) -> list[FakeProvider]:
 def routed(g: ModelGroup, providers: list[FakeProvider], **router_kw: Any) -> tuple[Client, Router]:
     by_id = {p.id: p for p in providers}
     router = Router([g], by_id.__getitem__, **router_kw)
-    client = Client(config=Config(models={g.name: g}), providers=providers, middleware=[router])
+    client = Client(
+        max_retries=0, config=Config(models={g.name: g}), providers=providers, middleware=[router]
+    )
     return client, router
 
 
@@ -330,7 +332,7 @@ def test_deployment_timeout_is_laid_over_the_calls() -> None:
     by_id = {"a": a, "b": b}
     router = Router([g], by_id.__getitem__)
     client = Client(
-        config=Config(models={"g": g}), providers=[a, b], middleware=[router],
+        max_retries=0, config=Config(models={"g": g}), providers=[a, b], middleware=[router],
         timeout={"total": 60, "connect": 3},
     )  # fmt: skip
     client.chat("g", HI)
@@ -406,7 +408,9 @@ async def test_async_chat_falls_back_and_fails_like_sync() -> None:
     a, b = fakes("a", "b")
     a.reply(error=RateLimitError("slow down", status_code=429))
     g = group("a/m1", "b/m2")
-    async with AsyncClient(config=Config(models={"g": g}), providers=[a, b]) as client:
+    async with AsyncClient(
+        max_retries=0, config=Config(models={"g": g}), providers=[a, b]
+    ) as client:
         assert (await client.chat("g", HI)).provider == "b"
         a.reply(error=TransportError("reset"))
         b.reply(error=InvalidRequestError("bad", status_code=400))
@@ -418,7 +422,9 @@ async def test_async_stream_falls_back_before_first_event_and_keeps_partial_afte
     a, b = fakes("a", "b")
     a.reply(error=ProviderUnavailableError("down"))
     g = group("a/m1", "b/m2")
-    async with AsyncClient(config=Config(models={"g": g}), providers=[a, b]) as client:
+    async with AsyncClient(
+        max_retries=0, config=Config(models={"g": g}), providers=[a, b]
+    ) as client:
         async with client.stream("g", HI) as stream:
             response = await stream.get_response()
         assert response.text == "from b" and response.provider == "b"
@@ -437,7 +443,9 @@ async def test_async_all_failed() -> None:
     a.reply(error=RateLimitError("busy", status_code=429))
     b.reply(error=RateLimitError("busy too", status_code=429))
     g = group("a/m1", "b/m2")
-    async with AsyncClient(config=Config(models={"g": g}), providers=[a, b]) as client:
+    async with AsyncClient(
+        max_retries=0, config=Config(models={"g": g}), providers=[a, b]
+    ) as client:
         with pytest.raises(AllProvidersFailedError) as info:
             await client.chat("g", HI)
     assert [str(e.message) for e in info.value.errors] == ["busy", "busy too"]
@@ -462,7 +470,7 @@ def test_client_routes_a_group_from_the_config_file_with_no_other_setup(tmp_path
     path.write_text(TOML)
     a, b = fakes("a", "b")
     a.reply(error=ProviderUnavailableError("down"))
-    with Client(config=path, providers=[a, b]) as client:
+    with Client(max_retries=0, config=path, providers=[a, b]) as client:
         resp = client.chat("smart", HI)
         assert resp.text == "from b" and resp.model == "second"
         # a plain provider/model call is untouched by the router
@@ -484,7 +492,7 @@ def test_a_users_router_replaces_the_automatic_one(tmp_path: Path) -> None:
     a.reply(error=ProviderUnavailableError("down"))
     groups = load_config(path).models
     router = Router(groups, {"a": a, "b": b}.__getitem__)
-    client = Client(config=path, providers=[a, b], middleware=[router])
+    client = Client(max_retries=0, config=path, providers=[a, b], middleware=[router])
     assert [type(m) for m in client._pipeline.middleware] == [Router]  # type: ignore[union-attr]
     client.chat("smart", HI)
     assert a.calls == 1 and b.calls == 1  # routed once, not twice
@@ -518,7 +526,7 @@ def test_loopback_two_upstreams_first_503_second_200(tmp_path: Path) -> None:
             '[models.smart]\n[[models.smart.deployments]]\nmodel = "one/m1"\n'
             '[[models.smart.deployments]]\nmodel = "two/m2"\n'
         )
-        with Client(config=path) as client:
+        with Client(max_retries=0, config=path) as client:
             resp = client.chat("smart", HI)
         assert resp.text == "hello from two" and resp.provider == "two"
         assert len(one.requests) == 1 and len(two.requests) == 1
@@ -558,7 +566,10 @@ def test_loopback_stream_falls_back_to_the_second_upstream(tmp_path: Path) -> No
         )
 
         async def run() -> str:
-            async with AsyncClient(config=path) as client, client.stream("smart", HI) as s:
+            async with (
+                AsyncClient(max_retries=0, config=path) as client,
+                client.stream("smart", HI) as s,
+            ):
                 return (await s.get_response()).text
 
         assert asyncio.run(run()) == "hi there"

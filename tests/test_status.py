@@ -53,7 +53,9 @@ class Reporting(Middleware):
 
 def test_client_status_reports_breakers_and_keys(clock: FakeClock) -> None:
     _, layers = _setup(clock)
-    client = Client(providers=[FakeProvider("fake")], middleware=[*layers, Reporting()])
+    client = Client(
+        max_retries=0, providers=[FakeProvider("fake")], middleware=[*layers, Reporting()]
+    )
     assert client.status() == {
         "breakers": {},
         "key_pools": {
@@ -90,7 +92,9 @@ def test_client_without_middleware_reports_nothing() -> None:
 
 async def test_async_client_status(clock: FakeClock) -> None:
     _, layers = _setup(clock)
-    async with AsyncClient(providers=[FakeProvider("fake")], middleware=layers) as client:
+    async with AsyncClient(
+        max_retries=0, providers=[FakeProvider("fake")], middleware=layers
+    ) as client:
         for _ in range(2):
             with pytest.raises(ProviderUnavailableError):
                 await client.chat("fake/m", HI)
@@ -145,7 +149,7 @@ def test_cli_status_reads_redis(tmp_path: Path, capsys: pytest.CaptureFixture[st
         breaker = CircuitBreaker(store, min_calls=1, cooldown=60)
         fake = FakeProvider("openai")
         fake.reply(error=ProviderUnavailableError("down", status_code=503))
-        client = Client(providers=[fake], middleware=[breaker])
+        client = Client(max_retries=0, providers=[fake], middleware=[breaker])
         with pytest.raises(ProviderUnavailableError):
             client.chat(deployment, HI)
         pool = KeyPool("openai", [key], store=store)

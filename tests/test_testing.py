@@ -565,7 +565,7 @@ def test_client_tool_call_round_trip() -> None:
 async def test_async_client_chat_stream_and_timeout() -> None:
     fake = FakeProvider()
     fake.reply("async hello world").reply("async hello world").reply("slow", latency=1.0)
-    async with AsyncClient(providers=[fake], env={}) as client:
+    async with AsyncClient(max_retries=0, providers=[fake], env={}) as client:
         resp = await client.chat("fake/m", messages=USER)
         async with client.stream("fake/m", messages=USER) as stream:
             kinds = [e.kind async for e in stream]

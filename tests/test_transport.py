@@ -91,12 +91,14 @@ def test_first_token_timeout(loopback: Loopback, mode: str) -> None:
     start = time.monotonic()
     with pytest.raises(LLMTimeoutError) as info:
         if mode == "sync":
-            with Client(env=_env(loopback), timeout=timeout).stream(MODEL, messages=HI) as s:
+            with Client(max_retries=0, env=_env(loopback), timeout=timeout).stream(
+                MODEL, messages=HI
+            ) as s:
                 list(s)
         else:
 
             async def run() -> None:
-                async with AsyncClient(env=_env(loopback), timeout=timeout) as c:
+                async with AsyncClient(max_retries=0, env=_env(loopback), timeout=timeout) as c:
                     async with c.stream(MODEL, messages=HI) as s:
                         _ = [e async for e in s]
 
@@ -150,12 +152,12 @@ def test_connection_dropped_mid_stream_is_a_transport_error(loopback: Loopback, 
     )  # fmt: skip
     with pytest.raises(TransportError):
         if mode == "sync":
-            with Client(env=_env(loopback)).stream(MODEL, messages=HI) as s:
+            with Client(max_retries=0, env=_env(loopback)).stream(MODEL, messages=HI) as s:
                 list(s)
         else:
 
             async def run() -> None:
-                async with AsyncClient(env=_env(loopback)) as c:
+                async with AsyncClient(max_retries=0, env=_env(loopback)) as c:
                     async with c.stream(MODEL, messages=HI) as s:
                         _ = [e async for e in s]
 
@@ -173,11 +175,11 @@ def _closed_port() -> int:
 def test_connection_refused_is_a_retryable_transport_error() -> None:
     env = {"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": f"http://127.0.0.1:{_closed_port()}/v1"}
     with pytest.raises(TransportError) as info:
-        Client(env=env).chat(MODEL, messages=HI)
+        Client(max_retries=0, env=env).chat(MODEL, messages=HI)
     assert info.value.retryable and info.value.provider == "openai"
 
     async def run() -> None:
-        async with AsyncClient(env=env) as c:
+        async with AsyncClient(max_retries=0, env=env) as c:
             await c.chat(MODEL, messages=HI)
 
     with pytest.raises(TransportError):
@@ -194,7 +196,7 @@ def test_http_error_before_stream_raises_on_enter_with_retry_after(loopback: Loo
             body=b'{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}',
         ),
     )
-    client = Client(env=_env(loopback))
+    client = Client(max_retries=0, env=_env(loopback))
     with pytest.raises(RateLimitError) as info, client.stream(MODEL, messages=HI):
         pytest.fail("the with block must not be entered")
     assert info.value.retry_after == 7

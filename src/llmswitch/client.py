@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, ProviderConfig, load_config
+from .config import Config, ProviderConfig, load_config, snapshot_env
 from .errors import ConfigurationError, LLMError
 from .events import Accumulator, Event
 from .messages import (
@@ -30,10 +31,20 @@ from .messages import (
     to_tool_choice,
     to_tools,
 )
-from .middleware.base import ACCUMULATOR_KEY, Call, Middleware, Pipeline
+from .middleware.base import (
+    ACCUMULATOR_KEY,
+    Call,
+    Middleware,
+    Pipeline,
+    _terminal_achat,
+    _terminal_astream,
+    _terminal_chat,
+    _terminal_stream,
+)
 from .providers.runtime import CallContext, Provider, to_timeout
 
 if TYPE_CHECKING:
+    from .middleware.retry import Retry
     from .providers.ollama import PullProgress
 
 __all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client"]
@@ -58,6 +69,85 @@ def _unknown_option(
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return ConfigurationError(f"unknown option {name!r}{hint}", field=name)
+
+
+# Retries of a retryable error when the client is given none (as the official SDKs).
+DEFAULT_MAX_RETRIES = 2
+_MAX_RETRIES = 100
+_PROVIDER_METHODS = ("chat", "achat", "stream", "astream")
+
+
+def _unknown_argument(cls: type, unknown: Mapping[str, Any]) -> ConfigurationError:
+    import difflib
+    import inspect
+
+    # From the signature, so arguments added later are suggested too.
+    known = [p for p in inspect.signature(cls).parameters if p != "unknown"]
+    name = sorted(unknown)[0]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigurationError(
+        f"{cls.__name__}() got an unknown argument {name!r} ({hint}arguments: {', '.join(known)})",
+        field=name,
+    )
+
+
+def _shown(value: Any) -> str:
+    """What a misplaced argument was, without echoing it (it may hold a key)."""
+    return "a type" if isinstance(value, type) else f"a {type(value).__name__}"
+
+
+def _check_providers(providers: Any) -> list[Provider | ProviderConfig]:
+    hint = (
+        "pass a list of ProviderConfig entries or provider objects (e.g. "
+        "llmswitch.testing.FakeProvider); built-in providers such as 'openai' need no "
+        "entry, only their environment variables"
+    )
+    if isinstance(providers, str | bytes | Mapping) or not isinstance(providers, Iterable):
+        raise ConfigurationError(f"providers: {hint}", field="providers")
+    out: list[Provider | ProviderConfig] = []
+    for i, p in enumerate(providers):
+        ok = isinstance(p, ProviderConfig) or (
+            not isinstance(p, type)
+            and isinstance(getattr(p, "id", None), str)
+            and all(callable(getattr(p, m, None)) for m in _PROVIDER_METHODS)
+        )
+        if not ok:
+            raise ConfigurationError(
+                f"providers[{i}] is {_shown(p)}, not a provider: {hint}", field=f"providers[{i}]"
+            )
+        out.append(p)
+    return out
+
+
+def _check_middleware(middleware: Any) -> list[Middleware]:
+    hint = (
+        "pass a list of llmswitch.middleware.Middleware instances, outermost first "
+        "(e.g. middleware=[Retry()])"
+    )
+    if isinstance(middleware, str | bytes | Mapping) or not isinstance(middleware, Iterable):
+        raise ConfigurationError(f"middleware is {_shown(middleware)}: {hint}", field="middleware")
+    out: list[Middleware] = []
+    for i, m in enumerate(middleware):
+        if not isinstance(m, Middleware):
+            what = f"the class {m.__name__}" if isinstance(m, type) else _shown(m)
+            raise ConfigurationError(
+                f"middleware[{i}] is {what}, not a Middleware instance: {hint}",
+                field=f"middleware[{i}]",
+            )
+        out.append(m)
+    return out
+
+
+def _check_max_retries(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_RETRIES:
+        raise ConfigurationError(
+            f"max_retries must be an integer from 0 (no retries) to {_MAX_RETRIES}",
+            field="max_retries",
+        )
+    return value
 
 
 def _number(value: Any, name: str, lo: float, hi: float) -> float | None:
@@ -88,11 +178,33 @@ class _Core:
         timeout: Any,
         env: Mapping[str, str] | None,
         transport: Any,
+        max_retries: Any = None,
     ) -> None:
         self.transport = transport
-        self.env: Mapping[str, str] = os.environ if env is None else env
-        self.config = config if isinstance(config, Config) else load_config(config, self.env)
+        if env is not None and not isinstance(env, Mapping):
+            raise ConfigurationError("env must be a dict of environment variables", field="env")
+        if config is not None and not isinstance(config, str | os.PathLike | Config):
+            raise ConfigurationError(
+                "config must be a path to llmswitch.toml or a Config", field="config"
+            )
+        providers = _check_providers(providers)
+        retries = _check_max_retries(max_retries)
+        # Read once, now, as the official SDKs do: a later change to the environment
+        # does not move a client built before it (only the variables providers read).
+        self.env: Mapping[str, str] = snapshot_env(os.environ if env is None else env)
+        source = os.environ if env is None else env  # ${VAR} in the file: any variable
+        self.config = config if isinstance(config, Config) else load_config(config, source)
         self.timeout = to_timeout(timeout)
+        if retries is not None and self.config.retry is not None:
+            # An explicit max_retries overrides [retry] attempts; 0 turns it off.
+            policy = (
+                dataclasses.replace(self.config.retry, attempts=retries + 1) if retries else None
+            )
+            self.config = dataclasses.replace(self.config, retry=policy)
+        self.max_retries = DEFAULT_MAX_RETRIES if retries is None else retries
+        # The default retry layer when the client has no other middleware: its first try
+        # runs without it (see Client.chat), so the call path stays as cheap as before.
+        self.retry: Retry | None = None
         self._providers: dict[str, Provider] = {}
         declared: dict[str, ProviderConfig] = {}
         for p in providers:
@@ -137,24 +249,43 @@ class _Core:
             pid = group.primary.endpoint or pid  # its own base_url/api_key: derived provider
         return self.provider(pid), name
 
-    def pipeline(self, middleware: Sequence[Middleware]) -> Pipeline | None:
+    def _default_retry(self, layers: Sequence[Middleware]) -> Retry | None:
+        """A Retry of ``max_retries`` retries, unless retries are off or already there
+        (the user's own Retry, or ``[retry]`` from llmswitch.toml): never two layers."""
+        if self.max_retries == 0 or self.config.retry is not None:
+            return None
+        from .middleware.retry import Retry, RetryPolicy
+
+        if any(isinstance(m, Retry) for m in layers):
+            return None
+        return Retry(RetryPolicy(attempts=self.max_retries + 1))
+
+    def pipeline(self, middleware: Any) -> Pipeline | None:
         """User middleware plus, when the config has model groups and the user brought
         no router, a Router placed just outside the first per-attempt layer (DESIGN.md:
         router, then per attempt key pick -> breaker -> retry); ``None`` when there is
         nothing to wrap. With resilience settings in the config (``[retry]``, ``[breaker]``,
         ``[[limits]]``, ``[[quotas]]``, key pools, deployment ``rpm``/``tpm``) the whole
         default stack is built from them instead (see :mod:`llmswitch.middleware._stack`)."""
+        middleware = _check_middleware(middleware)
         if self.config.resilient:
             from .middleware._stack import build_stack
 
-            return Pipeline(build_stack(self.config, self.provider, middleware))
-        layers = list(middleware)
-        if self.config.models:
-            from .middleware.router import Router  # only clients with model groups need it
+            layers = build_stack(self.config, self.provider, middleware)
+        else:
+            layers = list(middleware)
+            if self.config.models:
+                from .middleware.router import Router  # only clients with model groups need it
 
-            if not any(isinstance(m, Router) for m in layers):
-                at = next((i for i, m in enumerate(layers) if m.per_attempt), len(layers))
-                layers.insert(at, Router(self.config.models, self.provider))
+                if not any(isinstance(m, Router) for m in layers):
+                    at = next((i for i, m in enumerate(layers) if m.per_attempt), len(layers))
+                    layers.insert(at, Router(self.config.models, self.provider))
+        retry = self._default_retry(layers)
+        if retry is not None:
+            if not layers:  # the fast path: no pipeline, the client resumes with it on failure
+                self.retry = retry
+                return None
+            layers.append(retry)  # innermost: retry is the last per-attempt layer (DESIGN.md)
         return Pipeline(layers) if layers else None
 
     def context(self, pid: str, timeout: Any) -> CallContext:
@@ -306,24 +437,42 @@ class ChatStream:
     there); leaving the block early closes the connection.
     """
 
-    __slots__ = ("_acc", "_events", "_source", "_started")
+    __slots__ = ("_acc", "_events", "_restart", "_source", "_started")
 
-    def __init__(self, source: Iterator[Event], acc: Accumulator) -> None:
+    def __init__(
+        self,
+        source: Iterator[Event],
+        acc: Accumulator,
+        restart: Callable[[LLMError], Iterator[Event]] | None = None,
+    ) -> None:
         self._source = source
         self._acc = acc
         self._events: list[Event] = []
         self._started = False
+        # The default retry: a source that carries on after the first try failed
+        # before its first event (nothing reached the caller, so it can start over).
+        self._restart = restart
+
+    def _first(self) -> None:
+        try:
+            self._events.append(next(self._source))
+        except StopIteration:
+            pass
+        except LLMError as exc:
+            if self._restart is None or not exc.retryable:
+                _attach_partial(exc, self._acc)
+                raise
+            restart, self._restart = self._restart, None
+            failed = exc
+        else:
+            return
+        self._source = restart(failed)
+        self._first()
 
     def _start(self) -> None:
         if not self._started:
             self._started = True
-            try:
-                self._events.append(next(self._source))
-            except StopIteration:
-                pass
-            except LLMError as exc:
-                _attach_partial(exc, self._acc)
-                raise
+            self._first()
 
     def __enter__(self) -> ChatStream:
         self._start()
@@ -389,32 +538,56 @@ class Client:
         timeout: Any = None,
         env: Mapping[str, str] | None = None,
         middleware: Sequence[Middleware] = (),
+        max_retries: int | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise _unknown_argument(type(self), unknown)
         from .transport import SyncTransport
 
         self._transport = SyncTransport()
-        self._core = _Core(config, providers, timeout, env, self._transport)
+        self._core = _Core(config, providers, timeout, env, self._transport, max_retries)
         self._pipeline = self._core.pipeline(middleware)
+        self._retry = self._core.retry
 
     def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         """One complete answer. Options: see the README (system, tools, tool_choice, ...)."""
         provider, request, ctx = self._core.request(model, messages, **options)
-        if self._pipeline is None:
+        if self._pipeline is not None:
+            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            return self._pipeline.chat(call)
+        retry = self._retry
+        if retry is None:
             return provider.chat(request, ctx)  # type: ignore[no-any-return]
-        return self._pipeline.chat(Call(request=request, provider=provider, ctx=ctx, model=model))
+        start = time.monotonic()
+        try:
+            return provider.chat(request, ctx)  # type: ignore[no-any-return]
+        except LLMError as exc:
+            if not exc.retryable:
+                raise
+            failed = exc
+        call = Call(request=request, provider=provider, ctx=ctx, model=model)
+        return retry.resume_chat(call, _terminal_chat, failed, start)
 
     def stream(self, model: str, messages: Any, **options: Any) -> ChatStream:
         provider, request, ctx = self._core.request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
-        if self._pipeline is None:
-            events = provider.stream(request, ctx)
-        else:
+        if self._pipeline is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
                 state={ACCUMULATOR_KEY: acc},
             )  # fmt: skip
-            events = self._pipeline.stream(call)
-        return ChatStream(events, acc)
+            return ChatStream(self._pipeline.stream(call), acc)
+        retry = self._retry
+        if retry is None:
+            return ChatStream(provider.stream(request, ctx), acc)
+        start = time.monotonic()
+
+        def restart(error: LLMError) -> Iterator[Event]:
+            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            return retry.resume_stream(call, _terminal_stream, error, start)
+
+        return ChatStream(provider.stream(request, ctx), acc, restart)
 
     def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         """Embedding vectors, one per input in order; large inputs are split into the
@@ -482,24 +655,40 @@ class AsyncChatStream:
     """Async twin of :class:`ChatStream`: ``async with`` sends the request,
     ``async for`` yields events, ``response`` (or ``await get_response()``) is final."""
 
-    __slots__ = ("_acc", "_pending", "_source", "_started")
+    __slots__ = ("_acc", "_pending", "_restart", "_source", "_started")
 
-    def __init__(self, source: AsyncIterator[Event], acc: Accumulator) -> None:
+    def __init__(
+        self,
+        source: AsyncIterator[Event],
+        acc: Accumulator,
+        restart: Callable[[LLMError], AsyncIterator[Event]] | None = None,
+    ) -> None:
         self._source = source
         self._acc = acc
         self._pending: Event | None = None
         self._started = False
+        self._restart = restart  # as in ChatStream
+
+    async def _first(self) -> None:
+        try:
+            self._pending = await self._source.__anext__()
+        except StopAsyncIteration:
+            pass
+        except LLMError as exc:
+            if self._restart is None or not exc.retryable:
+                _attach_partial(exc, self._acc)
+                raise
+            restart, self._restart = self._restart, None
+            failed = exc
+        else:
+            return
+        self._source = restart(failed)
+        await self._first()
 
     async def _start(self) -> None:
         if not self._started:
             self._started = True
-            try:
-                self._pending = await self._source.__anext__()
-            except StopAsyncIteration:
-                pass
-            except LLMError as exc:
-                _attach_partial(exc, self._acc)
-                raise
+            await self._first()
 
     async def __aenter__(self) -> AsyncChatStream:
         await self._start()
@@ -567,32 +756,55 @@ class AsyncClient:
         timeout: Any = None,
         env: Mapping[str, str] | None = None,
         middleware: Sequence[Middleware] = (),
+        max_retries: int | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise _unknown_argument(type(self), unknown)
         from .transport import AsyncTransport
 
         self._transport = AsyncTransport()
-        self._core = _Core(config, providers, timeout, env, self._transport)
+        self._core = _Core(config, providers, timeout, env, self._transport, max_retries)
         self._pipeline = self._core.pipeline(middleware)
+        self._retry = self._core.retry
 
     async def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         provider, request, ctx = self._core.request(model, messages, **options)
-        if self._pipeline is None:
+        if self._pipeline is not None:
+            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            return await self._pipeline.achat(call)
+        retry = self._retry
+        if retry is None:
             return await provider.achat(request, ctx)  # type: ignore[no-any-return]
+        start = time.monotonic()
+        try:
+            return await provider.achat(request, ctx)  # type: ignore[no-any-return]
+        except LLMError as exc:
+            if not exc.retryable:
+                raise
+            failed = exc
         call = Call(request=request, provider=provider, ctx=ctx, model=model)
-        return await self._pipeline.achat(call)
+        return await retry.aresume_chat(call, _terminal_achat, failed, start)
 
     def stream(self, model: str, messages: Any, **options: Any) -> AsyncChatStream:
         provider, request, ctx = self._core.request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
-        if self._pipeline is None:
-            events = provider.astream(request, ctx)
-        else:
+        if self._pipeline is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
                 state={ACCUMULATOR_KEY: acc},
             )  # fmt: skip
-            events = self._pipeline.astream(call)
-        return AsyncChatStream(events, acc)
+            return AsyncChatStream(self._pipeline.astream(call), acc)
+        retry = self._retry
+        if retry is None:
+            return AsyncChatStream(provider.astream(request, ctx), acc)
+        start = time.monotonic()
+
+        def restart(error: LLMError) -> AsyncIterator[Event]:
+            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            return retry.aresume_stream(call, _terminal_astream, error, start)
+
+        return AsyncChatStream(provider.astream(request, ctx), acc, restart)
 
     async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         provider, request, ctx = self._core.embed_request(model, input, **options)

@@ -101,6 +101,20 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
     "bedrock": "bedrock",
     "ollama": "ollama",
 }
+# Prefixes of the environment variables providers read (DESIGN.md section 2; AWS_ for
+# the Bedrock credential chain). A client keeps a copy of them, taken when it is built.
+ENV_PREFIXES: tuple[str, ...] = (
+    "OPENAI_", "AZURE_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "AWS_", "OLLAMA_", "LLMSWITCH_"
+)  # fmt: skip
+
+
+def snapshot_env(env: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``env``: of ``os.environ`` only the variables providers read."""
+    if env is os.environ:
+        return {k: v for k, v in env.items() if k.startswith(ENV_PREFIXES)}
+    return dict(env)
+
+
 KINDS: tuple[str, ...] = (*dict.fromkeys(BUILTIN_PROVIDERS.values()), "openai-compatible")
 
 # Which kinds a kind-specific key makes sense for.

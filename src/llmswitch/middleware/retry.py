@@ -314,26 +314,10 @@ class Retry(Middleware):
     # ---- the four paths
 
     def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
-        tries = _Attempts(self._clock())
-        while True:
-            try:
-                return next(self._for(call, tries.n))
-            except Exception as exc:
-                delay = self._next_delay(call, exc, tries)
-                if delay is None:
-                    raise
-            self._pause(delay, tries)
+        return self._chat(call, next, _Attempts(self._clock()), None)
 
     async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        tries = _Attempts(self._clock())
-        while True:
-            try:
-                return await next(self._for(call, tries.n))
-            except Exception as exc:
-                delay = self._next_delay(call, exc, tries)
-                if delay is None:
-                    raise
-            await self._apause(delay, tries)
+        return await self._achat(call, next, _Attempts(self._clock()), None)
 
     def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
         return self._stream(call, next)
@@ -341,11 +325,75 @@ class Retry(Middleware):
     def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
         return self._astream(call, next)
 
-    def _stream(self, call: Call, handler: StreamHandler) -> Iterator[Event]:
+    # ---- carrying on after a first try made without this layer: the client's default
+    # retry sends the first try straight to the provider, so a call that succeeds pays
+    # nothing for it. ``start`` is when that try began, on this layer's clock.
+
+    def resume_chat(
+        self, call: Call, next: ChatHandler, error: BaseException, start: float
+    ) -> ChatResponse:
+        return self._chat(call, next, _Attempts(start), error)
+
+    async def aresume_chat(
+        self, call: Call, next: AsyncChatHandler, error: BaseException, start: float
+    ) -> ChatResponse:
+        return await self._achat(call, next, _Attempts(start), error)
+
+    def resume_stream(
+        self, call: Call, next: StreamHandler, error: BaseException, start: float
+    ) -> Iterator[Event]:
+        return self._stream(call, next, _Attempts(start), error)
+
+    def aresume_stream(
+        self, call: Call, next: AsyncStreamHandler, error: BaseException, start: float
+    ) -> AsyncIterator[Event]:
+        return self._astream(call, next, _Attempts(start), error)
+
+    def _chat(
+        self, call: Call, next: ChatHandler, tries: _Attempts, error: BaseException | None
+    ) -> ChatResponse:
+        while True:
+            if error is not None:
+                delay = self._next_delay(call, error, tries)
+                if delay is None:
+                    raise error
+                self._pause(delay, tries)
+            try:
+                return next(self._for(call, tries.n))
+            except Exception as exc:
+                error = exc
+
+    async def _achat(
+        self, call: Call, next: AsyncChatHandler, tries: _Attempts, error: BaseException | None
+    ) -> ChatResponse:
+        while True:
+            if error is not None:
+                delay = self._next_delay(call, error, tries)
+                if delay is None:
+                    raise error
+                await self._apause(delay, tries)
+            try:
+                return await next(self._for(call, tries.n))
+            except Exception as exc:
+                error = exc
+
+    def _stream(
+        self,
+        call: Call,
+        handler: StreamHandler,
+        tries: _Attempts | None = None,
+        error: BaseException | None = None,
+    ) -> Iterator[Event]:
         # Pulling the first event inside the loop keeps a retry invisible to the caller;
         # once an event has been handed on, the stream is committed to this try.
-        tries = _Attempts(self._clock())
+        if tries is None:
+            tries = _Attempts(self._clock())
         while True:
+            if error is not None:
+                delay = self._next_delay(call, error, tries)
+                if delay is None:
+                    raise error
+                self._pause(delay, tries)
             source: Iterator[Event] | None = None
             try:
                 source = handler(self._for(call, tries.n))
@@ -356,19 +404,28 @@ class Retry(Middleware):
             except Exception as exc:
                 if source is not None:
                     _close(source)
-                delay = self._next_delay(call, exc, tries)
-                if delay is None:
-                    raise
-            self._pause(delay, tries)
+                error = exc
         try:
             yield first
             yield from source
         finally:
             _close(source)
 
-    async def _astream(self, call: Call, handler: AsyncStreamHandler) -> AsyncIterator[Event]:
-        tries = _Attempts(self._clock())
+    async def _astream(
+        self,
+        call: Call,
+        handler: AsyncStreamHandler,
+        tries: _Attempts | None = None,
+        error: BaseException | None = None,
+    ) -> AsyncIterator[Event]:
+        if tries is None:
+            tries = _Attempts(self._clock())
         while True:
+            if error is not None:
+                delay = self._next_delay(call, error, tries)
+                if delay is None:
+                    raise error
+                await self._apause(delay, tries)
             source: AsyncIterator[Event] | None = None
             try:
                 source = handler(self._for(call, tries.n))
@@ -379,10 +436,7 @@ class Retry(Middleware):
             except Exception as exc:
                 if source is not None:
                     await _aclose(source)
-                delay = self._next_delay(call, exc, tries)
-                if delay is None:
-                    raise
-            await self._apause(delay, tries)
+                error = exc
         try:
             yield first
             async for event in source:
