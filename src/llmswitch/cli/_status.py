@@ -39,7 +39,9 @@ def collect(config: Any, url: str) -> dict[str, Any]:
     from ..storage import open_store
     from ..storage.base import display_url
 
-    store = open_store(url)
+    # The same secret as the clients, or the hashed key names would not match theirs.
+    secret = getattr(config, "state_secret", None)
+    store = open_store(url, secret=secret.get() if secret is not None else None)
     try:
         breaker = CircuitBreaker(store)
         now = time.time()
