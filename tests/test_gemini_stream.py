@@ -270,10 +270,10 @@ def test_error_without_code_or_status_counts_as_the_service_failing() -> None:
         parser.feed(b'data: {"error": {"message": "boom"}}\n\n')
 
 
-def test_empty_stream_is_an_error_end() -> None:
-    events = parse([b""])
-    assert len(events) == 1 and isinstance(events[0], StreamEnd)
-    assert events[0].finish_reason == "error"
+def test_empty_stream_is_a_malformed_response() -> None:
+    # issue 7 item 1: an empty 200 is not an empty answer
+    with pytest.raises(ProviderError, match="got an empty body"):
+        parse([b""])
 
 
 def test_crlf_keepalive_and_multiline_data() -> None:

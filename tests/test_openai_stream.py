@@ -225,10 +225,10 @@ def _chunk(delta: str, finish: str = "null", extra: str = "") -> bytes:
     )
 
 
-def test_empty_input_is_a_truncated_stream() -> None:
-    events, resp = run_stream([b""])
-    assert events == [StreamEnd("error", Usage(), None)]
-    assert resp.finish_reason == "error"
+def test_empty_input_is_a_malformed_response() -> None:
+    # issue 7 item 1: an empty 200 is not an empty answer
+    with pytest.raises(ProviderError, match="got an empty body"):
+        run_stream([b""])
 
 
 def test_done_without_finish_reason_is_other() -> None:

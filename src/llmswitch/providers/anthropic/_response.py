@@ -18,6 +18,7 @@ from ...messages import (
     Usage,
 )
 from .._common import int_or_none
+from .._shape import SHAPE_ERRORS, opt_str, shape_problem, text
 from ..base import Endpoint, HttpResponse
 from ._errors import malformed
 
@@ -77,34 +78,42 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
         raise malformed(request, "body is not JSON", response.body) from None
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
         raise malformed(request, "expected a Message with a content list", response.body)
+    try:
+        return _parse(request, data, response.body)
+    except SHAPE_ERRORS as exc:
+        raise malformed(request, shape_problem(exc), response.body) from None
+
+
+def _parse(request: ChatRequest, data: dict[str, Any], body: bytes) -> ChatResponse:
     texts: list[str] = []
     calls: list[ToolCall] = []
     blocks: list[ReasoningBlock] = []
-    try:
-        for block in data["content"]:
-            kind = block.get("type")
-            if kind == "text":
-                texts.append(block["text"])
-            elif kind == "tool_use":
-                arguments = block.get("input")
-                if arguments is None:
-                    arguments = {}
-                if not isinstance(arguments, dict):
-                    raise malformed(request, "tool_use input is not an object", response.body)
-                calls.append(ToolCall(id=block["id"], name=block["name"], arguments=arguments))
-            elif kind == "thinking":
-                text, signature = block.get("thinking") or "", block.get("signature") or None
-                blocks.append(ReasoningBlock(text=text, signature=signature))
-            elif kind == "redacted_thinking":
-                blocks.append(ReasoningBlock(redacted_data=block["data"]))
-            # other block types (server tools, search results, ...) stay in raw only
-    except (KeyError, TypeError, AttributeError):
-        raise malformed(request, "content block missing a field", response.body) from None
-    raw_stop = data.get("stop_reason")
+    for block in data["content"]:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(text(block["text"]))
+        elif kind == "tool_use":
+            arguments = block.get("input")
+            if arguments is None:
+                arguments = {}
+            if not isinstance(arguments, dict):
+                raise malformed(request, "tool_use input is not an object", body)
+            calls.append(
+                ToolCall(id=text(block["id"]), name=text(block["name"]), arguments=arguments)
+            )
+        elif kind == "thinking":
+            thought = opt_str(block.get("thinking")) or ""
+            blocks.append(
+                ReasoningBlock(text=thought, signature=opt_str(block.get("signature")) or None)
+            )
+        elif kind == "redacted_thinking":
+            blocks.append(ReasoningBlock(redacted_data=text(block["data"])))
+        # other block types (server tools, search results, ...) stay in raw only
+    raw_stop = opt_str(data.get("stop_reason"))
     return build_response(
         provider=request.provider,
-        id=data.get("id"),
-        model=data.get("model") or request.model,
+        id=opt_str(data.get("id")),
+        model=opt_str(data.get("model")) or request.model,
         text="".join(texts),
         tool_calls=tuple(calls),
         reasoning="".join(b.text for b in blocks) or None,
@@ -133,7 +142,7 @@ def _epoch(value: Any) -> int | None:
         return None
     try:
         return int(datetime.fromisoformat(value).timestamp())
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a date; a year timestamps cannot hold
         return None
 
 
@@ -145,37 +154,40 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
         raise malformed(None, "model list is not JSON", response.body) from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise malformed(None, "expected a model list", response.body)
-    out: list[ModelInfo] = []
-    for item in data["data"]:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            continue
-        model_id = item["id"]
-        spec = catalog.lookup("anthropic", model_id)
-        caps = item.get("capabilities")
-        vision = _supported(caps, "image_input")
-        thinking = _supported(caps, "thinking")
-        out.append(
-            ModelInfo(
-                id=model_id,
-                provider=endpoint.provider,
-                display_name=item.get("display_name"),
-                context_window=int_or_none(item.get("max_input_tokens"))
-                or (spec.context_window if spec else None),
-                max_output_tokens=int_or_none(item.get("max_tokens"))
-                or (spec.max_output_tokens if spec else None),
-                supports_tools=spec.supports_tools
-                if spec and spec.supports_tools is not None
-                else True,  # every Messages API model takes client tools
-                supports_vision=vision
-                if vision is not None
-                else (spec.supports_vision if spec else None),
-                supports_reasoning=thinking
-                if thinking is not None
-                else (spec.supports_reasoning if spec else None),
-                supports_embeddings=False,
-                created=_epoch(item.get("created_at")),
-                raw=item,
-            )
-        )
+    try:
+        found = [_model(endpoint, item) for item in data["data"] if isinstance(item, dict)]
+    except SHAPE_ERRORS as exc:
+        raise malformed(None, shape_problem(exc), response.body) from None
+    out = [m for m in found if m is not None]
     cursor = data.get("last_id") if data.get("has_more") else None
     return out, cursor if isinstance(cursor, str) and cursor else None
+
+
+def _model(endpoint: Endpoint, item: dict[str, Any]) -> ModelInfo | None:
+    model_id = item.get("id")
+    if not isinstance(model_id, str):
+        return None
+    spec = catalog.lookup("anthropic", model_id)
+    caps = item.get("capabilities")
+    vision = _supported(caps, "image_input")
+    thinking = _supported(caps, "thinking")
+    display = item.get("display_name")
+    return ModelInfo(
+        id=model_id,
+        provider=endpoint.provider,
+        display_name=display if isinstance(display, str) else None,
+        context_window=int_or_none(item.get("max_input_tokens"))
+        or (spec.context_window if spec else None),
+        max_output_tokens=int_or_none(item.get("max_tokens"))
+        or (spec.max_output_tokens if spec else None),
+        supports_tools=spec.supports_tools
+        if spec and spec.supports_tools is not None
+        else True,  # every Messages API model takes client tools
+        supports_vision=vision if vision is not None else (spec.supports_vision if spec else None),
+        supports_reasoning=thinking
+        if thinking is not None
+        else (spec.supports_reasoning if spec else None),
+        supports_embeddings=False,
+        created=_epoch(item.get("created_at")),
+        raw=item,
+    )

@@ -29,6 +29,10 @@ from ...events import (
 from ...messages import ChatRequest, ReasoningBlock, ToolCall
 from ...transport.sse import SSEDecoder
 from .._claude import TRUNCATING_STOP_REASONS
+from .._shape import SHAPE_ERRORS, keep_head, shape_problem, unrecognised
+from .._shape import index as _index
+from .._shape import opt_str as _opt
+from .._shape import text as _text
 from ._errors import malformed, stream_error
 from ._response import finish_reason, parse_usage, refusal_of
 
@@ -40,6 +44,7 @@ class AnthropicStreamParser:
         "_bad_tool",
         "_done",
         "_failed",
+        "_head",
         "_message",
         "_request",
         "_signatures",
@@ -62,10 +67,14 @@ class AnthropicStreamParser:
         self._bad_tool: str | None = None
         self._failed: ProviderError | None = None
         self._done = False
+        # The first bytes, kept until an event is recognised (None from then on).
+        self._head: bytes | None = b""
 
     def feed(self, data: bytes) -> list[Event]:
         if self._failed is not None:
             raise self._failed
+        if self._head is not None:
+            self._head = keep_head(self._head, data)
         out: list[Event] = []
         try:
             for name, payload in self._sse.feed(data):
@@ -75,16 +84,12 @@ class AnthropicStreamParser:
                         delta = obj["delta"]
                         kind = delta["type"]
                         if kind == "text_delta":
-                            out.append(TextDelta(obj["index"], delta["text"]))
-                        elif kind == "input_json_delta":
-                            self._json(obj["index"], delta["partial_json"], out)
-                        elif kind == "thinking_delta":
-                            out.append(ReasoningDelta(obj["index"], delta["thinking"]))
-                        elif kind == "signature_delta":
-                            self._signatures[obj["index"]] = delta["signature"]
-                        # citations_delta and unknown delta types: nothing to emit
-                    except (KeyError, TypeError, ValueError):
-                        raise malformed(self._request, "bad content_block_delta", payload) from None
+                            out.append(TextDelta(_index(obj["index"]), _text(delta["text"])))
+                        else:
+                            self._relay_delta(obj, out)
+                    except SHAPE_ERRORS as exc:
+                        what = f"bad content_block_delta, {shape_problem(exc)}"
+                        raise malformed(self._request, what, payload) from None
                 elif name != "ping":
                     self._other(name, payload, out)
         except ProviderError as exc:
@@ -93,14 +98,22 @@ class AnthropicStreamParser:
             self._failed = exc
             if not out:
                 raise
+        if out:
+            self._head = None
         return out
 
     def close(self) -> list[Event]:
         if self._failed is not None:
             raise self._failed
         out: list[Event] = []
-        for name, payload in self._sse.close():
-            self._other(name, payload, out)
+        try:
+            for name, payload in self._sse.close():
+                self._other(name, payload, out)
+            if self._head is not None and not out and not self._done:
+                raise self._unrecognised(self._head)
+        except ProviderError as exc:
+            self._failed = exc
+            raise
         if not self._done:
             # No message_stop: the stream was cut off (WIRE.md 6.2 rule 4).
             self._done = True
@@ -108,6 +121,19 @@ class AnthropicStreamParser:
             raw_stop = raw_stop if isinstance(raw_stop, str) else None
             out.append(StreamEnd("error", parse_usage(self._usage), raw_stop, self._snapshot()))
         return out
+
+    def _unrecognised(self, head: bytes) -> ProviderError:
+        """No event came: an Anthropic error document sent with the 200 maps as the
+        error it is; anything else is malformed, its first bytes kept."""
+        try:
+            doc = loads(head)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and doc.get("type") == "error":
+            return stream_error(self._request, head)
+        return malformed(
+            self._request, unrecognised(head, "an SSE stream of Messages events"), head[:500]
+        )
 
     # ------------------------------------------------------------------ rarer events
 
@@ -125,20 +151,22 @@ class AnthropicStreamParser:
             obj = loads(payload)
             if name is None:  # tolerate proxies that drop the event: line
                 name = obj.get("type")
-                if name == "content_block_delta":
-                    self._relay_delta(obj, out)
-                    return
-            if name == "content_block_start":
-                self._block_start(obj["index"], obj["content_block"], out)
+            if name == "content_block_delta":  # unnamed, or the last event at EOF
+                self._relay_delta(obj, out)
+            elif name == "content_block_start":
+                self._block_start(_index(obj["index"]), obj["content_block"], out)
             elif name == "content_block_stop":
-                self._block_stop(obj["index"], out)
+                self._block_stop(_index(obj["index"]), out)
             elif name == "message_start":
                 message = obj["message"]
+                if type(message) is not dict:
+                    raise TypeError("message is not an object")
+                start = StreamStart(_opt(message.get("id")), _opt(message.get("model")))
                 self._message = message
                 usage = message.get("usage")
                 if isinstance(usage, dict):
                     self._usage = dict(usage)
-                out.append(StreamStart(message.get("id"), message.get("model")))
+                out.append(start)
             elif name == "message_delta":
                 self._message_delta(obj, out)
             elif name == "message_stop":
@@ -146,35 +174,38 @@ class AnthropicStreamParser:
             elif name == "error":
                 raise stream_error(self._request, payload)
             # ping and unknown events are skipped
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise malformed(self._request, f"bad {name} event", payload) from None
+        except SHAPE_ERRORS as exc:
+            what = f"bad {name} event, {shape_problem(exc)}"
+            raise malformed(self._request, what, payload) from None
 
     def _relay_delta(self, obj: dict[str, Any], out: list[Event]) -> None:
-        # Same as feed()'s inline branch, for events that came without a name.
-        delta, index = obj["delta"], obj["index"]
+        # feed()'s inline branch does text_delta; this does the rest, and every delta
+        # of events that came without a name.
+        delta, index = obj["delta"], _index(obj["index"])
         kind = delta["type"]
         if kind == "text_delta":
-            out.append(TextDelta(index, delta["text"]))
+            out.append(TextDelta(index, _text(delta["text"])))
         elif kind == "input_json_delta":
-            self._json(index, delta["partial_json"], out)
+            self._json(index, _text(delta["partial_json"]), out)
         elif kind == "thinking_delta":
-            out.append(ReasoningDelta(index, delta["thinking"]))
+            out.append(ReasoningDelta(index, _text(delta["thinking"])))
         elif kind == "signature_delta":
-            self._signatures[index] = delta["signature"]
+            self._signatures[index] = _text(delta["signature"])
+        # citations_delta and unknown delta types: nothing to emit
 
     def _block_start(self, index: int, block: dict[str, Any], out: list[Event]) -> None:
         kind = block["type"]
         if kind == "text":
             if block.get("text"):
-                out.append(TextDelta(index, block["text"]))
+                out.append(TextDelta(index, _text(block["text"])))
         elif kind == "thinking":
-            self._signatures[index] = block.get("signature") or None
+            self._signatures[index] = _opt(block.get("signature")) or None
             if block.get("thinking"):
-                out.append(ReasoningDelta(index, block["thinking"]))
+                out.append(ReasoningDelta(index, _text(block["thinking"])))
         elif kind == "redacted_thinking":  # arrives whole, no deltas
-            out.append(ReasoningEnd(index, ReasoningBlock(redacted_data=block["data"])))
+            out.append(ReasoningEnd(index, ReasoningBlock(redacted_data=_text(block["data"]))))
         elif kind == "tool_use":
-            call_id, call_name = block["id"], block["name"]
+            call_id, call_name = _text(block["id"]), _text(block["name"])
             fragments: list[str] = []
             initial = block.get("input")
             if initial:  # a proxy may send the whole input here instead of deltas
@@ -203,6 +234,9 @@ class AnthropicStreamParser:
 
     def _message_delta(self, obj: dict[str, Any], out: list[Event]) -> None:
         delta = obj.get("delta") or {}
+        if type(delta) is not dict:
+            raise TypeError("delta is not an object")
+        raw_stop = _opt(delta.get("stop_reason"))
         self._stop = delta
         usage = obj.get("usage")
         if isinstance(usage, dict):
@@ -210,7 +244,6 @@ class AnthropicStreamParser:
             for key, value in usage.items():
                 if value is not None:
                     self._usage[key] = value
-        raw_stop = delta.get("stop_reason")
         if self._bad_tool is not None and raw_stop not in TRUNCATING_STOP_REASONS:
             bad, self._bad_tool = self._bad_tool, None
             raise malformed(self._request, "tool_use input is not a JSON object", bad)

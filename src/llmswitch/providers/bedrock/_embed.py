@@ -24,6 +24,7 @@ from typing import Any
 from ..._json import dumps, loads
 from ...errors import ConfigurationError
 from ...messages import EmbeddingResponse, EmbedRequest, Usage
+from .._common import int_or_none
 from ..base import Endpoint, HttpRequest, HttpResponse
 from ._endpoint import quote_model
 from ._errors import malformed
@@ -169,14 +170,16 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
         data = loads(response.body)
     except ValueError:
         raise malformed(None, "embedding body is not JSON", response.body) from None
-    vectors = _vectors(data) if isinstance(data, dict) else None
-    if not isinstance(vectors, list) or not all(
-        isinstance(v, list) and v and all(isinstance(x, int | float) for x in v[:1])
-        for v in vectors
-    ):
-        raise malformed(None, "expected float embeddings", response.body)
-    tokens = data.get("inputTextTokenCount")
-    if not isinstance(tokens, int):
+    raw = _vectors(data) if isinstance(data, dict) else None
+    try:
+        if not isinstance(raw, list) or not all(isinstance(v, list) and v for v in raw):
+            raise TypeError("not a list of vectors")
+        # float() also turns the integers a JSON writer may print for whole numbers.
+        vectors = [list(map(float, v)) for v in raw]
+    except (TypeError, ValueError):
+        raise malformed(None, "expected float embeddings", response.body) from None
+    tokens = int_or_none(data.get("inputTextTokenCount"))
+    if tokens is None:
         tokens = _header_int(response.headers, "x-amzn-bedrock-input-token-count")
     return EmbeddingResponse(
         vectors=vectors,

@@ -17,6 +17,7 @@ from ...messages import (
     Usage,
 )
 from .._common import int_or_none
+from .._shape import SHAPE_ERRORS, opt_str, shape_problem, text
 from ..base import Endpoint, HttpResponse
 from ._errors import malformed
 
@@ -77,9 +78,9 @@ def parse_content(
     blocks: list[ReasoningBlock] = []
     try:
         for block in content:
-            text = block.get("text")
-            if text is not None:
-                texts.append(text)
+            piece = block.get("text")
+            if piece is not None:
+                texts.append(text(piece))
             elif "toolUse" in block:
                 use = block["toolUse"]
                 if use.get("type") == "server_tool_use":
@@ -89,19 +90,19 @@ def parse_content(
                     arguments = {}
                 if not isinstance(arguments, dict):
                     raise malformed(request, "toolUse input is not an object", body)
-                calls.append(ToolCall(id=use["toolUseId"], name=use["name"], arguments=arguments))
+                call_id, name = text(use["toolUseId"]), text(use["name"])
+                calls.append(ToolCall(id=call_id, name=name, arguments=arguments))
             elif "reasoningContent" in block:
                 reasoning = block["reasoningContent"]
                 if "redactedContent" in reasoning:
-                    blocks.append(ReasoningBlock(redacted_data=reasoning["redactedContent"]))
+                    blocks.append(ReasoningBlock(redacted_data=text(reasoning["redactedContent"])))
                 else:
                     rt = reasoning.get("reasoningText") or {}
-                    blocks.append(
-                        ReasoningBlock(text=rt.get("text") or "", signature=rt.get("signature"))
-                    )
+                    thought, signature = opt_str(rt.get("text")), opt_str(rt.get("signature"))
+                    blocks.append(ReasoningBlock(text=thought or "", signature=signature))
             # images, citations, documents ... stay in raw only
-    except (KeyError, TypeError, AttributeError):
-        raise malformed(request, "content block missing a field", body) from None
+    except SHAPE_ERRORS as exc:
+        raise malformed(request, shape_problem(exc), body) from None
     return "".join(texts), calls, blocks
 
 
@@ -110,7 +111,8 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
         data = loads(response.body)
     except ValueError:
         raise malformed(request, "body is not JSON", response.body) from None
-    message = data.get("output", {}).get("message") if isinstance(data, dict) else None
+    output = data.get("output") if isinstance(data, dict) else None
+    message = output.get("message") if isinstance(output, dict) else None
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         raise malformed(request, "expected output.message with a content list", response.body)
     text, calls, blocks = parse_content(request, message["content"], response.body)

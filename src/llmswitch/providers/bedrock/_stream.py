@@ -30,6 +30,10 @@ from ...events import (
 )
 from ...messages import ChatRequest, ReasoningBlock, ToolCall
 from .._claude import TRUNCATING_STOP_REASONS
+from .._shape import SHAPE_ERRORS, keep_head, shape_problem, unrecognised
+from .._shape import index as _index
+from .._shape import opt_str as _opt
+from .._shape import text as _text
 from ._errors import malformed, stream_exception
 from ._eventstream import EventStreamDecoder, EventStreamError, Headers
 from ._response import finish_reason, parse_usage
@@ -43,6 +47,7 @@ class BedrockStreamParser:
         "_decoder",
         "_done",
         "_failed",
+        "_head",
         "_metadata",
         "_reasoning",
         "_request",
@@ -63,10 +68,14 @@ class BedrockStreamParser:
         self._bad_tool: str | None = None
         self._failed: ProviderError | None = None
         self._done = False
+        # The first bytes, kept until a frame is recognised (None from then on).
+        self._head: bytes | None = b""
 
     def feed(self, data: bytes) -> list[Event]:
         if self._failed is not None:
             raise self._failed
+        if self._head is not None:
+            self._head = keep_head(self._head, data)
         out: list[Event] = []
         try:
             try:
@@ -80,11 +89,12 @@ class BedrockStreamParser:
                         delta = obj["delta"]
                         text = delta.get("text")
                         if text is not None:
-                            out.append(TextDelta(obj["contentBlockIndex"], text))
+                            out.append(TextDelta(_index(obj["contentBlockIndex"]), _text(text)))
                         else:
-                            self._delta(obj["contentBlockIndex"], delta, out)
-                    except (KeyError, TypeError, ValueError, AttributeError):
-                        raise malformed(self._request, "bad contentBlockDelta", payload) from None
+                            self._delta(_index(obj["contentBlockIndex"]), delta, out)
+                    except SHAPE_ERRORS as exc:
+                        what = f"bad contentBlockDelta, {shape_problem(exc)}"
+                        raise malformed(self._request, what, payload) from None
                 else:
                     self._other(headers, payload, out)
         except ProviderError as exc:
@@ -93,6 +103,8 @@ class BedrockStreamParser:
             self._failed = exc
             if not out:
                 raise
+        if out:
+            self._head = None
         return out
 
     def close(self) -> list[Event]:
@@ -104,7 +116,12 @@ class BedrockStreamParser:
             try:
                 self._decoder.feed(b"")
             except EventStreamError as exc:
-                raise _bad_frame(self._request, exc) from None
+                self._failed = _bad_frame(self._request, exc)
+                raise self._failed from None
+        if self._head is not None and not self._done:
+            what = unrecognised(self._head, "an event stream of ConverseStream frames")
+            self._failed = malformed(self._request, what, self._head[:500])
+            raise self._failed
         if not self._done:
             self._done = True
             stop = self._stop
@@ -123,7 +140,7 @@ class BedrockStreamParser:
     def _delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
         use = delta.get("toolUse")
         if use is not None:
-            fragment = use["input"]
+            fragment = _text(use["input"])
             tool = self._tools.get(index)
             if tool is not None and fragment:
                 tool[2].append(fragment)
@@ -136,13 +153,13 @@ class BedrockStreamParser:
                 slot = self._reasoning[index] = [None, []]
             text = reasoning.get("text")
             if text:
-                out.append(ReasoningDelta(index, text))
+                out.append(ReasoningDelta(index, _text(text)))
             signature = reasoning.get("signature")
             if signature:
-                slot[0] = signature
+                slot[0] = _text(signature)
             redacted = reasoning.get("redactedContent")
             if redacted:
-                slot[1].append(redacted)
+                slot[1].append(_text(redacted))
         # citation, toolResult and image deltas: nothing to emit
 
     def _other(self, headers: Headers, payload: bytes, out: list[Event]) -> None:
@@ -154,10 +171,12 @@ class BedrockStreamParser:
         name = headers.get(":event-type")
         try:
             obj = loads(payload) if payload else {}
+            if type(obj) is not dict:
+                raise TypeError("the event is not a JSON object")
             if name == "contentBlockStart":
-                self._block_start(obj["contentBlockIndex"], obj.get("start") or {}, out)
+                self._block_start(_index(obj["contentBlockIndex"]), obj.get("start") or {}, out)
             elif name == "contentBlockStop":
-                self._block_stop(obj["contentBlockIndex"], out)
+                self._block_stop(_index(obj["contentBlockIndex"]), out)
             elif name == "messageStart":
                 out.append(StreamStart(None, None))
             elif name == "messageStop":
@@ -167,8 +186,9 @@ class BedrockStreamParser:
                 if self._stop is not None:
                     self._end(out)
             # unknown events are skipped (new union members appear over time)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise malformed(self._request, f"bad {name} event", payload) from None
+        except SHAPE_ERRORS as exc:
+            what = f"bad {name} event, {shape_problem(exc)}"
+            raise malformed(self._request, what, payload) from None
 
     def _block_start(self, index: int, start: dict[str, Any], out: list[Event]) -> None:
         use = start.get("toolUse")
@@ -177,7 +197,7 @@ class BedrockStreamParser:
         if use.get("type") == "server_tool_use":
             self._tools[index] = None
             return
-        call_id, call_name = use["toolUseId"], use["name"]
+        call_id, call_name = _text(use["toolUseId"]), _text(use["name"])
         self._tools[index] = (call_id, call_name, [])
         out.append(ToolCallStart(index, call_id, call_name))
 
@@ -208,8 +228,8 @@ class BedrockStreamParser:
                 out.append(ReasoningEnd(index, ReasoningBlock(signature=signature)))
 
     def _message_stop(self, obj: dict[str, Any], out: list[Event]) -> None:
+        raw_stop = _opt(obj.get("stopReason"))
         self._stop = obj
-        raw_stop = obj.get("stopReason")
         if self._bad_tool is not None and raw_stop not in TRUNCATING_STOP_REASONS:
             bad, self._bad_tool = self._bad_tool, None
             raise malformed(self._request, "toolUse input is not a JSON object", bad)

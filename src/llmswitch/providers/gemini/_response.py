@@ -29,6 +29,8 @@ from ...messages import (
     Usage,
 )
 from .._common import int_or_none
+from .._shape import SHAPE_ERRORS, opt_str, shape_problem
+from .._shape import text as text_of
 from ..base import Endpoint, HttpResponse
 from ._errors import error_from_payload, malformed
 from ._request import SYNTHETIC_ID_PREFIX
@@ -154,60 +156,66 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
     candidates = data.get("candidates")
     if not isinstance(candidates, list) or not candidates:
         raise blocked_prompt(request, data, body)
+    try:
+        return _parse(request, data, candidates, body)
+    except SHAPE_ERRORS as exc:
+        raise malformed(request, shape_problem(exc), body) from None
+
+
+def _parse(
+    request: ChatRequest, data: dict[str, Any], candidates: list[Any], body: bytes
+) -> ChatResponse:
     texts: list[str] = []
     thoughts: list[list[str]] = []  # one list per reasoning block
     in_thought = False
     calls: list[ToolCall] = []
     stem: str | None = None
-    try:
-        cand = first_candidate(candidates)
-        content = cand.get("content")
-        parts = content.get("parts") if isinstance(content, dict) else None
-        for part in parts or ():
-            text = part.get("text")
-            if text is not None:
-                if not text:
-                    continue  # e.g. a part that only carries a thoughtSignature
-                if part.get("thought"):
-                    if not in_thought:
-                        thoughts.append([])
-                        in_thought = True
-                    thoughts[-1].append(text)
-                else:
-                    in_thought = False
-                    texts.append(text)
-                continue
-            fc = part.get("functionCall")
-            if fc is None:
-                continue
-            in_thought = False
-            args = fc.get("args")
-            if args is None:
-                args = {}
-            if not isinstance(args, dict):
-                raise malformed(request, "functionCall args is not an object", body)
-            call_id = fc.get("id")
-            if not isinstance(call_id, str) or not call_id:
-                if stem is None:
-                    stem = id_stem(data)
-                call_id = synthetic_id(stem, len(calls))
-            calls.append(
-                ToolCall(
-                    id=call_id,
-                    name=fc["name"],
-                    arguments=args,
-                    signature=part.get("thoughtSignature") or None,
-                )
+    cand = first_candidate(candidates)
+    content = cand.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    for part in parts or ():
+        text = part.get("text")
+        if text is not None:
+            if not text_of(text):
+                continue  # e.g. a part that only carries a thoughtSignature
+            if part.get("thought"):
+                if not in_thought:
+                    thoughts.append([])
+                    in_thought = True
+                thoughts[-1].append(text)
+            else:
+                in_thought = False
+                texts.append(text)
+            continue
+        fc = part.get("functionCall")
+        if fc is None:
+            continue
+        in_thought = False
+        args = fc.get("args")
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise malformed(request, "functionCall args is not an object", body)
+        call_id = fc.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            if stem is None:
+                stem = id_stem(data)
+            call_id = synthetic_id(stem, len(calls))
+        calls.append(
+            ToolCall(
+                id=call_id,
+                name=text_of(fc["name"]),
+                arguments=args,
+                signature=opt_str(part.get("thoughtSignature")) or None,
             )
-        raw_finish = cand.get("finishReason")
-    except (KeyError, TypeError, AttributeError):
-        raise malformed(request, "candidate part missing a field", body) from None
+        )
+    raw_finish = cand.get("finishReason")
     raw_finish = raw_finish if isinstance(raw_finish, str) else None
     blocks = tuple(ReasoningBlock(text="".join(t)) for t in thoughts)
     model = data.get("modelVersion")
     return build_response(
         provider=request.provider,
-        id=data.get("responseId"),
+        id=opt_str(data.get("responseId")),
         model=model if isinstance(model, str) and model else request.model,
         text="".join(texts),
         tool_calls=tuple(calls),
@@ -224,6 +232,10 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
 # --------------------------------------------------------------------------- models
 
 
+def _display(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], str | None]:
     """One page of ``GET /v1beta/models``; the cursor is ``nextPageToken``."""
     try:
@@ -233,33 +245,37 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
     if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
         raise malformed(None, "expected a model list", response.body)
     out: list[ModelInfo] = []
-    for item in data.get("models", []):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            continue
-        name: str = item["name"]
-        model_id = name.removeprefix("models/")
-        spec = catalog.lookup(endpoint.provider, model_id) or catalog.lookup("gemini", model_id)
-        methods = item.get("supportedGenerationMethods")
-        methods = methods if isinstance(methods, list) else []
-        thinking = item.get("thinking")
-        out.append(
-            ModelInfo(
-                id=model_id,
-                provider=endpoint.provider,
-                display_name=item.get("displayName"),
-                context_window=int_or_none(item.get("inputTokenLimit"))
-                or (spec.context_window if spec else None),
-                max_output_tokens=int_or_none(item.get("outputTokenLimit"))
-                or (spec.max_output_tokens if spec else None),
-                supports_tools=spec.supports_tools if spec else None,
-                supports_vision=spec.supports_vision if spec else None,
-                supports_reasoning=thinking
-                if isinstance(thinking, bool)
-                else (spec.supports_reasoning if spec else None),
-                supports_embeddings="embedContent" in methods or "batchEmbedContents" in methods,
-                raw=item,
+    try:
+        for item in data.get("models", []):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue
+            name: str = item["name"]
+            model_id = name.removeprefix("models/")
+            spec = catalog.lookup(endpoint.provider, model_id) or catalog.lookup("gemini", model_id)
+            methods = item.get("supportedGenerationMethods")
+            methods = methods if isinstance(methods, list) else []
+            thinking = item.get("thinking")
+            out.append(
+                ModelInfo(
+                    id=model_id,
+                    provider=endpoint.provider,
+                    display_name=_display(item.get("displayName")),
+                    context_window=int_or_none(item.get("inputTokenLimit"))
+                    or (spec.context_window if spec else None),
+                    max_output_tokens=int_or_none(item.get("outputTokenLimit"))
+                    or (spec.max_output_tokens if spec else None),
+                    supports_tools=spec.supports_tools if spec else None,
+                    supports_vision=spec.supports_vision if spec else None,
+                    supports_reasoning=thinking
+                    if isinstance(thinking, bool)
+                    else (spec.supports_reasoning if spec else None),
+                    supports_embeddings="embedContent" in methods
+                    or "batchEmbedContents" in methods,
+                    raw=item,
+                )
             )
-        )
+    except SHAPE_ERRORS as exc:
+        raise malformed(None, shape_problem(exc), response.body) from None
     cursor = data.get("nextPageToken")
     return out, cursor if isinstance(cursor, str) and cursor else None
 

@@ -35,6 +35,8 @@ from ...events import (
 from ...messages import ChatRequest, ToolCall
 from ...transport import limits
 from ...transport.sse import LineSplitter
+from .._shape import SHAPE_ERRORS, keep_head, opt_str, shape_problem, unrecognised
+from .._shape import text as text_of
 from ._errors import error_from_payload, malformed
 from ._response import (
     blocked_prompt,
@@ -48,6 +50,9 @@ from ._response import (
 __all__ = ["GeminiStreamParser"]
 
 _TEXT, _THOUGHT, _CALL = 1, 2, 3
+# A first chunk with none of these is not a GenerateContentResponse (a stray JSON
+# document): it starts nothing, and a stream of only such chunks fails at close().
+_RESPONSE_KEYS = ("candidates", "usageMetadata", "promptFeedback", "modelVersion", "responseId")
 
 
 _NOT_STRUCTURAL = bytes(c for c in range(256) if c not in b'"{}[]')
@@ -88,6 +93,7 @@ class GeminiStreamParser:
         "_done",
         "_failed",
         "_finish",
+        "_head",
         "_in_string",
         "_index",
         "_kind",
@@ -121,12 +127,16 @@ class GeminiStreamParser:
         self._started = False
         self._failed: ProviderError | None = None
         self._done = False
+        # The first bytes, kept until a chunk is recognised (None from then on).
+        self._head: bytes | None = b""
 
     # ------------------------------------------------------------------ framing
 
     def feed(self, data: bytes) -> list[Event]:
         if self._failed is not None:
             raise self._failed
+        if self._head is not None:
+            self._head = keep_head(self._head, data)
         out: list[Event] = []
         lines = self._split.feed(data)
         if not lines:
@@ -144,6 +154,8 @@ class GeminiStreamParser:
             self._failed = exc
             if not out:
                 raise
+        if out:
+            self._head = None
         return out
 
     def close(self) -> list[Event]:
@@ -160,6 +172,9 @@ class GeminiStreamParser:
             if self._raw:
                 raw, self._raw = b"\n".join(self._raw), []
                 self._payload(raw, out)
+            if self._head is not None and not out:
+                what = unrecognised(self._head, "an SSE stream of GenerateContentResponse chunks")
+                raise malformed(self._request, what, self._head[:500])
         except ProviderError as exc:
             self._failed = exc
             raise
@@ -208,8 +223,8 @@ class GeminiStreamParser:
             raise malformed(self._request, "stream chunk is not an object", payload)
         try:
             self._chunk(obj, payload, out)
-        except (KeyError, TypeError, AttributeError):
-            raise malformed(self._request, "stream chunk missing a field", payload) from None
+        except SHAPE_ERRORS as exc:
+            raise malformed(self._request, shape_problem(exc), payload) from None
 
     def _chunk(self, obj: dict[str, Any], payload: bytes, out: list[Event]) -> None:
         cands = obj.get("candidates")
@@ -222,8 +237,12 @@ class GeminiStreamParser:
             if self._index < 0 and isinstance(feedback, dict) and feedback.get("blockReason"):
                 raise blocked_prompt(self._request, obj, payload)
         if not self._started:
+            if not any(key in obj for key in _RESPONSE_KEYS):
+                return
+            model = opt_str(obj.get("modelVersion")) or None
+            start = StreamStart(opt_str(obj.get("responseId")), model)
             self._started = True
-            out.append(StreamStart(obj.get("responseId"), obj.get("modelVersion") or None))
+            out.append(start)
         if cands:
             cand = first_candidate(cands)
             content = cand.get("content")
@@ -232,7 +251,7 @@ class GeminiStreamParser:
                 for part in parts:
                     text = part.get("text")
                     if text is not None:
-                        if not text:
+                        if not text_of(text):
                             continue  # e.g. a part that only carries a thoughtSignature
                         if part.get("thought"):
                             if self._kind != _THOUGHT:
@@ -250,7 +269,7 @@ class GeminiStreamParser:
                             self._call(obj, part, fc, payload, out)
             raw_finish = cand.get("finishReason")
             if raw_finish:
-                self._finish = raw_finish
+                self._finish = text_of(raw_finish)
         usage = obj.get("usageMetadata")
         if usage is not None:
             self._usage = usage
@@ -270,14 +289,13 @@ class GeminiStreamParser:
             if self._stem is None:
                 self._stem = id_stem(obj)
             call_id = synthetic_id(self._stem, self._calls)
-        name = fc["name"]
+        name = text_of(fc["name"])
+        signature = opt_str(part.get("thoughtSignature")) or None
         self._index += 1
         self._kind = _CALL
         self._calls += 1
         index = self._index
         out.append(ToolCallStart(index, call_id, name))
         out.append(ToolCallDelta(index, dumps_str(args)))
-        call = ToolCall(
-            id=call_id, name=name, arguments=args, signature=part.get("thoughtSignature") or None
-        )
+        call = ToolCall(id=call_id, name=name, arguments=args, signature=signature)
         out.append(ToolCallEnd(index, call))

@@ -143,7 +143,9 @@ class OllamaAdapter:
 
 
 def _name(entry: Mapping[str, object]) -> str:
-    return str(entry.get("name") or entry.get("model"))
+    # parse_tags keeps only entries where one of the two is a non-empty string
+    name = entry.get("name")
+    return name if isinstance(name, str) and name else str(entry.get("model"))
 
 
 def _pending(cursor: str) -> list[str]:

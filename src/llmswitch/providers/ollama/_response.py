@@ -21,6 +21,7 @@ from ...messages import (
     Usage,
 )
 from .._common import int_or_none
+from .._shape import SHAPE_ERRORS, opt_str, shape_problem
 from ..base import Endpoint, HttpResponse
 from ..openai import RAW_ARGUMENTS_KEY
 from ._errors import error_message, malformed, map_error, stream_error
@@ -93,6 +94,18 @@ def tool_call(raw: Any) -> ToolCall | None:
     )
 
 
+def tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    """A message's ``tool_calls``: a list of calls, each with a function (or absent)."""
+    if not raw:
+        return ()
+    if type(raw) is not list:
+        raise TypeError("tool_calls is not a list")
+    calls = tuple(tool_call(item) for item in raw)
+    if None in calls:
+        raise TypeError("a tool call has no function")
+    return calls  # type: ignore[return-value]  # no None left
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -113,17 +126,18 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
         if err is not None:  # an error inside a 200
             raise stream_error(request, body, err)
         raise malformed(request, "no message in the response", body)
-    calls = tuple(
-        c for c in (tool_call(t) for t in message.get("tool_calls") or ()) if c is not None
-    )
+    try:
+        calls = tool_calls(message.get("tool_calls"))
+        content = opt_str(message.get("content")) or ""
+    except SHAPE_ERRORS as exc:
+        raise malformed(request, shape_problem(exc), body) from None
     thinking = _str(message.get("thinking"))
-    content = message.get("content")
     raw_done = _str(data.get("done_reason"))
     return build_response(
         provider=request.provider,
         id=None,  # Ollama answers carry no id
         model=_str(data.get("model")) or request.model,
-        text=content if isinstance(content, str) else "",
+        text=content,
         tool_calls=calls,
         reasoning=thinking,
         reasoning_blocks=(ReasoningBlock(text=thinking),) if thinking else (),
@@ -177,7 +191,9 @@ def model_info(provider: str, name: str, show: Mapping[str, Any] | None) -> Mode
         if isinstance(arch, str):
             window = int_or_none(info.get(f"{arch}.context_length"))
     caps = show.get("capabilities")
-    has = set(caps) if isinstance(caps, list) else None
+    if caps is not None and (type(caps) is not list or not all(type(c) is str for c in caps)):
+        raise TypeError("capabilities is not a list of strings")
+    has = set(caps) if caps is not None else None
     return ModelInfo(
         id=name,
         provider=provider,
@@ -191,7 +207,11 @@ def model_info(provider: str, name: str, show: Mapping[str, Any] | None) -> Mode
 
 
 def parse_show(endpoint: Endpoint, name: str, response: HttpResponse) -> ModelInfo:
-    return model_info(endpoint.provider, name, _load_object(response, "model details"))
+    show = _load_object(response, "model details")
+    try:
+        return model_info(endpoint.provider, name, show)
+    except SHAPE_ERRORS as exc:
+        raise malformed(None, shape_problem(exc), response.body) from None
 
 
 # --------------------------------------------------------------------------- embed, health
@@ -199,10 +219,14 @@ def parse_show(endpoint: Endpoint, name: str, response: HttpResponse) -> ModelIn
 
 def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> EmbeddingResponse:
     data = _load_object(response, "embeddings response")
-    vectors = data.get("embeddings")
+    raw = data.get("embeddings")
     # ``request`` is the whole request, not this batch: counts cannot be checked here.
-    if not isinstance(vectors, list) or not all(isinstance(v, list) for v in vectors):
-        raise malformed(None, "no 'embeddings' list of vectors", response.body)
+    try:
+        if not isinstance(raw, list) or not all(isinstance(v, list) for v in raw):
+            raise TypeError
+        vectors = [list(map(float, v)) for v in raw]  # Go writes 0.0 as 0
+    except (TypeError, ValueError):
+        raise malformed(None, "no 'embeddings' list of vectors", response.body) from None
     tokens = int_or_none(data.get("prompt_eval_count"))
     return EmbeddingResponse(
         vectors=vectors,

@@ -24,6 +24,7 @@ from ...events import (
 )
 from ...messages import ChatRequest, Usage
 from ...transport.ndjson import NDJSONDecoder
+from .._shape import SHAPE_ERRORS, keep_head, shape_problem, unrecognised
 from ._errors import malformed, stream_error
 from ._response import map_done, map_usage, tool_call
 
@@ -35,10 +36,12 @@ class OllamaStreamParser:
 
     Emits StreamStart with the first line, text/thinking deltas (index 0), a
     start/delta/end triple per tool call (index = its position in the answer), and
-    StreamEnd at ``done: true``. EOF without it ends with ``finish_reason="error"``.
+    StreamEnd at ``done: true``. EOF without it ends with ``finish_reason="error"``; a
+    body in which no line was recognised (HTML, a JSON document of another shape,
+    nothing) raises.
     """
 
-    __slots__ = ("_calls", "_done", "_failed", "_lines", "_request", "_started")
+    __slots__ = ("_calls", "_done", "_failed", "_head", "_lines", "_request", "_started")
 
     def __init__(self, request: ChatRequest) -> None:
         self._request = request
@@ -47,10 +50,14 @@ class OllamaStreamParser:
         self._calls = 0
         self._done = False
         self._failed: ProviderError | None = None
+        # The first bytes, kept until a line is recognised (None from then on).
+        self._head: bytes | None = b""
 
     def feed(self, data: bytes) -> list[Event]:
         if self._failed is not None:
             raise self._failed
+        if self._head is not None:
+            self._head = keep_head(self._head, data)
         lines = self._lines.feed(data)
         if not lines or self._done:
             return []
@@ -63,6 +70,8 @@ class OllamaStreamParser:
             self._failed = exc
             if not out:
                 raise
+        if out:
+            self._head = None
         return out
 
     def close(self) -> list[Event]:
@@ -78,6 +87,10 @@ class OllamaStreamParser:
                 if not out:
                     raise
                 return out
+        if self._head is not None and not out and not self._done:
+            what = unrecognised(self._head, "an NDJSON stream of /api/chat lines")
+            self._failed = malformed(self._request, what, self._head[:500])
+            raise self._failed
         if not self._done:
             # No done:true line: the stream was cut off (WIRE.md 6.2 rule 4).
             self._done = True
@@ -87,6 +100,12 @@ class OllamaStreamParser:
     # ------------------------------------------------------------------ internals
 
     def _process(self, lines: list[bytes], out: list[Event], at_eof: bool = False) -> None:
+        try:
+            self._lines_of(lines, out, at_eof)
+        except SHAPE_ERRORS as exc:
+            raise malformed(self._request, shape_problem(exc), b"\n".join(lines)) from None
+
+    def _lines_of(self, lines: list[bytes], out: list[Event], at_eof: bool) -> None:
         append = out.append
         for line in lines:
             try:
@@ -102,9 +121,9 @@ class OllamaStreamParser:
                 if not self._started:
                     self._start(obj, out)
                 content = msg.get("content")
-                if len(msg) == 2 and "role" in msg and content is not None:
+                if len(msg) == 2 and "role" in msg and type(content) is str:
                     # {"role", "content"}: the common line
-                    if content and type(content) is str:
+                    if content:
                         append(TextDelta(0, content))
                 else:
                     self._message(msg, line, out)
@@ -130,7 +149,9 @@ class OllamaStreamParser:
         if thinking and isinstance(thinking, str):
             out.append(ReasoningDelta(0, thinking))
         content = msg.get("content")
-        if content and isinstance(content, str):
+        if content is not None and type(content) is not str:
+            raise malformed(self._request, "message content is not a string", line)
+        if content:
             out.append(TextDelta(0, content))
         calls = msg.get("tool_calls")
         if not calls:

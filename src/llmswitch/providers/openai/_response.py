@@ -18,6 +18,7 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from .._shape import SHAPE_ERRORS, shape_problem
 from ..base import Endpoint, HttpResponse
 from ._embed import embedding_support
 from ._errors import error_from_payload, malformed, map_error
@@ -148,9 +149,16 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
         raise error_from_payload(
             request, data["error"], status=None, headers=response.headers, body=body
         )
+    try:
+        return _parse(request, data, body, response.status)
+    except SHAPE_ERRORS as exc:
+        raise malformed(request, shape_problem(exc), body, response.status) from None
+
+
+def _parse(request: ChatRequest, data: dict[str, Any], body: bytes, status: int) -> ChatResponse:
     choice = _first_choice(data.get("choices"))
     if choice is None:
-        raise malformed(request, "no choices in the response", body, response.status)
+        raise malformed(request, "no choices in the response", body, status)
     message = choice.get("message")
     if not isinstance(message, dict):
         message = {}
@@ -196,26 +204,29 @@ def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[Model
         raise malformed(None, "model list has no 'data' array", response.body, response.status)
     provider = endpoint.provider
     out: list[ModelInfo] = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            continue
-        model_id: str = item["id"]
-        spec = lookup(provider, model_id)
-        window = _context_window(item)
-        out.append(
-            ModelInfo(
-                id=model_id,
-                provider=provider,
-                context_window=window
-                if window is not None or spec is None
-                else spec.context_window,
-                max_output_tokens=spec.max_output_tokens if spec else None,
-                supports_tools=spec.supports_tools if spec else None,
-                supports_vision=spec.supports_vision if spec else None,
-                supports_reasoning=spec.supports_reasoning if spec else None,
-                supports_embeddings=embedding_support(item, model_id, spec is not None),
-                created=_int(item.get("created")),
-                raw=item,
+    try:
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                continue
+            model_id: str = item["id"]
+            spec = lookup(provider, model_id)
+            window = _context_window(item)
+            out.append(
+                ModelInfo(
+                    id=model_id,
+                    provider=provider,
+                    context_window=window
+                    if window is not None or spec is None
+                    else spec.context_window,
+                    max_output_tokens=spec.max_output_tokens if spec else None,
+                    supports_tools=spec.supports_tools if spec else None,
+                    supports_vision=spec.supports_vision if spec else None,
+                    supports_reasoning=spec.supports_reasoning if spec else None,
+                    supports_embeddings=embedding_support(item, model_id, spec is not None),
+                    created=_int(item.get("created")),
+                    raw=item,
+                )
             )
-        )
+    except SHAPE_ERRORS as exc:
+        raise malformed(None, shape_problem(exc), response.body, response.status) from None
     return out, None

@@ -24,6 +24,7 @@ from ...events import (
 )
 from ...messages import ChatRequest, ToolCall
 from ...transport.sse import SSEDecoder
+from .._shape import SHAPE_ERRORS, keep_head, opt_str, shape_problem, text, unrecognised
 from ._errors import error_from_payload, malformed
 from ._response import map_finish, map_usage, parse_arguments
 
@@ -49,7 +50,8 @@ class OpenAIStreamParser:
 
     Emits StreamStart once, then deltas for choice 0, a ToolCallEnd per call when the
     choice finishes, and StreamEnd after the usage chunk or at ``[DONE]``. A stream that
-    stops without a finish signal ends with ``finish_reason="error"``.
+    stops without a finish signal ends with ``finish_reason="error"``; one in which no
+    chunk was recognised at all (an HTML page, a JSON document, an empty body) raises.
     """
 
     __slots__ = (
@@ -57,6 +59,7 @@ class OpenAIStreamParser:
         "_ended",
         "_failed",
         "_finished",
+        "_head",
         "_last",
         "_raw_finish",
         "_request",
@@ -76,12 +79,16 @@ class OpenAIStreamParser:
         self._last: Any = None
         self._ended = False
         self._failed: ProviderError | None = None
+        # The first bytes, kept until a chunk is recognised (None from then on).
+        self._head: bytes | None = b""
 
     def feed(self, data: bytes) -> list[Event]:
         if self._failed is not None:
             raise self._failed
         if self._ended:
             return []  # nothing after [DONE] matters
+        if self._head is not None:
+            self._head = keep_head(self._head, data)
         frames = self._sse.feed(data)
         if not frames:
             return []
@@ -94,6 +101,8 @@ class OpenAIStreamParser:
             self._failed = exc
             if not out:
                 raise
+        if out:
+            self._head = None
         return out
 
     def close(self) -> list[Event]:
@@ -110,8 +119,26 @@ class OpenAIStreamParser:
                 raise
             return out
         if not self._ended:
+            if self._head is not None and not out:
+                self._failed = self._unrecognised(self._head)
+                raise self._failed
             self._end(out, done=False)
         return out
+
+    def _unrecognised(self, head: bytes) -> ProviderError:
+        """No chunk came: a JSON error document sent with the 200 maps as the error it
+        is; anything else is malformed, its first bytes kept."""
+        try:
+            doc = _json.loads(head)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and (doc.get("error") or doc.get("object") == "error"):
+            err = doc["error"] if doc.get("error") else doc
+            return error_from_payload(
+                self._request, err, status=None, headers=_NO_HEADERS, body=head
+            )
+        what = unrecognised(head, "an SSE stream of chat completion chunks")
+        return malformed(self._request, what, head[:500])
 
     # ------------------------------------------------------------------ internals
 
@@ -158,8 +185,8 @@ class OpenAIStreamParser:
                             self._delta(delta, content, out)
                     finish = choice.get("finish_reason")
                     if finish and not self._finished:
+                        self._raw_finish = text(finish)
                         self._finished = True
-                        self._raw_finish = finish
                         if self._calls:
                             self._end_calls(out)
                 usage = chunk.get("usage")
@@ -169,8 +196,8 @@ class OpenAIStreamParser:
                         self._last = chunk
                         self._end(out, done=True)  # the usage chunk is the last one that matters
                         return
-            except (AttributeError, TypeError):
-                raise malformed(self._request, "unexpected stream chunk shape", payload) from None
+            except SHAPE_ERRORS as exc:
+                raise malformed(self._request, shape_problem(exc), payload) from None
         if chunk is not None:
             self._last = chunk  # StreamEnd.raw: the last chunk received
 
@@ -180,7 +207,7 @@ class OpenAIStreamParser:
         # Azure's filter-only chunks carry empty ids: start at the first real chunk.
         if chunk_id or model or (choices and choices[0].get("delta")):
             self._started = True
-            out.append(StreamStart(chunk_id or None, model or None))
+            out.append(StreamStart(opt_str(chunk_id) or None, opt_str(model) or None))
 
     def _check_error(self, chunk: dict[str, Any], payload: bytes) -> None:
         err = chunk.get("error")

@@ -1,0 +1,91 @@
+"""Guards every parser shares against provider data of the wrong shape or format.
+
+Parsers read provider JSON with plain lookups (``obj["delta"]["text"]``): that is the
+fast path, and a wrong shape raises one of :data:`SHAPE_ERRORS`, which each parser entry
+point (``parse_response``, ``feed``/``close``, ``parse_models`` ...) turns into a
+``ProviderError`` naming the problem and keeping the offending bytes. Where a wrong type
+would *not* raise but give a wrong result (a number as text, a list as a block index, a
+number as the model), the parser checks it with :func:`text`, :func:`index` or
+:func:`opt_str`, which raise ``TypeError`` for the same handler.
+
+A stream parser also keeps the first bytes it was given until it recognises an event of
+its format, so that a 200 answering with an HTML page, a JSON document or nothing at all
+fails with those bytes instead of ending as an empty stream (:func:`unrecognised`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "HEAD_LIMIT",
+    "SHAPE_ERRORS",
+    "index",
+    "keep_head",
+    "opt_str",
+    "shape_problem",
+    "text",
+    "unrecognised",
+]
+
+# What plain lookups on JSON of an unexpected shape raise (ValueError: int() of a string,
+# base64 and float conversions).
+SHAPE_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
+
+# Bytes of a stream kept until its format is recognised: enough to map a JSON error
+# document sent with a 200, and to show what came instead (errors keep 2000 characters).
+HEAD_LIMIT = 8192
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def shape_problem(exc: BaseException) -> str:
+    """The ``what`` of a malformed-response error raised for ``exc``."""
+    detail = str(exc)[:120]
+    return f"unexpected data shape ({type(exc).__name__}: {detail})"
+
+
+def text(value: Any) -> str:
+    """A JSON string, else ``TypeError`` (never ``str()`` of a number)."""
+    if type(value) is str:
+        return value
+    raise TypeError(f"expected a string, got {_kind(value)}")
+
+
+def opt_str(value: Any) -> str | None:
+    """A JSON string or null, else ``TypeError``."""
+    if value is None or type(value) is str:
+        return value
+    raise TypeError(f"expected a string or null, got {_kind(value)}")
+
+
+def index(value: Any) -> int:
+    """A block/call index: a JSON integer (not a boolean), else ``TypeError``."""
+    if type(value) is int:
+        return value
+    raise TypeError(f"expected an integer index, got {_kind(value)}")
+
+
+def keep_head(head: bytes | None, data: bytes) -> bytes | None:
+    """``head`` plus as much of ``data`` as fits in :data:`HEAD_LIMIT`."""
+    if head is None or len(head) >= HEAD_LIMIT:
+        return head
+    return head + data[: HEAD_LIMIT - len(head)]
+
+
+def unrecognised(head: bytes, expected: str) -> str:
+    """The ``what`` of the error for a stream in which no event of ``expected`` came."""
+    stripped = head.lstrip()
+    if not stripped:
+        got = "an empty body"
+    elif stripped[:1] in (b"{", b"["):
+        got = "a JSON document"
+    elif stripped.startswith((b"data:", b"event:", b":")):
+        got = "an SSE stream without one"
+    elif stripped[:1] == b"<":
+        got = "an HTML page" if b"html" in stripped[:1024].lower() else "a markup document"
+    else:
+        got = "bytes of another format"
+    return f"expected {expected}, got {got}"
