@@ -80,7 +80,15 @@ class AsyncTransport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
+        # A session serves the loop it was made on: a client reused under a new loop
+        # (a second asyncio.run()) gets a new one, and the old one is let go.
+        loop = asyncio.get_running_loop()
+        old_loop: asyncio.AbstractEventLoop | None = getattr(self, "_session_loop", None)
+        if session is not None and old_loop is not loop and not session.closed:
+            _abandon(session, old_loop)
+            session = None
         if session is None or session.closed:
+            self._session_loop = loop
             connector = aiohttp.TCPConnector(
                 limit=self._limit, limit_per_host=self._limit_per_host, ttl_dns_cache=300
             )
@@ -159,6 +167,18 @@ class AsyncTransport:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+def _abandon(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None) -> None:
+    """Let go of a session made on another loop without touching that loop's sockets
+    from this one: closed there if it still runs, else only marked closed (its sockets
+    went with the loop) so it logs no "Unclosed client session" when collected."""
+    if loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(lambda: loop.create_task(session.close()))
+        return
+    connector = session.connector
+    if connector is not None:
+        connector._close()  # synchronous; on a closed loop it only marks the pool closed
 
 
 def _url(url: str) -> str | URL:
