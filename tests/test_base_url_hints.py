@@ -11,7 +11,7 @@ import pytest
 
 from llmswitch import AsyncClient, Client
 from llmswitch.errors import ModelNotFoundError, ProviderError
-from tests.loopback import Loopback, Reply
+from tests.loopback import Loopback, Reply, sse_reply
 
 KEY = "plain-hint-key-0123456789"
 HI = [{"role": "user", "content": "hi"}]
@@ -234,3 +234,15 @@ def test_secrets_in_the_base_url_are_not_repeated(loopback: Loopback) -> None:
         with pytest.raises(ProviderError) as info:
             client.chat("anthropic/claude-sonnet-4-5", HI)
     assert ANTHROPIC_HINT in info.value.message and KEY not in str(info.value)
+
+
+def test_an_error_the_server_sent_gets_no_hint(loopback: Loopback) -> None:
+    # Some compatible servers live at a root without /v1: their own errors stay as sent.
+    sse = b'data: {"error":{"message":"backend exploded","type":"weird_error"}}\n\n'
+    loopback.route("POST", "/chat/completions", sse_reply(sse))
+    with Client(env=openai_env(loopback.url)) as client:
+        with pytest.raises(ProviderError) as info:
+            with client.stream("openai/gpt-4o-mini", HI) as events:
+                list(events)
+    assert "backend exploded" in info.value.message
+    assert "OPENAI_BASE_URL" not in info.value.message

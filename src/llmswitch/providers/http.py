@@ -77,7 +77,12 @@ class HttpProvider:
         mistake in it (``.../v1`` for Anthropic, no ``/v1`` for OpenAI...): the message
         names the setting to fix. Real errors from the right URL keep their message."""
         status = exc.status_code
-        foreign = type(exc) is ProviderError and (status is None or 200 <= status < 300)
+        # Only bytes that did not parse: an error event the server sent is its own word.
+        foreign = (
+            type(exc) is ProviderError
+            and (status is None or 200 <= status < 300)
+            and (exc.code == "malformed_response" or exc.message.startswith("malformed"))
+        )
         rule = getattr(self.adapter, "base_url_hint", None)
         if rule is None or not (status == 404 or foreign):
             return
