@@ -54,10 +54,25 @@ def run_chat(args: argparse.Namespace) -> int:
                 _print_stream(stream, show_reasoning=args.show_reasoning)
                 response = stream.response
     sys.stdout.flush()
+    if response.finish_reason == "error":
+        # The provider did not finish the answer (a cut stream, a malformed call):
+        # whatever text came is printed, but the command failed.
+        from . import fail
+
+        return fail(_failure(response))
     note = _NOTES.get(response.finish_reason)
     if note and not args.json:
         print(f"llmswitch: note: {note}", file=sys.stderr)
     return 0
+
+
+def _failure(response: ChatResponse) -> str:
+    where = f"[{response.provider}/{response.model}] "
+    raw = f" ({response.raw_finish_reason})" if response.raw_finish_reason else ""
+    what = "the answer is incomplete" if response.text or response.tool_calls else "no answer"
+    if raw:
+        return f"{where}{what}: the provider ended the response with an error{raw}"
+    return f"{where}{what}: the stream ended before the provider finished the response"
 
 
 def _print_stream(stream: Any, *, show_reasoning: bool) -> None:

@@ -81,6 +81,8 @@ class BedrockStreamParser:
             try:
                 frames = self._decoder.feed(data)
             except EventStreamError as exc:
+                if self._head is not None and not out:  # not an event stream at all
+                    raise self._unrecognised(self._head) from None
                 raise _bad_frame(self._request, exc) from None
             for headers, payload in frames:
                 if headers.get(":event-type") == "contentBlockDelta":
@@ -119,8 +121,7 @@ class BedrockStreamParser:
                 self._failed = _bad_frame(self._request, exc)
                 raise self._failed from None
         if self._head is not None and not self._done:
-            what = unrecognised(self._head, "an event stream of ConverseStream frames")
-            self._failed = malformed(self._request, what, self._head[:500])
+            self._failed = self._unrecognised(self._head)
             raise self._failed
         if not self._done:
             self._done = True
@@ -134,6 +135,10 @@ class BedrockStreamParser:
                 raw_stop = stop.get("stopReason")
                 out.append(StreamEnd(finish_reason(raw_stop), usage, raw_stop, self._snapshot()))
         return out
+
+    def _unrecognised(self, head: bytes) -> ProviderError:
+        what = unrecognised(head, "an event-stream of ConverseStream frames")
+        return malformed(self._request, what, head[:500])
 
     # ------------------------------------------------------------------ rarer frames
 

@@ -88,14 +88,17 @@ class OllamaStreamParser:
                     raise
                 return out
         if self._head is not None and not out and not self._done:
-            what = unrecognised(self._head, "an NDJSON stream of /api/chat lines")
-            self._failed = malformed(self._request, what, self._head[:500])
+            self._failed = self._unrecognised(self._head)
             raise self._failed
         if not self._done:
             # No done:true line: the stream was cut off (WIRE.md 6.2 rule 4).
             self._done = True
             out.append(StreamEnd("error", Usage(), None, None))
         return out
+
+    def _unrecognised(self, head: bytes) -> ProviderError:
+        what = unrecognised(head, "an NDJSON stream of /api/chat lines")
+        return malformed(self._request, what, head[:500])
 
     # ------------------------------------------------------------------ internals
 
@@ -113,6 +116,8 @@ class OllamaStreamParser:
             except ValueError:
                 if at_eof:  # the connection died mid-line: a truncated stream, not garbage
                     return
+                if self._head is not None and not out:  # not an NDJSON stream at all
+                    raise self._unrecognised(self._head) from None
                 raise malformed(self._request, "stream line is not valid JSON", line) from None
             if type(obj) is not dict:
                 raise malformed(self._request, "stream line is not a JSON object", line)
