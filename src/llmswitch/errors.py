@@ -61,14 +61,17 @@ __all__ = [
 # Key shapes of the providers we speak to, plus anything after "Bearer ".
 _SECRET_RE = re.compile(
     r"(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
-    r"|AKIA[0-9A-Z]{12,}|(?<=Bearer )[A-Za-z0-9._\-~+/=]{8,})"
+    r"|AKIA[0-9A-Z]{12,}|(?<=Bearer )[A-Za-z0-9._\-~+/=]{8,}"
+    # a JWT (Entra ID / OAuth access tokens) wherever it appears
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*)"
 )
 _BODY_LIMIT = 2000
 
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
     """Remove API keys from ``text``: known key shapes and each of ``secrets`` verbatim."""
-    for secret in secrets:
+    # Longest first: a secret that contains another must not be left half-masked.
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return _SECRET_RE.sub("***", text)

@@ -11,10 +11,11 @@ another :class:`Endpoint`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from ..errors import ProviderError
 from ..events import Event
@@ -59,6 +60,65 @@ class Secret:
         return bool(self._value)
 
 
+# Header and query parameter names whose values are credentials.
+_CREDENTIAL_NAME = re.compile(
+    r"authorization|cookie|key|token|secret|auth|password|passwd|credential|signature|session",
+    re.IGNORECASE,
+)
+_MAX_TOKENS_KEPT = 8  # token-provider results remembered for scrubbing (tokens rotate)
+
+
+class _Masked(dict[str, str]):
+    """Headers or query parameters: a plain dict whose repr shows names, not values."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(dict.fromkeys(self, "***"))
+
+    __str__ = __repr__
+
+
+def _credentials(values: Mapping[str, str]) -> list[str]:
+    """The values of credential-named entries, and the token after a scheme
+    (``Bearer <token>``) on its own, since a server may echo either."""
+    out: list[str] = []
+    for name, value in values.items():
+        if value and _CREDENTIAL_NAME.search(name):
+            out.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.isalpha():
+                out.append(token.strip())
+    return out
+
+
+class _MaskedURL(str):
+    """A base URL that carries a credential: the URL itself, but its repr masks it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        masked = str(self)
+        for secret in sorted(_url_secrets(masked), key=len, reverse=True):
+            masked = masked.replace(secret, "***")
+        return repr(masked)
+
+
+def _url_secrets(url: str) -> list[str]:
+    """A password in the URL's userinfo and credential-named query values."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query)
+        password = parts.password
+    except ValueError:
+        return []
+    out = _credentials(dict(query))
+    out.extend(quote(v, safe="") for v in list(out))  # as sent, percent-encoded
+    if password:
+        out.append(password)
+    return out
+
+
 @dataclass(slots=True)
 class HttpRequest:
     method: str
@@ -96,6 +156,14 @@ class Endpoint:
     headers: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Configured headers and query parameters may carry credentials: their values
+        # never show in a repr (names do, to tell what is set).
+        object.__setattr__(self, "headers", _Masked(self.headers))
+        object.__setattr__(self, "params", _Masked(self.params))
+        if ("@" in self.base_url or "?" in self.base_url) and _url_secrets(self.base_url):
+            object.__setattr__(self, "base_url", _MaskedURL(self.base_url))
+
     def url(self, path: str, model: str | None = None) -> str:
         """URL of ``path`` (``/chat/completions``) under the base URL."""
         url = self.base_url.rstrip("/") + path
@@ -114,7 +182,14 @@ class Endpoint:
         return headers
 
     def secrets(self) -> tuple[str, ...]:
-        return (self.api_key.get(),) if self.api_key else ()
+        """Every credential this endpoint knows of, for scrubbing error text: the key,
+        credential-named header and query values, a password or key in the base URL."""
+        out = [self.api_key.get()] if self.api_key else []
+        out += _credentials(self.headers)
+        params = _credentials(self.params)
+        out += params + [quote(v, safe="") for v in params]
+        out += _url_secrets(self.base_url)
+        return tuple(dict.fromkeys(v for v in out if v))
 
     def prepare(self, request: HttpRequest) -> HttpRequest:
         """Last step before sending, once per attempt: request signing (Bedrock SigV4)
@@ -131,6 +206,8 @@ class AzureEndpoint(Endpoint):
     token_provider: Callable[[], str] | None = None
     auth_header: str = "api-key"
     auth_scheme: str | None = None
+    # The latest tokens ``token_provider`` gave, so errors can be scrubbed of them.
+    _tokens: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def is_v1(self) -> bool:
@@ -150,12 +227,20 @@ class AzureEndpoint(Endpoint):
 
     def request_headers(self) -> dict[str, str]:
         if self.token_provider is not None:
+            token = self.token_provider()
+            tokens = self._tokens
+            if token not in tokens:
+                tokens.append(token)
+                del tokens[:-_MAX_TOKENS_KEPT]
             return {
                 "content-type": "application/json",
                 **self.headers,
-                "authorization": f"Bearer {self.token_provider()}",
+                "authorization": f"Bearer {token}",
             }
         return Endpoint.request_headers(self)
+
+    def secrets(self) -> tuple[str, ...]:
+        return Endpoint.secrets(self) + tuple(t for t in self._tokens if t)
 
 
 class StreamParser(Protocol):
