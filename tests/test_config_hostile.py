@@ -113,3 +113,10 @@ def test_eight_thousand_deployments_load_and_route_in_bounded_memory(tmp_path: P
     # Quadratic bookkeeping (a fallback list per deployment) took > 500 MB here.
     assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     client.close()
+
+
+def test_the_key_line_scanner_does_not_recurse_without_bound() -> None:
+    from llmswitch.config import key_lines
+
+    lines = key_lines("a = " + "{b = " * 5000 + "1" + "}" * 5000 + "\nc = 2\n")
+    assert lines[("a",)] == 1 and lines[("c",)] == 2

@@ -526,8 +526,12 @@ class Client:
     or ``./llmswitch.toml`` if present). ``providers``: extra :class:`ProviderConfig` entries or
     ready providers (e.g. ``llmswitch.testing.FakeProvider``). ``timeout``: seconds (total) or
     a :class:`Timeout`/dict with ``connect``, ``first_token``, ``total``. ``env``: where
-    credentials are read (default ``os.environ``). ``middleware``: layers wrapped around
-    every chat and stream call, outermost first (see :mod:`llmswitch.middleware`).
+    credentials are read (default ``os.environ``), copied when the client is built.
+    ``middleware``: layers wrapped around every chat and stream call, outermost first (see
+    :mod:`llmswitch.middleware`). ``max_retries``: retries of a retryable error (default
+    2, as the official SDKs; ``0`` for none); a ``Retry`` in ``middleware`` or ``[retry]``
+    in the config replaces this default, and an explicit value overrides ``[retry]``.
+    Misused arguments raise :class:`ConfigurationError` here, not at the first call.
     """
 
     def __init__(
