@@ -143,3 +143,18 @@ def test_an_env_mapping_is_copied_at_construction(loopback: Loopback) -> None:
         env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"  # nothing listens there
         client.chat("openai/gpt-4o-mini", HI)
     assert len(loopback.requests) == 1
+
+
+def test_the_resilience_stack_works_under_a_new_event_loop(tmp_path: Path) -> None:
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(
+        '[breaker]\nmin_calls = 10\n[[limits]]\nscope = "provider"\nrequests_per_minute = 100\n'
+    )
+    fake = FakeProvider(default="ok")
+    client = AsyncClient(config=path, providers=[fake])
+
+    async def one() -> str:
+        return (await client.chat("fake/m", HI)).text
+
+    assert [asyncio.run(one()) for _ in range(3)] == ["ok", "ok", "ok"]
+    asyncio.run(client.aclose())
