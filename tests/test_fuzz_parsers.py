@@ -557,3 +557,137 @@ def _count(result: Any) -> None:
 def test_count_tokens(provider: str, data: st.DataObject) -> None:
     body = data.draw(body_for([b'{"totalTokens": 12}', b'{"inputTokens": 12}']))
     must_parse_or_fail(lambda: ADAPTERS[provider].parse_count_tokens(ok(body)), _count)
+
+
+# --------------------------------------------------------------------------- named regressions
+# The examples of issue 7 item 3: each used to escape as KeyError/TypeError/AttributeError
+# (or put a number where a string belongs); each is now a malformed-response error.
+
+OPENAI_CHUNK = b'data: {"id":"c","model":"m","choices":%s}\n\n'
+ANTHROPIC_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+    b'"model":"claude-sonnet-4-5","usage":{"input_tokens":3}}}\n\n'
+)
+GEMINI_CHUNK = b'data: {"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":%s}]}\n\n'
+BEDROCK_START = frame(
+    {":message-type": "event", ":event-type": "messageStart"}, b'{"role":"assistant"}'
+)
+
+
+def _bedrock(name: str, payload: bytes) -> bytes:
+    return frame({":message-type": "event", ":event-type": name}, payload)
+
+
+def _stream_fails(provider: str, *pieces: bytes) -> ProviderError:
+    parser = ADAPTERS[provider].stream_parser(request(provider))
+    with pytest.raises(ProviderError, match="malformed") as info:
+        for piece in pieces:
+            parser.feed(piece)
+        parser.close()
+    with pytest.raises(ProviderError):  # and stays failed
+        parser.close()
+    return info.value
+
+
+def _chat_fails(provider: str, body: bytes) -> ProviderError:
+    with pytest.raises(ProviderError, match="malformed") as info:
+        ADAPTERS[provider].parse_response(request(provider), ok(body))
+    return info.value
+
+
+@pytest.mark.parametrize("choices", [b'{"0": {"delta": {"content": "hi"}}}', b'"abc"', b"5"])
+def test_openai_choices_not_a_list(choices: bytes) -> None:
+    _stream_fails("openai", OPENAI_CHUNK % choices)
+    _chat_fails("openai", b'{"id":"c","model":"m","choices":%s}' % choices)
+
+
+def test_list_as_finish_reason() -> None:
+    choice = b'[{"index":0,"delta":{"content":"hi"},"finish_reason":["stop"]}]'
+    _stream_fails("openai", OPENAI_CHUNK % choice)
+    _chat_fails(
+        "openai", b'{"choices":[{"index":0,"message":{"content":"hi"},"finish_reason":["stop"]}]}'
+    )
+    stop = b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":["end_turn"]}}\n\n'
+    _stream_fails("anthropic", ANTHROPIC_START, stop, b"event: message_stop\ndata: {}\n\n")
+    _chat_fails(
+        "anthropic", b'{"content":[{"type":"text","text":"hi"}],"stop_reason":["end_turn"]}'
+    )
+    _stream_fails("gemini", GEMINI_CHUNK % b'["STOP"]')
+    _chat_fails(
+        "gemini", b'{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":["STOP"]}]}'
+    )
+    _stream_fails("bedrock", BEDROCK_START, _bedrock("messageStop", b'{"stopReason":["end_turn"]}'))
+    _chat_fails(
+        "bedrock", b'{"output":{"message":{"content":[{"text":"hi"}]}},"stopReason":["end_turn"]}'
+    )
+
+
+def test_number_as_model_never_reaches_the_response() -> None:
+    _chat_fails("anthropic", b'{"content":[{"type":"text","text":"hi"}],"model":42}')
+    bad_start = ANTHROPIC_START.replace(b'"claude-sonnet-4-5"', b"42")
+    _stream_fails("anthropic", bad_start)
+    _stream_fails("openai", b'data: {"id":"c","model":42,"choices":[]}\n\n')
+    _stream_fails("gemini", b'data: {"candidates":[],"modelVersion":42}\n\n')
+    for provider, body in [
+        ("openai", b'{"model":42,"choices":[{"index":0,"message":{"content":"hi"}}]}'),
+        ("gemini", b'{"modelVersion":42,"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}'),
+        ("ollama", b'{"model":42,"message":{"role":"assistant","content":"hi"},"done":true}'),
+    ]:  # lenient where the model is optional anyway: the requested model stands in
+        resp = ADAPTERS[provider].parse_response(request(provider), ok(body))
+        assert resp.model == MODELS[provider] and resp.text == "hi"
+
+
+def test_number_as_text() -> None:
+    _chat_fails("anthropic", b'{"content":[{"type":"text","text":42}]}')
+    delta = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":42}}\n\n'
+    _stream_fails("anthropic", ANTHROPIC_START, delta)
+    _chat_fails("gemini", b'{"candidates":[{"content":{"parts":[{"text":42}]}}]}')
+    _stream_fails("gemini", b'data: {"candidates":[{"content":{"parts":[{"text":42}]}}]}\n\n')
+    _chat_fails("bedrock", b'{"output":{"message":{"content":[{"text":42}]}}}')
+    text = b'{"contentBlockIndex":0,"delta":{"text":42}}'
+    _stream_fails("bedrock", BEDROCK_START, _bedrock("contentBlockDelta", text))
+    _chat_fails("ollama", b'{"message":{"role":"assistant","content":42},"done":true}')
+    _stream_fails("ollama", b'{"message":{"role":"assistant","content":42},"done":false}\n')
+
+
+@pytest.mark.parametrize("index", [b"[0]", b'"0"', b"null", b"true", b"1.5"])
+def test_block_index_not_an_integer(index: bytes) -> None:
+    delta = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%s,'
+        b'"delta":{"type":"text_delta","text":"hi"}}\n\n'
+    ) % index
+    _stream_fails("anthropic", ANTHROPIC_START, delta)
+    start = b'event: content_block_start\ndata: {"type":"content_block_start","index":%s,"content_block":{"type":"text","text":""}}\n\n'
+    _stream_fails("anthropic", ANTHROPIC_START, start % index)
+    text = b'{"contentBlockIndex":%s,"delta":{"text":"hi"}}' % index
+    _stream_fails("bedrock", BEDROCK_START, _bedrock("contentBlockDelta", text))
+
+
+def test_mixed_type_block_indexes_never_reach_the_accumulator() -> None:
+    # int then str indexes used to fail later, when the response was assembled
+    first = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"a"}}\n\n'
+    second = first.replace(b'"index":0', b'"index":"1"')
+    _stream_fails("anthropic", ANTHROPIC_START, first + second)
+
+
+def test_bedrock_output_null_and_non_object_metadata() -> None:
+    _chat_fails("bedrock", b'{"output": null, "stopReason": "end_turn"}')
+    stop = _bedrock("messageStop", b'{"stopReason":"end_turn"}')
+    for metadata in (b"[1, 2]", b'"usage"', b"7"):
+        _stream_fails("bedrock", BEDROCK_START, stop, _bedrock("metadata", metadata))
+
+
+@pytest.mark.parametrize("calls", [b"5", b'"call"', b'{"function": {"name": "f"}}', b"[5]"])
+def test_ollama_tool_calls_of_the_wrong_shape(calls: bytes) -> None:
+    message = b'{"message":{"role":"assistant","content":"","tool_calls":%s},"done":true}' % calls
+    _chat_fails("ollama", message)
+    _stream_fails("ollama", message + b"\n")
+
+
+@pytest.mark.parametrize(
+    "caps", [b'[{"name": "tools"}]', b'"tools"', b"[1, 2]", b'{"tools": true}']
+)
+def test_ollama_show_capabilities_of_the_wrong_shape(caps: bytes) -> None:
+    body = b'{"capabilities": %s, "model_info": {}}' % caps
+    with pytest.raises(ProviderError, match="malformed"):
+        ADAPTERS["ollama"].parse_models_page(endpoint("ollama"), ok(body), '["llama3.2"]')

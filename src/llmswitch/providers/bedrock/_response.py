@@ -116,8 +116,10 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         raise malformed(request, "expected output.message with a content list", response.body)
     text, calls, blocks = parse_content(request, message["content"], response.body)
-    raw_stop = data.get("stopReason")
-    raw_stop = raw_stop if isinstance(raw_stop, str) else None
+    try:
+        raw_stop = opt_str(data.get("stopReason"))
+    except TypeError as exc:
+        raise malformed(request, shape_problem(exc), response.body) from None
     return build_response(
         provider=request.provider,
         id=None,  # Converse has no response id (x-amzn-RequestId identifies the call)

@@ -209,8 +209,7 @@ def _parse(
                 signature=opt_str(part.get("thoughtSignature")) or None,
             )
         )
-    raw_finish = cand.get("finishReason")
-    raw_finish = raw_finish if isinstance(raw_finish, str) else None
+    raw_finish = opt_str(cand.get("finishReason")) or None
     blocks = tuple(ReasoningBlock(text="".join(t)) for t in thoughts)
     model = data.get("modelVersion")
     return build_response(

@@ -18,7 +18,7 @@ from ...messages import (
     ToolCall,
     Usage,
 )
-from .._shape import SHAPE_ERRORS, shape_problem
+from .._shape import SHAPE_ERRORS, opt_str, shape_problem
 from ..base import Endpoint, HttpResponse
 from ._embed import embedding_support
 from ._errors import error_from_payload, malformed, map_error
@@ -164,7 +164,7 @@ def _parse(request: ChatRequest, data: dict[str, Any], body: bytes, status: int)
         message = {}
     content = message.get("content")
     reasoning = _str(message.get("reasoning")) or _str(message.get("reasoning_content"))
-    raw_finish = _str(choice.get("finish_reason"))
+    raw_finish = opt_str(choice.get("finish_reason")) or None
     return build_response(
         provider=request.provider,
         id=_str(data.get("id")),
