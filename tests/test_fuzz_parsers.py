@@ -691,3 +691,27 @@ def test_ollama_show_capabilities_of_the_wrong_shape(caps: bytes) -> None:
     body = b'{"capabilities": %s, "model_info": {}}' % caps
     with pytest.raises(ProviderError, match="malformed"):
         ADAPTERS["ollama"].parse_models_page(endpoint("ollama"), ok(body), '["llama3.2"]')
+
+
+ERROR_FIXTURES = [
+    b'{"error": {"message": "m", "type": "invalid_request_error", "code": "c"}}',
+    b'{"type": "error", "error": {"type": "overloaded_error", "message": "m"}, "request_id": "r"}',
+    b'{"error": {"code": 429, "message": "m", "status": "RESOURCE_EXHAUSTED", "details": '
+    b'[{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]}}',
+    b'{"message": "m", "__type": "ThrottlingException"}',
+    b'{"error": "model not found"}',
+]
+
+
+@FUZZ
+@given(
+    provider=st.sampled_from(sorted(ADAPTERS)),
+    status=st.sampled_from([400, 401, 403, 404, 408, 413, 429, 500, 503, 529]),
+    data=st.data(),
+)
+def test_error_bodies(provider: str, status: int, data: st.DataObject) -> None:
+    body = data.draw(body_for(ERROR_FIXTURES))
+    headers = {"retry-after": data.draw(st.sampled_from(["1", "1e12", "nan", "soon", ""]))}
+    exc = ADAPTERS[provider].map_error(request(provider), HttpResponse(status, headers, body))
+    assert isinstance(exc, ProviderError) and type(str(exc)) is str
+    assert exc.retry_after is None or type(exc.retry_after) is float

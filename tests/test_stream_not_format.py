@@ -90,6 +90,7 @@ def _route(loopback: Loopback, p: Provider, body: bytes, content_type: str) -> N
 
 def _check(exc: ProviderError, p: Provider, body: bytes, words: str, loopback: Loopback) -> None:
     assert type(exc) is ProviderError and not exc.retryable
+    assert exc.code == "malformed_response"  # one code on every adapter
     assert exc.provider == p.name and "malformed response" in str(exc) and words in str(exc)
     # the offending bytes are kept, truncated
     assert exc.body is not None and len(exc.body) <= 500

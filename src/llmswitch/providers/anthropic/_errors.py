@@ -168,5 +168,9 @@ def malformed(request: ChatRequest | None, what: str, data: bytes | str) -> Prov
     """Bytes we cannot make sense of; the offending bytes are kept (truncated) in ``body``."""
     provider, model = _who(request)
     return ProviderError(
-        f"malformed response from Anthropic: {what}", provider=provider, model=model, body=data
+        f"malformed response from Anthropic: {what}",
+        provider=provider,
+        model=model,
+        body=data,
+        code="malformed_response",  # the same on every adapter
     )

@@ -139,4 +139,5 @@ def malformed(request: ChatRequest | None, what: str, data: bytes | str) -> Prov
         provider=request.provider if request is not None else None,
         model=request.model if request is not None else None,
         body=data,
+        code="malformed_response",  # the same on every adapter
     )
