@@ -715,3 +715,20 @@ def test_error_bodies(provider: str, status: int, data: st.DataObject) -> None:
     exc = ADAPTERS[provider].map_error(request(provider), HttpResponse(status, headers, body))
     assert isinstance(exc, ProviderError) and type(str(exc)) is str
     assert exc.retry_after is None or type(exc.retry_after) is float
+
+
+@FUZZ
+@given(data=st.data())
+def test_ollama_pull_progress(data: st.DataObject) -> None:
+    from llmswitch.providers.ollama import PullParser, PullProgress
+
+    stream = data.draw(mutated_text_stream(_files("ollama", ".ndjson", "pull"), b"\n"))
+    parser = PullParser("llama3.2")
+    try:
+        reports = [r for piece in data.draw(splits(stream)) for r in parser.feed(piece)]
+        reports += parser.close()
+    except ProviderError:
+        return
+    for r in reports:
+        assert isinstance(r, PullProgress) and type(r.status) is str
+        assert _opt_str(r.digest) and _opt_int(r.total) and _opt_int(r.completed)
