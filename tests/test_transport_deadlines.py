@@ -289,3 +289,17 @@ def test_stream_dropped_mid_body_reads_the_same_on_both_clients(loopback: Loopba
     sync, async_ = _both(loopback.url, stream=True)
     assert str(sync) == str(async_)
     assert f"connection to 127.0.0.1:{loopback.port} lost" in str(sync)
+
+
+def test_dns_failure_reads_the_same_on_both_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "no-such-host.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    sync, async_ = _both("https://no-such-host.invalid")
+    assert str(sync) == str(async_)
+    assert str(sync).endswith("cannot connect to no-such-host.invalid:443 (name not resolved)")
