@@ -12,6 +12,8 @@ import time
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmswitch import AsyncClient, Client, ProviderError
 from llmswitch.messages import ChatRequest, Message
@@ -258,3 +260,53 @@ def test_bodies_under_the_cap_are_read_whole(
 
         answers = asyncio.run(run())
     assert answers == [text, text]
+
+
+# ------------------------------------------------------------------ split invariance
+
+_SSE_BYTES = st.lists(
+    st.sampled_from(
+        [b"data: a", b"data:b", b"event: e", b": c", b"", b"\n", b"\r", b"\r\n", b"x", b"\xc3\xa9"]
+    ),
+    max_size=40,
+).map(b"".join)
+
+
+def _split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SSE_BYTES, st.lists(st.integers(0, 400), max_size=12))
+def test_sse_events_do_not_depend_on_how_reads_are_cut(data: bytes, cuts: list[int]) -> None:
+    whole = SSEDecoder()
+    expected = whole.feed(data) + whole.close()
+    pieces = SSEDecoder()
+    got = [e for p in _split_at(data, cuts) for e in pieces.feed(p)] + pieces.close()
+    assert got == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SSE_BYTES, st.lists(st.integers(0, 400), max_size=12))
+def test_ndjson_lines_do_not_depend_on_how_reads_are_cut(data: bytes, cuts: list[int]) -> None:
+    whole = NDJSONDecoder()
+    expected = whole.feed(data) + whole.close()
+    pieces = NDJSONDecoder()
+    got = [line for p in _split_at(data, cuts) for line in pieces.feed(p)] + pieces.close()
+    assert got == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.binary(max_size=300), min_size=1, max_size=5),
+    st.lists(st.integers(0, 5000), max_size=12),
+)
+def test_bedrock_frames_do_not_depend_on_how_reads_are_cut(
+    payloads: list[bytes], cuts: list[int]
+) -> None:
+    data = b"".join(event("x", {"b": p.hex()}) for p in payloads)
+    decoder = EventStreamDecoder()
+    got = [f for p in _split_at(data, cuts) for f in decoder.feed(p)]
+    assert [json.loads(f[1])["b"] for f in got] == [p.hex() for p in payloads]
+    assert decoder.buffered == 0
