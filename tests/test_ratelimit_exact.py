@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -138,6 +138,13 @@ def test_two_processes_never_exceed_the_limit_in_any_window(redis_prefix: str) -
     assert len(times) > 20  # more than one window's worth over ~5 s
 
 
+async def until(predicate: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not predicate():
+        assert time.monotonic() < deadline, "condition never became true"
+        await asyncio.sleep(0.001)
+
+
 class CountingStore:
     """Counts the limiter's store round trips (a Redis store underneath)."""
 
@@ -195,14 +202,12 @@ async def test_waiters_are_served_in_order_with_one_try_each_per_wake() -> None:
     async with AsyncClient(providers=[fake], middleware=[limiter], max_retries=0) as client:
         await client.chat("fake/m", HI)
         tasks = [asyncio.create_task(client.chat("fake/m", HI, user=f"u{i}")) for i in range(50)]
-        while limiter.waiting() < 50:
-            await asyncio.sleep(0.001)
+        await until(lambda: limiter.waiting() == 50)
         before = counting.trips
         for n in range(3):
             clock.now += 61
             limiter.awake()
-            while len(fake.requests) < n + 2:
-                await asyncio.sleep(0.001)
+            await until(lambda n=n: len(fake.requests) == n + 2)  # type: ignore[misc]
             await asyncio.sleep(0.01)
         # Per wake-up: the head is granted, the next one finds the minute used up, and
         # the other 48 wait behind it without asking the store.
@@ -211,3 +216,22 @@ async def test_waiters_are_served_in_order_with_one_try_each_per_wake() -> None:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     assert [r.user for r in fake.requests[1:4]] == ["u0", "u1", "u2"]
+
+
+async def test_a_call_larger_than_the_limit_is_refused_at_once_even_behind_waiters() -> None:
+    clock = FakeClock(T0)
+    limiter = RateLimiter([Limit("user", tokens_per_minute=1000)],
+                          store=MemoryStore(clock=clock), clock=clock, max_wait=100)  # fmt: skip
+    fake = FakeProvider(default={"text": "ok", "usage": {"total_tokens": 900}})
+    async with AsyncClient(providers=[fake], middleware=[limiter], max_retries=0) as client:
+        await client.chat("fake/m", HI, user="u", max_tokens=880)
+        waiting = asyncio.create_task(client.chat("fake/m", HI, user="u", max_tokens=600))
+        await until(lambda: limiter.waiting() == 1)
+        started = time.monotonic()
+        with pytest.raises(RateLimitExceeded) as info:
+            await client.chat("fake/m", HI, user="u", max_tokens=5000)
+        assert info.value.retry_after is None  # never fits: not "retry later"
+        assert time.monotonic() - started < 5  # not after max_wait (100 s)
+        assert limiter.waiting() == 1
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)

@@ -5,6 +5,7 @@ and stay sans-I/O (the pump yields the waiters to try; the limiter does the stor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +95,7 @@ def pump(
                 w.event.set()
                 continue
             w.ready_at = now + wait
-        if w.certain and w.ready_at > w.deadline:  # cannot make it: refuse now
+        if w.ready_at > w.deadline and (w.certain or math.isinf(w.ready_at)):  # refuse now
             w.rejected = w.ready_at - now
             waiters.remove(w)
             w.event.set()

@@ -451,6 +451,8 @@ class RateLimiter(Middleware):
         )  # fmt: skip
 
     def _wait_turn(self, plan: Plan, call: Call) -> None:
+        if any(amount > limit for _, amount, limit in plan.entries):  # never fits
+            raise self._rejected(math.inf, call, plan, None)
         with self._lock:
             now = self._clock()
             if not self._waiters:
@@ -629,6 +631,8 @@ class RateLimiter(Middleware):
             pass
 
     async def _await_turn(self, plan: Plan, call: Call) -> None:
+        if any(amount > limit for _, amount, limit in plan.entries):  # never fits
+            raise self._rejected(math.inf, call, plan, None)
         lock = self._async_lock()
         async with lock:
             now = self._clock()
