@@ -235,3 +235,79 @@ async def test_a_call_larger_than_the_limit_is_refused_at_once_even_behind_waite
         assert limiter.waiting() == 1
         waiting.cancel()
         await asyncio.gather(waiting, return_exceptions=True)
+
+
+# --------------------------------------------------------------------------- property
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+STEPS = st.lists(
+    st.tuples(
+        st.floats(min_value=0.0, max_value=30.0, allow_nan=False),  # time step
+        st.integers(min_value=0, max_value=40),  # amount
+        st.integers(min_value=-40, max_value=40),  # later adjustment of that entry
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def brute_force(steps: list[tuple[float, int, int]], limit: int, window: float) -> list[float]:
+    """Waits a correct sliding log gives, by brute force over every logged entry."""
+    log: list[list[float]] = []  # [time, amount]
+    now, waits = T0, []
+    for dt, amount, delta in steps:
+        now += dt
+        used = sum(a for t, a in log if t > now - window)
+        if amount == 0 or used + amount <= limit:
+            waits.append(0.0)
+            if amount:
+                log.append([now, float(amount)])
+                log[-1][1] = max(0.0, log[-1][1] + delta)
+        elif amount > limit:
+            waits.append(float("inf"))
+        else:
+            live = sorted((t, a) for t, a in log if t > now - window)
+            freed, need = 0.0, used + amount - limit
+            for t, a in live:
+                freed += a
+                if freed >= need:
+                    waits.append(t + window - now)
+                    break
+    return waits
+
+
+@settings(max_examples=150, deadline=None)
+@given(STEPS)
+def test_memory_log_matches_brute_force(steps: list[tuple[float, int, int]]) -> None:
+    store = MemoryStore()
+    now, got = T0, []
+    for dt, amount, delta in steps:
+        now += dt
+        adm = store.log_acquire([("k", amount, 50)], 60.0, now)
+        got.append(adm.wait)
+        if adm.ident:
+            store.log_adjust("k", adm.ident, amount, delta, 60.0)
+    assert got == pytest.approx(brute_force(steps, 50, 60.0))
+
+
+@settings(max_examples=25, deadline=None)
+@given(STEPS)
+def test_redis_log_gives_the_memory_answers(steps: list[tuple[float, int, int]]) -> None:
+    redis_or_skip()
+    key = f"test-exact:{uuid.uuid4().hex}:k"
+    memory, redis_store = MemoryStore(), open_store(REDIS_URL)
+    try:
+        now = T0
+        for dt, amount, delta in steps:
+            now += dt
+            a = memory.log_acquire([("k", amount, 50)], 60.0, now)
+            b = redis_store.log_acquire([(key, amount, 50)], 60.0, now)
+            assert (b.wait, *b.uses) == pytest.approx((a.wait, *a.uses))
+            if a.ident:
+                memory.log_adjust("k", a.ident, amount, delta, 60.0)
+                redis_store.log_adjust(key, b.ident, amount, delta, 60.0)
+    finally:
+        redis_store.delete(key)
+        redis_store.close()
