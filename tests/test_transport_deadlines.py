@@ -303,3 +303,15 @@ def test_dns_failure_reads_the_same_on_both_clients(monkeypatch: pytest.MonkeyPa
     sync, async_ = _both("https://no-such-host.invalid")
     assert str(sync) == str(async_)
     assert str(sync).endswith("cannot connect to no-such-host.invalid:443 (name not resolved)")
+
+
+def test_network_errors_name_only_host_and_port() -> None:
+    from llmswitch.transport._netfail import connection_error, host_port
+
+    assert host_port("https://[::1]:8443/v1/x?key=sk-secret") == "[::1]:8443"
+    assert host_port("http://example.test/v1") == "example.test:80"
+    assert host_port("https://example.test/v1") == "example.test:443"
+    refused = ConnectionRefusedError(111, "Connection refused")
+    err = connection_error("https://h.test/v1/m?key=sk-secret-123456", refused, connecting=True)
+    assert str(err) == "cannot connect to h.test:443 (connection refused)"
+    assert err.__cause__ is refused and refused.__traceback__ is None
