@@ -54,7 +54,6 @@ that names the file, the line and the key; secret values never appear in one.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import tomllib
@@ -64,7 +63,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ._toml_lines import MAX_DEPTH, key_lines
+from ._toml_lines import MAX_DEPTH, check_values, key_lines
 from .errors import ConfigurationError
 from .providers.base import Secret
 from .providers.runtime import Timeout, to_timeout
@@ -147,14 +146,6 @@ _DEPLOYMENT_KEYS = (
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _HEADER_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 _VAR_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
-# Upper bounds of numeric settings by key name (lower bounds are checked per section):
-# a year of seconds is beyond any sane wait, and keeps sleeps and timers from overflowing.
-_YEAR = 365 * 86400.0
-_MAXIMA: Mapping[str, float] = {
-    **dict.fromkeys(("connect", "first_token", "total", "window", "cooldown", "max_wait"), _YEAR),
-    **dict.fromkeys(("initial", "max_delay", "deadline", "max_retry_after"), _YEAR),
-    "weight": 1e6, "attempts": 100, "buckets": 10_000, "multiplier": 100,
-}  # fmt: skip
 _VAR_BODY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
@@ -331,24 +322,6 @@ class _Loader:
                 problem = problem.replace(value, "***")
         return ConfigurationError(f"{self.name}:{self.line_of(path)}: {key}: {problem}", field=key)
 
-    def check_numbers(self, doc: Mapping[str, Any]) -> None:
-        """Every number finite and within its key's upper bound; nesting bounded.
-        Iterative, so no document can exhaust the stack."""
-        stack: list[tuple[Any, tuple[str, ...]]] = [(doc, ())]
-        while stack:
-            value, path = stack.pop()
-            if isinstance(value, dict | list):
-                if len(path) > MAX_DEPTH:
-                    raise self.error(path[:1], f"nested deeper than {MAX_DEPTH} levels")
-                items = value.items() if isinstance(value, dict) else enumerate(value)
-                stack.extend((v, (*path, k if isinstance(k, str) else f"[{k}]")) for k, v in items)
-            elif isinstance(value, float) and not math.isfinite(value):
-                raise self.error(path, "must be a finite number (nan and inf are not allowed)")
-            elif isinstance(value, int | float) and not isinstance(value, bool) and path:
-                top = _MAXIMA.get(path[-1])
-                if top is not None and value > top:
-                    raise self.error(path, f"must be at most {top:.0f}")
-
     # --------------------------------------------------------------- parse
 
     def load(self, file: Path) -> Config:
@@ -361,7 +334,9 @@ class _Loader:
                 f"{self.name}: invalid TOML: tables or arrays nested too deeply "
                 f"(at most {MAX_DEPTH} levels)"
             ) from None
-        self.check_numbers(doc)
+        bad = check_values(doc)
+        if bad is not None:
+            raise self.error(*bad)
         for key in doc:
             if key not in _TOP_LEVEL_KEYS:
                 raise self.error(
