@@ -15,6 +15,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._client_args import (
+    check_max_retries,
+    check_middleware,
+    check_providers,
+    unknown_argument,
+)
 from .config import Config, ProviderConfig, load_config, snapshot_env
 from .errors import ConfigurationError, LLMError
 from .events import Accumulator, Event
@@ -73,81 +79,6 @@ def _unknown_option(
 
 # Retries of a retryable error when the client is given none (as the official SDKs).
 DEFAULT_MAX_RETRIES = 2
-_MAX_RETRIES = 100
-_PROVIDER_METHODS = ("chat", "achat", "stream", "astream")
-
-
-def _unknown_argument(cls: type, unknown: Mapping[str, Any]) -> ConfigurationError:
-    import difflib
-    import inspect
-
-    # From the signature, so arguments added later are suggested too.
-    known = [p for p in inspect.signature(cls).parameters if p != "unknown"]
-    name = sorted(unknown)[0]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return ConfigurationError(
-        f"{cls.__name__}() got an unknown argument {name!r} ({hint}arguments: {', '.join(known)})",
-        field=name,
-    )
-
-
-def _shown(value: Any) -> str:
-    """What a misplaced argument was, without echoing it (it may hold a key)."""
-    return "a type" if isinstance(value, type) else f"a {type(value).__name__}"
-
-
-def _check_providers(providers: Any) -> list[Provider | ProviderConfig]:
-    hint = (
-        "pass a list of ProviderConfig entries or provider objects (e.g. "
-        "llmswitch.testing.FakeProvider); built-in providers such as 'openai' need no "
-        "entry, only their environment variables"
-    )
-    if isinstance(providers, str | bytes | Mapping) or not isinstance(providers, Iterable):
-        raise ConfigurationError(f"providers: {hint}", field="providers")
-    out: list[Provider | ProviderConfig] = []
-    for i, p in enumerate(providers):
-        ok = isinstance(p, ProviderConfig) or (
-            not isinstance(p, type)
-            and isinstance(getattr(p, "id", None), str)
-            and all(callable(getattr(p, m, None)) for m in _PROVIDER_METHODS)
-        )
-        if not ok:
-            raise ConfigurationError(
-                f"providers[{i}] is {_shown(p)}, not a provider: {hint}", field=f"providers[{i}]"
-            )
-        out.append(p)
-    return out
-
-
-def _check_middleware(middleware: Any) -> list[Middleware]:
-    hint = (
-        "pass a list of llmswitch.middleware.Middleware instances, outermost first "
-        "(e.g. middleware=[Retry()])"
-    )
-    if isinstance(middleware, str | bytes | Mapping) or not isinstance(middleware, Iterable):
-        raise ConfigurationError(f"middleware is {_shown(middleware)}: {hint}", field="middleware")
-    out: list[Middleware] = []
-    for i, m in enumerate(middleware):
-        if not isinstance(m, Middleware):
-            what = f"the class {m.__name__}" if isinstance(m, type) else _shown(m)
-            raise ConfigurationError(
-                f"middleware[{i}] is {what}, not a Middleware instance: {hint}",
-                field=f"middleware[{i}]",
-            )
-        out.append(m)
-    return out
-
-
-def _check_max_retries(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_RETRIES:
-        raise ConfigurationError(
-            f"max_retries must be an integer from 0 (no retries) to {_MAX_RETRIES}",
-            field="max_retries",
-        )
-    return value
 
 
 def _number(value: Any, name: str, lo: float, hi: float) -> float | None:
@@ -187,8 +118,8 @@ class _Core:
             raise ConfigurationError(
                 "config must be a path to llmswitch.toml or a Config", field="config"
             )
-        providers = _check_providers(providers)
-        retries = _check_max_retries(max_retries)
+        providers = check_providers(providers)
+        retries = check_max_retries(max_retries)
         # Read once, now, as the official SDKs do: a later change to the environment
         # does not move a client built before it (only the variables providers read).
         self.env: Mapping[str, str] = snapshot_env(os.environ if env is None else env)
@@ -267,7 +198,7 @@ class _Core:
         nothing to wrap. With resilience settings in the config (``[retry]``, ``[breaker]``,
         ``[[limits]]``, ``[[quotas]]``, key pools, deployment ``rpm``/``tpm``) the whole
         default stack is built from them instead (see :mod:`llmswitch.middleware._stack`)."""
-        middleware = _check_middleware(middleware)
+        middleware = check_middleware(middleware)
         if self.config.resilient:
             from .middleware._stack import build_stack
 
@@ -546,7 +477,7 @@ class Client:
         **unknown: Any,
     ) -> None:
         if unknown:
-            raise _unknown_argument(type(self), unknown)
+            raise unknown_argument(type(self), unknown)
         from .transport import SyncTransport
 
         self._transport = SyncTransport()
@@ -764,7 +695,7 @@ class AsyncClient:
         **unknown: Any,
     ) -> None:
         if unknown:
-            raise _unknown_argument(type(self), unknown)
+            raise unknown_argument(type(self), unknown)
         from .transport import AsyncTransport
 
         self._transport = AsyncTransport()
