@@ -39,7 +39,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from random import uniform
 from typing import TYPE_CHECKING, Any
 
@@ -242,6 +242,10 @@ class Retry(Middleware):
             return None  # the key-rotation layer outside moves to another key at once
         elapsed = self._clock() - tries.start + tries.skipped
         delay, reason = self.policy.explain(error, tries.n + 1, elapsed)
+        total = call.ctx.timeout.total
+        if delay is not None and total is not None and elapsed + delay >= total:
+            # The call's total timeout covers every try: no time is left for another.
+            delay, reason = None, DEADLINE
         if reason != NOT_RETRYABLE:
             self._log(call, error, tries.n + 1, delay, elapsed, reason)
         if delay is not None and self._metrics is not None:
@@ -307,9 +311,18 @@ class Retry(Middleware):
             extra=fields,
         )
 
-    @staticmethod
-    def _for(call: Call, n: int) -> Call:
-        return call if call.attempt == n else call.replace(attempt=n)
+    def _for(self, call: Call, tries: _Attempts) -> Call:
+        """The call for try ``tries.n``: a retry gets what is left of the total timeout."""
+        n = tries.n
+        timeout = call.ctx.timeout
+        if n == 0 or timeout.total is None:
+            return call if call.attempt == n else call.replace(attempt=n)
+        left = max(timeout.total - (self._clock() - tries.start + tries.skipped), 0.001)
+        first = timeout.first_token
+        shrunk = replace(
+            timeout, total=left, first_token=min(first, left) if first is not None else None
+        )
+        return call.replace(attempt=n, ctx=replace(call.ctx, timeout=shrunk))
 
     # ---- the four paths
 
@@ -359,7 +372,7 @@ class Retry(Middleware):
                     raise error
                 self._pause(delay, tries)
             try:
-                return next(self._for(call, tries.n))
+                return next(self._for(call, tries))
             except Exception as exc:
                 error = exc
 
@@ -373,7 +386,7 @@ class Retry(Middleware):
                     raise error
                 await self._apause(delay, tries)
             try:
-                return await next(self._for(call, tries.n))
+                return await next(self._for(call, tries))
             except Exception as exc:
                 error = exc
 
@@ -396,7 +409,7 @@ class Retry(Middleware):
                 self._pause(delay, tries)
             source: Iterator[Event] | None = None
             try:
-                source = handler(self._for(call, tries.n))
+                source = handler(self._for(call, tries))
                 first = next(source)
                 break
             except StopIteration:
@@ -428,7 +441,7 @@ class Retry(Middleware):
                 await self._apause(delay, tries)
             source: AsyncIterator[Event] | None = None
             try:
-                source = handler(self._for(call, tries.n))
+                source = handler(self._for(call, tries))
                 first = await anext(source)
                 break
             except StopAsyncIteration:
