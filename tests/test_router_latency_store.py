@@ -4,6 +4,7 @@ or Redis) rank deployments alike, the store's atomic EWMA, and the client wiring
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Iterator
@@ -143,3 +144,27 @@ def test_client_from_config_hands_its_state_store_to_the_router(tmp_path: Path) 
     assert router._store is not None and router._store is breaker.store  # type: ignore[attr-defined]
     client.chat("g", HI)
     assert router._store.get_many(["llmswitch:latency:g/a/m1"])[0] is not None
+
+
+def test_a_dead_state_store_leaves_routing_to_local_averages(name: str) -> None:
+    """The shared averages only order deployments: a Redis outage must not fail the call
+    (issue 7 item 7), sync and async."""
+    g = group(name)
+    dead = open_store("redis://127.0.0.1:1/0")
+    try:
+        client, router = routed(g, dead, Ticks(0.0, 1.0, 10.0, 10.2))
+        assert client.chat(name, HI).provider == "a"
+        assert client.chat(name, HI).provider == "b"  # unknown goes first, as without a store
+        assert router.stats(name)["a/m1"]["latency"] == pytest.approx(1.0)
+
+        async def run() -> str:
+            fakes = providers()
+            by_id = {p.id: p for p in fakes}
+            r = Router([g], by_id.__getitem__, clock=Ticks(0.0, 2.0), store=dead)
+            config = Config(models={name: g})
+            async with AsyncClient(config=config, providers=fakes, middleware=[r]) as ac:
+                return (await ac.chat(name, HI)).provider
+
+        assert asyncio.run(run()) == "a"
+    finally:
+        dead.close()

@@ -33,6 +33,7 @@ from ..errors import (
     ContentFilterError,
     ContextLengthExceededError,
     LLMError,
+    StateStoreError,
 )
 from ..events import Event
 from ..messages import ChatResponse
@@ -182,12 +183,20 @@ class Router(Middleware):
         """The group's stored latency averages, when they come from the store."""
         if self._store is None or g.strategy != "lowest-latency":
             return None
-        return self._store.get_many(g.latency_keys)
+        try:
+            return self._store.get_many(g.latency_keys)
+        except StateStoreError as exc:
+            _latency_unavailable(exc)
+            return None
 
     async def _ashared(self, g: _Group) -> list[str | None] | None:
         if self._store is None or g.strategy != "lowest-latency":
             return None
-        return await self._store.aget_many(g.latency_keys)
+        try:
+            return await self._store.aget_many(g.latency_keys)
+        except StateStoreError as exc:
+            _latency_unavailable(exc)
+            return None
 
     def _plan(self, g: _Group, shared: list[str | None] | None = None) -> list[_Slot]:
         strategy = g.strategy
@@ -248,8 +257,14 @@ class Router(Middleware):
     def _record(self, slot: _Slot, started: float) -> None:
         sample = self._clock() - started
         if self._store is not None:
-            slot.latency = self._store.ewma(slot.latency_key, sample, self._alpha)
-            return
+            try:
+                slot.latency = self._store.ewma(slot.latency_key, sample, self._alpha)
+                return
+            except StateStoreError as exc:
+                _latency_unavailable(exc)  # and keep this process's own average below
+        self._record_locally(slot, sample)
+
+    def _record_locally(self, slot: _Slot, sample: float) -> None:
         with self._lock:
             old = slot.latency
             slot.latency = sample if old is None else old + self._alpha * (sample - old)
@@ -259,7 +274,11 @@ class Router(Middleware):
             self._record(slot, started)
             return
         sample = self._clock() - started
-        slot.latency = await self._store.aewma(slot.latency_key, sample, self._alpha)
+        try:
+            slot.latency = await self._store.aewma(slot.latency_key, sample, self._alpha)
+        except StateStoreError as exc:
+            _latency_unavailable(exc)
+            self._record_locally(slot, sample)
 
     def _fallback(
         self, g: _Group, slot: _Slot, exc: LLMError, remaining: list[_Slot]
@@ -494,3 +513,12 @@ async def _aclose(source: Any) -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+def _latency_unavailable(exc: StateStoreError) -> None:
+    """Shared latency averages only order deployments, so the router always fails open:
+    a store outage falls back to this process's own averages (with a rate-limited
+    warning), never fails the call."""
+    from ..storage.base import state_failed
+
+    state_failed("router", "fail_open", exc)
