@@ -543,9 +543,7 @@ class _Loader:
             if "keys" not in raw:
                 raise self.error((*where, "on_state_error"), "only applies with keys = [...]")
             if policy not in ("fail_open", "fail_closed"):
-                raise self.error(
-                    (*where, "on_state_error"), "must be 'fail_open' or 'fail_closed'"
-                )
+                raise self.error((*where, "on_state_error"), "must be 'fail_open' or 'fail_closed'")
         return ProviderConfig(
             id=pid,
             kind=kind,
