@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import random
 import threading
 import time
 from collections import Counter, defaultdict
-
-import pytest
 
 from llmswitch import AsyncClient
 from llmswitch.errors import (
@@ -117,10 +114,7 @@ class TagTries(Middleware):
             self.tries[call_id].append((try_id, outcome))
 
 
-def test_soak_10k_async_calls_with_faults_account_for_every_call(
-    loopback: Loopback, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.WARNING, logger="llmswitch.retry")
+def test_soak_10k_async_calls_with_faults_account_for_every_call(loopback: Loopback) -> None:
     upstream = FaultyUpstream(seed=4)
     loopback.route("POST", "/v1/chat/completions", handler=upstream)
     env = {"OPENAI_API_KEY": "sk-soak0123456789abcdef", "OPENAI_BASE_URL": loopback.url + "/v1"}
@@ -132,8 +126,7 @@ def test_soak_10k_async_calls_with_faults_account_for_every_call(
 
     async def soak() -> None:
         gate = asyncio.Semaphore(CONCURRENCY)
-        # The total covers all of a call's tries; each retry gets what is left of it.
-        timeout = Timeout(connect=2.0, first_token=0.5, total=1.5)
+        timeout = Timeout(connect=2.0, first_token=0.5, total=0.5)
         # The retry layer is this Retry alone: a client adds its default retries only
         # when no Retry is among its middleware, so a try stays one request.
         async with AsyncClient(env=env, timeout=timeout, middleware=[retry, tag]) as client:
@@ -172,18 +165,11 @@ def test_soak_10k_async_calls_with_faults_account_for_every_call(
     # Every call's tries: failures until the last, which is the call's outcome; a call
     # fails only once all its tries have failed; the retry layer re-tried each failure.
     assert set(tag.tries) == set(outcomes)
-    # A call gives up before its last try only when its total timeout has no room for
-    # another: one "deadline" give-up per such call, and no other early give-up.
-    gave_up = [r for r in caplog.records if getattr(r, "event", None) == "retry.gave_up"]
-    reasons = Counter(getattr(r, "reason", None) for r in gave_up)
-    short = {c for c, per in tag.tries.items() if outcomes[c] != "ok" and len(per) < ATTEMPTS}
-    assert reasons["deadline"] == len(short), (reasons, len(short))
-    assert set(reasons) <= {"deadline", "attempts_exhausted"}, reasons
     for call_id, per_call in tag.tries.items():
         ends = [outcome for _, outcome in per_call]
         assert [t for t, _ in per_call] == [f"{call_id}.{n}" for n in range(len(per_call))]
         assert "ok" not in ends[:-1] and ends[-1] == outcomes[call_id], (call_id, ends)
-        assert len(ends) == ATTEMPTS or ends[-1] == "ok" or call_id in short, (call_id, ends)
+        assert len(ends) == ATTEMPTS or ends[-1] == "ok", (call_id, ends)
     assert len(tries) == CALLS + len(retry.sleeps)
     # Every try the server read was made by the client, once, and every try that got an
     # HTTP answer got the reply the server chose for it.

@@ -189,7 +189,9 @@ class _Core:
 
         if any(isinstance(m, Retry) for m in layers):
             return None
-        return Retry(RetryPolicy(attempts=self.max_retries + 1))
+        # The default retries stay within the call's total timeout, so
+        # Client(timeout={"total": 3}) ends after about 3 s, retries included.
+        return Retry(RetryPolicy(attempts=self.max_retries + 1), within_timeout=True)
 
     def pipeline(self, middleware: Any) -> Pipeline | None:
         """User middleware plus, when the config has model groups and the user brought

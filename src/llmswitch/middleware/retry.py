@@ -209,6 +209,10 @@ class Retry(Middleware):
     ``False`` is the testing mode: no waiting, each delay recorded in :attr:`sleeps`
     and counted as elapsed. ``clock`` is the monotonic clock the deadline is measured on.
     ``metrics``: told of each retry (reason: the error's class name).
+    ``within_timeout``: the call's ``total`` timeout covers all of its tries (a retry gets
+    what is left of it; none starts once it is spent) — what the client's default
+    retries (``max_retries``) do. Off, each try gets the whole timeout and only
+    ``policy.deadline`` bounds the retrying.
     """
 
     per_attempt = True
@@ -221,8 +225,10 @@ class Retry(Middleware):
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         metrics: Metrics | None = None,
+        within_timeout: bool = False,
     ) -> None:
         self.policy = policy if policy is not None else RetryPolicy()
+        self._within_timeout = within_timeout
         self._real = sleep is not False
         self._sleep: Callable[[float], None] = sleep if callable(sleep) else time.sleep
         self._async_sleep: Callable[[float], Awaitable[None]] = async_sleep or asyncio.sleep
@@ -242,7 +248,7 @@ class Retry(Middleware):
             return None  # the key-rotation layer outside moves to another key at once
         elapsed = self._clock() - tries.start + tries.skipped
         delay, reason = self.policy.explain(error, tries.n + 1, elapsed)
-        total = call.ctx.timeout.total
+        total = call.ctx.timeout.total if self._within_timeout else None
         if delay is not None and total is not None and elapsed + delay >= total:
             # The call's total timeout covers every try: no time is left for another.
             delay, reason = None, DEADLINE
@@ -315,7 +321,7 @@ class Retry(Middleware):
         """The call for try ``tries.n``: a retry gets what is left of the total timeout."""
         n = tries.n
         timeout = call.ctx.timeout
-        if n == 0 or timeout.total is None:
+        if n == 0 or timeout.total is None or not self._within_timeout:
             return call if call.attempt == n else call.replace(attempt=n)
         left = max(timeout.total - (self._clock() - tries.start + tries.skipped), 0.001)
         first = timeout.first_token
