@@ -67,10 +67,6 @@ def run_health(args: argparse.Namespace) -> int:
     return status
 
 
-def _note(text: str) -> None:
-    print(f"llmswitch: {text}", file=sys.stderr)
-
-
 def format_status(statuses: list[HealthStatus]) -> str:
     """One aligned line per provider: ok/failed, round trip, then the server version
     (where it reports one) or the error."""
