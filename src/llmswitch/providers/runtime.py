@@ -28,6 +28,30 @@ class Timeout:
     first_token: float | None = 30.0
     total: float | None = 300.0
 
+    def __post_init__(self) -> None:
+        # nan, inf or 1e300 would pass a "> 0" check and then break the socket layer
+        # (ValueError/OverflowError) at the first call: refuse them here, typed.
+        for name in ("connect", "first_token", "total"):
+            _check_seconds(getattr(self, name), f"timeout.{name}")
+
+
+MAX_TIMEOUT = 365 * 24 * 3600.0  # a year: longer is a mistake (use None for no limit)
+
+
+def _check_seconds(value: Any, field: str) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_TIMEOUT  # False for nan too
+    ):
+        raise ConfigurationError(
+            f"{field} must be a number of seconds > 0 and at most a year, or None "
+            f"for no limit (got {value!r})",
+            field=field,
+        )
+
 
 DEFAULT_TIMEOUT = Timeout()
 
@@ -41,8 +65,7 @@ def to_timeout(value: Any, default: Timeout = DEFAULT_TIMEOUT) -> Timeout:
     if isinstance(value, bool) or not isinstance(value, int | float | Mapping):
         raise ConfigurationError("timeout must be seconds, a Timeout, or a dict", field="timeout")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ConfigurationError("timeout must be > 0 seconds", field="timeout")
+        _check_seconds(value, "timeout")
         first = default.first_token
         return Timeout(
             connect=default.connect,
@@ -56,10 +79,7 @@ def to_timeout(value: Any, default: Timeout = DEFAULT_TIMEOUT) -> Timeout:
             field=f"timeout.{sorted(unknown)[0]}",
         )
     for k, v in value.items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
-            raise ConfigurationError(
-                f"timeout.{k} must be > 0 seconds or None", field=f"timeout.{k}"
-            )
+        _check_seconds(v, f"timeout.{k}")
     return Timeout(
         connect=value.get("connect", default.connect),
         first_token=value.get("first_token", default.first_token),
