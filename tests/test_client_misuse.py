@@ -5,6 +5,8 @@ when the client is built (issue 7, items 11 and 19)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,39 @@ def test_an_async_client_reused_under_a_new_event_loop_works(loopback: Loopback)
     assert asyncio.run(one()) == first  # was: RuntimeError: Event loop is closed
     assert asyncio.run(one()) == first
     assert len(loopback.requests) == 3
+    asyncio.run(client.aclose())
+
+
+def test_an_async_client_serves_loops_in_several_threads_at_once(loopback: Loopback) -> None:
+    """Each thread's loop gets its own session: a second loop starting while the first
+    one's call is in flight never closes that call's session (it used to, as
+    "connection lost")."""
+    from tests.loopback import Reply
+
+    loopback.route("POST", "/v1/chat/completions", handler=lambda _: Reply(body=BODY, delay=1.0))
+    client = AsyncClient(env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": loopback.url + "/v1"})
+    results: list[object] = []
+
+    def worker() -> None:
+        async def calls() -> list[str]:
+            return [(await client.chat("openai/gpt-4o-mini", HI)).text for _ in range(2)]
+
+        try:
+            results.append(asyncio.run(calls()))
+        except Exception as exc:  # recorded, then the assertion shows it
+            results.append(exc)
+
+    first = threading.Thread(target=worker)
+    first.start()
+    deadline = time.monotonic() + 30
+    while not loopback.requests and time.monotonic() < deadline:
+        time.sleep(0.01)  # the first loop's call is now in flight
+    second = threading.Thread(target=worker)
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert len(results) == 2
+    assert all(isinstance(r, list) and len(r) == 2 and all(r) for r in results), results
     asyncio.run(client.aclose())
 
 

@@ -58,7 +58,12 @@ class AsyncTransport:
         self.max_body_bytes = limits.MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
         self._limit = limit
         self._limit_per_host = limit_per_host
-        self._session: aiohttp.ClientSession | None = None
+        # The last used loop and its session (the fast path), and every loop's session.
+        self._current: tuple[asyncio.AbstractEventLoop | None, aiohttp.ClientSession | None] = (
+            None,
+            None,
+        )
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
         self._proxies: dict[str, str | None] = {}
 
@@ -79,20 +84,23 @@ class AsyncTransport:
             return proxy
 
     def _get_session(self) -> aiohttp.ClientSession:
-        session = self._session
-        # A session serves the loop it was made on: a client reused under a new loop
-        # (a second asyncio.run()) gets a new one, and the old one is let go.
+        # A session serves the loop it was made on. A client used under another loop
+        # (a second asyncio.run(), or loops in several threads at once) gets a session
+        # per loop; those of loops that have closed are let go.
         loop = asyncio.get_running_loop()
-        old_loop: asyncio.AbstractEventLoop | None = getattr(self, "_session_loop", None)
-        if session is not None and old_loop is not loop and not session.closed:
-            _abandon(session, old_loop)
-            session = None
+        last_loop, session = self._current  # one attribute: read whole across threads
+        if last_loop is loop and session is not None and not session.closed:
+            return session
+        session = self._sessions.get(loop)
         if session is None or session.closed:
-            self._session_loop = loop
+            for other, old in list(self._sessions.items()):
+                if other.is_closed() or old.closed:
+                    del self._sessions[other]
+                    _abandon(old, other)
             connector = aiohttp.TCPConnector(
                 limit=self._limit, limit_per_host=self._limit_per_host, ttl_dns_cache=300
             )
-            session = self._session = aiohttp.ClientSession(
+            session = self._sessions[loop] = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=True,
                 # Proxies from the environment are resolved once per origin below:
@@ -100,6 +108,7 @@ class AsyncTransport:
                 trust_env=False,
                 skip_auto_headers=("User-Agent",),
             )
+        self._current = (loop, session)
         return session
 
     def _client_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
@@ -164,15 +173,23 @@ class AsyncTransport:
             resp.release()
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        loop = asyncio.get_running_loop()
+        sessions, self._sessions = self._sessions, {}
+        self._current = (None, None)
+        for other, session in sessions.items():
+            if other is loop:
+                if not session.closed:
+                    await session.close()
+            else:
+                _abandon(session, other)
 
 
 def _abandon(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None) -> None:
     """Let go of a session made on another loop without touching that loop's sockets
     from this one: closed there if it still runs, else only marked closed (its sockets
     went with the loop) so it logs no "Unclosed client session" when collected."""
+    if session.closed:
+        return
     if loop is not None and not loop.is_closed():
         loop.call_soon_threadsafe(lambda: loop.create_task(session.close()))
         return
