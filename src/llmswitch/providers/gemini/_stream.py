@@ -2,7 +2,8 @@
 
 Each SSE event is ``data: <GenerateContentResponse>`` holding only the new parts. There
 is no end marker: the stream ends when the connection closes, so :meth:`close` emits the
-``StreamEnd`` (``"error"`` when no ``finishReason`` arrived). The last ``usageMetadata``
+``StreamEnd`` (``"error"`` when no ``finishReason`` arrived), or raises when no chunk had
+a candidate (as ``parse_response`` does for a body without one). The last ``usageMetadata``
 wins (running totals).
 
 Framing is decoded here rather than by the shared SSE decoder because an error after the
@@ -87,6 +88,7 @@ def _open_event_size(lines: list[bytes], carried: int) -> int:
 
 class GeminiStreamParser:
     __slots__ = (
+        "_answered",
         "_calls",
         "_data",
         "_depth",
@@ -125,6 +127,9 @@ class GeminiStreamParser:
         self._usage: Any = None
         self._last: Any = None
         self._started = False
+        # Whether any chunk had a candidate: a stream without one is refused at close(),
+        # as chat() refuses a body without candidates.
+        self._answered = False
         self._failed: ProviderError | None = None
         self._done = False
         # The first bytes, kept until a chunk is recognised (None from then on).
@@ -175,6 +180,11 @@ class GeminiStreamParser:
             if self._head is not None and not out:
                 what = unrecognised(self._head, "an SSE stream of GenerateContentResponse chunks")
                 raise malformed(self._request, what, self._head[:500])
+            if not self._answered:
+                # Only usage or feedback chunks: no answer. Mapped as chat() maps such a
+                # body (a blocked prompt's own chunk already raised when it arrived).
+                last = self._last if isinstance(self._last, dict) else {}
+                raise blocked_prompt(self._request, last, dumps_str(last).encode())
         except ProviderError as exc:
             self._failed = exc
             raise
@@ -244,6 +254,7 @@ class GeminiStreamParser:
             self._started = True
             out.append(start)
         if cands:
+            self._answered = True
             cand = first_candidate(cands)
             content = cand.get("content")
             parts = content.get("parts") if content else None

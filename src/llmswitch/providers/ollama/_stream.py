@@ -38,15 +38,27 @@ class OllamaStreamParser:
     start/delta/end triple per tool call (index = its position in the answer), and
     StreamEnd at ``done: true``. EOF without it ends with ``finish_reason="error"``; a
     body in which no line was recognised (HTML, a JSON document of another shape,
-    nothing) raises.
+    nothing) raises, as does a ``done: true`` line when no line had a message.
     """
 
-    __slots__ = ("_calls", "_done", "_failed", "_head", "_lines", "_request", "_started")
+    __slots__ = (
+        "_answered",
+        "_calls",
+        "_done",
+        "_failed",
+        "_head",
+        "_lines",
+        "_request",
+        "_started",
+    )
 
     def __init__(self, request: ChatRequest) -> None:
         self._request = request
         self._lines = NDJSONDecoder()
         self._started = False
+        # Whether any line carried a message: a done line without one ever is malformed,
+        # as chat() treats a body without a message.
+        self._answered = False
         self._calls = 0
         self._done = False
         self._failed: ProviderError | None = None
@@ -123,6 +135,7 @@ class OllamaStreamParser:
                 raise malformed(self._request, "stream line is not a JSON object", line)
             msg = obj.get("message")
             if type(msg) is dict:
+                self._answered = True
                 if not self._started:
                     self._start(obj, out)
                 content = msg.get("content")
@@ -136,6 +149,8 @@ class OllamaStreamParser:
                 err = obj["error"]
                 raise stream_error(self._request, line, err if isinstance(err, str) else str(err))
             if obj.get("done") is True:
+                if not self._answered:
+                    raise malformed(self._request, "no message in the response", line)
                 if not self._started:
                     self._start(obj, out)
                 self._done = True

@@ -51,10 +51,12 @@ class OpenAIStreamParser:
     Emits StreamStart once, then deltas for choice 0, a ToolCallEnd per call when the
     choice finishes, and StreamEnd after the usage chunk or at ``[DONE]``. A stream that
     stops without a finish signal ends with ``finish_reason="error"``; one in which no
-    chunk was recognised at all (an HTML page, a JSON document, an empty body) raises.
+    chunk was recognised at all (an HTML page, a JSON document, an empty body) raises,
+    as does one that reaches ``[DONE]`` without any chunk having had a choice.
     """
 
     __slots__ = (
+        "_answered",
         "_calls",
         "_ended",
         "_failed",
@@ -72,6 +74,9 @@ class OpenAIStreamParser:
         self._request = request
         self._sse = SSEDecoder()
         self._started = False
+        # Whether any chunk carried choice 0: a stream that finishes without one is
+        # malformed, as chat() treats a body without choices.
+        self._answered = False
         self._calls: dict[int, _Call] = {}
         self._finished = False
         self._raw_finish: str | None = None
@@ -173,8 +178,14 @@ class OpenAIStreamParser:
                     self._start(chunk, choices, out)
                 if choices:
                     choice = choices[0]
-                    if choice.get("index", 0) != 0:  # n=1, but find choice 0 wherever it is
-                        choice = next((c for c in choices if c.get("index", 0) == 0), {})
+                    if choice.get("index", 0) == 0:
+                        self._answered = True
+                    else:  # n=1, but find choice 0 wherever it is
+                        choice = next((c for c in choices if c.get("index", 0) == 0), None)
+                        if choice is None:
+                            choice = {}
+                        else:
+                            self._answered = True
                     delta = choice.get("delta")
                     if delta:
                         content = delta.get("content")
@@ -275,6 +286,16 @@ class OpenAIStreamParser:
                 out.append(ToolCallEnd(idx, tool_call))
 
     def _end(self, out: list[Event], *, done: bool) -> None:
+        if done and not self._answered:
+            # [DONE] (or a usage chunk) ended a stream in which no chunk had a choice:
+            # no answer at all, the body chat() rejects as "no choices". (The usage-only
+            # chunk with ``choices: []`` after real chunks is normal and passes.)
+            self._ended = True
+            raise malformed(
+                self._request,
+                "no choices in the response",
+                _json.dumps(self._last) if self._last is not None else b"data: [DONE]",
+            )
         self._end_calls(out)
         self._ended = True
         raw = self._raw_finish
