@@ -3,6 +3,8 @@ reprs, wherever it came from (issue 7, item 14)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,7 +125,21 @@ def test_query_and_url_credentials_are_known_and_masked() -> None:
     shown = repr(endpoint)
     for secret in ("url0password0123", "url0key0abcdef", "param0key"):
         assert secret not in shown
-    assert endpoint.url("/x").startswith("https://user:url0password0123@proxy.example/v1")
+    # URL credentials travel as basic auth, the same on both clients, not in the URL.
+    assert endpoint.url("/x").startswith("https://proxy.example/v1")
+    assert "url0password0123" not in endpoint.url("/x")
+    assert endpoint.request_headers()["authorization"].startswith("Basic ")
+
+
+def test_url_credentials_beside_a_bearer_key_are_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Endpoint(
+            provider="p",
+            base_url="https://user:url0password0123@proxy.example/v1",
+            api_key=Secret("sk-bearer-0123456789"),
+        )
+    assert info.value.field == "base_url"
+    assert "url0password0123" not in str(info.value)
 
 
 def test_config_errors_never_print_an_interpolated_value(tmp_path: Path) -> None:
@@ -146,3 +162,28 @@ def test_redact_masks_jwts_and_overlapping_secrets() -> None:
     assert jwt not in redact(f"token {jwt} rejected")
     assert redact("abcdefgh", ["abcd", "abcdefgh"]) == "***"
     assert Secret("x").get() == "x"
+
+
+def test_url_credentials_reach_a_basic_auth_server_the_same_on_both_clients(
+    loopback: Loopback, tmp_path: Path
+) -> None:
+    """A key-less OpenAI-compatible server behind basic auth: user:password in its
+    base_url is sent as ``Authorization: Basic`` by both clients (aiohttp used to raise
+    a raw ValueError, urllib3 to drop it)."""
+    body = (Path(__file__).parent / "fixtures" / "openai" / "chat_text.json").read_bytes()
+    loopback.route("POST", "/v1/chat/completions", body)
+    host = loopback.url.removeprefix("http://")
+    path = write(
+        tmp_path,
+        f'[providers.local]\nkind = "openai-compatible"\nbase_url = "http://me:pw0secret0@{host}/v1"\n',
+    )
+    with Client(config=path, env={}, max_retries=0) as client:
+        assert client.chat("local/m", HI).text
+
+    async def run() -> str:
+        async with AsyncClient(config=path, env={}, max_retries=0) as aclient:
+            return (await aclient.chat("local/m", HI)).text
+
+    assert asyncio.run(run())
+    expected = "Basic " + base64.b64encode(b"me:pw0secret0").decode()
+    assert [r.headers["authorization"] for r in loopback.requests] == [expected, expected]

@@ -11,13 +11,14 @@ another :class:`Endpoint`.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from ..errors import ProviderError
+from ..errors import ConfigurationError, ProviderError
 from ..events import Event
 from ..messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
 
@@ -119,6 +120,20 @@ def _url_secrets(url: str) -> list[str]:
     return out
 
 
+def _basic_passwords(headers: Mapping[str, str]) -> list[str]:
+    """The password inside ``Authorization: Basic`` (from a base URL's userinfo), which
+    a server may quote back in plain text."""
+    out = []
+    for name, value in headers.items():
+        if name.lower() == "authorization" and value.startswith("Basic "):
+            try:
+                pair = base64.b64decode(value[6:], validate=True).decode()
+            except ValueError:
+                continue
+            out.append(pair.partition(":")[2])
+    return out
+
+
 @dataclass(slots=True)
 class HttpRequest:
     method: str
@@ -157,12 +172,38 @@ class Endpoint:
     params: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if "@" in self.base_url:
+            self._userinfo_to_header()
         # Configured headers and query parameters may carry credentials: their values
         # never show in a repr (names do, to tell what is set).
         object.__setattr__(self, "headers", _Masked(self.headers))
         object.__setattr__(self, "params", _Masked(self.params))
         if ("@" in self.base_url or "?" in self.base_url) and _url_secrets(self.base_url):
             object.__setattr__(self, "base_url", _MaskedURL(self.base_url))
+
+    def _userinfo_to_header(self) -> None:
+        """``https://user:pass@host/...`` (a server behind basic auth) becomes an
+        ``Authorization: Basic`` header and a URL without credentials, the same on both
+        clients (aiohttp refuses URL credentials beside an Authorization header, urllib3
+        ignores them). When the key itself goes in ``Authorization`` the two cannot
+        both be sent: a ConfigurationError says so."""
+        parts = urlsplit(self.base_url)
+        if parts.username is None:
+            return
+        host = parts.netloc.rpartition("@")[2]
+        object.__setattr__(self, "base_url", parts._replace(netloc=host).geturl())
+        if self.api_key is not None and self.auth_header.lower() == "authorization":
+            raise ConfigurationError(
+                f"the base URL of provider {self.provider!r} carries user:password@, but its "
+                "API key is sent in the Authorization header: remove the credentials from "
+                "the URL (or put them in [providers.x] headers)",
+                field="base_url",
+                provider=self.provider,
+            )
+        if not any(k.lower() == "authorization" for k in self.headers):
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            basic = "Basic " + base64.b64encode(pair.encode()).decode()
+            object.__setattr__(self, "headers", {**self.headers, "authorization": basic})
 
     def url(self, path: str, model: str | None = None) -> str:
         """URL of ``path`` (``/chat/completions``) under the base URL."""
@@ -189,6 +230,7 @@ class Endpoint:
         params = _credentials(self.params)
         out += params + [quote(v, safe="") for v in params]
         out += _url_secrets(self.base_url)
+        out += _basic_passwords(self.headers)
         return tuple(dict.fromkeys(v for v in out if v))
 
     def prepare(self, request: HttpRequest) -> HttpRequest:
