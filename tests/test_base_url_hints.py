@@ -5,6 +5,7 @@ right URL keeps the provider's own message. Chat, stream, list_models and health
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,21 @@ def test_an_error_the_server_sent_gets_no_hint(loopback: Loopback) -> None:
                 list(events)
     assert "backend exploded" in info.value.message
     assert "OPENAI_BASE_URL" not in info.value.message
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8000/v1", "ftp://127.0.0.1/v1", "localhost/v1"])
+def test_a_base_url_without_http_scheme_names_the_variable_before_sending(url: str) -> None:
+    from llmswitch import ConfigurationError
+
+    env = {"OPENAI_API_KEY": "sk-scheme-test-0123456789", "OPENAI_BASE_URL": url}
+    with Client(env=env, max_retries=0) as client, pytest.raises(ConfigurationError) as info:
+        client.chat("openai/gpt-4o-mini", [{"role": "user", "content": "hi"}])
+    assert "OPENAI_BASE_URL" in str(info.value) and info.value.field == "base_url"
+
+    async def run() -> None:
+        async with AsyncClient(env=env, max_retries=0) as aclient:
+            await aclient.chat("openai/gpt-4o-mini", [{"role": "user", "content": "hi"}])
+
+    with pytest.raises(ConfigurationError) as ainfo:
+        asyncio.run(run())
+    assert str(ainfo.value) == str(info.value)

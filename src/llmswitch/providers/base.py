@@ -120,6 +120,17 @@ def _url_secrets(url: str) -> list[str]:
     return out
 
 
+# Where each built-in provider's base URL comes from, for error messages.
+_BASE_URL_VARIABLES = {
+    "openai": "OPENAI_BASE_URL",
+    "azure": "AZURE_OPENAI_ENDPOINT",
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "gemini": "GEMINI_BASE_URL",
+    "ollama": "OLLAMA_HOST",
+    "bedrock": "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+}
+
+
 def _basic_passwords(headers: Mapping[str, str]) -> list[str]:
     """The password inside ``Authorization: Basic`` (from a base URL's userinfo), which
     a server may quote back in plain text."""
@@ -172,6 +183,8 @@ class Endpoint:
     params: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.base_url.startswith(("https://", "http://")):
+            self._bad_scheme()
         if "@" in self.base_url:
             self._userinfo_to_header()
         # Configured headers and query parameters may carry credentials: their values
@@ -180,6 +193,20 @@ class Endpoint:
         object.__setattr__(self, "params", _Masked(self.params))
         if ("@" in self.base_url or "?" in self.base_url) and _url_secrets(self.base_url):
             object.__setattr__(self, "base_url", _MaskedURL(self.base_url))
+
+    def _bad_scheme(self) -> None:
+        """``127.0.0.1:8000/v1`` or ``ftp://...`` would fail later as an obscure transport
+        error (and differently on each client): name the setting to fix now."""
+        from ._hints import setting
+
+        variable = _BASE_URL_VARIABLES.get(self.provider, "base_url")
+        shown = urlsplit(self.base_url)._replace(query="").geturl().rpartition("@")[2]
+        raise ConfigurationError(
+            f"the base URL {shown!r} of provider {self.provider!r} must start with "
+            f"http:// or https:// (set {setting(self.provider, variable)})",
+            field="base_url",
+            provider=self.provider,
+        )
 
     def _userinfo_to_header(self) -> None:
         """``https://user:pass@host/...`` (a server behind basic auth) becomes an
