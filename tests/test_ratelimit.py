@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -498,20 +499,18 @@ print(json.dumps({"admitted": len(fake.requests), "refused": refused}), flush=Tr
 """
 
 
-def test_requests_per_minute_holds_across_two_processes(
-    redis_prefix: str, tmp_path: pytest.TempPathFactory
-) -> None:
-    script = tmp_path / "ratelimit_proc.py"  # type: ignore[operator]
-    script.write_text(CROSS_PROCESS_SCRIPT)
+def run_together(argv: list[str], *, n: int = 2, timeout: float) -> list[Any]:
+    """Start ``n`` Python processes on ``argv``; each prints ``ready``, then all are told
+    ``go`` at once (so they really compete) and each prints one JSON result."""
     procs = [
         subprocess.Popen(
-            [sys.executable, str(script), REDIS_URL, redis_prefix, "go"],
+            [sys.executable, *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for _ in range(n)
     ]
     try:
         for p in procs:
@@ -522,12 +521,21 @@ def test_requests_per_minute_holds_across_two_processes(
             p.stdin.flush()
         outs = []
         for p in procs:
-            out, err = p.communicate(timeout=60)
+            out, err = p.communicate(timeout=timeout)
             assert p.returncode == 0, err
             outs.append(json.loads(out))
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
+    return outs
+
+
+def test_requests_per_minute_holds_across_two_processes(
+    redis_prefix: str, tmp_path: pytest.TempPathFactory
+) -> None:
+    script = tmp_path / "ratelimit_proc.py"  # type: ignore[operator]
+    script.write_text(CROSS_PROCESS_SCRIPT)
+    outs = run_together([str(script), REDIS_URL, redis_prefix, "go"], timeout=60)
     assert sum(o["admitted"] for o in outs) == 5
     assert sum(o["refused"] for o in outs) == 5

@@ -6,9 +6,6 @@ with O(n) store round trips."""
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +18,7 @@ from llmswitch.errors import RateLimitExceeded
 from llmswitch.middleware import Limit, RateLimiter
 from llmswitch.storage import MemoryStore, StateStore, open_store
 from llmswitch.testing import FakeProvider
+from tests.test_ratelimit import run_together
 from tests.test_storage import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
 
 HI = [{"role": "user", "content": "hi"}]
@@ -108,29 +106,7 @@ def redis_prefix() -> Iterator[str]:
 
 def test_two_processes_never_exceed_the_limit_in_any_window(redis_prefix: str) -> None:
     key = redis_prefix + "rpm"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", HAMMER, REDIS_URL, key, "5"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for _ in range(2)
-    ]  # fmt: skip
-    try:
-        for p in procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        outs = []
-        for p in procs:
-            out, err = p.communicate(timeout=90)
-            assert p.returncode == 0, err
-            outs.append(json.loads(out))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    outs = run_together(["-c", HAMMER, REDIS_URL, key, "5"], timeout=90)
     times = [t for o in outs for t in o["admitted"]]
     assert all(o["admitted"] and o["refused"] for o in outs)  # both really competed
     # Server timestamps: one clock for both processes, however busy this machine is.
