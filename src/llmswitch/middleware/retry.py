@@ -323,12 +323,8 @@ class Retry(Middleware):
         timeout = call.ctx.timeout
         if n == 0 or timeout.total is None or not self._within_timeout:
             return call if call.attempt == n else call.replace(attempt=n)
-        left = max(timeout.total - (self._clock() - tries.start + tries.skipped), 0.001)
-        first = timeout.first_token
-        shrunk = replace(
-            timeout, total=left, first_token=min(first, left) if first is not None else None
-        )
-        return call.replace(attempt=n, ctx=replace(call.ctx, timeout=shrunk))
+        left = timeout.total - (self._clock() - tries.start + tries.skipped)
+        return call.replace(attempt=n, ctx=replace(call.ctx, timeout=timeout.within(left)))
 
     # ---- the four paths
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import replace
 
 from ..errors import LLMTimeoutError, ProviderError
 from ..messages import ModelInfo
@@ -57,12 +56,7 @@ class Listing:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise self.expired()
-        connect = self.timeout.connect
-        return replace(
-            self.timeout,
-            total=remaining,
-            connect=min(connect, remaining) if connect is not None else None,
-        )
+        return self.timeout.within(remaining)
 
     def past_deadline(self) -> bool:
         # A page's own total timeout fires at the listing's deadline; allow for the

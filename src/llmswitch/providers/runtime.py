@@ -34,6 +34,16 @@ class Timeout:
         for name in ("connect", "first_token", "total"):
             _check_seconds(getattr(self, name), f"timeout.{name}")
 
+    def within(self, remaining: float) -> Timeout:
+        """These limits, none longer than ``remaining`` seconds (at least 1 ms): what a
+        later try or page gets of a deadline that spans several requests."""
+        left = max(remaining, 0.001)
+        return Timeout(
+            connect=min(self.connect, left) if self.connect is not None else None,
+            first_token=min(self.first_token, left) if self.first_token is not None else None,
+            total=min(self.total, left) if self.total is not None else left,
+        )
+
 
 MAX_TIMEOUT = 365 * 24 * 3600.0  # a year: longer is a mistake (use None for no limit)
 
