@@ -18,8 +18,8 @@ import pytest
 
 from llmswitch.events import Accumulator, Event
 from llmswitch.messages import ChatRequest, ChatResponse, to_messages
-from llmswitch.providers.base import HttpResponse
 from llmswitch.providers.bedrock import BedrockAdapter
+from llmswitch.wire import HttpResponse
 from tests.loopback import Recorded, Reply, split_awkward
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bedrock"

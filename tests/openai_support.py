@@ -9,8 +9,8 @@ from typing import Any
 
 from llmswitch.events import Accumulator, Event
 from llmswitch.messages import ChatRequest, ChatResponse, to_messages
-from llmswitch.providers.base import HttpResponse
 from llmswitch.providers.openai import OpenAIAdapter
+from llmswitch.wire import HttpResponse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 

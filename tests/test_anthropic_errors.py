@@ -22,7 +22,8 @@ from llmswitch.errors import (
 )
 from llmswitch.messages import ChatRequest, Message
 from llmswitch.providers.anthropic import AnthropicAdapter
-from llmswitch.providers.base import Endpoint, HttpResponse, Secret
+from llmswitch.providers.base import Endpoint
+from llmswitch.wire import HttpResponse, Secret
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 KEY = "sk-ant-api03-secret-key-abcdefghijklmnop"

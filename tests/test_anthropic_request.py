@@ -26,7 +26,8 @@ from llmswitch.messages import (
     to_tools,
 )
 from llmswitch.providers.anthropic import AnthropicAdapter
-from llmswitch.providers.base import Endpoint, HttpResponse, Secret
+from llmswitch.providers.base import Endpoint
+from llmswitch.wire import HttpResponse, Secret
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 KEY = "sk-ant-api03-test-0123456789abcdef"

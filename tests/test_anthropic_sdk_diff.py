@@ -19,7 +19,7 @@ from llmswitch.errors import ProviderUnavailableError
 from llmswitch.events import Accumulator, Event
 from llmswitch.messages import ChatRequest, ChatResponse, Message
 from llmswitch.providers.anthropic import AnthropicAdapter
-from llmswitch.providers.base import HttpResponse
+from llmswitch.wire import HttpResponse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 REQUEST = ChatRequest(

@@ -19,9 +19,9 @@ import pytest
 from llmswitch import Client
 from llmswitch.config import ProviderConfig
 from llmswitch.errors import AuthenticationError, ConfigurationError
-from llmswitch.providers.base import HttpRequest, Secret
 from llmswitch.providers.bedrock import BedrockEndpoint, build_provider
 from llmswitch.providers.http import HttpProvider
+from llmswitch.wire import HttpRequest, Secret
 from tests.bedrock_support import (
     ACCESS_KEY,
     MODEL,

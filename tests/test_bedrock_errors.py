@@ -17,8 +17,8 @@ from llmswitch.errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmswitch.providers.base import HttpResponse
 from llmswitch.providers.bedrock import BedrockAdapter
+from llmswitch.wire import HttpResponse
 from tests.bedrock_support import MODEL, chat_request, fixture, parse_body
 
 REQUEST = chat_request()

@@ -10,11 +10,7 @@ from pathlib import Path
 import pytest
 from botocore.eventstream import EventStreamBuffer, ParserError
 
-from llmswitch.providers.bedrock._eventstream import (
-    MAX_PAYLOAD_LENGTH,
-    EventStreamDecoder,
-    EventStreamError,
-)
+from llmswitch.wire.eventstream import MAX_PAYLOAD_LENGTH, EventStreamDecoder, EventStreamError
 from tests.bedrock_support import FIXTURES, event, fixture, frame
 
 STREAMS = sorted(p.name for p in FIXTURES.glob("*.bin"))

@@ -13,10 +13,11 @@ import llmswitch
 from llmswitch import config as llmswitch_config
 from llmswitch.cli import main
 from llmswitch.messages import ModelInfo
-from llmswitch.providers.base import Endpoint, HttpRequest, HttpResponse
+from llmswitch.providers.base import Endpoint
 from llmswitch.providers.http import HttpProvider
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.testing import FakeProvider
+from llmswitch.wire import HttpRequest, HttpResponse
 from tests.loopback import Loopback, Recorded, Reply
 from tests.openai_support import fixture
 

@@ -14,8 +14,7 @@ from llmswitch.config import (
     load_config,
 )
 from llmswitch.errors import ConfigurationError, LLMError
-from llmswitch.providers.base import Secret
-from llmswitch.providers.runtime import Timeout
+from llmswitch.wire import Secret, Timeout
 
 SECRET = "sk-test-supersecretvalue-1234567890"
 # No known key shape: errors.redact() cannot catch it, so the loader itself must not echo it.

@@ -10,7 +10,7 @@ import pytest
 from llmswitch import Client
 from llmswitch.config import load_config
 from llmswitch.errors import ConfigurationError
-from llmswitch.providers.base import Secret
+from llmswitch.wire import Secret
 from tests.loopback import Loopback, Reply
 
 HI = [{"role": "user", "content": "hi"}]

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from llmswitch.messages import ChatRequest, to_messages
-from llmswitch.providers.base import Endpoint, Secret
+from llmswitch.providers.base import Endpoint
+from llmswitch.wire import Secret
 
 
 def _adapters() -> list[tuple[str, Any, Endpoint]]:

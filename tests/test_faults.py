@@ -35,7 +35,7 @@ from llmswitch.errors import (
 )
 from llmswitch.messages import ChatResponse
 from llmswitch.middleware import CircuitBreaker, Middleware, Retry, RetryPolicy
-from llmswitch.providers.runtime import Timeout
+from llmswitch.wire import Timeout
 from tests.loopback import Loopback, Reply
 
 FIXTURES = Path(__file__).parent / "fixtures"

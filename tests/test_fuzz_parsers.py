@@ -49,12 +49,13 @@ from llmswitch.messages import (
     to_messages,
 )
 from llmswitch.providers.anthropic import AnthropicAdapter
-from llmswitch.providers.base import Endpoint, HttpResponse
+from llmswitch.providers.base import Endpoint
 from llmswitch.providers.bedrock import BedrockAdapter
-from llmswitch.providers.bedrock._eventstream import EventStreamDecoder
 from llmswitch.providers.gemini import GeminiAdapter
 from llmswitch.providers.ollama import OllamaAdapter
 from llmswitch.providers.openai import OpenAIAdapter
+from llmswitch.wire import HttpResponse
+from llmswitch.wire.eventstream import EventStreamDecoder
 from tests.bedrock_support import frame
 
 FIXTURES = Path(__file__).parent / "fixtures"

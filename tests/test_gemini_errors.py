@@ -21,7 +21,7 @@ from llmswitch.errors import (
     RateLimitError,
 )
 from llmswitch.messages import ChatRequest, EmbedRequest, Message
-from llmswitch.providers.base import Endpoint, HttpResponse
+from llmswitch.providers.base import Endpoint
 from llmswitch.providers.gemini import SYNTHETIC_ID_PREFIX, GeminiAdapter
 from llmswitch.providers.gemini._errors import (
     CONTEXT_OVERFLOW_WORDING,
@@ -29,6 +29,7 @@ from llmswitch.providers.gemini._errors import (
     parse_retry_delay,
 )
 from llmswitch.providers.gemini._response import finish_reason, parse_usage
+from llmswitch.wire import HttpResponse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
 REQUEST = ChatRequest(

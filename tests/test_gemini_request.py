@@ -27,13 +27,14 @@ from llmswitch.messages import (
     to_tool_choice,
     to_tools,
 )
-from llmswitch.providers.base import Endpoint, HttpResponse, Secret
+from llmswitch.providers.base import Endpoint
 from llmswitch.providers.gemini import (
     GEMINI_BASE_URL,
     SYNTHETIC_ID_PREFIX,
     GeminiAdapter,
     build_provider,
 )
+from llmswitch.wire import HttpResponse, Secret
 
 KEY = "AIzaSyA-request-test-key-0123456789abc"
 ENDPOINT = Endpoint(

@@ -36,8 +36,9 @@ from llmswitch.messages import (
     ToolCall,
     ToolChoice,
 )
-from llmswitch.providers.base import Endpoint, HttpResponse
+from llmswitch.providers.base import Endpoint
 from llmswitch.providers.gemini import SYNTHETIC_ID_PREFIX, GeminiAdapter
+from llmswitch.wire import HttpResponse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
 REQUEST = ChatRequest(

@@ -21,10 +21,10 @@ from llmswitch.errors import (
 )
 from llmswitch.keys import KeyPool, KeyRotation, fingerprint
 from llmswitch.middleware import KeyRotation as ExportedKeyRotation
-from llmswitch.providers.base import Secret
 from llmswitch.providers.runtime import Provider
 from llmswitch.storage import MemoryStore, open_store
 from llmswitch.testing import FakeProvider
+from llmswitch.wire import Secret
 from tests.loopback import Loopback, Recorded, Reply, sse_reply
 from tests.openai_support import fixture
 from tests.test_storage import REDIS_URL, FakeClock, drop_prefix, redis_or_skip

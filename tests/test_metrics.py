@@ -12,9 +12,9 @@ from llmswitch.keys import KeyPool, KeyRotation
 from llmswitch.middleware import MetricsMiddleware
 from llmswitch.observability import NoMetrics, PrometheusMetrics
 from llmswitch.observability.metrics import Metrics
-from llmswitch.providers.base import Secret
 from llmswitch.providers.runtime import Provider
 from llmswitch.testing import FakeProvider
+from llmswitch.wire import Secret
 
 HI = [{"role": "user", "content": "hi"}]
 

@@ -25,10 +25,10 @@ from llmswitch.middleware import CircuitBreaker, RateLimiter, Retry, Router
 from llmswitch.middleware.ratelimit import Limit
 from llmswitch.middleware.retry import RetryPolicy
 from llmswitch.observability.metrics import PrometheusMetrics
-from llmswitch.providers.base import Secret
 from llmswitch.providers.runtime import Provider
 from llmswitch.storage import MemoryStore
 from llmswitch.testing import FakeProvider
+from llmswitch.wire import Secret
 from tests.test_storage import FakeClock
 
 HI = [{"role": "user", "content": "hi"}]

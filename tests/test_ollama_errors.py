@@ -15,8 +15,8 @@ from llmswitch.errors import (
     RateLimitError,
 )
 from llmswitch.messages import ChatRequest, Message
-from llmswitch.providers.base import HttpResponse
 from llmswitch.providers.ollama import OllamaAdapter
+from llmswitch.wire import HttpResponse
 
 REQUEST = ChatRequest(
     provider="ollama", model="llama3.2", messages=(Message(role="user", content="hi"),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmswitch.transport.ndjson import NDJSONDecoder
+from llmswitch.wire.ndjson import NDJSONDecoder
 
 STREAM = (
     b'{"a":1}\n'

@@ -24,9 +24,10 @@ from llmswitch.messages import (
     ToolCall,
     ToolChoice,
 )
-from llmswitch.providers.base import Endpoint, HttpResponse, Secret
+from llmswitch.providers.base import Endpoint
 from llmswitch.providers.ollama import OllamaAdapter, build_provider, parse_host
 from llmswitch.providers.registry import build_provider as registry_build
+from llmswitch.wire import HttpResponse, Secret
 
 ENDPOINT = Endpoint(provider="ollama", base_url="http://127.0.0.1:11434")
 HI = (Message(role="user", content="hi"),)

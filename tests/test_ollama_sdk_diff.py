@@ -13,8 +13,9 @@ import pytest
 
 from llmswitch.events import Accumulator, Event
 from llmswitch.messages import ChatRequest, ChatResponse, EmbedRequest, Message
-from llmswitch.providers.base import Endpoint, HttpResponse
+from llmswitch.providers.base import Endpoint
 from llmswitch.providers.ollama import OllamaAdapter, PullParser
+from llmswitch.wire import HttpResponse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
 REQUEST = ChatRequest(

@@ -24,8 +24,8 @@ from llmswitch.events import (
     ToolCallStart,
 )
 from llmswitch.messages import ChatRequest, ChatResponse, Message
-from llmswitch.providers.base import HttpResponse
 from llmswitch.providers.ollama import OllamaAdapter
+from llmswitch.wire import HttpResponse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
 REQUEST = ChatRequest(

@@ -14,7 +14,7 @@ from llmswitch.errors import (
     RateLimitError,
 )
 from llmswitch.events import Event, StreamEnd, TextDelta, ToolCallEnd
-from llmswitch.providers.base import Secret
+from llmswitch.wire import Secret
 from tests.loopback import Loopback, Reply, sse_reply
 from tests.openai_support import fixture
 

@@ -17,9 +17,10 @@ import pytest
 from llmswitch import AsyncClient, Client, ProviderConfig
 from llmswitch.errors import ProviderError, RateLimitError
 from llmswitch.messages import EmbedRequest
-from llmswitch.providers.base import AzureEndpoint, Endpoint, HttpResponse, Secret
+from llmswitch.providers.base import AzureEndpoint, Endpoint
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.providers.openai._embed import decode_base64_vector
+from llmswitch.wire import HttpResponse, Secret
 from tests.loopback import Loopback, Recorded, Reply
 from tests.openai_support import fixture
 

@@ -21,8 +21,8 @@ from llmswitch.errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmswitch.providers.base import HttpResponse
 from llmswitch.providers.openai import OpenAIAdapter
+from llmswitch.wire import HttpResponse
 from tests.openai_support import chat_request, parse_body
 
 REQUEST = chat_request(model="gpt-4o-mini")

@@ -22,8 +22,9 @@ from llmswitch.messages import (
     to_tool_choice,
     to_tools,
 )
-from llmswitch.providers.base import AzureEndpoint, Endpoint, HttpRequest, Secret
+from llmswitch.providers.base import AzureEndpoint, Endpoint
 from llmswitch.providers.openai import RAW_ARGUMENTS_KEY, OpenAIAdapter
+from llmswitch.wire import HttpRequest, Secret
 from tests.openai_support import chat_request
 
 KEY = "sk-proj-Zq8mW3nV5bX1cL7kJ9hG2fD4sA6pO0iU"

@@ -6,8 +6,9 @@ import pytest
 
 from llmswitch.errors import AuthenticationError, ProviderError
 from llmswitch.messages import Usage
-from llmswitch.providers.base import Endpoint, HttpResponse
+from llmswitch.providers.base import Endpoint
 from llmswitch.providers.openai import RAW_ARGUMENTS_KEY, OpenAIAdapter
+from llmswitch.wire import HttpResponse
 from tests.openai_support import chat_request, fixture, parse_body, run_stream
 
 

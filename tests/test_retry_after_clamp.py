@@ -22,12 +22,12 @@ from llmswitch.errors import (
 )
 from llmswitch.keys import KeyPool
 from llmswitch.providers.anthropic import AnthropicAdapter
-from llmswitch.providers.base import HttpResponse
 from llmswitch.providers.bedrock import BedrockAdapter
 from llmswitch.providers.gemini import GeminiAdapter
 from llmswitch.providers.ollama import OllamaAdapter
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.storage import MemoryStore
+from llmswitch.wire import HttpResponse
 from tests.loopback import Loopback, Reply
 from tests.test_storage import FakeClock
 

@@ -27,8 +27,9 @@ from llmswitch.events import TextDelta
 from llmswitch.messages import ChatRequest, ChatResponse
 from llmswitch.middleware import Middleware, Pipeline, Router
 from llmswitch.middleware.base import Call, ChatHandler
-from llmswitch.providers.runtime import CallContext, Timeout
+from llmswitch.providers.runtime import CallContext
 from llmswitch.testing import FakeProvider
+from llmswitch.wire import Timeout
 from tests.loopback import Loopback, Reply, sse_reply
 
 HI = [{"role": "user", "content": "hi"}]

@@ -14,7 +14,8 @@ import pytest
 from llmswitch import AsyncClient, AuthenticationError, Client, ConfigurationError
 from llmswitch.config import load_config
 from llmswitch.errors import redact
-from llmswitch.providers.base import AzureEndpoint, Endpoint, Secret
+from llmswitch.providers.base import AzureEndpoint, Endpoint
+from llmswitch.wire import Secret
 from tests.loopback import Loopback, Recorded, Reply
 
 HI = [{"role": "user", "content": "hi"}]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmswitch.transport.sse import SSEDecoder
+from llmswitch.wire.sse import SSEDecoder
 
 STREAM = (
     b": keep-alive\n\n"

@@ -15,10 +15,10 @@ from llmswitch.errors import ProviderUnavailableError, RateLimitError
 from llmswitch.keys import KeyPool, KeyRotation
 from llmswitch.middleware import CircuitBreaker, Middleware
 from llmswitch.observability import collect_status
-from llmswitch.providers.base import Secret
 from llmswitch.providers.runtime import Provider
 from llmswitch.storage import MemoryStore, open_store
 from llmswitch.testing import FakeProvider
+from llmswitch.wire import Secret
 from tests.test_storage import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
 
 HI = [{"role": "user", "content": "hi"}]

@@ -20,10 +20,10 @@ from llmswitch import Client
 from llmswitch.errors import ContentFilterError, LLMError, ProviderError
 from llmswitch.events import Event, StreamEnd, StreamStart, TextDelta
 from llmswitch.messages import ChatRequest, Message
-from llmswitch.providers.base import HttpResponse
 from llmswitch.providers.gemini import GeminiAdapter
 from llmswitch.providers.ollama import OllamaAdapter
 from llmswitch.providers.openai import OpenAIAdapter
+from llmswitch.wire import HttpResponse
 from tests.loopback import Loopback, Reply
 
 ADAPTERS: dict[str, Any] = {

@@ -38,7 +38,7 @@ from llmswitch.events import (
     ToolCallStart,
 )
 from llmswitch.messages import ChatRequest, Message, ModelInfo, ToolCall, Usage
-from llmswitch.providers.runtime import CallContext, Provider, Timeout
+from llmswitch.providers.runtime import CallContext, Provider
 from llmswitch.testing import (
     FakeProvider,
     FakeReply,
@@ -46,6 +46,7 @@ from llmswitch.testing import (
     NoScriptedReplyError,
     block_network,
 )
+from llmswitch.wire import Timeout
 
 USER = [{"role": "user", "content": "What is the weather in Paris?"}]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from llmswitch import AsyncClient, Client, ConfigurationError
-from llmswitch.providers.runtime import Timeout
+from llmswitch.wire import Timeout
 
 HI = [{"role": "user", "content": "hi"}]
 BAD: list[tuple[Any, str]] = [

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from llmswitch import AsyncClient, Client, ProviderError
 from llmswitch.messages import ChatRequest, Message
-from llmswitch.providers.bedrock._eventstream import EventStreamDecoder
 from llmswitch.providers.gemini._stream import GeminiStreamParser, _depth_change
-from llmswitch.transport import limits
-from llmswitch.transport.ndjson import NDJSONDecoder
-from llmswitch.transport.sse import SSEDecoder
+from llmswitch.wire import limits
+from llmswitch.wire.eventstream import EventStreamDecoder
+from llmswitch.wire.ndjson import NDJSONDecoder
+from llmswitch.wire.sse import SSEDecoder
 from tests.bedrock_support import event
 from tests.loopback import Loopback, Reply
 

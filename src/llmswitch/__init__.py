@@ -63,7 +63,7 @@ from .messages import (
     ToolCall,
     Usage,
 )
-from .providers.runtime import Timeout
+from .wire import Timeout
 
 __version__ = "0.1.0"
 

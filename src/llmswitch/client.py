@@ -47,7 +47,8 @@ from .middleware.base import (
     _terminal_chat,
     _terminal_stream,
 )
-from .providers.runtime import CallContext, Provider, to_timeout
+from .providers.runtime import CallContext, Provider
+from .wire import to_timeout
 
 if TYPE_CHECKING:
     from .middleware.retry import Retry

@@ -65,8 +65,7 @@ from urllib.parse import urlsplit
 
 from ._toml_lines import MAX_DEPTH, check_values, key_lines
 from .errors import ConfigurationError
-from .providers.base import Secret
-from .providers.runtime import Timeout, to_timeout
+from .wire import Secret, Timeout, to_timeout
 
 if TYPE_CHECKING:
     from .middleware.breaker import BreakerPolicy

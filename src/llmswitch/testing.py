@@ -84,7 +84,8 @@ from .messages import (
     Usage,
     _to_arguments,
 )
-from .providers.runtime import DEFAULT_TIMEOUT, CallContext, Timeout
+from .providers.runtime import CallContext
+from .wire import DEFAULT_TIMEOUT, Timeout
 
 __all__ = [
     "FakeProvider",

@@ -60,10 +60,10 @@ from ..middleware.base import (
     Middleware,
     StreamHandler,
 )
-from ..providers.base import Secret
 from ..providers.runtime import Provider
 from ..storage import StateStore, open_store
 from ..storage.base import OnStateError, check_policy, state_failed
+from ..wire import Secret
 
 if TYPE_CHECKING:
     from ..observability.metrics import Metrics

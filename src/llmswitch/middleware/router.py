@@ -37,7 +37,8 @@ from ..errors import (
 )
 from ..events import Event
 from ..messages import ChatResponse
-from ..providers.runtime import CallContext, Provider, to_timeout
+from ..providers.runtime import CallContext, Provider
+from ..wire import to_timeout
 from .base import (
     ACCUMULATOR_KEY,
     AsyncChatHandler,

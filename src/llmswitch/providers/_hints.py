@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .. import _json
 from ..config import BUILTIN_PROVIDERS
 from ..errors import ProviderError
-from .base import HttpResponse
+from ..wire import HttpResponse
 
 __all__ = [
     "anthropic_hint",

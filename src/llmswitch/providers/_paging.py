@@ -14,8 +14,7 @@ import time
 
 from ..errors import LLMTimeoutError, ProviderError
 from ..messages import ModelInfo
-from .base import HttpResponse
-from .runtime import Timeout
+from ..wire import HttpResponse, Timeout
 
 __all__ = ["MAX_MODEL_PAGES", "Listing"]
 

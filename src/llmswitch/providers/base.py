@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from ..errors import ConfigurationError, ProviderError
 from ..events import Event
 from ..messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
+from ..wire import HttpRequest, HttpResponse, Secret
 
 __all__ = [
     "Adapter",
@@ -28,37 +29,8 @@ __all__ = [
     "EmbeddingAdapter",
     "Endpoint",
     "HealthAdapter",
-    "HttpRequest",
-    "HttpResponse",
-    "Secret",
     "StreamParser",
 ]
-
-
-class Secret:
-    """An API key or token that never shows up in a repr, str or log line."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 # Header and query parameter names whose values are credentials.
@@ -143,27 +115,6 @@ def _basic_passwords(headers: Mapping[str, str]) -> list[str]:
                 continue
             out.append(pair.partition(":")[2])
     return out
-
-
-@dataclass(slots=True)
-class HttpRequest:
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes | None = None
-
-    def __repr__(self) -> str:  # headers hold credentials
-        return f"HttpRequest({self.method} {self.url})"
-
-
-@dataclass(slots=True)
-class HttpResponse:
-    """A complete response. ``headers`` is case-insensitive when it comes from a
-    transport; adapters look headers up by their lower-case names."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

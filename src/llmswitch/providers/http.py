@@ -24,10 +24,11 @@ from ..messages import (
     ModelInfo,
     Usage,
 )
+from ..wire import HttpRequest, HttpResponse, Timeout
 from ._hints import public_url
 from ._paging import Listing
-from .base import Adapter, EmbeddingAdapter, Endpoint, HttpRequest, HttpResponse
-from .runtime import CallContext, Timeout
+from .base import Adapter, EmbeddingAdapter, Endpoint
+from .runtime import CallContext
 
 __all__ = ["HttpProvider"]
 

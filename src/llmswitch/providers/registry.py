@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from ..config import BUILTIN_PROVIDERS, Config, ProviderConfig
 from ..errors import ConfigurationError
 from ..messages import ChatRequest
-from .base import Adapter, AzureEndpoint, Endpoint, Secret
+from ..wire import Secret
+from .base import Adapter, AzureEndpoint, Endpoint
 from .http import HttpProvider
 from .runtime import Provider
 

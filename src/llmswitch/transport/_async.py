@@ -17,9 +17,7 @@ import aiohttp
 from yarl import URL
 
 from ..errors import LLMTimeoutError
-from ..providers.base import HttpRequest, HttpResponse
-from ..providers.runtime import Timeout
-from . import limits
+from ..wire import HttpRequest, HttpResponse, Timeout, limits
 from ._netfail import connection_error
 
 if TYPE_CHECKING:
@@ -50,7 +48,7 @@ class StreamResponse:
 class AsyncTransport:
     """Connection-pooled async HTTP. ``limit`` caps open connections (0 = unlimited);
     ``max_body_bytes`` caps a non-streamed body after decompression (default
-    :data:`~llmswitch.transport.limits.MAX_BODY_BYTES`)."""
+    :data:`~llmswitch.wire.limits.MAX_BODY_BYTES`)."""
 
     def __init__(
         self, *, limit: int = 100, limit_per_host: int = 0, max_body_bytes: int | None = None

@@ -30,9 +30,7 @@ from urllib3.exceptions import (
 )
 
 from ..errors import LLMTimeoutError
-from ..providers.base import HttpRequest, HttpResponse
-from ..providers.runtime import Timeout
-from . import limits
+from ..wire import HttpRequest, HttpResponse, Timeout, limits
 from ._netfail import connection_error
 
 __all__ = ["SyncStreamResponse", "SyncTransport"]
@@ -92,7 +90,7 @@ class SyncStreamResponse:
 class SyncTransport:
     """Connection-pooled blocking HTTP. ``maxsize`` connections are kept per host;
     ``max_body_bytes`` caps a non-streamed body after decompression (default
-    :data:`~llmswitch.transport.limits.MAX_BODY_BYTES`)."""
+    :data:`~llmswitch.wire.limits.MAX_BODY_BYTES`)."""
 
     def __init__(self, *, maxsize: int = 20, max_body_bytes: int | None = None) -> None:
         self._pool = urllib3.PoolManager(maxsize=maxsize, retries=False, block=False)

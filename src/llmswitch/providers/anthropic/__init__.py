@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from ...errors import ProviderError
 from ...messages import ChatRequest, ChatResponse, ModelInfo
+from ...wire import HttpRequest, HttpResponse
 from .._hints import anthropic_hint, expect_field
-from ..base import Endpoint, HttpRequest, HttpResponse
+from ..base import Endpoint
 from . import _errors, _request, _response
 from ._stream import AnthropicStreamParser
 

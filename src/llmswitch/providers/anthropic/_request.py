@@ -38,9 +38,10 @@ from urllib.parse import quote
 from ... import catalog
 from ..._json import dumps
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
+from ...wire import HttpRequest
 from .._claude import EFFORT_BUDGETS, MIN_THINKING_BUDGET, check_thinking_options, thinking_budget
 from .._common import merge_extra_body, request_error, request_headers, system_messages
-from ..base import Endpoint, HttpRequest
+from ..base import Endpoint
 
 __all__ = [
     "EFFORT_BUDGETS",

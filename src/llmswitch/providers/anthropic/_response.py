@@ -17,9 +17,10 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from ...wire import HttpResponse
 from .._common import int_or_none
 from .._shape import SHAPE_ERRORS, opt_str, shape_problem, text
-from ..base import Endpoint, HttpResponse
+from ..base import Endpoint
 from ._errors import malformed
 
 __all__ = ["finish_reason", "parse_models", "parse_response", "parse_usage", "refusal_of"]

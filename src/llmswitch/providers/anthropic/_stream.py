@@ -27,7 +27,7 @@ from ...events import (
     ToolCallStart,
 )
 from ...messages import ChatRequest, ReasoningBlock, ToolCall
-from ...transport.sse import SSEDecoder
+from ...wire.sse import SSEDecoder
 from .._claude import TRUNCATING_STOP_REASONS
 from .._shape import SHAPE_ERRORS, keep_head, shape_problem, unrecognised
 from .._shape import index as _index

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from ...errors import ConfigurationError, ProviderError
 from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
+from ...wire import HttpRequest, HttpResponse, Secret
 from .._hints import expect_field
-from ..base import Endpoint, HttpRequest, HttpResponse, Secret
+from ..base import Endpoint
 from . import _embed, _errors, _request, _response
 from ._endpoint import (
     AwsCredentialChain,

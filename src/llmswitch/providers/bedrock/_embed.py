@@ -24,8 +24,9 @@ from typing import Any
 from ..._json import dumps, loads
 from ...errors import ConfigurationError
 from ...messages import EmbeddingResponse, EmbedRequest, Usage
+from ...wire import HttpRequest, HttpResponse
 from .._common import int_or_none
-from ..base import Endpoint, HttpRequest, HttpResponse
+from ..base import Endpoint
 from ._endpoint import quote_model
 from ._errors import malformed
 from ._request import base_model_id, headers_for

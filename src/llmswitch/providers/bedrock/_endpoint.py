@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ...errors import ConfigurationError
-from ..base import Endpoint, HttpRequest
+from ...wire import HttpRequest
+from ..base import Endpoint
 
 # botocore ships no type information: its objects are Any here.
 __all__ = [

@@ -26,7 +26,7 @@ from ...errors import (
     RateLimitError,
 )
 from ...messages import ChatRequest
-from ..base import HttpResponse
+from ...wire import HttpResponse
 
 __all__ = [
     "CONTEXT_OVERFLOW_MESSAGES",

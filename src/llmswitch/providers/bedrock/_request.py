@@ -35,10 +35,11 @@ from typing import Any
 from ... import catalog
 from ..._json import dumps, dumps_str, loads
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
+from ...wire import HttpRequest
 from .._claude import check_thinking_options, thinking_budget
 from .._common import request_error, system_messages
 from ..anthropic._request import JSON_OBJECT_INSTRUCTION
-from ..base import Endpoint, HttpRequest
+from ..base import Endpoint
 from ._endpoint import BedrockEndpoint, quote_model
 
 __all__ = [

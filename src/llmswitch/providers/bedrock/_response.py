@@ -16,9 +16,10 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from ...wire import HttpResponse
 from .._common import int_or_none
 from .._shape import SHAPE_ERRORS, opt_str, shape_problem, text
-from ..base import Endpoint, HttpResponse
+from ..base import Endpoint
 from ._errors import malformed
 
 __all__ = [

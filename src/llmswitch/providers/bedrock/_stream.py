@@ -2,8 +2,8 @@
 
 Hot path: ``contentBlockDelta`` with text is nearly every frame, so it is matched first
 and handled inline; everything else goes through :meth:`BedrockStreamParser._other`.
-Per frame the cost is the frame decode (see ``_eventstream``), one ``orjson.loads`` and
-one frozen event object.
+Per frame the cost is the frame decode (:mod:`llmswitch.wire.eventstream`), one
+``orjson.loads`` and one frozen event object.
 
 Usage arrives in a ``metadata`` frame *after* ``messageStop``, so the ``StreamEnd`` is
 emitted when both have been seen, or at end of input when the metadata never came.
@@ -29,13 +29,13 @@ from ...events import (
     ToolCallStart,
 )
 from ...messages import ChatRequest, ReasoningBlock, ToolCall
+from ...wire.eventstream import EventStreamDecoder, EventStreamError, Headers
 from .._claude import TRUNCATING_STOP_REASONS
 from .._shape import SHAPE_ERRORS, keep_head, shape_problem, unrecognised
 from .._shape import index as _index
 from .._shape import opt_str as _opt
 from .._shape import text as _text
 from ._errors import malformed, stream_exception
-from ._eventstream import EventStreamDecoder, EventStreamError, Headers
 from ._response import finish_reason, parse_usage
 
 __all__ = ["BedrockStreamParser"]

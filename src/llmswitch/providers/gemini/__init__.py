@@ -21,8 +21,9 @@ from ...messages import (
     EmbedRequest,
     ModelInfo,
 )
+from ...wire import HttpRequest, HttpResponse, Secret
 from .._hints import expect_field, gemini_hint
-from ..base import Endpoint, HttpRequest, HttpResponse, Secret
+from ..base import Endpoint
 from ..http import HttpProvider
 from . import _errors, _request, _response
 from ._request import SYNTHETIC_ID_PREFIX

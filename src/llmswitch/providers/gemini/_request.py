@@ -36,8 +36,9 @@ from urllib.parse import quote, urlsplit
 from ..._json import dumps, loads
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, Part, TextPart
+from ...wire import HttpRequest
 from .._common import merge_extra_body, request_headers
-from ..base import Endpoint, HttpRequest
+from ..base import Endpoint
 
 __all__ = [
     "EFFORT_BUDGETS",

@@ -28,10 +28,11 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from ...wire import HttpResponse
 from .._common import int_or_none
 from .._shape import SHAPE_ERRORS, opt_str, shape_problem
 from .._shape import text as text_of
-from ..base import Endpoint, HttpResponse
+from ..base import Endpoint
 from ._errors import error_from_payload, malformed
 from ._request import SYNTHETIC_ID_PREFIX
 

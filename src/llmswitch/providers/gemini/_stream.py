@@ -9,7 +9,7 @@ wins (running totals).
 Framing is decoded here rather than by the shared SSE decoder because an error after the
 200 may arrive as raw JSON lines, not as ``data:`` (the official SDK buffers such lines
 until their braces balance); those are collected the same way and raised. Lines come
-from the shared :class:`~llmswitch.transport.sse.LineSplitter` (linear in the input,
+from the shared :class:`~llmswitch.wire.sse.LineSplitter` (linear in the input,
 lines capped); an event or raw JSON object over the same cap is a ``ProviderError``.
 
 Block indices: consecutive text parts share an index, as do consecutive thought parts;
@@ -34,8 +34,8 @@ from ...events import (
     ToolCallStart,
 )
 from ...messages import ChatRequest, ToolCall
-from ...transport import limits
-from ...transport.sse import LineSplitter
+from ...wire import limits
+from ...wire.sse import LineSplitter
 from .._shape import SHAPE_ERRORS, keep_head, opt_str, shape_problem, unrecognised
 from .._shape import text as text_of
 from ._errors import error_from_payload, malformed

@@ -34,8 +34,9 @@ from ...messages import (
     EmbedRequest,
     ModelInfo,
 )
+from ...wire import HttpRequest, HttpResponse, Secret
 from .._hints import expect_field, ollama_hint
-from ..base import Endpoint, HttpRequest, HttpResponse, Secret
+from ..base import Endpoint
 from ..http import HttpProvider
 from . import _errors, _request, _response
 from ._pull import PULL_TIMEOUT, PullParser, PullProgress, apull_model, pull_model

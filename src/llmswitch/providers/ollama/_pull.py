@@ -13,11 +13,11 @@ from typing import Any
 
 from ..._json import loads
 from ...errors import ConfigurationError, LLMError, ProviderError, ProviderUnavailableError
-from ...transport.ndjson import NDJSONDecoder
+from ...wire import HttpResponse, Timeout
+from ...wire.ndjson import NDJSONDecoder
 from .._common import int_or_none
-from ..base import HttpResponse
 from ..http import HttpProvider
-from ..runtime import CallContext, Timeout
+from ..runtime import CallContext
 from ._errors import error_message, malformed, map_error
 from ._request import pull_request
 

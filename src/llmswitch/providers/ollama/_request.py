@@ -8,8 +8,9 @@ from typing import Any
 from ... import _json
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, ReasoningConfig, TextPart
+from ...wire import HttpRequest
 from .._common import merge_extra_body, request_headers
-from ..base import Endpoint, HttpRequest
+from ..base import Endpoint
 
 __all__ = [
     "build_body",

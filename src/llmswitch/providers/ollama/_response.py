@@ -20,9 +20,10 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from ...wire import HttpResponse
 from .._common import int_or_none
 from .._shape import SHAPE_ERRORS, opt_str, shape_problem
-from ..base import Endpoint, HttpResponse
+from ..base import Endpoint
 from ..openai import RAW_ARGUMENTS_KEY
 from ._errors import error_message, malformed, map_error, stream_error
 

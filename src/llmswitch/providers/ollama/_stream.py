@@ -23,7 +23,7 @@ from ...events import (
     ToolCallStart,
 )
 from ...messages import ChatRequest, Usage
-from ...transport.ndjson import NDJSONDecoder
+from ...wire.ndjson import NDJSONDecoder
 from .._shape import SHAPE_ERRORS, keep_head, shape_problem, unrecognised
 from ._errors import malformed, stream_error
 from ._response import map_done, map_usage, tool_call

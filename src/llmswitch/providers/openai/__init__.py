@@ -13,8 +13,9 @@ from typing import get_args
 
 from ...errors import ConfigurationError, ProviderError
 from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
+from ...wire import HttpRequest, HttpResponse
 from .._hints import expect_field, openai_hint
-from ..base import Endpoint, HttpRequest, HttpResponse
+from ..base import Endpoint
 from ._embed import EMBED_BATCH_SIZE, build_embed_request, parse_embed_response
 from ._errors import map_error
 from ._request import Flavor, build_request

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from ... import _json
 from ...errors import ProviderError
 from ...messages import EmbeddingResponse, EmbedRequest, Usage
+from ...wire import HttpRequest, HttpResponse
 from .._common import int_or_none
-from ..base import Endpoint, HttpRequest, HttpResponse
+from ..base import Endpoint
 from ._errors import error_from_payload, malformed, map_error
 
 if TYPE_CHECKING:  # _request imports _response, which imports this module

@@ -26,7 +26,7 @@ from ...errors import (
     RateLimitError,
 )
 from ...messages import ChatRequest
-from ..base import HttpResponse
+from ...wire import HttpResponse
 
 __all__ = ["error_from_payload", "malformed", "map_error", "retry_after_seconds"]
 

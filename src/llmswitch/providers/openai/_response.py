@@ -18,8 +18,9 @@ from ...messages import (
     ToolCall,
     Usage,
 )
+from ...wire import HttpResponse
 from .._shape import SHAPE_ERRORS, opt_str, shape_problem
-from ..base import Endpoint, HttpResponse
+from ..base import Endpoint
 from ._embed import embedding_support
 from ._errors import error_from_payload, malformed, map_error
 

@@ -23,7 +23,7 @@ from ...events import (
     ToolCallStart,
 )
 from ...messages import ChatRequest, ToolCall
-from ...transport.sse import SSEDecoder
+from ...wire.sse import SSEDecoder
 from .._shape import SHAPE_ERRORS, keep_head, opt_str, shape_problem, text, unrecognised
 from ._errors import error_from_payload, malformed
 from ._response import map_finish, map_usage, parse_arguments

@@ -2,7 +2,7 @@
 memory and time.
 
 Both are generous (no real provider comes near them) and process-wide: set them
-before creating a client, e.g. ``llmswitch.transport.limits.MAX_BODY_BYTES = 256 << 20``.
+before creating a client, e.g. ``llmswitch.wire.limits.MAX_BODY_BYTES = 256 << 20``.
 Transports and decoders read them when they are created; each also takes its own
 value (``SyncTransport(max_body_bytes=...)``, ``SSEDecoder(max_line=...)``).
 Going over a cap is a :class:`~llmswitch.ProviderError`: the provider's bytes are

@@ -10,7 +10,7 @@ comments (``: keep-alive``), multi-line ``data:``, ``event:`` names, and ignores
 
 Cost is linear in the input however it is cut: a line arriving in many reads is kept
 as a list of pieces and joined once, when its end arrives. A line or event longer
-than ``max_line`` (default :data:`~llmswitch.transport.limits.MAX_LINE_BYTES`) is a
+than ``max_line`` (default :data:`~llmswitch.wire.limits.MAX_LINE_BYTES`) is a
 :class:`~llmswitch.ProviderError`.
 """
 

@@ -7,7 +7,7 @@ which JSON parsers treat as whitespace) are tolerated.
 
 Linear in the input however it is cut (a line arriving in many reads is joined once,
 when its end arrives); a line longer than ``max_line`` (default
-:data:`~llmswitch.transport.limits.MAX_LINE_BYTES`) is a :class:`~llmswitch.ProviderError`.
+:data:`~llmswitch.wire.limits.MAX_LINE_BYTES`) is a :class:`~llmswitch.ProviderError`.
 """
 
 from __future__ import annotations
