@@ -1,6 +1,6 @@
 """The innermost layer of a call: a provider that turns a ChatRequest into a response
 or an event stream. :class:`~llmswitch.providers.http.HttpProvider` does it over HTTP
-with an adapter; :class:`llmswitch.testing.FakeProvider` does it from a script."""
+with an adapter; :class:`~llmswitch.providers.fake.FakeProvider` does it from a script."""
 
 from __future__ import annotations
 
