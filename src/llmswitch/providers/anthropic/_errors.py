@@ -6,8 +6,6 @@ Body shape: ``{"type": "error", "error": {"type": "...", "message": "..."}, "req
 
 from __future__ import annotations
 
-from ..._json import loads
-from ..._retry_after import parse_retry_after
 from ...errors import (
     AuthenticationError,
     ContextLengthExceededError,
@@ -20,13 +18,20 @@ from ...errors import (
 )
 from ...messages import ChatRequest
 from ...wire import HttpResponse
+from .._errors import (
+    class_for_status,
+    decode_json,
+    malformed_error,
+    not_found_message,
+    retry_after,
+    who,
+)
 
 __all__ = [
     "CONTEXT_OVERFLOW_MESSAGES",
     "is_context_overflow",
     "malformed",
     "map_error",
-    "parse_retry_after",
     "stream_error",
 ]
 
@@ -61,39 +66,30 @@ def is_context_overflow(message: str) -> bool:
     return message.lstrip().lower().startswith(CONTEXT_OVERFLOW_MESSAGES)
 
 
+# Statuses Anthropic maps its own way: 400 is always the request's fault (the error type
+# is not consulted), 402 billing_error cannot be fixed by retrying until someone pays,
+# 413 comes from the edge before the API.
+_SPECIAL_STATUSES: dict[int, type[ProviderError]] = {
+    400: InvalidRequestError,
+    402: ProviderError,
+    413: InvalidRequestError,
+}
+
+
 def _class_for(status: int, error_type: str | None, message: str) -> type[ProviderError]:
-    if status == 400:
-        return ContextLengthExceededError if is_context_overflow(message) else InvalidRequestError
-    if status == 401:
-        return AuthenticationError
-    if status == 402:  # billing_error: retrying cannot help until someone pays
-        return ProviderError
-    if status == 403:
-        return PermissionDeniedError
-    if status == 404:
-        return ModelNotFoundError
     # 408 request timeout and 409 conflict (lock/resource state) are transient: the SDK
-    # retries both, and neither says anything is wrong with the request itself.
-    if status in (408, 409):
-        return ProviderUnavailableError
-    if status == 413:
-        return InvalidRequestError
-    if status == 429:
-        return RateLimitError
-    if status >= 500:  # 500 api_error, 504 timeout_error, 529 overloaded_error
-        return ProviderUnavailableError
-    cls = _BY_TYPE.get(error_type or "")
-    if cls is not None:
-        return cls
-    return InvalidRequestError if 400 <= status < 500 else ProviderError
+    # retries both. 500 api_error, 504 timeout_error and 529 overloaded_error too.
+    return class_for_status(
+        status,
+        overflow=is_context_overflow(message),
+        special=_SPECIAL_STATUSES,
+        unlisted=_BY_TYPE.get(error_type or ""),
+    )
 
 
 def _decode_body(body: bytes) -> tuple[str | None, str | None, str | None]:
     """``(error.type, error.message, request_id)``; all ``None`` for a non-JSON body."""
-    try:
-        data = loads(body) if body else None
-    except ValueError:
-        return None, None, None
+    data = decode_json(body)
     if not isinstance(data, dict):
         return None, None, None
     err = data.get("error")
@@ -111,12 +107,6 @@ def _decode_body(body: bytes) -> tuple[str | None, str | None, str | None]:
     return None, None, request_id
 
 
-def _who(request: ChatRequest | None) -> tuple[str, str | None]:
-    if request is None:
-        return "anthropic", None
-    return request.provider, request.model
-
-
 def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderError:
     status = response.status
     error_type, message, request_id = _decode_body(response.body)
@@ -125,21 +115,18 @@ def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderEr
         # 413 comes from the edge before the API and may be HTML; 5xx from proxies too.
         message = "request too large" if status == 413 else f"HTTP {status} from Anthropic"
     cls = _class_for(status, error_type, message)
-    if cls is ModelNotFoundError and request is not None:
-        message = f"model {request.model!r} not found or not available to this key: {message}"
-    # A 429 without retry-after can be the monthly spend cap rather than a rate limit: it
-    # stays retryable (the caller's retry budget bounds it), but we do not invent a delay.
-    retry_after = parse_retry_after(response.headers) if cls is RateLimitError else None
-    if retry_after is None and cls is ProviderUnavailableError:
-        retry_after = parse_retry_after(response.headers)
-    provider, model = _who(request)
+    if cls is ModelNotFoundError:
+        message = not_found_message(request, message, "not found or not available to this key")
+    provider, model = who(request, "anthropic")
     return cls(
         message,
         provider=provider,
         model=model,
         status_code=status,
         body=response.body,
-        retry_after=retry_after,
+        # A 429 without retry-after can be the monthly spend cap rather than a rate limit:
+        # it stays retryable (the caller's retry budget bounds it), but we invent no delay.
+        retry_after=retry_after(response.headers, cls),
         code=error_type,
         request_id=request_id,
     )
@@ -166,11 +153,4 @@ def stream_error(request: ChatRequest, data: bytes) -> ProviderError:
 
 def malformed(request: ChatRequest | None, what: str, data: bytes | str) -> ProviderError:
     """Bytes we cannot make sense of; the offending bytes are kept (truncated) in ``body``."""
-    provider, model = _who(request)
-    return ProviderError(
-        f"malformed response from Anthropic: {what}",
-        provider=provider,
-        model=model,
-        body=data,
-        code="malformed_response",  # the same on every adapter
-    )
+    return malformed_error(request, "Anthropic", what, data, default_provider="anthropic")

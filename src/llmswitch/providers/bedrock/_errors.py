@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..._json import loads
-from ..._retry_after import parse_retry_after
 from ...errors import (
     AuthenticationError,
     ContextLengthExceededError,
@@ -27,6 +25,14 @@ from ...errors import (
 )
 from ...messages import ChatRequest
 from ...wire import HttpResponse
+from .._errors import (
+    class_for_status,
+    decode_json,
+    malformed_error,
+    not_found_message,
+    retry_after,
+    who,
+)
 
 __all__ = [
     "CONTEXT_OVERFLOW_MESSAGES",
@@ -100,20 +106,9 @@ def _refine(cls: type[ProviderError], message: str) -> type[ProviderError]:
     return cls
 
 
-def _class_for_status(status: int) -> type[ProviderError]:
-    if status == 401:
-        return AuthenticationError
-    if status == 403:
-        return PermissionDeniedError
-    if status == 404:
-        return ModelNotFoundError
-    if status == 429:
-        return RateLimitError
-    if status in (408, 424) or status >= 500:
-        return ProviderUnavailableError
-    if 400 <= status < 500:
-        return InvalidRequestError
-    return ProviderError
+# 424 failed dependency (the model behind Bedrock failed) is transient; Bedrock has no 409
+# of that kind (ConflictException is the request's fault).
+_TRANSIENT = frozenset({408, 424})
 
 
 def error_code(headers: Mapping[str, str], body: Any) -> str | None:
@@ -126,45 +121,33 @@ def error_code(headers: Mapping[str, str], body: Any) -> str | None:
     return raw.split(":", 1)[0].rsplit("#", 1)[-1] or None
 
 
-def _who(request: ChatRequest | None) -> tuple[str | None, str | None]:
-    # Without a request the provider layer fills in its own id (it may not be "bedrock").
-    if request is None:
-        return None, None
-    return request.provider, request.model
-
-
 def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderError:
     status = response.status
-    try:
-        body = loads(response.body) if response.body else None
-    except ValueError:
-        body = None
+    body = decode_json(response.body)
     code = error_code(response.headers, body)
     message = None
     if isinstance(body, dict):
         message = body.get("message") or body.get("Message")
     if not isinstance(message, str) or not message:
         message = f"HTTP {status} from Bedrock" + (f" ({code})" if code else "")
-    cls = _BY_CODE.get(code or "") or _class_for_status(status)
+    cls = _BY_CODE.get(code or "") or class_for_status(status, transient=_TRANSIENT)
     cls = _refine(cls, message)
-    if cls is ModelNotFoundError and request is not None:
-        message = (
-            f"model {request.model!r} not found, not enabled for this account, or not "
-            f"available in this region: {message}"
+    if cls is ModelNotFoundError:
+        message = not_found_message(
+            request,
+            message,
+            "not found, not enabled for this account, or not available in this region",
         )
-    retry_after = (  # Bedrock documents none, but a proxy in front may send one
-        parse_retry_after(response.headers)
-        if cls in (RateLimitError, ProviderUnavailableError)
-        else None
-    )
-    provider, model = _who(request)
+    # Without a request the provider layer fills in its own id (it may not be "bedrock").
+    provider, model = who(request)
     return cls(
         message,
         provider=provider,
         model=model,
         status_code=status,
         body=response.body,
-        retry_after=retry_after,
+        # Bedrock documents none, but a proxy in front may send one.
+        retry_after=retry_after(response.headers, cls),
         code=code,
         request_id=response.headers.get("x-amzn-requestid"),
     )
@@ -181,10 +164,7 @@ def stream_exception(
     else:
         code = headers.get(":exception-type")
         message = None
-        try:
-            body = loads(payload) if payload else None
-        except ValueError:
-            body = None
+        body = decode_json(payload)
         if isinstance(body, dict):
             message = body.get("message") or body.get("Message")
             original = body.get("originalMessage")
@@ -209,11 +189,4 @@ def stream_exception(
 
 def malformed(request: ChatRequest | None, what: str, data: bytes | str) -> ProviderError:
     """Bytes we cannot make sense of; the offending bytes are kept (truncated) in ``body``."""
-    provider, model = _who(request)
-    return ProviderError(
-        f"malformed response from Bedrock: {what}",
-        provider=provider,
-        model=model,
-        body=data,
-        code="malformed_response",  # the same on every adapter
-    )
+    return malformed_error(request, "Bedrock", what, data)

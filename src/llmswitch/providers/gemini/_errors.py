@@ -16,20 +16,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..._json import loads
-from ..._retry_after import clamp_retry_after, parse_retry_after
-from ...errors import (
-    AuthenticationError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    ModelNotFoundError,
-    PermissionDeniedError,
-    ProviderError,
-    ProviderUnavailableError,
-    RateLimitError,
-)
+from ..._retry_after import clamp_retry_after
+from ...errors import AuthenticationError, ModelNotFoundError, ProviderError
 from ...messages import ChatRequest
 from ...wire import HttpResponse
+from .._errors import (
+    class_for_status,
+    decode_json,
+    malformed_error,
+    not_found_message,
+    retry_after,
+    who,
+)
 
 __all__ = [
     "CONTEXT_OVERFLOW_WORDING",
@@ -119,38 +117,20 @@ class _Status:
 
 
 def _decode(body: bytes) -> _Status:
-    try:
-        data = loads(body) if body else None
-    except ValueError:
-        return _Status(None)
+    data = decode_json(body)
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     return _Status(data.get("error") if isinstance(data, dict) else None)
 
 
+# 499 CANCELLED is transient like 408 and 409 ABORTED.
+_TRANSIENT = frozenset({408, 409, 499})
+
+
 def _class_for(status: int, st: _Status, message: str) -> type[ProviderError]:
-    if st.reason in _AUTH_REASONS or status == 401:
+    if st.reason in _AUTH_REASONS:  # an invalid key is a 400
         return AuthenticationError
-    if status == 400:
-        return ContextLengthExceededError if is_context_overflow(message) else InvalidRequestError
-    if status == 403:
-        return PermissionDeniedError
-    if status == 404:
-        return ModelNotFoundError
-    if status == 429:
-        return RateLimitError
-    # 408/409 (ABORTED) and 499 are transient; 5xx is the service's fault.
-    if status in (408, 409, 499) or status >= 500:
-        return ProviderUnavailableError
-    if 400 <= status < 500:
-        return InvalidRequestError
-    return ProviderError
-
-
-def _who(request: ChatRequest | None) -> tuple[str, str | None]:
-    if request is None:
-        return "gemini", None
-    return request.provider, request.model
+    return class_for_status(status, overflow=is_context_overflow(message), transient=_TRANSIENT)
 
 
 def _build(
@@ -165,19 +145,16 @@ def _build(
 ) -> ProviderError:
     message = st.message or f"HTTP {status} from Gemini"
     cls = _class_for(status, st, message)
-    if cls is ModelNotFoundError and request is not None:
-        message = f"model {request.model!r} not found or not available to this key: {message}"
-    retry_after = None
-    if cls is RateLimitError or cls is ProviderUnavailableError:
-        retry_after = st.retry_delay or parse_retry_after(headers)
-    provider, model = _who(request)
+    if cls is ModelNotFoundError:
+        message = not_found_message(request, message, "not found or not available to this key")
+    provider, model = who(request, "gemini")
     return cls(
         prefix + message,
         provider=provider,
         model=model,
         status_code=http_status,
         body=body,
-        retry_after=retry_after,
+        retry_after=retry_after(headers, cls, given=st.retry_delay),
         code=st.reason or st.status,
     )
 
@@ -204,11 +181,4 @@ def error_from_payload(request: ChatRequest, err: Any, data: bytes) -> ProviderE
 
 def malformed(request: ChatRequest | None, what: str, data: bytes | str) -> ProviderError:
     """Bytes we cannot make sense of; the offending bytes are kept (truncated) in ``body``."""
-    provider, model = _who(request)
-    return ProviderError(
-        f"malformed response from Gemini: {what}",
-        provider=provider,
-        model=model,
-        body=data,
-        code="malformed_response",  # the same on every adapter
-    )
+    return malformed_error(request, "Gemini", what, data, default_provider="gemini")

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import re
 
-from ..._json import loads
-from ..._retry_after import parse_retry_after
 from ...errors import (
-    AuthenticationError,
     ContextLengthExceededError,
     InvalidRequestError,
     ModelNotFoundError,
-    PermissionDeniedError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitError,
 )
 from ...messages import ChatRequest
 from ...wire import HttpResponse
+from .._errors import class_for_status, decode_json, malformed_error, retry_after, who
 
 __all__ = [
     "CONTEXT_OVERFLOW_MESSAGES",
@@ -58,10 +55,7 @@ def is_context_overflow(message: str) -> bool:
 
 def error_message(body: bytes) -> str | None:
     """The ``error`` string of an Ollama error body, if it is one."""
-    try:
-        data = loads(body) if body else None
-    except ValueError:
-        return None
+    data = decode_json(body)
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, str) and err:
@@ -71,21 +65,16 @@ def error_message(body: bytes) -> str | None:
     return None
 
 
+# 499 canceled is transient; 500 runner crash, 502 cloud model unreachable and 503 queue
+# full are the server's. Ollama has no 409. Its overflow wording counts on any status
+# (400 on current servers, 500 on older ones).
+_TRANSIENT = frozenset({408, 499})
+
+
 def _class_for(status: int, message: str) -> type[ProviderError]:
-    if is_context_overflow(message):
-        return ContextLengthExceededError
-    if status == 401:
-        return AuthenticationError  # Ollama cloud: missing or wrong OLLAMA_API_KEY
-    if status == 403:
-        return PermissionDeniedError
-    if status == 404:
-        return ModelNotFoundError
-    if status == 429:
-        return RateLimitError
-    if status in (408, 499) or status >= 500:
-        # 499 canceled, 500 runner crash, 502 cloud model unreachable, 503 queue full
-        return ProviderUnavailableError
-    return InvalidRequestError if 400 <= status < 500 else ProviderError
+    return class_for_status(
+        status, overflow=is_context_overflow(message), overflow_statuses=None, transient=_TRANSIENT
+    )
 
 
 def _explain(cls: type[ProviderError], message: str, provider: str, model: str | None) -> str:
@@ -106,15 +95,14 @@ def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderEr
     status = response.status
     message = error_message(response.body) or f"HTTP {status} from Ollama"
     cls = _class_for(status, message)
-    provider = request.provider if request is not None else "ollama"
-    model = request.model if request is not None else None
+    provider, model = who(request)
     return cls(
-        _explain(cls, message, provider, model),
-        provider=provider if request is not None else None,
+        _explain(cls, message, provider or "ollama", model),
+        provider=provider,
         model=model,
         status_code=status,
         body=response.body,
-        retry_after=parse_retry_after(response.headers) if cls is RateLimitError else None,
+        retry_after=retry_after(response.headers, cls, only=(RateLimitError,)),
     )
 
 
@@ -124,20 +112,10 @@ def stream_error(request: ChatRequest | None, line: bytes, message: str) -> Prov
     cls: type[ProviderError] = (
         ContextLengthExceededError if is_context_overflow(message) else ProviderUnavailableError
     )
-    return cls(
-        f"stream failed: {message}",
-        provider=request.provider if request is not None else None,
-        model=request.model if request is not None else None,
-        body=line,
-    )
+    provider, model = who(request)
+    return cls(f"stream failed: {message}", provider=provider, model=model, body=line)
 
 
 def malformed(request: ChatRequest | None, what: str, data: bytes | str) -> ProviderError:
     """Bytes we cannot make sense of; the offending bytes are kept (truncated) in ``body``."""
-    return ProviderError(
-        f"malformed response from Ollama: {what}",
-        provider=request.provider if request is not None else None,
-        model=request.model if request is not None else None,
-        body=data,
-        code="malformed_response",  # the same on every adapter
-    )
+    return malformed_error(request, "Ollama", what, data)

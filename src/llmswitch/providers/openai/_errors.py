@@ -12,21 +12,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ... import _json
-from ..._retry_after import clamp_retry_after, parse_retry_after
 from ...errors import (
-    AuthenticationError,
     ContentFilterError,
     ContextLengthExceededError,
     InvalidRequestError,
-    ModelNotFoundError,
-    PermissionDeniedError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitError,
 )
 from ...messages import ChatRequest
 from ...wire import HttpResponse
+from .._errors import class_for_status, decode_json, malformed_error, retry_after
 
 __all__ = ["error_from_payload", "malformed", "map_error", "retry_after_seconds"]
 
@@ -37,6 +33,8 @@ _OVERFLOW_TYPES = frozenset({"exceed_context_size_error"})  # llama.cpp
 # vLLM: "This model's maximum context length is N tokens. However, you requested M tokens"
 # (OpenAI's own message uses the same words).
 _OVERFLOW_WORDING = ("maximum context length",)
+# The HTTP statuses on which that wording means overflow (and inside a 200 or a stream).
+_OVERFLOW_STATUSES = frozenset({400, 413})
 
 
 def _is_context_overflow(code: str | None, type_: str | None, message: str) -> bool:
@@ -80,10 +78,11 @@ def retry_after_seconds(
 ) -> float | None:
     """Seconds to wait, from ``retry-after-ms``, ``retry-after`` (seconds or HTTP-date),
     or on a 429 the reset time of the exhausted limit (``x-ratelimit-reset-*``)."""
-    seconds = parse_retry_after(headers)
-    if seconds is not None or status != 429:
-        return seconds
-    return clamp_retry_after(_reset_seconds(headers, error_type))
+
+    def reset(h: Mapping[str, str]) -> float | None:
+        return _reset_seconds(h, error_type)
+
+    return retry_after(headers, only=None, fallback=reset if status == 429 else None)
 
 
 def _reset_seconds(headers: Mapping[str, str], error_type: str | None) -> float | None:
@@ -165,9 +164,10 @@ def _error_class(
 ) -> type[ProviderError]:
     if code in _CONTENT_FILTER_CODES or inner_code in _CONTENT_FILTER_CODES:
         return ContentFilterError
-    if effective in (None, 400, 413) and _is_context_overflow(code, type_, text):
-        return ContextLengthExceededError
+    overflow = _is_context_overflow(code, type_, text)
     if effective is None:  # inside a 200 body or a stream: the type is all we have
+        if overflow:
+            return ContextLengthExceededError
         if type_ in _UNAVAILABLE_TYPES:
             return ProviderUnavailableError
         if type_ in _RATE_LIMIT_TYPES or code == "rate_limit_exceeded":
@@ -175,28 +175,13 @@ def _error_class(
         if type_ in _INVALID_TYPES:
             return InvalidRequestError
         return ProviderError
-    if effective == 401:
-        return AuthenticationError
-    if effective == 403:
-        return PermissionDeniedError
-    if effective == 404:
-        return ModelNotFoundError
-    if effective == 429:
-        return RateLimitError
-    if effective in (408, 409) or effective >= 500:
-        return ProviderUnavailableError
-    if 400 <= effective < 500:
-        return InvalidRequestError
-    return ProviderError
+    return class_for_status(effective, overflow=overflow, overflow_statuses=_OVERFLOW_STATUSES)
 
 
 def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderError:
     body = response.body
     status = response.status
-    try:
-        data = _json.loads(body) if body else None
-    except ValueError:
-        data = None
+    data = decode_json(body)
     if isinstance(data, Mapping):
         if data.get("error"):
             return error_from_payload(
@@ -220,11 +205,4 @@ def malformed(
     request: ChatRequest | None, what: str, data: bytes, status: int | None = 200
 ) -> ProviderError:
     """Bytes we cannot parse: a non-retryable ProviderError keeping them (truncated)."""
-    return ProviderError(
-        f"malformed response from provider: {what}",
-        provider=request.provider if request is not None else None,
-        model=request.model if request is not None else None,
-        status_code=status,
-        body=data,
-        code="malformed_response",
-    )
+    return malformed_error(request, "provider", what, data, status=status)
