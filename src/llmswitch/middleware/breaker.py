@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -43,11 +43,10 @@ from ..errors import (
     StateStoreError,
     TransportError,
 )
-from ..events import Event, StreamEnd
-from ..messages import ChatResponse
 from ..storage import StateStore, open_store
 from ..storage.base import OnStateError, check_policy, state_failed
-from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
+from ._drive import Layer, Ops, Script, Try, arun, run, store_op
+from .base import Call
 
 __all__ = [
     "DEFAULT_FAILURE_TYPES",
@@ -144,7 +143,7 @@ def _deployment_of(call: Call) -> str:
     return f"{call.provider.id}/{call.request.model}"
 
 
-class CircuitBreaker(Middleware):
+class CircuitBreaker(Layer):
     """Fail fast on deployments that keep failing; see the module docs for the rules.
 
     ``store`` is a :class:`~llmswitch.storage.StateStore` or a state URL
@@ -201,45 +200,64 @@ class CircuitBreaker(Middleware):
 
     def state(self, deployment: str) -> BreakerState:
         """The live state of ``deployment``'s breaker (from the shared store)."""
-        keys = self._keys_for(deployment)
-        raw = self.store.get(keys.state)
-        now = self._clock()
-        p = self.policy
-        s, f = self.store.outcomes(keys.window, now, p.window, p.buckets)
-        return self._view(raw, now, s, f)
+        return run(self._state(deployment))  # type: ignore[no-any-return]
 
     async def astate(self, deployment: str) -> BreakerState:
-        keys = self._keys_for(deployment)
-        raw = await self.store.aget(keys.state)
-        now = self._clock()
-        p = self.policy
-        s, f = await self.store.aoutcomes(keys.window, now, p.window, p.buckets)
-        return self._view(raw, now, s, f)
+        return await arun(self._state(deployment))  # type: ignore[no-any-return]
 
     def states(self) -> dict[str, BreakerState]:
         """Every deployment this breaker has seen, with its live state."""
-        return {d: self.state(d) for d in list(self._keys)}
+        return run(self._states())  # type: ignore[no-any-return]
 
     async def astates(self) -> dict[str, BreakerState]:
-        return {d: await self.astate(d) for d in list(self._keys)}
+        return await arun(self._states())  # type: ignore[no-any-return]
 
-    def _view(self, raw: str | None, now: float, s: int, f: int) -> BreakerState:
+    def _states(self) -> Ops:
+        out = {}
+        for deployment in list(self._keys):
+            out[deployment] = yield from self._state(deployment)
+        return out
+
+    def _state(self, deployment: str) -> Ops:
+        keys = self._keys_for(deployment)
+        raw = yield store_op(self.store, "get", keys.state)
+        now = self._clock()
+        p = self.policy
+        s, f = yield store_op(self.store, "outcomes", keys.window, now, p.window, p.buckets)
         until = float(raw) if raw is not None else None
-        name, _, _ = self.policy.status(until, now)
+        name, _, _ = p.status(until, now)
         return BreakerState(state=name, failures=f, calls=s + f, opens_until=until)
 
-    # ---- decisions shared by the sync and async paths
+    # ---- the call: admit, try, settle (the drivers run it on all four paths)
 
-    def _check(self, deployment: str, raw: str, call: Call) -> tuple[str, float]:
-        """Raise if open; otherwise the probe counter key and retry_after for half-open."""
-        name, period, retry_after = self.policy.status(float(raw), self._clock())
-        if name == "open":
-            raise self._open_error(deployment, retry_after, call)
-        return f"{self._keys_for(deployment).probe}{raw}:{period}", retry_after
+    def script(self, call: Call, stream: bool) -> Script:
+        deployment = self._deployment(call)
+        probe = yield from self._admit(deployment, call)
+        try:
+            result = yield Try(call)
+        except BaseException as exc:  # GeneratorExit (caller stopped) is not counted
+            yield from self._settle(deployment, probe, exc)
+            raise
+        # A stream that ended without its StreamEnd is inconclusive, like one abandoned.
+        outcome = GeneratorExit() if stream and result is None else None
+        yield from self._settle(deployment, probe, outcome)
+        return result
 
-    def _granted(
-        self, deployment: str, n: int, retry_after: float, call: Call, probe_key: str
-    ) -> str:
+    def _admit(self, deployment: str, call: Call) -> Ops:
+        """``None`` to pass a call through a closed breaker, a probe key when it is a
+        half-open probe; raises :class:`CircuitOpenError` otherwise."""
+        try:
+            raw = yield store_op(self.store, "get", self._keys_for(deployment).state)
+            if raw is None:
+                return None
+            name, period, retry_after = self.policy.status(float(raw), self._clock())
+            if name == "open":
+                raise self._open_error(deployment, retry_after, call)
+            probe_key = f"{self._keys_for(deployment).probe}{raw}:{period}"
+            n = yield store_op(self.store, "incr_window", probe_key, 1, self.policy.cooldown)
+        except StateStoreError as exc:
+            state_failed("breaker", self.policy.on_state_error, exc)
+            return None  # failing open: as if closed
         if not self.policy.probe_allowed(n):
             raise self._open_error(deployment, retry_after, call)
         if n == 1:
@@ -255,8 +273,37 @@ class CircuitBreaker(Middleware):
             model=call.request.model,
         )
 
-    def _counts(self, exc: BaseException) -> bool:
-        return isinstance(exc, self.failure_types)
+    def _settle(self, deployment: str, probe: str | None, exc: BaseException | None) -> Ops:
+        try:
+            yield from self._record(deployment, probe, exc)
+        except StateStoreError as failure:  # the call is done: never fail it now
+            state_failed("breaker", "fail_open", failure)
+
+    def _record(self, deployment: str, probe: str | None, exc: BaseException | None) -> Ops:
+        store, p, keys = self.store, self.policy, self._keys_for(deployment)
+        if exc is not None and not isinstance(exc, self.failure_types):
+            if probe is not None:  # inconclusive probe: give its slot back
+                yield store_op(store, "incr_window", probe, -1, p.cooldown)
+            return
+        now = self._clock()
+        if probe is not None:
+            if exc is None:
+                yield store_op(store, "delete", keys.state, keys.window)
+                log.info("breaker closed: %s recovered", deployment)
+                self._transition(deployment, "closed")
+            else:
+                yield store_op(store, "set", keys.state, repr(now + p.cooldown))
+                self._log_open(deployment, 0, 0, True)
+            return
+        s, f = yield store_op(
+            store, "record_outcome", keys.window, exc is None, now, p.window, p.buckets
+        )
+        # NX: in-flight stragglers and other processes must not extend the open period.
+        if exc is not None and p.should_open(s, f):
+            until = repr(now + p.cooldown)
+            opened = yield store_op(store, "set", keys.state, until, only_if_absent=True)
+            if opened:
+                self._log_open(deployment, s, f, False)
 
     def _log_open(self, deployment: str, s: int, f: int, probe: bool) -> None:
         what = "probe failed, re-opened" if probe else f"opened ({f}/{s + f} calls failed)"
@@ -266,162 +313,3 @@ class CircuitBreaker(Middleware):
     def _transition(self, deployment: str, state: str) -> None:
         if self._metrics is not None:
             self._metrics.breaker_transition(deployment, state)
-
-    # ---- sync state I/O
-
-    def _admit(self, deployment: str, call: Call) -> str | None:
-        """``None`` to pass a call through a closed breaker, a probe key when it is a
-        half-open probe; raises :class:`CircuitOpenError` otherwise."""
-        try:
-            raw = self.store.get(self._keys_for(deployment).state)
-            if raw is None:
-                return None
-            probe_key, retry_after = self._check(deployment, raw, call)
-            n = self.store.incr_window(probe_key, 1, self.policy.cooldown)
-        except StateStoreError as exc:
-            state_failed("breaker", self.policy.on_state_error, exc)
-            return None  # failing open: as if closed
-        return self._granted(deployment, n, retry_after, call, probe_key)
-
-    def _settle(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
-        try:
-            self._record(deployment, probe, exc)
-        except StateStoreError as failure:  # the call is done: never fail it now
-            state_failed("breaker", "fail_open", failure)
-
-    def _record(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
-        store, p, keys = self.store, self.policy, self._keys_for(deployment)
-        if exc is not None and not self._counts(exc):
-            if probe is not None:  # inconclusive probe: give its slot back
-                store.incr_window(probe, -1, p.cooldown)
-            return
-        now = self._clock()
-        if probe is not None:
-            if exc is None:
-                store.delete(keys.state, keys.window)
-                log.info("breaker closed: %s recovered", deployment)
-                self._transition(deployment, "closed")
-            else:
-                store.set(keys.state, repr(now + p.cooldown))
-                self._log_open(deployment, 0, 0, True)
-            return
-        s, f = store.record_outcome(keys.window, exc is None, now, p.window, p.buckets)
-        # NX: in-flight stragglers and other processes must not extend the open period.
-        if (
-            exc is not None
-            and p.should_open(s, f)
-            and store.set(keys.state, repr(now + p.cooldown), only_if_absent=True)
-        ):
-            self._log_open(deployment, s, f, False)
-
-    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
-        deployment = self._deployment(call)
-        probe = self._admit(deployment, call)
-        try:
-            response = next(call)
-        except BaseException as exc:
-            self._settle(deployment, probe, exc)
-            raise
-        self._settle(deployment, probe, None)
-        return response
-
-    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
-        deployment = self._deployment(call)
-        probe = self._admit(deployment, call)
-        settled = False
-        source = next(call)
-        try:
-            for event in source:
-                if isinstance(event, StreamEnd):
-                    settled = True
-                    self._settle(deployment, probe, None)
-                yield event
-        except BaseException as exc:  # GeneratorExit (caller stopped) is not counted
-            if not settled:
-                settled = True
-                self._settle(deployment, probe, exc)
-            raise
-        finally:
-            if not settled:  # ended without StreamEnd or error: inconclusive
-                self._settle(deployment, probe, GeneratorExit())
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-
-    # ---- async state I/O (mirrors the sync path)
-
-    async def _aadmit(self, deployment: str, call: Call) -> str | None:
-        try:
-            raw = await self.store.aget(self._keys_for(deployment).state)
-            if raw is None:
-                return None
-            probe_key, retry_after = self._check(deployment, raw, call)
-            n = await self.store.aincr_window(probe_key, 1, self.policy.cooldown)
-        except StateStoreError as exc:
-            state_failed("breaker", self.policy.on_state_error, exc)
-            return None
-        return self._granted(deployment, n, retry_after, call, probe_key)
-
-    async def _asettle(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
-        try:
-            await self._arecord(deployment, probe, exc)
-        except StateStoreError as failure:
-            state_failed("breaker", "fail_open", failure)
-
-    async def _arecord(self, deployment: str, probe: str | None, exc: BaseException | None) -> None:
-        store, p, keys = self.store, self.policy, self._keys_for(deployment)
-        if exc is not None and not self._counts(exc):
-            if probe is not None:
-                await store.aincr_window(probe, -1, p.cooldown)
-            return
-        now = self._clock()
-        if probe is not None:
-            if exc is None:
-                await store.adelete(keys.state, keys.window)
-                log.info("breaker closed: %s recovered", deployment)
-                self._transition(deployment, "closed")
-            else:
-                await store.aset(keys.state, repr(now + p.cooldown))
-                self._log_open(deployment, 0, 0, True)
-            return
-        s, f = await store.arecord_outcome(keys.window, exc is None, now, p.window, p.buckets)
-        if (
-            exc is not None
-            and p.should_open(s, f)
-            and await store.aset(keys.state, repr(now + p.cooldown), only_if_absent=True)
-        ):
-            self._log_open(deployment, s, f, False)
-
-    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        deployment = self._deployment(call)
-        probe = await self._aadmit(deployment, call)
-        try:
-            response = await next(call)
-        except BaseException as exc:
-            await self._asettle(deployment, probe, exc)
-            raise
-        await self._asettle(deployment, probe, None)
-        return response
-
-    async def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
-        deployment = self._deployment(call)
-        probe = await self._aadmit(deployment, call)
-        settled = False
-        source = next(call)
-        try:
-            async for event in source:
-                if isinstance(event, StreamEnd):
-                    settled = True
-                    await self._asettle(deployment, probe, None)
-                yield event
-        except BaseException as exc:
-            if not settled:
-                settled = True
-                await self._asettle(deployment, probe, exc)
-            raise
-        finally:
-            if not settled:
-                await self._asettle(deployment, probe, GeneratorExit())
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                await aclose()

@@ -1,0 +1,369 @@
+"""Middleware written once: a layer's decisions as a generator, run by four drivers.
+
+A built-in layer (retry, breaker, rate limit, router, key rotation, metrics) is a
+:class:`Layer`. Its :meth:`Layer.script` is a generator that *yields effects* and
+gets their results back, the way tenacity/stamina keep the retry decision apart from
+the sleeping and httpx drives its auth flow:
+
+- :class:`Op` — "call this": a sync callable and its async twin with the same
+  arguments (a state-store operation, a sleep, a queue wait). :func:`store_op` builds
+  one for a :class:`~llmswitch.storage.StateStore` method.
+- :class:`Try` — "run the layers inside me with this call". A chat try answers with
+  the :class:`ChatResponse`; a stream try answers when the stream *settles*: with its
+  :class:`StreamEnd`, or ``None`` when the stream ended without one (nothing came, or
+  the provider stopped short). A failure is raised inside the script at the ``yield``.
+
+The drivers (sync and async, chat and stream) perform the effects and own the rules every
+layer used to repeat by hand:
+
+- **Retry only before the first event.** Until a stream try has handed an event on,
+  its failure is raised in the script, which may yield another :class:`Try`. After
+  that the stream is committed: ``Try.started`` is true, and yielding another try is
+  a bug (``RuntimeError``).
+- **A stream settles once**: at its first ``StreamEnd`` (before that event reaches the
+  caller, so a layer's bookkeeping is done when the caller sees the end), at an error,
+  or when the caller closes it early (``GeneratorExit`` is raised in the script). The
+  script then runs its settling effects and returns (or re-raises); the stream's own
+  outcome propagates either way, and events after the settlement pass straight on.
+- **The inner stream is always closed**, on every path.
+
+A script that returns before yielding any :class:`Try` answers the call itself: its
+return value is the response (chat) or an iterable of events (stream).
+
+Per event the stream drivers do one type check beyond relaying, so a layer costs
+about what its hand-written generator did.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
+from typing import Any
+
+from ..events import Event, StreamEnd
+from ..messages import ChatResponse
+from .base import (
+    AsyncChatHandler,
+    AsyncStreamHandler,
+    Call,
+    ChatHandler,
+    Middleware,
+    StreamHandler,
+)
+
+__all__ = ["Layer", "Op", "Ops", "Script", "Try", "arun", "run", "store_op"]
+
+
+class Op:
+    """An effect with a blocking and an awaitable form: ``sync(*args)`` on the sync
+    paths, ``await async_(*args)`` on the async ones."""
+
+    __slots__ = ("args", "async_", "kwargs", "sync")
+
+    def __init__(
+        self,
+        sync: Callable[..., Any],
+        async_: Callable[..., Awaitable[Any]],
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        self.sync = sync
+        self.async_ = async_
+        self.args = args
+        self.kwargs = kwargs
+
+
+def store_op(store: Any, method: str, *args: Any, **kwargs: Any) -> Op:
+    """``store.<method>(*args, **kwargs)`` / ``await store.a<method>(...)``."""
+    return Op(getattr(store, method), getattr(store, "a" + method), *args, **kwargs)
+
+
+class Try:
+    """Run the inner layers with ``call``. After a stream try the driver has set
+    ``started`` (an event was handed on: no retry any more) and ``first_at`` (when the
+    first event arrived, ``time.monotonic()``)."""
+
+    __slots__ = ("call", "first_at", "started")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.started = False
+        self.first_at: float | None = None
+
+
+Script = Generator[Op | Try, Any, Any]
+Ops = Generator[Op, Any, Any]
+"""Decisions that only need effects (a status read, a key pick): run by :func:`run`
+or :func:`arun`."""
+
+
+def _no_try(call: Call) -> Any:
+    raise RuntimeError("an Ops generator yielded a Try: only a Layer script may")
+
+
+async def _ano_try(call: Call) -> Any:
+    _no_try(call)
+
+
+def run(ops: Ops) -> Any:
+    """Perform ``ops``' effects blocking; its return value."""
+    return drive_chat(ops, _no_try)
+
+
+async def arun(ops: Ops) -> Any:
+    """Perform ``ops``' effects awaiting; its return value."""
+    return await adrive_chat(ops, _ano_try)
+
+
+class Layer(Middleware):
+    """A middleware whose four entry points are the drivers of one :meth:`script`."""
+
+    def script(self, call: Call, stream: bool) -> Script | None:
+        """The decisions for ``call``; ``None`` passes the call through untouched
+        (no generator is run at all)."""
+        return None
+
+    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
+        script = self.script(call, False)
+        if script is None:
+            return next(call)
+        response: ChatResponse = drive_chat(script, next)
+        return response
+
+    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
+        script = self.script(call, False)
+        if script is None:
+            return await next(call)
+        response: ChatResponse = await adrive_chat(script, next)
+        return response
+
+    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
+        script = self.script(call, True)
+        if script is None:
+            return next(call)
+        return drive_stream(script, next)
+
+    def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
+        script = self.script(call, True)
+        if script is None:
+            return next(call)
+        return adrive_stream(script, next)
+
+
+# ---------------------------------------------------------------------- chat drivers
+
+
+def drive_chat(script: Script, next: ChatHandler) -> Any:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = script.send(value) if error is None else script.throw(error)
+        except StopIteration as done:
+            return done.value
+        value = error = None
+        try:
+            value = (
+                effect.sync(*effect.args, **effect.kwargs)
+                if type(effect) is Op
+                else next(effect.call)  # type: ignore[union-attr]
+            )
+        except BaseException as exc:
+            error = exc
+
+
+async def adrive_chat(script: Script, next: AsyncChatHandler) -> Any:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = script.send(value) if error is None else script.throw(error)
+        except StopIteration as done:
+            return done.value
+        value = error = None
+        try:
+            if type(effect) is Op:
+                value = await effect.async_(*effect.args, **effect.kwargs)
+            else:
+                value = await next(effect.call)  # type: ignore[union-attr]
+        except BaseException as exc:
+            error = exc
+
+
+# ---------------------------------------------------------------------- settling
+
+
+def _settle(script: Script, value: Any, error: BaseException | None) -> None:
+    """Hand the stream's outcome to a committed script and run its settling effects
+    (sync). The script must not try again; whatever it returns or re-raises of
+    ``error`` is dropped: the stream's own outcome wins."""
+    while True:
+        try:
+            effect = script.send(value) if error is None else script.throw(error)
+        except StopIteration:
+            return
+        except BaseException as exc:
+            if exc is error:
+                return
+            raise
+        if type(effect) is not Op:
+            script.close()
+            raise RuntimeError("a layer tried a stream again after its first event")
+        value = error = None
+        try:
+            value = effect.sync(*effect.args, **effect.kwargs)
+        except BaseException as exc:
+            error = exc
+
+
+async def _asettle(script: Script, value: Any, error: BaseException | None) -> None:
+    while True:
+        try:
+            effect = script.send(value) if error is None else script.throw(error)
+        except StopIteration:
+            return
+        except BaseException as exc:
+            if exc is error:
+                return
+            raise
+        if type(effect) is not Op:
+            script.close()
+            raise RuntimeError("a layer tried a stream again after its first event")
+        value = error = None
+        try:
+            value = await effect.async_(*effect.args, **effect.kwargs)
+        except BaseException as exc:
+            error = exc
+
+
+def _close(source: Any) -> None:
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
+
+
+async def _aclose(source: Any) -> None:
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+# ---------------------------------------------------------------------- stream drivers
+
+
+def drive_stream(script: Script, next: StreamHandler) -> Iterator[Event]:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = script.send(value) if error is None else script.throw(error)
+        except StopIteration as done:
+            if done.value is not None:
+                yield from done.value
+            return
+        value = error = None
+        if type(effect) is Op:
+            try:
+                value = effect.sync(*effect.args, **effect.kwargs)
+            except BaseException as exc:
+                error = exc
+            continue
+        attempt: Try = effect  # type: ignore[assignment]
+        source: Iterator[Event] | None = None
+        try:
+            source = next(attempt.call)
+            first = source.__next__()
+        except StopIteration:
+            _close(source)
+            continue  # nothing came: the script gets None
+        except BaseException as exc:
+            if source is not None:
+                _close(source)
+            error = exc
+            continue
+        attempt.started = True
+        attempt.first_at = time.monotonic()
+        yield from _relay(script, source, first)
+        return
+
+
+def _relay(script: Script, source: Iterator[Event], event: Event) -> Iterator[Event]:
+    settled = False
+    try:
+        while True:
+            if not settled and type(event) is StreamEnd:
+                settled = True
+                _settle(script, event, None)
+            yield event
+            try:
+                event = source.__next__()
+            except StopIteration:
+                break
+        if not settled:
+            settled = True
+            _settle(script, None, None)
+    except BaseException as exc:  # GeneratorExit too: the caller stopped early
+        if not settled:
+            settled = True
+            _settle(script, None, exc)
+        raise
+    finally:
+        _close(source)
+
+
+async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterator[Event]:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = script.send(value) if error is None else script.throw(error)
+        except StopIteration as done:
+            replay: Iterable[Event] | None = done.value
+            if replay is not None:
+                for event in replay:
+                    yield event
+            return
+        value = error = None
+        if type(effect) is Op:
+            try:
+                value = await effect.async_(*effect.args, **effect.kwargs)
+            except BaseException as exc:
+                error = exc
+            continue
+        attempt: Try = effect  # type: ignore[assignment]
+        source: AsyncIterator[Event] | None = None
+        try:
+            source = next(attempt.call)
+            event = await source.__anext__()
+        except StopAsyncIteration:
+            await _aclose(source)
+            continue
+        except BaseException as exc:
+            if source is not None:
+                await _aclose(source)
+            error = exc
+            continue
+        attempt.started = True
+        attempt.first_at = time.monotonic()
+        settled = False
+        try:
+            while True:
+                if not settled and type(event) is StreamEnd:
+                    settled = True
+                    await _asettle(script, event, None)
+                yield event
+                try:
+                    event = await source.__anext__()
+                except StopAsyncIteration:
+                    break
+            if not settled:
+                settled = True
+                await _asettle(script, None, None)
+        except BaseException as exc:
+            if not settled:
+                settled = True
+                await _asettle(script, None, exc)
+            raise
+        finally:
+            await _aclose(source)
+        return
