@@ -43,7 +43,7 @@ from ..messages import (
     _to_arguments,
 )
 from ..wire import DEFAULT_TIMEOUT, Timeout
-from .runtime import CallContext
+from .runtime import CallContext, Deadlines, timeout_error
 
 __all__ = ["FakeProvider", "FakeReply", "NoScriptedReplyError", "ReplySpec"]
 
@@ -262,31 +262,6 @@ def _instantiate(
 _Step: TypeAlias = tuple[float, Event | BaseException]
 
 
-class _Clock:
-    """Deadlines of one call, so a scripted delay beyond a timeout waits only the timeout."""
-
-    __slots__ = ("first_at", "total_at")
-
-    def __init__(self, timeout: Timeout, streaming: bool) -> None:
-        now = time.monotonic()
-        self.first_at = now + timeout.first_token if streaming and timeout.first_token else None
-        self.total_at = now + timeout.total if timeout.total is not None else None
-
-    def budget(self, delay: float, started: bool) -> tuple[float, str | None]:
-        """Seconds to sleep, and the phase that times out when ``delay`` overruns one."""
-        now = time.monotonic()
-        wake = now + delay
-        phase, limit_at = None, None
-        if not started and self.first_at is not None and wake > self.first_at:
-            phase, limit_at = "first_token", self.first_at
-        total_at = self.total_at
-        if total_at is not None and wake > total_at and (limit_at is None or total_at < limit_at):
-            phase, limit_at = "total", total_at
-        if limit_at is None:
-            return delay, None
-        return max(0.0, limit_at - now), phase
-
-
 # --------------------------------------------------------------------------- provider
 
 
@@ -408,26 +383,22 @@ class FakeProvider:
     # ---- Provider protocol
 
     async def achat(self, request: ChatRequest, ctx: CallContext | None = None) -> ChatResponse:
-        steps = self._take(request)
-        delay, events, error = self._collapse(steps)
-        sleep_for, phase = _Clock(self._timeout(ctx), streaming=False).budget(delay, True)
-        await asyncio.sleep(sleep_for)
-        return self._finish(request, ctx, phase, events, error)
+        wait, answer = self._answer(request, ctx)
+        await asyncio.sleep(wait)
+        return answer()
 
     def chat(self, request: ChatRequest, ctx: CallContext | None = None) -> ChatResponse:
-        steps = self._take(request)
-        delay, events, error = self._collapse(steps)
-        sleep_for, phase = _Clock(self._timeout(ctx), streaming=False).budget(delay, True)
-        if sleep_for > 0:
-            time.sleep(sleep_for)
-        return self._finish(request, ctx, phase, events, error)
+        wait, answer = self._answer(request, ctx)
+        if wait > 0:
+            time.sleep(wait)
+        return answer()
 
     def astream(self, request: ChatRequest, ctx: CallContext | None = None) -> AsyncIterator[Event]:
         # The reply is taken now, not on first iteration, so replies match call order.
-        return self._aiter(self._take(request), request, self._timeout(ctx))
+        return self._aiter(self._paced(self._take(request), request, self._timeout(ctx)))
 
     def stream(self, request: ChatRequest, ctx: CallContext | None = None) -> Iterator[Event]:
-        return self._iter(self._take(request), request, self._timeout(ctx))
+        return self._iter(self._paced(self._take(request), request, self._timeout(ctx)))
 
     async def alist_models(self, ctx: CallContext | None = None) -> list[ModelInfo]:
         return self.list_models(ctx)
@@ -530,69 +501,67 @@ class FakeProvider:
         events.append(StreamEnd(finish, usage, raw_finish_reason=finish))
         return events
 
-    @staticmethod
-    def _collapse(steps: list[_Step]) -> tuple[float, list[Event], BaseException | None]:
-        """A non-streamed answer arrives at once, after the time the stream would take."""
-        delay = 0.0
-        events: list[Event] = []
-        for d, item in steps:
+    def _answer(
+        self, request: ChatRequest, ctx: CallContext | None
+    ) -> tuple[float, Callable[[], ChatResponse]]:
+        """How long a non-streamed answer takes (it arrives at once, after the time the
+        stream would take, or at the total timeout), and the answer or error then."""
+        delay, events, error = 0.0, list[Event](), None
+        for d, item in self._take(request):
             delay += d
             if isinstance(item, BaseException):
-                return delay, [], item
+                events, error = [], item
+                break
             events.append(item)
-        return delay, events, None
+        timeout = self._timeout(ctx)
+        wait, phase = Deadlines(timeout, streaming=False).cap(delay)
 
-    def _finish(
-        self,
-        request: ChatRequest,
-        ctx: CallContext | None,
-        phase: str | None,
-        events: list[Event],
-        error: BaseException | None,
-    ) -> ChatResponse:
-        if phase is not None:
-            raise self._timeout_error(phase, self._timeout(ctx), request)
-        if error is not None:
-            raise error
-        acc = Accumulator(self.id, request.model)
-        for event in events:
-            acc.add(event)
-        return acc.snapshot()
-
-    def _timeout_error(self, phase: str, timeout: Timeout, request: ChatRequest) -> LLMTimeoutError:
-        limit = timeout.first_token if phase == "first_token" else timeout.total
-        what = (
-            "no first token within" if phase == "first_token" else "exceeded the total timeout of"
-        )
-        return LLMTimeoutError(
-            f"{what} {limit:g}s", phase=phase, timeout=limit, provider=self.id, model=request.model
-        )
-
-    def _iter(self, steps: list[_Step], request: ChatRequest, timeout: Timeout) -> Iterator[Event]:
-        clock = _Clock(timeout, streaming=True)
-        started = False
-        for delay, item in steps:
-            sleep_for, phase = clock.budget(delay, started)
-            if sleep_for > 0:
-                time.sleep(sleep_for)
+        def answer() -> ChatResponse:
             if phase is not None:
-                raise self._timeout_error(phase, timeout, request)
-            if isinstance(item, BaseException):
-                raise item
-            started = True
-            yield item
+                raise self._timed_out(phase, timeout, request)
+            if error is not None:
+                raise error
+            acc = Accumulator(self.id, request.model)
+            for event in events:
+                acc.add(event)
+            return acc.snapshot()
 
-    async def _aiter(
+        return wait, answer
+
+    def _timed_out(self, phase: str, timeout: Timeout, request: ChatRequest) -> LLMTimeoutError:
+        exc = timeout_error(phase, timeout)
+        exc.provider, exc.model = self.id, request.model
+        return exc
+
+    def _paced(
         self, steps: list[_Step], request: ChatRequest, timeout: Timeout
-    ) -> AsyncIterator[Event]:
-        clock = _Clock(timeout, streaming=True)
-        started = False
+    ) -> Iterator[float | Event]:
+        """The stream as the time to wait before each event, then the event: a delay
+        beyond the deadline that applies waits only until it, then times out."""
+        deadlines = Deadlines(timeout)  # from the first read, as a real stream's
         for delay, item in steps:
-            sleep_for, phase = clock.budget(delay, started)
-            await asyncio.sleep(sleep_for)  # also yields to the loop, like a real socket read
+            wait, phase = deadlines.cap(delay)
+            yield float(wait)  # a scripted delay may be an int
             if phase is not None:
-                raise self._timeout_error(phase, timeout, request)
+                raise self._timed_out(phase, timeout, request)
             if isinstance(item, BaseException):
                 raise item
-            started = True
+            deadlines.started = True
             yield item
+
+    @staticmethod
+    def _iter(paced: Iterator[float | Event]) -> Iterator[Event]:
+        for item in paced:
+            if isinstance(item, float):
+                if item > 0:
+                    time.sleep(item)
+            else:
+                yield item
+
+    @staticmethod
+    async def _aiter(paced: Iterator[float | Event]) -> AsyncIterator[Event]:
+        for item in paced:
+            if isinstance(item, float):
+                await asyncio.sleep(item)  # also yields to the loop, like a real socket read
+            else:
+                yield item
