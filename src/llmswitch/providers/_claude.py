@@ -7,6 +7,7 @@ from ._common import request_error
 
 __all__ = [
     "EFFORT_BUDGETS",
+    "JSON_OBJECT_INSTRUCTION",
     "MIN_THINKING_BUDGET",
     "TRUNCATING_STOP_REASONS",
     "check_thinking_options",
@@ -14,6 +15,9 @@ __all__ = [
 ]
 
 MIN_THINKING_BUDGET = 1024
+# Claude has no schema-free JSON mode (a format needs a closed schema), so json_object is
+# asked for by this system instruction.
+JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
 # A tool call cut off by the output limit has unparseable input; that is the documented
 # outcome of these stop reasons, not a malformed stream.
 TRUNCATING_STOP_REASONS = frozenset({"max_tokens", "model_context_window_exceeded"})

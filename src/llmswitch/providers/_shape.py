@@ -11,18 +11,25 @@ number as the model), the parser checks it with :func:`text`, :func:`index` or
 A stream parser also keeps the first bytes it was given until it recognises an event of
 its format, so that a 200 answering with an HTML page, a JSON document or nothing at all
 fails with those bytes instead of ending as an empty stream (:func:`unrecognised`).
+
+Tool-call arguments sent as a JSON string are read with :func:`parse_arguments`: what is
+not a JSON object is kept, unparsed, under :data:`RAW_ARGUMENTS_KEY`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._json import loads
+
 __all__ = [
     "HEAD_LIMIT",
+    "RAW_ARGUMENTS_KEY",
     "SHAPE_ERRORS",
     "index",
     "keep_head",
     "opt_str",
+    "parse_arguments",
     "shape_problem",
     "text",
     "unrecognised",
@@ -35,6 +42,25 @@ SHAPE_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
 # Bytes of a stream kept until its format is recognised: enough to map a JSON error
 # document sent with a 200, and to show what came instead (errors keep 2000 characters).
 HEAD_LIMIT = 8192
+
+
+# Tool-call arguments that are not a JSON object (the model produced broken JSON, or
+# a stream was cut off mid-call) are kept, unparsed, under this single key: the call
+# is not lost, ``tool(**arguments)`` fails loudly instead of running with nothing, and
+# sending the call back in the history replays the exact original string.
+RAW_ARGUMENTS_KEY = "_raw_arguments"
+
+
+def parse_arguments(raw: str) -> dict[str, Any]:
+    """A tool call's arguments string -> the arguments (``{}`` for an empty string, which
+    some servers send for a call without parameters)."""
+    if not raw or raw.isspace():
+        return {}
+    try:
+        value = loads(raw)
+    except ValueError:
+        return {RAW_ARGUMENTS_KEY: raw}
+    return value if isinstance(value, dict) else {RAW_ARGUMENTS_KEY: raw}
 
 
 def _kind(value: Any) -> str:

@@ -39,7 +39,13 @@ from ... import catalog
 from ..._json import dumps
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
 from ...wire import HttpRequest
-from .._claude import EFFORT_BUDGETS, MIN_THINKING_BUDGET, check_thinking_options, thinking_budget
+from .._claude import (
+    EFFORT_BUDGETS,
+    JSON_OBJECT_INSTRUCTION,
+    MIN_THINKING_BUDGET,
+    check_thinking_options,
+    thinking_budget,
+)
 from .._common import merge_extra_body, request_error, request_headers, system_messages
 from ..base import Endpoint
 
@@ -60,7 +66,6 @@ FALLBACK_MAX_TOKENS = 4096  # unknown model: small enough for every Claude model
 # rate limit from max_tokens up front, so the model's full 64k would exhaust a low
 # tier's per-minute allowance on every call; a thinking budget is added on top.
 DEFAULT_MAX_TOKENS_CAP = 8192
-JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
 
 Block = dict[str, Any]
 

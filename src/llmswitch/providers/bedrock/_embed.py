@@ -25,11 +25,11 @@ from ..._json import dumps, loads
 from ...errors import ConfigurationError
 from ...messages import EmbeddingResponse, EmbedRequest, Usage
 from ...wire import HttpRequest, HttpResponse
-from .._common import int_or_none
+from .._common import int_or_none, request_headers
 from ..base import Endpoint
 from ._endpoint import quote_model
 from ._errors import malformed
-from ._request import base_model_id, headers_for
+from ._request import base_model_id
 
 __all__ = [
     "COHERE_BATCH_SIZE",
@@ -139,7 +139,7 @@ def build_embed_body(request: EmbedRequest) -> dict[str, Any]:
 
 
 def build_embed_request(request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
-    headers = headers_for(endpoint, request.extra_headers)
+    headers = request_headers(endpoint, request.extra_headers)
     headers.setdefault("accept", "application/json")
     return HttpRequest(
         method="POST",

@@ -36,9 +36,8 @@ from ... import catalog
 from ..._json import dumps, dumps_str, loads
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
 from ...wire import HttpRequest
-from .._claude import check_thinking_options, thinking_budget
-from .._common import request_error, system_messages
-from ..anthropic._request import JSON_OBJECT_INSTRUCTION
+from .._claude import JSON_OBJECT_INSTRUCTION, check_thinking_options, thinking_budget
+from .._common import merge_extra_body, request_error, request_headers, system_messages
 from ..base import Endpoint
 from ._endpoint import BedrockEndpoint, quote_model
 
@@ -49,7 +48,6 @@ __all__ = [
     "build_body",
     "build_request",
     "count_tokens_request",
-    "headers_for",
     "health_request",
     "is_anthropic",
     "models_request",
@@ -358,29 +356,7 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
                 ":_@$#=/+,-. only",
             )
         body["requestMetadata"] = {"user": request.user}
-    if request.extra_body:
-        for key, value in request.extra_body.items():
-            mine = body.get(key)
-            if value is None:
-                body.pop(key, None)
-            elif isinstance(mine, dict) and isinstance(value, Mapping):
-                body[key] = {**mine, **value}
-            else:
-                body[key] = value
-    return body
-
-
-def headers_for(endpoint: Endpoint, extra: Mapping[str, str] | None) -> dict[str, str]:
-    headers = endpoint.request_headers()
-    if extra:
-        # Header names are case-insensitive: a caller's value replaces ours, never doubles it.
-        lowered = {k.lower(): k for k in headers}
-        for name, value in extra.items():
-            old = lowered.get(name.lower())
-            if old is not None:
-                del headers[old]
-            headers[name.lower()] = value
-    return headers
+    return merge_extra_body(body, request.extra_body)
 
 
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
@@ -388,7 +364,7 @@ def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> 
     return HttpRequest(
         method="POST",
         url=endpoint.url(f"/model/{quote_model(request.model)}/{action}"),
-        headers=headers_for(endpoint, request.extra_headers),
+        headers=request_headers(endpoint, request.extra_headers),
         body=dumps(build_body(request)),
     )
 
@@ -405,7 +381,7 @@ def count_tokens_request(request: ChatRequest, endpoint: Endpoint) -> HttpReques
     return HttpRequest(
         method="POST",
         url=endpoint.url(f"/model/{quote_model(request.model)}/count-tokens"),
-        headers=headers_for(endpoint, request.extra_headers),
+        headers=request_headers(endpoint, request.extra_headers),
         body=dumps({"input": {"converse": converse}}),
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..._json import loads
 from ...errors import ConfigurationError, LLMError, ProviderError, ProviderUnavailableError
-from ...wire import HttpResponse, Timeout
+from ...wire import HttpRequest, HttpResponse, Timeout
 from ...wire.ndjson import NDJSONDecoder
 from .._common import int_or_none
 from ..http import HttpProvider
@@ -105,10 +105,16 @@ class PullParser:
         )
 
 
-def _ollama(provider: Any) -> HttpProvider:
-    from . import OllamaAdapter
+def _is_ollama_adapter(adapter: Any) -> bool:
+    # OllamaAdapter (or a subclass), named by where it is defined: this package's
+    # __init__ imports this module, so importing the class here would be a circle.
+    return any(
+        c.__name__ == "OllamaAdapter" and c.__module__ == __package__ for c in type(adapter).__mro__
+    )
 
-    if not isinstance(provider, HttpProvider) or not isinstance(provider.adapter, OllamaAdapter):
+
+def _ollama(provider: Any) -> HttpProvider:
+    if not isinstance(provider, HttpProvider) or not _is_ollama_adapter(provider.adapter):
         pid = getattr(provider, "id", provider)
         raise ConfigurationError(
             f"only Ollama providers can pull models; {pid!r} is not one",
@@ -126,6 +132,23 @@ def _http_error(status: int, headers: Any, body: bytes) -> ProviderError:
     return exc
 
 
+def _start(provider: Any, model: str) -> tuple[HttpProvider, HttpRequest, PullParser]:
+    ollama = _ollama(provider)
+    return ollama, ollama.endpoint.prepare(pull_request(ollama.endpoint, model)), PullParser(model)
+
+
+def _relay(
+    reports: list[PullProgress],
+    progress: Callable[[PullProgress], None] | None,
+    last: PullProgress,
+) -> PullProgress:
+    for report in reports:
+        last = report
+        if progress is not None:
+            progress(report)
+    return last
+
+
 def pull_model(
     provider: Any,
     model: str,
@@ -133,23 +156,15 @@ def pull_model(
     progress: Callable[[PullProgress], None] | None = None,
 ) -> PullProgress:
     """Pull ``model`` through the sync transport; returns the final (``success``) report."""
-    ollama = _ollama(provider)
-    request = ollama.endpoint.prepare(pull_request(ollama.endpoint, model))
-    parser = PullParser(model)
+    ollama, request, parser = _start(provider, model)
     last = PullProgress(status="")
     try:
         with ctx.transport.stream(request, ctx.timeout) as resp:
             if resp.status >= 300:
                 raise _http_error(resp.status, resp.headers, resp.read())
             for chunk in resp.chunks():
-                for report in parser.feed(chunk):
-                    last = report
-                    if progress is not None:
-                        progress(report)
-            for report in parser.close():
-                last = report
-                if progress is not None:
-                    progress(report)
+                last = _relay(parser.feed(chunk), progress, last)
+            last = _relay(parser.close(), progress, last)
     except LLMError as exc:
         raise ollama._fail(exc, None, model) from None
     return last
@@ -162,23 +177,15 @@ async def apull_model(
     progress: Callable[[PullProgress], None] | None = None,
 ) -> PullProgress:
     """Async twin of :func:`pull_model`."""
-    ollama = _ollama(provider)
-    request = ollama.endpoint.prepare(pull_request(ollama.endpoint, model))
-    parser = PullParser(model)
+    ollama, request, parser = _start(provider, model)
     last = PullProgress(status="")
     try:
         async with ctx.transport.stream(request, ctx.timeout) as resp:
             if resp.status >= 300:
                 raise _http_error(resp.status, resp.headers, await resp.read())
             async for chunk in resp.chunks():
-                for report in parser.feed(chunk):
-                    last = report
-                    if progress is not None:
-                        progress(report)
-            for report in parser.close():
-                last = report
-                if progress is not None:
-                    progress(report)
+                last = _relay(parser.feed(chunk), progress, last)
+            last = _relay(parser.close(), progress, last)
     except LLMError as exc:
         raise ollama._fail(exc, None, model) from None
     return last

@@ -22,9 +22,8 @@ from ...messages import (
 )
 from ...wire import HttpResponse
 from .._common import int_or_none
-from .._shape import SHAPE_ERRORS, opt_str, shape_problem
+from .._shape import SHAPE_ERRORS, opt_str, parse_arguments, shape_problem
 from ..base import Endpoint
-from ..openai import RAW_ARGUMENTS_KEY
 from ._errors import error_message, malformed, map_error, stream_error
 
 __all__ = [
@@ -78,12 +77,8 @@ def tool_call(raw: Any) -> ToolCall | None:
     arguments: dict[str, Any]
     if isinstance(args, dict):
         arguments = args
-    elif isinstance(args, str) and args.strip():  # a proxy that sends OpenAI's string form
-        try:
-            parsed = _json.loads(args)
-        except ValueError:
-            parsed = None
-        arguments = parsed if isinstance(parsed, dict) else {RAW_ARGUMENTS_KEY: args}
+    elif isinstance(args, str):  # a proxy that sends OpenAI's string form
+        arguments = parse_arguments(args)
     else:
         arguments = {}
     call_id = raw.get("id")

@@ -15,7 +15,7 @@ import binascii
 import sys
 from array import array
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ... import _json
 from ...errors import ProviderError
@@ -24,9 +24,7 @@ from ...wire import HttpRequest, HttpResponse
 from .._common import int_or_none
 from ..base import Endpoint
 from ._errors import error_from_payload, malformed, map_error
-
-if TYPE_CHECKING:  # _request imports _response, which imports this module
-    from ._request import Flavor
+from ._request import Flavor
 
 __all__ = [
     "EMBED_BATCH_SIZE",

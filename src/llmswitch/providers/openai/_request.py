@@ -9,8 +9,8 @@ from ...errors import ConfigurationError
 from ...messages import ChatRequest, ImagePart, Message, Part, ReasoningConfig, TextPart, ToolCall
 from ...wire import HttpRequest
 from .._common import merge_extra_body, request_headers
+from .._shape import RAW_ARGUMENTS_KEY
 from ..base import Endpoint
-from ._response import RAW_ARGUMENTS_KEY
 
 __all__ = ["Flavor", "build_body", "build_request"]
 

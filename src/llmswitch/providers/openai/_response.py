@@ -19,7 +19,7 @@ from ...messages import (
     Usage,
 )
 from ...wire import HttpResponse
-from .._shape import SHAPE_ERRORS, opt_str, shape_problem
+from .._shape import RAW_ARGUMENTS_KEY, SHAPE_ERRORS, opt_str, parse_arguments, shape_problem
 from ..base import Endpoint
 from ._embed import embedding_support
 from ._errors import error_from_payload, malformed, map_error
@@ -33,12 +33,6 @@ __all__ = [
     "parse_response",
 ]
 
-# Tool-call arguments that are not a JSON object (the model produced broken JSON, or
-# a stream was cut off mid-call) are kept, unparsed, under this single key: the call
-# is not lost, ``tool(**arguments)`` fails loudly instead of running with nothing, and
-# sending the call back in the history replays the exact original string.
-RAW_ARGUMENTS_KEY = "_raw_arguments"
-
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
@@ -51,16 +45,6 @@ _FINISH: dict[str, FinishReason] = {
 def map_finish(raw: str | None) -> FinishReason:
     """Unknown (and missing) raw values are ``other``; the raw value is kept separately."""
     return _FINISH.get(raw, "other") if raw is not None else "other"
-
-
-def parse_arguments(raw: str) -> dict[str, Any]:
-    if not raw or raw.isspace():
-        return {}  # some servers send "" for a call without parameters
-    try:
-        value = _json.loads(raw)
-    except ValueError:
-        return {RAW_ARGUMENTS_KEY: raw}
-    return value if isinstance(value, dict) else {RAW_ARGUMENTS_KEY: raw}
 
 
 def _int(value: Any) -> int | None:
