@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from ..messages import ChatRequest
+from ..messages import ChatRequest, FinishReason, Usage
 from ._common import request_error
 
 __all__ = [
+    "CLAUDE_FINISH",
     "EFFORT_BUDGETS",
     "JSON_OBJECT_INSTRUCTION",
     "MIN_THINKING_BUDGET",
     "TRUNCATING_STOP_REASONS",
     "check_thinking_options",
+    "claude_usage",
     "thinking_budget",
 ]
 
@@ -21,6 +23,14 @@ JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing e
 # A tool call cut off by the output limit has unparseable input; that is the documented
 # outcome of these stop reasons, not a malformed stream.
 TRUNCATING_STOP_REASONS = frozenset({"max_tokens", "model_context_window_exceeded"})
+# The stop reasons of Claude models wherever they are served; each API adds its own.
+CLAUDE_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+}
 # Reasoning efforts as thinking budgets: budgets work on every Claude model that thinks.
 EFFORT_BUDGETS = {
     "minimal": 1024,
@@ -77,3 +87,27 @@ def check_thinking_options(request: ChatRequest) -> None:
             f"{choice.mode!r} forces tool use, which Claude does not allow with extended "
             "thinking; use 'auto' or 'none', or turn reasoning off",
         )
+
+
+def claude_usage(
+    fresh: int | None,
+    read: int | None,
+    written: int | None,
+    output: int | None,
+    *,
+    total: int | None = None,
+    reasoning: int | None = None,
+) -> Usage:
+    """Claude counts only the uncached input as input; ours adds cache reads and writes.
+    Its output already includes thinking. ``total`` when the API gives one."""
+    total_in = None if fresh is None else fresh + (read or 0) + (written or 0)
+    if total is None and total_in is not None and output is not None:
+        total = total_in + output
+    return Usage(
+        input_tokens=total_in,
+        output_tokens=output,
+        total_tokens=total,
+        cached_input_tokens=read,
+        cache_write_tokens=written,
+        reasoning_tokens=reasoning,
+    )

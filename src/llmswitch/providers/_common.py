@@ -7,10 +7,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..messages import ChatRequest, Message, TextPart
+from ..messages import ChatRequest, EmbedRequest, Message, TextPart
 from .base import Endpoint
 
 __all__ = [
+    "add_turn",
     "int_or_none",
     "merge_extra_body",
     "request_error",
@@ -24,7 +25,9 @@ def int_or_none(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
-def request_error(request: ChatRequest, field: str, problem: str) -> ConfigurationError:
+def request_error(
+    request: ChatRequest | EmbedRequest, field: str, problem: str
+) -> ConfigurationError:
     """A request the provider would reject, named by field, before any network call."""
     return ConfigurationError(
         f"{field}: {problem}", field=field, provider=request.provider, model=request.model
@@ -79,3 +82,12 @@ def system_messages(request: ChatRequest, vendor: str) -> Iterator[tuple[str, Me
                         request, f"{where}.content[{j}]", f"{vendor} system prompts take text only"
                     )
         yield where, message
+
+
+def add_turn(turns: list[tuple[str, list[Any]]], role: str, blocks: list[Any]) -> None:
+    """Append a turn, merged into the last one when it has the same role: the APIs with
+    content blocks (Anthropic, Converse, Gemini) require the roles to alternate."""
+    if turns and turns[-1][0] == role:
+        turns[-1][1].extend(blocks)
+    else:
+        turns.append((role, blocks))

@@ -13,21 +13,27 @@ its format, so that a 200 answering with an HTML page, a JSON document or nothin
 fails with those bytes instead of ending as an empty stream (:func:`unrecognised`).
 
 Tool-call arguments sent as a JSON string are read with :func:`parse_arguments`: what is
-not a JSON object is kept, unparsed, under :data:`RAW_ARGUMENTS_KEY`.
+not a JSON object is kept, unparsed, under :data:`RAW_ARGUMENTS_KEY`. A body that is not
+JSON at all fails in :func:`load_json` with the adapter's malformed-response error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .._json import loads
+from ..errors import ProviderError
+from ..messages import ChatRequest, Usage
 
 __all__ = [
     "HEAD_LIMIT",
     "RAW_ARGUMENTS_KEY",
     "SHAPE_ERRORS",
+    "embed_usage",
     "index",
     "keep_head",
+    "load_json",
     "opt_str",
     "parse_arguments",
     "shape_problem",
@@ -61,6 +67,29 @@ def parse_arguments(raw: str) -> dict[str, Any]:
     except ValueError:
         return {RAW_ARGUMENTS_KEY: raw}
     return value if isinstance(value, dict) else {RAW_ARGUMENTS_KEY: raw}
+
+
+def load_json(
+    body: bytes,
+    malformed: Callable[[ChatRequest | None, str, bytes], ProviderError],
+    request: ChatRequest | None,
+    what: str,
+) -> Any:
+    """``body`` decoded, or the adapter's ``malformed(request, what, body)`` raised."""
+    try:
+        return loads(body)
+    except ValueError:
+        raise malformed(request, what, body) from None
+
+
+def embed_usage(tokens: int | None, total: int | None = None) -> Usage:
+    """Usage of an embeddings call: no output, so 0 (not unknown) once the input count is
+    known, which lets a cost be computed; the total is the input unless given."""
+    return Usage(
+        input_tokens=tokens,
+        output_tokens=0 if tokens is not None else None,
+        total_tokens=total if total is not None else tokens,
+    )
 
 
 def _kind(value: Any) -> str:

@@ -46,7 +46,13 @@ from .._claude import (
     check_thinking_options,
     thinking_budget,
 )
-from .._common import merge_extra_body, request_error, request_headers, system_messages
+from .._common import (
+    add_turn,
+    merge_extra_body,
+    request_error,
+    request_headers,
+    system_messages,
+)
 from ..base import Endpoint
 
 __all__ = [
@@ -173,10 +179,7 @@ def _messages(request: ChatRequest) -> list[Block]:
             continue
         if message.cache_control is not None:
             blocks[-1] = _with_cache(dict(blocks[-1]), message.cache_control)
-        if turns and turns[-1][0] == role:
-            turns[-1][1].extend(blocks)
-        else:
-            turns.append((role, blocks))
+        add_turn(turns, role, blocks)
     out: list[Block] = []
     for role, blocks in turns:
         if role == "user" and len(blocks) > 1:

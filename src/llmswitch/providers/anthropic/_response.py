@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from ... import catalog
-from ..._json import loads
 from ...events import build_response
 from ...messages import (
     ChatRequest,
@@ -18,8 +17,9 @@ from ...messages import (
     Usage,
 )
 from ...wire import HttpResponse
+from .._claude import CLAUDE_FINISH, claude_usage
 from .._common import int_or_none
-from .._shape import SHAPE_ERRORS, opt_str, shape_problem, text
+from .._shape import SHAPE_ERRORS, load_json, opt_str, shape_problem, text
 from ..base import Endpoint
 from ._errors import malformed
 
@@ -27,11 +27,7 @@ __all__ = ["finish_reason", "parse_models", "parse_response", "parse_usage", "re
 
 # WIRE.md 6.2; anything else (a future value) is "other", with the raw value kept.
 _FINISH: dict[str, FinishReason] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "tool_use": "tool_calls",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
+    **CLAUDE_FINISH,
     "refusal": "content_filter",
     "pause_turn": "other",
 }
@@ -46,20 +42,14 @@ def parse_usage(usage: Any) -> Usage:
     includes them. ``output_tokens`` already includes thinking."""
     if not isinstance(usage, dict):
         return Usage()
-    fresh = int_or_none(usage.get("input_tokens"))
-    written = int_or_none(usage.get("cache_creation_input_tokens"))
-    read = int_or_none(usage.get("cache_read_input_tokens"))
-    output = int_or_none(usage.get("output_tokens"))
     details = usage.get("output_tokens_details")
-    reasoning = int_or_none(details.get("thinking_tokens")) if isinstance(details, dict) else None
-    total_in = None if fresh is None else fresh + (written or 0) + (read or 0)
-    return Usage(
-        input_tokens=total_in,
-        output_tokens=output,
-        total_tokens=total_in + output if total_in is not None and output is not None else None,
-        cached_input_tokens=read,
-        cache_write_tokens=written,
-        reasoning_tokens=reasoning,
+    thinking = int_or_none(details.get("thinking_tokens")) if isinstance(details, dict) else None
+    return claude_usage(
+        int_or_none(usage.get("input_tokens")),
+        int_or_none(usage.get("cache_read_input_tokens")),
+        int_or_none(usage.get("cache_creation_input_tokens")),
+        int_or_none(usage.get("output_tokens")),
+        reasoning=thinking,
     )
 
 
@@ -73,10 +63,7 @@ def refusal_of(stop_reason: str | None, stop_details: Any) -> str | None:
 
 
 def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse:
-    try:
-        data = loads(response.body)
-    except ValueError:
-        raise malformed(request, "body is not JSON", response.body) from None
+    data = load_json(response.body, malformed, request, "body is not JSON")
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
         raise malformed(request, "expected a Message with a content list", response.body)
     try:
@@ -149,10 +136,7 @@ def _epoch(value: Any) -> int | None:
 
 def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], str | None]:
     """One page of ``GET /v1/models``; the cursor is ``last_id`` while ``has_more``."""
-    try:
-        data = loads(response.body)
-    except ValueError:
-        raise malformed(None, "model list is not JSON", response.body) from None
+    data = load_json(response.body, malformed, None, "model list is not JSON")
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise malformed(None, "expected a model list", response.body)
     try:

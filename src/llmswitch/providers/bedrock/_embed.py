@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..._json import dumps, loads
-from ...errors import ConfigurationError
-from ...messages import EmbeddingResponse, EmbedRequest, Usage
+from ..._json import dumps
+from ...messages import EmbeddingResponse, EmbedRequest
 from ...wire import HttpRequest, HttpResponse
-from .._common import int_or_none, request_headers
+from .._common import int_or_none, merge_extra_body, request_error, request_headers
+from .._shape import embed_usage, load_json
 from ..base import Endpoint
 from ._endpoint import quote_model
 from ._errors import malformed
@@ -70,21 +70,17 @@ def batch_size(model: str) -> int:
     return COHERE_BATCH_SIZE if family(model) == "cohere" else 1
 
 
-def _error(request: EmbedRequest, field: str, problem: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"{field}: {problem}", field=field, provider=request.provider, model=request.model
-    )
-
-
 def _titan(request: EmbedRequest) -> dict[str, Any]:
     if len(request.inputs) != 1:  # the provider layer batches by batch_size(): 1
-        raise _error(request, "input", "Titan embeds one text per request")
+        raise request_error(request, "input", "Titan embeds one text per request")
     body: dict[str, Any] = {"inputText": request.inputs[0]}
     if request.dimensions is not None:
         if "text-v2" not in base_model_id(request.model):
-            raise _error(request, "dimensions", "only Titan Text Embeddings V2 takes dimensions")
+            raise request_error(
+                request, "dimensions", "only Titan Text Embeddings V2 takes dimensions"
+            )
         if request.dimensions not in TITAN_V2_DIMENSIONS:
-            raise _error(
+            raise request_error(
                 request,
                 "dimensions",
                 f"Titan Text Embeddings V2 takes 256, 512 or 1024, got {request.dimensions}",
@@ -96,7 +92,7 @@ def _titan(request: EmbedRequest) -> dict[str, Any]:
 def _cohere(request: EmbedRequest) -> dict[str, Any]:
     input_type = COHERE_INPUT_TYPES.get(request.input_type)
     if input_type is None:
-        raise _error(
+        raise request_error(
             request,
             "input_type",
             f"Cohere on Bedrock takes query or document (or search_query, search_document, "
@@ -105,9 +101,9 @@ def _cohere(request: EmbedRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"texts": list(request.inputs), "input_type": input_type}
     if request.dimensions is not None:
         if "embed-v4" not in base_model_id(request.model):
-            raise _error(request, "dimensions", "only Cohere Embed v4 takes dimensions")
+            raise request_error(request, "dimensions", "only Cohere Embed v4 takes dimensions")
         if request.dimensions not in COHERE_V4_DIMENSIONS:
-            raise _error(
+            raise request_error(
                 request,
                 "dimensions",
                 f"Cohere Embed v4 takes 256, 512, 1024 or 1536, got {request.dimensions}",
@@ -123,19 +119,13 @@ def build_embed_body(request: EmbedRequest) -> dict[str, Any]:
     elif kind == "cohere":
         body = _cohere(request)
     else:
-        raise _error(
+        raise request_error(
             request,
             "model",
             "llmswitch embeds on Bedrock with Amazon Titan text (amazon.titan-embed-*) and "
             "Cohere (cohere.embed-*) models",
         )
-    if request.extra_body:
-        for key, value in request.extra_body.items():
-            if value is None:
-                body.pop(key, None)
-            else:
-                body[key] = value
-    return body
+    return merge_extra_body(body, request.extra_body)
 
 
 def build_embed_request(request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
@@ -167,10 +157,7 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
 
 
 def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> EmbeddingResponse:
-    try:
-        data = loads(response.body)
-    except ValueError:
-        raise malformed(None, "embedding body is not JSON", response.body) from None
+    data = load_json(response.body, malformed, None, "embedding body is not JSON")
     raw = _vectors(data) if isinstance(data, dict) else None
     try:
         if not isinstance(raw, list) or not all(isinstance(v, list) and v for v in raw):
@@ -184,11 +171,7 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
         tokens = _header_int(response.headers, "x-amzn-bedrock-input-token-count")
     return EmbeddingResponse(
         vectors=vectors,
-        usage=Usage(
-            input_tokens=tokens,
-            output_tokens=0 if tokens is not None else None,
-            total_tokens=tokens,
-        ),
+        usage=embed_usage(tokens),
         model=request.model,
         provider=request.provider,
         raw=data,

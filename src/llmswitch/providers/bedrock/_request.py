@@ -37,7 +37,13 @@ from ..._json import dumps, dumps_str, loads
 from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
 from ...wire import HttpRequest
 from .._claude import JSON_OBJECT_INSTRUCTION, check_thinking_options, thinking_budget
-from .._common import merge_extra_body, request_error, request_headers, system_messages
+from .._common import (
+    add_turn,
+    merge_extra_body,
+    request_error,
+    request_headers,
+    system_messages,
+)
 from ..base import Endpoint
 from ._endpoint import BedrockEndpoint, quote_model
 
@@ -221,10 +227,7 @@ def _messages(request: ChatRequest) -> list[Block]:
         cache = message.cache_control  # a tool result placed its own
         if cache is not None and message.role != "tool" and "cachePoint" not in blocks[-1]:
             blocks.append(_cache_point(cache))
-        if turns and turns[-1][0] == role:
-            turns[-1][1].extend(blocks)
-        else:
-            turns.append((role, blocks))
+        add_turn(turns, role, blocks)
     out: list[Block] = []
     for role, blocks in turns:
         if role == "user" and len(blocks) > 1:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ... import catalog
-from ..._json import loads
 from ...events import build_response
 from ...messages import (
     ChatRequest,
@@ -17,8 +16,9 @@ from ...messages import (
     Usage,
 )
 from ...wire import HttpResponse
+from .._claude import CLAUDE_FINISH, claude_usage
 from .._common import int_or_none
-from .._shape import SHAPE_ERRORS, opt_str, shape_problem, text
+from .._shape import SHAPE_ERRORS, load_json, opt_str, shape_problem, text
 from ..base import Endpoint
 from ._errors import malformed
 
@@ -32,11 +32,7 @@ __all__ = [
 
 # WIRE.md 6.2; anything else (a future value) is "other", with the raw value kept.
 _FINISH: dict[str, FinishReason] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "tool_use": "tool_calls",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
+    **CLAUDE_FINISH,  # every model on Converse reports these
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
     "malformed_model_output": "error",
@@ -53,20 +49,12 @@ def parse_usage(usage: Any) -> Usage:
     writes. ``totalTokens`` already includes them. No reasoning breakdown is given."""
     if not isinstance(usage, dict):
         return Usage()
-    fresh = int_or_none(usage.get("inputTokens"))
-    read = int_or_none(usage.get("cacheReadInputTokens"))
-    written = int_or_none(usage.get("cacheWriteInputTokens"))
-    output = int_or_none(usage.get("outputTokens"))
-    total_in = None if fresh is None else fresh + (read or 0) + (written or 0)
-    total = int_or_none(usage.get("totalTokens"))
-    if total is None and total_in is not None and output is not None:
-        total = total_in + output
-    return Usage(
-        input_tokens=total_in,
-        output_tokens=output,
-        total_tokens=total,
-        cached_input_tokens=read,
-        cache_write_tokens=written,
+    return claude_usage(
+        int_or_none(usage.get("inputTokens")),
+        int_or_none(usage.get("cacheReadInputTokens")),
+        int_or_none(usage.get("cacheWriteInputTokens")),
+        int_or_none(usage.get("outputTokens")),
+        total=int_or_none(usage.get("totalTokens")),
     )
 
 
@@ -108,10 +96,7 @@ def parse_content(
 
 
 def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse:
-    try:
-        data = loads(response.body)
-    except ValueError:
-        raise malformed(request, "body is not JSON", response.body) from None
+    data = load_json(response.body, malformed, request, "body is not JSON")
     output = data.get("output") if isinstance(data, dict) else None
     message = output.get("message") if isinstance(output, dict) else None
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
@@ -139,10 +124,7 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
 
 def parse_count_tokens(response: HttpResponse) -> int:
     """``{"inputTokens": N}`` from CountTokens."""
-    try:
-        data = loads(response.body)
-    except ValueError:
-        raise malformed(None, "count-tokens body is not JSON", response.body) from None
+    data = load_json(response.body, malformed, None, "count-tokens body is not JSON")
     tokens = int_or_none(data.get("inputTokens")) if isinstance(data, dict) else None
     if tokens is None:
         raise malformed(None, "expected inputTokens", response.body)
@@ -159,10 +141,7 @@ def _strings(value: Any) -> list[str]:
 def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], str | None]:
     """``GET /foundation-models``: one unpaginated list. Context windows are not in it
     (WIRE.md 6.4); they come from the catalog."""
-    try:
-        data = loads(response.body)
-    except ValueError:
-        raise malformed(None, "model list is not JSON", response.body) from None
+    data = load_json(response.body, malformed, None, "model list is not JSON")
     if not isinstance(data, dict) or not isinstance(data.get("modelSummaries"), list):
         raise malformed(None, "expected modelSummaries", response.body)
     out: list[ModelInfo] = []

@@ -37,7 +37,7 @@ from ..._json import dumps, loads
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, Part, TextPart
 from ...wire import HttpRequest
-from .._common import merge_extra_body, request_headers
+from .._common import add_turn, merge_extra_body, request_error, request_headers
 from ..base import Endpoint
 
 __all__ = [
@@ -111,12 +111,6 @@ _MAJOR_VERSION = re.compile(r"gemini-(\d+)")
 Block = dict[str, Any]
 
 
-def _error(request: ChatRequest, field: str, problem: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"{field}: {problem}", field=field, provider=request.provider, model=request.model
-    )
-
-
 def resource_name(model: str) -> str:
     """``gemini-2.5-flash`` -> ``models/gemini-2.5-flash``; ``tunedModels/...`` stays."""
     return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
@@ -138,7 +132,7 @@ def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
     ext = path.rpartition(".")[2].lower() if "." in path.rpartition("/")[2] else ""
     mime = IMAGE_MIME_BY_EXTENSION.get(ext)
     if mime is None:
-        raise _error(
+        raise request_error(
             request,
             f"{where}.image_url.url",
             "cannot tell the image type from the URL (Gemini needs it): use a URL ending in "
@@ -166,7 +160,9 @@ def _text_only(request: ChatRequest, message: Message, where: str, what: str) ->
     if isinstance(message.content, tuple):
         for j, part in enumerate(message.content):
             if not isinstance(part, TextPart):
-                raise _error(request, f"{where}.content[{j}]", f"Gemini {what} take text only")
+                raise request_error(
+                    request, f"{where}.content[{j}]", f"Gemini {what} take text only"
+                )
     return message.text
 
 
@@ -208,7 +204,7 @@ def _function_response(
     call_id = message.tool_call_id or ""
     name = names.get(call_id) or message.name
     if not name:
-        raise _error(
+        raise request_error(
             request,
             f"{where}.tool_call_id",
             f"no earlier assistant tool call has id {call_id!r} (Gemini needs the function name)",
@@ -253,10 +249,7 @@ def _contents(request: ChatRequest) -> list[Block]:
             parts = _parts(request, message.content, where)
         if not parts:
             continue
-        if turns and turns[-1][0] == gemini_role:
-            turns[-1][1].extend(parts)
-        else:
-            turns.append((gemini_role, parts))
+        add_turn(turns, gemini_role, parts)
     out: list[Block] = []
     for turn_role, turn_parts in turns:
         if turn_role == "user" and len(turn_parts) > 1:
@@ -293,11 +286,11 @@ def _thinking(request: ChatRequest) -> Block | None:
     if level_model:
         level = EFFORT_LEVELS.get(effort)
         if level is None:
-            raise _error(request, "reasoning.effort", f"unknown effort {effort!r}")
+            raise request_error(request, "reasoning.effort", f"unknown effort {effort!r}")
         return {"thinkingLevel": level, "includeThoughts": True}
     by_effort = EFFORT_BUDGETS.get(effort)
     if by_effort is None:
-        raise _error(request, "reasoning.effort", f"unknown effort {effort!r}")
+        raise request_error(request, "reasoning.effort", f"unknown effort {effort!r}")
     if effort in ("xhigh", "max") and "-pro" in request.model:
         by_effort = _PRO_MAX_BUDGET
     return {"thinkingBudget": by_effort, "includeThoughts": True}

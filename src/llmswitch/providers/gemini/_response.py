@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 from ... import catalog
-from ..._json import loads
 from ...errors import ContentFilterError, ProviderError
 from ...events import build_response
 from ...messages import (
@@ -30,7 +29,7 @@ from ...messages import (
 )
 from ...wire import HttpResponse
 from .._common import int_or_none
-from .._shape import SHAPE_ERRORS, opt_str, shape_problem
+from .._shape import SHAPE_ERRORS, embed_usage, load_json, opt_str, shape_problem
 from .._shape import text as text_of
 from ..base import Endpoint
 from ._errors import error_from_payload, malformed
@@ -146,10 +145,7 @@ def blocked_prompt(request: ChatRequest, data: dict[str, Any], body: bytes) -> P
 
 def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse:
     body = response.body
-    try:
-        data = loads(body)
-    except ValueError:
-        raise malformed(request, "body is not JSON", body) from None
+    data = load_json(body, malformed, request, "body is not JSON")
     if not isinstance(data, dict):
         raise malformed(request, "expected a GenerateContentResponse object", body)
     if "error" in data:
@@ -238,10 +234,7 @@ def _display(value: Any) -> str | None:
 
 def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], str | None]:
     """One page of ``GET /v1beta/models``; the cursor is ``nextPageToken``."""
-    try:
-        data = loads(response.body)
-    except ValueError:
-        raise malformed(None, "model list is not JSON", response.body) from None
+    data = load_json(response.body, malformed, None, "model list is not JSON")
     if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
         raise malformed(None, "expected a model list", response.body)
     out: list[ModelInfo] = []
@@ -288,10 +281,7 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
     ``request`` may hold more inputs than this batch (the provider layer splits them), so
     the count is not checked here. Gemini reports no token usage for embeddings;
     ``usageMetadata`` is read if it ever appears."""
-    try:
-        data = loads(response.body)
-    except ValueError:
-        raise malformed(None, "embeddings body is not JSON", response.body) from None
+    data = load_json(response.body, malformed, None, "embeddings body is not JSON")
     embeddings = data.get("embeddings") if isinstance(data, dict) else None
     if not isinstance(embeddings, list) or not embeddings:
         raise malformed(None, "no 'embeddings' list", response.body)
@@ -307,22 +297,18 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
         raise malformed(None, "an embedding has no values", response.body) from None
     meta = data.get("usageMetadata")
     tokens = int_or_none(meta.get("promptTokenCount")) if isinstance(meta, dict) else None
-    usage = (
-        Usage(input_tokens=tokens, output_tokens=0, total_tokens=tokens)
-        if tokens is not None
-        else Usage()
-    )
     return EmbeddingResponse(
-        vectors=vectors, usage=usage, model=request.model, provider=request.provider, raw=data
+        vectors=vectors,
+        usage=embed_usage(tokens),
+        model=request.model,
+        provider=request.provider,
+        raw=data,
     )
 
 
 def parse_count_tokens(response: HttpResponse) -> int:
     """``{"totalTokens": N, ...}``. Proto3 omits a zero, so an empty object means 0."""
-    try:
-        data = loads(response.body)
-    except ValueError:
-        raise malformed(None, "countTokens body is not JSON", response.body) from None
+    data = load_json(response.body, malformed, None, "countTokens body is not JSON")
     if not isinstance(data, dict):
         raise malformed(None, "expected a countTokens object", response.body)
     total = data.get("totalTokens", 0)

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..._json import loads
 from ...errors import ConfigurationError, LLMError, ProviderError, ProviderUnavailableError
 from ...wire import HttpRequest, HttpResponse, Timeout
 from ...wire.ndjson import NDJSONDecoder
 from .._common import int_or_none
+from .._shape import load_json
 from ..http import HttpProvider
 from ..runtime import CallContext
 from ._errors import error_message, malformed, map_error
@@ -82,10 +82,7 @@ class PullParser:
         return out
 
     def _progress(self, line: bytes) -> PullProgress:
-        try:
-            obj = loads(line)
-        except ValueError:
-            raise malformed(None, "pull progress line is not valid JSON", line) from None
+        obj = load_json(line, malformed, None, "pull progress line is not valid JSON")
         if not isinstance(obj, dict):
             raise malformed(None, "pull progress line is not a JSON object", line)
         err = obj.get("error")

@@ -22,7 +22,7 @@ from ...messages import (
 )
 from ...wire import HttpResponse
 from .._common import int_or_none
-from .._shape import SHAPE_ERRORS, opt_str, parse_arguments, shape_problem
+from .._shape import SHAPE_ERRORS, embed_usage, load_json, opt_str, parse_arguments, shape_problem
 from ..base import Endpoint
 from ._errors import error_message, malformed, map_error, stream_error
 
@@ -110,10 +110,7 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
     if response.status >= 300:
         raise map_error(request, response)
     body = response.body
-    try:
-        data = _json.loads(body)
-    except ValueError:
-        raise malformed(request, "body is not valid JSON", body) from None
+    data = load_json(body, malformed, request, "body is not valid JSON")
     if not isinstance(data, dict):
         raise malformed(request, "body is not a JSON object", body)
     message = data.get("message")
@@ -151,10 +148,7 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
 def _load_object(response: HttpResponse, what: str) -> dict[str, Any]:
     if response.status >= 300:
         raise map_error(None, response)
-    try:
-        data = _json.loads(response.body)
-    except ValueError:
-        raise malformed(None, f"{what} is not valid JSON", response.body) from None
+    data = load_json(response.body, malformed, None, f"{what} is not valid JSON")
     if not isinstance(data, dict):
         raise malformed(None, f"{what} is not a JSON object", response.body)
     return data
@@ -226,11 +220,7 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
     tokens = int_or_none(data.get("prompt_eval_count"))
     return EmbeddingResponse(
         vectors=vectors,
-        usage=Usage(
-            input_tokens=tokens,
-            output_tokens=0 if tokens is not None else None,
-            total_tokens=tokens,
-        ),
+        usage=embed_usage(tokens),
         model=_str(data.get("model")) or request.model,
         provider=request.provider,
         raw=data,

@@ -19,9 +19,10 @@ from typing import Any
 
 from ... import _json
 from ...errors import ProviderError
-from ...messages import EmbeddingResponse, EmbedRequest, Usage
+from ...messages import EmbeddingResponse, EmbedRequest
 from ...wire import HttpRequest, HttpResponse
-from .._common import int_or_none
+from .._common import int_or_none, merge_extra_body
+from .._shape import embed_usage
 from ..base import Endpoint
 from ._errors import error_from_payload, malformed, map_error
 from ._request import Flavor
@@ -49,14 +50,8 @@ def build_embed_body(request: EmbedRequest, *, flavor: Flavor) -> dict[str, Any]
     if request.user is not None:
         body["user"] = request.user
     body["encoding_format"] = "float" if flavor == "compatible" else "base64"
-    if request.extra_body:
-        # The caller's escape hatch wins; None removes a field we would have sent.
-        for k, v in request.extra_body.items():
-            if v is None:
-                body.pop(k, None)
-            else:
-                body[k] = v
-    return body
+    # The caller's escape hatch wins; None removes a field we would have sent.
+    return merge_extra_body(body, request.extra_body)
 
 
 def build_embed_request(
@@ -151,13 +146,7 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
     model = data.get("model")
     return EmbeddingResponse(
         vectors=vectors,
-        # Embeddings produce no output: 0 (not unknown) once the input count is known,
-        # so a cost can be computed.
-        usage=Usage(
-            input_tokens=prompt,
-            output_tokens=0 if prompt is not None else None,
-            total_tokens=total if total is not None else prompt,
-        ),
+        usage=embed_usage(prompt, total),
         model=model if isinstance(model, str) and model else request.model,
         provider=request.provider,
         raw=data,
