@@ -101,6 +101,37 @@ class StreamEnd:
     kind: Literal["end"] = field(default="end", init=False)
 
 
+def _plain_init(cls: type, second: str) -> None:
+    """Give a frozen ``(index, <second>)`` event a plain ``__init__`` that sets its slots
+    through their descriptors: the dataclass's own pays the frozen ``__setattr__`` check
+    per field, which is half the cost of a streamed event. Fields, equality, repr,
+    hashing and immutability stay the dataclass's."""
+    set_index, set_second = cls.index.__set__, getattr(cls, second).__set__  # type: ignore[attr-defined]
+    set_kind = cls.kind.__set__  # type: ignore[attr-defined]
+    kind = cls.__dataclass_fields__["kind"].default  # type: ignore[attr-defined]
+
+    def text_init(self: Any, index: int, text: str) -> None:
+        set_index(self, index)
+        set_second(self, text)
+        set_kind(self, kind)
+
+    def arguments_init(self: Any, index: int, arguments: str) -> None:
+        set_index(self, index)
+        set_second(self, arguments)
+        set_kind(self, kind)
+
+    init: Any = text_init if second == "text" else arguments_init
+    init.__name__, init.__qualname__ = "__init__", f"{cls.__qualname__}.__init__"
+    setattr(cls, "__init__", init)  # noqa: B010 (mypy refuses a method assignment)
+
+
+# The events of which a stream carries hundreds.
+for _cls in (TextDelta, ReasoningDelta, RefusalDelta):
+    _plain_init(_cls, "text")
+_plain_init(ToolCallDelta, "arguments")
+del _cls
+
+
 Event: TypeAlias = (
     StreamStart
     | TextDelta

@@ -20,6 +20,19 @@ from . import limits
 
 __all__ = ["LineSplitter", "SSEDecoder"]
 
+# Event names as str, by their bytes: a stream repeats a few names (Anthropic's about
+# ten), so decoding each is a dict lookup. Bounded: names are whatever a server sends.
+_NAMES: dict[bytes, str] = {}
+_NAMES_LIMIT = 256
+
+
+def _name(line: bytes) -> str:
+    """The name of an ``event:`` line (remembered, up to a limit, by the whole line)."""
+    name = line[6:].strip().decode("utf-8", "replace")
+    if len(_NAMES) < _NAMES_LIMIT:
+        _NAMES[line] = name
+    return name
+
 
 class _LineBuffer:
     """The unfinished last line of what was read so far, and the cap on a line."""
@@ -53,6 +66,39 @@ class _LineBuffer:
             if len(line) > self.max_line:
                 raise limits.line_too_long(self.max_line, line)
 
+    def _lines(self, chunk: bytes) -> list[bytes]:
+        """The complete lines (``\\n``, ``\\r\\n`` or ``\\r`` ends, dropped) of what was
+        read so far; the unfinished rest is kept for the next read."""
+        buf = self._buf
+        if buf:
+            # Still inside one long line: search only the new bytes.
+            if b"\n" not in chunk and b"\r" not in chunk and buf[-1] != 13:
+                self._hold(chunk)
+                return []
+            buf = self._join(chunk)
+        else:
+            buf = chunk
+        if b"\r" in buf:
+            # A "\r" at the very end may be the first half of "\r\n": it waits.
+            stop = len(buf) - 1 if buf[-1] == 13 else len(buf)
+            end = max(buf.rfind(b"\n", 0, stop), buf.rfind(b"\r", 0, stop))
+            lines = buf[: end + 1].splitlines() if end >= 0 else []
+        else:
+            stop = len(buf)
+            end = buf.rfind(b"\n")
+            lines = buf[:end].split(b"\n") if end >= 0 else []
+        self._buf = buf[end + 1 :]
+        if end < 0:
+            if stop > self.max_line:
+                raise limits.line_too_long(self.max_line, buf)
+        elif end > self.max_line:
+            for line in lines:
+                if len(line) > self.max_line:
+                    raise limits.line_too_long(self.max_line, line)
+        # A long unfinished tail is caught by the next feed (or close), after the
+        # lines of this read have been delivered.
+        return lines
+
     def _rest(self) -> bytes:
         rest = self.pending
         self._buf, self._more, self._more_size = b"", [], 0
@@ -66,6 +112,16 @@ class _LineBuffer:
         return b"".join((self._buf, *self._more)) if self._more else self._buf
 
 
+def _open_size(lines: list[bytes]) -> int:
+    """Bytes (with one-byte line ends) of the lines after the last blank one."""
+    size = 0
+    for line in reversed(lines):
+        if not line:
+            break
+        size += len(line) + 1
+    return size
+
+
 class LineSplitter(_LineBuffer):
     """Bytes in, complete lines out, for SSE-style line ends (``\\n``, ``\\r\\n``, ``\\r``)."""
 
@@ -73,34 +129,7 @@ class LineSplitter(_LineBuffer):
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The complete lines in ``chunk`` plus what earlier reads left over."""
-        buf = self._buf
-        if buf:
-            # Still inside one long line: search only the new bytes.
-            if b"\n" not in chunk and b"\r" not in chunk and buf[-1] != 13:
-                self._hold(chunk)
-                return []
-            buf = self._join(chunk)
-        else:
-            buf = chunk
-        if b"\r" in buf:
-            held = b""
-            if buf.endswith(b"\r"):  # its "\n" may be in the next read
-                buf, held = buf[:-1], b"\r"
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            end = buf.rfind(b"\n")
-            self._buf = buf[end + 1 :] + held
-        else:
-            end = buf.rfind(b"\n")
-            self._buf = buf[end + 1 :]
-        if end < 0:
-            if len(buf) > self.max_line:
-                raise limits.line_too_long(self.max_line, buf)
-            return []
-        if end > self.max_line:
-            self._check_lines(buf[:end])
-        # A long unfinished tail is caught by the next feed (or close), after the
-        # lines of this read have been delivered.
-        return buf[:end].split(b"\n")
+        return self._lines(chunk)
 
     def close(self) -> bytes:
         """End of input: the unfinished last line (``b""`` if none)."""
@@ -108,70 +137,71 @@ class LineSplitter(_LineBuffer):
 
 
 class SSEDecoder(_LineBuffer):
-    # The line splitting of LineSplitter.feed, inlined: this is the hot path of every
-    # SSE stream, and a call per read costs more than the rest of the framing.
+    """Bytes in, ``(event name, data)`` pairs out.
+
+    The hot path of every SSE stream: lines are split in C (``splitlines`` when a
+    ``\\r`` is present, no normalising copy), the loop keeps its state in locals, an
+    event's data is one ``bytes`` until a second ``data:`` line makes it a list, and
+    event names are decoded once per distinct line.
+    """
+
     __slots__ = ("_data", "_data_size", "_event")
 
     def __init__(self, max_line: int | None = None) -> None:
         super().__init__(max_line)
         self._event: str | None = None
-        self._data: list[bytes] = []
+        # The open event's data lines: None, one line, or a list of two or more.
+        self._data: bytes | list[bytes] | None = None
         self._data_size = 0  # bytes read of an event that spans reads
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         """Return the complete events in ``chunk`` as ``(event name, data)`` pairs."""
-        buf = self._buf
-        if buf:
-            if b"\n" not in chunk and b"\r" not in chunk and buf[-1] != 13:
-                self._hold(chunk)
-                return []
-            buf = self._join(chunk)
-        else:
-            buf = chunk
-        if b"\r" in buf:
-            held = b""
-            if buf.endswith(b"\r"):  # its "\n" may be in the next read
-                buf, held = buf[:-1], b"\r"
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            end = buf.rfind(b"\n")
-            self._buf = buf[end + 1 :] + held
-        else:
-            end = buf.rfind(b"\n")
-            self._buf = buf[end + 1 :]
-        if end < 0:
-            if len(buf) > self.max_line:
-                raise limits.line_too_long(self.max_line, buf)
+        lines = self._lines(chunk)
+        if not lines:
             return []
-        block = buf[:end]
-        if end > self.max_line:
-            self._check_lines(block)
         out: list[tuple[str | None, bytes]] = []
-        data = start = self._data
-        for line in block.split(b"\n"):
-            if not line:
-                if data:
-                    out.append((self._event, data[0] if len(data) == 1 else b"\n".join(data)))
-                    data = self._data = []
-                self._event = None
-            elif line.startswith(b"data:"):
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif line.startswith(b"event:"):
-                self._event = line[6:].strip().decode("utf-8", "replace")
-            # comments (":"), id:, retry: and unknown fields are ignored
-        if data:  # an event continues into the next read: its size is capped too
-            if data is start:  # no event ended in this read: all of it is the open one's
-                self._data_size += end + 1
+        append = out.append
+        data = self._data
+        event = self._event
+        ended = False
+        for line in lines:
+            if line:
+                if line[:6] == b"data: ":
+                    value = line[6:]
+                elif line[:5] == b"data:":
+                    value = line[5:]
+                else:
+                    if line[:6] == b"event:":
+                        event = _NAMES.get(line) or _name(line)
+                    continue  # comments (":"), id:, retry: and unknown fields are ignored
+                if data is None:
+                    data = value
+                elif type(data) is bytes:
+                    data = [data, value]
+                else:
+                    data.append(value)
+            else:
+                if data is not None:
+                    append((event, data if type(data) is bytes else b"\n".join(data)))
+                    data = None
+                    ended = True
+                event = None
+        self._data = data
+        self._event = event
+        if data is not None:  # an event continues into the next read: its size is capped too
+            if not ended:  # no event ended in this read: all of it is the open one's
+                self._data_size += sum(map(len, lines)) + len(lines)
             else:  # what follows the last blank line
-                self._data_size = end - block.rfind(b"\n\n")
+                self._data_size = 1 + _open_size(lines)
             if self._data_size > self.max_line:
-                raise limits.line_too_long(self.max_line, data[0])
+                raise limits.line_too_long(self.max_line, data if type(data) is bytes else data[0])
         elif self._data_size:
             self._data_size = 0
         return out
 
     def close(self) -> list[tuple[str | None, bytes]]:
         """End of input: a final event without its blank line still counts."""
-        if not self._buf and not self._data:
+        if not self._buf and self._data is None:
             return []
         rest = self._rest()
         return self.feed(rest + b"\n\n" if rest else b"\n\n")
