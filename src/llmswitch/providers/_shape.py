@@ -37,6 +37,7 @@ __all__ = [
     "opt_str",
     "parse_arguments",
     "shape_problem",
+    "stream_head_error",
     "text",
     "unrecognised",
 ]
@@ -144,3 +145,25 @@ def unrecognised(head: bytes, expected: str) -> str:
     else:
         got = "bytes of another format"
     return f"expected {expected}, got {got}"
+
+
+def stream_head_error(
+    head: bytes,
+    expected: str,
+    malformed: Callable[[ChatRequest | None, str, bytes], ProviderError],
+    request: ChatRequest | None,
+    error_of: Callable[[Any], ProviderError | None] | None = None,
+) -> ProviderError:
+    """The error of a stream in which no event of ``expected`` came (a cold path, once
+    per stream): a JSON error document sent with the 200 maps as the error it is
+    (``error_of(doc)``, ``None`` when ``doc`` is not one); anything else is malformed,
+    its first bytes kept."""
+    if error_of is not None:
+        try:
+            doc = loads(head)
+        except ValueError:
+            doc = None
+        exc = error_of(doc)
+        if exc is not None:
+            return exc
+    return malformed(request, unrecognised(head, expected), head[:500])
