@@ -176,13 +176,13 @@ class SSEDecoder(_LineBuffer):
                     continue  # comments (":"), id:, retry: and unknown fields are ignored
                 if data is None:
                     data = value
-                elif type(data) is bytes:
-                    data = [data, value]
-                else:
+                elif isinstance(data, list):
                     data.append(value)
+                else:
+                    data = [data, value]
             else:
                 if data is not None:
-                    append((event, data if type(data) is bytes else b"\n".join(data)))
+                    append((event, b"\n".join(data) if isinstance(data, list) else data))
                     data = None
                     ended = True
                 event = None
@@ -194,7 +194,9 @@ class SSEDecoder(_LineBuffer):
             else:  # what follows the last blank line
                 self._data_size = 1 + _open_size(lines)
             if self._data_size > self.max_line:
-                raise limits.line_too_long(self.max_line, data if type(data) is bytes else data[0])
+                raise limits.line_too_long(
+                    self.max_line, data[0] if isinstance(data, list) else data
+                )
         elif self._data_size:
             self._data_size = 0
         return out
