@@ -7,11 +7,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..messages import ChatRequest, EmbedRequest, Message, TextPart
+from ..messages import ChatRequest, EmbedRequest, Message, TextPart, Tool
 from .base import Endpoint
 
 __all__ = [
     "add_turn",
+    "function_spec",
     "int_or_none",
     "merge_extra_body",
     "request_error",
@@ -91,3 +92,13 @@ def add_turn(turns: list[tuple[str, list[Any]]], role: str, blocks: list[Any]) -
         turns[-1][1].extend(blocks)
     else:
         turns.append((role, blocks))
+
+
+def function_spec(tool: Tool) -> dict[str, Any]:
+    """A tool as the OpenAI-style ``function`` object (OpenAI, Ollama): name, the
+    description when there is one, and the JSON-schema parameters."""
+    fn: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        fn["description"] = tool.description
+    fn["parameters"] = dict(tool.parameters)
+    return fn

@@ -70,21 +70,26 @@ def batch_size(model: str) -> int:
     return COHERE_BATCH_SIZE if family(model) == "cohere" else 1
 
 
+def _check_dimensions(
+    request: EmbedRequest, marker: str, name: str, allowed: tuple[int, ...]
+) -> None:
+    """Only the model generation whose id holds ``marker`` takes ``dimensions``, and
+    only the sizes ``allowed``."""
+    if marker not in base_model_id(request.model):
+        raise request_error(request, "dimensions", f"only {name} takes dimensions")
+    if request.dimensions not in allowed:
+        sizes = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}"
+        raise request_error(
+            request, "dimensions", f"{name} takes {sizes}, got {request.dimensions}"
+        )
+
+
 def _titan(request: EmbedRequest) -> dict[str, Any]:
     if len(request.inputs) != 1:  # the provider layer batches by batch_size(): 1
         raise request_error(request, "input", "Titan embeds one text per request")
     body: dict[str, Any] = {"inputText": request.inputs[0]}
     if request.dimensions is not None:
-        if "text-v2" not in base_model_id(request.model):
-            raise request_error(
-                request, "dimensions", "only Titan Text Embeddings V2 takes dimensions"
-            )
-        if request.dimensions not in TITAN_V2_DIMENSIONS:
-            raise request_error(
-                request,
-                "dimensions",
-                f"Titan Text Embeddings V2 takes 256, 512 or 1024, got {request.dimensions}",
-            )
+        _check_dimensions(request, "text-v2", "Titan Text Embeddings V2", TITAN_V2_DIMENSIONS)
         body["dimensions"] = request.dimensions
     return body
 
@@ -100,14 +105,7 @@ def _cohere(request: EmbedRequest) -> dict[str, Any]:
         )
     body: dict[str, Any] = {"texts": list(request.inputs), "input_type": input_type}
     if request.dimensions is not None:
-        if "embed-v4" not in base_model_id(request.model):
-            raise request_error(request, "dimensions", "only Cohere Embed v4 takes dimensions")
-        if request.dimensions not in COHERE_V4_DIMENSIONS:
-            raise request_error(
-                request,
-                "dimensions",
-                f"Cohere Embed v4 takes 256, 512, 1024 or 1536, got {request.dimensions}",
-            )
+        _check_dimensions(request, "embed-v4", "Cohere Embed v4", COHERE_V4_DIMENSIONS)
         body["output_dimension"] = request.dimensions
     return body
 

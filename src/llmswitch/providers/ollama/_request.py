@@ -9,7 +9,7 @@ from ... import _json
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, ReasoningConfig, TextPart
 from ...wire import HttpRequest
-from .._common import merge_extra_body, request_headers
+from .._common import function_spec, merge_extra_body, request_headers
 from ..base import Endpoint
 
 __all__ = [
@@ -136,14 +136,7 @@ def _tools(request: ChatRequest) -> list[dict[str, Any]] | None:
         )
     if not request.tools or (choice is not None and choice.mode == "none"):
         return None  # "none": the model cannot call what it is not offered
-    tools = []
-    for t in request.tools:
-        fn: dict[str, Any] = {"name": t.name}
-        if t.description is not None:
-            fn["description"] = t.description
-        fn["parameters"] = dict(t.parameters)
-        tools.append({"type": "function", "function": fn})
-    return tools
+    return [{"type": "function", "function": function_spec(t)} for t in request.tools]
 
 
 def _split_extra(extra: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:

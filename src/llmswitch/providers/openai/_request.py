@@ -8,7 +8,7 @@ from ... import _json
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, ImagePart, Message, Part, ReasoningConfig, TextPart, ToolCall
 from ...wire import HttpRequest
-from .._common import merge_extra_body, request_headers
+from .._common import function_spec, merge_extra_body, request_headers
 from .._shape import RAW_ARGUMENTS_KEY
 from ..base import Endpoint
 
@@ -118,10 +118,7 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
     if request.tools:
         tools = []
         for t in request.tools:
-            fn: dict[str, Any] = {"name": t.name}
-            if t.description is not None:
-                fn["description"] = t.description
-            fn["parameters"] = dict(t.parameters)
+            fn = function_spec(t)
             if t.strict is not None:
                 fn["strict"] = t.strict
             tools.append({"type": "function", "function": fn})
