@@ -15,7 +15,7 @@ import base64
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ..errors import ConfigurationError, ProviderError
@@ -25,10 +25,10 @@ from ..wire import HttpRequest, HttpResponse, Secret
 
 __all__ = [
     "Adapter",
+    "AdapterBase",
     "AzureEndpoint",
-    "EmbeddingAdapter",
+    "ChatWire",
     "Endpoint",
-    "HealthAdapter",
     "StreamParser",
 ]
 
@@ -278,49 +278,129 @@ class StreamParser(Protocol):
     def close(self) -> list[Event]: ...
 
 
-class Adapter(Protocol):
-    """One wire format. Pure functions of their inputs; safe to share."""
-
-    def build_request(
+class _BuildRequest(Protocol):
+    def __call__(
         self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
     ) -> HttpRequest: ...
 
-    def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse: ...
 
-    def stream_parser(self, request: ChatRequest) -> StreamParser: ...
+_ModelsPage = tuple[list[ModelInfo], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatWire:
+    """The functions an adapter's chat and model listing are made of: most wire
+    formats have them as module functions (``_request.build_request``,
+    ``_response.parse_response``, ``_errors.map_error``...), which an adapter names here
+    instead of forwarding to each by hand."""
+
+    build_request: _BuildRequest
+    parse_response: Callable[[ChatRequest, HttpResponse], ChatResponse]
+    stream_parser: Callable[[ChatRequest], StreamParser]
+    map_error: Callable[[ChatRequest | None, HttpResponse], ProviderError]
+    models_request: Callable[[Endpoint, str | None], HttpRequest]
+    parse_models: Callable[[Endpoint, HttpResponse], _ModelsPage]
+
+
+class AdapterBase:
+    """One wire format: pure functions of their inputs, safe to share.
+
+    The chat core (:meth:`build_request`, :meth:`parse_response`,
+    :meth:`stream_parser`, :meth:`map_error`, :meth:`models_request`,
+    :meth:`parse_models`) comes from the class's :class:`ChatWire`, or an adapter
+    overrides those methods. Everything else has a default here, for the provider
+    layer to call without asking what the adapter has: overriding one is how an
+    adapter says it has that feature.
+    """
+
+    __slots__ = ()
+
+    wire: ClassVar[ChatWire]
+
+    embed_batch_size: int = 0
+    """Inputs per embeddings request; 0: the wire format has no embeddings."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # ---- chat and model listing
+
+    def build_request(
+        self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
+    ) -> HttpRequest:
+        return self.wire.build_request(request, endpoint, stream=stream)
+
+    def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse:
+        return self.wire.parse_response(request, response)
+
+    def stream_parser(self, request: ChatRequest) -> StreamParser:
+        return self.wire.stream_parser(request)
 
     def map_error(self, request: ChatRequest | None, response: HttpResponse) -> ProviderError:
         """Typed error for a non-2xx response (status, structured code, retry headers)."""
-        ...
+        return self.wire.map_error(request, response)
 
-    def models_request(self, endpoint: Endpoint, cursor: str | None = None) -> HttpRequest: ...
+    def models_request(self, endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
+        return self.wire.models_request(endpoint, cursor)
 
-    def parse_models(
-        self, endpoint: Endpoint, response: HttpResponse
-    ) -> tuple[list[ModelInfo], str | None]:
+    def parse_models(self, endpoint: Endpoint, response: HttpResponse) -> _ModelsPage:
         """Models on this page and the cursor of the next page (``None`` when done)."""
-        ...
+        return self.wire.parse_models(endpoint, response)
 
+    def parse_models_page(
+        self, endpoint: Endpoint, response: HttpResponse, cursor: str | None
+    ) -> _ModelsPage:
+        """One page of the full listing, given the cursor it was requested with (an
+        Ollama ``/api/show`` answer does not name its model). Default: :meth:`parse_models`."""
+        return self.parse_models(endpoint, response)
 
-class EmbeddingAdapter(Protocol):
-    """A wire format that also embeds. ``embed_batch_size`` is the provider's limit of
-    inputs per request; the provider layer splits larger inputs and reassembles them."""
+    # ---- health
 
-    embed_batch_size: int
+    def health_request(self, endpoint: Endpoint) -> HttpRequest | None:
+        """A cheaper or more telling probe than listing models (Ollama's
+        ``/api/version``); ``None``: probe with :meth:`models_request`."""
+        return None
 
-    def build_embed_request(self, request: EmbedRequest, endpoint: Endpoint) -> HttpRequest: ...
+    def check_health(self, response: HttpResponse) -> None:
+        """Raise when a 2xx answer to :meth:`health_request` is not the provider's (a
+        web server at a wrong base URL answers 200 too). Default: no check."""
 
-    def parse_embed_response(
-        self, request: EmbedRequest, response: HttpResponse
-    ) -> EmbeddingResponse: ...
-
-
-class HealthAdapter(Protocol):
-    """A wire format with a cheaper or more telling probe than listing models
-    (Ollama's ``/api/version``). Others are probed with ``models_request``."""
-
-    def health_request(self, endpoint: Endpoint) -> HttpRequest: ...
+    def check_models_answer(self, endpoint: Endpoint, response: HttpResponse) -> None:
+        """The same for a 2xx model list used as the probe. Default: the page parses."""
+        self.parse_models_page(endpoint, response, None)
 
     def parse_health(self, response: HttpResponse) -> str | None:
         """The server version, if the probe reports one."""
-        ...
+        return None
+
+    def base_url_hint(self, endpoint: Endpoint, status: int | None, body: bytes) -> str | None:
+        """For a 404 or a foreign answer: the base-URL mistake that likely caused it."""
+        return None
+
+    # ---- embeddings and token counting
+
+    def embed_batch_size_for(self, model: str) -> int:
+        """Inputs per request for ``model``, for adapters whose model families differ
+        (Bedrock: Titan takes one, Cohere 96). Default: :attr:`embed_batch_size`."""
+        return self.embed_batch_size
+
+    def build_embed_request(self, request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
+        raise self._lacks("an embeddings endpoint")  # the provider layer asks the size first
+
+    def parse_embed_response(
+        self, request: EmbedRequest, response: HttpResponse
+    ) -> EmbeddingResponse:
+        raise self._lacks("an embeddings endpoint")
+
+    def count_tokens_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequest | None:
+        """The provider's token-counting request; ``None``: it has none."""
+        return None
+
+    def parse_count_tokens(self, response: HttpResponse) -> int:
+        raise self._lacks("a token counting endpoint")
+
+    def _lacks(self, what: str) -> ConfigurationError:
+        return ConfigurationError(f"{type(self).__name__} has no {what}", field="model")
+
+
+Adapter = AdapterBase  # the name the provider layer and registry type adapters with

@@ -1,17 +1,19 @@
 """A provider reached over HTTP: a sans-I/O adapter, an endpoint, and the client's transport.
 
-Both the async and sync paths live here and differ only in how they wait; every
-byte of request building and parsing is the adapter's, shared by both.
+Both the async and sync paths live here and differ only in how they wait: a call is
+a plan (see :mod:`._plan`) run by a blocking or an async driver, and a stream is one
+parser fed by a sync or an async read loop under the deadline rule of
+:class:`~.runtime.Deadlines`. Every byte of request building and parsing is the
+adapter's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from typing import Any
 
 from ..errors import ConfigurationError, LLMError, LLMTimeoutError, ProviderError, redact
 from ..events import Event
@@ -27,8 +29,9 @@ from ..messages import (
 from ..wire import HttpRequest, HttpResponse, Timeout
 from ._hints import public_url
 from ._paging import Listing
-from .base import Adapter, EmbeddingAdapter, Endpoint
-from .runtime import CallContext
+from ._plan import Fanout, Plan, Send, arun, run
+from .base import AdapterBase, Endpoint, StreamParser
+from .runtime import CallContext, Deadlines, timeout_error
 
 __all__ = ["HttpProvider"]
 
@@ -38,7 +41,7 @@ class HttpProvider:
 
     __slots__ = ("adapter", "endpoint", "id")
 
-    def __init__(self, id: str, adapter: Adapter, endpoint: Endpoint) -> None:
+    def __init__(self, id: str, adapter: AdapterBase, endpoint: Endpoint) -> None:
         self.id = id
         self.adapter = adapter
         self.endpoint = endpoint
@@ -84,11 +87,10 @@ class HttpProvider:
             and (status is None or 200 <= status < 300)
             and (exc.code == "malformed_response" or exc.message.startswith("malformed"))
         )
-        rule = getattr(self.adapter, "base_url_hint", None)
-        if rule is None or not (status == 404 or foreign):
+        if not (status == 404 or foreign):
             return
         body = exc.body.encode() if exc.body else b""
-        hint = rule(self.endpoint, status, body)
+        hint = self.adapter.base_url_hint(self.endpoint, status, body)
         if hint is None:
             return
         where = public_url(url)
@@ -99,39 +101,190 @@ class HttpProvider:
         if response.status >= 300:
             raise self.adapter.map_error(request, response)
 
-    def _models_page(
-        self, response: HttpResponse, cursor: str | None
-    ) -> tuple[list[ModelInfo], str | None]:
-        # An adapter whose pages do not say what was asked (Ollama's /api/show answer
-        # names no model) also gets the cursor its page was requested with.
-        page = getattr(self.adapter, "parse_models_page", None)
-        if page is not None:
-            return page(self.endpoint, response, cursor)  # type: ignore[no-any-return]
-        return self.adapter.parse_models(self.endpoint, response)
+    def _unsupported(self, what: str, model: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"provider {self.id!r} has no {what} endpoint",
+            field="model",
+            provider=self.id,
+            model=model,
+        )
 
-    # ------------------------------------------------------------------ async
+    # ------------------------------------------------------------------ calls, sync and async
 
     async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        return await arun(self._chat(request, ctx.timeout), ctx.transport)
+
+    def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        return run(self._chat(request, ctx.timeout), ctx.transport)
+
+    async def alist_models(self, ctx: CallContext) -> list[ModelInfo]:
+        return await arun(self._list_models(ctx.timeout), ctx.transport)
+
+    def list_models(self, ctx: CallContext) -> list[ModelInfo]:
+        """Every page; each page request gets what is left of the total timeout."""
+        return run(self._list_models(ctx.timeout), ctx.transport)
+
+    async def aembed(self, request: EmbedRequest, ctx: CallContext) -> EmbeddingResponse:
+        return await arun(self._embed(request, ctx.timeout), ctx.transport)
+
+    def embed(self, request: EmbedRequest, ctx: CallContext) -> EmbeddingResponse:
+        return run(self._embed(request, ctx.timeout), ctx.transport)
+
+    async def ahealth(self, ctx: CallContext) -> HealthStatus:
+        return await arun(self._health(ctx.timeout), ctx.transport)
+
+    def health(self, ctx: CallContext) -> HealthStatus:
+        return run(self._health(ctx.timeout), ctx.transport)
+
+    async def acount_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
+        """Input tokens ``request`` would use, counted by the provider."""
+        return await arun(self._count_tokens(request, ctx.timeout), ctx.transport)
+
+    def count_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
+        return run(self._count_tokens(request, ctx.timeout), ctx.transport)
+
+    # ------------------------------------------------------------------ plans
+
+    def _chat(self, request: ChatRequest, timeout: Timeout) -> Plan[ChatResponse]:
         http = self.adapter.build_request(request, self.endpoint, stream=False)
         try:
-            response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
+            response = yield Send(self.endpoint.prepare(http), timeout)
             self._check(request, response)
             return self.adapter.parse_response(request, response)
         except LLMError as exc:
             raise self._fail(exc, request, url=http.url) from None
 
-    async def astream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[Event]:
+    def _list_models(self, timeout: Timeout) -> Plan[list[ModelInfo]]:
+        """Every page, within one total timeout (see :class:`Listing`)."""
+        adapter, endpoint = self.adapter, self.endpoint
+        listing = Listing(timeout)
+        cursor: str | None = None
+        url: str | None = None
+        try:
+            while True:
+                http = adapter.models_request(endpoint, cursor)
+                url = http.url
+                response = yield Send(endpoint.prepare(http), listing.page_timeout())
+                self._check(None, response)
+                # Given the cursor it was asked with: an Ollama show answer names no model.
+                models, next_cursor = adapter.parse_models_page(endpoint, response, cursor)
+                if listing.add(models, next_cursor, response):
+                    return listing.models
+                cursor = next_cursor
+        except LLMError as exc:
+            if isinstance(exc, LLMTimeoutError) and listing.past_deadline():
+                exc = listing.expired()
+            raise self._fail(exc, None, url=url) from None
+
+    def _embed(self, request: EmbedRequest, timeout: Timeout) -> Plan[EmbeddingResponse]:
+        # One adapter can serve model families with different limits (Bedrock: Titan
+        # takes one input per request, Cohere 96): it answers per model.
+        size = self.adapter.embed_batch_size_for(request.model)
+        if size < 1:
+            raise self._unsupported("embeddings", request.model)
+        inputs = request.inputs
+        cuts = range(0, len(inputs), size)
+        batches = [replace(request, inputs=inputs[i : i + size]) for i in cuts]
+        try:
+            # A few batches in flight on the async path: providers rate-limit bursts.
+            parts = yield Fanout([self._embed_batch(b, timeout) for b in batches], limit=4)
+        except LLMError as exc:
+            raise self._fail(exc, None, request.model) from None
+        return _merge_embeddings(request, parts)
+
+    def _embed_batch(self, batch: EmbedRequest, timeout: Timeout) -> Plan[EmbeddingResponse]:
+        http = self.adapter.build_embed_request(batch, self.endpoint)
+        response = yield Send(self.endpoint.prepare(http), timeout)
+        self._check(None, response)
+        part = self.adapter.parse_embed_response(batch, response)
+        if len(part.vectors) != len(batch.inputs):
+            # A short answer would silently shift every later vector onto the wrong input.
+            raise ProviderError(
+                f"sent {len(batch.inputs)} inputs, got {len(part.vectors)} vectors back",
+                status_code=response.status,
+                body=response.body,
+            )
+        return part
+
+    def _health(self, timeout: Timeout) -> Plan[HealthStatus]:
+        started = time.monotonic()
+        own = self.adapter.health_request(self.endpoint)
+        probe = own if own is not None else self.adapter.models_request(self.endpoint)
+        http = self.endpoint.prepare(probe)
+        version: str | None = None
+        err: str | None
+        try:
+            response = yield Send(http, timeout)
+        except LLMError as exc:
+            latency = time.monotonic() - started
+            err = str(self._fail(exc, None))
+        else:
+            latency = time.monotonic() - started
+            err, version = self._probe_answer(http, response, own is not None)
+        if err is not None:  # a status line: provider messages and HTML bodies span lines
+            err = " ".join(err.split())
+        return HealthStatus(
+            provider=self.id,
+            ok=err is None,
+            latency_ms=round(latency * 1000, 2),
+            version=version if err is None else None,
+            error=err,
+        )
+
+    def _probe_answer(
+        self, http: HttpRequest, response: HttpResponse, own: bool
+    ) -> tuple[str | None, str | None]:
+        """The error, or the server version, from a probe answer: a 2xx must also be the
+        provider's (a web server at a wrong base URL answers 200 too), checked by the
+        adapter's own probe check or, for a model-list probe, its models-answer check."""
         adapter = self.adapter
-        http = adapter.build_request(request, self.endpoint, stream=True)
-        parser = adapter.stream_parser(request)
+        try:
+            self._check(None, response)
+            if own:
+                adapter.check_health(response)
+            else:
+                adapter.check_models_answer(self.endpoint, response)
+            return None, adapter.parse_health(response)
+        except LLMError as exc:
+            return str(self._fail(exc, None, url=http.url)), None
+
+    def _count_tokens(self, request: ChatRequest, timeout: Timeout) -> Plan[int]:
+        counting = self.adapter.count_tokens_request(request, self.endpoint)
+        if counting is None:
+            raise self._unsupported("token counting", request.model)
+        http = self.endpoint.prepare(counting)
+        try:
+            response = yield Send(http, timeout)
+            self._check(request, response)
+            return self.adapter.parse_count_tokens(response)
+        except LLMError as exc:
+            raise self._fail(exc, request) from None
+
+    # ------------------------------------------------------------------ streams
+
+    def _stream_start(self, request: ChatRequest) -> tuple[HttpRequest, StreamParser]:
+        adapter = self.adapter
+        return adapter.build_request(request, self.endpoint, stream=True), adapter.stream_parser(
+            request
+        )
+
+    def _refused(
+        self, request: ChatRequest, status: int, headers: Mapping[str, str], body: bytes
+    ) -> ProviderError:
+        return self.adapter.map_error(
+            request, HttpResponse(status=status, headers=headers, body=body)
+        )
+
+    async def astream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[Event]:
+        http, parser = self._stream_start(request)
         timeout = ctx.timeout
-        budget = timeout.first_token
         try:
             async with AsyncExitStack() as stack:
-                # The first-token timer covers sending the request and reading until
-                # the first event exists. It is never held across a yield: the
-                # caller's time between events is its own.
-                timer = asyncio.timeout(budget)
+                # The deadline rule by timers: this first-token one covers sending the
+                # request and reading until the first event exists, and is never held
+                # across a yield (the caller's time between events is its own); the
+                # transport's total one covers the whole body.
+                timer = asyncio.timeout(timeout.first_token)
                 events: list[Event] = []
                 ended = False
                 try:
@@ -141,10 +294,7 @@ class HttpProvider:
                         )
                         if resp.status >= 300:
                             body = await resp.read()
-                            raise adapter.map_error(
-                                request,
-                                HttpResponse(status=resp.status, headers=resp.headers, body=body),
-                            )
+                            raise self._refused(request, resp.status, resp.headers, body)
                         chunks = resp.chunks().__aiter__()
                         while not events:
                             try:
@@ -156,9 +306,7 @@ class HttpProvider:
                 except TimeoutError:
                     if not timer.expired():
                         raise  # aiohttp's own (total) timeout, reported by the transport
-                    raise LLMTimeoutError(
-                        f"no first token within {budget}s", phase="first_token", timeout=budget
-                    ) from None
+                    raise timeout_error("first_token", timeout) from None
                 for event in events:
                     yield event
                 if ended:
@@ -171,267 +319,35 @@ class HttpProvider:
         except LLMError as exc:
             raise self._fail(exc, request, url=http.url) from None
 
-    async def alist_models(self, ctx: CallContext) -> list[ModelInfo]:
-        """Every page, under one timer for the total timeout (see :class:`Listing`)."""
-        listing = Listing(ctx.timeout)
-        cursor: str | None = None
-        url: str | None = None
-        timer = asyncio.timeout_at(_loop_deadline(listing.deadline))
-        try:
-            async with timer:
-                while True:
-                    http = self.adapter.models_request(self.endpoint, cursor)
-                    url = http.url
-                    response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
-                    self._check(None, response)
-                    models, next_cursor = self._models_page(response, cursor)
-                    if listing.add(models, next_cursor, response):
-                        return listing.models
-                    cursor = next_cursor
-        except TimeoutError:
-            if not timer.expired():
-                raise
-            raise self._fail(listing.expired(), None) from None
-        except LLMError as exc:
-            if isinstance(exc, LLMTimeoutError) and listing.past_deadline():
-                exc = listing.expired()
-            raise self._fail(exc, None, url=url) from None
-
-    # ------------------------------------------------------------------ sync
-
-    def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
-        http = self.adapter.build_request(request, self.endpoint, stream=False)
-        try:
-            response = ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
-            self._check(request, response)
-            return self.adapter.parse_response(request, response)
-        except LLMError as exc:
-            raise self._fail(exc, request, url=http.url) from None
-
     def stream(self, request: ChatRequest, ctx: CallContext) -> Iterator[Event]:
-        adapter = self.adapter
-        http = adapter.build_request(request, self.endpoint, stream=True)
-        parser = adapter.stream_parser(request)
+        http, parser = self._stream_start(request)
         timeout = ctx.timeout
-        start = time.monotonic()
-        total_deadline = start + timeout.total if timeout.total is not None else None
-        first_deadline = start + timeout.first_token if timeout.first_token is not None else None
+        # The deadline rule by read timeouts: each blocking read may wait only until
+        # the deadline that applies at that point.
+        deadlines = Deadlines(timeout)
         try:
             with ctx.transport.stream(self.endpoint.prepare(http), timeout) as resp:
                 if resp.status >= 300:
-                    raise adapter.map_error(
-                        request,
-                        HttpResponse(status=resp.status, headers=resp.headers, body=resp.read()),
-                    )
+                    raise self._refused(request, resp.status, resp.headers, resp.read())
                 chunks = resp.chunks()
-                got_first = False
+                set_read_timeout = resp.set_read_timeout
                 while True:
-                    deadline = (
-                        total_deadline if got_first else _earliest(first_deadline, total_deadline)
-                    )
-                    if deadline is not None:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            raise _sync_timeout(got_first, first_deadline, total_deadline, timeout)
-                        resp.set_read_timeout(remaining)
+                    left = deadlines.left()
+                    if left is not None:
+                        set_read_timeout(left)
                     try:
                         chunk = next(chunks)
                     except StopIteration:
                         break
                     except LLMTimeoutError:
-                        raise _sync_timeout(
-                            got_first, first_deadline, total_deadline, timeout
-                        ) from None
+                        raise deadlines.expired() from None
                     events = parser.feed(chunk)
                     if events:
-                        got_first = True
+                        deadlines.started = True
                         yield from events
                 yield from parser.close()
         except LLMError as exc:
             raise self._fail(exc, request, url=http.url) from None
-
-    def list_models(self, ctx: CallContext) -> list[ModelInfo]:
-        """Every page; each page request gets what is left of the total timeout."""
-        listing = Listing(ctx.timeout)
-        cursor: str | None = None
-        url: str | None = None
-        try:
-            while True:
-                http = self.adapter.models_request(self.endpoint, cursor)
-                url = http.url
-                timeout = listing.page_timeout()
-                response = ctx.transport.send(self.endpoint.prepare(http), timeout)
-                self._check(None, response)
-                models, next_cursor = self._models_page(response, cursor)
-                if listing.add(models, next_cursor, response):
-                    return listing.models
-                cursor = next_cursor
-        except LLMError as exc:
-            if isinstance(exc, LLMTimeoutError) and listing.past_deadline():
-                exc = listing.expired()
-            raise self._fail(exc, None, url=url) from None
-
-    # ------------------------------------------------------------------ embeddings
-
-    def _embedder(self, request: EmbedRequest) -> EmbeddingAdapter:
-        adapter = self.adapter
-        if not hasattr(adapter, "build_embed_request"):
-            raise ConfigurationError(
-                f"provider {self.id!r} has no embeddings endpoint",
-                field="model",
-                provider=self.id,
-                model=request.model,
-            )
-        return adapter  # type: ignore[return-value]
-
-    def _embed_batches(self, request: EmbedRequest) -> list[EmbedRequest]:
-        adapter = self._embedder(request)
-        # One adapter can serve model families with different limits (Bedrock: Titan
-        # takes one input per request, Cohere 96): it may answer per model.
-        size_for = getattr(adapter, "embed_batch_size_for", None)
-        size = max(1, size_for(request.model) if size_for else adapter.embed_batch_size)
-        inputs = request.inputs
-        return [replace(request, inputs=inputs[i : i + size]) for i in range(0, len(inputs), size)]
-
-    def _embed_part(self, batch: EmbedRequest, response: HttpResponse) -> EmbeddingResponse:
-        self._check(None, response)
-        part = self._embedder(batch).parse_embed_response(batch, response)
-        if len(part.vectors) != len(batch.inputs):
-            # A short answer would silently shift every later vector onto the wrong input.
-            raise ProviderError(
-                f"sent {len(batch.inputs)} inputs, got {len(part.vectors)} vectors back",
-                status_code=response.status,
-                body=response.body,
-            )
-        return part
-
-    async def aembed(self, request: EmbedRequest, ctx: CallContext) -> EmbeddingResponse:
-        batches = self._embed_batches(request)
-        adapter = self._embedder(request)
-        limit = asyncio.Semaphore(4)  # a few batches in flight; providers rate-limit bursts
-
-        async def one(batch: EmbedRequest) -> EmbeddingResponse:
-            http = adapter.build_embed_request(batch, self.endpoint)
-            async with limit:
-                response = await ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
-            return self._embed_part(batch, response)
-
-        try:
-            parts = await asyncio.gather(*(one(b) for b in batches))
-        except LLMError as exc:
-            raise self._fail(exc, None, request.model) from None
-        return _merge_embeddings(request, list(parts))
-
-    def embed(self, request: EmbedRequest, ctx: CallContext) -> EmbeddingResponse:
-        batches = self._embed_batches(request)
-        adapter = self._embedder(request)
-        parts: list[EmbeddingResponse] = []
-        try:
-            for batch in batches:
-                http = adapter.build_embed_request(batch, self.endpoint)
-                response = ctx.transport.send(self.endpoint.prepare(http), ctx.timeout)
-                parts.append(self._embed_part(batch, response))
-        except LLMError as exc:
-            raise self._fail(exc, None, request.model) from None
-        return _merge_embeddings(request, parts)
-
-    # ------------------------------------------------------------------ health
-
-    def _health_request(self) -> HttpRequest:
-        probe = getattr(self.adapter, "health_request", None)
-        http = probe(self.endpoint) if probe else self.adapter.models_request(self.endpoint)
-        return self.endpoint.prepare(http)
-
-    def _probe_answer(self, response: HttpResponse) -> str | None:
-        """The server version from a 2xx probe answer; raises when the answer is not the
-        provider's (a web server at a wrong base URL answers 200 too). An adapter with
-        its own probe checks its answer with ``check_health``; one probed with the model
-        list, with ``check_models_answer`` (else the page must parse)."""
-        adapter = self.adapter
-        if hasattr(adapter, "health_request"):
-            check = getattr(adapter, "check_health", None)
-            if check is not None:
-                check(response)
-        else:
-            check = getattr(adapter, "check_models_answer", None)
-            if check is not None:
-                check(response)
-            else:
-                self._models_page(response, None)
-        parse = getattr(adapter, "parse_health", None)
-        return parse(response) if parse is not None else None  # type: ignore[no-any-return]
-
-    def _health_result(
-        self, http: HttpRequest, response: HttpResponse | None, started: float, err: str | None
-    ) -> HealthStatus:
-        latency = (time.monotonic() - started) * 1000
-        version = None
-        if err is None and response is not None:
-            try:
-                if response.status >= 300:
-                    raise self.adapter.map_error(None, response)
-                version = self._probe_answer(response)
-            except LLMError as exc:
-                err = str(self._fail(exc, None, url=http.url))
-        if err is not None:  # a status line: provider messages and HTML bodies span lines
-            err = " ".join(err.split())
-        return HealthStatus(
-            provider=self.id,
-            ok=err is None,
-            latency_ms=round(latency, 2),
-            version=version if err is None else None,
-            error=err,
-        )
-
-    async def ahealth(self, ctx: CallContext) -> HealthStatus:
-        started = time.monotonic()
-        http = self._health_request()
-        try:
-            response = await ctx.transport.send(http, ctx.timeout)
-        except LLMError as exc:
-            return self._health_result(http, None, started, str(self._fail(exc, None)))
-        return self._health_result(http, response, started, None)
-
-    def health(self, ctx: CallContext) -> HealthStatus:
-        started = time.monotonic()
-        http = self._health_request()
-        try:
-            response = ctx.transport.send(http, ctx.timeout)
-        except LLMError as exc:
-            return self._health_result(http, None, started, str(self._fail(exc, None)))
-        return self._health_result(http, response, started, None)
-
-    # ------------------------------------------------------------------ token counting
-
-    def _count_request(self, request: ChatRequest) -> tuple[Any, HttpRequest]:
-        counter = getattr(self.adapter, "count_tokens_request", None)
-        if counter is None:
-            raise ConfigurationError(
-                f"provider {self.id!r} has no token counting endpoint",
-                field="model",
-                provider=self.id,
-                model=request.model,
-            )
-        return self.adapter, self.endpoint.prepare(counter(request, self.endpoint))
-
-    async def acount_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
-        """Input tokens ``request`` would use, counted by the provider."""
-        adapter, http = self._count_request(request)
-        try:
-            response = await ctx.transport.send(http, ctx.timeout)
-            self._check(request, response)
-            return adapter.parse_count_tokens(response)  # type: ignore[no-any-return]
-        except LLMError as exc:
-            raise self._fail(exc, request) from None
-
-    def count_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
-        adapter, http = self._count_request(request)
-        try:
-            response = ctx.transport.send(http, ctx.timeout)
-            self._check(request, response)
-            return adapter.parse_count_tokens(response)  # type: ignore[no-any-return]
-        except LLMError as exc:
-            raise self._fail(exc, request) from None
 
 
 def _merge_embeddings(request: EmbedRequest, parts: list[EmbeddingResponse]) -> EmbeddingResponse:
@@ -448,32 +364,3 @@ def _merge_embeddings(request: EmbedRequest, parts: list[EmbeddingResponse]) -> 
         provider=request.provider,
         raw=[p.raw for p in parts],
     )  # fmt: skip
-
-
-def _loop_deadline(deadline: float | None) -> float | None:
-    """A ``time.monotonic()`` deadline on the running loop's clock."""
-    if deadline is None:
-        return None
-    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
-
-
-def _earliest(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    return a if b is None else min(a, b)
-
-
-def _sync_timeout(
-    got_first: bool, first: float | None, total: float | None, timeout: Timeout
-) -> LLMTimeoutError:
-    """Which limit a blocking read ran into: the first-token one while no event has
-    arrived and it is the earlier deadline, else the total one."""
-    if not got_first and first is not None and (total is None or first <= total):
-        return LLMTimeoutError(
-            f"no first token within {timeout.first_token}s",
-            phase="first_token",
-            timeout=timeout.first_token,
-        )
-    return LLMTimeoutError(
-        f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total
-    )

@@ -7,45 +7,26 @@ Sans-I/O: :class:`AnthropicAdapter` turns a :class:`~llmswitch.ChatRequest` into
 
 from __future__ import annotations
 
-from ...errors import ProviderError
-from ...messages import ChatRequest, ChatResponse, ModelInfo
-from ...wire import HttpRequest, HttpResponse
+from ...wire import HttpResponse
 from .._hints import anthropic_hint, expect_field
-from ..base import Endpoint
+from ..base import AdapterBase, ChatWire, Endpoint
 from . import _errors, _request, _response
 from ._stream import AnthropicStreamParser
 
 __all__ = ["AnthropicAdapter", "AnthropicStreamParser"]
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(AdapterBase):
     """Stateless; one instance serves every request and thread."""
 
     __slots__ = ()
 
-    def build_request(
-        self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
-    ) -> HttpRequest:
-        return _request.build_request(request, endpoint, stream=stream)
+    wire = ChatWire(
+        _request.build_request, _response.parse_response, AnthropicStreamParser,
+        _errors.map_error, _request.models_request, _response.parse_models,
+    )  # fmt: skip
 
-    def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse:
-        return _response.parse_response(request, response)
-
-    def stream_parser(self, request: ChatRequest) -> AnthropicStreamParser:
-        return AnthropicStreamParser(request)
-
-    def map_error(self, request: ChatRequest | None, response: HttpResponse) -> ProviderError:
-        return _errors.map_error(request, response)
-
-    def models_request(self, endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
-        return _request.models_request(endpoint, cursor)
-
-    def parse_models(
-        self, endpoint: Endpoint, response: HttpResponse
-    ) -> tuple[list[ModelInfo], str | None]:
-        return _response.parse_models(endpoint, response)
-
-    def check_models_answer(self, response: HttpResponse) -> None:
+    def check_models_answer(self, endpoint: Endpoint, response: HttpResponse) -> None:
         """Health: the 200 must be a models list (``{"data": [...], "has_more": ...}``)."""
         expect_field(response, "data", list, "an Anthropic models list")
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ...errors import ConfigurationError, ProviderError
-from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
+from ...errors import ConfigurationError
+from ...messages import ChatRequest, EmbeddingResponse, EmbedRequest
 from ...wire import HttpRequest, HttpResponse, Secret
 from .._hints import expect_field
-from ..base import Endpoint
+from ..base import AdapterBase, ChatWire, Endpoint
 from . import _embed, _errors, _request, _response
 from ._endpoint import (
     AwsCredentialChain,
@@ -36,45 +36,25 @@ if TYPE_CHECKING:
 __all__ = ["BedrockAdapter", "BedrockEndpoint", "BedrockStreamParser", "build_provider"]
 
 
-class BedrockAdapter:
+class BedrockAdapter(AdapterBase):
     """Stateless; one instance serves every request and thread."""
 
     __slots__ = ()
 
+    wire = ChatWire(
+        _request.build_request, _response.parse_response, BedrockStreamParser,
+        _errors.map_error, _request.models_request, _response.parse_models,
+    )  # fmt: skip
+
     # Titan embeds one text per request, Cohere 96: see embed_batch_size_for().
     embed_batch_size = 1
 
-    def build_request(
-        self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
-    ) -> HttpRequest:
-        return _request.build_request(request, endpoint, stream=stream)
-
-    def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse:
-        return _response.parse_response(request, response)
-
-    def stream_parser(self, request: ChatRequest) -> BedrockStreamParser:
-        return BedrockStreamParser(request)
-
-    def map_error(self, request: ChatRequest | None, response: HttpResponse) -> ProviderError:
-        return _errors.map_error(request, response)
-
-    def models_request(self, endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
-        return _request.models_request(endpoint, cursor)
-
-    def parse_models(
-        self, endpoint: Endpoint, response: HttpResponse
-    ) -> tuple[list[ModelInfo], str | None]:
-        return _response.parse_models(endpoint, response)
-
     def health_request(self, endpoint: Endpoint) -> HttpRequest:
-        return _request.health_request(endpoint)
+        return _request.health_request(endpoint)  # Bedrock reports no version
 
     def check_health(self, response: HttpResponse) -> None:
         """ListFoundationModels must answer ``{"modelSummaries": [...]}``."""
         expect_field(response, "modelSummaries", list, "a Bedrock foundation-models list")
-
-    def parse_health(self, response: HttpResponse) -> str | None:
-        return None  # Bedrock reports no version
 
     def count_tokens_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequest:
         return _request.count_tokens_request(request, endpoint)

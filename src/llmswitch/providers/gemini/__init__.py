@@ -13,17 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ...config import ProviderConfig
-from ...errors import ConfigurationError, ProviderError
-from ...messages import (
-    ChatRequest,
-    ChatResponse,
-    EmbeddingResponse,
-    EmbedRequest,
-    ModelInfo,
-)
+from ...errors import ConfigurationError
+from ...messages import ChatRequest, EmbeddingResponse, EmbedRequest
 from ...wire import HttpRequest, HttpResponse, Secret
 from .._hints import expect_field, gemini_hint
-from ..base import Endpoint
+from ..base import AdapterBase, ChatWire, Endpoint
 from ..http import HttpProvider
 from . import _errors, _request, _response
 from ._request import SYNTHETIC_ID_PREFIX
@@ -41,40 +35,18 @@ GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
 
-class GeminiAdapter:
+class GeminiAdapter(AdapterBase):
     """Stateless; one instance serves every request and thread."""
 
     __slots__ = ()
 
+    wire = ChatWire(
+        _request.build_request, _response.parse_response, GeminiStreamParser,
+        _errors.map_error, _request.models_request, _response.parse_models,
+    )  # fmt: skip
+
     # batchEmbedContents accepts at most 100 requests per call.
     embed_batch_size = 100
-
-    def __repr__(self) -> str:
-        return "GeminiAdapter()"
-
-    def build_request(
-        self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
-    ) -> HttpRequest:
-        return _request.build_request(request, endpoint, stream=stream)
-
-    def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse:
-        return _response.parse_response(request, response)
-
-    def stream_parser(self, request: ChatRequest) -> GeminiStreamParser:
-        return GeminiStreamParser(request)
-
-    def map_error(self, request: ChatRequest | None, response: HttpResponse) -> ProviderError:
-        return _errors.map_error(request, response)
-
-    def models_request(self, endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
-        return _request.models_request(endpoint, cursor)
-
-    def parse_models(
-        self, endpoint: Endpoint, response: HttpResponse
-    ) -> tuple[list[ModelInfo], str | None]:
-        return _response.parse_models(endpoint, response)
-
-    # ------------------------------------------------------------------ embeddings
 
     def build_embed_request(self, request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
         return _request.embed_request(request, endpoint)
@@ -84,25 +56,18 @@ class GeminiAdapter:
     ) -> EmbeddingResponse:
         return _response.parse_embed_response(request, response)
 
-    # ------------------------------------------------------------------ token counting
-
     def count_tokens_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequest:
         return _request.count_tokens_request(request, endpoint)
 
     def parse_count_tokens(self, response: HttpResponse) -> int:
         return _response.parse_count_tokens(response)
 
-    # ------------------------------------------------------------------ health
-
     def health_request(self, endpoint: Endpoint) -> HttpRequest:
-        return _request.health_request(endpoint)
+        return _request.health_request(endpoint)  # the API reports no server version
 
     def check_health(self, response: HttpResponse) -> None:
         """The one-model page must be a models list (``{"models": [...]}``)."""
         expect_field(response, "models", list, "a Gemini models list")
-
-    def parse_health(self, response: HttpResponse) -> str | None:
-        return None  # the API reports no server version
 
     def base_url_hint(self, endpoint: Endpoint, status: int | None, body: bytes) -> str | None:
         return gemini_hint(endpoint.provider, endpoint.base_url, status, body)

@@ -26,17 +26,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ... import _json
-from ...errors import ConfigurationError, ProviderError
-from ...messages import (
-    ChatRequest,
-    ChatResponse,
-    EmbeddingResponse,
-    EmbedRequest,
-    ModelInfo,
-)
+from ...errors import ConfigurationError
+from ...messages import EmbeddingResponse, EmbedRequest, ModelInfo
 from ...wire import HttpRequest, HttpResponse, Secret
 from .._hints import expect_field, ollama_hint
-from ..base import Endpoint
+from ..base import AdapterBase, ChatWire, Endpoint
 from ..http import HttpProvider
 from . import _errors, _request, _response
 from ._pull import PULL_TIMEOUT, PullParser, PullProgress, apull_model, pull_model
@@ -62,50 +56,37 @@ DEFAULT_HOST = "http://127.0.0.1:11434"
 EMBED_BATCH_SIZE = 512
 
 
-class OllamaAdapter:
+def _models_request(endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
+    if cursor is None:
+        return _request.get_request(endpoint, "/api/tags")
+    return _request.show_request(endpoint, _pending(cursor)[0])
+
+
+def _parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], None]:
+    """The installed models from ``/api/tags`` alone (names only, one request)."""
+    names = [_name(m) for m in _response.parse_tags(response)]
+    return [ModelInfo(id=n, provider=endpoint.provider) for n in names], None
+
+
+class OllamaAdapter(AdapterBase):
     """Stateless; one instance serves every request and thread.
 
     Model listing takes N+1 requests: ``GET /api/tags``, then ``POST /api/show`` per
     model (context length and capabilities are only there). The paging cursor drives
     it: after the tags page it is the JSON list of the names still to show, and
     :meth:`models_request` shows the first of them. :meth:`parse_models_page` is given
-    the cursor its page was requested with, as a show answer does not name its model.
+    the cursor its page was requested with, as a show answer does not name its model;
+    :meth:`parse_models` reads the tags page alone.
     """
 
     __slots__ = ()
 
+    wire = ChatWire(
+        _request.build_request, _response.parse_response, OllamaStreamParser,
+        _errors.map_error, _models_request, _parse_models,
+    )  # fmt: skip
+
     embed_batch_size = EMBED_BATCH_SIZE
-
-    def __repr__(self) -> str:
-        return "OllamaAdapter()"
-
-    def build_request(
-        self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
-    ) -> HttpRequest:
-        return _request.build_request(request, endpoint, stream=stream)
-
-    def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse:
-        return _response.parse_response(request, response)
-
-    def stream_parser(self, request: ChatRequest) -> OllamaStreamParser:
-        return OllamaStreamParser(request)
-
-    def map_error(self, request: ChatRequest | None, response: HttpResponse) -> ProviderError:
-        return _errors.map_error(request, response)
-
-    # ------------------------------------------------------------------ models
-
-    def models_request(self, endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
-        if cursor is None:
-            return _request.get_request(endpoint, "/api/tags")
-        return _request.show_request(endpoint, _pending(cursor)[0])
-
-    def parse_models(
-        self, endpoint: Endpoint, response: HttpResponse
-    ) -> tuple[list[ModelInfo], str | None]:
-        """The installed models from ``/api/tags`` alone (names only, one request)."""
-        names = [_name(m) for m in _response.parse_tags(response)]
-        return [ModelInfo(id=n, provider=endpoint.provider) for n in names], None
 
     def parse_models_page(
         self, endpoint: Endpoint, response: HttpResponse, cursor: str | None
@@ -118,8 +99,6 @@ class OllamaAdapter:
         name, *rest = _pending(cursor)
         info = _response.parse_show(endpoint, name, response)
         return [info], _json.dumps_str(rest) if rest else None
-
-    # ------------------------------------------------------------------ embeddings, health
 
     def build_embed_request(self, request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
         return _request.build_embed_request(request, endpoint)

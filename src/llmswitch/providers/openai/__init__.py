@@ -15,7 +15,7 @@ from ...errors import ConfigurationError, ProviderError
 from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
 from ...wire import HttpRequest, HttpResponse
 from .._hints import expect_field, openai_hint
-from ..base import Endpoint
+from ..base import AdapterBase, Endpoint
 from ._embed import EMBED_BATCH_SIZE, build_embed_request, parse_embed_response
 from ._errors import map_error
 from ._request import Flavor, build_request
@@ -25,9 +25,10 @@ from ._stream import OpenAIStreamParser
 __all__ = ["RAW_ARGUMENTS_KEY", "Flavor", "OpenAIAdapter", "OpenAIStreamParser"]
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(AdapterBase):
     """Sans-I/O translator between llmswitch types and Chat Completions HTTP (and
-    ``/embeddings``)."""
+    ``/embeddings``). Its chat core depends on ``flavor``, so it overrides the methods
+    rather than naming a :class:`~llmswitch.providers.base.ChatWire`."""
 
     __slots__ = ("flavor",)
 
@@ -67,7 +68,7 @@ class OpenAIAdapter:
     ) -> tuple[list[ModelInfo], str | None]:
         return parse_models(endpoint, response)
 
-    def check_models_answer(self, response: HttpResponse) -> None:
+    def check_models_answer(self, endpoint: Endpoint, response: HttpResponse) -> None:
         """Health: the 200 must be a models list (``{"object": "list", "data": [...]}``)."""
         expect_field(response, "data", list, "an OpenAI models list")
 
