@@ -5,7 +5,12 @@ from collections.abc import Iterator
 import pytest
 
 from llmswitch.testing import block_network
-from tests.loopback import Loopback
+from tests.support.bedrock import aws_env
+from tests.support.loopback import Loopback
+from tests.support.state import backend, redis_prefix
+
+# Fixtures shared by every module: pytest finds them here.
+__all__ = ["aws_env", "backend", "redis_prefix"]
 
 _PROVIDER_ENV = (
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "AZURE_OPENAI_API_KEY",

@@ -15,7 +15,7 @@ from llmswitch.errors import (
     RateLimitError,
 )
 from llmswitch.events import Event, TextDelta, ToolCallEnd
-from tests.loopback import Loopback, Reply, sse_reply
+from tests.support.loopback import Loopback, Reply, sse_reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 KEY = "sk-ant-api03-e2e-key-0123456789abcdef"

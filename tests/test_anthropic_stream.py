@@ -3,15 +3,10 @@ byte by byte, split at every position) and what each stream means to a user."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
-
 import pytest
 
 from llmswitch.errors import ProviderError, ProviderUnavailableError, RateLimitError
 from llmswitch.events import (
-    Accumulator,
-    Event,
     ReasoningEnd,
     StreamEnd,
     StreamStart,
@@ -20,42 +15,20 @@ from llmswitch.events import (
     ToolCallEnd,
     ToolCallStart,
 )
-from llmswitch.messages import ChatRequest, ChatResponse, Message
+from llmswitch.messages import ChatRequest, Message
 from llmswitch.providers.anthropic import AnthropicAdapter
+from tests.support.fixtures import Fixtures
+from tests.support.streams import Feeder, byte_by_byte, split_at, splits_in_two
 
-FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
+fixture = Fixtures("anthropic")
 REQUEST = ChatRequest(
     provider="anthropic",
     model="claude-sonnet-4-5",
     messages=(Message(role="user", content="hi"),),
 )
-COMPLETE_STREAMS = sorted(
-    p.name for p in FIXTURES.glob("*.sse") if p.name not in ("error_overloaded.sse",)
-)
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def parse(chunks: Iterable[bytes]) -> list[Event]:
-    parser = AnthropicAdapter().stream_parser(REQUEST)
-    events: list[Event] = []
-    for chunk in chunks:
-        events.extend(parser.feed(chunk))
-    events.extend(parser.close())
-    return events
-
-
-def accumulate(events: Iterable[Event]) -> ChatResponse:
-    acc = Accumulator(REQUEST.provider, REQUEST.model)
-    for event in events:
-        acc.add(event)
-    return acc.snapshot()
-
-
-def streamed(name: str) -> ChatResponse:
-    return accumulate(parse([fixture(name)]))
+COMPLETE_STREAMS = fixture.names("*.sse", exclude=("error_overloaded.sse",))
+FEED = Feeder(AnthropicAdapter, REQUEST, fixture)
+parse, accumulate, streamed = FEED.parse, FEED.accumulate, FEED.streamed
 
 
 # --------------------------------------------------------------------------- framing
@@ -65,8 +38,8 @@ def streamed(name: str) -> ChatResponse:
 def test_byte_by_byte_gives_the_same_events(name: str) -> None:
     data = fixture(name)
     whole = parse([data])
-    assert parse(data[i : i + 1] for i in range(len(data))) == whole
-    assert accumulate(whole) == accumulate(parse(data[i : i + 1] for i in range(len(data))))
+    assert parse(byte_by_byte(data)) == whole
+    assert accumulate(whole) == accumulate(parse(byte_by_byte(data)))
 
 
 @pytest.mark.parametrize("name", COMPLETE_STREAMS)
@@ -74,8 +47,8 @@ def test_split_at_every_position_gives_the_same_events(name: str) -> None:
     data = fixture(name)
     whole = parse([data])
     final = accumulate(whole)
-    for i in range(len(data) + 1):
-        events = parse([data[:i], data[i:]])
+    for i, pieces in splits_in_two(data):
+        events = parse(pieces)
         assert events == whole, f"split at byte {i}"
         assert accumulate(events) == final
 
@@ -92,7 +65,7 @@ def test_split_inside_a_multibyte_character_keeps_the_character() -> None:
     data = fixture("text_pings.sse")
     emoji = "👋".encode()
     at = data.index(emoji) + 2  # between the 2nd and 3rd byte of the emoji
-    events = parse([data[:at], data[at:]])
+    events = parse(split_at(data, at))
     assert accumulate(events).text == "Grüße aus Zürich 👋 — naïve café 日本語."
 
 
@@ -177,7 +150,7 @@ def test_message_delta_without_input_keeps_message_start_counts() -> None:
 def test_mid_stream_overload_raises_retryable_error_after_delivering_text() -> None:
     data = fixture("error_overloaded.sse")
     cut = data.index(b"event: error")
-    parser = AnthropicAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     before = parser.feed(data[:cut])
     assert [e.text for e in before if isinstance(e, TextDelta)] == ["Partial ans"]
     with pytest.raises(ProviderUnavailableError) as info:
@@ -188,7 +161,7 @@ def test_mid_stream_overload_raises_retryable_error_after_delivering_text() -> N
 
 
 def test_mid_stream_error_of_another_type_maps_like_http() -> None:
-    parser = AnthropicAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     data = (
         b'event: error\ndata: {"type":"error","error":{"type":"rate_limit_error",'
         b'"message":"Number of request tokens has exceeded your per-minute rate limit"}}\n\n'
@@ -252,7 +225,7 @@ def test_unparseable_tool_json_without_truncation_is_a_provider_error() -> None:
 
 
 def test_malformed_event_is_a_provider_error_with_the_bytes() -> None:
-    parser = AnthropicAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     with pytest.raises(ProviderError) as info:
         parser.feed(b"event: content_block_delta\ndata: {not json\n\n")
     assert info.value.body == "{not json"
@@ -278,7 +251,7 @@ def test_events_without_event_names_are_still_understood() -> None:
 
 def test_error_in_the_same_read_as_good_events_is_raised_after_them() -> None:
     # A socket read can hold both; the text must reach the caller before the error.
-    parser = AnthropicAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     events = parser.feed(fixture("error_overloaded.sse"))
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Partial ans"]
     with pytest.raises(ProviderUnavailableError):

@@ -12,7 +12,7 @@ import pytest
 
 from llmswitch import AsyncClient, Client
 from llmswitch.errors import ModelNotFoundError, ProviderError
-from tests.loopback import Loopback, Reply, sse_reply
+from tests.support.loopback import Loopback, Reply, sse_reply
 
 KEY = "plain-hint-key-0123456789"
 HI = [{"role": "user", "content": "hi"}]

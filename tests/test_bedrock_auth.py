@@ -22,20 +22,18 @@ from llmswitch.errors import AuthenticationError, ConfigurationError
 from llmswitch.providers.bedrock import BedrockEndpoint, build_provider
 from llmswitch.providers.http import HttpProvider
 from llmswitch.wire import HttpRequest, Secret
-from tests.bedrock_support import (
+from tests.support.bedrock import (
     ACCESS_KEY,
     MODEL,
     MODEL_PATH,
     SECRET_KEY,
-    aws_env,
     chat_request,
     check_sigv4,
     fixture,
     verifying,
 )
-from tests.loopback import Loopback, Recorded, Reply
+from tests.support.loopback import Loopback, Recorded, Reply
 
-_ = aws_env  # the fixture, used through pytestmark
 pytestmark = pytest.mark.usefixtures("aws_env")
 
 KEYS = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}

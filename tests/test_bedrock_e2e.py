@@ -19,19 +19,16 @@ from llmswitch.errors import (
     RateLimitError,
 )
 from llmswitch.events import Event, TextDelta, ToolCallEnd
-from tests.bedrock_support import (
+from tests.support.bedrock import (
     ACCESS_KEY,
     MODEL,
     MODEL_PATH,
     SECRET_KEY,
-    aws_env,
-    eventstream_reply,
     fixture,
     verifying,
 )
-from tests.loopback import Loopback, Recorded, Reply
+from tests.support.loopback import Loopback, Recorded, Reply, eventstream_reply
 
-_ = aws_env
 pytestmark = pytest.mark.usefixtures("aws_env")
 
 CHAT = f"/model/{MODEL_PATH}/converse"

@@ -19,7 +19,7 @@ from llmswitch.errors import (
 )
 from llmswitch.providers.bedrock import BedrockAdapter
 from llmswitch.wire import HttpResponse
-from tests.bedrock_support import MODEL, chat_request, fixture, parse_body
+from tests.support.bedrock import MODEL, chat_request, fixture, parse_body
 
 REQUEST = chat_request()
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 from botocore.eventstream import EventStreamBuffer, ParserError
 
 from llmswitch.wire.eventstream import MAX_PAYLOAD_LENGTH, EventStreamDecoder, EventStreamError
-from tests.bedrock_support import FIXTURES, event, fixture, frame
+from tests.support.bedrock import event, fixture, frame
+from tests.support.streams import byte_by_byte, splits_in_two
 
-STREAMS = sorted(p.name for p in FIXTURES.glob("*.bin"))
+STREAMS = fixture.names("*.bin")
 Frames = list[tuple[dict[str, object], bytes]]
 
 
@@ -37,15 +37,15 @@ def test_same_frames_as_botocore_whole_and_byte_by_byte(name: str) -> None:
     expected = botocore_frames(data)
     assert expected  # every fixture holds frames
     assert ours([data]) == expected
-    assert ours([data[i : i + 1] for i in range(len(data))]) == expected
+    assert ours(byte_by_byte(data)) == expected
 
 
 @pytest.mark.parametrize("name", ["tool_use.bin", "reasoning.bin", "throttled.bin"])
 def test_same_frames_split_at_every_position(name: str) -> None:
     data = fixture(name)
     expected = botocore_frames(data)
-    for i in range(len(data) + 1):
-        assert ours([data[:i], data[i:]]) == expected, f"split at byte {i}"
+    for i, pieces in splits_in_two(data):
+        assert ours(pieces) == expected, f"split at byte {i}"
 
 
 def test_every_header_value_type_decodes_like_botocore() -> None:
@@ -130,4 +130,4 @@ def test_fixture_files_are_binary_event_streams() -> None:
     text = fixture("text.bin")
     assert any(b >= 0xF0 for b in text)  # a 4-byte UTF-8 character to cut through
     assert b'"p":"' in text  # Bedrock's padding field
-    assert Path(FIXTURES / "truncated.bin").stat().st_size > 0
+    assert (fixture.dir / "truncated.bin").stat().st_size > 0

@@ -16,7 +16,7 @@ from llmswitch.messages import (
     to_tools,
 )
 from llmswitch.providers.bedrock import BedrockAdapter, BedrockEndpoint
-from tests.bedrock_support import MODEL_PATH, chat_request, fixture, parse_body
+from tests.support.bedrock import MODEL_PATH, chat_request, fixture, parse_body
 
 ENDPOINT = BedrockEndpoint(
     provider="bedrock",

@@ -16,27 +16,21 @@ from botocore.exceptions import EventStreamError
 
 from llmswitch.errors import ProviderError
 from llmswitch.messages import ChatResponse
-from tests.bedrock_support import (
+from tests.support.bedrock import (
     ACCESS_KEY,
-    FIXTURES,
     MODEL,
     MODEL_PATH,
     SECRET_KEY,
-    aws_env,
-    eventstream_reply,
     fixture,
     parse_body,
     run_stream,
 )
-from tests.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Reply, eventstream_reply
 
-_ = aws_env
 pytestmark = pytest.mark.usefixtures("aws_env")
 
-STREAMS = sorted(
-    p.name
-    for p in FIXTURES.glob("*.bin")
-    if p.name not in ("throttled.bin", "model_stream_error.bin", "truncated.bin")
+STREAMS = fixture.names(
+    "*.bin", exclude=("throttled.bin", "model_stream_error.bin", "truncated.bin")
 )
 BODIES = ["text.json", "tool_use.json", "redacted.json", "guardrail.json", "context_window.json"]
 HI = [{"role": "user", "content": [{"text": "Hi"}]}]

@@ -24,9 +24,8 @@ from llmswitch.events import (
     ToolCallEnd,
     ToolCallStart,
 )
-from llmswitch.providers.bedrock import BedrockAdapter
-from tests.bedrock_support import (
-    FIXTURES,
+from tests.support.bedrock import (
+    FEED,
     accumulate,
     chat_request,
     event,
@@ -35,18 +34,14 @@ from tests.bedrock_support import (
     frame,
     run_stream,
 )
+from tests.support.streams import byte_by_byte, split_at, splits_in_two
 
-COMPLETE = sorted(
-    p.name
-    for p in FIXTURES.glob("*.bin")
-    if p.name not in ("throttled.bin", "model_stream_error.bin")
-)
+COMPLETE = fixture.names("*.bin", exclude=("throttled.bin", "model_stream_error.bin"))
 REQUEST = chat_request()
 
 
 def feed_all(data: bytes) -> list[object]:
-    parser = BedrockAdapter().stream_parser(REQUEST)
-    return [*parser.feed(data), *parser.close()]
+    return list(FEED.parse([data]))
 
 
 # --------------------------------------------------------------------------- framing
@@ -56,7 +51,7 @@ def feed_all(data: bytes) -> list[object]:
 def test_byte_by_byte_gives_the_same_events(name: str) -> None:
     data = fixture(name)
     whole, final = run_stream([data])
-    events, resp = run_stream(data[i : i + 1] for i in range(len(data)))
+    events, resp = run_stream(byte_by_byte(data))
     assert events == whole and resp == final
 
 
@@ -64,8 +59,8 @@ def test_byte_by_byte_gives_the_same_events(name: str) -> None:
 def test_split_at_every_position_gives_the_same_events(name: str) -> None:
     data = fixture(name)
     whole, final = run_stream([data])
-    for i in range(len(data) + 1):
-        events, resp = run_stream([data[:i], data[i:]])
+    for i, pieces in splits_in_two(data):
+        events, resp = run_stream(pieces)
         assert events == whole, f"split at byte {i}"
         assert resp == final
 
@@ -73,7 +68,7 @@ def test_split_at_every_position_gives_the_same_events(name: str) -> None:
 def test_split_inside_a_multibyte_character_keeps_the_character() -> None:
     data = fixture("text.bin")
     at = data.index("👋".encode()) + 2
-    _, resp = run_stream([data[:at], data[at:]])
+    _, resp = run_stream(split_at(data, at))
     assert resp.text == "Grüße aus Zürich 👋 — naïve café 日本語."
 
 
@@ -142,7 +137,7 @@ def test_reasoning_with_signature_and_cache_usage_after_message_stop() -> None:
 def test_usage_arrives_only_after_message_stop() -> None:
     data = fixture("reasoning.bin")
     at = data.index(b"metadata") - 30  # inside the metadata frame's prelude/headers
-    parser = BedrockAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     before = parser.feed(data[:at])
     assert not any(isinstance(e, StreamEnd) for e in before)  # messageStop alone: no end yet
     after = parser.feed(data[at:])
@@ -169,7 +164,7 @@ def test_redacted_reasoning_keeps_its_place() -> None:
 def test_throttling_exception_mid_stream_after_delivering_text() -> None:
     data = fixture("throttled.bin")
     cut = data.index(b"throttlingException") - 20
-    parser = BedrockAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     before = parser.feed(data[:cut])
     assert [e.text for e in before if isinstance(e, TextDelta)] == ["Partial ans"]
     with pytest.raises(RateLimitError) as info:
@@ -180,7 +175,7 @@ def test_throttling_exception_mid_stream_after_delivering_text() -> None:
 
 
 def test_exception_in_the_same_read_as_text_is_raised_on_the_next_call() -> None:
-    parser = BedrockAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     events = parser.feed(fixture("throttled.bin"))
     assert accumulate(events).text == "Partial ans"
     with pytest.raises(RateLimitError):
@@ -190,7 +185,7 @@ def test_exception_in_the_same_read_as_text_is_raised_on_the_next_call() -> None
 
 
 def test_model_stream_error_is_retryable_and_keeps_the_original_message() -> None:
-    parser = BedrockAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     parser.feed(fixture("model_stream_error.bin"))
     with pytest.raises(ProviderUnavailableError) as info:
         parser.close()
@@ -305,5 +300,5 @@ def test_json_payload_padding_and_order_do_not_matter() -> None:
         {":message-type": "event", ":event-type": "contentBlockDelta", ":content-type": "json"},
         payload,
     )
-    parser = BedrockAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     assert parser.feed(data) == [TextDelta(3, "a")]

@@ -28,7 +28,7 @@ from llmswitch.events import StreamEnd
 from llmswitch.middleware import BreakerPolicy, BreakerState, CircuitBreaker
 from llmswitch.storage import MemoryStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.test_storage import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
+from tests.support.state import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
 
 HI = [{"role": "user", "content": "hi"}]
 DEP = "fake/m"

@@ -15,7 +15,7 @@ from llmswitch.cli import main
 from llmswitch.errors import AuthenticationError
 from llmswitch.messages import ModelInfo
 from llmswitch.testing import FakeProvider
-from tests.loopback import Loopback, Reply, sse_reply
+from tests.support.loopback import Loopback, Reply, sse_reply
 
 PLAIN_KEY = "hunter2-correct-horse-battery"  # no known key shape: only exact redaction hides it
 

@@ -18,8 +18,8 @@ from llmswitch.providers.http import HttpProvider
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.testing import FakeProvider
 from llmswitch.wire import HttpRequest, HttpResponse
-from tests.loopback import Loopback, Recorded, Reply
-from tests.openai_support import fixture
+from tests.support.loopback import Loopback, Recorded, Reply
+from tests.support.openai import fixture
 
 OPENAI_KEY = "hunter2-openai-battery-staple"  # no known key shape: only exact redaction hides it
 ANTHROPIC_KEY = "hunter2-anthropic-battery-staple"

@@ -17,7 +17,7 @@ from llmswitch import AsyncClient, Client, ConfigurationError, LLMError
 from llmswitch.middleware import Middleware
 from llmswitch.middleware.retry import Retry
 from llmswitch.testing import FakeProvider
-from tests.loopback import Loopback
+from tests.support.loopback import Loopback
 
 HI = [{"role": "user", "content": "hi"}]
 KEY = "sk-test-0123456789abcdef"
@@ -116,7 +116,7 @@ def test_an_async_client_serves_loops_in_several_threads_at_once(loopback: Loopb
     """Each thread's loop gets its own session: a second loop starting while the first
     one's call is in flight never closes that call's session (it used to, as
     "connection lost")."""
-    from tests.loopback import Reply
+    from tests.support.loopback import Reply
 
     loopback.route("POST", "/v1/chat/completions", handler=lambda _: Reply(body=BODY, delay=1.0))
     client = AsyncClient(env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": loopback.url + "/v1"})

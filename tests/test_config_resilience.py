@@ -23,9 +23,9 @@ from llmswitch.middleware import CircuitBreaker, Middleware, RateLimiter, Retry,
 from llmswitch.middleware._stack import DeploymentLimits
 from llmswitch.middleware.retry import RetryPolicy, no_sleep
 from llmswitch.testing import FakeProvider
-from tests.loopback import Loopback, Recorded, Reply
-from tests.openai_support import fixture
-from tests.test_storage import REDIS_URL, redis_or_skip
+from tests.support.loopback import Loopback, Recorded, Reply
+from tests.support.openai import fixture
+from tests.support.state import REDIS_URL, redis_or_skip
 
 HI = [{"role": "user", "content": "hi"}]
 KEY_A = "sk-KEYA-QWERTYUIOPASDFGHJKL"

@@ -20,7 +20,7 @@ from llmswitch import (
 from llmswitch.middleware import Hooks, Retry, RetryPolicy
 from llmswitch.middleware.retry import no_sleep
 from llmswitch.testing import FakeProvider
-from tests.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Reply
 
 HI = [{"role": "user", "content": "hi"}]
 KEY = "sk-test-0123456789abcdef"

@@ -11,7 +11,7 @@ from llmswitch import Client
 from llmswitch.config import load_config
 from llmswitch.errors import ConfigurationError
 from llmswitch.wire import Secret
-from tests.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Reply
 
 HI = [{"role": "user", "content": "hi"}]
 OK = (

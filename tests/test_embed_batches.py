@@ -5,7 +5,7 @@ import json
 import pytest
 
 from llmswitch import Client, ProviderError
-from tests.loopback import Loopback
+from tests.support.loopback import Loopback
 
 
 def test_a_batch_answered_with_too_few_vectors_is_an_error(loopback: Loopback) -> None:

@@ -1,7 +1,7 @@
 """Fault injection through real loopback HTTP: every call ends, typed, and leaks nothing.
 
 Each test drives ``Client``/``AsyncClient`` with ``Retry`` (no real sleeping) and a
-``CircuitBreaker`` against :mod:`tests.loopback` servers that answer 429 with
+``CircuitBreaker`` against :mod:`tests.support.loopback` servers that answer 429 with
 ``retry-after``, 500/503, Anthropic 529, reset the connection before or during the
 body, or go silent before the first byte or mid-stream. Small timeouts bound every
 call; a watchdog fails a test whose call has not returned within 5 s instead of
@@ -36,7 +36,8 @@ from llmswitch.errors import (
 from llmswitch.messages import ChatResponse
 from llmswitch.middleware import CircuitBreaker, Middleware, Retry, RetryPolicy
 from llmswitch.wire import Timeout
-from tests.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Reply
+from tests.support.streams import split_at
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HI = [{"role": "user", "content": "Hi"}]
@@ -83,7 +84,7 @@ class Upstream:
         if mode == "stream":
             return Reply(content_type="text/event-stream", chunks=events(self.sse), **kw)
         body = self.chat_body
-        return Reply(body=body, chunks=[body[:40], body[40:]] if kw else None, **kw)
+        return Reply(body=body, chunks=split_at(body, 40) if kw else None, **kw)
 
 
 def error_reply(status: int, headers: dict[str, str] | None = None) -> Reply:

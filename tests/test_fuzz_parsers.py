@@ -56,7 +56,7 @@ from llmswitch.providers.ollama import OllamaAdapter
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.wire import HttpResponse
 from llmswitch.wire.eventstream import EventStreamDecoder
-from tests.bedrock_support import frame
+from tests.support.bedrock import frame
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FUZZ = settings(

@@ -20,7 +20,7 @@ from llmswitch.errors import (
 )
 from llmswitch.events import Event, TextDelta, ToolCallEnd
 from llmswitch.providers.gemini import SYNTHETIC_ID_PREFIX
-from tests.loopback import Loopback, Recorded, Reply, sse_reply
+from tests.support.loopback import Loopback, Recorded, Reply, sse_reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
 KEY = "AIzaSyE2E-gemini-key-0123456789abcdefgh"

@@ -3,9 +3,6 @@ byte, split at every position) and what each stream means to a user."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
-
 import pytest
 
 from llmswitch.errors import (
@@ -15,8 +12,6 @@ from llmswitch.errors import (
     RateLimitError,
 )
 from llmswitch.events import (
-    Accumulator,
-    Event,
     ReasoningDelta,
     StreamEnd,
     StreamStart,
@@ -25,39 +20,19 @@ from llmswitch.events import (
     ToolCallEnd,
     ToolCallStart,
 )
-from llmswitch.messages import ChatRequest, ChatResponse, Message
+from llmswitch.messages import ChatRequest, Message
 from llmswitch.providers.gemini import SYNTHETIC_ID_PREFIX, GeminiAdapter
+from tests.support.fixtures import Fixtures
+from tests.support.streams import Feeder, byte_by_byte, split_at, splits_in_two
 
-FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
+fixture = Fixtures("gemini")
 REQUEST = ChatRequest(
     provider="gemini", model="gemini-2.5-flash", messages=(Message(role="user", content="hi"),)
 )
 RAISING = ("blocked_prompt.sse", "error_midstream.sse", "error_raw_lines.sse")
-COMPLETE_STREAMS = sorted(p.name for p in FIXTURES.glob("*.sse") if p.name not in RAISING)
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def parse(chunks: Iterable[bytes]) -> list[Event]:
-    parser = GeminiAdapter().stream_parser(REQUEST)
-    events: list[Event] = []
-    for chunk in chunks:
-        events.extend(parser.feed(chunk))
-    events.extend(parser.close())
-    return events
-
-
-def accumulate(events: Iterable[Event]) -> ChatResponse:
-    acc = Accumulator(REQUEST.provider, REQUEST.model)
-    for event in events:
-        acc.add(event)
-    return acc.snapshot()
-
-
-def streamed(name: str) -> ChatResponse:
-    return accumulate(parse([fixture(name)]))
+COMPLETE_STREAMS = fixture.names("*.sse", exclude=RAISING)
+FEED = Feeder(GeminiAdapter, REQUEST, fixture)
+parse, accumulate, streamed = FEED.parse, FEED.accumulate, FEED.streamed
 
 
 # --------------------------------------------------------------------------- framing
@@ -67,7 +42,7 @@ def streamed(name: str) -> ChatResponse:
 def test_byte_by_byte_gives_the_same_events(name: str) -> None:
     data = fixture(name)
     whole = parse([data])
-    assert parse(data[i : i + 1] for i in range(len(data))) == whole
+    assert parse(byte_by_byte(data)) == whole
 
 
 @pytest.mark.parametrize("name", COMPLETE_STREAMS)
@@ -75,8 +50,8 @@ def test_split_at_every_position_gives_the_same_events(name: str) -> None:
     data = fixture(name)
     whole = parse([data])
     final = accumulate(whole)
-    for i in range(len(data) + 1):
-        events = parse([data[:i], data[i:]])
+    for i, pieces in splits_in_two(data):
+        events = parse(pieces)
         assert events == whole, f"split at byte {i}"
         assert accumulate(events) == final
 
@@ -85,7 +60,7 @@ def test_split_at_every_position_gives_the_same_events(name: str) -> None:
 def test_mid_stream_errors_raise_wherever_the_bytes_are_split(name: str) -> None:
     data = fixture(name)
     for i in range(0, len(data) + 1, 7):
-        parser = GeminiAdapter().stream_parser(REQUEST)
+        parser = FEED.parser()
         texts: list[str] = []
         with pytest.raises(ProviderError):
             for part in (data[:i], data[i:]):
@@ -105,9 +80,7 @@ def test_fixtures_exercise_awkward_splits() -> None:
 def test_split_inside_a_multibyte_character_keeps_the_character() -> None:
     data = fixture("text.sse")
     at = data.index("👋".encode()) + 2  # between the 2nd and 3rd byte of the emoji
-    assert (
-        accumulate(parse([data[:at], data[at:]])).text == "Grüße aus Zürich 👋 — naïve café 日本語."
-    )
+    assert accumulate(parse(split_at(data, at))).text == "Grüße aus Zürich 👋 — naïve café 日本語."
 
 
 # --------------------------------------------------------------------------- meaning
@@ -199,7 +172,7 @@ def test_synthesized_ids_are_stable_for_the_same_bytes_and_distinct_per_call() -
 
 
 def test_blocked_prompt_raises_content_filter_error() -> None:
-    parser = GeminiAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     with pytest.raises(ContentFilterError) as info:
         parser.feed(fixture("blocked_prompt.sse"))  # raised at once: no StreamStart first
     assert info.value.code == "PROHIBITED_CONTENT"
@@ -223,7 +196,7 @@ def test_max_tokens_is_length() -> None:
 def test_mid_stream_error_payload_raises_after_delivering_text() -> None:
     data = fixture("error_midstream.sse")
     cut = data.index(b'data: {"error"')
-    parser = GeminiAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     before = parser.feed(data[:cut])
     assert [e.text for e in before if isinstance(e, TextDelta)] == ["Partial ans"]
     with pytest.raises(ProviderUnavailableError) as info:
@@ -236,7 +209,7 @@ def test_mid_stream_error_payload_raises_after_delivering_text() -> None:
 def test_mid_stream_error_as_raw_json_lines_maps_with_retry_delay() -> None:
     # The official SDK buffers non-"data:" lines until their braces balance: an error
     # can arrive as pretty-printed JSON after the 200.
-    parser = GeminiAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     events = parser.feed(fixture("error_raw_lines.sse"))
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Partial ans"]
     with pytest.raises(RateLimitError) as info:
@@ -257,7 +230,7 @@ def test_truncated_stream_ends_with_error_and_keeps_text_and_usage() -> None:
 
 
 def test_error_as_the_first_chunk_raises_at_once() -> None:
-    parser = GeminiAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     with pytest.raises(ProviderUnavailableError):
         parser.feed(
             b'data: {"error": {"code": 500, "message": "Internal", "status": "INTERNAL"}}\n\n'
@@ -265,7 +238,7 @@ def test_error_as_the_first_chunk_raises_at_once() -> None:
 
 
 def test_error_without_code_or_status_counts_as_the_service_failing() -> None:
-    parser = GeminiAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     with pytest.raises(ProviderUnavailableError, match="stream failed: boom"):
         parser.feed(b'data: {"error": {"message": "boom"}}\n\n')
 
@@ -298,14 +271,14 @@ def test_usage_only_chunk_after_finish_replaces_usage() -> None:
 
 
 def test_malformed_chunk_is_a_provider_error_with_the_bytes() -> None:
-    parser = GeminiAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     with pytest.raises(ProviderError) as info:
         parser.feed(b"data: {not json\n\n")
     assert info.value.body == "{not json"
 
 
 def test_function_call_with_non_object_args_is_malformed() -> None:
-    parser = GeminiAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     bad = b'data: {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f","args": [1]}}]}}]}\n\n'
     with pytest.raises(ProviderError, match="args is not an object"):
         parser.feed(bad)

@@ -10,8 +10,8 @@ import pytest
 
 from llmswitch import AsyncClient, Client
 from llmswitch.messages import HealthStatus
-from tests.loopback import Loopback, Reply
-from tests.openai_support import fixture
+from tests.support.loopback import Loopback, Reply
+from tests.support.openai import fixture
 
 # No known key shape: only the exact redaction of our own key can hide it.
 OPENAI_KEY = "plain-openai-key-0123456789"

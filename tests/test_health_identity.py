@@ -13,7 +13,7 @@ import pytest
 from llmswitch import AsyncClient, Client
 from llmswitch.cli import main
 from llmswitch.messages import HealthStatus
-from tests.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Reply
 
 KEY = "plain-health-key-0123456789"  # no known key shape: only exact redaction hides it
 HTML = b"<!doctype html>\n<html><head><title>Welcome to nginx!</title></head><body></body></html>"

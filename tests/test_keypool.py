@@ -25,9 +25,9 @@ from llmswitch.providers.runtime import Provider
 from llmswitch.storage import MemoryStore, open_store
 from llmswitch.testing import FakeProvider
 from llmswitch.wire import Secret
-from tests.loopback import Loopback, Recorded, Reply, sse_reply
-from tests.openai_support import fixture
-from tests.test_storage import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
+from tests.support.loopback import Loopback, Recorded, Reply, sse_reply
+from tests.support.openai import fixture
+from tests.support.state import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
 
 # Upper case, digits and dashes: no run of these can occur in a lower-case hex digest.
 KEY_A = "sk-KEYA-QWERTYUIOPASDFGHJKL"

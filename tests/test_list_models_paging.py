@@ -15,7 +15,7 @@ from llmswitch import AsyncClient, Client
 from llmswitch.errors import LLMTimeoutError, ProviderError
 from llmswitch.messages import ModelInfo
 from llmswitch.providers import _paging
-from tests.loopback import Loopback, Recorded, Reply
+from tests.support.loopback import Loopback, Recorded, Reply
 
 KEY = "plain-paging-key-0123456789"
 

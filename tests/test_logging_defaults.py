@@ -21,8 +21,8 @@ from llmswitch.errors import ProviderUnavailableError
 from llmswitch.middleware import CircuitBreaker, Retry, RetryPolicy
 from llmswitch.storage import open_store
 from llmswitch.testing import FakeProvider
-from tests.loopback import Loopback, Reply
-from tests.test_storage import REDIS_URL, drop_prefix, redis_or_skip
+from tests.support.loopback import Loopback, Reply
+from tests.support.state import REDIS_URL, drop_prefix, redis_or_skip
 
 KEY = "hunter2-correct-horse-battery"
 HI = [{"role": "user", "content": "hi"}]

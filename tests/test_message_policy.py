@@ -22,8 +22,8 @@ from llmswitch.providers.bedrock import _request as bedrock
 from llmswitch.providers.gemini import _request as gemini
 from llmswitch.providers.ollama import _request as ollama
 from llmswitch.providers.openai import _request as openai
-from tests.bedrock_support import ACCESS_KEY, SECRET_KEY, aws_env  # noqa: F401  (a fixture)
-from tests.loopback import Loopback
+from tests.support.bedrock import ACCESS_KEY, SECRET_KEY
+from tests.support.loopback import Loopback
 
 MODELS = {
     "openai": "openai/gpt-4o-mini",

@@ -29,7 +29,7 @@ from llmswitch.providers.runtime import Provider
 from llmswitch.storage import MemoryStore
 from llmswitch.testing import FakeProvider
 from llmswitch.wire import Secret
-from tests.test_storage import FakeClock
+from tests.support.state import FakeClock
 
 HI = [{"role": "user", "content": "hi"}]
 T0 = 6_000_000.0  # on a minute boundary

@@ -11,7 +11,8 @@ import pytest
 from llmswitch.cli import main
 from llmswitch.cli._pull import ProgressPrinter, format_size
 from llmswitch.providers.ollama import PullProgress
-from tests.loopback import Loopback, Reply, split_awkward
+from tests.support.loopback import Loopback, Reply
+from tests.support.streams import split_awkward
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
 DIGEST = "sha256:dde5aa3fc5ffc17176b5e8bdc82f587b24b2678c6c66101bf7da77af9f7ccdff"

@@ -23,7 +23,8 @@ from llmswitch.events import Event, TextDelta, ToolCallEnd
 from llmswitch.messages import ChatResponse
 from llmswitch.providers.ollama import OllamaAdapter, PullProgress
 from llmswitch.testing import FakeProvider
-from tests.loopback import Loopback, Reply, split_awkward
+from tests.support.loopback import Loopback, Reply
+from tests.support.streams import split_awkward
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
 MODEL = "ollama/qwen3:8b"

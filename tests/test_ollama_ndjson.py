@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmswitch.wire.ndjson import NDJSONDecoder
+from tests.support.streams import byte_by_byte, split_at
 
 STREAM = (
     b'{"a":1}\n'
@@ -14,6 +15,7 @@ STREAM = (
     b"   \n"
     b'{"last":true}'  # no final newline: counts at close()
 )
+
 EXPECTED = [
     b'{"a":1}',
     '{"t":"héllo 😀 中"}'.encode(),
@@ -33,12 +35,12 @@ def decode(pieces: list[bytes]) -> list[bytes]:
 
 def test_whole_and_byte_by_byte() -> None:
     assert decode([STREAM]) == EXPECTED
-    assert decode([STREAM[i : i + 1] for i in range(len(STREAM))]) == EXPECTED
+    assert decode(byte_by_byte(STREAM)) == EXPECTED
 
 
 @pytest.mark.parametrize("cut", range(1, len(STREAM)))
 def test_every_split_point(cut: int) -> None:
-    assert decode([STREAM[:cut], STREAM[cut:]]) == EXPECTED
+    assert decode(split_at(STREAM, cut)) == EXPECTED
 
 
 def test_a_line_comes_out_as_soon_as_its_newline_arrives() -> None:

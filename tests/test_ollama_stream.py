@@ -5,15 +5,12 @@ byte by byte, split at every position) and what each stream means to a user; and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from llmswitch.errors import ContextLengthExceededError, ProviderError, ProviderUnavailableError
 from llmswitch.events import (
-    Accumulator,
     Event,
     ReasoningDelta,
     StreamEnd,
@@ -26,34 +23,16 @@ from llmswitch.events import (
 from llmswitch.messages import ChatRequest, ChatResponse, Message
 from llmswitch.providers.ollama import OllamaAdapter
 from llmswitch.wire import HttpResponse
+from tests.support.fixtures import Fixtures
+from tests.support.streams import Feeder, byte_by_byte, split_at, splits_in_two
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
+fixture = Fixtures("ollama")
 REQUEST = ChatRequest(
     provider="ollama", model="llama3.2", messages=(Message(role="user", content="hi"),)
 )
-COMPLETE = sorted(
-    p.name for p in FIXTURES.glob("chat_*.ndjson") if p.stem not in ("chat_error", "chat_truncated")
-)
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def parse(chunks: Iterable[bytes]) -> list[Event]:
-    parser = OllamaAdapter().stream_parser(REQUEST)
-    events: list[Event] = []
-    for chunk in chunks:
-        events.extend(parser.feed(chunk))
-    events.extend(parser.close())
-    return events
-
-
-def accumulate(events: Iterable[Event]) -> ChatResponse:
-    acc = Accumulator(REQUEST.provider, REQUEST.model)
-    for event in events:
-        acc.add(event)
-    return acc.snapshot()
+COMPLETE = fixture.names("chat_*.ndjson", exclude=("chat_error.ndjson", "chat_truncated.ndjson"))
+FEED = Feeder(OllamaAdapter, REQUEST, fixture)
+parse, accumulate, streamed = FEED.parse, FEED.accumulate, FEED.streamed
 
 
 def same_ids(events: list[Event]) -> list[Event]:
@@ -80,7 +59,7 @@ def same_response_ids(resp: ChatResponse) -> ChatResponse:
 def test_byte_by_byte_gives_the_same_events(name: str) -> None:
     data = fixture(name)
     whole = same_ids(parse([data]))
-    assert same_ids(parse(data[i : i + 1] for i in range(len(data)))) == whole
+    assert same_ids(parse(byte_by_byte(data))) == whole
 
 
 @pytest.mark.parametrize("name", COMPLETE)
@@ -88,8 +67,8 @@ def test_split_at_every_position_gives_the_same_events(name: str) -> None:
     data = fixture(name)
     whole = same_ids(parse([data]))
     final = same_response_ids(accumulate(parse([data])))
-    for i in range(len(data) + 1):
-        events = parse([data[:i], data[i:]])
+    for i, pieces in splits_in_two(data):
+        events = parse(pieces)
         assert same_ids(events) == whole, f"split at byte {i}"
         assert same_response_ids(accumulate(events)) == final
 
@@ -104,7 +83,7 @@ def test_fixtures_exercise_awkward_splits() -> None:
 def test_split_inside_a_multibyte_character_keeps_the_character() -> None:
     data = fixture("chat_text.ndjson")
     at = data.index("👋".encode()) + 2
-    assert accumulate(parse([data[:at], data[at:]])).text.startswith("Grüße aus Zürich 👋 — ")
+    assert accumulate(parse(split_at(data, at))).text.startswith("Grüße aus Zürich 👋 — ")
 
 
 # --------------------------------------------------------------------------- meaning
@@ -206,7 +185,7 @@ def test_truncated_stream_ends_with_error_and_keeps_the_text() -> None:
 
 
 def test_error_line_raises_after_the_good_events_of_the_same_read() -> None:
-    parser = OllamaAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     events = parser.feed(fixture("chat_error.ndjson"))
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Partial", " ans"]
     with pytest.raises(ProviderUnavailableError) as info:
@@ -219,19 +198,19 @@ def test_error_line_raises_after_the_good_events_of_the_same_read() -> None:
 
 def test_error_line_alone_raises_at_once_without_a_start_event() -> None:
     # Nothing reached the caller, so a retry layer may still retry the stream.
-    parser = OllamaAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     with pytest.raises(ProviderUnavailableError):
         parser.feed(b'{"error":"model runner has unexpectedly stopped"}\n')
 
 
 def test_overflow_error_line_is_a_context_length_error() -> None:
-    parser = OllamaAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     with pytest.raises(ContextLengthExceededError):
         parser.feed(b'{"error":"the input length exceeds the context length"}\n')
 
 
 def test_garbage_line_is_a_provider_error_with_the_bytes() -> None:
-    parser = OllamaAdapter().stream_parser(REQUEST)
+    parser = FEED.parser()
     with pytest.raises(ProviderError) as info:
         parser.feed(b"<html>502 Bad Gateway</html>\n")
     assert not isinstance(info.value, ProviderUnavailableError)

@@ -15,8 +15,8 @@ from llmswitch.errors import (
 )
 from llmswitch.events import Event, StreamEnd, TextDelta, ToolCallEnd
 from llmswitch.wire import Secret
-from tests.loopback import Loopback, Reply, sse_reply
-from tests.openai_support import fixture
+from tests.support.loopback import Loopback, Reply, sse_reply
+from tests.support.openai import fixture
 
 KEY = "sk-proj-e2eKey0123456789abcdefABCDEF"
 AZURE_KEY = "0123456789abcdef0123456789abcdef"

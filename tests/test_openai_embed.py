@@ -21,8 +21,8 @@ from llmswitch.providers.base import AzureEndpoint, Endpoint
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.providers.openai._embed import decode_base64_vector
 from llmswitch.wire import HttpResponse, Secret
-from tests.loopback import Loopback, Recorded, Reply
-from tests.openai_support import fixture
+from tests.support.loopback import Loopback, Recorded, Reply
+from tests.support.openai import fixture
 
 KEY = "sk-proj-embedKey0123456789abcdefABCDEF"
 AZURE_KEY = "0123456789abcdef0123456789abcdef"

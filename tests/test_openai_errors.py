@@ -23,7 +23,7 @@ from llmswitch.errors import (
 )
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.wire import HttpResponse
-from tests.openai_support import chat_request, parse_body
+from tests.support.openai import chat_request, parse_body
 
 REQUEST = chat_request(model="gpt-4o-mini")
 

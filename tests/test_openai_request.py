@@ -25,7 +25,7 @@ from llmswitch.messages import (
 from llmswitch.providers.base import AzureEndpoint, Endpoint
 from llmswitch.providers.openai import RAW_ARGUMENTS_KEY, OpenAIAdapter
 from llmswitch.wire import HttpRequest, Secret
-from tests.openai_support import chat_request
+from tests.support.openai import chat_request
 
 KEY = "sk-proj-Zq8mW3nV5bX1cL7kJ9hG2fD4sA6pO0iU"
 OPENAI = Endpoint(provider="openai", base_url="https://api.openai.com/v1", api_key=Secret(KEY))

@@ -9,7 +9,7 @@ from llmswitch.messages import Usage
 from llmswitch.providers.base import Endpoint
 from llmswitch.providers.openai import RAW_ARGUMENTS_KEY, OpenAIAdapter
 from llmswitch.wire import HttpResponse
-from tests.openai_support import chat_request, fixture, parse_body, run_stream
+from tests.support.openai import chat_request, fixture, parse_body, run_stream
 
 
 def test_text_response() -> None:

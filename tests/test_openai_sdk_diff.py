@@ -16,7 +16,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from llmswitch.errors import ProviderError
 from llmswitch.messages import ChatResponse
 from llmswitch.providers.openai import RAW_ARGUMENTS_KEY
-from tests.openai_support import awkward_splits, fixture, parse_body, run_stream
+from tests.support.openai import awkward_splits, fixture, parse_body, run_stream
 
 STREAMS = [
     "stream_text.sse",

@@ -18,7 +18,8 @@ from llmswitch.events import (
 )
 from llmswitch.messages import ToolCall, Usage
 from llmswitch.providers.openai import RAW_ARGUMENTS_KEY, OpenAIAdapter
-from tests.openai_support import awkward_splits, chat_request, fixture, run_stream
+from tests.support.openai import awkward_splits, chat_request, fixture, run_stream
+from tests.support.streams import split_at
 
 COMPLETE = [
     "stream_text.sse",
@@ -50,7 +51,7 @@ def test_same_events_split_at_every_position(name: str) -> None:
     data = fixture(name)
     expected, response = run_stream([data])
     for i in range(1, len(data)):
-        events, resp = run_stream([data[:i], data[i:]])
+        events, resp = run_stream(split_at(data, i))
         assert events == expected, i
         assert resp == response, i
 

@@ -28,7 +28,7 @@ from llmswitch.messages import ChatRequest
 from llmswitch.middleware import Limit, Quota, RateLimiter
 from llmswitch.storage import MemoryStore, StateStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.test_storage import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
+from tests.support.state import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
 
 HI = [{"role": "user", "content": "hi"}]
 T0 = 6_000_000.0  # on a minute boundary

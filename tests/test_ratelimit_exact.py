@@ -18,8 +18,7 @@ from llmswitch.errors import RateLimitExceeded
 from llmswitch.middleware import Limit, RateLimiter
 from llmswitch.storage import MemoryStore, StateStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.test_ratelimit import run_together
-from tests.test_storage import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
+from tests.support.state import REDIS_URL, FakeClock, drop_prefix, redis_or_skip, run_together
 
 HI = [{"role": "user", "content": "hi"}]
 T0 = 6_000_000.0  # a minute boundary

@@ -44,8 +44,9 @@ from typing import Any
 import pytest
 
 from llmswitch.config import load_config
-from tests.bedrock_support import AWS_VARS
-from tests.loopback import Loopback, Recorded, Reply, split_awkward
+from tests.support.bedrock import AWS_VARS
+from tests.support.loopback import Loopback, Recorded, Reply
+from tests.support.streams import split_awkward
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

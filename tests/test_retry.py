@@ -27,8 +27,8 @@ from llmswitch.events import Event, StreamEnd
 from llmswitch.middleware import Call, Middleware, Retry, RetryPolicy
 from llmswitch.middleware.retry import no_sleep
 from llmswitch.testing import FakeProvider
-from tests.loopback import Loopback, Reply, sse_reply
-from tests.openai_support import fixture
+from tests.support.loopback import Loopback, Reply, sse_reply
+from tests.support.openai import fixture
 
 HI = [{"role": "user", "content": "Hi"}]
 

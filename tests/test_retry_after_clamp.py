@@ -28,8 +28,8 @@ from llmswitch.providers.ollama import OllamaAdapter
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.storage import MemoryStore
 from llmswitch.wire import HttpResponse
-from tests.loopback import Loopback, Reply
-from tests.test_storage import FakeClock
+from tests.support.loopback import Loopback, Reply
+from tests.support.state import FakeClock
 
 MAX = DEFAULT_MAX_RETRY_AFTER
 FAR_FUTURE = "Fri, 31 Dec 2099 23:59:59 GMT"

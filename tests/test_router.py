@@ -30,7 +30,7 @@ from llmswitch.middleware.base import Call, ChatHandler
 from llmswitch.providers.runtime import CallContext
 from llmswitch.testing import FakeProvider
 from llmswitch.wire import Timeout
-from tests.loopback import Loopback, Reply, sse_reply
+from tests.support.loopback import Loopback, Reply, sse_reply
 
 HI = [{"role": "user", "content": "hi"}]
 

@@ -17,7 +17,7 @@ from llmswitch.config import Config, Deployment, ModelGroup, load_config
 from llmswitch.middleware import Router
 from llmswitch.storage import MemoryStore, StateStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.test_storage import REDIS_URL, drop_prefix, redis_or_skip
+from tests.support.state import REDIS_URL, drop_prefix, redis_or_skip
 
 HI = [{"role": "user", "content": "hi"}]
 

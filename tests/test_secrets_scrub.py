@@ -16,7 +16,7 @@ from llmswitch.config import load_config
 from llmswitch.errors import redact
 from llmswitch.providers.base import AzureEndpoint, Endpoint
 from llmswitch.wire import Secret
-from tests.loopback import Loopback, Recorded, Reply
+from tests.support.loopback import Loopback, Recorded, Reply
 
 HI = [{"role": "user", "content": "hi"}]
 # Opaque on purpose: no key shape the generic patterns know, so only the endpoint's

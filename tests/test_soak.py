@@ -35,7 +35,7 @@ from llmswitch.messages import ChatResponse
 from llmswitch.middleware import Middleware, Retry, RetryPolicy
 from llmswitch.middleware.base import AsyncChatHandler, Call
 from llmswitch.wire import Timeout
-from tests.loopback import Loopback, Recorded, Reply
+from tests.support.loopback import Loopback, Recorded, Reply
 from tests.test_faults import assert_no_leaks, fixture, sockets
 
 CALLS = 10_000

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from llmswitch.wire.sse import SSEDecoder
+from tests.support.streams import byte_by_byte, split_at
 
 STREAM = (
     b": keep-alive\n\n"
@@ -13,6 +14,7 @@ STREAM = (
     b"event: ping\ndata: {}\n\n"
     b"data: [DONE]\n\n"
 )
+
 EXPECTED = [
     ("message_start", b'{"a": 1}'),
     (None, '{"t": "héllo 😀 中"}'.encode()),
@@ -36,9 +38,9 @@ def _decode(pieces: list[bytes]) -> list[tuple[str | None, bytes]]:
 def test_every_split_point_gives_the_same_events(eol: bytes) -> None:
     data = STREAM.replace(b"\n", eol)
     assert _decode([data]) == EXPECTED
-    assert _decode([data[i : i + 1] for i in range(len(data))]) == EXPECTED
+    assert _decode(byte_by_byte(data)) == EXPECTED
     for cut in range(1, len(data)):
-        assert _decode([data[:cut], data[cut:]]) == EXPECTED, cut
+        assert _decode(split_at(data, cut)) == EXPECTED, cut
 
 
 def test_crlf_split_between_cr_and_lf_does_not_create_an_extra_blank_line() -> None:

@@ -22,7 +22,7 @@ from llmswitch.keys import KeyPool, KeyRotation
 from llmswitch.middleware import CircuitBreaker, Limit, Quota, RateLimiter
 from llmswitch.storage import MemoryStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.test_storage import REDIS_URL, drop_prefix, redis_or_skip
+from tests.support.state import REDIS_URL, drop_prefix, redis_or_skip
 
 HI = [{"role": "user", "content": "hi"}]
 # Nothing listens on port 1: connections are refused at once, no outage needed.

@@ -19,7 +19,7 @@ from llmswitch.providers.runtime import Provider
 from llmswitch.storage import MemoryStore, open_store
 from llmswitch.testing import FakeProvider
 from llmswitch.wire import Secret
-from tests.test_storage import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
+from tests.support.state import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
 
 HI = [{"role": "user", "content": "hi"}]
 KEY_A, KEY_B = "sk-KEYA-QWERTYUIOPASDF", "sk-KEYB-ZXCVBNMLKJHGFD"

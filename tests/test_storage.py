@@ -4,76 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from llmswitch.errors import ConfigurationError
-from llmswitch.storage import MemoryStore, StateStore, open_store
-
-REDIS_URL = "redis://localhost:6379/15"
-START_REDIS = 'redis-server --daemonize yes --port 6379 --save "" --appendonly no'
-
-
-def redis_or_skip() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        pytest.skip(f"Redis is not running on localhost:6379; start it with: {START_REDIS}")
-
-
-def drop_prefix(prefix: str) -> None:
-    import redis
-
-    r = redis.Redis.from_url(REDIS_URL)
-    keys = list(r.scan_iter(match=f"{prefix}*"))
-    if keys:
-        r.delete(*keys)
-    r.close()
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Backend:
-    store: StateStore
-    prefix: str
-    wait: Callable[[float], None]  # let TTLs elapse: fake clock in memory, real time in Redis
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
-
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    prefix = f"test-storage:{uuid.uuid4().hex}:"
-    if request.param == "memory":
-        clock = FakeClock()
-
-        def advance(seconds: float) -> None:
-            clock.now += seconds
-
-        yield Backend(MemoryStore(clock=clock), prefix, advance)
-        return
-    redis_or_skip()
-    store = open_store(REDIS_URL)
-    try:
-        yield Backend(store, prefix, time.sleep)
-    finally:
-        store.close()
-        drop_prefix(prefix)
-
+from llmswitch.storage import MemoryStore, open_store
+from tests.support.state import Backend
 
 T0 = 1_763_769_600.0  # window tests pass time explicitly, identical for both backends
 

@@ -7,13 +7,13 @@ import math
 
 import pytest
 
-from tests.test_storage import Backend, backend  # noqa: F401  (fixture)
+from tests.support.state import Backend
 
 W = 60.0
 T0 = 6_000_000.0  # a minute boundary: the old fixed windows started here
 
 
-def test_acquire_admits_up_to_limit_then_says_how_long(backend: Backend) -> None:  # noqa: F811
+def test_acquire_admits_up_to_limit_then_says_how_long(backend: Backend) -> None:
     key = backend.key("rpm")
     for i in range(3):
         adm = backend.store.log_acquire([(key, 1, 3)], W, T0 + 1 + i)
@@ -27,7 +27,7 @@ def test_acquire_admits_up_to_limit_then_says_how_long(backend: Backend) -> None
     assert backend.store.log_acquire([(key, 0, 3)], W, T0 + 61).uses == (3.0,)
 
 
-def test_no_window_admits_more_than_the_limit_across_a_boundary(backend: Backend) -> None:  # noqa: F811
+def test_no_window_admits_more_than_the_limit_across_a_boundary(backend: Backend) -> None:
     # The case the old sliding-window counter got wrong: a burst at the end of one
     # minute and another at the start of the next.
     key = backend.key("edge")
@@ -42,7 +42,7 @@ def test_no_window_admits_more_than_the_limit_across_a_boundary(backend: Backend
     assert len(admitted) == 60  # 20 per 60 s, not more, not fewer
 
 
-def test_acquire_is_all_or_nothing_across_keys(backend: Backend) -> None:  # noqa: F811
+def test_acquire_is_all_or_nothing_across_keys(backend: Backend) -> None:
     a, b = backend.key("a"), backend.key("b")
     assert backend.store.log_acquire([(a, 5, 10), (b, 5, 5)], W, T0).wait == 0.0
     adm = backend.store.log_acquire([(a, 1, 10), (b, 1, 5)], W, T0)
@@ -51,7 +51,7 @@ def test_acquire_is_all_or_nothing_across_keys(backend: Backend) -> None:  # noq
     assert backend.store.log_acquire([(a, 11, 10)], W, T0).wait == math.inf
 
 
-def test_weighted_wait_walks_the_oldest_entries(backend: Backend) -> None:  # noqa: F811
+def test_weighted_wait_walks_the_oldest_entries(backend: Backend) -> None:
     key = backend.key("tpm")
     for i, amount in enumerate((300, 300, 300)):
         assert backend.store.log_acquire([(key, amount, 1000)], W, T0 + i).wait == 0.0
@@ -59,7 +59,7 @@ def test_weighted_wait_walks_the_oldest_entries(backend: Backend) -> None:  # no
     assert backend.store.log_acquire([(key, 500, 1000)], W, T0 + 5).wait == pytest.approx(56.0)
 
 
-def test_adjust_refunds_the_calls_own_entry(backend: Backend) -> None:  # noqa: F811
+def test_adjust_refunds_the_calls_own_entry(backend: Backend) -> None:
     key = backend.key("tpm")
     adm = backend.store.log_acquire([(key, 900, 1000)], W, T0 + 5)
     assert backend.store.log_acquire([(key, 200, 1000)], W, T0 + 6).wait > 0
@@ -77,7 +77,7 @@ def test_adjust_refunds_the_calls_own_entry(backend: Backend) -> None:  # noqa: 
     backend.store.log_adjust(key, adm.ident, 1100, -5, W)
 
 
-async def test_async_forms_share_state(backend: Backend) -> None:  # noqa: F811
+async def test_async_forms_share_state(backend: Backend) -> None:
     key = backend.key("async")
     adm = await backend.store.alog_acquire([(key, 2, 2)], W, T0)
     assert adm.wait == 0.0

@@ -24,7 +24,8 @@ from llmswitch.providers.gemini import GeminiAdapter
 from llmswitch.providers.ollama import OllamaAdapter
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.wire import HttpResponse
-from tests.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Reply
+from tests.support.streams import byte_by_byte, split_at
 
 ADAPTERS: dict[str, Any] = {
     "openai": (OpenAIAdapter, "gpt-4o-mini"),
@@ -51,8 +52,8 @@ def _feed(provider: str, pieces: Iterable[bytes]) -> list[Event]:
 
 def _cuts(data: bytes) -> list[list[bytes]]:
     """Whole, byte by byte, and split at every position."""
-    cuts = [[data], [data[i : i + 1] for i in range(len(data))]]
-    cuts += [[data[:i], data[i:]] for i in range(1, len(data))]
+    cuts = [[data], byte_by_byte(data)]
+    cuts += [split_at(data, i) for i in range(1, len(data))]
     return cuts
 
 

@@ -20,10 +20,10 @@ from llmswitch import AsyncClient, Client
 from llmswitch.cli import main
 from llmswitch.errors import ProviderError, ProviderUnavailableError
 from llmswitch.events import StreamEnd, TextDelta, ToolCallDelta
-from tests.bedrock_support import ACCESS_KEY, MODEL_PATH, SECRET_KEY, aws_env
-from tests.loopback import Loopback, Reply, split_awkward
+from tests.support.bedrock import ACCESS_KEY, MODEL_PATH, SECRET_KEY
+from tests.support.loopback import Loopback, Reply
+from tests.support.streams import split_awkward
 
-_ = aws_env
 FIXTURES = Path(__file__).parent / "fixtures"
 HI = [{"role": "user", "content": "Hi"}]
 HTML = (

@@ -18,7 +18,8 @@ from llmswitch import (
     RateLimitError,
     TransportError,
 )
-from tests.loopback import Loopback, Reply, sse_reply
+from tests.support.loopback import Loopback, Reply, sse_reply
+from tests.support.streams import split_at
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 CHAT = (FIXTURES / "chat_text.json").read_bytes()
@@ -148,7 +149,7 @@ def test_hung_stream_is_cut_by_total_timeout_and_keeps_what_arrived(
 def test_connection_dropped_mid_stream_is_a_transport_error(loopback: Loopback, mode: str) -> None:
     loopback.route(
         "POST", "/v1/chat/completions", Reply(content_type="text/event-stream",
-                                              chunks=[STREAM[:200], STREAM[200:]], drop_after=1)
+                                              chunks=split_at(STREAM, 200), drop_after=1)
     )  # fmt: skip
     with pytest.raises(TransportError):
         if mode == "sync":

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from llmswitch import AsyncClient, Client, LLMError, LLMTimeoutError, ProviderError, TransportError
-from tests.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Reply
 
 HI = [{"role": "user", "content": "hi"}]
 MODEL = "openai/gpt-4o-mini"

@@ -22,8 +22,8 @@ from llmswitch.wire import limits
 from llmswitch.wire.eventstream import EventStreamDecoder
 from llmswitch.wire.ndjson import NDJSONDecoder
 from llmswitch.wire.sse import SSEDecoder
-from tests.bedrock_support import event
-from tests.loopback import Loopback, Reply
+from tests.support.bedrock import event
+from tests.support.loopback import Loopback, Reply
 
 GEMINI = ChatRequest(
     provider="gemini", model="gemini-2.5-flash", messages=(Message(role="user", content="hi"),)
