@@ -4,7 +4,7 @@ replaying exact Anthropic bytes (cut into awkward chunks)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from functools import partial
 
 import pytest
 
@@ -14,10 +14,12 @@ from llmswitch.errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmswitch.events import Event, TextDelta, ToolCallEnd
+from llmswitch.events import ToolCallEnd
+from tests.support.fixtures import Fixtures
 from tests.support.loopback import Loopback, Reply, sse_reply
+from tests.support.upstreams import ANTHROPIC, adrain, drain
 
-FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
+fixture = Fixtures("anthropic")
 KEY = "sk-ant-api03-e2e-key-0123456789abcdef"
 MODEL = "anthropic/claude-sonnet-4-5"
 HI = [{"role": "user", "content": "Weather in Zürich?"}]
@@ -27,12 +29,7 @@ WEATHER = {
 }
 
 
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def env(loopback: Loopback) -> dict[str, str]:
-    return {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": loopback.url}
+env = partial(ANTHROPIC.env, key=KEY)
 
 
 def test_chat_sends_anthropic_headers_and_parses_the_answer(loopback: Loopback) -> None:
@@ -54,9 +51,8 @@ def test_chat_sends_anthropic_headers_and_parses_the_answer(loopback: Loopback) 
 
 def test_stream_over_awkward_chunks_matches_the_fixture(loopback: Loopback) -> None:
     loopback.route("POST", "/v1/messages", sse_reply(fixture("thinking_tool.sse")))
-    with Client(env=env(loopback)) as client, client.stream(MODEL, HI, tools=[WEATHER]) as stream:
-        events: list[Event] = list(stream)
-        final = stream.response
+    with Client(env=env(loopback)) as client:
+        events, final = drain(client, MODEL, HI, tools=[WEATHER])
     assert loopback.requests[0].json()["stream"] is True  # type: ignore[index]
     ends = [e for e in events if isinstance(e, ToolCallEnd)]
     assert ends[0].tool_call.arguments == {"city": "Zürich", "units": ["célsius", "°C"], "days": 3}
@@ -89,10 +85,7 @@ async def test_async_stream_mid_stream_overload_keeps_the_partial_answer(
     seen: list[str] = []
     async with AsyncClient(env=env(loopback)) as client:
         with pytest.raises(ProviderUnavailableError) as info:
-            async with client.stream(MODEL, HI) as stream:
-                async for event in stream:
-                    if isinstance(event, TextDelta):
-                        seen.append(event.text)
+            await adrain(client, MODEL, HI, seen=seen)
     assert "".join(seen) == "Partial ans"
     assert info.value.partial is not None and info.value.partial.text == "Partial ans"
     assert KEY not in str(info.value)
@@ -101,10 +94,7 @@ async def test_async_stream_mid_stream_overload_keeps_the_partial_answer(
 async def test_async_truncated_stream_finishes_with_error(loopback: Loopback) -> None:
     loopback.route("POST", "/v1/messages", sse_reply(fixture("truncated.sse")))
     async with AsyncClient(env=env(loopback)) as client:
-        async with client.stream(MODEL, HI) as stream:
-            async for _ in stream:
-                pass
-            final = stream.response
+        final = await adrain(client, MODEL, HI)
     assert final.finish_reason == "error" and final.text == "Once upon a time"
 
 

@@ -18,9 +18,8 @@ from llmswitch.errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmswitch.events import Event, TextDelta, ToolCallEnd
+from llmswitch.events import Event, ToolCallEnd
 from tests.support.bedrock import (
-    ACCESS_KEY,
     MODEL,
     MODEL_PATH,
     SECRET_KEY,
@@ -28,11 +27,11 @@ from tests.support.bedrock import (
     verifying,
 )
 from tests.support.loopback import Loopback, Recorded, Reply, eventstream_reply
+from tests.support.upstreams import BEDROCK, adrain, drain
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
-CHAT = f"/model/{MODEL_PATH}/converse"
-STREAM = f"/model/{MODEL_PATH}/converse-stream"
+CHAT, STREAM = BEDROCK.chat_path, BEDROCK.stream_path
 NAME = f"bedrock/{MODEL}"
 HI = [{"role": "user", "content": "Weather in Zürich?"}]
 WEATHER = {
@@ -43,15 +42,7 @@ TITAN = "amazon.titan-embed-text-v2:0"
 COHERE = "cohere.embed-multilingual-v3"
 
 
-def env(loopback: Loopback, **extra: str) -> dict[str, str]:
-    return {
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": loopback.url,
-        "AWS_ENDPOINT_URL_BEDROCK": loopback.url,
-        **extra,
-    }
+env = BEDROCK.env
 
 
 def signed_route(loopback: Loopback, path: str, reply: Reply, method: str = "POST") -> None:
@@ -79,9 +70,8 @@ def test_chat_is_signed_and_parsed(loopback: Loopback) -> None:
 
 def test_stream_over_awkward_chunks(loopback: Loopback) -> None:
     signed_route(loopback, STREAM, eventstream_reply(fixture("tool_use.bin")))
-    with Client(env=env(loopback)) as client, client.stream(NAME, HI, tools=[WEATHER]) as stream:
-        events: list[Event] = list(stream)
-        final = stream.response
+    with Client(env=env(loopback)) as client:
+        events, final = drain(client, NAME, HI, tools=[WEATHER])
     ends = [e for e in events if isinstance(e, ToolCallEnd)]
     assert ends[0].tool_call.arguments == {"city": "Zürich", "units": ["célsius", "°C"], "days": 3}
     assert final.text == "Let me check the weather." and final.finish_reason == "tool_calls"
@@ -94,10 +84,7 @@ async def test_async_chat_and_stream_are_signed_over_the_encoded_path(loopback: 
     signed_route(loopback, STREAM, eventstream_reply(fixture("reasoning.bin")))
     async with AsyncClient(env=env(loopback)) as client:
         resp = await client.chat(NAME, HI)
-        async with client.stream(NAME, HI) as stream:
-            async for _ in stream:
-                pass
-            final = stream.response
+        final = await adrain(client, NAME, HI)
     assert [r.path for r in loopback.requests] == [CHAT, STREAM]
     assert resp.text == "Grüße aus Zürich 👋 — naïve café 日本語."
     assert final.text == "2 + 2 = 4." and final.reasoning_blocks[0].signature
@@ -130,10 +117,7 @@ async def test_async_mid_stream_throttling_keeps_the_partial_answer(loopback: Lo
     seen: list[str] = []
     async with AsyncClient(env=env(loopback)) as client:
         with pytest.raises(RateLimitError) as info:
-            async with client.stream(NAME, HI) as stream:
-                async for event in stream:
-                    if isinstance(event, TextDelta):
-                        seen.append(event.text)
+            await adrain(client, NAME, HI, seen=seen)
     assert "".join(seen) == "Partial ans"
     assert info.value.partial is not None and info.value.partial.text == "Partial ans"
     assert SECRET_KEY not in str(info.value)

@@ -4,7 +4,7 @@ replaying exact Gemini bytes (cut into awkward chunks)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import pytest
@@ -18,15 +18,16 @@ from llmswitch.errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmswitch.events import Event, TextDelta, ToolCallEnd
+from llmswitch.events import ToolCallEnd
 from llmswitch.providers.gemini import SYNTHETIC_ID_PREFIX
+from tests.support.fixtures import Fixtures
 from tests.support.loopback import Loopback, Recorded, Reply, sse_reply
+from tests.support.upstreams import GEMINI, adrain, drain
 
-FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
+fixture = Fixtures("gemini")
 KEY = "AIzaSyE2E-gemini-key-0123456789abcdefgh"
 MODEL = "gemini/gemini-2.5-flash"
-GENERATE = "/v1beta/models/gemini-2.5-flash:generateContent"
-STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+GENERATE, STREAM = GEMINI.chat_path, GEMINI.stream_path
 HI = [{"role": "user", "content": "Weather in Zürich?"}]
 WEATHER = {
     "name": "get_weather",
@@ -34,12 +35,7 @@ WEATHER = {
 }
 
 
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def env(loopback: Loopback, **extra: str) -> dict[str, str]:
-    return {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": loopback.url, **extra}
+env = partial(GEMINI.env, key=KEY)
 
 
 def sent(loopback: Loopback, i: int = 0) -> dict[str, Any]:
@@ -76,9 +72,8 @@ def test_chat_sends_key_header_and_parses_the_answer(loopback: Loopback) -> None
 
 def test_stream_over_awkward_chunks_matches_the_fixture(loopback: Loopback) -> None:
     loopback.route("POST", STREAM, sse_reply(fixture("thinking_tool.sse")))
-    with Client(env=env(loopback)) as client, client.stream(MODEL, HI, tools=[WEATHER]) as stream:
-        events: list[Event] = list(stream)
-        final = stream.response
+    with Client(env=env(loopback)) as client:
+        events, final = drain(client, MODEL, HI, tools=[WEATHER])
     assert loopback.requests[0].query == {"alt": ["sse"]}
     assert_key_only_in_header(loopback.requests[0])
     ends = [e for e in events if isinstance(e, ToolCallEnd)]
@@ -128,10 +123,7 @@ async def test_async_stream_mid_stream_error_keeps_the_partial_answer(
     seen: list[str] = []
     async with AsyncClient(env=env(loopback)) as client:
         with pytest.raises(ProviderUnavailableError) as info:
-            async with client.stream(MODEL, HI) as stream:
-                async for event in stream:
-                    if isinstance(event, TextDelta):
-                        seen.append(event.text)
+            await adrain(client, MODEL, HI, seen=seen)
     assert "".join(seen) == "Partial ans"
     assert info.value.partial is not None and info.value.partial.text == "Partial ans"
     assert KEY not in str(info.value) and KEY not in repr(info.value)
@@ -140,10 +132,7 @@ async def test_async_stream_mid_stream_error_keeps_the_partial_answer(
 async def test_async_truncated_stream_finishes_with_error(loopback: Loopback) -> None:
     loopback.route("POST", STREAM, sse_reply(fixture("truncated.sse")))
     async with AsyncClient(env=env(loopback)) as client:
-        async with client.stream(MODEL, HI) as stream:
-            async for _ in stream:
-                pass
-            final = stream.response
+        final = await adrain(client, MODEL, HI)
     assert final.finish_reason == "error" and final.text == "Once upon a time"
 
 

@@ -15,38 +15,17 @@ from typing import Any
 
 import pytest
 
-from llmswitch import Client, ConfigurationError, ImagePart, Message, TextPart, ToolCall
+from llmswitch import ConfigurationError, ImagePart, Message, TextPart, ToolCall
 from llmswitch.messages import ChatRequest, to_messages
 from llmswitch.providers.anthropic import _request as anthropic
 from llmswitch.providers.bedrock import _request as bedrock
 from llmswitch.providers.gemini import _request as gemini
 from llmswitch.providers.ollama import _request as ollama
 from llmswitch.providers.openai import _request as openai
-from tests.support.bedrock import ACCESS_KEY, SECRET_KEY
 from tests.support.loopback import Loopback
+from tests.support.upstreams import UPSTREAMS
 
-MODELS = {
-    "openai": "openai/gpt-4o-mini",
-    "anthropic": "anthropic/claude-sonnet-4-5",
-    "gemini": "gemini/gemini-2.5-flash",
-    "bedrock": "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-    "ollama": "ollama/llama3.2",
-}
-
-
-def env_for(provider: str, url: str) -> dict[str, str]:
-    return {
-        "openai": {"OPENAI_API_KEY": "sk-policy0123456789abcdef", "OPENAI_BASE_URL": url + "/v1"},
-        "anthropic": {"ANTHROPIC_API_KEY": "sk-ant-policy0123456789", "ANTHROPIC_BASE_URL": url},
-        "gemini": {"GEMINI_API_KEY": "AIzaPolicy0123456789abcdef", "GEMINI_BASE_URL": url},
-        "bedrock": {
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": url,
-        },
-        "ollama": {"OLLAMA_HOST": url},
-    }[provider]
+MODELS = {name: u.model for name, u in UPSTREAMS.items()}
 
 
 USER = {"role": "user", "content": "Weather in Paris?"}
@@ -121,7 +100,7 @@ REJECTED: list[tuple[str, list[Any], str]] = [
 def test_each_rule_is_the_same_error_on_every_provider_before_any_request(
     loopback: Loopback, provider: str, messages: list[Any], field: str
 ) -> None:
-    client = Client(env=env_for(provider, loopback.url))
+    client = UPSTREAMS[provider].client(loopback)
     with pytest.raises(ConfigurationError) as chat:
         client.chat(MODELS[provider], messages=messages)
     with (

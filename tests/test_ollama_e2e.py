@@ -4,9 +4,7 @@ replaying exact Ollama bytes (NDJSON cut into awkward chunks)."""
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,28 +17,21 @@ from llmswitch.errors import (
     ProviderUnavailableError,
     TransportError,
 )
-from llmswitch.events import Event, TextDelta, ToolCallEnd
+from llmswitch.events import Event, ToolCallEnd
 from llmswitch.messages import ChatResponse
 from llmswitch.providers.ollama import OllamaAdapter, PullProgress
 from llmswitch.testing import FakeProvider
-from tests.support.loopback import Loopback, Reply
-from tests.support.streams import split_awkward
+from tests.support.fixtures import Fixtures
+from tests.support.loopback import Loopback, Reply, closed_port, ndjson_reply
+from tests.support.upstreams import adrain
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
+fixture = Fixtures("ollama")
 MODEL = "ollama/qwen3:8b"
 HI = [{"role": "user", "content": "Weather in Zürich?"}]
 WEATHER = {
     "name": "get_weather",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def ndjson_reply(data: bytes, **kw: Any) -> Reply:
-    return Reply(content_type="application/x-ndjson", chunks=split_awkward(data), **kw)
 
 
 def env(loopback: Loopback) -> dict[str, str]:
@@ -139,10 +130,7 @@ async def test_async_mid_stream_error_keeps_the_partial_answer(loopback: Loopbac
     seen: list[str] = []
     async with AsyncClient(env=env(loopback)) as client:
         with pytest.raises(ProviderUnavailableError) as info:
-            async with client.stream(MODEL, HI) as stream:
-                async for event in stream:
-                    if isinstance(event, TextDelta):
-                        seen.append(event.text)
+            await adrain(client, MODEL, HI, seen=seen)
     assert "".join(seen) == "Partial ans"
     assert info.value.partial is not None and info.value.partial.text == "Partial ans"
     assert "ollama/qwen3:8b" in str(info.value)
@@ -191,14 +179,8 @@ def test_busy_server_is_retryable(loopback: Loopback) -> None:
     assert info.value.retryable and info.value.status_code == 503
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_nothing_listening_is_a_transport_error() -> None:
-    port = _closed_port()
+    port = closed_port()
     with Client(max_retries=0, env={"OLLAMA_HOST": f"127.0.0.1:{port}"}) as client:
         with pytest.raises(TransportError) as info:
             client.chat(MODEL, HI)

@@ -3,6 +3,8 @@ replaying exact OpenAI / Azure / compatible-server bytes (cut into awkward chunk
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from llmswitch import AsyncClient, Client, ProviderConfig
@@ -13,10 +15,11 @@ from llmswitch.errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmswitch.events import Event, StreamEnd, TextDelta, ToolCallEnd
+from llmswitch.events import Event, StreamEnd, ToolCallEnd
 from llmswitch.wire import Secret
 from tests.support.loopback import Loopback, Reply, sse_reply
 from tests.support.openai import fixture
+from tests.support.upstreams import OPENAI, adrain
 
 KEY = "sk-proj-e2eKey0123456789abcdefABCDEF"
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
@@ -28,8 +31,7 @@ WEATHER = {
 }
 
 
-def env(loopback: Loopback) -> dict[str, str]:
-    return {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": loopback.url + "/v1"}
+env = partial(OPENAI.env, key=KEY)
 
 
 def test_chat_sends_the_request_and_parses_the_answer(loopback: Loopback) -> None:
@@ -84,10 +86,7 @@ async def test_async_mid_stream_error_keeps_the_partial_answer(loopback: Loopbac
     seen: list[str] = []
     async with AsyncClient(env=env(loopback)) as client:
         with pytest.raises(ProviderUnavailableError) as info:
-            async with client.stream(MODEL, HI) as stream:
-                async for event in stream:
-                    if isinstance(event, TextDelta):
-                        seen.append(event.text)
+            await adrain(client, MODEL, HI, seen=seen)
     assert "".join(seen) == "The answer is"
     assert info.value.partial is not None and info.value.partial.text == "The answer is"
     assert KEY not in str(info.value)
@@ -96,10 +95,7 @@ async def test_async_mid_stream_error_keeps_the_partial_answer(loopback: Loopbac
 async def test_async_truncated_stream_finishes_with_error(loopback: Loopback) -> None:
     loopback.route("POST", "/v1/chat/completions", sse_reply(fixture("stream_truncated.sse")))
     async with AsyncClient(env=env(loopback)) as client:
-        async with client.stream(MODEL, HI) as stream:
-            async for _ in stream:
-                pass
-            final = stream.response
+        final = await adrain(client, MODEL, HI)
     assert final.finish_reason == "error" and final.tool_calls[0].name == "search"
 
 

@@ -10,21 +10,17 @@ was then cut still ends with ``finish_reason="error"`` and keeps what came.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from llmswitch import AsyncClient, Client
-from llmswitch.cli import main
 from llmswitch.errors import ProviderError, ProviderUnavailableError
 from llmswitch.events import StreamEnd, TextDelta, ToolCallDelta
-from tests.support.bedrock import ACCESS_KEY, MODEL_PATH, SECRET_KEY
+from tests.support.cli import run
+from tests.support.fixtures import fixture
 from tests.support.loopback import Loopback, Reply
-from tests.support.streams import split_awkward
+from tests.support.upstreams import UPSTREAMS, Upstream, adrain, drain
 
-FIXTURES = Path(__file__).parent / "fixtures"
 HI = [{"role": "user", "content": "Hi"}]
 HTML = (
     b"<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n"
@@ -32,49 +28,14 @@ HTML = (
 )
 
 
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    model: str
-    path: str
-    env: Callable[[Loopback], dict[str, str]]
-    truncated: str  # a fixture stream cut off after some events
-    content_type: str = "text/event-stream"
-
-
-PROVIDERS = [
-    Provider(
-        "openai", "openai/gpt-4o-mini", "/v1/chat/completions",
-        lambda lb: {"OPENAI_API_KEY": "sk-test-0123456789abcdef", "OPENAI_BASE_URL": lb.url + "/v1"},
-        "openai/stream_truncated.sse",
-    ),
-    Provider(
-        "anthropic", "anthropic/claude-sonnet-4-5", "/v1/messages",
-        lambda lb: {"ANTHROPIC_API_KEY": "sk-ant-test-0123456789", "ANTHROPIC_BASE_URL": lb.url},
-        "anthropic/truncated.sse",
-    ),
-    Provider(
-        "gemini", "gemini/gemini-2.5-flash",
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-        lambda lb: {"GEMINI_API_KEY": "AIzaTest0123456789abcdefghij", "GEMINI_BASE_URL": lb.url},
-        "gemini/truncated.sse",
-    ),
-    Provider(
-        "ollama", "ollama/llama3.2", "/api/chat",
-        lambda lb: {"OLLAMA_HOST": lb.url},
-        "ollama/chat_truncated.ndjson", "application/x-ndjson",
-    ),
-    Provider(
-        "bedrock", "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        f"/model/{MODEL_PATH}/converse-stream",
-        lambda lb: {
-            "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": lb.url,
-        },
-        "bedrock/truncated.bin", "application/vnd.amazon.eventstream",
-    ),
-]  # fmt: skip
-BY_NAME = {p.name: p for p in PROVIDERS}
+BY_NAME = UPSTREAMS
+TRUNCATED = {  # a fixture stream cut off after some events
+    "openai": "stream_truncated.sse",
+    "anthropic": "truncated.sse",
+    "gemini": "truncated.sse",
+    "ollama": "chat_truncated.ndjson",
+    "bedrock": "truncated.bin",
+}
 
 NOT_A_STREAM = {
     "html": (HTML, "text/html", "HTML page"),
@@ -84,14 +45,14 @@ NOT_A_STREAM = {
 }
 
 
-def _route(loopback: Loopback, p: Provider, body: bytes, content_type: str) -> None:
-    loopback.route("POST", p.path, Reply(body=body, content_type=content_type))
+def _route(loopback: Loopback, p: Upstream, body: bytes, content_type: str) -> None:
+    loopback.route("POST", p.stream_path, Reply(body=body, content_type=content_type))
 
 
-def _check(exc: ProviderError, p: Provider, body: bytes, words: str, loopback: Loopback) -> None:
+def _check(exc: ProviderError, p: Upstream, body: bytes, words: str, loopback: Loopback) -> None:
     assert type(exc) is ProviderError and not exc.retryable
     assert exc.code == "malformed_response"  # one code on every adapter
-    assert exc.provider == p.name and "malformed response" in str(exc) and words in str(exc)
+    assert exc.provider == p.provider and "malformed response" in str(exc) and words in str(exc)
     # the offending bytes are kept, truncated
     assert exc.body is not None and len(exc.body) <= 500
     assert exc.body == body[:500].decode("utf-8", "replace")
@@ -122,9 +83,7 @@ async def test_async_stream_of_another_format_raises(
     _route(loopback, p, body, content_type)
     async with AsyncClient(env=p.env(loopback)) as client:
         with pytest.raises(ProviderError) as info:
-            async with client.stream(p.model, HI) as stream:
-                async for _ in stream:
-                    pass
+            await adrain(client, p.model, HI)
     _check(info.value, p, body, words, loopback)
 
 
@@ -132,11 +91,10 @@ async def test_async_stream_of_another_format_raises(
 @pytest.mark.parametrize("name", sorted(BY_NAME))
 def test_events_then_cut_still_keeps_what_came(loopback: Loopback, name: str) -> None:
     p = BY_NAME[name]
-    data = (FIXTURES / p.truncated).read_bytes()
-    loopback.route("POST", p.path, Reply(chunks=split_awkward(data), content_type=p.content_type))
-    with Client(env=p.env(loopback)) as client, client.stream(p.model, HI) as stream:
-        events = list(stream)
-        final = stream.response
+    data = fixture(name, TRUNCATED[name])
+    loopback.route("POST", p.stream_path, p.stream_reply(data))
+    with Client(env=p.env(loopback)) as client:
+        events, final = drain(client, p.model, HI)
     assert isinstance(events[-1], StreamEnd) and final.finish_reason == "error"
     assert any(isinstance(e, TextDelta | ToolCallDelta) for e in events)
 
@@ -172,12 +130,6 @@ def test_a_json_error_document_at_200_is_the_providers_error(
 # --------------------------------------------------------------------------- CLI
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def openai_env(loopback: Loopback, monkeypatch: pytest.MonkeyPatch) -> Loopback:
     for key, value in BY_NAME["openai"].env(loopback).items():
@@ -189,7 +141,7 @@ def test_cli_chat_against_an_html_page_exits_1_with_one_line(
     openai_env: Loopback, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _route(openai_env, BY_NAME["openai"], HTML, "text/html")
-    code, out, err = _cli(capsys, "chat", "openai/gpt-4o-mini", "hi")
+    code, out, err = run(capsys, "chat", "openai/gpt-4o-mini", "hi")
     assert code == 1 and out == ""
     assert err.startswith("llmswitch: error: [openai/gpt-4o-mini] malformed response")
     assert "HTML page" in err and err.count("\n") == 1
@@ -205,7 +157,7 @@ def test_cli_chat_stream_ending_in_error_without_text_exits_1(
 ) -> None:
     # A stream that started, then stopped before any text or finish signal.
     _route(openai_env, BY_NAME["openai"], _chunk({"role": "assistant"}), "text/event-stream")
-    code, out, err = _cli(capsys, "chat", "openai/gpt-4o-mini", "hi")
+    code, out, err = run(capsys, "chat", "openai/gpt-4o-mini", "hi")
     assert code == 1 and out == ""
     assert err == (
         "llmswitch: error: [openai/gpt-4o-mini] no answer: the stream ended before the "
@@ -218,7 +170,7 @@ def test_cli_chat_cut_stream_keeps_the_text_and_exits_1(
 ) -> None:
     body = _chunk({"role": "assistant", "content": "Once upon"}) + _chunk({"content": " a time"})
     _route(openai_env, BY_NAME["openai"], body, "text/event-stream")
-    code, out, err = _cli(capsys, "chat", "openai/gpt-4o-mini", "hi")
+    code, out, err = run(capsys, "chat", "openai/gpt-4o-mini", "hi")
     assert code == 1 and out == "Once upon a time\n"
     assert err.startswith("llmswitch: error: [openai/gpt-4o-mini] the answer is incomplete")
     assert err.count("\n") == 1

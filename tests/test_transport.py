@@ -4,7 +4,6 @@ pooling, timeouts, cancellation, early close, connection failures."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from llmswitch import (
     RateLimitError,
     TransportError,
 )
-from tests.support.loopback import Loopback, Reply, sse_reply
+from tests.support.loopback import Loopback, Reply, closed_port, sse_reply
 from tests.support.streams import split_at
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
@@ -165,16 +164,8 @@ def test_connection_dropped_mid_stream_is_a_transport_error(loopback: Loopback, 
             asyncio.run(run())
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port: int = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_connection_refused_is_a_retryable_transport_error() -> None:
-    env = {"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": f"http://127.0.0.1:{_closed_port()}/v1"}
+    env = {"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port()}/v1"}
     with pytest.raises(TransportError) as info:
         Client(max_retries=0, env=env).chat(MODEL, messages=HI)
     assert info.value.retryable and info.value.provider == "openai"

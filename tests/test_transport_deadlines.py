@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from llmswitch import AsyncClient, Client, LLMError, LLMTimeoutError, ProviderError, TransportError
-from tests.support.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Reply, closed_port
 
 HI = [{"role": "user", "content": "hi"}]
 MODEL = "openai/gpt-4o-mini"
@@ -214,16 +214,8 @@ def _both(url: str, stream: bool = False) -> tuple[TransportError, TransportErro
     return out[0], out[1]
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port: int = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_connection_refused_reads_the_same_on_both_clients() -> None:
-    port = _closed_port()
+    port = closed_port()
     sync, async_ = _both(f"http://127.0.0.1:{port}")
     assert str(sync) == str(async_)
     assert (
