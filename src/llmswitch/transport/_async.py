@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import aiohttp
 from yarl import URL
 
-from ..errors import LLMTimeoutError
 from ..wire import HttpRequest, HttpResponse, Timeout, limits
-from ._netfail import connection_error
+from ._netfail import connection_error, timed_out
 
 if TYPE_CHECKING:
+    from aiohttp.client import _RequestContextManager
     from multidict import CIMultiDictProxy
 
 __all__ = ["AsyncTransport", "StreamResponse"]
@@ -113,24 +113,30 @@ class AsyncTransport:
         key = (timeout.connect, timeout.total)
         ct = self._timeouts.get(key)
         if ct is None:
+            if len(self._timeouts) >= 64:
+                # What is left of a deadline (a later page or try) is a new float each
+                # time: keep the cache to the few fixed timeouts a client really uses.
+                self._timeouts.clear()
             ct = self._timeouts[key] = aiohttp.ClientTimeout(
                 total=timeout.total, connect=timeout.connect
             )
         return ct
 
+    def _request(self, request: HttpRequest, timeout: Timeout) -> _RequestContextManager:
+        return self._get_session().request(
+            request.method,
+            _url(request.url),
+            data=request.body,
+            headers=request.headers,
+            timeout=self._client_timeout(timeout),
+            proxy=self._proxy(request.url),
+            allow_redirects=False,
+        )
+
     async def send(self, request: HttpRequest, timeout: Timeout) -> HttpResponse:
         """Send and read the whole response."""
-        session = self._get_session()
         try:
-            async with session.request(
-                request.method,
-                _url(request.url),
-                data=request.body,
-                headers=request.headers,
-                timeout=self._client_timeout(timeout),
-                proxy=self._proxy(request.url),
-                allow_redirects=False,
-            ) as resp:
+            async with self._request(request, timeout) as resp:
                 body = await _read_body(resp, self.max_body_bytes)
                 return HttpResponse(status=resp.status, headers=resp.headers, body=body)
         except Exception as exc:
@@ -144,17 +150,8 @@ class AsyncTransport:
         The caller reads chunks; the total timeout covers the whole body. The
         first-token timeout is enforced by the caller, which knows what an event is.
         """
-        session = self._get_session()
         try:
-            resp = await session.request(
-                request.method,
-                _url(request.url),
-                data=request.body,
-                headers=request.headers,
-                timeout=self._client_timeout(timeout),
-                proxy=self._proxy(request.url),
-                allow_redirects=False,
-            )
+            resp = await self._request(request, timeout)
         except Exception as exc:
             error = _translate(exc, timeout, request.url)
             raise error from error.__cause__
@@ -221,20 +218,10 @@ async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
 
 
 def _translate(exc: BaseException, timeout: Timeout, url: str) -> Exception:
-    if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ServerTimeoutError):
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return LLMTimeoutError(
-                f"connect timeout after {timeout.connect}s",
-                phase="connect",
-                timeout=timeout.connect,
-            )
-        return LLMTimeoutError(
-            f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total
-        )
-    if isinstance(exc, asyncio.TimeoutError):
-        return LLMTimeoutError(
-            f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total
-        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return timed_out("connect", timeout)
+    if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
+        return timed_out("total", timeout)
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientSSLError):
         return connection_error(url, exc, connecting=True)
     if isinstance(exc, aiohttp.ClientError | OSError):

@@ -1,4 +1,5 @@
-"""One short wording for network failures, shared by the sync and async transports.
+"""One short wording for network failures and timeouts, shared by the sync and async
+transports.
 
 urllib3 and aiohttp describe a refused port, a DNS failure or a reset in long,
 different sentences (with the full URL). Both transports instead raise
@@ -15,9 +16,23 @@ import ssl
 import traceback
 from urllib.parse import urlsplit
 
-from ..errors import TransportError
+from ..errors import LLMTimeoutError, TransportError
+from ..wire import Timeout
 
-__all__ = ["connection_error", "host_port"]
+__all__ = ["connection_error", "host_port", "timed_out"]
+
+_TIMED_OUT = {
+    "connect": "connect timeout after {}s",
+    "first_token": "no first token within {}s",
+    "total": "total timeout after {}s",
+}
+
+
+def timed_out(phase: str, timeout: Timeout) -> LLMTimeoutError:
+    """The ``connect``, ``first_token`` or ``total`` limit of ``timeout`` ran out."""
+    seconds: float | None = getattr(timeout, phase)
+    return LLMTimeoutError(_TIMED_OUT[phase].format(seconds), phase=phase, timeout=seconds)
+
 
 _ERRNO = {
     errno.ECONNREFUSED: "connection refused",

@@ -31,7 +31,7 @@ from urllib3.exceptions import (
 
 from ..errors import LLMTimeoutError
 from ..wire import HttpRequest, HttpResponse, Timeout, limits
-from ._netfail import connection_error
+from ._netfail import connection_error, timed_out
 
 __all__ = ["SyncStreamResponse", "SyncTransport"]
 
@@ -100,16 +100,7 @@ class SyncTransport:
         deadline = _deadline(timeout.total)
         resp: urllib3.BaseHTTPResponse | None = None
         try:
-            resp = self._pool.urlopen(
-                request.method,
-                request.url,
-                body=request.body,
-                headers=request.headers,
-                timeout=urllib3.Timeout(connect=timeout.connect, read=timeout.total),
-                redirect=False,
-                retries=False,
-                preload_content=False,
-            )
+            resp = self._open(request, timeout.connect, timeout.total)
             body = _read_body(resp, deadline, self.max_body_bytes)
         except Exception as exc:
             if resp is not None:
@@ -128,16 +119,7 @@ class SyncTransport:
         read = min(first, timeout.total) if first and timeout.total else first or timeout.total
         deadline = _deadline(timeout.total)
         try:
-            resp = self._pool.urlopen(
-                request.method,
-                request.url,
-                body=request.body,
-                headers=request.headers,
-                timeout=urllib3.Timeout(connect=timeout.connect, read=read),
-                redirect=False,
-                retries=False,
-                preload_content=False,
-            )
+            resp = self._open(request, timeout.connect, read)
         except Exception as exc:
             error = _translate(exc, timeout, deadline, request.url, phase="first_token")
             _forget(exc)
@@ -155,6 +137,22 @@ class SyncTransport:
                 resp.release_conn()
             else:
                 resp.close()  # abandoned mid-body: the connection cannot be reused
+
+    def _open(
+        self, request: HttpRequest, connect: float | None, read: float | None
+    ) -> urllib3.BaseHTTPResponse:
+        """Send, and return once the status line and headers are in (redirects are not
+        followed, retries are the client's, the body is read by the caller)."""
+        return self._pool.urlopen(
+            request.method,
+            request.url,
+            body=request.body,
+            headers=request.headers,
+            timeout=urllib3.Timeout(connect=connect, read=read),
+            redirect=False,
+            retries=False,
+            preload_content=False,
+        )
 
     def close(self) -> None:
         self._pool.clear()
@@ -239,19 +237,11 @@ def _translate(
     if isinstance(exc, NewConnectionError):  # a ConnectTimeoutError subclass, but a refusal
         return connection_error(url, exc, connecting=True)
     if isinstance(exc, ConnectTimeoutError):
-        return LLMTimeoutError(
-            f"connect timeout after {timeout.connect}s", phase="connect", timeout=timeout.connect
-        )
+        return timed_out("connect", timeout)
     if isinstance(exc, ReadTimeoutError | TimeoutError | socket.timeout):
         expired = deadline is not None and time.monotonic() >= deadline - 0.01
-        if phase == "first_token" and not expired:
-            return LLMTimeoutError(
-                f"no first token within {timeout.first_token}s",
-                phase="first_token",
-                timeout=timeout.first_token,
-            )
-        return LLMTimeoutError(
-            f"total timeout after {timeout.total}s", phase="total", timeout=timeout.total
+        return timed_out(
+            "first_token" if phase == "first_token" and not expired else "total", timeout
         )
     if isinstance(exc, SSLError | ProxyError):  # the TLS handshake (or proxy) failed
         return connection_error(url, exc, connecting=True)
