@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from . import limits
 
-__all__ = ["LineSplitter", "SSEDecoder"]
+__all__ = ["LineSplitter", "SSEDecoder", "open_size"]
 
 # Event names as str, by their bytes: a stream repeats a few names (Anthropic's about
 # ten), so decoding each is a dict lookup. Bounded: names are whatever a server sends.
@@ -112,14 +112,15 @@ class _LineBuffer:
         return b"".join((self._buf, *self._more)) if self._more else self._buf
 
 
-def _open_size(lines: list[bytes]) -> int:
-    """Bytes (with one-byte line ends) of the lines after the last blank one."""
+def open_size(lines: list[bytes], carried: int = 0) -> int:
+    """Bytes (with one-byte line ends) of an event still open after ``lines``: those after
+    the last blank line, or ``carried`` (its size before) plus all of them if none is."""
     size = 0
     for line in reversed(lines):
         if not line:
-            break
+            return size
         size += len(line) + 1
-    return size
+    return carried + size
 
 
 class LineSplitter(_LineBuffer):
@@ -192,7 +193,7 @@ class SSEDecoder(_LineBuffer):
             if not ended:  # no event ended in this read: all of it is the open one's
                 self._data_size += sum(map(len, lines)) + len(lines)
             else:  # what follows the last blank line
-                self._data_size = 1 + _open_size(lines)
+                self._data_size = 1 + open_size(lines)
             if self._data_size > self.max_line:
                 raise limits.line_too_long(
                     self.max_line, data[0] if isinstance(data, list) else data

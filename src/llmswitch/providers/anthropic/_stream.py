@@ -29,33 +29,33 @@ from ...events import (
 from ...messages import ChatRequest, ReasoningBlock, ToolCall
 from ...wire.sse import SSEDecoder
 from .._claude import TRUNCATING_STOP_REASONS
-from .._shape import SHAPE_ERRORS, keep_head, shape_problem, unrecognised
+from .._shape import SHAPE_ERRORS, shape_problem
 from .._shape import index as _index
 from .._shape import opt_str as _opt
 from .._shape import text as _text
+from .._streams import StreamParser
 from ._errors import malformed, stream_error
 from ._response import finish_reason, parse_usage, refusal_of
 
 __all__ = ["AnthropicStreamParser"]
 
 
-class AnthropicStreamParser:
+class AnthropicStreamParser(StreamParser):
     __slots__ = (
         "_bad_tool",
         "_done",
-        "_failed",
-        "_head",
         "_message",
-        "_request",
         "_signatures",
         "_sse",
         "_stop",
         "_tools",
         "_usage",
     )
+    expected = "an SSE stream of Messages events"
+    malformed = malformed
 
     def __init__(self, request: ChatRequest) -> None:
-        self._request = request
+        super().__init__(request)
         self._sse = SSEDecoder()
         # index -> (id, name, JSON fragments) for open client tool_use blocks
         self._tools: dict[int, tuple[str, str, list[str]]] = {}
@@ -65,75 +65,48 @@ class AnthropicStreamParser:
         self._message: dict[str, Any] = {}
         self._stop: dict[str, Any] = {}
         self._bad_tool: str | None = None
-        self._failed: ProviderError | None = None
         self._done = False
-        # The first bytes, kept until an event is recognised (None from then on).
-        self._head: bytes | None = b""
 
-    def feed(self, data: bytes) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
-        if self._head is not None:
-            self._head = keep_head(self._head, data)
-        out: list[Event] = []
-        try:
-            for name, payload in self._sse.feed(data):
-                if name == "content_block_delta":
-                    try:
-                        obj = loads(payload)
-                        delta = obj["delta"]
-                        kind = delta["type"]
-                        if kind == "text_delta":
-                            out.append(TextDelta(_index(obj["index"]), _text(delta["text"])))
-                        else:
-                            self._relay_delta(obj, out)
-                    except SHAPE_ERRORS as exc:
-                        what = f"bad content_block_delta, {shape_problem(exc)}"
-                        raise malformed(self._request, what, payload) from None
-                elif name != "ping":
-                    self._other(name, payload, out)
-        except ProviderError as exc:
-            # One read can hold good events and then an error event: deliver the events
-            # now and raise on the next call, so the caller keeps what was received.
-            self._failed = exc
-            if not out:
-                raise
-        if out:
-            self._head = None
-        return out
-
-    def close(self) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
-        out: list[Event] = []
-        try:
-            for name, payload in self._sse.close():
+    def _feed(self, data: bytes, out: list[Event]) -> None:
+        append = out.append
+        for name, payload in self._sse.feed(data):
+            if name == "content_block_delta":
+                try:
+                    obj = loads(payload)
+                    delta = obj["delta"]
+                    if delta["type"] == "text_delta":
+                        index = obj["index"]
+                        if type(index) is not int:
+                            _index(index)  # raises the shape error
+                        text = delta["text"]
+                        if type(text) is not str:
+                            _text(text)
+                        append(TextDelta(index, text))
+                    else:
+                        self._relay_delta(obj, out)
+                except SHAPE_ERRORS as exc:
+                    what = f"bad content_block_delta, {shape_problem(exc)}"
+                    raise malformed(self._request, what, payload) from None
+            elif name != "ping":
                 self._other(name, payload, out)
-            if self._head is not None and not out and not self._done:
-                raise self._unrecognised(self._head)
-        except ProviderError as exc:
-            self._failed = exc
-            raise
+
+    def _close(self, out: list[Event]) -> None:
+        for name, payload in self._sse.close():
+            self._other(name, payload, out)
+        if self._head is not None and not out and not self._done:
+            raise self._unrecognised()
         if not self._done:
             # No message_stop: the stream was cut off (WIRE.md 6.2 rule 4).
             self._done = True
             raw_stop = self._stop.get("stop_reason")
             raw_stop = raw_stop if isinstance(raw_stop, str) else None
             out.append(StreamEnd("error", parse_usage(self._usage), raw_stop, self._snapshot()))
-        return out
 
-    def _unrecognised(self, head: bytes) -> ProviderError:
-        """No event came: an Anthropic error document sent with the 200 maps as the
-        error it is; anything else is malformed, its first bytes kept."""
-        try:
-            doc = loads(head)
-        except ValueError:
-            doc = None
+    def _error_document(self, doc: Any) -> ProviderError | None:
+        """An Anthropic error document sent with the 200 maps as the error it is."""
         if isinstance(doc, dict) and doc.get("type") == "error":
-            return stream_error(self._request, head)
-        return malformed(
-            self._request, unrecognised(head, "an SSE stream of Messages events"), head[:500]
-        )
+            return stream_error(self._request, self._head or b"")
+        return None
 
     # ------------------------------------------------------------------ rarer events
 

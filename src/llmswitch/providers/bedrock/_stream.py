@@ -31,32 +31,24 @@ from ...events import (
 from ...messages import ChatRequest, ReasoningBlock, ToolCall
 from ...wire.eventstream import EventStreamDecoder, EventStreamError, Headers
 from .._claude import TRUNCATING_STOP_REASONS
-from .._shape import SHAPE_ERRORS, keep_head, shape_problem, unrecognised
+from .._shape import SHAPE_ERRORS, shape_problem
 from .._shape import index as _index
 from .._shape import opt_str as _opt
 from .._shape import text as _text
+from .._streams import StreamParser
 from ._errors import malformed, stream_exception
 from ._response import finish_reason, parse_usage
 
 __all__ = ["BedrockStreamParser"]
 
 
-class BedrockStreamParser:
-    __slots__ = (
-        "_bad_tool",
-        "_decoder",
-        "_done",
-        "_failed",
-        "_head",
-        "_metadata",
-        "_reasoning",
-        "_request",
-        "_stop",
-        "_tools",
-    )
+class BedrockStreamParser(StreamParser):
+    __slots__ = ("_bad_tool", "_decoder", "_done", "_metadata", "_reasoning", "_stop", "_tools")
+    expected = "an event-stream of ConverseStream frames"
+    malformed = malformed
 
     def __init__(self, request: ChatRequest) -> None:
-        self._request = request
+        super().__init__(request)
         self._decoder = EventStreamDecoder()
         # index -> (id, name, input fragments) for open client toolUse blocks; None for
         # server tools (run by Bedrock, not reported as calls)
@@ -66,63 +58,46 @@ class BedrockStreamParser:
         self._stop: dict[str, Any] | None = None
         self._metadata: dict[str, Any] | None = None
         self._bad_tool: str | None = None
-        self._failed: ProviderError | None = None
         self._done = False
-        # The first bytes, kept until a frame is recognised (None from then on).
-        self._head: bytes | None = b""
 
-    def feed(self, data: bytes) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
-        if self._head is not None:
-            self._head = keep_head(self._head, data)
-        out: list[Event] = []
+    def _feed(self, data: bytes, out: list[Event]) -> None:
         try:
-            try:
-                frames = self._decoder.feed(data)
-            except EventStreamError as exc:
-                if self._head is not None and not out:  # not an event stream at all
-                    raise self._unrecognised(self._head) from None
-                raise _bad_frame(self._request, exc) from None
-            for headers, payload in frames:
-                if headers.get(":event-type") == "contentBlockDelta":
-                    try:
-                        obj = loads(payload)
-                        delta = obj["delta"]
-                        text = delta.get("text")
-                        if text is not None:
-                            out.append(TextDelta(_index(obj["contentBlockIndex"]), _text(text)))
-                        else:
-                            self._delta(_index(obj["contentBlockIndex"]), delta, out)
-                    except SHAPE_ERRORS as exc:
-                        what = f"bad contentBlockDelta, {shape_problem(exc)}"
-                        raise malformed(self._request, what, payload) from None
-                else:
-                    self._other(headers, payload, out)
-        except ProviderError as exc:
-            # One read can hold good events and then an exception frame: deliver the
-            # events now and raise on the next call, so the caller keeps what it got.
-            self._failed = exc
-            if not out:
-                raise
-        if out:
-            self._head = None
-        return out
+            frames = self._decoder.feed(data)
+        except EventStreamError as exc:
+            if self._head is not None:  # not an event stream at all
+                raise self._unrecognised() from None
+            raise _bad_frame(self._request, exc) from None
+        append = out.append
+        for headers, payload in frames:
+            if headers.get(":event-type") == "contentBlockDelta":
+                try:
+                    obj = loads(payload)
+                    delta = obj["delta"]
+                    text = delta.get("text")
+                    index = obj["contentBlockIndex"]
+                    if type(index) is not int:
+                        _index(index)  # raises the shape error
+                    if text is not None:
+                        if type(text) is not str:
+                            _text(text)
+                        append(TextDelta(index, text))
+                    else:
+                        self._delta(index, delta, out)
+                except SHAPE_ERRORS as exc:
+                    what = f"bad contentBlockDelta, {shape_problem(exc)}"
+                    raise malformed(self._request, what, payload) from None
+            else:
+                self._other(headers, payload, out)
 
-    def close(self) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
-        out: list[Event] = []
+    def _close(self, out: list[Event]) -> None:
         if self._decoder.buffered:
             # The body ended inside a frame: whatever came before it still counts.
             try:
                 self._decoder.feed(b"")
             except EventStreamError as exc:
-                self._failed = _bad_frame(self._request, exc)
-                raise self._failed from None
+                raise _bad_frame(self._request, exc) from None
         if self._head is not None and not self._done:
-            self._failed = self._unrecognised(self._head)
-            raise self._failed
+            raise self._unrecognised()
         if not self._done:
             self._done = True
             stop = self._stop
@@ -134,11 +109,6 @@ class BedrockStreamParser:
             else:
                 raw_stop = stop.get("stopReason")
                 out.append(StreamEnd(finish_reason(raw_stop), usage, raw_stop, self._snapshot()))
-        return out
-
-    def _unrecognised(self, head: bytes) -> ProviderError:
-        what = unrecognised(head, "an event-stream of ConverseStream frames")
-        return malformed(self._request, what, head[:500])
 
     # ------------------------------------------------------------------ rarer frames
 

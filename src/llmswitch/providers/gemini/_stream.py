@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..._json import dumps_str, loads
-from ...errors import ProviderError
 from ...events import (
     Event,
     ReasoningDelta,
@@ -35,9 +34,10 @@ from ...events import (
 )
 from ...messages import ChatRequest, ToolCall
 from ...wire import limits
-from ...wire.sse import LineSplitter
-from .._shape import SHAPE_ERRORS, keep_head, opt_str, shape_problem, unrecognised
+from ...wire.sse import LineSplitter, open_size
+from .._shape import SHAPE_ERRORS, opt_str, shape_problem
 from .._shape import text as text_of
+from .._streams import StreamParser
 from ._errors import error_from_payload, malformed
 from ._response import (
     blocked_prompt,
@@ -76,26 +76,14 @@ def _depth_change(line: bytes, in_string: bool) -> tuple[int, bool]:
     return depth, in_string
 
 
-def _open_event_size(lines: list[bytes], carried: int) -> int:
-    """Bytes of the event still open after ``lines`` (those after the last blank line)."""
-    size = 0
-    for line in reversed(lines):
-        if not line:
-            return size
-        size += len(line) + 1
-    return carried + size
-
-
-class GeminiStreamParser:
+class GeminiStreamParser(StreamParser):
     __slots__ = (
         "_answered",
         "_calls",
         "_data",
         "_depth",
         "_done",
-        "_failed",
         "_finish",
-        "_head",
         "_in_string",
         "_index",
         "_kind",
@@ -103,15 +91,16 @@ class GeminiStreamParser:
         "_open",
         "_raw",
         "_raw_size",
-        "_request",
         "_split",
         "_started",
         "_stem",
         "_usage",
     )
+    expected = "an SSE stream of GenerateContentResponse chunks"
+    malformed = malformed
 
     def __init__(self, request: ChatRequest) -> None:
-        self._request = request
+        super().__init__(request)
         self._split = LineSplitter()
         self._data: list[bytes] = []
         self._open = 0  # bytes of an event that spans reads
@@ -130,68 +119,41 @@ class GeminiStreamParser:
         # Whether any chunk had a candidate: a stream without one is refused at close(),
         # as chat() refuses a body without candidates.
         self._answered = False
-        self._failed: ProviderError | None = None
         self._done = False
-        # The first bytes, kept until a chunk is recognised (None from then on).
-        self._head: bytes | None = b""
 
     # ------------------------------------------------------------------ framing
 
-    def feed(self, data: bytes) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
-        if self._head is not None:
-            self._head = keep_head(self._head, data)
-        out: list[Event] = []
+    def _feed(self, data: bytes, out: list[Event]) -> None:
         lines = self._split.feed(data)
         if not lines:
-            return out
-        try:
-            self._lines(lines, out)
-            if lines[-1] or self._open:  # an event spans reads: cap its size
-                self._open = _open_event_size(lines, self._open)
-                if self._open > self._split.max_line:
-                    head = self._data[0] if self._data else lines[-1]
-                    raise limits.line_too_long(self._split.max_line, head)
-        except ProviderError as exc:
-            # One read can hold good events and then an error: deliver the events now
-            # and raise on the next call, so the caller keeps what was received.
-            self._failed = exc
-            if not out:
-                raise
-        if out:
-            self._head = None
-        return out
+            return
+        self._lines(lines, out)
+        if lines[-1] or self._open:  # an event spans reads: cap its size
+            self._open = open_size(lines, self._open)
+            if self._open > self._split.max_line:
+                head = self._data[0] if self._data else lines[-1]
+                raise limits.line_too_long(self._split.max_line, head)
 
-    def close(self) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
-        out: list[Event] = []
+    def _close(self, out: list[Event]) -> None:
         if self._done:
-            return out
+            return
         self._done = True
-        try:
-            rest = self._split.close()
-            # A last event without its blank line still counts.
-            self._lines([rest, b""] if rest else [b""], out)
-            if self._raw:
-                raw, self._raw = b"\n".join(self._raw), []
-                self._payload(raw, out)
-            if self._head is not None and not out:
-                what = unrecognised(self._head, "an SSE stream of GenerateContentResponse chunks")
-                raise malformed(self._request, what, self._head[:500])
-            if not self._answered:
-                # Only usage or feedback chunks: no answer. Mapped as chat() maps such a
-                # body (a blocked prompt's own chunk already raised when it arrived).
-                last = self._last if isinstance(self._last, dict) else {}
-                raise blocked_prompt(self._request, last, dumps_str(last).encode())
-        except ProviderError as exc:
-            self._failed = exc
-            raise
+        rest = self._split.close()
+        # A last event without its blank line still counts.
+        self._lines([rest, b""] if rest else [b""], out)
+        if self._raw:
+            raw, self._raw = b"\n".join(self._raw), []
+            self._payload(raw, out)
+        if self._head is not None and not out:
+            raise self._unrecognised()
+        if not self._answered:
+            # Only usage or feedback chunks: no answer. Mapped as chat() maps such a
+            # body (a blocked prompt's own chunk already raised when it arrived).
+            last = self._last if isinstance(self._last, dict) else {}
+            raise blocked_prompt(self._request, last, dumps_str(last).encode())
         raw_finish = self._finish
         reason = finish_reason(raw_finish, self._calls > 0) if raw_finish else "error"
         out.append(StreamEnd(reason, parse_usage(self._usage), raw_finish, self._last))
-        return out
 
     def _lines(self, lines: list[bytes], out: list[Event]) -> None:
         data = self._data
@@ -202,8 +164,10 @@ class GeminiStreamParser:
                 if data:
                     self._payload(data[0] if len(data) == 1 else b"\n".join(data), out)
                     data.clear()
-            elif line.startswith(b"data:"):
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line[:6] == b"data: ":
+                data.append(line[6:])
+            elif line[:5] == b"data:":
+                data.append(line[5:])
             elif line.lstrip()[:1] in (b"{", b"["):
                 self._raw_line(line, out)
             # comments (":"), event:, id:, retry: carry nothing for us
@@ -255,14 +219,18 @@ class GeminiStreamParser:
             out.append(start)
         if cands:
             self._answered = True
-            cand = first_candidate(cands)
+            cand = cands[0]
+            if cand.get("index", 0) != 0:  # candidateCount > 1: find index 0
+                cand = first_candidate(cands)
             content = cand.get("content")
             parts = content.get("parts") if content else None
             if parts:
                 for part in parts:
                     text = part.get("text")
                     if text is not None:
-                        if not text_of(text):
+                        if type(text) is not str:
+                            text_of(text)  # raises the shape error
+                        if not text:
                             continue  # e.g. a part that only carries a thoughtSignature
                         if part.get("thought"):
                             if self._kind != _THOUGHT:

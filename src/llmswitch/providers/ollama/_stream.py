@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..._json import dumps_str, loads
-from ...errors import ProviderError
 from ...events import (
     Event,
     ReasoningDelta,
@@ -24,36 +23,28 @@ from ...events import (
 )
 from ...messages import ChatRequest, Usage
 from ...wire.ndjson import NDJSONDecoder
-from .._shape import SHAPE_ERRORS, keep_head, shape_problem, unrecognised
+from .._shape import SHAPE_ERRORS, shape_problem
+from .._streams import StreamParser
 from ._errors import malformed, stream_error
 from ._response import map_done, map_usage, tool_call
 
 __all__ = ["OllamaStreamParser"]
 
 
-class OllamaStreamParser:
-    """``feed(bytes) -> events``; ``close() -> events`` at end of input.
-
-    Emits StreamStart with the first line, text/thinking deltas (index 0), a
+class OllamaStreamParser(StreamParser):
+    """Emits StreamStart with the first line, text/thinking deltas (index 0), a
     start/delta/end triple per tool call (index = its position in the answer), and
     StreamEnd at ``done: true``. EOF without it ends with ``finish_reason="error"``; a
     body in which no line was recognised (HTML, a JSON document of another shape,
     nothing) raises, as does a ``done: true`` line when no line had a message.
     """
 
-    __slots__ = (
-        "_answered",
-        "_calls",
-        "_done",
-        "_failed",
-        "_head",
-        "_lines",
-        "_request",
-        "_started",
-    )
+    __slots__ = ("_answered", "_calls", "_done", "_lines", "_started")
+    expected = "an NDJSON stream of /api/chat lines"
+    malformed = malformed
 
     def __init__(self, request: ChatRequest) -> None:
-        self._request = request
+        super().__init__(request)
         self._lines = NDJSONDecoder()
         self._started = False
         # Whether any line carried a message: a done line without one ever is malformed,
@@ -61,56 +52,22 @@ class OllamaStreamParser:
         self._answered = False
         self._calls = 0
         self._done = False
-        self._failed: ProviderError | None = None
-        # The first bytes, kept until a line is recognised (None from then on).
-        self._head: bytes | None = b""
 
-    def feed(self, data: bytes) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
-        if self._head is not None:
-            self._head = keep_head(self._head, data)
+    def _feed(self, data: bytes, out: list[Event]) -> None:
         lines = self._lines.feed(data)
-        if not lines or self._done:
-            return []
-        out: list[Event] = []
-        try:
+        if lines and not self._done:
             self._process(lines, out)
-        except ProviderError as exc:
-            # One read can hold good lines and then an error line: deliver the events
-            # now and raise on the next call, so the caller keeps what was received.
-            self._failed = exc
-            if not out:
-                raise
-        if out:
-            self._head = None
-        return out
 
-    def close(self) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
-        out: list[Event] = []
+    def _close(self, out: list[Event]) -> None:
         tail = self._lines.close()
         if tail and not self._done:
-            try:
-                self._process(tail, out, at_eof=True)
-            except ProviderError as exc:
-                self._failed = exc
-                if not out:
-                    raise
-                return out
+            self._process(tail, out, at_eof=True)
         if self._head is not None and not out and not self._done:
-            self._failed = self._unrecognised(self._head)
-            raise self._failed
+            raise self._unrecognised()
         if not self._done:
             # No done:true line: the stream was cut off (WIRE.md 6.2 rule 4).
             self._done = True
             out.append(StreamEnd("error", Usage(), None, None))
-        return out
-
-    def _unrecognised(self, head: bytes) -> ProviderError:
-        what = unrecognised(head, "an NDJSON stream of /api/chat lines")
-        return malformed(self._request, what, head[:500])
 
     # ------------------------------------------------------------------ internals
 
@@ -129,7 +86,7 @@ class OllamaStreamParser:
                 if at_eof:  # the connection died mid-line: a truncated stream, not garbage
                     return
                 if self._head is not None and not out:  # not an NDJSON stream at all
-                    raise self._unrecognised(self._head) from None
+                    raise self._unrecognised() from None
                 raise malformed(self._request, "stream line is not valid JSON", line) from None
             if type(obj) is not dict:
                 raise malformed(self._request, "stream line is not a JSON object", line)

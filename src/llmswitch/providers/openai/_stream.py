@@ -24,7 +24,8 @@ from ...events import (
 )
 from ...messages import ChatRequest, ToolCall
 from ...wire.sse import SSEDecoder
-from .._shape import SHAPE_ERRORS, keep_head, opt_str, shape_problem, text, unrecognised
+from .._shape import SHAPE_ERRORS, opt_str, shape_problem, text
+from .._streams import StreamParser
 from ._errors import error_from_payload, malformed
 from ._response import map_finish, map_usage, parse_arguments
 
@@ -45,10 +46,8 @@ class _Call:
         self.ended = False
 
 
-class OpenAIStreamParser:
-    """``feed(bytes) -> events``; ``close() -> events`` at end of input.
-
-    Emits StreamStart once, then deltas for choice 0, a ToolCallEnd per call when the
+class OpenAIStreamParser(StreamParser):
+    """Emits StreamStart once, then deltas for choice 0, a ToolCallEnd per call when the
     choice finishes, and StreamEnd after the usage chunk or at ``[DONE]``. A stream that
     stops without a finish signal ends with ``finish_reason="error"``; one in which no
     chunk was recognised at all (an HTML page, a JSON document, an empty body) raises,
@@ -59,19 +58,18 @@ class OpenAIStreamParser:
         "_answered",
         "_calls",
         "_ended",
-        "_failed",
         "_finished",
-        "_head",
         "_last",
         "_raw_finish",
-        "_request",
         "_sse",
         "_started",
         "_usage",
     )
+    expected = "an SSE stream of chat completion chunks"
+    malformed = malformed
 
     def __init__(self, request: ChatRequest) -> None:
-        self._request = request
+        super().__init__(request)
         self._sse = SSEDecoder()
         self._started = False
         # Whether any chunk carried choice 0: a stream that finishes without one is
@@ -83,67 +81,32 @@ class OpenAIStreamParser:
         self._usage: Any = None
         self._last: Any = None
         self._ended = False
-        self._failed: ProviderError | None = None
-        # The first bytes, kept until a chunk is recognised (None from then on).
-        self._head: bytes | None = b""
 
-    def feed(self, data: bytes) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
+    def _feed(self, data: bytes, out: list[Event]) -> None:
         if self._ended:
-            return []  # nothing after [DONE] matters
-        if self._head is not None:
-            self._head = keep_head(self._head, data)
+            return  # nothing after [DONE] matters
         frames = self._sse.feed(data)
-        if not frames:
-            return []
-        out: list[Event] = []
-        try:
+        if frames:
             self._process(frames, False, out)
-        except ProviderError as exc:
-            # One read can hold good events and then an error: deliver the events now
-            # and raise on the next call, so the caller keeps what was received.
-            self._failed = exc
-            if not out:
-                raise
-        if out:
-            self._head = None
-        return out
 
-    def close(self) -> list[Event]:
-        if self._failed is not None:
-            raise self._failed
+    def _close(self, out: list[Event]) -> None:
         if self._ended:
-            return []
-        out: list[Event] = []
-        try:
-            self._process(self._sse.close(), True, out)
-        except ProviderError as exc:
-            self._failed = exc
-            if not out:
-                raise
-            return out
+            return
+        self._process(self._sse.close(), True, out)
         if not self._ended:
             if self._head is not None and not out:
-                self._failed = self._unrecognised(self._head)
-                raise self._failed
+                raise self._unrecognised()
             self._end(out, done=False)
-        return out
 
-    def _unrecognised(self, head: bytes) -> ProviderError:
-        """No chunk came: a JSON error document sent with the 200 maps as the error it
-        is; anything else is malformed, its first bytes kept."""
-        try:
-            doc = _json.loads(head)
-        except ValueError:
-            doc = None
+    def _error_document(self, doc: Any) -> ProviderError | None:
+        """A JSON error document sent with the 200 maps as the error it is."""
         if isinstance(doc, dict) and (doc.get("error") or doc.get("object") == "error"):
             err = doc["error"] if doc.get("error") else doc
+            body = self._head or b""
             return error_from_payload(
-                self._request, err, status=None, headers=_NO_HEADERS, body=head
+                self._request, err, status=None, headers=_NO_HEADERS, body=body
             )
-        what = unrecognised(head, "an SSE stream of chat completion chunks")
-        return malformed(self._request, what, head[:500])
+        return None
 
     # ------------------------------------------------------------------ internals
 
