@@ -7,8 +7,6 @@ import json
 import logging
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,7 +26,7 @@ from llmswitch.events import StreamEnd
 from llmswitch.middleware import BreakerPolicy, BreakerState, CircuitBreaker
 from llmswitch.storage import MemoryStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.support.state import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
+from tests.support.state import REDIS_URL, FakeClock
 
 HI = [{"role": "user", "content": "hi"}]
 DEP = "fake/m"
@@ -351,14 +349,6 @@ def test_transitions_are_logged(clock: FakeClock, caplog: pytest.LogCaptureFixtu
 
 
 # --------------------------------------------------------------------------- Redis
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    redis_or_skip()
-    prefix = f"test-breaker:{uuid.uuid4().hex}:"
-    yield prefix
-    drop_prefix(prefix)
 
 
 def test_breakers_sharing_a_redis_store_see_one_state(clock: FakeClock, redis_prefix: str) -> None:

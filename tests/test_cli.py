@@ -15,6 +15,7 @@ from llmswitch.cli import main
 from llmswitch.errors import AuthenticationError
 from llmswitch.messages import ModelInfo
 from llmswitch.testing import FakeProvider
+from tests.support.cli import run
 from tests.support.loopback import Loopback, Reply, sse_reply
 
 PLAIN_KEY = "hunter2-correct-horse-battery"  # no known key shape: only exact redaction hides it
@@ -27,12 +28,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
     real = llmswitch.Client
     monkeypatch.setattr(llmswitch, "Client", lambda **kw: real(providers=[provider], **kw))
     return provider
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:

@@ -11,25 +11,19 @@ import pytest
 
 import llmswitch
 from llmswitch import config as llmswitch_config
-from llmswitch.cli import main
 from llmswitch.messages import ModelInfo
 from llmswitch.providers.base import Endpoint
 from llmswitch.providers.http import HttpProvider
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.testing import FakeProvider
 from llmswitch.wire import HttpRequest, HttpResponse
+from tests.support.cli import run
 from tests.support.loopback import Loopback, Recorded, Reply
 from tests.support.openai import fixture
 
 OPENAI_KEY = "hunter2-openai-battery-staple"  # no known key shape: only exact redaction hides it
 ANTHROPIC_KEY = "hunter2-anthropic-battery-staple"
 LATENCY = r"\d+(\.\d)? ms"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from llmswitch.config import (
 )
 from llmswitch.errors import ConfigurationError, LLMError
 from llmswitch.wire import Secret, Timeout
+from tests.support.config import write
 
 SECRET = "sk-test-supersecretvalue-1234567890"
 # No known key shape: errors.redact() cannot catch it, so the loader itself must not echo it.
@@ -44,12 +45,6 @@ total = 120
 smart = "anthropic/claude-sonnet-4-5"
 fast = "openai/gpt-4o-mini"
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "llmswitch.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
 
 
 def error_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> str:

@@ -11,14 +11,9 @@ import pytest
 from llmswitch import Client, ConfigurationError
 from llmswitch.config import load_config
 from llmswitch.testing import FakeProvider
+from tests.support.config import write
 
 HI = [{"role": "user", "content": "hi"}]
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "llmswitch.toml"
-    path.write_text(text)
-    return path
 
 
 GROUP = '[models.g]\nstrategy = "weighted"\n[[models.g.deployments]]\nmodel = "openai/x"\n'

@@ -9,6 +9,7 @@ import pytest
 
 from llmswitch.config import Deployment, ModelGroup, load_config
 from llmswitch.errors import ConfigurationError
+from tests.support.config import write
 
 FULL = """\
 [aliases]
@@ -34,12 +35,6 @@ timeout = 20
 [models.plain]
 deployments = [{ model = "openai/gpt-4o" }, { model = "openai/gpt-4o" }]
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "llmswitch.toml"
-    path.write_text(text)
-    return path
 
 
 def test_groups_load_with_their_deployments_in_file_order(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from llmswitch.middleware import CircuitBreaker, Middleware, RateLimiter, Retry,
 from llmswitch.middleware._stack import DeploymentLimits
 from llmswitch.middleware.retry import RetryPolicy, no_sleep
 from llmswitch.testing import FakeProvider
+from tests.support.config import write
 from tests.support.loopback import Loopback, Recorded, Reply
 from tests.support.openai import fixture
 from tests.support.state import REDIS_URL, redis_or_skip
@@ -68,12 +69,6 @@ model = "openai/gpt-4o"
 rpm = 100
 tpm = 50000
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "llmswitch.toml"
-    path.write_text(text)
-    return path
 
 
 class Tag(Middleware):

@@ -20,6 +20,7 @@ from llmswitch import (
 from llmswitch.middleware import Hooks, Retry, RetryPolicy
 from llmswitch.middleware.retry import no_sleep
 from llmswitch.testing import FakeProvider
+from tests.support.config import write
 from tests.support.loopback import Loopback, Reply
 
 HI = [{"role": "user", "content": "hi"}]
@@ -164,12 +165,6 @@ def test_a_users_retry_replaces_the_default_one() -> None:
             client.chat("fake/m", HI)
     assert fake.calls == 2  # not 2 x 3
     assert sum(isinstance(m, Retry) for m in client._pipeline.middleware) == 1  # type: ignore[union-attr]
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "llmswitch.toml"
-    path.write_text(text)
-    return path
 
 
 def test_config_retry_replaces_the_default_one(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from llmswitch import Client
 from llmswitch.config import load_config
 from llmswitch.errors import ConfigurationError
 from llmswitch.wire import Secret
+from tests.support.config import write
 from tests.support.loopback import Loopback, Reply
 
 HI = [{"role": "user", "content": "hi"}]
@@ -20,12 +21,6 @@ OK = (
     b' "finish_reason": "stop"}], "usage": {"prompt_tokens": 3, "completion_tokens": 3,'
     b' "total_tokens": 6}}'
 )
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "llmswitch.toml"
-    path.write_text(text)
-    return path
 
 
 def test_two_deployments_of_one_kind_reach_their_own_servers_with_their_own_keys(

@@ -4,8 +4,7 @@ store, no key material anywhere, sync/async chat/stream, and real HTTP."""
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -27,7 +26,7 @@ from llmswitch.testing import FakeProvider
 from llmswitch.wire import Secret
 from tests.support.loopback import Loopback, Recorded, Reply, sse_reply
 from tests.support.openai import fixture
-from tests.support.state import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
+from tests.support.state import REDIS_URL, FakeClock
 
 # Upper case, digits and dashes: no run of these can occur in a lower-case hex digest.
 KEY_A = "sk-KEYA-QWERTYUIOPASDFGHJKL"
@@ -196,16 +195,6 @@ def test_restart_keeps_cooldowns_through_a_shared_store(clock: FakeClock) -> Non
     pool3, _, client3 = make(KEY_A, KEY_C, clock=clock, store=store)
     assert answers(client3, 1) == ["KEYC"]
     assert [s.state for s in pool3.status()] == ["cooling", "ok"]
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    redis_or_skip()
-    prefix = f"test-keys-{uuid.uuid4().hex[:8]}:"
-    try:
-        yield prefix
-    finally:
-        drop_prefix(prefix)
 
 
 def test_restart_keeps_cooldowns_in_redis(redis_prefix: str) -> None:

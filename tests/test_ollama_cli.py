@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from llmswitch.cli import main
 from llmswitch.cli._pull import ProgressPrinter, format_size
 from llmswitch.providers.ollama import PullProgress
+from tests.support.cli import run
 from tests.support.loopback import Loopback, Reply
 from tests.support.streams import split_awkward
 
@@ -22,12 +22,6 @@ DIGEST = "sha256:dde5aa3fc5ffc17176b5e8bdc82f587b24b2678c6c66101bf7da77af9f7ccdf
 def ollama_env(loopback: Loopback, monkeypatch: pytest.MonkeyPatch) -> Loopback:
     monkeypatch.setenv("OLLAMA_HOST", loopback.url)
     return loopback
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def pull_reply(name: str) -> Reply:

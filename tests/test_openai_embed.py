@@ -8,6 +8,7 @@ import base64
 import json
 import struct
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from llmswitch.providers.openai._embed import decode_base64_vector
 from llmswitch.wire import HttpResponse, Secret
 from tests.support.loopback import Loopback, Recorded, Reply
 from tests.support.openai import fixture
+from tests.support.upstreams import OPENAI
 
 KEY = "sk-proj-embedKey0123456789abcdefABCDEF"
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
@@ -355,8 +357,7 @@ def embeddings_server(
     loopback.route("POST", path, handler=handle)
 
 
-def openai_env(loopback: Loopback) -> dict[str, str]:
-    return {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": loopback.url + "/v1"}
+openai_env = partial(OPENAI.env, key=KEY)
 
 
 TEXTS = [f"t{i}" for i in range(N)]

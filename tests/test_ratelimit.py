@@ -10,8 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +27,7 @@ from llmswitch.messages import ChatRequest
 from llmswitch.middleware import Limit, Quota, RateLimiter
 from llmswitch.storage import MemoryStore, StateStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.support.state import REDIS_URL, FakeClock, drop_prefix, redis_or_skip
+from tests.support.state import REDIS_URL, FakeClock
 
 HI = [{"role": "user", "content": "hi"}]
 T0 = 6_000_000.0  # on a minute boundary
@@ -427,14 +426,6 @@ def test_rate_limit_refusal_gives_the_request_quota_back(clock: FakeClock) -> No
 
 
 # --------------------------------------------------------------------------- Redis
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    redis_or_skip()
-    prefix = f"test-ratelimit:{uuid.uuid4().hex}:"
-    yield prefix
-    drop_prefix(prefix)
 
 
 def test_limits_and_quotas_on_redis(clock: FakeClock, redis_prefix: str) -> None:

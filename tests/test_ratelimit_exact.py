@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from llmswitch.errors import RateLimitExceeded
 from llmswitch.middleware import Limit, RateLimiter
 from llmswitch.storage import MemoryStore, StateStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.support.state import REDIS_URL, FakeClock, drop_prefix, redis_or_skip, run_together
+from tests.support.state import REDIS_URL, FakeClock, redis_or_skip, run_together
 
 HI = [{"role": "user", "content": "hi"}]
 T0 = 6_000_000.0  # a minute boundary
@@ -93,14 +93,6 @@ while time.monotonic() < end:
         time.sleep(min(adm.wait, 0.003))
 print(json.dumps({"admitted": admitted, "refused": refused}), flush=True)
 """
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    redis_or_skip()
-    prefix = f"test-exact:{uuid.uuid4().hex}:"
-    yield prefix
-    drop_prefix(prefix)
 
 
 def test_two_processes_never_exceed_the_limit_in_any_window(redis_prefix: str) -> None:

@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from llmswitch.middleware.retry import no_sleep
 from llmswitch.testing import FakeProvider
 from tests.support.loopback import Loopback, Reply, sse_reply
 from tests.support.openai import fixture
+from tests.support.upstreams import OPENAI
 
 HI = [{"role": "user", "content": "Hi"}]
 
@@ -517,8 +519,7 @@ RATE_LIMITED = Reply(
 UNAVAILABLE = Reply(status=503, body=b'{"error":{"message":"overloaded","type":"server_error"}}')
 
 
-def _env(loopback: Loopback) -> dict[str, str]:
-    return {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": loopback.url + "/v1"}
+_env = partial(OPENAI.env, key=KEY)
 
 
 def _settled(loopback: Loopback) -> int:

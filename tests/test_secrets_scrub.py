@@ -16,6 +16,7 @@ from llmswitch.config import load_config
 from llmswitch.errors import redact
 from llmswitch.providers.base import AzureEndpoint, Endpoint
 from llmswitch.wire import Secret
+from tests.support.config import write
 from tests.support.loopback import Loopback, Recorded, Reply
 
 HI = [{"role": "user", "content": "hi"}]
@@ -81,12 +82,6 @@ def test_token_provider_results_are_scrubbed_as_they_are_fetched() -> None:
     endpoint.request_headers()
     assert {"rotating0token0number0one01", "rotating0token0number0two02"} <= set(endpoint.secrets())
     assert "rotating0token" not in repr(endpoint)
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "llmswitch.toml"
-    path.write_text(text)
-    return path
 
 
 def test_credentials_in_configured_headers_are_scrubbed_and_masked(

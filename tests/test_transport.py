@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from llmswitch import (
 )
 from tests.support.loopback import Loopback, Reply, closed_port, sse_reply
 from tests.support.streams import split_at
+from tests.support.upstreams import OPENAI
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 CHAT = (FIXTURES / "chat_text.json").read_bytes()
@@ -27,8 +29,7 @@ HI = [{"role": "user", "content": "hi"}]
 MODEL = "openai/gpt-4o-mini"
 
 
-def _env(lb: Loopback) -> dict[str, str]:
-    return {"OPENAI_API_KEY": "sk-transport-test-key-000", "OPENAI_BASE_URL": lb.url + "/v1"}
+_env = partial(OPENAI.env, key="sk-transport-test-key-000")
 
 
 def _wait_closed(lb: Loopback, timeout: float = 2.0) -> int:

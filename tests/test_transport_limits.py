@@ -10,6 +10,7 @@ import json
 import resource
 import time
 import zlib
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -24,6 +25,7 @@ from llmswitch.wire.ndjson import NDJSONDecoder
 from llmswitch.wire.sse import SSEDecoder
 from tests.support.bedrock import event
 from tests.support.loopback import Loopback, Reply
+from tests.support.upstreams import OPENAI
 
 GEMINI = ChatRequest(
     provider="gemini", model="gemini-2.5-flash", messages=(Message(role="user", content="hi"),)
@@ -170,8 +172,7 @@ def _gzip_bomb(inflated: int) -> bytes:
 BOMB = _gzip_bomb(1 << 30)
 
 
-def _env(lb: Loopback) -> dict[str, str]:
-    return {"OPENAI_API_KEY": "sk-limits-test-key-0000", "OPENAI_BASE_URL": lb.url + "/v1"}
+_env = partial(OPENAI.env, key="sk-limits-test-key-0000")
 
 
 def _maxrss_mb() -> float:
