@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .config import ProviderConfig
+from .providers.settings import ProviderConfig
 from .errors import ConfigurationError
 from .middleware.base import Middleware
 

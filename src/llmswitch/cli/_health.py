@@ -19,15 +19,16 @@ _COLUMNS = ("PROVIDER", "STATUS", "LATENCY", "DETAIL")
 
 def run_health(args: argparse.Namespace) -> int:
     from .. import Client
-    from ..config import BUILTIN_PROVIDERS, load_config
+    from ..config import load_config
     from ..errors import ConfigurationError, LLMError
+    from ..providers import registry
 
     if args.provider is not None:
         declared: list[str] = [args.provider]
         candidates = declared
     else:
         declared = list(load_config(args.config).providers)
-        candidates = [*declared, *(p for p in BUILTIN_PROVIDERS if p not in declared)]
+        candidates = [*declared, *(p for p in registry.builtin_ids() if p not in declared)]
 
     statuses: list[HealthStatus] = []
     status = 0

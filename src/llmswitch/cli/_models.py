@@ -34,8 +34,9 @@ def run_models(args: argparse.Namespace) -> int:
         return 2
 
     from .. import Client
-    from ..config import BUILTIN_PROVIDERS, load_config
+    from ..config import load_config
     from ..errors import ConfigurationError, LLMError, TransportError
+    from ..providers import registry
 
     models: list[ModelInfo] = []
     status = 0
@@ -45,7 +46,7 @@ def run_models(args: argparse.Namespace) -> int:
             models = client.list_models(args.provider)
         else:
             declared = load_config(args.config).providers
-            for pid in [*declared, *(p for p in BUILTIN_PROVIDERS if p not in declared)]:
+            for pid in [*declared, *(p for p in registry.builtin_ids() if p not in declared)]:
                 try:
                     models += client.list_models(pid)
                 except ConfigurationError as exc:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events import Event
 from ..messages import ChatResponse
@@ -24,10 +24,38 @@ from ..providers.runtime import Provider
 from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from .ratelimit import RateLimiter
+    from ..providers.settings import ProviderConfig
+    from ..wire import Secret
+    from .breaker import BreakerPolicy
+    from .groups import ModelGroup
+    from .ratelimit import Limit, Quota, RateLimiter
+    from .retry import RetryPolicy
 
-__all__ = ["DeploymentLimits", "build_stack"]
+__all__ = ["DeploymentLimits", "StackSettings", "build_stack"]
+
+
+class StackSettings(Protocol):
+    """What the stack is built from: the resilience part of a loaded ``llmswitch.toml``
+    (:class:`~llmswitch.config.Config`)."""
+
+    @property
+    def providers(self) -> Mapping[str, ProviderConfig]: ...
+    @property
+    def models(self) -> Mapping[str, ModelGroup]: ...
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def state_secret(self) -> Secret | None: ...
+    @property
+    def retry(self) -> RetryPolicy | None: ...
+    @property
+    def breaker(self) -> BreakerPolicy | None: ...
+    @property
+    def limits(self) -> Sequence[Limit]: ...
+    @property
+    def quotas(self) -> Sequence[Quota]: ...
+    @property
+    def max_wait(self) -> float | None: ...
 
 
 class DeploymentLimits(Middleware):
@@ -43,36 +71,29 @@ class DeploymentLimits(Middleware):
         self.limiters = limiters  # "provider/model" -> the limiters of its deployments
         self.every = list(every)  # for every other routed call
 
-    def _for(self, call: Call) -> list[RateLimiter]:
-        return self.limiters.get(f"{call.provider.id}/{call.request.model}", self.every)
+    def _chain(self, entry: str, call: Call, next: Any) -> Any:
+        """``next`` wrapped in the ``entry`` point (``"chat"``, ``"astream"``, ...) of
+        each limiter that counts ``call``, the first outermost."""
+        limiters = self.limiters.get(f"{call.provider.id}/{call.request.model}", self.every)
+        for limiter in reversed(limiters):
+            next = functools.partial(getattr(limiter, entry), next=next)
+        return next
 
     def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
-        limiters = self._for(call)
-        for limiter in reversed(limiters):
-            next = functools.partial(limiter.chat, next=next)
-        return next(call)
-
-    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
-        limiters = self._for(call)
-        for limiter in reversed(limiters):
-            next = functools.partial(limiter.stream, next=next)
-        return next(call)
+        return self._chain("chat", call, next)(call)  # type: ignore[no-any-return]
 
     async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        limiters = self._for(call)
-        for limiter in reversed(limiters):
-            next = functools.partial(limiter.achat, next=next)
-        return await next(call)
+        return await self._chain("achat", call, next)(call)  # type: ignore[no-any-return]
+
+    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
+        return self._chain("stream", call, next)(call)  # type: ignore[no-any-return]
 
     def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
-        limiters = self._for(call)
-        for limiter in reversed(limiters):
-            next = functools.partial(limiter.astream, next=next)
-        return next(call)
+        return self._chain("astream", call, next)(call)  # type: ignore[no-any-return]
 
 
 def build_stack(
-    config: Config, provider: Callable[[str], Provider], user: Sequence[Middleware]
+    config: StackSettings, provider: Callable[[str], Provider], user: Sequence[Middleware]
 ) -> list[Middleware]:
     """The layers, outermost first, for ``config`` plus the user's ``user`` layers."""
     from ..keys.pool import KeyPool, KeyRotation

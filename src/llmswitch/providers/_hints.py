@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import _json
-from ..config import BUILTIN_PROVIDERS
 from ..errors import ProviderError
 from ..wire import HttpResponse
+from .registry import builtin_kind
 
 __all__ = [
     "anthropic_hint",
@@ -68,7 +68,7 @@ def expect_field(response: HttpResponse, name: str, kind: type, what: str) -> An
 def setting(pid: str, variable: str) -> str:
     """Where the base URL of provider ``pid`` was set, as precisely as we know it: the
     endpoint does not record whether it came from the environment or llmswitch.toml."""
-    if BUILTIN_PROVIDERS.get(pid) is not None:
+    if builtin_kind(pid) is not None:
         return f"{variable} (or base_url in llmswitch.toml)"
     return f"base_url of provider {pid!r} in llmswitch.toml"
 

@@ -1,147 +1,146 @@
-"""Turn a provider id into a configured provider: its kind's adapter plus an endpoint
-built from the environment (DESIGN.md section 2) and ``llmswitch.toml`` overrides.
+"""The built-in providers, declared once: each provider package's ``_spec.py`` lists
+its :class:`ProviderSpec` entries (ids, wire kind, environment variables, default base
+URL, builder), and :data:`_PACKAGES` below names those packages. Everything else (known
+ids, kinds, the environment prefixes a client keeps, :func:`build_provider`) is derived
+from them. Adding a provider: its own package with a ``_spec.py``, plus one line here.
 
-One builder per kind, looked up in a table; adapters are imported on first use.
+The spec modules load on first use, not on ``import llmswitch``: importing one runs its
+package's ``__init__`` (the adapter), which costs more than most programs need.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from ..config import BUILTIN_PROVIDERS, Config, ProviderConfig
 from ..errors import ConfigurationError
 from ..messages import ChatRequest
 from ..wire import Secret
-from .base import Adapter, AzureEndpoint, Endpoint
-from .http import HttpProvider
 from .runtime import Provider
 
-__all__ = ["build_provider", "known_provider_ids"]
+__all__ = [
+    "ProviderSettings",
+    "ProviderSpec",
+    "build_provider",
+    "builtin_ids",
+    "builtin_kind",
+    "builtin_kinds",
+    "env_prefixes",
+    "kinds",
+    "known_provider_ids",
+    "specs",
+]
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-ANTHROPIC_BASE_URL = "https://api.anthropic.com"
-ANTHROPIC_VERSION = "2023-06-01"
-AZURE_DEFAULT_API_VERSION = "2024-10-21"  # the GA inference version
-
-
-def _openai_adapter(flavor: str) -> Adapter:
-    from .openai import OpenAIAdapter
-
-    return OpenAIAdapter(flavor=flavor)  # type: ignore[arg-type]
-
-
-def _anthropic_adapter() -> Adapter:
-    from .anthropic import AnthropicAdapter
-
-    return AnthropicAdapter()
-
-
-def _key(pc: ProviderConfig | None, env: Mapping[str, str], *names: str) -> Secret | None:
-    if pc is not None and pc.api_key:
-        return pc.api_key
-    for name in names:
-        value = env.get(name)
-        if value:
-            return Secret(value)
-    return None
+# One line per provider package, in the order ids and kinds are listed in messages.
+_PACKAGES = (
+    "openai",
+    "anthropic",
+    "gemini",
+    "bedrock",
+    "ollama",
+)
 
 
-def _missing(pid: str, what: str) -> ConfigurationError:
-    return ConfigurationError(f"provider {pid!r} is not configured: {what}", provider=pid)
+class ProviderSettings(Protocol):
+    """What a builder reads of a ``[providers.<id>]`` entry
+    (:class:`~llmswitch.providers.settings.ProviderConfig`)."""
+
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def base_url(self) -> str | None: ...
+    @property
+    def api_key(self) -> Secret | None: ...
+    @property
+    def api_version(self) -> str | None: ...
+    @property
+    def organization(self) -> str | None: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
-def _headers(pc: ProviderConfig | None) -> dict[str, str]:
-    return dict(pc.headers) if pc is not None else {}
+# (provider id, its settings or None, the client's environment) -> the provider
+Builder = Callable[[str, Any, Mapping[str, str]], Provider]
 
 
-def _build_openai(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
-    key = _key(pc, env, "OPENAI_API_KEY")
-    if key is None:
-        raise _missing(pid, "set OPENAI_API_KEY (or api_key in llmswitch.toml)")
-    headers = _headers(pc)
-    org = (pc.organization if pc else None) or env.get("OPENAI_ORG_ID")
-    if org:
-        headers["openai-organization"] = org
-    if env.get("OPENAI_PROJECT_ID"):
-        headers["openai-project"] = env["OPENAI_PROJECT_ID"]
-    base = (pc.base_url if pc else None) or env.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
-    endpoint = Endpoint(provider=pid, base_url=base, api_key=key, headers=headers)
-    return HttpProvider(pid, _openai_adapter("openai"), endpoint)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderSpec:
+    """One provider a package serves. ``id`` is the built-in provider id (``None``: a
+    kind only, which ``[providers.x] kind = ...`` names, e.g. ``openai-compatible``);
+    ``env``: the variables ``build`` reads (the client keeps every variable sharing the
+    first word of one, ``OPENAI_``, ``AWS_``..., so a credential chain reading more of
+    the family still sees it); ``base_url_env``: the one that sets the base URL."""
+
+    id: str | None
+    kind: str
+    build: Builder
+    env: tuple[str, ...] = ()
+    base_url: str | None = None
+    base_url_env: str | None = None
 
 
-def _build_azure(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
-    base = (pc.base_url if pc else None) or env.get("AZURE_OPENAI_ENDPOINT")
-    if not base:
-        raise _missing(pid, "set AZURE_OPENAI_ENDPOINT (https://<resource>.openai.azure.com)")
-    key = _key(pc, env, "AZURE_OPENAI_API_KEY")
-    token = env.get("AZURE_OPENAI_AD_TOKEN")
-    if key is None and not token:
-        raise _missing(pid, "set AZURE_OPENAI_API_KEY (or AZURE_OPENAI_AD_TOKEN for Entra ID)")
-    version = (pc.api_version if pc else None) or env.get("OPENAI_API_VERSION")
-    endpoint = AzureEndpoint(
-        provider=pid,
-        base_url=base,
-        api_key=key,
-        headers=_headers(pc),
-        api_version=version or AZURE_DEFAULT_API_VERSION,
-        token_provider=(lambda: token) if key is None and token else None,
-    )
-    return HttpProvider(pid, _openai_adapter("azure"), endpoint)
+@functools.cache
+def specs() -> tuple[ProviderSpec, ...]:
+    """Every spec of every package in :data:`_PACKAGES`, in that order."""
+    found: list[ProviderSpec] = []
+    for package in _PACKAGES:
+        found += importlib.import_module(f"{__package__}.{package}._spec").SPECS
+    return tuple(found)
 
 
-def _build_anthropic(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
-    key = _key(pc, env, "ANTHROPIC_API_KEY")
-    if key is None:
-        raise _missing(pid, "set ANTHROPIC_API_KEY (or api_key in llmswitch.toml)")
-    base = (pc.base_url if pc else None) or env.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL
-    endpoint = Endpoint(
-        provider=pid,
-        base_url=base,
-        api_key=key,
-        auth_header="x-api-key",
-        auth_scheme=None,
-        headers={"anthropic-version": ANTHROPIC_VERSION, **_headers(pc)},
-    )
-    return HttpProvider(pid, _anthropic_adapter(), endpoint)
+@functools.cache
+def _builtin() -> Mapping[str, ProviderSpec]:
+    return {s.id: s for s in specs() if s.id is not None}
 
 
-def _build_compatible(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
-    if pc is None or not pc.base_url:
-        raise _missing(pid, "an openai-compatible provider needs base_url in llmswitch.toml")
-    endpoint = Endpoint(
-        provider=pid, base_url=pc.base_url, api_key=pc.api_key, headers=_headers(pc)
-    )
-    return HttpProvider(pid, _openai_adapter("compatible"), endpoint)
+@functools.cache
+def _by_kind() -> Mapping[str, ProviderSpec]:
+    return {s.kind: s for s in specs()}
 
 
-def _in_package(
-    module: str,
-) -> Callable[[str, ProviderConfig | None, Mapping[str, str]], HttpProvider]:
-    """A kind whose package builds its own provider (``build_provider``), imported on use."""
-
-    def build(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
-        package = importlib.import_module(f"{__package__}.{module}")
-        return package.build_provider(pid, pc, env)  # type: ignore[no-any-return]
-
-    return build
+@functools.cache
+def builtin_kinds() -> Mapping[str, str]:
+    """Built-in provider id -> its wire kind, in registration order."""
+    return {pid: spec.kind for pid, spec in _builtin().items()}
 
 
-_BUILDERS: dict[str, Callable[[str, ProviderConfig | None, Mapping[str, str]], HttpProvider]] = {
-    "openai": _build_openai,
-    "azure": _build_azure,
-    "anthropic": _build_anthropic,
-    "openai-compatible": _build_compatible,
-    "gemini": _in_package("gemini"),
-    "bedrock": _in_package("bedrock"),
-    "ollama": _in_package("ollama"),
-}
+def builtin_ids() -> tuple[str, ...]:
+    """The built-in provider ids (``openai``, ``azure``...), in registration order."""
+    return tuple(_builtin())
+
+
+def builtin_kind(pid: str) -> str | None:
+    """The wire kind of built-in provider ``pid``; ``None`` when it is not one."""
+    spec = _builtin().get(pid)
+    return spec.kind if spec is not None else None
+
+
+@functools.cache
+def kinds() -> tuple[str, ...]:
+    """Every wire kind: those of the built-ins first, then kind-only ones."""
+    builtin = (s.kind for s in specs() if s.id is not None)
+    return (*dict.fromkeys(builtin), *(s.kind for s in specs() if s.id is None))
+
+
+@functools.cache
+def env_prefixes() -> tuple[str, ...]:
+    """The environment prefixes providers read: each declared variable's first word."""
+    names = (name for s in specs() for name in s.env)
+    return tuple(dict.fromkeys(name[: name.index("_") + 1] for name in names))
+
+
+class _Declared(Protocol):
+    @property
+    def providers(self) -> Mapping[str, ProviderSettings]: ...
 
 
 def _echo_provider() -> Provider:
     """``fake/<anything>`` with nothing scripted: echoes the last user message, so the
     CLI and examples run on a machine with no keys. Script it via llmswitch.testing."""
-    from ..testing import FakeProvider
+    from .fake import FakeProvider
 
     def echo(request: ChatRequest) -> str:
         last = next((m for m in reversed(request.messages) if m.role == "user"), None)
@@ -150,17 +149,17 @@ def _echo_provider() -> Provider:
     return FakeProvider(id="fake", models=["echo"]).respond_with(echo)
 
 
-def known_provider_ids(config: Config) -> list[str]:
-    builtin = (p for p, k in BUILTIN_PROVIDERS.items() if k in _BUILDERS)
-    return sorted({*builtin, "fake", *config.providers})
+def known_provider_ids(config: _Declared) -> list[str]:
+    return sorted({*builtin_ids(), "fake", *config.providers})
 
 
-def build_provider(pid: str, config: Config, env: Mapping[str, str]) -> Provider:
-    """The provider ``pid`` as configured, or a ConfigurationError saying what to set."""
+def build_provider(pid: str, config: _Declared, env: Mapping[str, str]) -> Provider:
+    """The provider ``pid`` as ``config`` (a :class:`~llmswitch.config.Config`) declares
+    it, or a ConfigurationError saying what to set."""
     pc = config.providers.get(pid)
     if pid == "fake" and pc is None:
         return _echo_provider()
-    kind = (pc.kind if pc is not None else None) or BUILTIN_PROVIDERS.get(pid)
+    kind = (pc.kind if pc is not None else None) or builtin_kind(pid)
     if kind is None:
         known = ", ".join(known_provider_ids(config))
         raise ConfigurationError(
@@ -169,10 +168,10 @@ def build_provider(pid: str, config: Config, env: Mapping[str, str]) -> Provider
             field="model",
             provider=pid,
         )
-    builder = _BUILDERS.get(kind)
-    if builder is None:
+    spec = _by_kind().get(kind)
+    if spec is None:
         raise ConfigurationError(
             f"provider kind {kind!r} is not available in this version of llmswitch",
             provider=pid,
         )
-    return builder(pid, pc, env)
+    return spec.build(pid, pc, env)

@@ -1,7 +1,7 @@
 """Checks on a TOML document that need no knowledge of llmswitch's settings.
 
 :func:`key_lines`: where each key is written. tomllib reports no positions for valid
-documents, so :mod:`llmswitch.config` gets the line numbers of its error messages from
+documents, so the config validator gets the line numbers of its error messages from
 this small line scanner (headers, ``k = v`` lines, single-line inline tables).
 :func:`check_values`: every number finite and in range, nesting bounded.
 """

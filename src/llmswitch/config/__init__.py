@@ -1,0 +1,117 @@
+"""``llmswitch.toml``: provider entries and model aliases.
+
+::
+
+    [providers.vllm]
+    kind = "openai-compatible"
+    base_url = "http://localhost:8000/v1"
+    api_key = "${VLLM_API_KEY}"          # ${VAR} and ${VAR:-default} from the environment
+
+    [providers.vllm.timeout]
+    total = 120
+
+    [aliases]
+    fast = "openai/gpt-4o-mini"
+
+    [models.smart]                       # a model group: call it as "smart"
+    strategy = "ordered"      # ordered | weighted | least-busy | lowest-latency | lowest-cost
+    fallback_on = ["retryable", "context_length"]   # default ["retryable"]
+    [[models.smart.deployments]]
+    model = "anthropic/claude-sonnet-4-5"
+    priority = 0                         # ordered: lower first
+    weight = 3                           # weighted
+    [[models.smart.deployments]]
+    model = "openai/gpt-4o"
+    timeout = { first_token = 10 }       # overrides the call's timeout fields for this deployment
+    rpm = 100                            # this deployment's own requests/tokens per minute
+    tpm = 50000
+
+Resilience (each section's presence turns its layer on; see :mod:`llmswitch.middleware`)::
+
+    [state]
+    url = "redis://localhost:6379/0"     # default memory://; breaker, limits, key pools
+    [retry]                              # RetryPolicy fields
+    attempts = 3
+    [breaker]                            # BreakerPolicy fields
+    min_calls = 10
+    [[limits]]                           # Limit fields
+    scope = "deployment"
+    requests_per_minute = 500
+    [[quotas]]                           # Quota fields
+    period = "day"
+    requests = 1000
+    [queue]
+    max_wait = 10                        # seconds a call may wait for limit capacity
+    [providers.openai]
+    keys = ["${OPENAI_KEY_A}", "${OPENAI_KEY_B}"]   # a key pool instead of api_key
+    key_strategy = "round-robin"         # or least-used
+
+:func:`load_config` finds the file (argument, ``$LLMSWITCH_CONFIG``, ``./llmswitch.toml``),
+validates it and returns a :class:`Config`. Every problem is a :class:`ConfigurationError`
+that names the file, the line and the key; secret values never appear in one.
+
+The package: ``_types`` (:class:`Config`), ``_loading`` (finding the file, ``${VAR}``),
+``_validate`` (the validator), ``_toml_lines`` (where each key is written). The settings
+types come from the layers they configure and are re-exported here: ``ProviderConfig``
+(:mod:`llmswitch.providers.settings`), ``Deployment``/``ModelGroup``
+(:mod:`llmswitch.middleware.groups`). Built-in provider ids, kinds and environment
+prefixes come from the provider registry (:mod:`llmswitch.providers.registry`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..middleware.groups import FALLBACK_ON, STRATEGIES, Deployment, ModelGroup
+from ..providers import registry
+from ..providers.settings import ProviderConfig
+from ._loading import CONFIG_ENV, DEFAULT_CONFIG_FILE, env_prefixes, read_config, snapshot_env
+from ._toml_lines import key_lines
+from ._types import Config
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_FILE",
+    "ENV_PREFIXES",
+    "FALLBACK_ON",
+    "KINDS",
+    "STRATEGIES",
+    "Config",
+    "Deployment",
+    "ModelGroup",
+    "ProviderConfig",
+    "key_lines",
+    "load_config",
+    "snapshot_env",
+]
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Load ``path``; else ``$LLMSWITCH_CONFIG``; else ``./llmswitch.toml`` if it exists;
+    else an empty :class:`Config`. ``env`` (default ``os.environ``) feeds ``${VAR}``."""
+    env = os.environ if env is None else env
+    found = read_config(path, env)
+    if found is None:
+        return Config()
+    # The validator (and the middleware settings it builds) loads only when a file is read.
+    from ._validate import Validator
+
+    file, data = found
+    return Validator(str(file), data, env).load(file)
+
+
+def __getattr__(name: str) -> Any:
+    # Derived from the provider registry on first use: computing them loads every
+    # provider package, which ``import llmswitch`` does not pay for.
+    if name == "BUILTIN_PROVIDERS":  # built-in provider id -> its wire kind
+        return registry.builtin_kinds()
+    if name == "KINDS":
+        return registry.kinds()
+    if name == "ENV_PREFIXES":
+        return env_prefixes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
