@@ -11,7 +11,7 @@ catch it (a health probe reports it; a call fills in provider and model). See
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, TypeAlias, TypeVar, cast
 
 from ..wire import HttpRequest, Timeout
@@ -48,35 +48,31 @@ Plan: TypeAlias = Generator[Send | Fanout, Any, T]
 
 
 def run(plan: Plan[T], transport: Any) -> T:
-    """Perform ``plan`` with a blocking transport."""
+    """Perform ``plan`` with a blocking transport: the one driver below, whose awaits
+    never suspend here (every send returns before its ``await`` does), stepped once."""
+    driving = _drive(plan, _Blocking(transport))
     try:
-        step = next(plan)
-        while True:
-            try:
-                if isinstance(step, Send):
-                    result: Any = transport.send(step.request, step.timeout)
-                else:
-                    result = [run(p, transport) for p in step.plans]
-            except Exception as exc:
-                step = plan.throw(exc)
-            else:
-                step = plan.send(result)
+        driving.send(None)
     except StopIteration as done:
         return cast(T, done.value)
-    finally:
-        plan.close()
+    driving.close()
+    raise RuntimeError("a blocking plan waited on something else than its transport")
 
 
 async def arun(plan: Plan[T], transport: Any) -> T:
     """Perform ``plan`` with an async transport."""
+    return await _drive(plan, _Async(transport))
+
+
+async def _drive(plan: Plan[T], io: _Blocking | _Async) -> T:
     try:
         step = next(plan)
         while True:
             try:
                 if isinstance(step, Send):
-                    result: Any = await transport.send(step.request, step.timeout)
+                    result: Any = await io.send(step.request, step.timeout)
                 else:
-                    result = await _fan_out(step, transport)
+                    result = await io.fan_out(step)
             except Exception as exc:
                 step = plan.throw(exc)
             else:
@@ -87,11 +83,30 @@ async def arun(plan: Plan[T], transport: Any) -> T:
         plan.close()
 
 
-async def _fan_out(step: Fanout, transport: Any) -> list[Any]:
-    slots = asyncio.Semaphore(step.limit)
+class _Blocking:
+    __slots__ = ("transport",)
 
-    async def one(plan: Plan[Any]) -> Any:
-        async with slots:
-            return await arun(plan, transport)
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
 
-    return list(await asyncio.gather(*(one(p) for p in step.plans)))
+    async def send(self, request: HttpRequest, timeout: Timeout) -> Any:
+        return self.transport.send(request, timeout)
+
+    async def fan_out(self, step: Fanout) -> list[Any]:
+        return [await _drive(p, self) for p in step.plans]
+
+
+class _Async:
+    __slots__ = ("send",)
+
+    def __init__(self, transport: Any) -> None:
+        self.send: Callable[[HttpRequest, Timeout], Awaitable[Any]] = transport.send
+
+    async def fan_out(self, step: Fanout) -> list[Any]:
+        slots = asyncio.Semaphore(step.limit)
+
+        async def one(plan: Plan[Any]) -> Any:
+            async with slots:
+                return await _drive(plan, self)
+
+        return list(await asyncio.gather(*(one(p) for p in step.plans)))
