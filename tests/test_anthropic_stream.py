@@ -10,7 +10,6 @@ from llmswitch.events import (
     ReasoningEnd,
     StreamEnd,
     StreamStart,
-    TextDelta,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
@@ -18,7 +17,7 @@ from llmswitch.events import (
 from llmswitch.messages import ChatRequest, Message
 from llmswitch.providers.anthropic import AnthropicAdapter
 from tests.support.fixtures import Fixtures
-from tests.support.streams import Feeder, byte_by_byte, split_at, splits_in_two
+from tests.support.streams import Feeder, byte_by_byte, split_at, splits_in_two, texts
 
 fixture = Fixtures("anthropic")
 REQUEST = ChatRequest(
@@ -75,7 +74,7 @@ def test_split_inside_a_multibyte_character_keeps_the_character() -> None:
 def test_text_stream_with_pings() -> None:
     events = parse([fixture("text_pings.sse")])
     assert events[0] == StreamStart("msg_01TextPings", "claude-sonnet-4-5-20250929")
-    assert [e.text for e in events if isinstance(e, TextDelta)] == [
+    assert texts(events) == [
         "Grüße aus Zürich 👋",
         " — naïve café ",
         "日本語.",
@@ -152,7 +151,7 @@ def test_mid_stream_overload_raises_retryable_error_after_delivering_text() -> N
     cut = data.index(b"event: error")
     parser = FEED.parser()
     before = parser.feed(data[:cut])
-    assert [e.text for e in before if isinstance(e, TextDelta)] == ["Partial ans"]
+    assert texts(before) == ["Partial ans"]
     with pytest.raises(ProviderUnavailableError) as info:
         parser.feed(data[cut:])
     err = info.value
@@ -253,7 +252,7 @@ def test_error_in_the_same_read_as_good_events_is_raised_after_them() -> None:
     # A socket read can hold both; the text must reach the caller before the error.
     parser = FEED.parser()
     events = parser.feed(fixture("error_overloaded.sse"))
-    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Partial ans"]
+    assert texts(events) == ["Partial ans"]
     with pytest.raises(ProviderUnavailableError):
         parser.close()
     with pytest.raises(ProviderUnavailableError):

@@ -19,7 +19,8 @@ import pytest
 from llmswitch import Client
 from llmswitch.config import ProviderConfig
 from llmswitch.errors import AuthenticationError, ConfigurationError
-from llmswitch.providers.bedrock import BedrockEndpoint, build_provider
+from llmswitch.providers.bedrock import BedrockEndpoint
+from llmswitch.providers.bedrock._spec import build_provider
 from llmswitch.providers.http import HttpProvider
 from llmswitch.wire import HttpRequest, Secret
 from tests.support.bedrock import (
@@ -121,7 +122,7 @@ def test_api_key_in_llmswitch_toml_wins_over_the_environment() -> None:
 def test_building_a_provider_with_a_bearer_key_does_not_import_botocore() -> None:
     code = (
         "import sys, llmswitch\n"
-        "from llmswitch.providers.bedrock import build_provider\n"
+        "from llmswitch.providers.bedrock._spec import build_provider\n"
         "p = build_provider('bedrock', None, {'AWS_REGION': 'us-east-1', "
         "'AWS_BEARER_TOKEN_BEDROCK': 'k'})\n"
         "p.adapter.build_request\n"

@@ -34,7 +34,7 @@ from tests.support.bedrock import (
     frame,
     run_stream,
 )
-from tests.support.streams import byte_by_byte, split_at, splits_in_two
+from tests.support.streams import byte_by_byte, split_at, splits_in_two, texts
 
 COMPLETE = fixture.names("*.bin", exclude=("throttled.bin", "model_stream_error.bin"))
 REQUEST = chat_request()
@@ -78,7 +78,7 @@ def test_split_inside_a_multibyte_character_keeps_the_character() -> None:
 def test_text_stream() -> None:
     events, resp = run_stream([fixture("text.bin")])
     assert events[0] == StreamStart(None, None)
-    assert [e.text for e in events if isinstance(e, TextDelta)] == [
+    assert texts(events) == [
         "Grüße aus Zürich 👋",
         " — naïve café ",
         "日本語.",
@@ -166,7 +166,7 @@ def test_throttling_exception_mid_stream_after_delivering_text() -> None:
     cut = data.index(b"throttlingException") - 20
     parser = FEED.parser()
     before = parser.feed(data[:cut])
-    assert [e.text for e in before if isinstance(e, TextDelta)] == ["Partial ans"]
+    assert texts(before) == ["Partial ans"]
     with pytest.raises(RateLimitError) as info:
         parser.feed(data[cut:])
     err = info.value

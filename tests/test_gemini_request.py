@@ -32,8 +32,8 @@ from llmswitch.providers.gemini import (
     GEMINI_BASE_URL,
     SYNTHETIC_ID_PREFIX,
     GeminiAdapter,
-    build_provider,
 )
+from llmswitch.providers.gemini._spec import build_provider
 from llmswitch.wire import HttpResponse, Secret
 
 KEY = "AIzaSyA-request-test-key-0123456789abc"

@@ -23,7 +23,7 @@ from llmswitch.events import (
 from llmswitch.messages import ChatRequest, Message
 from llmswitch.providers.gemini import SYNTHETIC_ID_PREFIX, GeminiAdapter
 from tests.support.fixtures import Fixtures
-from tests.support.streams import Feeder, byte_by_byte, split_at, splits_in_two
+from tests.support.streams import Feeder, byte_by_byte, split_at, splits_in_two, texts
 
 fixture = Fixtures("gemini")
 REQUEST = ChatRequest(
@@ -89,7 +89,7 @@ def test_split_inside_a_multibyte_character_keeps_the_character() -> None:
 def test_text_stream() -> None:
     events = parse([fixture("text.sse")])
     assert events[0] == StreamStart("resp-Text01", "gemini-2.5-flash")
-    assert [e.text for e in events if isinstance(e, TextDelta)] == [
+    assert texts(events) == [
         "Grüße aus Zürich 👋",
         " — naïve café ",
         "日本語.",
@@ -198,7 +198,7 @@ def test_mid_stream_error_payload_raises_after_delivering_text() -> None:
     cut = data.index(b'data: {"error"')
     parser = FEED.parser()
     before = parser.feed(data[:cut])
-    assert [e.text for e in before if isinstance(e, TextDelta)] == ["Partial ans"]
+    assert texts(before) == ["Partial ans"]
     with pytest.raises(ProviderUnavailableError) as info:
         parser.feed(data[cut:])
     err = info.value
@@ -211,7 +211,7 @@ def test_mid_stream_error_as_raw_json_lines_maps_with_retry_delay() -> None:
     # can arrive as pretty-printed JSON after the 200.
     parser = FEED.parser()
     events = parser.feed(fixture("error_raw_lines.sse"))
-    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Partial ans"]
+    assert texts(events) == ["Partial ans"]
     with pytest.raises(RateLimitError) as info:
         parser.close()
     assert info.value.retry_after == 1.5 and info.value.code == "RESOURCE_EXHAUSTED"

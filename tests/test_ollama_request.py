@@ -25,7 +25,8 @@ from llmswitch.messages import (
     ToolChoice,
 )
 from llmswitch.providers.base import Endpoint
-from llmswitch.providers.ollama import OllamaAdapter, build_provider, parse_host
+from llmswitch.providers.ollama import OllamaAdapter, parse_host
+from llmswitch.providers.ollama._spec import build_provider
 from llmswitch.providers.registry import build_provider as registry_build
 from llmswitch.wire import HttpResponse, Secret
 

@@ -15,7 +15,6 @@ from llmswitch.events import (
     ReasoningDelta,
     StreamEnd,
     StreamStart,
-    TextDelta,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
@@ -24,7 +23,7 @@ from llmswitch.messages import ChatRequest, ChatResponse, Message
 from llmswitch.providers.ollama import OllamaAdapter
 from llmswitch.wire import HttpResponse
 from tests.support.fixtures import Fixtures
-from tests.support.streams import Feeder, byte_by_byte, split_at, splits_in_two
+from tests.support.streams import Feeder, byte_by_byte, split_at, splits_in_two, texts
 
 fixture = Fixtures("ollama")
 REQUEST = ChatRequest(
@@ -92,7 +91,7 @@ def test_split_inside_a_multibyte_character_keeps_the_character() -> None:
 def test_text_stream() -> None:
     events = parse([fixture("chat_text.ndjson")])
     assert events[0] == StreamStart(None, "llama3.2")
-    assert [e.text for e in events if isinstance(e, TextDelta)] == [
+    assert texts(events) == [
         "Grüße",
         " aus Zürich 👋",
         " — naïve café ",
@@ -187,7 +186,7 @@ def test_truncated_stream_ends_with_error_and_keeps_the_text() -> None:
 def test_error_line_raises_after_the_good_events_of_the_same_read() -> None:
     parser = FEED.parser()
     events = parser.feed(fixture("chat_error.ndjson"))
-    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Partial", " ans"]
+    assert texts(events) == ["Partial", " ans"]
     with pytest.raises(ProviderUnavailableError) as info:
         parser.feed(b"")
     assert "an error was encountered while running the model" in str(info.value)

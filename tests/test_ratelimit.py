@@ -5,14 +5,10 @@ two OS processes."""
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -27,7 +23,7 @@ from llmswitch.messages import ChatRequest
 from llmswitch.middleware import Limit, Quota, RateLimiter
 from llmswitch.storage import MemoryStore, StateStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.support.state import REDIS_URL, FakeClock
+from tests.support.state import REDIS_URL, FakeClock, run_together
 
 HI = [{"role": "user", "content": "hi"}]
 T0 = 6_000_000.0  # on a minute boundary
@@ -488,38 +484,6 @@ for _ in range(5):
         refused += 1
 print(json.dumps({"admitted": len(fake.requests), "refused": refused}), flush=True)
 """
-
-
-def run_together(argv: list[str], *, n: int = 2, timeout: float) -> list[Any]:
-    """Start ``n`` Python processes on ``argv``; each prints ``ready``, then all are told
-    ``go`` at once (so they really compete) and each prints one JSON result."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, *argv],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(n)
-    ]
-    try:
-        for p in procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        outs = []
-        for p in procs:
-            out, err = p.communicate(timeout=timeout)
-            assert p.returncode == 0, err
-            outs.append(json.loads(out))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    return outs
 
 
 def test_requests_per_minute_holds_across_two_processes(

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from llmswitch.events import Accumulator, Event
+from llmswitch.events import Accumulator, Event, TextDelta
 from llmswitch.messages import ChatRequest, ChatResponse
 from llmswitch.wire import HttpResponse
 from tests.support.fixtures import Fixtures
@@ -78,6 +78,11 @@ def feed(parser: Any, pieces: Iterable[bytes]) -> list[Event]:
         events.extend(parser.feed(piece))
     events.extend(parser.close())
     return events
+
+
+def texts(events: Iterable[Event]) -> list[str]:
+    """The text of each ``TextDelta`` in ``events``, in order."""
+    return [e.text for e in events if isinstance(e, TextDelta)]
 
 
 def accumulate(events: Iterable[Event], provider: str, model: str) -> ChatResponse:
