@@ -21,12 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from .._json import loads
 from ..errors import ProviderError
-from ..events import Event
-from ..messages import ChatRequest
+from ..events import Event, ToolCallEnd
+from ..messages import ChatRequest, ToolCall
 from ._shape import keep_head, stream_head_error
 
-__all__ = ["StreamParser"]
+__all__ = ["StreamParser", "end_tool_call"]
 
 
 class StreamParser:
@@ -92,3 +93,20 @@ class StreamParser:
             self._request,
             self._error_document,
         )
+
+
+def end_tool_call(
+    index: int, call_id: str, name: str, fragments: list[str], out: list[Event]
+) -> str | None:
+    """A tool call streamed as JSON fragments is complete: append its ToolCallEnd, or,
+    when the fragments are not a JSON object, return their text for the parser to
+    judge at the stop reason (fine if the output limit cut it, else malformed)."""
+    text = "".join(fragments)
+    try:
+        arguments = loads(text) if text else {}
+    except ValueError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        return text
+    out.append(ToolCallEnd(index, ToolCall(id=call_id, name=name, arguments=arguments)))
+    return None

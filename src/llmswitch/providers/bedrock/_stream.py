@@ -25,17 +25,16 @@ from ...events import (
     StreamStart,
     TextDelta,
     ToolCallDelta,
-    ToolCallEnd,
     ToolCallStart,
 )
-from ...messages import ChatRequest, ReasoningBlock, ToolCall
+from ...messages import ChatRequest, ReasoningBlock
 from ...wire.eventstream import EventStreamDecoder, EventStreamError, Headers
 from .._claude import TRUNCATING_STOP_REASONS
 from .._shape import SHAPE_ERRORS, shape_problem
 from .._shape import index as _index
 from .._shape import opt_str as _opt
 from .._shape import text as _text
-from .._streams import StreamParser
+from .._streams import StreamParser, end_tool_call
 from ._errors import malformed, stream_exception
 from ._response import finish_reason, parse_usage
 
@@ -181,18 +180,9 @@ class BedrockStreamParser(StreamParser):
             tool = self._tools.pop(index)
             if tool is None:
                 return
-            call_id, call_name, fragments = tool
-            text = "".join(fragments)
-            try:
-                arguments = loads(text) if text else {}
-            except ValueError:
-                arguments = None
-            if not isinstance(arguments, dict):
-                # Decided at messageStop: fine if the output limit cut it, else malformed.
-                self._bad_tool = text
-                return
-            call = ToolCall(id=call_id, name=call_name, arguments=arguments)
-            out.append(ToolCallEnd(index, call))
+            bad = end_tool_call(index, *tool, out)
+            if bad is not None:  # decided at messageStop
+                self._bad_tool = bad
             return
         slot = self._reasoning.pop(index, None)
         if slot is not None:
