@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import llmswitch
-from llmswitch import config as llmswitch_config
 from llmswitch.messages import ModelInfo
+from llmswitch.providers import registry
 from llmswitch.providers.base import Endpoint
 from llmswitch.providers.http import HttpProvider
 from llmswitch.providers.openai import OpenAIAdapter
@@ -54,11 +54,7 @@ def test_every_configured_provider(
 ) -> None:
     # The built-ins this test sets up or expects to be skipped; the other kinds have
     # their own tests.
-    monkeypatch.setattr(
-        llmswitch_config,
-        "BUILTIN_PROVIDERS",
-        {"openai": "openai", "azure": "azure", "anthropic": "anthropic", "ollama": "ollama"},
-    )
+    monkeypatch.setattr(registry, "builtin_ids", lambda: ("openai", "azure", "anthropic", "ollama"))
     monkeypatch.setenv("OPENAI_BASE_URL", loopback.url + "/v1")
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", loopback.url)

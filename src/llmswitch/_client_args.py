@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .providers.settings import ProviderConfig
 from .errors import ConfigurationError
 from .middleware.base import Middleware
+from .providers.settings import ProviderConfig
 
 if TYPE_CHECKING:
     from .providers.runtime import Provider

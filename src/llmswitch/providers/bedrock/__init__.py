@@ -5,35 +5,20 @@ Sans-I/O: :class:`BedrockAdapter` turns a :class:`~llmswitch.ChatRequest` into a
 and Bedrock's bytes back into llmswitch types; embeddings go through ``InvokeModel``
 (Titan, Cohere) and model discovery through the control plane's ``ListFoundationModels``.
 :class:`BedrockEndpoint` holds the region and URLs and signs each attempt (SigV4) unless
-a Bedrock API key is used. :func:`build_provider` configures all of it from the
-environment (DESIGN.md section 2).
+a Bedrock API key is used. ``_spec.py`` configures all of it from the environment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbeddingResponse, EmbedRequest
-from ...wire import HttpRequest, HttpResponse, Secret
+from ...wire import HttpRequest, HttpResponse
 from .._hints import expect_field
 from ..base import AdapterBase, ChatWire, Endpoint
 from . import _embed, _errors, _request, _response
-from ._endpoint import (
-    AwsCredentialChain,
-    BedrockEndpoint,
-    control_url_for,
-    resolve_region,
-    runtime_url_for,
-)
+from ._endpoint import BedrockEndpoint
 from ._stream import BedrockStreamParser
 
-if TYPE_CHECKING:
-    from ...config import ProviderConfig
-    from ..http import HttpProvider
-
-__all__ = ["BedrockAdapter", "BedrockEndpoint", "BedrockStreamParser", "build_provider"]
+__all__ = ["BedrockAdapter", "BedrockEndpoint", "BedrockStreamParser"]
 
 
 class BedrockAdapter(AdapterBase):
@@ -72,53 +57,3 @@ class BedrockAdapter(AdapterBase):
         self, request: EmbedRequest, response: HttpResponse
     ) -> EmbeddingResponse:
         return _embed.parse_embed_response(request, response)
-
-
-def build_provider(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
-    """Bedrock as configured by the environment and ``llmswitch.toml``.
-
-    Auth: ``api_key`` in llmswitch.toml or ``AWS_BEARER_TOKEN_BEDROCK`` (a Bedrock API key),
-    else SigV4 with the standard AWS credential chain, resolved on first use. Region:
-    ``AWS_REGION``, ``AWS_DEFAULT_REGION`` or the shared profile's. Endpoints:
-    ``base_url`` / ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` / ``AWS_ENDPOINT_URL`` for the
-    runtime, ``AWS_ENDPOINT_URL_BEDROCK`` / ``AWS_ENDPOINT_URL`` for the control plane.
-    """
-    from ..http import HttpProvider
-
-    token = (pc.api_key if pc is not None and pc.api_key else None) or (
-        Secret(env["AWS_BEARER_TOKEN_BEDROCK"]) if env.get("AWS_BEARER_TOKEN_BEDROCK") else None
-    )
-    chain = AwsCredentialChain(env)
-    try:
-        region = resolve_region(env, chain)
-    except ConfigurationError as exc:
-        exc.provider = pid
-        raise
-    if region is None:
-        raise ConfigurationError(
-            f"provider {pid!r} is not configured: set AWS_REGION (or AWS_DEFAULT_REGION, or "
-            "region in the AWS_PROFILE's config)",
-            field="AWS_REGION",
-            provider=pid,
-        )
-    runtime = (
-        (pc.base_url if pc is not None else None)
-        or env.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
-        or env.get("AWS_ENDPOINT_URL")
-        or runtime_url_for(region)
-    )
-    control = (
-        env.get("AWS_ENDPOINT_URL_BEDROCK")
-        or env.get("AWS_ENDPOINT_URL")
-        or control_url_for(region)
-    )
-    endpoint = BedrockEndpoint(
-        provider=pid,
-        base_url=runtime,
-        api_key=token,
-        headers=dict(pc.headers) if pc is not None else {},
-        region=region,
-        control_url=control,
-        credentials=None if token else chain,
-    )
-    return HttpProvider(pid, BedrockAdapter(), endpoint)

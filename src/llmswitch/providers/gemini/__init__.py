@@ -3,22 +3,16 @@
 Sans-I/O: :class:`GeminiAdapter` turns a :class:`~llmswitch.ChatRequest` into
 ``POST /v1beta/models/{model}:generateContent`` (or ``:streamGenerateContent?alt=sse``)
 and Gemini's bytes back into llmswitch types. It also embeds (``batchEmbedContents``),
-counts tokens (``countTokens``) and lists models. :func:`build_provider` wires it to an
-endpoint from the environment: ``GEMINI_API_KEY`` (else ``GOOGLE_API_KEY``) sent as the
-``x-goog-api-key`` header, never in the URL; ``GEMINI_BASE_URL`` without ``/v1beta``.
+counts tokens (``countTokens``) and lists models. ``_spec.py`` declares the provider
+(its environment variables and endpoint).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from ...config import ProviderConfig
-from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbeddingResponse, EmbedRequest
-from ...wire import HttpRequest, HttpResponse, Secret
+from ...wire import HttpRequest, HttpResponse
 from .._hints import expect_field, gemini_hint
 from ..base import AdapterBase, ChatWire, Endpoint
-from ..http import HttpProvider
 from . import _errors, _request, _response
 from ._request import SYNTHETIC_ID_PREFIX
 from ._stream import GeminiStreamParser
@@ -28,11 +22,9 @@ __all__ = [
     "SYNTHETIC_ID_PREFIX",
     "GeminiAdapter",
     "GeminiStreamParser",
-    "build_provider",
 ]
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
-KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
 
 class GeminiAdapter(AdapterBase):
@@ -71,33 +63,3 @@ class GeminiAdapter(AdapterBase):
 
     def base_url_hint(self, endpoint: Endpoint, status: int | None, body: bytes) -> str | None:
         return gemini_hint(endpoint.provider, endpoint.base_url, status, body)
-
-
-def _base_url(pc: ProviderConfig | None, env: Mapping[str, str]) -> str:
-    base = (pc.base_url if pc else None) or env.get("GEMINI_BASE_URL") or GEMINI_BASE_URL
-    base = base.rstrip("/")
-    # The contract says "without /v1beta"; tolerate it rather than request /v1beta/v1beta.
-    return base.removesuffix("/v1beta")
-
-
-def build_provider(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
-    """The Gemini provider ``pid`` from ``llmswitch.toml`` overrides (``pc``) and ``env``."""
-    key: Secret | None = pc.api_key if pc is not None and pc.api_key else None
-    if key is None:
-        value = next((env[name] for name in KEY_VARIABLES if env.get(name)), None)
-        key = Secret(value) if value else None
-    if key is None:
-        raise ConfigurationError(
-            f"provider {pid!r} is not configured: set GEMINI_API_KEY (or GOOGLE_API_KEY, "
-            "or api_key in llmswitch.toml)",
-            provider=pid,
-        )
-    endpoint = Endpoint(
-        provider=pid,
-        base_url=_base_url(pc, env),
-        api_key=key,
-        auth_header="x-goog-api-key",
-        auth_scheme=None,
-        headers=dict(pc.headers) if pc is not None else {},
-    )
-    return HttpProvider(pid, GeminiAdapter(), endpoint)

@@ -22,22 +22,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ... import _json
 from ...errors import ConfigurationError
 from ...messages import EmbeddingResponse, EmbedRequest, ModelInfo
-from ...wire import HttpRequest, HttpResponse, Secret
+from ...wire import HttpRequest, HttpResponse
 from .._hints import expect_field, ollama_hint
 from ..base import AdapterBase, ChatWire, Endpoint
-from ..http import HttpProvider
 from . import _errors, _request, _response
 from ._pull import PULL_TIMEOUT, PullParser, PullProgress, apull_model, pull_model
 from ._stream import OllamaStreamParser
-
-if TYPE_CHECKING:
-    from ...config import ProviderConfig
 
 __all__ = [
     "DEFAULT_HOST",
@@ -47,7 +42,6 @@ __all__ = [
     "PullParser",
     "PullProgress",
     "apull_model",
-    "build_provider",
     "parse_host",
     "pull_model",
 ]
@@ -162,25 +156,3 @@ def parse_host(host: str | None) -> str:
         pass
     path = split.path.strip("/")
     return f"{scheme}://{name}:{port}/{path}" if path else f"{scheme}://{name}:{port}"
-
-
-def build_provider(pid: str, pc: ProviderConfig | None, env: Mapping[str, str]) -> HttpProvider:
-    """Ollama needs no credentials: it is always configured. ``OLLAMA_HOST`` (or
-    ``base_url`` in llmswitch.toml) says where; ``OLLAMA_API_KEY`` (or ``api_key``) is
-    sent as a bearer token, for Ollama's cloud."""
-    base = (pc.base_url if pc is not None else None) or env.get("OLLAMA_HOST")
-    key = pc.api_key if pc is not None and pc.api_key else None
-    if key is None and env.get("OLLAMA_API_KEY"):
-        key = Secret(env["OLLAMA_API_KEY"])
-    try:
-        base_url = parse_host(base) if base else DEFAULT_HOST
-    except ConfigurationError as exc:
-        exc.provider = pid
-        raise
-    endpoint = Endpoint(
-        provider=pid,
-        base_url=base_url,
-        api_key=key,
-        headers=dict(pc.headers) if pc is not None else {},
-    )
-    return HttpProvider(pid, OllamaAdapter(), endpoint)
