@@ -322,3 +322,57 @@ def test_no_script_passes_through_without_a_generator() -> None:
     stream = Layer().stream(make_call(), source.sync)
     assert list(stream) == EVENTS
     assert source.opened == 1
+
+
+class Mapped(Layer):
+    """One try whose events are mapped by ``each``; records the settlement and the
+    time of the first event on its own clock."""
+
+    def __init__(self, each: Any) -> None:
+        self.each = each
+        self.settled: list[Any] = []
+        self.first_at: list[Any] = []
+
+    def script(self, call: Call, stream: bool) -> Script:
+        attempt = Try(call, clock=lambda: 42.0, each=self.each)
+        try:
+            result = yield attempt
+        except ProviderUnavailableError as exc:
+            self.settled.append(("error", str(exc), attempt.started))
+            raise
+        self.settled.append(("ok", result))
+        self.first_at.append(attempt.first_at)
+        return result
+
+
+def shout(event: Any) -> Any:
+    if isinstance(event, TextDelta):
+        return None if event.text == "a" else TextDelta(index=0, text=event.text.upper())
+    return event
+
+
+@pytest.mark.parametrize("path", CONSUMERS)
+def test_each_maps_and_drops_events_and_the_try_clock_times_the_first(path: str) -> None:
+    layer, source = Mapped(shout), Source(EVENTS)
+    assert CONSUMERS[path](layer, source) == [TextDelta(index=0, text="B"), END]
+    assert layer.settled == [("ok", END)] and layer.first_at == [42.0]
+    assert source.closed == 1
+
+
+@pytest.mark.parametrize("path", CONSUMERS)
+def test_each_dropping_the_stream_end_settles_with_none(path: str) -> None:
+    layer, source = Mapped(lambda e: e if isinstance(e, TextDelta) else None), Source(EVENTS)
+    assert CONSUMERS[path](layer, source) == EVENTS[:2]
+    assert layer.settled == [("ok", None)]
+
+
+@pytest.mark.parametrize("path", CONSUMERS)
+def test_each_failing_on_the_first_event_fails_the_try_before_it_started(path: str) -> None:
+    def refuse(event: Any) -> Any:
+        raise ProviderUnavailableError("mapped")
+
+    layer, source = Mapped(refuse), Source(EVENTS)
+    with pytest.raises(ProviderUnavailableError, match="mapped"):
+        CONSUMERS[path](layer, source)
+    assert layer.settled == [("error", "mapped", False)]
+    assert source.closed == 1

@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .base import Call, Hooks, Middleware, Pipeline
+from .base import Call, Middleware, Pipeline
+from .hooks import Hooks
 
 if TYPE_CHECKING:
     from ..keys.pool import KeyPool, KeyRotation

@@ -81,12 +81,22 @@ def store_op(store: Any, method: str, *args: Any, **kwargs: Any) -> Op:
 class Try:
     """Run the inner layers with ``call``. After a stream try the driver has set
     ``started`` (an event was handed on: no retry any more) and ``first_at`` (when the
-    first event arrived, ``time.monotonic()``)."""
+    first event arrived, read from ``clock``: a layer with its own clock, injectable
+    in tests, measures time to first event on it). ``each``, for a stream, maps every
+    event the inner layers yield before it is passed on (``None`` drops it); the
+    settling rules then apply to what it returns."""
 
-    __slots__ = ("call", "first_at", "started")
+    __slots__ = ("call", "clock", "each", "first_at", "started")
 
-    def __init__(self, call: Call) -> None:
+    def __init__(
+        self,
+        call: Call,
+        clock: Callable[[], float] = time.monotonic,
+        each: Callable[[Event], Event | None] | None = None,
+    ) -> None:
         self.call = call
+        self.clock = clock
+        self.each = each
         self.started = False
         self.first_at: float | None = None
 
@@ -248,6 +258,42 @@ async def _aclose(source: Any) -> None:
         await aclose()
 
 
+class _Each:
+    """A stream (sync or async) with ``each`` applied to its events, dropping those it
+    maps to ``None``; closing it closes the stream. Only a try that asks for a map
+    pays for one."""
+
+    __slots__ = ("each", "source")
+
+    def __init__(self, source: Any, each: Callable[[Event], Event | None]) -> None:
+        self.source = source
+        self.each = each
+
+    def __iter__(self) -> _Each:
+        return self
+
+    def __next__(self) -> Event:
+        each, source = self.each, self.source
+        while (out := each(source.__next__())) is None:
+            pass
+        return out
+
+    def __aiter__(self) -> _Each:
+        return self
+
+    async def __anext__(self) -> Event:
+        each, source = self.each, self.source
+        while (out := each(await source.__anext__())) is None:
+            pass
+        return out
+
+    def close(self) -> None:
+        _close(self.source)
+
+    async def aclose(self) -> None:
+        await _aclose(self.source)
+
+
 # ---------------------------------------------------------------------- stream drivers
 
 
@@ -272,6 +318,8 @@ def drive_stream(script: Script, next: StreamHandler) -> Iterator[Event]:
         source: Iterator[Event] | None = None
         try:
             source = next(attempt.call)
+            if attempt.each is not None:
+                source = _Each(source, attempt.each)
             first = source.__next__()
         except StopIteration:
             _close(source)
@@ -282,33 +330,33 @@ def drive_stream(script: Script, next: StreamHandler) -> Iterator[Event]:
             error = exc
             continue
         attempt.started = True
-        attempt.first_at = time.monotonic()
-        yield from _relay(script, source, first)
-        return
-
-
-def _relay(script: Script, source: Iterator[Event], event: Event) -> Iterator[Event]:
-    settled = False
-    try:
-        while True:
-            if not settled and type(event) is StreamEnd:
+        attempt.first_at = attempt.clock()
+        settled = False
+        try:
+            if type(first) is StreamEnd:
                 settled = True
-                _settle(script, event, None)
-            yield event
-            try:
-                event = source.__next__()
-            except StopIteration:
-                break
-        if not settled:
-            settled = True
-            _settle(script, None, None)
-    except BaseException as exc:  # GeneratorExit too: the caller stopped early
-        if not settled:
-            settled = True
-            _settle(script, None, exc)
-        raise
-    finally:
-        _close(source)
+                _settle(script, first, None)
+            yield first
+            if not settled:
+                for event in source:
+                    if type(event) is StreamEnd:
+                        settled = True
+                        _settle(script, event, None)
+                        yield event
+                        break
+                    yield event
+                else:
+                    settled = True
+                    _settle(script, None, None)
+            yield from source  # after the settlement, events pass straight on
+        except BaseException as exc:  # GeneratorExit too: the caller stopped early
+            if not settled:
+                settled = True
+                _settle(script, None, exc)
+            raise
+        finally:
+            _close(source)
+        return
 
 
 async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterator[Event]:
@@ -334,6 +382,8 @@ async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterat
         source: AsyncIterator[Event] | None = None
         try:
             source = next(attempt.call)
+            if attempt.each is not None:
+                source = _Each(source, attempt.each)
             event = await source.__anext__()
         except StopAsyncIteration:
             await _aclose(source)
@@ -344,21 +394,26 @@ async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterat
             error = exc
             continue
         attempt.started = True
-        attempt.first_at = time.monotonic()
+        attempt.first_at = attempt.clock()
         settled = False
         try:
-            while True:
-                if not settled and type(event) is StreamEnd:
-                    settled = True
-                    await _asettle(script, event, None)
-                yield event
-                try:
-                    event = await source.__anext__()
-                except StopAsyncIteration:
-                    break
-            if not settled:
+            if type(event) is StreamEnd:
                 settled = True
-                await _asettle(script, None, None)
+                await _asettle(script, event, None)
+            yield event
+            if not settled:
+                async for event in source:
+                    if type(event) is StreamEnd:
+                        settled = True
+                        await _asettle(script, event, None)
+                        yield event
+                        break
+                    yield event
+                else:
+                    settled = True
+                    await _asettle(script, None, None)
+            async for event in source:
+                yield event
         except BaseException as exc:
             if not settled:
                 settled = True

@@ -46,13 +46,13 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError, RateLimitError
 from ..events import Event
 from ..messages import ChatResponse
+from ._drive import Layer, Op, Script, Try, adrive_chat, adrive_stream, drive_chat, drive_stream
 from .base import (
     OTHER_KEYS_KEY,
     AsyncChatHandler,
     AsyncStreamHandler,
     Call,
     ChatHandler,
-    Middleware,
     StreamHandler,
 )
 
@@ -188,19 +188,7 @@ class _Attempts:
         self.skipped = 0.0
 
 
-def _close(source: Any) -> None:
-    close = getattr(source, "close", None)
-    if close is not None:
-        close()
-
-
-async def _aclose(source: Any) -> None:
-    aclose = getattr(source, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-class Retry(Middleware):
+class Retry(Layer):
     """Retry failed calls by a :class:`RetryPolicy` (default: 3 tries, 60 s deadline).
 
     Each try passes ``call.replace(attempt=n)`` on (``n`` = 0 for the first try).
@@ -326,19 +314,28 @@ class Retry(Middleware):
         left = timeout.total - (self._clock() - tries.start + tries.skipped)
         return call.replace(attempt=n, ctx=replace(call.ctx, timeout=timeout.within(left)))
 
-    # ---- the four paths
+    # ---- the tries: one script for the four paths (the drivers retry a stream only
+    # until its first event has been handed on)
 
-    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
-        return self._chat(call, next, _Attempts(self._clock()), None)
+    def script(self, call: Call, stream: bool) -> Script:
+        return self._tries(call, None, None)
 
-    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        return await self._achat(call, next, _Attempts(self._clock()), None)
-
-    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
-        return self._stream(call, next)
-
-    def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
-        return self._astream(call, next)
+    def _tries(self, call: Call, error: BaseException | None, start: float | None) -> Script:
+        # A generator, so a stream reads the clock when it is first iterated.
+        tries = _Attempts(self._clock() if start is None else start)
+        while True:
+            if error is not None:
+                delay = self._next_delay(call, error, tries)
+                if delay is None:
+                    raise error
+                yield Op(self._pause, self._apause, delay, tries)
+            attempt = Try(self._for(call, tries))
+            try:
+                return (yield attempt)
+            except Exception as exc:
+                if attempt.started:  # committed: what arrived is the caller's already
+                    raise
+                error = exc
 
     # ---- carrying on after a first try made without this layer: the client's default
     # retry sends the first try straight to the provider, so a call that succeeds pays
@@ -347,114 +344,21 @@ class Retry(Middleware):
     def resume_chat(
         self, call: Call, next: ChatHandler, error: BaseException, start: float
     ) -> ChatResponse:
-        return self._chat(call, next, _Attempts(start), error)
+        response: ChatResponse = drive_chat(self._tries(call, error, start), next)
+        return response
 
     async def aresume_chat(
         self, call: Call, next: AsyncChatHandler, error: BaseException, start: float
     ) -> ChatResponse:
-        return await self._achat(call, next, _Attempts(start), error)
+        response: ChatResponse = await adrive_chat(self._tries(call, error, start), next)
+        return response
 
     def resume_stream(
         self, call: Call, next: StreamHandler, error: BaseException, start: float
     ) -> Iterator[Event]:
-        return self._stream(call, next, _Attempts(start), error)
+        return drive_stream(self._tries(call, error, start), next)
 
     def aresume_stream(
         self, call: Call, next: AsyncStreamHandler, error: BaseException, start: float
     ) -> AsyncIterator[Event]:
-        return self._astream(call, next, _Attempts(start), error)
-
-    def _chat(
-        self, call: Call, next: ChatHandler, tries: _Attempts, error: BaseException | None
-    ) -> ChatResponse:
-        while True:
-            if error is not None:
-                delay = self._next_delay(call, error, tries)
-                if delay is None:
-                    raise error
-                self._pause(delay, tries)
-            try:
-                return next(self._for(call, tries))
-            except Exception as exc:
-                error = exc
-
-    async def _achat(
-        self, call: Call, next: AsyncChatHandler, tries: _Attempts, error: BaseException | None
-    ) -> ChatResponse:
-        while True:
-            if error is not None:
-                delay = self._next_delay(call, error, tries)
-                if delay is None:
-                    raise error
-                await self._apause(delay, tries)
-            try:
-                return await next(self._for(call, tries))
-            except Exception as exc:
-                error = exc
-
-    def _stream(
-        self,
-        call: Call,
-        handler: StreamHandler,
-        tries: _Attempts | None = None,
-        error: BaseException | None = None,
-    ) -> Iterator[Event]:
-        # Pulling the first event inside the loop keeps a retry invisible to the caller;
-        # once an event has been handed on, the stream is committed to this try.
-        if tries is None:
-            tries = _Attempts(self._clock())
-        while True:
-            if error is not None:
-                delay = self._next_delay(call, error, tries)
-                if delay is None:
-                    raise error
-                self._pause(delay, tries)
-            source: Iterator[Event] | None = None
-            try:
-                source = handler(self._for(call, tries))
-                first = next(source)
-                break
-            except StopIteration:
-                return
-            except Exception as exc:
-                if source is not None:
-                    _close(source)
-                error = exc
-        try:
-            yield first
-            yield from source
-        finally:
-            _close(source)
-
-    async def _astream(
-        self,
-        call: Call,
-        handler: AsyncStreamHandler,
-        tries: _Attempts | None = None,
-        error: BaseException | None = None,
-    ) -> AsyncIterator[Event]:
-        if tries is None:
-            tries = _Attempts(self._clock())
-        while True:
-            if error is not None:
-                delay = self._next_delay(call, error, tries)
-                if delay is None:
-                    raise error
-                await self._apause(delay, tries)
-            source: AsyncIterator[Event] | None = None
-            try:
-                source = handler(self._for(call, tries))
-                first = await anext(source)
-                break
-            except StopAsyncIteration:
-                return
-            except Exception as exc:
-                if source is not None:
-                    await _aclose(source)
-                error = exc
-        try:
-            yield first
-            async for event in source:
-                yield event
-        finally:
-            await _aclose(source)
+        return adrive_stream(self._tries(call, error, start), next)

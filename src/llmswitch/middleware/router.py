@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
@@ -35,24 +35,16 @@ from ..errors import (
     LLMError,
     StateStoreError,
 )
-from ..events import Event
-from ..messages import ChatResponse
 from ..providers.runtime import CallContext, Provider
+from ..storage.base import state_failed
 from ..wire import to_timeout
-from .base import (
-    ACCUMULATOR_KEY,
-    AsyncChatHandler,
-    AsyncStreamHandler,
-    Call,
-    ChatHandler,
-    Middleware,
-    StreamHandler,
-)
+from ._drive import Layer, Ops, Script, Try, run, store_op
+from .base import ACCUMULATOR_KEY, Call
 
 if TYPE_CHECKING:
-    from ..config import Deployment, ModelGroup
     from ..observability.metrics import Metrics
     from ..storage import StateStore
+    from .groups import Deployment, ModelGroup
 
 __all__ = ["ACCUMULATOR_KEY", "Router"]
 
@@ -61,7 +53,6 @@ logger = logging.getLogger("llmswitch.router")
 # Call.state key under which the client leaves the stream's Accumulator, so the answer
 # names the deployment that actually served it.
 
-_builtin_next = next
 _CTX_CACHE_LIMIT = 64
 
 
@@ -115,7 +106,7 @@ class _Group:
         self.total = total
 
 
-class Router(Middleware):
+class Router(Layer):
     """Route calls to model groups (see the module docs).
 
     ``groups``: the :class:`~llmswitch.config.ModelGroup` entries (``Config.models``).
@@ -176,28 +167,20 @@ class Router(Middleware):
     def plan(self, group: str) -> list[Deployment]:
         """The order the next call to ``group`` would try its deployments in."""
         g = self._groups[group]
-        return [s.deployment for s in self._plan(g, self._shared(g))]
+        return [s.deployment for s in self._plan(g, run(self._shared(g)))]
 
     # ------------------------------------------------------------------ decisions
 
-    def _shared(self, g: _Group) -> list[str | None] | None:
+    def _shared(self, g: _Group) -> Ops:
         """The group's stored latency averages, when they come from the store."""
         if self._store is None or g.strategy != "lowest-latency":
             return None
         try:
-            return self._store.get_many(g.latency_keys)
+            shared: list[str | None] = yield store_op(self._store, "get_many", g.latency_keys)
         except StateStoreError as exc:
             _latency_unavailable(exc)
             return None
-
-    async def _ashared(self, g: _Group) -> list[str | None] | None:
-        if self._store is None or g.strategy != "lowest-latency":
-            return None
-        try:
-            return await self._store.aget_many(g.latency_keys)
-        except StateStoreError as exc:
-            _latency_unavailable(exc)
-            return None
+        return shared
 
     def _plan(self, g: _Group, shared: list[str | None] | None = None) -> list[_Slot]:
         strategy = g.strategy
@@ -255,31 +238,17 @@ class Router(Middleware):
         with self._lock:
             slot.in_flight -= 1
 
-    def _record(self, slot: _Slot, started: float) -> None:
-        sample = self._clock() - started
+    def _record(self, slot: _Slot, sample: float) -> Ops:
         if self._store is not None:
             try:
-                slot.latency = self._store.ewma(slot.latency_key, sample, self._alpha)
+                key, alpha = slot.latency_key, self._alpha
+                slot.latency = yield store_op(self._store, "ewma", key, sample, alpha)
                 return
             except StateStoreError as exc:
                 _latency_unavailable(exc)  # and keep this process's own average below
-        self._record_locally(slot, sample)
-
-    def _record_locally(self, slot: _Slot, sample: float) -> None:
         with self._lock:
             old = slot.latency
             slot.latency = sample if old is None else old + self._alpha * (sample - old)
-
-    async def _arecord(self, slot: _Slot, started: float) -> None:
-        if self._store is None:
-            self._record(slot, started)
-            return
-        sample = self._clock() - started
-        try:
-            slot.latency = await self._store.aewma(slot.latency_key, sample, self._alpha)
-        except StateStoreError as exc:
-            _latency_unavailable(exc)
-            self._record_locally(slot, sample)
 
     def _fallback(
         self, g: _Group, slot: _Slot, exc: LLMError, remaining: list[_Slot]
@@ -355,171 +324,53 @@ class Router(Middleware):
             acc.provider = sub.provider.id
             acc.model = sub.request.model
 
-    # ------------------------------------------------------------------ chat
+    # ------------------------------------------------------------------ the call
 
-    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
+    def script(self, call: Call, stream: bool) -> Script | None:
         g = self._groups.get(call.model)
         if g is None:
-            return next(call)
+            return None  # not a group: passes straight through
+        return self._route(g, call, stream)
+
+    def _route(self, g: _Group, call: Call, stream: bool) -> Script:
         errors: list[LLMError] = []
-        remaining = self._plan(g, self._shared(g) if self._store is not None else None)
+        shared = (yield from self._shared(g)) if self._store is not None else None
+        remaining = self._plan(g, shared)
         while remaining:
             slot = remaining.pop(0)
             sub = self._call(call, slot, len(errors))
             started = self._enter(slot)
+            attempt = Try(sub, self._clock)
             try:
-                response = next(sub)
-            except LLMError as exc:
-                rest = self._fallback(g, slot, exc, remaining)
-                if rest is None:
-                    raise
-                errors.append(exc)
-                remaining = rest
-                continue
-            finally:
+                result = yield attempt
+            except BaseException as exc:
                 self._leave(slot)
-            self._record(slot, started)
-            return response
-        raise self._failed(g, errors)
-
-    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        g = self._groups.get(call.model)
-        if g is None:
-            return await next(call)
-        errors: list[LLMError] = []
-        remaining = self._plan(g, await self._ashared(g) if self._store is not None else None)
-        while remaining:
-            slot = remaining.pop(0)
-            sub = self._call(call, slot, len(errors))
-            started = self._enter(slot)
-            try:
-                response = await next(sub)
-            except LLMError as exc:
-                rest = self._fallback(g, slot, exc, remaining)
-                if rest is None:
-                    raise
-                errors.append(exc)
-                remaining = rest
-                continue
-            finally:
-                self._leave(slot)
-            await self._arecord(slot, started)
-            return response
-        raise self._failed(g, errors)
-
-    # ------------------------------------------------------------------ streams
-
-    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
-        g = self._groups.get(call.model)
-        if g is None:
-            return next(call)
-        return self._stream(g, call, next)
-
-    def _stream(self, g: _Group, call: Call, next: StreamHandler) -> Iterator[Event]:
-        errors: list[LLMError] = []
-        remaining = self._plan(g, self._shared(g) if self._store is not None else None)
-        while remaining:
-            slot = remaining.pop(0)
-            sub = self._call(call, slot, len(errors))
-            started = self._enter(slot)
-            source: Iterator[Event] | None = None
-            try:
-                # The first event is pulled here, so a failure before it can fall back.
-                source = next(sub)
-                first = _builtin_next(source)
-            except StopIteration:
-                self._leave(slot)
-                _close(source)
-                return
-            except LLMError as exc:
-                self._leave(slot)
-                _close(source)
-                rest = self._fallback(g, slot, exc, remaining)
-                if rest is None:
-                    raise
-                errors.append(exc)
-                remaining = rest
-                continue
-            except BaseException:
-                self._leave(slot)
-                _close(source)
+                if attempt.started:
+                    yield from self._served(call, attempt, slot, started)
+                elif isinstance(exc, LLMError):
+                    rest = self._fallback(g, slot, exc, remaining)
+                    if rest is not None:
+                        errors.append(exc)
+                        remaining = rest
+                        continue
                 raise
-            self._record(slot, started)
-            self._served_by(call, sub)
-            try:
-                yield first
-                yield from source
-            finally:
-                self._leave(slot)
-                _close(source)
-            return
+            self._leave(slot)
+            if not stream:
+                yield from self._record(slot, self._clock() - started)
+            elif attempt.started:  # (a stream where nothing came is not a sample)
+                yield from self._served(call, attempt, slot, started)
+            return result
         raise self._failed(g, errors)
 
-    def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
-        g = self._groups.get(call.model)
-        if g is None:
-            return next(call)
-        return self._astream(g, call, next)
-
-    async def _astream(
-        self, g: _Group, call: Call, next: AsyncStreamHandler
-    ) -> AsyncIterator[Event]:
-        errors: list[LLMError] = []
-        remaining = self._plan(g, await self._ashared(g) if self._store is not None else None)
-        while remaining:
-            slot = remaining.pop(0)
-            sub = self._call(call, slot, len(errors))
-            started = self._enter(slot)
-            source: AsyncIterator[Event] | None = None
-            try:
-                source = next(sub)
-                first = await source.__anext__()
-            except StopAsyncIteration:
-                self._leave(slot)
-                await _aclose(source)
-                return
-            except LLMError as exc:
-                self._leave(slot)
-                await _aclose(source)
-                rest = self._fallback(g, slot, exc, remaining)
-                if rest is None:
-                    raise
-                errors.append(exc)
-                remaining = rest
-                continue
-            except BaseException:
-                self._leave(slot)
-                await _aclose(source)
-                raise
-            await self._arecord(slot, started)
-            self._served_by(call, sub)
-            try:
-                yield first
-                async for event in source:
-                    yield event
-            finally:
-                self._leave(slot)
-                await _aclose(source)
-            return
-        raise self._failed(g, errors)
-
-
-def _close(source: Any) -> None:
-    close = getattr(source, "close", None)
-    if close is not None:
-        close()
-
-
-async def _aclose(source: Any) -> None:
-    aclose = getattr(source, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    def _served(self, call: Call, attempt: Try, slot: _Slot, started: float) -> Ops:
+        """A stream's bookkeeping once it settles (the drivers do this before the caller
+        sees its StreamEnd): time to first event, and which deployment answered."""
+        yield from self._record(slot, (attempt.first_at or started) - started)
+        self._served_by(call, attempt.call)
 
 
 def _latency_unavailable(exc: StateStoreError) -> None:
     """Shared latency averages only order deployments, so the router always fails open:
     a store outage falls back to this process's own averages (with a rate-limited
     warning), never fails the call."""
-    from ..storage.base import state_failed
-
     state_failed("router", "fail_open", exc)
