@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 from . import fail
-from ._models import _IMPLICIT, Unconfigured
+from ._models import NO_PROVIDER, Unconfigured, every_provider, write
 
 if TYPE_CHECKING:
     from ..messages import HealthStatus
@@ -19,16 +16,13 @@ _COLUMNS = ("PROVIDER", "STATUS", "LATENCY", "DETAIL")
 
 def run_health(args: argparse.Namespace) -> int:
     from .. import Client
-    from ..config import load_config
     from ..errors import ConfigurationError, LLMError
-    from ..providers import registry
 
     if args.provider is not None:
         declared: list[str] = [args.provider]
         candidates = declared
     else:
-        declared = list(load_config(args.config).providers)
-        candidates = [*declared, *(p for p in registry.builtin_ids() if p not in declared)]
+        declared, candidates = every_provider(args.config)
 
     statuses: list[HealthStatus] = []
     status = 0
@@ -40,31 +34,20 @@ def run_health(args: argparse.Namespace) -> int:
             try:
                 result = client.health(pid, timeout=args.timeout)
             except ConfigurationError as exc:
-                if pid in declared:
-                    status = fail(exc)
-                else:  # a built-in nobody set up
-                    skipped.add(pid, exc.message)
+                status = skipped.unset(pid, exc, declared) or status
                 continue
             except LLMError as exc:  # that provider failed; the others still count
                 status = fail(exc)
                 continue
-            env = _IMPLICIT.get(pid)
-            if not result.ok and pid not in declared and env and not os.environ.get(env):
-                skipped.add(pid, env=env)  # not at its default address
-                continue
+            if not result.ok and skipped.absent(pid, declared):
+                continue  # not at its default address
             statuses.append(result)
             if not result.ok:
                 status = 1
     if not statuses and status == 0:
-        return fail(
-            "no provider is configured: set an API key (e.g. OPENAI_API_KEY) "
-            "or declare providers in llmswitch.toml"
-        )
+        return fail(NO_PROVIDER)
     skipped.report()
-    if args.json:
-        sys.stdout.write(json.dumps([_to_json(s) for s in statuses], indent=2) + "\n")
-    elif statuses:
-        sys.stdout.write(format_status(statuses))
+    write(statuses, args.json, _to_json, format_status)
     return status
 
 

@@ -7,16 +7,23 @@ import json
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import fail
 
 if TYPE_CHECKING:
+    from ..errors import ConfigurationError
     from ..messages import ModelInfo
 
 # Built-ins that count as configured with no setting at all (a default local address):
 # when nothing points at them and nothing answers there, listing every provider skips them.
 _IMPLICIT = {"ollama": "OLLAMA_HOST"}
+T = TypeVar("T")
+NO_PROVIDER = (
+    "no provider is configured: set an API key (e.g. OPENAI_API_KEY) "
+    "or declare providers in llmswitch.toml"
+)
 _COLUMNS = ("MODEL", "CONTEXT", "MAX OUTPUT", "TOOLS", "VISION", "REASONING", "EMBED")
 
 
@@ -34,9 +41,7 @@ def run_models(args: argparse.Namespace) -> int:
         return 2
 
     from .. import Client
-    from ..config import load_config
     from ..errors import ConfigurationError, LLMError, TransportError
-    from ..providers import registry
 
     models: list[ModelInfo] = []
     status = 0
@@ -45,34 +50,43 @@ def run_models(args: argparse.Namespace) -> int:
         if args.provider is not None:
             models = client.list_models(args.provider)
         else:
-            declared = load_config(args.config).providers
-            for pid in [*declared, *(p for p in registry.builtin_ids() if p not in declared)]:
+            declared, candidates = every_provider(args.config)
+            for pid in candidates:
                 try:
                     models += client.list_models(pid)
                 except ConfigurationError as exc:
-                    if pid in declared:
-                        status = fail(exc)
-                    else:  # a built-in nobody set up
-                        skipped.add(pid, exc.message)
+                    status = skipped.unset(pid, exc, declared) or status
                 except TransportError as exc:
-                    env = _IMPLICIT.get(pid)
-                    if pid not in declared and env is not None and not os.environ.get(env):
-                        skipped.add(pid, env=env)  # nothing answers at its default address
-                    else:
+                    # nothing answers at a built-in's default address: not set up
+                    if not skipped.absent(pid, declared):
                         status = fail(exc)
                 except LLMError as exc:  # one provider failing does not stop the others
                     status = fail(exc)
             if not models and status == 0:
-                return fail(
-                    "no provider is configured: set an API key (e.g. OPENAI_API_KEY) "
-                    "or declare providers in llmswitch.toml"
-                )
+                return fail(NO_PROVIDER)
     skipped.report()
-    if args.json:
-        sys.stdout.write(json.dumps([_to_json(m) for m in models], indent=2) + "\n")
-    elif models:
-        sys.stdout.write(format_table(models))
+    write(models, args.json, _to_json, format_table)
     return status
+
+
+def write(
+    items: list[T], as_json: bool, to_json: Callable[[T], Any], table: Callable[[list[T]], str]
+) -> None:
+    """``items`` on stdout: a JSON array, or the table (nothing when there are none)."""
+    if as_json:
+        sys.stdout.write(json.dumps([to_json(i) for i in items], indent=2) + "\n")
+    elif items:
+        sys.stdout.write(table(items))
+
+
+def every_provider(config: str | None) -> tuple[list[str], list[str]]:
+    """What listing or probing every provider walks: the providers llmswitch.toml
+    declares, and those followed by the built-ins it does not."""
+    from ..config import load_config
+    from ..providers import registry
+
+    declared = list(load_config(config).providers)
+    return declared, [*declared, *(p for p in registry.builtin_ids() if p not in declared)]
 
 
 def _note(text: str) -> None:
@@ -93,6 +107,23 @@ class Unconfigured:
             found = re.search(r"\bset ([A-Z][A-Z0-9_]+)", message)
             env = found.group(1) if found else None
         self._hints[provider] = env
+
+    def unset(self, provider: str, exc: ConfigurationError, declared: Sequence[str]) -> int:
+        """``provider`` is not configured: an error (the exit status, 1) when
+        llmswitch.toml declares it, else a built-in nobody set up (0)."""
+        if provider in declared:
+            return fail(exc)
+        self.add(provider, exc.message)
+        return 0
+
+    def absent(self, provider: str, declared: Sequence[str]) -> bool:
+        """Whether ``provider`` is a built-in configured by default only (a local
+        address nothing points at), so not answering there means it is not set up."""
+        env = _IMPLICIT.get(provider)
+        if provider in declared or env is None or os.environ.get(env):
+            return False
+        self.add(provider, env=env)
+        return True
 
     def report(self) -> None:
         if self._hints:
