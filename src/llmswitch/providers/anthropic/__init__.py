@@ -1,4 +1,4 @@
-"""The Anthropic Messages API adapter (WIRE.md section 2).
+"""The Anthropic Messages API adapter (mappings: docs/providers.md).
 
 Sans-I/O: :class:`AnthropicAdapter` turns a :class:`~llmswitch.ChatRequest` into a
 ``POST /v1/messages`` and Anthropic's bytes back into llmswitch types. The endpoint

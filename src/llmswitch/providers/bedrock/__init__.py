@@ -1,4 +1,4 @@
-"""The AWS Bedrock Converse / ConverseStream adapter (WIRE.md section 4).
+"""The AWS Bedrock Converse / ConverseStream adapter (mappings: docs/providers.md).
 
 Sans-I/O: :class:`BedrockAdapter` turns a :class:`~llmswitch.ChatRequest` into a
 ``POST /model/{modelId}/converse`` (or ``converse-stream``, binary event-stream frames)

@@ -1,4 +1,4 @@
-"""The Google Gemini API adapter (generativelanguage ``v1beta``, WIRE.md section 3).
+"""The Google Gemini API adapter (generativelanguage ``v1beta``; mappings: docs/providers.md).
 
 Sans-I/O: :class:`GeminiAdapter` turns a :class:`~llmswitch.ChatRequest` into
 ``POST /v1beta/models/{model}:generateContent`` (or ``:streamGenerateContent?alt=sse``)

@@ -1,4 +1,4 @@
-"""The Ollama native API adapter (WIRE.md section 5): ``/api/chat`` with NDJSON
+"""The Ollama native API adapter (mappings: docs/providers.md): ``/api/chat`` with NDJSON
 streaming, ``/api/embed``, model discovery (``/api/tags`` + ``/api/show``), the
 ``/api/version`` probe, and model downloads (``/api/pull``).
 
