@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from email.utils import formatdate
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +23,9 @@ from llmswitch.messages import ChatRequest, Message
 from llmswitch.providers.anthropic import AnthropicAdapter
 from llmswitch.providers.base import Endpoint
 from llmswitch.wire import HttpResponse, Secret
+from tests.support.fixtures import Fixtures
 
-FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
+fixture = Fixtures("anthropic")
 KEY = "sk-ant-api03-secret-key-abcdefghijklmnop"
 REQUEST = ChatRequest(
     provider="anthropic", model="claude-sonnet-4-5", messages=(Message(role="user", content="hi"),)
@@ -186,7 +186,7 @@ def test_unparseable_response_is_a_provider_error_with_the_bytes(body: bytes) ->
 
 
 def test_unknown_stop_reason_is_other_and_kept() -> None:
-    raw = json.loads((FIXTURES / "text.json").read_bytes())
+    raw = json.loads(fixture("text.json"))
     raw["stop_reason"] = "brand_new_reason"
     resp = AnthropicAdapter().parse_response(
         REQUEST, HttpResponse(200, {}, json.dumps(raw).encode())
@@ -196,7 +196,7 @@ def test_unknown_stop_reason_is_other_and_kept() -> None:
 
 def test_non_streamed_usage_and_cost() -> None:
     resp = AnthropicAdapter().parse_response(
-        REQUEST, HttpResponse(200, {}, (FIXTURES / "cache_usage.json").read_bytes())
+        REQUEST, HttpResponse(200, {}, fixture("cache_usage.json"))
     )
     u = resp.usage
     assert (u.input_tokens, u.cached_input_tokens, u.cache_write_tokens, u.output_tokens) == (
@@ -220,7 +220,7 @@ def test_models_request_paginates_with_after_id() -> None:
 
 def test_parse_models_pages_capabilities_and_catalog_fallback() -> None:
     adapter = AnthropicAdapter()
-    page1 = HttpResponse(200, {}, (FIXTURES / "models_page1.json").read_bytes())
+    page1 = HttpResponse(200, {}, fixture("models_page1.json"))
     models, cursor = adapter.parse_models(ENDPOINT, page1)
     assert cursor == "claude-haiku-4-5-20251001"
     sonnet, haiku = models
@@ -234,7 +234,7 @@ def test_parse_models_pages_capabilities_and_catalog_fallback() -> None:
     assert (haiku.context_window, haiku.max_output_tokens) == (200000, 64000)
     assert haiku.supports_vision is True and haiku.supports_embeddings is False
 
-    page2 = HttpResponse(200, {}, (FIXTURES / "models_page2.json").read_bytes())
+    page2 = HttpResponse(200, {}, fixture("models_page2.json"))
     models, cursor = adapter.parse_models(ENDPOINT, page2)
     assert cursor is None
     old, unknown = models

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +27,9 @@ from llmswitch.messages import (
 from llmswitch.providers.anthropic import AnthropicAdapter
 from llmswitch.providers.base import Endpoint
 from llmswitch.wire import HttpResponse, Secret
+from tests.support.fixtures import Fixtures
 
-FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
+fixture = Fixtures("anthropic")
 KEY = "sk-ant-api03-test-0123456789abcdef"
 ENDPOINT = Endpoint(
     provider="anthropic",
@@ -493,7 +493,7 @@ def _replay(assistant: Message) -> dict[str, Any]:
 
 
 def test_signed_thinking_goes_back_unmodified_from_a_response() -> None:
-    raw = (FIXTURES / "thinking_tool.json").read_bytes()
+    raw = fixture("thinking_tool.json")
     request = make(HI)
     resp = AnthropicAdapter().parse_response(request, HttpResponse(200, {}, raw))
     sent = _replay(resp.message)
@@ -511,7 +511,7 @@ def test_signed_thinking_goes_back_unmodified_from_a_response() -> None:
 
 
 def test_signed_and_redacted_thinking_go_back_from_a_stream() -> None:
-    data = (FIXTURES / "redacted_thinking.sse").read_bytes()
+    data = fixture("redacted_thinking.sse")
     parser = AnthropicAdapter().stream_parser(make(HI))
     acc = Accumulator("anthropic", "claude-3-7-sonnet")
     for event in [*parser.feed(data), *parser.close()]:

@@ -5,7 +5,6 @@ stop reason, usage). Also: chat() and stream() agree on the same answer."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,13 +19,14 @@ from llmswitch.events import Accumulator, Event
 from llmswitch.messages import ChatRequest, ChatResponse, Message
 from llmswitch.providers.anthropic import AnthropicAdapter
 from llmswitch.wire import HttpResponse
+from tests.support.fixtures import Fixtures
 
-FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
+fixture = Fixtures("anthropic")
 REQUEST = ChatRequest(
     provider="anthropic", model="claude-sonnet-4-5", messages=(Message(role="user", content="hi"),)
 )
-STREAMS = sorted(p.name for p in FIXTURES.glob("*.sse") if p.name != "error_overloaded.sse")
-BODIES = sorted(p.name for p in FIXTURES.glob("*.json") if not p.name.startswith("models_"))
+STREAMS = sorted(p.name for p in fixture.dir.glob("*.sse") if p.name != "error_overloaded.sse")
+BODIES = sorted(p.name for p in fixture.dir.glob("*.json") if not p.name.startswith("models_"))
 
 
 class SDKStreamError(Exception):
@@ -91,14 +91,14 @@ def assert_agrees(ours: ChatResponse, sdk: Any, *, complete: bool = True) -> Non
 
 @pytest.mark.parametrize("name", BODIES)
 def test_non_streamed_body_agrees_with_sdk(name: str) -> None:
-    data = (FIXTURES / name).read_bytes()
+    data = fixture(name)
     sdk = SDKMessage.model_validate(json.loads(data))
     assert_agrees(ours_body(data), sdk)
 
 
 @pytest.mark.parametrize("name", [s for s in STREAMS if s != "max_tokens_tool.sse"])
 def test_stream_agrees_with_sdk_accumulator(name: str) -> None:
-    data = (FIXTURES / name).read_bytes()
+    data = fixture(name)
     sdk = sdk_stream(data)
     ours = ours_stream(data)
     complete = b"message_stop" in data
@@ -110,7 +110,7 @@ def test_stream_agrees_with_sdk_accumulator(name: str) -> None:
 def test_tool_call_cut_by_max_tokens_differs_from_sdk_on_purpose() -> None:
     # The SDK keeps a best-effort partial parse of the cut JSON; we drop the call (its
     # arguments are not what the model meant) and report finish_reason="length".
-    data = (FIXTURES / "max_tokens_tool.sse").read_bytes()
+    data = fixture("max_tokens_tool.sse")
     sdk = sdk_stream(data)
     ours = ours_stream(data)
     assert [b.input for b in sdk.content if b.type == "tool_use"] == [{"path": "a.txt"}]
@@ -119,7 +119,7 @@ def test_tool_call_cut_by_max_tokens_differs_from_sdk_on_purpose() -> None:
 
 
 def test_mid_stream_error_both_raise() -> None:
-    data = (FIXTURES / "error_overloaded.sse").read_bytes()
+    data = fixture("error_overloaded.sse")
     with pytest.raises(SDKStreamError):
         sdk_stream(data)
     with pytest.raises(ProviderUnavailableError):
@@ -132,6 +132,6 @@ def test_mid_stream_error_both_raise() -> None:
 def test_chat_and_stream_agree_on_the_same_message(name: str) -> None:
     """The SDK's final Message for a stream, sent back as a non-streamed body, parses to
     the very ChatResponse our stream produced (equality ignores ``raw``)."""
-    data = (FIXTURES / name).read_bytes()
+    data = fixture(name)
     body = sdk_stream(data).model_dump_json(exclude={"content": {"__all__": {"parsed_output"}}})
     assert ours_body(body.encode()) == ours_stream(data)

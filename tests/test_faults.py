@@ -36,10 +36,10 @@ from llmswitch.errors import (
 from llmswitch.messages import ChatResponse
 from llmswitch.middleware import CircuitBreaker, Middleware, Retry, RetryPolicy
 from llmswitch.wire import Timeout
+from tests.support.fixtures import fixture
 from tests.support.loopback import Loopback, Reply
 from tests.support.streams import split_at
 
-FIXTURES = Path(__file__).parent / "fixtures"
 HI = [{"role": "user", "content": "Hi"}]
 OPENAI_KEY = "sk-proj-faultKey0123456789abcdefABCDEF"
 ANTHROPIC_KEY = "sk-ant-api03-faultKey0123456789abcdefABCDEF"
@@ -47,10 +47,6 @@ ANTHROPIC_KEY = "sk-ant-api03-faultKey0123456789abcdefABCDEF"
 TIMEOUT = Timeout(connect=1.0, first_token=0.3, total=1.0)
 WATCHDOG = 5.0
 Outcome = ChatResponse | LLMError
-
-
-def fixture(provider: str, name: str) -> bytes:
-    return (FIXTURES / provider / name).read_bytes()
 
 
 def events(data: bytes) -> list[bytes]:

@@ -16,7 +16,6 @@ import contextlib
 import copy
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,8 +56,8 @@ from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.wire import HttpResponse
 from llmswitch.wire.eventstream import EventStreamDecoder
 from tests.support.bedrock import frame
+from tests.support.fixtures import ROOT as FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 FUZZ = settings(
     max_examples=200,
     deadline=None,

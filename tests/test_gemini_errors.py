@@ -4,7 +4,6 @@ response parsing: finish reasons, usage, blocked prompts, models, embeddings."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,16 +29,13 @@ from llmswitch.providers.gemini._errors import (
 )
 from llmswitch.providers.gemini._response import finish_reason, parse_usage
 from llmswitch.wire import HttpResponse
+from tests.support.fixtures import Fixtures
 
-FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
+fixture = Fixtures("gemini")
 REQUEST = ChatRequest(
     provider="gemini", model="gemini-2.5-flash", messages=(Message(role="user", content="hi"),)
 )
 ENDPOINT = Endpoint(provider="gemini", base_url="https://generativelanguage.googleapis.com")
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
 
 
 def error(status: int, body: bytes, headers: dict[str, str] | None = None) -> ProviderError:

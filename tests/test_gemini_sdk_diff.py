@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,16 +38,17 @@ from llmswitch.messages import (
 from llmswitch.providers.base import Endpoint
 from llmswitch.providers.gemini import SYNTHETIC_ID_PREFIX, GeminiAdapter
 from llmswitch.wire import HttpResponse
+from tests.support.fixtures import Fixtures
 
-FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
+fixture = Fixtures("gemini")
 REQUEST = ChatRequest(
     provider="gemini", model="gemini-2.5-flash", messages=(Message(role="user", content="hi"),)
 )
 RAISING = ("blocked_prompt.sse", "error_midstream.sse", "error_raw_lines.sse")
-STREAMS = sorted(p.name for p in FIXTURES.glob("*.sse") if p.name not in RAISING)
+STREAMS = sorted(p.name for p in fixture.dir.glob("*.sse") if p.name not in RAISING)
 BODIES = sorted(
     p.name
-    for p in FIXTURES.glob("*.json")
+    for p in fixture.dir.glob("*.json")
     if not p.name.startswith(("models_", "embed_", "count_", "error_", "blocked_"))
 )
 
@@ -150,7 +150,7 @@ def assert_agrees(ours: ChatResponse, sdk: Folded) -> None:
 
 @pytest.mark.parametrize("name", BODIES)
 def test_non_streamed_body_agrees_with_sdk(name: str) -> None:
-    data = (FIXTURES / name).read_bytes()
+    data = fixture(name)
     assert_agrees(ours_body(data), Folded([sdk_response(json.loads(data))]))
 
 
@@ -160,7 +160,7 @@ def without_comments(data: bytes) -> bytes:
 
 @pytest.mark.parametrize("name", STREAMS)
 def test_stream_agrees_with_sdk(name: str) -> None:
-    data = (FIXTURES / name).read_bytes()
+    data = fixture(name)
     sdk = Folded(sdk_chunks(without_comments(data)))
     ours = ours_stream(data)
     assert_agrees(ours, sdk)
@@ -171,7 +171,7 @@ def test_stream_agrees_with_sdk(name: str) -> None:
 def test_sse_comments_break_the_sdk_but_not_us() -> None:
     # A keep-alive comment is valid SSE (proxies insert them); the SDK feeds it to its
     # JSON parser. We skip it, so the answer is the same with or without it.
-    data = (FIXTURES / "crlf.sse").read_bytes()
+    data = fixture("crlf.sse")
     assert without_comments(data) != data
     with pytest.raises(errors.UnknownApiResponseError):
         sdk_chunks(data)
@@ -179,7 +179,7 @@ def test_sse_comments_break_the_sdk_but_not_us() -> None:
 
 
 def test_blocked_prompt_sdk_reports_it_we_raise() -> None:
-    data = (FIXTURES / "blocked_prompt.json").read_bytes()
+    data = fixture("blocked_prompt.json")
     sdk = sdk_response(json.loads(data))
     assert sdk.candidates is None and sdk.prompt_feedback is not None
     assert sdk.prompt_feedback.block_reason is not None
@@ -198,7 +198,7 @@ def test_blocked_prompt_sdk_reports_it_we_raise() -> None:
 def test_mid_stream_errors_both_raise(
     name: str, sdk_error: type[Exception], ours: type[Exception]
 ) -> None:
-    data = (FIXTURES / name).read_bytes()
+    data = fixture(name)
     with pytest.raises(sdk_error) as sdk_info:
         sdk_chunks(data)
     with pytest.raises(ours) as our_info:
@@ -213,7 +213,7 @@ def test_chat_and_stream_agree_on_the_same_answer(name: str) -> None:
     to the very ChatResponse the stream produced (equality ignores ``raw``)."""
     chunks = [
         json.loads(line[6:])
-        for line in (FIXTURES / name).read_bytes().replace(b"\r\n", b"\n").split(b"\n\n")
+        for line in fixture(name).replace(b"\r\n", b"\n").split(b"\n\n")
         if line.startswith(b"data: ")
         for line in [line.replace(b"\ndata: ", b"")]
     ]
@@ -228,7 +228,7 @@ def test_chat_and_stream_agree_on_the_same_answer(name: str) -> None:
         c["usageMetadata"] for c in reversed(chunks) if "usageMetadata" in c
     )
     body["candidates"] = [{**last, "content": {"role": "model", "parts": parts}}]
-    assert ours_body(json.dumps(body).encode()) == ours_stream((FIXTURES / name).read_bytes())
+    assert ours_body(json.dumps(body).encode()) == ours_stream(fixture(name))
 
 
 # --------------------------------------------------------------------------- requests

@@ -4,17 +4,17 @@ error line and a non-zero exit on failure; ``llmswitch models [PROVIDER]`` uncha
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 
 from llmswitch.cli._pull import ProgressPrinter, format_size
 from llmswitch.providers.ollama import PullProgress
 from tests.support.cli import run
+from tests.support.fixtures import Fixtures
 from tests.support.loopback import Loopback, Reply
 from tests.support.streams import split_awkward
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
+fixture = Fixtures("ollama")
 DIGEST = "sha256:dde5aa3fc5ffc17176b5e8bdc82f587b24b2678c6c66101bf7da77af9f7ccdff"
 
 
@@ -25,7 +25,7 @@ def ollama_env(loopback: Loopback, monkeypatch: pytest.MonkeyPatch) -> Loopback:
 
 
 def pull_reply(name: str) -> Reply:
-    data = (FIXTURES / name).read_bytes()
+    data = fixture(name)
     return Reply(content_type="application/x-ndjson", chunks=split_awkward(data))
 
 
@@ -84,14 +84,11 @@ def test_models_with_a_stray_argument_is_a_usage_error(capsys: pytest.CaptureFix
 def test_models_listing_still_works(
     ollama_env: Loopback, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ollama_env.route("GET", "/api/tags", (FIXTURES / "tags.json").read_bytes())
+    ollama_env.route("GET", "/api/tags", fixture("tags.json"))
     ollama_env.route(
         "POST",
         "/api/show",
-        *(
-            (FIXTURES / f).read_bytes()
-            for f in ("show_qwen3.json", "show_llava.json", "show_nomic.json")
-        ),
+        *(fixture(f) for f in ("show_qwen3.json", "show_llava.json", "show_nomic.json")),
     )
     code, out, _ = run(capsys, "models", "ollama")
     assert code == 0

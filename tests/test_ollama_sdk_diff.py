@@ -5,7 +5,6 @@ tool calls, done reason, token counts; and on model listings, embeddings and pul
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import ollama
@@ -16,15 +15,18 @@ from llmswitch.messages import ChatRequest, ChatResponse, EmbedRequest, Message
 from llmswitch.providers.base import Endpoint
 from llmswitch.providers.ollama import OllamaAdapter, PullParser
 from llmswitch.wire import HttpResponse
+from tests.support.fixtures import Fixtures
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ollama"
+fixture = Fixtures("ollama")
 REQUEST = ChatRequest(
     provider="ollama", model="llama3.2", messages=(Message(role="user", content="hi"),)
 )
 STREAMS = sorted(
-    p.name for p in FIXTURES.glob("chat_*.ndjson") if p.stem not in ("chat_error", "chat_truncated")
+    p.name
+    for p in fixture.dir.glob("chat_*.ndjson")
+    if p.stem not in ("chat_error", "chat_truncated")
 )
-BODIES = sorted(p.name for p in FIXTURES.glob("chat_*.json"))
+BODIES = sorted(p.name for p in fixture.dir.glob("chat_*.json"))
 ENDPOINT = Endpoint(provider="ollama", base_url="http://127.0.0.1:11434")
 
 
@@ -79,37 +81,37 @@ def ours_stream(data: bytes) -> ChatResponse:
 
 @pytest.mark.parametrize("name", STREAMS)
 def test_stream_agrees_with_the_sdk(name: str) -> None:
-    data = (FIXTURES / name).read_bytes()
+    data = fixture(name)
     assert ours(ours_stream(data)) == sdk_stream(data)
 
 
 @pytest.mark.parametrize("name", BODIES)
 def test_body_agrees_with_the_sdk(name: str) -> None:
-    data = (FIXTURES / name).read_bytes()
+    data = fixture(name)
     resp = OllamaAdapter().parse_response(REQUEST, HttpResponse(200, {}, data))
     assert ours(resp) == sdk_stream(data)  # one object: the SDK reads it the same way
 
 
 def test_the_sdk_also_rejects_the_error_stream() -> None:
-    data = (FIXTURES / "chat_error.ndjson").read_bytes()
+    data = fixture("chat_error.ndjson")
     with pytest.raises(ollama.ResponseError):
         sdk_stream(data)
 
 
 def test_tool_call_ids_we_keep_are_the_ones_sent() -> None:
     # The SDK (0.6.x) drops ids; the wire carries them on newer servers.
-    data = (FIXTURES / "chat_tools.ndjson").read_bytes()
+    data = fixture("chat_tools.ndjson")
     assert ours_stream(data).tool_calls[0].id == "call_k3p9x2ab"
 
 
 def test_model_listing_agrees_with_the_sdk() -> None:
     adapter = OllamaAdapter()
-    tags = (FIXTURES / "tags.json").read_bytes()
+    tags = fixture("tags.json")
     sdk_names = [m.model for m in ollama.ListResponse.model_validate_json(tags).models]
     _, cursor = adapter.parse_models_page(ENDPOINT, HttpResponse(200, {}, tags), None)
     assert cursor is not None and json.loads(cursor) == sdk_names
     for show_file in ("show_qwen3.json", "show_llava.json", "show_nomic.json", "show_old.json"):
-        body = (FIXTURES / show_file).read_bytes()
+        body = fixture(show_file)
         sdk = ollama.ShowResponse.model_validate_json(body)
         [info], _ = adapter.parse_models_page(ENDPOINT, HttpResponse(200, {}, body), '["m"]')
         assert sdk.modelinfo is not None
@@ -123,7 +125,7 @@ def test_model_listing_agrees_with_the_sdk() -> None:
 
 
 def test_embeddings_agree_with_the_sdk() -> None:
-    body = (FIXTURES / "embed.json").read_bytes()
+    body = fixture("embed.json")
     sdk = ollama.EmbedResponse.model_validate_json(body)
     request = EmbedRequest(provider="ollama", model="nomic-embed-text", inputs=("a", "b"))
     resp = OllamaAdapter().parse_embed_response(request, HttpResponse(200, {}, body))
@@ -132,7 +134,7 @@ def test_embeddings_agree_with_the_sdk() -> None:
 
 
 def test_pull_progress_agrees_with_the_sdk() -> None:
-    data = (FIXTURES / "pull.ndjson").read_bytes()
+    data = fixture("pull.ndjson")
     sdk = [ollama.ProgressResponse.model_validate_json(line) for line in data.splitlines()]
     parser = PullParser("llama3.2")
     reports = [*parser.feed(data), *parser.close()]

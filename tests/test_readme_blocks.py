@@ -45,12 +45,12 @@ import pytest
 
 from llmswitch.config import load_config
 from tests.support.bedrock import AWS_VARS
+from tests.support.fixtures import ROOT as FIXTURES
 from tests.support.loopback import Loopback, Recorded, Reply
 from tests.support.streams import split_awkward
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-FIXTURES = Path(__file__).parent / "fixtures"
 FRAGMENT = "<!-- fragment -->"
 RUN = ("python", "toml", "bash")
 ALIASES = {"sh": "bash", "shell": "bash", "py": "python", "python3": "python"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from functools import partial
-from pathlib import Path
 
 import pytest
 
@@ -18,13 +17,14 @@ from llmswitch import (
     RateLimitError,
     TransportError,
 )
+from tests.support.fixtures import Fixtures
 from tests.support.loopback import Loopback, Reply, closed_port, sse_reply
 from tests.support.streams import split_at
 from tests.support.upstreams import OPENAI
 
-FIXTURES = Path(__file__).parent / "fixtures" / "openai"
-CHAT = (FIXTURES / "chat_text.json").read_bytes()
-STREAM = (FIXTURES / "stream_text.sse").read_bytes()
+fixture = Fixtures("openai")
+CHAT = fixture("chat_text.json")
+STREAM = fixture("stream_text.sse")
 HI = [{"role": "user", "content": "hi"}]
 MODEL = "openai/gpt-4o-mini"
 
@@ -197,9 +197,7 @@ def test_http_error_before_stream_raises_on_enter_with_retry_after(loopback: Loo
 
 
 def test_mid_stream_error_keeps_partial(loopback: Loopback) -> None:
-    loopback.route(
-        "POST", "/v1/chat/completions", sse_reply((FIXTURES / "stream_error.sse").read_bytes())
-    )
+    loopback.route("POST", "/v1/chat/completions", sse_reply(fixture("stream_error.sse")))
     with pytest.raises(ProviderUnavailableError) as info:
         with Client(env=_env(loopback)).stream(MODEL, messages=HI) as s:
             list(s)
