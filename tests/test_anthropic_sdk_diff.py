@@ -15,11 +15,11 @@ from anthropic.types import Message as SDKMessage
 from anthropic.types import RawMessageStreamEvent
 
 from llmswitch.errors import ProviderUnavailableError
-from llmswitch.events import Accumulator, Event
 from llmswitch.messages import ChatRequest, ChatResponse, Message
 from llmswitch.providers.anthropic import AnthropicAdapter
 from llmswitch.wire import HttpResponse
 from tests.support.fixtures import Fixtures
+from tests.support.streams import Feeder
 
 fixture = Fixtures("anthropic")
 REQUEST = ChatRequest(
@@ -48,13 +48,7 @@ def sdk_stream(data: bytes) -> Any:
     return snapshot
 
 
-def ours_stream(data: bytes) -> ChatResponse:
-    parser = AnthropicAdapter().stream_parser(REQUEST)
-    events: list[Event] = [*parser.feed(data), *parser.close()]
-    acc = Accumulator(REQUEST.provider, REQUEST.model)
-    for event in events:
-        acc.add(event)
-    return acc.snapshot()
+ours_stream = Feeder(AnthropicAdapter, REQUEST).streamed
 
 
 def ours_body(data: bytes) -> ChatResponse:

@@ -24,7 +24,6 @@ from google.genai.models import (
 )
 
 from llmswitch.errors import ContentFilterError, ProviderError, ProviderUnavailableError
-from llmswitch.events import Accumulator, Event
 from llmswitch.messages import (
     ChatRequest,
     ChatResponse,
@@ -39,6 +38,7 @@ from llmswitch.providers.base import Endpoint
 from llmswitch.providers.gemini import SYNTHETIC_ID_PREFIX, GeminiAdapter
 from llmswitch.wire import HttpResponse
 from tests.support.fixtures import Fixtures
+from tests.support.streams import Feeder
 
 fixture = Fixtures("gemini")
 REQUEST = ChatRequest(
@@ -102,13 +102,7 @@ class Folded:
                         self.text += part.text
 
 
-def ours_stream(data: bytes) -> ChatResponse:
-    parser = GeminiAdapter().stream_parser(REQUEST)
-    events: list[Event] = [*parser.feed(data), *parser.close()]
-    acc = Accumulator(REQUEST.provider, REQUEST.model)
-    for event in events:
-        acc.add(event)
-    return acc.snapshot()
+ours_stream = Feeder(GeminiAdapter, REQUEST).streamed
 
 
 def ours_body(data: bytes) -> ChatResponse:

@@ -10,12 +10,12 @@ from typing import Any
 import ollama
 import pytest
 
-from llmswitch.events import Accumulator, Event
 from llmswitch.messages import ChatRequest, ChatResponse, EmbedRequest, Message
 from llmswitch.providers.base import Endpoint
 from llmswitch.providers.ollama import OllamaAdapter, PullParser
 from llmswitch.wire import HttpResponse
 from tests.support.fixtures import Fixtures
+from tests.support.streams import Feeder
 
 fixture = Fixtures("ollama")
 REQUEST = ChatRequest(
@@ -70,13 +70,7 @@ def ours(resp: ChatResponse) -> dict[str, Any]:
     }
 
 
-def ours_stream(data: bytes) -> ChatResponse:
-    parser = OllamaAdapter().stream_parser(REQUEST)
-    events: list[Event] = [*parser.feed(data), *parser.close()]
-    acc = Accumulator(REQUEST.provider, REQUEST.model)
-    for event in events:
-        acc.add(event)
-    return acc.snapshot()
+ours_stream = Feeder(OllamaAdapter, REQUEST).streamed
 
 
 @pytest.mark.parametrize("name", STREAMS)

@@ -16,20 +16,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from llmswitch.errors import ProviderError
 from llmswitch.messages import ChatResponse
 from llmswitch.providers.openai import RAW_ARGUMENTS_KEY
-from tests.support.openai import awkward_splits, fixture, parse_body, run_stream
+from tests.support.openai import STREAMS, awkward_splits, fixture, parse_body, run_stream
 
-STREAMS = [
-    "stream_text.sse",
-    "stream_tools.sse",
-    "stream_refusal.sse",
-    "stream_azure.sse",
-    "stream_vllm_reasoning.sse",
-    "stream_llamacpp_reasoning.sse",
-    "stream_ollama_reasoning.sse",
-    "stream_ollama_tools.sse",
-    "stream_keepalive.sse",
-    "stream_truncated.sse",
-]
 BODIES = [
     "chat_text.json",
     "chat_tools.json",

@@ -18,21 +18,10 @@ from llmswitch.events import (
 )
 from llmswitch.messages import ToolCall, Usage
 from llmswitch.providers.openai import RAW_ARGUMENTS_KEY, OpenAIAdapter
-from tests.support.openai import awkward_splits, chat_request, fixture, run_stream
+from tests.support.openai import STREAMS, awkward_splits, chat_request, fixture, run_stream
 from tests.support.streams import split_at
 
-COMPLETE = [
-    "stream_text.sse",
-    "stream_tools.sse",
-    "stream_refusal.sse",
-    "stream_azure.sse",
-    "stream_vllm_reasoning.sse",
-    "stream_llamacpp_reasoning.sse",
-    "stream_ollama_reasoning.sse",
-    "stream_ollama_tools.sse",
-    "stream_keepalive.sse",
-    "stream_truncated.sse",
-]
+COMPLETE = STREAMS
 
 
 @pytest.mark.parametrize("name", COMPLETE)

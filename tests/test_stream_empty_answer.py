@@ -25,7 +25,7 @@ from llmswitch.providers.ollama import OllamaAdapter
 from llmswitch.providers.openai import OpenAIAdapter
 from llmswitch.wire import HttpResponse
 from tests.support.loopback import Loopback, Reply
-from tests.support.streams import byte_by_byte, split_at
+from tests.support.streams import byte_by_byte, feed, split_at
 
 ADAPTERS: dict[str, Any] = {
     "openai": (OpenAIAdapter, "gpt-4o-mini"),
@@ -42,12 +42,7 @@ def _request(provider: str) -> ChatRequest:
 
 
 def _feed(provider: str, pieces: Iterable[bytes]) -> list[Event]:
-    parser = ADAPTERS[provider][0]().stream_parser(_request(provider))
-    events: list[Event] = []
-    for piece in pieces:
-        events.extend(parser.feed(piece))
-    events.extend(parser.close())
-    return events
+    return feed(ADAPTERS[provider][0]().stream_parser(_request(provider)), pieces)
 
 
 def _cuts(data: bytes) -> list[list[bytes]]:

@@ -27,7 +27,6 @@ from llmswitch.errors import (
     RateLimitError,
 )
 from llmswitch.events import (
-    Accumulator,
     Event,
     ReasoningDelta,
     StreamEnd,
@@ -47,6 +46,7 @@ from llmswitch.testing import (
     block_network,
 )
 from llmswitch.wire import Timeout
+from tests.support.streams import accumulate as folded
 
 USER = [{"role": "user", "content": "What is the weather in Paris?"}]
 
@@ -68,10 +68,7 @@ async def acollect(provider: FakeProvider, request: ChatRequest, c: CallContext)
 
 
 def accumulate(events: list[Event], model: str = "m") -> Any:
-    acc = Accumulator("fake", model)
-    for e in events:
-        acc.add(e)
-    return acc.snapshot()
+    return folded(events, "fake", model)
 
 
 RICH: dict[str, Any] = {

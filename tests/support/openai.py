@@ -10,6 +10,19 @@ from tests.support.fixtures import Fixtures
 from tests.support.streams import Feeder, awkward_splits
 
 fixture = Fixtures("openai")
+# The stream fixtures the parser and SDK-diff tests both run over.
+STREAMS = [
+    "stream_text.sse",
+    "stream_tools.sse",
+    "stream_refusal.sse",
+    "stream_azure.sse",
+    "stream_vllm_reasoning.sse",
+    "stream_llamacpp_reasoning.sse",
+    "stream_ollama_reasoning.sse",
+    "stream_ollama_tools.sse",
+    "stream_keepalive.sse",
+    "stream_truncated.sse",
+]
 
 
 def chat_request(model: str = "gpt-4o-mini", provider: str = "openai", **kw: Any) -> ChatRequest:
@@ -21,4 +34,12 @@ FEED = Feeder(OpenAIAdapter, chat_request())
 run_stream = FEED.run
 parse_body = FEED.parse_body
 
-__all__ = ["FEED", "awkward_splits", "chat_request", "fixture", "parse_body", "run_stream"]
+__all__ = [
+    "FEED",
+    "STREAMS",
+    "awkward_splits",
+    "chat_request",
+    "fixture",
+    "parse_body",
+    "run_stream",
+]
