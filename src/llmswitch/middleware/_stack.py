@@ -1,10 +1,11 @@
 """The default resilience stack a client builds from ``llmswitch.toml``.
 
-DESIGN.md order, outside in: the user's own layers, rate limits/quotas (with their
-queue), the router, then per attempt of the router: per-deployment limits, key pick,
-breaker, retry, the provider. Limits that count a provider or deployment go inside the
-router when there is one, so they count the deployment the router actually picked; a
-deployment over its own ``rpm``/``tpm`` fails at once so the router falls back.
+The order, outside in (drawn in ``docs/architecture.md``, "A chat call"): the user's
+own layers, rate limits/quotas (with their queue), the router, then per attempt of the
+router: per-deployment limits, key pick, breaker, retry, the provider. Limits that
+count a provider or deployment go inside the router when there is one, so they count
+the deployment the router actually picked; a deployment over its own ``rpm``/``tpm``
+fails at once so the router falls back.
 Key-scoped limits go right inside the key pick, where the key's label is known.
 
 A user-passed instance of a built-in layer type replaces the configured one, at the
