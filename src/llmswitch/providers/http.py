@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import replace
 
 from ..errors import ConfigurationError, LLMError, LLMTimeoutError, ProviderError, redact
@@ -279,19 +278,18 @@ class HttpProvider:
         http, parser = self._stream_start(request)
         timeout = ctx.timeout
         try:
-            async with AsyncExitStack() as stack:
-                # The deadline rule by timers: this first-token one covers sending the
-                # request and reading until the first event exists, and is never held
-                # across a yield (the caller's time between events is its own); the
-                # transport's total one covers the whole body.
-                timer = asyncio.timeout(timeout.first_token)
-                events: list[Event] = []
-                ended = False
-                try:
-                    async with timer:
-                        resp = await stack.enter_async_context(
-                            ctx.transport.stream(self.endpoint.prepare(http), timeout)
-                        )
+            opened = ctx.transport.stream(self.endpoint.prepare(http), timeout)
+            # The deadline rule by timers: this first-token one covers sending the
+            # request and reading until the first event exists, and is never held
+            # across a yield (the caller's time between events is its own); the
+            # transport's total one covers the whole body.
+            timer = asyncio.timeout(timeout.first_token)
+            events: list[Event] = []
+            ended = False
+            try:
+                async with timer:
+                    resp = await opened.__aenter__()
+                    try:
                         if resp.status >= 300:
                             body = await resp.read()
                             raise self._refused(request, resp.status, resp.headers, body)
@@ -303,19 +301,28 @@ class HttpProvider:
                                 events, ended = parser.close(), True
                                 break
                             events = parser.feed(chunk)
-                except TimeoutError:
-                    if not timer.expired():
-                        raise  # aiohttp's own (total) timeout, reported by the transport
-                    raise timeout_error("first_token", timeout) from None
+                    except BaseException as exc:
+                        await opened.__aexit__(type(exc), exc, exc.__traceback__)
+                        raise
+            except TimeoutError:
+                if not timer.expired():
+                    raise  # aiohttp's own (total) timeout, reported by the transport
+                raise timeout_error("first_token", timeout) from None
+            # The response is open from here on: the transport's exit (by hand, as an
+            # ``async with`` cannot start under the timer and end after it) releases it.
+            try:
                 for event in events:
                     yield event
-                if ended:
-                    return
-                async for chunk in chunks:
-                    for event in parser.feed(chunk):
+                if not ended:
+                    async for chunk in chunks:
+                        for event in parser.feed(chunk):
+                            yield event
+                    for event in parser.close():
                         yield event
-                for event in parser.close():
-                    yield event
+            except BaseException as exc:
+                await opened.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+            await opened.__aexit__(None, None, None)
         except LLMError as exc:
             raise self._fail(exc, request, url=http.url) from None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from aiohttp.client import _RequestContextManager
     from multidict import CIMultiDictProxy
 
-__all__ = ["AsyncTransport", "StreamResponse"]
+__all__ = ["AsyncTransport", "StreamResponse", "Streaming"]
 
 
 class StreamResponse:
@@ -43,6 +42,46 @@ class StreamResponse:
     async def read(self) -> bytes:
         """The whole body (an error answer), within the body cap."""
         return await _read_body(self._resp, self._max_body)
+
+
+class Streaming:
+    """What :meth:`AsyncTransport.stream` returns: entering sends the request and gives
+    the :class:`StreamResponse`; leaving returns the connection to the pool after a
+    clean exit, and closes it when the body was abandoned, cancelled or failed. (A
+    class, not a generator-based context manager: this is paid on every stream.)"""
+
+    __slots__ = ("_request", "_resp", "_timeout", "_transport")
+
+    def __init__(self, transport: AsyncTransport, request: HttpRequest, timeout: Timeout) -> None:
+        self._transport = transport
+        self._request = request
+        self._timeout = timeout
+        self._resp: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> StreamResponse:
+        transport = self._transport
+        try:
+            resp = await transport._request(self._request, self._timeout)
+        except Exception as exc:
+            error = _translate(exc, self._timeout, self._request.url)
+            raise error from error.__cause__
+        self._resp = resp
+        return StreamResponse(resp, transport.max_body_bytes)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        resp = self._resp
+        if resp is None:  # never opened
+            return
+        if exc is None:
+            resp.release()
+            return
+        resp.close()  # mid-body: drop the connection
+        if isinstance(exc, TimeoutError | aiohttp.ClientError):
+            error = _translate(exc, self._timeout, self._request.url)
+            raise error from error.__cause__
+        # anything else (abandoned, cancelled, the caller's own error) goes on as it was
 
 
 class AsyncTransport:
@@ -143,29 +182,14 @@ class AsyncTransport:
             error = _translate(exc, timeout, request.url)
             raise error from error.__cause__
 
-    @asynccontextmanager
-    async def stream(self, request: HttpRequest, timeout: Timeout) -> AsyncIterator[StreamResponse]:
-        """Open a streamed response; leaving the block releases (or closes) the connection.
+    def stream(self, request: HttpRequest, timeout: Timeout) -> Streaming:
+        """Open a streamed response: ``async with transport.stream(...) as resp``;
+        leaving the block releases (or closes) the connection.
 
         The caller reads chunks; the total timeout covers the whole body. The
         first-token timeout is enforced by the caller, which knows what an event is.
         """
-        try:
-            resp = await self._request(request, timeout)
-        except Exception as exc:
-            error = _translate(exc, timeout, request.url)
-            raise error from error.__cause__
-        try:
-            yield StreamResponse(resp, self.max_body_bytes)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            resp.close()
-            error = _translate(exc, timeout, request.url)
-            raise error from error.__cause__
-        except BaseException:
-            resp.close()  # abandoned or cancelled mid-body: drop the connection
-            raise
-        else:
-            resp.release()
+        return Streaming(self, request, timeout)
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
