@@ -36,9 +36,9 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from .._retry_after import clamp_retry_after
 from ..errors import (
@@ -49,24 +49,13 @@ from ..errors import (
     RateLimitError,
     StateStoreError,
 )
-from ..events import Event
-from ..messages import ChatResponse
-from ..middleware.base import (
-    OTHER_KEYS_KEY,
-    AsyncChatHandler,
-    AsyncStreamHandler,
-    Call,
-    ChatHandler,
-    Middleware,
-    StreamHandler,
-)
+from ..middleware._drive import Layer, Op, Ops, Script, Try, arun, run, store_op
+from ..middleware._signals import Metrics
+from ..middleware.base import OTHER_KEYS_KEY, Call
 from ..providers.runtime import Provider
 from ..storage import StateStore, open_store
 from ..storage.base import OnStateError, check_policy, state_failed
 from ..wire import Secret
-
-if TYPE_CHECKING:
-    from ..observability.metrics import Metrics
 
 __all__ = ["KeyPool", "KeyRotation", "KeyState", "fingerprint"]
 
@@ -97,13 +86,14 @@ class KeyState:
 
 
 class _Key:
-    __slots__ = ("fingerprint", "label", "secret", "store_key", "uses")
+    __slots__ = ("fingerprint", "label", "read", "secret", "store_key", "uses")
 
     def __init__(self, secret: Secret, fp: str) -> None:
         self.secret = secret
         self.fingerprint = fp
         self.label = "…" + fp[-4:]
         self.store_key = ""  # named on first use: the store's secret may need a round trip
+        self.read: Op | None = None  # reading its state: built once, it is on every pick
         self.uses = 0
 
     def __repr__(self) -> str:
@@ -218,17 +208,12 @@ class KeyPool:
             provider=self.provider_id,
         )
 
-    def _name_keys(self) -> None:
-        if not self._named:
-            for key in self._keys:
-                key.store_key = self._prefix + self.store.key_id(key.secret.get())
-            self._named = True
-
-    async def _aname_keys(self) -> None:
-        if not self._named:
-            for key in self._keys:
-                key.store_key = self._prefix + await self.store.akey_id(key.secret.get())
-            self._named = True
+    def _name_keys(self) -> Ops:
+        """Name each key in the store once (the store's secret may need a round trip)."""
+        for key in self._keys:
+            key.store_key = self._prefix + (yield store_op(self.store, "key_id", key.secret.get()))
+            key.read = store_op(self.store, "get", key.store_key)
+        self._named = True
 
     def _blind(self, order: list[_Key], exclude: frozenset[str], exc: StateStoreError) -> _Key:
         """The store failed: apply the policy; failing open, the next key not tried."""
@@ -240,30 +225,20 @@ class KeyPool:
 
     def pick(self, exclude: frozenset[str] = frozenset()) -> _Key:
         """A usable key (not cooling, not disabled, fingerprint not in ``exclude``)."""
-        now = self._clock()
-        states: list[tuple[KeyStateName, float]] = []
-        order = self._order(bool(exclude))
-        try:
-            self._name_keys()
-            for key in order:
-                state = _parse(self.store.get(key.store_key), now)
-                if state[0] == "ok":
-                    if key.fingerprint not in exclude:
-                        return self._take(key)
-                    state = ("cooling", 0.0)  # failed this call; its cooldown just ran out
-                states.append(state)
-        except StateStoreError as exc:
-            return self._blind(order, exclude, exc)
-        raise self._none_usable(states)
+        return run(self._pick(exclude))  # type: ignore[no-any-return]
 
     async def apick(self, exclude: frozenset[str] = frozenset()) -> _Key:
+        return await arun(self._pick(exclude))  # type: ignore[no-any-return]
+
+    def _pick(self, exclude: frozenset[str]) -> Ops:
         now = self._clock()
         states: list[tuple[KeyStateName, float]] = []
         order = self._order(bool(exclude))
         try:
-            await self._aname_keys()
+            if not self._named:
+                yield from self._name_keys()
             for key in order:
-                state = _parse(await self.store.aget(key.store_key), now)
+                state = _parse((yield key.read), now)  # type: ignore[misc]
                 if state[0] == "ok":
                     if key.fingerprint not in exclude:
                         return self._take(key)
@@ -316,47 +291,49 @@ class KeyPool:
 
     def report(self, key: _Key, exc: BaseException) -> bool:
         """Record a failed attempt with ``key``; whether it changed the key's state."""
-        verdict = self._verdict(key, exc)
-        if verdict is not None:
-            try:
-                self._name_keys()
-                self.store.set(key.store_key, verdict[0], verdict[1])
-            except StateStoreError as failure:  # report the call's own error, not this
-                state_failed("keys", "fail_open", failure)
-        return verdict is not None
+        return run(self._report(key, exc))  # type: ignore[no-any-return]
 
     async def areport(self, key: _Key, exc: BaseException) -> bool:
+        return await arun(self._report(key, exc))  # type: ignore[no-any-return]
+
+    def _report(self, key: _Key, exc: BaseException) -> Ops:
         verdict = self._verdict(key, exc)
         if verdict is not None:
             try:
-                await self._aname_keys()
-                await self.store.aset(key.store_key, verdict[0], verdict[1])
-            except StateStoreError as failure:
+                if not self._named:
+                    yield from self._name_keys()
+                yield store_op(self.store, "set", key.store_key, verdict[0], verdict[1])
+            except StateStoreError as failure:  # report the call's own error, not this
                 state_failed("keys", "fail_open", failure)
         return verdict is not None
 
     def reset(self) -> None:
         """Forget every cooldown and disabled mark of this pool's keys."""
-        self._name_keys()
-        self.store.delete(*(k.store_key for k in self._keys))
+        run(self._reset())
+
+    def _reset(self) -> Ops:
+        if not self._named:
+            yield from self._name_keys()
+        yield store_op(self.store, "delete", *(k.store_key for k in self._keys))
 
     # ---- observability
 
     def status(self) -> list[KeyState]:
         """Each key's live state, in list order (fingerprint labels only)."""
-        now = self._clock()
-        self._name_keys()
-        return [self._state(k, self.store.get(k.store_key), now) for k in self._keys]
+        return run(self._status())  # type: ignore[no-any-return]
 
     async def astatus(self) -> list[KeyState]:
-        now = self._clock()
-        await self._aname_keys()
-        return [self._state(k, await self.store.aget(k.store_key), now) for k in self._keys]
+        return await arun(self._status())  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _state(key: _Key, raw: str | None, now: float) -> KeyState:
-        state, remaining = _parse(raw, now)
-        return KeyState(key=key.label, state=state, cooldown_remaining=remaining, uses=key.uses)
+    def _status(self) -> Ops:
+        now = self._clock()
+        if not self._named:
+            yield from self._name_keys()
+        out = []
+        for k in self._keys:
+            state, remaining = _parse((yield k.read), now)  # type: ignore[misc]
+            out.append(KeyState(k.label, state, remaining, k.uses))
+        return out
 
 
 Binder = Callable[[Provider, Secret], Provider]
@@ -380,13 +357,14 @@ def bind_http(provider: Provider, secret: Secret) -> Provider:
 KEY_STATE = "llmswitch.key"
 
 
-class KeyRotation(Middleware):
+class KeyRotation(Layer):
     """Pick a key from the call's provider's :class:`KeyPool` for every attempt; calls
     to providers without a pool pass through. ``bind(provider, secret)`` returns the
     provider using that key (default: HTTP providers with the endpoint key replaced;
     one bound provider is cached per key). ``metrics`` is told of each cooldown."""
 
     per_attempt = True
+    status_section = "key_pools"  # collect_status files status() there
 
     def __init__(
         self,
@@ -409,10 +387,16 @@ class KeyRotation(Middleware):
         self._bound: dict[tuple[str, str], tuple[Provider, Provider]] = {}
 
     def status(self) -> dict[str, list[KeyState]]:
-        return {pid: pool.status() for pid, pool in self.pools.items()}
+        return run(self._status())  # type: ignore[no-any-return]
 
     async def astatus(self) -> dict[str, list[KeyState]]:
-        return {pid: await pool.astatus() for pid, pool in self.pools.items()}
+        return await arun(self._status())  # type: ignore[no-any-return]
+
+    def _status(self) -> Ops:
+        out = {}
+        for pid, pool in self.pools.items():
+            out[pid] = yield from pool._status()
+        return out
 
     def _with_key(self, call: Call, key: _Key) -> Call:
         slot = (call.provider.id, key.fingerprint)
@@ -424,99 +408,28 @@ class KeyRotation(Middleware):
         call.state[OTHER_KEYS_KEY] = pool is not None and len(pool) > 1
         return call.replace(provider=held[1])
 
-    def _noted(self, pool: KeyPool, key: _Key, exc: BaseException, changed: bool) -> bool:
-        """After a failed attempt: whether to try another key for the same call."""
-        if not changed:
-            return False
+    def script(self, call: Call, stream: bool) -> Script | None:
+        pool = self.pools.get(call.provider.id)
+        return None if pool is None else self._rotate(pool, call)
+
+    def _rotate(self, pool: KeyPool, call: Call) -> Script:
+        """Each try with the next usable key; after a failure that cooled or disabled
+        the key, another key while nothing has reached the caller yet."""
+        tried: frozenset[str] = frozenset()
+        while True:
+            key = yield from pool._pick(tried)
+            attempt = Try(self._with_key(call, key))
+            try:
+                return (yield attempt)
+            except LLMError as exc:
+                changed = yield from pool._report(key, exc)
+                if not changed or not self._noted(pool, key, exc) or attempt.started:
+                    raise
+                tried |= {key.fingerprint}
+
+    def _noted(self, pool: KeyPool, key: _Key, exc: BaseException) -> bool:
+        """After a failed attempt that changed ``key``'s state: whether to try another."""
         if self._metrics is not None:
             reason = "rate_limited" if isinstance(exc, RateLimitError) else "rejected"
             self._metrics.key_cooldown(pool.provider_id, key.label, reason)
         return len(pool) > 1
-
-    # ---- sync
-
-    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
-        pool = self.pools.get(call.provider.id)
-        if pool is None:
-            return next(call)
-        tried: frozenset[str] = frozenset()
-        while True:
-            key = pool.pick(tried)
-            try:
-                return next(self._with_key(call, key))
-            except LLMError as exc:
-                if not self._noted(pool, key, exc, pool.report(key, exc)):
-                    raise
-                tried |= {key.fingerprint}
-
-    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
-        pool = self.pools.get(call.provider.id)
-        if pool is None:
-            return next(call)
-        return self._stream(pool, call, next)
-
-    def _stream(self, pool: KeyPool, call: Call, next: StreamHandler) -> Iterator[Event]:
-        tried: frozenset[str] = frozenset()
-        while True:
-            key = pool.pick(tried)
-            source = next(self._with_key(call, key))
-            started = False
-            try:
-                for event in source:
-                    started = True
-                    yield event
-                return
-            except LLMError as exc:
-                again = self._noted(pool, key, exc, pool.report(key, exc))
-                if started or not again:
-                    raise
-                tried |= {key.fingerprint}
-            finally:
-                close = getattr(source, "close", None)
-                if close is not None:
-                    close()
-
-    # ---- async
-
-    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        pool = self.pools.get(call.provider.id)
-        if pool is None:
-            return await next(call)
-        tried: frozenset[str] = frozenset()
-        while True:
-            key = await pool.apick(tried)
-            try:
-                return await next(self._with_key(call, key))
-            except LLMError as exc:
-                if not self._noted(pool, key, exc, await pool.areport(key, exc)):
-                    raise
-                tried |= {key.fingerprint}
-
-    def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
-        pool = self.pools.get(call.provider.id)
-        if pool is None:
-            return next(call)
-        return self._astream(pool, call, next)
-
-    async def _astream(
-        self, pool: KeyPool, call: Call, next: AsyncStreamHandler
-    ) -> AsyncIterator[Event]:
-        tried: frozenset[str] = frozenset()
-        while True:
-            key = await pool.apick(tried)
-            source = next(self._with_key(call, key))
-            started = False
-            try:
-                async for event in source:
-                    started = True
-                    yield event
-                return
-            except LLMError as exc:
-                again = self._noted(pool, key, exc, await pool.areport(key, exc))
-                if started or not again:
-                    raise
-                tried |= {key.fingerprint}
-            finally:
-                aclose = getattr(source, "aclose", None)
-                if aclose is not None:
-                    await aclose()

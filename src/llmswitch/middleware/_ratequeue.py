@@ -1,18 +1,26 @@
 """The rate limiter's bookkeeping: what a call charges (:class:`Plan`), a waiting call
 (:class:`Waiter`), the serving order and one pass of the queue (:func:`pump`), kept
 apart from :mod:`llmswitch.middleware.ratelimit` so the queue's rules read on their own
-and stay sans-I/O (the pump yields the waiters to try; the limiter does the store I/O)."""
+and stay sans-I/O (the pump yields the waiters to try; the limiter does the store I/O).
+
+The one thing the sync and async paths do differently is how a waiting call holds the
+queue and sleeps: :class:`ThreadQueue` (a thread lock, ``threading.Event``) and
+:class:`LoopQueue` (an asyncio lock per event loop, ``asyncio.Event``), each with the
+same small surface the limiter's one queue script uses."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+import threading
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..storage.base import OnStateError
 
-__all__ = ["Plan", "Waiter", "kick", "order", "pump"]
+__all__ = ["LoopQueue", "Plan", "Queue", "ThreadQueue", "Waiter", "kick", "order", "pump"]
 
 
 @dataclass(slots=True)
@@ -30,6 +38,7 @@ class Plan:
     scopes: str = ""  # the scopes of the limits it falls under, for logs
     limit_policy: OnStateError = "fail_open"
     quota_policy: OnStateError = "fail_closed"
+    oversized: bool = False  # asks more tokens than a limit allows: can never fit
 
 
 @dataclass(eq=False, slots=True)
@@ -115,3 +124,87 @@ def kick(waiters: list[Waiter], now: float) -> None:
         w.ready_at = min(w.ready_at, now)
     if waiters:
         waiters[0].event.set()
+
+
+class Queue:
+    """The calls waiting on one path, ``served`` (see :func:`order`) and the lock that
+    guards both while a call looks at them (``lock.release()`` is sync on both paths)."""
+
+    __slots__ = ("lock", "served", "waiters")
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.waiters: list[Waiter] = []
+        # (priority, user) -> when last served from the queue; reset when it empties
+        self.served: dict[tuple[int, str], int] = {}
+
+    def join(self, waiter: Waiter) -> Waiter:
+        waiter.event = self._event()
+        self.waiters.append(waiter)
+        return waiter
+
+    def _event(self) -> Any:
+        raise NotImplementedError
+
+    def leave(self, waiter: Waiter) -> None:
+        """``waiter`` is done (admitted, refused or given up)."""
+        raise NotImplementedError
+
+    def _forget(self, waiter: Waiter) -> None:
+        if waiter in self.waiters:
+            self.waiters.remove(waiter)
+        if not self.waiters:
+            self.served.clear()
+
+
+class ThreadQueue(Queue):
+    """The sync path's queue: callers on several threads."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(threading.Lock())
+
+    def enter(self) -> ThreadQueue:
+        self.lock.acquire()
+        return self
+
+    def _event(self) -> Any:
+        return threading.Event()
+
+    @staticmethod
+    def sleep(event: threading.Event, seconds: float) -> None:
+        event.wait(seconds)
+
+    def leave(self, waiter: Waiter) -> None:
+        with self.lock:
+            self._forget(waiter)
+
+
+class LoopQueue(Queue):
+    """The async path's queue: one event loop's tasks (the lock belongs to the loop
+    that made it, so a new loop gets a new one)."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def aenter(self) -> LoopQueue:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            self.loop, self.lock = loop, asyncio.Lock()
+        await self.lock.acquire()
+        return self
+
+    def _event(self) -> Any:
+        return asyncio.Event()
+
+    @staticmethod
+    async def asleep(event: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+    def leave(self, waiter: Waiter) -> None:  # no await between looking and removing
+        self._forget(waiter)

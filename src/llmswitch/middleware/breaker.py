@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from ..errors import (
     CircuitOpenError,
@@ -46,6 +46,7 @@ from ..errors import (
 from ..storage import StateStore, open_store
 from ..storage.base import OnStateError, check_policy, state_failed
 from ._drive import Layer, Ops, Script, Try, arun, run, store_op
+from ._signals import Metrics
 from .base import Call
 
 __all__ = [
@@ -54,9 +55,6 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
 ]
-
-if TYPE_CHECKING:
-    from ..observability.metrics import Metrics
 
 log = logging.getLogger("llmswitch.breaker")
 
@@ -155,6 +153,7 @@ class CircuitBreaker(Layer):
     """
 
     per_attempt = True
+    status_section = "breakers"  # collect_status files states() there
 
     def __init__(
         self,
@@ -211,6 +210,8 @@ class CircuitBreaker(Layer):
 
     async def astates(self) -> dict[str, BreakerState]:
         return await arun(self._states())  # type: ignore[no-any-return]
+
+    status, astatus = states, astates  # the Reporter protocol (see _signals)
 
     def _states(self) -> Ops:
         out = {}

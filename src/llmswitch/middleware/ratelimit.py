@@ -49,28 +49,23 @@ overrides both. Recording after a call never fails the call.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import logging
 import math
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from ..errors import ConfigurationError, QuotaExceeded, RateLimitExceeded, StateStoreError
-from ..events import Event, StreamEnd
-from ..messages import ChatRequest, ChatResponse, Usage
+from ..messages import ChatRequest, Usage
 from ..storage import StateStore, open_store
-from ..storage.base import Admission, OnStateError, check_policy, state_failed
-from ._ratequeue import Plan, Waiter, kick, pump
-from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middleware, StreamHandler
-
-if TYPE_CHECKING:
-    from ..observability.metrics import Metrics
+from ..storage.base import OnStateError, check_policy, state_failed
+from ._drive import Layer, Op, Ops, Script, Try, arun, run, store_op
+from ._ratequeue import LoopQueue, Plan, Queue, ThreadQueue, Waiter, kick, pump
+from ._signals import Metrics
+from .base import Call
 
 __all__ = ["Limit", "LimitStatus", "Quota", "RateLimiter"]
 
@@ -82,6 +77,9 @@ SCOPES = ("provider", "deployment", "user", "key")
 # (llmswitch.keys.pool.KEY_STATE; not imported, keys.pool imports the middleware).
 _KEY_STATE = "llmswitch.key"
 WINDOW = 60.0
+# A call's limits by store key: ((key, counts tokens, limit), token keys, scopes, policy,
+# the smallest tokens_per_minute)
+_Shape = tuple[list[tuple[str, bool, int]], list[str], str, OnStateError, float]
 PRIORITIES = {"interactive": 0, "batch": 10}
 
 
@@ -207,7 +205,7 @@ def priority_of(call: Call) -> int:
     )
 
 
-class RateLimiter(Middleware):
+class RateLimiter(Layer):
     """Requests/tokens per minute per scope, a priority queue, and per-user quotas.
 
     ``store`` is a :class:`~llmswitch.storage.StateStore` or a state URL
@@ -257,54 +255,33 @@ class RateLimiter(Middleware):
         self._log_clock = clock  # None: the store's own clock
         self._metrics = metrics
         self._seen: dict[str, tuple[str, str, int]] = {}  # store key -> (limit, id, max)
+        self._shapes: dict[tuple[str, str, str | None, str | None], _Shape] = {}
+        self._shaped: tuple[Limit, ...] | None = None  # the limits _shapes was built from
+        self._by_key = False  # whether a limit is per key (the label is part of `where`)
         self._quota_seen: dict[str, tuple[str, str, int, float]] = {}
         self._seq = itertools.count()
-        self._lock = threading.Lock()
-        self._waiters: list[Waiter] = []
-        self._alock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
-        self._awaiters: list[Waiter] = []
-        # (priority, user) -> when last served from the queue; reset when it empties
-        self._served: dict[tuple[int, str], int] = {}
-        self._aserved: dict[tuple[int, str], int] = {}
+        self._queue = ThreadQueue()  # sync callers wait here, async ones in _aqueue
+        self._aqueue = LoopQueue()
+        self._enter = Op(self._queue.enter, self._aqueue.aenter)  # the path's queue, locked
+        self._wake = Op(self.wake, self._awake)
 
     # ---- planning (pure apart from remembering keys for status())
 
     def _plan(self, call: Call) -> Plan:
+        if self._shaped is not self.limits:  # reassigned since: start again
+            self._shapes.clear()
+            self._shaped = self.limits
+            self._by_key = any(limit.scope == "key" for limit in self.limits)
         request = call.request
         user = request.user
         prompt, reserved = estimate_tokens(request, self.default_output_tokens)
-        entries: list[tuple[str, int, int]] = []
-        token_keys: list[str] = []
-        scopes: list[str] = []
-        closed = False
-        for limit in self.limits:
-            if limit.scope == "provider":
-                ident: str | None = call.provider.id
-            elif limit.scope == "deployment":
-                ident = f"{call.provider.id}/{request.model}"
-            elif limit.scope == "key":
-                label = call.state.get(_KEY_STATE)
-                ident = f"{call.provider.id}/{label}" if label is not None else None
-            else:
-                ident = user
-            if ident is None:
-                continue
-            closed = closed or (self.on_state_error or limit.on_state_error) == "fail_closed"
-            if limit.scope not in scopes:
-                scopes.append(limit.scope)
-            base = f"{self.prefix}{limit.scope}:{ident}:"
-            if limit.requests_per_minute is not None:
-                key = base + "rpm"
-                entries.append((key, 1, limit.requests_per_minute))
-                self._seen[key] = (f"{limit.scope} requests_per_minute", ident, entries[-1][2])
-            if limit.tokens_per_minute is not None:
-                key = base + "tpm"
-                entries.append((key, reserved, limit.tokens_per_minute))
-                token_keys.append(key)
-                self._seen[key] = (f"{limit.scope} tokens_per_minute", ident, entries[-1][2])
+        label = call.state.get(_KEY_STATE) if self._by_key else None
+        where = (call.provider.id, request.model, user, label)
+        shape = self._shapes.get(where) or self._shape(where)
+        keys, token_keys, scopes, policy, tightest = shape
+        entries = [(key, reserved if tokens else 1, limit) for key, tokens, limit in keys]
         plan = Plan(entries, token_keys, reserved if token_keys else 0, prompt)
-        plan.scopes = ",".join(scopes)
-        plan.limit_policy = "fail_closed" if closed else "fail_open"
+        plan.scopes, plan.limit_policy, plan.oversized = scopes, policy, reserved > tightest
         if user is not None and self.quotas:
             now = self._clock()
             policies = {self.on_state_error or q.on_state_error for q in self.quotas}
@@ -322,6 +299,47 @@ class RateLimiter(Middleware):
                         out.append((key, amount, ttl, f"user {kind} per {q.period}"))
                         self._quota_seen[key] = (f"user {kind} per {q.period}", user, amount, ttl)
         return plan
+
+    def _shape(self, where: tuple[str, str, str | None, str | None]) -> _Shape:
+        """The limits ``call`` falls under, by store key (cached per provider, model,
+        user and key label: building the keys is most of a plan's cost)."""
+        provider, model, user, label = where
+        keys: list[tuple[str, bool, int]] = []
+        token_keys: list[str] = []
+        scopes: list[str] = []
+        closed = False
+        for limit in self.limits:
+            if limit.scope == "provider":
+                ident: str | None = provider
+            elif limit.scope == "deployment":
+                ident = f"{provider}/{model}"
+            elif limit.scope == "key":
+                ident = f"{provider}/{label}" if label is not None else None
+            else:
+                ident = user
+            if ident is None:
+                continue
+            closed = closed or (self.on_state_error or limit.on_state_error) == "fail_closed"
+            if limit.scope not in scopes:
+                scopes.append(limit.scope)
+            base = f"{self.prefix}{limit.scope}:{ident}:"
+            for kind, most, tokens in (
+                ("requests_per_minute", limit.requests_per_minute, False),
+                ("tokens_per_minute", limit.tokens_per_minute, True),
+            ):
+                if most is not None:
+                    key = base + ("tpm" if tokens else "rpm")
+                    keys.append((key, tokens, most))
+                    if tokens:
+                        token_keys.append(key)
+                    self._seen[key] = (f"{limit.scope} {kind}", ident, most)
+        if len(self._shapes) >= 4096:  # many users: keep the cache bounded
+            self._shapes.clear()
+        tightest = min((most for _, tokens, most in keys if tokens), default=math.inf)
+        shape = self._shapes[where] = (
+            keys, token_keys, ",".join(scopes), "fail_closed" if closed else "fail_open", tightest,
+        )  # fmt: skip
+        return shape
 
     def _quota_error(self, what: str, call: Call) -> QuotaExceeded:
         return QuotaExceeded(
@@ -387,94 +405,112 @@ class RateLimiter(Middleware):
                 extra=fields,
             )
 
-    # ---- store failures
-
-    def _failed(self, layer: str, policy: OnStateError, exc: StateStoreError) -> None:
-        state_failed(layer, policy, exc)
+    def _waiter(self, plan: Plan, call: Call, now: float, ready_at: float) -> Waiter:
+        return Waiter(
+            plan, priority_of(call), call.request.user or "", next(self._seq),
+            now + self.max_wait, ready_at, since=now,
+        )  # fmt: skip
 
     def _log_now(self) -> float | None:
         return self._log_clock() if self._log_clock is not None else None
 
-    def _admitted(self, plan: Plan, admission: Admission) -> float:
-        plan.at, plan.ident = admission.at, admission.ident
-        return admission.wait
+    # ---- the call: plan, acquire, try, settle (the drivers run it on all four paths)
 
-    # ---- sync state I/O
+    def script(self, call: Call, stream: bool) -> Script | None:
+        if not self.limits and not self.quotas:
+            return None
+        return self._limit(call)
 
-    def _check_quotas(self, plan: Plan, call: Call) -> None:
+    def _limit(self, call: Call) -> Script:
+        plan = self._plan(call)
+        if plan.quota_tokens or plan.quota_requests:
+            yield from self._check_quotas(plan, call)
+        if plan.entries:
+            try:
+                yield from self._turn(plan, call)
+            except BaseException:
+                yield from self._undo_quotas(plan)
+                raise
+        attempt = Try(call)
+        result = error = None
+        try:
+            result = yield attempt  # the ChatResponse or the StreamEnd
+        except BaseException as exc:
+            error = exc
+        settle = self._settle(plan, result, attempt.started)
+        if settle is not None:
+            yield from settle
+        if error is not None:
+            raise error
+        return result
+
+    def _check_quotas(self, plan: Plan, call: Call) -> Ops:
         store = self.store
         counted: list[tuple[str, float]] = []
         try:
             for key, allowed, ttl, what in plan.quota_tokens:
-                if store.incr_window(key, 0, ttl) >= allowed:
+                if (yield store_op(store, "incr_window", key, 0, ttl)) >= allowed:
                     raise self._quota_error(what, call)
             for key, allowed, ttl, what in plan.quota_requests:
-                if store.incr_window(key, 1, ttl) > allowed:
-                    store.incr_window(key, -1, ttl)
+                if (yield store_op(store, "incr_window", key, 1, ttl)) > allowed:
+                    yield store_op(store, "incr_window", key, -1, ttl)
                     for k, t in counted:
-                        store.incr_window(k, -1, t)
+                        yield store_op(store, "incr_window", k, -1, t)
                     raise self._quota_error(what, call)
                 counted.append((key, ttl))
         except StateStoreError as exc:
             plan.quota_requests = [q for q in plan.quota_requests if (q[0], q[2]) in counted]
-            self._failed("quota", plan.quota_policy, exc)
+            state_failed("quota", plan.quota_policy, exc)
 
-    def _undo_quotas(self, plan: Plan) -> None:
+    def _undo_quotas(self, plan: Plan) -> Ops:
         try:
             for key, _, ttl, _ in plan.quota_requests:
-                self.store.incr_window(key, -1, ttl)
+                yield store_op(self.store, "incr_window", key, -1, ttl)
         except StateStoreError as exc:
-            self._failed("quota", "fail_open", exc)
+            state_failed("quota", "fail_open", exc)
 
-    def _acquire(self, plan: Plan, call: Call) -> None:
-        self._check_quotas(plan, call)
+    def _try(self, plan: Plan) -> Ops:
+        """Ask the store to admit ``plan``: how long until it would fit (0: admitted)."""
         try:
-            if plan.entries:
-                self._wait_turn(plan, call)
-        except BaseException:
-            self._undo_quotas(plan)
-            raise
-
-    def _try(self, plan: Plan) -> float:
-        try:
-            admission = self.store.log_acquire(plan.entries, self.window, self._log_now())
+            admission = yield store_op(
+                self.store, "log_acquire", plan.entries, self.window, self._log_now()
+            )
         except StateStoreError as exc:
-            self._failed("ratelimit", plan.limit_policy, exc)
+            state_failed("ratelimit", plan.limit_policy, exc)
             plan.ident = ""
             return 0.0  # failing open: as if the limits allowed it
-        return self._admitted(plan, admission)
+        plan.at, plan.ident = admission.at, admission.ident
+        return admission.wait
 
-    def _waiter(self, plan: Plan, call: Call, now: float, ready_at: float, event: Any) -> Waiter:
-        return Waiter(
-            plan, priority_of(call), call.request.user or "", next(self._seq),
-            now + self.max_wait, ready_at, event=event, since=now,
-        )  # fmt: skip
-
-    def _wait_turn(self, plan: Plan, call: Call) -> None:
-        if any(amount > limit for _, amount, limit in plan.entries):  # never fits
+    def _turn(self, plan: Plan, call: Call) -> Ops:
+        """Admit ``plan`` now, or queue it until it fits (see the module docs). The
+        queue, its lock and how a call sleeps are the path's (:mod:`._ratequeue`)."""
+        if plan.oversized:  # larger than a tokens_per_minute limit: never fits
             raise self._rejected(math.inf, call, plan, None)
-        with self._lock:
+        q: Queue = yield self._enter
+        try:
             now = self._clock()
-            if not self._waiters:
-                wait = self._try(plan)
+            if q.waiters:  # behind others: the pump decides, now
+                waiter = q.join(self._waiter(plan, call, now, now))
+                yield from self._pump(q)
+            else:
+                wait = yield from self._try(plan)
                 if wait == 0.0:
                     return
                 if wait > self.max_wait and (math.isinf(wait) or not plan.token_keys):
                     raise self._rejected(wait, call, plan, None)
-                waiter = self._waiter(plan, call, now, now + wait, threading.Event())
-                self._waiters.append(waiter)
-            else:  # behind others: the pump decides, now
-                waiter = self._waiter(plan, call, now, now, threading.Event())
-                self._waiters.append(waiter)
-                self._run_pump()
+                waiter = q.join(self._waiter(plan, call, now, now + wait))
+        finally:
+            q.lock.release()
         try:
             while True:
-                with self._lock:
+                yield self._enter
+                try:
                     now = self._clock()
                     if not (waiter.granted or waiter.rejected is not None) and (
                         waiter.ready_at <= now
                     ):
-                        self._run_pump()
+                        yield from self._pump(q)
                         now = self._clock()
                     if waiter.granted:
                         break
@@ -485,48 +521,65 @@ class RateLimiter(Middleware):
                     waiter.sleep_until = min(waiter.ready_at, waiter.deadline)
                     sleep = waiter.sleep_until - now
                     waiter.event.clear()
-                waiter.event.wait(sleep)
+                finally:
+                    q.lock.release()
+                yield Op(ThreadQueue.sleep, LoopQueue.asleep, waiter.event, sleep)
             self._queued(waiter, call)
         finally:
-            with self._lock:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                if not self._waiters:
-                    self._served.clear()
+            q.leave(waiter)
 
-    def _run_pump(self) -> None:
-        """One pass of :func:`~._ratequeue.pump` against the store (caller holds the lock)."""
-        steps = pump(self._waiters, self._served, self._clock(), self._seq)
-        try:
-            w = next(steps)
-            while True:
-                w = steps.send(self._try(w.plan))
-        except StopIteration:
-            pass
+    def _pump(self, q: Queue) -> Ops:
+        """One pass of :func:`~._ratequeue.pump` against the store (the lock is held)."""
+        steps = pump(q.waiters, q.served, self._clock(), self._seq)
+        w = next(steps, None)
+        while w is not None:
+            wait = yield from self._try(w.plan)
+            try:
+                w = steps.send(wait)
+            except StopIteration:
+                w = None
 
     def wake(self) -> None:
         """Make waiting calls re-check now (e.g. after a clock change in tests)."""
-        with self._lock:
-            kick(self._waiters, self._clock())
+        with self._queue.lock:
+            kick(self._queue.waiters, self._clock())
+
+    def awake(self) -> None:
+        """:meth:`wake` for calls waiting on the async path (call it on their loop)."""
+        kick(self._aqueue.waiters, self._clock())
+
+    async def _awake(self) -> None:
+        self.awake()
 
     def waiting(self) -> int:
         """How many calls are waiting in this process (sync and async)."""
-        return len(self._waiters) + len(self._awaiters)
+        return len(self._queue.waiters) + len(self._aqueue.waiters)
 
-    def _settle(self, plan: Plan, usage: Usage | None, error: bool, started: bool) -> None:
-        delta = self._delta(plan, usage, error, started)
-        tokens = _total(usage)
+    def _settle(self, plan: Plan, result: Any, started: bool) -> Ops | None:
+        """What settling a call needs: the reservation reconciled with real usage (or
+        what a failure, or a stream without its StreamEnd, leaves) and the quota tokens
+        counted; ``None`` when that is nothing (no store round trip)."""
+        usage: Usage | None = None if result is None else result.usage
+        delta = self._delta(plan, usage, result is None, started)
+        tokens = _total(usage) if plan.quota_tokens else None
+        if (delta and plan.ident) or tokens or (delta < 0 and self.waiting() > 0):
+            return self._reconcile(plan, delta, tokens)
+        return None
+
+    def _reconcile(self, plan: Plan, delta: int, tokens: int | None) -> Ops:
         try:
             if delta and plan.ident:
                 for key in plan.token_keys:
-                    self.store.log_adjust(key, plan.ident, plan.reserved, delta, self.window)
+                    yield store_op(
+                        self.store, "log_adjust", key, plan.ident, plan.reserved, delta, self.window
+                    )
             if tokens:
                 for key, _, ttl, _ in plan.quota_tokens:
-                    self.store.incr_window(key, tokens, ttl)
+                    yield store_op(self.store, "incr_window", key, tokens, ttl)
         except StateStoreError as exc:  # the call is done: never fail it now
-            self._failed("ratelimit", "fail_open", exc)
-        if delta < 0 and self._waiters:
-            self.wake()
+            state_failed("ratelimit", "fail_open", exc)
+        if delta < 0 and self.waiting():
+            yield self._wake  # a refund may let waiting calls in
 
     @staticmethod
     def _delta(plan: Plan, usage: Usage | None, error: bool, started: bool) -> int:
@@ -537,210 +590,30 @@ class RateLimiter(Middleware):
         tokens = _total(usage)
         return 0 if tokens is None else tokens - plan.reserved
 
-    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
-        plan = self._plan(call)
-        self._acquire(plan, call)
-        try:
-            response = next(call)
-        except BaseException:
-            self._settle(plan, None, True, False)
-            raise
-        self._settle(plan, response.usage, False, True)
-        return response
-
-    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
-        plan = self._plan(call)
-        self._acquire(plan, call)
-        settled = started = False
-        try:
-            source = next(call)
-            try:
-                for event in source:
-                    started = True
-                    if isinstance(event, StreamEnd):
-                        settled = True
-                        self._settle(plan, event.usage, False, True)
-                    yield event
-            finally:
-                close = getattr(source, "close", None)
-                if close is not None:
-                    close()
-        finally:
-            if not settled:
-                self._settle(plan, None, True, started)
-
-    # ---- async state I/O (mirrors the sync path)
-
-    def _async_lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        held = self._alock
-        if held is None or held[0] is not loop:
-            held = self._alock = (loop, asyncio.Lock())
-        return held[1]
-
-    async def _acheck_quotas(self, plan: Plan, call: Call) -> None:
-        store = self.store
-        counted: list[tuple[str, float]] = []
-        try:
-            for key, allowed, ttl, what in plan.quota_tokens:
-                if await store.aincr_window(key, 0, ttl) >= allowed:
-                    raise self._quota_error(what, call)
-            for key, allowed, ttl, what in plan.quota_requests:
-                if await store.aincr_window(key, 1, ttl) > allowed:
-                    await store.aincr_window(key, -1, ttl)
-                    for k, t in counted:
-                        await store.aincr_window(k, -1, t)
-                    raise self._quota_error(what, call)
-                counted.append((key, ttl))
-        except StateStoreError as exc:
-            plan.quota_requests = [q for q in plan.quota_requests if (q[0], q[2]) in counted]
-            self._failed("quota", plan.quota_policy, exc)
-
-    async def _aundo_quotas(self, plan: Plan) -> None:
-        try:
-            for key, _, ttl, _ in plan.quota_requests:
-                await self.store.aincr_window(key, -1, ttl)
-        except StateStoreError as exc:
-            self._failed("quota", "fail_open", exc)
-
-    async def _aacquire(self, plan: Plan, call: Call) -> None:
-        await self._acheck_quotas(plan, call)
-        try:
-            if plan.entries:
-                await self._await_turn(plan, call)
-        except BaseException:
-            await self._aundo_quotas(plan)
-            raise
-
-    async def _atry(self, plan: Plan) -> float:
-        try:
-            admission = await self.store.alog_acquire(plan.entries, self.window, self._log_now())
-        except StateStoreError as exc:
-            self._failed("ratelimit", plan.limit_policy, exc)
-            plan.ident = ""
-            return 0.0
-        return self._admitted(plan, admission)
-
-    async def _arun_pump(self) -> None:
-        steps = pump(self._awaiters, self._aserved, self._clock(), self._seq)
-        try:
-            w = next(steps)
-            while True:
-                w = steps.send(await self._atry(w.plan))
-        except StopIteration:
-            pass
-
-    async def _await_turn(self, plan: Plan, call: Call) -> None:
-        if any(amount > limit for _, amount, limit in plan.entries):  # never fits
-            raise self._rejected(math.inf, call, plan, None)
-        lock = self._async_lock()
-        async with lock:
-            now = self._clock()
-            if not self._awaiters:
-                wait = await self._atry(plan)
-                if wait == 0.0:
-                    return
-                if wait > self.max_wait and (math.isinf(wait) or not plan.token_keys):
-                    raise self._rejected(wait, call, plan, None)
-                waiter = self._waiter(plan, call, now, now + wait, asyncio.Event())
-                self._awaiters.append(waiter)
-            else:
-                waiter = self._waiter(plan, call, now, now, asyncio.Event())
-                self._awaiters.append(waiter)
-                await self._arun_pump()
-        try:
-            while True:
-                async with lock:
-                    now = self._clock()
-                    if not (waiter.granted or waiter.rejected is not None) and (
-                        waiter.ready_at <= now
-                    ):
-                        await self._arun_pump()
-                        now = self._clock()
-                    if waiter.granted:
-                        break
-                    if waiter.rejected is not None:
-                        raise self._rejected(waiter.rejected, call, plan, waiter)
-                    if now >= waiter.deadline:
-                        raise self._rejected(max(waiter.ready_at - now, 0.001), call, plan, waiter)
-                    waiter.sleep_until = min(waiter.ready_at, waiter.deadline)
-                    sleep = waiter.sleep_until - now
-                    waiter.event.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.event.wait(), sleep)
-            self._queued(waiter, call)
-        finally:
-            if waiter in self._awaiters:
-                self._awaiters.remove(waiter)
-            if not self._awaiters:
-                self._aserved.clear()
-
-    def awake(self) -> None:
-        """:meth:`wake` for calls waiting on the async path (call it on their loop)."""
-        kick(self._awaiters, self._clock())
-
-    async def _asettle(self, plan: Plan, usage: Usage | None, error: bool, started: bool) -> None:
-        delta = self._delta(plan, usage, error, started)
-        tokens = _total(usage)
-        try:
-            if delta and plan.ident:
-                for key in plan.token_keys:
-                    await self.store.alog_adjust(key, plan.ident, plan.reserved, delta, self.window)
-            if tokens:
-                for key, _, ttl, _ in plan.quota_tokens:
-                    await self.store.aincr_window(key, tokens, ttl)
-        except StateStoreError as exc:
-            self._failed("ratelimit", "fail_open", exc)
-        if delta < 0 and self._awaiters:
-            self.awake()
-
-    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        plan = self._plan(call)
-        await self._aacquire(plan, call)
-        try:
-            response = await next(call)
-        except BaseException:
-            await self._asettle(plan, None, True, False)
-            raise
-        await self._asettle(plan, response.usage, False, True)
-        return response
-
-    async def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
-        plan = self._plan(call)
-        await self._aacquire(plan, call)
-        settled = started = False
-        try:
-            source = next(call)
-            try:
-                async for event in source:
-                    started = True
-                    if isinstance(event, StreamEnd):
-                        settled = True
-                        await self._asettle(plan, event.usage, False, True)
-                    yield event
-            finally:
-                aclose = getattr(source, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-        finally:
-            if not settled:
-                await self._asettle(plan, None, True, started)
-
     # ---- observability
 
     def status(self) -> list[LimitStatus]:
         """Every limit and quota counter this limiter has seen, read live from the store."""
+        return run(self._status())  # type: ignore[no-any-return]
+
+    async def astatus(self) -> list[LimitStatus]:
+        return await arun(self._status())  # type: ignore[no-any-return]
+
+    def _status(self) -> Ops:
         now = self._clock()
         out: list[LimitStatus] = []
         for key, (name, ident, limit) in list(self._seen.items()):
-            (used,) = self.store.log_acquire([(key, 0, limit)], self.window, self._log_now()).uses
+            admission = yield store_op(
+                self.store, "log_acquire", [(key, 0, limit)], self.window, self._log_now()
+            )
+            (used,) = admission.uses
             out.append(LimitStatus(name, ident, used, max(0.0, limit - used)))
         for key, (name, ident, allowed, ttl) in list(self._quota_seen.items()):
             stamp = key[len(self.prefix) :].split(":")[2]
             period = "day" if name.endswith("day") else "month"
             if _period(period, now)[0] != stamp:
                 continue  # a past period
-            used = self.store.incr_window(key, 0, ttl)
+            used = yield store_op(self.store, "incr_window", key, 0, ttl)
             out.append(LimitStatus(name, ident, used, max(0.0, allowed - used)))
         return out
 

@@ -2,7 +2,9 @@
 an in-process Prometheus implementation.
 
 :class:`Metrics` is what layers call (a call finished, a retry, a breaker transition,
-a key cooldown, time spent queued). :class:`MetricsMiddleware` reports every call::
+a key cooldown, time spent queued); it is declared with the layers
+(:mod:`llmswitch.middleware._signals`, so they need not import this package) and
+re-exported here. :class:`MetricsMiddleware` reports every call::
 
     metrics = PrometheusMetrics()
     client = Client(middleware=[MetricsMiddleware(metrics), Retry()])
@@ -20,19 +22,12 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
-from ..events import Event, StreamEnd
 from ..messages import ChatResponse, Usage
-from ..middleware.base import (
-    AsyncChatHandler,
-    AsyncStreamHandler,
-    Call,
-    ChatHandler,
-    Middleware,
-    StreamHandler,
-)
+from ..middleware._drive import Layer, Script, Try
+from ..middleware._signals import Metrics, NoMetrics
+from ..middleware.base import Call
 
 __all__ = [
     "LATENCY_BUCKETS",
@@ -45,55 +40,6 @@ __all__ = [
 # Seconds; LLM calls run from ~100 ms (cached, tiny) to minutes (long generations).
 LATENCY_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 QUEUE_BUCKETS: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60)
-
-
-class Metrics(Protocol):
-    """What llmswitch layers report. ``outcome`` is ``"ok"`` or the error class name."""
-
-    def call_finished(
-        self,
-        provider: str,
-        model: str,
-        outcome: str,
-        latency_s: float,
-        input_tokens: int,
-        output_tokens: int,
-    ) -> None: ...
-
-    def retry(self, provider: str, model: str, reason: str) -> None: ...
-
-    def breaker_transition(self, deployment: str, state: str) -> None: ...
-
-    def key_cooldown(self, provider: str, key: str, reason: str) -> None: ...
-
-    def queue_wait(self, seconds: float) -> None: ...
-
-
-class NoMetrics:
-    """The default: records nothing."""
-
-    def call_finished(
-        self,
-        provider: str,
-        model: str,
-        outcome: str,
-        latency_s: float,
-        input_tokens: int,
-        output_tokens: int,
-    ) -> None:
-        return None
-
-    def retry(self, provider: str, model: str, reason: str) -> None:
-        return None
-
-    def breaker_transition(self, deployment: str, state: str) -> None:
-        return None
-
-    def key_cooldown(self, provider: str, key: str, reason: str) -> None:
-        return None
-
-    def queue_wait(self, seconds: float) -> None:
-        return None
 
 
 Labels = tuple[tuple[str, str], ...]
@@ -263,94 +209,50 @@ def _tokens(usage: Usage | None) -> tuple[int, int]:
     return usage.input_tokens or 0, usage.output_tokens or 0
 
 
-class MetricsMiddleware(Middleware):
+class MetricsMiddleware(Layer):
     """Report each chat/stream call to ``metrics``: latency, outcome (``"ok"`` or the
-    error class), tokens from usage. A stream is reported at its end or its error; a
-    stream the caller abandons is reported as ``"cancelled"``. Place it outermost to
-    measure what callers see, or inside a router to see each deployment."""
+    error class), tokens from usage. A stream is reported when it settles: at its
+    ``StreamEnd`` or its error; one the caller abandons, or that ends without a
+    ``StreamEnd``, is reported as ``"cancelled"``. Place it outermost to measure what
+    callers see, or inside a router to see each deployment."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def _done(
-        self, call: Call, started: float, outcome: str | BaseException, usage: Usage | None
-    ) -> None:
-        if isinstance(outcome, BaseException):
-            provider = getattr(outcome, "provider", None) or call.provider.id
-            model = getattr(outcome, "model", None) or call.request.model
-            outcome = type(outcome).__name__
+    def script(self, call: Call, stream: bool) -> Script:
+        started = time.perf_counter()
+        try:
+            result = yield Try(call)
+        except Exception as exc:
+            self._report(exc, call, started, None)
+            raise
+        except BaseException:  # closed early or cancelled: only a stream reports it
+            if stream:
+                self._report("cancelled", call, started, None)
+            raise
+        if stream:
+            outcome = "cancelled" if result is None else "ok"
+            self._report(outcome, call, started, result.usage if result is not None else None)
         else:
-            provider, model = call.provider.id, call.request.model
+            self._report(result, call, started, result.usage)
+        return result
+
+    def _report(
+        self,
+        outcome: str | BaseException | ChatResponse,
+        call: Call,
+        started: float,
+        usage: Usage | None,
+    ) -> None:
+        provider, model = call.provider.id, call.request.model
+        if isinstance(outcome, ChatResponse):  # a chat answer says who really answered
+            provider, model = outcome.provider or provider, outcome.model or model
+            outcome = "ok"
+        elif isinstance(outcome, BaseException):
+            provider = getattr(outcome, "provider", None) or provider
+            model = getattr(outcome, "model", None) or model
+            outcome = type(outcome).__name__
         tin, tout = _tokens(usage)
         self.metrics.call_finished(
             provider, model, outcome, time.perf_counter() - started, tin, tout
         )
-
-    def _answered(self, call: Call, started: float, response: ChatResponse) -> None:
-        tin, tout = _tokens(response.usage)
-        self.metrics.call_finished(
-            response.provider or call.provider.id,
-            response.model or call.request.model,
-            "ok",
-            time.perf_counter() - started,
-            tin,
-            tout,
-        )
-
-    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
-        started = time.perf_counter()
-        try:
-            response = next(call)
-        except Exception as exc:
-            self._done(call, started, exc, None)
-            raise
-        self._answered(call, started, response)
-        return response
-
-    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        started = time.perf_counter()
-        try:
-            response = await next(call)
-        except Exception as exc:
-            self._done(call, started, exc, None)
-            raise
-        self._answered(call, started, response)
-        return response
-
-    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
-        started = time.perf_counter()
-        usage: Usage | None = None
-        outcome: str | BaseException = "cancelled"
-        source = next(call)
-        try:
-            for event in source:
-                if isinstance(event, StreamEnd):
-                    usage, outcome = event.usage, "ok"
-                yield event
-        except Exception as exc:
-            outcome = exc
-            raise
-        finally:
-            self._done(call, started, outcome, usage)
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-
-    async def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
-        started = time.perf_counter()
-        usage: Usage | None = None
-        outcome: str | BaseException = "cancelled"
-        source = next(call)
-        try:
-            async for event in source:
-                if isinstance(event, StreamEnd):
-                    usage, outcome = event.usage, "ok"
-                yield event
-        except Exception as exc:
-            outcome = exc
-            raise
-        finally:
-            self._done(call, started, outcome, usage)
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                await aclose()
