@@ -13,12 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-__all__ = ["main"]
+from ._exit import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, fail
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
+__all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -208,10 +205,3 @@ def _guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace)
             raise
         text = redact(f"unexpected {type(exc).__name__}: {exc}")
         return fail(f"{text} (set {DEBUG_ENV}=1 for the traceback)")
-
-
-def fail(error: object) -> int:
-    """Print ``llmswitch: error: <error>`` as one line on stderr; return the exit code."""
-    message = " ".join(str(error).split())
-    print(f"llmswitch: error: {message}", file=sys.stderr)
-    return EXIT_ERROR

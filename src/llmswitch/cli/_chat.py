@@ -57,7 +57,7 @@ def run_chat(args: argparse.Namespace) -> int:
     if response.finish_reason == "error":
         # The provider did not finish the answer (a cut stream, a malformed call):
         # whatever text came is printed, but the command failed.
-        from . import fail
+        from ._exit import fail
 
         return fail(_failure(response))
     note = _NOTES.get(response.finish_reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from . import fail
+from ._exit import fail
 from ._models import NO_PROVIDER, Unconfigured, every_provider, write
 
 if TYPE_CHECKING:

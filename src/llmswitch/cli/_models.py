@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import fail
+from ._exit import fail
 
 if TYPE_CHECKING:
     from ..errors import ConfigurationError
