@@ -16,7 +16,6 @@ import socket
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from http.client import HTTPException, IncompleteRead
 
 import urllib3
@@ -33,7 +32,7 @@ from ..errors import LLMTimeoutError
 from ..wire import HttpRequest, HttpResponse, Timeout, limits
 from ._netfail import connection_error, timed_out
 
-__all__ = ["SyncStreamResponse", "SyncTransport"]
+__all__ = ["SyncStreamResponse", "SyncStreaming", "SyncTransport"]
 
 _READ = 65536  # bytes per read: also the most one read may inflate to
 
@@ -87,6 +86,49 @@ class SyncStreamResponse:
             sock.settimeout(seconds)
 
 
+class SyncStreaming:
+    """What :meth:`SyncTransport.stream` returns (a class, not a generator-based
+    context manager: this is paid on every stream)."""
+
+    __slots__ = ("_deadline", "_request", "_resp", "_timeout", "_transport")
+
+    def __init__(self, transport: SyncTransport, request: HttpRequest, timeout: Timeout) -> None:
+        self._transport = transport
+        self._request = request
+        self._timeout = timeout
+        self._deadline: float | None = None
+        self._resp: urllib3.BaseHTTPResponse | None = None
+
+    def __enter__(self) -> SyncStreamResponse:
+        request, timeout = self._request, self._timeout
+        first = timeout.first_token
+        read = min(first, timeout.total) if first and timeout.total else first or timeout.total
+        deadline = self._deadline = _deadline(timeout.total)
+        try:
+            resp = self._transport._open(request, timeout.connect, read)
+        except Exception as exc:
+            error = _translate(exc, timeout, deadline, request.url, phase="first_token")
+            _forget(exc)
+            raise error from error.__cause__
+        self._resp = resp
+        return SyncStreamResponse(resp, request.url, deadline, self._transport.max_body_bytes)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        resp = self._resp
+        if resp is None:  # never opened
+            return
+        if exc is None and resp.isclosed():  # type: ignore[attr-defined]
+            resp.release_conn()
+        else:
+            resp.close()  # abandoned mid-body: the connection cannot be reused
+        if isinstance(exc, HTTPError | HTTPException | OSError):
+            error = _translate(exc, self._timeout, self._deadline, self._request.url)
+            _forget(exc)
+            raise error from error.__cause__
+
+
 class SyncTransport:
     """Connection-pooled blocking HTTP. ``maxsize`` connections are kept per host;
     ``max_body_bytes`` caps a non-streamed body after decompression (default
@@ -111,32 +153,11 @@ class SyncTransport:
             return HttpResponse(status=resp.status, headers=resp.headers, body=body)
         raise error
 
-    @contextmanager
-    def stream(self, request: HttpRequest, timeout: Timeout) -> Iterator[SyncStreamResponse]:
-        """Open a streamed response; leaving the block returns the connection to the
-        pool when the body was read to the end, and closes it otherwise."""
-        first = timeout.first_token
-        read = min(first, timeout.total) if first and timeout.total else first or timeout.total
-        deadline = _deadline(timeout.total)
-        try:
-            resp = self._open(request, timeout.connect, read)
-        except Exception as exc:
-            error = _translate(exc, timeout, deadline, request.url, phase="first_token")
-            _forget(exc)
-            raise error from error.__cause__
-        ok = False
-        try:
-            yield SyncStreamResponse(resp, request.url, deadline, self.max_body_bytes)
-            ok = True
-        except (HTTPError, HTTPException, OSError) as exc:
-            error = _translate(exc, timeout, deadline, request.url)
-            _forget(exc)
-            raise error from error.__cause__
-        finally:
-            if ok and resp.isclosed():  # type: ignore[attr-defined]
-                resp.release_conn()
-            else:
-                resp.close()  # abandoned mid-body: the connection cannot be reused
+    def stream(self, request: HttpRequest, timeout: Timeout) -> SyncStreaming:
+        """Open a streamed response: ``with transport.stream(...) as resp``; leaving the
+        block returns the connection to the pool when the body was read to the end,
+        and closes it otherwise."""
+        return SyncStreaming(self, request, timeout)
 
     def _open(
         self, request: HttpRequest, connect: float | None, read: float | None
