@@ -60,11 +60,7 @@ _OPTIONS = (
     "system", "tools", "tool_choice", "temperature", "max_tokens", "top_p", "stop",
     "response_format", "reasoning", "user", "metadata", "timeout", "extra_body", "extra_headers",
 )  # fmt: skip
-
-
-_EMBED_OPTIONS = (
-    "dimensions", "input_type", "user", "timeout", "extra_body", "extra_headers",
-)  # fmt: skip
+_EMBED_OPTIONS = ("dimensions", "input_type", "user", "timeout", "extra_body", "extra_headers")
 
 
 def _unknown_option(
@@ -361,9 +357,6 @@ def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
         exc.partial = acc.snapshot()
 
 
-# ---------------------------------------------------------------------------- sync
-
-
 class ChatStream:
     """A streamed answer: iterate for events; ``response`` is the final ChatResponse.
 
@@ -586,14 +579,11 @@ class Client:
         self.close()
 
 
-# ---------------------------------------------------------------------------- async
-
-
 class AsyncChatStream:
     """Async twin of :class:`ChatStream`: ``async with`` sends the request,
     ``async for`` yields events, ``response`` (or ``await get_response()``) is final."""
 
-    __slots__ = ("_acc", "_pending", "_restart", "_source", "_started")
+    __slots__ = ("_acc", "_events", "_pending", "_restart", "_source", "_started")
 
     def __init__(
         self,
@@ -606,6 +596,7 @@ class AsyncChatStream:
         self._pending: Event | None = None
         self._started = False
         self._restart = restart  # as in ChatStream
+        self._events: Any = None  # the one async generator iteration goes through
 
     async def _first(self) -> None:
         try:
@@ -637,23 +628,30 @@ class AsyncChatStream:
     ) -> None:
         await self.aclose()
 
-    def __aiter__(self) -> AsyncChatStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[Event]:
+        # One generator step per event (an async __anext__ adds a coroutine per event).
+        if self._events is None:
+            self._events = self._iterate()
+        return self._events  # type: ignore[no-any-return]
 
-    async def __anext__(self) -> Event:
-        if not self._started:
-            await self._start()
+    def __anext__(self) -> Any:  # an awaitable of the next event
+        return self.__aiter__().__anext__()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        await self._start()
+        add = self._acc.add
         event = self._pending
         if event is not None:
             self._pending = None
-        else:
-            try:
-                event = await self._source.__anext__()
-            except LLMError as exc:
-                _attach_partial(exc, self._acc)
-                raise
-        self._acc.add(event)
-        return event
+            add(event)
+            yield event
+        try:
+            async for event in self._source:
+                add(event)
+                yield event
+        except LLMError as exc:
+            _attach_partial(exc, self._acc)
+            raise
 
     @property
     async def text_stream(self) -> AsyncIterator[str]:
@@ -677,6 +675,8 @@ class AsyncChatStream:
         return self._acc.snapshot()
 
     async def aclose(self) -> None:
+        if self._events is not None:
+            await self._events.aclose()
         aclose = getattr(self._source, "aclose", None)
         if aclose is not None:
             await aclose()
