@@ -398,14 +398,13 @@ class KeyRotation(Layer):
             out[pid] = yield from pool._status()
         return out
 
-    def _with_key(self, call: Call, key: _Key) -> Call:
+    def _with_key(self, call: Call, key: _Key, pool: KeyPool) -> Call:
         slot = (call.provider.id, key.fingerprint)
         held = self._bound.get(slot)
         if held is None or held[0] is not call.provider:
             held = self._bound[slot] = (call.provider, self._bind(call.provider, key.secret))
         call.state[KEY_STATE] = key.label
-        pool = self.pools.get(call.provider.id)
-        call.state[OTHER_KEYS_KEY] = pool is not None and len(pool) > 1
+        call.state[OTHER_KEYS_KEY] = len(pool._keys) > 1
         return call.replace(provider=held[1])
 
     def script(self, call: Call, stream: bool) -> Script | None:
@@ -418,7 +417,7 @@ class KeyRotation(Layer):
         tried: frozenset[str] = frozenset()
         while True:
             key = yield from pool._pick(tried)
-            attempt = Try(self._with_key(call, key))
+            attempt = Try(self._with_key(call, key, pool))
             try:
                 return (yield attempt)
             except LLMError as exc:

@@ -301,7 +301,7 @@ class RateLimiter(Layer):
         return plan
 
     def _shape(self, where: tuple[str, str, str | None, str | None]) -> _Shape:
-        """The limits ``call`` falls under, by store key (cached per provider, model,
+        """The limits a call at ``where`` falls under, by store key (cached per provider, model,
         user and key label: building the keys is most of a plan's cost)."""
         provider, model, user, label = where
         keys: list[tuple[str, bool, int]] = []
