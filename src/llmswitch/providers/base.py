@@ -24,7 +24,6 @@ from ..messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedReques
 from ..wire import HttpRequest, HttpResponse, Secret
 
 __all__ = [
-    "Adapter",
     "AdapterBase",
     "AzureEndpoint",
     "ChatWire",
@@ -401,6 +400,3 @@ class AdapterBase:
 
     def _lacks(self, what: str) -> ConfigurationError:
         return ConfigurationError(f"{type(self).__name__} has no {what}", field="model")
-
-
-Adapter = AdapterBase  # the name the provider layer and registry type adapters with
