@@ -1,7 +1,7 @@
 """Bounds on a paged model listing: a server that repeats its cursor, or never stops
 giving new ones, must not page forever.
 
-One :class:`Listing` per ``list_models`` call (sync or async): it gathers the models,
+One :class:`Listing` per ``list_models`` call (the same plan, sync or async): it gathers the models,
 refuses a cursor seen before (a ``ProviderError``, not a silently cut list: the caller
 asked for every model), stops after :data:`MAX_MODEL_PAGES` pages, and holds the
 deadline of ``timeout.total`` across all pages.
@@ -48,8 +48,8 @@ class Listing:
         )
 
     def page_timeout(self) -> Timeout:
-        """The call's timeout with what is left of the listing's total (sync pages; the
-        async listing runs under one timer instead)."""
+        """The call's timeout with what is left of the listing's total, for the next
+        page request; raises once it is spent."""
         if self.deadline is None:
             return self.timeout
         remaining = self.deadline - time.monotonic()
