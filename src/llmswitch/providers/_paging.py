@@ -1,10 +1,10 @@
 """Bounds on a paged model listing: a server that repeats its cursor, or never stops
 giving new ones, must not page forever.
 
-One :class:`Listing` per ``list_models`` call (the same plan, sync or async): it gathers the models,
-refuses a cursor seen before (a ``ProviderError``, not a silently cut list: the caller
-asked for every model), stops after :data:`MAX_MODEL_PAGES` pages, and holds the
-deadline of ``timeout.total`` across all pages.
+One :class:`Listing` per ``list_models`` call (one plan, sync or async): it gathers
+the models, refuses a cursor seen before (a ``ProviderError``, not a silently cut
+list: the caller asked for every model), stops after :data:`MAX_MODEL_PAGES` pages,
+and holds the deadline of ``timeout.total`` across all pages.
 """
 
 from __future__ import annotations
