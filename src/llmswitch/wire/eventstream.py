@@ -19,8 +19,8 @@ joined once (frames are capped at botocore's limits, 24 MiB of payload).
 
 from __future__ import annotations
 
+from struct import Struct, unpack_from
 from struct import error as StructError
-from struct import unpack_from
 from typing import Any
 from zlib import crc32
 
@@ -38,6 +38,8 @@ MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
 _CACHE_LIMIT = 64  # distinct header blocks remembered; a stream uses about ten
 
 Headers = dict[str, Any]
+_PRELUDE = Struct("!III").unpack_from  # compiled once: a format string is looked up per call
+_CRC = Struct("!I").unpack_from
 
 
 class EventStreamError(ValueError):
@@ -85,10 +87,11 @@ class EventStreamDecoder:
         size = len(buf)
         pos = 0
         out: list[tuple[Headers, bytes]] = []
+        append = out.append
         cache = self._cache
         try:
             while size - pos >= PRELUDE_LENGTH:
-                total, headers_length, prelude_crc = unpack_from("!III", buf, pos)
+                total, headers_length, prelude_crc = _PRELUDE(buf, pos)
                 if crc32(buf[pos : pos + 8]) != prelude_crc:
                     raise EventStreamError("prelude CRC mismatch", buf[pos : pos + 64])
                 if (
@@ -101,8 +104,7 @@ class EventStreamDecoder:
                 if end > size:
                     self._need = total
                     break
-                (message_crc,) = unpack_from("!I", buf, end - 4)
-                if crc32(buf[pos + 8 : end - 4], prelude_crc) != message_crc:
+                if crc32(buf[pos + 8 : end - 4], prelude_crc) != _CRC(buf, end - 4)[0]:
                     raise EventStreamError("message CRC mismatch", buf[pos:end])
                 headers_end = pos + PRELUDE_LENGTH + headers_length
                 raw = buf[pos + PRELUDE_LENGTH : headers_end]
@@ -111,7 +113,7 @@ class EventStreamDecoder:
                     headers = _parse_headers(raw)
                     if len(cache) < _CACHE_LIMIT:
                         cache[raw] = headers
-                out.append((headers, buf[headers_end : end - 4]))
+                append((headers, buf[headers_end : end - 4]))
                 pos = end
         except EventStreamError:
             self._buf = buf[pos:]  # the bad frame stays: the next call raises again
