@@ -42,7 +42,7 @@ from ._drive import Layer, Ops, Script, Try, run, store_op
 from .base import ACCUMULATOR_KEY, Call
 
 if TYPE_CHECKING:
-    from ..observability.metrics import Metrics
+    from ._signals import Metrics
     from ..storage import StateStore
     from .groups import Deployment, ModelGroup
 
@@ -365,7 +365,8 @@ class Router(Layer):
     def _served(self, call: Call, attempt: Try, slot: _Slot, started: float) -> Ops:
         """A stream's bookkeeping once it settles (the drivers do this before the caller
         sees its StreamEnd): time to first event, and which deployment answered."""
-        yield from self._record(slot, (attempt.first_at or started) - started)
+        first = attempt.first_at if attempt.first_at is not None else started
+        yield from self._record(slot, first - started)
         self._served_by(call, attempt.call)
 
 
