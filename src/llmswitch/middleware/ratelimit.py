@@ -264,6 +264,9 @@ class RateLimiter(Layer):
         self._aqueue = LoopQueue()
         self._enter = Op(self._queue.enter, self._aqueue.aenter)  # the path's queue, locked
         self._wake = Op(self.wake, self._awake)
+        # The store's two per-call operations, looked up once (store_op would per call).
+        self._log_acquire = (self.store.log_acquire, self.store.alog_acquire)
+        self._log_adjust = (self.store.log_adjust, self.store.alog_adjust)
 
     # ---- planning (pure apart from remembering keys for status())
 
@@ -472,9 +475,7 @@ class RateLimiter(Layer):
     def _try(self, plan: Plan) -> Ops:
         """Ask the store to admit ``plan``: how long until it would fit (0: admitted)."""
         try:
-            admission = yield store_op(
-                self.store, "log_acquire", plan.entries, self.window, self._log_now()
-            )
+            admission = yield Op(*self._log_acquire, plan.entries, self.window, self._log_now())
         except StateStoreError as exc:
             state_failed("ratelimit", plan.limit_policy, exc)
             plan.ident = ""
@@ -570,9 +571,7 @@ class RateLimiter(Layer):
         try:
             if delta and plan.ident:
                 for key in plan.token_keys:
-                    yield store_op(
-                        self.store, "log_adjust", key, plan.ident, plan.reserved, delta, self.window
-                    )
+                    yield Op(*self._log_adjust, key, plan.ident, plan.reserved, delta, self.window)
             if tokens:
                 for key, _, ttl, _ in plan.quota_tokens:
                     yield store_op(self.store, "incr_window", key, tokens, ttl)
