@@ -262,10 +262,8 @@ class HttpProvider:
     # ------------------------------------------------------------------ streams
 
     def _stream_start(self, request: ChatRequest) -> tuple[HttpRequest, StreamParser]:
-        adapter = self.adapter
-        return adapter.build_request(request, self.endpoint, stream=True), adapter.stream_parser(
-            request
-        )
+        http = self.adapter.build_request(request, self.endpoint, stream=True)
+        return http, self.adapter.stream_parser(request)
 
     def _refused(
         self, request: ChatRequest, status: int, headers: Mapping[str, str], body: bytes
