@@ -13,7 +13,7 @@ from .hooks import Hooks
 
 if TYPE_CHECKING:
     from ..keys.pool import KeyPool, KeyRotation
-    from ..observability.metrics import MetricsMiddleware
+    from ._signals import MetricsMiddleware
     from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
     from .ratelimit import Limit, Quota, RateLimiter
     from .retry import Retry, RetryPolicy
@@ -44,7 +44,7 @@ _LAZY = {
     "CircuitBreaker": "breaker",
     "KeyPool": ".keys.pool",  # outside this package: a leading dot means "from llmswitch"
     "KeyRotation": ".keys.pool",
-    "MetricsMiddleware": ".observability.metrics",
+    "MetricsMiddleware": "_signals",
     "Limit": "ratelimit",
     "Quota": "ratelimit",
     "RateLimiter": "ratelimit",

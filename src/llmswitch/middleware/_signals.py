@@ -4,6 +4,7 @@ import :mod:`llmswitch.observability` (which sits above them and implements thes
 - :class:`Metrics`: the counters and timings a layer reports (a call finished, a
   retry, a breaker transition, a key cooldown, time spent queued); :class:`NoMetrics`
   records nothing.
+- :class:`MetricsMiddleware`: the layer that reports every call to a :class:`Metrics`.
 - :class:`Reporter`: a layer with live state to show. ``status()`` (and, when the state
   lives in a store with async operations, ``astatus()``) return it as dataclasses,
   dicts and lists; ``status_section`` says where
@@ -14,9 +15,14 @@ import :mod:`llmswitch.observability` (which sits above them and implements thes
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
-__all__ = ["Metrics", "NoMetrics", "Reporter"]
+from ..messages import ChatResponse, Usage
+from ._drive import Layer, Script, Try
+from .base import Call
+
+__all__ = ["Metrics", "MetricsMiddleware", "NoMetrics", "Reporter"]
 
 
 class Metrics(Protocol):
@@ -60,3 +66,58 @@ class Reporter(Protocol):
     def status(self) -> Any: ...
 
     async def astatus(self) -> Any: ...
+
+
+def _tokens(usage: Usage | None) -> tuple[int, int]:
+    if usage is None:
+        return 0, 0
+    return usage.input_tokens or 0, usage.output_tokens or 0
+
+
+class MetricsMiddleware(Layer):
+    """Report each chat/stream call to ``metrics``: latency, outcome (``"ok"`` or the
+    error class), tokens from usage. A stream is reported when it settles: at its
+    ``StreamEnd`` or its error; one the caller abandons, or that ends without a
+    ``StreamEnd``, is reported as ``"cancelled"``. Place it outermost to measure what
+    callers see, or inside a router to see each deployment."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def script(self, call: Call, stream: bool) -> Script:
+        started = time.perf_counter()
+        try:
+            result = yield Try(call)
+        except Exception as exc:
+            self._report(exc, call, started, None)
+            raise
+        except BaseException:  # closed early or cancelled: only a stream reports it
+            if stream:
+                self._report("cancelled", call, started, None)
+            raise
+        if stream:
+            outcome = "cancelled" if result is None else "ok"
+            self._report(outcome, call, started, result.usage if result is not None else None)
+        else:
+            self._report(result, call, started, result.usage)
+        return result
+
+    def _report(
+        self,
+        outcome: str | BaseException | ChatResponse,
+        call: Call,
+        started: float,
+        usage: Usage | None,
+    ) -> None:
+        provider, model = call.provider.id, call.request.model
+        if isinstance(outcome, ChatResponse):  # a chat answer says who really answered
+            provider, model = outcome.provider or provider, outcome.model or model
+            outcome = "ok"
+        elif isinstance(outcome, BaseException):
+            provider = getattr(outcome, "provider", None) or provider
+            model = getattr(outcome, "model", None) or model
+            outcome = type(outcome).__name__
+        tin, tout = _tokens(usage)
+        self.metrics.call_finished(
+            provider, model, outcome, time.perf_counter() - started, tin, tout
+        )

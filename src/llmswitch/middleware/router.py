@@ -42,8 +42,8 @@ from ._drive import Layer, Ops, Script, Try, run, store_op
 from .base import ACCUMULATOR_KEY, Call
 
 if TYPE_CHECKING:
-    from ._signals import Metrics
     from ..storage import StateStore
+    from ._signals import Metrics
     from .groups import Deployment, ModelGroup
 
 __all__ = ["ACCUMULATOR_KEY", "Router"]

@@ -2,9 +2,9 @@
 an in-process Prometheus implementation.
 
 :class:`Metrics` is what layers call (a call finished, a retry, a breaker transition,
-a key cooldown, time spent queued); it is declared with the layers
-(:mod:`llmswitch.middleware._signals`, so they need not import this package) and
-re-exported here. :class:`MetricsMiddleware` reports every call::
+a key cooldown, time spent queued); it and :class:`MetricsMiddleware` are declared with
+the layers (:mod:`llmswitch.middleware._signals`, so they need not import this
+package) and re-exported here. :class:`MetricsMiddleware` reports every call::
 
     metrics = PrometheusMetrics()
     client = Client(middleware=[MetricsMiddleware(metrics), Retry()])
@@ -21,13 +21,9 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Sequence
 
-from ..messages import ChatResponse, Usage
-from ..middleware._drive import Layer, Script, Try
-from ..middleware._signals import Metrics, NoMetrics
-from ..middleware.base import Call
+from ..middleware._signals import Metrics, MetricsMiddleware, NoMetrics
 
 __all__ = [
     "LATENCY_BUCKETS",
@@ -201,58 +197,3 @@ class PrometheusMetrics:
                     out.append(f"{name}_sum{_labels(labels)} {_num(hist.sum)}")
                     out.append(f"{name}_count{_labels(labels)} {hist.count}")
         return "\n".join(out) + "\n" if out else ""
-
-
-def _tokens(usage: Usage | None) -> tuple[int, int]:
-    if usage is None:
-        return 0, 0
-    return usage.input_tokens or 0, usage.output_tokens or 0
-
-
-class MetricsMiddleware(Layer):
-    """Report each chat/stream call to ``metrics``: latency, outcome (``"ok"`` or the
-    error class), tokens from usage. A stream is reported when it settles: at its
-    ``StreamEnd`` or its error; one the caller abandons, or that ends without a
-    ``StreamEnd``, is reported as ``"cancelled"``. Place it outermost to measure what
-    callers see, or inside a router to see each deployment."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-
-    def script(self, call: Call, stream: bool) -> Script:
-        started = time.perf_counter()
-        try:
-            result = yield Try(call)
-        except Exception as exc:
-            self._report(exc, call, started, None)
-            raise
-        except BaseException:  # closed early or cancelled: only a stream reports it
-            if stream:
-                self._report("cancelled", call, started, None)
-            raise
-        if stream:
-            outcome = "cancelled" if result is None else "ok"
-            self._report(outcome, call, started, result.usage if result is not None else None)
-        else:
-            self._report(result, call, started, result.usage)
-        return result
-
-    def _report(
-        self,
-        outcome: str | BaseException | ChatResponse,
-        call: Call,
-        started: float,
-        usage: Usage | None,
-    ) -> None:
-        provider, model = call.provider.id, call.request.model
-        if isinstance(outcome, ChatResponse):  # a chat answer says who really answered
-            provider, model = outcome.provider or provider, outcome.model or model
-            outcome = "ok"
-        elif isinstance(outcome, BaseException):
-            provider = getattr(outcome, "provider", None) or provider
-            model = getattr(outcome, "model", None) or model
-            outcome = type(outcome).__name__
-        tin, tout = _tokens(usage)
-        self.metrics.call_finished(
-            provider, model, outcome, time.perf_counter() - started, tin, tout
-        )
