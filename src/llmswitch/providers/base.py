@@ -286,6 +286,24 @@ class _BuildRequest(Protocol):
 _ModelsPage = tuple[list[ModelInfo], str | None]
 
 
+class _RequestFunctions(Protocol):  # a provider package's _request module
+    def build_request(
+        self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
+    ) -> HttpRequest: ...
+
+    def models_request(self, endpoint: Endpoint, cursor: str | None = None) -> HttpRequest: ...
+
+
+class _ResponseFunctions(Protocol):  # its _response module
+    def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse: ...
+
+    def parse_models(self, endpoint: Endpoint, response: HttpResponse) -> _ModelsPage: ...
+
+
+class _ErrorFunctions(Protocol):  # its _errors module
+    def map_error(self, request: ChatRequest | None, response: HttpResponse) -> ProviderError: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ChatWire:
     """The functions an adapter's chat and model listing are made of: most wire
@@ -299,6 +317,25 @@ class ChatWire:
     map_error: Callable[[ChatRequest | None, HttpResponse], ProviderError]
     models_request: Callable[[Endpoint, str | None], HttpRequest]
     parse_models: Callable[[Endpoint, HttpResponse], _ModelsPage]
+
+    @classmethod
+    def of(
+        cls,
+        requests: _RequestFunctions,
+        responses: _ResponseFunctions,
+        errors: _ErrorFunctions,
+        parser: Callable[[ChatRequest], StreamParser],
+    ) -> ChatWire:
+        """The wire of a package laid out the usual way: ``_request`` builds the chat
+        and model-list requests, ``_response`` parses them, ``_errors`` maps errors."""
+        return cls(
+            requests.build_request,
+            responses.parse_response,
+            parser,
+            errors.map_error,
+            requests.models_request,
+            responses.parse_models,
+        )
 
 
 class AdapterBase:

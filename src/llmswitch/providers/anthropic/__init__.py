@@ -21,10 +21,7 @@ class AnthropicAdapter(AdapterBase):
 
     __slots__ = ()
 
-    wire = ChatWire(
-        _request.build_request, _response.parse_response, AnthropicStreamParser,
-        _errors.map_error, _request.models_request, _response.parse_models,
-    )  # fmt: skip
+    wire = ChatWire.of(_request, _response, _errors, AnthropicStreamParser)
 
     def check_models_answer(self, endpoint: Endpoint, response: HttpResponse) -> None:
         """Health: the 200 must be a models list (``{"data": [...], "has_more": ...}``)."""

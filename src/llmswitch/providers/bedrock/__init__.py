@@ -26,10 +26,7 @@ class BedrockAdapter(AdapterBase):
 
     __slots__ = ()
 
-    wire = ChatWire(
-        _request.build_request, _response.parse_response, BedrockStreamParser,
-        _errors.map_error, _request.models_request, _response.parse_models,
-    )  # fmt: skip
+    wire = ChatWire.of(_request, _response, _errors, BedrockStreamParser)
 
     # Titan embeds one text per request, Cohere 96: see embed_batch_size_for().
     embed_batch_size = 1

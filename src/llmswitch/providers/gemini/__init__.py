@@ -32,10 +32,7 @@ class GeminiAdapter(AdapterBase):
 
     __slots__ = ()
 
-    wire = ChatWire(
-        _request.build_request, _response.parse_response, GeminiStreamParser,
-        _errors.map_error, _request.models_request, _response.parse_models,
-    )  # fmt: skip
+    wire = ChatWire.of(_request, _response, _errors, GeminiStreamParser)
 
     # batchEmbedContents accepts at most 100 requests per call.
     embed_batch_size = 100
