@@ -11,7 +11,7 @@ catch it (a health probe reports it; a call fills in provider and model). See
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, TypeAlias, TypeVar, cast
 
 from ..wire import HttpRequest, Timeout
@@ -48,9 +48,10 @@ Plan: TypeAlias = Generator[Send | Fanout, Any, T]
 
 
 def run(plan: Plan[T], transport: Any) -> T:
-    """Perform ``plan`` with a blocking transport: the one driver below, whose awaits
-    never suspend here (every send returns before its ``await`` does), stepped once."""
-    driving = _drive(plan, _Blocking(transport))
+    """Perform ``plan`` with a blocking transport: the driver :func:`arun`, whose
+    awaits never suspend here (each send is done before its ``await`` returns),
+    stepped once."""
+    driving = arun(plan, _Blocking(transport))
     try:
         driving.send(None)
     except StopIteration as done:
@@ -60,19 +61,15 @@ def run(plan: Plan[T], transport: Any) -> T:
 
 
 async def arun(plan: Plan[T], transport: Any) -> T:
-    """Perform ``plan`` with an async transport."""
-    return await _drive(plan, _Async(transport))
-
-
-async def _drive(plan: Plan[T], io: _Blocking | _Async) -> T:
+    """Perform ``plan`` with an async transport (or a wrapped blocking one)."""
     try:
         step = next(plan)
         while True:
             try:
                 if isinstance(step, Send):
-                    result: Any = await io.send(step.request, step.timeout)
+                    result: Any = await transport.send(step.request, step.timeout)
                 else:
-                    result = await io.fan_out(step)
+                    result = await _fan_out(step, transport)
             except Exception as exc:
                 step = plan.throw(exc)
             else:
@@ -84,6 +81,8 @@ async def _drive(plan: Plan[T], io: _Blocking | _Async) -> T:
 
 
 class _Blocking:
+    """A blocking transport behind an awaitable ``send`` that never suspends."""
+
     __slots__ = ("transport",)
 
     def __init__(self, transport: Any) -> None:
@@ -92,21 +91,14 @@ class _Blocking:
     async def send(self, request: HttpRequest, timeout: Timeout) -> Any:
         return self.transport.send(request, timeout)
 
-    async def fan_out(self, step: Fanout) -> list[Any]:
-        return [await _drive(p, self) for p in step.plans]
 
+async def _fan_out(step: Fanout, transport: Any) -> list[Any]:
+    if isinstance(transport, _Blocking):
+        return [await arun(p, transport) for p in step.plans]
+    slots = asyncio.Semaphore(step.limit)
 
-class _Async:
-    __slots__ = ("send",)
+    async def one(plan: Plan[Any]) -> Any:
+        async with slots:
+            return await arun(plan, transport)
 
-    def __init__(self, transport: Any) -> None:
-        self.send: Callable[[HttpRequest, Timeout], Awaitable[Any]] = transport.send
-
-    async def fan_out(self, step: Fanout) -> list[Any]:
-        slots = asyncio.Semaphore(step.limit)
-
-        async def one(plan: Plan[Any]) -> Any:
-            async with slots:
-                return await _drive(plan, self)
-
-        return list(await asyncio.gather(*(one(p) for p in step.plans)))
+    return list(await asyncio.gather(*(one(p) for p in step.plans)))
