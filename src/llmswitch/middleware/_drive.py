@@ -36,9 +36,11 @@ about what its hand-written generator did.
 
 from __future__ import annotations
 
+import functools
+import operator
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from ..events import Event, StreamEnd
 from ..messages import ChatResponse
@@ -258,40 +260,24 @@ async def _aclose(source: Any) -> None:
         await aclose()
 
 
-class _Each:
-    """A stream (sync or async) with ``each`` applied to its events, dropping those it
-    maps to ``None``; closing it closes the stream. Only a try that asks for a map
-    pays for one."""
+async def _aclose_both(events: Any, source: Any) -> None:
+    if events is not source:  # a map over source: close it first, then source
+        await _aclose(events)
+    await _aclose(source)
 
-    __slots__ = ("each", "source")
 
-    def __init__(self, source: Any, each: Callable[[Event], Event | None]) -> None:
-        self.source = source
-        self.each = each
+# ``x is not None`` without a Python-level call per event.
+_kept = cast("Callable[[Event | None], TypeGuard[Event]]", functools.partial(operator.is_not, None))
 
-    def __iter__(self) -> _Each:
-        return self
 
-    def __next__(self) -> Event:
-        each, source = self.each, self.source
-        while (out := each(source.__next__())) is None:
-            pass
-        return out
-
-    def __aiter__(self) -> _Each:
-        return self
-
-    async def __anext__(self) -> Event:
-        each, source = self.each, self.source
-        while (out := each(await source.__anext__())) is None:
-            pass
-        return out
-
-    def close(self) -> None:
-        _close(self.source)
-
-    async def aclose(self) -> None:
-        await _aclose(self.source)
+async def _amapped(
+    source: AsyncIterator[Event], each: Callable[[Event], Event | None]
+) -> AsyncIterator[Event]:
+    """``source`` with ``each`` applied, dropping what it maps to ``None``. The driver
+    closes this and ``source`` both."""
+    async for event in source:
+        if (out := each(event)) is not None:
+            yield out
 
 
 # ---------------------------------------------------------------------- stream drivers
@@ -317,10 +303,10 @@ def drive_stream(script: Script, next: StreamHandler) -> Iterator[Event]:
         attempt: Try = effect  # type: ignore[assignment]
         source: Iterator[Event] | None = None
         try:
-            source = next(attempt.call)
-            if attempt.each is not None:
-                source = _Each(source, attempt.each)
-            first = source.__next__()
+            source = events = next(attempt.call)
+            if attempt.each is not None:  # all in C but ``each`` itself
+                events = filter(_kept, map(attempt.each, source))
+            first = events.__next__()
         except StopIteration:
             _close(source)
             continue  # nothing came: the script gets None
@@ -338,7 +324,7 @@ def drive_stream(script: Script, next: StreamHandler) -> Iterator[Event]:
                 _settle(script, first, None)
             yield first
             if not settled:
-                for event in source:
+                for event in events:
                     if type(event) is StreamEnd:
                         settled = True
                         _settle(script, event, None)
@@ -348,7 +334,7 @@ def drive_stream(script: Script, next: StreamHandler) -> Iterator[Event]:
                 else:
                     settled = True
                     _settle(script, None, None)
-            yield from source  # after the settlement, events pass straight on
+            yield from events  # after the settlement, events pass straight on
         except BaseException as exc:  # GeneratorExit too: the caller stopped early
             if not settled:
                 settled = True
@@ -380,17 +366,17 @@ async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterat
             continue
         attempt: Try = effect  # type: ignore[assignment]
         source: AsyncIterator[Event] | None = None
+        events: AsyncIterator[Event] | None = None
         try:
-            source = next(attempt.call)
+            source = events = next(attempt.call)
             if attempt.each is not None:
-                source = _Each(source, attempt.each)
-            event = await source.__anext__()
+                events = _amapped(source, attempt.each)
+            event = await events.__anext__()
         except StopAsyncIteration:
-            await _aclose(source)
+            await _aclose_both(events, source)
             continue
         except BaseException as exc:
-            if source is not None:
-                await _aclose(source)
+            await _aclose_both(events, source)
             error = exc
             continue
         attempt.started = True
@@ -402,7 +388,7 @@ async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterat
                 await _asettle(script, event, None)
             yield event
             if not settled:
-                async for event in source:
+                async for event in events:
                     if type(event) is StreamEnd:
                         settled = True
                         await _asettle(script, event, None)
@@ -412,7 +398,7 @@ async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterat
                 else:
                     settled = True
                     await _asettle(script, None, None)
-            async for event in source:
+            async for event in events:
                 yield event
         except BaseException as exc:
             if not settled:
@@ -420,5 +406,5 @@ async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterat
                 await _asettle(script, None, exc)
             raise
         finally:
-            await _aclose(source)
+            await _aclose_both(events, source)
         return
