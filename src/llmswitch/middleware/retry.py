@@ -57,7 +57,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..observability.metrics import Metrics
+    from ._signals import Metrics
 
 __all__ = ["Retry", "RetryPolicy", "no_sleep"]
 
