@@ -446,20 +446,8 @@ class ChatStream:
             close()
 
 
-class Client:
-    """Blocking client. Thread-safe; reuse one for the life of the program.
-
-    ``config``: path to ``llmswitch.toml`` or a :class:`Config` (default: ``$LLMSWITCH_CONFIG``
-    or ``./llmswitch.toml`` if present). ``providers``: extra :class:`ProviderConfig` entries or
-    ready providers (e.g. ``llmswitch.testing.FakeProvider``). ``timeout``: seconds (total) or
-    a :class:`Timeout`/dict with ``connect``, ``first_token``, ``total``. ``env``: where
-    credentials are read (default ``os.environ``), copied when the client is built.
-    ``middleware``: layers wrapped around every chat and stream call, outermost first (see
-    :mod:`llmswitch.middleware`). ``max_retries``: retries of a retryable error (default
-    2, as the official SDKs; ``0`` for none); a ``Retry`` in ``middleware`` or ``[retry]``
-    in the config replaces this default, and an explicit value overrides ``[retry]``.
-    Misused arguments raise :class:`ConfigurationError` here, not at the first call.
-    """
+class _Client:
+    """The constructor both clients share (arguments are checked here)."""
 
     def __init__(
         self,
@@ -474,12 +462,36 @@ class Client:
     ) -> None:
         if unknown:
             raise unknown_argument(type(self), unknown)
-        from .transport import SyncTransport
-
-        self._transport = SyncTransport()
+        self._transport = self._new_transport()
         self._core = _Core(config, providers, timeout, env, self._transport, max_retries)
         self._pipeline = self._core.pipeline(middleware)
         self._retry = self._core.retry
+
+    @staticmethod
+    def _new_transport() -> Any:
+        raise NotImplementedError
+
+
+class Client(_Client):
+    """Blocking client. Thread-safe; reuse one for the life of the program.
+
+    ``config``: path to ``llmswitch.toml`` or a :class:`Config` (default: ``$LLMSWITCH_CONFIG``
+    or ``./llmswitch.toml`` if present). ``providers``: extra :class:`ProviderConfig` entries or
+    ready providers (e.g. ``llmswitch.testing.FakeProvider``). ``timeout``: seconds (total) or
+    a :class:`Timeout`/dict with ``connect``, ``first_token``, ``total``. ``env``: where
+    credentials are read (default ``os.environ``), copied when the client is built.
+    ``middleware``: layers wrapped around every chat and stream call, outermost first (see
+    :mod:`llmswitch.middleware`). ``max_retries``: retries of a retryable error (default
+    2, as the official SDKs; ``0`` for none); a ``Retry`` in ``middleware`` or ``[retry]``
+    in the config replaces this default, and an explicit value overrides ``[retry]``.
+    Misused arguments raise :class:`ConfigurationError` here, not at the first call.
+    """
+
+    @staticmethod
+    def _new_transport() -> Any:
+        from .transport import SyncTransport  # urllib3 is imported on first use
+
+        return SyncTransport()
 
     def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         """One complete answer. Options: see the README (system, tools, tool_choice, ...)."""
@@ -682,29 +694,15 @@ class AsyncChatStream:
             await aclose()
 
 
-class AsyncClient:
+class AsyncClient(_Client):
     """Asynchronous client; same arguments and methods as :class:`Client`, awaited.
     Use it as ``async with AsyncClient() as client`` or call ``await client.aclose()``."""
 
-    def __init__(
-        self,
-        *,
-        config: str | os.PathLike[str] | Config | None = None,
-        providers: Iterable[Provider | ProviderConfig] = (),
-        timeout: Any = None,
-        env: Mapping[str, str] | None = None,
-        middleware: Sequence[Middleware] = (),
-        max_retries: int | None = None,
-        **unknown: Any,
-    ) -> None:
-        if unknown:
-            raise unknown_argument(type(self), unknown)
-        from .transport import AsyncTransport
+    @staticmethod
+    def _new_transport() -> Any:
+        from .transport import AsyncTransport  # aiohttp is imported on first use
 
-        self._transport = AsyncTransport()
-        self._core = _Core(config, providers, timeout, env, self._transport, max_retries)
-        self._pipeline = self._core.pipeline(middleware)
-        self._retry = self._core.retry
+        return AsyncTransport()
 
     async def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         provider, request, ctx = self._core.request(model, messages, **options)
