@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import ConfigurationError
 from ..messages import ChatRequest, FinishReason, Usage
 from ._common import request_error
 
@@ -11,6 +12,8 @@ __all__ = [
     "JSON_OBJECT_INSTRUCTION",
     "MIN_THINKING_BUDGET",
     "TRUNCATING_STOP_REASONS",
+    "budget_too_large",
+    "check_max_tokens",
     "check_thinking_options",
     "claude_usage",
     "thinking_budget",
@@ -66,6 +69,28 @@ def thinking_budget(request: ChatRequest) -> int | None:
     if by_effort is None:
         raise request_error(request, "reasoning.effort", f"unknown effort {r.effort!r}")
     return by_effort
+
+
+def check_max_tokens(request: ChatRequest, budget: int | None) -> None:
+    """The thinking budget counts toward ``max_tokens``, so a caller's ``max_tokens``
+    must exceed it."""
+    if budget and request.max_tokens is not None and request.max_tokens <= budget:
+        raise request_error(
+            request,
+            "max_tokens",
+            f"must be greater than the thinking budget ({budget} tokens), which counts "
+            f"toward it; got {request.max_tokens}",
+        )
+
+
+def budget_too_large(request: ChatRequest, budget: int, model_max: int) -> ConfigurationError:
+    """A thinking budget that fills the model's whole output limit."""
+    return request_error(
+        request,
+        "reasoning.budget_tokens",
+        f"a thinking budget of {budget} tokens leaves no room for an answer within "
+        f"this model's {model_max} output tokens",
+    )
 
 
 def check_thinking_options(request: ChatRequest) -> None:

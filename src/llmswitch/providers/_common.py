@@ -3,15 +3,18 @@ on every provider."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..messages import ChatRequest, EmbedRequest, Message, TextPart, Tool
+from ..messages import ChatRequest, EmbedRequest, ImagePart, Message, Part, TextPart, Tool
 from .base import Endpoint
 
 __all__ = [
+    "add_sampling",
     "add_turn",
+    "collect_turns",
+    "content_blocks",
     "function_spec",
     "int_or_none",
     "merge_extra_body",
@@ -85,6 +88,27 @@ def system_messages(request: ChatRequest, vendor: str) -> Iterator[tuple[str, Me
         yield where, message
 
 
+def add_sampling(
+    into: dict[str, Any],
+    request: ChatRequest,
+    *,
+    top_p: str,
+    stop: str,
+    max_tokens: str | None = None,
+) -> None:
+    """The sampling options every API takes, under its own key names, in this order:
+    temperature, top_p, ``max_tokens`` (when the API keeps it with these), stop. The
+    order is the one each provider's own SDK sends."""
+    if request.temperature is not None:
+        into["temperature"] = request.temperature
+    if request.top_p is not None:
+        into[top_p] = request.top_p
+    if max_tokens is not None and request.max_tokens is not None:
+        into[max_tokens] = request.max_tokens
+    if request.stop:
+        into[stop] = list(request.stop)
+
+
 def add_turn(turns: list[tuple[str, list[Any]]], role: str, blocks: list[Any]) -> None:
     """Append a turn, merged into the last one when it has the same role: the APIs with
     content blocks (Anthropic, Converse, Gemini) require the roles to alternate."""
@@ -92,6 +116,81 @@ def add_turn(turns: list[tuple[str, list[Any]]], role: str, blocks: list[Any]) -
         turns[-1][1].extend(blocks)
     else:
         turns.append((role, blocks))
+
+
+Block = dict[str, Any]
+# Puts a cache_control on the blocks just added (a key on the last block, or a marker
+# block after it, as the API wants).
+CacheRule = Callable[[list[Block], Mapping[str, Any]], None]
+# Builds the blocks of a message of one role: (request, message, field path) -> blocks.
+TurnRule = Callable[[ChatRequest, Message, str], list[Block]]
+
+
+def _text_block(text: str) -> Block:
+    return {"text": text}
+
+
+def content_blocks(
+    request: ChatRequest,
+    content: str | tuple[Part, ...] | None,
+    where: str,
+    image: Callable[[ChatRequest, ImagePart, str], Block],
+    cache: CacheRule | None = None,
+    text: Callable[[str], Block] = _text_block,
+) -> list[Block]:
+    """A message's content as content blocks (Anthropic, Converse, Gemini): ``text`` for
+    each text, ``image`` for each image (with its field path), and ``cache`` after a part
+    that carries a cache_control. Empty texts contribute nothing: the APIs reject blank
+    text blocks."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [text(content)] if content else []
+    out: list[Block] = []
+    for j, part in enumerate(content):
+        if isinstance(part, TextPart):
+            if not part.text:
+                continue
+            out.append(text(part.text))
+        else:
+            out.append(image(request, part, f"{where}.content[{j}]"))
+        if cache is not None and part.cache_control is not None:
+            cache(out, part.cache_control)
+    return out
+
+
+def collect_turns(
+    request: ChatRequest,
+    *,
+    user: TurnRule,
+    assistant: TurnRule,
+    tool: TurnRule,
+    cache: Callable[[Message, list[Block]], None] | None = None,
+    assistant_role: str = "assistant",
+) -> list[tuple[str, list[Block]]]:
+    """The non-system messages as alternating ``(role, blocks)`` turns (see
+    :func:`add_turn`); tool results are user turns. ``cache`` places a message's own
+    cache_control on its blocks."""
+    turns: list[tuple[str, list[Block]]] = []
+    for i, message in enumerate(request.messages):
+        role: str = message.role
+        where = f"messages[{i}]"
+        if role == "system":
+            continue
+        if role == "tool":
+            role = "user"
+            blocks = tool(request, message, where)
+        elif role == "assistant":
+            role = assistant_role
+            blocks = assistant(request, message, where)
+        else:
+            blocks = user(request, message, where)
+        if not blocks:
+            continue
+        if cache is not None and message.cache_control is not None:
+            cache(message, blocks)
+        add_turn(turns, role, blocks)
+    return turns
 
 
 def function_spec(tool: Tool) -> dict[str, Any]:

@@ -37,17 +37,21 @@ from urllib.parse import quote
 
 from ... import catalog
 from ..._json import dumps
-from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
+from ...messages import ChatRequest, ImagePart, Message, Part
 from ...wire import HttpRequest
 from .._claude import (
     EFFORT_BUDGETS,
     JSON_OBJECT_INSTRUCTION,
     MIN_THINKING_BUDGET,
+    budget_too_large,
+    check_max_tokens,
     check_thinking_options,
     thinking_budget,
 )
 from .._common import (
-    add_turn,
+    add_sampling,
+    collect_turns,
+    content_blocks,
     merge_extra_body,
     request_error,
     request_headers,
@@ -98,26 +102,26 @@ def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
         source: Block = {"type": "base64", "media_type": media_type, "data": part.data}
     else:
         source = {"type": "url", "url": part.url}
-    return _with_cache({"type": "image", "source": source}, part.cache_control)
+    return {"type": "image", "source": source}
+
+
+def _text(text: str) -> Block:
+    return {"type": "text", "text": text}
+
+
+def _cache_last(blocks: list[Block], cache_control: Mapping[str, Any]) -> None:
+    _with_cache(blocks[-1], cache_control)
 
 
 def _parts(request: ChatRequest, content: str | tuple[Part, ...] | None, where: str) -> list[Block]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        # The API rejects empty text blocks; an empty string contributes nothing.
-        return [{"type": "text", "text": content}] if content else []
-    out: list[Block] = []
-    for j, part in enumerate(content):
-        if isinstance(part, TextPart):
-            if part.text:
-                out.append(_with_cache({"type": "text", "text": part.text}, part.cache_control))
-        else:
-            out.append(_image(request, part, f"{where}.content[{j}]"))
-    return out
+    return content_blocks(request, content, where, _image, _cache_last, _text)
 
 
-def _tool_result(request: ChatRequest, message: Message, where: str) -> Block:
+def _user(request: ChatRequest, message: Message, where: str) -> list[Block]:
+    return _parts(request, message.content, where)
+
+
+def _tool_result(request: ChatRequest, message: Message, where: str) -> list[Block]:
     block: Block = {"type": "tool_result", "tool_use_id": message.tool_call_id}
     if isinstance(message.content, str):
         if message.content:
@@ -126,7 +130,7 @@ def _tool_result(request: ChatRequest, message: Message, where: str) -> Block:
         parts = _parts(request, message.content, where)
         if parts:
             block["content"] = parts
-    return block
+    return [block]
 
 
 def _assistant(request: ChatRequest, message: Message, where: str) -> list[Block]:
@@ -161,25 +165,14 @@ def _system(request: ChatRequest) -> str | list[Block] | None:
     return "\n\n".join(b["text"] for b in blocks)
 
 
+def _cache_message(message: Message, blocks: list[Block]) -> None:
+    blocks[-1] = _with_cache(dict(blocks[-1]), message.cache_control)
+
+
 def _messages(request: ChatRequest) -> list[Block]:
-    turns: list[tuple[str, list[Block]]] = []
-    for i, message in enumerate(request.messages):
-        role: str = message.role
-        where = f"messages[{i}]"
-        if role == "system":
-            continue
-        if role == "tool":
-            role = "user"
-            blocks = [_tool_result(request, message, where)]
-        elif role == "assistant":
-            blocks = _assistant(request, message, where)
-        else:
-            blocks = _parts(request, message.content, where)
-        if not blocks:
-            continue
-        if message.cache_control is not None:
-            blocks[-1] = _with_cache(dict(blocks[-1]), message.cache_control)
-        add_turn(turns, role, blocks)
+    turns = collect_turns(
+        request, user=_user, assistant=_assistant, tool=_tool_result, cache=_cache_message
+    )
     out: list[Block] = []
     for role, blocks in turns:
         if role == "user" and len(blocks) > 1:
@@ -197,13 +190,7 @@ def _messages(request: ChatRequest) -> list[Block]:
 
 def _max_tokens(request: ChatRequest, budget: int) -> int:
     if request.max_tokens is not None:
-        if budget and request.max_tokens <= budget:
-            raise request_error(
-                request,
-                "max_tokens",
-                f"must be greater than the thinking budget ({budget} tokens), which counts "
-                f"toward it; got {request.max_tokens}",
-            )
+        check_max_tokens(request, budget)
         return request.max_tokens
     spec = catalog.lookup("anthropic", request.model)
     model_max = spec.max_output_tokens if spec is not None else None
@@ -213,12 +200,7 @@ def _max_tokens(request: ChatRequest, budget: int) -> int:
         max_tokens = FALLBACK_MAX_TOKENS
     if budget and max_tokens <= budget:
         if model_max is not None:
-            raise request_error(
-                request,
-                "reasoning.budget_tokens",
-                f"a thinking budget of {budget} tokens leaves no room for an answer within "
-                f"this model's {model_max} output tokens",
-            )
+            raise budget_too_large(request, budget, model_max)
         max_tokens = budget + FALLBACK_MAX_TOKENS
     return max_tokens
 
@@ -265,12 +247,7 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     rf = request.response_format
     if rf is not None and rf.type == "json_schema" and rf.schema is not None:
         body["output_config"] = {"format": {"type": "json_schema", "schema": dict(rf.schema)}}
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.stop:
-        body["stop_sequences"] = list(request.stop)
+    add_sampling(body, request, top_p="top_p", stop="stop_sequences")
     if request.user:
         body["metadata"] = {"user_id": request.user}
     if stream:

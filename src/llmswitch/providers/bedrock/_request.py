@@ -34,11 +34,19 @@ from typing import Any
 
 from ... import catalog
 from ..._json import dumps, dumps_str, loads
-from ...messages import ChatRequest, ImagePart, Message, Part, TextPart
+from ...messages import ChatRequest, ImagePart, Message, Part
 from ...wire import HttpRequest
-from .._claude import JSON_OBJECT_INSTRUCTION, check_thinking_options, thinking_budget
+from .._claude import (
+    JSON_OBJECT_INSTRUCTION,
+    budget_too_large,
+    check_max_tokens,
+    check_thinking_options,
+    thinking_budget,
+)
 from .._common import (
-    add_turn,
+    add_sampling,
+    collect_turns,
+    content_blocks,
     merge_extra_body,
     request_error,
     request_headers,
@@ -118,23 +126,16 @@ def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
     return {"image": {"format": fmt, "source": {"bytes": part.data}}}
 
 
+def _cache_after(blocks: list[Block], cache_control: Mapping[str, Any]) -> None:
+    blocks.append(_cache_point(cache_control))
+
+
 def _parts(request: ChatRequest, content: str | tuple[Part, ...] | None, where: str) -> list[Block]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        # Converse rejects blank text blocks; an empty string contributes nothing.
-        return [{"text": content}] if content else []
-    out: list[Block] = []
-    for j, part in enumerate(content):
-        if isinstance(part, TextPart):
-            if not part.text:
-                continue
-            out.append({"text": part.text})
-        else:
-            out.append(_image(request, part, f"{where}.content[{j}]"))
-        if part.cache_control is not None:
-            out.append(_cache_point(part.cache_control))
-    return out
+    return content_blocks(request, content, where, _image, _cache_after)
+
+
+def _user(request: ChatRequest, message: Message, where: str) -> list[Block]:
+    return _parts(request, message.content, where)
 
 
 def _tool_result(request: ChatRequest, message: Message, where: str) -> list[Block]:
@@ -208,26 +209,16 @@ def _tool_results_first(blocks: list[Block]) -> list[Block]:
     return [block for unit in units for block in unit]
 
 
+def _cache_message(message: Message, blocks: list[Block]) -> None:
+    cache = message.cache_control  # a tool result placed its own
+    if cache is not None and message.role != "tool" and "cachePoint" not in blocks[-1]:
+        blocks.append(_cache_point(cache))
+
+
 def _messages(request: ChatRequest) -> list[Block]:
-    turns: list[tuple[str, list[Block]]] = []
-    for i, message in enumerate(request.messages):
-        role: str = message.role
-        where = f"messages[{i}]"
-        if role == "system":
-            continue
-        if role == "tool":
-            role = "user"
-            blocks = _tool_result(request, message, where)
-        elif role == "assistant":
-            blocks = _assistant(request, message, where)
-        else:
-            blocks = _parts(request, message.content, where)
-        if not blocks:
-            continue
-        cache = message.cache_control  # a tool result placed its own
-        if cache is not None and message.role != "tool" and "cachePoint" not in blocks[-1]:
-            blocks.append(_cache_point(cache))
-        add_turn(turns, role, blocks)
+    turns = collect_turns(
+        request, user=_user, assistant=_assistant, tool=_tool_result, cache=_cache_message
+    )
     out: list[Block] = []
     for role, blocks in turns:
         if role == "user" and len(blocks) > 1:
@@ -254,13 +245,7 @@ def _thinking_budget(request: ChatRequest) -> int | None:
 
 def _max_tokens(request: ChatRequest, budget: int | None) -> int | None:
     if request.max_tokens is not None:
-        if budget and request.max_tokens <= budget:
-            raise request_error(
-                request,
-                "max_tokens",
-                f"must be greater than the thinking budget ({budget} tokens), which counts "
-                f"toward it; got {request.max_tokens}",
-            )
+        check_max_tokens(request, budget)
         return request.max_tokens
     if not budget:
         return None  # the model's own default
@@ -268,12 +253,7 @@ def _max_tokens(request: ChatRequest, budget: int | None) -> int | None:
     model_max = spec.max_output_tokens if spec is not None else None
     if model_max:
         if model_max <= budget:
-            raise request_error(
-                request,
-                "reasoning.budget_tokens",
-                f"a thinking budget of {budget} tokens leaves no room for an answer within "
-                f"this model's {model_max} output tokens",
-            )
+            raise budget_too_large(request, budget, model_max)
         return min(model_max, DEFAULT_MAX_TOKENS_CAP + budget)
     return budget + FALLBACK_MAX_TOKENS
 
@@ -326,12 +306,7 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
     max_tokens = _max_tokens(request, budget)
     if max_tokens is not None:
         inference["maxTokens"] = max_tokens
-    if request.temperature is not None:
-        inference["temperature"] = request.temperature
-    if request.top_p is not None:
-        inference["topP"] = request.top_p
-    if request.stop:
-        inference["stopSequences"] = list(request.stop)
+    add_sampling(inference, request, top_p="topP", stop="stopSequences")
     if inference:
         body["inferenceConfig"] = inference
     tool_config = _tool_config(request)

@@ -35,9 +35,16 @@ from urllib.parse import quote, urlsplit
 
 from ..._json import dumps, loads
 from ...errors import ConfigurationError
-from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, Part, TextPart
+from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, TextPart
 from ...wire import HttpRequest
-from .._common import add_turn, merge_extra_body, request_error, request_headers
+from .._common import (
+    add_sampling,
+    collect_turns,
+    content_blocks,
+    merge_extra_body,
+    request_error,
+    request_headers,
+)
 from ..base import Endpoint
 
 __all__ = [
@@ -141,19 +148,8 @@ def _image(request: ChatRequest, part: ImagePart, where: str) -> Block:
     return {"fileData": {"mimeType": mime, "fileUri": part.url}}
 
 
-def _parts(request: ChatRequest, content: str | tuple[Part, ...] | None, where: str) -> list[Block]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    out: list[Block] = []
-    for j, part in enumerate(content):
-        if isinstance(part, TextPart):
-            if part.text:
-                out.append({"text": part.text})
-        else:
-            out.append(_image(request, part, f"{where}.content[{j}]"))
-    return out
+def _user(request: ChatRequest, message: Message, where: str) -> list[Block]:
+    return content_blocks(request, message.content, where, _image)
 
 
 def _text_only(request: ChatRequest, message: Message, where: str, what: str) -> str:
@@ -229,27 +225,17 @@ def _system(request: ChatRequest) -> Block | None:
 
 
 def _contents(request: ChatRequest) -> list[Block]:
-    turns: list[tuple[str, list[Block]]] = []
     names: dict[str, str] = {}  # tool call id -> function name, latest call wins
-    for i, message in enumerate(request.messages):
-        where = f"messages[{i}]"
-        role = message.role
-        if role == "system":
-            continue
-        if role == "assistant":
-            gemini_role = "model"
-            parts = _assistant(request, message, where)
-            for call in message.tool_calls:
-                names[call.id] = call.name
-        elif role == "tool":
-            gemini_role = "user"
-            parts = [_function_response(request, message, where, names)]
-        else:
-            gemini_role = "user"
-            parts = _parts(request, message.content, where)
-        if not parts:
-            continue
-        add_turn(turns, gemini_role, parts)
+
+    def model(request: ChatRequest, message: Message, where: str) -> list[Block]:
+        for call in message.tool_calls:
+            names[call.id] = call.name
+        return _assistant(request, message, where)
+
+    def tool(request: ChatRequest, message: Message, where: str) -> list[Block]:
+        return [_function_response(request, message, where, names)]
+
+    turns = collect_turns(request, user=_user, assistant=model, tool=tool, assistant_role="model")
     out: list[Block] = []
     for turn_role, turn_parts in turns:
         if turn_role == "user" and len(turn_parts) > 1:
@@ -309,14 +295,7 @@ def _tool_config(request: ChatRequest) -> Block | None:
 
 def _generation_config(request: ChatRequest) -> Block:
     config: Block = {}
-    if request.temperature is not None:
-        config["temperature"] = request.temperature
-    if request.top_p is not None:
-        config["topP"] = request.top_p
-    if request.max_tokens is not None:
-        config["maxOutputTokens"] = request.max_tokens
-    if request.stop:
-        config["stopSequences"] = list(request.stop)
+    add_sampling(config, request, top_p="topP", max_tokens="maxOutputTokens", stop="stopSequences")
     rf = request.response_format
     if rf is not None and rf.type != "text":
         config["responseMimeType"] = "application/json"

@@ -9,7 +9,7 @@ from ... import _json
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, ReasoningConfig, TextPart
 from ...wire import HttpRequest
-from .._common import function_spec, merge_extra_body, request_headers
+from .._common import add_sampling, function_spec, merge_extra_body, request_headers
 from ..base import Endpoint
 
 __all__ = [
@@ -171,14 +171,7 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         if think is not None:
             body["think"] = think
     options: dict[str, Any] = {}
-    if request.temperature is not None:
-        options["temperature"] = request.temperature
-    if request.top_p is not None:
-        options["top_p"] = request.top_p
-    if request.max_tokens is not None:
-        options["num_predict"] = request.max_tokens
-    if request.stop:
-        options["stop"] = list(request.stop)
+    add_sampling(options, request, top_p="top_p", max_tokens="num_predict", stop="stop")
     top, extra_options = _split_extra(request.extra_body)
     merge_extra_body(options, extra_options)
     if options:

@@ -8,7 +8,7 @@ from ... import _json
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, ImagePart, Message, Part, ReasoningConfig, TextPart, ToolCall
 from ...wire import HttpRequest
-from .._common import function_spec, merge_extra_body, request_headers
+from .._common import add_sampling, function_spec, merge_extra_body, request_headers
 from .._shape import RAW_ARGUMENTS_KEY
 from ..base import Endpoint
 
@@ -150,12 +150,7 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
         effort = _effort(request.reasoning)
         if effort is not None:
             body["reasoning_effort"] = effort
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.stop:
-        body["stop"] = list(request.stop)
+    add_sampling(body, request, top_p="top_p", stop="stop")
     if request.user is not None:
         body["user"] = request.user
     extra = request.extra_body
