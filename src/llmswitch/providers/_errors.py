@@ -32,6 +32,7 @@ __all__ = [
     "WAIT_CLASSES",
     "class_for_status",
     "decode_json",
+    "http_error",
     "malformed_error",
     "not_found_message",
     "retry_after",
@@ -144,6 +145,39 @@ def not_found_message(request: ChatRequest | None, message: str, why: str) -> st
     if request is None:
         return message
     return f"model {request.model!r} {why}: {message}"
+
+
+def http_error(
+    cls: type[ProviderError],
+    request: ChatRequest | None,
+    message: str,
+    *,
+    status: int | None,
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    why: str,
+    default_provider: str | None = None,
+    code: str | None = None,
+    request_id: str | None = None,
+    given: float | None = None,
+    prefix: str = "",
+) -> ProviderError:
+    """The error of class ``cls`` for an error answer: a 404's message names the model and
+    ``why`` it may be missing (:func:`not_found_message`), the server's wait is read for
+    the classes that take one (:func:`retry_after`, ``given`` first), and the body is kept."""
+    if cls is ModelNotFoundError:
+        message = not_found_message(request, message, why)
+    provider, model = who(request, default_provider)
+    return cls(
+        prefix + message,
+        provider=provider,
+        model=model,
+        status_code=status,
+        body=body,
+        retry_after=retry_after(headers, cls, given=given),
+        code=code,
+        request_id=request_id,
+    )
 
 
 def malformed_error(

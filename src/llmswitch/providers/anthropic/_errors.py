@@ -18,14 +18,7 @@ from ...errors import (
 )
 from ...messages import ChatRequest
 from ...wire import HttpResponse
-from .._errors import (
-    class_for_status,
-    decode_json,
-    malformed_error,
-    not_found_message,
-    retry_after,
-    who,
-)
+from .._errors import class_for_status, decode_json, http_error, malformed_error
 
 __all__ = [
     "CONTEXT_OVERFLOW_MESSAGES",
@@ -114,19 +107,17 @@ def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderEr
     if message is None:
         # 413 comes from the edge before the API and may be HTML; 5xx from proxies too.
         message = "request too large" if status == 413 else f"HTTP {status} from Anthropic"
-    cls = _class_for(status, error_type, message)
-    if cls is ModelNotFoundError:
-        message = not_found_message(request, message, "not found or not available to this key")
-    provider, model = who(request, "anthropic")
-    return cls(
+    # A 429 without retry-after can be the monthly spend cap rather than a rate limit: it
+    # stays retryable (the caller's retry budget bounds it), but we invent no delay.
+    return http_error(
+        _class_for(status, error_type, message),
+        request,
         message,
-        provider=provider,
-        model=model,
-        status_code=status,
+        status=status,
         body=response.body,
-        # A 429 without retry-after can be the monthly spend cap rather than a rate limit:
-        # it stays retryable (the caller's retry budget bounds it), but we invent no delay.
-        retry_after=retry_after(response.headers, cls),
+        headers=response.headers,
+        why="not found or not available to this key",
+        default_provider="anthropic",
         code=error_type,
         request_id=request_id,
     )

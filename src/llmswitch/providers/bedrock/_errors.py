@@ -25,14 +25,7 @@ from ...errors import (
 )
 from ...messages import ChatRequest
 from ...wire import HttpResponse
-from .._errors import (
-    class_for_status,
-    decode_json,
-    malformed_error,
-    not_found_message,
-    retry_after,
-    who,
-)
+from .._errors import class_for_status, decode_json, http_error, malformed_error
 
 __all__ = [
     "CONTEXT_OVERFLOW_MESSAGES",
@@ -131,23 +124,16 @@ def map_error(request: ChatRequest | None, response: HttpResponse) -> ProviderEr
     if not isinstance(message, str) or not message:
         message = f"HTTP {status} from Bedrock" + (f" ({code})" if code else "")
     cls = _BY_CODE.get(code or "") or class_for_status(status, transient=_TRANSIENT)
-    cls = _refine(cls, message)
-    if cls is ModelNotFoundError:
-        message = not_found_message(
-            request,
-            message,
-            "not found, not enabled for this account, or not available in this region",
-        )
     # Without a request the provider layer fills in its own id (it may not be "bedrock").
-    provider, model = who(request)
-    return cls(
+    # Bedrock documents no retry-after, but a proxy in front may send one.
+    return http_error(
+        _refine(cls, message),
+        request,
         message,
-        provider=provider,
-        model=model,
-        status_code=status,
+        status=status,
         body=response.body,
-        # Bedrock documents none, but a proxy in front may send one.
-        retry_after=retry_after(response.headers, cls),
+        headers=response.headers,
+        why="not found, not enabled for this account, or not available in this region",
         code=code,
         request_id=response.headers.get("x-amzn-requestid"),
     )

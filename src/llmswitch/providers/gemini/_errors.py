@@ -17,17 +17,10 @@ import re
 from typing import Any
 
 from ..._retry_after import clamp_retry_after
-from ...errors import AuthenticationError, ModelNotFoundError, ProviderError
+from ...errors import AuthenticationError, ProviderError
 from ...messages import ChatRequest
 from ...wire import HttpResponse
-from .._errors import (
-    class_for_status,
-    decode_json,
-    malformed_error,
-    not_found_message,
-    retry_after,
-    who,
-)
+from .._errors import class_for_status, decode_json, http_error, malformed_error
 
 __all__ = [
     "CONTEXT_OVERFLOW_WORDING",
@@ -144,18 +137,18 @@ def _build(
     http_status: int | None = None,
 ) -> ProviderError:
     message = st.message or f"HTTP {status} from Gemini"
-    cls = _class_for(status, st, message)
-    if cls is ModelNotFoundError:
-        message = not_found_message(request, message, "not found or not available to this key")
-    provider, model = who(request, "gemini")
-    return cls(
-        prefix + message,
-        provider=provider,
-        model=model,
-        status_code=http_status,
+    return http_error(
+        _class_for(status, st, message),
+        request,
+        message,
+        status=http_status,
         body=body,
-        retry_after=retry_after(headers, cls, given=st.retry_delay),
+        headers=headers,
+        why="not found or not available to this key",
+        default_provider="gemini",
         code=st.reason or st.status,
+        given=st.retry_delay,
+        prefix=prefix,
     )
 
 
