@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import catalog
 from ...events import build_response
-from ...messages import (
-    ChatRequest,
-    ChatResponse,
-    FinishReason,
-    ModelInfo,
-    ReasoningBlock,
-    ToolCall,
-    Usage,
-)
+from ...messages import ModelInfo, ReasoningBlock, ToolCall, Usage
 from ...wire import HttpResponse
 from .._claude import CLAUDE_FINISH, claude_usage
 from .._common import int_or_none
 from .._shape import SHAPE_ERRORS, load_json, opt_str, shape_problem, text
 from ..base import Endpoint
 from ._errors import malformed
+
+if TYPE_CHECKING:
+    from ...messages import ChatRequest, ChatResponse, FinishReason
 
 __all__ = ["finish_reason", "parse_models", "parse_response", "parse_usage", "refusal_of"]
 

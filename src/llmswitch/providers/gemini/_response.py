@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import catalog
 from ...errors import ContentFilterError, ProviderError
 from ...events import build_response
-from ...messages import (
-    ChatRequest,
-    ChatResponse,
-    EmbeddingResponse,
-    EmbedRequest,
-    FinishReason,
-    ModelInfo,
-    ReasoningBlock,
-    ToolCall,
-    Usage,
-)
+from ...messages import EmbeddingResponse, ModelInfo, ReasoningBlock, ToolCall, Usage
 from ...wire import HttpResponse
 from .._common import int_or_none
 from .._shape import SHAPE_ERRORS, embed_usage, load_json, opt_str, shape_problem
@@ -34,6 +24,9 @@ from .._shape import text as text_of
 from ..base import Endpoint
 from ._errors import error_from_payload, malformed
 from ._request import SYNTHETIC_ID_PREFIX
+
+if TYPE_CHECKING:
+    from ...messages import ChatRequest, ChatResponse, EmbedRequest, FinishReason
 
 __all__ = [
     "blocked_prompt",

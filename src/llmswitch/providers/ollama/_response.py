@@ -5,26 +5,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import _json
 from ...events import build_response
-from ...messages import (
-    ChatRequest,
-    ChatResponse,
-    EmbeddingResponse,
-    EmbedRequest,
-    FinishReason,
-    ModelInfo,
-    ReasoningBlock,
-    ToolCall,
-    Usage,
-)
+from ...messages import EmbeddingResponse, ModelInfo, ReasoningBlock, ToolCall, Usage
 from ...wire import HttpResponse
 from .._common import int_or_none
 from .._shape import SHAPE_ERRORS, embed_usage, load_json, opt_str, parse_arguments, shape_problem
 from ..base import Endpoint
 from ._errors import error_message, malformed, map_error, stream_error
+
+if TYPE_CHECKING:
+    from ...messages import ChatRequest, ChatResponse, EmbedRequest, FinishReason
 
 __all__ = [
     "map_done",

@@ -4,25 +4,20 @@ parser shares: usage, finish reasons, tool-call arguments (WIRE.md 1.4, 6.2, 6.3
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import _json
 from ...catalog import lookup
 from ...events import build_response
-from ...messages import (
-    ChatRequest,
-    ChatResponse,
-    FinishReason,
-    ModelInfo,
-    ReasoningBlock,
-    ToolCall,
-    Usage,
-)
+from ...messages import ModelInfo, ReasoningBlock, ToolCall, Usage
 from ...wire import HttpResponse
 from .._shape import RAW_ARGUMENTS_KEY, SHAPE_ERRORS, opt_str, parse_arguments, shape_problem
 from ..base import Endpoint
 from ._embed import embedding_support
 from ._errors import error_from_payload, malformed, map_error
+
+if TYPE_CHECKING:
+    from ...messages import ChatRequest, ChatResponse, FinishReason
 
 __all__ = [
     "RAW_ARGUMENTS_KEY",
