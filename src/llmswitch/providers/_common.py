@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .._json import dumps
 from ..errors import ConfigurationError
 from ..messages import ChatRequest, EmbedRequest, ImagePart, Message, Part, TextPart, Tool
+from ..wire import HttpRequest
 from .base import Endpoint
 
 __all__ = [
@@ -16,6 +18,8 @@ __all__ = [
     "collect_turns",
     "content_blocks",
     "function_spec",
+    "http_get",
+    "http_post",
     "int_or_none",
     "merge_extra_body",
     "request_error",
@@ -70,6 +74,24 @@ def request_headers(endpoint: Endpoint, extra: Mapping[str, str] | None) -> dict
                 del headers[old]
             headers[name.lower()] = value
     return headers
+
+
+def http_post(
+    request: ChatRequest | EmbedRequest, endpoint: Endpoint, url: str, body: Any
+) -> HttpRequest:
+    """A POST of ``body`` as JSON, with the caller's ``extra_headers`` on the endpoint's."""
+    return HttpRequest(
+        method="POST",
+        url=url,
+        headers=request_headers(endpoint, request.extra_headers),
+        body=dumps(body),
+    )
+
+
+def http_get(endpoint: Endpoint, url: str) -> HttpRequest:
+    headers = endpoint.request_headers()
+    headers.pop("content-type", None)  # a GET has no body
+    return HttpRequest(method="GET", url=url, headers=headers)
 
 
 def system_messages(request: ChatRequest, vendor: str) -> Iterator[tuple[str, Message]]:

@@ -36,7 +36,6 @@ from typing import Any
 from urllib.parse import quote
 
 from ... import catalog
-from ..._json import dumps
 from ...messages import ChatRequest, ImagePart, Message, Part
 from ...wire import HttpRequest
 from .._claude import (
@@ -52,9 +51,10 @@ from .._common import (
     add_sampling,
     collect_turns,
     content_blocks,
+    http_get,
+    http_post,
     merge_extra_body,
     request_error,
-    request_headers,
     system_messages,
 )
 from ..base import Endpoint
@@ -256,12 +256,8 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
 
 
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
-    body = build_body(request, stream=stream)
-    return HttpRequest(
-        method="POST",
-        url=endpoint.url("/v1/messages"),
-        headers=request_headers(endpoint, request.extra_headers),
-        body=dumps(body),
+    return http_post(
+        request, endpoint, endpoint.url("/v1/messages"), build_body(request, stream=stream)
     )
 
 
@@ -269,6 +265,4 @@ def models_request(endpoint: Endpoint, cursor: str | None = None) -> HttpRequest
     path = "/v1/models?limit=1000"
     if cursor:
         path += f"&after_id={quote(cursor, safe='')}"
-    headers = endpoint.request_headers()
-    headers.pop("content-type", None)  # a GET has no body
-    return HttpRequest(method="GET", url=endpoint.url(path), headers=headers)
+    return http_get(endpoint, endpoint.url(path))

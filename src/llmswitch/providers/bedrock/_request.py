@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ... import catalog
-from ..._json import dumps, dumps_str, loads
+from ..._json import dumps_str, loads
 from ...messages import ChatRequest, ImagePart, Message, Part
 from ...wire import HttpRequest
 from .._claude import (
@@ -47,9 +47,10 @@ from .._common import (
     add_sampling,
     collect_turns,
     content_blocks,
+    http_get,
+    http_post,
     merge_extra_body,
     request_error,
-    request_headers,
     system_messages,
 )
 from ..base import Endpoint
@@ -339,12 +340,8 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
 
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
     action = "converse-stream" if stream else "converse"
-    return HttpRequest(
-        method="POST",
-        url=endpoint.url(f"/model/{quote_model(request.model)}/{action}"),
-        headers=request_headers(endpoint, request.extra_headers),
-        body=dumps(build_body(request)),
-    )
+    url = endpoint.url(f"/model/{quote_model(request.model)}/{action}")
+    return http_post(request, endpoint, url, build_body(request))
 
 
 def count_tokens_request(request: ChatRequest, endpoint: Endpoint) -> HttpRequest:
@@ -356,19 +353,13 @@ def count_tokens_request(request: ChatRequest, endpoint: Endpoint) -> HttpReques
         for k in ("messages", "system", "toolConfig", "additionalModelRequestFields")
         if k in body
     }
-    return HttpRequest(
-        method="POST",
-        url=endpoint.url(f"/model/{quote_model(request.model)}/count-tokens"),
-        headers=request_headers(endpoint, request.extra_headers),
-        body=dumps({"input": {"converse": converse}}),
-    )
+    url = endpoint.url(f"/model/{quote_model(request.model)}/count-tokens")
+    return http_post(request, endpoint, url, {"input": {"converse": converse}})
 
 
 def _control(endpoint: Endpoint, path: str) -> HttpRequest:
-    headers = endpoint.request_headers()
-    headers.pop("content-type", None)  # a GET has no body
     url = endpoint.control(path) if isinstance(endpoint, BedrockEndpoint) else endpoint.url(path)
-    return HttpRequest(method="GET", url=url, headers=headers)
+    return http_get(endpoint, url)
 
 
 def models_request(endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:

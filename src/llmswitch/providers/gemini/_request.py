@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..._json import dumps, loads
+from ..._json import loads
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, TextPart
 from ...wire import HttpRequest
@@ -41,9 +41,10 @@ from .._common import (
     add_sampling,
     collect_turns,
     content_blocks,
+    http_get,
+    http_post,
     merge_extra_body,
     request_error,
-    request_headers,
 )
 from ..base import Endpoint
 
@@ -332,12 +333,8 @@ def build_body(request: ChatRequest) -> Block:
 
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
     method = ":streamGenerateContent?alt=sse" if stream else ":generateContent"
-    return HttpRequest(
-        method="POST",
-        url=endpoint.url(f"/v1beta/{model_resource(request.model)}{method}", request.model),
-        headers=request_headers(endpoint, request.extra_headers),
-        body=dumps(build_body(request)),
-    )
+    url = endpoint.url(f"/v1beta/{model_resource(request.model)}{method}", request.model)
+    return http_post(request, endpoint, url, build_body(request))
 
 
 def count_tokens_request(request: ChatRequest, endpoint: Endpoint) -> HttpRequest:
@@ -347,12 +344,8 @@ def count_tokens_request(request: ChatRequest, endpoint: Endpoint) -> HttpReques
     # Sampling and output settings do not change the prompt's size.
     body.pop("generationConfig", None)
     body["model"] = resource_name(request.model)
-    return HttpRequest(
-        method="POST",
-        url=endpoint.url(f"/v1beta/{model_resource(request.model)}:countTokens", request.model),
-        headers=request_headers(endpoint, request.extra_headers),
-        body=dumps({"generateContentRequest": body}),
-    )
+    url = endpoint.url(f"/v1beta/{model_resource(request.model)}:countTokens", request.model)
+    return http_post(request, endpoint, url, {"generateContentRequest": body})
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -386,23 +379,15 @@ def embed_request(request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:
     if request.extra_body:
         template.update(request.extra_body)  # per-request options such as "title"
     items = [{**template, "content": {"parts": [{"text": text}]}} for text in request.inputs]
-    return HttpRequest(
-        method="POST",
-        url=endpoint.url(
-            f"/v1beta/{model_resource(request.model)}:batchEmbedContents", request.model
-        ),
-        headers=request_headers(endpoint, request.extra_headers),
-        body=dumps({"requests": items}),
-    )
+    url = endpoint.url(f"/v1beta/{model_resource(request.model)}:batchEmbedContents", request.model)
+    return http_post(request, endpoint, url, {"requests": items})
 
 
 # --------------------------------------------------------------------------- models
 
 
 def _get(endpoint: Endpoint, path: str) -> HttpRequest:
-    headers = endpoint.request_headers()
-    headers.pop("content-type", None)  # a GET has no body
-    return HttpRequest(method="GET", url=endpoint.url(path), headers=headers)
+    return http_get(endpoint, endpoint.url(path))
 
 
 def models_request(endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:

@@ -9,7 +9,14 @@ from ... import _json
 from ...errors import ConfigurationError
 from ...messages import ChatRequest, EmbedRequest, ImagePart, Message, ReasoningConfig, TextPart
 from ...wire import HttpRequest
-from .._common import add_sampling, function_spec, merge_extra_body, request_headers
+from .._common import (
+    add_sampling,
+    function_spec,
+    http_get,
+    http_post,
+    merge_extra_body,
+    request_headers,
+)
 from ..base import Endpoint
 
 __all__ = [
@@ -203,18 +210,11 @@ def build_embed_request(request: EmbedRequest, endpoint: Endpoint) -> HttpReques
     if options:
         body["options"] = options
     merge_extra_body(body, top)  # truncate, keep_alive
-    return HttpRequest(
-        method="POST",
-        url=endpoint.url("/api/embed"),
-        headers=request_headers(endpoint, request.extra_headers),
-        body=_json.dumps(body),
-    )
+    return http_post(request, endpoint, endpoint.url("/api/embed"), body)
 
 
 def get_request(endpoint: Endpoint, path: str) -> HttpRequest:
-    headers = endpoint.request_headers()
-    headers.pop("content-type", None)  # a GET has no body
-    return HttpRequest(method="GET", url=endpoint.url(path), headers=headers)
+    return http_get(endpoint, endpoint.url(path))
 
 
 def show_request(endpoint: Endpoint, model: str) -> HttpRequest:

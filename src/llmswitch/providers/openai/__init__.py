@@ -14,6 +14,7 @@ from typing import get_args
 from ...errors import ConfigurationError, ProviderError
 from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
 from ...wire import HttpRequest, HttpResponse
+from .._common import http_get
 from .._hints import expect_field, openai_hint
 from ..base import AdapterBase, Endpoint
 from ._embed import EMBED_BATCH_SIZE, build_embed_request, parse_embed_response
@@ -59,9 +60,7 @@ class OpenAIAdapter(AdapterBase):
         return map_error(request, response)
 
     def models_request(self, endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:
-        headers = endpoint.request_headers()
-        headers.pop("content-type", None)  # a GET has no body
-        return HttpRequest(method="GET", url=endpoint.url("/models"), headers=headers)
+        return http_get(endpoint, endpoint.url("/models"))
 
     def parse_models(
         self, endpoint: Endpoint, response: HttpResponse
