@@ -1,7 +1,7 @@
 """Anthropic error responses and ``event: error`` stream events -> the llmswitch error tree.
 
 Body shape: ``{"type": "error", "error": {"type": "...", "message": "..."}, "request_id": "..."}``
-(WIRE.md 2.6). The HTTP status decides the class; ``error.type`` is kept as ``code``.
+(docs/providers.md §4). The HTTP status decides the class; ``error.type`` is kept as ``code``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ __all__ = [
     "stream_error",
 ]
 
-# The only place Anthropic's context-overflow wording is matched (WIRE.md 6.5). Anthropic
+# The only place Anthropic's context-overflow wording is matched (docs/providers.md §5). Anthropic
 # signals overflow only in the message of a 400 invalid_request_error:
 #   "prompt is too long: 208656 tokens > 200000 maximum"
 #   "input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, ..."

@@ -1,4 +1,4 @@
-"""ChatRequest -> ``POST /v1/messages`` body (WIRE.md 2.3).
+"""ChatRequest -> ``POST /v1/messages`` body (docs/providers.md §2).
 
 Mapping decisions worth knowing:
 

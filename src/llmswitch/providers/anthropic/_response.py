@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["finish_reason", "parse_models", "parse_response", "parse_usage", "refusal_of"]
 
-# WIRE.md 6.2; anything else (a future value) is "other", with the raw value kept.
+# docs/providers.md §1; anything else (a future value) is "other", with the raw value kept.
 _FINISH: dict[str, FinishReason] = {
     **CLAUDE_FINISH,
     "refusal": "content_filter",
@@ -33,7 +33,7 @@ def finish_reason(raw: str | None) -> FinishReason:
 
 
 def parse_usage(usage: Any) -> Usage:
-    """WIRE.md 6.3: Anthropic's ``input_tokens`` excludes cache reads and writes; ours
+    """docs/providers.md §1: Anthropic's ``input_tokens`` excludes cache reads and writes; ours
     includes them. ``output_tokens`` already includes thinking."""
     if not isinstance(usage, dict):
         return Usage()

@@ -1,5 +1,5 @@
 """Embeddings through ``POST /model/{modelId}/invoke`` with each family's native body
-(WIRE.md 4.7; Converse has no embeddings).
+(docs/providers.md §7; Converse has no embeddings).
 
 - **Titan text** (``amazon.titan-embed-text-v1``, ``-v2:0``, ``amazon.titan-embed-g1-text-02``,
   and the text input of ``amazon.titan-embed-image-v1``): one text per call,

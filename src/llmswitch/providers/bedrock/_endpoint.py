@@ -1,5 +1,5 @@
 """Where Bedrock lives (region, runtime and control-plane URLs) and how requests are
-authorised: a Bedrock API key as ``Authorization: Bearer``, or SigV4 (WIRE.md 4.1).
+authorised: a Bedrock API key as ``Authorization: Bearer``, or SigV4 (docs/providers.md §6).
 
 botocore does the signing and the credential chain (environment, shared profile, SSO,
 container and instance roles); it is imported when a provider is built or a request

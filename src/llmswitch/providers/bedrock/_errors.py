@@ -1,6 +1,6 @@
 """Bedrock error responses and stream exception frames -> the llmswitch error tree.
 
-HTTP errors (WIRE.md 4.6): the code is in the ``x-amzn-ErrorType`` header
+HTTP errors (docs/providers.md §4): the code is in the ``x-amzn-ErrorType`` header
 (``ValidationException:http://internal.amazon.com/...``, the text before ``:``) or the
 body's ``__type``/``code``; the message in ``message`` (sometimes ``Message``); the
 request id in ``x-amzn-RequestId``. The code decides the class where it is known (AWS
@@ -37,7 +37,7 @@ __all__ = [
     "stream_exception",
 ]
 
-# The only place Bedrock's context-overflow wording is matched (WIRE.md 6.5): a 400
+# The only place Bedrock's context-overflow wording is matched (docs/providers.md §5): a 400
 # ValidationException whose message says
 #   "Input is too long for requested model."
 #   "The model returned the following errors: prompt is too long: 208656 tokens > 200000 maximum"

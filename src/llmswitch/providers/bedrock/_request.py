@@ -1,4 +1,5 @@
-"""ChatRequest -> ``POST /model/{modelId}/converse`` (or ``converse-stream``) body (WIRE.md 4.2).
+"""ChatRequest -> ``POST /model/{modelId}/converse`` (or ``converse-stream``) body
+(docs/providers.md §2).
 
 Mapping decisions worth knowing:
 
@@ -345,7 +346,7 @@ def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> 
 
 
 def count_tokens_request(request: ChatRequest, endpoint: Endpoint) -> HttpRequest:
-    """``POST /model/{id}/count-tokens`` with the Converse fields that count (WIRE.md 4.7).
+    """``POST /model/{id}/count-tokens`` with the Converse fields that count (docs/providers.md §7).
     Only some models support it; others answer with a ValidationException."""
     body = build_body(request)
     converse = {

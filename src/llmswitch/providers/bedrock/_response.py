@@ -25,7 +25,7 @@ __all__ = [
     "parse_usage",
 ]
 
-# WIRE.md 6.2; anything else (a future value) is "other", with the raw value kept.
+# docs/providers.md §1; anything else (a future value) is "other", with the raw value kept.
 _FINISH: dict[str, FinishReason] = {
     **CLAUDE_FINISH,  # every model on Converse reports these
     "guardrail_intervened": "content_filter",
@@ -40,7 +40,7 @@ def finish_reason(raw: str | None) -> FinishReason:
 
 
 def parse_usage(usage: Any) -> Usage:
-    """WIRE.md 6.3: ``inputTokens`` is the uncached input only; ours adds cache reads and
+    """docs/providers.md §1: ``inputTokens`` is the uncached input only; ours adds cache reads and
     writes. ``totalTokens`` already includes them. No reasoning breakdown is given."""
     if not isinstance(usage, dict):
         return Usage()
@@ -135,7 +135,7 @@ def _strings(value: Any) -> list[str]:
 
 def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], str | None]:
     """``GET /foundation-models``: one unpaginated list. Context windows are not in it
-    (WIRE.md 6.4); they come from the catalog."""
+    (docs/providers.md §7); they come from the catalog."""
     data = load_json(response.body, malformed, None, "model list is not JSON")
     if not isinstance(data, dict) or not isinstance(data.get("modelSummaries"), list):
         raise malformed(None, "expected modelSummaries", response.body)

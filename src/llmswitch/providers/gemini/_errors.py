@@ -1,6 +1,6 @@
 """Gemini (google.rpc.Status) error bodies and mid-stream errors -> the llmswitch error tree.
 
-Body shape (WIRE.md 3.6)::
+Body shape (docs/providers.md §4)::
 
     {"error": {"code": 429, "message": "...", "status": "RESOURCE_EXHAUSTED",
                "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
@@ -31,7 +31,7 @@ __all__ = [
     "parse_retry_delay",
 ]
 
-# The ONLY place Gemini's context-overflow wording is matched (WIRE.md 6.5). Gemini says
+# The ONLY place Gemini's context-overflow wording is matched (docs/providers.md §5). Gemini says
 # it only in the message of a 400 INVALID_ARGUMENT:
 #   "The input token count (3475108) exceeds the maximum number of tokens allowed (1048576)."
 CONTEXT_OVERFLOW_WORDING = ("input token count", "exceeds the maximum number of tokens")

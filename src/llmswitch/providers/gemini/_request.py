@@ -1,5 +1,5 @@
-"""ChatRequest -> ``POST /v1beta/models/{model}:generateContent`` body (WIRE.md 3.3), and the
-requests for streaming, countTokens, batchEmbedContents and the model list.
+"""ChatRequest -> ``POST /v1beta/models/{model}:generateContent`` body (docs/providers.md
+§2), and the requests for streaming, countTokens, batchEmbedContents and the model list.
 
 Mapping decisions worth knowing:
 
@@ -102,7 +102,7 @@ EFFORT_BUDGETS = {
 }
 _PRO_MAX_BUDGET = 32768
 
-# embedContent task types (WIRE.md 3.7); other upper-case values pass through unchanged.
+# embedContent task types (docs/providers.md §7); other upper-case values pass through unchanged.
 TASK_TYPES = frozenset(
     {"RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY", "CLASSIFICATION",
      "CLUSTERING", "CODE_RETRIEVAL_QUERY", "QUESTION_ANSWERING", "FACT_VERIFICATION"}

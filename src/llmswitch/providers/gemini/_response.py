@@ -1,5 +1,5 @@
 """Gemini GenerateContentResponse JSON -> ChatResponse; usage, finish reasons, the model
-list, embeddings and token counts (WIRE.md 3.4, 3.7, 6.2, 6.3).
+list, embeddings and token counts (docs/providers.md §1, §3, §7).
 
 Parts become: ``text`` -> text, ``text`` with ``thought: true`` -> reasoning (consecutive
 thought parts are one block, as in a stream), ``functionCall`` -> a ToolCall whose
@@ -41,7 +41,7 @@ __all__ = [
     "synthetic_id",
 ]
 
-# WIRE.md 6.2. STOP with function calls becomes "tool_calls" (there is no tool finish
+# docs/providers.md §1. STOP with function calls becomes "tool_calls" (there is no tool finish
 # reason); anything not listed, including future values, is "other".
 _FINISH: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -75,7 +75,7 @@ def finish_reason(raw: str | None, has_tool_calls: bool) -> FinishReason:
 
 
 def parse_usage(meta: Any) -> Usage:
-    """WIRE.md 6.3. Proto3 JSON omits zero counts, so within a usageMetadata object an
+    """docs/providers.md §1. Proto3 JSON omits zero counts, so within a usageMetadata object an
     absent output count is 0; a missing object is unknown (all ``None``)."""
     if not isinstance(meta, dict):
         return Usage()

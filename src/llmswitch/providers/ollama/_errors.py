@@ -1,6 +1,6 @@
 """Ollama error bodies and ``{"error": ...}`` stream lines -> the llmswitch error tree.
 
-Body shape: ``{"error": "<message>"}``, a plain string (WIRE.md 5.6). The HTTP status
+Body shape: ``{"error": "<message>"}``, a plain string (docs/providers.md §4). The HTTP status
 decides the class; Ollama has no error codes, so the few conditions it signals only in
 its wording are matched below, each in one named place.
 """
@@ -29,7 +29,7 @@ __all__ = [
     "stream_error",
 ]
 
-# The only place Ollama's context-overflow wording is matched (WIRE.md 6.5). By default
+# The only place Ollama's context-overflow wording is matched (docs/providers.md §5). By default
 # Ollama truncates instead; with ``truncate: false`` (chat or embed) it answers
 # "the input length exceeds the context length" (400 on current servers, 500 on older).
 CONTEXT_OVERFLOW_MESSAGES = ("input length exceeds the context length",)

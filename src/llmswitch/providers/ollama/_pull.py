@@ -1,5 +1,5 @@
 """Downloading a model into an Ollama server: ``POST /api/pull``, NDJSON progress
-(WIRE.md 5.5).
+(docs/providers.md §7).
 
 :class:`PullParser` is sans-I/O like the chat stream parser; :func:`pull_model` and
 :func:`apull_model` drive it over the client's sync or async transport.

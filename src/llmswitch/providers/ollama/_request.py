@@ -1,4 +1,4 @@
-"""ChatRequest/EmbedRequest -> Ollama native HTTP requests (WIRE.md 5.2, 5.5)."""
+"""ChatRequest/EmbedRequest -> Ollama native HTTP requests (docs/providers.md §2, §7)."""
 
 from __future__ import annotations
 

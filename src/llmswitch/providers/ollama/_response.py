@@ -1,5 +1,5 @@
 """Ollama response bodies -> llmswitch types, plus the pieces the stream parser shares:
-tool calls, done reasons and usage (WIRE.md 5.3, 5.5, 6.2, 6.3)."""
+tool calls, done reasons and usage (docs/providers.md §1, §3, §7)."""
 
 from __future__ import annotations
 

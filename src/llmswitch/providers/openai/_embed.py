@@ -1,4 +1,5 @@
-"""Embeddings over ``POST /embeddings`` (WIRE.md 1.7) for OpenAI, Azure and compatible servers.
+"""Embeddings over ``POST /embeddings`` for OpenAI, Azure and compatible servers
+(docs/providers.md §7).
 
 OpenAI and Azure are asked for ``encoding_format: "base64"`` (little-endian float32), as
 the official SDK does by default: the body is about a quarter of the size of a JSON float

@@ -3,7 +3,7 @@
 Serves OpenAI, Azure OpenAI and the compatible servers: both body shapes
 (``{"error": {...}}`` and vLLM's old top-level ``{"object": "error", ...}``),
 non-JSON bodies, error objects inside a 200 body or an SSE stream, and the
-retry-after header forms (WIRE.md 1.6, 1.8, 1.9).
+retry-after header forms (docs/providers.md §4).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .._errors import class_for_status, decode_json, malformed_error, retry_afte
 
 __all__ = ["error_from_payload", "malformed", "map_error", "retry_after_seconds"]
 
-# --- Context overflow signatures: the ONE place the wording is matched (WIRE.md 6.5).
+# --- Context overflow signatures: the ONE place the wording is matched (docs/providers.md §5).
 # Structured signals first; the message wording only where a server gives nothing else.
 _OVERFLOW_CODES = frozenset({"context_length_exceeded"})  # OpenAI, Azure
 _OVERFLOW_TYPES = frozenset({"exceed_context_size_error"})  # llama.cpp

@@ -1,4 +1,4 @@
-"""ChatRequest -> a Chat Completions HTTP request (WIRE.md 1.3)."""
+"""ChatRequest -> a Chat Completions HTTP request (docs/providers.md §2)."""
 
 from __future__ import annotations
 

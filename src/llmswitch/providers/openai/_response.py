@@ -1,5 +1,5 @@
 """Chat Completions response bodies -> ChatResponse, plus the pieces the stream
-parser shares: usage, finish reasons, tool-call arguments (WIRE.md 1.4, 6.2, 6.3)."""
+parser shares: usage, finish reasons, tool-call arguments (docs/providers.md §1, §3)."""
 
 from __future__ import annotations
 
