@@ -24,13 +24,14 @@ from typing import Any
 
 from .._json import loads
 from ..errors import ProviderError
-from ..messages import ChatRequest, Usage
+from ..messages import ChatRequest, EmbeddingResponse, EmbedRequest, Usage
 
 __all__ = [
     "HEAD_LIMIT",
     "RAW_ARGUMENTS_KEY",
     "SHAPE_ERRORS",
     "embed_usage",
+    "embedding_response",
     "index",
     "keep_head",
     "load_json",
@@ -81,6 +82,26 @@ def load_json(
         return loads(body)
     except ValueError:
         raise malformed(request, what, body) from None
+
+
+def embedding_response(
+    request: EmbedRequest,
+    vectors: list[list[float]],
+    raw: Any,
+    tokens: int | None,
+    *,
+    total: int | None = None,
+    model: str | None = None,
+) -> EmbeddingResponse:
+    """The answer to an embeddings call: the model the server names, else the one asked
+    for; usage as :func:`embed_usage`."""
+    return EmbeddingResponse(
+        vectors=vectors,
+        usage=embed_usage(tokens, total),
+        model=model or request.model,
+        provider=request.provider,
+        raw=raw,
+    )
 
 
 def embed_usage(tokens: int | None, total: int | None = None) -> Usage:

@@ -25,7 +25,7 @@ from ..._json import dumps
 from ...messages import EmbeddingResponse, EmbedRequest
 from ...wire import HttpRequest, HttpResponse
 from .._common import int_or_none, merge_extra_body, request_error, request_headers
-from .._shape import embed_usage, load_json
+from .._shape import embedding_response, load_json
 from ..base import Endpoint
 from ._endpoint import quote_model
 from ._errors import malformed
@@ -167,10 +167,4 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
     tokens = int_or_none(data.get("inputTextTokenCount"))
     if tokens is None:
         tokens = _header_int(response.headers, "x-amzn-bedrock-input-token-count")
-    return EmbeddingResponse(
-        vectors=vectors,
-        usage=embed_usage(tokens),
-        model=request.model,
-        provider=request.provider,
-        raw=data,
-    )
+    return embedding_response(request, vectors, data, tokens)

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 from ... import catalog
 from ...errors import ContentFilterError, ProviderError
 from ...events import build_response
-from ...messages import EmbeddingResponse, ModelInfo, ReasoningBlock, ToolCall, Usage
+from ...messages import ModelInfo, ReasoningBlock, ToolCall, Usage
 from ...wire import HttpResponse
 from .._common import int_or_none
-from .._shape import SHAPE_ERRORS, embed_usage, load_json, opt_str, shape_problem
+from .._shape import SHAPE_ERRORS, embedding_response, load_json, opt_str, shape_problem
 from .._shape import text as text_of
 from ..base import Endpoint
 from ._errors import error_from_payload, malformed
 from ._request import SYNTHETIC_ID_PREFIX
 
 if TYPE_CHECKING:
-    from ...messages import ChatRequest, ChatResponse, EmbedRequest, FinishReason
+    from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, FinishReason
 
 __all__ = [
     "blocked_prompt",
@@ -290,13 +290,7 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
         raise malformed(None, "an embedding has no values", response.body) from None
     meta = data.get("usageMetadata")
     tokens = int_or_none(meta.get("promptTokenCount")) if isinstance(meta, dict) else None
-    return EmbeddingResponse(
-        vectors=vectors,
-        usage=embed_usage(tokens),
-        model=request.model,
-        provider=request.provider,
-        raw=data,
-    )
+    return embedding_response(request, vectors, data, tokens)
 
 
 def parse_count_tokens(response: HttpResponse) -> int:

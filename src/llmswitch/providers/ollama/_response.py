@@ -9,15 +9,22 @@ from typing import TYPE_CHECKING, Any
 
 from ... import _json
 from ...events import build_response
-from ...messages import EmbeddingResponse, ModelInfo, ReasoningBlock, ToolCall, Usage
+from ...messages import ModelInfo, ReasoningBlock, ToolCall, Usage
 from ...wire import HttpResponse
 from .._common import int_or_none
-from .._shape import SHAPE_ERRORS, embed_usage, load_json, opt_str, parse_arguments, shape_problem
+from .._shape import (
+    SHAPE_ERRORS,
+    embedding_response,
+    load_json,
+    opt_str,
+    parse_arguments,
+    shape_problem,
+)
 from ..base import Endpoint
 from ._errors import error_message, malformed, map_error, stream_error
 
 if TYPE_CHECKING:
-    from ...messages import ChatRequest, ChatResponse, EmbedRequest, FinishReason
+    from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, FinishReason
 
 __all__ = [
     "map_done",
@@ -211,13 +218,7 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
     except (TypeError, ValueError):
         raise malformed(None, "no 'embeddings' list of vectors", response.body) from None
     tokens = int_or_none(data.get("prompt_eval_count"))
-    return EmbeddingResponse(
-        vectors=vectors,
-        usage=embed_usage(tokens),
-        model=_str(data.get("model")) or request.model,
-        provider=request.provider,
-        raw=data,
-    )
+    return embedding_response(request, vectors, data, tokens, model=_str(data.get("model")))
 
 
 def parse_health(response: HttpResponse) -> str | None:

@@ -23,7 +23,7 @@ from ...errors import ProviderError
 from ...messages import EmbeddingResponse, EmbedRequest
 from ...wire import HttpRequest, HttpResponse
 from .._common import int_or_none, merge_extra_body
-from .._shape import embed_usage
+from .._shape import embedding_response
 from ..base import Endpoint
 from ._errors import error_from_payload, malformed, map_error
 from ._request import Flavor
@@ -145,13 +145,8 @@ def parse_embed_response(request: EmbedRequest, response: HttpResponse) -> Embed
         prompt = int_or_none(usage.get("prompt_tokens"))
         total = int_or_none(usage.get("total_tokens"))
     model = data.get("model")
-    return EmbeddingResponse(
-        vectors=vectors,
-        usage=embed_usage(prompt, total),
-        model=model if isinstance(model, str) and model else request.model,
-        provider=request.provider,
-        raw=data,
-    )
+    model = model if isinstance(model, str) else None
+    return embedding_response(request, vectors, data, prompt, total=total, model=model)
 
 
 def embedding_support(item: Mapping[str, Any], model_id: str, known: bool) -> bool | None:
