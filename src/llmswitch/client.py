@@ -192,7 +192,7 @@ class _Core:
 
     def pipeline(self, middleware: Any) -> Pipeline | None:
         """User middleware plus, when the config has model groups and the user brought
-        no router, a Router placed just outside the first per-attempt layer (DESIGN.md:
+        no router, a Router placed just outside the first per-attempt layer (docs/architecture.md:
         router, then per attempt key pick -> breaker -> retry); ``None`` when there is
         nothing to wrap. With resilience settings in the config (``[retry]``, ``[breaker]``,
         ``[[limits]]``, ``[[quotas]]``, key pools, deployment ``rpm``/``tpm``) the whole
@@ -215,7 +215,7 @@ class _Core:
             if not layers:  # the fast path: no pipeline, the client resumes with it on failure
                 self.retry = retry
                 return None
-            layers.append(retry)  # innermost: retry is the last per-attempt layer (DESIGN.md)
+            layers.append(retry)  # innermost: the last per-attempt layer (docs/architecture.md)
         return Pipeline(layers) if layers else None
 
     def context(self, pid: str, timeout: Any) -> CallContext:

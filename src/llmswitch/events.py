@@ -248,7 +248,7 @@ def build_response(
     raw: Any,
 ) -> ChatResponse:
     """The one place a ChatResponse is assembled, so chat() and stream() agree."""
-    # Rule (WIRE.md 6.2): tool calls present means the turn ended to call them,
+    # Rule (docs/providers.md, section 1): tool calls present means the turn ended to call them,
     # whatever a lenient server reported.
     if tool_calls and finish_reason == "stop":
         finish_reason = "tool_calls"

@@ -1,4 +1,4 @@
-"""Incremental decoder for ``application/vnd.amazon.eventstream`` frames (WIRE.md 4.5).
+"""Incremental decoder for ``application/vnd.amazon.eventstream`` frames (docs/providers.md).
 
 Frame layout (big-endian)::
 

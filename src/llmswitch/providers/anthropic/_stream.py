@@ -1,4 +1,4 @@
-"""Incremental parser for Anthropic's named-event SSE stream (WIRE.md 2.5).
+"""Incremental parser for Anthropic's named-event SSE stream (docs/providers.md, section 3).
 
 Hot path: ``content_block_delta`` is nearly every event, so it is matched first and
 handled inline; everything else goes through :meth:`AnthropicStreamParser._other`.
@@ -95,7 +95,7 @@ class AnthropicStreamParser(StreamParser):
         if self._head is not None and not out and not self._done:
             raise self._unrecognised()
         if not self._done:
-            # No message_stop: the stream was cut off (WIRE.md 6.2 rule 4).
+            # No message_stop: the stream was cut off (docs/providers.md, section 1).
             self._done = True
             raw_stop = self._stop.get("stop_reason")
             raw_stop = raw_stop if isinstance(raw_stop, str) else None

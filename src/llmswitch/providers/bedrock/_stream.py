@@ -1,4 +1,4 @@
-"""Incremental parser for ConverseStream: binary event-stream frames (WIRE.md 4.4, 4.5).
+"""Incremental parser for ConverseStream: binary event-stream frames (docs/providers.md, section 3).
 
 Hot path: ``contentBlockDelta`` with text is nearly every frame, so it is matched first
 and handled inline; everything else goes through :meth:`BedrockStreamParser._other`.
@@ -103,7 +103,7 @@ class BedrockStreamParser(StreamParser):
             metadata = self._metadata or {}
             usage = parse_usage(metadata.get("usage"))
             if stop is None:
-                # No messageStop: the stream was cut off (WIRE.md 6.2 rule 4).
+                # No messageStop: the stream was cut off (docs/providers.md, section 1).
                 out.append(StreamEnd("error", usage, None, self._snapshot()))
             else:
                 raw_stop = stop.get("stopReason")

@@ -1,4 +1,4 @@
-"""Incremental parser for ``:streamGenerateContent?alt=sse`` (WIRE.md 3.5).
+"""Incremental parser for ``:streamGenerateContent?alt=sse`` (docs/providers.md, section 3).
 
 Each SSE event is ``data: <GenerateContentResponse>`` holding only the new parts. There
 is no end marker: the stream ends when the connection closes, so :meth:`close` emits the

@@ -1,4 +1,4 @@
-"""Incremental parser for ``/api/chat`` NDJSON streams (WIRE.md 5.4).
+"""Incremental parser for ``/api/chat`` NDJSON streams (docs/providers.md, section 3).
 
 Hot path: nearly every line is ``{"message": {"role": "assistant", "content": "..."},
 "done": false, ...}``; it costs one ``loads``, a few dict lookups and one TextDelta.
@@ -65,7 +65,7 @@ class OllamaStreamParser(StreamParser):
         if self._head is not None and not out and not self._done:
             raise self._unrecognised()
         if not self._done:
-            # No done:true line: the stream was cut off (WIRE.md 6.2 rule 4).
+            # No done:true line: the stream was cut off (docs/providers.md, section 1).
             self._done = True
             out.append(StreamEnd("error", Usage(), None, None))
 

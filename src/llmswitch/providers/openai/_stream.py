@@ -1,4 +1,4 @@
-"""Incremental parser for Chat Completions SSE streams (WIRE.md 1.5, 1.8, 1.9).
+"""Incremental parser for Chat Completions SSE streams (docs/providers.md, section 3).
 
 This is the hot path: one ``loads`` per chunk, then a handful of dict lookups. The
 common chunk (``delta == {"content": "..."}``) takes a short branch; everything else
