@@ -169,12 +169,14 @@ class SSEDecoder(_LineBuffer):
             if line:
                 if line[:6] == b"data: ":
                     value = line[6:]
-                elif line[:5] == b"data:":
-                    value = line[5:]
-                else:
+                elif line[0] != 100:  # not "d": an event name, or nothing for us
                     if line[:6] == b"event:":
                         event = _NAMES.get(line) or _name(line)
                     continue  # comments (":"), id:, retry: and unknown fields are ignored
+                elif line[:5] == b"data:":
+                    value = line[5:]
+                else:
+                    continue
                 if data is None:
                     data = value
                 elif isinstance(data, list):
