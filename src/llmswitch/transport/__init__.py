@@ -7,17 +7,19 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..wire import limits
+from ..wire import limits, ndjson, sse
 
-# ``llmswitch.transport.limits`` was the caps' documented home before the wire layer:
-# the same module object, so setting a cap there still takes effect.
-sys.modules[__name__ + ".limits"] = limits
+# The framing decoders and their caps lived here before the wire layer: the old module
+# paths stay the same module objects (setting ``llmswitch.transport.limits.MAX_LINE_BYTES``
+# still takes effect), so code written against them keeps working.
+for _module in (limits, ndjson, sse):
+    sys.modules[f"{__name__}.{_module.__name__.rpartition('.')[2]}"] = _module
 
 if TYPE_CHECKING:
     from ._async import AsyncTransport
     from ._sync import SyncTransport
 
-__all__ = ["AsyncTransport", "SyncTransport", "limits"]
+__all__ = ["AsyncTransport", "SyncTransport", "limits", "ndjson", "sse"]
 
 
 def __getattr__(name: str) -> Any:
