@@ -278,9 +278,11 @@ class _Core:
             system=system,
             tools=tool_list,
             tool_choice=to_tool_choice(tool_choice, tool_list) if tool_choice is not None else None,
-            temperature=_number(temperature, "temperature", 0, 2),
+            temperature=_number(temperature, "temperature", 0, 2)
+            if temperature is not None
+            else None,
             max_tokens=max_tokens,
-            top_p=_number(top_p, "top_p", 0, 1),
+            top_p=_number(top_p, "top_p", 0, 1) if top_p is not None else None,
             stop=_stop(stop) if stop is not None else (),
             response_format=to_response_format(response_format)
             if response_format is not None
@@ -595,24 +597,29 @@ class AsyncChatStream:
     """Async twin of :class:`ChatStream`: ``async with`` sends the request,
     ``async for`` yields events, ``response`` (or ``await get_response()``) is final."""
 
-    __slots__ = ("_acc", "_events", "_pending", "_restart", "_source", "_started")
+    __slots__ = ("_acc", "_batched", "_events", "_pending", "_restart", "_source", "_started")
 
     def __init__(
         self,
-        source: AsyncIterator[Event],
+        source: AsyncIterator[Any],
         acc: Accumulator,
         restart: Callable[[LLMError], AsyncIterator[Event]] | None = None,
+        *,
+        batched: bool = False,
     ) -> None:
         self._source = source
+        # ``batched``: the source yields lists of events, one per network read
+        # (HttpProvider.astream_batches), which iteration loops over itself.
+        self._batched = batched
         self._acc = acc
-        self._pending: Event | None = None
+        self._pending: list[Event] = []
         self._started = False
         self._restart = restart  # as in ChatStream
         self._events: Any = None  # the one async generator iteration goes through
 
     async def _first(self) -> None:
         try:
-            self._pending = await self._source.__anext__()
+            first = await self._source.__anext__()
         except StopAsyncIteration:
             pass
         except LLMError as exc:
@@ -622,8 +629,9 @@ class AsyncChatStream:
             restart, self._restart = self._restart, None
             failed = exc
         else:
+            self._pending = first if self._batched else [first]
             return
-        self._source = restart(failed)
+        self._source, self._batched = restart(failed), False
         await self._first()
 
     async def _start(self) -> None:
@@ -652,15 +660,20 @@ class AsyncChatStream:
     async def _iterate(self) -> AsyncIterator[Event]:
         await self._start()
         add = self._acc.add
-        event = self._pending
-        if event is not None:
-            self._pending = None
+        pending, self._pending = self._pending, []
+        for event in pending:
             add(event)
             yield event
         try:
-            async for event in self._source:
-                add(event)
-                yield event
+            if self._batched:
+                async for events in self._source:
+                    for event in events:
+                        add(event)
+                        yield event
+            else:
+                async for event in self._source:
+                    add(event)
+                    yield event
         except LLMError as exc:
             _attach_partial(exc, self._acc)
             raise
@@ -732,15 +745,18 @@ class AsyncClient(_Client):
             )  # fmt: skip
             return AsyncChatStream(self._pipeline.astream(call), acc)
         retry = self._retry
+        batches = getattr(provider, "astream_batches", None)
+        source = provider.astream(request, ctx) if batches is None else batches(request, ctx)
+        batched = batches is not None
         if retry is None:
-            return AsyncChatStream(provider.astream(request, ctx), acc)
+            return AsyncChatStream(source, acc, batched=batched)
         start = time.monotonic()
 
         def restart(error: LLMError) -> AsyncIterator[Event]:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             return retry.aresume_stream(call, _terminal_astream, error, start)
 
-        return AsyncChatStream(provider.astream(request, ctx), acc, restart)
+        return AsyncChatStream(source, acc, restart, batched=batched)
 
     async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         provider, request, ctx = self._core.embed_request(model, input, **options)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from ._frozen import fast_init
 from .errors import ConfigurationError
 
 __all__ = [
@@ -47,6 +48,7 @@ _ROLES = ("system", "user", "assistant", "tool")
 _ROLE_ALIASES = {"developer": "system"}
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TextPart:
     text: str
@@ -54,6 +56,7 @@ class TextPart:
     type: Literal["text"] = "text"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImagePart:
     """An image by ``http(s)`` URL or ``data:<mime>;base64,<data>`` URL."""
@@ -85,6 +88,7 @@ class ImagePart:
 Part: TypeAlias = TextPart | ImagePart
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCall:
     """A call the model asked for. ``arguments`` is the parsed JSON object."""
@@ -96,6 +100,7 @@ class ToolCall:
     signature: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReasoningBlock:
     """One thinking block. Signed/redacted blocks must go back unmodified in later turns."""
@@ -105,6 +110,7 @@ class ReasoningBlock:
     redacted_data: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
     role: Role
@@ -141,6 +147,7 @@ class Message:
         return out
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tool:
     name: str
@@ -152,6 +159,7 @@ class Tool:
     cache_control: Mapping[str, Any] | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolChoice:
     """``mode`` is auto/none/required, or ``tool`` with ``name`` set (force that tool)."""
@@ -160,6 +168,7 @@ class ToolChoice:
     name: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseFormat:
     type: Literal["text", "json_object", "json_schema"]
@@ -168,6 +177,7 @@ class ResponseFormat:
     strict: bool | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReasoningConfig:
     """Reasoning effort (``low``/``medium``/``high``/...) and/or a thinking token budget."""
@@ -176,6 +186,7 @@ class ReasoningConfig:
     budget_tokens: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
     """Token counts. ``input_tokens`` includes cached tokens; ``output_tokens`` includes
@@ -189,6 +200,7 @@ class Usage:
     reasoning_tokens: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChatRequest:
     """A validated, provider-neutral request. ``model`` is the provider's model id."""
@@ -211,6 +223,7 @@ class ChatRequest:
     extra_headers: Mapping[str, str] | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChatResponse:
     id: str | None
@@ -238,6 +251,7 @@ class ChatResponse:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EmbedRequest:
     """A validated embeddings request. ``input_type`` is a retrieval hint
@@ -253,6 +267,7 @@ class EmbedRequest:
     extra_headers: Mapping[str, str] | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EmbeddingResponse:
     """One vector per input, in input order."""
@@ -264,6 +279,7 @@ class EmbeddingResponse:
     raw: Any = field(default=None, compare=False, repr=False)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HealthStatus:
     """Result of a live probe: reachable and authorised (``ok``), round-trip time, and
@@ -276,6 +292,7 @@ class HealthStatus:
     error: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelInfo:
     id: str
@@ -447,11 +464,6 @@ _PLAIN_ROLES = frozenset(("system", "user", "assistant"))
 
 
 def _to_message(raw: Any, where: str) -> Message:
-    # Fast path for the common {"role": ..., "content": "text"} dict.
-    if type(raw) is dict and len(raw) == 2:
-        role, content = raw.get("role"), raw.get("content")
-        if role in _PLAIN_ROLES and type(content) is str:
-            return Message(role=role, content=content)
     if isinstance(raw, Message):
         return _check_typed(raw, where)
     if not isinstance(raw, Mapping):
@@ -570,7 +582,17 @@ def _check_history(messages: tuple[Message, ...]) -> None:
 def to_messages(messages: Any) -> tuple[Message, ...]:
     """Validate and convert OpenAI-style dicts (or Message objects) to Messages."""
     if type(messages) is list and messages:  # the common case, without ABC checks
-        out = tuple([_to_message(m, f"messages[{i}]") for i, m in enumerate(messages)])
+        converted: list[Message] = []
+        for i, m in enumerate(messages):
+            # A plain {"role": ..., "content": "text"} dict needs no checks (nor a name for
+            # its place, built only for an error).
+            if type(m) is dict and len(m) == 2:
+                role, content = m.get("role"), m.get("content")
+                if role in _PLAIN_ROLES and type(content) is str:
+                    converted.append(Message(role=role, content=content))
+                    continue
+            converted.append(_to_message(m, f"messages[{i}]"))
+        out = tuple(converted)
     else:
         if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
             raise _bad("messages", "must be a list of messages")

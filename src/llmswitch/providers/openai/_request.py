@@ -112,7 +112,10 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
         # "system", not "developer": every model and every compatible server takes it.
         messages.append({"role": "system", "content": request.system})
     for i, m in enumerate(request.messages):
-        messages.append(_message(m, f"messages[{i}]"))
+        if m.role == "user" and type(m.content) is str and m.name is None:
+            messages.append({"role": "user", "content": m.content})  # the common turn
+        else:
+            messages.append(_message(m, f"messages[{i}]"))
     body: dict[str, Any] = {"model": request.model, "messages": messages}
 
     if request.tools:

@@ -54,18 +54,24 @@ def map_usage(raw: Any) -> Usage:
     tokens. Anything missing stays ``None``: unknown is not zero."""
     if not isinstance(raw, dict):
         return _NO_USAGE
-    prompt = _int(raw.get("prompt_tokens"))
-    completion = _int(raw.get("completion_tokens"))
-    total = _int(raw.get("total_tokens"))
-    if total is None and prompt is not None and completion is not None:
-        total = prompt + completion
+    # Decoded JSON: a count is exactly an int (``type() is`` also turns booleans away).
+    get = raw.get
+    prompt = get("prompt_tokens")
+    if type(prompt) is not int:
+        prompt = None
+    completion = get("completion_tokens")
+    if type(completion) is not int:
+        completion = None
+    total = get("total_tokens")
+    if type(total) is not int:
+        total = prompt + completion if prompt is not None and completion is not None else None
     cached = written = reasoning = None
-    details = raw.get("prompt_tokens_details")
-    if isinstance(details, dict):
+    details = get("prompt_tokens_details")
+    if details is not None and isinstance(details, dict):
         cached = _int(details.get("cached_tokens"))
         written = _int(details.get("cache_write_tokens"))
-    details = raw.get("completion_tokens_details")
-    if isinstance(details, dict):
+    details = get("completion_tokens_details")
+    if details is not None and isinstance(details, dict):
         reasoning = _int(details.get("reasoning_tokens"))
     return Usage(
         input_tokens=prompt,
@@ -142,19 +148,29 @@ def _parse(request: ChatRequest, data: dict[str, Any], body: bytes, status: int)
     message = choice.get("message")
     if not isinstance(message, dict):
         message = {}
-    content = message.get("content")
-    reasoning = _str(message.get("reasoning")) or _str(message.get("reasoning_content"))
+    get = message.get
+    content = get("content")
+    # The common answer (text, no reasoning, no refusal, no calls) costs one lookup each.
+    reasoning = get("reasoning")
+    if reasoning is not None or "reasoning_content" in message:
+        reasoning = _str(reasoning) or _str(get("reasoning_content"))
+    refusal = get("refusal")
+    if refusal is not None:
+        refusal = _str(refusal)
+    calls = get("tool_calls")
     raw_finish = opt_str(choice.get("finish_reason")) or None
+    response_id = data.get("id")
+    model = data.get("model")
     return build_response(
         provider=request.provider,
-        id=_str(data.get("id")),
-        model=_str(data.get("model")) or request.model,
-        text=content if isinstance(content, str) else "",
-        tool_calls=_tool_calls(message.get("tool_calls")),
+        id=response_id if type(response_id) is str and response_id else None,
+        model=model if type(model) is str and model else request.model,
+        text=content if type(content) is str else "",
+        tool_calls=_tool_calls(calls) if calls is not None else (),
         reasoning=reasoning,
         reasoning_blocks=(ReasoningBlock(text=reasoning),) if reasoning else (),
-        refusal=_str(message.get("refusal")),
-        finish_reason=map_finish(raw_finish),
+        refusal=refusal,
+        finish_reason=_FINISH.get(raw_finish, "other") if raw_finish is not None else "other",
         raw_finish_reason=raw_finish,
         usage=map_usage(data.get("usage")),
         raw=data,
