@@ -12,7 +12,6 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._client_args import (
@@ -407,9 +406,7 @@ class ChatStream:
         self._start()
         return self
 
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __iter__(self) -> Iterator[Event]:
@@ -607,14 +604,10 @@ class AsyncChatStream:
         *,
         batched: bool = False,
     ) -> None:
-        self._source = source
-        # ``batched``: the source yields lists of events, one per network read
-        # (HttpProvider.astream_batches), which iteration loops over itself.
-        self._batched = batched
-        self._acc = acc
+        # ``batched``: the source yields one list of events per network read.
+        self._source, self._batched, self._acc = source, batched, acc
         self._pending: list[Event] = []
-        self._started = False
-        self._restart = restart  # as in ChatStream
+        self._started, self._restart = False, restart  # as in ChatStream
         self._events: Any = None  # the one async generator iteration goes through
 
     async def _first(self) -> None:
@@ -643,9 +636,7 @@ class AsyncChatStream:
         await self._start()
         return self
 
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -747,16 +738,15 @@ class AsyncClient(_Client):
         retry = self._retry
         batches = getattr(provider, "astream_batches", None)
         source = provider.astream(request, ctx) if batches is None else batches(request, ctx)
-        batched = batches is not None
         if retry is None:
-            return AsyncChatStream(source, acc, batched=batched)
+            return AsyncChatStream(source, acc, batched=batches is not None)
         start = time.monotonic()
 
         def restart(error: LLMError) -> AsyncIterator[Event]:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             return retry.aresume_stream(call, _terminal_astream, error, start)
 
-        return AsyncChatStream(source, acc, restart, batched=batched)
+        return AsyncChatStream(source, acc, restart, batched=batches is not None)
 
     async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         provider, request, ctx = self._core.embed_request(model, input, **options)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import replace
 
 from ..errors import ConfigurationError, LLMError, LLMTimeoutError, ProviderError, redact
@@ -30,7 +30,7 @@ from ._hints import public_url
 from ._paging import Listing
 from ._plan import Fanout, Plan, Send, arun, run
 from .base import AdapterBase, Endpoint, StreamParser
-from .runtime import CallContext, Deadlines, timeout_error
+from .runtime import CallContext, Deadlines, FirstTokenTimer, timeout_error
 
 __all__ = ["HttpProvider"]
 
@@ -273,50 +273,73 @@ class HttpProvider:
         )
 
     async def astream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[Event]:
+        batches = self.astream_batches(request, ctx)
+        try:
+            async for events in batches:
+                for event in events:
+                    yield event
+        finally:
+            await batches.aclose()  # an abandoned stream releases its connection now
+
+    async def astream_batches(
+        self, request: ChatRequest, ctx: CallContext
+    ) -> AsyncGenerator[list[Event], None]:
+        """:meth:`astream` a network read at a time: each item is the non-empty list
+        of events one read completed (the client loops over it in its own generator
+        instead of paying an async step per event)."""
         http, parser = self._stream_start(request)
         timeout = ctx.timeout
         try:
             opened = ctx.transport.stream(self.endpoint.prepare(http), timeout)
-            # The deadline rule by timers: this first-token one covers sending the
+            # The deadline rule by timers: the first-token one covers sending the
             # request and reading until the first event exists, and is never held
             # across a yield (the caller's time between events is its own); the
-            # transport's total one covers the whole body.
-            timer = asyncio.timeout(timeout.first_token)
+            # transport's total one covers the whole body, and fires first when
+            # it is the earlier one (so then no first-token timer is needed).
+            first, total = timeout.first_token, timeout.total
+            timer = None
+            if first is not None and (total is None or first <= total):
+                timer = FirstTokenTimer(first)
             events: list[Event] = []
             ended = False
             try:
-                async with timer:
-                    resp = await opened.__aenter__()
-                    try:
-                        if resp.status >= 300:
-                            body = await resp.read()
-                            raise self._refused(request, resp.status, resp.headers, body)
-                        chunks = resp.chunks().__aiter__()
-                        while not events:
-                            try:
-                                chunk = await chunks.__anext__()
-                            except StopAsyncIteration:
-                                events, ended = parser.close(), True
-                                break
-                            events = parser.feed(chunk)
-                    except BaseException as exc:
-                        await opened.__aexit__(type(exc), exc, exc.__traceback__)
-                        raise
-            except TimeoutError:
-                if not timer.expired():
-                    raise  # aiohttp's own (total) timeout, reported by the transport
-                raise timeout_error("first_token", timeout) from None
+                resp = await opened.__aenter__()
+                try:
+                    if resp.status >= 300:
+                        body = await resp.read()
+                        raise self._refused(request, resp.status, resp.headers, body)
+                    chunks = resp.chunks().__aiter__()
+                    while not events:
+                        try:
+                            chunk = await chunks.__anext__()
+                        except StopAsyncIteration:
+                            events, ended = parser.close(), True
+                            break
+                        events = parser.feed(chunk)
+                except BaseException as exc:
+                    await opened.__aexit__(type(exc), exc, exc.__traceback__)
+                    raise
+            except asyncio.CancelledError:
+                if timer is not None and timer.expired():
+                    raise timeout_error("first_token", timeout) from None
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
             # The response is open from here on: the transport's exit (by hand, as an
             # ``async with`` cannot start under the timer and end after it) releases it.
             try:
-                for event in events:
-                    yield event
+                if events:
+                    yield events
                 if not ended:
+                    feed = parser.feed
                     async for chunk in chunks:
-                        for event in parser.feed(chunk):
-                            yield event
-                    for event in parser.close():
-                        yield event
+                        events = feed(chunk)
+                        if events:
+                            yield events
+                    events = parser.close()
+                    if events:
+                        yield events
             except BaseException as exc:
                 await opened.__aexit__(type(exc), exc, exc.__traceback__)
                 raise

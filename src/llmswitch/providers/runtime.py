@@ -4,6 +4,7 @@ with an adapter; :class:`~llmswitch.providers.fake.FakeProvider` does it from a 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from ..events import Event
 from ..messages import ChatRequest, ChatResponse, ModelInfo
 from ..wire import Timeout
 
-__all__ = ["CallContext", "Deadlines", "Provider", "timeout_error"]
+__all__ = ["CallContext", "Deadlines", "FirstTokenTimer", "Provider", "timeout_error"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,3 +109,39 @@ class Deadlines:
         if at is None or now + delay <= at:
             return delay, None
         return max(0.0, at - now), phase
+
+
+class FirstTokenTimer:
+    """The async stream's first-token deadline: one timer handle that cancels the
+    running task when it fires (``asyncio.timeout`` costs about twice as much, paid
+    on every stream). The stream turns the cancellation into its timeout error when
+    :meth:`expired` says it was this timer's alone, and calls :meth:`cancel` once the
+    first event exists."""
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+
+    def __init__(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None  # an async generator runs in its consumer's task
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._fired = False
+        self._handle = loop.call_at(loop.time() + delay, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def expired(self) -> bool:
+        """Whether a CancelledError came from this timer and from nobody else."""
+        if not self._fired:
+            return False
+        self._fired = False
+        return self._task.uncancel() <= self._cancelling
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+        if self._fired:  # fired, but the task went on: take back its cancel request
+            self._fired = False
+            self._task.uncancel()
