@@ -30,6 +30,10 @@ from ._response import map_done, map_usage, tool_call
 
 __all__ = ["OllamaStreamParser"]
 
+# The common line's TextDelta built in the loop as its __init__ does (events.py), one call
+# fewer per event. (events.text_delta_setters, once committed, is the same tuple.)
+_new_text = (object.__new__, *(getattr(TextDelta, f).__set__ for f in ("index", "text", "kind")))
+
 
 class OllamaStreamParser(StreamParser):
     """Emits StreamStart with the first line, text/thinking deltas (index 0), a
@@ -79,6 +83,8 @@ class OllamaStreamParser(StreamParser):
 
     def _lines_of(self, lines: list[bytes], out: list[Event], at_eof: bool) -> None:
         append = out.append
+        new, set_index, set_text, set_kind = _new_text
+        started = self._started
         for line in lines:
             try:
                 obj = loads(line)
@@ -92,14 +98,19 @@ class OllamaStreamParser(StreamParser):
                 raise malformed(self._request, "stream line is not a JSON object", line)
             msg = obj.get("message")
             if type(msg) is dict:
-                self._answered = True
-                if not self._started:
+                if not started:
+                    self._answered = True
                     self._start(obj, out)
+                    started = True
                 content = msg.get("content")
                 if len(msg) == 2 and "role" in msg and type(content) is str:
                     # {"role", "content"}: the common line
-                    if content:
-                        append(TextDelta(0, content))
+                    if content:  # TextDelta(0, content) without the call
+                        event = new(TextDelta)
+                        set_index(event, 0)
+                        set_text(event, content)
+                        set_kind(event, "text")
+                        append(event)
                 else:
                     self._message(msg, line, out)
             elif "error" in obj:
@@ -108,7 +119,7 @@ class OllamaStreamParser(StreamParser):
             if obj.get("done") is True:
                 if not self._answered:
                     raise malformed(self._request, "no message in the response", line)
-                if not self._started:
+                if not started:
                     self._start(obj, out)
                 self._done = True
                 raw = obj.get("done_reason")

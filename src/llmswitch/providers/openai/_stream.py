@@ -33,6 +33,10 @@ __all__ = ["OpenAIStreamParser"]
 
 _NO_HEADERS: dict[str, str] = {}
 
+# The common chunk's TextDelta built in the loop as its __init__ does (events.py), one call
+# fewer per event. (events.text_delta_setters, once committed, is the same tuple.)
+_new_text = (object.__new__, *(getattr(TextDelta, f).__set__ for f in ("index", "text", "kind")))
+
 
 class _Call:
     """A tool call being assembled from its ``tool_calls[].index`` fragments."""
@@ -115,6 +119,9 @@ class OpenAIStreamParser(StreamParser):
     ) -> None:
         append = out.append
         loads = _json.loads
+        new, set_index, set_text, set_kind = _new_text
+        started = self._started
+        answered = self._answered
         chunk: Any = None
         for _, payload in frames:
             if not payload or payload[0] != 0x7B:  # not "{": [DONE], blank, or junk
@@ -137,24 +144,29 @@ class OpenAIStreamParser(StreamParser):
             if choices is None or "error" in chunk:
                 self._check_error(chunk, payload)
             try:
-                if not self._started:
+                if not started:
                     self._start(chunk, choices, out)
+                    started = self._started
                 if choices:
                     choice = choices[0]
-                    if choice.get("index", 0) == 0:
-                        self._answered = True
-                    else:  # n=1, but find choice 0 wherever it is
+                    if choice.get("index", 0) != 0:  # n=1, but find choice 0 wherever it is
                         choice = next((c for c in choices if c.get("index", 0) == 0), None)
                         if choice is None:
                             choice = {}
-                        else:
-                            self._answered = True
+                        elif not answered:
+                            self._answered = answered = True
+                    elif not answered:
+                        self._answered = answered = True
                     delta = choice.get("delta")
                     if delta:
                         content = delta.get("content")
                         if len(delta) == 1 and type(content) is str:
-                            if content:
-                                append(TextDelta(0, content))
+                            if content:  # TextDelta(0, content) without the call
+                                event = new(TextDelta)
+                                set_index(event, 0)
+                                set_text(event, content)
+                                set_kind(event, "text")
+                                append(event)
                         else:
                             self._delta(delta, content, out)
                     finish = choice.get("finish_reason")
