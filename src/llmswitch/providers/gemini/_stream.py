@@ -31,6 +31,7 @@ from ...events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    text_delta_setters,
 )
 from ...messages import ChatRequest, ToolCall
 from ...wire import limits
@@ -102,7 +103,8 @@ class GeminiStreamParser(StreamParser):
     def __init__(self, request: ChatRequest) -> None:
         super().__init__(request)
         self._split = LineSplitter()
-        self._data: list[bytes] = []
+        # The open event's data lines: None, one line, or a list of two or more.
+        self._data: bytes | list[bytes] | None = None
         self._open = 0  # bytes of an event that spans reads
         self._raw: list[bytes] = []  # raw (non-SSE) JSON lines being collected
         self._raw_size = 0
@@ -131,7 +133,8 @@ class GeminiStreamParser(StreamParser):
         if lines[-1] or self._open:  # an event spans reads: cap its size
             self._open = open_size(lines, self._open)
             if self._open > self._split.max_line:
-                head = self._data[0] if self._data else lines[-1]
+                held = self._data
+                head = held[0] if isinstance(held, list) else lines[-1] if held is None else held
                 raise limits.line_too_long(self._split.max_line, head)
 
     def _close(self, out: list[Event]) -> None:
@@ -142,7 +145,8 @@ class GeminiStreamParser(StreamParser):
         # A last event without its blank line still counts.
         self._lines([rest, b""] if rest else [b""], out)
         if self._raw:
-            raw, self._raw = b"\n".join(self._raw), []
+            raw = b"\n".join(self._raw)
+            self._raw.clear()
             self._payload(raw, out)
         if self._head is not None and not out:
             raise self._unrecognised()
@@ -156,21 +160,77 @@ class GeminiStreamParser(StreamParser):
         out.append(StreamEnd(reason, parse_usage(self._usage), raw_finish, self._last))
 
     def _lines(self, lines: list[bytes], out: list[Event]) -> None:
+        # The hot loop: state in locals, and a chunk of one text (or thought) part after
+        # the first is handled inline; anything else goes through _object, unchanged.
         data = self._data
+        raw = self._raw  # cleared in place, never replaced
+        request = self._request
+        append = out.append
+        new, set_index, set_text, set_kind = text_delta_setters
         for line in lines:
-            if self._raw:
+            if raw:
                 self._raw_line(line, out)
             elif not line:
-                if data:
-                    self._payload(data[0] if len(data) == 1 else b"\n".join(data), out)
-                    data.clear()
-            elif line[:6] == b"data: ":
-                data.append(line[6:])
-            elif line[:5] == b"data:":
-                data.append(line[5:])
-            elif line.lstrip()[:1] in (b"{", b"["):
-                self._raw_line(line, out)
-            # comments (":"), event:, id:, retry: carry nothing for us
+                if data is None:
+                    continue
+                payload = b"\n".join(data) if isinstance(data, list) else data
+                data = None
+                try:
+                    obj = loads(payload)
+                except ValueError:
+                    raise malformed(request, "stream chunk is not JSON", payload) from None
+                if self._started:
+                    try:
+                        cand = obj["candidates"][0]
+                        parts = cand["content"]["parts"]
+                        part = parts[0]
+                        text = part["text"]
+                    except (KeyError, TypeError, IndexError):
+                        text = None
+                    if (
+                        type(text) is str
+                        and text
+                        and len(parts) == 1
+                        and "finishReason" not in cand
+                        and cand.get("index", 0) == 0
+                    ):
+                        if part.get("thought"):
+                            if self._kind != _THOUGHT:
+                                self._index += 1
+                                self._kind = _THOUGHT
+                            append(ReasoningDelta(self._index, text))
+                        else:
+                            if self._kind != _TEXT:
+                                self._index += 1
+                                self._kind = _TEXT
+                            event = new(TextDelta)  # TextDelta(self._index, text)
+                            set_index(event, self._index)
+                            set_text(event, text)
+                            set_kind(event, "text")
+                            append(event)
+                        self._answered = True
+                        usage = obj.get("usageMetadata")
+                        if usage is not None:
+                            self._usage = usage
+                        self._last = obj
+                        continue
+                self._object(obj, payload, out)
+            else:
+                if line[:6] == b"data: ":
+                    value = line[6:]
+                elif line[:5] == b"data:":
+                    value = line[5:]
+                else:
+                    if line.lstrip()[:1] in (b"{", b"["):
+                        self._raw_line(line, out)
+                    continue  # comments (":"), event:, id:, retry: carry nothing for us
+                if data is None:
+                    data = value
+                elif isinstance(data, list):
+                    data.append(value)
+                else:
+                    data = [data, value]
+        self._data = data
 
     def _raw_line(self, line: bytes, out: list[Event]) -> None:
         self._raw.append(line)
@@ -180,8 +240,9 @@ class GeminiStreamParser(StreamParser):
         change, self._in_string = _depth_change(line, self._in_string)
         self._depth += change
         if self._depth <= 0:
-            raw, self._raw, self._depth, self._in_string = b"\n".join(self._raw), [], 0, False
-            self._raw_size = 0
+            raw = b"\n".join(self._raw)
+            self._raw.clear()
+            self._depth, self._in_string, self._raw_size = 0, False, 0
             self._payload(raw, out)
 
     # ------------------------------------------------------------------ chunks
@@ -191,6 +252,9 @@ class GeminiStreamParser(StreamParser):
             obj = loads(payload)
         except ValueError:
             raise malformed(self._request, "stream chunk is not JSON", payload) from None
+        self._object(obj, payload, out)
+
+    def _object(self, obj: Any, payload: bytes, out: list[Event]) -> None:
         if isinstance(obj, list) and len(obj) == 1:
             obj = obj[0]
         if not isinstance(obj, dict):
