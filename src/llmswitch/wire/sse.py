@@ -162,7 +162,15 @@ class SSEDecoder(_LineBuffer):
             return []
         out: list[tuple[str | None, bytes]] = []
         append = out.append
-        data = self._data
+        # The open event's first data line, and the list of all of them once a second
+        # comes (rare): the common event costs no isinstance or join.
+        held = self._data
+        more: list[bytes] | None = None
+        data: bytes | None
+        if isinstance(held, list):
+            more, data = held, held[0]
+        else:
+            data = held
         event = self._event
         ended = False
         for line in lines:
@@ -179,17 +187,20 @@ class SSEDecoder(_LineBuffer):
                     continue
                 if data is None:
                     data = value
-                elif isinstance(data, list):
-                    data.append(value)
+                elif more is None:
+                    more = [data, value]
                 else:
-                    data = [data, value]
+                    more.append(value)
             else:
                 if data is not None:
-                    append((event, b"\n".join(data) if isinstance(data, list) else data))
+                    if more is not None:
+                        data = b"\n".join(more)
+                        more = None
+                    append((event, data))
                     data = None
                     ended = True
                 event = None
-        self._data = data
+        self._data = more if more is not None else data
         self._event = event
         if data is not None:  # an event continues into the next read: its size is capped too
             if not ended:  # no event ended in this read: all of it is the open one's
@@ -197,9 +208,7 @@ class SSEDecoder(_LineBuffer):
             else:  # what follows the last blank line
                 self._data_size = 1 + open_size(lines)
             if self._data_size > self.max_line:
-                raise limits.line_too_long(
-                    self.max_line, data[0] if isinstance(data, list) else data
-                )
+                raise limits.line_too_long(self.max_line, data)
         elif self._data_size:
             self._data_size = 0
         return out
