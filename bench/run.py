@@ -58,7 +58,7 @@ class Settings:
 FULL = Settings(5, 2000, 300, 10, 200, 30, 1.5, 15, 10)
 QUICK = Settings(3, 60, 10, 3, 20, 4, 0.1, 3, 2)
 
-# (group key, case id, max ratio, what the budget is called in DESIGN.md 4). Budgets are
+# (group key, case id, max ratio, what the budget is called in docs/architecture.md). Budgets are
 # ratios to the orjson floor (floor-orjson): the JSON library llmswitch itself uses, so
 # the margin is what the rest of the path costs. The stdlib-json floor is reported too.
 BUDGET_FLOOR = "floor-orjson"
@@ -378,7 +378,7 @@ def print_summary(groups: dict[str, GroupResult], vs: list[dict[str, Any]], quic
                 if any(cells):
                     say(f"   {cid:<22}" + "".join(f"{x:>20}" for x in cells))
     say(
-        "\n== budgets (DESIGN.md section 4)"
+        '\n== budgets (docs/architecture.md, "Performance budgets")'
         + ("  [--quick: few iterations, noisy]" if quick else "")
     )
     for v in vs:
