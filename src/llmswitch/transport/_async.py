@@ -9,7 +9,7 @@ the body cap.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -143,7 +143,7 @@ class AsyncTransport:
                 # Proxies from the environment are resolved once per origin below:
                 # trust_env=True would cost two executor hops on every request.
                 trust_env=False,
-                request_class=_Request,
+                skip_auto_headers=("User-Agent",),
             )
         self._current = (loop, session)
         return session
@@ -201,21 +201,6 @@ class AsyncTransport:
                     await session.close()
             else:
                 _abandon(session, other)
-
-
-class _Request(aiohttp.ClientRequest):
-    """A request that sends no User-Agent of aiohttp's own (the provider sees only the
-    adapter's headers and the Accept defaults). Not by the session's
-    ``skip_auto_headers``: with it aiohttp copies the headers of every request."""
-
-    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
-        if skip_auto_headers is not None:  # a per-request skip (and aiohttp < 3.12: always)
-            super().update_auto_headers((*skip_auto_headers, "User-Agent"))
-            return
-        headers = self.headers
-        for name, value in self.DEFAULT_HEADERS.items():
-            if name not in headers:
-                headers[name] = value
 
 
 def _abandon(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None) -> None:
