@@ -20,6 +20,7 @@ from ...events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    text_delta_setters,
 )
 from ...messages import ChatRequest, Usage
 from ...wire.ndjson import NDJSONDecoder
@@ -29,10 +30,6 @@ from ._errors import malformed, stream_error
 from ._response import map_done, map_usage, tool_call
 
 __all__ = ["OllamaStreamParser"]
-
-# The common line's TextDelta built in the loop as its __init__ does (events.py), one call
-# fewer per event. (events.text_delta_setters, once committed, is the same tuple.)
-_new_text = (object.__new__, *(getattr(TextDelta, f).__set__ for f in ("index", "text", "kind")))
 
 
 class OllamaStreamParser(StreamParser):
@@ -83,7 +80,7 @@ class OllamaStreamParser(StreamParser):
 
     def _lines_of(self, lines: list[bytes], out: list[Event], at_eof: bool) -> None:
         append = out.append
-        new, set_index, set_text, set_kind = _new_text
+        new, set_index, set_text, set_kind = text_delta_setters
         started = self._started
         for line in lines:
             try:

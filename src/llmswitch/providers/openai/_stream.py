@@ -21,6 +21,7 @@ from ...events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    text_delta_setters,
 )
 from ...messages import ChatRequest, ToolCall
 from ...wire.sse import SSEDecoder
@@ -32,10 +33,6 @@ from ._response import map_finish, map_usage, parse_arguments
 __all__ = ["OpenAIStreamParser"]
 
 _NO_HEADERS: dict[str, str] = {}
-
-# The common chunk's TextDelta built in the loop as its __init__ does (events.py), one call
-# fewer per event. (events.text_delta_setters, once committed, is the same tuple.)
-_new_text = (object.__new__, *(getattr(TextDelta, f).__set__ for f in ("index", "text", "kind")))
 
 
 class _Call:
@@ -119,7 +116,7 @@ class OpenAIStreamParser(StreamParser):
     ) -> None:
         append = out.append
         loads = _json.loads
-        new, set_index, set_text, set_kind = _new_text
+        new, set_index, set_text, set_kind = text_delta_setters
         started = self._started
         answered = self._answered
         chunk: Any = None
