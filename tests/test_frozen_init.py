@@ -1,0 +1,103 @@
+"""``_frozen.fast_init``: the value types' cheaper ``__init__`` behaves as dataclass's own."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import pickle
+from dataclasses import dataclass, field
+
+import pytest
+
+from llmswitch._frozen import fast_init
+from llmswitch.messages import ChatResponse, Message, Usage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plain:
+    a: int
+    b: str = "x"
+    c: list[int] = field(default_factory=list)
+
+
+@fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fast:
+    a: int
+    b: str = "x"
+    c: list[int] = field(default_factory=list)
+
+
+def test_same_values_defaults_and_fresh_factories() -> None:
+    fast, plain = Fast(a=1), Plain(a=1)
+    assert (fast.a, fast.b, fast.c) == (plain.a, plain.b, plain.c) == (1, "x", [])
+    assert Fast(a=1).c is not Fast(a=1).c  # a new list per instance
+    given = [1]
+    assert Fast(a=1, c=given).c is given
+
+
+def test_still_frozen_and_slotted() -> None:
+    fast = Fast(a=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.a = 2  # type: ignore[misc]
+    with pytest.raises((AttributeError, TypeError)):
+        fast.other = 1  # type: ignore[attr-defined]
+
+
+def test_equality_hash_repr_replace_pickle_copy() -> None:
+    fast = Fast(a=1, b="y", c=[2])
+    assert fast == Fast(a=1, b="y", c=[2]) and fast != Fast(a=2)
+    assert repr(fast) == repr(Plain(a=1, b="y", c=[2])).replace("Plain", "Fast")
+    assert dataclasses.replace(fast, a=5) == Fast(a=5, b="y", c=[2])
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert pickle.loads(pickle.dumps(fast, protocol)) == fast
+    assert copy.deepcopy(fast) == fast and copy.copy(fast) == fast
+    assert hash(Fast(a=1, b="y", c=())) == hash(Fast(a=1, b="y", c=()))  # type: ignore[arg-type]
+
+
+def test_keyword_only_and_required_fields_as_before() -> None:
+    with pytest.raises(TypeError):
+        Fast(1)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Fast()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Fast(a=1, d=2)  # type: ignore[call-arg]
+
+
+def test_signature_keeps_names_defaults_and_types() -> None:
+    fast = inspect.signature(Fast)
+    plain = inspect.signature(Plain)
+    assert [(p.name, p.kind, p.annotation) for p in fast.parameters.values()] == [
+        (p.name, p.kind, p.annotation) for p in plain.parameters.values()
+    ]
+    assert fast.parameters["b"].default == "x"
+
+
+def test_refuses_what_it_cannot_reproduce() -> None:
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            pass
+
+    @dataclass(frozen=True, slots=True)
+    class Positional:
+        a: int
+
+    for cls in (Checked, Positional):
+        with pytest.raises(TypeError, match="does not handle"):
+            fast_init(cls)
+
+
+def test_the_value_types_use_it() -> None:
+    response = ChatResponse(id=None, model="m", provider="p")
+    assert (
+        response.usage == Usage()
+        and response.usage is not ChatResponse(id=None, model="m", provider="p").usage
+    )
+    assert Message(role="user", content="hi").tool_calls == ()
+    for cls in (ChatResponse, Message, Usage):  # built by fast_init, named as before
+        assert "_FACTORY" in cls.__init__.__globals__
+        assert cls.__init__.__qualname__ == f"{cls.__name__}.__init__"
