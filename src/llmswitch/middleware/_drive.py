@@ -205,22 +205,27 @@ async def adrive_chat(script: Script, next: AsyncChatHandler) -> Any:
 # ---------------------------------------------------------------------- settling
 
 
+def _settling_step(script: Script, value: Any, error: BaseException | None) -> Op | None:
+    """The next settling effect of a committed script, or ``None`` when it is done.
+    The script must not try again; whatever it returns or re-raises of ``error`` is
+    dropped: the stream's own outcome wins."""
+    try:
+        effect = script.send(value) if error is None else script.throw(error)
+    except StopIteration:
+        return None
+    except BaseException as exc:
+        if exc is error:
+            return None
+        raise
+    if type(effect) is not Op:
+        script.close()
+        raise RuntimeError("a layer tried a stream again after its first event")
+    return effect
+
+
 def _settle(script: Script, value: Any, error: BaseException | None) -> None:
-    """Hand the stream's outcome to a committed script and run its settling effects
-    (sync). The script must not try again; whatever it returns or re-raises of
-    ``error`` is dropped: the stream's own outcome wins."""
-    while True:
-        try:
-            effect = script.send(value) if error is None else script.throw(error)
-        except StopIteration:
-            return
-        except BaseException as exc:
-            if exc is error:
-                return
-            raise
-        if type(effect) is not Op:
-            script.close()
-            raise RuntimeError("a layer tried a stream again after its first event")
+    """Hand the stream's outcome to a committed script and run its settling effects."""
+    while (effect := _settling_step(script, value, error)) is not None:
         value = error = None
         try:
             value = effect.sync(*effect.args, **effect.kwargs)
@@ -229,18 +234,7 @@ def _settle(script: Script, value: Any, error: BaseException | None) -> None:
 
 
 async def _asettle(script: Script, value: Any, error: BaseException | None) -> None:
-    while True:
-        try:
-            effect = script.send(value) if error is None else script.throw(error)
-        except StopIteration:
-            return
-        except BaseException as exc:
-            if exc is error:
-                return
-            raise
-        if type(effect) is not Op:
-            script.close()
-            raise RuntimeError("a layer tried a stream again after its first event")
+    while (effect := _settling_step(script, value, error)) is not None:
         value = error = None
         try:
             value = await effect.async_(*effect.args, **effect.kwargs)
