@@ -1,46 +1,32 @@
 """``Client`` and ``AsyncClient``: resolve the model, validate the request, hand it to
 the provider over the client's pooled transport.
 
-Both share :class:`_Core` (configuration, provider lookup, validation); they differ
+Both share :class:`~llmswitch._core._Core` (configuration, provider lookup, validation); they differ
 only in the transport they own and whether they await.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._client_args import (
-    check_max_retries,
-    check_middleware,
-    check_providers,
-    unknown_argument,
-)
-from .config import Config, ProviderConfig, load_config, snapshot_env
+from ._client_args import unknown_argument
+from ._core import _Core, _counter
+from .config import Config, ProviderConfig
 from .errors import ConfigurationError, LLMError
 from .events import Accumulator, Event
 from .messages import (
-    ChatRequest,
     ChatResponse,
     EmbeddingResponse,
-    EmbedRequest,
     HealthStatus,
     ModelInfo,
-    to_messages,
-    to_reasoning,
-    to_response_format,
-    to_tool_choice,
-    to_tools,
 )
 from .middleware.base import (
     ACCUMULATOR_KEY,
     Call,
     Middleware,
-    Pipeline,
     _terminal_achat,
     _terminal_astream,
     _terminal_chat,
@@ -50,307 +36,9 @@ from .providers.runtime import CallContext, Provider
 from .wire import to_timeout
 
 if TYPE_CHECKING:
-    from .middleware.retry import Retry
     from .providers.ollama import PullProgress
 
 __all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client"]
-
-_OPTIONS = (
-    "system", "tools", "tool_choice", "temperature", "max_tokens", "top_p", "stop",
-    "response_format", "reasoning", "user", "metadata", "timeout", "extra_body", "extra_headers",
-)  # fmt: skip
-_EMBED_OPTIONS = ("dimensions", "input_type", "user", "timeout", "extra_body", "extra_headers")
-
-
-def _unknown_option(
-    options: Mapping[str, Any], known: tuple[str, ...] = _OPTIONS
-) -> ConfigurationError:
-    import difflib
-
-    name = sorted(options)[0]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigurationError(f"unknown option {name!r}{hint}", field=name)
-
-
-# Retries of a retryable error when the client is given none (as the official SDKs).
-DEFAULT_MAX_RETRIES = 2
-
-
-def _number(value: Any, name: str, lo: float, hi: float) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise ConfigurationError(f"{name} must be a number from {lo} to {hi}", field=name)
-    return float(value)
-
-
-def _stop(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list | tuple) and all(isinstance(s, str) and s for s in value):
-        return tuple(value)
-    raise ConfigurationError("stop must be a string or a list of non-empty strings", field="stop")
-
-
-class _Core:
-    """What the sync and async clients share: configuration and request validation."""
-
-    def __init__(
-        self,
-        config: str | os.PathLike[str] | Config | None,
-        providers: Iterable[Provider | ProviderConfig],
-        timeout: Any,
-        env: Mapping[str, str] | None,
-        transport: Any,
-        max_retries: Any = None,
-    ) -> None:
-        self.transport = transport
-        if env is not None and not isinstance(env, Mapping):
-            raise ConfigurationError("env must be a dict of environment variables", field="env")
-        if config is not None and not isinstance(config, str | os.PathLike | Config):
-            raise ConfigurationError(
-                "config must be a path to llmswitch.toml or a Config", field="config"
-            )
-        providers = check_providers(providers)
-        retries = check_max_retries(max_retries)
-        # Read once, now, as the official SDKs do: a later change to the environment
-        # does not move a client built before it (only the variables providers read).
-        self.env: Mapping[str, str] = snapshot_env(os.environ if env is None else env)
-        source = os.environ if env is None else env  # ${VAR} in the file: any variable
-        self.config = config if isinstance(config, Config) else load_config(config, source)
-        self.timeout = to_timeout(timeout)
-        if retries is not None and self.config.retry is not None:
-            # An explicit max_retries overrides [retry] attempts; 0 turns it off.
-            policy = (
-                dataclasses.replace(self.config.retry, attempts=retries + 1) if retries else None
-            )
-            self.config = dataclasses.replace(self.config, retry=policy)
-        self.max_retries = DEFAULT_MAX_RETRIES if retries is None else retries
-        # The default retry layer when the client has no other middleware: its first try
-        # runs without it (see Client.chat), so the call path stays as cheap as before.
-        self.retry: Retry | None = None
-        self._providers: dict[str, Provider] = {}
-        declared: dict[str, ProviderConfig] = {}
-        for p in providers:
-            if isinstance(p, ProviderConfig):
-                declared[p.id] = p
-            else:
-                self._providers[p.id] = p
-        if declared:
-            self.config = dataclasses.replace(
-                self.config, providers={**self.config.providers, **declared}
-            )
-        self._lock = threading.Lock()
-        self._contexts: dict[str, CallContext] = {}
-
-    def provider(self, pid: str) -> Provider:
-        provider = self._providers.get(pid)
-        if provider is None:
-            from .providers.registry import build_provider
-
-            with self._lock:
-                provider = self._providers.get(pid)
-                if provider is None:
-                    provider = self._providers[pid] = build_provider(pid, self.config, self.env)
-        return provider
-
-    def resolve(self, model: Any) -> tuple[Provider, str]:
-        if not isinstance(model, str) or not model:
-            raise ConfigurationError("model must be a non-empty string", field="model")
-        target = self.config.aliases.get(model, model)
-        pid, sep, name = target.partition("/")
-        if not sep or not pid or not name:
-            group = self.config.models.get(model)
-            if group is None:
-                raise ConfigurationError(
-                    f"model {model!r} must be '<provider>/<model>', an alias or a model group "
-                    "from llmswitch.toml",
-                    field="model",
-                )
-            # The router picks the deployment per call; the primary one stands in for
-            # validation and anything that does not route (embed, count_tokens).
-            pid, _, name = group.primary.model.partition("/")
-            pid = group.primary.endpoint or pid  # its own base_url/api_key: derived provider
-        return self.provider(pid), name
-
-    def _default_retry(self, layers: Sequence[Middleware]) -> Retry | None:
-        """A Retry of ``max_retries`` retries, unless retries are off or already there
-        (the user's own Retry, or ``[retry]`` from llmswitch.toml): never two layers."""
-        if self.max_retries == 0 or self.config.retry is not None:
-            return None
-        from .middleware.retry import Retry, RetryPolicy
-
-        if any(isinstance(m, Retry) for m in layers):
-            return None
-        # The default retries stay within the call's total timeout, so
-        # Client(timeout={"total": 3}) ends after about 3 s, retries included.
-        return Retry(RetryPolicy(attempts=self.max_retries + 1), within_timeout=True)
-
-    def pipeline(self, middleware: Any) -> Pipeline | None:
-        """User middleware plus, when the config has model groups and the user brought
-        no router, a Router placed just outside the first per-attempt layer (docs/architecture.md:
-        router, then per attempt key pick -> breaker -> retry); ``None`` when there is
-        nothing to wrap. With resilience settings in the config (``[retry]``, ``[breaker]``,
-        ``[[limits]]``, ``[[quotas]]``, key pools, deployment ``rpm``/``tpm``) the whole
-        default stack is built from them instead (see :mod:`llmswitch.middleware._stack`)."""
-        middleware = check_middleware(middleware)
-        if self.config.resilient:
-            from .middleware._stack import build_stack
-
-            layers = build_stack(self.config, self.provider, middleware)
-        else:
-            layers = list(middleware)
-            if self.config.models:
-                from .middleware.router import Router  # only clients with model groups need it
-
-                if not any(isinstance(m, Router) for m in layers):
-                    at = next((i for i, m in enumerate(layers) if m.per_attempt), len(layers))
-                    layers.insert(at, Router(self.config.models, self.provider))
-        retry = self._default_retry(layers)
-        if retry is not None:
-            if not layers:  # the fast path: no pipeline, the client resumes with it on failure
-                self.retry = retry
-                return None
-            layers.append(retry)  # innermost: the last per-attempt layer (docs/architecture.md)
-        return Pipeline(layers) if layers else None
-
-    def context(self, pid: str, timeout: Any) -> CallContext:
-        """Per-call settings: the call's timeout over the provider's over the client's."""
-        if timeout is None:  # the common case: one shared context per provider
-            ctx = self._contexts.get(pid)
-            if ctx is None:
-                ctx = self._contexts[pid] = self._context(pid, None)
-            return ctx
-        return self._context(pid, timeout)
-
-    def _context(self, pid: str, timeout: Any) -> CallContext:
-        pc = self.config.providers.get(pid)
-        base = pc.timeout if pc is not None and pc.timeout is not None else self.timeout
-        return CallContext(timeout=to_timeout(timeout, base), transport=self.transport)
-
-    def request(
-        self,
-        model: Any,
-        messages: Any,
-        *,
-        system: Any = None,
-        tools: Any = None,
-        tool_choice: Any = None,
-        temperature: Any = None,
-        max_tokens: Any = None,
-        top_p: Any = None,
-        stop: Any = None,
-        response_format: Any = None,
-        reasoning: Any = None,
-        user: Any = None,
-        metadata: Any = None,
-        timeout: Any = None,
-        extra_body: Any = None,
-        extra_headers: Any = None,
-        **unknown: Any,
-    ) -> tuple[Provider, ChatRequest, CallContext]:
-        if unknown:
-            raise _unknown_option(unknown)
-        provider, name = self.resolve(model)
-        tool_list = to_tools(tools) if tools is not None else ()
-        if system is not None and not isinstance(system, str):
-            raise ConfigurationError("system must be a string", field="system")
-        if max_tokens is not None and (
-            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-        ):
-            raise ConfigurationError("max_tokens must be a positive integer", field="max_tokens")
-        if user is not None and not isinstance(user, str):
-            raise ConfigurationError("user must be a string", field="user")
-        if metadata is not None or extra_body is not None or extra_headers is not None:
-            for field_name, value in (
-                ("metadata", metadata), ("extra_body", extra_body), ("extra_headers", extra_headers)
-            ):  # fmt: skip
-                if value is not None and not isinstance(value, Mapping):
-                    raise ConfigurationError(f"{field_name} must be a dict", field=field_name)
-        request = ChatRequest(
-            provider=provider.id,
-            model=name,
-            messages=to_messages(messages),
-            system=system,
-            tools=tool_list,
-            tool_choice=to_tool_choice(tool_choice, tool_list) if tool_choice is not None else None,
-            temperature=_number(temperature, "temperature", 0, 2)
-            if temperature is not None
-            else None,
-            max_tokens=max_tokens,
-            top_p=_number(top_p, "top_p", 0, 1) if top_p is not None else None,
-            stop=_stop(stop) if stop is not None else (),
-            response_format=to_response_format(response_format)
-            if response_format is not None
-            else None,
-            reasoning=to_reasoning(reasoning) if reasoning is not None else None,
-            user=user,
-            metadata=metadata,
-            extra_body=extra_body,
-            extra_headers=extra_headers,
-        )
-        return provider, request, self.context(provider.id, timeout)
-
-    def embed_request(
-        self,
-        model: Any,
-        input: Any,
-        *,
-        dimensions: Any = None,
-        input_type: Any = None,
-        user: Any = None,
-        timeout: Any = None,
-        extra_body: Any = None,
-        extra_headers: Any = None,
-        **unknown: Any,
-    ) -> tuple[Any, EmbedRequest, CallContext]:
-        if unknown:
-            raise _unknown_option(unknown, _EMBED_OPTIONS)
-        provider, name = self.resolve(model)
-        inputs = (input,) if isinstance(input, str) else input
-        if not isinstance(inputs, list | tuple) or not inputs:
-            raise ConfigurationError("input must be a string or a non-empty list", field="input")
-        for i, text in enumerate(inputs):
-            if not isinstance(text, str) or not text:
-                raise ConfigurationError("must be a non-empty string", field=f"input[{i}]")
-        if dimensions is not None and (
-            isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
-        ):
-            raise ConfigurationError("dimensions must be a positive integer", field="dimensions")
-        for field_name, value in (("input_type", input_type), ("user", user)):
-            if value is not None and not isinstance(value, str):
-                raise ConfigurationError(f"{field_name} must be a string", field=field_name)
-        embedder = getattr(provider, "embed", None)
-        if embedder is None:
-            raise ConfigurationError(
-                f"provider {provider.id!r} has no embeddings", field="model", provider=provider.id
-            )
-        request = EmbedRequest(
-            provider=provider.id,
-            model=name,
-            inputs=tuple(inputs),
-            dimensions=dimensions,
-            input_type=input_type,
-            user=user,
-            extra_body=extra_body,
-            extra_headers=extra_headers,
-        )
-        return provider, request, self.context(provider.id, timeout)
-
-
-def _counter(provider: Provider, method: str, request: ChatRequest) -> Any:
-    counter = getattr(provider, method, None)
-    if counter is None:
-        raise ConfigurationError(
-            f"provider {provider.id!r} cannot count tokens",
-            field="model",
-            provider=provider.id,
-            model=request.model,
-        )
-    return counter
 
 
 def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
