@@ -7,10 +7,11 @@ import pytest
 from llmswitch.testing import block_network
 from tests.support.bedrock import aws_env
 from tests.support.loopback import Loopback
+from tests.support.sql import database, database_url
 from tests.support.state import backend, redis_prefix
 
 # Fixtures shared by every module: pytest finds them here.
-__all__ = ["aws_env", "backend", "redis_prefix"]
+__all__ = ["aws_env", "backend", "database", "database_url", "redis_prefix"]
 
 _PROVIDER_ENV = (
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "AZURE_OPENAI_API_KEY",
@@ -22,10 +23,14 @@ _PROVIDER_ENV = (
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests see no provider settings from the machine they run on, and no llmswitch.toml."""
+    """Tests see no provider settings from the machine they run on, no llmswitch.toml and
+    no database of its own."""
     for name in _PROVIDER_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    # The default database lives under LLMSWITCH_HOME: never the real one of the machine.
+    monkeypatch.delenv("LLMSWITCH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("LLMSWITCH_HOME", str(tmp_path_factory.mktemp("home") / "llmswitch"))
 
 
 @pytest.fixture

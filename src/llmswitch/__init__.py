@@ -32,6 +32,7 @@ from .errors import (
     RateLimitError,
     RateLimitExceeded,
     StateStoreError,
+    StorageError,
     TransportError,
 )
 from .events import (
@@ -111,6 +112,7 @@ __all__ = [
     "ReasoningEnd",
     "RefusalDelta",
     "StateStoreError",
+    "StorageError",
     "StreamEnd",
     "StreamStart",
     "TextDelta",

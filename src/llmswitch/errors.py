@@ -20,6 +20,7 @@ Every error raised by llmswitch derives from :class:`LLMError`::
     ├── BudgetExceededError         a local spend budget is used up
     ├── CircuitOpenError            the deployment's breaker is open
     ├── StateStoreError             the shared state store (Redis) failed; names its URL
+    ├── StorageError                the SQL database failed (unreachable, migration); names its URL
     └── AllProvidersFailedError     every deployment failed; ``errors`` holds each attempt
 
 Each class carries ``retryable``: whether repeating the same call later can succeed.
@@ -54,6 +55,7 @@ __all__ = [
     "RateLimitError",
     "RateLimitExceeded",
     "StateStoreError",
+    "StorageError",
     "TransportError",
     "redact",
 ]
@@ -258,6 +260,21 @@ class StateStoreError(LLMError):
     def __init__(self, message: str, *, url: str = "", **kw: Any):
         self.url = url
         super().__init__(message, **kw)
+
+
+class StorageError(LLMError):
+    """The SQL database (``LLMSWITCH_DATABASE_URL`` / ``[storage] database_url``) could not
+    be used: unreachable, locked, a failed or too-new schema migration, a rejected
+    statement. ``url`` is the database URL with any password masked; ``version`` the
+    schema migration that failed, when one did."""
+
+    def __init__(
+        self, message: str, *, url: str = "", version: int | None = None, retryable: bool = False
+    ):
+        self.url = url
+        self.version = version
+        self.retryable = retryable
+        super().__init__(message)
 
 
 class AllProvidersFailedError(LLMError):

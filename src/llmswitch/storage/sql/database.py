@@ -1,0 +1,426 @@
+"""``Database``: one SQL database, usable from sync and async code alike.
+
+Repository code is written once, as a sync function over a SQLAlchemy Core
+``Connection``; ``db.run(fn, *args)`` runs it on the sync engine and
+``await db.arun(fn, *args)`` on the async engine through ``AsyncConnection.run_sync``
+(the async driver does the I/O, so the event loop is never blocked). Each call is one
+transaction: committed when ``fn`` returns, rolled back when it raises.
+
+Nothing here sits on the chat path: the database holds the key vault, the audit log
+and configuration history, read when they change, not per call.
+
+SQLAlchemy and the drivers are imported when the first engine is made, so importing
+this module (and ``import llmswitch``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+
+from ...errors import ConfigurationError, StorageError, redact
+from . import _url
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from ._migrate import MigrationStatus
+
+__all__ = ["Database", "open_database"]
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+# Execution option read by the SQLite "begin" hook: how this transaction starts.
+_BEGIN = "llmswitch_sqlite_begin"
+_BUSY_TIMEOUT_S = 30.0  # how long SQLite waits for another writer before "database is locked"
+
+
+def open_database(
+    url: str | None = None,
+    env: Mapping[str, str] = os.environ,
+    *,
+    field: str = "database_url",
+    **options: Any,
+) -> Database:
+    """The :class:`Database` at ``url``; ``None`` means ``$LLMSWITCH_DATABASE_URL``, else
+    ``sqlite:///$LLMSWITCH_HOME/llmswitch.db`` (the directory is created, mode 0700).
+    ``field`` names where ``url`` came from in errors (e.g. ``"[storage] database_url"``);
+    ``options`` go to :class:`Database`. Nothing connects until first use."""
+    resolved = _url.resolve_database_url(url, env, field=field)
+    if resolved.is_default:
+        _make_home(os.path.dirname(resolved.path), resolved.display)
+    return Database(resolved, **options)
+
+
+def _make_home(path: str, display: str) -> None:
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.stat(path)
+        # Keys and audit history live here: others need no access. Only tighten what
+        # we own; a shared directory someone else set up stays as it is.
+        if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the llmswitch home directory {path!r} for {display}: "
+            f"{exc.strerror or exc} (set LLMSWITCH_HOME or LLMSWITCH_DATABASE_URL)",
+            url=display,
+        ) from None
+
+
+class Database:
+    """One database: a sync engine and an async engine, each made on first use.
+
+    ``pool_size``/``max_overflow`` size the PostgreSQL pools (per engine);
+    ``connect_timeout`` bounds connecting to PostgreSQL, ``busy_timeout`` how long
+    SQLite waits for a concurrent writer. Pending migrations are applied on first
+    use (the first :meth:`run`/:meth:`arun`), or explicitly by :meth:`upgrade`.
+    """
+
+    def __init__(
+        self,
+        resolved: _url.ResolvedUrl,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 5,
+        connect_timeout: float = 10.0,
+        busy_timeout: float = _BUSY_TIMEOUT_S,
+    ) -> None:
+        self._resolved = resolved
+        self._pool_size = pool_size
+        self._max_overflow = max_overflow
+        self._connect_timeout = connect_timeout
+        self._busy_timeout = busy_timeout
+        self._memory = resolved.path == _url.MEMORY
+        # One shared-cache database per Database: sync and async engines see the same data.
+        self._memory_name = f"file:llmswitch-{uuid.uuid4().hex}?mode=memory&cache=shared&uri=true"
+        self._engine: Engine | None = None
+        self._async_engine: AsyncEngine | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._migrated = False
+        self._closed = False
+
+    # ---- identity
+
+    @property
+    def url(self) -> str:
+        """The URL with any password masked (safe to print or log)."""
+        return self._resolved.display
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._resolved.dialect
+
+    def __repr__(self) -> str:
+        return f"Database({self.url!r})"
+
+    # ---- running repository code
+
+    def run(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
+        """``fn(conn, *args)`` in one transaction on the sync engine (migrating first if
+        this is the first use); its result. A database failure is a
+        :class:`StorageError`; anything else ``fn`` raises propagates after the
+        rollback."""
+        self._ensure_migrated()
+        return self._transaction(fn, *args)
+
+    def read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
+        """Like :meth:`run`, for ``fn`` that only reads: on SQLite it does not take the
+        write lock up front, so it runs alongside a writer."""
+        self._ensure_migrated()
+        return self._transaction(fn, *args, begin="DEFERRED")
+
+    async def arun(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
+        """:meth:`run` on the async engine: the same ``fn``, via ``run_sync``."""
+        await self._aensure_migrated()
+        return await self._atransaction(fn, *args)
+
+    async def aread(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
+        """:meth:`read` on the async engine."""
+        await self._aensure_migrated()
+        return await self._atransaction(fn, *args, begin="DEFERRED")
+
+    # ---- migrations
+
+    def upgrade(self) -> list[int]:
+        """Apply every pending migration; the versions applied (``[]``: up to date)."""
+        applied: list[int] = []
+        while (version := self._migration_step(applied)) is not None:
+            applied.append(version)
+        self._migrated = True
+        return applied
+
+    async def aupgrade(self) -> list[int]:
+        """:meth:`upgrade` on the async engine."""
+        applied: list[int] = []
+        while (version := await self._amigration_step(applied)) is not None:
+            applied.append(version)
+        self._migrated = True
+        return applied
+
+    def status(self) -> MigrationStatus:
+        """Current and latest schema version and what is pending; changes nothing."""
+        from . import _migrate
+
+        return self._transaction(_migrate.read_status, self.url, begin="DEFERRED")
+
+    async def astatus(self) -> MigrationStatus:
+        from . import _migrate
+
+        return await self._atransaction(_migrate.read_status, self.url, begin="DEFERRED")
+
+    # ---- closing
+
+    def close(self) -> None:
+        """Release every pooled connection. The Database may be used again afterwards
+        (engines are made anew)."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+            async_engine, self._async_engine = self._async_engine, None
+            loop, self._async_loop = self._async_loop, None
+        if engine is not None:
+            engine.dispose()
+        if async_engine is not None:
+            # Its connections belong to the loop that opened them: closed there when
+            # that loop can still run, else dropped (the server ends them).
+            if loop is not None and not loop.is_closed() and not loop.is_running():
+                loop.run_until_complete(async_engine.dispose())
+            else:
+                async_engine.sync_engine.dispose(close=False)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            engine, self._engine = self._engine, None
+            async_engine, self._async_engine = self._async_engine, None
+            loop, self._async_loop = self._async_loop, None
+        if engine is not None:
+            engine.dispose()
+        if async_engine is not None:
+            if loop is asyncio.get_running_loop():
+                await async_engine.dispose()
+            else:
+                async_engine.sync_engine.dispose(close=False)
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---- internals: transactions
+
+    def _transaction(
+        self,
+        fn: Callable[[Connection, *Ts], T],
+        *args: *Ts,
+        begin: str = "IMMEDIATE",
+    ) -> T:
+        from sqlalchemy.exc import DBAPIError
+
+        engine = self._sync_engine()
+        try:
+            if self._memory:
+                with self._lock, engine.begin() as conn:
+                    return fn(conn, *args)
+            with engine.execution_options(**{_BEGIN: begin}).begin() as conn:
+                return fn(conn, *args)
+        except DBAPIError as exc:
+            raise self._error(exc) from exc
+
+    async def _atransaction(
+        self,
+        fn: Callable[[Connection, *Ts], T],
+        *args: *Ts,
+        begin: str = "IMMEDIATE",
+    ) -> T:
+        from sqlalchemy.exc import DBAPIError
+
+        engine = self._aengine().execution_options(**{_BEGIN: begin})
+        try:
+            async with engine.begin() as conn:
+                return await conn.run_sync(fn, *args)
+        except DBAPIError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: Exception) -> StorageError:
+        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+        orig = exc.orig if isinstance(exc, DBAPIError) else None
+        detail = " ".join(str(orig if orig is not None else exc).split())[:500]
+        secrets = [self._resolved.password] if self._resolved.password else []
+        return StorageError(
+            f"database {self.url}: {redact(detail, secrets)}",
+            url=self.url,
+            # unreachable, locked, connection dropped: another try later may work
+            retryable=isinstance(exc, OperationalError | InterfaceError),
+        )
+
+    # ---- internals: migrations on first use
+
+    def _ensure_migrated(self) -> None:
+        if not self._migrated:
+            self.upgrade()
+
+    async def _aensure_migrated(self) -> None:
+        if not self._migrated:
+            await self.aupgrade()
+
+    def _migration_step(self, done: list[int]) -> int | None:
+        from . import _migrate
+
+        try:
+            return self._transaction(_migrate.apply_next, self.url)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._migration_failed(exc, done) from exc
+
+    async def _amigration_step(self, done: list[int]) -> int | None:
+        from . import _migrate
+
+        try:
+            return await self._atransaction(_migrate.apply_next, self.url)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._migration_failed(exc, done) from exc
+
+    def _migration_failed(self, exc: Exception, done: list[int]) -> StorageError:
+        from . import _migrate
+
+        # The version that failed is the one after the last applied (read afresh:
+        # another process may have moved on meanwhile).
+        try:
+            version = self.status().pending[0]
+        except (StorageError, IndexError):
+            version = None
+        name = f"v{version:04d} ({_migrate.description(version)})" if version else "unknown"
+        detail = " ".join(str(exc).split())[:500]
+        kept = f"; applied before it: {done}" if done else ""
+        return StorageError(
+            f"database {self.url}: schema migration {name} failed and was rolled back: "
+            f"{type(exc).__name__}: {detail}{kept}",
+            url=self.url,
+            version=version,
+        )
+
+    # ---- internals: engines
+
+    def _sync_engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._make_engine(asynchronous=False)
+            return self._engine
+
+    def _aengine(self) -> AsyncEngine:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._async_engine is not None and self._async_loop is not loop:
+                # Pooled async connections belong to the loop that opened them.
+                self._async_engine.sync_engine.dispose(close=False)
+                self._async_engine = None
+            if self._async_engine is None:
+                self._async_engine = self._make_engine(asynchronous=True)
+                self._async_loop = loop
+            return self._async_engine
+
+    def _make_engine(self, *, asynchronous: bool) -> Any:
+        if self.dialect == "postgresql":
+            return self._postgres_engine(asynchronous)
+        return self._sqlite_engine(asynchronous)
+
+    def _postgres_engine(self, asynchronous: bool) -> Any:
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:
+            raise ConfigurationError(
+                f"database {self.url} needs the PostgreSQL driver: "
+                "pip install 'llmswitch[postgres]'",
+                field="database_url",
+            )
+        options: dict[str, Any] = {
+            "pool_size": self._pool_size,
+            "max_overflow": self._max_overflow,
+            "pool_pre_ping": True,  # a server restart is noticed before a call fails
+            "pool_recycle": 1800,
+            "pool_timeout": 30,
+            "connect_args": {"connect_timeout": max(1, round(self._connect_timeout))},
+        }
+        if asynchronous:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            return create_async_engine(self._resolved.async_url, **options)
+        from sqlalchemy import create_engine
+
+        return create_engine(self._resolved.sync_url, **options)
+
+    def _sqlite_engine(self, asynchronous: bool) -> Any:
+        from sqlalchemy import event
+        from sqlalchemy.pool import NullPool, StaticPool
+
+        if not self._memory:
+            folder = os.path.dirname(self._resolved.path)
+            if not os.path.isdir(folder):
+                raise StorageError(
+                    f"database {self.url}: the directory {folder!r} does not exist",
+                    url=self.url,
+                )
+        options: dict[str, Any] = {"connect_args": {"timeout": self._busy_timeout}}
+        if self._memory:
+            options["poolclass"] = StaticPool
+            options["connect_args"]["check_same_thread"] = False
+            sync_url = f"sqlite+pysqlite:///{self._memory_name}"
+            async_url = f"sqlite+aiosqlite:///{self._memory_name}"
+        else:
+            sync_url, async_url = self._resolved.sync_url, self._resolved.async_url
+            if asynchronous:
+                # An aiosqlite connection is a thread of its own; a pooled one would
+                # outlive the event loop that owns it. Opening a file is cheap.
+                options["poolclass"] = NullPool
+        engine: Engine | AsyncEngine
+        if asynchronous:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            engine = create_async_engine(async_url, **options)
+            target = engine.sync_engine
+        else:
+            from sqlalchemy import create_engine
+
+            engine = target = create_engine(sync_url, **options)
+        busy_ms = int(self._busy_timeout * 1000)
+        wal = not self._memory
+
+        @event.listens_for(target, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # The driver's own transaction handling would run DDL outside a
+            # transaction; we issue BEGIN ourselves (below), so migrations are atomic.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if wal:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL
+            cursor.close()
+
+        @event.listens_for(target, "begin")
+        def _on_begin(conn: Any) -> None:
+            mode = "DEFERRED" if self._memory else conn.get_execution_options().get(_BEGIN)
+            conn.exec_driver_sql(f"BEGIN {mode or 'IMMEDIATE'}")
+
+        return engine

@@ -1,0 +1,72 @@
+"""The tables as they are after the latest migration, for the code that queries them.
+
+SQLAlchemy Core ``Table``s on one ``metadata``. Timestamps are ``BigInteger`` unix
+epoch milliseconds, UTC (:func:`~llmswitch.storage.sql.now_ms`). This module describes
+the schema; it never creates it: the migrations in ``migrations/`` do, each with its
+own frozen copy of the DDL, so a later change here cannot alter what an old migration
+does. ``tests/test_sql_migrations.py`` checks that a migrated database matches these
+definitions.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["MIGRATIONS_TABLE", "audit_log", "metadata", "provider_keys", "schema_migrations"]
+
+metadata = MetaData()
+
+# Encrypted provider keys (the vault, llmswitch.keys). The secret itself is only ever
+# stored as AES-GCM ciphertext under a data key wrapped by the KEK named in kek_id.
+provider_keys = Table(
+    "provider_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),  # "key_" + 20 hex chars
+    Column("provider", String(64), nullable=False),
+    Column("owner", String(200), nullable=True),  # user id; NULL = a shared key
+    Column("label", String(200), nullable=True),
+    Column("fingerprint", String(64), nullable=False),  # hex SHA-256 of the secret
+    Column("kek_id", String(500), nullable=False),  # which KEK (and version) wrapped it
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("retire_at", BigInteger, nullable=True),  # end of a replacement's window
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_provider_keys_provider_owner", "provider", "owner"),
+)
+
+# Who changed what and when: configuration applies, key additions/removals/rotations.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(500), nullable=True),
+    Column("detail", Text, nullable=False),  # JSON, secrets masked
+    Index("ix_audit_log_at", "at"),
+)
+
+MIGRATIONS_TABLE = "llmswitch_migrations"
+
+# Bookkeeping of the migration runner (_migrate.py): one row per applied version.
+schema_migrations = Table(
+    MIGRATIONS_TABLE,
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", String(200), nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+)
