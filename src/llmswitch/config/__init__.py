@@ -62,12 +62,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigurationError
 from ..middleware.groups import FALLBACK_ON, STRATEGIES, Deployment, ModelGroup
 from ..providers import registry
 from ..providers.settings import ProviderConfig
-from ._loading import CONFIG_ENV, DEFAULT_CONFIG_FILE, env_prefixes, read_config, snapshot_env
+from ._loading import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_FILE,
+    OVERLAY_ENV,
+    env_prefixes,
+    read_config,
+    snapshot_env,
+)
 from ._toml_lines import key_lines
 from ._types import Config
 
@@ -78,11 +87,14 @@ __all__ = [
     "ENV_PREFIXES",
     "FALLBACK_ON",
     "KINDS",
+    "OVERLAY_ENV",
     "STRATEGIES",
     "Config",
     "Deployment",
     "ModelGroup",
     "ProviderConfig",
+    "check_config",
+    "json_schema",
     "key_lines",
     "load_config",
     "snapshot_env",
@@ -90,10 +102,15 @@ __all__ = [
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    overlay: str | None = None,
 ) -> Config:
     """Load ``path``; else ``$LLMSWITCH_CONFIG``; else ``./llmswitch.toml`` if it exists;
-    else an empty :class:`Config`. ``env`` (default ``os.environ``) feeds ``${VAR}``."""
+    else an empty :class:`Config`. ``env`` (default ``os.environ``) feeds ``${VAR}``.
+    ``overlay`` (default ``$LLMSWITCH_ENV``) names the ``[env.NAME]`` table merged over
+    the file."""
     env = os.environ if env is None else env
     found = read_config(path, env)
     if found is None:
@@ -102,7 +119,39 @@ def load_config(
     from ._validate import Validator
 
     file, data = found
-    return Validator(str(file), data, env).load(file)
+    return Validator(str(file), data, env, overlay=overlay).load(file)
+
+
+def check_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    overlay: str | None = None,
+) -> tuple[Path | None, list[ConfigurationError]]:
+    """The file :func:`load_config` would read (``None``: none found) and every problem
+    in it with the selected overlay, in file order (empty: it loads). Problems that are
+    independent of each other (two providers, a provider and ``[retry]``) are all
+    reported; within one table, the first."""
+    env = os.environ if env is None else env
+    found = read_config(path, env)
+    if found is None:
+        return None, []
+    from ._validate import Validator
+
+    file, data = found
+    try:
+        validator = Validator(str(file), data, env, overlay=overlay)
+    except ConfigurationError as exc:  # not UTF-8
+        return file, [exc]
+    return file, validator.check(file)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``llmswitch.toml``, overlays included,
+    generated from the same description of the file the validator reads."""
+    from ._schema import json_schema as generate
+
+    return generate()
 
 
 def __getattr__(name: str) -> Any:

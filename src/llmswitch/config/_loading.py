@@ -13,11 +13,12 @@ from ..errors import ConfigurationError
 from ..providers import registry
 
 __all__ = [
-    "CONFIG_ENV", "DEFAULT_CONFIG_FILE", "env_prefixes", "interpolate", "read_config",
-    "snapshot_env",
+    "CONFIG_ENV", "DEFAULT_CONFIG_FILE", "OVERLAY_ENV", "env_prefixes", "interpolate",
+    "read_config", "snapshot_env",
 ]  # fmt: skip
 
 CONFIG_ENV = "LLMSWITCH_CONFIG"
+OVERLAY_ENV = "LLMSWITCH_ENV"  # selects the [env.NAME] overlay
 DEFAULT_CONFIG_FILE = "llmswitch.toml"
 _VAR_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
 _VAR_BODY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "check_values", "key_lines"]
+__all__ = ["MAXIMA", "MAX_DEPTH", "check_values", "key_lines"]
 
 # Inline tables nested deeper than this are not scanned (their keys take the line of
 # the outermost key): the scanner recurses per level, and a hostile file must not
@@ -22,8 +22,10 @@ MAX_DEPTH = 100
 # Upper bounds of numeric settings by key name (lower bounds are checked per section):
 # a year of seconds is beyond any sane wait, and keeps sleeps and timers from overflowing.
 _YEAR = 365 * 86400.0
-_MAXIMA: Mapping[str, float] = {
+# The JSON Schema (config.schema) states the same bounds, read from here.
+MAXIMA: Mapping[str, float] = {
     **dict.fromkeys(("connect", "first_token", "total", "window", "cooldown", "max_wait"), _YEAR),
+    **dict.fromkeys(("cache_ttl", "refresh"), _YEAR),
     **dict.fromkeys(("initial", "max_delay", "deadline", "max_retry_after"), _YEAR),
     "weight": 1e6, "attempts": 100, "buckets": 10_000, "multiplier": 100,
 }  # fmt: skip
@@ -44,7 +46,7 @@ def check_values(doc: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
         elif isinstance(value, float) and not math.isfinite(value):
             return path, "must be a finite number (nan and inf are not allowed)"
         elif isinstance(value, int | float) and not isinstance(value, bool) and path:
-            top = _MAXIMA.get(path[-1])
+            top = MAXIMA.get(path[-1])
             if top is not None and value > top:
                 return path, f"must be at most {top:.0f}"
     return None

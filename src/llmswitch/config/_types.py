@@ -29,7 +29,11 @@ class Config:
     ``None`` when no file was found. ``state`` (the ``[state] url``), ``retry``,
     ``breaker``, ``limits`` and ``quotas`` configure the resilience layers the client
     builds; ``None``/empty leaves a layer out. ``max_wait`` (``[queue]``): seconds a call
-    waits for rate-limit capacity (default: the limiter's, 10)."""
+    waits for rate-limit capacity (default: the limiter's, 10). ``database_url``
+    (``[storage]``), ``kek``, ``require_user_keys``, ``key_cache_ttl``, ``key_refresh``
+    (``[keys]``) configure the SQL storage and the key vault; ``watch`` (``[config]``)
+    turns on reloading the file when it changes; ``overlay`` is the ``[env.NAME]``
+    table merged in."""
 
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
@@ -42,6 +46,17 @@ class Config:
     limits: tuple[Limit, ...] = ()
     quotas: tuple[Quota, ...] = ()
     max_wait: float | None = None
+    # [storage] database_url; not in the repr: the URL may carry a password.
+    database_url: str | None = field(default=None, repr=False)
+    kek: str | None = None  # [keys] kek: which key-encryption key (a URI, not a secret)
+    require_user_keys: bool = False  # [keys]: a call with user= must use that user's key
+    key_cache_ttl: float | None = None  # [keys] cache_ttl: seconds (None: the vault's default)
+    key_refresh: float | None = None  # [keys] refresh: seconds (None: the vault's default)
+    watch: bool = False  # [config] watch: reload the file when it changes
+    overlay: str | None = None  # the [env.NAME] merged in ($LLMSWITCH_ENV), if any
+    # Every value ${VAR} put into the file: masked wherever the configuration is shown
+    # (config.diff), since any of them may be a secret.
+    masked: tuple[Secret, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def resilient(self) -> bool:

@@ -7,12 +7,11 @@ resilience policies). Every problem is a ``file:line: key: message``
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from ..errors import ConfigurationError
 from ..middleware.breaker import BreakerPolicy
@@ -22,17 +21,14 @@ from ..middleware.retry import RetryPolicy
 from ..providers import registry
 from ..providers.settings import PROVIDER_ID, ProviderConfig, is_http_url
 from ..wire import Secret, Timeout, to_timeout
-from ._loading import interpolate
+from . import _spec
+from ._loading import OVERLAY_ENV, interpolate
 from ._toml_lines import MAX_DEPTH, check_values, key_lines
 from ._types import Config
 
 __all__ = ["Validator"]
 
-
-def _settable(cls: Any, *exclude: str) -> tuple[str, ...]:
-    """The keys a section may set: the fields of the dataclass it builds."""
-    return tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name not in exclude)
-
+T = TypeVar("T")
 
 # Which kinds a kind-specific key makes sense for.
 _KEY_KINDS: Mapping[str, tuple[str, ...]] = {
@@ -40,26 +36,51 @@ _KEY_KINDS: Mapping[str, tuple[str, ...]] = {
     "organization": ("openai", "openai-compatible"),
 }
 _STRING_KEYS = ("kind", "base_url", "api_key", "api_version", "organization")
-# id is the table's name; source is where it was read
-_PROVIDER_KEYS = _settable(ProviderConfig, "id", "source")
-_KEY_STRATEGIES = ("round-robin", "least-used")
-_TIMEOUT_KEYS = _settable(Timeout)
+# The key lists come from the one description of the file (_spec), which the JSON
+# Schema is generated from too.
+_PROVIDER_KEYS = tuple(_spec.PROVIDER.keys)
+_KEY_STRATEGIES = _spec.KEY_STRATEGIES
+_TIMEOUT_KEYS = tuple(_spec.TIMEOUT_TABLE.keys)
 _RESILIENCE_KEYS = ("state", "retry", "breaker", "limits", "quotas", "queue")
-_TOP_LEVEL_KEYS = ("providers", "aliases", "models", *_RESILIENCE_KEYS)
-_RETRY_KEYS = _settable(RetryPolicy, "random")  # a function (tests inject one), not a setting
-_BREAKER_KEYS = _settable(BreakerPolicy)
-_LIMIT_KEYS = _settable(Limit)
-_QUOTA_KEYS = _settable(Quota)
+_TOP_LEVEL_KEYS = tuple(_spec.ROOT.keys)
+_OVERLAY_KEYS = tuple(_spec.SETTINGS.keys)
+_POLICIES: Mapping[str, Any] = {
+    "retry": RetryPolicy, "breaker": BreakerPolicy, "limits": Limit, "quotas": Quota,
+}  # fmt: skip
 _STATE_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
+_DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
+_KEK_SCHEMES = ("local:", "gcp-kms://", "aws-kms://")
 _HEADER_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+
+
+def _policy_keys(name: str) -> tuple[str, ...]:
+    node = _spec.SETTINGS.keys[name]
+    table = node.item if isinstance(node, _spec.ArrayOf) else node
+    assert isinstance(table, _spec.Table)
+    return tuple(table.keys)
 
 
 class Validator:
     """One file: its text, where each key is, and the environment ``${VAR}`` reads."""
 
-    def __init__(self, name: str, data: bytes, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        data: bytes,
+        env: Mapping[str, str],
+        *,
+        overlay: str | None = None,
+        collect: bool = False,
+    ) -> None:
         self.name = name
         self.env = env
+        # The [env.NAME] overlay to merge in: the argument, else $LLMSWITCH_ENV.
+        self.selected = overlay if overlay is not None else env.get(OVERLAY_ENV) or None
+        self._selected_by = "" if overlay is not None else f" (from ${OVERLAY_ENV})"
+        # collect: gather every independent problem (config check) instead of the first.
+        self.collect = collect
+        self.problems: list[ConfigurationError] = []
+        self._overlay: tuple[str, ...] = ()  # ("env", NAME) once an overlay is merged in
         try:
             self.text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -75,7 +96,10 @@ class Validator:
         if self._lines is None:
             self._lines = key_lines(self.text)
         for n in range(len(path), 0, -1):
-            line = self._lines.get(path[:n])
+            # A key the overlay sets is written in the overlay: its line wins.
+            line = self._lines.get((*self._overlay, *path[:n])) if self._overlay else None
+            if line is None:
+                line = self._lines.get(path[:n])
             if line is not None:
                 return line
         return 1
@@ -92,7 +116,38 @@ class Validator:
 
     # --------------------------------------------------------------- parse
 
-    def load(self, file: Path) -> Config:
+    def report(self, problem: ConfigurationError) -> None:
+        """Raise ``problem``, or keep it and carry on when collecting."""
+        if not self.collect:
+            raise problem
+        self.problems.append(problem)
+
+    def unit(self, fn: Callable[..., T], *args: Any, default: Any) -> T:
+        """``fn(*args)``: one part of the file that can fail on its own. When collecting,
+        its error is kept and ``default`` stands in, so the rest is still checked."""
+        if not self.collect:
+            return fn(*args)
+        try:
+            return fn(*args)
+        except ConfigurationError as exc:
+            self.problems.append(exc)
+            return cast(T, default)
+
+    def check(self, file: Path) -> list[ConfigurationError]:
+        """Every problem found (empty: the file loads), in file order."""
+        self.collect = True
+        try:
+            self.load(file)
+        except ConfigurationError as exc:
+            if not any(exc is p for p in self.problems):  # one that stops the reading (syntax)
+                self.problems.append(exc)
+        return sorted(self.problems, key=self._line_of_problem)
+
+    def _line_of_problem(self, exc: ConfigurationError) -> int:
+        m = re.match(re.escape(self.name) + r":(\d+):", str(exc))
+        return int(m.group(1)) if m else 0
+
+    def parse(self) -> dict[str, Any]:
         try:
             doc = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
@@ -105,69 +160,232 @@ class Validator:
         bad = check_values(doc)
         if bad is not None:
             raise self.error(*bad)
-        for key in doc:
+        return doc
+
+    def load(self, file: Path) -> Config:
+        doc = self.parse()
+        for key in list(doc):
             if key not in _TOP_LEVEL_KEYS:
-                raise self.error(
-                    (key,), f"unknown setting (expected one of {', '.join(_TOP_LEVEL_KEYS)})"
+                del doc[key]
+                self.report(
+                    self.error(
+                        (key,), f"unknown setting (expected one of {', '.join(_TOP_LEVEL_KEYS)})"
+                    )
                 )
-        providers_raw = self.table(doc, ("providers",))
-        providers = {
-            pid: self.provider(pid, self.table(providers_raw, ("providers", pid)))
-            for pid in providers_raw
-        }
-        aliases = self.aliases(self.table(doc, ("aliases",)))
-        models_raw = self.table(doc, ("models",))
-        models = {
-            name: self.group(name, self.table(models_raw, ("models", name)), aliases, providers)
-            for name in models_raw
-        }
+        doc = self.overlaid(doc)
+        providers_raw = self.unit(self.table, doc, ("providers",), default={})
+        providers: dict[str, ProviderConfig] = {}
+        for pid in providers_raw:
+            found = self.unit(self._provider_at, providers_raw, pid, default=None)
+            if found is not None:
+                providers[pid] = found
+        before = len(self.problems)
+        aliases = self.unit(self._aliases_at, doc, default={})
+        models: dict[str, ModelGroup] = {}
+        # Groups read providers and aliases: after a problem there, they would only
+        # repeat it in other words.
+        if len(self.problems) == before and len(providers) == len(providers_raw):
+            models_raw = self.unit(self.table, doc, ("models",), default={})
+            for name in models_raw:
+                group = self.unit(
+                    self._group_at, models_raw, name, aliases, providers, default=None
+                )
+                if group is not None:
+                    models[name] = group
         extra: dict[str, Any] = {}
         if any(key in doc for key in _RESILIENCE_KEYS):
             extra = self.resilience(doc)
+        extra.update(self.platform(doc))
+        if self.problems:
+            raise self.problems[0]
         return Config(
-            providers=providers, aliases=aliases, models=models, path=file.resolve(), **extra
+            providers=providers, aliases=aliases, models=models, path=file.resolve(),
+            overlay=self._overlay[1] if self._overlay else None,
+            masked=tuple(Secret(v) for v in self._interpolated), **extra,
+        )  # fmt: skip
+
+    def _provider_at(self, raw: Mapping[str, Any], pid: str) -> ProviderConfig:
+        return self.provider(pid, self.table(raw, ("providers", pid)))
+
+    def _aliases_at(self, doc: Mapping[str, Any]) -> dict[str, str]:
+        return self.aliases(self.table(doc, ("aliases",)))
+
+    def _group_at(
+        self,
+        raw: Mapping[str, Any],
+        name: str,
+        aliases: Mapping[str, str],
+        providers: dict[str, ProviderConfig],
+    ) -> ModelGroup:
+        return self.group(name, self.table(raw, ("models", name)), aliases, providers)
+
+    # --------------------------------------------------------------- overlays
+
+    def overlaid(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` without ``[env]``, the selected ``[env.NAME]`` merged over it: tables
+        merge key by key, arrays and scalars replace."""
+        envs = doc.pop("env", {})
+        if not isinstance(envs, dict):
+            raise self.error(
+                ("env",), f"expected a table of [env.NAME] tables, got {type_name(envs)}"
+            )
+        for name, overlay in envs.items():
+            if not isinstance(overlay, dict):
+                raise self.error(("env", name), f"expected a table, got {type_name(overlay)}")
+            for key in overlay:
+                if key not in _OVERLAY_KEYS:
+                    self.report(
+                        self.error(
+                            ("env", name, key),
+                            f"unknown setting (expected one of {', '.join(_OVERLAY_KEYS)})",
+                        )
+                    )
+        if self.selected is None:
+            return doc
+        if self.selected not in envs:
+            defined = ", ".join(envs) if envs else "none"
+            raise self.error(
+                ("env",),
+                f"overlay {self.selected!r}{self._selected_by} is not defined in this file "
+                f"(defined: {defined})",
+            )
+        self._overlay = ("env", self.selected)
+        return _merge(doc, envs[self.selected])
+
+    # --------------------------------------------------------------- storage, keys, config
+
+    def platform(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        storage = self.unit(self.plain, _spec.STORAGE, doc, ("storage",), default={})
+        url = storage.get("database_url")
+        if url:  # "${LLMSWITCH_DATABASE_URL:-}" -> the default
+            if not url.startswith(_DATABASE_SCHEMES):
+                # Not echoed: a database URL may carry a password.
+                self.report(
+                    self.error(
+                        ("storage", "database_url"),
+                        "must be sqlite:///path or postgresql://user@host/db",
+                    )
+                )
+            else:
+                out["database_url"] = url
+        keys = self.unit(self.plain, _spec.KEYS, doc, ("keys",), default={})
+        kek = keys.get("kek")
+        if kek:
+            if not kek.startswith(_KEK_SCHEMES):
+                self.report(
+                    self.error(
+                        ("keys", "kek"),
+                        "must be local:, local:/path/to/keyfile, gcp-kms://projects/... "
+                        "or aws-kms://arn:aws:kms:...",
+                    )
+                )
+            else:
+                out["kek"] = kek
+        for key, name in (("require_user_keys", "require_user_keys"),
+                          ("cache_ttl", "key_cache_ttl"), ("refresh", "key_refresh")):  # fmt: skip
+            if key in keys:
+                out[name] = keys[key]
+        settings = self.unit(self.plain, _spec.CONFIG, doc, ("config",), default={})
+        if "watch" in settings:
+            out["watch"] = settings["watch"]
+        return out
+
+    def plain(
+        self, spec: _spec.Table, parent: Mapping[str, Any], where: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """A table of scalars, checked against its description in ``_spec``."""
+        raw = self.table(parent, where)
+        self.known(raw, where, tuple(spec.keys))
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            node = spec.keys[key]
+            assert isinstance(node, _spec.Value)
+            out[key] = self.scalar(node, value, (*where, key))
+        return out
+
+    def scalar(self, spec: _spec.Value, value: Any, path: tuple[str, ...]) -> Any:
+        if spec.type == "string":
+            text = self.string(value, path)
+            if spec.enum and text not in spec.enum:
+                raise self.error(path, f"must be one of {', '.join(spec.enum)}")
+            return text
+        if spec.type == "boolean":
+            if not isinstance(value, bool):
+                raise self.error(path, f"expected true or false, got {type_name(value)}")
+            return value
+        number = (
+            isinstance(value, int) if spec.type == "integer" else isinstance(value, int | float)
         )
+        if isinstance(value, bool) or not number:
+            wanted = "an integer" if spec.type == "integer" else "a number"
+            raise self.error(path, f"expected {wanted}, got {type_name(value)}")
+        if spec.exclusive_minimum is not None and not value > spec.exclusive_minimum:
+            raise self.error(path, f"must be > {spec.exclusive_minimum:g}")
+        if spec.minimum is not None and not value >= spec.minimum:
+            raise self.error(path, f"must be >= {spec.minimum:g}")
+        return float(value) if spec.type == "number" else value
 
     # --------------------------------------------------------------- resilience
 
     def resilience(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if "state" in doc:
-            state = self.table(doc, ("state",))
-            self.known(state, ("state",), ("url", "secret"))
-            url = self.string(state.get("url", "memory://"), ("state", "url"))
-            if not url.startswith(_STATE_SCHEMES):
-                # Not echoed: a Redis URL may carry a password.
-                raise self.error(
-                    ("state", "url"), "must be memory:// or redis://host:port/db (or rediss://)"
-                )
-            out["state"] = url
-            if "secret" in state:
-                secret = self.string(state["secret"], ("state", "secret"))
-                if secret:  # "${LLMSWITCH_STATE_SECRET:-}" -> the store's own secret
-                    out["state_secret"] = Secret(secret)
+            out.update(self.unit(self._state, doc, default={}))
         if "queue" in doc:
-            queue = self.table(doc, ("queue",))
-            self.known(queue, ("queue",), ("max_wait",))
-            wait = queue.get("max_wait", 10)
-            if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
-                raise self.error(("queue", "max_wait"), "must be a number of seconds >= 0")
-            out["max_wait"] = float(wait)
-        if "retry" in doc:
-            out["retry"] = self.built(RetryPolicy, doc, ("retry",), _RETRY_KEYS)
-        if "breaker" in doc:
-            out["breaker"] = self.built(BreakerPolicy, doc, ("breaker",), _BREAKER_KEYS)
-        for name, cls, keys in (("limits", Limit, _LIMIT_KEYS), ("quotas", Quota, _QUOTA_KEYS)):
+            out.update(self.unit(self._queue, doc, default={}))
+        for name in ("retry", "breaker"):
+            if name in doc:
+                policy = self.unit(
+                    self.built, _POLICIES[name], doc, (name,), _policy_keys(name), default=None
+                )
+                if policy is not None:
+                    out[name] = policy
+        for name in ("limits", "quotas"):
             items = doc.get(name)
             if items is None:
                 continue
             if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                raise self.error((name,), f"expected an array of tables [[{name}]]")
-            out[name] = tuple(
-                self.built(cls, {f"[{i}]": item}, (name, f"[{i}]"), keys)
+                self.report(self.error((name,), f"expected an array of tables [[{name}]]"))
+                continue
+            built = [
+                self.unit(
+                    self.built,
+                    _POLICIES[name],
+                    {f"[{i}]": item},
+                    (name, f"[{i}]"),
+                    _policy_keys(name),
+                    default=None,
+                )
                 for i, item in enumerate(items)
-            )
+            ]
+            out[name] = tuple(b for b in built if b is not None)
         return out
+
+    def _state(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        state = self.table(doc, ("state",))
+        self.known(state, ("state",), tuple(_spec.STATE.keys))
+        url = self.string(state.get("url", "memory://"), ("state", "url"))
+        if not url.startswith(_STATE_SCHEMES):
+            # Not echoed: a Redis URL may carry a password.
+            raise self.error(
+                ("state", "url"), "must be memory:// or redis://host:port/db (or rediss://)"
+            )
+        out["state"] = url
+        if "secret" in state:
+            secret = self.string(state["secret"], ("state", "secret"))
+            if secret:  # "${LLMSWITCH_STATE_SECRET:-}" -> the store's own secret
+                out["state_secret"] = Secret(secret)
+        return out
+
+    def _queue(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        queue = self.table(doc, ("queue",))
+        self.known(queue, ("queue",), tuple(_spec.QUEUE.keys))
+        wait = queue.get("max_wait", 10)
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+            raise self.error(("queue", "max_wait"), "must be a number of seconds >= 0")
+        return {"max_wait": float(wait)}
 
     def known(self, raw: Mapping[str, Any], where: tuple[str, ...], keys: tuple[str, ...]) -> None:
         for key in raw:
@@ -381,6 +599,17 @@ class Validator:
 
     def source(self, path: tuple[str, ...]) -> str:
         return f"{self.name}:{self.line_of(path)}"
+
+
+def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` over ``base``: tables merge recursively, anything else replaces."""
+    out = dict(base)
+    for key, value in overlay.items():
+        below = out.get(key)
+        out[key] = (
+            _merge(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+        )
+    return out
 
 
 def _positive_number(value: Any) -> bool:

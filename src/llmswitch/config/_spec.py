@@ -1,0 +1,301 @@
+"""The shape of ``llmswitch.toml``, declared once: every section, its keys and their
+types. The validator takes its key lists (and the checks of the plain sections) from
+here and :func:`llmswitch.config.schema.json_schema` turns the same tree into a JSON
+Schema, so the schema cannot drift from what the loader accepts.
+
+Where a section builds the settings type of a lower layer, that type stays the source
+of its keys: the retry, breaker, limit and quota tables are derived from their
+dataclasses' fields and type hints; provider, timeout, model group and deployment keys
+are declared here with their types, and :func:`_described` refuses (at import, so a
+test fails at once) a description whose keys differ from the fields or key lists the
+validator checks against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from ..middleware.breaker import BreakerPolicy
+from ..middleware.groups import DEPLOYMENT_KEYS, FALLBACK_ON, GROUP_KEYS, STRATEGIES
+from ..middleware.ratelimit import Limit, Quota
+from ..middleware.retry import RetryPolicy
+from ..providers.settings import ProviderConfig
+from ..wire import Timeout
+
+__all__ = [
+    "ROOT", "SETTINGS", "AnyOf", "ArrayOf", "Named", "Node", "Ref", "Table", "Value",
+    "settable",
+]  # fmt: skip
+
+ValueType = Literal["string", "boolean", "integer", "number"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Value:
+    """A scalar. ``interpolated``: a string read through ``${VAR}`` (so a reference is
+    as valid as a literal); ``secret``: never shown (errors, audit diffs)."""
+
+    type: ValueType
+    doc: str = ""
+    enum: tuple[str, ...] = ()
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    interpolated: bool = False
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Table:
+    """A table with fixed keys. ``what`` names it in "unknown <what> setting"."""
+
+    keys: Mapping[str, Node]
+    doc: str = ""
+    what: str = ""
+    required: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Named:
+    """A table whose keys are names the user picks (``[providers.<id>]``)."""
+
+    value: Node
+    doc: str = ""
+    pattern: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArrayOf:
+    item: Node
+    doc: str = ""
+    min_items: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnyOf:
+    options: tuple[Node, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ref:
+    """The table :data:`SETTINGS` (an ``[env.NAME]`` overlay has the same keys)."""
+
+    doc: str = ""
+
+
+Node = Value | Table | Named | ArrayOf | AnyOf | Ref
+
+
+def settable(cls: Any, *exclude: str) -> tuple[str, ...]:
+    """The keys a section may set: the fields of the dataclass it builds."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name not in exclude)
+
+
+def _described(keys: tuple[str, ...], described: Mapping[str, Node], what: str) -> dict[str, Node]:
+    """``described`` in the order of ``keys``, the validator's list; any difference is a
+    bug in this module, raised when it is imported."""
+    if set(keys) != set(described):
+        missing = sorted(set(keys) - set(described))
+        extra = sorted(set(described) - set(keys))
+        raise AssertionError(f"{what}: keys not described {missing}, described but unknown {extra}")
+    return {k: described[k] for k in keys}
+
+
+def _value_of(hint: Any, doc: str) -> Value:
+    """A dataclass field's type hint as a :class:`Value` (``None`` dropped: a TOML key
+    is either set or absent)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _value_of(rest[0], doc)
+    if typing.get_origin(hint) is Literal:
+        return Value(type="string", doc=doc, enum=tuple(str(a) for a in args))
+    scalar: Mapping[Any, ValueType] = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+    }
+    if hint in scalar:
+        return Value(type=scalar[hint], doc=doc)
+    raise AssertionError(f"no TOML type for {hint!r}")
+
+
+def _policy(cls: Any, doc: str, *exclude: str, required: tuple[str, ...] = ()) -> Table:
+    hints = typing.get_type_hints(cls)
+    keys = {k: _value_of(hints[k], "") for k in settable(cls, *exclude)}
+    return Table(keys=keys, doc=doc, required=required)
+
+
+def _seconds(doc: str, *, minimum: float | None = None, exclusive: bool = True) -> Value:
+    if exclusive:
+        return Value(type="number", doc=doc, exclusive_minimum=0 if minimum is None else minimum)
+    return Value(type="number", doc=doc, minimum=0 if minimum is None else minimum)
+
+
+def _string(doc: str, *, enum: tuple[str, ...] = (), secret: bool = False) -> Value:
+    return Value(type="string", doc=doc, enum=enum, interpolated=True, secret=secret)
+
+
+_STATE_POLICIES = ("fail_open", "fail_closed")
+KEY_STRATEGIES = ("round-robin", "least-used")
+
+TIMEOUT_TABLE = Table(
+    keys=_described(
+        settable(Timeout),
+        {
+            "connect": _seconds("seconds to establish the connection"),
+            "first_token": _seconds("seconds from sending to the first stream event"),
+            "total": _seconds("seconds for the whole call"),
+        },
+        "timeout",
+    ),
+    what="timeout",
+)
+TIMEOUT = AnyOf(
+    options=(_seconds("seconds (total)"), TIMEOUT_TABLE),
+    doc="seconds (the total), or a table of connect/first_token/total",
+)
+
+PROVIDER = Table(
+    keys=_described(
+        settable(ProviderConfig, "id", "source"),  # id: the table's name; source: where read
+        {
+            "kind": _string("wire kind (a built-in id's own kind when absent)"),
+            "base_url": _string("http:// or https:// URL of the API"),
+            "api_key": _string("the API key (use ${VAR})", secret=True),
+            "api_version": _string("Azure API version (kind azure)"),
+            "organization": _string("OpenAI organization (kind openai, openai-compatible)"),
+            "headers": Named(
+                value=_string("header value", secret=True),
+                doc="extra HTTP headers sent on every request",
+                pattern=r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$",
+            ),
+            "timeout": TIMEOUT,
+            "keys": ArrayOf(
+                item=_string("an API key", secret=True),
+                doc="a key pool instead of api_key",
+                min_items=1,
+            ),
+            "key_strategy": _string("how the pool picks a key", enum=KEY_STRATEGIES),
+            "on_state_error": _string(
+                "the key pool's behaviour when the state store fails", enum=_STATE_POLICIES
+            ),
+        },
+        "provider",
+    ),
+    doc="one provider: a built-in id, or any id with a kind",
+    what="provider",
+)
+
+DEPLOYMENT = Table(
+    keys=_described(
+        DEPLOYMENT_KEYS,
+        {
+            "model": _string("'provider/model' or an alias"),
+            "id": _string("name within the group (default: the model)"),
+            "weight": Value(type="number", doc="share under 'weighted'", exclusive_minimum=0),
+            "priority": Value(type="integer", doc="order under 'ordered' (lower first)"),
+            "timeout": TIMEOUT,
+            "rpm": Value(type="integer", doc="this deployment's requests per minute", minimum=1),
+            "tpm": Value(type="integer", doc="this deployment's tokens per minute", minimum=1),
+            "base_url": _string("this deployment's own base URL"),
+            "api_key": _string("this deployment's own API key", secret=True),
+        },
+        "deployment",
+    ),
+    what="deployment",
+    required=("model",),
+)
+
+GROUP = Table(
+    keys=_described(
+        GROUP_KEYS,
+        {
+            "strategy": _string("how a deployment is picked", enum=STRATEGIES),
+            "fallback_on": ArrayOf(
+                item=Value(type="string", enum=FALLBACK_ON),
+                doc="which failures move on to the next deployment",
+            ),
+            "deployments": ArrayOf(item=DEPLOYMENT, min_items=1),
+        },
+        "model group",
+    ),
+    doc="a model group: deployments called under one name",
+    what="model group",
+    required=("deployments",),
+)
+
+STATE = Table(
+    keys={
+        "url": _string("memory:// (default) or redis://host:port/db, rediss://, unix://"),
+        "secret": _string("HMAC secret for key names in the store", secret=True),
+    },
+    doc="the shared state store of breakers, limits and key pools",
+)
+QUEUE = Table(keys={"max_wait": _seconds("seconds a call may wait for capacity", exclusive=False)})
+STORAGE = Table(
+    keys={
+        "database_url": _string(
+            "sqlite:///path or postgresql://... (default: $LLMSWITCH_DATABASE_URL, then "
+            "sqlite:///$LLMSWITCH_HOME/llmswitch.db)",
+        ),
+    },
+    doc="the SQL database of keys and the audit log",
+)
+KEYS = Table(
+    keys={
+        "kek": _string(
+            "key-encryption key: local: (LLMSWITCH_MASTER_KEY), local:/path/to/keyfile, "
+            "gcp-kms://projects/..., aws-kms://arn:aws:kms:..."
+        ),
+        "require_user_keys": Value(
+            type="boolean", doc="a call with user= must use that user's stored key"
+        ),
+        "cache_ttl": _seconds("seconds a decrypted key stays cached in memory"),
+        "refresh": _seconds("seconds between re-reads of the stored keys"),
+    },
+    doc="the encrypted key vault",
+)
+CONFIG = Table(
+    keys={"watch": Value(type="boolean", doc="reload this file when it changes (polled ~1 s)")},
+    doc="how this file is read",
+)
+
+# Every section an overlay may set (all but [env] itself).
+SETTINGS = Table(
+    keys={
+        "providers": Named(
+            value=PROVIDER, doc="provider entries by id", pattern=r"^[A-Za-z0-9_.-]+$"
+        ),
+        "aliases": Named(value=_string("'provider/model' or another alias"), doc="model aliases"),
+        "models": Named(value=GROUP, doc="model groups by name"),
+        "state": STATE,
+        "retry": _policy(RetryPolicy, "retries of retryable errors", "random"),
+        "breaker": _policy(BreakerPolicy, "the per-deployment circuit breaker"),
+        "limits": ArrayOf(
+            item=_policy(Limit, "a rate limit", required=("scope",)), doc="rate limits"
+        ),
+        "quotas": ArrayOf(item=_policy(Quota, "a per-user quota"), doc="per-user quotas"),
+        "queue": QUEUE,
+        "storage": STORAGE,
+        "keys": KEYS,
+        "config": CONFIG,
+    },
+)
+ROOT = Table(
+    keys={
+        **SETTINGS.keys,
+        "env": Named(
+            value=Ref(doc="an overlay: the same keys, merged over the file's"),
+            doc="environment overlays, selected by $LLMSWITCH_ENV",
+        ),
+    },
+    doc="llmswitch.toml",
+)
