@@ -22,6 +22,9 @@ from .errors import (
     ContentFilterError,
     ContextLengthExceededError,
     InvalidRequestError,
+    KEKUnavailableError,
+    KeyDecryptionError,
+    KeyVaultError,
     LLMError,
     LLMTimeoutError,
     ModelNotFoundError,
@@ -34,6 +37,7 @@ from .errors import (
     StateStoreError,
     StorageError,
     TransportError,
+    UserKeyRequiredError,
 )
 from .events import (
     Accumulator,
@@ -95,6 +99,9 @@ __all__ = [
     "HealthStatus",
     "ImagePart",
     "InvalidRequestError",
+    "KEKUnavailableError",
+    "KeyDecryptionError",
+    "KeyVaultError",
     "LLMError",
     "LLMTimeoutError",
     "Message",
@@ -125,6 +132,7 @@ __all__ = [
     "ToolCallStart",
     "TransportError",
     "Usage",
+    "UserKeyRequiredError",
     "__version__",
     "load_config",
 ]

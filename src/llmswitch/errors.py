@@ -4,6 +4,7 @@ Every error raised by llmswitch derives from :class:`LLMError`::
 
     LLMError
     ├── ConfigurationError          bad/missing settings, unknown provider or option, bad input
+    │   └── UserKeyRequiredError        the user has no stored key and the config requires one
     ├── TransportError              connect/read failures (connection refused, reset, DNS)
     ├── LLMTimeoutError             connect / first-token / total timeout elapsed
     ├── ProviderError               the provider answered with an error (or malformed bytes)
@@ -20,6 +21,10 @@ Every error raised by llmswitch derives from :class:`LLMError`::
     ├── BudgetExceededError         a local spend budget is used up
     ├── CircuitOpenError            the deployment's breaker is open
     ├── StateStoreError             the shared state store (Redis) failed; names its URL
+    ├── KeyVaultError               the encrypted key vault refused or failed (no KEK, bad input)
+    │   ├── KeyDecryptionError          a stored key does not open (tampered, truncated,
+    │   │                               wrong KEK); names the record id
+    │   └── KEKUnavailableError         the KEK cannot be used now (KMS unreachable or refusing)
     ├── StorageError                the SQL database failed (unreachable, migration); names its URL
     └── AllProvidersFailedError     every deployment failed; ``errors`` holds each attempt
 
@@ -45,6 +50,9 @@ __all__ = [
     "ContentFilterError",
     "ContextLengthExceededError",
     "InvalidRequestError",
+    "KEKUnavailableError",
+    "KeyDecryptionError",
+    "KeyVaultError",
     "LLMError",
     "LLMTimeoutError",
     "ModelNotFoundError",
@@ -57,6 +65,7 @@ __all__ = [
     "StateStoreError",
     "StorageError",
     "TransportError",
+    "UserKeyRequiredError",
     "redact",
 ]
 
@@ -275,6 +284,41 @@ class StorageError(LLMError):
         self.version = version
         self.retryable = retryable
         super().__init__(message)
+
+
+class KeyVaultError(LLMError):
+    """The key vault refused or failed: no key-encryption key configured, a bad record,
+    an unknown key id. Never contains a secret."""
+
+
+class KeyDecryptionError(KeyVaultError):
+    """A stored key could not be opened: altered or truncated fields, a ciphertext moved
+    from another record, or a KEK that did not wrap it. ``record_id`` names the record."""
+
+    def __init__(self, message: str, *, record_id: str, **kw: Any):
+        self.record_id = record_id
+        super().__init__(message, **kw)
+
+
+class KEKUnavailableError(KeyVaultError):
+    """The key-encryption key cannot be used right now: the KMS is unreachable, timed
+    out, or refused the credentials. ``kek`` names the KEK (never key material)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, kek: str = "", **kw: Any):
+        self.kek = kek
+        super().__init__(message, **kw)
+
+
+class UserKeyRequiredError(ConfigurationError):
+    """The call names a user who has no stored key for the provider, and the
+    configuration requires users to bring their own (``require_user_keys``). Raised
+    before anything is sent; ``user`` names the user."""
+
+    def __init__(self, message: str, *, user: str, provider: str | None = None):
+        self.user = user
+        super().__init__(message, field="user", provider=provider)
 
 
 class AllProvidersFailedError(LLMError):
