@@ -9,8 +9,9 @@ Both CRCs are verified, as ``botocore.eventstream.EventStreamBuffer`` does; the 
 check this decoder against botocore's on the same bytes. We do not use botocore's
 buffer on the hot path: it costs ~20 us per frame (a dozen Python calls and slices per
 header), several times the budget of a whole streamed event. Here a frame costs one
-``unpack_from``, two ``crc32`` calls and a dict lookup: a stream's header blocks repeat
-(``:event-type contentBlockDelta`` ...), so decoded headers are cached by their bytes.
+``unpack_from``, two ``crc32`` calls and a dict lookup: header blocks repeat, within a
+stream and across streams (``:event-type contentBlockDelta`` ...), so decoded headers
+are cached by their bytes, for the whole process, as read-only mappings.
 
 A frame arriving in many reads costs time linear in its size: once its prelude is in,
 its length is known, so later reads are only collected until it is complete and then
@@ -19,8 +20,10 @@ joined once (frames are capped at botocore's limits, 24 MiB of payload).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from struct import Struct, unpack_from
 from struct import error as StructError
+from types import MappingProxyType
 from typing import Any
 from zlib import crc32
 
@@ -35,9 +38,15 @@ __all__ = [
 PRELUDE_LENGTH = 12
 MAX_HEADERS_LENGTH = 128 * 1024  # botocore's limits
 MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
-_CACHE_LIMIT = 64  # distinct header blocks remembered; a stream uses about ten
+Headers = Mapping[str, Any]
 
-Headers = dict[str, Any]
+# Decoded header blocks by their bytes, shared by every decoder: a block is a pure
+# function of its bytes, and decoding one costs ~2.5 us, a few per stream otherwise.
+# Bounded: blocks over _CACHED_BLOCK bytes are not kept (a stream's are ~80-100), and a
+# full cache starts over (a sender of ever-new blocks only makes it useless).
+_HEADERS: dict[bytes, Headers] = {}
+_CACHE_LIMIT = 256
+_CACHED_BLOCK = 512
 _PRELUDE = Struct("!III").unpack_from  # compiled once: a format string is looked up per call
 _CRC = Struct("!I").unpack_from
 
@@ -53,18 +62,17 @@ class EventStreamError(ValueError):
 class EventStreamDecoder:
     """Feed bytes as they arrive; get back each complete ``(headers, payload)`` frame.
 
-    The headers dict of a frame may be shared with earlier frames that had the same
-    header bytes: treat it as read-only.
+    A frame's headers are a read-only mapping, the same object for every frame (of any
+    stream) with the same header bytes while it is cached.
     """
 
-    __slots__ = ("_buf", "_cache", "_more", "_more_size", "_need")
+    __slots__ = ("_buf", "_more", "_more_size", "_need")
 
     def __init__(self) -> None:
         self._buf = b""
         self._more: list[bytes] = []  # later reads of an incomplete frame of known length
         self._more_size = 0
         self._need = 0  # that frame's length: nothing is parsed until it has arrived
-        self._cache: dict[bytes, Headers] = {}
 
     @property
     def buffered(self) -> int:
@@ -88,7 +96,7 @@ class EventStreamDecoder:
         pos = 0
         out: list[tuple[Headers, bytes]] = []
         append = out.append
-        cache = self._cache
+        cache = _HEADERS
         try:
             while size - pos >= PRELUDE_LENGTH:
                 total, headers_length, prelude_crc = _PRELUDE(buf, pos)
@@ -110,9 +118,7 @@ class EventStreamDecoder:
                 raw = buf[pos + PRELUDE_LENGTH : headers_end]
                 headers = cache.get(raw)
                 if headers is None:
-                    headers = _parse_headers(raw)
-                    if len(cache) < _CACHE_LIMIT:
-                        cache[raw] = headers
+                    headers = _decode_headers(raw)
                 append((headers, buf[headers_end : end - 4]))
                 pos = end
         except EventStreamError:
@@ -124,8 +130,17 @@ class EventStreamDecoder:
         return out
 
 
-def _parse_headers(raw: bytes) -> Headers:
-    headers: Headers = {}
+def _decode_headers(raw: bytes) -> Headers:
+    headers = MappingProxyType(_parse_headers(raw))
+    if len(raw) <= _CACHED_BLOCK:
+        if len(_HEADERS) >= _CACHE_LIMIT:
+            _HEADERS.clear()
+        _HEADERS[raw] = headers
+    return headers
+
+
+def _parse_headers(raw: bytes) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
     pos, size = 0, len(raw)
     try:
         while pos < size:

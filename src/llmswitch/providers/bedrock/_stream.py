@@ -26,6 +26,7 @@ from ...events import (
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
+    text_delta_setters,
 )
 from ...messages import ChatRequest, ReasoningBlock
 from ...wire.eventstream import EventStreamDecoder, EventStreamError, Headers
@@ -42,7 +43,16 @@ __all__ = ["BedrockStreamParser"]
 
 
 class BedrockStreamParser(StreamParser):
-    __slots__ = ("_bad_tool", "_decoder", "_done", "_metadata", "_reasoning", "_stop", "_tools")
+    __slots__ = (
+        "_bad_tool",
+        "_decoder",
+        "_done",
+        "_hot",
+        "_metadata",
+        "_reasoning",
+        "_stop",
+        "_tools",
+    )
     expected = "an event-stream of ConverseStream frames"
     malformed = malformed
 
@@ -58,6 +68,7 @@ class BedrockStreamParser(StreamParser):
         self._metadata: dict[str, Any] | None = None
         self._bad_tool: str | None = None
         self._done = False
+        self._hot: Headers | None = None  # the header block of the text deltas, once seen
 
     def _feed(self, data: bytes, out: list[Event]) -> None:
         try:
@@ -67,26 +78,33 @@ class BedrockStreamParser(StreamParser):
                 raise self._unrecognised() from None
             raise _bad_frame(self._request, exc) from None
         append = out.append
+        new, set_index, set_text, set_kind = text_delta_setters
+        # The decoder hands out one shared dict per distinct header block, so after the
+        # first text delta an identity test finds the next ones (a new dict, e.g. once
+        # its cache is full, takes the lookup).
+        hot = self._hot
         for headers, payload in frames:
-            if headers.get(":event-type") == "contentBlockDelta":
+            if headers is hot or headers.get(":event-type") == "contentBlockDelta":
+                hot = headers
                 try:
                     obj = loads(payload)
                     delta = obj["delta"]
                     text = delta.get("text")
                     index = obj["contentBlockIndex"]
-                    if type(index) is not int:
-                        _index(index)  # raises the shape error
-                    if text is not None:
-                        if type(text) is not str:
-                            _text(text)
-                        append(TextDelta(index, text))
+                    if type(text) is str and type(index) is int:
+                        event = new(TextDelta)  # TextDelta(index, text) without the call
+                        set_index(event, index)
+                        set_text(event, text)
+                        set_kind(event, "text")
+                        append(event)
                     else:
-                        self._delta(index, delta, out)
+                        self._delta(_index(index), delta, text, out)
                 except SHAPE_ERRORS as exc:
                     what = f"bad contentBlockDelta, {shape_problem(exc)}"
                     raise malformed(self._request, what, payload) from None
             else:
                 self._other(headers, payload, out)
+        self._hot = hot
 
     def _close(self, out: list[Event]) -> None:
         if self._decoder.buffered:
@@ -111,7 +129,9 @@ class BedrockStreamParser(StreamParser):
 
     # ------------------------------------------------------------------ rarer frames
 
-    def _delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
+    def _delta(self, index: int, delta: dict[str, Any], text: Any, out: list[Event]) -> None:
+        if text is not None:  # text, but not a string
+            _text(text)
         use = delta.get("toolUse")
         if use is not None:
             fragment = _text(use["input"])
