@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from . import limits
 
-__all__ = ["LineSplitter", "SSEDecoder", "open_size"]
+__all__ = ["LineSplitter", "SSEDecoder", "event_name", "open_size"]
 
 # Event names as str, by their bytes: a stream repeats a few names (Anthropic's about
 # ten), so decoding each is a dict lookup. Bounded: names are whatever a server sends.
@@ -32,6 +32,11 @@ def _name(line: bytes) -> str:
     if len(_NAMES) < _NAMES_LIMIT:
         _NAMES[line] = name
     return name
+
+
+def event_name(line: bytes) -> str:
+    """The name an ``event:`` line gives its event, as :class:`SSEDecoder` reads it."""
+    return _NAMES.get(line) or _name(line)
 
 
 class _LineBuffer:
@@ -160,6 +165,27 @@ class SSEDecoder(_LineBuffer):
         lines = self._lines(chunk)
         if not lines:
             return []
+        return self.events(lines)
+
+    # A parser's own hot loop may frame the common events itself: it takes the complete
+    # lines of a read (``lines``), reads an ``event:``/``data:``/blank triple directly
+    # while the decoder is ``idle`` (no event open, so nothing it holds is affected), and
+    # hands every other line, in order, to ``events``. The result is the same as feed().
+
+    def lines(self, chunk: bytes) -> list[bytes]:
+        """The complete lines of what was read so far (line ends dropped, each capped);
+        the unfinished rest is kept for the next read. Hand them on to :meth:`events`
+        (a parser may frame the common events itself while :attr:`idle`)."""
+        return self._lines(chunk)
+
+    @property
+    def idle(self) -> bool:
+        """No event is open: the lines so far ended with a blank line (or none came)."""
+        return self._data is None and self._event is None
+
+    def events(self, lines: list[bytes]) -> list[tuple[str | None, bytes]]:
+        """The events that complete lines end, as ``(event name, data)`` pairs; an event
+        still open at the end waits for the next call (its size capped)."""
         out: list[tuple[str | None, bytes]] = []
         append = out.append
         # The open event's first data line, and the list of all of them once a second

@@ -10,6 +10,7 @@ accumulator joins the ``ReasoningDelta`` texts it already holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..._json import dumps_str, loads
@@ -24,9 +25,10 @@ from ...events import (
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
+    text_delta_setters,
 )
 from ...messages import ChatRequest, ReasoningBlock
-from ...wire.sse import SSEDecoder
+from ...wire.sse import SSEDecoder, event_name
 from .._claude import TRUNCATING_STOP_REASONS
 from .._shape import SHAPE_ERRORS, shape_problem
 from .._shape import index as _index
@@ -38,9 +40,11 @@ from ._response import finish_reason, parse_usage, refusal_of
 
 __all__ = ["AnthropicStreamParser"]
 
-# The prefix of a text delta as the service writes it, up to the text's opening quote.
-_HOT = b'{"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":"'
+# The data line of a text delta as the service writes it, up to the text's opening quote.
+_HOT = b'data: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":"'
 _HOT_0 = _HOT % 0
+_DELTA_LINE = b"event: content_block_delta"
+_END = b"\n"  # no line holds a line end: what next() gives when a read's lines run out
 
 
 class AnthropicStreamParser(StreamParser):
@@ -75,39 +79,91 @@ class AnthropicStreamParser(StreamParser):
         self._hot, self._hot_start, self._hot_index = _HOT_0, len(_HOT_0) - 1, 0
 
     def _feed(self, data: bytes, out: list[Event]) -> None:
+        sse = self._sse
+        lines = sse.lines(data)
+        if not lines:
+            return
+        # The hot loop frames the service's events itself: an ``event:`` line, one
+        # ``data: `` line and a blank line, read while the decoder holds no open event,
+        # are exactly the event the decoder would give. Any other line goes to the
+        # decoder, in order, up to the blank line that ends its event.
         append = out.append
+        new, set_index, set_text, set_kind = text_delta_setters
         hot, start, hot_index = self._hot, self._hot_start, self._hot_index
-        for name, payload in self._sse.feed(data):
-            if name == "content_block_delta":
+        delta_line = _DELTA_LINE
+        idle = sse.idle
+        it = iter(lines)
+        for line in it:
+            if line == delta_line and idle:
+                payload = next(it, _END)
+                blank = next(it, _END)
                 # The service's compact text delta, matched by its bytes: only the text
                 # literal is decoded. Exactly ``hot + <one JSON string> + "}}"`` is the
-                # JSON the general path would read, so anything else goes there.
-                if payload.startswith(hot) and payload[-2:] == b"}}":
+                # JSON the general path would read; anything else goes there.
+                if blank == b"" and payload.startswith(hot) and payload[-2:] == b"}}":
                     try:  # the slice starts with a quote: it decodes to a str or raises
-                        append(TextDelta(hot_index, loads(payload[start:-2])))
-                        continue
+                        text = loads(payload[start:-2])
                     except ValueError:
                         pass
-                try:
-                    obj = loads(payload)
-                    delta = obj["delta"]
-                    if delta["type"] == "text_delta":
-                        index = obj["index"]
-                        if type(index) is not int:
-                            _index(index)  # raises the shape error
-                        text = delta["text"]
-                        if type(text) is not str:
-                            _text(text)
-                        append(TextDelta(index, text))
-                        if index != hot_index:
-                            hot, start, hot_index = self._hot_text(index)
                     else:
-                        self._relay_delta(obj, out)
-                except SHAPE_ERRORS as exc:
-                    what = f"bad content_block_delta, {shape_problem(exc)}"
-                    raise malformed(self._request, what, payload) from None
-            elif name != "ping":
-                self._other(name, payload, out)
+                        event = new(TextDelta)  # TextDelta(hot_index, text)
+                        set_index(event, hot_index)
+                        set_text(event, text)
+                        set_kind(event, "text")
+                        append(event)
+                        continue
+            elif idle and line[:6] == b"event:":
+                payload = next(it, _END)
+                blank = next(it, _END)
+            else:  # not the start of an event in the usual shape: the decoder reads it
+                idle = self._decode([line], it, out)
+                hot, start, hot_index = self._hot, self._hot_start, self._hot_index
+                continue
+            if blank == b"" and payload[:6] == b"data: ":  # event:, data:, blank line
+                self._event(event_name(line), payload[6:], out)
+            else:
+                held = [line] if payload is _END else [line, payload]
+                if blank is not _END:
+                    held.append(blank)
+                idle = self._decode(held, it, out)
+            hot, start, hot_index = self._hot, self._hot_start, self._hot_index
+
+    def _decode(self, held: list[bytes], lines: Iterator[bytes], out: list[Event]) -> bool:
+        """The lines ``held`` and, unless the last is blank, the rest of their event from
+        ``lines``, through the decoder; whether it is idle after them."""
+        if held[-1]:
+            for line in lines:
+                held.append(line)
+                if not line:
+                    break
+        sse = self._sse
+        for name, payload in sse.events(held):
+            self._event(name, payload, out)
+        return sse.idle
+
+    def _event(self, name: str | None, payload: bytes, out: list[Event]) -> None:
+        """One event, by the general path."""
+        if name == "content_block_delta":
+            try:
+                obj = loads(payload)
+                delta = obj["delta"]
+                if delta["type"] == "text_delta":
+                    index = obj["index"]
+                    if type(index) is not int:
+                        _index(index)  # raises the shape error
+                    text = delta["text"]
+                    if type(text) is not str:
+                        _text(text)
+                    out.append(TextDelta(index, text))
+                    if index != self._hot_index:
+                        self._hot_text(index)
+                else:
+                    self._relay_delta(obj, out)
+            except SHAPE_ERRORS as exc:
+                what = f"bad content_block_delta, {shape_problem(exc)}"
+                raise malformed(self._request, what, payload) from None
+        elif name != "ping":
+            self._other(name, payload, out)
 
     def _hot_text(self, index: int) -> tuple[bytes, int, int]:
         """Text deltas of block ``index`` are what the byte match looks for from now on."""

@@ -1,0 +1,235 @@
+"""The SSE parsers' fast paths (their own framing of the usual event shape, byte-matched
+text deltas) give exactly what the general path gives: the same events, the same error
+at the same point, for streams of real and mangled events cut anywhere, with either line
+end. The general path is the parser with its framing done by ``SSEDecoder.feed`` and
+every event through the parser's general per-event code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from llmswitch.errors import ProviderError
+from llmswitch.events import Event
+from llmswitch.messages import ChatRequest, Message
+from llmswitch.providers._streams import StreamParser
+from llmswitch.providers.anthropic._stream import AnthropicStreamParser
+
+CHECK = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _request(provider: str, model: str) -> ChatRequest:
+    return ChatRequest(
+        provider=provider, model=model, messages=(Message(role="user", content="hi"),)
+    )
+
+
+class GeneralAnthropic(AnthropicStreamParser):
+    """Every event framed by the decoder and read by the general per-event path."""
+
+    __slots__ = ()
+
+    def _feed(self, data: bytes, out: list[Event]) -> None:
+        for name, payload in self._sse.feed(data):
+            self._event(name, payload, out)
+
+
+Outcome = tuple[list[Event], str | None]
+
+
+def run(parser: StreamParser, pieces: list[bytes]) -> Outcome:
+    """The events a caller receives and the error (type and text) that ends them."""
+    events: list[Event] = []
+    try:
+        for piece in pieces:
+            events += parser.feed(piece)
+        events += parser.close()
+    except ProviderError as exc:
+        return events, f"{type(exc).__name__}: {exc}"
+    return events, None
+
+
+def cut(data: bytes, points: list[int]) -> list[bytes]:
+    marks = sorted({p % (len(data) + 1) for p in points})
+    return [data[a:b] for a, b in zip([0, *marks], [*marks, len(data)], strict=True)]
+
+
+# Any text, as JSON writes it: quotes, backslashes, control characters, non-ASCII, emoji.
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+def dumps(obj: Any, ascii_only: bool, spaced: bool) -> bytes:
+    seps = (", ", ": ") if spaced else (",", ":")
+    return json.dumps(obj, separators=seps, ensure_ascii=ascii_only).encode()
+
+
+# --------------------------------------------------------------------------- Anthropic
+
+
+# What may follow the hot prefix instead of one JSON string and "}}".
+MANGLED_TAILS = [
+    *(b'"ab"}}x', b'"ab"}} ', b'"a","x":1}}', b'"a\\"}}', b'"a" }}', b"7}}", b'"a}}'),
+    *(b'"a"}', b'"a"}}}', b'"\xff"}}', b'"a\\u00e9"}}', b'"\x01"}}', b"null}}"),
+]
+
+
+@st.composite
+def anthropic_event(draw: st.DrawFn) -> tuple[str | None, bytes]:
+    """One event as (name, data bytes): mostly the service's own, some mangled."""
+    kind = draw(
+        st.sampled_from(
+            ["text"] * 6
+            + ["start", "block_text", "block_thinking", "block_tool", "ping", "thinking"]
+            + ["signature", "json", "stop", "message_delta", "message_stop", "mangled"]
+        )
+    )
+    index = draw(st.integers(0, 2))
+    ascii_only, spaced = draw(st.booleans()), draw(st.integers(0, 5)) == 0
+    name = {"text": "content_block_delta", "thinking": "content_block_delta"}.get(kind)
+    obj: Any
+    if kind == "text":
+        obj = {"type": "content_block_delta", "index": index}
+        obj["delta"] = {"type": "text_delta", "text": draw(texts)}
+    elif kind == "start":
+        name = "message_start"
+        usage = {"input_tokens": 5, "output_tokens": 1}
+        obj = {"type": name, "message": {"id": "msg_1", "model": "claude", "usage": usage}}
+    elif kind.startswith("block_"):
+        name = "content_block_start"
+        block: dict[str, Any] = {
+            "block_text": {"type": "text", "text": draw(texts)},
+            "block_thinking": {"type": "thinking", "thinking": "", "signature": ""},
+            "block_tool": {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}},
+        }[kind]
+        obj = {"type": name, "index": index, "content_block": block}
+    elif kind == "ping":
+        name, obj = "ping", {"type": "ping"}
+    elif kind in ("thinking", "signature", "json"):
+        name = "content_block_delta"
+        field = {"thinking": "thinking", "signature": "signature", "json": "partial_json"}[kind]
+        delta_type = {"thinking": "thinking_delta", "signature": "signature_delta"}.get(
+            kind, "input_json_delta"
+        )
+        obj = {"type": name, "index": index, "delta": {"type": delta_type, field: draw(texts)}}
+    elif kind == "stop":
+        name, obj = "content_block_stop", {"type": "content_block_stop", "index": index}
+    elif kind == "message_delta":
+        name = kind
+        obj = {"type": kind, "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}}
+    elif kind == "message_stop":
+        name, obj = kind, {"type": kind}
+    else:  # the hot prefix with something else after it, or a wrong-typed text
+        prefix = b'{"type":"content_block_delta","index":%d,' % index
+        prefix += b'"delta":{"type":"text_delta","text":'
+        return "content_block_delta", prefix + draw(st.sampled_from(MANGLED_TAILS))
+    return name, dumps(obj, ascii_only, spaced)
+
+
+@st.composite
+def sse_stream(draw: st.DrawFn, events: st.SearchStrategy[tuple[str | None, bytes]]) -> bytes:
+    """Events written the usual way, with SSE's other spellings mixed in."""
+    eol = draw(st.sampled_from([b"\n", b"\n", b"\r\n", b"\r"]))
+    out: list[bytes] = []
+    for name, data in draw(st.lists(events, max_size=12)):
+        lines: list[bytes] = []
+        style = draw(st.integers(0, 19))
+        if style == 1:
+            lines.append(b": keep-alive")
+        if style == 8:  # a second event: line before the one that counts
+            lines.append(b"event: content_block_delta" if name != "content_block_delta"
+                         else b"event: ping")  # fmt: skip
+        if name is not None and style not in (2, 9):  # 2: a proxy dropped the event line
+            lines.append((b"event:" if style == 3 else b"event: ") + name.encode())
+        if style == 4:
+            lines.append(b"id: 7")
+        comma = data.find(b",")
+        if style == 5 and comma > 0:  # two data lines, joined by a newline (JSON space)
+            lines += [b"data: " + data[: comma + 1], b"data: " + data[comma + 1 :]]
+        else:
+            lines.append((b"data:" if style == 6 else b"data: ") + data)
+        if style == 9:  # a name after the data: the last one counts
+            lines.append(b"event: ping" if name == "content_block_delta" else b"event: x")
+        elif style == 10:
+            lines.append(b"id: 8")
+        elif style == 11:
+            lines.append(b"data: 1")
+        elif style == 12:  # a data line before the event: line
+            lines.insert(0, b"data: 1")
+        out.append(eol.join(lines) + eol + eol * (2 if style == 7 else 1))
+    if draw(st.booleans()):  # no blank line after the last event: it ends at close
+        while out and out[-1].endswith(eol * 2):
+            out[-1] = out[-1][: -len(eol)]
+    return b"".join(out)
+
+
+def check_same(fast: Callable[[], StreamParser], general: Callable[[], StreamParser],
+               data: bytes, points: list[int]) -> None:  # fmt: skip
+    whole = run(general(), [data])
+    assert run(fast(), [data]) == whole
+    pieces = cut(data, points)
+    assert run(fast(), pieces) == run(general(), pieces)
+    ends = [i + 1 for i, byte in enumerate(data) if byte in b"\r\n"]
+    if ends:  # reads that end at line ends, as servers write them
+        pieces = cut(data, [ends[p % len(ends)] for p in points])
+        assert run(fast(), pieces) == run(general(), pieces)
+    lines = data.splitlines(keepends=True)  # every line in a read of its own
+    assert run(fast(), lines) == run(general(), lines)
+
+
+ANTHROPIC = _request("anthropic", "claude-sonnet-4-5")
+
+
+@CHECK
+@given(data=sse_stream(anthropic_event()), points=st.lists(st.integers(0, 10_000), max_size=8))
+def test_anthropic_fast_path_is_the_general_path(data: bytes, points: list[int]) -> None:
+    check_same(
+        lambda: AnthropicStreamParser(ANTHROPIC), lambda: GeneralAnthropic(ANTHROPIC), data, points
+    )
+
+
+def test_anthropic_stream_of_the_service_shape_takes_the_fast_path() -> None:
+    # What the service sends (compact JSON, named events, a ping): the text deltas are
+    # read without the decoder's per-line loop, and give the same events as it does.
+    body = b"".join(
+        b"event: %s\ndata: %s\n\n" % (name.encode(), dumps(obj, False, False))
+        for name, obj in [
+            ("message_start", {"type": "message_start", "message": {"id": "m", "model": "c"}}),
+            ("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "text", "text": ""}}),
+            ("ping", {"type": "ping"}),
+            *[("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                       "delta": {"type": "text_delta", "text": f"t{i} é\""}})
+              for i in range(5)],
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+    )  # fmt: skip
+    calls: list[list[bytes]] = []
+
+    class Counting(AnthropicStreamParser):
+        __slots__ = ()
+
+        def _decode(self, held: list[bytes], lines: Any, out: list[Event]) -> bool:
+            calls.append(held)
+            return super()._decode(held, lines, out)
+
+    fast = run(Counting(ANTHROPIC), [body])
+    assert fast == run(GeneralAnthropic(ANTHROPIC), [body])
+    assert [type(e).__name__ for e in fast[0]].count("TextDelta") == 5
+    assert fast[1] is None and calls == []
+    # A read that starts inside an event: the decoder finishes that one, then the
+    # loop frames the rest itself again.
+    at = body.index(b"data: ") + 3
+    assert run(Counting(ANTHROPIC), [body[:at], body[at:]]) == fast
+    assert len(calls) == 2 and calls[0] == [b"event: message_start"] and calls[1][-1] == b""
