@@ -137,8 +137,38 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _config_option(status)
 
+    _db_parser(commands)
+
     commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
     return parser
+
+
+def _db_parser(commands: Any) -> None:
+    db = commands.add_parser(
+        "db",
+        help="apply or inspect the SQL database's schema migrations",
+        description="The database of stored keys and the audit log: --database-url, else "
+        "[storage] database_url in llmswitch.toml, else $LLMSWITCH_DATABASE_URL, else "
+        "sqlite:///$LLMSWITCH_HOME/llmswitch.db. Migrations also apply on first use.",
+    )
+    actions = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = actions.add_parser(
+        "upgrade", help="apply pending migrations", description="Apply pending schema "
+        "migrations (safe while other processes use the database) and print each version.",
+    )  # fmt: skip
+    status = actions.add_parser(
+        "status", help="show the schema version and pending migrations",
+        description="Show the database URL (password masked), its schema version, the "
+        "latest this llmswitch knows and what is pending. Exits 1 for a database newer "
+        "than this llmswitch.",
+    )  # fmt: skip
+    status.add_argument("--json", action="store_true", help="print JSON")
+    for parser in (upgrade, status):
+        parser.add_argument(
+            "--database-url", metavar="URL",
+            help="sqlite:///path or postgresql://user@host:5432/db",
+        )  # fmt: skip
+        _config_option(parser)
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -172,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._health import run_health as run
     elif args.command == "status":
         from ._status import run_status as run
+    elif args.command == "db":
+        from ._db import run_db as run
     else:
         from ._models import run_models as run
     from ._logging import cli_logging

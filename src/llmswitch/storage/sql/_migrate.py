@@ -30,9 +30,11 @@ from .migrations import MIGRATIONS
 from .schema import MIGRATIONS_TABLE, schema_migrations
 
 __all__ = [
+    "MigrationFailed",
     "MigrationStatus",
     "apply_next",
     "description",
+    "empty_status",
     "latest_version",
     "read_status",
     "refuse_newer",
@@ -40,6 +42,16 @@ __all__ = [
 
 # pg_advisory_xact_lock key: any fixed 64-bit number; this one is b"llmswitc" as an int.
 _PG_LOCK_KEY = 0x6C6C6D7377697463
+
+
+class MigrationFailed(Exception):
+    """A migration's ``upgrade`` raised; the Database turns this into a StorageError
+    naming the version (its transaction is rolled back by then)."""
+
+    def __init__(self, version: int, cause: Exception) -> None:
+        self.version = version
+        self.cause = cause
+        super().__init__(f"migration {version} failed")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +116,13 @@ def _status(conn: Connection, url: str) -> MigrationStatus:
     )
 
 
+def empty_status(url: str) -> MigrationStatus:
+    """The status of a database that does not exist yet."""
+    return MigrationStatus(
+        url=url, current=0, latest=latest_version(), applied=(), pending=tuple(_BY_VERSION)
+    )
+
+
 def refuse_newer(status: MigrationStatus) -> None:
     """:class:`StorageError` when the database is newer than this code."""
     if status.current > status.latest:
@@ -125,7 +144,8 @@ def apply_next(conn: Connection, url: str) -> int | None:
     """In the caller's (fresh) transaction: take the migration lock, then apply the
     lowest pending version and record it. Returns that version, or ``None`` when
     nothing is pending. Raises :class:`StorageError` for a database newer than this
-    code; a failing migration's exception propagates (the caller rolls back)."""
+    code and :class:`MigrationFailed` when the migration raises (the caller's
+    transaction then rolls back)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
     # SQLite: this transaction began with BEGIN IMMEDIATE, which is the lock.
@@ -136,7 +156,10 @@ def apply_next(conn: Connection, url: str) -> int | None:
         return None
     version = status.pending[0]
     module = _BY_VERSION[version]
-    module.upgrade(conn)
+    try:
+        module.upgrade(conn)
+    except Exception as exc:
+        raise MigrationFailed(version, exc) from exc
     conn.execute(
         schema_migrations.insert().values(
             version=version,

@@ -47,6 +47,7 @@ class ResolvedUrl:
     display: str
     is_default: bool
     password: str | None
+    field: str  # where the URL came from, for errors
 
     def __repr__(self) -> str:  # the real URLs may hold a password
         return f"ResolvedUrl({self.display!r})"
@@ -86,7 +87,7 @@ def resolve_database_url(
     if not sep:
         raise _bad(field, url, "is not a URL")
     if scheme in _SQLITE_SCHEMES:
-        return _sqlite(rest, url, field, is_default)
+        return _sqlite(rest, url, field, is_default=is_default)
     if scheme in _POSTGRES_SCHEMES:
         return _postgres(rest, url, field)
     raise _bad(field, url, f"has an unsupported scheme {scheme!r}")
@@ -100,7 +101,7 @@ def _bad(field: str, url: str, why: str) -> ConfigurationError:
     )
 
 
-def _sqlite(rest: str, url: str, field: str, is_default: bool) -> ResolvedUrl:
+def _sqlite(rest: str, url: str, field: str, *, is_default: bool) -> ResolvedUrl:
     # SQLAlchemy's form: sqlite:///<path>, so an absolute path gives four slashes.
     if not rest.startswith("/"):
         raise _bad(field, url, "has a host part (write sqlite:///path, three slashes)")
@@ -121,6 +122,7 @@ def _sqlite(rest: str, url: str, field: str, is_default: bool) -> ResolvedUrl:
         display=f"sqlite:///{target}",
         is_default=is_default,
         password=None,
+        field=field,
     )
 
 
@@ -146,4 +148,5 @@ def _postgres(rest: str, url: str, field: str) -> ResolvedUrl:
         display=display_url(urlunsplit(parts._replace(scheme="postgresql"))),
         is_default=False,
         password=unquote(password) if password else None,
+        field=field,
     )

@@ -19,6 +19,7 @@ import asyncio
 import os
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from ._migrate import MigrationStatus
+    from ._migrate import MigrationFailed, MigrationStatus
 
 __all__ = ["Database", "open_database"]
 
@@ -106,7 +107,8 @@ class Database:
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._migrated = False
-        self._closed = False
+        # SQLite file created and in WAL mode (nothing to prepare for memory/PostgreSQL).
+        self._file_ready = self._memory or resolved.dialect != "sqlite"
 
     # ---- identity
 
@@ -171,11 +173,15 @@ class Database:
         """Current and latest schema version and what is pending; changes nothing."""
         from . import _migrate
 
+        if not self._exists():  # a status never creates the database file
+            return _migrate.empty_status(self.url)
         return self._transaction(_migrate.read_status, self.url, begin="DEFERRED")
 
     async def astatus(self) -> MigrationStatus:
         from . import _migrate
 
+        if not self._exists():
+            return _migrate.empty_status(self.url)
         return await self._atransaction(_migrate.read_status, self.url, begin="DEFERRED")
 
     # ---- closing
@@ -232,6 +238,8 @@ class Database:
     ) -> T:
         from sqlalchemy.exc import DBAPIError
 
+        if not self._file_ready:
+            self._prepare_file()
         engine = self._sync_engine()
         try:
             if self._memory:
@@ -250,6 +258,8 @@ class Database:
     ) -> T:
         from sqlalchemy.exc import DBAPIError
 
+        if not self._file_ready:
+            await asyncio.to_thread(self._prepare_file)  # file I/O, off the event loop
         engine = self._aengine().execution_options(**{_BEGIN: begin})
         try:
             async with engine.begin() as conn:
@@ -285,38 +295,33 @@ class Database:
 
         try:
             return self._transaction(_migrate.apply_next, self.url)
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise self._migration_failed(exc, done) from exc
+        except _migrate.MigrationFailed as exc:
+            raise self._migration_failed(exc, done) from exc.cause
 
     async def _amigration_step(self, done: list[int]) -> int | None:
         from . import _migrate
 
         try:
             return await self._atransaction(_migrate.apply_next, self.url)
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise self._migration_failed(exc, done) from exc
+        except _migrate.MigrationFailed as exc:
+            raise self._migration_failed(exc, done) from exc.cause
 
-    def _migration_failed(self, exc: Exception, done: list[int]) -> StorageError:
+    def _migration_failed(self, exc: MigrationFailed, done: list[int]) -> StorageError:
+        from sqlalchemy.exc import DBAPIError
+
         from . import _migrate
 
-        # The version that failed is the one after the last applied (read afresh:
-        # another process may have moved on meanwhile).
-        try:
-            version = self.status().pending[0]
-        except (StorageError, IndexError):
-            version = None
-        name = f"v{version:04d} ({_migrate.description(version)})" if version else "unknown"
-        detail = " ".join(str(exc).split())[:500]
-        kept = f"; applied before it: {done}" if done else ""
+        cause = exc.cause
+        orig = cause.orig if isinstance(cause, DBAPIError) else cause
+        detail = " ".join(str(orig).split())[:500]
+        secrets = [self._resolved.password] if self._resolved.password else []
+        kept = f" (applied before it: {', '.join(map(str, done))})" if done else ""
         return StorageError(
-            f"database {self.url}: schema migration {name} failed and was rolled back: "
-            f"{type(exc).__name__}: {detail}{kept}",
+            f"database {self.url}: schema migration {exc.version} "
+            f"({_migrate.description(exc.version)}) failed and was rolled back: "
+            f"{type(orig).__name__}: {redact(detail, secrets)}{kept}",
             url=self.url,
-            version=version,
+            version=exc.version,
         )
 
     # ---- internals: engines
@@ -351,7 +356,7 @@ class Database:
             raise ConfigurationError(
                 f"database {self.url} needs the PostgreSQL driver: "
                 "pip install 'llmswitch[postgres]'",
-                field="database_url",
+                field=self._resolved.field,
             )
         options: dict[str, Any] = {
             "pool_size": self._pool_size,
@@ -369,17 +374,37 @@ class Database:
 
         return create_engine(self._resolved.sync_url, **options)
 
+    def _exists(self) -> bool:
+        return self._memory or self.dialect != "sqlite" or os.path.exists(self._resolved.path)
+
+    def _prepare_file(self) -> None:
+        """Create the SQLite file private (0600) from the start, since it holds wrapped
+        keys and the audit log (SQLite gives its -wal and -shm files the same mode),
+        and switch it to WAL. Once per Database; the async path runs it in a thread."""
+        path = self._resolved.path
+        folder = os.path.dirname(path)
+        if not os.path.isdir(folder):
+            raise StorageError(
+                f"database {self.url}: the directory {folder!r} does not exist", url=self.url
+            )
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        except OSError as exc:
+            raise StorageError(
+                f"database {self.url}: cannot open {path!r}: {exc.strerror or exc}", url=self.url
+            ) from None
+        import sqlite3
+
+        try:
+            _ensure_wal(path, self._busy_timeout)
+        except sqlite3.Error as exc:
+            raise StorageError(f"database {self.url}: {exc}", url=self.url) from None
+        self._file_ready = True
+
     def _sqlite_engine(self, asynchronous: bool) -> Any:
         from sqlalchemy import event
         from sqlalchemy.pool import NullPool, StaticPool
 
-        if not self._memory:
-            folder = os.path.dirname(self._resolved.path)
-            if not os.path.isdir(folder):
-                raise StorageError(
-                    f"database {self.url}: the directory {folder!r} does not exist",
-                    url=self.url,
-                )
         options: dict[str, Any] = {"connect_args": {"timeout": self._busy_timeout}}
         if self._memory:
             options["poolclass"] = StaticPool
@@ -413,8 +438,7 @@ class Database:
             cursor = dbapi_conn.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            if wal:
-                cursor.execute("PRAGMA journal_mode = WAL")
+            if wal:  # the file was switched to WAL by _prepare_file
                 cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL
             cursor.close()
 
@@ -424,3 +448,30 @@ class Database:
             conn.exec_driver_sql(f"BEGIN {mode or 'IMMEDIATE'}")
 
         return engine
+
+
+def _ensure_wal(path: str, wait: float) -> None:
+    """Put the database file at ``path`` in WAL mode (persistent: once per file).
+
+    Switching needs an exclusive lock that SQLite takes without its busy handler, so
+    processes opening a new file at the same moment can get "database is locked"
+    here; retried by hand for as long as the busy timeout."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, timeout=wait, isolation_level=None)
+    try:
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+    finally:
+        conn.close()

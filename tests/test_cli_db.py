@@ -1,0 +1,123 @@
+"""``llmswitch db upgrade`` and ``llmswitch db status`` on SQLite and PostgreSQL: output,
+exit codes, which database they pick, and failures as one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+
+from llmswitch.storage.sql import open_database
+from llmswitch.storage.sql.schema import MIGRATIONS_TABLE
+from tests.support.cli import run
+
+
+def test_upgrade_then_up_to_date(capsys: pytest.CaptureFixture[str], database_url: str) -> None:
+    code, out, err = run(capsys, "db", "upgrade", "--database-url", database_url)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "applied 1: provider_keys and audit_log"
+    assert lines[1].endswith(": schema version 1, up to date")
+    code, out, err = run(capsys, "db", "upgrade", "--database-url", database_url)
+    assert (code, err) == (0, "")
+    assert out.strip().endswith(": up to date (schema version 1)")
+
+
+def test_status_text_and_json(capsys: pytest.CaptureFixture[str], database_url: str) -> None:
+    code, out, _ = run(capsys, "db", "status", "--database-url", database_url)
+    assert code == 0
+    assert "schema    version 0 (latest 1)" in out
+    assert "pending   1 (provider_keys and audit_log)" in out
+    run(capsys, "db", "upgrade", "--database-url", database_url)
+    code, out, _ = run(capsys, "db", "status", "--json", "--database-url", database_url)
+    assert code == 0
+    report = json.loads(out)
+    assert {k: report[k] for k in ("current", "latest", "applied", "pending", "up_to_date")} == {
+        "current": 1, "latest": 1, "applied": [1], "pending": [], "up_to_date": True,
+    }  # fmt: skip
+    assert report["url"] == open_database(database_url).url
+
+
+def _newer(conn: Connection) -> None:
+    conn.execute(
+        text(
+            f"INSERT INTO {MIGRATIONS_TABLE} (version, description, applied_at) VALUES (7, 'x', 0)"
+        )
+    )
+
+
+def test_a_newer_database_exits_1(capsys: pytest.CaptureFixture[str], database_url: str) -> None:
+    db = open_database(database_url)
+    db.run(_newer)
+    db.close()
+    code, out, err = run(capsys, "db", "status", "--json", "--database-url", database_url)
+    assert code == 1
+    assert json.loads(out)["current"] == 7
+    assert err.count("\n") == 1 and "newer than this llmswitch" in err
+    code, out, err = run(capsys, "db", "upgrade", "--database-url", database_url)
+    assert (code, out) == (1, "")
+    assert err.startswith("llmswitch: error: ") and "schema version 7" in err
+
+
+def test_the_environment_variable_and_the_default(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("LLMSWITCH_HOME", str(home))
+    code, out, _ = run(capsys, "db", "upgrade")
+    assert code == 0
+    assert f"sqlite:///{home}/llmswitch.db: schema version 1" in out
+    assert (home / "llmswitch.db").exists()
+    monkeypatch.setenv("LLMSWITCH_DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
+    code, out, _ = run(capsys, "db", "status")
+    assert code == 0 and f"database  sqlite:///{tmp_path}/env.db" in out
+    assert not (tmp_path / "env.db").exists()  # status creates nothing
+
+
+def test_the_config_file_names_the_database(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LLMSWITCH_DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
+    config = tmp_path / "llmswitch.toml"
+    config.write_text(f'[storage]\ndatabase_url = "sqlite:///{tmp_path}/file.db"\n')
+    code, out, _ = run(capsys, "db", "upgrade", "--config", str(config))
+    assert code == 0 and f"sqlite:///{tmp_path}/file.db" in out
+    # --database-url wins over both
+    code, out, _ = run(
+        capsys,
+        "db",
+        "status",
+        "--config",
+        str(config),
+        "--database-url",
+        f"sqlite:///{tmp_path}/flag.db",
+    )
+    assert code == 0 and f"sqlite:///{tmp_path}/flag.db" in out
+
+
+def test_unreachable_database_is_one_line_without_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://alice:hunter2secret@127.0.0.1:1/llmswitch"
+    for action in ("status", "upgrade"):
+        code, out, err = run(capsys, "db", action, "--database-url", url)
+        assert (code, out) == (1, "")
+        assert err.count("\n") == 1
+        assert err.startswith(
+            "llmswitch: error: database postgresql://alice:****@127.0.0.1:1/llmswitch"
+        )
+        assert "hunter2secret" not in err
+
+
+def test_bad_url_names_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "db", "status", "--database-url", "mysql://root:pw123456@db/x")
+    assert code == 1
+    assert "--database-url" in err and "unsupported scheme 'mysql'" in err
+    assert "pw123456" not in err
+
+
+def test_db_needs_an_action(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "db")
+    assert code == 2 and "ACTION" in err
