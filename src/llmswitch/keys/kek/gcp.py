@@ -52,6 +52,15 @@ def _crc32c(data: bytes) -> int:
     return int(google_crc32c.value(data))
 
 
+def _describe(exc: BaseException) -> str:
+    """The error's class and the service's own words, without the request URL the
+    REST transport puts first (``POST http://...: message``)."""
+    message = str(getattr(exc, "message", "") or "")
+    if message.startswith(("POST ", "GET ")) and ": " in message:
+        message = message.split(": ", 1)[1]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 def _client(env: Mapping[str, str]) -> Any:
     try:
         import google_crc32c  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
@@ -117,12 +126,12 @@ class GcpKmsKEK:
             # record's, or its key version disabled; KMS's message says which.
             return KeyDecryptionError(
                 f"record {ref.id}: Google Cloud KMS refused to unwrap its data key "
-                f"({type(exc).__name__}: {getattr(exc, 'message', '')})",
+                f"({_describe(exc)})",
                 record_id=ref.id,
             )
-        detail = getattr(exc, "message", None) or type(exc).__name__
         return KEKUnavailableError(
-            f"Google Cloud KMS {action} with {self._uri} failed: {detail}", kek=self._uri
+            f"Google Cloud KMS {action} with {self._uri} failed: {_describe(exc)}",
+            kek=self._uri,
         )
 
     def wrap(self, dek: bytes, ref: RecordRef) -> tuple[bytes, str]:
