@@ -58,7 +58,7 @@ def test_empty_interpolated_values_mean_the_default(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ('[storage]\ndatabase_url = "mysql://u:p@h/db"\n',
-         ":2: storage.database_url: must be sqlite:///path or postgresql://"),
+         ":2: storage.database_url: database URL 'mysql://u:****@h/db' has an unsupported scheme"),
         ("[storage]\nurl = 'sqlite:///x'\n", ":2: storage.url: unknown setting (expected one of database_url)"),
         ('[keys]\nkek = "vault://x"\n', ":2: keys.kek: must be local:"),
         ('[keys]\nrequire_user_keys = "yes"\n',

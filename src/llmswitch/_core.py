@@ -121,6 +121,9 @@ class _Core:
             )
         self._lock = threading.Lock()
         self._contexts: dict[str, CallContext] = {}
+        # The client's pipeline, kept here with everything else built from the
+        # configuration, so a reload swaps all of it with one reference (_reload.py).
+        self.pipe: Pipeline | None = None
 
     def provider(self, pid: str) -> Provider:
         provider = self._providers.get(pid)

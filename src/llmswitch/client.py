@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._client_args import unknown_argument
-from ._core import _Core, _counter
+from ._core import _counter
 from .config import Config, ProviderConfig
 from .errors import ConfigurationError, LLMError
 from .events import Accumulator, Event
@@ -27,6 +27,7 @@ from .middleware.base import (
     ACCUMULATOR_KEY,
     Call,
     Middleware,
+    Pipeline,
     _terminal_achat,
     _terminal_astream,
     _terminal_chat,
@@ -36,6 +37,8 @@ from .providers.runtime import CallContext, Provider
 from .wire import to_timeout
 
 if TYPE_CHECKING:
+    from .config import ConfigDiff
+    from .middleware.retry import Retry
     from .providers.ollama import PullProgress
 
 __all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client"]
@@ -145,14 +148,44 @@ class _Client:
         env: Mapping[str, str] | None = None,
         middleware: Sequence[Middleware] = (),
         max_retries: int | None = None,
+        watch_config: bool | None = None,
         **unknown: Any,
     ) -> None:
         if unknown:
             raise unknown_argument(type(self), unknown)
+        from ._reload import Reloader, build_core
+
+        # A reload builds the next configuration from the same arguments: one pass only.
+        providers = list(providers) if isinstance(providers, Iterator) else providers
+        middleware = list(middleware) if isinstance(middleware, Iterator) else middleware
         self._transport = self._new_transport()
-        self._core = _Core(config, providers, timeout, env, self._transport, max_retries)
-        self._pipeline = self._core.pipeline(middleware)
-        self._retry = self._core.retry
+        self._reloader = Reloader(
+            self, config=config, providers=providers, timeout=timeout, env=env,
+            max_retries=max_retries, middleware=middleware, watch=watch_config,
+        )  # fmt: skip
+        # Everything built from the configuration: swapped as one by reload().
+        self._core = build_core(self._reloader.args, config, self._transport)
+        self._reloader.sync_watch()
+
+    @property
+    def _pipeline(self) -> Pipeline | None:
+        return self._core.pipe
+
+    @property
+    def _retry(self) -> Retry | None:
+        return self._core.retry
+
+    def reload(self, config: str | os.PathLike[str] | Config | None = None) -> ConfigDiff:
+        """Re-read the configuration file (and the environment), validate it and switch
+        to it as a whole: providers, aliases, model groups and the middleware built from
+        it. Calls in flight finish on the previous configuration; calls started after
+        this returns use the new one. A file that does not validate raises its
+        :class:`ConfigurationError` and the previous configuration keeps serving.
+        ``config``: read this path or use this :class:`Config` instead (and from now
+        on). Returns what changed (masked); a change is recorded in the audit log when
+        a database is configured. Safe to call from any thread, and from async code (it
+        does no network I/O: see ``AsyncClient.areload``)."""
+        return self._reloader.reload(config)
 
     @staticmethod
     def _new_transport() -> Any:
@@ -171,6 +204,8 @@ class Client(_Client):
     :mod:`llmswitch.middleware`). ``max_retries``: retries of a retryable error (default
     2, as the official SDKs; ``0`` for none); a ``Retry`` in ``middleware`` or ``[retry]``
     in the config replaces this default, and an explicit value overrides ``[retry]``.
+    ``watch_config``: reload the file when it changes (polled every second; default:
+    as ``[config] watch`` says); see :meth:`reload`.
     Misused arguments raise :class:`ConfigurationError` here, not at the first call.
     """
 
@@ -182,11 +217,12 @@ class Client(_Client):
 
     def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
         """One complete answer. Options: see the README (system, tools, tool_choice, ...)."""
-        provider, request, ctx = self._core.request(model, messages, **options)
-        if self._pipeline is not None:
+        core = self._core  # read once: a reload during the call does not reach it
+        provider, request, ctx = core.request(model, messages, **options)
+        if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
-            return self._pipeline.chat(call)
-        retry = self._retry
+            return core.pipe.chat(call)
+        retry = core.retry
         if retry is None:
             return provider.chat(request, ctx)  # type: ignore[no-any-return]
         start = time.monotonic()
@@ -200,15 +236,16 @@ class Client(_Client):
         return retry.resume_chat(call, _terminal_chat, failed, start)
 
     def stream(self, model: str, messages: Any, **options: Any) -> ChatStream:
-        provider, request, ctx = self._core.request(model, messages, **options)
+        core = self._core  # read once: a reload during the stream does not reach it
+        provider, request, ctx = core.request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
-        if self._pipeline is not None:
+        if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
                 state={ACCUMULATOR_KEY: acc},
             )  # fmt: skip
-            return ChatStream(self._pipeline.stream(call), acc)
-        retry = self._retry
+            return ChatStream(core.pipe.stream(call), acc)
+        retry = core.retry
         if retry is None:
             return ChatStream(provider.stream(request, ctx), acc)
         start = time.monotonic()
@@ -266,9 +303,11 @@ class Client(_Client):
         with a ``status()`` (see :func:`llmswitch.observability.collect_status`)."""
         from .observability.status import collect_status
 
-        return collect_status(self._pipeline.middleware if self._pipeline is not None else ())
+        pipe = self._core.pipe
+        return collect_status(pipe.middleware if pipe is not None else ())
 
     def close(self) -> None:
+        self._reloader.close()
         self._transport.close()
 
     def __enter__(self) -> Client:
@@ -397,11 +436,12 @@ class AsyncClient(_Client):
         return AsyncTransport()
 
     async def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
-        provider, request, ctx = self._core.request(model, messages, **options)
-        if self._pipeline is not None:
+        core = self._core  # read once: a reload during the call does not reach it
+        provider, request, ctx = core.request(model, messages, **options)
+        if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
-            return await self._pipeline.achat(call)
-        retry = self._retry
+            return await core.pipe.achat(call)
+        retry = core.retry
         if retry is None:
             return await provider.achat(request, ctx)  # type: ignore[no-any-return]
         start = time.monotonic()
@@ -415,15 +455,16 @@ class AsyncClient(_Client):
         return await retry.aresume_chat(call, _terminal_achat, failed, start)
 
     def stream(self, model: str, messages: Any, **options: Any) -> AsyncChatStream:
-        provider, request, ctx = self._core.request(model, messages, **options)
+        core = self._core  # read once: a reload during the stream does not reach it
+        provider, request, ctx = core.request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
-        if self._pipeline is not None:
+        if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
                 state={ACCUMULATOR_KEY: acc},
             )  # fmt: skip
-            return AsyncChatStream(self._pipeline.astream(call), acc)
-        retry = self._retry
+            return AsyncChatStream(core.pipe.astream(call), acc)
+        retry = core.retry
         batches = getattr(provider, "astream_batches", None)
         source = provider.astream(request, ctx) if batches is None else batches(request, ctx)
         if retry is None:
@@ -474,11 +515,19 @@ class AsyncClient(_Client):
         """Live state of this client's middleware (see :meth:`Client.status`)."""
         from .observability.status import acollect_status
 
-        layers = self._pipeline.middleware if self._pipeline is not None else ()
-        return await acollect_status(layers)
+        pipe = self._core.pipe
+        return await acollect_status(pipe.middleware if pipe is not None else ())
 
     async def aclose(self) -> None:
+        self._reloader.close()
         await self._transport.aclose()
+
+    async def areload(self, config: str | os.PathLike[str] | Config | None = None) -> ConfigDiff:
+        """:meth:`Client.reload` in a worker thread, so reading and validating the file
+        and building the new configuration never holds up the event loop."""
+        import asyncio
+
+        return await asyncio.to_thread(self._reloader.reload, config)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -63,7 +63,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..middleware.groups import FALLBACK_ON, STRATEGIES, Deployment, ModelGroup
@@ -80,6 +80,9 @@ from ._loading import (
 from ._toml_lines import key_lines
 from ._types import Config
 
+if TYPE_CHECKING:
+    from ._diff import ConfigChange, ConfigDiff, diff_configs
+
 __all__ = [
     "BUILTIN_PROVIDERS",
     "CONFIG_ENV",
@@ -90,10 +93,13 @@ __all__ = [
     "OVERLAY_ENV",
     "STRATEGIES",
     "Config",
+    "ConfigChange",
+    "ConfigDiff",
     "Deployment",
     "ModelGroup",
     "ProviderConfig",
     "check_config",
+    "diff_configs",
     "json_schema",
     "key_lines",
     "load_config",
@@ -163,4 +169,8 @@ def __getattr__(name: str) -> Any:
         return registry.kinds()
     if name == "ENV_PREFIXES":
         return env_prefixes()
+    if name in ("ConfigChange", "ConfigDiff", "diff_configs"):  # loaded when a reload needs it
+        from . import _diff
+
+        return getattr(_diff, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -48,7 +48,6 @@ _POLICIES: Mapping[str, Any] = {
     "retry": RetryPolicy, "breaker": BreakerPolicy, "limits": Limit, "quotas": Quota,
 }  # fmt: skip
 _STATE_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
-_DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
 _KEK_SCHEMES = ("local:", "gcp-kms://", "aws-kms://")
 _HEADER_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 
@@ -259,14 +258,14 @@ class Validator:
         storage = self.unit(self.plain, _spec.STORAGE, doc, ("storage",), default={})
         url = storage.get("database_url")
         if url:  # "${LLMSWITCH_DATABASE_URL:-}" -> the default
-            if not url.startswith(_DATABASE_SCHEMES):
-                # Not echoed: a database URL may carry a password.
-                self.report(
-                    self.error(
-                        ("storage", "database_url"),
-                        "must be sqlite:///path or postgresql://user@host/db",
-                    )
-                )
+            # The storage layer's own check of the URL (it masks any password).
+            from ..storage.sql._url import resolve_database_url
+
+            where = ("storage", "database_url")
+            try:
+                resolve_database_url(url, {}, field="database_url")
+            except ConfigurationError as exc:
+                self.report(self.error(where, str(exc).removeprefix("database_url: ")))
             else:
                 out["database_url"] = url
         keys = self.unit(self.plain, _spec.KEYS, doc, ("keys",), default={})
