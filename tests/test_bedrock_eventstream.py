@@ -9,7 +9,12 @@ import zlib
 import pytest
 from botocore.eventstream import EventStreamBuffer, ParserError
 
-from llmswitch.wire.eventstream import MAX_PAYLOAD_LENGTH, EventStreamDecoder, EventStreamError
+from llmswitch.wire.eventstream import (
+    MAX_HEADERS_LENGTH,
+    MAX_PAYLOAD_LENGTH,
+    EventStreamDecoder,
+    EventStreamError,
+)
 from tests.support.bedrock import event, fixture, frame
 from tests.support.streams import byte_by_byte, splits_in_two
 
@@ -131,3 +136,37 @@ def test_fixture_files_are_binary_event_streams() -> None:
     assert any(b >= 0xF0 for b in text)  # a 4-byte UTF-8 character to cut through
     assert b'"p":"' in text  # Bedrock's padding field
     assert (fixture.dir / "truncated.bin").stat().st_size > 0
+
+
+def _prelude(total: int, headers_length: int) -> bytes:
+    prelude = struct.pack("!II", total, headers_length)
+    return prelude + struct.pack("!I", zlib.crc32(prelude))
+
+
+@pytest.mark.parametrize(
+    ("total", "headers_length"),
+    [
+        (15, 0),  # shorter than prelude + message CRC
+        (16, 1),  # headers running into the message CRC
+        (12, 0),
+        (MAX_HEADERS_LENGTH + 16 + 1, MAX_HEADERS_LENGTH + 1),
+        (MAX_PAYLOAD_LENGTH + 17, 0),
+    ],
+)
+def test_impossible_frame_lengths_are_rejected_from_the_prelude(
+    total: int, headers_length: int
+) -> None:
+    with pytest.raises(EventStreamError, match="lengths"):
+        EventStreamDecoder().feed(_prelude(total, headers_length))
+
+
+def test_the_smallest_frame_and_the_largest_lengths_are_accepted() -> None:
+    empty = _prelude(16, 0)
+    empty += struct.pack("!I", zlib.crc32(empty))
+    assert ours([empty]) == botocore_frames(empty) == [({}, b"")]
+    decoder = EventStreamDecoder()  # at the caps: waits for the rest of the frame
+    assert (
+        decoder.feed(_prelude(MAX_HEADERS_LENGTH + MAX_PAYLOAD_LENGTH + 16, MAX_HEADERS_LENGTH))
+        == []
+    )
+    assert decoder.buffered == 12

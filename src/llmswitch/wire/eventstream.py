@@ -102,24 +102,25 @@ class EventStreamDecoder:
                 total, headers_length, prelude_crc = _PRELUDE(buf, pos)
                 if crc32(buf[pos : pos + 8]) != prelude_crc:
                     raise EventStreamError("prelude CRC mismatch", buf[pos : pos + 64])
-                if (
+                start = pos + PRELUDE_LENGTH  # of the headers
+                end = pos + total
+                # total >= 12 + headers + 4 and the payload within its cap
+                if not 0 <= total - headers_length - 16 <= MAX_PAYLOAD_LENGTH or (
                     headers_length > MAX_HEADERS_LENGTH
-                    or total < headers_length + 16
-                    or total - headers_length - 16 > MAX_PAYLOAD_LENGTH
                 ):
                     raise EventStreamError("invalid frame lengths", buf[pos : pos + 64])
-                end = pos + total
                 if end > size:
                     self._need = total
                     break
-                if crc32(buf[pos + 8 : end - 4], prelude_crc) != _CRC(buf, end - 4)[0]:
+                tail = end - 4
+                if crc32(buf[pos + 8 : tail], prelude_crc) != _CRC(buf, tail)[0]:
                     raise EventStreamError("message CRC mismatch", buf[pos:end])
-                headers_end = pos + PRELUDE_LENGTH + headers_length
-                raw = buf[pos + PRELUDE_LENGTH : headers_end]
+                headers_end = start + headers_length
+                raw = buf[start:headers_end]
                 headers = cache.get(raw)
                 if headers is None:
                     headers = _decode_headers(raw)
-                append((headers, buf[headers_end : end - 4]))
+                append((headers, buf[headers_end:tail]))
                 pos = end
         except EventStreamError:
             self._buf = buf[pos:]  # the bad frame stays: the next call raises again
