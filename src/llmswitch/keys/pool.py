@@ -355,6 +355,9 @@ def bind_http(provider: Provider, secret: Secret) -> Provider:
 
 # Which key an attempt used (its label), for layers outside this one.
 KEY_STATE = "llmswitch.key"
+# The provider a per-user key was bound to (keys/byok.py's UserKeys): an attempt
+# running on it already has its key, so the pool does not replace it.
+USER_KEY_STATE = "llmswitch.user_key"
 
 
 class KeyRotation(Layer):
@@ -409,7 +412,9 @@ class KeyRotation(Layer):
 
     def script(self, call: Call, stream: bool) -> Script | None:
         pool = self.pools.get(call.provider.id)
-        return None if pool is None else self._rotate(pool, call)
+        if pool is None or call.state.get(USER_KEY_STATE) is call.provider:
+            return None
+        return self._rotate(pool, call)
 
     def _rotate(self, pool: KeyPool, call: Call) -> Script:
         """Each try with the next usable key; after a failure that cooled or disabled
