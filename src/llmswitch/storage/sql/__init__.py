@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import time
 
-from ._url import DATABASE_URL_ENV, HOME_ENV, default_database_url, default_home
+from ._url import (
+    DATABASE_URL_ENV,
+    HOME_ENV,
+    default_database_url,
+    default_home,
+    resolve_database_url,
+)
 from .database import Database, open_database
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "default_home",
     "now_ms",
     "open_database",
+    "resolve_database_url",
 ]
 
 
