@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from .config import ConfigChange, ConfigDiff
     from .middleware.base import Middleware
     from .providers.runtime import Provider
-    from .storage.sql import Database
 
 __all__ = ["AUDIT_ACTION", "WATCH_INTERVAL", "Reloader", "audit_writer"]
 
@@ -293,7 +292,6 @@ class _AuditWriter:
         )
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._databases: dict[str, Database] = {}
 
     def submit(self, core: _Core, diff: ConfigDiff, actor: str) -> None:
         url = _database_url(core.config, core.env)
@@ -345,20 +343,16 @@ class _AuditWriter:
         from .storage.sql import open_database
         from .storage.sql.audit import write_audit
 
-        db = self._databases.get(url)
-        if db is None:
-            db = self._databases[url] = open_database(url, field="[storage] database_url")
-
         def write(conn: Any) -> None:
-            write_audit(
-                conn,
-                actor=actor,
-                action=AUDIT_ACTION,
-                subject=subject and subject[-500:],
-                detail=detail,
-            )
+            where = subject[-500:] if subject is not None else None  # the column's size
+            write_audit(conn, actor=actor, action=AUDIT_ACTION, subject=where, detail=detail)
 
-        db.run(write)
+        # Opened per record: reloads are rare, and no engine outlives its use.
+        db = open_database(url, field="[storage] database_url")
+        try:
+            db.run(write)
+        finally:
+            db.close()
 
 
 def _database_url(config: Config, env: Mapping[str, str]) -> str | None:

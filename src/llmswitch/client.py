@@ -158,11 +158,11 @@ class _Client:
         # A reload builds the next configuration from the same arguments: one pass only.
         providers = list(providers) if isinstance(providers, Iterator) else providers
         middleware = list(middleware) if isinstance(middleware, Iterator) else middleware
-        self._transport = self._new_transport()
         self._reloader = Reloader(
             self, config=config, providers=providers, timeout=timeout, env=env,
             max_retries=max_retries, middleware=middleware, watch=watch_config,
         )  # fmt: skip
+        self._transport = self._new_transport()
         # Everything built from the configuration: swapped as one by reload().
         self._core = build_core(self._reloader.args, config, self._transport)
         self._reloader.sync_watch()
