@@ -6,15 +6,19 @@ every event through the parser's general per-event code."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import pickle
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmswitch.errors import ProviderError
-from llmswitch.events import Event
+from llmswitch.events import DeltaDraft, Event, ReasoningDelta, RefusalDelta, TextDelta
 from llmswitch.messages import ChatRequest, Message
 from llmswitch.providers._streams import StreamParser
 from llmswitch.providers.anthropic._stream import AnthropicStreamParser
@@ -233,3 +237,33 @@ def test_anthropic_stream_of_the_service_shape_takes_the_fast_path() -> None:
     at = body.index(b"data: ") + 3
     assert run(Counting(ANTHROPIC), [body[:at], body[at:]]) == fast
     assert len(calls) == 2 and calls[0] == [b"event: message_start"] and calls[1][-1] == b""
+
+
+# --------------------------------------------------------------------------- DeltaDraft
+
+
+@pytest.mark.parametrize("cls", [TextDelta, ReasoningDelta, RefusalDelta])
+def test_a_relabelled_draft_is_the_event_itself(cls: type[Any]) -> None:
+    made = cls(3, "héllo")
+    event: Any = DeltaDraft()
+    event.index, event.text, event.kind = 3, "héllo", made.kind
+    event.__class__ = cls
+    assert type(event) is cls and isinstance(event, cls)
+    assert event == made and hash(event) == hash(made) and repr(event) == repr(made)
+    assert dataclasses.astuple(event) == dataclasses.astuple(made)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert pickle.loads(pickle.dumps(event, protocol)) == made
+    assert copy.copy(event) == made and copy.deepcopy(event) == made
+    assert dataclasses.replace(event, text="x") == cls(3, "x")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.text = "changed"
+    assert event != cls(3, "other") and event != DeltaDraft()
+
+
+def test_a_draft_of_another_layout_cannot_become_an_event() -> None:
+    # What the import-time layout check guards: CPython refuses the relabelling.
+    class Other:
+        __slots__ = ("index", "kind", "txt")
+
+    with pytest.raises(TypeError):
+        Other().__class__ = TextDelta  # type: ignore[assignment]

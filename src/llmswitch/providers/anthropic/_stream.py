@@ -16,6 +16,7 @@ from typing import Any
 from ..._json import dumps_str, loads
 from ...errors import ProviderError
 from ...events import (
+    DeltaDraft,
     Event,
     ReasoningDelta,
     ReasoningEnd,
@@ -25,7 +26,6 @@ from ...events import (
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
-    text_delta_setters,
 )
 from ...messages import ChatRequest, ReasoningBlock
 from ...wire.sse import SSEDecoder, event_name
@@ -88,7 +88,8 @@ class AnthropicStreamParser(StreamParser):
         # are exactly the event the decoder would give. Any other line goes to the
         # decoder, in order, up to the blank line that ends its event.
         append = out.append
-        new, set_index, set_text, set_kind = text_delta_setters
+        draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
+        text_delta = TextDelta
         hot, start, hot_index = self._hot, self._hot_start, self._hot_index
         delta_line = _DELTA_LINE
         idle = sse.idle
@@ -106,10 +107,11 @@ class AnthropicStreamParser(StreamParser):
                     except ValueError:
                         pass
                     else:
-                        event = new(TextDelta)  # TextDelta(hot_index, text)
-                        set_index(event, hot_index)
-                        set_text(event, text)
-                        set_kind(event, "text")
+                        event = draft()  # TextDelta(hot_index, text), see DeltaDraft
+                        event.index = hot_index
+                        event.text = text
+                        event.kind = "text"
+                        event.__class__ = text_delta
                         append(event)
                         continue
             elif idle and line[:6] == b"event:":
