@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._json import dumps_str, loads
+from ...errors import ProviderError
 from ...events import (
     Event,
     ReasoningDelta,
@@ -57,12 +58,18 @@ class OllamaStreamParser(StreamParser):
     def _feed(self, data: bytes, out: list[Event]) -> None:
         lines = self._lines.feed(data)
         if lines and not self._done:
-            self._process(lines, out)
+            try:  # here, not in a helper: real streams come a line per read
+                self._lines_of(lines, out, False)
+            except SHAPE_ERRORS as exc:
+                raise self._shape_error(exc, lines) from None
 
     def _close(self, out: list[Event]) -> None:
         tail = self._lines.close()
         if tail and not self._done:
-            self._process(tail, out, at_eof=True)
+            try:
+                self._lines_of(tail, out, True)
+            except SHAPE_ERRORS as exc:
+                raise self._shape_error(exc, tail) from None
         if self._head is not None and not out and not self._done:
             raise self._unrecognised()
         if not self._done:
@@ -72,11 +79,8 @@ class OllamaStreamParser(StreamParser):
 
     # ------------------------------------------------------------------ internals
 
-    def _process(self, lines: list[bytes], out: list[Event], at_eof: bool = False) -> None:
-        try:
-            self._lines_of(lines, out, at_eof)
-        except SHAPE_ERRORS as exc:
-            raise malformed(self._request, shape_problem(exc), b"\n".join(lines)) from None
+    def _shape_error(self, exc: BaseException, lines: list[bytes]) -> ProviderError:
+        return malformed(self._request, shape_problem(exc), b"\n".join(lines))
 
     def _lines_of(self, lines: list[bytes], out: list[Event], at_eof: bool) -> None:
         append = out.append
