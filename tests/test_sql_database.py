@@ -73,7 +73,14 @@ def test_a_database_error_is_a_storage_error_naming_the_url(database: Database) 
         database.run(_insert, _key_row("key_dup"))
     assert info.value.url == database.url
     assert database.url in str(info.value)
+    assert not info.value.retryable  # the same insert will never succeed
     assert database.read(_count) == 1
+
+
+def test_a_bad_statement_is_not_retryable(database: Database) -> None:
+    with pytest.raises(StorageError, match="no_such_table") as info:
+        database.run(lambda conn: conn.exec_driver_sql("SELECT * FROM no_such_table"))
+    assert not info.value.retryable
 
 
 def _pragmas(conn: Connection) -> tuple[str, int, int]:
@@ -153,3 +160,17 @@ async def test_waiting_for_a_lock_does_not_block_the_event_loop(
     # handful of 10 ms ticks fit into 0.3 s (a blocked loop would give 0 or 1).
     assert ticks >= 5
     await database.aclose()
+
+
+async def test_memory_database_takes_concurrent_async_calls_one_at_a_time() -> None:
+    def insert_two(conn: Connection, n: int) -> None:
+        # several statements: each awaits the driver, where other tasks get to run
+        _insert(conn, _key_row(f"key_{n}_a"))
+        _count(conn)
+        _insert(conn, _key_row(f"key_{n}_b"))
+
+    db = open_database("sqlite:///:memory:")
+    await asyncio.gather(*(db.arun(insert_two, i) for i in range(10)))
+    assert await db.aread(_count) == 20
+    assert db.read(_count) == 20  # and the sync engine sees the same database
+    await db.aclose()

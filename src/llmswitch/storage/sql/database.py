@@ -105,6 +105,7 @@ class Database:
         self._engine: Engine | None = None
         self._async_engine: AsyncEngine | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._async_memory_lock: asyncio.Lock | None = None
         self._lock = threading.Lock()
         self._migrated = False
         # SQLite file created and in WAL mode (nothing to prepare for memory/PostgreSQL).
@@ -260,15 +261,18 @@ class Database:
 
         if not self._file_ready:
             await asyncio.to_thread(self._prepare_file)  # file I/O, off the event loop
-        engine = self._aengine().execution_options(**{_BEGIN: begin})
+        engine, memory_lock = self._aengine()
         try:
-            async with engine.begin() as conn:
+            if memory_lock is not None:
+                async with memory_lock, engine.begin() as conn:
+                    return await conn.run_sync(fn, *args)
+            async with engine.execution_options(**{_BEGIN: begin}).begin() as conn:
                 return await conn.run_sync(fn, *args)
         except DBAPIError as exc:
             raise self._error(exc) from exc
 
     def _error(self, exc: Exception) -> StorageError:
-        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+        from sqlalchemy.exc import DBAPIError
 
         orig = exc.orig if isinstance(exc, DBAPIError) else None
         detail = " ".join(str(orig if orig is not None else exc).split())[:500]
@@ -276,8 +280,7 @@ class Database:
         return StorageError(
             f"database {self.url}: {redact(detail, secrets)}",
             url=self.url,
-            # unreachable, locked, connection dropped: another try later may work
-            retryable=isinstance(exc, OperationalError | InterfaceError),
+            retryable=_transient(exc, detail, self.dialect),
         )
 
     # ---- internals: migrations on first use
@@ -332,7 +335,9 @@ class Database:
                 self._engine = self._make_engine(asynchronous=False)
             return self._engine
 
-    def _aengine(self) -> AsyncEngine:
+    def _aengine(self) -> tuple[AsyncEngine, asyncio.Lock | None]:
+        """The async engine of the running loop, and for a memory database the lock
+        that keeps its one connection to one transaction at a time."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._async_engine is not None and self._async_loop is not loop:
@@ -342,7 +347,8 @@ class Database:
             if self._async_engine is None:
                 self._async_engine = self._make_engine(asynchronous=True)
                 self._async_loop = loop
-            return self._async_engine
+                self._async_memory_lock = asyncio.Lock() if self._memory else None
+            return self._async_engine, self._async_memory_lock
 
     def _make_engine(self, *, asynchronous: bool) -> Any:
         if self.dialect == "postgresql":
@@ -448,6 +454,25 @@ class Database:
             conn.exec_driver_sql(f"BEGIN {mode or 'IMMEDIATE'}")
 
         return engine
+
+
+# SQLite raises OperationalError for a missing table too; these are the transient ones.
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def _transient(exc: Exception, detail: str, dialect: str) -> bool:
+    """Whether trying the same call later may work: unreachable, locked, a dropped
+    connection — not a bad statement or a constraint."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    # psycopg's OperationalError is about the connection (bad SQL is ProgrammingError).
+    return dialect == "postgresql" or any(word in detail.lower() for word in _SQLITE_TRANSIENT)
 
 
 def _ensure_wal(path: str, wait: float) -> None:
