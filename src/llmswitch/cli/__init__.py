@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from ._config import add_config_parser  # argparse only: --help stays fast
 from ._exit import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, fail
 
 __all__ = ["main"]
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(status)
 
     _db_parser(commands)
+    add_config_parser(commands)
 
     commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
     return parser
@@ -204,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._status import run_status as run
     elif args.command == "db":
         from ._db import run_db as run
+    elif args.command == "config":
+        from ._config import run_config as run
     else:
         from ._models import run_models as run
     from ._logging import cli_logging
