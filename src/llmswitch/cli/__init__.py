@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     _db_parser(commands)
     add_config_parser(commands)
 
+    from ._keys import add_keys_parser  # argparse only: --help stays fast
+
+    add_keys_parser(commands, _config_option)
+
     commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
     return parser
 
@@ -208,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._db import run_db as run
     elif args.command == "config":
         from ._config import run_config as run
+    elif args.command == "keys":
+        from ._keys import run_keys as run
     else:
         from ._models import run_models as run
     from ._logging import cli_logging
