@@ -102,7 +102,11 @@ class AsyncTransport:
         )
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
+        # The last Timeout and its ClientTimeout: a client's calls share one Timeout object.
+        self._last_timeout: tuple[Timeout | None, aiohttp.ClientTimeout | None] = (None, None)
         self._proxies: dict[str, str | None] = {}
+        # Per URL: what aiohttp is given for it (see _url) and its proxy, one lookup a call.
+        self._targets: dict[str, tuple[str | URL, str | None]] = {}
 
     def _proxy(self, url: str) -> str | None:
         """HTTP(S)_PROXY / NO_PROXY for ``url``'s origin, like the official SDKs honour."""
@@ -149,6 +153,14 @@ class AsyncTransport:
         return session
 
     def _client_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
+        last, ct = self._last_timeout  # one attribute: read whole across threads
+        if last is timeout and ct is not None:
+            return ct
+        ct = self._cached_timeout(timeout)
+        self._last_timeout = (timeout, ct)
+        return ct
+
+    def _cached_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
         key = (timeout.connect, timeout.total)
         ct = self._timeouts.get(key)
         if ct is None:
@@ -161,14 +173,23 @@ class AsyncTransport:
             )
         return ct
 
+    def _target(self, url: str) -> tuple[str | URL, str | None]:
+        target = self._targets.get(url)
+        if target is None:
+            if len(self._targets) >= 256:  # URLs name models: bounded, but keep it small
+                self._targets.clear()
+            target = self._targets[url] = (_url(url), self._proxy(url))
+        return target
+
     def _request(self, request: HttpRequest, timeout: Timeout) -> _RequestContextManager:
+        url, proxy = self._target(request.url)
         return self._get_session().request(
             request.method,
-            _url(request.url),
+            url,
             data=request.body,
             headers=request.headers,
             timeout=self._client_timeout(timeout),
-            proxy=self._proxy(request.url),
+            proxy=proxy,
             allow_redirects=False,
         )
 
@@ -176,8 +197,17 @@ class AsyncTransport:
         """Send and read the whole response."""
         try:
             async with self._request(request, timeout) as resp:
-                body = await _read_body(resp, self.max_body_bytes)
-                return HttpResponse(status=resp.status, headers=resp.headers, body=body)
+                headers = resp.headers
+                length = resp.content_length
+                if (
+                    length is not None
+                    and length <= self.max_body_bytes
+                    and ("Content-Encoding" not in headers)
+                ):  # the common answer, as in _read_body
+                    body = await resp.read()  # aiohttp reads no more than Content-Length
+                else:
+                    body = await _read_body(resp, self.max_body_bytes)
+                return HttpResponse(status=resp.status, headers=headers, body=body)
         except Exception as exc:
             error = _translate(exc, timeout, request.url)
             raise error from error.__cause__
