@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Connection, update
 
 from llmswitch.errors import ConfigurationError, StorageError
-from llmswitch.storage.sql import Database, now_ms
-from llmswitch.storage.sql.audit import AuditEntry, read_audit, write_audit
+from llmswitch.storage.sql import Database, audit, now_ms
+from llmswitch.storage.sql.audit import MAX_DETAIL_BYTES, AuditEntry, read_audit, write_audit
 from llmswitch.storage.sql.schema import audit_log
 
 
@@ -113,7 +113,7 @@ def test_the_record_rolls_back_with_its_change(database: Database) -> None:
         (_rec("key.add", subject="s" * 501), "subject"),
         (_rec("key.add", detail={"when": object()}), "detail"),
         (_rec("key.add", detail=["not", "a", "dict"]), "detail"),
-        (_rec("key.add", detail={"blob": "x" * (1 << 20)}), "detail"),
+        (_rec("key.add", detail={"blob": "x" * MAX_DETAIL_BYTES}), "detail"),
     ],
 )
 def test_bad_records_are_refused_before_writing(
@@ -138,3 +138,24 @@ def test_a_corrupt_detail_names_the_record(database: Database) -> None:
         StorageError, match=f"audit record {record_id}: detail is not a JSON object"
     ):
         database.read(_read, 10)
+
+
+def test_reading_a_hostile_table_is_bounded(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = database.run(_write, [_rec("key.add", at=i, detail={"n": "x" * 1000}) for i in range(5)])
+    # a row written behind llmswitch's back, over the per-record cap
+    database.run(
+        lambda c: c.execute(
+            update(audit_log)
+            .where(audit_log.c.id == ids[0])
+            .values(detail="[" * (MAX_DETAIL_BYTES + 1))
+        )
+    )
+    with pytest.raises(StorageError, match=f"audit record {ids[0]}: detail is over"):
+        database.read(_read, 10)
+    # and a cap on the whole read
+    monkeypatch.setattr(audit, "MAX_READ_BYTES", 2500)
+    with pytest.raises(StorageError, match="read fewer at a time"):
+        database.read(_read, 4)
+    assert len(database.read(_read, 2)) == 2

@@ -23,10 +23,20 @@ from sqlalchemy import Connection, select
 from ...errors import ConfigurationError, StorageError
 from .schema import audit_log
 
-__all__ = ["MAX_DETAIL_BYTES", "MAX_READ", "AuditEntry", "read_audit", "write_audit"]
+__all__ = [
+    "MAX_DETAIL_BYTES",
+    "MAX_READ",
+    "MAX_READ_BYTES",
+    "AuditEntry",
+    "read_audit",
+    "write_audit",
+]
 
-MAX_DETAIL_BYTES = 1 << 20  # a config diff is far smaller; bounds what one row may hold
+MAX_DETAIL_BYTES = 256 << 10  # a masked config diff is far smaller; bounds one row
 MAX_READ = 10_000
+# What one read_audit call parses at most, whatever the database holds (a database is
+# input too): records are small, so only a tampered or foreign table gets near it.
+MAX_READ_BYTES = 64 << 20
 _LIMITS = {"actor": 200, "action": 64, "subject": 500}
 
 
@@ -97,10 +107,20 @@ def read_audit(
     if action_prefix:
         query = query.where(audit_log.c.action.startswith(action_prefix, autoescape=True))
     entries = []
+    budget = MAX_READ_BYTES
     for row in conn.execute(query):
+        size = len(row.detail) if isinstance(row.detail, str) else 0
+        if size > MAX_DETAIL_BYTES:
+            raise StorageError(f"audit record {row.id}: detail is over {MAX_DETAIL_BYTES} bytes")
+        budget -= size
+        if budget < 0:
+            raise StorageError(
+                f"audit records before {row.id} hold over {MAX_READ_BYTES} bytes of detail; "
+                "read fewer at a time"
+            )
         try:
             detail = json.loads(row.detail)
-        except ValueError:
+        except (TypeError, ValueError):
             detail = None
         if not isinstance(detail, dict):
             raise StorageError(f"audit record {row.id}: detail is not a JSON object")
