@@ -273,15 +273,17 @@ class Client(_Client):
 
     def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         """Models the provider offers right now (live listing)."""
-        return self._core.provider(provider).list_models(self._core.context(provider, timeout))
+        core = self._core  # one configuration for the whole call
+        return core.provider(provider).list_models(core.context(provider, timeout))
 
     def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
         """Probe the provider live: reachable, credentials accepted, round-trip time."""
-        p = self._core.provider(provider)
+        core = self._core  # one configuration for the whole call
+        p = core.provider(provider)
         probe = getattr(p, "health", None)
         if probe is None:
             return HealthStatus(provider=provider, ok=True, latency_ms=0.0)
-        return probe(self._core.context(provider, timeout))  # type: ignore[no-any-return]
+        return probe(core.context(provider, timeout))  # type: ignore[no-any-return]
 
     def pull_model(
         self,
@@ -487,16 +489,16 @@ class AsyncClient(_Client):
         return await counter(request, ctx)  # type: ignore[no-any-return]
 
     async def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
-        return await self._core.provider(provider).alist_models(
-            self._core.context(provider, timeout)
-        )
+        core = self._core  # one configuration for the whole call
+        return await core.provider(provider).alist_models(core.context(provider, timeout))
 
     async def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
-        p = self._core.provider(provider)
+        core = self._core  # one configuration for the whole call
+        p = core.provider(provider)
         probe = getattr(p, "ahealth", None)
         if probe is None:
             return HealthStatus(provider=provider, ok=True, latency_ms=0.0)
-        return await probe(self._core.context(provider, timeout))  # type: ignore[no-any-return]
+        return await probe(core.context(provider, timeout))  # type: ignore[no-any-return]
 
     async def pull_model(
         self,
