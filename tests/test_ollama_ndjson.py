@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmswitch.wire.ndjson import NDJSONDecoder
 from tests.support.streams import byte_by_byte, split_at
@@ -56,3 +58,25 @@ def test_close_without_a_tail_and_twice() -> None:
     assert d.feed(b'{"a":1}\n') == [b'{"a":1}']
     assert d.close() == []
     assert d.close() == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"", b" ", b"\t", b"\r", b"\x0b", b"\x0c", b"{}", b' {"a": 1} ', b"x"]),
+        max_size=8,
+    ).map(b"".join),
+    st.lists(st.integers(1, 40), min_size=1, max_size=8),
+)
+def test_lines_are_the_non_blank_ones_however_cut(line_parts: bytes, cuts: list[int]) -> None:
+    # Lines from a small alphabet of whitespace and JSON-ish bytes, so that blank,
+    # whitespace-only and padded lines all occur; cut into reads of varying sizes.
+    data = line_parts.replace(b"x", b"\n")
+    pieces, i, k = [], 0, 0
+    while i < len(data):
+        pieces.append(data[i : i + cuts[k % len(cuts)]])
+        i += cuts[k % len(cuts)]
+        k += 1
+    expected = [line for line in data.split(b"\n") if line and not line.isspace()]
+    assert decode(pieces) == expected
+    assert decode([data]) == expected
