@@ -138,3 +138,11 @@ def test_unknown_key_is_unavailable_not_tamper(kms: MotoKms) -> None:
 def test_malformed_uri(uri: str) -> None:
     with pytest.raises(ConfigurationError, match="arn:aws:kms"):
         keyring(uri, {})
+
+
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    with pytest.raises(ConfigurationError, match=r"llmswitch\[aws\]"):
+        keyring("aws-kms://arn:aws:kms:us-east-1:123456789012:key/abc", {})

@@ -131,3 +131,22 @@ def test_key_of_version() -> None:
     assert key_of_version(f"gcp-kms://{GCP_KEY}/cryptoKeyVersions/3") == f"gcp-kms://{GCP_KEY}"
     assert key_of_version(f"gcp-kms://{GCP_KEY}") is None
     assert key_of_version("local:abc") is None
+
+
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import google.cloud
+
+    monkeypatch.delattr(google.cloud, "kms", raising=False)
+    monkeypatch.setitem(sys.modules, "google.cloud.kms", None)
+    with pytest.raises(ConfigurationError, match=r"llmswitch\[gcp\]"):
+        keyring(f"gcp-kms://{GCP_KEY}", {})
+
+
+def test_no_credentials_says_how_to_set_them_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", f"{tmp_path}/absent.json")
+    with pytest.raises(KEKUnavailableError, match="Application Default Credentials"):
+        keyring(f"gcp-kms://{GCP_KEY}", {})

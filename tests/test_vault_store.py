@@ -276,3 +276,43 @@ def test_an_undecryptable_row_is_left_out_of_the_index(
     assert [s.get() for s in vault.shared("openai")] == [SHARED_KEY]
     assert any(bad.id in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     assert good.id
+
+
+async def test_async_paths_do_kek_work_off_the_event_loop(database: Database) -> None:
+    import threading
+
+    from llmswitch.keys.kek import KeyRing
+    from llmswitch.keys.kek.local import LocalKEK
+
+    threads: list[int] = []
+
+    class Recording(LocalKEK):
+        def wrap(self, dek, ref):  # type: ignore[no-untyped-def]
+            threads.append(threading.get_ident())
+            return super().wrap(dek, ref)
+
+        def unwrap(self, wrapped, kek_id, ref):  # type: ignore[no-untyped-def]
+            threads.append(threading.get_ident())
+            return super().unwrap(wrapped, kek_id, ref)
+
+    ring = KeyRing(Recording(bytes([3]) * 32), {})
+    async with KeyVault(database, kek=ring, refresh=0) as vault:
+        record = await vault.aadd("openai", ALICE_KEY, user="alice")
+        await vault.aget(record.id)
+        await vault.aload()
+        await vault.arefresh()
+    assert len(threads) >= 3 and threading.get_ident() not in threads
+
+
+def test_import_llmswitch_loads_neither_cryptography_nor_sqlalchemy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, llmswitch, llmswitch.keys; "
+        "from llmswitch.keys import KeyPool; "
+        "print(sorted(m for m in ('cryptography', 'sqlalchemy', 'llmswitch.keys.vault') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
