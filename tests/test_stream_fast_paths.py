@@ -22,6 +22,8 @@ from llmswitch.events import DeltaDraft, Event, ReasoningDelta, RefusalDelta, Te
 from llmswitch.messages import ChatRequest, Message
 from llmswitch.providers._streams import StreamParser
 from llmswitch.providers.anthropic._stream import AnthropicStreamParser
+from llmswitch.providers.openai._stream import OpenAIStreamParser
+from llmswitch.wire.sse import SSEDecoder
 
 CHECK = settings(
     max_examples=300,
@@ -267,3 +269,114 @@ def test_a_draft_of_another_layout_cannot_become_an_event() -> None:
 
     with pytest.raises(TypeError):
         Other().__class__ = TextDelta  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------- SSEDecoder
+
+
+@st.composite
+def any_sse(draw: st.DrawFn) -> bytes:
+    """Unnamed one-line events (the fast case) among every other SSE line shape."""
+    line = st.one_of(
+        st.builds(lambda v: b"data: " + v, st.sampled_from([b"{}", b"[DONE]", b"", b"x y"])),
+        st.sampled_from([b"", b"", b"data:x", b"event: e", b": c", b"id: 1", b"data"]),
+    )
+    eol = draw(st.sampled_from([b"\n", b"\n", b"\r\n", b"\r"]))
+    return eol.join(draw(st.lists(line, max_size=30))) + draw(st.sampled_from([b"", eol]))
+
+
+@CHECK
+@given(data=any_sse(), points=st.lists(st.integers(0, 10_000), max_size=8))
+def test_feed_data_is_feed_without_the_names(data: bytes, points: list[int]) -> None:
+    def both(pieces: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+        a, b = SSEDecoder(), SSEDecoder()
+        fast = [p for piece in pieces for p in a.feed_data(piece)]
+        general = [p for piece in pieces for _, p in b.feed(piece)]
+        return fast + [p for _, p in a.close()], general + [p for _, p in b.close()]
+
+    for pieces in ([data], cut(data, points), data.splitlines(keepends=True)):
+        fast, general = both(pieces)
+        assert fast == general
+
+
+def test_feed_data_caps_an_open_event_as_feed_does() -> None:
+    for method in ("feed", "feed_data"):
+        d = SSEDecoder(max_line=64)
+        getattr(d, method)(b"data: {}\n\ndata: " + b"a" * 40 + b"\n")
+        with pytest.raises(ProviderError, match="64"):
+            getattr(d, method)(b"data: " + b"b" * 40 + b"\n")
+
+
+# --------------------------------------------------------------------------- OpenAI
+
+
+OPENAI = _request("openai", "gpt-4o-mini")
+
+
+class GeneralOpenAI(OpenAIStreamParser):
+    """Every event framed by the decoder's per-line loop."""
+
+    __slots__ = ()
+
+    def _feed(self, data: bytes, out: list[Event]) -> None:
+        if not self._ended:
+            self._process([payload for _, payload in self._sse.feed(data)], False, out)
+
+
+@st.composite
+def openai_chunk(draw: st.DrawFn) -> tuple[str | None, bytes]:
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o-mini"}
+    kind = draw(st.sampled_from(["text"] * 6 + ["role", "tool", "finish", "usage", "odd"]))
+    choice: dict[str, Any] = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": None}
+    if kind == "text":
+        choice["delta"] = {"content": draw(texts)}
+    elif kind == "role":
+        choice["delta"] = {"role": "assistant", "content": "", "refusal": None}
+    elif kind == "tool":
+        call = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": draw(texts)}}
+        choice["delta"] = {"tool_calls": [call]}
+    elif kind == "finish":
+        choice["finish_reason"] = draw(st.sampled_from(["stop", "length", "tool_calls"]))
+    chunk: dict[str, Any] = {**head, "choices": [choice], "usage": None}
+    if kind == "usage":
+        chunk["choices"] = []
+        chunk["usage"] = {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
+    chunk["obfuscation"] = "x" * draw(st.integers(0, 6))
+    if kind == "odd":  # what a server may send instead of a chunk
+        odd = [b"[DONE]", b"", b"  ", b"[1]", b"3", b'"x"', b"null", b"true", b"{", b"{}"]
+        return None, draw(st.sampled_from(odd))
+    return None, dumps(chunk, draw(st.booleans()), draw(st.integers(0, 5)) == 0)
+
+
+@CHECK
+@given(data=sse_stream(openai_chunk()), points=st.lists(st.integers(0, 10_000), max_size=8))
+def test_openai_fast_framing_is_the_general_path(data: bytes, points: list[int]) -> None:
+    check_same(lambda: OpenAIStreamParser(OPENAI), lambda: GeneralOpenAI(OPENAI), data, points)
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (b"[1]", "not a JSON object"),
+        (b"3", "not a JSON object"),
+        (b'"x"', "not a JSON object"),
+        (b"null", "not a JSON object"),
+        (b"true", "not a JSON object"),
+        (b"{", "not valid JSON"),
+        (b"<html>", "not valid JSON"),
+    ],
+)
+def test_openai_chunk_that_is_no_object(payload: bytes, problem: str) -> None:
+    text = b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a"}}]}\n\n'
+    events, error = run(OpenAIStreamParser(OPENAI), [text + b"data: " + payload + b"\n\n"])
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta(0, "a")]
+    assert error is not None and problem in error
+
+
+def test_openai_blank_data_and_done() -> None:
+    text = b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a"}}]}\n\n'
+    events, error = run(OpenAIStreamParser(OPENAI), [text + b"data: \n\ndata:  \n\n" * 2 + text
+                                                     + b"data: [DONE]\n\n" + text])  # fmt: skip
+    assert error is None
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta(0, "a")] * 2
+    assert events[-1].kind == "end" and events[-1].finish_reason == "other"

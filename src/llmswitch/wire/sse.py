@@ -167,6 +167,37 @@ class SSEDecoder(_LineBuffer):
             return []
         return self.events(lines)
 
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """:meth:`feed` without the event names: the data of each complete event.
+
+        For streams whose events are unnamed ``data: `` lines (OpenAI's): a read of such
+        events, each one line and a blank line, is framed with C-level slicing instead
+        of the per-line loop; anything else in a read sends that read the general way.
+        """
+        lines = self._lines(chunk)
+        if not lines:
+            return []
+        out: list[bytes] = []
+        if self._data is not None or self._event is not None:
+            # An event is open: the decoder finishes it, then the rest may be regular.
+            end = lines.index(b"") + 1 if b"" in lines else len(lines)
+            out = [data for _, data in self.events(lines[:end])]
+            if end == len(lines):
+                return out
+            lines = lines[end:]
+        pairs = len(lines) & ~1
+        # Every second line blank, every other one a data: line (the common case).
+        if not any(lines[1:pairs:2]):
+            heads = lines[0:pairs:2]
+            values = [line[6:] for line in heads if line[:6] == b"data: "]
+            if len(values) == len(heads):
+                out += values
+                if pairs < len(lines):  # the last line opens an event
+                    out += [data for _, data in self.events(lines[pairs:])]
+                return out
+        out += [data for _, data in self.events(lines)]
+        return out
+
     # A parser's own hot loop may frame the common events itself: it takes the complete
     # lines of a read (``lines``), reads an ``event:``/``data:``/blank triple directly
     # while the decoder is ``idle`` (no event open, so nothing it holds is affected), and

@@ -12,6 +12,7 @@ from typing import Any
 from ... import _json
 from ...errors import ProviderError
 from ...events import (
+    DeltaDraft,
     Event,
     ReasoningDelta,
     RefusalDelta,
@@ -21,7 +22,6 @@ from ...events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    text_delta_setters,
 )
 from ...messages import ChatRequest, ToolCall
 from ...wire.sse import SSEDecoder
@@ -86,14 +86,14 @@ class OpenAIStreamParser(StreamParser):
     def _feed(self, data: bytes, out: list[Event]) -> None:
         if self._ended:
             return  # nothing after [DONE] matters
-        frames = self._sse.feed(data)
-        if frames:
-            self._process(frames, False, out)
+        payloads = self._sse.feed_data(data)  # the events' names carry nothing here
+        if payloads:
+            self._process(payloads, False, out)
 
     def _close(self, out: list[Event]) -> None:
         if self._ended:
             return
-        self._process(self._sse.close(), True, out)
+        self._process([payload for _, payload in self._sse.close()], True, out)
         if not self._ended:
             if self._head is not None and not out:
                 raise self._unrecognised()
@@ -111,17 +111,18 @@ class OpenAIStreamParser(StreamParser):
 
     # ------------------------------------------------------------------ internals
 
-    def _process(
-        self, frames: list[tuple[str | None, bytes]], at_eof: bool, out: list[Event]
-    ) -> None:
+    def _process(self, payloads: list[bytes], at_eof: bool, out: list[Event]) -> None:
         append = out.append
         loads = _json.loads
-        new, set_index, set_text, set_kind = text_delta_setters
+        draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
+        text_delta = TextDelta
         started = self._started
         answered = self._answered
         chunk: Any = None
-        for _, payload in frames:
-            if not payload or payload[0] != 0x7B:  # not "{": [DONE], blank, or junk
+        for payload in payloads:
+            try:
+                chunk = loads(payload)
+            except ValueError:  # not JSON: [DONE], blank, junk, or cut off
                 if payload.startswith(b"[DONE]"):
                     if chunk is not None:
                         self._last = chunk
@@ -129,15 +130,15 @@ class OpenAIStreamParser(StreamParser):
                     return
                 if not payload.strip():
                     continue
-            try:
-                chunk = loads(payload)
-            except ValueError:
                 if at_eof:  # the connection died mid-event: a truncated stream, not garbage
                     break
                 raise malformed(self._request, "stream chunk is not valid JSON", payload) from None
-            if type(chunk) is not dict:
-                raise malformed(self._request, "stream chunk is not a JSON object", payload)
-            choices = chunk.get("choices")
+            try:
+                choices = chunk.get("choices")
+            except AttributeError:  # of the JSON values only an object has .get()
+                raise malformed(
+                    self._request, "stream chunk is not a JSON object", payload
+                ) from None
             if choices is None or "error" in chunk:
                 self._check_error(chunk, payload)
             try:
@@ -159,10 +160,11 @@ class OpenAIStreamParser(StreamParser):
                         content = delta.get("content")
                         if len(delta) == 1 and type(content) is str:
                             if content:  # TextDelta(0, content) without the call
-                                event = new(TextDelta)
-                                set_index(event, 0)
-                                set_text(event, content)
-                                set_kind(event, "text")
+                                event = draft()
+                                event.index = 0
+                                event.text = content
+                                event.kind = "text"
+                                event.__class__ = text_delta
                                 append(event)
                         else:
                             self._delta(delta, content, out)
