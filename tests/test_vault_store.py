@@ -316,3 +316,23 @@ def test_import_llmswitch_loads_neither_cryptography_nor_sqlalchemy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_from_config(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from llmswitch.config import load_config
+
+    keyfile = tmp_path / "master.key"
+    keyfile.write_text(MASTER)
+    keyfile.chmod(0o600)
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(
+        f'[storage]\ndatabase_url = "sqlite:///{tmp_path}/v.db"\n\n'
+        f'[keys]\nkek = "local:{keyfile}"\ncache_ttl = 30\nrefresh = 2\n'
+    )
+    with KeyVault.from_config(load_config(path), env={}) as vault:
+        assert vault.db.url == f"sqlite:///{tmp_path}/v.db"
+        assert (vault.cache_ttl, vault.refresh_every) == (30.0, 2.0)
+        record = vault.add("openai", ALICE_KEY)
+        assert vault.get(record.id).get() == ALICE_KEY
+    with KeyVault.from_config(load_config(path), env={}, refresh=0) as vault:
+        assert vault.refresh_every == 0  # an explicit option wins over the file

@@ -116,16 +116,14 @@ def _actor() -> str:
 def _vault(args: argparse.Namespace) -> tuple[KeyVault, Config]:
     from ..config import load_config
     from ..keys.vault import KeyVault
-    from ..storage.sql import open_database
 
     config = load_config(args.config)
+    options: dict[str, Any] = {"refresh": 0, "actor": _actor()}
     if args.database_url:
-        db = open_database(args.database_url, field="--database-url")
-    elif config.database_url:
-        db = open_database(config.database_url, field="[storage] database_url")
-    else:
-        db = open_database(None)
-    return KeyVault(db, kek=config.kek, refresh=0, actor=_actor()), config
+        from ..storage.sql import open_database
+
+        options["database"] = open_database(args.database_url, field="--database-url")
+    return KeyVault.from_config(config, **options), config
 
 
 def run_keys(args: argparse.Namespace) -> int:

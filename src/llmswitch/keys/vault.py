@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigurationError, KEKUnavailableError, KeyDecryptionError, LLMError
 from ..middleware._drive import Op, Ops, arun, run
@@ -56,7 +56,7 @@ from .kek import KEK, KeyRing, keyring
 if TYPE_CHECKING:
     from ..storage.sql import Database
 
-__all__ = ["KeyRecord", "KeyVault", "RotationProgress", "RotationReport"]
+__all__ = ["KeyRecord", "KeyVault", "RotationProgress", "RotationReport", "VaultSettings"]
 
 KeyRecord = rec.KeyRecord
 log = logging.getLogger("llmswitch.keys.vault")
@@ -84,6 +84,20 @@ class RotationReport:
     changed: int
     failed: tuple[tuple[str, str], ...]
     pending: int  # records still not under the current KEK afterwards
+
+
+class VaultSettings(Protocol):
+    """What :meth:`KeyVault.from_config` reads: a loaded ``llmswitch.toml``
+    (:class:`~llmswitch.config.Config`; declared here, the config layer is above)."""
+
+    @property
+    def database_url(self) -> str | None: ...
+    @property
+    def kek(self) -> str | None: ...
+    @property
+    def key_cache_ttl(self) -> float | None: ...
+    @property
+    def key_refresh(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +180,35 @@ class KeyVault:
         self._loaded = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: VaultSettings, *, env: Mapping[str, str] | None = None, **options: Any
+    ) -> KeyVault:
+        """The vault a loaded ``llmswitch.toml`` describes: ``[storage] database_url``
+        (else ``$LLMSWITCH_DATABASE_URL``, else the default SQLite file), ``[keys] kek``
+        (else the environment's), ``cache_ttl`` and ``refresh``; ``options`` as for the
+        constructor (they win)::
+
+            vault = KeyVault.from_config(load_config())
+        """
+        from ..storage.sql import open_database
+
+        environ = os.environ if env is None else env
+        if "database" not in options:
+            field = "[storage] database_url" if config.database_url else "database_url"
+            options["database"] = open_database(config.database_url, environ, field=field)
+            owned = True
+        else:
+            owned = False
+        if config.key_cache_ttl is not None:
+            options.setdefault("cache_ttl", config.key_cache_ttl)
+        if config.key_refresh is not None:
+            options.setdefault("refresh", config.key_refresh)
+        options.setdefault("kek", config.kek)
+        vault = cls(env=environ, **options)
+        vault._owns_db = owned
+        return vault
 
     def __repr__(self) -> str:
         return f"KeyVault({self.db.url!r}, kek={self.ring.name!r})"
