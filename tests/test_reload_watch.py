@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmswitch import AsyncClient, Client
+from tests.support.config import write
 from tests.support.loopback import Loopback
 from tests.test_reload import CHAT, HI, KEY_A, _models, _wait_for, _write
 
@@ -119,8 +120,16 @@ async def test_closing_a_client_stops_its_watcher(
     assert len(_watchers()) == before
 
 
-def test_watch_config_must_be_a_boolean(tmp_path: Path) -> None:
+def test_watch_config_must_be_a_boolean_and_have_a_file(tmp_path: Path) -> None:
+    from llmswitch.config import Config
     from llmswitch.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="watch_config must be True, False or None"):
         Client(env={}, watch_config="yes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="watch_config=True needs a file to watch"):
+        Client(config=Config(), env={}, watch_config=True)
+    # no file yet: the one the client would find is watched, and picked up when it appears
+    with Client(env={}, watch_config=True) as client:
+        assert client._reloader.watching == (Path.cwd() / "llmswitch.toml").resolve()
+        write(Path.cwd(), "[aliases]\nfast = 'openai/gpt-4o-mini'\n")
+        _wait_for(lambda: client._core.config.aliases.get("fast") == "openai/gpt-4o-mini")

@@ -146,20 +146,27 @@ class Reloader:
                     ", ".join(c.key for c in changes[:10]) + (" ..." if len(changes) > 10 else ""),
                 )  # fmt: skip
                 audit_writer().submit(new, diff, actor or _actor("client"))
-            self.sync_watch()
+            self.sync_watch(strict=False)
             return diff
 
     # ----------------------------------------------------------------- watching
 
-    def sync_watch(self) -> None:
+    def sync_watch(self, *, strict: bool = True) -> None:
         """Start or stop the watcher as ``watch_config`` (or, unset, ``[config] watch``)
-        asks, watching the file the current configuration came from."""
+        asks, watching the file the current configuration came from. ``strict``: an
+        explicit ``watch_config=True`` with no file to watch is an error (when the
+        client is built; after a reload it is logged)."""
         client = self._client()
         if client is None:
             return
         core: _Core = client._core
         wanted = core.config.watch if self._watch is None else self._watch
         path = core.config.path or _discovered(self.args.config, self.args.env)
+        if wanted and path is None:
+            problem = "watch_config=True needs a file to watch: this Config was not read from one"
+            if strict:
+                raise ConfigurationError(problem, field="watch_config")
+            logger.warning("%s; not watching", problem)
         if self._watcher is not None and (not wanted or self._watcher.path != path):
             self._watcher.stop()
             self._watcher = None
