@@ -104,12 +104,8 @@ def test_history_without_a_database(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_history_lists_applied_changes_newest_first(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    loopback: Loopback,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], loopback: Loopback
 ) -> None:
-    monkeypatch.setenv("UP_KEY", KEY_A)  # --config loads the file, ${UP_KEY} and all
     loopback.route("POST", "/v1/chat/completions", CHAT)
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     storage = f'\n[storage]\ndatabase_url = "{url}"\n'
@@ -119,6 +115,7 @@ def test_history_lists_applied_changes_newest_first(
             _write(path, loopback, model, storage)
             client.reload()
     assert audit_writer().flush(30)
+    # [storage] is all it reads: ${UP_KEY} need not be set where the history is read
     code, out, err = run(capsys, "config", "history", "--config", str(path))
     assert (code, err) == (0, "")
     lines = out.splitlines()
@@ -149,3 +146,12 @@ def test_history_errors(
     assert code in (1, 2) and out == ""
     assert says in err and "pw-SECRET" not in err
     assert len(err.splitlines()) == 1
+
+
+def test_history_reports_a_broken_storage_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, '[storage]\ndatabase_url = "mysql://x/y"\n[retry]\nattempts = 0\n')
+    code, out, err = run(capsys, "config", "history", "--config", str(path))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"llmswitch: error: {path}:2: storage.database_url: database URL")

@@ -278,3 +278,26 @@ def test_check_config_syntax_and_encoding_errors(tmp_path: Path) -> None:
     bad.write_bytes(b"# caf\xe9\n")
     _, problems = check_config(bad, {})
     assert [str(p) for p in problems] == [f"{bad}:1: the file is not valid UTF-8"]
+
+
+def test_storage_url_reads_only_what_it_needs(tmp_path: Path) -> None:
+    from llmswitch.config import storage_url
+
+    text = (
+        '[providers.openai]\napi_key = "${UNSET_KEY}"\n'
+        '[storage]\ndatabase_url = "sqlite:////var/lib/llmswitch/a.db"\n'
+        '[env.prod.storage]\ndatabase_url = "postgresql://llm@db/llm"\n'
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigurationError, match="UNSET_KEY is not set"):
+        load_config(path, {})
+    assert storage_url(path, {}) == "sqlite:////var/lib/llmswitch/a.db"
+    assert storage_url(path, {"LLMSWITCH_ENV": "prod"}) == "postgresql://llm@db/llm"
+    assert storage_url(write(tmp_path, "[retry]\nattempts = 2\n", "none.toml"), {}) is None
+    assert storage_url(None, {}) is None  # no file at all
+    with pytest.raises(ConfigurationError, match="overlay 'qa'"):
+        storage_url(path, {"LLMSWITCH_ENV": "qa"})
+    # an unknown key elsewhere does not matter; a broken [storage] does
+    broken = write(tmp_path, "x = 1\nstorage = 1\n", "broken.toml")
+    with pytest.raises(ConfigurationError, match=r"broken.toml:2: storage: expected a table"):
+        storage_url(broken, {})

@@ -151,10 +151,12 @@ def _database(args: argparse.Namespace) -> tuple[str | None, str]:
     if args.database_url:
         return args.database_url, "--database-url"
     from .._reload import _database_url
-    from ..config import load_config
+    from ..config import Config, storage_url
 
-    config = load_config(args.config)
-    return _database_url(config, os.environ), "[storage] database_url"
+    # Only [storage] is read: the history needs no provider key in the environment.
+    config = Config(database_url=storage_url(args.config))
+    where = "[storage] database_url" if config.database_url else "LLMSWITCH_DATABASE_URL"
+    return _database_url(config, os.environ), where
 
 
 def _iso(ms: int) -> str:

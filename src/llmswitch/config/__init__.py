@@ -104,6 +104,7 @@ __all__ = [
     "key_lines",
     "load_config",
     "snapshot_env",
+    "storage_url",
 ]
 
 
@@ -150,6 +151,32 @@ def check_config(
     except ConfigurationError as exc:  # not UTF-8
         return file, [exc]
     return file, validator.check(file)
+
+
+def storage_url(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    overlay: str | None = None,
+) -> str | None:
+    """``[storage] database_url`` of the file :func:`load_config` would read (with the
+    selected overlay; ``None``: none set), also when other sections do not validate: a
+    command that only needs the database (``config history``) must not need every
+    provider's key in its environment. A problem in ``[storage]`` itself, in the TOML
+    syntax or in the overlay selection is raised."""
+    env = os.environ if env is None else env
+    found = read_config(path, env)
+    if found is None:
+        return None
+    from ._validate import Validator
+
+    file, data = found
+    validator = Validator(str(file), data, env, overlay=overlay)
+    for problem in validator.check(file):
+        if problem.field is None or problem.field == "env" or problem.field.startswith("storage"):
+            raise problem
+    url = validator.platform_values.get("database_url")
+    return url if isinstance(url, str) else None
 
 
 def json_schema() -> dict[str, Any]:

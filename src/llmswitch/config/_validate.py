@@ -80,6 +80,8 @@ class Validator:
         self.collect = collect
         self.problems: list[ConfigurationError] = []
         self._overlay: tuple[str, ...] = ()  # ("env", NAME) once an overlay is merged in
+        # [storage], [keys], [config] as read (also when other sections have problems)
+        self.platform_values: dict[str, Any] = {}
         try:
             self.text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -194,7 +196,8 @@ class Validator:
         extra: dict[str, Any] = {}
         if any(key in doc for key in _RESILIENCE_KEYS):
             extra = self.resilience(doc)
-        extra.update(self.platform(doc))
+        self.platform_values = self.platform(doc)
+        extra.update(self.platform_values)
         if self.problems:
             raise self.problems[0]
         return Config(
