@@ -246,3 +246,22 @@ async def test_concurrent_reloads_and_calls_never_see_half_a_configuration(
             await asyncio.gather(*calls)
     assert set(_models(a)) == {"model-a"} and set(_models(b)) == {"model-b"}
     assert len(a.requests) + len(b.requests) == 60
+
+
+def test_a_config_given_to_reload_stays_the_source(
+    tmp_path: Path, servers: tuple[Loopback, Loopback]
+) -> None:
+    from llmswitch.config import Config
+
+    a, _ = servers
+    path = _write(tmp_path / "llmswitch.toml", a, "model-a")
+    with Client(config=path, env={"UP_KEY": KEY_A}, max_retries=0) as client:
+        diff = client.reload(config=Config(aliases={"fast": "up/model-x"}))
+        assert [c.key for c in diff.changes if c.kind == "removed"] == ["providers.up"]
+        assert client._core.config.aliases == {"fast": "up/model-x"}
+        # not the first file again: the Config given last, which has no file
+        with pytest.raises(ConfigurationError, match="nothing to reload"):
+            client.reload()
+        assert client.reload(config=path).changed  # back to the file
+        client.chat("fast", HI)
+    assert _models(a) == ["model-a"]

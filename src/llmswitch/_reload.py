@@ -101,6 +101,7 @@ class Reloader:
         self._client = weakref.ref(client)  # the watcher must not keep a client alive
         self._lock = threading.Lock()
         self._watch = watch  # None: as [config] watch says
+        self._given = config  # the source: the constructor's, or the last reload(config=...)
         self._watcher: _Watcher | None = None
 
     # ----------------------------------------------------------------- reload
@@ -109,7 +110,7 @@ class Reloader:
         """Where the next configuration is read from: the file the current one came
         from (``$LLMSWITCH_CONFIG`` / ``./llmswitch.toml`` are looked up again when the
         client found none)."""
-        given = self.args.config
+        given = self._given
         if core.config.path is not None:
             return core.config.path
         if isinstance(given, Config):
@@ -136,6 +137,8 @@ class Reloader:
             source = config if config is not None else self.source(old)
             new = build_core(self.args, source, old.transport)
             changes = _changes(old, new)
+            if config is not None:
+                self._given = config  # from now on
             if changes:
                 client._core = new  # the one swap: calls starting now see only `new`
             diff = ConfigDiff(path=new.config.path, overlay=new.config.overlay, changes=changes)
@@ -161,7 +164,7 @@ class Reloader:
             return
         core: _Core = client._core
         wanted = core.config.watch if self._watch is None else self._watch
-        path = core.config.path or _discovered(self.args.config, self.args.env)
+        path = core.config.path or _discovered(self._given, self.args.env)
         if wanted and path is None:
             problem = "watch_config=True needs a file to watch: this Config was not read from one"
             if strict:
