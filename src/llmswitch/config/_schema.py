@@ -17,7 +17,7 @@ from ._toml_lines import MAXIMA
 
 __all__ = ["SCHEMA_ID", "json_schema"]
 
-SCHEMA_ID = "https://llmswitch.dev/schema/llmswitch.toml.json"
+SCHEMA_ID = "urn:llmswitch:config:llmswitch.toml"  # a name, not a place to fetch it from
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # A string read through ${VAR} may be a reference instead of one of its allowed values.
 _REFERENCE = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
