@@ -135,3 +135,24 @@ def _fp(secret: str) -> str:
     from llmswitch.keys.envelope import fingerprint
 
     return fingerprint(secret)
+
+
+def test_records_of_a_former_key_file_open_from_previous_keys_under_another_kek(
+    tmp_path: Path,
+) -> None:
+    path = write_key_file(tmp_path / "master.key", 0o600)  # the key of seed 3
+    envelope = seal("sk-from-key-file", REF, keyring(f"local:{path}", {}))
+
+    class OtherKek:  # the new current KEK (a KMS, in real life): owns nothing local
+        name = "other"
+
+        def owns(self, kek_id: str) -> bool:
+            return False
+
+    only_previous = KeyRing(OtherKek(), {"LLMSWITCH_MASTER_KEY_PREVIOUS": b64key(3)})  # type: ignore[arg-type]
+    assert (
+        open_envelope(envelope, REF, only_previous, _fp("sk-from-key-file")) == "sk-from-key-file"
+    )
+    nothing = KeyRing(OtherKek(), {})  # type: ignore[arg-type]
+    with pytest.raises(KeyDecryptionError, match="LLMSWITCH_MASTER_KEY_PREVIOUS"):
+        open_envelope(envelope, REF, nothing, _fp("sk-from-key-file"))

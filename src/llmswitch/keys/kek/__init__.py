@@ -154,7 +154,7 @@ class KeyRing:
                 found = self._others.get(uri)
                 if found is None:
                     try:
-                        found = self._others[uri] = kek_from_uri(uri, self._env)
+                        found = self._others[uri] = self._unwrapper(uri)
                     except ConfigurationError as exc:
                         raise KeyDecryptionError(
                             f"record {record_id}: wrapped by {kek_id[:80]!r}, which cannot "
@@ -170,6 +170,20 @@ class KeyRing:
                 record_id=record_id,
             )
         return backend
+
+    def _unwrapper(self, uri: str) -> KEK:
+        if uri != LOCAL:
+            return kek_from_uri(uri, self._env)
+        from .local import LocalKEK
+
+        found = LocalKEK.unwrap_only(self._env)
+        if found is None:
+            raise ConfigurationError(
+                "no local master key is configured: set LLMSWITCH_MASTER_KEY or list the "
+                "old key in LLMSWITCH_MASTER_KEY_PREVIOUS",
+                field="LLMSWITCH_MASTER_KEY_PREVIOUS",
+            )
+        return found
 
     def unwrap(self, wrapped: bytes, kek_id: str, ref: RecordRef) -> bytes:
         return self.backend_for(kek_id, ref.id).unwrap(wrapped, kek_id, ref)

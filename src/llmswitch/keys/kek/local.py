@@ -121,6 +121,20 @@ class LocalKEK:
         )
         return cls(key, previous)
 
+    @classmethod
+    def unwrap_only(cls, env: Mapping[str, str]) -> LocalKEK | None:
+        """The local keys the environment holds, for opening records wrapped by a
+        local key when the current KEK is another one (moving to a KMS): the master key
+        and the previous ones, or only the previous ones. ``None`` if there are none."""
+        keys = [
+            decode_master_key(part, f"{PREVIOUS_ENV} (entry {i + 1})")
+            for i, part in enumerate(env.get(PREVIOUS_ENV, "").split(","))
+            if part.strip()
+        ]
+        if env.get(MASTER_KEY_ENV, "").strip():
+            keys.insert(0, decode_master_key(env[MASTER_KEY_ENV], MASTER_KEY_ENV))
+        return cls(keys[0], tuple(keys[1:])) if keys else None
+
     def __repr__(self) -> str:
         return f"LocalKEK({self._current_id!r}, {len(self._keys) - 1} previous)"
 
