@@ -29,7 +29,11 @@ def upstream(loopback: Loopback, monkeypatch: pytest.MonkeyPatch) -> Loopback:
         auth = {k.lower(): v for k, v in request.headers.items()}.get("authorization")
         if auth == f"Bearer {GOOD}":
             return Reply(body=fixture("models_openai.json"))
-        return Reply(status=401, body=UNAUTHORIZED)
+        # Like some providers, echo the rejected key back in the error message.
+        sent = (auth or "").removeprefix("Bearer ")
+        return Reply(
+            status=401, body=UNAUTHORIZED.replace(b"provided", f"provided: {sent}".encode())
+        )
 
     loopback.route("GET", "/v1/models", handler=models)
     monkeypatch.setenv("OPENAI_BASE_URL", loopback.url + "/v1")
@@ -86,16 +90,19 @@ def test_add_validates_then_stores(
     assert secret_of(env, entry["id"]) == GOOD  # the trailing newline was stripped
 
 
+@pytest.mark.parametrize("debug", ["0", "1"])
 def test_a_rejected_key_is_not_stored(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
-    upstream: Loopback,
+    upstream: Loopback, debug: str,
 ) -> None:  # fmt: skip
+    monkeypatch.setenv("LLMSWITCH_DEBUG", debug)  # debug logs and tracebacks too
     code, out, err = add(capsys, monkeypatch, BAD, "openai")
     assert code == 1
     assert "the new openai key" in err and "failed validation" in err
     assert "AuthenticationError" in err and "Incorrect API key" in err
-    assert BAD not in out + err
-    assert len(err.strip().splitlines()) == 1
+    assert BAD not in out + err and BAD[8:] not in out + err
+    if debug == "0":
+        assert len(err.strip().splitlines()) == 1
     assert listed(capsys) == []
 
 
