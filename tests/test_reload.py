@@ -265,3 +265,27 @@ def test_a_config_given_to_reload_stays_the_source(
         assert client.reload(config=path).changed  # back to the file
         client.chat("fast", HI)
     assert _models(a) == ["model-a"]
+
+
+async def test_an_async_client_reloads_a_resilience_stack_built_off_the_loop(
+    tmp_path: Path, servers: tuple[Loopback, Loopback]
+) -> None:
+    # areload builds the new stack (limiter, breaker, retry, key pool) in a worker
+    # thread; the calls after it run that stack on the event loop.
+    a, b = servers
+    stack = (
+        "\n[retry]\nattempts = 2\n[breaker]\nmin_calls = 5\n[queue]\nmax_wait = 1\n"
+        '[[limits]]\nscope = "provider"\nrequests_per_minute = 1000\n'
+        '[[quotas]]\nperiod = "day"\nrequests = 1000\n'
+    )
+    path = _write(tmp_path / "llmswitch.toml", a, "model-a", stack)
+    async with AsyncClient(config=path, env={"UP_KEY": KEY_A}) as client:
+        await client.chat("fast", HI, user="u1")
+        _write(path, b, "model-b", stack.replace("1000", "999"))
+        diff = await client.areload()
+        assert {"limits", "quotas", "providers.up.base_url"} <= {c.key for c in diff.changes}
+        for _ in range(3):
+            await client.chat("fast", HI, user="u1")
+        status = await client.status()  # the new stack's layers report, on the loop
+        assert status, status
+    assert _models(a) == ["model-a"] and _models(b) == ["model-b"] * 3
