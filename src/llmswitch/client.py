@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any
 
 from ._client_args import unknown_argument
@@ -362,11 +370,13 @@ class AsyncChatStream:
             await self._first()
 
     async def __aenter__(self) -> AsyncChatStream:
-        await self._start()
+        if not self._started:  # _start inline: a coroutine less on every stream
+            self._started = True
+            await self._first()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    def __aexit__(self, *exc: object) -> Awaitable[None]:
+        return self.aclose()  # awaited by ``async with``; None: exceptions go on
 
     def __aiter__(self) -> AsyncIterator[Event]:
         # One generator step per event (an async __anext__ adds a coroutine per event).
@@ -378,7 +388,8 @@ class AsyncChatStream:
         return self.__aiter__().__anext__()
 
     async def _iterate(self) -> AsyncIterator[Event]:
-        await self._start()
+        if not self._started:  # mostly entered already by ``async with``
+            await self._start()
         add = self._acc.add
         pending, self._pending = self._pending, []
         for event in pending:

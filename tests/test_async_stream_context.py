@@ -1,0 +1,79 @@
+"""``async with client.stream(...)``: entering sends the request once, leaving closes
+the source whether the block ended normally, early or by an error, and never
+swallows the block's exception."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from llmswitch import AsyncClient
+from llmswitch.events import Event
+from llmswitch.messages import ChatRequest
+from llmswitch.testing import FakeProvider
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+class _Tracked(FakeProvider):
+    """A FakeProvider whose streams report being started and closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = 0
+        self.closed = 0
+
+    def astream(self, request: ChatRequest, ctx: Any = None) -> AsyncIterator[Event]:
+        inner = super().astream(request, ctx)
+
+        async def tracked() -> AsyncIterator[Event]:
+            self.opened += 1
+            try:
+                async for event in inner:
+                    yield event
+            finally:
+                self.closed += 1
+
+        return tracked()
+
+
+async def test_a_read_stream_is_opened_once_and_closed() -> None:
+    fake = _Tracked().default_reply("one two three")
+    client = AsyncClient(providers=[fake], max_retries=0)
+    async with client.stream("fake/m", HI) as stream:
+        assert fake.opened == 1  # sent on entering
+        texts = [e.text async for e in stream if e.kind == "text"]  # type: ignore[union-attr]
+        assert "".join(texts) == "one two three"
+    assert (fake.opened, fake.closed) == (1, 1)
+    assert stream.response.text == "one two three"
+
+
+async def test_leaving_early_closes_the_source() -> None:
+    fake = _Tracked().default_reply("one two three four five", chunk_size=4)
+    client = AsyncClient(providers=[fake], max_retries=0)
+    async with client.stream("fake/m", HI) as stream:
+        async for _ in stream:
+            break
+    assert (fake.opened, fake.closed) == (1, 1)
+
+
+async def test_an_error_in_the_block_goes_on_and_the_source_is_closed() -> None:
+    fake = _Tracked().default_reply("one two three")
+    client = AsyncClient(providers=[fake], max_retries=0)
+    with pytest.raises(KeyError, match="mine"):
+        async with client.stream("fake/m", HI) as stream:
+            async for _ in stream:
+                raise KeyError("mine")
+    assert (fake.opened, fake.closed) == (1, 1)
+
+
+async def test_iterating_without_async_with_starts_the_stream() -> None:
+    fake = _Tracked().default_reply("hello")
+    client = AsyncClient(providers=[fake], max_retries=0)
+    stream = client.stream("fake/m", HI)
+    assert fake.opened == 0  # nothing sent before it is used
+    assert [e.text async for e in stream if e.kind == "text"] == ["hello"]  # type: ignore[union-attr]
+    await stream.aclose()
+    assert (fake.opened, fake.closed) == (1, 1)
