@@ -23,6 +23,7 @@ from typing import Any
 
 from ..._json import dumps_str, loads
 from ...events import (
+    DeltaDraft,
     Event,
     ReasoningDelta,
     StreamEnd,
@@ -31,7 +32,6 @@ from ...events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    text_delta_setters,
 )
 from ...messages import ChatRequest, ToolCall
 from ...wire import limits
@@ -52,6 +52,7 @@ from ._response import (
 __all__ = ["GeminiStreamParser"]
 
 _TEXT, _THOUGHT, _CALL = 1, 2, 3
+_END = b"\n"  # no line holds a line end: what next() gives when a read's lines run out
 # A first chunk with none of these is not a GenerateContentResponse (a stray JSON
 # document): it starts nothing, and a stream of only such chunks fails at close().
 _RESPONSE_KEYS = ("candidates", "usageMetadata", "promptFeedback", "modelVersion", "responseId")
@@ -160,13 +161,88 @@ class GeminiStreamParser(StreamParser):
         out.append(StreamEnd(reason, parse_usage(self._usage), raw_finish, self._last))
 
     def _lines(self, lines: list[bytes], out: list[Event]) -> None:
-        # The hot loop: state in locals, and a chunk of one text (or thought) part after
-        # the first is handled inline; anything else goes through _object, unchanged.
-        data = self._data
+        # The hot loop frames the usual event itself: a ``data: `` line and a blank line,
+        # read while no event is open and no raw JSON is being collected, are exactly
+        # what the general loop (_general) would dispatch; any other line goes there, in
+        # order. A chunk of one text (or thought) part after the first is then handled
+        # here, with the parser's state in locals (stored back before anything else
+        # reads it); every other chunk goes through _object, unchanged.
         raw = self._raw  # cleared in place, never replaced
         request = self._request
         append = out.append
-        new, set_index, set_text, set_kind = text_delta_setters
+        draft: Any = DeltaDraft  # its objects become the delta event (see DeltaDraft)
+        text_delta, reasoning_delta = TextDelta, ReasoningDelta
+        started, answered = self._started, self._answered
+        index, kind, usage, last = self._index, self._kind, self._usage, self._last
+        it = iter(lines)
+        for line in it:
+            if line[:6] == b"data: " and self._data is None and not raw:
+                blank = next(it, _END)
+                if blank == b"":  # data:, blank line: one event
+                    payload = line[6:]
+                    try:
+                        obj = loads(payload)
+                    except ValueError:
+                        raise malformed(request, "stream chunk is not JSON", payload) from None
+                    if started:
+                        try:
+                            cand = obj["candidates"][0]
+                            parts = cand["content"]["parts"]
+                            part = parts[0]
+                            text = part["text"]
+                        except (KeyError, TypeError, IndexError):
+                            text = None
+                        if (
+                            type(text) is str
+                            and text
+                            and len(parts) == 1
+                            and "finishReason" not in cand
+                            and cand.get("index", 0) == 0
+                        ):
+                            event = draft()  # TextDelta or ReasoningDelta(index, text)
+                            event.text = text
+                            if part.get("thought"):
+                                if kind != _THOUGHT:
+                                    index += 1
+                                    kind = _THOUGHT
+                                event.index = index
+                                event.kind = "reasoning"
+                                event.__class__ = reasoning_delta
+                            else:
+                                if kind != _TEXT:
+                                    index += 1
+                                    kind = _TEXT
+                                event.index = index
+                                event.kind = "text"
+                                event.__class__ = text_delta
+                            append(event)
+                            answered = True
+                            chunk_usage = obj.get("usageMetadata")
+                            if chunk_usage is not None:
+                                usage = chunk_usage
+                            last = obj
+                            continue
+                    held = None
+                else:
+                    held = [line] if blank is _END else [line, blank]
+            else:
+                held = [line]
+            # Anything else: the parser's state is stored for the general path to see.
+            self._started, self._answered = started, answered
+            self._index, self._kind, self._usage, self._last = index, kind, usage, last
+            if held is None:
+                self._object(obj, payload, out)
+            else:
+                self._general(held, out)
+            started, answered = self._started, self._answered
+            index, kind, usage, last = self._index, self._kind, self._usage, self._last
+        self._started, self._answered = started, answered
+        self._index, self._kind, self._usage, self._last = index, kind, usage, last
+
+    def _general(self, lines: list[bytes], out: list[Event]) -> None:
+        """Lines of any shape: data lines collected per event, raw JSON lines per object."""
+        data = self._data
+        raw = self._raw
         for line in lines:
             if raw:
                 self._raw_line(line, out)
@@ -174,47 +250,8 @@ class GeminiStreamParser(StreamParser):
                 if data is None:
                     continue
                 payload = b"\n".join(data) if isinstance(data, list) else data
-                data = None
-                try:
-                    obj = loads(payload)
-                except ValueError:
-                    raise malformed(request, "stream chunk is not JSON", payload) from None
-                if self._started:
-                    try:
-                        cand = obj["candidates"][0]
-                        parts = cand["content"]["parts"]
-                        part = parts[0]
-                        text = part["text"]
-                    except (KeyError, TypeError, IndexError):
-                        text = None
-                    if (
-                        type(text) is str
-                        and text
-                        and len(parts) == 1
-                        and "finishReason" not in cand
-                        and cand.get("index", 0) == 0
-                    ):
-                        if part.get("thought"):
-                            if self._kind != _THOUGHT:
-                                self._index += 1
-                                self._kind = _THOUGHT
-                            append(ReasoningDelta(self._index, text))
-                        else:
-                            if self._kind != _TEXT:
-                                self._index += 1
-                                self._kind = _TEXT
-                            event = new(TextDelta)  # TextDelta(self._index, text)
-                            set_index(event, self._index)
-                            set_text(event, text)
-                            set_kind(event, "text")
-                            append(event)
-                        self._answered = True
-                        usage = obj.get("usageMetadata")
-                        if usage is not None:
-                            self._usage = usage
-                        self._last = obj
-                        continue
-                self._object(obj, payload, out)
+                data = self._data = None
+                self._payload(payload, out)
             else:
                 if line[:6] == b"data: ":
                     value = line[6:]
