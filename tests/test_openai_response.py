@@ -244,3 +244,27 @@ def test_malformed_model_list() -> None:
     for body in (b"not json", b'{"object":"list"}', b'{"data": 3}'):
         with pytest.raises(ProviderError):
             OpenAIAdapter().parse_models(endpoint, HttpResponse(status=200, headers={}, body=body))
+
+
+@pytest.mark.parametrize(
+    ("choices", "text"),
+    [
+        ('[{"index":0,"message":{"content":"zero"}}]', "zero"),
+        ('[{"message":{"content":"no index"}}]', "no index"),
+        (
+            '[{"index":1,"message":{"content":"one"}},{"index":0,"message":{"content":"zero"}}]',
+            "zero",
+        ),
+        ('[null,{"index":0,"message":{"content":"zero"}}]', "zero"),
+        ('["x",{"message":{"content":"second"}}]', "second"),
+    ],
+)
+def test_the_answer_is_choice_index_0_wherever_it_is(choices: str, text: str) -> None:
+    body = b'{"id":"x","model":"m","choices":%s}' % choices.encode()
+    assert parse_body(body, chat_request()).text == text
+
+
+def test_a_list_without_choice_0_is_malformed() -> None:
+    body = b'{"id":"x","model":"m","choices":[{"index":1,"message":{"content":"one"}}]}'
+    with pytest.raises(ProviderError, match="no choices"):
+        parse_body(body, chat_request())

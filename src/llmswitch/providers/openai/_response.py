@@ -68,11 +68,17 @@ def map_usage(raw: Any) -> Usage:
     cached = written = reasoning = None
     details = get("prompt_tokens_details")
     if details is not None and isinstance(details, dict):
-        cached = _int(details.get("cached_tokens"))
-        written = _int(details.get("cache_write_tokens"))
+        cached = details.get("cached_tokens")
+        if type(cached) is not int:
+            cached = None
+        written = details.get("cache_write_tokens")
+        if type(written) is not int:
+            written = None
     details = get("completion_tokens_details")
     if details is not None and isinstance(details, dict):
-        reasoning = _int(details.get("reasoning_tokens"))
+        reasoning = details.get("reasoning_tokens")
+        if type(reasoning) is not int:
+            reasoning = None
     return Usage(
         input_tokens=prompt,
         output_tokens=completion,
@@ -142,7 +148,11 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
 
 
 def _parse(request: ChatRequest, data: dict[str, Any], body: bytes, status: int) -> ChatResponse:
-    choice = _first_choice(data.get("choices"))
+    choices = data.get("choices")
+    # The common answer: one choice, index 0, first in the list (else the general search).
+    choice = choices[0] if type(choices) is list and choices else None
+    if type(choice) is not dict or choice.get("index", 0) != 0:
+        choice = _first_choice(choices)
     if choice is None:
         raise malformed(request, "no choices in the response", body, status)
     message = choice.get("message")
