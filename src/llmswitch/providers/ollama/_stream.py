@@ -89,15 +89,15 @@ class OllamaStreamParser(StreamParser):
         for line in lines:
             try:
                 obj = loads(line)
+                msg = obj.get("message")  # only a dict has .get among JSON values
             except ValueError:
                 if at_eof:  # the connection died mid-line: a truncated stream, not garbage
                     return
                 if self._head is not None and not out:  # not an NDJSON stream at all
                     raise self._unrecognised() from None
                 raise malformed(self._request, "stream line is not valid JSON", line) from None
-            if type(obj) is not dict:
-                raise malformed(self._request, "stream line is not a JSON object", line)
-            msg = obj.get("message")
+            except AttributeError:
+                raise malformed(self._request, "stream line is not a JSON object", line) from None
             if type(msg) is dict:
                 if not started:
                     self._answered = True
