@@ -174,3 +174,33 @@ async def test_memory_database_takes_concurrent_async_calls_one_at_a_time() -> N
     assert await db.aread(_count) == 20
     assert db.read(_count) == 20  # and the sync engine sees the same database
     await db.aclose()
+
+
+_TWO_LOOPS = """
+import asyncio, sys, warnings
+warnings.simplefilter("error")
+from sqlalchemy import text
+from llmswitch.storage.sql import open_database
+db = open_database(sys.argv[1])
+
+async def one():
+    return await db.arun(lambda c: c.execute(text("SELECT 1")).scalar())
+
+# two event loops one after the other, and no aclose(): the connections of each loop
+# are closed when it shuts down, with no warning about unclosed connections
+print(asyncio.run(one()), asyncio.run(one()), db.run(lambda c: c.execute(text("SELECT 2")).scalar()))
+db.close()
+"""
+
+
+def test_async_use_across_loops_without_aclose_leaves_nothing_open(database_url: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _TWO_LOOPS, database_url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1", "2"]
+    assert done.stderr == ""

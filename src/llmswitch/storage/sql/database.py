@@ -21,7 +21,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from ...errors import ConfigurationError, StorageError, redact
@@ -106,6 +106,8 @@ class Database:
         self._async_engine: AsyncEngine | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._async_memory_lock: asyncio.Lock | None = None
+        # Started in the async engine's loop; closed by that loop's shutdown_asyncgens().
+        self._async_guard: AsyncGenerator[None, None] | None = None
         self._lock = threading.Lock()
         self._migrated = False
         # SQLite file created and in WAL mode (nothing to prepare for memory/PostgreSQL).
@@ -144,11 +146,13 @@ class Database:
 
     async def arun(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
         """:meth:`run` on the async engine: the same ``fn``, via ``run_sync``."""
+        await self._awarm()
         await self._aensure_migrated()
         return await self._atransaction(fn, *args)
 
     async def aread(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
         """:meth:`read` on the async engine."""
+        await self._awarm()
         await self._aensure_migrated()
         return await self._atransaction(fn, *args, begin="DEFERRED")
 
@@ -164,6 +168,7 @@ class Database:
 
     async def aupgrade(self) -> list[int]:
         """:meth:`upgrade` on the async engine."""
+        await self._awarm()
         applied: list[int] = []
         while (version := await self._amigration_step(applied)) is not None:
             applied.append(version)
@@ -179,6 +184,7 @@ class Database:
         return self._transaction(_migrate.read_status, self.url, begin="DEFERRED")
 
     async def astatus(self) -> MigrationStatus:
+        await self._awarm()
         from . import _migrate
 
         if not self._exists():
@@ -194,13 +200,14 @@ class Database:
             engine, self._engine = self._engine, None
             async_engine, self._async_engine = self._async_engine, None
             loop, self._async_loop = self._async_loop, None
+            guard, self._async_guard = self._async_guard, None
         if engine is not None:
             engine.dispose()
         if async_engine is not None:
             # Its connections belong to the loop that opened them: closed there when
-            # that loop can still run, else dropped (the server ends them).
+            # that loop can still run; else they were closed when it shut down.
             if loop is not None and not loop.is_closed() and not loop.is_running():
-                loop.run_until_complete(async_engine.dispose())
+                loop.run_until_complete(guard.aclose() if guard else async_engine.dispose())
             else:
                 async_engine.sync_engine.dispose(close=False)
 
@@ -209,11 +216,12 @@ class Database:
             engine, self._engine = self._engine, None
             async_engine, self._async_engine = self._async_engine, None
             loop, self._async_loop = self._async_loop, None
+            guard, self._async_guard = self._async_guard, None
         if engine is not None:
             engine.dispose()
         if async_engine is not None:
-            if loop is asyncio.get_running_loop():
-                await async_engine.dispose()
+            if loop is asyncio.get_running_loop() and guard is not None:
+                await guard.aclose()  # disposes the engine
             else:
                 async_engine.sync_engine.dispose(close=False)
 
@@ -261,7 +269,7 @@ class Database:
 
         if not self._file_ready:
             await asyncio.to_thread(self._prepare_file)  # file I/O, off the event loop
-        engine, memory_lock = self._aengine()
+        engine, memory_lock = await self._aengine()
         try:
             if memory_lock is not None:
                 async with memory_lock, engine.begin() as conn:
@@ -292,6 +300,12 @@ class Database:
     async def _aensure_migrated(self) -> None:
         if not self._migrated:
             await self.aupgrade()
+
+    async def _awarm(self) -> None:
+        if self.dialect not in _warm:
+            # The first use imports SQLAlchemy and the drivers (a few hundred ms):
+            # in a thread, not on the event loop.
+            await asyncio.to_thread(_import_for, self.dialect)
 
     def _migration_step(self, done: list[int]) -> int | None:
         from . import _migrate
@@ -335,20 +349,26 @@ class Database:
                 self._engine = self._make_engine(asynchronous=False)
             return self._engine
 
-    def _aengine(self) -> tuple[AsyncEngine, asyncio.Lock | None]:
+    async def _aengine(self) -> tuple[AsyncEngine, asyncio.Lock | None]:
         """The async engine of the running loop, and for a memory database the lock
         that keeps its one connection to one transaction at a time."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._async_engine is not None and self._async_loop is not loop:
-                # Pooled async connections belong to the loop that opened them.
+                # Pooled async connections belong to the loop that opened them (whose
+                # shutdown closed them already, see _closed_at_loop_shutdown).
                 self._async_engine.sync_engine.dispose(close=False)
                 self._async_engine = None
+            guard = None
             if self._async_engine is None:
                 self._async_engine = self._make_engine(asynchronous=True)
                 self._async_loop = loop
                 self._async_memory_lock = asyncio.Lock() if self._memory else None
-            return self._async_engine, self._async_memory_lock
+                guard = self._async_guard = _closed_at_loop_shutdown(self._async_engine)
+            engine, memory_lock = self._async_engine, self._async_memory_lock
+        if guard is not None:
+            await anext(guard)  # registers it with this loop's async-generator hooks
+        return engine, memory_lock
 
     def _make_engine(self, *, asynchronous: bool) -> Any:
         if self.dialect == "postgresql":
@@ -454,6 +474,36 @@ class Database:
             conn.exec_driver_sql(f"BEGIN {mode or 'IMMEDIATE'}")
 
         return engine
+
+
+_warm: set[str] = set()  # dialects whose modules this process has imported
+
+
+def _import_for(dialect: str) -> None:
+    import sqlalchemy.ext.asyncio
+
+    from . import _migrate, audit  # noqa: F401 - the runner and the tables
+
+    if dialect == "postgresql":
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is not None:
+            import psycopg  # noqa: F401
+            import sqlalchemy.dialects.postgresql.psycopg
+    else:
+        import aiosqlite  # noqa: F401
+        import sqlalchemy.dialects.sqlite.aiosqlite  # noqa: F401
+    _warm.add(dialect)
+
+
+async def _closed_at_loop_shutdown(engine: AsyncEngine) -> AsyncGenerator[None, None]:
+    """Disposes ``engine`` when its event loop shuts down, if nobody called aclose():
+    ``asyncio.run`` (and pytest-asyncio) close every live async generator of the loop
+    before closing it, while it can still run the connections' own close."""
+    try:
+        yield
+    finally:
+        await engine.dispose()
 
 
 # SQLite raises OperationalError for a missing table too; these are the transient ones.
