@@ -3,11 +3,13 @@
 Repository code is written once, as a sync function over a SQLAlchemy Core
 ``Connection``; ``db.run(fn, *args)`` runs it on the sync engine and
 ``await db.arun(fn, *args)`` on the async engine through ``AsyncConnection.run_sync``
-(the async driver does the I/O, so the event loop is never blocked). Each call is one
-transaction: committed when ``fn`` returns, rolled back when it raises.
+(``fn`` itself runs on the loop thread, so it should only issue statements). Each
+call is one transaction: committed when ``fn`` returns, rolled back when it raises.
 
-Nothing here sits on the chat path: the database holds the key vault, the audit log
-and configuration history, read when they change, not per call.
+Nothing here runs per chat call by itself: the database holds the key vault, the
+audit log and configuration history, used when keys or settings are loaded, changed
+or audited. The async path never blocks the event loop: driver I/O is awaited, lock
+waits happen in the driver, and the first use's imports run in a thread.
 
 SQLAlchemy and the drivers are imported when the first engine is made, so importing
 this module (and ``import llmswitch``) stays cheap.
