@@ -179,3 +179,37 @@ def test_bad_timings(database: Database, name: str, value: float) -> None:
 
     with pytest.raises(ConfigurationError, match=name):
         KeyVault(database, env=ENV, **{name: value})  # type: ignore[arg-type]
+
+
+def test_an_idle_refresh_reads_no_rows(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmswitch.keys import _records as rec
+
+    reads: list[int] = []
+    real = rec.all_stored
+
+    def counting(conn):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return real(conn)
+
+    monkeypatch.setattr(rec, "all_stored", counting)
+    clock = Clock()
+    with (
+        KeyVault(database, env=ENV, refresh=0, clock=clock, cache_ttl=60) as vault,
+        KeyVault(database, env=ENV, refresh=0) as other,
+    ):
+        vault.add("openai", KEY, user="alice")
+        vault.load()
+        loaded = len(reads)
+        for _ in range(5):
+            vault.refresh()
+        assert len(reads) == loaded  # nothing changed, nothing due
+        record = other.add("openai", "sk-proj-bob-0123456789abcdefghijk", user="bob")
+        vault.refresh()
+        assert len(reads) == loaded + 1 and vault.lookup("openai", "bob") is not None
+        other.remove(record.id)
+        vault.refresh()
+        assert vault.lookup("openai", "bob") is None
+        clock.now += 61  # a cached secret is due to be decrypted again
+        before = len(reads)
+        vault.refresh()
+        assert len(reads) == before + 1

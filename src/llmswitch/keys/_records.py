@@ -220,6 +220,19 @@ def list_keys(
     return [_record(row, now) for row in conn.execute(query)]
 
 
+def table_signature(conn: Connection) -> tuple[int, ...]:
+    """Changes whenever a row is added, removed or updated (each bumps ``updated_at``;
+    the sums catch it even from a machine whose clock is behind)."""
+    from sqlalchemy import func
+
+    c = provider_keys.c
+    query = select(
+        func.count(), func.max(c.updated_at), func.sum(c.created_at), func.sum(c.updated_at)
+    ).select_from(provider_keys)
+    row = conn.execute(query).one()
+    return tuple(int(v or 0) for v in row)
+
+
 def all_stored(conn: Connection) -> list[StoredKey]:
     now = now_ms()
     return [_stored(row, now) for row in conn.execute(select(provider_keys))]

@@ -28,7 +28,8 @@ rotation writes an ``audit_log`` row in the same transaction, with fingerprints 
 (active, or retiring within their window) into an index of two dicts that are
 swapped whole, so :meth:`lookup` and :meth:`shared` are plain dict reads. A daemon
 thread refreshes it every ``refresh`` seconds (a key added from the CLI shows up in a
-running process). A decrypted secret is reused for ``cache_ttl`` seconds, then
+running process); a refresh that finds the table unchanged (one aggregate query) and
+nothing due reads no rows. A decrypted secret is reused for ``cache_ttl`` seconds, then
 decrypted again; when the KEK (a KMS) cannot be reached at that moment, the cached
 secret keeps serving until it is ``max_stale`` seconds old, with one WARNING per
 outage, not one per call; when the database cannot be read, the last index stays.
@@ -178,6 +179,8 @@ class KeyVault:
         self._warned_kek = False
         self._warned_db = False
         self._loaded = False
+        self._signature: tuple[int, ...] | None = None  # of the table the index was built from
+        self._next_due = 0.0  # when the index must be rebuilt even if the table is unchanged
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -440,6 +443,13 @@ class KeyVault:
 
     def _load(self, strict: bool = False) -> Ops:
         try:
+            # One aggregate first: when nothing changed and nothing is due (a cached
+            # secret to decrypt again, a window to close), the rows are not read at
+            # all, so an idle refresh of a large vault costs one small query.
+            signature = yield self._read(rec.table_signature)
+            unchanged = self._loaded and signature == self._signature
+            if unchanged and not strict and self._clock() < self._next_due:
+                return None
             rows = yield self._read(rec.all_stored)
         except LLMError as exc:
             if strict:
@@ -457,6 +467,8 @@ class KeyVault:
             self._warned_db = False
             log.info("vault.refresh_recovered", extra={"event": "vault.refresh_recovered"})
         yield self._kek(self._rebuild, rows)
+        # Read before the rows: a change in between only costs one more rebuild.
+        self._signature = signature
         self._loaded = True
         return None
 
@@ -469,6 +481,7 @@ class KeyVault:
             cache: dict[str, _Cached] = {}
             outage: KEKUnavailableError | None = None
             usable: builtins.list[tuple[rec.KeyRecord, Secret]] = []
+            due = float("inf")
             for stored in rows:
                 record = stored.record
                 if not record.usable(now_ms):
@@ -483,6 +496,7 @@ class KeyVault:
                         )
                     except KEKUnavailableError as exc:
                         outage = exc
+                        due = now  # try the KEK again at the next refresh
                         if held is None or now - held.at >= self.max_stale:
                             continue
                     except KeyDecryptionError as exc:
@@ -495,7 +509,11 @@ class KeyVault:
                         held = _Cached(record.fingerprint, Secret(raw), now)
                 cache[record.id] = held
                 usable.append((record, held.secret))
+                due = min(due, held.at + self.cache_ttl)
+                if record.retire_at is not None:
+                    due = min(due, record.retire_at / 1000)
             self._cache = cache
+            self._next_due = due
             self._index = _build_index(usable)
             self._kek_outage(outage)
 
