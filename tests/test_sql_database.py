@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +98,8 @@ async def test_sqlite_connections_are_wal_with_foreign_keys_and_a_busy_timeout(
     await db.aclose()
 
 
-def _hold_write_lock(url: str, held: threading.Event, seconds: float) -> None:
-    """Another process's writer: keeps a write transaction open for ``seconds``."""
+def _hold_write_lock(url: str, held: threading.Event, release: threading.Event) -> None:
+    """Another process's writer: keeps a write transaction open until ``release``."""
     other = open_database(url)
 
     def write_and_wait(conn: Connection) -> None:
@@ -109,7 +108,7 @@ def _hold_write_lock(url: str, held: threading.Event, seconds: float) -> None:
         else:
             _insert(conn, _key_row("key_holder"))
         held.set()
-        time.sleep(seconds)
+        release.wait(30)
 
     try:
         other.run(write_and_wait)
@@ -117,19 +116,35 @@ def _hold_write_lock(url: str, held: threading.Event, seconds: float) -> None:
         other.close()
 
 
+def _start_holder(url: str) -> tuple[threading.Thread, threading.Event]:
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(url, held, release))
+    holder.start()
+    assert held.wait(30)
+    return holder, release
+
+
 def test_a_writer_waits_for_another_writer_instead_of_failing(
     database: Database, database_url: str
 ) -> None:
     database.upgrade()
-    held = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(database_url, held, 0.5))
-    holder.start()
-    assert held.wait(30)
-    started = time.monotonic()
-    database.run(_insert, _key_row("key_waiting"))
-    waited = time.monotonic() - started
+    holder, release = _start_holder(database_url)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            database.run(_insert, _key_row("key_waiting"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(0.3)
+    assert writer.is_alive()  # queued behind the holder, neither done nor failed
+    release.set()
+    writer.join(30)
     holder.join(30)
-    assert waited >= 0.2  # it really queued behind the holder (which held 0.5 s)
+    assert errors == []
     assert database.read(_count) == (2 if database.dialect == "sqlite" else 1)
 
 
@@ -137,28 +152,16 @@ async def test_waiting_for_a_lock_does_not_block_the_event_loop(
     database: Database, database_url: str
 ) -> None:
     await database.aupgrade()
-    held = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(database_url, held, 0.8))
-    holder.start()
-    assert await asyncio.to_thread(held.wait, 30)
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    started = time.monotonic()
-    await database.arun(_insert, _key_row("key_async_waiting"))
-    waited = time.monotonic() - started
-    ticker.cancel()
+    holder, release = await asyncio.to_thread(_start_holder, database_url)
+    insert = asyncio.create_task(database.arun(_insert, _key_row("key_async_waiting")))
+    # This sleep can only end while the insert is still waiting for the lock if the
+    # loop runs meanwhile: a blocking wait would hold the loop until the busy timeout.
+    await asyncio.sleep(0.3)
+    assert not insert.done()
+    release.set()
+    await insert
     await asyncio.to_thread(holder.join, 30)
-    assert waited >= 0.3
-    # The loop kept running while the insert waited: even on a busy machine well over a
-    # handful of 10 ms ticks fit into 0.3 s (a blocked loop would give 0 or 1).
-    assert ticks >= 5
+    assert await database.aread(_get, "key_async_waiting") is not None
     await database.aclose()
 
 
