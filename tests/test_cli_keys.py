@@ -246,3 +246,22 @@ def test_config_file_names_database_and_kek(
     code, out, _ = run(capsys, "keys", "list", "--format", "json", "--config", str(config))
     [entry] = json.loads(out)
     assert secret_of(f"sqlite:///{db}", entry["id"], master=NEW_MASTER) == GOOD
+
+
+def test_with_gcp_kms(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
+) -> None:  # fmt: skip
+    from tests.support.kms import fake_gcp_kms
+
+    with fake_gcp_kms() as kms:
+        monkeypatch.delenv("LLMSWITCH_MASTER_KEY")
+        monkeypatch.setenv("LLMSWITCH_KEK", kms.uri())
+        monkeypatch.setenv("LLMSWITCH_GCP_KMS_ENDPOINT", kms.endpoint)
+        assert add(capsys, monkeypatch, GOOD, "openai", "--no-validate")[0] == 0
+        kms.rotate()
+        code, out, err = run(capsys, "keys", "rotate")
+        assert code == 0, err
+        assert "/cryptoKeyVersions/2: 1 re-wrapped" in out
+        kms.status = 503
+        code, _, err = run(capsys, "keys", "rotate")
+        assert code == 1 and "KMS" in err and len(err.strip().splitlines()) == 1

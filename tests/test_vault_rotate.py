@@ -174,3 +174,20 @@ async def test_arotate(filled: Database) -> None:
     async with KeyVault(filled, env=NEW_ENV, refresh=0) as vault:
         report = await vault.arotate()
         assert report.rewrapped == 7 and report.pending == 0
+
+
+def test_moving_from_local_to_aws_kms(filled: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.kms import AWS_TEST_ENV, moto_kms
+
+    for name, value in AWS_TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    with moto_kms() as kms:
+        env = {**OLD_ENV, "AWS_ENDPOINT_URL_KMS": kms.endpoint}
+        with KeyVault(filled, kek=kms.uri, env=env, refresh=0) as vault:
+            assert vault.rotate().rewrapped == 7
+            assert {r.kek_id for r in vault.list()} == {kms.uri}
+        only_kms = {"AWS_ENDPOINT_URL_KMS": kms.endpoint}
+        with KeyVault(filled, kek=kms.uri, env=only_kms, refresh=0) as vault:
+            vault.load()
+            assert sorted(s.get() for s in vault.shared("openai")) == sorted(SECRETS[::2])
+            assert vault.lookup("openai", "user1").get() == SECRETS[1]  # type: ignore[union-attr]
