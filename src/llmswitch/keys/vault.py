@@ -292,10 +292,14 @@ class KeyVault:
         fp = fingerprint(raw)
         record = yield self._write(rec.insert_key, ref, label, fp, envelope, replacing, self.actor)
         if self._loaded:  # usable in this process at once, not at the next refresh
-            with self._lock:
-                self._cache[record.id] = _Cached(fp, Secret(raw), self._clock())
+            # In a thread on async paths: a background refresh may hold the lock.
+            yield self._kek(self._seed, record.id, fp, Secret(raw))
             yield from self._load()
         return record
+
+    def _seed(self, key_id: str, fp: str, secret: Secret) -> None:
+        with self._lock:
+            self._cache[key_id] = _Cached(fp, secret, self._clock())
 
     def remove(self, key_id: str) -> KeyRecord:
         """Delete key ``key_id``; returns what was removed."""
@@ -306,8 +310,6 @@ class KeyVault:
 
     def _remove(self, key_id: str) -> Ops:
         record = yield self._write(rec.remove_key, rec.check_id(key_id), self.actor)
-        with self._lock:
-            self._cache.pop(key_id, None)
         if self._loaded:  # this process stops using it now, not at the next refresh
             yield from self._load()
         return record
