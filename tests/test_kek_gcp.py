@@ -150,3 +150,32 @@ def test_no_credentials_says_how_to_set_them_up(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", f"{tmp_path}/absent.json")
     with pytest.raises(KEKUnavailableError, match="Application Default Credentials"):
         keyring(f"gcp-kms://{GCP_KEY}", {})
+
+
+def test_an_answer_for_another_key_is_refused() -> None:
+    class Lying(FakeGcpKms):
+        def _encrypt(self, name, key, request, aad):  # type: ignore[no-untyped-def]
+            status, reply = super()._encrypt(name, key, request, aad)
+            reply["name"] = reply["name"].replace("/cryptoKeys/vault/", "/cryptoKeys/other/")
+            return status, reply
+
+    kms = Lying()
+    try:
+        ring = ring_for(kms)
+        with pytest.raises(KEKUnavailableError, match="unexpected key version"):
+            seal(SECRET, REF, ring)
+    finally:
+        kms.close()
+
+
+def test_a_malformed_answer_is_an_error_not_a_crash(kms: FakeGcpKms) -> None:
+    class Garbage(FakeGcpKms):
+        def handle(self, path, body):  # type: ignore[no-untyped-def]
+            return 200, {"ciphertext": "!!! not base64 !!!"}
+
+    bad = Garbage()
+    try:
+        with pytest.raises(KEKUnavailableError):
+            seal(SECRET, REF, ring_for(bad))
+    finally:
+        bad.close()
