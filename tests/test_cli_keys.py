@@ -265,3 +265,19 @@ def test_with_gcp_kms(
         kms.status = 503
         code, _, err = run(capsys, "keys", "rotate")
         assert code == 1 and "KMS" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("", "no key given"), ("\n", "no key given"), ("two\nlines\n", "control characters"),
+     (" padded-key-0123456789\n", "whitespace")],
+)  # fmt: skip
+def test_bad_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str, text: str,
+    why: str,
+) -> None:  # fmt: skip
+    stdin(monkeypatch, text)
+    code, out, err = run(capsys, "keys", "add", "openai", "--no-validate")
+    assert code == 1 and why in err and out == ""
+    assert "lines" not in err and "padded" not in err
+    assert listed(capsys) == []
