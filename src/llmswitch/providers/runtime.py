@@ -5,7 +5,9 @@ with an adapter; :class:`~llmswitch.providers.fake.FakeProvider` does it from a 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -112,13 +114,14 @@ class Deadlines:
 
 
 class FirstTokenTimer:
-    """The async stream's first-token deadline: one timer handle that cancels the
-    running task when it fires (``asyncio.timeout`` costs about twice as much, paid
-    on every stream). The stream turns the cancellation into its timeout error when
+    """The async stream's first-token deadline: cancels the running task when it
+    passes. The stream turns the cancellation into its timeout error when
     :meth:`expired` says it was this timer's alone, and calls :meth:`cancel` once the
-    first event exists."""
+    first event exists. The deadlines of a loop's streams share one timer handle
+    (:class:`_Watchdog`): a handle per stream (``loop.call_at`` and its cancel) costs
+    about 2 us, paid on every stream, and ``asyncio.timeout`` twice that."""
 
-    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+    __slots__ = ("_cancelling", "_fired", "_task", "_watchdog")
 
     def __init__(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -127,7 +130,8 @@ class FirstTokenTimer:
         self._task = task
         self._cancelling = task.cancelling()
         self._fired = False
-        self._handle = loop.call_at(loop.time() + delay, self._fire)
+        self._watchdog = watchdog = _watchdog(loop)
+        watchdog.add(self, loop.time() + delay, loop)
 
     def _fire(self) -> None:
         self._fired = True
@@ -141,7 +145,75 @@ class FirstTokenTimer:
         return self._task.uncancel() <= self._cancelling
 
     def cancel(self) -> None:
-        self._handle.cancel()
+        self._watchdog.discard(self)
         if self._fired:  # fired, but the task went on: take back its cancel request
             self._fired = False
             self._task.uncancel()
+
+
+class _Watchdog:
+    """One loop's pending first-token deadlines behind a single ``call_at`` handle, set
+    for the earliest of them. Streams come and go far more often than deadlines pass:
+    most end before the handle fires, and it is set again only when a deadline earlier
+    than its own arrives or when it fires with deadlines still pending. Only touched
+    from its loop's thread, and holds no reference to the loop (it is the value of a
+    weak mapping keyed by the loop)."""
+
+    __slots__ = ("_at", "_handle", "_pending")
+
+    def __init__(self) -> None:
+        self._pending: dict[FirstTokenTimer, float] = {}  # timer -> its loop-time deadline
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = math.inf  # when the handle fires (inf: no handle)
+
+    def add(self, timer: FirstTokenTimer, when: float, loop: asyncio.AbstractEventLoop) -> None:
+        self._pending[timer] = when
+        if when < self._at:
+            self._schedule(when, loop)
+
+    def discard(self, timer: FirstTokenTimer) -> None:
+        self._pending.pop(timer, None)
+
+    def _schedule(self, when: float, loop: asyncio.AbstractEventLoop) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._at = when
+        self._handle = loop.call_at(when, self._run)
+
+    def _run(self) -> None:
+        self._handle, self._at = None, math.inf
+        pending = self._pending
+        if not pending:
+            return
+        loop = asyncio.get_running_loop()  # a callback of its loop
+        now = loop.time()
+        due = [t for t, when in pending.items() if when <= now]
+        for timer in due:
+            del pending[timer]
+            timer._fire()
+        if pending:
+            # The loop may run a handle a clock tick early: a deadline not yet passed
+            # gets the handle again, so no deadline ever fires before its time.
+            self._schedule(min(pending.values()), loop)
+
+
+# The last loop's watchdog (the fast path) and every live loop's.
+_last_watchdog: tuple[asyncio.AbstractEventLoop | None, _Watchdog | None] = (None, None)
+_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
+    global _last_watchdog
+    last, watchdog = _last_watchdog  # one global: read whole across threads
+    if last is loop and watchdog is not None:
+        return watchdog
+    try:
+        watchdog = _watchdogs.get(loop)
+        if watchdog is None:
+            watchdog = _watchdogs[loop] = _Watchdog()
+    except TypeError:  # a loop without weak references: a watchdog per stream, as correct
+        return _Watchdog()
+    _last_watchdog = (loop, watchdog)
+    return watchdog
