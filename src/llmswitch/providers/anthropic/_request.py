@@ -169,7 +169,38 @@ def _cache_message(message: Message, blocks: list[Block]) -> None:
     blocks[-1] = _with_cache(dict(blocks[-1]), message.cache_control)
 
 
+def _plain_messages(request: ChatRequest) -> list[Block] | None:
+    """The common history, alternating user/assistant turns of plain non-empty text
+    (no calls, thinking or cache marks), is its own wire form, each text as the turn's
+    content: what the general path below gives it, without the blocks in between.
+    ``None`` for anything else."""
+    out: list[Block] = []
+    last = ""
+    for m in request.messages:
+        role, content = m.role, m.content
+        if role == "system":
+            continue  # in the system prompt (they all come first)
+        if (
+            role == last
+            or role not in ("user", "assistant")
+            or type(content) is not str
+            or not content
+            or m.cache_control is not None
+            or m.tool_calls
+            or m.reasoning
+        ):
+            return None
+        out.append({"role": role, "content": content})
+        last = role
+    return out or None
+
+
 def _messages(request: ChatRequest) -> list[Block]:
+    plain = _plain_messages(request)
+    return plain if plain is not None else _block_messages(request)
+
+
+def _block_messages(request: ChatRequest) -> list[Block]:
     turns = collect_turns(
         request, user=_user, assistant=_assistant, tool=_tool_result, cache=_cache_message
     )
