@@ -34,8 +34,9 @@ def test_status_text_and_json(capsys: pytest.CaptureFixture[str], database_url: 
     code, out, _ = run(capsys, "db", "status", "--json", "--database-url", database_url)
     assert code == 0
     report = json.loads(out)
-    assert {k: report[k] for k in ("current", "latest", "applied", "pending", "up_to_date")} == {
-        "current": 1, "latest": 1, "applied": [1], "pending": [], "up_to_date": True,
+    assert report == {
+        "url": report["url"], "current": 1, "latest": 1, "applied": [1], "pending": [],
+        "up_to_date": True, "exists": True,
     }  # fmt: skip
     assert report["url"] == open_database(database_url).url
 
@@ -72,8 +73,10 @@ def test_the_environment_variable_and_the_default(
     assert (home / "llmswitch.db").exists()
     monkeypatch.setenv("LLMSWITCH_DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
     code, out, _ = run(capsys, "db", "status")
-    assert code == 0 and f"database  sqlite:///{tmp_path}/env.db" in out
+    assert code == 0 and f"database  sqlite:///{tmp_path}/env.db (not created yet)" in out
     assert not (tmp_path / "env.db").exists()  # status creates nothing
+    code, out, _ = run(capsys, "db", "status", "--json")
+    assert json.loads(out)["exists"] is False
 
 
 def test_the_config_file_names_the_database(

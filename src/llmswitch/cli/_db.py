@@ -67,7 +67,7 @@ def _status(db: Any, *, json_output: bool, migrate: Any) -> int:
         pending = ", ".join(
             f"{v} ({migrate.description(v)})" for v in status.pending
         )  # fmt: skip
-        print(f"database  {status.url}")
+        print(f"database  {status.url}" + ("" if status.exists else " (not created yet)"))
         print(f"schema    version {status.current} (latest {status.latest})")
         print(f"pending   {pending or 'none'}")
     sys.stdout.flush()

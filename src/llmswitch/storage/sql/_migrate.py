@@ -64,6 +64,7 @@ class MigrationStatus:
     latest: int
     applied: tuple[int, ...]
     pending: tuple[int, ...]
+    exists: bool = True  # False: a SQLite file not created yet
 
     @property
     def up_to_date(self) -> bool:
@@ -77,6 +78,7 @@ class MigrationStatus:
             "applied": list(self.applied),
             "pending": list(self.pending),
             "up_to_date": self.up_to_date,
+            "exists": self.exists,
         }
 
 
@@ -119,7 +121,12 @@ def _status(conn: Connection, url: str) -> MigrationStatus:
 def empty_status(url: str) -> MigrationStatus:
     """The status of a database that does not exist yet."""
     return MigrationStatus(
-        url=url, current=0, latest=latest_version(), applied=(), pending=tuple(_BY_VERSION)
+        url=url,
+        current=0,
+        latest=latest_version(),
+        applied=(),
+        pending=tuple(_BY_VERSION),
+        exists=False,
     )
 
 
