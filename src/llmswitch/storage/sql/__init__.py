@@ -14,8 +14,7 @@ this package does not import SQLAlchemy; opening a database's first connection d
 
 from __future__ import annotations
 
-import time
-
+from ._clock import now_ms
 from ._url import (
     DATABASE_URL_ENV,
     HOME_ENV,
@@ -35,8 +34,3 @@ __all__ = [
     "open_database",
     "resolve_database_url",
 ]
-
-
-def now_ms() -> int:
-    """Now as the tables store time: unix epoch milliseconds, UTC."""
-    return time.time_ns() // 1_000_000

@@ -17,7 +17,6 @@ migration leaves nothing of itself behind.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -26,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, inspect, select, text
 
 from ...errors import StorageError
+from ._clock import now_ms
 from .migrations import MIGRATIONS
 from .schema import MIGRATIONS_TABLE, schema_migrations
 
@@ -171,7 +171,7 @@ def apply_next(conn: Connection, url: str) -> int | None:
         schema_migrations.insert().values(
             version=version,
             description=str(module.DESCRIPTION)[:200],
-            applied_at=int(time.time() * 1000),
+            applied_at=now_ms(),
         )
     )
     return version

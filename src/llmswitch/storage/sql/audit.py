@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ...errors import ConfigurationError, StorageError
+from ._clock import now_ms
 from .schema import audit_log
 
 __all__ = [
@@ -62,8 +63,6 @@ def write_audit(
     at: int | None = None,
 ) -> int:
     """Record one change (``at`` defaults to now); returns the record's id."""
-    from . import now_ms
-
     for name, value in (("actor", actor), ("action", action), ("subject", subject)):
         if value is None and name == "subject":
             continue
