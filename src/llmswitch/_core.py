@@ -24,9 +24,10 @@ from .messages import (
 )
 from .middleware.base import Middleware, Pipeline
 from .providers.runtime import CallContext, Provider
-from .wire import to_timeout
+from .wire import Secret, to_timeout
 
 if TYPE_CHECKING:
+    from ._vault_wiring import VaultHandle
     from .middleware.retry import Retry
 
 __all__ = ["DEFAULT_MAX_RETRIES", "_Core", "_counter", "_unknown_option"]
@@ -82,6 +83,7 @@ class _Core:
         env: Mapping[str, str] | None,
         transport: Any,
         max_retries: Any = None,
+        vault: VaultHandle | None = None,
     ) -> None:
         self.transport = transport
         if env is not None and not isinstance(env, Mapping):
@@ -121,6 +123,17 @@ class _Core:
             )
         self._lock = threading.Lock()
         self._contexts: dict[str, CallContext] = {}
+        # The key vault, when the configuration names a KEK (_vault_wiring.py); ``vault``:
+        # the previous configuration's, kept when its settings are the same.
+        self.vault: VaultHandle | None = None
+        self._vault_only: set[str] = set()  # providers whose only key may be in the vault
+        if self.config.kek or source.get("LLMSWITCH_KEK") or source.get("LLMSWITCH_MASTER_KEY"):
+            from ._vault_wiring import VaultHandle, settings_key
+
+            key = settings_key(self.config, source)
+            self.vault = vault if vault is not None and vault.key == key else None
+            if self.vault is None:
+                self.vault = VaultHandle(self.config, source, key)
         # The client's pipeline, kept here with everything else built from the
         # configuration, so a reload swaps all of it with one reference (_reload.py).
         self.pipe: Pipeline | None = None
@@ -128,13 +141,47 @@ class _Core:
     def provider(self, pid: str) -> Provider:
         provider = self._providers.get(pid)
         if provider is None:
-            from .providers.registry import build_provider
-
             with self._lock:
                 provider = self._providers.get(pid)
                 if provider is None:
-                    provider = self._providers[pid] = build_provider(pid, self.config, self.env)
+                    provider = self._providers[pid] = self._build(pid)
         return provider
+
+    def _build(self, pid: str) -> Provider:
+        from .providers.registry import build_provider
+
+        try:
+            return build_provider(pid, self.config, self.env)
+        except ConfigurationError:
+            if self.vault is None:
+                raise
+            # No key in the environment or the file: the vault may hold one. Built with a
+            # stand-in key that never leaves the process: the vault's key rotation layer
+            # binds a stored key to every attempt (or says there is none).
+            from .providers.settings import ProviderConfig
+
+            pc = self.config.providers.get(pid) or ProviderConfig(id=pid)
+            stand_in = dataclasses.replace(pc, api_key=Secret("llmswitch-vault-key"))
+            with_key = dataclasses.replace(
+                self.config, providers={**self.config.providers, pid: stand_in}
+            )
+            try:
+                provider = build_provider(pid, with_key, self.env)
+            except ConfigurationError:
+                pass  # something else is missing: the original error says what
+            else:
+                self._vault_only.add(pid)
+                return provider
+            raise
+
+    def close(self) -> None:
+        """Stop what this configuration runs in the background (the vault's refresh)."""
+        if self.vault is not None:
+            self.vault.close()
+
+    async def aclose(self) -> None:
+        if self.vault is not None:
+            await self.vault.aclose()
 
     def resolve(self, model: Any) -> tuple[Provider, str]:
         if not isinstance(model, str) or not model:
@@ -188,6 +235,8 @@ class _Core:
                 if not any(isinstance(m, Router) for m in layers):
                     at = next((i for i, m in enumerate(layers) if m.per_attempt), len(layers))
                     layers.insert(at, Router(self.config.models, self.provider))
+        if self.vault is not None:
+            layers = self._with_vault(layers)
         retry = self._default_retry(layers)
         if retry is not None:
             if not layers:  # the fast path: no pipeline, the client resumes with it on failure
@@ -195,6 +244,25 @@ class _Core:
                 return None
             layers.append(retry)  # innermost: the last per-attempt layer (docs/architecture.md)
         return Pipeline(layers) if layers else None
+
+    def _with_vault(self, layers: list[Middleware]) -> list[Middleware]:
+        from ._vault_wiring import wire_layers
+        from .storage import open_store
+
+        assert self.vault is not None
+        config = self.config
+        made: list[Any] = []
+
+        def store() -> Any:  # the [state] store, for pools the vault's keys make
+            if not made:
+                secret = config.state_secret.get() if config.state_secret is not None else None
+                made.append(open_store(config.state, secret=secret))
+            return made[0]
+
+        return wire_layers(
+            layers, handle=self.vault, require_user_keys=config.require_user_keys,
+            vault_only=self._vault_only, store=store,
+        )  # fmt: skip
 
     def context(self, pid: str, timeout: Any) -> CallContext:
         """Per-call settings: the call's timeout over the provider's over the client's."""

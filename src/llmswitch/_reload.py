@@ -64,10 +64,18 @@ class _Arguments:
     middleware: Sequence[Middleware]
 
 
-def build_core(args: _Arguments, config: Any, transport: Any) -> _Core:
-    """A complete configuration: the core and its pipeline (raises before any swap)."""
-    core = _Core(config, args.providers, args.timeout, args.env, transport, args.max_retries)
-    core.pipe = core.pipeline(args.middleware)
+def build_core(args: _Arguments, config: Any, transport: Any, old: _Core | None = None) -> _Core:
+    """A complete configuration: the core and its pipeline (raises before any swap).
+    ``old``: the configuration it replaces, whose key vault it keeps when the vault's
+    settings are unchanged."""
+    vault = old.vault if old is not None else None
+    core = _Core(config, args.providers, args.timeout, args.env, transport, args.max_retries, vault)
+    try:
+        core.pipe = core.pipeline(args.middleware)
+    except BaseException:
+        if core.vault is not None and core.vault is not vault:
+            core.vault.close()  # opened for this configuration only
+        raise
     return core
 
 
@@ -135,12 +143,17 @@ class Reloader:
         with self._lock:
             old: _Core = client._core
             source = config if config is not None else self.source(old)
-            new = build_core(self.args, source, old.transport)
+            new = build_core(self.args, source, old.transport, old)
             changes = _changes(old, new)
             if config is not None:
                 self._given = config  # from now on
             if changes:
                 client._core = new  # the one swap: calls starting now see only `new`
+                if old.vault is not None and old.vault is not new.vault:
+                    # Calls in flight keep reading its last index; only refreshing stops.
+                    old.vault.close()
+            elif new.vault is not None and new.vault is not old.vault:
+                new.vault.close()  # nothing changed: the old configuration (and vault) stay
             diff = ConfigDiff(path=new.config.path, overlay=new.config.overlay, changes=changes)
             if changes:
                 logger.info(

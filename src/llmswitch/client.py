@@ -318,6 +318,7 @@ class Client(_Client):
 
     def close(self) -> None:
         self._reloader.close()
+        self._core.close()
         self._transport.close()
 
     def __enter__(self) -> Client:
@@ -533,6 +534,7 @@ class AsyncClient(_Client):
 
     async def aclose(self) -> None:
         self._reloader.close()
+        await self._core.aclose()
         await self._transport.aclose()
 
     async def areload(self, config: str | os.PathLike[str] | Config | None = None) -> ConfigDiff:

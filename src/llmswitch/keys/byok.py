@@ -27,7 +27,7 @@ in a :class:`~llmswitch.keys.KeyRotation`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import UserKeyRequiredError
 from ..events import Event
@@ -48,7 +48,19 @@ from .pool import KEY_STATE, USER_KEY_STATE, Binder, bind_http, fingerprint
 if TYPE_CHECKING:
     from .vault import KeyVault
 
-__all__ = ["UserKeys"]
+__all__ = ["UserKeySource", "UserKeys"]
+
+
+class UserKeySource(Protocol):
+    """What :class:`UserKeys` reads: a :class:`~llmswitch.keys.KeyVault`, or anything
+    that loads and looks keys up like one (the client's own vault handle)."""
+
+    @property
+    def loaded(self) -> bool: ...
+    def load(self) -> None: ...
+    async def aload(self) -> None: ...
+    def lookup(self, provider: str, user: str | None = None) -> Secret | None: ...
+
 
 _MAX_BOUND = 4096  # bound providers kept (one per user key in use); then start afresh
 
@@ -65,7 +77,11 @@ class UserKeys(Middleware):
     per_attempt = True
 
     def __init__(
-        self, vault: KeyVault, *, require_user_keys: bool = False, bind: Binder = bind_http
+        self,
+        vault: KeyVault | UserKeySource,
+        *,
+        require_user_keys: bool = False,
+        bind: Binder = bind_http,
     ) -> None:
         self.vault = vault
         self.require_user_keys = bool(require_user_keys)

@@ -120,6 +120,11 @@ class KeyPool:
     ``cooldown``: seconds a rate-limited key rests when the provider gave no
     ``retry_after``. ``clock``: wall-clock seconds (shared stores need wall time).
     ``on_state_error``: ``"fail_open"`` (default) or ``"fail_closed"`` (see module docs).
+    ``extra``: more keys that come and go while the pool is in use (e.g.
+    :meth:`KeyVault.shared <llmswitch.keys.KeyVault.shared>`, the shared keys stored in the
+    vault): called on each pick, it joins the pool after ``keys`` (the pool then may start
+    with no key of its own). It must return the same tuple object while nothing changed,
+    so the usual pick costs one call and an identity test.
     """
 
     def __init__(
@@ -133,6 +138,7 @@ class KeyPool:
         prefix: str = "llmswitch:keys:",
         clock: Callable[[], float] = time.time,
         on_state_error: OnStateError = "fail_open",
+        extra: Callable[[], tuple[Secret, ...]] | None = None,
     ) -> None:
         self.on_state_error = check_policy(on_state_error)
         if strategy not in ("round-robin", "least-used"):
@@ -162,23 +168,58 @@ class KeyPool:
                 )
             seen.add(fp)
             self._keys.append(_Key(secret, fp))
-        if not self._keys:
+        if not self._keys and extra is None:
             raise ConfigurationError(f"key pool for {provider_id!r} has no keys", field="keys")
         self._prefix = f"{prefix}{provider_id}:"
         self._named = False
         self._turn = itertools.count()
         self._lock = threading.Lock()
+        self._own = tuple(self._keys)
+        self._extra = extra
+        self._seen: tuple[Secret, ...] = ()
+
+    def _follow(self) -> list[_Key]:
+        """The keys now: the pool's own, then ``extra``'s (rebuilt only when it changed;
+        a key that stays keeps its use count and store name)."""
+        if self._extra is not None:
+            got = self._extra()
+            if got is not self._seen:
+                with self._lock:
+                    if got is not self._seen:
+                        self._merge(got)
+        return self._keys
+
+    def _merge(self, got: tuple[Secret, ...]) -> None:
+        held = {k.fingerprint: k for k in self._keys}
+        keys = list(self._own)
+        seen = {k.fingerprint for k in keys}
+        for secret in got:
+            fp = fingerprint(secret)
+            if fp not in seen:
+                seen.add(fp)
+                keys.append(held.get(fp) or _Key(secret, fp))
+        if any(k.read is None for k in keys):
+            self._named = False  # a new key: name it in the store before it is read
+        self._keys = keys  # swapped whole: a pick in progress keeps the list it read
+        self._seen = got
 
     def __repr__(self) -> str:
         return f"KeyPool({self.provider_id!r}, {len(self._keys)} keys, {self.strategy!r})"
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._follow())
 
     # ---- choosing
 
     def _order(self, retrying: bool) -> list[_Key]:
-        keys = self._keys
+        keys = self._follow() if self._extra is not None else self._keys
+        if not keys:
+            raise ConfigurationError(
+                f"provider {self.provider_id!r} has no API key: none is configured and the "
+                f"key vault holds no shared key for it (add one: `llmswitch keys add "
+                f"{self.provider_id}`)",
+                provider=self.provider_id,
+            )
         if self.strategy == "least-used":
             return sorted(keys, key=lambda k: k.uses)  # stable: ties keep list order
         if retrying:  # another key for the same call: the turn is not the next call's
@@ -193,7 +234,7 @@ class KeyPool:
 
     def _none_usable(self, states: list[tuple[KeyStateName, float]]) -> LLMError:
         cooling = [remaining for state, remaining in states if state == "cooling"]
-        n = len(self._keys)
+        n = len(states)
         if cooling:
             soonest = min(cooling)
             return RateLimitError(
@@ -210,10 +251,16 @@ class KeyPool:
 
     def _name_keys(self) -> Ops:
         """Name each key in the store once (the store's secret may need a round trip)."""
-        for key in self._keys:
-            key.store_key = self._prefix + (yield store_op(self.store, "key_id", key.secret.get()))
-            key.read = store_op(self.store, "get", key.store_key)
-        self._named = True
+        keys = self._keys
+        for key in keys:
+            if key.read is None:
+                yield from self._name(key)
+        # A key that joined meanwhile (``extra``) is named by the next pick.
+        self._named = self._keys is keys
+
+    def _name(self, key: _Key) -> Ops:
+        key.store_key = self._prefix + (yield store_op(self.store, "key_id", key.secret.get()))
+        key.read = store_op(self.store, "get", key.store_key)
 
     def _blind(self, order: list[_Key], exclude: frozenset[str], exc: StateStoreError) -> _Key:
         """The store failed: apply the policy; failing open, the next key not tried."""
@@ -238,6 +285,8 @@ class KeyPool:
             if not self._named:
                 yield from self._name_keys()
             for key in order:
+                if key.read is None:  # joined (``extra``) while the pool was being named
+                    yield from self._name(key)
                 state = _parse((yield key.read), now)  # type: ignore[misc]
                 if state[0] == "ok":
                     if key.fingerprint not in exclude:
@@ -330,7 +379,9 @@ class KeyPool:
         if not self._named:
             yield from self._name_keys()
         out = []
-        for k in self._keys:
+        for k in self._follow():
+            if k.read is None:
+                yield from self._name(k)
             state, remaining = _parse((yield k.read), now)  # type: ignore[misc]
             out.append(KeyState(k.label, state, remaining, k.uses))
         return out

@@ -34,6 +34,7 @@ from ..errors import (
     ContextLengthExceededError,
     LLMError,
     StateStoreError,
+    UserKeyRequiredError,
 )
 from ..providers.runtime import CallContext, Provider
 from ..storage.base import state_failed
@@ -285,7 +286,9 @@ class Router(Layer):
                 return remaining
             larger = [s for s in remaining if s.window is not None and s.window > slot.window]
             return larger + [s for s in remaining if s.window is None]
-        if isinstance(exc, CircuitOpenError):
+        if isinstance(exc, CircuitOpenError | UserKeyRequiredError):
+            # Nothing was sent: this deployment cannot serve the call, another may
+            # (a user who brought a key for only some of the group's providers).
             return remaining
         if isinstance(exc, ContentFilterError):
             return remaining if "content_filter" in g.fallback_on else None

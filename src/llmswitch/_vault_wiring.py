@@ -1,0 +1,275 @@
+"""The key vault, wired into a client by its configuration.
+
+A client whose configuration names a key-encryption key (``[keys] kek``,
+``$LLMSWITCH_KEK``, or ``$LLMSWITCH_MASTER_KEY`` alone) opens the vault of
+``[storage] database_url`` / ``$LLMSWITCH_DATABASE_URL`` / the default SQLite file,
+and its pipeline gets two per-attempt layers, after the router (so each deployment a
+router tries gets its own provider's key):
+
+- :class:`~llmswitch.keys.UserKeys`: a call with ``user=`` runs with that user's
+  stored key for the provider (``[keys] require_user_keys``: a user without one gets
+  :class:`~llmswitch.errors.UserKeyRequiredError` before anything is sent);
+- :class:`VaultKeyRotation`: the stored shared keys join the provider's key pool (the
+  ``keys = [...]`` of ``llmswitch.toml``, else the provider's own key from the
+  environment), following the vault's index as keys are added and removed; a provider
+  with no key but a stored one is built anyway and always gets a stored key.
+
+**When the index loads.** :class:`VaultHandle` opens and loads the vault in a
+background thread started with the client (the SQL toolkit, driver and KMS client
+are imported there, never on ``import llmswitch`` and never on the event loop). A
+call that needs the vault before it is loaded (a call with ``user=``, or a provider
+whose only key is in the vault) waits for that first load, in a worker thread on the
+async paths, for at most :data:`LOAD_WAIT` seconds; calls that do not need it run at
+once with the keys they have. After the first load the vault's own background
+refresh keeps the index fresh and a call only reads two dicts.
+
+A client without a KEK imports nothing of this (``_core`` tests three settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import KeyVaultError, LLMError
+from .keys.byok import UserKeys
+from .keys.pool import USER_KEY_STATE, Binder, KeyPool, KeyRotation, bind_http
+from .middleware._drive import Op, Script
+from .middleware.base import Call, Middleware
+from .middleware.breaker import CircuitBreaker
+from .middleware.retry import Retry
+from .providers.runtime import Provider
+from .wire import Secret
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .keys.vault import KeyVault
+
+__all__ = ["LOAD_WAIT", "VaultHandle", "VaultKeyRotation", "settings_key", "wire_layers"]
+
+log = logging.getLogger("llmswitch.keys.vault")
+
+LOAD_WAIT = 30.0  # seconds a call that needs the vault waits for its first load
+RETRY_OPEN = 5.0  # seconds between attempts to open a vault that failed to open
+
+# What a vault is opened from: a reload keeps the vault when these are unchanged.
+_ENV = (
+    "LLMSWITCH_KEK", "LLMSWITCH_MASTER_KEY", "LLMSWITCH_GCP_KMS_ENDPOINT",
+    "LLMSWITCH_MASTER_KEY_PREVIOUS", "LLMSWITCH_DATABASE_URL", "LLMSWITCH_HOME",
+)  # fmt: skip
+
+
+def settings_key(config: Config, env: Mapping[str, str]) -> tuple[Any, ...]:
+    """What the vault of ``config`` depends on (kept private: it holds key material)."""
+    return (
+        config.database_url, config.kek, config.key_cache_ttl, config.key_refresh,
+        *(env.get(name) for name in _ENV),
+    )  # fmt: skip
+
+
+class VaultHandle:
+    """The client's vault, opened and loaded in a background thread (module docs).
+    Reads like a loaded :class:`~llmswitch.keys.KeyVault` (``loaded``, ``load``,
+    ``aload``, ``lookup``, ``shared``) so :class:`UserKeys` takes it as is."""
+
+    def __init__(self, config: Config, env: Mapping[str, str], key: tuple[Any, ...]) -> None:
+        self.key = key
+        self.loaded = False  # set once, by the opening thread, after the first load
+        self.vault: KeyVault | None = None
+        self._error: LLMError | None = None
+        self._tried = threading.Event()  # the first attempt ended (loaded or failed)
+        self._closed = threading.Event()
+        self._close_lock = threading.Lock()
+        self._shut = False
+        self._thread = threading.Thread(
+            target=self._open, args=(config, dict(env)), name="llmswitch-vault-open", daemon=True
+        )
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else "failed" if self._error else "loading"
+        return f"<VaultHandle {state} {self.vault!r}>"
+
+    def _open(self, config: Config, env: dict[str, str]) -> None:
+        from .keys.vault import KeyVault
+
+        while not self._closed.is_set():
+            vault: KeyVault | None = None
+            try:
+                vault = KeyVault.from_config(config, env=env)
+                vault.load()  # reads and decrypts, then starts the vault's own refresher
+            except Exception as exc:  # a failed open must not kill the thread silently
+                if vault is not None:
+                    vault.close()
+                error = (
+                    exc
+                    if isinstance(exc, LLMError)
+                    else KeyVaultError(f"the key vault could not be opened: {type(exc).__name__}")
+                )
+                if self._error is None:
+                    log.warning(
+                        "vault.open_failed: %s; calls that need the vault fail until it "
+                        "opens (retrying every %.0fs)", error, RETRY_OPEN,
+                        extra={"event": "vault.open_failed"},
+                    )  # fmt: skip
+                self._error = error
+                self._tried.set()
+                self._closed.wait(RETRY_OPEN)
+                continue
+            if self._closed.is_set():  # closed while loading: nobody will close it later
+                vault.close()
+                return
+            self.vault = vault
+            self.loaded = True
+            self._error = None
+            self._tried.set()
+            return
+
+    def _ready(self) -> None:
+        if self.loaded:
+            return
+        if self._error is not None:
+            raise self._error
+        raise KeyVaultError(f"the key vault is still loading after {LOAD_WAIT:.0f}s")
+
+    def load(self) -> None:
+        """Wait (boundedly) for the first load; raise why it failed."""
+        if not self.loaded:
+            self._tried.wait(LOAD_WAIT)
+        self._ready()
+
+    async def aload(self) -> None:
+        if not self.loaded:
+            await asyncio.to_thread(self._tried.wait, LOAD_WAIT)
+        self._ready()
+
+    def lookup(self, provider: str, user: str | None = None) -> Secret | None:
+        vault = self.vault
+        return vault.lookup(provider, user) if vault is not None else None
+
+    def shared(self, provider: str) -> tuple[Secret, ...]:
+        vault = self.vault
+        return vault.shared(provider) if vault is not None else ()
+
+    def _closing(self) -> KeyVault | None:
+        """Once only: the vault to close. Its last index stays readable (calls still in
+        flight on a replaced configuration keep their keys); it just stops refreshing."""
+        with self._close_lock:
+            if self._shut:
+                return None
+            self._shut = True
+            return self.vault
+
+    def close(self) -> None:
+        """Stop opening/refreshing and close the database (waits for an open in progress)."""
+        self._closed.set()
+        self._thread.join(timeout=30)
+        vault = self._closing()
+        if vault is not None:
+            vault.close()
+
+    async def aclose(self) -> None:
+        self._closed.set()
+        await asyncio.to_thread(self._thread.join, 30)
+        vault = self._closing()
+        if vault is not None:
+            await vault.aclose()
+
+
+class VaultKeyRotation(KeyRotation):
+    """:class:`KeyRotation` whose pools follow the vault's shared keys: a configured
+    pool gets the stored shared keys after its own; a provider without a configured
+    pool gets one when the vault holds shared keys for it (its own key first); a
+    provider built only because the vault may hold its key (``vault_only``) always
+    rotates over the stored keys, waiting for the vault's first load if needed."""
+
+    def __init__(
+        self,
+        pools: list[KeyPool],
+        *,
+        handle: VaultHandle,
+        vault_only: set[str],
+        store: Callable[[], Any],
+        bind: Binder = bind_http,
+        metrics: Any = None,
+    ) -> None:
+        super().__init__(pools, bind=bind, metrics=metrics)
+        self._handle = handle
+        self._vault_only = vault_only  # the core's set: grows as such providers are built
+        self._store = store
+        self._making = threading.Lock()
+        for pool in self.pools.values():
+            pool._extra = self._shared_of(pool.provider_id)
+
+    def _shared_of(self, pid: str) -> Callable[[], tuple[Secret, ...]]:
+        shared = self._handle.shared
+        return lambda: shared(pid)
+
+    @classmethod
+    def adopt(cls, rotation: KeyRotation, **options: Any) -> VaultKeyRotation:
+        """The same pools (configured ones), now following the vault too."""
+        return cls(
+            list(rotation.pools.values()), bind=rotation._bind, metrics=rotation._metrics,
+            **options,
+        )  # fmt: skip
+
+    def script(self, call: Call, stream: bool) -> Script | None:
+        provider = call.provider
+        if call.state.get(USER_KEY_STATE) is provider:
+            return None  # runs with the user's own key
+        pool = self.pools.get(provider.id)
+        if pool is None:
+            if provider.id in self._vault_only:
+                return self._vault_keyed(call)
+            if not self._handle.shared(provider.id):
+                return None
+            pool = self._pool(provider)
+        return self._rotate(pool, call)
+
+    def _vault_keyed(self, call: Call) -> Script:
+        if not self._handle.loaded:
+            yield Op(self._handle.load, self._handle.aload)
+        return (yield from self._rotate(self._pool(call.provider), call))
+
+    def _pool(self, provider: Provider) -> KeyPool:
+        with self._making:
+            pool = self.pools.get(provider.id)
+            if pool is None:
+                own: list[Secret] = []
+                if provider.id not in self._vault_only:
+                    key = getattr(getattr(provider, "endpoint", None), "api_key", None)
+                    if isinstance(key, Secret):
+                        own.append(key)
+                pool = KeyPool(
+                    provider.id, own, store=self._store(), extra=self._shared_of(provider.id)
+                )
+                self.pools = {**self.pools, provider.id: pool}  # readers never lock
+        return pool
+
+
+def wire_layers(
+    layers: list[Middleware],
+    *,
+    handle: VaultHandle,
+    require_user_keys: bool,
+    vault_only: set[str],
+    store: Callable[[], Any],
+) -> list[Middleware]:
+    """``layers`` with UserKeys and a VaultKeyRotation in place: a KeyRotation already
+    there is adopted (its pools follow the vault), else both go just before the
+    breaker/retry layers (after the router: per attempt), else at the end. A UserKeys
+    the caller brought is kept as is."""
+    out = list(layers)
+    at = next((i for i, m in enumerate(out) if isinstance(m, KeyRotation)), None)
+    options: dict[str, Any] = {"handle": handle, "vault_only": vault_only, "store": store}
+    if at is not None:
+        out[at] = VaultKeyRotation.adopt(out[at], **options)  # type: ignore[arg-type]
+    else:
+        at = next((i for i, m in enumerate(out) if isinstance(m, CircuitBreaker | Retry)), len(out))
+        out.insert(at, VaultKeyRotation([], **options))
+    if not any(isinstance(m, UserKeys) for m in out):
+        out.insert(at, UserKeys(handle, require_user_keys=require_user_keys))
+    return out

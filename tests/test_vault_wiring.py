@@ -1,0 +1,246 @@
+"""The key vault wired in from configuration alone: a client whose settings name a KEK
+uses the vault's per-user keys and shared keys with no middleware given (the loopback
+upstream checks which key arrived), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmswitch import AsyncClient, Client
+from llmswitch.errors import AllProvidersFailedError, ConfigurationError, UserKeyRequiredError
+from llmswitch.keys.vault import KeyVault
+from tests.support.fixtures import Fixtures
+from tests.support.loopback import Loopback, sse_reply
+from tests.support.openai import fixture
+from tests.support.upstreams import ANTHROPIC, OPENAI
+
+ENV_KEY = "sk-proj-environment-0123456789abcdef"
+ALICE = "sk-proj-alice-own-key-0123456789abcd"
+ALICE_ANT = "sk-ant-alice-own-key-0123456789abc"
+SHARED = "sk-proj-vault-shared-0123456789abcd"
+LATER = "sk-proj-vault-added-later-012345678"
+MODEL = "openai/gpt-4o-mini"
+HI = [{"role": "user", "content": "Hi"}]
+MASTER = {"LLMSWITCH_MASTER_KEY": base64.b64encode(bytes([7]) * 32).decode()}
+CHAT = "/v1/chat/completions"
+
+
+@pytest.fixture
+def seeded(database_url: str) -> Iterator[KeyVault]:
+    """The vault as an operator filled it: alice's own key and one shared key."""
+    with KeyVault(database_url, env=MASTER, refresh=0) as v:
+        v.add("openai", ALICE, user="alice")
+        v.add("openai", SHARED)
+        yield v
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "llmswitch.toml"
+    path.write_text("")
+    return path
+
+
+def env(loopback: Loopback, database_url: str, key: str | None = ENV_KEY) -> dict[str, str]:
+    base = OPENAI.env(loopback, key=key or "")
+    if key is None:
+        del base["OPENAI_API_KEY"]
+    return {**base, **MASTER, "LLMSWITCH_DATABASE_URL": database_url}
+
+
+def used_key(loopback: Loopback, at: int = -1) -> str:
+    headers = loopback.requests[at].headers
+    if "x-api-key" in headers:
+        return headers["x-api-key"]
+    return headers["authorization"].removeprefix("Bearer ")
+
+
+def test_user_shared_and_env_keys_from_configuration_alone(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    with Client(config=config, env=env(loopback, database_url), max_retries=0) as client:
+        client.chat(MODEL, HI, user="alice")
+        assert used_key(loopback) == ALICE
+        # bob has no key: the provider's pool, the env key and the stored shared key
+        for _ in range(4):
+            client.chat(MODEL, HI, user="bob")
+        assert {used_key(loopback, i) for i in range(1, 5)} == {ENV_KEY, SHARED}
+        client.chat(MODEL, HI)
+        assert used_key(loopback) in (ENV_KEY, SHARED)
+        client.chat(MODEL, HI, user="alice")
+        assert used_key(loopback) == ALICE
+
+
+async def test_async_chat_and_stream(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    loopback.route("POST", CHAT, fixture("chat_text.json"), sse_reply(fixture("stream_text.sse")))
+    async with AsyncClient(config=config, env=env(loopback, database_url)) as client:
+        await client.chat(MODEL, HI, user="alice")
+        assert used_key(loopback) == ALICE
+        async with client.stream(MODEL, HI, user="alice") as stream:
+            text = "".join([e.text async for e in stream if e.kind == "text"])  # type: ignore[attr-defined]
+        assert text and used_key(loopback) == ALICE
+
+
+def test_sync_stream(seeded: KeyVault, loopback: Loopback, database_url: str, config: Path) -> None:
+    loopback.route("POST", CHAT, sse_reply(fixture("stream_text.sse")))
+    with (
+        Client(config=config, env=env(loopback, database_url)) as client,
+        client.stream(MODEL, HI, user="alice") as stream,
+    ):
+        assert "".join(stream.text_stream)
+    assert used_key(loopback) == ALICE
+
+
+async def test_a_stored_shared_key_alone_configures_its_provider(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    chat, stream = fixture("chat_text.json"), sse_reply(fixture("stream_text.sse"))
+    loopback.route("POST", CHAT, chat, chat, stream)
+    no_env_key = env(loopback, database_url, key=None)
+    # The first call comes before the vault has loaded: it waits for it (off the loop).
+    async with AsyncClient(config=config, env=no_env_key) as client:
+        await client.chat(MODEL, HI)
+        assert used_key(loopback) == SHARED
+        await client.chat(MODEL, HI, user="alice")
+        assert used_key(loopback) == ALICE
+    with Client(config=config, env=no_env_key) as client:
+        with client.stream(MODEL, HI) as stream:
+            assert "".join(stream.text_stream)
+        assert used_key(loopback) == SHARED
+    assert all("llmswitch-vault-key" not in str(r.headers) for r in loopback.requests)
+
+
+def test_no_key_anywhere_says_how_to_add_one(
+    database_url: str, loopback: Loopback, config: Path
+) -> None:
+    with Client(config=config, env=env(loopback, database_url, key=None)) as client:
+        with pytest.raises(ConfigurationError) as info:
+            client.chat(MODEL, HI)
+    assert "llmswitch keys add openai" in str(info.value)
+    assert loopback.requests == []
+
+
+def test_require_user_keys_from_the_file(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    config.write_text('[keys]\nkek = "local:"\nrequire_user_keys = true\n')
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    with Client(config=config, env=env(loopback, database_url)) as client:
+        with pytest.raises(UserKeyRequiredError) as info:
+            client.chat(MODEL, HI, user="bob")
+        assert loopback.requests == []
+        assert info.value.user == "bob"
+        client.chat(MODEL, HI, user="alice")
+        assert used_key(loopback) == ALICE
+        client.chat(MODEL, HI)  # no user: the platform's own call, the shared pool
+        assert used_key(loopback) in (ENV_KEY, SHARED)
+
+
+def test_keys_added_and_removed_while_running_follow_the_index(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    with Client(config=config, env=env(loopback, database_url, key=None)) as client:
+        client.chat(MODEL, HI)
+        handle = client._core.vault
+        assert handle is not None and handle.vault is not None
+        added = seeded.add("openai", LATER)
+        handle.vault.refresh()  # what the background refresh does every [keys] refresh s
+        seen = set()
+        for _ in range(4):
+            client.chat(MODEL, HI)
+            seen.add(used_key(loopback))
+        assert seen == {SHARED, LATER}
+        for record in seeded.list(provider="openai"):
+            if record.user is None and record.id != added.id:
+                seeded.remove(record.id)
+        seeded.add("openai", "sk-proj-bobs-key-0123456789abcdefgh", user="bob")
+        handle.vault.refresh()
+        n = len(loopback.requests)
+        for _ in range(3):
+            client.chat(MODEL, HI)
+        assert {used_key(loopback, i) for i in range(n, n + 3)} == {LATER}
+        client.chat(MODEL, HI, user="bob")
+        assert used_key(loopback) == "sk-proj-bobs-key-0123456789abcdefgh"
+
+
+ANT = Fixtures("anthropic")
+
+
+def test_router_falls_back_past_a_provider_the_user_has_no_key_for(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    seeded.add("anthropic", ALICE_ANT, user="alice")
+    config.write_text(
+        '[keys]\nrequire_user_keys = true\n[models.smart]\nstrategy = "ordered"\n'
+        '[[models.smart.deployments]]\nmodel = "anthropic/claude-sonnet-4-5"\n'
+        '[[models.smart.deployments]]\nmodel = "openai/gpt-4o-mini"\n'
+    )
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    loopback.route("POST", "/v1/messages", ANT("text.json"))
+    settings = {**env(loopback, database_url), **ANTHROPIC.env(loopback)}
+    with Client(config=config, env=settings) as client:
+        client.chat("smart", HI, user="alice")
+        assert (loopback.requests[-1].path, used_key(loopback)) == ("/v1/messages", ALICE_ANT)
+        seeded.remove(next(r.id for r in seeded.list(provider="anthropic")))
+        handle = client._core.vault
+        assert handle is not None and handle.vault is not None
+        handle.vault.refresh()
+        client.chat("smart", HI, user="alice")  # no anthropic key now: the next deployment
+        assert (loopback.requests[-1].path, used_key(loopback)) == (CHAT, ALICE)
+        n = len(loopback.requests)
+        with pytest.raises(AllProvidersFailedError) as info:
+            client.chat("smart", HI, user="bob")  # a key for neither: nothing sent
+        assert all(isinstance(e, UserKeyRequiredError) for e in info.value.errors)
+        assert len(loopback.requests) == n
+
+
+def test_reload_keeps_the_vault_and_close_stops_its_refresh(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    config.write_text("[keys]\nrefresh = 60\n")
+    client = Client(config=config, env=env(loopback, database_url))
+    client.chat(MODEL, HI, user="alice")
+    first = client._core.vault
+    assert first is not None and first.vault is not None
+    config.write_text('[keys]\nrefresh = 60\n[aliases]\nfast = "openai/gpt-4o-mini"\n')
+    client.reload()
+    assert client._core.vault is first  # same vault settings: kept
+    config.write_text("[keys]\nrefresh = 30\n")
+    client.reload()
+    second = client._core.vault
+    assert second is not None and second is not first
+    assert first.vault._thread is None  # the replaced one stopped refreshing
+    client.chat(MODEL, HI, user="alice")
+    assert used_key(loopback) == ALICE
+    assert second.vault is not None and second.vault._thread is not None
+    client.close()
+    assert second.vault._thread is None
+
+
+def test_a_client_without_a_kek_loads_no_vault(tmp_path: Path) -> None:
+    code = (
+        "import sys, llmswitch\n"
+        "c = llmswitch.Client(config=sys.argv[1], env={})\n"
+        "c.chat('fake/echo', [{'role': 'user', 'content': 'hi'}], user='alice')\n"
+        "assert c._core.vault is None\n"
+        "bad = [m for m in ('sqlalchemy', 'cryptography', 'llmswitch._vault_wiring') "
+        "if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    (tmp_path / "llmswitch.toml").write_text("")
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "llmswitch.toml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
