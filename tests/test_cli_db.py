@@ -84,7 +84,12 @@ def test_the_config_file_names_the_database(
 ) -> None:
     monkeypatch.setenv("LLMSWITCH_DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
     config = tmp_path / "llmswitch.toml"
-    config.write_text(f'[storage]\ndatabase_url = "sqlite:///{tmp_path}/file.db"\n')
+    # a provider whose key is not in this environment: db commands do not need it
+    config.write_text(
+        f'[storage]\ndatabase_url = "sqlite:///{tmp_path}/file.db"\n\n'
+        '[providers.vllm]\nkind = "openai-compatible"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'api_key = "${VLLM_KEY_NOT_SET}"\n'
+    )
     code, out, _ = run(capsys, "db", "upgrade", "--config", str(config))
     assert code == 0 and f"sqlite:///{tmp_path}/file.db" in out
     # --database-url wins over both

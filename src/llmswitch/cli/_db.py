@@ -20,11 +20,12 @@ def _open(args: argparse.Namespace) -> Any:
 
     if args.database_url:
         return open_database(args.database_url, field="--database-url")
-    from ..config import load_config
+    from ..config import storage_url
 
-    config = load_config(args.config)
-    if config.database_url:
-        return open_database(config.database_url, field="[storage] database_url")
+    # Only [storage] has to be valid: a schema upgrade needs no provider key.
+    url = storage_url(args.config)
+    if url:
+        return open_database(url, field="[storage] database_url")
     return open_database(None)
 
 
