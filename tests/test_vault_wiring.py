@@ -244,3 +244,39 @@ def test_a_client_without_a_kek_loads_no_vault(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+async def test_list_models_of_a_provider_configured_by_the_vault_alone(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    """Outside the chat pipeline (list_models, `llmswitch models`/`health`) the newest
+    stored shared key is used too."""
+    loopback.route("GET", "/v1/models", fixture("models_openai.json"))
+    settings = env(loopback, database_url, key=None)
+    with Client(config=config, env=settings) as client:
+        assert client.list_models("openai")
+        assert used_key(loopback) == SHARED
+    async with AsyncClient(config=config, env=settings) as aclient:
+        assert await aclient.list_models("openai")
+        assert used_key(loopback) == SHARED
+
+
+def test_a_stored_shared_key_the_provider_rejects_is_disabled_like_any_pool_key(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    from tests.support.loopback import Recorded, Reply
+
+    ok = fixture("chat_text.json")
+    rejected = b'{"error": {"message": "Incorrect API key", "type": "invalid_request_error"}}'
+
+    def answer(request: Recorded) -> Reply:
+        if request.headers["authorization"] == f"Bearer {SHARED}":
+            return Reply(status=401, body=rejected)
+        return Reply(body=ok)
+
+    loopback.route("POST", CHAT, handler=answer)
+    with Client(config=config, env=env(loopback, database_url), max_retries=0) as client:
+        for _ in range(4):  # each call succeeds: a 401 moves on to the next key at once
+            client.chat(MODEL, HI, user="bob")
+    sent = [used_key(loopback, i) for i in range(len(loopback.requests))]
+    assert sent.count(SHARED) == 1 and sent.count(ENV_KEY) == 4

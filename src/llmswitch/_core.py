@@ -24,7 +24,7 @@ from .messages import (
 )
 from .middleware.base import Middleware, Pipeline
 from .providers.runtime import CallContext, Provider
-from .wire import Secret, to_timeout
+from .wire import to_timeout
 
 if TYPE_CHECKING:
     from ._vault_wiring import VaultHandle
@@ -155,13 +155,14 @@ class _Core:
         except ConfigurationError:
             if self.vault is None:
                 raise
-            # No key in the environment or the file: the vault may hold one. Built with a
-            # stand-in key that never leaves the process: the vault's key rotation layer
-            # binds a stored key to every attempt (or says there is none).
+            # No key in the environment or the file: the vault may hold one. The vault's
+            # key rotation layer binds a stored key to every attempt; StoredKey (the
+            # newest stored key, or an error saying there is none) serves the rest.
+            from ._vault_wiring import StoredKey
             from .providers.settings import ProviderConfig
 
             pc = self.config.providers.get(pid) or ProviderConfig(id=pid)
-            stand_in = dataclasses.replace(pc, api_key=Secret("llmswitch-vault-key"))
+            stand_in = dataclasses.replace(pc, api_key=StoredKey(self.vault, pid))
             with_key = dataclasses.replace(
                 self.config, providers={**self.config.providers, pid: stand_in}
             )

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import KeyVaultError, LLMError
+from .errors import ConfigurationError, KeyVaultError, LLMError
 from .keys.byok import UserKeys
 from .keys.pool import USER_KEY_STATE, Binder, KeyPool, KeyRotation, bind_http
 from .middleware._drive import Op, Script
@@ -48,7 +48,14 @@ if TYPE_CHECKING:
     from .config import Config
     from .keys.vault import KeyVault
 
-__all__ = ["LOAD_WAIT", "VaultHandle", "VaultKeyRotation", "settings_key", "wire_layers"]
+__all__ = [
+    "LOAD_WAIT",
+    "StoredKey",
+    "VaultHandle",
+    "VaultKeyRotation",
+    "settings_key",
+    "wire_layers",
+]
 
 log = logging.getLogger("llmswitch.keys.vault")
 
@@ -177,6 +184,42 @@ class VaultHandle:
         vault = self._closing()
         if vault is not None:
             await vault.aclose()
+
+
+class StoredKey(Secret):
+    """The API key of a provider configured only by the vault: the newest stored shared
+    key, read at each request. The pipeline's :class:`VaultKeyRotation` binds a key of
+    its own to every chat/stream attempt; this serves what runs outside the pipeline
+    (``list_models``, ``embed``, ``llmswitch models``/``health``), which waits for the
+    vault's first load like any call that needs it."""
+
+    __slots__ = ("_handle", "_pid")
+
+    def __init__(self, handle: VaultHandle, pid: str) -> None:
+        super().__init__("")  # never compared or hashed by value: identity below
+        self._handle = handle
+        self._pid = pid
+
+    def get(self) -> str:
+        if not self._handle.loaded:
+            self._handle.load()
+        keys = self._handle.shared(self._pid)
+        if not keys:
+            raise ConfigurationError(
+                f"provider {self._pid!r} has no API key: none is configured and the key "
+                f"vault holds no shared key for it (add one: `llmswitch keys add {self._pid}`)",
+                provider=self._pid,
+            )
+        return keys[0].get()
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return id(self)
 
 
 class VaultKeyRotation(KeyRotation):
