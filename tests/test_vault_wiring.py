@@ -280,3 +280,56 @@ def test_a_stored_shared_key_the_provider_rejects_is_disabled_like_any_pool_key(
             client.chat(MODEL, HI, user="bob")
     sent = [used_key(loopback, i) for i in range(len(loopback.requests))]
     assert sent.count(SHARED) == 1 and sent.count(ENV_KEY) == 4
+
+
+def test_configured_pool_keys_and_stored_shared_keys_rotate_together(
+    seeded: KeyVault, loopback: Loopback, database_url: str, config: Path
+) -> None:
+    config.write_text('[providers.openai]\nkeys = ["sk-proj-config-pool-key-0123456789ab"]\n')
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    with Client(config=config, env=env(loopback, database_url), max_retries=0) as client:
+        assert client._core.vault is not None
+        client._core.vault.load()  # calls that need no vault do not wait for its first load
+        for _ in range(4):
+            client.chat(MODEL, HI)
+        client.chat(MODEL, HI, user="alice")
+    sent = {used_key(loopback, i) for i in range(4)}
+    assert sent == {"sk-proj-config-pool-key-0123456789ab", SHARED}  # `keys` replace the env key
+    assert used_key(loopback) == ALICE
+
+
+async def test_a_vault_that_cannot_open_fails_only_the_calls_that_need_it(
+    loopback: Loopback, database_url: str, config: Path
+) -> None:
+    from llmswitch.errors import LLMError
+
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    settings = {**env(loopback, database_url), "LLMSWITCH_MASTER_KEY": "not base64 at all!"}
+    async with AsyncClient(config=config, env=settings) as client:
+        with pytest.raises(LLMError) as info:
+            await client.chat(MODEL, HI, user="alice")
+        assert "LLMSWITCH_MASTER_KEY" in str(info.value)
+        assert "not base64" not in str(info.value)
+        assert loopback.requests == []
+        await client.chat(MODEL, HI)  # the platform's own call: its env key, as before
+        assert used_key(loopback) == ENV_KEY
+
+
+def test_key_pool_extra_keys_join_and_leave() -> None:
+    from llmswitch.keys import KeyPool
+    from llmswitch.keys.pool import fingerprint
+    from llmswitch.wire import Secret
+
+    current: list[tuple[Secret, ...]] = [()]
+    pool = KeyPool("openai", [], extra=lambda: current[0])
+    with pytest.raises(ConfigurationError, match="llmswitch keys add openai"):
+        pool.pick()
+    a, b = Secret("sk-a-0123456789"), Secret("sk-b-0123456789")
+    current[0] = (a, b)
+    picked = {pool.pick().secret.get() for _ in range(4)}
+    assert picked == {a.get(), b.get()} and len(pool) == 2
+    label_b = "…" + fingerprint(b)[-4:]
+    uses_b = next(k.uses for k in pool.status() if k.key == label_b)
+    current[0] = (b,)  # a removed from the vault: it leaves, b keeps its use count
+    assert [(k.key, k.uses) for k in pool.status()] == [(label_b, uses_b)]
+    assert {pool.pick().secret.get() for _ in range(3)} == {b.get()}
