@@ -1,7 +1,8 @@
 """Per-user keys (bring your own key): a call made for a user runs with that user's
 stored key for the call's provider.
 
-::
+A client whose configuration names a KEK adds this layer by itself (see
+``llmswitch._vault_wiring``); by hand, for a vault of your own::
 
     vault = KeyVault()
     vault.load()                                  # or let the first call load it
@@ -20,8 +21,9 @@ anything is sent (calls with no ``user`` still use the shared key: they are the
 platform's own).
 
 Shared keys stored in the vault join a provider's pool through
-:meth:`KeyVault.shared`, e.g. ``KeyPool("openai", [*env_keys, *vault.shared("openai")])``
-in a :class:`~llmswitch.keys.KeyRotation`.
+:meth:`KeyVault.shared`, e.g. ``KeyPool("openai", env_keys, extra=lambda:
+vault.shared("openai"))`` in a :class:`~llmswitch.keys.KeyRotation` (the pool follows
+the vault's index as keys are added and removed).
 """
 
 from __future__ import annotations
