@@ -18,6 +18,7 @@ from typing import Any
 from ..._json import loads
 from ...errors import ProviderError
 from ...events import (
+    DeltaDraft,
     Event,
     ReasoningDelta,
     ReasoningEnd,
@@ -26,7 +27,6 @@ from ...events import (
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
-    text_delta_setters,
 )
 from ...messages import ChatRequest, ReasoningBlock
 from ...wire.eventstream import EventStreamDecoder, EventStreamError, Headers
@@ -78,7 +78,8 @@ class BedrockStreamParser(StreamParser):
                 raise self._unrecognised() from None
             raise _bad_frame(self._request, exc) from None
         append = out.append
-        new, set_index, set_text, set_kind = text_delta_setters
+        draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
+        text_delta = TextDelta
         # The decoder hands out one shared dict per distinct header block, so after the
         # first text delta an identity test finds the next ones (a new dict, e.g. once
         # its cache is full, takes the lookup).
@@ -92,10 +93,11 @@ class BedrockStreamParser(StreamParser):
                     text = delta.get("text")
                     index = obj["contentBlockIndex"]
                     if type(text) is str and type(index) is int:
-                        event = new(TextDelta)  # TextDelta(index, text) without the call
-                        set_index(event, index)
-                        set_text(event, text)
-                        set_kind(event, "text")
+                        event = draft()  # TextDelta(index, text) without the call
+                        event.index = index
+                        event.text = text
+                        event.kind = "text"
+                        event.__class__ = text_delta
                         append(event)
                     else:
                         self._delta(_index(index), delta, text, out)

@@ -13,6 +13,7 @@ from typing import Any
 from ..._json import dumps_str, loads
 from ...errors import ProviderError
 from ...events import (
+    DeltaDraft,
     Event,
     ReasoningDelta,
     StreamEnd,
@@ -21,7 +22,6 @@ from ...events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    text_delta_setters,
 )
 from ...messages import ChatRequest, Usage
 from ...wire.ndjson import NDJSONDecoder
@@ -84,7 +84,8 @@ class OllamaStreamParser(StreamParser):
 
     def _lines_of(self, lines: list[bytes], out: list[Event], at_eof: bool) -> None:
         append = out.append
-        new, set_index, set_text, set_kind = text_delta_setters
+        draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
+        text_delta = TextDelta
         started = self._started
         for line in lines:
             try:
@@ -107,10 +108,11 @@ class OllamaStreamParser(StreamParser):
                 if len(msg) == 2 and "role" in msg and type(content) is str:
                     # {"role", "content"}: the common line
                     if content:  # TextDelta(0, content) without the call
-                        event = new(TextDelta)
-                        set_index(event, 0)
-                        set_text(event, content)
-                        set_kind(event, "text")
+                        event = draft()
+                        event.index = 0
+                        event.text = content
+                        event.kind = "text"
+                        event.__class__ = text_delta
                         append(event)
                 else:
                     self._message(msg, line, out)
