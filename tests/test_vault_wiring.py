@@ -333,3 +333,36 @@ def test_key_pool_extra_keys_join_and_leave() -> None:
     current[0] = (b,)  # a removed from the vault: it leaves, b keeps its use count
     assert [(k.key, k.uses) for k in pool.status()] == [(label_b, uses_b)]
     assert {pool.pick().secret.get() for _ in range(3)} == {b.get()}
+
+
+async def test_async_calls_outside_the_pipeline_wait_for_the_vault_off_the_loop(
+    seeded: KeyVault,
+    loopback: Loopback,
+    database_url: str,
+    config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The vault's first load is held until a task on the loop releases it: a wait on
+    the loop itself (not in a worker thread) could never see the release."""
+    import asyncio
+    import threading
+
+    release = threading.Event()
+    real_load = KeyVault.load
+
+    def held_load(self: KeyVault) -> None:
+        assert release.wait(60)
+        real_load(self)
+
+    monkeypatch.setattr(KeyVault, "load", held_load)
+    loopback.route("GET", "/v1/models", fixture("models_openai.json"))
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    async with AsyncClient(config=config, env=env(loopback, database_url, key=None)) as client:
+        listing = asyncio.ensure_future(client.list_models("openai"))
+        chat = asyncio.ensure_future(client.chat(MODEL, HI, user="alice"))
+        await asyncio.sleep(0.05)  # runs only if neither call holds the loop
+        assert not listing.done() and not chat.done()
+        release.set()
+        assert await asyncio.wait_for(listing, 30)
+        await asyncio.wait_for(chat, 30)
+    assert sorted(used_key(loopback, i) for i in range(2)) == sorted([SHARED, ALICE])

@@ -4,6 +4,7 @@ clients stay about calling and iterating, and configuration reload has a home.""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._client_args import check_max_retries, check_middleware, check_providers
 from .config import Config, ProviderConfig, load_config, snapshot_env
-from .errors import ConfigurationError
+from .errors import ConfigurationError, LLMError
 from .messages import (
     ChatRequest,
     EmbedRequest,
@@ -174,6 +175,16 @@ class _Core:
                 self._vault_only.add(pid)
                 return provider
             raise
+
+    async def aready(self, pid: str) -> None:
+        """Async calls outside the pipeline (list_models, embed, health): a provider
+        whose only key is in the vault waits for the vault's first load in a worker
+        thread here, so its StoredKey never waits on the loop (a failed load is left
+        for StoredKey to raise, at once)."""
+        vault = self.vault
+        if vault is not None and not vault.loaded and pid in self._vault_only:
+            with contextlib.suppress(LLMError):
+                await vault.aload()
 
     def close(self) -> None:
         """Stop what this configuration runs in the background (the vault's refresh)."""

@@ -391,16 +391,19 @@ class AsyncChatStream:
     async def _iterate(self) -> AsyncIterator[Event]:
         if not self._started:  # mostly entered already by ``async with``
             await self._start()
-        add = self._acc.add
+        acc = self._acc
         pending, self._pending = self._pending, []
+        # A read's events are folded into the accumulator before the first is yielded:
+        # they were received, so a partial response or error keeps them either way.
+        acc.add_all(pending)
         for event in pending:
-            add(event)
             yield event
+        add, add_all = acc.add, acc.add_all
         try:
             if self._batched:
                 async for events in self._source:
+                    add_all(events)
                     for event in events:
-                        add(event)
                         yield event
             else:
                 async for event in self._source:
@@ -492,21 +495,32 @@ class AsyncClient(_Client):
         return AsyncChatStream(source, acc, restart, batched=batches is not None)
 
     async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
-        provider, request, ctx = self._core.embed_request(model, input, **options)
+        core = self._core
+        provider, request, ctx = core.embed_request(model, input, **options)
+        if core.vault is not None:
+            await core.aready(provider.id)
         return await provider.aembed(request, ctx)  # type: ignore[no-any-return]
 
     async def count_tokens(self, model: str, messages: Any, **options: Any) -> int:
-        provider, request, ctx = self._core.request(model, messages, **options)
+        core = self._core
+        provider, request, ctx = core.request(model, messages, **options)
         counter = _counter(provider, "acount_tokens", request)
+        if core.vault is not None:
+            await core.aready(provider.id)
         return await counter(request, ctx)  # type: ignore[no-any-return]
 
     async def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         core = self._core  # one configuration for the whole call
-        return await core.provider(provider).alist_models(core.context(provider, timeout))
+        p = core.provider(provider)
+        if core.vault is not None:
+            await core.aready(p.id)
+        return await p.alist_models(core.context(provider, timeout))
 
     async def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
         core = self._core  # one configuration for the whole call
         p = core.provider(provider)
+        if core.vault is not None:
+            await core.aready(p.id)
         probe = getattr(p, "ahealth", None)
         if probe is None:
             return HealthStatus(provider=provider, ok=True, latency_ms=0.0)
