@@ -10,6 +10,7 @@ belong together.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -228,6 +229,17 @@ class Accumulator:
         elif kind == "end":
             assert isinstance(event, StreamEnd)
             self._end = event
+
+    def add_all(self, events: Iterable[Event]) -> None:
+        """:meth:`add` each of ``events`` (a network read's batch); the common text
+        delta is folded without the method call."""
+        text = self._text.append
+        add = self.add
+        for event in events:
+            if event.__class__ is TextDelta:
+                text(event.text)  # type: ignore[union-attr]
+            else:
+                add(event)
 
     def _reasoning_slot(self, index: int) -> tuple[list[str], list[ReasoningBlock]]:
         slot = self._reasoning.get(index)
