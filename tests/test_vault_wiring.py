@@ -125,6 +125,7 @@ def test_no_key_anywhere_says_how_to_add_one(
     with Client(config=config, env=env(loopback, database_url, key=None)) as client:
         with pytest.raises(ConfigurationError) as info:
             client.chat(MODEL, HI)
+    assert "set OPENAI_API_KEY" in str(info.value)  # what `llmswitch models` reports
     assert "llmswitch keys add openai" in str(info.value)
     assert loopback.requests == []
 
@@ -366,3 +367,23 @@ async def test_async_calls_outside_the_pipeline_wait_for_the_vault_off_the_loop(
         assert await asyncio.wait_for(listing, 30)
         await asyncio.wait_for(chat, 30)
     assert sorted(used_key(loopback, i) for i in range(2)) == sorted([SHARED, ALICE])
+
+
+def test_llmswitch_models_sees_a_provider_configured_by_the_vault(
+    seeded: KeyVault,
+    loopback: Loopback,
+    database_url: str,
+    config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.support.cli import run
+
+    loopback.route("GET", "/v1/models", fixture("models_openai.json"))
+    for name, value in env(loopback, database_url, key=None).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code, out, err = run(capsys, "models", "openai", "--json", "--config", str(config))
+    assert code == 0, err
+    assert '"provider": "openai"' in out
+    assert used_key(loopback) == SHARED and SHARED not in out + err

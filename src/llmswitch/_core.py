@@ -127,7 +127,8 @@ class _Core:
         # The key vault, when the configuration names a KEK (_vault_wiring.py); ``vault``:
         # the previous configuration's, kept when its settings are the same.
         self.vault: VaultHandle | None = None
-        self._vault_only: set[str] = set()  # providers whose only key may be in the vault
+        # Providers whose only key may be in the vault -> why they were not configured.
+        self._vault_only: dict[str, str] = {}
         if self.config.kek or source.get("LLMSWITCH_KEK") or source.get("LLMSWITCH_MASTER_KEY"):
             from ._vault_wiring import VaultHandle, settings_key
 
@@ -153,7 +154,7 @@ class _Core:
 
         try:
             return build_provider(pid, self.config, self.env)
-        except ConfigurationError:
+        except ConfigurationError as missing:
             if self.vault is None:
                 raise
             # No key in the environment or the file: the vault may hold one. The vault's
@@ -163,7 +164,8 @@ class _Core:
             from .providers.settings import ProviderConfig
 
             pc = self.config.providers.get(pid) or ProviderConfig(id=pid)
-            stand_in = dataclasses.replace(pc, api_key=StoredKey(self.vault, pid))
+            stored = StoredKey(self.vault, pid, missing.message)
+            stand_in = dataclasses.replace(pc, api_key=stored)
             with_key = dataclasses.replace(
                 self.config, providers={**self.config.providers, pid: stand_in}
             )
@@ -172,7 +174,7 @@ class _Core:
             except ConfigurationError:
                 pass  # something else is missing: the original error says what
             else:
-                self._vault_only.add(pid)
+                self._vault_only[pid] = missing.message
                 return provider
             raise
 

@@ -53,6 +53,7 @@ __all__ = [
     "StoredKey",
     "VaultHandle",
     "VaultKeyRotation",
+    "no_key",
     "settings_key",
     "wire_layers",
 ]
@@ -186,6 +187,13 @@ class VaultHandle:
             await vault.aclose()
 
 
+def no_key(pid: str, missing: str) -> ConfigurationError:
+    """No key configured and none stored: what to set, or what to store."""
+    return ConfigurationError(
+        f"{missing}; or store one in the key vault: `llmswitch keys add {pid}`", provider=pid
+    )
+
+
 class StoredKey(Secret):
     """The API key of a provider configured only by the vault: the newest stored shared
     key, read at each request. The pipeline's :class:`VaultKeyRotation` binds a key of
@@ -193,23 +201,20 @@ class StoredKey(Secret):
     (``list_models``, ``embed``, ``llmswitch models``/``health``), which waits for the
     vault's first load like any call that needs it."""
 
-    __slots__ = ("_handle", "_pid")
+    __slots__ = ("_handle", "_missing", "_pid")
 
-    def __init__(self, handle: VaultHandle, pid: str) -> None:
+    def __init__(self, handle: VaultHandle, pid: str, missing: str) -> None:
         super().__init__("")  # never compared or hashed by value: identity below
         self._handle = handle
         self._pid = pid
+        self._missing = missing  # the build's "not configured: set X" message
 
     def get(self) -> str:
         if not self._handle.loaded:
             self._handle.load()
         keys = self._handle.shared(self._pid)
         if not keys:
-            raise ConfigurationError(
-                f"provider {self._pid!r} has no API key: none is configured and the key "
-                f"vault holds no shared key for it (add one: `llmswitch keys add {self._pid}`)",
-                provider=self._pid,
-            )
+            raise no_key(self._pid, self._missing)
         return keys[0].get()
 
     def __bool__(self) -> bool:
@@ -234,14 +239,14 @@ class VaultKeyRotation(KeyRotation):
         pools: list[KeyPool],
         *,
         handle: VaultHandle,
-        vault_only: set[str],
+        vault_only: Mapping[str, str],
         store: Callable[[], Any],
         bind: Binder = bind_http,
         metrics: Any = None,
     ) -> None:
         super().__init__(pools, bind=bind, metrics=metrics)
         self._handle = handle
-        self._vault_only = vault_only  # the core's set: grows as such providers are built
+        self._vault_only = vault_only  # the core's: grows as such providers are built
         self._store = store
         self._making = threading.Lock()
         for pool in self.pools.values():
@@ -275,7 +280,11 @@ class VaultKeyRotation(KeyRotation):
     def _vault_keyed(self, call: Call) -> Script:
         if not self._handle.loaded:
             yield Op(self._handle.load, self._handle.aload)
-        return (yield from self._rotate(self._pool(call.provider), call))
+        pool = self._pool(call.provider)
+        if not len(pool):
+            pid = call.provider.id
+            raise no_key(pid, self._vault_only.get(pid, f"provider {pid!r} has no API key"))
+        return (yield from self._rotate(pool, call))
 
     def _pool(self, provider: Provider) -> KeyPool:
         with self._making:
@@ -298,7 +307,7 @@ def wire_layers(
     *,
     handle: VaultHandle,
     require_user_keys: bool,
-    vault_only: set[str],
+    vault_only: Mapping[str, str],
     store: Callable[[], Any],
 ) -> list[Middleware]:
     """``layers`` with UserKeys and a VaultKeyRotation in place: a KeyRotation already
