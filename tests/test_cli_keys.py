@@ -205,6 +205,20 @@ def test_replace_with_a_window(
     assert code == 2 and "duration" in err
 
 
+def test_a_replaced_key_cannot_be_replaced_again(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
+) -> None:  # fmt: skip
+    add(capsys, monkeypatch, BAD, "openai", "--no-validate")
+    [old] = listed(capsys)
+    assert add(capsys, monkeypatch, GOOD, "openai", "--no-validate", "--replace", old["id"])[0] == 0
+    stdin(monkeypatch, "")  # refused before any key is read
+    code, _, err = run(capsys, "keys", "add", "openai", "--no-validate", "--replace", old["id"],
+                       "--window", "24h")  # fmt: skip
+    assert code == 1 and f"key {old['id']} is retired" in err and "only an active key" in err
+    code, out, _ = run(capsys, "keys", "list")
+    assert "retiring until" not in out and len(listed(capsys)) == 2
+
+
 def test_rotate(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
 ) -> None:  # fmt: skip

@@ -193,6 +193,24 @@ def test_replace_without_window_retires_at_once(vault: KeyVault) -> None:
     assert {r.id: r.status for r in vault.list()}[old.id] == "retired"
 
 
+def test_only_an_active_key_can_be_replaced(vault: KeyVault, database: Database) -> None:
+    # A retired (maybe leaked) key must not get a fresh window and rejoin the pool, and a
+    # retiring key's window must never move later.
+    old = vault.add("openai", SHARED_KEY)
+    vault.add("openai", "sk-proj-shared-new-000000000000", replace=old.id, window=3600)
+    retire_at = vault.record(old.id).retire_at
+    with pytest.raises(KeyVaultError, match=f"{old.id} is retiring.*only an active key"):
+        vault.add("openai", "sk-proj-shared-newer-00000000000", replace=old.id, window=86400)
+    assert vault.record(old.id).retire_at == retire_at
+    gone = vault.add("openai", "sk-proj-other-0000000000000000")
+    vault.add("openai", "sk-proj-other-new-000000000000", replace=gone.id)  # retired at once
+    with pytest.raises(KeyVaultError, match=f"{gone.id} is retired.*only an active key"):
+        vault.add("openai", "sk-proj-other-newer-0000000000", replace=gone.id, window=86400)
+    assert vault.record(gone.id).status == "retired"
+    assert len(vault.list()) == 4  # the refused replacements stored nothing
+    assert len([e for e in audit(database) if e.action == "key.replace"]) == 2
+
+
 # ---- tampering with the rows themselves
 
 

@@ -184,7 +184,12 @@ def _add(vault: KeyVault, config: Config, args: argparse.Namespace) -> int:
     if args.window is not None and args.replace is None:
         return fail("--window applies only with --replace ID")
     if args.replace is not None:
-        vault.record(args.replace)  # exists, or a clear error now
+        old = vault.record(args.replace)  # exists, or a clear error now
+        if old.status != "active":  # the vault refuses it too; say so before the prompt
+            return fail(
+                f"key {old.id} is {old.status} (already replaced); only an active key can "
+                "be replaced: replace its replacement instead"
+            )
     vault.ring.require()
     secret = Secret(_read_secret(args.provider))
     if not args.no_validate:

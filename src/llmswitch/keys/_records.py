@@ -171,6 +171,14 @@ def insert_key(
                 + (f" and user {old.owner!r}" if old.owner else " (shared)")
                 + "; a replacement must have the same provider and user"
             )
+        if old.status != ACTIVE:
+            # Replacing a retired (maybe leaked) key would give it a fresh window and put
+            # it back in the pool; replacing a retiring one would move its end later.
+            state = _record(old, now).status
+            raise KeyVaultError(
+                f"key {old_id} is {state} (already replaced); only an active key can be "
+                "replaced: replace its replacement instead"
+            )
         conn.execute(
             update(provider_keys)
             .where(provider_keys.c.id == old_id)
