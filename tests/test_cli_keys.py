@@ -203,6 +203,9 @@ def test_replace_with_a_window(
     assert code == 1 and "--replace" in err
     code, _, err = run(capsys, "keys", "add", "openai", "--replace", old["id"], "--window", "x")
     assert code == 2 and "duration" in err
+    code, _, err = run(capsys, "keys", "add", "openai", "--replace", old["id"], "--window",
+                       "99999999999999d")  # fmt: skip
+    assert code == 2 and "at most 366d" in err and "Traceback" not in err
 
 
 def test_a_replaced_key_cannot_be_replaced_again(

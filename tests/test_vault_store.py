@@ -211,6 +211,16 @@ def test_only_an_active_key_can_be_replaced(vault: KeyVault, database: Database)
     assert len([e for e in audit(database) if e.action == "key.replace"]) == 2
 
 
+def test_a_window_beyond_a_year_is_refused(vault: KeyVault) -> None:
+    old = vault.add("openai", SHARED_KEY)
+    for window in (99999999999999 * 86400.0, 366 * 86400.0 + 1):
+        with pytest.raises(ConfigurationError, match="at most 366 days") as caught:
+            vault.add("openai", "sk-proj-shared-new-000000000000", replace=old.id, window=window)
+        assert caught.value.field == "window"
+    assert vault.record(old.id).status == "active" and len(vault.list()) == 1
+    vault.add("openai", "sk-proj-shared-new-000000000000", replace=old.id, window=366 * 86400)
+
+
 # ---- tampering with the rows themselves
 
 

@@ -99,7 +99,12 @@ def _duration(text: str) -> float:
     match = _DURATION_RE.fullmatch(text.strip().lower())
     if match is None:
         raise argparse.ArgumentTypeError(f"expected a duration like 24h, 30m, 90s, got {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    from ..keys.vault import MAX_WINDOW
+
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_WINDOW:
+        raise argparse.ArgumentTypeError(f"at most {MAX_WINDOW // 86400}d, got {text!r}")
+    return seconds
 
 
 def _actor() -> str:

@@ -62,6 +62,7 @@ __all__ = ["KeyRecord", "KeyVault", "RotationProgress", "RotationReport", "Vault
 KeyRecord = rec.KeyRecord
 log = logging.getLogger("llmswitch.keys.vault")
 _BATCH = 100  # records per rotation read: bounded memory however large the vault
+MAX_WINDOW = 366 * 86400  # seconds a replaced key may stay usable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -283,6 +284,10 @@ class KeyVault:
         replacing: tuple[str, int] | None = None
         if replace is not None:
             seconds = 0.0 if window is None else _check_seconds(window, "window", True)
+            if seconds > MAX_WINDOW:  # a transition, not a second life (and fits the column)
+                raise ConfigurationError(
+                    f"window must be at most {MAX_WINDOW // 86400} days", field="window"
+                )
             replacing = (rec.check_id(replace), int((self._clock() + seconds) * 1000))
         elif window is not None:
             raise ConfigurationError("window applies only with replace=ID", field="window")
