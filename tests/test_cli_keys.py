@@ -287,14 +287,17 @@ def test_with_gcp_kms(
 @pytest.mark.parametrize(
     ("text", "why"),
     [("", "no key given"), ("\n", "no key given"), ("two\nlines\n", "control characters"),
-     (" padded-key-0123456789\n", "whitespace")],
+     (" padded-key-0123456789\n", "whitespace"),
+     # bytes that are not UTF-8 arrive as lone surrogates (surrogateescape)
+     ("sk-\udcff\udcfelines\n", "not valid UTF-8")],
 )  # fmt: skip
+@pytest.mark.parametrize("flags", [("--no-validate",), ()])
 def test_bad_stdin(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str, text: str,
-    why: str,
+    why: str, flags: tuple[str, ...], upstream: Loopback,
 ) -> None:  # fmt: skip
     stdin(monkeypatch, text)
-    code, out, err = run(capsys, "keys", "add", "openai", "--no-validate")
+    code, out, err = run(capsys, "keys", "add", "openai", *flags)
     assert code == 1 and why in err and out == ""
     assert "lines" not in err and "padded" not in err
-    assert listed(capsys) == []
+    assert listed(capsys) == [] and upstream.requests == []  # refused before any probe

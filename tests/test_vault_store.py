@@ -127,6 +127,7 @@ def test_every_change_is_audited(vault: KeyVault, database: Database) -> None:
         ({"label": "x" * 201}, "label"),
         ({"secret": ""}, "secret"),
         ({"secret": ALICE_KEY + "\n"}, "secret"),
+        ({"secret": "sk-\udcff\udcfeabc"}, "secret"),  # undecodable stdin bytes
         ({"window": 10}, "window"),
     ],
 )

@@ -196,7 +196,8 @@ def _add(vault: KeyVault, config: Config, args: argparse.Namespace) -> int:
                 "be replaced: replace its replacement instead"
             )
     vault.ring.require()
-    secret = Secret(_read_secret(args.provider))
+    # Checked before the probe too: a key that cannot be stored is not worth a request.
+    secret = Secret(_records.check_secret(_read_secret(args.provider)))
     if not args.no_validate:
         problem = _probe(config, args.provider, secret)
         if problem is not None:

@@ -51,6 +51,26 @@ def check_text(value: object, name: str, limit: int = 200) -> str | None:
     return value
 
 
+def check_secret(raw: object) -> str:
+    """``raw`` if it can be stored as a key; else ConfigurationError(field ``secret``)
+    that never repeats it."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigurationError("the key is empty", field="secret")
+    if raw != raw.strip() or any(ord(c) < 32 for c in raw):
+        raise ConfigurationError(
+            "the key has surrounding whitespace or control characters (a pasted "
+            "newline?); pass it exactly",
+            field="secret",
+        )
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable stdin bytes arrive as lone surrogates
+        raise ConfigurationError(
+            "the key is not valid UTF-8 text (binary or wrongly encoded input?)", field="secret"
+        ) from None
+    return raw
+
+
 def check_id(key_id: object) -> str:
     if not isinstance(key_id, str) or not _ID_RE.fullmatch(key_id):
         raise KeyVaultError(f"not a key id: {str(key_id)[:60]!r} (ids look like key_ + 20 hex)")

@@ -272,15 +272,7 @@ class KeyVault:
         provider = rec.check_provider(provider)
         user = rec.check_text(user, "user")
         label = rec.check_text(label, "label")
-        raw = secret.get() if isinstance(secret, Secret) else secret
-        if not isinstance(raw, str) or not raw.strip():
-            raise ConfigurationError("the key is empty", field="secret")
-        if raw != raw.strip() or any(ord(c) < 32 for c in raw):
-            raise ConfigurationError(
-                "the key has surrounding whitespace or control characters (a pasted "
-                "newline?); pass it exactly",
-                field="secret",
-            )
+        raw = rec.check_secret(secret.get() if isinstance(secret, Secret) else secret)
         replacing: tuple[str, int] | None = None
         if replace is not None:
             seconds = 0.0 if window is None else _check_seconds(window, "window", True)
