@@ -126,6 +126,34 @@ def test_bad_url_names_the_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert "pw123456" not in err
 
 
+def test_malformed_urls_are_one_line_errors_not_crashes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMSWITCH_DATABASE_URL", "postgresql://u:pw123456@[::1/db")
+    code, out, err = run(capsys, "db", "status")
+    assert (code, out) == (1, "")
+    assert err.startswith("llmswitch: error: LLMSWITCH_DATABASE_URL: database URL ")
+    assert "is not a valid URL" in err and "pw123456" not in err and "unexpected" not in err
+
+
+def test_the_libpq_form_reaches_the_database(
+    capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the libpq host-in-query form is PostgreSQL's")
+    from urllib.parse import urlencode
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    # the fixture's own schema selection (options=...) kept
+    query = {"host": url.host, "user": url.username, **url.query}
+    libpq = f"postgresql:///{url.database}?{urlencode(query)}"
+    code, out, err = run(capsys, "db", "status", "--database-url", libpq)
+    assert (code, err) == (0, ""), err
+    assert "schema    version" in out
+
+
 def test_db_needs_an_action(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "db")
     assert code == 2 and "ACTION" in err

@@ -67,6 +67,19 @@ def test_a_weighted_group_with_finite_weights_still_routes(tmp_path: Path) -> No
         assert client.chat("g", HI).text == "ok"
 
 
+@pytest.mark.parametrize(
+    "url", ["http://[::1/v1", "http://api.example:99999/v1", "https://api.example:port/v1"]
+)
+def test_a_malformed_base_url_is_an_error_at_its_line(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, f'[aliases]\nf = "openai/x"\n[providers.openai]\nbase_url = "{url}"\n')
+    with pytest.raises(ConfigurationError) as info:
+        load_config(path, {})
+    assert (
+        str(info.value)
+        == f"{path}:4: providers.openai.base_url: must be an http:// or https:// URL"
+    )
+
+
 @pytest.mark.parametrize("opener", ["{b = ", "["])
 def test_deep_nesting_is_a_configuration_error_not_recursion(tmp_path: Path, opener: str) -> None:
     closer = "}" if opener.startswith("{") else "]"

@@ -72,9 +72,12 @@ def test_relative_sqlite_path_is_taken_from_the_working_directory(tmp_path: Path
         ("llmswitch.db", "is not a URL"),
         ("sqlite://host/x.db", "has a host part"),
         ("sqlite:///", "names no file"),
+        ("sqlite://", "names no file"),
         ("sqlite:////tmp/x.db?mode=ro", "query parameters"),
         ("postgresql://db.internal:5432", "names no database"),
         ("postgresql://db.internal:port/x", "invalid port"),
+        ("postgresql://u:pw123456@h:99999/db", "invalid port"),
+        ("postgresql://u@[::1/db", "is not a valid URL"),
         ("postgresql+asyncpg://db/x", "unsupported scheme"),
     ],
 )
@@ -86,6 +89,42 @@ def test_bad_urls_are_configuration_errors_naming_the_source(url: str, why: str)
     with pytest.raises(ConfigurationError) as info:
         open_database(None, {"LLMSWITCH_DATABASE_URL": url})
     assert info.value.field == "LLMSWITCH_DATABASE_URL"
+
+
+def test_malformed_urls_keep_their_password_masked_in_the_error() -> None:
+    for url in ("postgresql://u:pw123456@h:99999/db", "postgresql://u:pw123456@[::1/db"):
+        with pytest.raises(ConfigurationError) as info:
+            open_database(url, field="--database-url")
+        assert "pw123456" not in str(info.value) and "u:****@" in str(info.value)
+
+
+def test_display_url_never_raises_and_always_masks() -> None:
+    from llmswitch.storage.base import display_url
+
+    cases = {
+        "postgresql://u:pw@h:99999/db": "postgresql://u:****@h:99999/db",
+        "postgresql://u:pw@[::1/db": "postgresql://u:****@[::1/db",
+        "redis://:pw@localhost:6379/0": "redis://:****@localhost:6379/0",
+        "postgresql://u@h/db?password=pw&sslmode=require#x":
+            "postgresql://u@h/db?password=%2A%2A%2A%2A&sslmode=require#x",
+        "postgresql:///db?host=/run/pg": "postgresql:///db?host=/run/pg",
+        "not a url": "not a url",
+    }  # fmt: skip
+    for url, shown in cases.items():
+        assert display_url(url) == shown
+
+
+def test_the_libpq_form_without_a_host_is_accepted() -> None:
+    # postgresql:///dbname?host=...: the host comes from the query (or a socket).
+    from sqlalchemy.engine import make_url
+
+    from llmswitch.storage.sql._url import resolve_database_url
+
+    resolved = resolve_database_url("postgresql:///test?host=localhost&user=postgres", {})
+    parsed = make_url(resolved.sync_url)
+    assert (parsed.drivername, parsed.host, parsed.database) == ("postgresql+psycopg", None, "test")
+    assert dict(parsed.query) == {"host": "localhost", "user": "postgres"}
+    assert resolved.display == "postgresql:///test?host=localhost&user=postgres"
 
 
 def test_postgres_url_forms() -> None:

@@ -20,8 +20,13 @@ PROVIDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 
 def is_http_url(url: str) -> bool:
-    """Whether ``url`` is an http:// or https:// URL with a host (a base URL's shape)."""
-    parts = urlsplit(url)
+    """Whether ``url`` is an http:// or https:// URL with a host (a base URL's shape).
+    A malformed URL (``http://[::1/v1``, a port out of range) is not one: ``False``."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 

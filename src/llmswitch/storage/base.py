@@ -26,7 +26,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 from ..errors import ConfigurationError, StateStoreError
 
@@ -115,19 +115,24 @@ def keyed_id(secret: bytes, value: str) -> str:
 
 def display_url(url: str) -> str:
     """``url`` with its password (in the userinfo or a ``password=`` query parameter)
-    masked as ``****``, for logs, errors and reprs."""
-    parts = urlsplit(url)
-    query = parts.query
+    masked as ``****``, for logs, errors and reprs. Split by hand rather than with
+    ``urlsplit``: a malformed URL (an unclosed ``[`` of an IPv6 host, a port out of
+    range) is what an error message shows, so this must never raise on one."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    # The authority ends where the path, the query or the fragment begins.
+    cut = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:****@{host}"
+    tail, hash_, fragment = tail.partition("#")
+    path, mark, query = tail.partition("?")
     if "password" in query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, "****" if k == "password" else v) for k, v in pairs])
-    if parts.password is None:
-        return urlunsplit(parts._replace(query=query)) if query != parts.query else url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:****@" if parts.username else ":****@"
-    return urlunsplit(parts._replace(netloc=user + host, query=query))
+    return f"{scheme}://{netloc}{path}{mark}{query}{hash_}{fragment}"
 
 
 class StateStore(ABC):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ...errors import ConfigurationError
 from ..base import display_url
@@ -103,6 +103,8 @@ def _bad(field: str, url: str, why: str) -> ConfigurationError:
 
 def _sqlite(rest: str, url: str, field: str, *, is_default: bool) -> ResolvedUrl:
     # SQLAlchemy's form: sqlite:///<path>, so an absolute path gives four slashes.
+    if not rest:
+        raise _bad(field, url, "names no file (write sqlite:///path, three slashes)")
     if not rest.startswith("/"):
         raise _bad(field, url, "has a host part (write sqlite:///path, three slashes)")
     target, _, query = rest[1:].partition("?")
@@ -127,25 +129,29 @@ def _sqlite(rest: str, url: str, field: str, *, is_default: bool) -> ResolvedUrl
 
 
 def _postgres(rest: str, url: str, field: str) -> ResolvedUrl:
-    parts = urlsplit("postgresql+psycopg://" + rest)
     try:
+        parts = urlsplit("postgresql+psycopg://" + rest)
         parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        raise _bad(field, url, "has an invalid port") from None
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        why = "has an invalid port" if "port" in str(exc).lower() else "is not a valid URL"
+        raise _bad(field, url, why) from None
     if not parts.path.strip("/"):
         raise _bad(field, url, "names no database (…/dbname)")
     password = parts.password
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "password":
             password = value
-    # Both drivers are psycopg 3: the same URL for the sync and the async engine.
-    full = urlunsplit(parts)
+    # Both drivers are psycopg 3: the same URL for the sync and the async engine. Joined
+    # by hand: urlunsplit drops the "//" of an empty host (libpq's postgresql:///db?host=
+    # form), which SQLAlchemy cannot parse.
+    query = f"?{parts.query}" if parts.query else ""
+    full = f"postgresql+psycopg://{parts.netloc}{parts.path}{query}"
     return ResolvedUrl(
         dialect="postgresql",
         sync_url=full,
         async_url=full,
         path="",
-        display=display_url(urlunsplit(parts._replace(scheme="postgresql"))),
+        display=display_url("postgresql" + full.removeprefix("postgresql+psycopg")),
         is_default=False,
         password=unquote(password) if password else None,
         field=field,
