@@ -97,6 +97,35 @@ def test_missing_key_file(tmp_path: Path) -> None:
         keyring(f"local:{tmp_path / 'absent'}", {})
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_fifo_as_key_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "master.key"
+    os.mkfifo(fifo, 0o600)
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            keyring(f"local:{fifo}", {})
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    if thread.is_alive():  # unblock the reader so the test run does not hang
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        thread.join(timeout=30)
+        pytest.fail("opening a FIFO key file blocked")
+    [exc] = outcome
+    assert isinstance(exc, ConfigurationError) and "not a regular file" in str(exc)
+    assert exc.field == "kek"
+
+
 def test_key_file_with_garbage(tmp_path: Path) -> None:
     path = tmp_path / "master.key"
     path.write_bytes(os.urandom(64))

@@ -63,7 +63,9 @@ def _key_id(key: bytes) -> str:
 def _read_key_file(path: str) -> bytes:
     where = f"key file {path}"
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; the
+        # fstat below refuses anything that is not a regular file.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise ConfigurationError(
             f"cannot read {where}: {exc.strerror or exc}", field="kek"
