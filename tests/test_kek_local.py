@@ -61,6 +61,16 @@ def test_url_safe_base64_and_whitespace_are_accepted() -> None:
     assert ring.current.current_id() == LocalKEK(raw).current_id()
 
 
+@pytest.mark.parametrize("encode", [base64.urlsafe_b64encode, base64.b64encode])
+def test_unpadded_base64_is_accepted(encode: object) -> None:
+    # secrets.token_urlsafe(32) and friends drop the "=" padding.
+    raw = bytes(range(100, 132))
+    text = encode(raw).decode().rstrip("=")  # type: ignore[operator]
+    ring = keyring(None, {"LLMSWITCH_MASTER_KEY": text})
+    assert ring.current is not None
+    assert ring.current.current_id() == LocalKEK(raw).current_id()
+
+
 def test_key_id_names_the_key_without_revealing_it() -> None:
     kek = LocalKEK(bytes([7]) * 32)
     kek_id = kek.current_id()

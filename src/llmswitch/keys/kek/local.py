@@ -36,9 +36,11 @@ _MAX_KEY_FILE = 4096  # a base64 key is 44 characters; anything huge is not a ke
 
 
 def decode_master_key(text: str, where: str) -> bytes:
-    """32 bytes from base64 ``text`` (standard or URL-safe alphabet); ``where`` names
-    the variable or file in the error, never the value."""
+    """32 bytes from base64 ``text`` (standard or URL-safe alphabet, padded or not, as
+    ``secrets.token_urlsafe(32)`` gives it); ``where`` names the variable or file in the
+    error, never the value."""
     cleaned = "".join(text.split()).replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)  # "=" padding is optional; its absence is common
     try:
         raw = base64.b64decode(cleaned, validate=True)
     except (binascii.Error, ValueError):
