@@ -285,6 +285,22 @@ def test_with_gcp_kms(
 
 
 @pytest.mark.parametrize(
+    "argv",
+    [("openai", "sk-proj-PASTEDSECRET"), ("openai", "--no-validate", "sk-proj-PASTEDSECRET"),
+     ("openai", "sk-proj-PASTEDSECRET", "--user", "alice"), ("openai", "a", "sk-proj-PASTEDSECRET")],
+)  # fmt: skip
+def test_a_key_on_the_command_line_is_refused_not_echoed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
+    argv: tuple[str, ...],
+) -> None:  # fmt: skip
+    stdin(monkeypatch, GOOD + "\n")
+    code, out, err = run(capsys, "keys", "add", *argv)
+    assert code == 2 and "never from the command line" in err and "stdin" in err
+    assert "PASTEDSECRET" not in out + err
+    assert listed(capsys) == []
+
+
+@pytest.mark.parametrize(
     ("text", "why"),
     [("", "no key given"), ("\n", "no key given"), ("two\nlines\n", "control characters"),
      (" padded-key-0123456789\n", "whitespace"),

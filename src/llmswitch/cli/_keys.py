@@ -19,7 +19,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ._exit import EXIT_ERROR, fail
+from ._exit import EXIT_ERROR, EXIT_USAGE, fail
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -40,7 +40,9 @@ def add_keys_parser(commands: Any, config_option: Any) -> None:
         description="Provider keys stored encrypted in the database (AES-256-GCM data "
         "keys wrapped by the KEK: [keys] kek, $LLMSWITCH_KEK, or $LLMSWITCH_MASTER_KEY).",
     )
-    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    actions = keys.add_subparsers(
+        dest="keys_command", metavar="ACTION", required=True, parser_class=_ActionParser
+    )
 
     add = actions.add_parser(
         "add", help="store a key (read from stdin or a hidden prompt)",
@@ -49,6 +51,9 @@ def add_keys_parser(commands: Any, config_option: Any) -> None:
         "listing the provider's models with it first, unless --no-validate.",
     )  # fmt: skip
     add.add_argument("provider", metavar="PROVIDER", help="e.g. openai, anthropic")
+    # Caught so that a key pasted as an argument is refused by run_keys without being
+    # repeated, as argparse's "unrecognized arguments: ..." would.
+    add.add_argument("pasted", nargs="*", metavar=argparse.SUPPRESS, help=argparse.SUPPRESS)
     add.add_argument("--user", metavar="U", help="the user this key belongs to (BYOK)")
     add.add_argument("--label", metavar="L", help="a note to recognise the key by")
     add.add_argument("--no-validate", action="store_true", help="store without probing")
@@ -95,6 +100,22 @@ def add_keys_parser(commands: Any, config_option: Any) -> None:
         config_option(parser)
 
 
+class _ActionParser(argparse.ArgumentParser):
+    """``keys ACTION``'s parser: for ``add``, every stray word, wherever it stands
+    (``keys add openai --no-validate sk-...``), joins ``pasted`` instead of argparse's
+    "unrecognized arguments", which would print it."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extra = super().parse_known_args(args, namespace)
+        if extra and hasattr(parsed, "pasted"):
+            words = [w for w in extra if not w.startswith("-")]
+            parsed.pasted = [*parsed.pasted, *words]
+            extra = [w for w in extra if w.startswith("-")]  # unknown options: usage error
+        return parsed, extra
+
+
 def _duration(text: str) -> float:
     match = _DURATION_RE.fullmatch(text.strip().lower())
     if match is None:
@@ -132,6 +153,14 @@ def _vault(args: argparse.Namespace) -> tuple[KeyVault, Config]:
 
 
 def run_keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "add" and args.pasted:
+        print(
+            "llmswitch keys add: error: a key is read from stdin or a hidden prompt, never "
+            "from the command line (shell history, ps); nothing was stored. If that "
+            "argument was a real key, consider it exposed and replace it.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     vault, config = _vault(args)
     try:
         command = args.keys_command
