@@ -37,15 +37,23 @@ def parse_usage(usage: Any) -> Usage:
     includes them. ``output_tokens`` already includes thinking."""
     if not isinstance(usage, dict):
         return Usage()
-    details = usage.get("output_tokens_details")
+    # Once per response: int_or_none inlined (a count is exactly an int, not a bool).
+    get = usage.get
+    fresh = get("input_tokens")
+    if type(fresh) is not int:
+        fresh = None
+    read = get("cache_read_input_tokens")
+    if type(read) is not int:
+        read = None
+    written = get("cache_creation_input_tokens")
+    if type(written) is not int:
+        written = None
+    output = get("output_tokens")
+    if type(output) is not int:
+        output = None
+    details = get("output_tokens_details")
     thinking = int_or_none(details.get("thinking_tokens")) if isinstance(details, dict) else None
-    return claude_usage(
-        int_or_none(usage.get("input_tokens")),
-        int_or_none(usage.get("cache_read_input_tokens")),
-        int_or_none(usage.get("cache_creation_input_tokens")),
-        int_or_none(usage.get("output_tokens")),
-        reasoning=thinking,
-    )
+    return claude_usage(fresh, read, written, output, reasoning=thinking)
 
 
 def refusal_of(stop_reason: str | None, stop_details: Any) -> str | None:
@@ -98,11 +106,12 @@ def _parse(request: ChatRequest, data: dict[str, Any], body: bytes) -> ChatRespo
         id=opt_str(data.get("id")),
         model=opt_str(data.get("model")) or request.model,
         text=texts[0] if len(texts) == 1 else "".join(texts),
-        tool_calls=tuple(calls),
+        tool_calls=tuple(calls) if calls else (),
         reasoning=("".join([b.text for b in blocks]) or None) if blocks else None,
-        reasoning_blocks=tuple(blocks),
-        refusal=refusal_of(raw_stop, data.get("stop_details")),
-        finish_reason=finish_reason(raw_stop),
+        reasoning_blocks=tuple(blocks) if blocks else (),
+        # refusal_of and finish_reason, inlined: they run on every response
+        refusal=refusal_of(raw_stop, data.get("stop_details")) if raw_stop == "refusal" else None,
+        finish_reason=_FINISH.get(raw_stop, "other") if raw_stop is not None else "other",
         raw_finish_reason=raw_stop,
         usage=parse_usage(data.get("usage")),
         raw=data,
