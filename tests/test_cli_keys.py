@@ -208,6 +208,35 @@ def test_replace_with_a_window(
     assert code == 2 and "at most 366d" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("flags", [("--no-validate",), ()])
+def test_an_unknown_provider_is_refused_before_the_key_is_read(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
+    upstream: Loopback, flags: tuple[str, ...],
+) -> None:  # fmt: skip
+    prompts: list[str] = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt: prompts.append(prompt) or GOOD)
+    # A key typed where the provider goes must not be repeated either.
+    for provider in ("no-such-provider", "sk-proj-TYPEDASPROVIDER"):
+        stdin(monkeypatch, GOOD + "\n")
+        code, out, err = run(capsys, "keys", "add", provider, *flags)
+        assert code == 1 and "not a known provider" in err and "openai" in err
+        assert "fake" not in err.split("expected one of")[1]
+        assert provider not in out + err
+    assert listed(capsys) == [] and upstream.requests == [] and prompts == []
+
+
+def test_a_provider_declared_in_the_config_file_is_known(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    config = tmp_path / "llmswitch.toml"
+    config.write_text('[providers.vllm]\nkind = "openai-compatible"\nbase_url = "http://x/v1"\n')
+    stdin(monkeypatch, GOOD + "\n")
+    code, _, err = run(capsys, "keys", "add", "vllm", "--no-validate", "--config", str(config))
+    assert code == 0, err
+    assert [e["provider"] for e in listed(capsys)] == ["vllm"]
+
+
 def test_a_replaced_key_cannot_be_replaced_again(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
 ) -> None:  # fmt: skip

@@ -215,6 +215,7 @@ def _add(vault: KeyVault, config: Config, args: argparse.Namespace) -> int:
 
     # Checked before the prompt: no one should type a key only to be told it is not kept.
     _records.check_provider(args.provider)
+    _check_known(config, args.provider)
     if args.window is not None and args.replace is None:
         return fail("--window applies only with --replace ID")
     if args.replace is not None:
@@ -244,6 +245,21 @@ def _add(vault: KeyVault, config: Config, args: argparse.Namespace) -> int:
         until = _when(old.retire_at) if old.status == "retiring" else "now"
         print(f"{old.id} is retiring: usable until {until}")
     return 0
+
+
+def _check_known(config: Config, provider: str) -> None:
+    """A key for a provider no client can build would sit unused. The id is not
+    repeated: a key typed where the provider goes must not be echoed."""
+    from ..errors import ConfigurationError
+    from ..providers.registry import known_provider_ids
+
+    known = [p for p in known_provider_ids(config) if p != "fake"]  # fake takes no key
+    if provider not in known:
+        raise ConfigurationError(
+            f"PROVIDER is not a known provider (expected one of {', '.join(known)}, or one "
+            "declared in llmswitch.toml under [providers.NAME])",
+            field="provider",
+        )
 
 
 def _short(secret: Secret) -> str:
