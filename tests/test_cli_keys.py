@@ -46,6 +46,9 @@ def env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     monkeypatch.setenv("LLMSWITCH_MASTER_KEY", OLD_MASTER)
     monkeypatch.delenv("LLMSWITCH_KEK", raising=False)
     monkeypatch.delenv("LLMSWITCH_MASTER_KEY_PREVIOUS", raising=False)
+    db = open_database(database_url)  # created, as `llmswitch db upgrade` would
+    db.upgrade()
+    db.close()
     return database_url
 
 
@@ -235,6 +238,23 @@ def test_a_provider_declared_in_the_config_file_is_known(
     code, _, err = run(capsys, "keys", "add", "vllm", "--no-validate", "--config", str(config))
     assert code == 0, err
     assert [e["provider"] for e in listed(capsys)] == ["vllm"]
+
+
+@pytest.mark.parametrize(
+    "argv", [("list",), ("list", "--format", "json"), ("validate",), ("rotate",),
+             ("remove", "key_00000000000000000000")],
+)  # fmt: skip
+def test_commands_that_read_do_not_create_the_database(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
+    tmp_path: Path, argv: tuple[str, ...],
+) -> None:  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    typo = elsewhere / "tpyo.db"
+    code, out, err = run(capsys, "keys", *argv, "--database-url", f"sqlite:///{typo}")
+    assert code == 1 and out == ""
+    assert "does not exist (not created yet)" in err and str(typo) in err
+    assert list(elsewhere.iterdir()) == []  # no database, no -wal or -journal either
 
 
 def test_a_replaced_key_cannot_be_replaced_again(

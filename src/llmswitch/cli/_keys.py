@@ -164,6 +164,13 @@ def run_keys(args: argparse.Namespace) -> int:
     vault, config = _vault(args)
     try:
         command = args.keys_command
+        # Only add creates the database: a mistyped URL must not become an empty vault
+        # that reports "no keys stored".
+        if command != "add" and not vault.db.status().exists:
+            return fail(
+                f"the database {vault.db.url} does not exist (not created yet): no keys "
+                "are stored there (`llmswitch keys add` creates it)"
+            )
         if command == "add":
             return _add(vault, config, args)
         if command == "list":
