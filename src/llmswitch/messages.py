@@ -583,6 +583,10 @@ def to_messages(messages: Any) -> tuple[Message, ...]:
     """Validate and convert OpenAI-style dicts (or Message objects) to Messages."""
     if type(messages) is list and messages:  # the common case, without ABC checks
         converted: list[Message] = []
+        # Plain turns that already meet _check_history's rules (for them: text that is
+        # not empty, no system message after the conversation) need no second pass.
+        plain = True
+        talk = False
         for i, m in enumerate(messages):
             # A plain {"role": ..., "content": "text"} dict needs no checks (nor a name for
             # its place, built only for an error).
@@ -590,9 +594,17 @@ def to_messages(messages: Any) -> tuple[Message, ...]:
                 role, content = m.get("role"), m.get("content")
                 if role in _PLAIN_ROLES and type(content) is str:
                     converted.append(Message(role=role, content=content))
+                    if role == "system":
+                        plain = plain and not talk
+                    else:
+                        talk = True
+                        plain = plain and content != ""
                     continue
+            plain = False
             converted.append(_to_message(m, f"messages[{i}]"))
         out = tuple(converted)
+        if plain:
+            return out
     else:
         if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
             raise _bad("messages", "must be a list of messages")
