@@ -314,6 +314,40 @@ def test_config_file_names_database_and_kek(
     assert secret_of(f"sqlite:///{db}", entry["id"], master=NEW_MASTER) == GOOD
 
 
+def test_only_storage_and_keys_must_validate_to_manage_keys(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
+    upstream: Loopback, tmp_path: Path,
+) -> None:  # fmt: skip
+    # A provider key that only production has must not block keys list/remove/rotate/
+    # validate on another machine (as it does not block db status or config history).
+    assert add(capsys, monkeypatch, GOOD, "openai", "--no-validate")[0] == 0
+    assert add(capsys, monkeypatch, BAD, "openai", "--user", "bob", "--no-validate")[0] == 0
+    monkeypatch.delenv("PROD_ONLY_KEY", raising=False)
+    config = tmp_path / "llmswitch.toml"
+    config.write_text(
+        f'[storage]\ndatabase_url = "{env}"\n\n'
+        '[providers.vllm]\nkind = "openai-compatible"\nbase_url = "http://x/v1"\n'
+        'api_key = "${PROD_ONLY_KEY}"\n'
+    )
+    monkeypatch.setenv("LLMSWITCH_DATABASE_URL", "sqlite:///nowhere/else.db")  # the file wins
+    ids = {e["user"]: e["id"] for e in listed(capsys, "--config", str(config))}
+    code, out, err = run(capsys, "keys", "validate", "--config", str(config))
+    assert code == 1, err
+    assert f"ok      {ids[None]}" in out and f"failed  {ids['bob']}" in out
+    code, out, err = run(capsys, "keys", "rotate", "--config", str(config))
+    assert code == 0 and "0 re-wrapped" in out, err
+    code, out, err = run(capsys, "keys", "remove", ids["bob"], "--config", str(config))
+    assert code == 0 and out.startswith(f"removed {ids['bob']}"), err
+    # A stored key of the provider whose section does not load: that key cannot be probed.
+    config.write_text(config.read_text().replace("vllm", "openai"))
+    code, out, err = run(capsys, "keys", "validate", "--config", str(config))
+    assert code == 1 and f"failed  {ids[None]}" in out and "PROD_ONLY_KEY" in out, err
+    # A broken [keys] section is still an error.
+    config.write_text(config.read_text() + '\n[keys]\nkek = "nope:"\n')
+    code, _, err = run(capsys, "keys", "list", "--config", str(config))
+    assert code == 1 and "keys.kek" in err
+
+
 def test_with_gcp_kms(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
 ) -> None:  # fmt: skip

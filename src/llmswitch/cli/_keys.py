@@ -143,13 +143,62 @@ def _vault(args: argparse.Namespace) -> tuple[KeyVault, Config]:
     from ..config import load_config
     from ..keys.vault import KeyVault
 
-    config = load_config(args.config)
+    # keys add probes with, and checks the provider against, the whole configuration;
+    # the other actions need only [storage] and [keys] (validate loads more per key).
+    config = load_config(args.config) if args.keys_command == "add" else _platform(args.config)
     options: dict[str, Any] = {"refresh": 0, "actor": _actor()}
     if args.database_url:
         from ..storage.sql import open_database
 
         options["database"] = open_database(args.database_url, field="--database-url")
     return KeyVault.from_config(config, **options), config
+
+
+def _platform(path: str | None) -> Config:
+    """A Config holding only ``[storage]``/``[keys]``/``[config]`` of the file, read
+    also when other sections do not load (a provider's ``${VAR}`` that only production
+    sets), as ``config.storage_url`` does for ``db``; a problem in those sections, the
+    TOML syntax or the overlay selection is raised."""
+    import os
+
+    from ..config import Config
+    from ..config._loading import read_config
+    from ..config._validate import Validator
+
+    found = read_config(path, os.environ)
+    if found is None:
+        return Config()
+    file, data = found
+    validator = Validator(str(file), data, os.environ)
+    for problem in validator.check(file):
+        field = problem.field
+        if field is None or field == "env" or field.startswith(("storage", "keys", "config")):
+            raise problem
+    return Config(path=file.resolve(), **validator.platform_values)
+
+
+def _probe_config(path: str | None, provider: str) -> Config:
+    """What probing ``provider`` needs: the whole file when it loads, else only that
+    provider's section (raising its own problem, naming the field)."""
+    import os
+
+    from ..config import Config, load_config
+    from ..config._loading import read_config
+    from ..config._validate import Validator
+    from ..errors import ConfigurationError
+
+    try:
+        return load_config(path)
+    except ConfigurationError:
+        found = read_config(path, os.environ)
+        if found is None:
+            raise
+        file, data = found
+        validator = Validator(str(file), data, os.environ)
+        declared = validator.table(validator.overlaid(validator.parse()), ("providers",))
+        if provider not in declared:
+            return Config()  # the built-in defaults, as the whole file would give them
+        return Config(providers={provider: validator._provider_at(declared, provider)})
 
 
 def run_keys(args: argparse.Namespace) -> int:
@@ -180,7 +229,7 @@ def run_keys(args: argparse.Namespace) -> int:
             print(f"removed {record.id} ({_describe(record)})")
             return 0
         if command == "validate":
-            return _validate(vault, config, args.key_id)
+            return _validate(vault, args.config, args.key_id)
         return _rotate(vault)
     finally:
         vault.close()
@@ -336,8 +385,8 @@ def _list(vault: KeyVault, args: argparse.Namespace) -> int:
 # ---- validate
 
 
-def _validate(vault: KeyVault, config: Config, key_id: str | None) -> int:
-    from ..errors import KeyVaultError
+def _validate(vault: KeyVault, config_path: str | None, key_id: str | None) -> int:
+    from ..errors import ConfigurationError, KeyVaultError
     from ..storage.sql import now_ms
 
     if key_id is not None:
@@ -349,13 +398,23 @@ def _validate(vault: KeyVault, config: Config, key_id: str | None) -> int:
             print("no keys stored", file=sys.stderr)
             return 0
     failed = 0
+    configs: dict[str, Config | ConfigurationError] = {}
     for record in records:
         try:
             secret = vault.get(record.id)
         except KeyVaultError as exc:
             problem: str | None = f"cannot decrypt: {exc}"
         else:
-            problem = _probe(config, record.provider, secret)
+            if record.provider not in configs:  # the file is read once per provider
+                try:
+                    configs[record.provider] = _probe_config(config_path, record.provider)
+                except ConfigurationError as exc:
+                    configs[record.provider] = exc
+            config = configs[record.provider]
+            if isinstance(config, ConfigurationError):
+                problem = f"cannot probe: {config}"
+            else:
+                problem = _probe(config, record.provider, secret)
         if problem is None:
             print(f"ok      {record.id} ({_describe(record)})")
         else:
