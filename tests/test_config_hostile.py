@@ -60,6 +60,29 @@ def test_absurdly_large_numbers_are_rejected_at_load(tmp_path: Path, text: str, 
     assert f": {key}: must be at most " in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ("[providers.openai]\ntimeout = 1e300\n", 2, "providers.openai.timeout"),
+        ("[providers.openai]\ntimeout = 40000000\n", 2, "providers.openai.timeout"),
+        (GROUP + "timeout = 1e300\n", 5, "models.g.deployments[0].timeout"),
+        (GROUP + "timeout = { first_token = 4e7 }\n", 5,
+         "models.g.deployments[0].timeout.first_token"),
+    ],
+)  # fmt: skip
+def test_a_timeout_over_a_year_is_an_error_at_its_line(
+    tmp_path: Path, text: str, line: int, key: str
+) -> None:
+    path = write(tmp_path, text)
+    expected = f"{path}:{line}: {key}: must be at most 31536000"
+    with pytest.raises(ConfigurationError) as info:
+        load_config(path, {})
+    assert str(info.value) == expected
+    with pytest.raises(ConfigurationError) as info:
+        Client(config=path, env={})
+    assert str(info.value) == expected
+
+
 def test_a_weighted_group_with_finite_weights_still_routes(tmp_path: Path) -> None:
     path = write(tmp_path, GROUP + "weight = 2.5\n")
     fake = FakeProvider(id="openai").default_reply("ok")

@@ -123,7 +123,8 @@ def test_no_sections_means_not_resilient(tmp_path: Path) -> None:
         ("[retry]\nattempts = 0\n", ":2: retry.attempts: RetryPolicy.attempts must be an integer"),
         ('[retry]\ndeadline = "soon"\n', ":2: retry.deadline: RetryPolicy.deadline must be"),
         ("retry = 3\n", ":1: retry: expected a table, got an integer"),
-        ("[breaker]\n\nfailure_rate = 2\n", ":3: breaker.failure_rate: breaker failure_rate"),
+        ("[breaker]\n\nfailure_rate = 2\n", ":3: breaker.failure_rate: must be at most 1"),
+        ("[breaker]\n\nfailure_rate = 0\n", ":3: breaker.failure_rate: breaker failure_rate"),
         ("[breaker]\nmin_calls = 1.5\n", ":2: breaker.min_calls: breaker min_calls must be"),
         ("[breaker]\nopen_for = 3\n", ":2: breaker.open_for: unknown setting"),
         (

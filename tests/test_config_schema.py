@@ -6,6 +6,7 @@ describes, a key it does not list is one the validator rejects."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from llmswitch.config import json_schema, load_config
+from llmswitch.config import _spec, json_schema, load_config
 from llmswitch.config._validate import Validator
 from tests import test_config_platform, test_config_resilience
 
@@ -69,6 +70,13 @@ def test_example_files_are_valid_against_the_schema(text: str) -> None:
         ("[models.g]\nstrategy = 'ordered'\n", "'deployments' is a required property"),
         ("[providers.openai]\ntimeout = { read = 3 }\n", "is not valid under any of the given schemas"),
         ("[queue]\nmax_wait = 1e9\n", "is greater than the maximum"),
+        # what the loader rejects and the schema once let through (R1 #11)
+        ("[retry]\nattempts = 0\n", "less than the minimum"),
+        ("[breaker]\nfailure_rate = 2\n", "is greater than the maximum"),
+        ("[breaker]\nmin_calls = 0\n", "less than the minimum"),
+        ("[breaker]\nhalf_open_probes = 0\n", "less than the minimum"),
+        ("[providers.openai]\ntimeout = 1e300\n", "is not valid under any of the given schemas"),
+        ("[providers.x]\nkind = 'nope'\n", "is not valid under any of the given schemas"),
     ],
 )  # fmt: skip
 def test_the_schema_rejects_what_the_validator_rejects(text: str, fragment: str) -> None:
@@ -113,8 +121,13 @@ def _tables(
         yield from _tables(schema["items"], (*at, 0))
 
 
-# What an element of these arrays needs before the validator looks at its other keys.
-SIBLINGS = {"deployments": {"model": "openai/gpt-4o"}}
+# What an element of these arrays needs before the validator looks at its other keys
+# (and to be valid on its own: a limit or a quota counts something).
+SIBLINGS: dict[str, dict[str, Any]] = {
+    "deployments": {"model": "openai/gpt-4o"},
+    "limits": {"scope": "user", "requests_per_minute": 1},
+    "quotas": {"requests": 1},
+}
 
 
 def _nest(at: tuple[Step, ...], leaf: dict[str, Any]) -> dict[str, Any]:
@@ -191,3 +204,110 @@ def test_the_schema_reaches_the_validator_through_load_config(tmp_path: Path) ->
     path = tmp_path / "llmswitch.toml"
     path.write_text(test_config_platform.OVERLAID)
     assert load_config(path, {}).providers["vllm"].kind == "openai-compatible"
+
+
+# --------------------------------------------------------------------------- value for value
+
+
+def _values(
+    node: _spec.Node, at: tuple[Step, ...]
+) -> Iterator[tuple[tuple[Step, ...], _spec.Value]]:
+    """Every scalar the description of the file holds, with its path in a document."""
+    if isinstance(node, _spec.Ref):
+        yield from _values(_spec.SETTINGS, at)
+    elif isinstance(node, _spec.Value):
+        yield at, node
+    elif isinstance(node, _spec.Table):
+        for key, sub in node.keys.items():
+            yield from _values(sub, (*at, key))
+    elif isinstance(node, _spec.Named):
+        yield from _values(node.value, (*at, SAMPLE_NAMES.get(str(at[-1]), "name")))
+    elif isinstance(node, _spec.ArrayOf):
+        yield from _values(node.item, (*at, 0))
+    else:
+        for option in node.options:
+            yield from _values(option, at)
+
+
+VALUES = list(_values(_spec.ROOT, ()))
+NUMBERS = [(at, v) for at, v in VALUES if v.type in ("integer", "number") and at[-1] != 0]
+ENUMS = [(at, v) for at, v in VALUES if v.enum and at[-1] != 0]
+
+
+# Rules across keys are the validator's alone: what makes each enumerated key apply.
+# By (table, key); a provider's table is "openai".
+ENUM_CONTEXT: dict[tuple[Step, Step], dict[str, Any]] = {
+    ("openai", "kind"): {"base_url": "http://127.0.0.1:9/v1"},  # openai-compatible needs one
+    ("openai", "key_strategy"): {"keys": ["k"]},  # a pool's settings need a pool
+    ("openai", "on_state_error"): {"keys": ["k"]},
+    ("g", "strategy"): {"deployments": [{"model": "openai/gpt-4o"}]},
+}
+
+
+def _edges(value: _spec.Value) -> list[float]:
+    """Each bound of ``value`` and the nearest number beyond it, both sides."""
+    integer = value.type == "integer"
+    below = (lambda x: x - 1) if integer else (lambda x: math.nextafter(x, -math.inf))
+    above = (lambda x: x + 1) if integer else (lambda x: math.nextafter(x, math.inf))
+    edges: list[float] = [0, 1, -1]
+    if value.minimum is not None:
+        edges += [value.minimum, below(value.minimum)]
+    if value.exclusive_minimum is not None:
+        edges += [value.exclusive_minimum, above(value.exclusive_minimum)]
+    if value.maximum is not None:
+        edges += [value.maximum, above(value.maximum)]
+        if not integer:
+            edges.append(math.inf)
+    return [int(x) if integer else float(x) for x in edges]
+
+
+def _agree(at: tuple[Step, ...], leaf: dict[str, Any]) -> tuple[bool, bool, list[str]]:
+    doc = _nest(at, leaf)
+    valid = CHECKER.is_valid(doc)  # first: the validator drops a value it reported
+    problems = _problems(doc, at)
+    return valid, not problems, problems
+
+
+def test_every_number_the_file_holds_has_both_bounds_or_says_why_not() -> None:
+    # Without an upper bound a number can overflow a timer or a sleep; the ones left
+    # open count things (calls, probes, tokens) or order them.
+    unbounded = {str(at[-1]) for at, v in NUMBERS if v.maximum is None}
+    assert unbounded == {
+        "min_calls",
+        "half_open_probes",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "requests",
+        "tokens",
+        "priority",
+        "rpm",
+        "tpm",
+    }
+    assert all(
+        v.minimum is not None or v.exclusive_minimum is not None
+        for at, v in NUMBERS if at[-1] != "priority"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("at", "value"), NUMBERS, ids=[_shown(at) for at, _ in NUMBERS])
+def test_schema_and_validator_agree_on_every_bound(
+    at: tuple[Step, ...], value: _spec.Value
+) -> None:
+    # At each bound and just past it, the schema accepts exactly what the file loads.
+    disagree = []
+    for number in _edges(value):
+        schema_ok, loads, problems = _agree(at[:-1], {str(at[-1]): number})
+        if schema_ok != loads:
+            disagree.append((number, schema_ok, problems))
+    assert disagree == []
+
+
+@pytest.mark.parametrize(("at", "value"), ENUMS, ids=[_shown(at) for at, _ in ENUMS])
+def test_schema_and_validator_agree_on_every_enumeration(
+    at: tuple[Step, ...], value: _spec.Value
+) -> None:
+    leaf = str(at[-1])
+    extra = ENUM_CONTEXT.get((at[-2], at[-1]), {})
+    for member in value.enum:
+        assert _agree(at[:-1], {**extra, leaf: member})[:2] == (True, True), member
+    assert _agree(at[:-1], {**extra, leaf: "zz-not-one-of-them"})[:2] == (False, False)

@@ -24,11 +24,12 @@ from ..middleware.breaker import BreakerPolicy
 from ..middleware.groups import DEPLOYMENT_KEYS, FALLBACK_ON, GROUP_KEYS, STRATEGIES
 from ..middleware.ratelimit import Limit, Quota
 from ..middleware.retry import RetryPolicy
+from ..providers.registry import kinds
 from ..providers.settings import ProviderConfig
 from ..wire import Timeout
 
 __all__ = [
-    "ROOT", "SETTINGS", "AnyOf", "ArrayOf", "Named", "Node", "Ref", "Table", "Value",
+    "ROOT", "SETTINGS", "YEAR", "AnyOf", "ArrayOf", "Named", "Node", "Ref", "Table", "Value",
     "settable",
 ]  # fmt: skip
 
@@ -45,6 +46,7 @@ class Value:
     enum: tuple[str, ...] = ()
     minimum: float | None = None
     exclusive_minimum: float | None = None
+    maximum: float | None = None
     interpolated: bool = False
     secret: bool = False
 
@@ -127,16 +129,65 @@ def _value_of(hint: Any, doc: str) -> Value:
     raise AssertionError(f"no TOML type for {hint!r}")
 
 
+# A year of seconds is beyond any sane wait, and keeps sleeps and timers from overflowing.
+YEAR = 365 * 86400.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Bounds:
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+
+
+# The bounds of the policies' numeric fields: what their dataclasses check (the lower
+# bounds) and what the file may set (the upper ones). The validator checks the upper
+# ones for the whole file, the dataclasses the lower ones as a section is built, the
+# schema states both, and a test holds the schema and the validator to each other.
+_BOUNDS: Mapping[Any, Mapping[str, _Bounds]] = {
+    RetryPolicy: {
+        "attempts": _Bounds(minimum=1, maximum=100),
+        "initial": _Bounds(minimum=0, maximum=YEAR),
+        "multiplier": _Bounds(minimum=1, maximum=100),
+        "max_delay": _Bounds(minimum=0, maximum=YEAR),
+        "deadline": _Bounds(minimum=0, maximum=YEAR),
+        "max_retry_after": _Bounds(minimum=0, maximum=YEAR),
+    },
+    BreakerPolicy: {
+        "window": _Bounds(exclusive_minimum=0, maximum=YEAR),
+        "buckets": _Bounds(minimum=1, maximum=10_000),
+        "min_calls": _Bounds(minimum=1),
+        "failure_rate": _Bounds(exclusive_minimum=0, maximum=1),
+        "cooldown": _Bounds(exclusive_minimum=0, maximum=YEAR),
+        "half_open_probes": _Bounds(minimum=1),
+    },
+    Limit: {"requests_per_minute": _Bounds(minimum=1), "tokens_per_minute": _Bounds(minimum=1)},
+    Quota: {"requests": _Bounds(minimum=1), "tokens": _Bounds(minimum=1)},
+}
+
+
 def _policy(cls: Any, doc: str, *exclude: str, required: tuple[str, ...] = ()) -> Table:
     hints = typing.get_type_hints(cls)
-    keys = {k: _value_of(hints[k], "") for k in settable(cls, *exclude)}
+    bounds = _BOUNDS[cls]
+    keys: dict[str, Node] = {}
+    for k in settable(cls, *exclude):
+        value = _value_of(hints[k], "")
+        if value.type in ("integer", "number"):
+            if k not in bounds:  # a new numeric field must say what it accepts
+                raise AssertionError(f"{cls.__name__}.{k}: no bounds in _BOUNDS")
+            limits = bounds[k]
+            value = dataclasses.replace(
+                value, minimum=limits.minimum, exclusive_minimum=limits.exclusive_minimum,
+                maximum=limits.maximum,
+            )  # fmt: skip
+        keys[k] = value
     return Table(keys=keys, doc=doc, required=required)
 
 
-def _seconds(doc: str, *, minimum: float | None = None, exclusive: bool = True) -> Value:
+def _seconds(doc: str, *, exclusive: bool = True) -> Value:
     if exclusive:
-        return Value(type="number", doc=doc, exclusive_minimum=0 if minimum is None else minimum)
-    return Value(type="number", doc=doc, minimum=0 if minimum is None else minimum)
+        return Value(type="number", doc=doc, exclusive_minimum=0, maximum=YEAR)
+    return Value(type="number", doc=doc, minimum=0, maximum=YEAR)
 
 
 def _string(doc: str, *, enum: tuple[str, ...] = (), secret: bool = False) -> Value:
@@ -167,7 +218,7 @@ PROVIDER = Table(
     keys=_described(
         settable(ProviderConfig, "id", "source"),  # id: the table's name; source: where read
         {
-            "kind": _string("wire kind (a built-in id's own kind when absent)"),
+            "kind": _string("wire kind (a built-in id's own kind when absent)", enum=kinds()),
             "base_url": _string("http:// or https:// URL of the API"),
             "api_key": _string("the API key (use ${VAR})", secret=True),
             "api_version": _string("Azure API version (kind azure)"),
@@ -200,7 +251,9 @@ DEPLOYMENT = Table(
         {
             "model": _string("'provider/model' or an alias"),
             "id": _string("name within the group (default: the model)"),
-            "weight": Value(type="number", doc="share under 'weighted'", exclusive_minimum=0),
+            "weight": Value(
+                type="number", doc="share under 'weighted'", exclusive_minimum=0, maximum=1e6
+            ),
             "priority": Value(type="integer", doc="order under 'ordered' (lower first)"),
             "timeout": TIMEOUT,
             "rpm": Value(type="integer", doc="this deployment's requests per minute", minimum=1),

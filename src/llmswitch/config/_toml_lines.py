@@ -3,52 +3,35 @@
 :func:`key_lines`: where each key is written. tomllib reports no positions for valid
 documents, so the config validator gets the line numbers of its error messages from
 this small line scanner (headers, ``k = v`` lines, single-line inline tables).
-:func:`check_values`: every number finite and in range, nesting bounded.
+:func:`check_depth`: nesting bounded.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAXIMA", "MAX_DEPTH", "check_values", "key_lines"]
+__all__ = ["MAX_DEPTH", "check_depth", "key_lines"]
 
 # Inline tables nested deeper than this are not scanned (their keys take the line of
 # the outermost key): the scanner recurses per level, and a hostile file must not
 # exhaust the stack.
 MAX_DEPTH = 100
 
-# Upper bounds of numeric settings by key name (lower bounds are checked per section):
-# a year of seconds is beyond any sane wait, and keeps sleeps and timers from overflowing.
-_YEAR = 365 * 86400.0
-# The JSON Schema (config.schema) states the same bounds, read from here.
-MAXIMA: Mapping[str, float] = {
-    **dict.fromkeys(("connect", "first_token", "total", "window", "cooldown", "max_wait"), _YEAR),
-    **dict.fromkeys(("cache_ttl", "refresh"), _YEAR),
-    **dict.fromkeys(("initial", "max_delay", "deadline", "max_retry_after"), _YEAR),
-    "weight": 1e6, "attempts": 100, "buckets": 10_000, "multiplier": 100,
-}  # fmt: skip
 
-
-def check_values(doc: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
-    """The first bad value's key path and the problem: a number that is not finite or
-    above its key's bound, or nesting deeper than :data:`MAX_DEPTH`; ``None`` if all
-    is well. Iterative, so no document can exhaust the stack."""
+def check_depth(doc: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The key path of the first table or array nested deeper than :data:`MAX_DEPTH`
+    (its top-level key), ``None`` if there is none. Iterative, so no document can
+    exhaust the stack. (Numbers are checked against their bounds by the validator,
+    from the description of the file in ``_spec``.)"""
     stack: list[tuple[Any, tuple[str, ...]]] = [(doc, ())]
     while stack:
         value, path = stack.pop()
         if isinstance(value, dict | list):
             if len(path) > MAX_DEPTH:
-                return path[:1], f"nested deeper than {MAX_DEPTH} levels"
+                return path[:1]
             items = value.items() if isinstance(value, dict) else enumerate(value)
             stack.extend((v, (*path, k if isinstance(k, str) else f"[{k}]")) for k, v in items)
-        elif isinstance(value, float) and not math.isfinite(value):
-            return path, "must be a finite number (nan and inf are not allowed)"
-        elif isinstance(value, int | float) and not isinstance(value, bool) and path:
-            top = MAXIMA.get(path[-1])
-            if top is not None and value > top:
-                return path, f"must be at most {top:.0f}"
     return None
 
 

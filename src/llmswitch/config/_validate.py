@@ -7,6 +7,7 @@ resilience policies). Every problem is a ``file:line: key: message``
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from ..providers.settings import PROVIDER_ID, ProviderConfig, is_http_url
 from ..wire import Secret, Timeout, to_timeout
 from . import _spec
 from ._loading import OVERLAY_ENV, interpolate
-from ._toml_lines import MAX_DEPTH, check_values, key_lines
+from ._toml_lines import MAX_DEPTH, check_depth, key_lines
 from ._types import Config
 
 __all__ = ["Validator"]
@@ -39,6 +40,9 @@ _STRING_KEYS = ("kind", "base_url", "api_key", "api_version", "organization")
 # The key lists come from the one description of the file (_spec), which the JSON
 # Schema is generated from too.
 _PROVIDER_KEYS = tuple(_spec.PROVIDER.keys)
+_KIND = _spec.PROVIDER.keys["kind"]
+assert isinstance(_KIND, _spec.Value)
+_KINDS = _KIND.enum
 _KEY_STRATEGIES = _spec.KEY_STRATEGIES
 _TIMEOUT_KEYS = tuple(_spec.TIMEOUT_TABLE.keys)
 _RESILIENCE_KEYS = ("state", "retry", "breaker", "limits", "quotas", "queue")
@@ -158,13 +162,24 @@ class Validator:
                 f"{self.name}: invalid TOML: tables or arrays nested too deeply "
                 f"(at most {MAX_DEPTH} levels)"
             ) from None
-        bad = check_values(doc)
-        if bad is not None:
-            raise self.error(*bad)
+        deep = check_depth(doc)
+        if deep is not None:
+            raise self.error(deep, f"nested deeper than {MAX_DEPTH} levels")
         return doc
+
+    def bounded(self, doc: dict[str, Any]) -> None:
+        """Every number the description of the file (``_spec``) bounds, checked against
+        its bounds: finite and at most its maximum, here for the whole file (overlays
+        too), its lower bound where the section is read."""
+        found: list[tuple[tuple[str, ...], dict[str, Any], str]] = []
+        _walk(_spec.ROOT, doc, (), None, found)
+        if found:
+            path, _, problem = min(found, key=lambda f: self.line_of(f[0]))
+            raise self.error(path, problem)
 
     def load(self, file: Path) -> Config:
         doc = self.parse()
+        self.bounded(doc)
         for key in list(doc):
             if key not in _TOP_LEVEL_KEYS:
                 del doc[key]
@@ -453,7 +468,7 @@ class Validator:
         values = {k: self.string(raw[k], (*where, k)) for k in _STRING_KEYS if k in raw}
 
         kind = values.get("kind")
-        kinds = registry.kinds()
+        kinds = _KINDS
         if kind is not None and kind not in kinds:
             raise self.error(
                 (*where, "kind"), f"unknown kind {kind!r} (expected one of {', '.join(kinds)})"
@@ -548,7 +563,10 @@ class Validator:
                     raise self.error((*path, key), "must be a number of seconds > 0")
         elif not _positive_number(raw):
             raise self.error(path, "must be seconds > 0 or a table of connect/first_token/total")
-        return to_timeout(raw)
+        try:
+            return to_timeout(raw)
+        except ConfigurationError as exc:  # its own bounds: placed, as every other problem
+            raise self.error(path, str(exc)) from None
 
     def aliases(self, raw: Mapping[str, Any]) -> dict[str, str]:
         targets: dict[str, str] = {}
@@ -601,6 +619,51 @@ class Validator:
 
     def source(self, path: tuple[str, ...]) -> str:
         return f"{self.name}:{self.line_of(path)}"
+
+
+def _walk(
+    node: _spec.Node,
+    value: Any,
+    path: tuple[str, ...],
+    parent: dict[str, Any] | None,
+    found: list[tuple[tuple[str, ...], dict[str, Any], str]],
+) -> None:
+    """Append ``(path, the table holding it, problem)`` for each number under ``value``
+    that breaks its bounds in ``node``. Follows the description, not the document, so
+    its depth is the description's; anything of another shape is left to the reader
+    of its section (which names the type it expected)."""
+    if isinstance(node, _spec.Ref):
+        node = _spec.SETTINGS
+    if isinstance(node, _spec.Value):
+        problem = _number_problem(node, value)
+        if problem is not None and parent is not None:
+            found.append((path, parent, problem))
+    elif isinstance(node, _spec.Table) and isinstance(value, dict):
+        for key, sub in node.keys.items():
+            if key in value:
+                _walk(sub, value[key], (*path, key), value, found)
+    elif isinstance(node, _spec.Named) and isinstance(value, dict):
+        for key, item in value.items():
+            _walk(node.value, item, (*path, key), value, found)
+    elif isinstance(node, _spec.ArrayOf) and isinstance(value, list):
+        for i, item in enumerate(value):
+            _walk(node.item, item, (*path, f"[{i}]"), None, found)
+    elif isinstance(node, _spec.AnyOf):
+        for option in node.options:  # the option of the value's shape
+            if isinstance(option, _spec.Table) == isinstance(value, dict):
+                _walk(option, value, path, parent, found)
+                return
+
+
+def _number_problem(node: _spec.Value, value: Any) -> str | None:
+    if node.type not in ("integer", "number") or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number (nan and inf are not allowed)"
+    if isinstance(value, int | float) and node.maximum is not None and value > node.maximum:
+        top = node.maximum
+        return f"must be at most {top:.0f}" if top == int(top) else f"must be at most {top}"
+    return None
 
 
 def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
