@@ -263,6 +263,27 @@ def test_check_config_reports_every_independent_problem_in_file_order(tmp_path: 
         load_config(path, {})
 
 
+def test_out_of_range_numbers_do_not_hide_the_other_problems(tmp_path: Path) -> None:
+    text = (
+        "[retry]\nattempts = -1\n"
+        "[queue]\nmax_wait = 1e9\n"
+        "[breaker]\nwindow = -1\n"
+        "[providers.openai]\ntimeout = inf\nbogus = 1\n"  # one problem per table: the first
+        "[env.prod.retry]\nattempts = 1000\n"  # an overlay's numbers too, when not selected
+    )
+    path = write(tmp_path, text)
+    _, problems = check_config(path, {})
+    assert [str(p).removeprefix(f"{path}:") for p in problems] == [
+        "2: retry.attempts: RetryPolicy.attempts must be an integer >= 1",
+        "4: queue.max_wait: must be at most 31536000",
+        "6: breaker.window: breaker window must be > 0 seconds",
+        "8: providers.openai.timeout: must be a finite number (nan and inf are not allowed)",
+        "11: env.prod.retry.attempts: must be at most 100",
+    ]
+    with pytest.raises(ConfigurationError, match=r":4: queue.max_wait: "):
+        load_config(path, {})  # load_config raises one: numbers' bounds are checked first
+
+
 def test_check_config_of_a_good_file_and_of_none(tmp_path: Path) -> None:
     path = write(tmp_path, OVERLAID)
     assert check_config(path, {}) == (path, [])

@@ -94,6 +94,8 @@ class Validator:
         self._lines: dict[tuple[str, ...], int] | None = None
         # interpolated value -> the text it came from ("${VAR}"), so errors never echo it
         self._interpolated: dict[str, str] = {}
+        # tables (as error keys) with a value already reported as out of bounds
+        self._reported: list[str] = []
 
     # --------------------------------------------------------------- errors
 
@@ -125,7 +127,8 @@ class Validator:
         """Raise ``problem``, or keep it and carry on when collecting."""
         if not self.collect:
             raise problem
-        self.problems.append(problem)
+        if not self._already_reported(problem):
+            self.problems.append(problem)
 
     def unit(self, fn: Callable[..., T], *args: Any, default: Any) -> T:
         """``fn(*args)``: one part of the file that can fail on its own. When collecting,
@@ -135,7 +138,8 @@ class Validator:
         try:
             return fn(*args)
         except ConfigurationError as exc:
-            self.problems.append(exc)
+            if not self._already_reported(exc):
+                self.problems.append(exc)
             return cast(T, default)
 
     def check(self, file: Path) -> list[ConfigurationError]:
@@ -170,12 +174,23 @@ class Validator:
     def bounded(self, doc: dict[str, Any]) -> None:
         """Every number the description of the file (``_spec``) bounds, checked against
         its bounds: finite and at most its maximum, here for the whole file (overlays
-        too), its lower bound where the section is read."""
+        too), its lower bound where the section is read. When collecting, each bad
+        value is reported and dropped, and the rest of its table is not reported on
+        (within one table, the first problem), so all of them show in one run."""
         found: list[tuple[tuple[str, ...], dict[str, Any], str]] = []
         _walk(_spec.ROOT, doc, (), None, found)
-        if found:
-            path, _, problem = min(found, key=lambda f: self.line_of(f[0]))
-            raise self.error(path, problem)
+        found.sort(key=lambda f: self.line_of(f[0]))
+        for path, parent, problem in found:
+            error = self.error(path, problem)
+            if not self.collect:
+                raise error
+            self.problems.append(error)
+            del parent[path[-1]]
+            self._reported.append(self.error(path[:-1], "").field or "")
+
+    def _already_reported(self, problem: ConfigurationError) -> bool:
+        where = problem.field or ""
+        return any(where == t or where.startswith((f"{t}.", f"{t}[")) for t in self._reported if t)
 
     def load(self, file: Path) -> Config:
         doc = self.parse()
