@@ -78,6 +78,63 @@ def test_platform_section_errors(tmp_path: Path, text: str, expected: str) -> No
     assert str(info.value) == f"{path}{expected}" or str(info.value).startswith(f"{path}{expected}")
 
 
+@pytest.mark.parametrize(
+    ("kek", "expected"),
+    [
+        ("gcp-kms://projects/P", "must be gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K"),
+        ("gcp-kms://projects/p/locations/l/keyRings/r", "must be gcp-kms://projects/P/locations/"),
+        ("aws-kms://arn:aws:kms:eu-west-1:123:key/x", "must be aws-kms://arn:aws:kms:REGION:"),
+        ("aws-kms://alias/mine", "must be aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID"),
+        ("kms://x", "must be local:, local:/path/to/keyfile, gcp-kms://"),
+    ],
+)  # fmt: skip
+def test_a_malformed_kek_uri_fails_at_load(tmp_path: Path, kek: str, expected: str) -> None:
+    path = write(tmp_path, f'[keys]\nkek = "{kek}"\n')
+    with pytest.raises(ConfigurationError) as info:
+        load_config(path, {})
+    assert str(info.value).startswith(f"{path}:2: keys.kek: {expected}")
+
+
+def test_well_formed_kek_uris_load_without_a_kms_client(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    keks = [
+        "local:",
+        "local:/etc/llmswitch/master.key",  # read when the vault is used, not at load
+        "gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k",
+        "aws-kms://arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ]
+    for i, kek in enumerate(keks):
+        assert load_config(write(tmp_path, f'[keys]\nkek = "{kek}"\n', f"{i}.toml"), {}).kek == kek
+    code = (
+        "import sys; from llmswitch.config import load_config; "
+        f"load_config({str(tmp_path / '3.toml')!r}, {{}}); "
+        "bad = [m for m in ('cryptography', 'boto3', 'google.cloud.kms') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_config_check_wants_the_key_file_to_exist_here(tmp_path: Path) -> None:
+    import os
+
+    missing = write(tmp_path, f'[keys]\nkek = "local:{tmp_path}/nope.key"\n', "a.toml")
+    assert [str(p) for p in check_config(missing, {})[1]] == [
+        f"{missing}:2: keys.kek: the key file {tmp_path}/nope.key does not exist"
+    ]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    piped = write(tmp_path, f'[keys]\nkek = "local:{fifo}"\n', "b.toml")
+    # stat only: a FIFO would block an open
+    assert [str(p) for p in check_config(piped, {})[1]] == [
+        f"{piped}:2: keys.kek: the key file {fifo} is not a regular file"
+    ]
+    (tmp_path / "ok.key").write_text("x")
+    present = write(tmp_path, f'[keys]\nkek = "local:{tmp_path}/ok.key"\n', "c.toml")
+    assert check_config(present, {}) == (present, [])
+
+
 def test_database_url_error_never_shows_the_password(tmp_path: Path) -> None:
     path = write(tmp_path, '[storage]\ndatabase_url = "${DB_URL}"\n')
     with pytest.raises(ConfigurationError) as info:

@@ -138,7 +138,8 @@ def check_config(
     """The file :func:`load_config` would read (``None``: none found) and every problem
     in it with the selected overlay, in file order (empty: it loads). Problems that are
     independent of each other (two providers, a provider and ``[retry]``) are all
-    reported; within one table, the first."""
+    reported; within one table, the first. Beyond what loading checks, the key file of
+    ``[keys] kek = "local:PATH"`` must exist here (and be a regular file)."""
     env = os.environ if env is None else env
     found = read_config(path, env)
     if found is None:
@@ -150,7 +151,7 @@ def check_config(
         validator = Validator(str(file), data, env, overlay=overlay)
     except ConfigurationError as exc:  # not UTF-8
         return file, [exc]
-    return file, validator.check(file)
+    return file, validator.check(file, files=True)
 
 
 def storage_url(
