@@ -21,7 +21,8 @@ How blocks run:
   fragment is only compiled, a toml fragment only parsed. Use it sparingly.
 - Every provider's environment variables point at a loopback fake that answers its
   routes with valid canned responses (tests/fixtures/); Bedrock gets fake AWS keys and
-  ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``. Blocks that name ``redis://`` use the real Redis
+  ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``; in the subsections of ``VAULT_ONLY`` (keys kept
+  in the vault) the providers' key variables are unset, as their reader has them. Blocks that name ``redis://`` use the real Redis
   on localhost:6379 (skipped when it is not running); the keys they create are removed.
 """
 
@@ -110,6 +111,11 @@ PLACEHOLDERS = {
     if b.lang == "toml"
     for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", b.code)
 }
+
+
+# Subsections whose reader keeps provider keys in the vault, not in the environment:
+# their blocks run without these variables, as the reader has them.
+VAULT_ONLY = {"Encrypted provider keys": ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
 
 
 # --------------------------------------------------------------------------- fakes
@@ -444,6 +450,8 @@ class _Tty(io.StringIO):
 def _run(block: Block, session: Session, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cwd = _workdir(root, block)
     monkeypatch.chdir(cwd)
+    for name in VAULT_ONLY.get(block.subsection, ()):
+        monkeypatch.delenv(name, raising=False)
     with _redis_keys_cleaned(block):
         if block.lang == "python":
             _run_python(block, session.namespace)
