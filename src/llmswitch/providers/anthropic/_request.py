@@ -147,6 +147,12 @@ def _assistant(request: ChatRequest, message: Message, where: str) -> list[Block
 
 
 def _system(request: ChatRequest) -> str | list[Block] | None:
+    if not request.system and request.response_format is None:
+        for message in request.messages:
+            if message.role == "system":
+                break
+        else:  # the common request: no system prompt anywhere, nothing to build
+            return None
     blocks: list[Block] = []
     if request.system:
         blocks.append({"type": "text", "text": request.system})

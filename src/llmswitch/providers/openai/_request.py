@@ -153,7 +153,8 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
         effort = _effort(request.reasoning)
         if effort is not None:
             body["reasoning_effort"] = effort
-    add_sampling(body, request, top_p="top_p", stop="stop")
+    if request.temperature is not None or request.top_p is not None or request.stop:
+        add_sampling(body, request, top_p="top_p", stop="stop")
     if request.user is not None:
         body["user"] = request.user
     extra = request.extra_body
@@ -166,7 +167,7 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
     if stream:
         body["stream"] = True
         body["stream_options"] = _STREAM_OPTIONS
-    return merge_extra_body(body, extra)
+    return merge_extra_body(body, extra) if extra else body
 
 
 def build_request(
