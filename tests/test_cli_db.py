@@ -105,6 +105,20 @@ def test_the_config_file_names_the_database(
     assert code == 0 and f"sqlite:///{tmp_path}/flag.db" in out
 
 
+def test_a_relative_sqlite_path_in_the_config_is_next_to_the_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "conf").mkdir()
+    config = tmp_path / "conf" / "llmswitch.toml"
+    config.write_text('[storage]\ndatabase_url = "sqlite:///keys.db"\n')
+    (tmp_path / "run").mkdir()
+    monkeypatch.chdir(tmp_path / "run")
+    code, out, _ = run(capsys, "db", "upgrade", "--config", "../conf/llmswitch.toml")
+    assert code == 0 and f"sqlite:///{tmp_path}/conf/keys.db" in out
+    assert (tmp_path / "conf" / "keys.db").exists()
+    assert not (tmp_path / "run" / "keys.db").exists()
+
+
 def test_unreachable_database_is_one_line_without_the_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -135,6 +135,51 @@ def test_config_check_wants_the_key_file_to_exist_here(tmp_path: Path) -> None:
     assert check_config(present, {}) == (present, [])
 
 
+def test_relative_paths_are_taken_from_the_config_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmswitch.config import storage_url
+
+    folder = tmp_path / "conf dir?x%41"  # characters a URL path would misread
+    folder.mkdir()
+    (folder / "master.key").write_text("x")
+    path = write(
+        folder,
+        '[storage]\ndatabase_url = "sqlite:///data/keys.db"\n[keys]\nkek = "local:master.key"\n'
+        '[env.prod.storage]\ndatabase_url = "sqlite:///prod.db"\n',
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(path, {})
+    assert config.kek == f"local:{folder}/master.key"
+    from llmswitch.storage.sql import open_database
+
+    assert open_database(config.database_url).url == f"sqlite:///{folder}/data/keys.db"
+    assert open_database(storage_url(path, {})).url == f"sqlite:///{folder}/data/keys.db"
+    prod = load_config(path, {}, overlay="prod").database_url
+    assert open_database(prod).url == f"sqlite:///{folder}/prod.db"
+    assert check_config(path, {}) == (path, [])  # the key file is found next to the config
+    # Relative to the file also when the file itself is named relatively.
+    monkeypatch.chdir(tmp_path)
+    assert load_config(Path(folder.name) / path.name, {}).kek == f"local:{folder}/master.key"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////var/lib/llmswitch/a.db",
+        "sqlite:///~/a.db",
+        "sqlite:///:memory:",
+        "postgresql://llm@db/llm",
+    ],
+)
+def test_absolute_and_other_urls_are_kept_as_written(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, f'[storage]\ndatabase_url = "{url}"\n[keys]\nkek = "local:~/m.key"\n')
+    config = load_config(path, {})
+    assert (config.database_url, config.kek) == (url, "local:~/m.key")
+
+
 def test_database_url_error_never_shows_the_password(tmp_path: Path) -> None:
     path = write(tmp_path, '[storage]\ndatabase_url = "${DB_URL}"\n')
     with pytest.raises(ConfigurationError) as info:

@@ -95,6 +95,8 @@ class Validator:
         self._lines: dict[tuple[str, ...], int] | None = None
         # interpolated value -> the text it came from ("${VAR}"), so errors never echo it
         self._interpolated: dict[str, str] = {}
+        # where relative paths in [storage] and [keys] are taken from (set by load)
+        self.directory = os.getcwd()
         # tables (as error keys) with a value already reported as out of bounds
         self._reported: list[str] = []
 
@@ -201,6 +203,8 @@ class Validator:
         return any(where == t or where.startswith((f"{t}.", f"{t}[")) for t in self._reported if t)
 
     def load(self, file: Path) -> Config:
+        # Relative paths in [storage] and [keys] are taken from here.
+        self.directory = str(file.resolve().parent)
         doc = self.parse()
         self.bounded(doc)
         for key in list(doc):
@@ -300,7 +304,7 @@ class Validator:
         url = storage.get("database_url")
         if url:  # "${LLMSWITCH_DATABASE_URL:-}" -> the default
             # The storage layer's own check of the URL (it masks any password).
-            from ..storage.sql._url import resolve_database_url
+            from ..storage.sql._url import rebase_sqlite_url, resolve_database_url
 
             where = ("storage", "database_url")
             try:
@@ -308,7 +312,8 @@ class Validator:
             except ConfigurationError as exc:
                 self.report(self.error(where, str(exc).removeprefix("database_url: ")))
             else:
-                out["database_url"] = url
+                # sqlite:///keys.db is the file next to this one, wherever the process runs
+                out["database_url"] = rebase_sqlite_url(url, self.directory)
         keys = self.unit(self.plain, _spec.KEYS, doc, ("keys",), default={})
         kek = keys.get("kek")
         if kek:
@@ -316,7 +321,7 @@ class Validator:
             if problem is not None:
                 self.report(self.error(("keys", "kek"), problem))
             else:
-                out["kek"] = kek
+                out["kek"] = _rebase_key_file(kek, self.directory)
         for key, name in (("require_user_keys", "require_user_keys"),
                           ("cache_ttl", "key_cache_ttl"), ("refresh", "key_refresh")):  # fmt: skip
             if key in keys:
@@ -709,6 +714,15 @@ def _kek_problem(kek: str) -> str | None:
         "gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K "
         "or aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID"
     )
+
+
+def _rebase_key_file(kek: str, base: str) -> str:
+    """``local:PATH`` with a relative PATH taken from ``base`` (the config file's
+    directory), not from the working directory."""
+    path = kek.removeprefix("local:").strip() if kek.startswith("local:") else ""
+    if not path or os.path.isabs(os.path.expanduser(path)):
+        return kek
+    return "local:" + os.path.join(base, path)
 
 
 def key_file_problem(kek: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ...errors import ConfigurationError
 from ..base import display_url
@@ -20,6 +20,7 @@ __all__ = [
     "ResolvedUrl",
     "default_database_url",
     "default_home",
+    "rebase_sqlite_url",
     "resolve_database_url",
 ]
 
@@ -93,6 +94,22 @@ def resolve_database_url(
     raise _bad(field, url, f"has an unsupported scheme {scheme!r}")
 
 
+def rebase_sqlite_url(url: str, base: str) -> str:
+    """``url`` with a relative SQLite path taken from the directory ``base`` (absolute)
+    instead of the working directory: a config file's ``sqlite:///keys.db`` means the
+    file next to it. Any other URL (absolute, ``~``, ``:memory:``, PostgreSQL, or one
+    :func:`resolve_database_url` refuses) is returned as it is."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme.lower() not in _SQLITE_SCHEMES or not rest.startswith("/"):
+        return url
+    target, mark, query = rest[1:].partition("?")
+    plain = unquote(target)
+    if not plain or plain == MEMORY or os.path.isabs(os.path.expanduser(plain)):
+        return url
+    # base quoted: a "?" or "%" in a directory name must not end or change the path
+    return f"{scheme}:///{quote(os.path.join(base, plain))}{mark}{query}"
+
+
 def _bad(field: str, url: str, why: str) -> ConfigurationError:
     return ConfigurationError(
         f"{field}: database URL {display_url(url)!r} {why} (expected sqlite:////abs/path.db, "
@@ -114,7 +131,8 @@ def _sqlite(rest: str, url: str, field: str, *, is_default: bool) -> ResolvedUrl
     if not target:
         raise _bad(field, url, "names no file")
     if target != MEMORY:
-        # A relative path is taken from the working directory, shown resolved in db.url.
+        # A relative path is taken from the working directory (a config file's are made
+        # absolute from its directory first, by rebase_sqlite_url), shown resolved.
         target = os.path.abspath(os.path.expanduser(target))
     return ResolvedUrl(
         dialect="sqlite",
