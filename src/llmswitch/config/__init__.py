@@ -51,8 +51,10 @@ validates it and returns a :class:`Config`. Every problem is a :class:`Configura
 that names the file, the line and the key; secret values never appear in one.
 
 The package: ``_types`` (:class:`Config`), ``_loading`` (finding the file, ``${VAR}``),
-``_validate`` (the validator), ``_toml_lines`` (where each key is written). The settings
-types come from the layers they configure and are re-exported here: ``ProviderConfig``
+``_validate`` (the validator), ``_values`` (single values: numbers against their bounds,
+the KEK URI), ``_spec`` (the file's shape and bounds, also the JSON Schema's),
+``_toml_lines`` (where each key is written). The settings types come from the layers
+they configure and are re-exported here: ``ProviderConfig``
 (:mod:`llmswitch.providers.settings`), ``Deployment``/``ModelGroup``
 (:mod:`llmswitch.middleware.groups`). Built-in provider ids, kinds and environment
 prefixes come from the provider registry (:mod:`llmswitch.providers.registry`).
