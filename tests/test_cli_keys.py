@@ -348,6 +348,33 @@ def test_only_storage_and_keys_must_validate_to_manage_keys(
     assert code == 1 and "keys.kek" in err
 
 
+def test_relative_paths_in_the_file_are_the_file_directory_s(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    # add loads the whole file, list/remove/rotate only [storage]/[keys]: both must find
+    # the same database and key file next to the config, from any working directory.
+    setup = tmp_path / "setup"
+    setup.mkdir()
+    (setup / "master.key").write_text(NEW_MASTER + "\n")
+    (setup / "master.key").chmod(0o600)
+    config = setup / "llmswitch.toml"
+    config.write_text(
+        '[storage]\ndatabase_url = "sqlite:///keys.db"\n\n[keys]\nkek = "local:master.key"\n'
+    )
+    for name in ("LLMSWITCH_DATABASE_URL", "LLMSWITCH_MASTER_KEY", "LLMSWITCH_KEK"):
+        monkeypatch.delenv(name, raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert (
+        add(capsys, monkeypatch, GOOD, "openai", "--no-validate", "--config", str(config))[0] == 0
+    )
+    [entry] = listed(capsys, "--config", str(config))
+    assert run(capsys, "keys", "rotate", "--config", str(config))[0] == 0
+    assert (setup / "keys.db").exists() and list(elsewhere.iterdir()) == []
+    assert secret_of(f"sqlite:///{setup / 'keys.db'}", entry["id"], master=NEW_MASTER) == GOOD
+
+
 def test_with_gcp_kms(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str,
 ) -> None:  # fmt: skip
