@@ -3,6 +3,8 @@ same response as add() event by event, for every kind of event and any batching.
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -43,12 +45,15 @@ def _one_by_one(events: list) -> Accumulator:
     return acc
 
 
-@given(st.lists(st.integers(min_value=0, max_value=len(EVENTS)), max_size=6), st.integers(0, len(EVENTS)))
+@given(
+    st.lists(st.integers(min_value=0, max_value=len(EVENTS)), max_size=6),
+    st.integers(0, len(EVENTS)),
+)
 def test_add_all_in_any_batches_equals_add(cuts: list[int], stop: int) -> None:
     events = EVENTS[:stop]
     bounds = sorted({0, len(events), *(c for c in cuts if c <= len(events))})
     acc = Accumulator("p", "m")
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         acc.add_all(events[lo:hi])
     want = _one_by_one(events)
     assert acc.snapshot() == want.snapshot()
@@ -60,7 +65,11 @@ def test_the_whole_stream_folds_to_its_response() -> None:
     acc.add_all(EVENTS)
     r = acc.snapshot()
     assert (r.id, r.model, r.text, r.refusal, r.finish_reason) == (
-        "msg_1", "model-x", "Hello, world!", "no", "tool_calls",
+        "msg_1",
+        "model-x",
+        "Hello, world!",
+        "no",
+        "tool_calls",
     )
     assert r.reasoning == "think more"
     assert [c.name for c in r.tool_calls] == ["lookup"]
