@@ -198,11 +198,7 @@ class Database:
     def close(self) -> None:
         """Release every pooled connection. The Database may be used again afterwards
         (engines are made anew)."""
-        with self._lock:
-            engine, self._engine = self._engine, None
-            async_engine, self._async_engine = self._async_engine, None
-            loop, self._async_loop = self._async_loop, None
-            guard, self._async_guard = self._async_guard, None
+        engine, async_engine, loop, guard = self._detach()
         if engine is not None:
             engine.dispose()
         if async_engine is not None:
@@ -214,11 +210,7 @@ class Database:
                 async_engine.sync_engine.dispose(close=False)
 
     async def aclose(self) -> None:
-        with self._lock:
-            engine, self._engine = self._engine, None
-            async_engine, self._async_engine = self._async_engine, None
-            loop, self._async_loop = self._async_loop, None
-            guard, self._async_guard = self._async_guard, None
+        engine, async_engine, loop, guard = self._detach()
         if engine is not None:
             engine.dispose()
         if async_engine is not None:
@@ -226,6 +218,16 @@ class Database:
                 await guard.aclose()  # disposes the engine
             else:
                 async_engine.sync_engine.dispose(close=False)
+
+    def _detach(self) -> tuple[Any, Any, Any, Any]:
+        """Take the engines (and the async one's loop and guard) off this Database, so
+        the next use makes new ones; closing them is the caller's."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+            async_engine, self._async_engine = self._async_engine, None
+            loop, self._async_loop = self._async_loop, None
+            guard, self._async_guard = self._async_guard, None
+        return engine, async_engine, loop, guard
 
     def __enter__(self) -> Database:
         return self
