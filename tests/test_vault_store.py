@@ -212,6 +212,36 @@ def test_only_an_active_key_can_be_replaced(vault: KeyVault, database: Database)
     assert len([e for e in audit(database) if e.action == "key.replace"]) == 2
 
 
+def test_a_replacement_racing_another_is_refused(
+    vault: KeyVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another writer replaces the key between this transaction's read of its status and
+    # its update (PostgreSQL READ COMMITTED lets both proceed): the update must not apply.
+    from llmswitch.keys import _records
+
+    old = vault.add("openai", SHARED_KEY)
+    real = _records.insert_key
+
+    def racing(conn, *args):  # type: ignore[no-untyped-def]
+        class Racing:
+            def __getattr__(self, name: str) -> object:
+                return getattr(conn, name)
+
+            def execute(self, statement, *more, **kw):  # type: ignore[no-untyped-def]
+                if getattr(statement, "is_update", False):
+                    retire = update(provider_keys).where(provider_keys.c.id == old.id)
+                    conn.execute(retire.values(status="retiring", retire_at=1))
+                return conn.execute(statement, *more, **kw)
+
+        return real(Racing(), *args)
+
+    monkeypatch.setattr(_records, "insert_key", racing)
+    with pytest.raises(KeyVaultError, match=f"key {old.id} was replaced meanwhile"):
+        vault.add("openai", "sk-proj-shared-new-000000000000", replace=old.id, window=60)
+    monkeypatch.setattr(_records, "insert_key", real)
+    assert [(r.id, r.status) for r in vault.list()] == [(old.id, "active")]  # rolled back
+
+
 def test_a_window_beyond_a_year_is_refused(vault: KeyVault) -> None:
     old = vault.add("openai", SHARED_KEY)
     for window in (99999999999999 * 86400.0, 366 * 86400.0 + 1):

@@ -199,11 +199,17 @@ def insert_key(
                 f"key {old_id} is {state} (already replaced); only an active key can be "
                 "replaced: replace its replacement instead"
             )
-        conn.execute(
+        # Conditional on the status read above: of two concurrent replacements of one
+        # key (PostgreSQL READ COMMITTED), the second updates nothing and is refused.
+        retired = conn.execute(
             update(provider_keys)
-            .where(provider_keys.c.id == old_id)
+            .where(provider_keys.c.id == old_id, provider_keys.c.status == ACTIVE)
             .values(status=RETIRING, retire_at=retire_at, updated_at=now)
         )
+        if retired.rowcount != 1:
+            raise KeyVaultError(
+                f"key {old_id} was replaced meanwhile; only an active key can be replaced"
+            )
     values = {
         "id": ref.id,
         "provider": ref.provider,
