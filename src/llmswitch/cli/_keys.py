@@ -216,10 +216,16 @@ def run_keys(args: argparse.Namespace) -> int:
         # Only add creates the database: a mistyped URL must not become an empty vault
         # that reports "no keys stored".
         if command != "add" and not vault.db.status().exists:
-            return fail(
+            missing = (
                 f"the database {vault.db.url} does not exist (not created yet): no keys "
                 "are stored there (`llmswitch keys add` creates it)"
             )
+            if command == "list":  # an empty list, truthfully: exit 0, the URL shown
+                if args.format == "json":
+                    sys.stdout.write("[]\n")
+                print(f"no keys stored: {missing}", file=sys.stderr)
+                return 0
+            return fail(missing)
         if command == "add":
             return _add(vault, config, args)
         if command == "list":
