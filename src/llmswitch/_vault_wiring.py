@@ -66,6 +66,7 @@ RETRY_OPEN = 5.0  # seconds between attempts to open a vault that failed to open
 # What a vault is opened from: a reload keeps the vault when these are unchanged.
 _ENV = (
     "LLMSWITCH_KEK", "LLMSWITCH_MASTER_KEY", "LLMSWITCH_GCP_KMS_ENDPOINT",
+    "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL",  # where the AWS KMS client connects
     "LLMSWITCH_MASTER_KEY_PREVIOUS", "LLMSWITCH_DATABASE_URL", "LLMSWITCH_HOME",
 )  # fmt: skip
 
