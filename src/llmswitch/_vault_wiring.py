@@ -40,6 +40,7 @@ from .keys.pool import USER_KEY_STATE, Binder, KeyPool, KeyRotation, bind_http
 from .middleware._drive import Op, Script
 from .middleware.base import Call, Middleware
 from .middleware.breaker import CircuitBreaker
+from .middleware.groups import key_owner
 from .middleware.retry import Retry
 from .providers.runtime import Provider
 from .wire import Secret
@@ -191,7 +192,8 @@ class VaultHandle:
 def no_key(pid: str, missing: str) -> ConfigurationError:
     """No key configured and none stored: what to set, or what to store."""
     return ConfigurationError(
-        f"{missing}; or store one in the key vault: `llmswitch keys add {pid}`", provider=pid
+        f"{missing}; or store one in the key vault: `llmswitch keys add {key_owner(pid)}`",
+        provider=pid,
     )
 
 
@@ -213,7 +215,7 @@ class StoredKey(Secret):
     def get(self) -> str:
         if not self._handle.loaded:
             self._handle.load()
-        keys = self._handle.shared(self._pid)
+        keys = self._handle.shared(key_owner(self._pid))
         if not keys:
             raise no_key(self._pid, self._missing)
         return keys[0].get()
@@ -254,8 +256,8 @@ class VaultKeyRotation(KeyRotation):
             pool._extra = self._shared_of(pool.provider_id)
 
     def _shared_of(self, pid: str) -> Callable[[], tuple[Secret, ...]]:
-        shared = self._handle.shared
-        return lambda: shared(pid)
+        shared, owner = self._handle.shared, key_owner(pid)  # derived endpoints: their provider's
+        return lambda: shared(owner)
 
     @classmethod
     def adopt(cls, rotation: KeyRotation, **options: Any) -> VaultKeyRotation:
@@ -273,7 +275,7 @@ class VaultKeyRotation(KeyRotation):
         if pool is None:
             if provider.id in self._vault_only:
                 return self._vault_keyed(call)
-            if not self._handle.shared(provider.id):
+            if not self._handle.shared(key_owner(provider.id)):
                 return None
             pool = self._pool(provider)
         return self._rotate(pool, call)

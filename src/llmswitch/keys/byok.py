@@ -43,6 +43,7 @@ from ..middleware.base import (
     Middleware,
     StreamHandler,
 )
+from ..middleware.groups import key_owner
 from ..providers.runtime import Provider
 from ..wire import Secret
 from .pool import KEY_STATE, USER_KEY_STATE, Binder, bind_http, fingerprint
@@ -135,15 +136,16 @@ class UserKeys(Middleware):
         user = call.request.user
         if user is None:
             return call
-        secret = self.vault.lookup(call.provider.id, user)
+        owner = key_owner(call.provider.id)  # a model group's derived endpoint: its provider's
+        secret = self.vault.lookup(owner, user)
         if secret is None:
             if self.require_user_keys:
                 raise UserKeyRequiredError(
-                    f"user {user!r} has no key for provider {call.provider.id!r}, and this "
+                    f"user {user!r} has no key for provider {owner!r}, and this "
                     "deployment requires users to bring their own: add one with "
-                    f"`llmswitch keys add {call.provider.id} --user {user}`",
+                    f"`llmswitch keys add {owner} --user {user}`",
                     user=user,
-                    provider=call.provider.id,
+                    provider=owner,
                 )
             return call
         return self._with_key(call, secret)

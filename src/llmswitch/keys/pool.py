@@ -214,10 +214,12 @@ class KeyPool:
     def _order(self, retrying: bool) -> list[_Key]:
         keys = self._follow() if self._extra is not None else self._keys
         if not keys:
+            from ..middleware.groups import key_owner  # a derived endpoint: its provider's keys
+
             raise ConfigurationError(
                 f"provider {self.provider_id!r} has no API key: none is configured and the "
                 f"key vault holds no shared key for it (add one: `llmswitch keys add "
-                f"{self.provider_id}`)",
+                f"{key_owner(self.provider_id)}`)",
                 provider=self.provider_id,
             )
         if self.strategy == "least-used":

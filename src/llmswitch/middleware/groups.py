@@ -29,6 +29,7 @@ __all__ = [
     "ModelGroup",
     "Reader",
     "derive_group",
+    "key_owner",
 ]
 
 STRATEGIES: tuple[str, ...] = ("ordered", "weighted", "least-busy", "lowest-latency", "lowest-cost")
@@ -105,6 +106,14 @@ class Reader(Protocol):
     def timeout(self, value: Any, path: KeyPath) -> Timeout: ...
     def type_name(self, value: Any) -> str: ...
     def source(self, path: KeyPath) -> str: ...
+
+
+def key_owner(provider_id: str) -> str:
+    """The provider whose keys ``provider_id`` uses: a deployment's derived provider
+    ``<provider>@<group>#<n>`` is ``<provider>`` with another endpoint, so a user's
+    stored key and the stored shared keys of ``<provider>`` are its keys too (they are
+    stored, and the CLI takes them, under ``<provider>``; ``@`` is never in an id)."""
+    return provider_id.partition("@")[0]
 
 
 def derive_group(

@@ -1,0 +1,99 @@
+"""Which key a vault-wired client sends (R2 findings): model-group endpoints,
+calls outside the chat pipeline (embed, count_tokens, list_models), the caller's own
+pools and users whose stored key cannot be opened. The loopback upstream records the
+key that arrived; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmswitch import Client
+from llmswitch.errors import UserKeyRequiredError
+from llmswitch.keys.vault import KeyVault
+from tests.support.loopback import Loopback
+from tests.support.openai import fixture
+from tests.support.upstreams import OPENAI
+
+ENV_KEY = "sk-proj-environment-0123456789abcdef"
+ALICE = "sk-proj-alice-own-key-0123456789abcd"
+SHARED = "sk-proj-vault-shared-0123456789abcd"
+MODEL = "openai/gpt-4o-mini"
+HI = [{"role": "user", "content": "Hi"}]
+MASTER = {"LLMSWITCH_MASTER_KEY": base64.b64encode(bytes([7]) * 32).decode()}
+CHAT = "/v1/chat/completions"
+
+
+@pytest.fixture
+def seeded(database_url: str) -> Iterator[KeyVault]:
+    """alice's own key and one shared key for openai."""
+    with KeyVault(database_url, env=MASTER, refresh=0) as v:
+        v.add("openai", ALICE, user="alice")
+        v.add("openai", SHARED)
+        yield v
+
+
+def env(loopback: Loopback, database_url: str, key: str | None = ENV_KEY) -> dict[str, str]:
+    base = OPENAI.env(loopback, key=key or "")
+    if key is None:
+        del base["OPENAI_API_KEY"]
+    return {**base, **MASTER, "LLMSWITCH_DATABASE_URL": database_url}
+
+
+def used_key(loopback: Loopback, at: int = -1) -> str:
+    return loopback.requests[at].headers["authorization"].removeprefix("Bearer ")
+
+
+def group_file(tmp_path: Path, loopback: Loopback, keys: str = "") -> Path:
+    """A model group whose one deployment has its own base_url: a derived provider
+    ``openai@g#0``."""
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(
+        f"{keys}[models.g]\n[[models.g.deployments]]\nmodel = \"{MODEL}\"\n"
+        f'base_url = "{loopback.url}/v1"\n'
+    )
+    return path
+
+
+def test_a_group_endpoint_with_its_own_base_url_uses_its_providers_user_keys(
+    seeded: KeyVault, loopback: Loopback, database_url: str, tmp_path: Path
+) -> None:
+    """R2 #2: the derived provider ``openai@g#0`` is openai at another URL."""
+    config = group_file(tmp_path, loopback, "[keys]\nrequire_user_keys = true\n")
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    with Client(config=config, env=env(loopback, database_url), max_retries=0) as client:
+        client.chat("g", HI, user="alice")
+        assert used_key(loopback) == ALICE
+        with pytest.raises(Exception) as info:
+            client.chat("g", HI, user="bob")
+    errors = getattr(info.value, "errors", [info.value])
+    assert all(isinstance(e, UserKeyRequiredError) for e in errors), errors
+    assert "llmswitch keys add openai --user bob" in str(errors[0])
+    assert errors[0].provider == "openai"
+    assert len(loopback.requests) == 1
+
+
+def test_a_group_endpoint_with_its_own_base_url_uses_its_providers_shared_keys(
+    seeded: KeyVault, loopback: Loopback, database_url: str, tmp_path: Path
+) -> None:
+    config = group_file(tmp_path, loopback)
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    # No OPENAI_API_KEY: the stored shared key of openai configures the endpoint.
+    with Client(config=config, env=env(loopback, database_url, key=None)) as client:
+        client.chat("g", HI)
+        assert used_key(loopback) == SHARED
+        client.chat("g", HI, user="bob")  # no key of his own, not required: shared
+        assert used_key(loopback) == SHARED
+        client.chat("g", HI, user="alice")
+        assert used_key(loopback) == ALICE
+    # With an environment key too, the stored shared key joins its pool.
+    with Client(config=config, env=env(loopback, database_url), max_retries=0) as client:
+        assert client._core.vault is not None
+        client._core.vault.load()
+        n = len(loopback.requests)
+        for _ in range(4):
+            client.chat("g", HI, user="bob")
+        assert {used_key(loopback, i) for i in range(n, n + 4)} == {ENV_KEY, SHARED}
