@@ -52,7 +52,7 @@ def group_file(tmp_path: Path, loopback: Loopback, keys: str = "") -> Path:
     ``openai@g#0``."""
     path = tmp_path / "llmswitch.toml"
     path.write_text(
-        f"{keys}[models.g]\n[[models.g.deployments]]\nmodel = \"{MODEL}\"\n"
+        f'{keys}[models.g]\n[[models.g.deployments]]\nmodel = "{MODEL}"\n'
         f'base_url = "{loopback.url}/v1"\n'
     )
     return path
@@ -97,3 +97,37 @@ def test_a_group_endpoint_with_its_own_base_url_uses_its_providers_shared_keys(
         for _ in range(4):
             client.chat("g", HI, user="bob")
         assert {used_key(loopback, i) for i in range(n, n + 4)} == {ENV_KEY, SHARED}
+
+
+def test_the_callers_own_pool_extra_keys_stay_when_the_vault_joins(
+    seeded: KeyVault, loopback: Loopback, database_url: str, tmp_path: Path
+) -> None:
+    """R2 #6: a KeyPool(extra=...) in middleware= keeps its extra keys, the vault's
+    shared keys join after them, and a reload onto another vault replaces only the
+    vault's part (the previous vault's keys do not linger)."""
+    from llmswitch.keys import KeyPool, KeyRotation
+    from llmswitch.wire import Secret
+
+    own, extra = "sk-proj-pool-own-key-0123456789abc", "sk-proj-pool-extra-0123456789abcd"
+    mine = (Secret(extra),)
+    pool = KeyPool("openai", [own], extra=lambda: mine)
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("[keys]\nrefresh = 60\n")
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    settings = env(loopback, database_url)
+    with Client(
+        config=config, env=settings, middleware=[KeyRotation(pool)], max_retries=0
+    ) as client:
+        assert client._core.vault is not None
+        client._core.vault.load()
+        for _ in range(6):
+            client.chat(MODEL, HI)
+        assert {used_key(loopback, i) for i in range(6)} == {own, extra, SHARED}
+        seeded.remove(next(r.id for r in seeded.list(provider="openai") if r.user is None))
+        config.write_text("[keys]\nrefresh = 30\n")  # other vault settings: a new vault
+        client.reload()
+        assert client._core.vault is not None
+        client._core.vault.load()
+        for _ in range(6):
+            client.chat(MODEL, HI)
+        assert {used_key(loopback, i) for i in range(6, 12)} == {own, extra}

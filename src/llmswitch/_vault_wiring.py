@@ -230,6 +230,33 @@ class StoredKey(Secret):
         return id(self)
 
 
+class _VaultExtra:
+    """A pool's ``extra`` once the vault joins it: the caller's own ``extra`` (kept: a
+    ``KeyPool(extra=...)`` passed in ``middleware=``), then the vault's shared keys. It
+    returns the same tuple while neither part changed, as :class:`KeyPool` expects."""
+
+    __slots__ = ("_last", "own", "vault")
+
+    def __init__(
+        self,
+        own: Callable[[], tuple[Secret, ...]] | None,
+        vault: Callable[[], tuple[Secret, ...]],
+    ) -> None:
+        self.own = own
+        self.vault = vault
+        self._last: tuple[Any, Any, tuple[Secret, ...]] = (None, None, ())
+
+    def __call__(self) -> tuple[Secret, ...]:
+        own = self.own() if self.own is not None else ()
+        vault = self.vault()
+        last = self._last
+        if own is last[0] and vault is last[1]:
+            return last[2]
+        both = own + vault if own and vault else own or vault  # duplicates: the pool drops
+        self._last = (own, vault, both)  # one swap: a concurrent reader sees old or new
+        return both
+
+
 class VaultKeyRotation(KeyRotation):
     """:class:`KeyRotation` whose pools follow the vault's shared keys: a configured
     pool gets the stored shared keys after its own; a provider without a configured
@@ -253,7 +280,10 @@ class VaultKeyRotation(KeyRotation):
         self._store = store
         self._making = threading.Lock()
         for pool in self.pools.values():
-            pool._extra = self._shared_of(pool.provider_id)
+            own = pool._extra
+            if isinstance(own, _VaultExtra):  # adopted before (a reload): a new vault part
+                own = own.own
+            pool._extra = _VaultExtra(own, self._shared_of(pool.provider_id))
 
     def _shared_of(self, pid: str) -> Callable[[], tuple[Secret, ...]]:
         shared, owner = self._handle.shared, key_owner(pid)  # derived endpoints: their provider's
