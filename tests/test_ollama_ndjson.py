@@ -35,6 +35,21 @@ def decode(pieces: list[bytes]) -> list[bytes]:
     return out
 
 
+def decode_lines(pieces: list[bytes]) -> list[bytes]:
+    d = NDJSONDecoder()
+    out: list[bytes] = []
+    for p in pieces:
+        out.extend(d.feed_lines(p))
+    out.extend(d.close())
+    return out
+
+
+def test_feed_lines_keeps_the_blank_lines_of_a_read() -> None:
+    d = NDJSONDecoder()
+    assert d.feed_lines(b'{"a":1}\n\n \r\n{"b":2}\n{"c"') == [b'{"a":1}', b"", b" \r", b'{"b":2}']
+    assert d.feed(b':3}\n\n\n{"d":4}\n') == [b'{"c":3}', b'{"d":4}']
+
+
 def test_whole_and_byte_by_byte() -> None:
     assert decode([STREAM]) == EXPECTED
     assert decode(byte_by_byte(STREAM)) == EXPECTED
@@ -80,3 +95,8 @@ def test_lines_are_the_non_blank_ones_however_cut(line_parts: bytes, cuts: list[
     expected = [line for line in data.split(b"\n") if line and not line.isspace()]
     assert decode(pieces) == expected
     assert decode([data]) == expected
+    # feed_lines: the same lines, blank ones possibly among them (never a line cut).
+    for reads in (pieces, [data]):
+        raw = decode_lines(reads)
+        assert [line for line in raw if not line.isspace() and line] == expected
+        assert all(line in data.split(b"\n") or line.isspace() for line in raw)

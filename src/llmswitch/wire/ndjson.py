@@ -23,6 +23,15 @@ class NDJSONDecoder(_LineBuffer):
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The complete, non-blank lines in ``chunk`` (plus what earlier reads left over)."""
+        lines = self.feed_lines(chunk)
+        # strip() is empty exactly for blank lines, and returns a line without
+        # surrounding whitespace as it is: the filter runs in C.
+        return list(filter(bytes.strip, lines))
+
+    def feed_lines(self, chunk: bytes) -> list[bytes]:
+        """The complete lines, as :meth:`feed`, but blank (empty or whitespace-only)
+        ones may be among them: for a caller whose JSON parser rejects those anyway
+        and can skip them then, without the copy of the list that filtering costs."""
         if self._buf:
             if b"\n" not in chunk:  # still inside one long line: copy nothing yet
                 self._hold(chunk)
@@ -47,9 +56,7 @@ class NDJSONDecoder(_LineBuffer):
         # A long unfinished tail is caught by the next feed (or close).
         lines = chunk.split(b"\n")
         lines.pop()  # the unfinished tail, kept above
-        # strip() is empty exactly for blank lines, and returns a line without
-        # surrounding whitespace as it is: the filter runs in C.
-        return list(filter(bytes.strip, lines))
+        return lines
 
     def close(self) -> list[bytes]:
         """End of input: a last line without its ``\\n`` still counts."""

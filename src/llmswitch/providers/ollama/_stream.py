@@ -56,7 +56,7 @@ class OllamaStreamParser(StreamParser):
         self._done = False
 
     def _feed(self, data: bytes, out: list[Event]) -> None:
-        lines = self._lines.feed(data)
+        lines = self._lines.feed_lines(data)  # blank lines are skipped in _lines_of
         if lines and not self._done:
             try:  # here, not in a helper: real streams come a line per read
                 self._lines_of(lines, out, False)
@@ -80,7 +80,8 @@ class OllamaStreamParser(StreamParser):
     # ------------------------------------------------------------------ internals
 
     def _shape_error(self, exc: BaseException, lines: list[bytes]) -> ProviderError:
-        return malformed(self._request, shape_problem(exc), b"\n".join(lines))
+        shown = b"\n".join(filter(bytes.strip, lines))  # without the blank ones
+        return malformed(self._request, shape_problem(exc), shown)
 
     def _lines_of(self, lines: list[bytes], out: list[Event], at_eof: bool) -> None:
         append = out.append
