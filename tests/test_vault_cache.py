@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from llmswitch.errors import StorageError
+from llmswitch.errors import KEKUnavailableError, StorageError
 from llmswitch.keys.vault import KeyVault
 from llmswitch.storage.sql import Database
 from tests.support.kms import FakeGcpKms, fake_gcp_kms
@@ -145,7 +145,8 @@ def test_kms_outage_serves_cached_keys_up_to_max_stale(
 
         clock.now += 200  # now 630 s since the last decryption: over max_stale
         vault.refresh()
-        assert vault.lookup("gemini", "alice") is None
+        with pytest.raises(KEKUnavailableError):  # hers, unusable now: not "no key"
+            vault.lookup("gemini", "alice")
 
         kms.status = None  # KMS is back
         vault.refresh()
@@ -165,7 +166,8 @@ def test_a_key_added_during_a_kms_outage_is_not_served_until_kms_answers(
         writer.add("gemini", KEY, user="alice")
         kms.status = 503
         reader.refresh()
-        assert reader.lookup("gemini", "alice") is None
+        with pytest.raises(KEKUnavailableError):  # never served, never taken for "no key"
+            reader.lookup("gemini", "alice")
         kms.status = None
         reader.refresh()
         assert reader.lookup("gemini", "alice") is not None

@@ -8,12 +8,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmswitch import Client
-from llmswitch.errors import UserKeyRequiredError
+from llmswitch.errors import KeyDecryptionError, UserKeyRequiredError
 from llmswitch.keys.vault import KeyVault
+from llmswitch.storage.sql import Database
 from tests.support.loopback import Loopback
 from tests.support.openai import fixture
 from tests.support.upstreams import OPENAI
@@ -131,3 +133,51 @@ def test_the_callers_own_pool_extra_keys_stay_when_the_vault_joins(
         for _ in range(6):
             client.chat(MODEL, HI)
         assert {used_key(loopback, i) for i in range(6, 12)} == {own, extra}
+
+
+def _tamper(database: Database, key_id: str) -> None:
+    from sqlalchemy import select, update
+
+    from llmswitch.storage.sql.schema import provider_keys
+
+    def flip(conn: Any) -> None:
+        row = conn.execute(select(provider_keys).where(provider_keys.c.id == key_id)).one()
+        changed = bytes([row.ciphertext[0] ^ 1]) + row.ciphertext[1:]
+        conn.execute(
+            update(provider_keys).where(provider_keys.c.id == key_id).values(ciphertext=changed)
+        )
+
+    database.run(flip)
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_user_whose_stored_key_cannot_be_opened_gets_that_error_not_the_shared_key(
+    seeded: KeyVault,
+    database: Database,
+    loopback: Loopback,
+    database_url: str,
+    tmp_path: Path,
+    required: bool,
+) -> None:
+    """R2 #12: alice's record is altered. Her calls fail with KeyDecryptionError naming
+    the record (never her key or the shared one), with or without require_user_keys;
+    nothing is sent for her; others are served as before."""
+    alice = next(r for r in seeded.list(provider="openai") if r.user == "alice")
+    _tamper(database, alice.id)
+    config = tmp_path / "llmswitch.toml"
+    config.write_text(f"[keys]\nrequire_user_keys = {str(required).lower()}\n")
+    loopback.route("POST", CHAT, fixture("chat_text.json"))
+    with Client(config=config, env=env(loopback, database_url), max_retries=0) as client:
+        with pytest.raises(KeyDecryptionError) as info:
+            client.chat(MODEL, HI, user="alice")
+        assert info.value.record_id == alice.id and alice.id in str(info.value)
+        assert ALICE not in str(info.value) and SHARED not in str(info.value)
+        assert loopback.requests == []
+        client.chat(MODEL, HI)  # the platform's own call
+        assert used_key(loopback) in (ENV_KEY, SHARED)
+        # a new key of hers that opens serves her again
+        seeded.add("openai", "sk-proj-alice-second-0123456789abcd", user="alice")
+        assert client._core.vault is not None and client._core.vault.vault is not None
+        client._core.vault.vault.refresh()
+        client.chat(MODEL, HI, user="alice")
+        assert used_key(loopback) == "sk-proj-alice-second-0123456789abcd"

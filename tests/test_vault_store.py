@@ -331,7 +331,9 @@ def test_an_undecryptable_row_is_left_out_of_the_index(
     bad = vault.add("openai", ALICE_KEY, user="alice")
     _set(database, bad.id, ciphertext=_flip(_row(database, bad.id).ciphertext))
     vault.load()
-    assert vault.lookup("openai", "alice") is None  # never garbage
+    with pytest.raises(KeyDecryptionError) as info:  # never garbage, never "no key"
+        vault.lookup("openai", "alice")
+    assert info.value.record_id == bad.id and ALICE_KEY not in str(info.value)
     assert [s.get() for s in vault.shared("openai")] == [SHARED_KEY]
     assert any(bad.id in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     assert good.id

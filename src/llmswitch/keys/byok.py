@@ -18,7 +18,9 @@ attempt alone. A user without a key for the provider, and a call with no ``user`
 get the shared key or pool as before — unless ``require_user_keys``, where a user
 without a key fails with :class:`~llmswitch.errors.UserKeyRequiredError` before
 anything is sent (calls with no ``user`` still use the shared key: they are the
-platform's own).
+platform's own). A user whose stored key exists but cannot be opened (altered, another
+KEK, the KMS down past ``max_stale``) gets that error (:class:`~llmswitch.errors.KeyDecryptionError`
+naming the record, or :class:`~llmswitch.errors.KEKUnavailableError`), never the shared key.
 
 Shared keys stored in the vault join a provider's pool through
 :meth:`KeyVault.shared`, e.g. ``KeyPool("openai", env_keys, extra=lambda:

@@ -47,7 +47,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import ConfigurationError, KEKUnavailableError, KeyDecryptionError, LLMError
+from ..errors import (
+    ConfigurationError,
+    KEKUnavailableError,
+    KeyDecryptionError,
+    KeyVaultError,
+    LLMError,
+)
 from ..middleware._drive import Op, Ops, arun, run
 from ..wire import Secret
 from . import _records as rec
@@ -110,15 +116,32 @@ class _Cached:
 
 
 class _Index:
-    """What lookups read; replaced whole on each refresh (readers never lock)."""
+    """What lookups read; replaced whole on each refresh (readers never lock).
+    ``failed``: users whose stored key for a provider exists but cannot be opened now
+    (and who have no other usable one) -> the error their calls get."""
 
-    __slots__ = ("shared", "users")
+    __slots__ = ("failed", "shared", "users")
 
     def __init__(
-        self, users: dict[tuple[str, str], Secret], shared: dict[str, tuple[Secret, ...]]
+        self,
+        users: dict[tuple[str, str], Secret],
+        shared: dict[str, tuple[Secret, ...]],
+        failed: dict[tuple[str, str], KeyVaultError] | None = None,
     ) -> None:
         self.users = users
         self.shared = shared
+        self.failed = failed or {}
+
+
+def _user_key_failed(exc: KeyVaultError, provider: str, user: str) -> KeyVaultError:
+    """A fresh error for each call of a user whose key cannot be opened (one instance
+    raised again and again would keep growing its traceback)."""
+    message = f"the stored key of user {user!r} for provider {provider!r}: {exc.message}"
+    if isinstance(exc, KeyDecryptionError):
+        return KeyDecryptionError(message, record_id=exc.record_id, provider=provider)
+    if isinstance(exc, KEKUnavailableError):
+        return KEKUnavailableError(message, kek=exc.kek, provider=provider)
+    return KeyVaultError(message, provider=provider)
 
 
 def _thread(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -413,11 +436,21 @@ class KeyVault:
         return self._loaded
 
     def lookup(self, provider: str, user: str | None = None) -> Secret | None:
-        """``user``'s own key for ``provider``, or ``None`` (no user, no key, or not
-        decryptable now). A dict read: needs :meth:`load` first."""
+        """``user``'s own key for ``provider``, or ``None`` (no user, or no key stored).
+        A user whose stored key cannot be opened now (altered or wrapped by another KEK:
+        :class:`~llmswitch.errors.KeyDecryptionError` naming the record; the KMS down
+        past ``max_stale``: :class:`~llmswitch.errors.KEKUnavailableError`) gets that
+        error, never ``None``: her calls must not fall back to the shared key. A dict
+        read: needs :meth:`load` first."""
         if user is None:
             return None
-        return self._index.users.get((provider, user))
+        index = self._index
+        secret = index.users.get((provider, user))
+        if secret is None and index.failed:
+            failed = index.failed.get((provider, user))
+            if failed is not None:
+                raise _user_key_failed(failed, provider, user)
+        return secret
 
     def shared(self, provider: str) -> tuple[Secret, ...]:
         """The shared (no user) keys of ``provider`` usable now, newest first."""
@@ -480,6 +513,7 @@ class KeyVault:
             cache: dict[str, _Cached] = {}
             outage: KEKUnavailableError | None = None
             usable: builtins.list[tuple[rec.KeyRecord, Secret]] = []
+            failed: builtins.list[tuple[rec.KeyRecord, KeyVaultError]] = []
             due = float("inf")
             for stored in rows:
                 record = stored.record
@@ -497,12 +531,14 @@ class KeyVault:
                         outage = exc
                         due = now  # try the KEK again at the next refresh
                         if held is None or now - held.at >= self.max_stale:
+                            failed.append((record, exc))
                             continue
                     except KeyDecryptionError as exc:
                         log.error(
                             "vault.undecryptable %s", exc.message,
                             extra={"event": "vault.undecryptable", "key_id": record.id},
                         )  # fmt: skip
+                        failed.append((record, exc))
                         continue
                     else:
                         held = _Cached(record.fingerprint, Secret(raw), now)
@@ -513,7 +549,7 @@ class KeyVault:
                     due = min(due, record.retire_at / 1000)
             self._cache = cache
             self._next_due = due
-            self._index = _build_index(usable)
+            self._index = _build_index(usable, failed)
             self._kek_outage(outage)
 
     def _kek_outage(self, outage: KEKUnavailableError | None) -> None:
@@ -578,7 +614,10 @@ class KeyVault:
         await self.aclose()
 
 
-def _build_index(usable: list[tuple[rec.KeyRecord, Secret]]) -> _Index:
+def _build_index(
+    usable: list[tuple[rec.KeyRecord, Secret]],
+    failed: list[tuple[rec.KeyRecord, KeyVaultError]],
+) -> _Index:
     # Active before retiring, then newest first: a user's replacement wins over the
     # key it replaces; both stay in the shared tuple during the window.
     def rank(item: tuple[rec.KeyRecord, Secret]) -> tuple[int, int]:
@@ -592,4 +631,10 @@ def _build_index(usable: list[tuple[rec.KeyRecord, Secret]]) -> _Index:
             shared.setdefault(record.provider, []).append(secret)
         else:
             users.setdefault((record.provider, record.user), secret)
-    return _Index(users, {p: tuple(s) for p, s in shared.items()})
+    # A user's key that cannot be opened fails her calls, unless another of hers opens.
+    broken = {
+        (record.provider, record.user): exc
+        for record, exc in failed
+        if record.user is not None and (record.provider, record.user) not in users
+    }
+    return _Index(users, {p: tuple(s) for p, s in shared.items()}, broken)
