@@ -4,10 +4,17 @@ threads, closing without blocking, and a collected client's threads ending."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
-from llmswitch._vault_wiring import settings_key
+import pytest
+
+from llmswitch._vault_wiring import VaultHandle, settings_key
 from llmswitch.config import Config
+from llmswitch.keys.vault import KeyVault
 
 MASTER = {"LLMSWITCH_MASTER_KEY": base64.b64encode(bytes([7]) * 32).decode()}
 
@@ -20,3 +27,45 @@ def test_the_aws_kms_endpoint_variables_reopen_the_vault_on_reload() -> None:
         before = settings_key(config, {**MASTER, name: "http://127.0.0.1:1"})
         after = settings_key(config, {**MASTER, name: "http://127.0.0.1:2"})
         assert before != after, name
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """The vault's first load waits until the test sets the event (set at teardown
+    too, so no opening thread is left waiting)."""
+    release = threading.Event()
+    real_load = KeyVault.load
+
+    def held_load(self: KeyVault) -> None:
+        assert release.wait(120)
+        real_load(self)
+
+    monkeypatch.setattr(KeyVault, "load", held_load)
+    yield release
+    release.set()
+
+
+def handle_for(database_url: str, text: str = "") -> VaultHandle:
+    config = Config(database_url=database_url, kek=None)
+    settings = {**MASTER, "LLMSWITCH_DATABASE_URL": database_url}
+    return VaultHandle(config, settings, settings_key(config, settings))
+
+
+async def test_async_waiters_for_the_first_load_hold_no_worker_thread(
+    database_url: str, held: threading.Event
+) -> None:
+    """Ten calls waiting for the vault leave the loop's default executor free: a job
+    given to it (getaddrinfo of a call without user=, say) runs at once."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=2))
+    handle = handle_for(database_url)
+    try:
+        waiters = [asyncio.ensure_future(handle.aload()) for _ in range(10)]
+        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(loop.run_in_executor(None, lambda: 42), 20) == 42
+        assert not any(w.done() for w in waiters)
+        held.set()
+        await asyncio.wait_for(asyncio.gather(*waiters), 60)
+        assert handle.loaded and handle.vault is not None
+    finally:
+        await handle.aclose()

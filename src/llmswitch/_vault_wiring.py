@@ -18,8 +18,9 @@ router tries gets its own provider's key):
 background thread started with the client (the SQL toolkit, driver and KMS client
 are imported there, never on ``import llmswitch`` and never on the event loop). A
 call that needs the vault before it is loaded (a call with ``user=``, or a provider
-whose only key is in the vault) waits for that first load, in a worker thread on the
-async paths, for at most :data:`LOAD_WAIT` seconds; calls that do not need it run at
+whose only key is in the vault) waits for that first load, on the async paths by
+awaiting a future the opening thread resolves (no worker thread per waiting call), for
+at most :data:`LOAD_WAIT` seconds; calls that do not need it run at
 once with the keys they have. After the first load the vault's own background
 refresh keeps the index fresh and a call only reads two dicts.
 
@@ -29,15 +30,16 @@ A client without a KEK imports nothing of this (``_core`` tests three settings).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ConfigurationError, KeyVaultError, LLMError
 from .keys.byok import UserKeys
 from .keys.pool import USER_KEY_STATE, Binder, KeyPool, KeyRotation, bind_http
-from .middleware._drive import Op, Script
+from .middleware._drive import Op, Ops, Script, arun, run
 from .middleware.base import Call, Middleware
 from .middleware.breaker import CircuitBreaker
 from .middleware.groups import key_owner
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOAD_WAIT",
+    "OutsideCalls",
     "StoredKey",
     "VaultHandle",
     "VaultKeyRotation",
@@ -58,6 +61,8 @@ __all__ = [
     "settings_key",
     "wire_layers",
 ]
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("llmswitch.keys.vault")
 
@@ -91,6 +96,10 @@ class VaultHandle:
         self.vault: KeyVault | None = None
         self._error: LLMError | None = None
         self._tried = threading.Event()  # the first attempt ended (loaded or failed)
+        # Async waiters for that: each a future on its own loop, resolved from the opening
+        # thread (call_soon_threadsafe), so a waiting call holds no worker thread.
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._waiters_lock = threading.Lock()
         self._closed = threading.Event()
         self._close_lock = threading.Lock()
         self._shut = False
@@ -126,7 +135,7 @@ class VaultHandle:
                         extra={"event": "vault.open_failed"},
                     )  # fmt: skip
                 self._error = error
-                self._tried.set()
+                self._tried_now()
                 self._closed.wait(RETRY_OPEN)
                 continue
             if self._closed.is_set():  # closed while loading: nobody will close it later
@@ -135,8 +144,17 @@ class VaultHandle:
             self.vault = vault
             self.loaded = True
             self._error = None
-            self._tried.set()
+            self._tried_now()
             return
+
+    def _tried_now(self) -> None:
+        """The first attempt ended: wake the waiters, blocking and async."""
+        with self._waiters_lock:
+            self._tried.set()
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits there
+                loop.call_soon_threadsafe(_wake, future)
 
     def _ready(self) -> None:
         if self.loaded:
@@ -153,8 +171,22 @@ class VaultHandle:
 
     async def aload(self) -> None:
         if not self.loaded:
-            await asyncio.to_thread(self._tried.wait, LOAD_WAIT)
+            await self._atried()
         self._ready()
+
+    async def _atried(self) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._waiters_lock:
+            if self._tried.is_set():
+                return
+            self._waiters.append((loop, future))
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, LOAD_WAIT)
+        finally:
+            with self._waiters_lock, contextlib.suppress(ValueError):
+                self._waiters.remove((loop, future))
 
     def lookup(self, provider: str, user: str | None = None) -> Secret | None:
         vault = self.vault
@@ -187,6 +219,11 @@ class VaultHandle:
         vault = self._closing()
         if vault is not None:
             await vault.aclose()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a waiter that gave up has cancelled it
+        future.set_result(None)
 
 
 def no_key(pid: str, missing: str) -> ConfigurationError:
@@ -358,3 +395,41 @@ def wire_layers(
     if not any(isinstance(m, UserKeys) for m in out):
         out.insert(at, UserKeys(handle, require_user_keys=require_user_keys))
     return out
+
+
+class OutsideCalls:
+    """The key of a call that runs outside the pipeline (``embed``, ``count_tokens``,
+    ``list_models``, ``health``) on a vault-wired client, chosen as the pipeline's
+    layers choose a chat attempt's: a call with ``user=`` runs with her stored key, or
+    fails before anything is sent, as :class:`UserKeys` decides (its ``key_for``);
+    anything else with the provider's own key (configured only by the vault: its
+    :class:`StoredKey`, once the vault's first load is done)."""
+
+    def __init__(self, users: UserKeys, rotation: VaultKeyRotation) -> None:
+        self.users = users
+        self.rotation = rotation
+
+    def call(self, provider: Provider, user: str | None, fn: Callable[[Any], _T]) -> _T:
+        """``fn(provider bound to the chosen key)``."""
+        return run(self._script(provider, user, fn, fn))  # type: ignore[no-any-return]
+
+    async def acall(
+        self, provider: Provider, user: str | None, fn: Callable[[Any], Awaitable[_T]]
+    ) -> _T:
+        """``await fn(provider bound to the chosen key)``; waits happen off the loop."""
+        return await arun(self._script(provider, user, fn, fn))  # type: ignore[no-any-return]
+
+    def _script(
+        self, provider: Provider, user: str | None, fn: Callable[..., Any], afn: Callable[..., Any]
+    ) -> Ops:
+        if user is not None:
+            source = self.users.vault
+            if not source.loaded:
+                yield Op(source.load, source.aload)
+            secret = self.users.key_for(provider.id, user)
+            if secret is not None:
+                return (yield Op(fn, afn, self.users.bound(provider, secret)[0]))
+        handle = self.rotation._handle
+        if not handle.loaded and provider.id in self.rotation._vault_only:
+            yield Op(handle.load, handle.aload)  # its failure is this call's error
+        return (yield Op(fn, afn, provider))
