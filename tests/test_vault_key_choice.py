@@ -181,3 +181,53 @@ def test_a_user_whose_stored_key_cannot_be_opened_gets_that_error_not_the_shared
         client._core.vault.vault.refresh()
         client.chat(MODEL, HI, user="alice")
         assert used_key(loopback) == "sk-proj-alice-second-0123456789abcd"
+
+
+def _carries(loopback: Loopback, key: str, at: int = -1) -> bool:
+    request = loopback.requests[at]
+    return key in str(dict(request.headers)) or key in request.path
+
+
+async def test_embed_and_count_tokens_take_the_users_key_or_refuse_her(
+    seeded: KeyVault, loopback: Loopback, database_url: str, tmp_path: Path
+) -> None:
+    """R2 #1: embed and count_tokens, which run outside the chat pipeline, choose the
+    key as chat does: the user's own, or UserKeyRequiredError before anything is sent."""
+    from llmswitch import AsyncClient
+    from tests.support.fixtures import Fixtures
+    from tests.support.upstreams import GEMINI
+
+    alice_gemini = "AIzaAliceOwnKey0123456789abcdefghij"
+    seeded.add("gemini", alice_gemini, user="alice")
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("[keys]\nrequire_user_keys = true\n")
+    count = "/v1beta/models/gemini-2.5-flash:countTokens"
+    loopback.route("POST", "/v1/embeddings", fixture("embed_openai_float.json"))
+    loopback.route("POST", count, Fixtures("gemini")("count_tokens.json"))
+    settings = {**env(loopback, database_url), **GEMINI.env(loopback)}
+    with Client(config=config, env=settings, max_retries=0) as client:
+        assert client.embed("openai/text-embedding-3-small", ["a", "b", "c"], user="alice").vectors
+        assert _carries(loopback, ALICE)
+        assert client.count_tokens("gemini/gemini-2.5-flash", HI, user="alice") > 0
+        assert _carries(loopback, alice_gemini)
+        n = len(loopback.requests)
+        with pytest.raises(UserKeyRequiredError):
+            client.embed("openai/text-embedding-3-small", "x", user="bob")
+        with pytest.raises(UserKeyRequiredError):
+            client.count_tokens("gemini/gemini-2.5-flash", HI, user="bob")
+        assert len(loopback.requests) == n
+        client.embed("openai/text-embedding-3-small", ["a", "b", "c"])  # the platform's own call
+        assert _carries(loopback, ENV_KEY)
+    async with AsyncClient(config=config, env=settings, max_retries=0) as aclient:
+        assert (
+            await aclient.embed("openai/text-embedding-3-small", ["a", "b", "c"], user="alice")
+        ).vectors
+        assert _carries(loopback, ALICE)
+        assert await aclient.count_tokens("gemini/gemini-2.5-flash", HI, user="alice") > 0
+        assert _carries(loopback, alice_gemini)
+        n = len(loopback.requests)
+        with pytest.raises(UserKeyRequiredError):
+            await aclient.embed("openai/text-embedding-3-small", "x", user="bob")
+        with pytest.raises(UserKeyRequiredError):
+            await aclient.count_tokens("gemini/gemini-2.5-flash", HI, user="bob")
+        assert len(loopback.requests) == n

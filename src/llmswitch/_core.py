@@ -4,7 +4,6 @@ clients stay about calling and iterating, and configuration reload has a home.""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import threading
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._client_args import check_max_retries, check_middleware, check_providers
 from .config import Config, ProviderConfig, load_config, snapshot_env
-from .errors import ConfigurationError, LLMError
+from .errors import ConfigurationError
 from .messages import (
     ChatRequest,
     EmbedRequest,
@@ -28,7 +27,7 @@ from .providers.runtime import CallContext, Provider
 from .wire import to_timeout
 
 if TYPE_CHECKING:
-    from ._vault_wiring import VaultHandle
+    from ._vault_wiring import OutsideCalls, VaultHandle
     from .middleware.retry import Retry
 
 __all__ = ["DEFAULT_MAX_RETRIES", "_Core", "_counter", "_unknown_option"]
@@ -129,6 +128,8 @@ class _Core:
         self.vault: VaultHandle | None = None
         # Providers whose only key may be in the vault -> why they were not configured.
         self._vault_only: dict[str, str] = {}
+        # With a vault: the key choice of calls outside the pipeline (embed, list_models...).
+        self.outside: OutsideCalls | None = None
         if self.config.kek or source.get("LLMSWITCH_KEK") or source.get("LLMSWITCH_MASTER_KEY"):
             from ._vault_wiring import VaultHandle, settings_key
 
@@ -177,16 +178,6 @@ class _Core:
                 self._vault_only[pid] = missing.message
                 return provider
             raise
-
-    async def aready(self, pid: str) -> None:
-        """Async calls outside the pipeline (list_models, embed, health): a provider
-        whose only key is in the vault waits for the vault's first load in a worker
-        thread here, so its StoredKey never waits on the loop (a failed load is left
-        for StoredKey to raise, at once)."""
-        vault = self.vault
-        if vault is not None and not vault.loaded and pid in self._vault_only:
-            with contextlib.suppress(LLMError):
-                await vault.aload()
 
     def close(self) -> None:
         """Stop what this configuration runs in the background (the vault's refresh)."""
@@ -260,7 +251,8 @@ class _Core:
         return Pipeline(layers) if layers else None
 
     def _with_vault(self, layers: list[Middleware]) -> list[Middleware]:
-        from ._vault_wiring import wire_layers
+        from ._vault_wiring import OutsideCalls, VaultKeyRotation, wire_layers
+        from .keys.byok import UserKeys
         from .storage import open_store
 
         assert self.vault is not None
@@ -273,10 +265,15 @@ class _Core:
                 made.append(open_store(config.state, secret=secret))
             return made[0]
 
-        return wire_layers(
+        wired = wire_layers(
             layers, handle=self.vault, require_user_keys=config.require_user_keys,
             vault_only=self._vault_only, store=store,
         )  # fmt: skip
+        # embed, count_tokens, list_models and health choose their key as these layers do.
+        users = next(m for m in wired if isinstance(m, UserKeys))
+        rotation = next(m for m in wired if isinstance(m, VaultKeyRotation))
+        self.outside = OutsideCalls(users, rotation)
+        return wired
 
     def context(self, pid: str, timeout: Any) -> CallContext:
         """Per-call settings: the call's timeout over the provider's over the client's."""

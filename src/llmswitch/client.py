@@ -268,21 +268,33 @@ class Client(_Client):
         """Embedding vectors, one per input in order; large inputs are split into the
         provider's batch size and reassembled. Options: dimensions, input_type, user,
         timeout, extra_body, extra_headers."""
-        provider, request, ctx = self._core.embed_request(model, input, **options)
+        core = self._core
+        provider, request, ctx = core.embed_request(model, input, **options)
+        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
+        if keyed is not None:
+            return keyed.call(provider, request.user, lambda p: p.embed(request, ctx))  # type: ignore[no-any-return]
         return provider.embed(request, ctx)  # type: ignore[no-any-return]
 
     def count_tokens(self, model: str, messages: Any, **options: Any) -> int:
         """Input tokens the provider counts for this request (messages, system, tools);
         takes the options of :meth:`chat`. Providers without a counting endpoint raise
         ConfigurationError."""
-        provider, request, ctx = self._core.request(model, messages, **options)
+        core = self._core
+        provider, request, ctx = core.request(model, messages, **options)
         counter = _counter(provider, "count_tokens", request)
+        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
+        if keyed is not None:
+            return keyed.call(provider, request.user, lambda p: p.count_tokens(request, ctx))  # type: ignore[no-any-return]
         return counter(request, ctx)  # type: ignore[no-any-return]
 
     def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         """Models the provider offers right now (live listing)."""
         core = self._core  # one configuration for the whole call
-        return core.provider(provider).list_models(core.context(provider, timeout))
+        p, ctx = core.provider(provider), core.context(provider, timeout)
+        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
+        if keyed is not None:
+            return keyed.call(p, None, lambda q: q.list_models(ctx))
+        return p.list_models(ctx)
 
     def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
         """Probe the provider live: reachable, credentials accepted, round-trip time."""
@@ -291,7 +303,11 @@ class Client(_Client):
         probe = getattr(p, "health", None)
         if probe is None:
             return HealthStatus(provider=provider, ok=True, latency_ms=0.0)
-        return probe(core.context(provider, timeout))  # type: ignore[no-any-return]
+        ctx = core.context(provider, timeout)
+        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
+        if keyed is not None:
+            return keyed.call(p, None, lambda q: q.health(ctx))  # type: ignore[no-any-return]
+        return probe(ctx)  # type: ignore[no-any-return]
 
     def pull_model(
         self,
@@ -497,34 +513,41 @@ class AsyncClient(_Client):
     async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
         core = self._core
         provider, request, ctx = core.embed_request(model, input, **options)
-        if core.vault is not None:
-            await core.aready(provider.id)
+        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
+        if keyed is not None:
+            return await keyed.acall(provider, request.user, lambda p: p.aembed(request, ctx))
         return await provider.aembed(request, ctx)  # type: ignore[no-any-return]
 
     async def count_tokens(self, model: str, messages: Any, **options: Any) -> int:
         core = self._core
         provider, request, ctx = core.request(model, messages, **options)
         counter = _counter(provider, "acount_tokens", request)
-        if core.vault is not None:
-            await core.aready(provider.id)
+        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
+        if keyed is not None:
+            return await keyed.acall(
+                provider, request.user, lambda p: p.acount_tokens(request, ctx)
+            )
         return await counter(request, ctx)  # type: ignore[no-any-return]
 
     async def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         core = self._core  # one configuration for the whole call
-        p = core.provider(provider)
-        if core.vault is not None:
-            await core.aready(p.id)
-        return await p.alist_models(core.context(provider, timeout))
+        p, ctx = core.provider(provider), core.context(provider, timeout)
+        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
+        if keyed is not None:
+            return await keyed.acall(p, None, lambda q: q.alist_models(ctx))
+        return await p.alist_models(ctx)
 
     async def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
         core = self._core  # one configuration for the whole call
         p = core.provider(provider)
-        if core.vault is not None:
-            await core.aready(p.id)
         probe = getattr(p, "ahealth", None)
         if probe is None:
             return HealthStatus(provider=provider, ok=True, latency_ms=0.0)
-        return await probe(core.context(provider, timeout))  # type: ignore[no-any-return]
+        ctx = core.context(provider, timeout)
+        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
+        if keyed is not None:
+            return await keyed.acall(p, None, lambda q: q.ahealth(ctx))
+        return await probe(ctx)  # type: ignore[no-any-return]
 
     async def pull_model(
         self,

@@ -138,31 +138,42 @@ class UserKeys(Middleware):
         user = call.request.user
         if user is None:
             return call
-        owner = key_owner(call.provider.id)  # a model group's derived endpoint: its provider's
-        secret = self.vault.lookup(owner, user)
+        secret = self.key_for(call.provider.id, user)
         if secret is None:
-            if self.require_user_keys:
-                raise UserKeyRequiredError(
-                    f"user {user!r} has no key for provider {owner!r}, and this "
-                    "deployment requires users to bring their own: add one with "
-                    f"`llmswitch keys add {owner} --user {user}`",
-                    user=user,
-                    provider=owner,
-                )
             return call
         return self._with_key(call, secret)
 
-    def _with_key(self, call: Call, secret: Secret) -> Call:
+    def key_for(self, provider_id: str, user: str) -> Secret | None:
+        """``user``'s stored key for the provider; ``None``: the shared key/pool serves
+        her. Raises :class:`~llmswitch.errors.UserKeyRequiredError` (none, and users
+        must bring their own) or her key's own error (stored but cannot be opened)."""
+        owner = key_owner(provider_id)  # a model group's derived endpoint: its provider's
+        secret = self.vault.lookup(owner, user)
+        if secret is None and self.require_user_keys:
+            raise UserKeyRequiredError(
+                f"user {user!r} has no key for provider {owner!r}, and this "
+                "deployment requires users to bring their own: add one with "
+                f"`llmswitch keys add {owner} --user {user}`",
+                user=user,
+                provider=owner,
+            )
+        return secret
+
+    def bound(self, provider: Provider, secret: Secret) -> tuple[Provider, str]:
+        """``provider`` using ``secret`` (cached), and the key's label for logs."""
         # Keyed by the Secret itself (its hash is the cached str hash): no digest per call.
-        held = self._bound.get((call.provider.id, secret))
-        if held is None or held[0] is not call.provider:
+        held = self._bound.get((provider.id, secret))
+        if held is None or held[0] is not provider:
             if len(self._bound) >= _MAX_BOUND:
                 self._bound = {}
             label = "user:…" + fingerprint(secret)[-4:]
-            held = (call.provider, self._bind(call.provider, secret), label)
-            self._bound[(call.provider.id, secret)] = held
-        bound = held[1]
+            held = (provider, self._bind(provider, secret), label)
+            self._bound[(provider.id, secret)] = held
+        return held[1], held[2]
+
+    def _with_key(self, call: Call, secret: Secret) -> Call:
+        bound, label = self.bound(call.provider, secret)
         call.state[USER_KEY_STATE] = bound  # KeyRotation leaves this attempt's key alone
-        call.state[KEY_STATE] = held[2]
+        call.state[KEY_STATE] = label
         call.state[OTHER_KEYS_KEY] = False  # a user's key has no stand-in
         return call.replace(provider=bound)
