@@ -231,3 +231,45 @@ async def test_embed_and_count_tokens_take_the_users_key_or_refuse_her(
         with pytest.raises(UserKeyRequiredError):
             await aclient.count_tokens("gemini/gemini-2.5-flash", HI, user="bob")
         assert len(loopback.requests) == n
+
+
+async def test_calls_outside_the_pipeline_skip_a_stored_key_the_provider_rejected(
+    seeded: KeyVault, loopback: Loopback, database_url: str, tmp_path: Path
+) -> None:
+    """R2 #7: openai is configured by the vault alone and its newest stored shared key
+    is revoked. list_models and embed move past it (the pool marks it disabled, as a
+    chat attempt does) instead of failing on it every time."""
+    from llmswitch import AsyncClient
+    from tests.support.loopback import Recorded, Reply
+
+    revoked = "sk-proj-vault-revoked-0123456789ab"
+    seeded.add("openai", revoked)  # the newest: StoredKey's choice
+    rejected = b'{"error": {"message": "Incorrect API key", "type": "invalid_request_error"}}'
+
+    def answer(body: bytes) -> Any:
+        def reply(request: Recorded) -> Reply:
+            if request.headers["authorization"] == f"Bearer {revoked}":
+                return Reply(status=401, body=rejected)
+            return Reply(body=body)
+
+        return reply
+
+    loopback.route("GET", "/v1/models", handler=answer(fixture("models_openai.json")))
+    loopback.route("POST", "/v1/embeddings", handler=answer(fixture("embed_openai_float.json")))
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("")
+    settings = env(loopback, database_url, key=None)
+    with Client(config=config, env=settings, max_retries=0) as client:
+        for _ in range(3):
+            assert client.list_models("openai")
+        assert client.embed("openai/text-embedding-3-small", ["a", "b", "c"]).vectors
+        sent = [used_key(loopback, i) for i in range(len(loopback.requests))]
+        assert sent.count(revoked) == 1 and sent.count(SHARED) == 4, sent
+        assert used_key(loopback) == SHARED
+    n = len(loopback.requests)
+    async with AsyncClient(config=config, env=settings, max_retries=0) as aclient:
+        for _ in range(3):
+            assert await aclient.list_models("openai")
+        assert (await aclient.embed("openai/text-embedding-3-small", ["a", "b", "c"])).vectors
+    sent = [used_key(loopback, i) for i in range(n, len(loopback.requests))]
+    assert sent.count(revoked) == 1 and sent.count(SHARED) == 4, sent

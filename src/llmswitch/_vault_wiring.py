@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ConfigurationError, KeyVaultError, LLMError
 from .keys.byok import UserKeys
-from .keys.pool import USER_KEY_STATE, Binder, KeyPool, KeyRotation, bind_http
+from .keys.pool import USER_KEY_STATE, Binder, KeyPool, KeyRotation, _Key, bind_http
 from .middleware._drive import Op, Ops, Script, arun, run
 from .middleware.base import Call, Middleware
 from .middleware.breaker import CircuitBreaker
@@ -237,9 +237,9 @@ def no_key(pid: str, missing: str) -> ConfigurationError:
 class StoredKey(Secret):
     """The API key of a provider configured only by the vault: the newest stored shared
     key, read at each request. The pipeline's :class:`VaultKeyRotation` binds a key of
-    its own to every chat/stream attempt; this serves what runs outside the pipeline
-    (``list_models``, ``embed``, ``llmswitch models``/``health``), which waits for the
-    vault's first load like any call that needs it."""
+    its own to every chat/stream attempt, and :class:`OutsideCalls` one to ``embed``,
+    ``count_tokens``, ``list_models`` and ``health``; this serves whatever uses the
+    provider directly, and waits for the vault's first load like any call that needs it."""
 
     __slots__ = ("_handle", "_missing", "_pid")
 
@@ -348,13 +348,27 @@ class VaultKeyRotation(KeyRotation):
         return self._rotate(pool, call)
 
     def _vault_keyed(self, call: Call) -> Script:
+        pool = yield from self.stored_pool(call.provider)
+        return (yield from self._rotate(pool, call))
+
+    def stored_pool(self, provider: Provider) -> Ops:
+        """The pool of a ``vault_only`` provider, after the vault's first load; or the
+        provider's "no key" error when the vault holds none for it."""
         if not self._handle.loaded:
             yield Op(self._handle.load, self._handle.aload)
-        pool = self._pool(call.provider)
+        pool = self._pool(provider)
         if not len(pool):
-            pid = call.provider.id
+            pid = provider.id
             raise no_key(pid, self._vault_only.get(pid, f"provider {pid!r} has no API key"))
-        return (yield from self._rotate(pool, call))
+        return pool
+
+    def bound(self, provider: Provider, key: _Key) -> Provider:
+        """``provider`` using ``key`` (the bound provider cached as attempts do)."""
+        slot = (provider.id, key.fingerprint)
+        held = self._bound.get(slot)
+        if held is None or held[0] is not provider:
+            held = self._bound[slot] = (provider, self._bind(provider, key.secret))
+        return held[1]
 
     def _pool(self, provider: Provider) -> KeyPool:
         with self._making:
@@ -429,7 +443,20 @@ class OutsideCalls:
             secret = self.users.key_for(provider.id, user)
             if secret is not None:
                 return (yield Op(fn, afn, self.users.bound(provider, secret)[0]))
-        handle = self.rotation._handle
-        if not handle.loaded and provider.id in self.rotation._vault_only:
-            yield Op(handle.load, handle.aload)  # its failure is this call's error
-        return (yield Op(fn, afn, provider))
+        rotation = self.rotation
+        if provider.id not in rotation._vault_only:
+            return (yield Op(fn, afn, provider))  # its own key, as without a vault
+        # Configured by the vault alone: a usable stored key of the pool chat uses
+        # (cooling and disabled keys skipped); a 401/403/429 marks the key there and,
+        # when the pool has another, the call tries that one, as an attempt would.
+        pool = yield from rotation.stored_pool(provider)
+        tried: frozenset[str] = frozenset()
+        while True:
+            key = yield from pool._pick(tried)
+            try:
+                return (yield Op(fn, afn, rotation.bound(provider, key)))
+            except LLMError as exc:
+                changed = yield from pool._report(key, exc)
+                if not changed or len(pool) <= 1:
+                    raise
+                tried |= {key.fingerprint}
