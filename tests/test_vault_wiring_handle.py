@@ -69,3 +69,43 @@ async def test_async_waiters_for_the_first_load_hold_no_worker_thread(
         assert handle.loaded and handle.vault is not None
     finally:
         await handle.aclose()
+
+
+def test_close_never_waits_for_an_open_in_progress(
+    database_url: str, held: threading.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload calls close() on the event loop of an AsyncClient: it returns while the
+    vault is still opening, and the opening thread closes what it opened when it ends."""
+    opened: list[KeyVault] = []
+    held_load = KeyVault.load
+
+    def recording_load(self: KeyVault) -> None:
+        opened.append(self)
+        held_load(self)
+
+    monkeypatch.setattr(KeyVault, "load", recording_load)
+    handles = []
+    for closing in ("close", "aclose"):
+        handle = handle_for(database_url)
+        handles.append(handle)
+        closed = threading.Event()
+
+        def close(
+            handle: VaultHandle = handle, closing: str = closing, closed: threading.Event = closed
+        ) -> None:
+            if closing == "close":
+                handle.close()
+            else:
+                asyncio.run(handle.aclose())
+            closed.set()
+
+        threading.Thread(target=close, daemon=True).start()
+        assert closed.wait(20), f"{closing}() waited for the open in progress"
+        assert handle._thread.is_alive()  # still opening: the load is held
+    held.set()
+    for handle in handles:
+        handle._thread.join(60)
+        assert not handle._thread.is_alive()
+        assert handle.vault is None and not handle.loaded  # never published
+    assert len(opened) == 2
+    assert all(v._thread is None for v in opened)  # their refreshers were stopped

@@ -138,10 +138,15 @@ class VaultHandle:
                 self._tried_now()
                 self._closed.wait(RETRY_OPEN)
                 continue
-            if self._closed.is_set():  # closed while loading: nobody will close it later
-                vault.close()
+            with self._close_lock:  # close() takes self.vault under this lock
+                shut = self._shut
+                if not shut:
+                    self.vault = vault
+            if shut:  # closed while loading: nobody else will close it
+                vault.close(wait=False)
+                self._error = KeyVaultError("the key vault was closed while it was opening")
+                self._tried_now()  # calls still waiting on this configuration: no key here
                 return
-            self.vault = vault
             self.loaded = True
             self._error = None
             self._tried_now()
@@ -206,19 +211,19 @@ class VaultHandle:
             return self.vault
 
     def close(self) -> None:
-        """Stop opening/refreshing and close the database (waits for an open in progress)."""
+        """Stop opening/refreshing and close the database. Never waits (a reload may
+        call it on the event loop): an open in progress closes what it opened when it
+        ends, and a refresh in progress ends on its own."""
         self._closed.set()
-        self._thread.join(timeout=30)
         vault = self._closing()
         if vault is not None:
-            vault.close()
+            vault.close(wait=False)
 
     async def aclose(self) -> None:
         self._closed.set()
-        await asyncio.to_thread(self._thread.join, 30)
         vault = self._closing()
         if vault is not None:
-            await vault.aclose()
+            await vault.aclose(wait=False)
 
 
 def _wake(future: asyncio.Future[None]) -> None:

@@ -584,20 +584,25 @@ class KeyVault:
             except Exception:  # never let the thread die; refresh logs its own failures
                 log.exception("vault.refresh_crashed", extra={"event": "vault.refresh_crashed"})
 
-    def _stop_thread(self) -> None:
+    def _stop_thread(self, wait: bool = True) -> None:
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stop.set()
-            thread.join(timeout=30)
+            if wait:
+                thread.join(timeout=30)
 
-    def close(self) -> None:
-        """Stop refreshing; close the database if the vault opened it."""
-        self._stop_thread()
+    def close(self, *, wait: bool = True) -> None:
+        """Stop refreshing; close the database if the vault opened it. ``wait=False``:
+        do not wait for a refresh in progress (it ends on its own, its result unused)."""
+        self._stop_thread(wait)
         if self._owns_db:
             self.db.close()
 
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self._stop_thread)
+    async def aclose(self, *, wait: bool = True) -> None:
+        if wait:
+            await asyncio.to_thread(self._stop_thread)
+        else:
+            self._stop_thread(wait=False)
         if self._owns_db:
             await self.db.aclose()
 
