@@ -80,7 +80,7 @@ class OllamaStreamParser(StreamParser):
     # ------------------------------------------------------------------ internals
 
     def _shape_error(self, exc: BaseException, lines: list[bytes]) -> ProviderError:
-        shown = b"\n".join(filter(bytes.strip, lines))  # without the blank ones
+        shown = b"\n".join([line for line in lines if line.strip()])  # not the blank ones
         return malformed(self._request, shape_problem(exc), shown)
 
     def _lines_of(self, lines: list[bytes], out: list[Event], at_eof: bool) -> None:
