@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from llmswitch import Client
 from llmswitch._vault_wiring import VaultHandle, settings_key
 from llmswitch.config import Config
 from llmswitch.keys.vault import KeyVault
@@ -109,3 +112,38 @@ def test_close_never_waits_for_an_open_in_progress(
         assert handle.vault is None and not handle.loaded  # never published
     assert len(opened) == 2
     assert all(v._thread is None for v in opened)  # their refreshers were stopped
+
+
+def _threads_of_an_unclosed_client(
+    settings: dict[str, str], config: Path
+) -> list[threading.Thread]:
+    client = Client(config=config, env=settings)
+    handle = client._core.vault
+    assert handle is not None
+    assert handle._tried.wait(60)  # opened, or failed once and now waits to retry
+    if handle.loaded:
+        handle._thread.join(60)
+    threads = [handle._thread]
+    if handle.vault is not None:
+        assert handle.vault._thread is not None  # its refresher runs
+        threads.append(handle.vault._thread)
+    return threads  # the client, its handle and vault go out of scope unclosed
+
+
+@pytest.mark.parametrize("opens", [True, False])
+def test_a_client_garbage_collected_unclosed_stops_its_vault_threads(
+    database_url: str, tmp_path: Path, opens: bool
+) -> None:
+    """Its refresher (a vault that opened) or its opening thread (one that keeps
+    failing, retrying every few seconds) ends once the client is collected."""
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("[keys]\nrefresh = 1\n")
+    settings = {**MASTER, "LLMSWITCH_DATABASE_URL": database_url}
+    if not opens:
+        settings["LLMSWITCH_MASTER_KEY"] = "not base64 at all!"
+    threads = _threads_of_an_unclosed_client(settings, config)
+    assert all(t.is_alive() for t in threads[1:])
+    gc.collect()
+    for thread in threads:
+        thread.join(60)  # woken by the finalizers: at once; the margin is for a busy box
+        assert not thread.is_alive(), thread.name

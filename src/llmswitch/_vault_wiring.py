@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -103,54 +104,48 @@ class VaultHandle:
         self._closed = threading.Event()
         self._close_lock = threading.Lock()
         self._shut = False
+        # The thread holds the handle weakly (a client never closed must not live on in
+        # it, retrying every RETRY_OPEN seconds); collecting the handle stops it.
         self._thread = threading.Thread(
-            target=self._open, args=(config, dict(env)), name="llmswitch-vault-open", daemon=True
-        )
+            target=_open, args=(weakref.ref(self), self._closed, config, dict(env)),
+            name="llmswitch-vault-open", daemon=True,
+        )  # fmt: skip
+        weakref.finalize(self, self._closed.set)
         self._thread.start()
 
     def __repr__(self) -> str:
         state = "loaded" if self.loaded else "failed" if self._error else "loading"
         return f"<VaultHandle {state} {self.vault!r}>"
 
-    def _open(self, config: Config, env: dict[str, str]) -> None:
-        from .keys.vault import KeyVault
+    def _failed(self, exc: Exception) -> None:
+        """One attempt to open failed: calls that need the vault get ``exc``."""
+        error = (
+            exc
+            if isinstance(exc, LLMError)
+            else KeyVaultError(f"the key vault could not be opened: {type(exc).__name__}")
+        )
+        if self._error is None:
+            log.warning(
+                "vault.open_failed: %s; calls that need the vault fail until it "
+                "opens (retrying every %.0fs)", error, RETRY_OPEN,
+                extra={"event": "vault.open_failed"},
+            )  # fmt: skip
+        self._error = error
+        self._tried_now()
 
-        while not self._closed.is_set():
-            vault: KeyVault | None = None
-            try:
-                vault = KeyVault.from_config(config, env=env)
-                vault.load()  # reads and decrypts, then starts the vault's own refresher
-            except Exception as exc:  # a failed open must not kill the thread silently
-                if vault is not None:
-                    vault.close()
-                error = (
-                    exc
-                    if isinstance(exc, LLMError)
-                    else KeyVaultError(f"the key vault could not be opened: {type(exc).__name__}")
-                )
-                if self._error is None:
-                    log.warning(
-                        "vault.open_failed: %s; calls that need the vault fail until it "
-                        "opens (retrying every %.0fs)", error, RETRY_OPEN,
-                        extra={"event": "vault.open_failed"},
-                    )  # fmt: skip
-                self._error = error
-                self._tried_now()
-                self._closed.wait(RETRY_OPEN)
-                continue
-            with self._close_lock:  # close() takes self.vault under this lock
-                shut = self._shut
-                if not shut:
-                    self.vault = vault
-            if shut:  # closed while loading: nobody else will close it
-                vault.close(wait=False)
-                self._error = KeyVaultError("the key vault was closed while it was opening")
-                self._tried_now()  # calls still waiting on this configuration: no key here
-                return
-            self.loaded = True
-            self._error = None
-            self._tried_now()
+    def _opened(self, vault: KeyVault) -> None:
+        with self._close_lock:  # close() takes self.vault under this lock
+            shut = self._shut
+            if not shut:
+                self.vault = vault
+        if shut:  # closed while loading: nobody else will close it
+            vault.close(wait=False)
+            self._error = KeyVaultError("the key vault was closed while it was opening")
+            self._tried_now()  # calls still waiting on this configuration: no key here
             return
+        self.loaded = True
+        self._error = None
+        self._tried_now()
 
     def _tried_now(self) -> None:
         """The first attempt ended: wake the waiters, blocking and async."""
@@ -224,6 +219,36 @@ class VaultHandle:
         vault = self._closing()
         if vault is not None:
             await vault.aclose(wait=False)
+
+
+def _open(
+    ref: weakref.ref[VaultHandle], closed: threading.Event, config: Config, env: dict[str, str]
+) -> None:
+    """The opening thread: retries until the vault opens, the handle is closed, or the
+    handle is collected (held only while handing it a result)."""
+    from .keys.vault import KeyVault
+
+    while not closed.is_set():
+        vault: KeyVault | None = None
+        try:
+            vault = KeyVault.from_config(config, env=env)
+            vault.load()  # reads and decrypts, then starts the vault's own refresher
+        except Exception as exc:  # a failed open must not kill the thread silently
+            if vault is not None:
+                vault.close()
+            handle = ref()
+            if handle is None:
+                return
+            handle._failed(exc)
+            del handle
+            closed.wait(RETRY_OPEN)
+            continue
+        handle = ref()
+        if handle is None:  # collected while it was opening
+            vault.close(wait=False)
+            return
+        handle._opened(vault)
+        return
 
 
 def _wake(future: asyncio.Future[None]) -> None:

@@ -43,6 +43,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -572,17 +573,14 @@ class KeyVault:
         if self.refresh_every <= 0 or self._thread is not None:
             return
         self._stop.clear()
+        # The thread holds the vault weakly: a vault nobody closed (its client was
+        # garbage collected) is collected, and its finalizer stops the thread.
         self._thread = threading.Thread(
-            target=self._refresh_loop, name="llmswitch-vault-refresh", daemon=True
-        )
+            target=_refresh_loop, args=(weakref.ref(self), self._stop, self.refresh_every),
+            name="llmswitch-vault-refresh", daemon=True,
+        )  # fmt: skip
+        weakref.finalize(self, self._stop.set)
         self._thread.start()
-
-    def _refresh_loop(self) -> None:
-        while not self._stop.wait(self.refresh_every):
-            try:
-                self.refresh()
-            except Exception:  # never let the thread die; refresh logs its own failures
-                log.exception("vault.refresh_crashed", extra={"event": "vault.refresh_crashed"})
 
     def _stop_thread(self, wait: bool = True) -> None:
         thread, self._thread = self._thread, None
@@ -617,6 +615,18 @@ class KeyVault:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _refresh_loop(ref: weakref.ref[KeyVault], stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):
+        vault = ref()
+        if vault is None:
+            return
+        try:
+            vault.refresh()
+        except Exception:  # never let the thread die; refresh logs its own failures
+            log.exception("vault.refresh_crashed", extra={"event": "vault.refresh_crashed"})
+        del vault  # held only while refreshing
 
 
 def _build_index(
