@@ -17,6 +17,7 @@ import pytest
 from llmswitch import Client
 from llmswitch._vault_wiring import VaultHandle, settings_key
 from llmswitch.config import Config
+from llmswitch.errors import KeyVaultError
 from llmswitch.keys.vault import KeyVault
 
 MASTER = {"LLMSWITCH_MASTER_KEY": base64.b64encode(bytes([7]) * 32).decode()}
@@ -147,3 +148,42 @@ def test_a_client_garbage_collected_unclosed_stops_its_vault_threads(
     for thread in threads:
         thread.join(60)  # woken by the finalizers: at once; the margin is for a busy box
         assert not thread.is_alive(), thread.name
+
+
+def _count_waits(handle: VaultHandle) -> list[float]:
+    """The blocking waits for the first load the handle makes (their timeouts)."""
+    waits: list[float] = []
+    wait = handle._tried.wait
+
+    def counted(timeout: float | None = None) -> bool:
+        waits.append(timeout or 0.0)
+        return wait(timeout)
+
+    handle._tried.wait = counted  # type: ignore[method-assign]
+    return waits
+
+
+async def test_one_bounded_wait_per_call_and_none_on_the_loop(
+    database_url: str, tmp_path: Path, held: threading.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider configured by the vault alone reads its key twice when a request
+    fails (its headers, then the scrubbing of the error): that call waits once for the
+    vault, not twice; and a key read on the event loop never waits there."""
+    import llmswitch._vault_wiring as wiring
+
+    monkeypatch.setattr(wiring, "LOAD_WAIT", 2.0)  # the wait runs out (the load is held)
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("")
+    settings = {**MASTER, "LLMSWITCH_DATABASE_URL": database_url}
+    settings["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"  # never reached
+    with Client(config=config, env=settings) as client:
+        handle = client._core.vault
+        assert handle is not None
+        waits = _count_waits(handle)
+        provider = client._core.provider("openai")  # configured by the vault alone
+        with pytest.raises(KeyVaultError, match="still loading"):
+            await asyncio.to_thread(provider.list_models, client._core.context("openai", None))
+        assert waits == [2.0]
+        with pytest.raises(KeyVaultError, match="still loading"):
+            handle.load()  # on the loop: no wait at all
+        assert waits == [2.0]

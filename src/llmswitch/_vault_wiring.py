@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -101,6 +102,8 @@ class VaultHandle:
         # thread (call_soon_threadsafe), so a waiting call holds no worker thread.
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._waiters_lock = threading.Lock()
+        # Until when calls do not wait (monotonic): a wait for the first load ran out.
+        self._stalled_until = 0.0
         self._closed = threading.Event()
         self._close_lock = threading.Lock()
         self._shut = False
@@ -163,27 +166,45 @@ class VaultHandle:
             raise self._error
         raise KeyVaultError(f"the key vault is still loading after {LOAD_WAIT:.0f}s")
 
+    def _patience(self) -> float:
+        """Seconds a call may wait for the first load now: :data:`LOAD_WAIT`, or none
+        for :data:`LOAD_WAIT` seconds after a wait ran out. So one call waits once
+        however many times its key is read (a router's attempts, a failed request's
+        scrubbing), and calls behind a stuck database fail at once instead of queueing."""
+        return 0.0 if time.monotonic() < self._stalled_until else LOAD_WAIT
+
+    def _ran_out(self) -> None:
+        self._stalled_until = time.monotonic() + LOAD_WAIT
+
     def load(self) -> None:
-        """Wait (boundedly) for the first load; raise why it failed."""
+        """Wait (boundedly) for the first load; raise why it failed. Never waits on a
+        thread running an event loop: the async paths wait before (``aload``)."""
         if not self.loaded:
-            self._tried.wait(LOAD_WAIT)
+            patience = self._patience()
+            if patience and not _on_loop() and not self._tried.wait(patience):
+                self._ran_out()
         self._ready()
 
     async def aload(self) -> None:
         if not self.loaded:
-            await self._atried()
+            patience = self._patience()
+            if patience and not await self._atried(patience):
+                self._ran_out()
         self._ready()
 
-    async def _atried(self) -> None:
+    async def _atried(self, patience: float) -> bool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self._waiters_lock:
             if self._tried.is_set():
-                return
+                return True
             self._waiters.append((loop, future))
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, LOAD_WAIT)
+            await asyncio.wait_for(future, patience)
+        except TimeoutError:
+            return False
+        else:
+            return True
         finally:
             with self._waiters_lock, contextlib.suppress(ValueError):
                 self._waiters.remove((loop, future))
@@ -249,6 +270,14 @@ def _open(
             return
         handle._opened(vault)
         return
+
+
+def _on_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _wake(future: asyncio.Future[None]) -> None:
