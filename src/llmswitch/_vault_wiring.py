@@ -177,11 +177,10 @@ class VaultHandle:
         self._stalled_until = time.monotonic() + LOAD_WAIT
 
     def load(self) -> None:
-        """Wait (boundedly) for the first load; raise why it failed. Never waits on a
-        thread running an event loop: the async paths wait before (``aload``)."""
+        """Wait (boundedly) for the first load; raise why it failed."""
         if not self.loaded:
             patience = self._patience()
-            if patience and not _on_loop() and not self._tried.wait(patience):
+            if patience and not self._tried.wait(patience):
                 self._ran_out()
         self._ready()
 
@@ -270,14 +269,6 @@ def _open(
             return
         handle._opened(vault)
         return
-
-
-def _on_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _wake(future: asyncio.Future[None]) -> None:
