@@ -17,7 +17,7 @@ import pytest
 from llmswitch import Client
 from llmswitch._vault_wiring import VaultHandle, settings_key
 from llmswitch.config import Config
-from llmswitch.errors import KeyVaultError
+from llmswitch.errors import KeyVaultError, LLMError
 from llmswitch.keys.vault import KeyVault
 
 MASTER = {"LLMSWITCH_MASTER_KEY": base64.b64encode(bytes([7]) * 32).decode()}
@@ -187,3 +187,28 @@ def test_one_bounded_wait_per_call(
         with pytest.raises(KeyVaultError, match="still loading"):
             handle.load()  # the vault is stuck: no second wait right after
         assert waits == [2.0]
+
+
+def _kek_error(settings: dict[str, str], config: Path, model: str, user: str | None) -> str:
+    with Client(config=config, env=settings, max_retries=0) as client:
+        with pytest.raises(LLMError) as info:
+            client.chat(model, [{"role": "user", "content": "Hi"}], user=user)
+    return str(info.value)
+
+
+def test_kek_errors_say_where_the_kek_was_set(database_url: str, tmp_path: Path) -> None:
+    """LLMSWITCH_KEK, or [keys] kek with its file and line; and a provider with no key
+    anywhere still says which variable to set while the vault cannot be opened."""
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("")
+    settings = {
+        "LLMSWITCH_DATABASE_URL": database_url, "LLMSWITCH_KEK": "bogus://x",
+        "OPENAI_API_KEY": "sk-proj-environment-0123456789abcdef",
+    }  # fmt: skip
+    message = _kek_error(settings, config, "openai/gpt-4o-mini", "alice")
+    assert message.startswith("LLMSWITCH_KEK: unknown KEK 'bogus://x'"), message
+    config.write_text('[retry]\nattempts = 1\n\n[keys]\nkek = "local:missing.key"\n')
+    message = _kek_error(settings, config, "openai/gpt-4o-mini", "alice")
+    assert message.startswith(f"[keys] kek ({config}:5): cannot read key file"), message
+    message = _kek_error(settings, config, "anthropic/claude-sonnet-4-5", None)
+    assert "ANTHROPIC_API_KEY" in message and "cannot read key file" in message, message

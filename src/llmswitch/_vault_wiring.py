@@ -159,6 +159,11 @@ class VaultHandle:
             with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits there
                 loop.call_soon_threadsafe(_wake, future)
 
+    @property
+    def failed(self) -> bool:
+        """The vault could not be opened (so far): calls that need it get the reason."""
+        return not self.loaded and self._error is not None
+
     def _ready(self) -> None:
         if self.loaded:
             return
@@ -246,12 +251,14 @@ def _open(
 ) -> None:
     """The opening thread: retries until the vault opens, the handle is closed, or the
     handle is collected (held only while handing it a result)."""
+    from .keys.kek import keyring
     from .keys.vault import KeyVault
 
     while not closed.is_set():
         vault: KeyVault | None = None
         try:
-            vault = KeyVault.from_config(config, env=env)
+            ring = keyring(config.kek, env, source=kek_origin(config, env))
+            vault = KeyVault.from_config(config, env=env, kek=ring)
             vault.load()  # reads and decrypts, then starts the vault's own refresher
         except Exception as exc:  # a failed open must not kill the thread silently
             if vault is not None:
@@ -269,6 +276,26 @@ def _open(
             return
         handle._opened(vault)
         return
+
+
+def kek_origin(config: Config, env: Mapping[str, str]) -> str | None:
+    """Where the KEK in force was set, for its errors: ``LLMSWITCH_KEK``, or
+    ``[keys] kek`` with the file and line (an ``[env.NAME]`` overlay's line when the
+    overlay sets it); ``None`` for ``local:`` implied by ``LLMSWITCH_MASTER_KEY``."""
+    from .keys.kek import kek_source
+
+    where = kek_source(config.kek, env)
+    if where != "[keys] kek" or config.path is None:
+        return where
+    from .config._toml_lines import key_lines
+
+    try:
+        lines = key_lines(config.path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return f"{where} ({config.path})"
+    at = lines.get(("env", config.overlay, "keys", "kek")) if config.overlay else None
+    at = at or lines.get(("keys", "kek"))
+    return f"{where} ({config.path}:{at})" if at else f"{where} ({config.path})"
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -405,7 +432,19 @@ class VaultKeyRotation(KeyRotation):
         """The pool of a ``vault_only`` provider, after the vault's first load; or the
         provider's "no key" error when the vault holds none for it."""
         if not self._handle.loaded:
-            yield Op(self._handle.load, self._handle.aload)
+            try:
+                yield Op(self._handle.load, self._handle.aload)
+            except LLMError as exc:
+                if not self._handle.failed:
+                    raise  # still loading: it may hold the key
+                # It cannot hold a key now: the provider's own "set X" comes first.
+                pid = provider.id
+                missing = self._vault_only.get(pid, f"provider {pid!r} has no API key")
+                raise ConfigurationError(
+                    f"{missing}; or store one in the key vault, which cannot be opened: "
+                    f"{exc.message}",
+                    provider=pid,
+                ) from None
         pool = self._pool(provider)
         if not len(pool):
             pid = provider.id

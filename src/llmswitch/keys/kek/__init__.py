@@ -31,7 +31,7 @@ from typing import Protocol
 from ...errors import ConfigurationError, KeyDecryptionError, KeyVaultError
 from ..envelope import RecordRef
 
-__all__ = ["KEK", "KeyRing", "kek_from_uri", "keyring", "resolve_kek_uri"]
+__all__ = ["KEK", "KeyRing", "kek_from_uri", "kek_source", "keyring", "resolve_kek_uri"]
 
 LOCAL = "local:"
 GCP = "gcp-kms://"
@@ -73,6 +73,16 @@ def resolve_kek_uri(kek: str | None, env: Mapping[str, str]) -> str | None:
             return value.strip()
     if env.get("LLMSWITCH_MASTER_KEY"):
         return LOCAL
+    return None
+
+
+def kek_source(kek: str | None, env: Mapping[str, str]) -> str | None:
+    """Where the KEK in force was set, for messages: ``[keys] kek``, ``LLMSWITCH_KEK``,
+    or ``None`` (``local:`` implied by ``$LLMSWITCH_MASTER_KEY``, which its messages name)."""
+    if kek is not None and kek.strip():
+        return "[keys] kek"
+    if env.get("LLMSWITCH_KEK", "").strip():
+        return "LLMSWITCH_KEK"
     return None
 
 
@@ -189,8 +199,22 @@ class KeyRing:
         return self.backend_for(kek_id, ref.id).unwrap(wrapped, kek_id, ref)
 
 
-def keyring(kek: str | None = None, env: Mapping[str, str] | None = None) -> KeyRing:
-    """The ring for ``kek`` (or the environment's choice; see :func:`resolve_kek_uri`)."""
+def keyring(
+    kek: str | None = None, env: Mapping[str, str] | None = None, *, source: str | None = None
+) -> KeyRing:
+    """The ring for ``kek`` (or the environment's choice; see :func:`resolve_kek_uri`).
+    A KEK that cannot be used raises a :class:`ConfigurationError` that starts with
+    where it was set: ``source`` (e.g. ``[keys] kek (llmswitch.toml:7)``), else
+    :func:`kek_source`'s answer."""
     environ = os.environ if env is None else env
     uri = resolve_kek_uri(kek, environ)
-    return KeyRing(kek_from_uri(uri, environ) if uri is not None else None, environ)
+    if uri is None:
+        return KeyRing(None, environ)
+    try:
+        current = kek_from_uri(uri, environ)
+    except ConfigurationError as exc:
+        where = source or kek_source(kek, environ)
+        if where is None:
+            raise
+        raise ConfigurationError(f"{where}: {exc.message}", field=exc.field or "kek") from None
+    return KeyRing(current, environ)
