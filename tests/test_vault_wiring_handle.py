@@ -17,10 +17,16 @@ import pytest
 from llmswitch import Client
 from llmswitch._vault_wiring import VaultHandle, settings_key
 from llmswitch.config import Config
-from llmswitch.errors import KeyVaultError, LLMError
+from llmswitch.errors import ConfigurationError, KeyVaultError, LLMError
 from llmswitch.keys.vault import KeyVault
+from tests.support.loopback import Loopback
+from tests.support.openai import fixture
+from tests.support.upstreams import OPENAI
 
 MASTER = {"LLMSWITCH_MASTER_KEY": base64.b64encode(bytes([7]) * 32).decode()}
+ALICE = "sk-proj-alice-own-key-0123456789abcd"
+MODEL = "openai/gpt-4o-mini"
+HI = [{"role": "user", "content": "Hi"}]
 
 
 def test_the_aws_kms_endpoint_variables_reopen_the_vault_on_reload() -> None:
@@ -212,3 +218,28 @@ def test_kek_errors_say_where_the_kek_was_set(database_url: str, tmp_path: Path)
     assert message.startswith(f"[keys] kek ({config}:5): cannot read key file"), message
     message = _kek_error(settings, config, "anthropic/claude-sonnet-4-5", None)
     assert "ANTHROPIC_API_KEY" in message and "cannot read key file" in message, message
+
+
+def test_reload_refuses_a_kek_that_cannot_be_opened_and_keeps_the_vault(
+    database_url: str, tmp_path: Path, loopback: Loopback
+) -> None:
+    with KeyVault(database_url, env=MASTER, refresh=0) as vault:
+        vault.add("openai", ALICE, user="alice")
+    loopback.route("POST", "/v1/chat/completions", fixture("chat_text.json"))
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("")
+    settings = {**OPENAI.env(loopback), **MASTER, "LLMSWITCH_DATABASE_URL": database_url}
+    with Client(config=config, env=settings, max_retries=0) as client:
+        client.chat(MODEL, HI, user="alice")
+        before = client._core
+        config.write_text('[keys]\nkek = "local:nonexistent.key"\n')
+        with pytest.raises(ConfigurationError) as info:
+            client.reload()
+        assert str(info.value).startswith(f"[keys] kek ({config}:2): cannot read key file")
+        assert client._core is before  # the old configuration, and its vault, serve on
+        assert before.vault is not None and before.vault.vault is not None
+        assert before.vault.vault._thread is not None  # still refreshing
+        client.chat(MODEL, HI, user="alice")
+        assert loopback.requests[-1].headers["authorization"] == f"Bearer {ALICE}"
+        config.write_text("[keys]\nrefresh = 60\n")  # a good one is taken as before
+        assert client.reload().changes and client._core is not before

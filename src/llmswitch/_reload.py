@@ -144,6 +144,8 @@ class Reloader:
             old: _Core = client._core
             source = config if config is not None else self.source(old)
             new = build_core(self.args, source, old.transport, old)
+            if new.vault is not None and new.vault is not old.vault:
+                self._check_kek(new)  # before the swap: the old vault keeps serving
             changes = _changes(old, new)
             if config is not None:
                 self._given = config  # from now on
@@ -164,6 +166,22 @@ class Reloader:
                 audit_writer().submit(new, diff, actor or _actor("client"))
             self.sync_watch(strict=False)
             return diff
+
+    def _check_kek(self, new: _Core) -> None:
+        """A new configuration whose KEK cannot be opened (a missing key file, a master
+        key that is not base64, an unknown URI) is refused with that error, as one that
+        does not validate: swapping it in would leave every call that needs the vault
+        failing. A KMS is not asked (its outage is the vault's to ride out)."""
+        from ._vault_wiring import kek_origin
+        from .keys.kek import check_kek
+
+        env = os.environ if self.args.env is None else self.args.env
+        try:
+            check_kek(new.config.kek, env, source=kek_origin(new.config, env))
+        except BaseException:
+            assert new.vault is not None
+            new.vault.close()  # opened for the refused configuration only
+            raise
 
     # ----------------------------------------------------------------- watching
 

@@ -31,7 +31,9 @@ from typing import Protocol
 from ...errors import ConfigurationError, KeyDecryptionError, KeyVaultError
 from ..envelope import RecordRef
 
-__all__ = ["KEK", "KeyRing", "kek_from_uri", "kek_source", "keyring", "resolve_kek_uri"]
+__all__ = [
+    "KEK", "KeyRing", "check_kek", "kek_from_uri", "kek_source", "keyring", "resolve_kek_uri",
+]  # fmt: skip
 
 LOCAL = "local:"
 GCP = "gcp-kms://"
@@ -106,6 +108,41 @@ def kek_from_uri(uri: str, env: Mapping[str, str]) -> KEK:
         "aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID",
         field="kek",
     )
+
+
+def check_kek(kek: str | None, env: Mapping[str, str], *, source: str | None = None) -> None:
+    """Raise the :class:`ConfigurationError` (naming where the KEK was set, as
+    :func:`keyring`) that opening the KEK in force would, without asking a KMS: a local
+    key (variable or file) is read and decoded, a KMS URI's form is checked."""
+    uri = resolve_kek_uri(kek, env)
+    if uri is None:
+        return
+    problem: ConfigurationError | None = None
+    if uri.startswith(GCP):
+        from .gcp import _KEY_RE
+
+        if not _KEY_RE.fullmatch(uri[len(GCP) :].strip().rstrip("/")):
+            problem = ConfigurationError(
+                f"KEK {uri!r} is not gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K",
+                field="kek",
+            )
+    elif uri.startswith(AWS):
+        from .aws import _ARN_RE
+
+        if not _ARN_RE.fullmatch(uri[len(AWS) :].strip()):
+            problem = ConfigurationError(
+                f"KEK {uri!r} is not aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID", field="kek"
+            )
+    else:
+        try:
+            kek_from_uri(uri, env)  # local: reads the key; anything else is refused
+        except ConfigurationError as exc:
+            problem = exc
+    if problem is not None:
+        where = source or kek_source(kek, env)
+        if where is None:
+            raise problem
+        raise ConfigurationError(f"{where}: {problem.message}", field=problem.field or "kek")
 
 
 def _backend_uri(kek_id: str) -> str | None:
