@@ -9,9 +9,10 @@ from tests.support.bedrock import aws_env
 from tests.support.loopback import Loopback
 from tests.support.sql import database, database_url
 from tests.support.state import backend, redis_prefix
+from tests.support.vault import seeded
 
 # Fixtures shared by every module: pytest finds them here.
-__all__ = ["aws_env", "backend", "database", "database_url", "redis_prefix"]
+__all__ = ["aws_env", "backend", "database", "database_url", "redis_prefix", "seeded"]
 
 _PROVIDER_ENV = (
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "AZURE_OPENAI_API_KEY",

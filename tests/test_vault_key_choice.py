@@ -5,8 +5,6 @@ key that arrived; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +16,16 @@ from llmswitch.keys.vault import KeyVault
 from llmswitch.storage.sql import Database
 from tests.support.loopback import Loopback
 from tests.support.openai import fixture
-from tests.support.upstreams import OPENAI
-
-ENV_KEY = "sk-proj-environment-0123456789abcdef"
-ALICE = "sk-proj-alice-own-key-0123456789abcd"
-SHARED = "sk-proj-vault-shared-0123456789abcd"
-MODEL = "openai/gpt-4o-mini"
-HI = [{"role": "user", "content": "Hi"}]
-MASTER = {"LLMSWITCH_MASTER_KEY": base64.b64encode(bytes([7]) * 32).decode()}
-CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture
-def seeded(database_url: str) -> Iterator[KeyVault]:
-    """alice's own key and one shared key for openai."""
-    with KeyVault(database_url, env=MASTER, refresh=0) as v:
-        v.add("openai", ALICE, user="alice")
-        v.add("openai", SHARED)
-        yield v
-
-
-def env(loopback: Loopback, database_url: str, key: str | None = ENV_KEY) -> dict[str, str]:
-    base = OPENAI.env(loopback, key=key or "")
-    if key is None:
-        del base["OPENAI_API_KEY"]
-    return {**base, **MASTER, "LLMSWITCH_DATABASE_URL": database_url}
-
-
-def used_key(loopback: Loopback, at: int = -1) -> str:
-    return loopback.requests[at].headers["authorization"].removeprefix("Bearer ")
+from tests.support.vault import (
+    ALICE,
+    CHAT,
+    ENV_KEY,
+    HI,
+    MODEL,
+    SHARED,
+    env,
+    used_key,
+)
 
 
 def group_file(tmp_path: Path, loopback: Loopback, keys: str = "") -> Path:

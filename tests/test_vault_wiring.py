@@ -4,10 +4,8 @@ upstream checks which key arrived), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,26 +16,20 @@ from llmswitch.keys.vault import KeyVault
 from tests.support.fixtures import Fixtures
 from tests.support.loopback import Loopback, sse_reply
 from tests.support.openai import fixture
-from tests.support.upstreams import ANTHROPIC, OPENAI
+from tests.support.upstreams import ANTHROPIC
+from tests.support.vault import (
+    ALICE,
+    CHAT,
+    ENV_KEY,
+    HI,
+    MODEL,
+    SHARED,
+    env,
+    used_key,
+)
 
-ENV_KEY = "sk-proj-environment-0123456789abcdef"
-ALICE = "sk-proj-alice-own-key-0123456789abcd"
 ALICE_ANT = "sk-ant-alice-own-key-0123456789abc"
-SHARED = "sk-proj-vault-shared-0123456789abcd"
 LATER = "sk-proj-vault-added-later-012345678"
-MODEL = "openai/gpt-4o-mini"
-HI = [{"role": "user", "content": "Hi"}]
-MASTER = {"LLMSWITCH_MASTER_KEY": base64.b64encode(bytes([7]) * 32).decode()}
-CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture
-def seeded(database_url: str) -> Iterator[KeyVault]:
-    """The vault as an operator filled it: alice's own key and one shared key."""
-    with KeyVault(database_url, env=MASTER, refresh=0) as v:
-        v.add("openai", ALICE, user="alice")
-        v.add("openai", SHARED)
-        yield v
 
 
 @pytest.fixture
@@ -45,20 +37,6 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "llmswitch.toml"
     path.write_text("")
     return path
-
-
-def env(loopback: Loopback, database_url: str, key: str | None = ENV_KEY) -> dict[str, str]:
-    base = OPENAI.env(loopback, key=key or "")
-    if key is None:
-        del base["OPENAI_API_KEY"]
-    return {**base, **MASTER, "LLMSWITCH_DATABASE_URL": database_url}
-
-
-def used_key(loopback: Loopback, at: int = -1) -> str:
-    headers = loopback.requests[at].headers
-    if "x-api-key" in headers:
-        return headers["x-api-key"]
-    return headers["authorization"].removeprefix("Bearer ")
 
 
 def test_user_shared_and_env_keys_from_configuration_alone(
