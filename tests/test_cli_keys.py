@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,10 @@ def test_add_validates_then_stores(
     [entry] = listed(capsys)
     assert set(entry) == {"id", "provider", "user", "label", "fingerprint", "created_at"}
     assert (entry["provider"], entry["user"], entry["label"]) == ("openai", "alice", "mine")
-    assert len(entry["fingerprint"]) == 64 and isinstance(entry["created_at"], int)
+    assert len(entry["fingerprint"]) == 64
+    created = datetime.fromisoformat(entry["created_at"])  # RFC 3339, UTC, milliseconds
+    assert entry["created_at"].endswith("Z") and created.utcoffset() == timedelta(0)
+    assert abs(created - datetime.now(UTC)) < timedelta(hours=1)
     assert secret_of(env, entry["id"]) == GOOD  # the trailing newline was stripped
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, select, update
@@ -109,14 +110,16 @@ class KeyRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The ``keys list --format json`` object."""
+        """The ``keys list --format json`` object; ``created_at`` as an RFC 3339 UTC
+        timestamp with milliseconds (``2026-12-01T17:18:18.128Z``), as JSON tools expect."""
+        created = datetime.fromtimestamp(self.created_at / 1000, tz=UTC)
         return {
             "id": self.id,
             "provider": self.provider,
             "user": self.user,
             "label": self.label,
             "fingerprint": self.fingerprint,
-            "created_at": self.created_at,
+            "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
 
 
