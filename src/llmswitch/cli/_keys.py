@@ -155,26 +155,11 @@ def _vault(args: argparse.Namespace) -> tuple[KeyVault, Config]:
 
 
 def _platform(path: str | None) -> Config:
-    """A Config holding only ``[storage]``/``[keys]``/``[config]`` of the file, read
-    also when other sections do not load (a provider's ``${VAR}`` that only production
-    sets), as ``config.storage_url`` does for ``db``; a problem in those sections, the
-    TOML syntax or the overlay selection is raised."""
-    import os
+    """Only ``[storage]``/``[keys]``/``[config]`` of the file: a provider's ``${VAR}``
+    that only production sets does not stop list/remove/rotate/validate."""
+    from ..config import platform_config
 
-    from ..config import Config
-    from ..config._loading import read_config
-    from ..config._validate import Validator
-
-    found = read_config(path, os.environ)
-    if found is None:
-        return Config()
-    file, data = found
-    validator = Validator(str(file), data, os.environ)
-    for problem in validator.check(file):
-        field = problem.field
-        if field is None or field == "env" or field.startswith(("storage", "keys", "config")):
-            raise problem
-    return Config(path=file.resolve(), **validator.platform_values)
+    return platform_config(path)
 
 
 def _probe_config(path: str | None, provider: str) -> Config:

@@ -105,6 +105,7 @@ __all__ = [
     "json_schema",
     "key_lines",
     "load_config",
+    "platform_config",
     "snapshot_env",
     "storage_url",
 ]
@@ -156,30 +157,44 @@ def check_config(
     return file, validator.check(file, files=True)
 
 
+def platform_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    overlay: str | None = None,
+    sections: tuple[str, ...] = ("storage", "keys", "config"),
+) -> Config:
+    """A :class:`Config` holding only the ``[storage]``, ``[keys]`` and ``[config]``
+    settings of the file :func:`load_config` would read (with the selected overlay;
+    ``Config()`` when there is no file), read also when other sections do not validate:
+    a command that only needs the database or the vault (``db``, ``config history``,
+    ``keys``) must not need every provider's key in its environment. A problem in one of
+    ``sections``, in the TOML syntax or in the overlay selection is raised."""
+    env = os.environ if env is None else env
+    found = read_config(path, env)
+    if found is None:
+        return Config()
+    from ._validate import Validator
+
+    file, data = found
+    validator = Validator(str(file), data, env, overlay=overlay)
+    for problem in validator.check(file):
+        field = problem.field
+        if field is None or field == "env" or field.startswith(sections):
+            raise problem
+    return Config(path=file.resolve(), **validator.platform_values)
+
+
 def storage_url(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     *,
     overlay: str | None = None,
 ) -> str | None:
-    """``[storage] database_url`` of the file :func:`load_config` would read (with the
-    selected overlay; ``None``: none set), also when other sections do not validate: a
-    command that only needs the database (``config history``) must not need every
-    provider's key in its environment. A problem in ``[storage]`` itself, in the TOML
-    syntax or in the overlay selection is raised."""
-    env = os.environ if env is None else env
-    found = read_config(path, env)
-    if found is None:
-        return None
-    from ._validate import Validator
-
-    file, data = found
-    validator = Validator(str(file), data, env, overlay=overlay)
-    for problem in validator.check(file):
-        if problem.field is None or problem.field == "env" or problem.field.startswith("storage"):
-            raise problem
-    url = validator.platform_values.get("database_url")
-    return url if isinstance(url, str) else None
+    """``[storage] database_url`` of the file :func:`load_config` would read (``None``:
+    none set), read as :func:`platform_config` does; only a problem in ``[storage]``
+    itself, the TOML syntax or the overlay selection is raised."""
+    return platform_config(path, env, overlay=overlay, sections=("storage",)).database_url
 
 
 def json_schema() -> dict[str, Any]:
