@@ -18,8 +18,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from typing import Any
+
+from middleware_cost import per_call  # bench/ is on sys.path when run as a script
 
 from llmswitch import Client
 from llmswitch.keys import UserKeys
@@ -29,16 +30,6 @@ from llmswitch.testing import FakeProvider
 
 BUDGET_US = 5.0
 HI = [{"role": "user", "content": "Hi"}]
-
-
-def per_call(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - t) / n)
-    return best
 
 
 def fill(vault: KeyVault, users: int) -> None:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import os
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
+
+from stages import abest  # bench/ is on sys.path when run as a script
 
 from llmswitch import AsyncClient
 from llmswitch.keys.vault import KeyVault
@@ -43,20 +42,6 @@ class _Transport:
 
     async def aclose(self) -> None:
         pass
-
-
-def abest(loop: asyncio.AbstractEventLoop, f: Callable[[], Awaitable[Any]], n: int = 300) -> float:
-    async def run() -> float:
-        t = time.process_time_ns()
-        for _ in range(n):
-            await f()
-        return (time.process_time_ns() - t) / n / 1e3
-
-    out = []
-    for _ in range(15):
-        gc.collect()
-        out.append(loop.run_until_complete(run()))
-    return min(out)
 
 
 def main() -> int:
