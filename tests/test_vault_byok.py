@@ -4,7 +4,6 @@ are refused before anything is sent when users must bring their own."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 
 import pytest
@@ -17,13 +16,7 @@ from llmswitch.storage.sql import Database
 from tests.support.loopback import Loopback, Reply, sse_reply
 from tests.support.openai import fixture
 from tests.support.upstreams import OPENAI
-
-ENV_KEY = "sk-proj-environment-0123456789abcdef"
-ALICE = "sk-proj-alice-own-key-0123456789abcd"
-SHARED = "sk-proj-vault-shared-0123456789abcd"
-MODEL = "openai/gpt-4o-mini"
-HI = [{"role": "user", "content": "Hi"}]
-MASTER = {"LLMSWITCH_MASTER_KEY": base64.b64encode(bytes([4]) * 32).decode()}
+from tests.support.vault import ALICE, ENV_KEY, HI, MASTER, MODEL, SHARED, used_key
 
 
 @pytest.fixture
@@ -32,11 +25,6 @@ def vault(database: Database) -> Iterator[KeyVault]:
         v.add("openai", ALICE, user="alice")
         v.add("openai", SHARED)
         yield v
-
-
-def used_key(loopback: Loopback) -> str:
-    headers = {k.lower(): v for k, v in loopback.requests[-1].headers.items()}
-    return headers["authorization"].removeprefix("Bearer ")
 
 
 def chat_route(loopback: Loopback) -> None:
