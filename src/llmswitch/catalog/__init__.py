@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-from ..messages import Usage
+from ..messages import ChatRequest, Usage
+from ._estimate import DEFAULT_MAX_OUTPUT_TOKENS, CostEstimate, CountMethod, estimate_with
 
-__all__ = ["ModelSpec", "cost_of", "lookup"]
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_TOKENS",
+    "CostEstimate",
+    "CountMethod",
+    "ModelSpec",
+    "cost_of",
+    "estimate_request",
+    "lookup",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,3 +92,27 @@ def cost_of(provider: str, model: str, usage: Usage) -> float | None:
         + usage.output_tokens * spec.output_price
     )
     return micro / 1_000_000
+
+
+def _cost_nano_compat(
+    provider: str, model: str, usage: Usage, *, at: datetime | None = None
+) -> int | None:
+    # Until cost_nano (exact integer nano-USD) lands here: cost_of in nano-USD.
+    usd = cost_of(provider, model, usage)
+    return None if usd is None else round(usd * 1e9)
+
+
+def estimate_request(
+    request: ChatRequest,
+    *,
+    at: datetime | None = None,
+    input_tokens: int | None = None,
+    method: CountMethod | None = None,
+) -> CostEstimate:
+    """The cost range of ``request`` before it is sent: offline, no I/O, fast (budgets call
+    it on every call). See :class:`CostEstimate`. ``input_tokens``/``method`` price a count
+    made elsewhere (tokenizer, provider endpoint) instead of the built-in estimate; ``at``
+    prices at that time (default now)."""
+    return estimate_with(
+        lookup, _cost_nano_compat, request, at=at, input_tokens=input_tokens, method=method
+    )

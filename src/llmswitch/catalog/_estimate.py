@@ -1,0 +1,174 @@
+"""Offline cost estimates for a request before it is sent (budgets call this on the hot path).
+
+:func:`estimate_request` counts the request's input tokens without any network call and
+prices the range the call can cost: *low* is the input alone (the model answers with
+nothing), *high* adds ``max_output`` output tokens at the output price. ``max_output`` is
+the request's ``max_tokens``, else the model's maximum output from the catalog, else
+:data:`DEFAULT_MAX_OUTPUT_TOKENS`.
+
+Counting: the character-based estimate below (``method="estimate"``, not exact). It is
+cheap enough for every call; the client's ``estimate_cost`` can substitute an exact count
+from a tokenizer or the provider's count endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, TypeAlias
+
+from ..messages import ChatRequest, ImagePart, Message, Usage
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_TOKENS",
+    "CostEstimate",
+    "CountMethod",
+    "estimate_text_tokens",
+    "estimate_with",
+]
+
+CountMethod: TypeAlias = Literal["tokenizer", "estimate", "provider"]
+
+
+class ModelSpecLike(Protocol):
+    """What the estimate reads of a catalog entry."""
+
+    @property
+    def max_output_tokens(self) -> int | None: ...
+
+
+class PriceFunction(Protocol):
+    """``catalog.cost_nano``: integer nano-USD for ``usage``, ``None`` when unknown."""
+
+    def __call__(
+        self, provider: str, model: str, usage: Usage, *, at: datetime | None = None
+    ) -> int | None: ...
+
+
+#: Output tokens assumed for the high end when neither the request (``max_tokens``) nor
+#: the catalog says how long the answer can be.
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+
+# Characters per token of the estimate: English prose and code average about four
+# characters per token on the OpenAI, Anthropic and Gemini tokenizers; text in other
+# scripts packs fewer characters into a token, so the estimate counts more for them.
+_CHARS_PER_TOKEN = 4
+# Framing tokens around each message (role, separators) and the reply's priming: the
+# figures OpenAI documents for its chat format, close enough elsewhere for an estimate.
+_TOKENS_PER_MESSAGE = 3
+_REPLY_PRIMING = 3
+# An image of unknown size: OpenAI's "high" detail base tile (85) + 4 tiles (4 * 170),
+# about what a 1024x1024 image costs on Anthropic (~1,400) and Gemini (258 per tile) too.
+_IMAGE_TOKENS = 765
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostEstimate:
+    """What a request will cost, before it is sent.
+
+    ``input_tokens`` is exact when ``input_exact`` (``method`` ``"tokenizer"`` or
+    ``"provider"``), else an estimate. ``low_nano``/``high_nano`` are integer nano-USD
+    (1e-9 USD): the input alone, and the input plus ``max_output_tokens`` of output;
+    ``None`` when the model's price is unknown (never 0 for unknown).
+    """
+
+    input_tokens: int
+    input_exact: bool
+    method: CountMethod
+    max_output_tokens: int
+    low_nano: int | None
+    high_nano: int | None
+
+    @property
+    def low_usd(self) -> float | None:
+        return None if self.low_nano is None else self.low_nano / 1e9
+
+    @property
+    def high_usd(self) -> float | None:
+        return None if self.high_nano is None else self.high_nano / 1e9
+
+
+def estimate_text_tokens(text: str) -> int:
+    """Tokens of ``text`` by the character estimate: ~4 ASCII characters per token, one
+    token per non-ASCII character's UTF-8 byte pair (CJK and emoji are 1-3 tokens each)."""
+    if not text:
+        return 0
+    if text.isascii():
+        return (len(text) + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
+    size = len(text.encode())
+    return (size + 1) // 2
+
+
+def _message_tokens(message: Message) -> int:
+    tokens = _TOKENS_PER_MESSAGE
+    content = message.content
+    if isinstance(content, str):
+        tokens += estimate_text_tokens(content)
+    elif content:
+        for part in content:
+            if isinstance(part, ImagePart):
+                tokens += _IMAGE_TOKENS
+            else:
+                tokens += estimate_text_tokens(part.text)
+    for call in message.tool_calls:
+        # name + the JSON arguments as the model wrote them
+        tokens += estimate_text_tokens(call.name) + estimate_text_tokens(repr(call.arguments))
+    for block in message.reasoning:
+        tokens += estimate_text_tokens(block.text)
+    return tokens
+
+
+def _request_tokens(request: ChatRequest) -> int:
+    tokens = _REPLY_PRIMING
+    if request.system:
+        tokens += _TOKENS_PER_MESSAGE + estimate_text_tokens(request.system)
+    for message in request.messages:
+        tokens += _message_tokens(message)
+    for tool in request.tools:
+        tokens += (
+            estimate_text_tokens(tool.name)
+            + estimate_text_tokens(tool.description or "")
+            + estimate_text_tokens(repr(tool.parameters))
+        )
+    return tokens
+
+
+def estimate_with(
+    lookup: Callable[[str, str], ModelSpecLike | None],
+    cost_nano: PriceFunction,
+    request: ChatRequest,
+    *,
+    at: datetime | None = None,
+    input_tokens: int | None = None,
+    method: CountMethod | None = None,
+) -> CostEstimate:
+    """``catalog.estimate_request`` over the catalog's ``lookup`` and ``cost_nano``
+    (passed in: the catalog package imports this module, not the other way round)."""
+    if input_tokens is None:
+        input_tokens, method = _request_tokens(request), "estimate"
+    elif method is None:
+        method = "tokenizer"
+    max_output = request.max_tokens
+    if max_output is None:
+        spec = lookup(request.provider, request.model)
+        max_output = (spec.max_output_tokens if spec is not None else None) or (
+            DEFAULT_MAX_OUTPUT_TOKENS
+        )
+    provider, model = request.provider, request.model
+    low = cost_nano(provider, model, Usage(input_tokens=input_tokens, output_tokens=0), at=at)
+    high = (
+        None
+        if low is None
+        else cost_nano(
+            provider, model, Usage(input_tokens=input_tokens, output_tokens=max_output), at=at
+        )
+    )
+    return CostEstimate(
+        input_tokens=input_tokens,
+        input_exact=method != "estimate",
+        method=method,
+        max_output_tokens=max_output,
+        low_nano=low,
+        high_nano=high,
+    )
