@@ -10,8 +10,12 @@ import pytest
 from sqlalchemy import Connection, text
 
 from llmswitch.storage.sql import open_database
+from llmswitch.storage.sql.migrations import MIGRATIONS
 from llmswitch.storage.sql.schema import MIGRATIONS_TABLE
 from tests.support.cli import run
+
+ALL = [m.VERSION for m in MIGRATIONS]  # every version this llmswitch ships
+LATEST = ALL[-1]
 
 
 def test_upgrade_then_up_to_date(capsys: pytest.CaptureFixture[str], database_url: str) -> None:
@@ -19,23 +23,24 @@ def test_upgrade_then_up_to_date(capsys: pytest.CaptureFixture[str], database_ur
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == "applied 1: provider_keys and audit_log"
-    assert lines[1].endswith(": schema version 1, up to date")
+    assert lines[1] == "applied 2: usage_ledger"
+    assert lines[len(ALL)].endswith(f": schema version {LATEST}, up to date")
     code, out, err = run(capsys, "db", "upgrade", "--database-url", database_url)
     assert (code, err) == (0, "")
-    assert out.strip().endswith(": up to date (schema version 1)")
+    assert out.strip().endswith(f": up to date (schema version {LATEST})")
 
 
 def test_status_text_and_json(capsys: pytest.CaptureFixture[str], database_url: str) -> None:
     code, out, _ = run(capsys, "db", "status", "--database-url", database_url)
     assert code == 0
-    assert "schema    version 0 (latest 1)" in out
-    assert "pending   1 (provider_keys and audit_log)" in out
+    assert f"schema    version 0 (latest {LATEST})" in out
+    assert "pending   1 (provider_keys and audit_log), 2 (usage_ledger)" in out
     run(capsys, "db", "upgrade", "--database-url", database_url)
     code, out, _ = run(capsys, "db", "status", "--json", "--database-url", database_url)
     assert code == 0
     report = json.loads(out)
     assert report == {
-        "url": report["url"], "current": 1, "latest": 1, "applied": [1], "pending": [],
+        "url": report["url"], "current": LATEST, "latest": LATEST, "applied": ALL, "pending": [],
         "up_to_date": True, "exists": True,
     }  # fmt: skip
     assert report["url"] == open_database(database_url).url
@@ -44,7 +49,7 @@ def test_status_text_and_json(capsys: pytest.CaptureFixture[str], database_url: 
 def _newer(conn: Connection) -> None:
     conn.execute(
         text(
-            f"INSERT INTO {MIGRATIONS_TABLE} (version, description, applied_at) VALUES (7, 'x', 0)"
+            f"INSERT INTO {MIGRATIONS_TABLE} (version, description, applied_at) VALUES (700, 'x', 0)"
         )
     )
 
@@ -55,11 +60,11 @@ def test_a_newer_database_exits_1(capsys: pytest.CaptureFixture[str], database_u
     db.close()
     code, out, err = run(capsys, "db", "status", "--json", "--database-url", database_url)
     assert code == 1
-    assert json.loads(out)["current"] == 7
+    assert json.loads(out)["current"] == 700
     assert err.count("\n") == 1 and "newer than this llmswitch" in err
     code, out, err = run(capsys, "db", "upgrade", "--database-url", database_url)
     assert (code, out) == (1, "")
-    assert err.startswith("llmswitch: error: ") and "schema version 7" in err
+    assert err.startswith("llmswitch: error: ") and "schema version 700" in err
 
 
 def test_the_environment_variable_and_the_default(
@@ -69,7 +74,7 @@ def test_the_environment_variable_and_the_default(
     monkeypatch.setenv("LLMSWITCH_HOME", str(home))
     code, out, _ = run(capsys, "db", "upgrade")
     assert code == 0
-    assert f"sqlite:///{home}/llmswitch.db: schema version 1" in out
+    assert f"sqlite:///{home}/llmswitch.db: schema version {LATEST}" in out
     assert (home / "llmswitch.db").exists()
     monkeypatch.setenv("LLMSWITCH_DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
     code, out, _ = run(capsys, "db", "status")

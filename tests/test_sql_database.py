@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, select
 
 from llmswitch.errors import StorageError
 from llmswitch.storage.sql import Database, now_ms, open_database
+from llmswitch.storage.sql.migrations import MIGRATIONS
 from llmswitch.storage.sql.schema import provider_keys
 
 
@@ -39,9 +40,10 @@ def _get(conn: Connection, key_id: str) -> dict[str, object] | None:
 
 
 def test_first_run_migrates_and_round_trips(database: Database) -> None:
-    assert database.status().pending == (1,)
+    latest = MIGRATIONS[-1].VERSION
+    assert database.status().pending == tuple(m.VERSION for m in MIGRATIONS)
     database.run(_insert, _key_row("key_a"))
-    assert database.status().current == 1
+    assert database.status().current == latest
     row = database.read(_get, "key_a")
     assert row is not None
     assert row["status"] == "active"  # the server default

@@ -14,8 +14,13 @@ from sqlalchemy import Connection, inspect, text
 
 from llmswitch.errors import StorageError
 from llmswitch.storage.sql import Database, _migrate, open_database
+from llmswitch.storage.sql.migrations import MIGRATIONS
 from llmswitch.storage.sql.schema import MIGRATIONS_TABLE, metadata
 from tests.support.state import run_together
+
+# Every version this llmswitch ships, oldest first (the tests hold for any number).
+ALL = tuple(m.VERSION for m in MIGRATIONS)
+LATEST = ALL[-1]
 
 
 def _tables(conn: Connection) -> set[str]:
@@ -24,19 +29,24 @@ def _tables(conn: Connection) -> set[str]:
 
 def test_fresh_database_upgrades_once(database: Database) -> None:
     before = database.status()
-    assert (before.current, before.latest, before.pending) == (0, 1, (1,))
-    assert database.upgrade() == [1]
+    assert (before.current, before.latest, before.pending) == (0, LATEST, ALL)
+    assert database.upgrade() == list(ALL)
     assert database.upgrade() == []
     after = database.status()
-    assert (after.current, after.applied, after.pending, after.up_to_date) == (1, (1,), (), True)
+    assert (after.current, after.applied, after.pending, after.up_to_date) == (
+        LATEST,
+        ALL,
+        (),
+        True,
+    )
     assert {"provider_keys", "audit_log", MIGRATIONS_TABLE} <= database.read(_tables)
 
 
 async def test_async_upgrade_and_status(database: Database) -> None:
-    assert (await database.astatus()).pending == (1,)
-    assert await database.aupgrade() == [1]
+    assert (await database.astatus()).pending == ALL
+    assert await database.aupgrade() == list(ALL)
     assert await database.aupgrade() == []
-    assert (await database.astatus()).current == 1
+    assert (await database.astatus()).current == LATEST
     await database.aclose()
 
 
@@ -49,7 +59,11 @@ def _describe(conn: Connection) -> dict[str, Any]:
             c["name"]: (c["nullable"], getattr(c["type"], "length", None))
             for c in found.get_columns(table.name)
         }
-        indexes = {i["name"]: tuple(i["column_names"]) for i in found.get_indexes(table.name)}
+        indexes = {  # PostgreSQL also lists the index behind a UNIQUE constraint: not ours
+            i["name"]: tuple(i["column_names"])
+            for i in found.get_indexes(table.name)
+            if not i.get("duplicates_constraint")
+        }
         key = tuple(found.get_pk_constraint(table.name)["constrained_columns"])
         out[table.name] = (columns, key, indexes)
     return out
@@ -83,7 +97,7 @@ def test_a_newer_database_is_refused_never_downgraded(
     database.upgrade()
     database.run(_record_version, 99)
     status = database.status()  # reading is fine, and says so
-    assert (status.current, status.latest) == (99, 1)
+    assert (status.current, status.latest) == (99, LATEST)
     fresh = open_database(database_url)
     try:
         with pytest.raises(
@@ -194,14 +208,14 @@ print(json.dumps({"applied": applied, "current": status.current}))
 
 def test_processes_starting_together_migrate_once(database_url: str) -> None:
     outs = run_together(["-c", _UPGRADER, database_url], n=3, timeout=120)
-    assert sorted(v for out in outs for v in out["applied"]) == [1]
-    assert [out["current"] for out in outs] == [1, 1, 1]
+    assert sorted(v for out in outs for v in out["applied"]) == list(ALL)
+    assert [out["current"] for out in outs] == [LATEST] * 3
 
 
 def test_status_does_not_create_a_sqlite_file(tmp_path: Path) -> None:
     path = tmp_path / "later.db"
     db = open_database(f"sqlite:///{path}")
-    assert db.status().pending == (1,)
+    assert db.status().pending == ALL
     assert not path.exists()
     db.run(_tables)
     assert path.exists()

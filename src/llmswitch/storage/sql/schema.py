@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -20,9 +21,17 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-__all__ = ["MIGRATIONS_TABLE", "audit_log", "metadata", "provider_keys", "schema_migrations"]
+__all__ = [
+    "MIGRATIONS_TABLE",
+    "audit_log",
+    "metadata",
+    "provider_keys",
+    "schema_migrations",
+    "usage_ledger",
+]
 
 metadata = MetaData()
 
@@ -58,6 +67,45 @@ audit_log = Table(
     Column("subject", String(500), nullable=True),
     Column("detail", Text, nullable=False),  # JSON, secrets masked
     Index("ix_audit_log_at", "at"),
+)
+
+# The usage ledger (llmswitch.usage): one row per billed attempt. Money is integer
+# nano-USD; NULL cost = a price was unknown (never 0). (request_id, attempt) is unique
+# so the writer and the journal replay can both insert with ON CONFLICT DO NOTHING.
+usage_ledger = Table(
+    "usage_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    Column("at", BigInteger, nullable=False),  # epoch ms, when the attempt started
+    Column("user", String(200), nullable=True),
+    Column("team", String(200), nullable=True),
+    Column("access_key", String(64), nullable=True),
+    Column("provider", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("deployment", String(200), nullable=True),
+    Column("prompt_name", String(200), nullable=True),
+    Column("prompt_version", Integer, nullable=True),
+    Column("prompt_variant", String(100), nullable=True),
+    Column("input_tokens", BigInteger, nullable=True),
+    Column("output_tokens", BigInteger, nullable=True),
+    Column("total_tokens", BigInteger, nullable=True),
+    Column("cached_input_tokens", BigInteger, nullable=True),
+    Column("cache_write_tokens", BigInteger, nullable=True),
+    Column("reasoning_tokens", BigInteger, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Column("ttft_ms", Integer, nullable=True),
+    Column("status", String(16), nullable=False),  # ok|error|cancelled|broken|cached
+    Column("error", String(200), nullable=True),  # the error's class name
+    Column("cost_nano", BigInteger, nullable=True),
+    Column("saved_nano", BigInteger, nullable=True),  # what a cache hit saved
+    Column("stream", Boolean, nullable=False),
+    UniqueConstraint("request_id", "attempt", name="uq_usage_ledger_request_attempt"),
+    Index("ix_usage_ledger_at", "at"),
+    Index("ix_usage_ledger_user_at", "user", "at"),
+    Index("ix_usage_ledger_team_at", "team", "at"),
+    Index("ix_usage_ledger_provider_model_at", "provider", "model", "at"),
 )
 
 MIGRATIONS_TABLE = "llmswitch_migrations"

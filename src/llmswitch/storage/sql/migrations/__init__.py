@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import v0001_initial
+from . import v0001_initial, v0002_usage_ledger
 
 MIGRATIONS: tuple[ModuleType, ...] = (
     v0001_initial,
+    v0002_usage_ledger,
 )  # fmt: skip
