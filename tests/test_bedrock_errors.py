@@ -108,7 +108,8 @@ def test_text_body() -> None:
     assert resp.text == "Grüße aus Zürich 👋 — naïve café 日本語."
     assert (resp.finish_reason, resp.raw_finish_reason) == ("stop", "end_turn")
     assert resp.usage.total_tokens == 39 and resp.id is None and resp.model == MODEL
-    assert resp.cost == pytest.approx((25 * 3.0 + 14 * 15.0) / 1e6)
+    # Bedrock's regional (in-region) Claude Sonnet 4.5 prices: $3.30 in / $16.50 out per million
+    assert resp.cost == pytest.approx((25 * 3.3 + 14 * 16.5) / 1e6)
 
 
 def test_tool_use_body_with_reasoning_and_cache_usage() -> None:

@@ -219,7 +219,8 @@ def test_openai_models_filled_from_the_catalog() -> None:
         and mini.max_output_tokens == 16384
     )
     assert dated.context_window == 128000  # a dated snapshot falls back to its family
-    assert embed.context_window is None and embed.supports_tools is None  # unknown stays unknown
+    # the catalog knows the embedding model's input limit; tools it does not say: unknown stays unknown
+    assert embed.context_window == 8191 and embed.supports_tools is None
     assert mini.created == 1721172741 and mini.provider == "openai"
     assert mini.raw["owned_by"] == "system"
 

@@ -198,6 +198,12 @@ class Usage:
     cached_input_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    # The part of cache_write_tokens written with a 1-hour TTL (Anthropic prices it apart);
+    # the rest is 5-minute writes. None: the provider did not split.
+    cache_write_1h_tokens: int | None = None
+    # The cost the provider itself reported for the call (OpenRouter-style ``usage.cost``),
+    # in nano-USD; the catalog's cost_nano returns it instead of its own price.
+    reported_cost_nano: int | None = None
 
 
 @fast_init

@@ -1,105 +1,87 @@
-"""Model metadata and prices, from the bundled ``models.json`` (loaded on first use)."""
+"""Model metadata and exact prices.
+
+Prices come from the bundled ``prices.json``, converted from the genai-prices database by
+``tools/update_catalog.py`` (dated, with cache read/write, 1-hour cache writes, long-context
+tiers and price history); metadata (context window, maximum output, capabilities) from
+``models.json``. Both load on first use. A :class:`Catalog` merges them with what providers
+report live and with ``[catalog.models]`` overrides; the module functions use the default
+catalog, which a client replaces (:func:`install`) when its configuration has overrides.
+
+Money is integer nano-USD (1e-9 USD): :func:`cost_nano`. ``resp.cost`` is that / 1e9.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
-from functools import cache
-from typing import Any
 
 from ..messages import ChatRequest, Usage
+from ._catalog import Catalog, ModelOverride
 from ._estimate import DEFAULT_MAX_OUTPUT_TOKENS, CostEstimate, CountMethod, estimate_with
+from ._prices import price_source
+from ._specs import ModelSpec, PriceTier
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT_TOKENS",
+    "Catalog",
     "CostEstimate",
     "CountMethod",
+    "ModelOverride",
     "ModelSpec",
+    "PriceTier",
+    "cost_nano",
     "cost_of",
+    "default_catalog",
     "estimate_request",
+    "install",
     "lookup",
+    "models",
+    "price_source",
 ]
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModelSpec:
-    """Static facts about a model. Prices are USD per million tokens."""
-
-    provider: str
-    model: str
-    context_window: int | None = None
-    max_output_tokens: int | None = None
-    input_price: float | None = None
-    output_price: float | None = None
-    cached_input_price: float | None = None
-    cache_write_price: float | None = None
-    supports_tools: bool | None = None
-    supports_vision: bool | None = None
-    supports_reasoning: bool | None = None
+_default = Catalog()
 
 
-@cache
-def _table() -> dict[tuple[str, str], dict[str, Any]]:
-    from importlib import resources
-
-    from .._json import loads
-
-    raw = loads(resources.files(__package__).joinpath("models.json").read_bytes())
-    table: dict[tuple[str, str], dict[str, Any]] = {}
-    for provider, models in raw["providers"].items():
-        for model, spec in models.items():
-            table[(provider, model)] = spec
-    return table
+def default_catalog() -> Catalog:
+    """The catalog the module functions (and ``resp.cost``) use."""
+    return _default
 
 
-@cache
+def install(catalog: Catalog | None) -> None:
+    """Make ``catalog`` the default (None: back to the bundled data alone). A client whose
+    configuration has ``[catalog]`` settings installs its catalog when it is built."""
+    global _default
+    _default = catalog if catalog is not None else Catalog()
+
+
 def lookup(provider: str, model: str) -> ModelSpec | None:
     """Facts for ``model``; dated snapshots (``gpt-4o-2024-08-06``) fall back to their family."""
-    table = _table()
-    key_provider = "openai" if provider == "azure" else provider
-    spec = table.get((key_provider, model))
-    if spec is None:
-        # longest known model id that prefixes this one
-        best = max(
-            (m for (p, m) in table if p == key_provider and model.startswith(m + "-")),
-            key=len,
-            default=None,
-        )
-        spec = table.get((key_provider, best)) if best else None
-    if spec is None:
-        return None
-    return ModelSpec(provider=provider, model=model, **spec)
+    return _default.lookup(provider, model)
 
 
-def cost_of(provider: str, model: str, usage: Usage) -> float | None:
-    """USD for ``usage`` on ``model``, or ``None`` when the price or the counts are unknown."""
-    spec = lookup(provider, model)
-    if spec is None or spec.input_price is None or spec.output_price is None:
-        return None
-    if usage.input_tokens is None or usage.output_tokens is None:
-        return None
-    cached = usage.cached_input_tokens or 0
-    written = usage.cache_write_tokens or 0
-    fresh = max(usage.input_tokens - cached - written, 0)
-    cached_price = (
-        spec.cached_input_price if spec.cached_input_price is not None else spec.input_price
-    )
-    write_price = spec.cache_write_price if spec.cache_write_price is not None else spec.input_price
-    micro = (
-        fresh * spec.input_price
-        + cached * cached_price
-        + written * write_price
-        + usage.output_tokens * spec.output_price
-    )
-    return micro / 1_000_000
+def models(provider: str | None = None) -> list[tuple[str, str]]:
+    """``(provider, model)`` of every model the default catalog describes."""
+    return _default.models(provider)
 
 
-def _cost_nano_compat(
-    provider: str, model: str, usage: Usage, *, at: datetime | None = None
+def cost_nano(
+    provider: str,
+    model: str,
+    usage: Usage,
+    *,
+    at: datetime | None = None,
+    context: Mapping[str, str] | None = None,
 ) -> int | None:
-    # Until cost_nano (exact integer nano-USD) lands here: cost_of in nano-USD.
-    usd = cost_of(provider, model, usage)
-    return None if usd is None else round(usd * 1e9)
+    """Exact cost in nano-USD of ``usage`` on ``model`` at time ``at`` (default now), or
+    ``None`` when a needed price or count is unknown (never 0 for unknown). One rounding
+    per call, half up; see :mod:`llmswitch.catalog._prices` for the accounting."""
+    return _default.cost_nano(provider, model, usage, at=at, context=context)
+
+
+def cost_of(provider: str, model: str, usage: Usage, *, at: datetime | None = None) -> float | None:
+    """USD for ``usage`` (``cost_nano / 1e9``), or ``None`` when unknown."""
+    nano = _default.cost_nano(provider, model, usage, at=at)
+    return None if nano is None else nano / 1e9
 
 
 def estimate_request(
@@ -114,5 +96,5 @@ def estimate_request(
     made elsewhere (tokenizer, provider endpoint) instead of the built-in estimate; ``at``
     prices at that time (default now)."""
     return estimate_with(
-        lookup, _cost_nano_compat, request, at=at, input_tokens=input_tokens, method=method
+        lookup, cost_nano, request, at=at, input_tokens=input_tokens, method=method
     )

@@ -122,9 +122,11 @@ def claude_usage(
     *,
     total: int | None = None,
     reasoning: int | None = None,
+    written_1h: int | None = None,
 ) -> Usage:
     """Claude counts only the uncached input as input; ours adds cache reads and writes.
-    Its output already includes thinking. ``total`` when the API gives one."""
+    Its output already includes thinking. ``total`` when the API gives one; ``written_1h``
+    the part of the cache writes made with a 1-hour TTL (priced apart)."""
     total_in = None if fresh is None else fresh + (read or 0) + (written or 0)
     if total is None and total_in is not None and output is not None:
         total = total_in + output
@@ -135,4 +137,5 @@ def claude_usage(
         cached_input_tokens=read,
         cache_write_tokens=written,
         reasoning_tokens=reasoning,
+        cache_write_1h_tokens=written_1h,
     )

@@ -53,7 +53,10 @@ def parse_usage(usage: Any) -> Usage:
         output = None
     details = get("output_tokens_details")
     thinking = int_or_none(details.get("thinking_tokens")) if isinstance(details, dict) else None
-    return claude_usage(fresh, read, written, output, reasoning=thinking)
+    # cache_creation splits the writes by TTL (ephemeral_5m/1h_input_tokens); 1 h costs more
+    split = get("cache_creation")
+    hour = int_or_none(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else None
+    return claude_usage(fresh, read, written, output, reasoning=thinking, written_1h=hour)
 
 
 def refusal_of(stop_reason: str | None, stop_details: Any) -> str | None:

@@ -50,7 +50,20 @@ def parse_usage(usage: Any) -> Usage:
         int_or_none(usage.get("cacheWriteInputTokens")),
         int_or_none(usage.get("outputTokens")),
         total=int_or_none(usage.get("totalTokens")),
+        written_1h=_written_1h(usage.get("cacheDetails")),
     )
+
+
+def _written_1h(details: Any) -> int | None:
+    """``cacheDetails``: the cache writes by TTL, ``[{"ttl": "1h", "inputTokens": N}, ...]``
+    (botocore's CacheDetail); the 1-hour part, or None when not split."""
+    if not isinstance(details, list):
+        return None
+    hour = 0
+    for item in details:
+        if isinstance(item, dict) and item.get("ttl") == "1h":
+            hour += int_or_none(item.get("inputTokens")) or 0
+    return hour
 
 
 def parse_content(

@@ -79,6 +79,9 @@ def map_usage(raw: Any) -> Usage:
         reasoning = details.get("reasoning_tokens")
         if type(reasoning) is not int:
             reasoning = None
+    # OpenRouter-style servers report the call's cost (USD): the ledger prefers it
+    cost = get("cost")
+    reported = _usd_to_nano(cost) if cost is not None else None
     return Usage(
         input_tokens=prompt,
         output_tokens=completion,
@@ -86,7 +89,19 @@ def map_usage(raw: Any) -> Usage:
         cached_input_tokens=cached,
         cache_write_tokens=written,
         reasoning_tokens=reasoning,
+        reported_cost_nano=reported,
     )
+
+
+def _usd_to_nano(cost: Any) -> int | None:
+    """A reported cost in USD as integer nano-USD (exact for the decimal it was sent as)."""
+    if type(cost) is int:
+        return cost * 1_000_000_000 if cost >= 0 else None
+    if type(cost) is not float or not cost >= 0 or cost == float("inf"):
+        return None
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return int((Decimal(repr(cost)) * 1_000_000_000).to_integral_value(ROUND_HALF_UP))
 
 
 def _str(value: Any) -> str | None:
