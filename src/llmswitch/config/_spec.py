@@ -223,6 +223,11 @@ PROVIDER = Table(
             "api_key": _string("the API key (use ${VAR})", secret=True),
             "api_version": _string("Azure API version (kind azure)"),
             "organization": _string("OpenAI organization (kind openai, openai-compatible)"),
+            "project": _string("Google Cloud project (kind vertex)"),
+            "location": _string("Vertex AI location: global, us-central1... (kind vertex)"),
+            "credentials_file": _string(
+                "Google credentials JSON file, relative to this file (kind vertex)"
+            ),
             "headers": Named(
                 value=_string("header value", secret=True),
                 doc="extra HTTP headers sent on every request",

@@ -26,7 +26,7 @@ from . import _spec
 from ._loading import OVERLAY_ENV, interpolate
 from ._toml_lines import MAX_DEPTH, check_depth, key_lines
 from ._types import Config
-from ._values import kek_problem, key_file_problem, rebase_key_file, walk_bounds
+from ._values import kek_problem, key_file_problem, rebase_key_file, rebase_path, walk_bounds
 
 __all__ = ["Validator"]
 
@@ -36,8 +36,14 @@ T = TypeVar("T")
 _KEY_KINDS: Mapping[str, tuple[str, ...]] = {
     "api_version": ("azure",),
     "organization": ("openai", "openai-compatible"),
+    "project": ("vertex",),
+    "location": ("vertex",),
+    "credentials_file": ("vertex",),
 }
-_STRING_KEYS = ("kind", "base_url", "api_key", "api_version", "organization")
+_STRING_KEYS = (
+    "kind", "base_url", "api_key", "api_version", "organization",
+    "project", "location", "credentials_file",
+)  # fmt: skip
 # The key lists come from the one description of the file (_spec), which the JSON
 # Schema is generated from too.
 _PROVIDER_KEYS = tuple(_spec.PROVIDER.keys)
@@ -553,6 +559,10 @@ class Validator:
             api_key=Secret(api_key) if api_key else None,  # "${KEY:-}" -> no key
             api_version=values.get("api_version") or None,
             organization=values.get("organization") or None,
+            project=values.get("project") or None,
+            location=values.get("location") or None,
+            # Relative to the file, like [keys] kek = local:PATH.
+            credentials_file=rebase_path(values.get("credentials_file"), self.directory),
             headers=self.headers(raw.get("headers", {}), (*where, "headers")),
             timeout=self.timeout(raw["timeout"], (*where, "timeout")) if "timeout" in raw else None,
             keys=keys,

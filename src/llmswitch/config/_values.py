@@ -96,6 +96,15 @@ def rebase_key_file(kek: str, base: str) -> str:
     return "local:" + os.path.join(base, path)
 
 
+def rebase_path(path: str | None, base: str) -> str | None:
+    """A file setting (``credentials_file``): a relative path taken from ``base`` (the
+    config file's directory); ``None`` or empty: not set."""
+    if not path:
+        return None
+    expanded = os.path.expanduser(path)
+    return expanded if os.path.isabs(expanded) else os.path.join(base, expanded)
+
+
 def key_file_problem(kek: str) -> str | None:
     """For ``local:PATH``: what keeps the key file from being read on this machine
     (``None``: it is a regular file, or ``kek`` names none). Only stats the path: a FIFO

@@ -40,6 +40,10 @@ class ProviderConfig:
     api_key: Secret | None = None
     api_version: str | None = None
     organization: str | None = None
+    # kind vertex: the Google Cloud project, location and credentials file (JSON).
+    project: str | None = None
+    location: str | None = None
+    credentials_file: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: Timeout | None = None
     keys: tuple[Secret, ...] = ()
@@ -58,6 +62,8 @@ class ProviderConfig:
             "id": self.id, "kind": self.kind, "base_url": self.base_url,
             "api_key": self.api_key, "api_version": self.api_version,
             "organization": self.organization,
+            "project": self.project, "location": self.location,
+            "credentials_file": self.credentials_file,
             "headers": dict.fromkeys(self.headers, "***"),
             "timeout": self.timeout, "keys": self.keys, "key_strategy": self.key_strategy,
             "source": self.source,

@@ -1,0 +1,186 @@
+"""The Vertex provider: an :class:`HttpProvider` whose calls first make sure a token is
+ready, and which tries once more with a new token when Vertex answers 401.
+
+- Async: the token is minted (when due) by :meth:`TokenSource.atoken`, in a thread,
+  before the request is built; the endpoint's ``prepare`` then only reads the cache,
+  so no call blocks the event loop on Google's token endpoint.
+- 401 (``UNAUTHENTICATED``: the token expired early or was revoked): the token is
+  dropped and the call is sent once more with a freshly minted one, as the google
+  SDKs refresh on 401. Streams do this only before their first event (a 401 comes
+  with the response head, so always before). Other errors go to the caller's retry
+  policy as for every provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator, Iterator
+
+from ...errors import AuthenticationError, LLMError
+from ...events import Event
+from ...messages import ChatRequest, ChatResponse, HealthStatus, ModelInfo
+from ..http import HttpProvider
+from ..runtime import CallContext
+from ._auth import TokenSource
+from ._endpoint import VertexEndpoint
+
+__all__ = ["VertexProvider"]
+
+
+class VertexProvider(HttpProvider):
+    __slots__ = ()
+
+    @property
+    def tokens(self) -> TokenSource | None:
+        endpoint = self.endpoint
+        return endpoint.tokens if isinstance(endpoint, VertexEndpoint) else None
+
+    def _token(self) -> str | None:
+        tokens = self.tokens
+        try:
+            return tokens.token() if tokens is not None else None
+        except LLMError as exc:
+            raise self._fail(exc, None) from None
+
+    async def _atoken(self) -> str | None:
+        tokens = self.tokens
+        try:
+            return await tokens.atoken() if tokens is not None else None
+        except LLMError as exc:
+            raise self._fail(exc, None) from None
+
+    def _token_refused(self, exc: LLMError, used: str | None) -> bool:
+        """Whether ``exc`` is Vertex refusing the token ``used``; if so it is dropped."""
+        tokens = self.tokens
+        if tokens is None or used is None:
+            return False
+        if not isinstance(exc, AuthenticationError) or exc.status_code != 401:
+            return False
+        tokens.invalidate(used)
+        return True
+
+    # ------------------------------------------------------------------ async
+
+    async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        used = await self._atoken()
+        try:
+            return await HttpProvider.achat(self, request, ctx)
+        except LLMError as exc:
+            if not self._token_refused(exc, used):
+                raise
+        await self._atoken()
+        return await HttpProvider.achat(self, request, ctx)
+
+    async def astream_batches(
+        self, request: ChatRequest, ctx: CallContext
+    ) -> AsyncGenerator[list[Event], None]:
+        for again in (False, True):
+            used = await self._atoken()
+            inner = HttpProvider.astream_batches(self, request, ctx)
+            try:
+                try:
+                    first = await inner.__anext__()
+                except StopAsyncIteration:
+                    return
+                except LLMError as exc:
+                    if again or not self._token_refused(exc, used):
+                        raise
+                    continue
+                yield first
+                async for batch in inner:
+                    yield batch
+                return
+            finally:
+                await inner.aclose()
+
+    async def alist_models(self, ctx: CallContext) -> list[ModelInfo]:
+        used = await self._atoken()
+        try:
+            return await HttpProvider.alist_models(self, ctx)
+        except LLMError as exc:
+            if not self._token_refused(exc, used):
+                raise
+        await self._atoken()
+        return await HttpProvider.alist_models(self, ctx)
+
+    async def acount_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
+        used = await self._atoken()
+        try:
+            return await HttpProvider.acount_tokens(self, request, ctx)
+        except LLMError as exc:
+            if not self._token_refused(exc, used):
+                raise
+        await self._atoken()
+        return await HttpProvider.acount_tokens(self, request, ctx)
+
+    async def ahealth(self, ctx: CallContext) -> HealthStatus:
+        try:
+            await self._atoken()
+        except LLMError as exc:
+            return _unhealthy(self.id, exc)
+        return await HttpProvider.ahealth(self, ctx)
+
+    # ------------------------------------------------------------------ sync
+
+    def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        used = self._token()
+        try:
+            return HttpProvider.chat(self, request, ctx)
+        except LLMError as exc:
+            if not self._token_refused(exc, used):
+                raise
+        self._token()
+        return HttpProvider.chat(self, request, ctx)
+
+    def stream(self, request: ChatRequest, ctx: CallContext) -> Iterator[Event]:
+        for again in (False, True):
+            used = self._token()
+            inner = HttpProvider.stream(self, request, ctx)
+            assert isinstance(inner, Generator)  # a generator function: has close()
+            try:
+                try:
+                    first = next(inner)
+                except StopIteration:
+                    return
+                except LLMError as exc:
+                    if again or not self._token_refused(exc, used):
+                        raise
+                    continue
+                yield first
+                yield from inner
+                return
+            finally:
+                inner.close()
+
+    def list_models(self, ctx: CallContext) -> list[ModelInfo]:
+        used = self._token()
+        try:
+            return HttpProvider.list_models(self, ctx)
+        except LLMError as exc:
+            if not self._token_refused(exc, used):
+                raise
+        self._token()
+        return HttpProvider.list_models(self, ctx)
+
+    def count_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
+        used = self._token()
+        try:
+            return HttpProvider.count_tokens(self, request, ctx)
+        except LLMError as exc:
+            if not self._token_refused(exc, used):
+                raise
+        self._token()
+        return HttpProvider.count_tokens(self, request, ctx)
+
+    def health(self, ctx: CallContext) -> HealthStatus:
+        try:
+            self._token()
+        except LLMError as exc:
+            return _unhealthy(self.id, exc)
+        return HttpProvider.health(self, ctx)
+
+
+def _unhealthy(pid: str, exc: LLMError) -> HealthStatus:
+    """No token, no probe: the health line says why (no credentials, key refused)."""
+    return HealthStatus(
+        provider=pid, ok=False, latency_ms=0.0, version=None, error=" ".join(str(exc).split())
+    )
