@@ -52,6 +52,7 @@ from .events import (
     ToolCallEnd,
     ToolCallStart,
 )
+from .fim import CodeCompletion
 from .messages import (
     ChatRequest,
     ChatResponse,
@@ -88,6 +89,7 @@ __all__ = [
     "ChatStream",
     "CircuitOpenError",
     "Client",
+    "CodeCompletion",
     "Config",
     "ConfigurationError",
     "ContentFilterError",

@@ -45,7 +45,9 @@ from .providers.runtime import CallContext, Provider
 from .wire import to_timeout
 
 if TYPE_CHECKING:
+    from ._code import AsyncCodeStream, CodeStream
     from .config import ConfigDiff
+    from .fim import CodeCompletion
     from .middleware.retry import Retry
     from .providers.ollama import PullProgress
 
@@ -343,6 +345,68 @@ class Client(_Client):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ---- code completion (fill-in-the-middle): llmswitch._code, llmswitch.fim
+
+    def complete_code(
+        self,
+        model: str,
+        prefix: str,
+        suffix: str = "",
+        *,
+        language: str | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: Any = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CodeCompletion:
+        """The code between ``prefix`` and ``suffix``: the provider's native
+        fill-in-the-middle route where it has one, else a chat with a fixed instruction;
+        trimmed the same way on every provider (see :mod:`llmswitch.fim`). Goes through
+        the same middleware, retries and usage recording as :meth:`chat`."""
+        from ._code import code_request, complete
+
+        core = self._core
+        options = dict(max_tokens=max_tokens, stop=stop, temperature=temperature, top_p=top_p,
+                       user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
+                       extra_headers=extra_headers)  # fmt: skip
+        provider, request, ctx = code_request(core, model, prefix, suffix, language, options)
+        return complete(core, model, provider, request, ctx)
+
+    def stream_code(
+        self,
+        model: str,
+        prefix: str,
+        suffix: str = "",
+        *,
+        language: str | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: Any = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CodeStream:
+        """:meth:`complete_code` streamed, used like :meth:`stream`: ``with`` sends it,
+        iterating yields trimmed ``TextDelta``s, ``response`` is the CodeCompletion."""
+        from ._code import code_request, open_stream
+
+        core = self._core
+        options = dict(max_tokens=max_tokens, stop=stop, temperature=temperature, top_p=top_p,
+                       user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
+                       extra_headers=extra_headers)  # fmt: skip
+        provider, request, ctx = code_request(
+            core, model, prefix, suffix, language, options, stream=True
+        )
+        return open_stream(core, model, provider, request, ctx, ChatStream)
+
 
 class AsyncChatStream:
     """Async twin of :class:`ChatStream`: ``async with`` sends the request,
@@ -586,3 +650,66 @@ class AsyncClient(_Client):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    # ---- code completion (fill-in-the-middle): llmswitch._code, llmswitch.fim
+
+    async def complete_code(
+        self,
+        model: str,
+        prefix: str,
+        suffix: str = "",
+        *,
+        language: str | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: Any = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CodeCompletion:
+        """The code between ``prefix`` and ``suffix``: the provider's native
+        fill-in-the-middle route where it has one, else a chat with a fixed instruction;
+        trimmed the same way on every provider (see :mod:`llmswitch.fim`). Goes through
+        the same middleware, retries and usage recording as :meth:`chat`."""
+        from ._code import acomplete, code_request
+
+        core = self._core
+        options = dict(max_tokens=max_tokens, stop=stop, temperature=temperature, top_p=top_p,
+                       user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
+                       extra_headers=extra_headers)  # fmt: skip
+        provider, request, ctx = code_request(core, model, prefix, suffix, language, options)
+        return await acomplete(core, model, provider, request, ctx)
+
+    def stream_code(
+        self,
+        model: str,
+        prefix: str,
+        suffix: str = "",
+        *,
+        language: str | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: Any = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncCodeStream:
+        """:meth:`complete_code` streamed, used like :meth:`stream`: ``async with``
+        sends it, ``async for`` yields trimmed ``TextDelta``s, ``await
+        get_response()`` is the CodeCompletion."""
+        from ._code import code_request, open_astream
+
+        core = self._core
+        options = dict(max_tokens=max_tokens, stop=stop, temperature=temperature, top_p=top_p,
+                       user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
+                       extra_headers=extra_headers)  # fmt: skip
+        provider, request, ctx = code_request(
+            core, model, prefix, suffix, language, options, stream=True
+        )
+        return open_astream(core, model, provider, request, ctx, AsyncChatStream)

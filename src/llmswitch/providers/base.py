@@ -28,6 +28,7 @@ __all__ = [
     "AzureEndpoint",
     "ChatWire",
     "Endpoint",
+    "FimRoute",
     "StreamParser",
 ]
 
@@ -99,6 +100,8 @@ _BASE_URL_VARIABLES = {
     "gemini": "GEMINI_BASE_URL",
     "ollama": "OLLAMA_HOST",
     "bedrock": "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+    "mistral": "MISTRAL_BASE_URL",
+    "deepseek": "DEEPSEEK_BASE_URL",
 }
 
 
@@ -277,6 +280,20 @@ class StreamParser(Protocol):
     def close(self) -> list[Event]: ...
 
 
+class FimRoute(Protocol):
+    """A provider's native fill-in-the-middle route (:mod:`llmswitch.providers._fim`):
+    the chat core's three functions for a :class:`~llmswitch.fim.CodeRequest`; errors
+    map with the adapter's :meth:`AdapterBase.map_error`."""
+
+    def build_request(
+        self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
+    ) -> HttpRequest: ...
+
+    def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse: ...
+
+    def stream_parser(self, request: ChatRequest) -> StreamParser: ...
+
+
 class _BuildRequest(Protocol):
     def __call__(
         self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
@@ -389,6 +406,11 @@ class AdapterBase:
         """One page of the full listing, given the cursor it was requested with (an
         Ollama ``/api/show`` answer does not name its model). Default: :meth:`parse_models`."""
         return self.parse_models(endpoint, response)
+
+    def fim_route(self, endpoint: Endpoint, model: str) -> FimRoute | None:
+        """The native fill-in-the-middle route for ``model``; ``None`` (the default):
+        code completions go as the chat fallback's messages."""
+        return None
 
     # ---- health
 

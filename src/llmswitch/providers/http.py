@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from ..errors import ConfigurationError, LLMError, LLMTimeoutError, ProviderError, redact
 from ..events import Event
+from ..fim import CodeRequest
 from ..messages import (
     ChatRequest,
     ChatResponse,
@@ -29,7 +30,7 @@ from ..wire import HttpRequest, HttpResponse, Timeout
 from ._hints import public_url
 from ._paging import Listing
 from ._plan import Fanout, Plan, Send, arun, run
-from .base import AdapterBase, Endpoint, StreamParser
+from .base import AdapterBase, Endpoint, FimRoute, StreamParser
 from .runtime import CallContext, Deadlines, FirstTokenTimer, timeout_error
 
 __all__ = ["HttpProvider"]
@@ -96,6 +97,16 @@ class HttpProvider:
         exc.message = f"404 from {where}: {hint}" if status == 404 else f"{exc.message}; {hint}"
         exc.args = (exc.message,)
 
+    def _wire(self, request: ChatRequest) -> AdapterBase | FimRoute:
+        """What builds and parses ``request``: the adapter, or for a code completion
+        the adapter's native fill-in-the-middle route when it has one (without one, a
+        :class:`CodeRequest` is the chat fallback's messages, sent as any chat)."""
+        if isinstance(request, CodeRequest):
+            route = self.adapter.fim_route(self.endpoint, request.model)
+            if route is not None:
+                return route
+        return self.adapter
+
     def _check(self, request: ChatRequest | None, response: HttpResponse) -> None:
         if response.status >= 300:
             raise self.adapter.map_error(request, response)
@@ -115,6 +126,8 @@ class HttpProvider:
         # hottest call and its plan has a single Send (the driver, its generator and
         # the Send cost about 1.5 us a call). tests/test_http_chat_paths.py holds the
         # two to the same results and errors.
+        if request.__class__ is not ChatRequest:  # a code completion: its own route
+            return await arun(self._chat(request, ctx.timeout), ctx.transport)
         adapter, endpoint = self.adapter, self.endpoint
         http = adapter.build_request(request, endpoint, stream=False)
         try:
@@ -157,11 +170,12 @@ class HttpProvider:
     # ------------------------------------------------------------------ plans
 
     def _chat(self, request: ChatRequest, timeout: Timeout) -> Plan[ChatResponse]:
-        http = self.adapter.build_request(request, self.endpoint, stream=False)
+        wire = self._wire(request)
+        http = wire.build_request(request, self.endpoint, stream=False)
         try:
             response = yield Send(self.endpoint.prepare(http), timeout)
             self._check(request, response)
-            return self.adapter.parse_response(request, response)
+            return wire.parse_response(request, response)
         except LLMError as exc:
             raise self._fail(exc, request, url=http.url) from None
 
@@ -274,8 +288,9 @@ class HttpProvider:
     # ------------------------------------------------------------------ streams
 
     def _stream_start(self, request: ChatRequest) -> tuple[HttpRequest, StreamParser]:
-        http = self.adapter.build_request(request, self.endpoint, stream=True)
-        return http, self.adapter.stream_parser(request)
+        wire = self._wire(request)
+        http = wire.build_request(request, self.endpoint, stream=True)
+        return http, wire.stream_parser(request)
 
     def _refused(
         self, request: ChatRequest, status: int, headers: Mapping[str, str], body: bytes

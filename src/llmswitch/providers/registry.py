@@ -41,6 +41,7 @@ _PACKAGES = (
     "gemini",
     "bedrock",
     "ollama",
+    "mistral",
     "vertex",
 )
 

@@ -29,8 +29,9 @@ from ...errors import ConfigurationError
 from ...messages import EmbeddingResponse, EmbedRequest, ModelInfo
 from ...wire import HttpRequest, HttpResponse
 from .._hints import expect_field, ollama_hint
-from ..base import AdapterBase, ChatWire, Endpoint
+from ..base import AdapterBase, ChatWire, Endpoint, FimRoute
 from . import _errors, _request, _response
+from ._generate import OllamaGenerate
 from ._pull import PULL_TIMEOUT, PullParser, PullProgress, apull_model, pull_model
 from ._stream import OllamaStreamParser
 
@@ -81,6 +82,11 @@ class OllamaAdapter(AdapterBase):
     )  # fmt: skip
 
     embed_batch_size = EMBED_BATCH_SIZE
+
+    def fim_route(self, endpoint: Endpoint, model: str) -> FimRoute | None:
+        """``/api/generate`` with ``suffix``, for every model (one without
+        fill-in-the-middle support answers 400 "does not support insert")."""
+        return OllamaGenerate()
 
     def parse_models_page(
         self, endpoint: Endpoint, response: HttpResponse, cursor: str | None

@@ -16,14 +16,22 @@ from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedReque
 from ...wire import HttpRequest, HttpResponse
 from .._common import http_get
 from .._hints import expect_field, openai_hint
-from ..base import AdapterBase, Endpoint
+from ..base import AdapterBase, Endpoint, FimRoute
+from ._completions import TextCompletions
 from ._embed import EMBED_BATCH_SIZE, build_embed_request, parse_embed_response
 from ._errors import map_error
 from ._request import Flavor, build_request
 from ._response import RAW_ARGUMENTS_KEY, parse_models, parse_response
 from ._stream import OpenAIStreamParser
 
-__all__ = ["RAW_ARGUMENTS_KEY", "Flavor", "OpenAIAdapter", "OpenAIStreamParser"]
+__all__ = [
+    "RAW_ARGUMENTS_KEY",
+    "DeepSeekAdapter",
+    "Flavor",
+    "OpenAIAdapter",
+    "OpenAIStreamParser",
+    "deepseek_fim_url",
+]
 
 
 class OpenAIAdapter(AdapterBase):
@@ -83,3 +91,35 @@ class OpenAIAdapter(AdapterBase):
         self, request: EmbedRequest, response: HttpResponse
     ) -> EmbeddingResponse:
         return parse_embed_response(request, response)
+
+    def fim_route(self, endpoint: Endpoint, model: str) -> FimRoute | None:
+        """OpenAI-compatible servers (vLLM, llama.cpp): ``/completions`` with ``suffix``.
+        OpenAI's and Azure's own models: the chat fallback (their one Completions model,
+        gpt-3.5-turbo-instruct, takes no suffix)."""
+        return TextCompletions() if self.flavor == "compatible" else None
+
+
+def deepseek_fim_url(base_url: str) -> str:
+    """DeepSeek's FIM route is ``/beta/completions`` at the API's root, whatever path
+    (``/v1``, ``/beta``) the chat base URL carries."""
+    root = base_url.rstrip("/")
+    for tail in ("/v1", "/beta"):
+        if root.endswith(tail):
+            root = root[: -len(tail)]
+    return root + "/beta/completions"
+
+
+class DeepSeekAdapter(OpenAIAdapter):
+    """DeepSeek: Chat Completions as compatible servers speak it (``max_tokens``,
+    ``reasoning_content``), and FIM at ``/beta/completions``."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(flavor="compatible")
+
+    def __repr__(self) -> str:
+        return "DeepSeekAdapter()"
+
+    def fim_route(self, endpoint: Endpoint, model: str) -> FimRoute | None:
+        return TextCompletions(deepseek_fim_url(endpoint.base_url))

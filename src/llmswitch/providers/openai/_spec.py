@@ -11,6 +11,7 @@ from ..registry import ProviderSettings, ProviderSpec
 from ..runtime import Provider
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 AZURE_DEFAULT_API_VERSION = "2024-10-21"  # the GA inference version
 
 
@@ -56,6 +57,18 @@ def build_azure(pid: str, pc: ProviderSettings | None, env: Mapping[str, str]) -
     return _provider(pid, "azure", endpoint)
 
 
+def build_deepseek(pid: str, pc: ProviderSettings | None, env: Mapping[str, str]) -> Provider:
+    from ..http import HttpProvider
+    from . import DeepSeekAdapter
+
+    api_key = key(pc, env, "DEEPSEEK_API_KEY")
+    if api_key is None:
+        raise missing(pid, "set DEEPSEEK_API_KEY (or api_key in llmswitch.toml)")
+    base = base_url(pc, env, "DEEPSEEK_BASE_URL") or DEEPSEEK_BASE_URL
+    endpoint = Endpoint(provider=pid, base_url=base, api_key=api_key, headers=headers(pc))
+    return HttpProvider(pid, DeepSeekAdapter(), endpoint)
+
+
 def build_compatible(pid: str, pc: ProviderSettings | None, env: Mapping[str, str]) -> Provider:
     if pc is None or not pc.base_url:
         raise missing(pid, "an openai-compatible provider needs base_url in llmswitch.toml")
@@ -83,6 +96,14 @@ SPECS = (
             "OPENAI_API_VERSION",
         ),
         base_url_env="AZURE_OPENAI_ENDPOINT",
+    ),
+    ProviderSpec(
+        id="deepseek",
+        kind="deepseek",
+        build=build_deepseek,
+        env=("DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL"),
+        base_url=DEEPSEEK_BASE_URL,
+        base_url_env="DEEPSEEK_BASE_URL",
     ),
     ProviderSpec(id=None, kind="openai-compatible", build=build_compatible),
 )
