@@ -243,12 +243,13 @@ class TokenSource:
             raise AuthenticationError(
                 "Google's token endpoint answered without an access token", provider=self.provider
             )
-        expiry = credentials.expiry  # naive UTC, or None when unknown
+        expiry = credentials.expiry  # naive UTC by google-auth's clock, or None: unknown
         if expiry is None:
-            expires = self._clock() + DEFAULT_LIFETIME
+            lifetime = DEFAULT_LIFETIME
         else:
-            expires = expiry.replace(tzinfo=UTC).timestamp()
-        return token, expires
+            lifetime = expiry.replace(tzinfo=UTC).timestamp() - time.time()
+        # On this source's clock (the same one unless a test gave another).
+        return token, self._clock() + lifetime
 
     def _load(self) -> Any:
         if self._credentials is not None:
