@@ -241,6 +241,9 @@ ENUM_CONTEXT: dict[tuple[Step, Step], dict[str, Any]] = {
     ("openai", "key_strategy"): {"keys": ["k"]},  # a pool's settings need a pool
     ("openai", "on_state_error"): {"keys": ["k"]},
     ("g", "strategy"): {"deployments": [{"model": "openai/gpt-4o"}]},
+    # a budget needs its scope and limit (keyed by its array: the element step between is 0)
+    ("budgets", "period"): {"scope": "global", "limit_usd": 1},
+    ("budgets", "action"): {"scope": "global", "limit_usd": 1},
 }
 
 
@@ -307,7 +310,9 @@ def test_schema_and_validator_agree_on_every_enumeration(
     at: tuple[Step, ...], value: _spec.Value
 ) -> None:
     leaf = str(at[-1])
-    extra = ENUM_CONTEXT.get((at[-2], at[-1]), {})
+    extra = ENUM_CONTEXT.get((at[-2], at[-1])) or (
+        ENUM_CONTEXT.get((at[-3], at[-1]), {}) if len(at) > 2 else {}
+    )
     for member in value.enum:
         assert _agree(at[:-1], {**extra, leaf: member})[:2] == (True, True), member
     assert _agree(at[:-1], {**extra, leaf: "zz-not-one-of-them"})[:2] == (False, False)

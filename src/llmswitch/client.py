@@ -50,8 +50,16 @@ if TYPE_CHECKING:
     from .fim import CodeCompletion
     from .middleware.retry import Retry
     from .providers.ollama import PullProgress
+    from .usage.budgets import BudgetStatus
 
 __all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client"]
+
+
+def _budget_layer(pipe: Pipeline | None) -> Any:
+    """The pipeline's budget layer, if budgets are configured."""
+    from .usage.budgets_layer import BudgetLayer
+
+    return next((m for m in pipe.middleware if isinstance(m, BudgetLayer)), None) if pipe else None
 
 
 def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
@@ -325,6 +333,12 @@ class Client(_Client):
         provider, name = self._core.resolve(model)
         ctx = CallContext(timeout=to_timeout(timeout, PULL_TIMEOUT), transport=self._transport)
         return pull_model(provider, name, ctx, progress)
+
+    def budgets(self) -> list[BudgetStatus]:
+        """Each ``[[budgets]]`` entry's current period, read live (with Redis: what every
+        process has spent): spent, reserved by calls in flight, limit, period start."""
+        layer = _budget_layer(self._core.pipe)
+        return layer.budget_status() if layer is not None else []
 
     def status(self) -> dict[str, Any]:
         """Live state of this client's middleware: breakers, key pools, and any layer
@@ -625,6 +639,11 @@ class AsyncClient(_Client):
         provider, name = self._core.resolve(model)
         ctx = CallContext(timeout=to_timeout(timeout, PULL_TIMEOUT), transport=self._transport)
         return await apull_model(provider, name, ctx, progress)
+
+    async def budgets(self) -> list[BudgetStatus]:
+        """See :meth:`Client.budgets`."""
+        layer = _budget_layer(self._core.pipe)
+        return await layer.abudget_status() if layer is not None else []
 
     async def status(self) -> dict[str, Any]:
         """Live state of this client's middleware (see :meth:`Client.status`)."""

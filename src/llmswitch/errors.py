@@ -246,7 +246,28 @@ class QuotaExceeded(LLMError):
 
 
 class BudgetExceededError(LLMError):
-    """A spend budget is used up."""
+    """A spend budget is used up (raised before anything is sent). ``scope`` (e.g.
+    ``"team:ml"``), ``period`` (``"day"``/``"month"``), ``period_start`` (RFC 3339 UTC),
+    ``spent_usd`` (settled spend of the period) and ``limit_usd`` name the budget that
+    refused the call; ``None`` when raised without them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str | None = None,
+        period: str | None = None,
+        period_start: str | None = None,
+        spent_usd: float | None = None,
+        limit_usd: float | None = None,
+        **kw: Any,
+    ):
+        self.scope = scope
+        self.period = period
+        self.period_start = period_start
+        self.spent_usd = spent_usd
+        self.limit_usd = limit_usd
+        super().__init__(message, **kw)
 
 
 class CircuitOpenError(LLMError):

@@ -326,6 +326,98 @@ CONFIG = Table(
     doc="how this file is read",
 )
 
+BUDGET = Table(
+    keys={
+        "scope": _string(
+            "global, user:NAME, team:NAME, key:ID, provider:ID or model:NAME (what it counts)"
+        ),
+        "period": _string("UTC calendar period (default month)", enum=("day", "month")),
+        # At most a million USD a period: Redis counts in Lua doubles, exact to 2**53 nano-USD.
+        "limit_usd": Value(
+            type="number", doc="spend limit per period in USD", minimum=0, maximum=1_000_000
+        ),
+        "alert_at": ArrayOf(
+            item=Value(
+                type="number", doc="a fraction of the limit", exclusive_minimum=0, maximum=10
+            ),
+            doc="fractions of the limit announced once per period (default [0.5, 0.8, 1.0])",
+        ),
+        "action": _string(
+            "block: refuse calls past the limit; alert: only notify", enum=("block", "alert")
+        ),
+        "webhook": _string("this budget's alerts go here instead of [alerts] webhook"),
+        "reservation_ttl": Value(
+            type="number",
+            doc="seconds a crashed call's reservation holds (default 600)",
+            exclusive_minimum=0,
+            maximum=86400,
+        ),
+    },
+    doc="a spend budget",
+    what="budget",
+    required=("scope", "limit_usd"),
+)
+ALERTS = Table(
+    keys={
+        "webhook": _string("http(s) URL the budget alerts are POSTed to (JSON)"),
+        "secret": _string("HMAC-SHA256 key of the X-LLMSwitch-Signature header", secret=True),
+    },
+    doc="where budget alerts go",
+)
+
+_PRICE_DOC = "USD per million tokens"
+_CAPABILITY_NAMES = (
+    "chat",
+    "streaming",
+    "tools",
+    "vision",
+    "reasoning",
+    "embeddings",
+    "code_completion",
+)
+
+
+def _price(what: str) -> Value:
+    return Value(type="number", doc=f"{what}, {_PRICE_DOC}", minimum=0, maximum=1e6)
+
+
+CATALOG_MODEL = Table(
+    keys={
+        "input_price": _price("input"),
+        "output_price": _price("output"),
+        "cached_input_price": _price("cache reads"),
+        "cache_write_price": _price("cache writes (5 minutes)"),
+        "cache_write_1h_price": _price("1-hour cache writes"),
+        "reasoning_price": _price("reasoning output when priced apart"),
+        "context_window": Value(
+            type="integer", doc="input limit in tokens", minimum=1, maximum=1e9
+        ),
+        "max_output_tokens": Value(
+            type="integer", doc="output limit in tokens", minimum=1, maximum=1e9
+        ),
+        **{
+            f"supports_{name}": Value(type="boolean", doc=f"supports {name.replace('_', ' ')}")
+            for name in _CAPABILITY_NAMES
+        },
+    },
+    doc="a model's prices (USD per million tokens), limits and capabilities",
+    what="catalog model",
+)
+CATALOG = Table(
+    keys={
+        "models": Named(
+            value=CATALOG_MODEL,
+            doc='overrides and custom models by "provider/model"',
+            pattern=r"^[^/]+/.+$",
+        ),
+        "discovery": Value(
+            type="boolean", doc="fill limits from the providers' model lists (default true)"
+        ),
+        "refresh": _seconds("seconds before a cached model list is fetched again (default 86400)"),
+    },
+    doc="the model catalog: custom prices and model facts",
+)
+
 # Every section an overlay may set (all but [env] itself).
 SETTINGS = Table(
     keys={
@@ -345,6 +437,8 @@ SETTINGS = Table(
         "storage": STORAGE,
         "keys": KEYS,
         "config": CONFIG,
+        "budgets": ArrayOf(item=BUDGET, doc="spend budgets"),
+        "alerts": ALERTS,
     },
 )
 ROOT = Table(

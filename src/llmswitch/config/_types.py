@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..middleware.breaker import BreakerPolicy
     from ..middleware.ratelimit import Limit, Quota
     from ..middleware.retry import RetryPolicy
+    from ..usage.budgets import AlertSettings, Budget
 
 __all__ = ["Config"]
 
@@ -52,6 +53,8 @@ class Config:
     require_user_keys: bool = False  # [keys]: a call with user= must use that user's key
     key_cache_ttl: float | None = None  # [keys] cache_ttl: seconds (None: the vault's default)
     key_refresh: float | None = None  # [keys] refresh: seconds (None: the vault's default)
+    budgets: tuple[Budget, ...] = ()  # [[budgets]]: spend budgets (llmswitch.usage.budgets)
+    alerts: AlertSettings | None = None  # [alerts]: the budgets' webhook and its secret
     watch: bool = False  # [config] watch: reload the file when it changes
     overlay: str | None = None  # the [env.NAME] merged in ($LLMSWITCH_ENV), if any
     # Every value ${VAR} put into the file: masked wherever the configuration is shown
@@ -62,7 +65,7 @@ class Config:
     def resilient(self) -> bool:
         """Whether any resilience section (or a key pool) is configured."""
         return bool(
-            self.retry or self.breaker or self.limits or self.quotas
+            self.retry or self.breaker or self.limits or self.quotas or self.budgets
             or any(pc.keys for pc in self.providers.values())
             or any(d.rpm or d.tpm for g in self.models.values() for d in g.deployments)
         )  # fmt: skip

@@ -243,6 +243,10 @@ class Validator:
         extra: dict[str, Any] = {}
         if any(key in doc for key in _RESILIENCE_KEYS):
             extra = self.resilience(doc)
+        if "budgets" in doc or "alerts" in doc:
+            from ._budgets import read_budgets
+
+            extra.update(read_budgets(self, doc))
         self.platform_values = self.platform(doc)
         extra.update(self.platform_values)
         if self.problems:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,6 +27,7 @@ from .base import AsyncChatHandler, AsyncStreamHandler, Call, ChatHandler, Middl
 
 if TYPE_CHECKING:
     from ..providers.settings import ProviderConfig
+    from ..usage.budgets import AlertSettings, Budget
     from ..wire import Secret
     from .breaker import BreakerPolicy
     from .groups import ModelGroup
@@ -57,6 +59,12 @@ class StackSettings(Protocol):
     def quotas(self) -> Sequence[Quota]: ...
     @property
     def max_wait(self) -> float | None: ...
+    @property
+    def budgets(self) -> Sequence[Budget]: ...
+    @property
+    def alerts(self) -> AlertSettings | None: ...
+    @property
+    def database_url(self) -> str | None: ...
 
 
 class DeploymentLimits(Middleware):
@@ -99,12 +107,15 @@ def build_stack(
     """The layers, outermost first, for ``config`` plus the user's ``user`` layers."""
     from ..keys.pool import KeyPool, KeyRotation
     from ..storage import open_store
+    from ..usage.budgets_layer import BudgetLayer
     from .breaker import CircuitBreaker
     from .ratelimit import Limit, RateLimiter
     from .retry import Retry
     from .router import Router
 
-    builtin = (RateLimiter, Router, DeploymentLimits, KeyRotation, CircuitBreaker, Retry)
+    builtin = (
+        BudgetLayer, RateLimiter, Router, DeploymentLimits, KeyRotation, CircuitBreaker, Retry,
+    )  # fmt: skip
     mine: dict[type, list[Middleware]] = {t: [] for t in builtin}
     outer: list[Middleware] = []
     per_attempt: list[Middleware] = []
@@ -197,9 +208,20 @@ def build_stack(
         # several processes rank deployments alike; otherwise they stay in-process.
         return Router(config.models, provider, store=shared() if config.state else None)
 
+    def budget() -> Middleware | None:
+        if not config.budgets:
+            return None
+        # Spend counted so far this period is read from the usage ledger when there is one.
+        database = config.database_url or os.environ.get("LLMSWITCH_DATABASE_URL") or None
+        return BudgetLayer(
+            config.budgets, state=config.state, database=database, alerts=config.alerts,
+            groups=tuple(config.models),
+        )  # fmt: skip
+
     keyed = slot(KeyRotation, keys)
     return [
         *outer,
+        *slot(BudgetLayer, budget),
         *slot(RateLimiter, limiter),
         *slot(Router, router),
         *slot(DeploymentLimits, deployment_limits),
