@@ -158,6 +158,10 @@ def _openai(recorded: Recorded) -> Reply:
         return Reply(
             body=fixture("openai/chat_tools.json" if wants_tools else "openai/chat_text.json")
         )
+    if path.endswith("/completions"):  # code completion: /v1/completions, /beta/completions
+        if body.get("stream"):
+            return _stream(fixture("openai/completion.sse"))
+        return Reply(body=fixture("openai/completion.json"))
     if path.endswith("/embeddings"):
         inputs = body.get("input")
         inputs = inputs if isinstance(inputs, list) else [inputs]
@@ -216,6 +220,10 @@ def _ollama(recorded: Recorded) -> Reply:
         if body.get("stream", True):
             return _stream(fixture("ollama/chat_text.ndjson"), ndjson)
         return Reply(body=fixture("ollama/chat_text.json"))
+    if path == "/api/generate":  # code completion
+        if body.get("stream", True):
+            return _stream(fixture("ollama/generate.ndjson"), ndjson)
+        return Reply(body=fixture("ollama/generate.json"))
     if path == "/api/embed":
         inputs = body.get("input")
         inputs = inputs if isinstance(inputs, list) else [inputs]
@@ -230,6 +238,17 @@ def _ollama(recorded: Recorded) -> Reply:
     if path == "/api/pull":
         return _stream(fixture("ollama/pull.ndjson"), ndjson)
     return Reply(status=404, body=b'{"error":"not found"}')
+
+
+def _mistral(recorded: Recorded) -> Reply:
+    body, path = _body(recorded), recorded.path
+    if path == "/v1/fim/completions":
+        if body.get("stream"):
+            return _stream(fixture("mistral/fim.sse"))
+        return Reply(body=fixture("mistral/fim.json"))
+    if path == "/v1/chat/completions" and not body.get("stream") and not body.get("tools"):
+        return Reply(body=fixture("mistral/chat_fenced.json"))
+    return _openai(recorded)
 
 
 def _bedrock(recorded: Recorded) -> Reply:
@@ -282,7 +301,7 @@ def fakes() -> Iterator[dict[str, Fake]]:
     servers = {
         name: Fake(answer)
         for name, answer in (("openai", _openai), ("anthropic", _anthropic), ("gemini", _gemini),
-                             ("ollama", _ollama), ("bedrock", _bedrock))
+                             ("ollama", _ollama), ("bedrock", _bedrock), ("mistral", _mistral))
     }  # fmt: skip
     try:
         yield servers
@@ -304,6 +323,10 @@ def fake_env(fakes: dict[str, Fake], aws_dir: Path) -> dict[str, str]:
         "GEMINI_API_KEY": "readme-gemini-0000",
         "GEMINI_BASE_URL": fakes["gemini"].url,
         "OLLAMA_HOST": fakes["ollama"].url,
+        "MISTRAL_API_KEY": "readme-mistral-0000",
+        "MISTRAL_BASE_URL": fakes["mistral"].url + "/v1",
+        "DEEPSEEK_API_KEY": "sk-readme-deepseek-0000",
+        "DEEPSEEK_BASE_URL": fakes["openai"].url,
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
         "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
