@@ -49,6 +49,7 @@ from tests.support.bedrock import AWS_VARS
 from tests.support.fixtures import ROOT as FIXTURES
 from tests.support.loopback import Loopback, Recorded, Reply
 from tests.support.streams import split_awkward
+from tests.support.vertex import write_service_account
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -281,6 +282,32 @@ def _bedrock(recorded: Recorded) -> Reply:
     return Reply(status=404, body=b'{"message":"no route"}')
 
 
+def _vertex(recorded: Recorded) -> Reply:
+    """Google's token endpoint and the Vertex AI routes of Gemini and Claude."""
+    path = recorded.path
+    if path == "/token":
+        return _json({"access_token": "ya29.readme", "expires_in": 3600, "token_type": "Bearer"})
+    if path.endswith("/count-tokens:rawPredict"):
+        return _json({"input_tokens": 12})
+    if path.endswith(":countTokens"):
+        return Reply(body=fixture("vertex/gemini_count_tokens.json"))
+    if path.endswith(":rawPredict"):
+        return Reply(body=fixture("vertex/claude_text.json"))
+    if path.endswith(":generateContent"):
+        return Reply(body=fixture("vertex/gemini_text.json"))
+    if path.endswith(":streamRawPredict"):
+        return _stream(fixture("vertex/claude_text.sse"))
+    if path.endswith(":streamGenerateContent"):
+        return _stream(fixture("vertex/gemini_text.sse"))
+    if path.endswith("/publishers/google/models"):
+        return Reply(body=fixture("vertex/models_google_2.json"))
+    if path.endswith("/publishers/anthropic/models"):
+        return Reply(body=fixture("vertex/models_anthropic.json"))
+    return Reply(
+        status=404, body=b'{"error":{"code":404,"message":"no route","status":"NOT_FOUND"}}'
+    )
+
+
 class Fake(Loopback):
     """A loopback server whose replies come from one function of the request."""
 
@@ -303,6 +330,7 @@ def fakes() -> Iterator[dict[str, Fake]]:
         for name, answer in (("openai", _openai), ("anthropic", _anthropic), ("gemini", _gemini),
                              ("ollama", _ollama), ("bedrock", _bedrock), ("mistral", _mistral))
     }  # fmt: skip
+    servers["vertex"] = Fake(_vertex)  # Google's token endpoint too
     try:
         yield servers
     finally:
@@ -335,6 +363,12 @@ def fake_env(fakes: dict[str, Fake], aws_dir: Path) -> dict[str, str]:
         "AWS_CONFIG_FILE": str(aws_dir / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(aws_dir / "credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(
+            write_service_account(aws_dir, fakes["vertex"].url + "/token")
+        ),
+        "GOOGLE_CLOUD_PROJECT": "readme-project",
+        "VERTEX_BASE_URL": fakes["vertex"].url,
+        "CLOUDSDK_CONFIG": str(aws_dir / "gcloud"),
     }
 
 

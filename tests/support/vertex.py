@@ -50,26 +50,8 @@ class GoogleAccount:
     def __post_init__(self) -> None:
         self.loopback.route("POST", TOKEN_PATH, handler=self.token_reply)
 
-    def info(self) -> dict[str, str]:
-        pem = _KEY.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        return {
-            "type": "service_account",
-            "project_id": PROJECT,
-            "private_key_id": "0123456789abcdef",
-            "private_key": pem,
-            "client_email": EMAIL,
-            "client_id": "1234567890",
-            "token_uri": self.loopback.url + TOKEN_PATH,
-        }
-
     def write(self, directory: Path, **changes: str) -> Path:
-        path = directory / "service-account.json"
-        path.write_text(json.dumps({**self.info(), **changes}))
-        return path
+        return write_service_account(directory, self.loopback.url + TOKEN_PATH, **changes)
 
     def token(self, n: int) -> str:
         return f"ya29.test-token-{n}"
@@ -106,6 +88,30 @@ class GoogleAccount:
             "token_type": "Bearer",
         }
         return Reply(body=json.dumps(body).encode(), delay=self.delay)
+
+
+def service_account_info(token_uri: str) -> dict[str, str]:
+    """A service account's JSON with the session's key, minting tokens at ``token_uri``."""
+    pem = _KEY.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": PROJECT,
+        "private_key_id": "0123456789abcdef",
+        "private_key": pem,
+        "client_email": EMAIL,
+        "client_id": "1234567890",
+        "token_uri": token_uri,
+    }
+
+
+def write_service_account(directory: Path, token_uri: str, **changes: str) -> Path:
+    path = directory / "service-account.json"
+    path.write_text(json.dumps({**service_account_info(token_uri), **changes}))
+    return path
 
 
 def vertex_env(loopback: Loopback, credentials: Path, tmp: Path, **extra: str) -> dict[str, str]:
