@@ -337,3 +337,12 @@ def test_google_auth_is_imported_only_when_a_call_needs_a_token(key_file: Path) 
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("line", ['api_key = "AIza-not-for-vertex"', 'keys = ["a", "b"]'])
+def test_api_keys_are_refused_on_vertex(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(f'[providers.vertex]\nproject = "p"\n{line}\n')
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(path, env={})
+    assert "Google credentials" in str(caught.value) and ":3:" in str(caught.value)

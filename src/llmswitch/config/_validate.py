@@ -517,6 +517,12 @@ class Validator:
                 raise self.error(
                     (*where, key), f"only applies to kind {' or '.join(map(repr, kinds))}"
                 )
+        if effective == "vertex" and ("api_key" in raw or "keys" in raw):
+            raise self.error(
+                (*where, "api_key" if "api_key" in raw else "keys"),
+                "kind 'vertex' authenticates with Google credentials (credentials_file or "
+                "GOOGLE_APPLICATION_CREDENTIALS), not API keys",
+            )
 
         base_url = values.get("base_url") or None
         if base_url is not None:
