@@ -18,7 +18,7 @@ _PROVIDER_ENV = (
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "AZURE_OPENAI_API_KEY",
     "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_AD_TOKEN", "OPENAI_API_VERSION", "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL",
-    "OLLAMA_HOST", "LLMSWITCH_CONFIG", "LLMSWITCH_ENV",
+    "OLLAMA_HOST", "LLMSWITCH_CONFIG", "LLMSWITCH_ENV", "LLMSWITCH_MODEL",
 )  # fmt: skip
 
 
@@ -32,6 +32,17 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     # The default database lives under LLMSWITCH_HOME: never the real one of the machine.
     monkeypatch.delenv("LLMSWITCH_DATABASE_URL", raising=False)
     monkeypatch.setenv("LLMSWITCH_HOME", str(tmp_path_factory.mktemp("home") / "llmswitch"))
+
+
+@pytest.fixture(autouse=True)
+def _bundled_catalog() -> Iterator[None]:
+    """A client's [catalog] settings and listed models go into the process's default
+    catalog: each test starts from the bundled data alone."""
+    from llmswitch import catalog
+
+    catalog.install(None)
+    yield
+    catalog.install(None)
 
 
 @pytest.fixture

@@ -137,6 +137,10 @@ class _Core:
             self.vault = vault if vault is not None and vault.key == key else None
             if self.vault is None:
                 self.vault = VaultHandle(self.config, source, key)
+        # The model catalog: [catalog] overrides and the discovery cache (_catalog_wiring).
+        from ._catalog_wiring import install_catalog
+
+        install_catalog(self.config, source)
         # The client's pipeline, kept here with everything else built from the
         # configuration, so a reload swaps all of it with one reference (_reload.py).
         self.pipe: Pipeline | None = None

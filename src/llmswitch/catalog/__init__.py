@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from ..messages import ChatRequest, Usage
-from ._catalog import Catalog, ModelOverride
+from ._catalog import Catalog, CatalogSettings, ModelOverride
 from ._estimate import DEFAULT_MAX_OUTPUT_TOKENS, CostEstimate, CountMethod, estimate_with
 from ._prices import price_source
 from ._specs import ModelSpec, PriceTier
@@ -24,6 +25,7 @@ from ._specs import ModelSpec, PriceTier
 __all__ = [
     "DEFAULT_MAX_OUTPUT_TOKENS",
     "Catalog",
+    "CatalogSettings",
     "CostEstimate",
     "CountMethod",
     "ModelOverride",
@@ -32,6 +34,7 @@ __all__ = [
     "cost_nano",
     "cost_of",
     "default_catalog",
+    "discover",
     "estimate_request",
     "install",
     "lookup",
@@ -39,7 +42,8 @@ __all__ = [
     "price_source",
 ]
 
-_default = Catalog()
+_BUNDLED = Catalog()  # the bundled data alone: shared, so resetting to it allocates nothing
+_default = _BUNDLED
 
 
 def default_catalog() -> Catalog:
@@ -51,7 +55,16 @@ def install(catalog: Catalog | None) -> None:
     """Make ``catalog`` the default (None: back to the bundled data alone). A client whose
     configuration has ``[catalog]`` settings installs its catalog when it is built."""
     global _default
-    _default = catalog if catalog is not None else Catalog()
+    _default = catalog if catalog is not None else _BUNDLED
+
+
+def discover(provider: str, models: Mapping[str, Mapping[str, Any]]) -> None:
+    """Merge what ``provider`` reported for its models (model id -> facts such as
+    ``context_window``) into the default catalog."""
+    global _default
+    if _default is _BUNDLED:
+        _default = Catalog()
+    _default.discover(provider, models)
 
 
 def lookup(provider: str, model: str) -> ModelSpec | None:

@@ -25,7 +25,7 @@ from ._prices import (
 )
 from ._specs import CAPABILITIES, ModelSpec, PriceTier, metadata_for, metadata_table
 
-__all__ = ["Catalog", "ModelOverride"]
+__all__ = ["Catalog", "CatalogSettings", "ModelOverride"]
 
 # ModelOverride price field -> price key (USD per million tokens in the file)
 OVERRIDE_PRICES = {
@@ -64,6 +64,17 @@ class ModelOverride:
         return parse_prices({k: v for k, v in values.items() if v is not None})
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogSettings:
+    """``[catalog]`` of ``llmswitch.toml``: ``models`` overrides by ``"provider/model"``;
+    ``discovery``: fill limits from the providers' model lists cached on disk, refreshed
+    when older than ``refresh`` seconds (default a day)."""
+
+    models: Mapping[str, ModelOverride] = field(default_factory=dict)
+    discovery: bool = True
+    refresh: float = 86400.0
+
+
 @dataclass(frozen=True, slots=True)
 class _Priced:
     """What cost_nano needs of a model, resolved once per (provider, model)."""
@@ -100,6 +111,11 @@ class Catalog:
     @property
     def overrides(self) -> Mapping[str, ModelOverride]:
         return self._overrides
+
+    def discover(self, provider: str, models: Mapping[str, Mapping[str, Any]]) -> None:
+        """Take what a provider reported for its models (replacing its earlier listing)."""
+        self._discovered[provider] = dict(models)
+        self._specs.clear()
 
     def _override(self, provider: str, model: str) -> ModelOverride | None:
         return self._overrides.get(f"{provider}/{model}")

@@ -439,6 +439,7 @@ SETTINGS = Table(
         "config": CONFIG,
         "budgets": ArrayOf(item=BUDGET, doc="spend budgets"),
         "alerts": ALERTS,
+        "catalog": CATALOG,
     },
 )
 ROOT = Table(

@@ -13,6 +13,8 @@ from ..providers.settings import ProviderConfig
 from ..wire import Secret
 
 if TYPE_CHECKING:
+    from ..catalog import CatalogSettings
+
     # Only named here: importing the middleware modules costs ~40 ms, which
     # ``import llmswitch`` does not pay (the validator imports them when a file is read).
     from ..middleware.breaker import BreakerPolicy
@@ -55,6 +57,7 @@ class Config:
     key_refresh: float | None = None  # [keys] refresh: seconds (None: the vault's default)
     budgets: tuple[Budget, ...] = ()  # [[budgets]]: spend budgets (llmswitch.usage.budgets)
     alerts: AlertSettings | None = None  # [alerts]: the budgets' webhook and its secret
+    catalog: CatalogSettings | None = None  # [catalog]: model overrides, custom prices
     watch: bool = False  # [config] watch: reload the file when it changes
     overlay: str | None = None  # the [env.NAME] merged in ($LLMSWITCH_ENV), if any
     # Every value ${VAR} put into the file: masked wherever the configuration is shown

@@ -247,6 +247,10 @@ class Validator:
             from ._budgets import read_budgets
 
             extra.update(read_budgets(self, doc))
+        if "catalog" in doc:
+            from ._catalog import read_catalog
+
+            extra.update(read_catalog(self, doc))
         self.platform_values = self.platform(doc)
         extra.update(self.platform_values)
         if self.problems:
