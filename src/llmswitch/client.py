@@ -21,6 +21,7 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any
 
 from ._client_args import unknown_argument
+from ._client_usage import AsyncUsageReports, UsageReports
 from ._core import _counter
 from .config import Config, ProviderConfig
 from .errors import ConfigurationError, LLMError
@@ -210,7 +211,7 @@ class _Client:
         raise NotImplementedError
 
 
-class Client(_Client):
+class Client(UsageReports, _Client):
     """Blocking client. Thread-safe; reuse one for the life of the program.
 
     ``config``: path to ``llmswitch.toml`` or a :class:`Config` (default: ``$LLMSWITCH_CONFIG``
@@ -536,7 +537,7 @@ class AsyncChatStream:
             await aclose()
 
 
-class AsyncClient(_Client):
+class AsyncClient(AsyncUsageReports, _Client):
     """Asynchronous client; same arguments and methods as :class:`Client`, awaited.
     Use it as ``async with AsyncClient() as client`` or call ``await client.aclose()``."""
 

@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_keys_parser(commands, _config_option)
 
+    from ._usage import add_usage_parser  # argparse only: --help stays fast
+
+    add_usage_parser(commands, _config_option)
+
     commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
     return parser
 
@@ -214,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._config import run_config as run
     elif args.command == "keys":
         from ._keys import run_keys as run
+    elif args.command == "usage":
+        from ._usage import run_usage as run
     else:
         from ._models import run_models as run
     from ._logging import cli_logging
