@@ -346,3 +346,18 @@ def test_api_keys_are_refused_on_vertex(tmp_path: Path, line: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_config(path, env={})
     assert "Google credentials" in str(caught.value) and ":3:" in str(caught.value)
+
+
+def test_a_hung_token_endpoint_is_a_transport_error(
+    account: GoogleAccount, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmswitch.errors import TransportError
+    from llmswitch.providers.vertex import _auth
+
+    monkeypatch.setattr(_auth, "TOKEN_READ_TIMEOUT", 0.3)
+    account.delay = 30.0  # far longer than the read timeout: the request must give up
+    tokens = TokenSource("vertex", str(key_file))
+    with pytest.raises(TransportError) as caught:
+        tokens.token()
+    assert "token endpoint" in caught.value.message
+    assert caught.value.retryable

@@ -47,6 +47,8 @@ SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 REFRESH_MARGIN = 300.0
 # Credentials that report no expiry are reused this long, then minted again.
 DEFAULT_LIFETIME = 1800.0
+# The token request's own limits (seconds), apart from any call's timeout.
+TOKEN_CONNECT_TIMEOUT, TOKEN_READ_TIMEOUT = 10.0, 30.0
 INSTALL_HINT = "install the vertex extra: pip install 'llmswitch[vertex]' (google-auth)"
 _KEPT_TOKENS = 4  # recent tokens remembered for scrubbing error text
 NO_CREDENTIALS = (
@@ -155,7 +157,11 @@ class TokenSource:
             return token
         future, leader = self._claim()
         if leader:
-            asyncio.get_running_loop().run_in_executor(None, self._refresh, future)
+            try:
+                asyncio.get_running_loop().run_in_executor(None, self._refresh, future)
+            except BaseException as exc:  # a closing loop's executor: never strand waiters
+                self._publish_failure(future, exc)
+                raise
         try:
             return await asyncio.wrap_future(future)
         except LLMError as exc:
@@ -199,9 +205,7 @@ class TokenSource:
         try:
             token, expires = self._mint()
         except BaseException as exc:  # every waiter must wake, whatever happened
-            with self._lock:
-                self._pending = None
-            future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+            self._publish_failure(future, exc)
             if not isinstance(exc, Exception):
                 raise
             return
@@ -211,6 +215,11 @@ class TokenSource:
             self.refreshes += 1
             self._pending = None
         future.set_result(token)
+
+    def _publish_failure(self, future: concurrent.futures.Future[str], exc: BaseException) -> None:
+        with self._lock:
+            self._pending = None  # the next caller starts a new refresh
+        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
 
     def _mint(self) -> tuple[str, float]:
         credentials = self._load()
@@ -222,7 +231,10 @@ class TokenSource:
         if self._http is None:
             import urllib3
 
-            self._http = urllib3.PoolManager()
+            # Bounded: google-auth sends no timeout, and a hung token endpoint would hold
+            # every call waiting for the token. (google-auth retries 5xx itself.)
+            limits = urllib3.Timeout(connect=TOKEN_CONNECT_TIMEOUT, read=TOKEN_READ_TIMEOUT)
+            self._http = urllib3.PoolManager(timeout=limits, retries=False)
         try:
             credentials.refresh(Request(self._http))  # type: ignore[no-untyped-call]
         except exceptions.RefreshError as exc:

@@ -34,19 +34,19 @@ class VertexProvider(HttpProvider):
         endpoint = self.endpoint
         return endpoint.tokens if isinstance(endpoint, VertexEndpoint) else None
 
-    def _token(self) -> str | None:
+    def _token(self, request: ChatRequest | None = None) -> str | None:
         tokens = self.tokens
         try:
             return tokens.token() if tokens is not None else None
         except LLMError as exc:
-            raise self._fail(exc, None) from None
+            raise self._fail(exc, request) from None
 
-    async def _atoken(self) -> str | None:
+    async def _atoken(self, request: ChatRequest | None = None) -> str | None:
         tokens = self.tokens
         try:
             return await tokens.atoken() if tokens is not None else None
         except LLMError as exc:
-            raise self._fail(exc, None) from None
+            raise self._fail(exc, request) from None
 
     def _token_refused(self, exc: LLMError, used: str | None) -> bool:
         """Whether ``exc`` is Vertex refusing the token ``used``; if so it is dropped."""
@@ -61,20 +61,20 @@ class VertexProvider(HttpProvider):
     # ------------------------------------------------------------------ async
 
     async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
-        used = await self._atoken()
+        used = await self._atoken(request)
         try:
             return await HttpProvider.achat(self, request, ctx)
         except LLMError as exc:
             if not self._token_refused(exc, used):
                 raise
-        await self._atoken()
+        await self._atoken(request)
         return await HttpProvider.achat(self, request, ctx)
 
     async def astream_batches(
         self, request: ChatRequest, ctx: CallContext
     ) -> AsyncGenerator[list[Event], None]:
         for again in (False, True):
-            used = await self._atoken()
+            used = await self._atoken(request)
             inner = HttpProvider.astream_batches(self, request, ctx)
             try:
                 try:
@@ -103,13 +103,13 @@ class VertexProvider(HttpProvider):
         return await HttpProvider.alist_models(self, ctx)
 
     async def acount_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
-        used = await self._atoken()
+        used = await self._atoken(request)
         try:
             return await HttpProvider.acount_tokens(self, request, ctx)
         except LLMError as exc:
             if not self._token_refused(exc, used):
                 raise
-        await self._atoken()
+        await self._atoken(request)
         return await HttpProvider.acount_tokens(self, request, ctx)
 
     async def ahealth(self, ctx: CallContext) -> HealthStatus:
@@ -122,18 +122,18 @@ class VertexProvider(HttpProvider):
     # ------------------------------------------------------------------ sync
 
     def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
-        used = self._token()
+        used = self._token(request)
         try:
             return HttpProvider.chat(self, request, ctx)
         except LLMError as exc:
             if not self._token_refused(exc, used):
                 raise
-        self._token()
+        self._token(request)
         return HttpProvider.chat(self, request, ctx)
 
     def stream(self, request: ChatRequest, ctx: CallContext) -> Iterator[Event]:
         for again in (False, True):
-            used = self._token()
+            used = self._token(request)
             inner = HttpProvider.stream(self, request, ctx)
             assert isinstance(inner, Generator)  # a generator function: has close()
             try:
@@ -162,13 +162,13 @@ class VertexProvider(HttpProvider):
         return HttpProvider.list_models(self, ctx)
 
     def count_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
-        used = self._token()
+        used = self._token(request)
         try:
             return HttpProvider.count_tokens(self, request, ctx)
         except LLMError as exc:
             if not self._token_refused(exc, used):
                 raise
-        self._token()
+        self._token(request)
         return HttpProvider.count_tokens(self, request, ctx)
 
     def health(self, ctx: CallContext) -> HealthStatus:
