@@ -107,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("provider", metavar="PROVIDER", nargs="?")
     models.add_argument("model", metavar="MODEL", nargs="?", help="with pull: the model to pull")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    models.add_argument(
+        "--details",
+        action="store_true",
+        help="add prices (USD per million tokens: cache read/write, long-context tiers) "
+        "and capabilities from the catalog",
+    )
+    models.add_argument(
+        "--catalog",
+        action="store_true",
+        help="list the catalog's models with --details' columns instead of asking the "
+        "providers (no network)",
+    )
     _config_option(models)
 
     health = commands.add_parser(

@@ -40,6 +40,14 @@ def run_models(args: argparse.Namespace) -> int:
         )
         return 2
 
+    if getattr(args, "catalog", False):  # the catalog's own models: no network
+        from .. import Client
+        from ._models_details import catalog_models, details_json, details_table
+
+        with Client(config=args.config):  # installs the file's [catalog] settings
+            write(catalog_models(args.provider), args.json, details_json, details_table)
+        return 0
+
     from .. import Client
     from ..errors import ConfigurationError, LLMError, TransportError
 
@@ -65,7 +73,12 @@ def run_models(args: argparse.Namespace) -> int:
             if not models and status == 0:
                 return fail(NO_PROVIDER)
     skipped.report()
-    write(models, args.json, _to_json, format_table)
+    if getattr(args, "details", False):  # prices and capabilities from the catalog too
+        from ._models_details import details_json, details_table
+
+        write(models, args.json, details_json, details_table)
+    else:
+        write(models, args.json, _to_json, format_table)
     return status
 
 
