@@ -93,10 +93,25 @@ def _open(args: argparse.Namespace) -> Any:
     return open_database(None)
 
 
+def _journal(args: argparse.Namespace) -> str | None:
+    """``[usage] journal`` of the configuration, where this machine's clients journal.
+    A file that does not validate in other sections (a provider's missing key...) must
+    not stop a report: then the default journal, which every client replays too."""
+    from ..config import load_config
+    from ..errors import LLMError
+
+    try:
+        settings = load_config(args.config).usage
+    except LLMError:
+        return None
+    return settings.journal if settings is not None else None
+
+
 def _report(db: Any, args: argparse.Namespace, query: Any, filters: dict[str, Any]) -> int:
     from ..usage.report import group_fields, report
 
-    rows = report(db, query.by, args.since, args.until, **filters)
+    journal = _journal(args)
+    rows = report(db, query.by, args.since, args.until, journal=journal, **filters)
     fields = group_fields(query.by)
     if args.format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -176,7 +191,7 @@ def _table(rows: list[dict[str, Any]], by: tuple[str, ...]) -> None:
 def _hints(db: Any, args: argparse.Namespace, filters: dict[str, Any]) -> int:
     from ..usage.hints import hints
 
-    found = hints(db, args.since, args.until, **filters)
+    found = hints(db, args.since, args.until, journal=_journal(args), **filters)
     if args.format == "json":
         sys.stdout.write(json.dumps([h.as_dict() for h in found], indent=2) + "\n")
         return 0

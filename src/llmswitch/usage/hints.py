@@ -127,6 +127,7 @@ def hints(
     limit: int = 3,
     candidates: Iterable[tuple[str, str]] | None = None,
     recover: bool = True,
+    journal: str | None = None,
     **filters: Any,
 ) -> list[ModelHint]:
     """Hints for every model used over ``since``..``until`` among the rows matching
@@ -138,7 +139,7 @@ def hints(
     db, owned = _database(database)
     try:
         if recover:
-            _recover(db)
+            _recover(db, journal)
         if not db.status().exists:
             return []
         used, peaks, bands = db.read(_usage_peaks_bands, query)

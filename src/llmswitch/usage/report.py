@@ -207,6 +207,7 @@ def report(
     until: Any = None,
     *,
     recover: bool = True,
+    journal: str | None = None,
     **filters: Any,
 ) -> list[dict[str, Any]]:
     """The ledger summed by ``by`` (one or more of :data:`GROUPS`; a string may list
@@ -217,13 +218,13 @@ def report(
     ``database``: a :class:`~llmswitch.storage.sql.Database`, a URL, or ``None`` for
     ``$LLMSWITCH_DATABASE_URL`` / the default SQLite file. Rows a killed process left in
     the ledger's local journal are written to the database first (``recover=False``
-    skips that); a database that does not exist yet is not created: the report is
-    ``[]``."""
+    skips that; ``journal``: the journal's root directory when ``[usage] journal`` sets
+    one); a database that does not exist yet is not created: the report is ``[]``."""
     query = ReportQuery.make(by, since, until, filters)
     db, owned = _database(database)
     try:
         if recover:
-            _recover(db)
+            _recover(db, journal)
         if not db.status().exists:
             return []
         return db.read(query.rows)
@@ -239,6 +240,7 @@ async def areport(
     until: Any = None,
     *,
     recover: bool = True,
+    journal: str | None = None,
     **filters: Any,
 ) -> list[dict[str, Any]]:
     """:func:`report` on the database's async engine (the journal recovery, which
@@ -247,7 +249,7 @@ async def areport(
     db, owned = _database(database)
     try:
         if recover:
-            await asyncio.to_thread(_recover, db)
+            await asyncio.to_thread(_recover, db, journal)
         if not (await db.astatus()).exists:
             return []
         return await db.aread(query.rows)
@@ -350,7 +352,7 @@ def _database(database: Database | str | None) -> tuple[Database, bool]:
     return open_database(database), True
 
 
-def _recover(db: Database) -> None:
+def _recover(db: Database, journal: str | None = None) -> None:
     from .ledger import recover_journal
 
-    recover_journal(db)
+    recover_journal(db, journal)
