@@ -26,6 +26,7 @@ PRICES: dict[tuple[str, str], tuple[float, float | None, float]] = {
     ("q", "vision-less"): (0.1, None, 0.2),
     ("q", "tiny-context"): (0.1, None, 0.2),
     ("q", "dear"): (50.0, None, 100.0),
+    ("q", "embedder"): (0.01, None, 0.0),
 }
 SPECS = {
     ("p", "big"): dict(context_window=200_000, supports_tools=True, supports_vision=True),
@@ -35,6 +36,8 @@ SPECS = {
     ("q", "vision-less"): dict(context_window=1_000_000, supports_tools=True),
     ("q", "tiny-context"): dict(context_window=4_096, supports_tools=True, supports_vision=True),
     ("q", "dear"): dict(context_window=1_000_000, supports_tools=True, supports_vision=True),
+    ("q", "embedder"): dict(context_window=1_000_000, supports_tools=True, supports_vision=True,
+                            supports_chat=False),
 }  # fmt: skip
 POOL = sorted(SPECS)
 

@@ -230,6 +230,8 @@ def _average(usage: Usage, calls: int) -> Usage:
 
 
 def _fits(used: ModelSpec, candidate: ModelSpec, context: int, longest: int) -> bool:
+    if candidate.supports_chat is False:  # an embedding or completion-only model
+        return False
     for capability in _CAPABILITIES:
         if getattr(used, capability) and not getattr(candidate, capability):
             return False
