@@ -257,3 +257,48 @@ def test_prefix_must_be_a_string() -> None:
 
     with Client() as client, pytest.raises(ConfigurationError, match="prefix"):
         client.complete_code("fake/echo", None)  # type: ignore[arg-type]
+
+
+INFILL = (
+    b'{"content":"a + b","id_slot":0,"stop":true,"model":"qwen2.5-coder-1.5b-q8_0.gguf",'
+    b'"tokens_predicted":3,"tokens_evaluated":25,"stop_type":"eos","truncated":false}'
+)
+
+
+def test_fim_setting_picks_llama_cpp_infill_or_the_chat_fallback(
+    loopback: Loopback, tmp_path: Any
+) -> None:
+    loopback.route("POST", "/infill", INFILL)
+    loopback.route("POST", "/v1/chat/completions", MISTRAL_CHAT)
+    toml = tmp_path / "llmswitch.toml"
+    toml.write_text(
+        f'[providers.llama]\nkind = "openai-compatible"\nbase_url = "{loopback.url}/v1"\n'
+        'fim = "infill"\n'
+        f'[providers.vllm]\nkind = "openai-compatible"\nbase_url = "{loopback.url}/v1"\n'
+        'fim = "chat"\n'
+    )
+    with Client(config=toml, env={}) as client:
+        infill = client.complete_code("llama/qwen-coder", PREFIX, SUFFIX, max_tokens=16)
+        chat = client.complete_code("vllm/qwen-coder", PREFIX, SUFFIX)
+    sent = loopback.requests[0].json()
+    assert sent == {"input_prefix": PREFIX, "input_suffix": SUFFIX, "n_predict": 16}
+    assert (infill.text, infill.method, infill.usage.input_tokens) == ("a + b", "native", 25)
+    assert (chat.text, chat.method) == ("a + b", "chat")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('kind = "openai-compatible"\nbase_url = "http://h/v1"\nfim = "magic"', "must be one of"),
+        ('kind = "openai"\nfim = "infill"', "only applies to kind 'openai-compatible'"),
+    ],
+)
+def test_fim_setting_is_checked(tmp_path: Any, entry: str, message: str) -> None:
+    from llmswitch.config import load_config
+    from llmswitch.errors import ConfigurationError
+
+    toml = tmp_path / "llmswitch.toml"
+    toml.write_text(f"[providers.x]\n{entry}\n")
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        load_config(toml)
+    assert "fim" in str(caught.value)

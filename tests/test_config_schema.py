@@ -240,6 +240,7 @@ ENUM_CONTEXT: dict[tuple[Step, Step], dict[str, Any]] = {
     ("openai", "kind"): {"base_url": "http://127.0.0.1:9/v1"},  # openai-compatible needs one
     ("openai", "key_strategy"): {"keys": ["k"]},  # a pool's settings need a pool
     ("openai", "on_state_error"): {"keys": ["k"]},
+    ("openai", "fim"): {"kind": "openai-compatible", "base_url": "http://127.0.0.1:9/v1"},
     ("g", "strategy"): {"deployments": [{"model": "openai/gpt-4o"}]},
     # a budget needs its scope and limit (keyed by its array: the element step between is 0)
     ("budgets", "period"): {"scope": "global", "limit_usd": 1},

@@ -228,6 +228,11 @@ PROVIDER = Table(
             "credentials_file": _string(
                 "Google credentials JSON file, relative to this file (kind vertex)"
             ),
+            "fim": _string(
+                "code completion route (kind openai-compatible): completions (/completions"
+                " with suffix), infill (llama.cpp /infill) or chat (the chat fallback)",
+                enum=("completions", "infill", "chat"),
+            ),
             "headers": Named(
                 value=_string("header value", secret=True),
                 doc="extra HTTP headers sent on every request",

@@ -39,10 +39,11 @@ _KEY_KINDS: Mapping[str, tuple[str, ...]] = {
     "project": ("vertex",),
     "location": ("vertex",),
     "credentials_file": ("vertex",),
+    "fim": ("openai-compatible",),
 }
 _STRING_KEYS = (
     "kind", "base_url", "api_key", "api_version", "organization",
-    "project", "location", "credentials_file",
+    "project", "location", "credentials_file", "fim",
 )  # fmt: skip
 # The key lists come from the one description of the file (_spec), which the JSON
 # Schema is generated from too.
@@ -516,6 +517,9 @@ class Validator:
                 f"'{pid}' is not a built-in provider ({', '.join(registry.builtin_ids())}): "
                 f"set kind (one of {', '.join(kinds)})",
             )
+        fim = _spec.PROVIDER.keys["fim"]
+        if "fim" in values and isinstance(fim, _spec.Value) and values["fim"] not in fim.enum:
+            raise self.error((*where, "fim"), f"must be one of {', '.join(fim.enum)}")
         for key, kinds in _KEY_KINDS.items():
             if key in values and effective not in kinds:
                 raise self.error(
@@ -577,6 +581,7 @@ class Validator:
             location=values.get("location") or None,
             # Relative to the file, like [keys] kek = local:PATH.
             credentials_file=rebase_path(values.get("credentials_file"), self.directory),
+            fim=values.get("fim") or None,
             headers=self.headers(raw.get("headers", {}), (*where, "headers")),
             timeout=self.timeout(raw["timeout"], (*where, "timeout")) if "timeout" in raw else None,
             keys=keys,

@@ -44,6 +44,8 @@ class ProviderConfig:
     project: str | None = None
     location: str | None = None
     credentials_file: str | None = None
+    # kind openai-compatible: the code-completion route ("completions", "infill", "chat").
+    fim: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: Timeout | None = None
     keys: tuple[Secret, ...] = ()
@@ -64,6 +66,7 @@ class ProviderConfig:
             "organization": self.organization,
             "project": self.project, "location": self.location,
             "credentials_file": self.credentials_file,
+            "fim": self.fim,
             "headers": dict.fromkeys(self.headers, "***"),
             "timeout": self.timeout, "keys": self.keys, "key_strategy": self.key_strategy,
             "source": self.source,

@@ -20,6 +20,7 @@ from ..base import AdapterBase, Endpoint, FimRoute
 from ._completions import TextCompletions
 from ._embed import EMBED_BATCH_SIZE, build_embed_request, parse_embed_response
 from ._errors import map_error
+from ._infill import LlamaInfill
 from ._request import Flavor, build_request
 from ._response import RAW_ARGUMENTS_KEY, parse_models, parse_response
 from ._stream import OpenAIStreamParser
@@ -39,16 +40,19 @@ class OpenAIAdapter(AdapterBase):
     ``/embeddings``). Its chat core depends on ``flavor``, so it overrides the methods
     rather than naming a :class:`~llmswitch.providers.base.ChatWire`."""
 
-    __slots__ = ("flavor",)
+    __slots__ = ("fim", "flavor")
 
     embed_batch_size = EMBED_BATCH_SIZE
 
-    def __init__(self, flavor: Flavor = "openai") -> None:
+    def __init__(self, flavor: Flavor = "openai", fim: str | None = None) -> None:
         if flavor not in get_args(Flavor):
             raise ConfigurationError(
                 f"unknown OpenAI adapter flavor {flavor!r} (expected openai, azure or compatible)"
             )
         self.flavor: Flavor = flavor
+        # Code completion on a compatible server (fim = ... in llmswitch.toml):
+        # "completions" (the default), "infill" (llama.cpp) or "chat" (the fallback).
+        self.fim = fim or ("completions" if flavor == "compatible" else "chat")
 
     def __repr__(self) -> str:
         return f"OpenAIAdapter(flavor={self.flavor!r})"
@@ -93,10 +97,13 @@ class OpenAIAdapter(AdapterBase):
         return parse_embed_response(request, response)
 
     def fim_route(self, endpoint: Endpoint, model: str) -> FimRoute | None:
-        """OpenAI-compatible servers (vLLM, llama.cpp): ``/completions`` with ``suffix``.
-        OpenAI's and Azure's own models: the chat fallback (their one Completions model,
-        gpt-3.5-turbo-instruct, takes no suffix)."""
-        return TextCompletions() if self.flavor == "compatible" else None
+        """OpenAI-compatible servers: ``/completions`` with ``suffix``, llama.cpp's
+        ``/infill`` with ``fim = "infill"``, the chat fallback with ``fim = "chat"`` (vLLM
+        takes no suffix). OpenAI's and Azure's own models: the chat fallback (their one
+        Completions model, gpt-3.5-turbo-instruct, takes no suffix)."""
+        if self.fim == "completions":
+            return TextCompletions()
+        return LlamaInfill() if self.fim == "infill" else None
 
 
 def deepseek_fim_url(base_url: str) -> str:

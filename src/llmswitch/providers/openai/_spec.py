@@ -15,11 +15,11 @@ DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 AZURE_DEFAULT_API_VERSION = "2024-10-21"  # the GA inference version
 
 
-def _provider(pid: str, flavor: str, endpoint: Endpoint) -> Provider:
+def _provider(pid: str, flavor: str, endpoint: Endpoint, fim: str | None = None) -> Provider:
     from ..http import HttpProvider
     from . import OpenAIAdapter
 
-    return HttpProvider(pid, OpenAIAdapter(flavor=flavor), endpoint)  # type: ignore[arg-type]
+    return HttpProvider(pid, OpenAIAdapter(flavor=flavor, fim=fim), endpoint)  # type: ignore[arg-type]
 
 
 def build_openai(pid: str, pc: ProviderSettings | None, env: Mapping[str, str]) -> Provider:
@@ -73,7 +73,7 @@ def build_compatible(pid: str, pc: ProviderSettings | None, env: Mapping[str, st
     if pc is None or not pc.base_url:
         raise missing(pid, "an openai-compatible provider needs base_url in llmswitch.toml")
     endpoint = Endpoint(provider=pid, base_url=pc.base_url, api_key=pc.api_key, headers=headers(pc))
-    return _provider(pid, "compatible", endpoint)
+    return _provider(pid, "compatible", endpoint, getattr(pc, "fim", None))
 
 
 SPECS = (
