@@ -317,3 +317,22 @@ def test_refused_credentials_are_an_authentication_error(
     assert "invalid_grant" in caught.value.message
     assert "PRIVATE KEY" not in str(caught.value)
     assert calls(loopback, GENERATE) == []  # nothing sent without a token
+
+
+@pytest.mark.asyncio
+async def test_async_chat_count_and_listing_refresh_once_on_401(
+    loopback: Loopback, account: GoogleAccount, env: dict[str, str]
+) -> None:
+    expired = Reply(status=401, body=fixture("error_unauthenticated.json"))
+    count = f"{GEMINI_ROOT}/gemini-2.5-flash:countTokens"
+    listing = "/v1beta1/publishers/anthropic/models"
+    loopback.route("POST", GENERATE, expired, Reply(body=fixture("gemini_text.json")))
+    loopback.route("POST", count, expired, Reply(body=fixture("gemini_count_tokens.json")))
+    loopback.route("GET", "/v1beta1/publishers/google/models", expired,
+                   Reply(body=fixture("models_google_2.json")))  # fmt: skip
+    loopback.route("GET", listing, fixture("models_anthropic.json"))
+    async with AsyncClient(env=env, max_retries=0) as client:
+        assert (await client.chat(GEMINI, HI)).text == "Grüezi from Vertex."
+        assert await client.count_tokens(GEMINI, HI) == 7
+        assert len(await client.list_models("vertex")) == 3
+    assert account.issued == 4  # the first token and one after each 401
