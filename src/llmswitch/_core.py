@@ -29,6 +29,7 @@ from .wire import to_timeout
 if TYPE_CHECKING:
     from ._vault_wiring import OutsideCalls, VaultHandle
     from .middleware.retry import Retry
+    from .usage.ledger import Ledger
 
 __all__ = ["DEFAULT_MAX_RETRIES", "_Core", "_counter", "_unknown_option"]
 
@@ -84,6 +85,7 @@ class _Core:
         transport: Any,
         max_retries: Any = None,
         vault: VaultHandle | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.transport = transport
         if env is not None and not isinstance(env, Mapping):
@@ -141,6 +143,11 @@ class _Core:
         from ._catalog_wiring import install_catalog
 
         install_catalog(self.config, source)
+        # The usage ledger, when a database is configured or [usage] enabled
+        # (_usage_wiring.py); ``ledger``: the previous configuration's, kept if unchanged.
+        from ._usage_wiring import choose_ledger
+
+        self.ledger: Ledger | None = choose_ledger(self.config, source, ledger)
         # The client's pipeline, kept here with everything else built from the
         # configuration, so a reload swaps all of it with one reference (_reload.py).
         self.pipe: Pipeline | None = None
@@ -184,13 +191,20 @@ class _Core:
             raise
 
     def close(self) -> None:
-        """Stop what this configuration runs in the background (the vault's refresh)."""
+        """Stop what this configuration runs in the background (the vault's refresh,
+        the usage ledger's writer: its last rows are committed first)."""
         if self.vault is not None:
             self.vault.close()
+        if self.ledger is not None:
+            self.ledger.close()
 
     async def aclose(self) -> None:
         if self.vault is not None:
             await self.vault.aclose()
+        if self.ledger is not None:
+            import asyncio
+
+            await asyncio.to_thread(self.ledger.close)  # its final commit: off the loop
 
     def resolve(self, model: Any) -> tuple[Provider, str]:
         if not isinstance(model, str) or not model:
@@ -248,10 +262,16 @@ class _Core:
             layers = self._with_vault(layers)
         retry = self._default_retry(layers)
         if retry is not None:
-            if not layers:  # the fast path: no pipeline, the client resumes with it on failure
+            if not layers and self.ledger is None:
+                # the fast path: no pipeline, the client resumes with it on failure
                 self.retry = retry
                 return None
             layers.append(retry)  # innermost: the last per-attempt layer (docs/architecture.md)
+        if self.ledger is not None:
+            from .usage.middleware import UsageRecorder
+
+            # Innermost of all: one row per attempt actually sent (usage/middleware.py).
+            layers.append(UsageRecorder(self.ledger.append))
         return Pipeline(layers) if layers else None
 
     def _with_vault(self, layers: list[Middleware]) -> list[Middleware]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._core import _Core
+from ._usage_wiring import close_unless_kept
 from .config import CONFIG_ENV, DEFAULT_CONFIG_FILE, Config, ProviderConfig
 from .errors import ConfigurationError, LLMError
 
@@ -69,12 +70,17 @@ def build_core(args: _Arguments, config: Any, transport: Any, old: _Core | None 
     ``old``: the configuration it replaces, whose key vault it keeps when the vault's
     settings are unchanged."""
     vault = old.vault if old is not None else None
-    core = _Core(config, args.providers, args.timeout, args.env, transport, args.max_retries, vault)
+    ledger = old.ledger if old is not None else None  # kept when its settings are the same
+    core = _Core(
+        config, args.providers, args.timeout, args.env, transport, args.max_retries, vault,
+        ledger,
+    )  # fmt: skip
     try:
         core.pipe = core.pipeline(args.middleware)
     except BaseException:
         if core.vault is not None and core.vault is not vault:
             core.vault.close()  # opened for this configuration only
+        close_unless_kept(core.ledger, ledger)
         raise
     return core
 
@@ -145,7 +151,11 @@ class Reloader:
             source = config if config is not None else self.source(old)
             new = build_core(self.args, source, old.transport, old)
             if new.vault is not None and new.vault is not old.vault:
-                self._check_kek(new)  # before the swap: the old vault keeps serving
+                try:
+                    self._check_kek(new)  # before the swap: the old vault keeps serving
+                except BaseException:
+                    close_unless_kept(new.ledger, old.ledger)
+                    raise
             changes = _changes(old, new)
             if config is not None:
                 self._given = config  # from now on
@@ -154,8 +164,11 @@ class Reloader:
                 if old.vault is not None and old.vault is not new.vault:
                     # Calls in flight keep reading its last index; only refreshing stops.
                     old.vault.close()
-            elif new.vault is not None and new.vault is not old.vault:
-                new.vault.close()  # nothing changed: the old configuration (and vault) stay
+                close_unless_kept(old.ledger, new.ledger)  # its rows committed or journaled
+            else:
+                if new.vault is not None and new.vault is not old.vault:
+                    new.vault.close()  # nothing changed: the old configuration (and vault) stay
+                close_unless_kept(new.ledger, old.ledger)
             diff = ConfigDiff(path=new.config.path, overlay=new.config.overlay, changes=changes)
             if changes:
                 logger.info(

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .middleware.retry import Retry
     from .providers.ollama import PullProgress
     from .usage.budgets import BudgetStatus
+    from .usage.ledger import Ledger
 
 __all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client"]
 
@@ -193,6 +194,12 @@ class _Client:
     @property
     def _retry(self) -> Retry | None:
         return self._core.retry
+
+    @property
+    def usage_ledger(self) -> Ledger | None:
+        """The usage ledger this client records into (``None``: no database configured
+        and no ``[usage] enabled``); ``usage_ledger.flush()`` waits for its rows."""
+        return self._core.ledger
 
     def reload(self, config: str | os.PathLike[str] | Config | None = None) -> ConfigDiff:
         """Re-read the configuration file (and the environment), validate it and switch

@@ -330,6 +330,30 @@ CONFIG = Table(
     keys={"watch": Value(type="boolean", doc="reload this file when it changes (polled ~1 s)")},
     doc="how this file is read",
 )
+USAGE = Table(
+    keys={
+        "enabled": Value(
+            type="boolean",
+            doc="record usage even without an explicit database (then the default SQLite file)",
+        ),
+        "journal": _string(
+            "directory of the local journal (default $LLMSWITCH_HOME/usage-journal)"
+        ),
+        "flush_interval": Value(
+            type="number",
+            doc="seconds between ledger commits (default 0.5)",
+            exclusive_minimum=0,
+            maximum=1,
+        ),
+        "queue_cap": Value(
+            type="integer",
+            doc="records kept in memory before spilling to the journal",
+            minimum=1,
+            maximum=10_000_000,
+        ),
+    },
+    doc="the usage ledger (llmswitch.usage)",
+)
 
 BUDGET = Table(
     keys={
@@ -442,6 +466,7 @@ SETTINGS = Table(
         "storage": STORAGE,
         "keys": KEYS,
         "config": CONFIG,
+        "usage": USAGE,
         "budgets": ArrayOf(item=BUDGET, doc="spend budgets"),
         "alerts": ALERTS,
         "catalog": CATALOG,

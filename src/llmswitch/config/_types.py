@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..middleware.ratelimit import Limit, Quota
     from ..middleware.retry import RetryPolicy
     from ..usage.budgets import AlertSettings, Budget
+    from ..usage.ledger import LedgerSettings
 
 __all__ = ["Config"]
 
@@ -58,6 +59,7 @@ class Config:
     budgets: tuple[Budget, ...] = ()  # [[budgets]]: spend budgets (llmswitch.usage.budgets)
     alerts: AlertSettings | None = None  # [alerts]: the budgets' webhook and its secret
     catalog: CatalogSettings | None = None  # [catalog]: model overrides, custom prices
+    usage: LedgerSettings | None = None  # [usage]: the usage ledger's settings
     watch: bool = False  # [config] watch: reload the file when it changes
     overlay: str | None = None  # the [env.NAME] merged in ($LLMSWITCH_ENV), if any
     # Every value ${VAR} put into the file: masked wherever the configuration is shown

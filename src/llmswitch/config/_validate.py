@@ -252,6 +252,10 @@ class Validator:
             from ._catalog import read_catalog
 
             extra.update(read_catalog(self, doc))
+        if "usage" in doc:
+            from ._usage import read_usage
+
+            extra.update(read_usage(self, doc))
         self.platform_values = self.platform(doc)
         extra.update(self.platform_values)
         if self.problems:

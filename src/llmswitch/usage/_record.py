@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .._frozen import fast_init
+
 __all__ = ["STATUSES", "UsageRecord", "UsageStatus"]
 
 UsageStatus = Literal["ok", "error", "cancelled", "broken", "cached"]
 STATUSES: tuple[UsageStatus, ...] = ("ok", "error", "cancelled", "broken", "cached")
 
 
+@fast_init  # built on every call: the cheaper __init__ of the core value types
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UsageRecord:
     """The columns of ``usage_ledger`` (minus ``id``). ``request_id`` is one per client
@@ -19,7 +22,9 @@ class UsageRecord:
     journal replay cannot insert a row twice. ``at`` is epoch milliseconds when the
     attempt started. Token counts are ``None`` when the provider did not say;
     ``cost_nano`` (integer nano-USD) is ``None`` when a price is unknown, never 0 for
-    unknown. ``error`` is the error's class name."""
+    unknown. ``error`` is the error's class name. A record appended with
+    ``cost_nano=None`` and token counts is priced by the ledger's writer, off the call
+    path (``catalog.cost_nano`` at ``at``)."""
 
     request_id: str
     attempt: int = 1

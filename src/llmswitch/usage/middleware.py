@@ -1,0 +1,171 @@
+"""The recording layer: one ledger row per attempt that reached the provider.
+
+DESIGN.md puts usage accounting outermost, and it is, in what it identifies: the
+request id is made once per client call and kept in ``Call.state``, which every layer
+of the onion shares, so all the rows of one call (router fallbacks, retries) carry the
+same ``request_id`` with ``attempt`` = 1, 2, ... But the rows themselves are per
+attempt, so the layer sits *innermost*, right around the provider: it sees each try
+that was actually sent (not those a breaker or a rate limit refused), with the
+deployment the router picked. No extra outer layer is needed for the id: the first
+attempt makes it.
+
+What a row holds for each outcome:
+
+- ``ok``: the response's (or the stream's ``StreamEnd``) usage and its cost.
+- ``error``: the error's class name and the usage of what it delivered (a stream's
+  ``partial``), else no tokens and cost 0: nothing billable came back, but prompt
+  analytics count failures too.
+- ``cancelled``: the caller closed the stream (``close()``, ``aclose()``, ``break``,
+  or dropped it to the garbage collector) before its end: the usage received so far
+  (providers report usage at the end, so usually none, cost unknown).
+- ``broken``: the stream ended without its ``StreamEnd`` (the connection dropped).
+
+The cost is ``catalog.cost_nano`` of the provider, model and usage at the attempt's
+start time: integer nano-USD, ``None`` when a price or count is unknown. It is
+computed by the ledger's writer thread (:func:`price_record`), not here: a price
+lookup costs more than the whole append.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable
+
+from ..events import StreamEnd
+from ..messages import ChatResponse, Usage
+from ..middleware._drive import Layer, Script, Try
+from ..middleware.base import Call
+from ._record import UsageRecord, UsageStatus
+from ._tags import current_tags
+
+__all__ = ["ATTEMPT_KEY", "REQUEST_ID_KEY", "UsageRecorder", "new_request_id"]
+
+# Call.state keys: the call's request id (a layer outside may set its own, e.g. the
+# gateway's X-Request-Id, before the first attempt) and the attempts counted so far.
+REQUEST_ID_KEY = "llmswitch.request_id"
+ATTEMPT_KEY = "llmswitch.usage_attempt"
+
+# Unique across processes and cheap: a random per-process prefix and a counter
+# (uuid4 per call costs more than the whole ledger append).
+_PREFIX = os.urandom(8).hex()
+_COUNTER = itertools.count(1)
+_NO_USAGE = Usage()
+
+
+def new_request_id() -> str:
+    """A fresh request id: 16 random hex digits of this process, then a counter."""
+    return f"{_PREFIX}{next(_COUNTER):x}"
+
+
+class UsageRecorder(Layer):
+    """Appends one :class:`UsageRecord` per attempt to ``sink`` (``Ledger.append``)."""
+
+    per_attempt = True
+
+    def __init__(
+        self,
+        sink: Callable[[UsageRecord], None],
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.sink = sink
+        self.clock = clock
+        self.wall = wall
+
+    def script(self, call: Call, stream: bool) -> Script:
+        return self._attempt(call, stream)
+
+    def _attempt(self, call: Call, stream: bool) -> Script:
+        state = call.state
+        request_id = state.get(REQUEST_ID_KEY)
+        if request_id is None:
+            request_id = state[REQUEST_ID_KEY] = new_request_id()
+        number = state[ATTEMPT_KEY] = state.get(ATTEMPT_KEY, 0) + 1
+        at = self.wall()
+        start = self.clock()
+        attempt = Try(call, self.clock)
+        status: UsageStatus = "ok"
+        error: str | None = None
+        usage: Usage = _NO_USAGE
+        try:
+            result = yield attempt
+        except GeneratorExit:
+            status = "cancelled"
+            raise
+        except BaseException as exc:
+            status, error = "error", type(exc).__name__
+            partial = getattr(exc, "partial", None)
+            if isinstance(partial, ChatResponse):
+                usage = partial.usage
+            raise
+        else:
+            if type(result) is ChatResponse or type(result) is StreamEnd:
+                usage = result.usage
+            elif stream:  # ended without its StreamEnd
+                status = "broken"
+            return result
+        finally:
+            end = self.clock()
+            first = attempt.first_at
+            self._record(
+                call, request_id, number, at, usage, status, error, stream,
+                latency=end - start,
+                ttft=None if first is None else first - start,
+            )  # fmt: skip
+
+    def _record(
+        self,
+        call: Call,
+        request_id: str,
+        number: int,
+        at: float,
+        usage: Usage,
+        status: UsageStatus,
+        error: str | None,
+        stream: bool,
+        *,
+        latency: float,
+        ttft: float | None,
+    ) -> None:
+        request = call.request
+        provider = call.provider.id
+        tags = current_tags()
+        # Nothing billable came back from a plain error: 0. Otherwise ``None`` here: the
+        # ledger's writer prices the row off the call path (unknown stays None).
+        cost = 0 if status == "error" and usage is _NO_USAGE else None
+        asked = call.model
+        record = UsageRecord(
+            request_id=request_id,
+            attempt=number,
+            at=int(at * 1000),
+            user=tags.user if tags.user is not None else request.user,
+            team=tags.team,
+            access_key=tags.access_key,
+            provider=provider,
+            model=request.model,
+            deployment=asked if asked != f"{provider}/{request.model}" else None,
+            prompt_name=tags.prompt_name,
+            prompt_version=tags.prompt_version,
+            prompt_variant=tags.prompt_variant,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            latency_ms=round(latency * 1000),
+            ttft_ms=None if ttft is None else round(ttft * 1000),
+            status=status,
+            error=error,
+            cost_nano=cost,
+            stream=stream,
+        )
+        try:
+            self.sink(record)
+        except Exception:  # the ledger must never fail the call it records
+            import logging
+
+            logging.getLogger("llmswitch.usage").exception("usage row not recorded")

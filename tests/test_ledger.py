@@ -1,0 +1,275 @@
+"""The usage ledger through a client, on SQLite and PostgreSQL: one row per attempt that
+reached the provider (chat, stream, a failed try and its retry, a router fallback, a
+cancelled or abandoned stream, a stream that failed midway), with the caller's tags,
+visible in the database within a second; and no ledger at all when nothing asks
+for one."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, select
+
+from llmswitch import AsyncClient, Client
+from llmswitch.errors import ConfigurationError, ProviderUnavailableError
+from llmswitch.messages import Usage
+from llmswitch.storage.sql import open_database
+from llmswitch.storage.sql.schema import usage_ledger
+from llmswitch.testing import FakeProvider
+from llmswitch.usage import tags
+from llmswitch.usage.ledger import price_function
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+USAGE = {"input_tokens": 1200, "output_tokens": 300, "cached_input_tokens": 200}
+
+
+def _all(conn: Connection) -> list[dict[str, Any]]:
+    return [
+        dict(r._mapping) for r in conn.execute(select(usage_ledger).order_by(usage_ledger.c.id))
+    ]
+
+
+def rows_of(url: str) -> list[dict[str, Any]]:
+    db = open_database(url)
+    try:
+        return db.read(_all)
+    finally:
+        db.close()
+
+
+def env_for(url: str, home: Path) -> dict[str, str]:
+    return {"LLMSWITCH_DATABASE_URL": url, "LLMSWITCH_HOME": str(home)}
+
+
+def flushed(client: Any) -> list[dict[str, Any]]:
+    ledger = client.usage_ledger
+    assert ledger is not None and ledger.flush(10)
+    return ledger.database.read(_all)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def test_chat_row_has_the_call_its_tags_and_its_cost(database_url: str, home: Path) -> None:
+    fake = FakeProvider("openai").default_reply("hello", usage=USAGE)
+    with Client(providers=[fake], env=env_for(database_url, home)) as client:
+        with tags(team="ml", prompt_name="greet", prompt_version=3):
+            client.chat("openai/gpt-4o-mini", MESSAGES, user="alice")
+        client.chat("openai/gpt-4o-mini", MESSAGES)
+        rows = flushed(client)
+    assert len(rows) == 2
+    first, second = rows
+    assert first["request_id"] != second["request_id"]
+    when = datetime.fromtimestamp(first["at"] / 1000, UTC)
+    expected = price_function()("openai", "gpt-4o-mini", Usage(**USAGE, total_tokens=1500), at=when)
+    assert expected is not None and expected > 0
+    assert {k: first[k] for k in (
+        "attempt", "user", "team", "access_key", "provider", "model", "deployment",
+        "prompt_name", "prompt_version", "input_tokens", "output_tokens",
+        "cached_input_tokens", "status", "error", "stream", "cost_nano",
+    )} == {
+        "attempt": 1, "user": "alice", "team": "ml", "access_key": None,
+        "provider": "openai", "model": "gpt-4o-mini", "deployment": None,
+        "prompt_name": "greet", "prompt_version": 3, "input_tokens": 1200,
+        "output_tokens": 300, "cached_input_tokens": 200, "status": "ok", "error": None,
+        "stream": False, "cost_nano": expected,
+    }  # fmt: skip
+    assert (second["user"], second["team"], second["prompt_name"]) == (None, None, None)
+    assert abs(first["at"] - time.time() * 1000) < 60_000
+    assert first["latency_ms"] >= 0 and first["ttft_ms"] is None
+
+
+def test_stream_row_has_time_to_first_token(database_url: str, home: Path) -> None:
+    fake = FakeProvider("openai").default_reply("one two three", usage=USAGE, latency=0.05)
+    with Client(providers=[fake], env=env_for(database_url, home)) as client:
+        stream = client.stream("openai/gpt-4o-mini", MESSAGES)
+        assert stream.response.text == "one two three"
+        (row,) = flushed(client)
+    assert (row["status"], row["stream"], row["output_tokens"]) == ("ok", True, 300)
+    assert row["ttft_ms"] is not None and row["ttft_ms"] >= 40
+    assert row["cost_nano"] is not None and row["cost_nano"] > 0
+
+
+def test_a_failed_try_and_its_retry_are_two_rows_of_one_request(
+    database_url: str, home: Path
+) -> None:
+    fake = FakeProvider("openai")
+    fake.reply(error=ProviderUnavailableError("down", provider="openai"))
+    fake.reply("ok", usage=USAGE)
+    with Client(providers=[fake], env=env_for(database_url, home)) as client:
+        assert client.chat("openai/gpt-4o-mini", MESSAGES).text == "ok"
+        failed, ok = flushed(client)
+    assert failed["request_id"] == ok["request_id"]
+    assert (failed["attempt"], failed["status"], failed["error"]) == (
+        1, "error", "ProviderUnavailableError",
+    )  # fmt: skip
+    # Nothing billable came back: cost 0 (known), no tokens.
+    assert (failed["cost_nano"], failed["input_tokens"]) == (0, None)
+    assert (ok["attempt"], ok["status"], ok["input_tokens"]) == (2, "ok", 1200)
+
+
+def test_a_router_fallback_records_both_deployments(
+    database_url: str, home: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "llmswitch.toml"
+    config.write_text(
+        '[models.smart]\nstrategy = "ordered"\n'
+        '[[models.smart.deployments]]\nmodel = "first/m1"\npriority = 0\n'
+        '[[models.smart.deployments]]\nmodel = "second/m2"\npriority = 1\n'
+    )
+    down = FakeProvider("first").default_reply(error=ProviderUnavailableError("down"))
+    up = FakeProvider("second").default_reply("fine", usage={"input_tokens": 5, "output_tokens": 2})
+    with Client(
+        config=config, providers=[down, up], env=env_for(database_url, home), max_retries=0
+    ) as client:
+        assert client.chat("smart", MESSAGES).text == "fine"
+        rows = flushed(client)
+    assert [
+        (r["provider"], r["model"], r["deployment"], r["attempt"], r["status"]) for r in rows
+    ] == [
+        ("first", "m1", "smart", 1, "error"),
+        ("second", "m2", "smart", 2, "ok"),
+    ]
+    assert rows[0]["request_id"] == rows[1]["request_id"]
+
+
+def test_cancelled_and_abandoned_streams_still_get_their_rows(
+    database_url: str, home: Path
+) -> None:
+    fake = FakeProvider("openai").default_reply("a b c d e f", usage=USAGE, chunk_size=1)
+    with Client(providers=[fake], env=env_for(database_url, home)) as client:
+        stream = client.stream("openai/gpt-4o-mini", MESSAGES)
+        next(iter(stream))
+        stream.close()  # the caller stops early
+        abandoned = client.stream("openai/gpt-4o-mini", MESSAGES, user="gc")
+        it = iter(abandoned)
+        next(it)
+        del it, abandoned  # never closed: the garbage collector ends it
+        gc.collect()
+        rows = flushed(client)
+    assert [(r["status"], r["stream"], r["user"]) for r in rows] == [
+        ("cancelled", True, None),
+        ("cancelled", True, "gc"),
+    ]
+    # The provider reports usage at the end: none came, so the cost is unknown, never 0.
+    assert all(r["cost_nano"] is None and r["input_tokens"] is None for r in rows)
+
+
+def test_a_stream_that_fails_midway_is_an_error_row(database_url: str, home: Path) -> None:
+    fake = FakeProvider("openai").default_reply("a b c d", chunk_size=1, error_after=3)
+    with Client(providers=[fake], env=env_for(database_url, home)) as client:
+        stream = client.stream("openai/gpt-4o-mini", MESSAGES)
+        with pytest.raises(ProviderUnavailableError):
+            for _ in stream:
+                pass
+        (row,) = flushed(client)
+    assert (row["status"], row["error"], row["stream"]) == (
+        "error",
+        "ProviderUnavailableError",
+        True,
+    )
+
+
+async def test_async_chat_and_stream(database_url: str, home: Path) -> None:
+    fake = FakeProvider("openai").default_reply("hi", usage=USAGE)
+    client = AsyncClient(providers=[fake], env=env_for(database_url, home))
+    try:
+        with tags(user="bob"):
+            await client.chat("openai/gpt-4o-mini", MESSAGES)
+            stream = client.stream("openai/gpt-4o-mini", MESSAGES)
+            async for _ in stream:
+                pass
+        ledger = client.usage_ledger
+        assert ledger is not None
+        assert await asyncio.to_thread(ledger.flush, 10)
+    finally:
+        await client.aclose()
+    rows = rows_of(database_url)
+    assert [(r["user"], r["stream"], r["status"]) for r in rows] == [
+        ("bob", False, "ok"),
+        ("bob", True, "ok"),
+    ]
+
+
+def test_rows_are_queryable_within_a_second(database_url: str, home: Path) -> None:
+    fake = FakeProvider("openai").default_reply("hi", usage=USAGE)
+    db = open_database(database_url)
+    with Client(providers=[fake], env=env_for(database_url, home)) as client:
+        client.chat("openai/gpt-4o-mini", MESSAGES)
+        returned = time.monotonic()
+        deadline = returned + 10  # generous: the promise (< 1 s) is checked below
+        while not db.read(_all):
+            assert time.monotonic() < deadline, "row not visible after 10 s"
+            time.sleep(0.02)
+        lag = time.monotonic() - returned
+    db.close()
+    # The writer commits every 0.5 s; a busy 2-core machine gets slack, not 10x.
+    assert lag < 2.0, lag
+
+
+def test_no_database_configured_means_no_ledger_and_no_layer(tmp_path: Path) -> None:
+    fake = FakeProvider("openai").default_reply("hi")
+    with Client(providers=[fake], env={"LLMSWITCH_HOME": str(tmp_path)}) as client:
+        assert client.usage_ledger is None
+        assert client._core.pipe is None  # the plain fast path
+        client.chat("openai/gpt-4o-mini", MESSAGES)
+    assert not (tmp_path / "usage-journal").exists()
+
+
+def test_usage_enabled_records_into_the_default_database(tmp_path: Path) -> None:
+    config = tmp_path / "llmswitch.toml"
+    config.write_text('[usage]\nenabled = true\nflush_interval = 0.2\njournal = "j"\n')
+    home = tmp_path / "home"
+    fake = FakeProvider("openai").default_reply("hi", usage=USAGE)
+    with Client(config=config, providers=[fake], env={"LLMSWITCH_HOME": str(home)}) as client:
+        client.chat("openai/gpt-4o-mini", MESSAGES)
+        ledger = client.usage_ledger
+        assert ledger is not None
+        assert ledger.journal_dir.startswith(str(tmp_path / "j"))
+        assert len(flushed(client)) == 1
+    assert (home / "llmswitch.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("flush_interval = 5", "flush_interval"),
+        ("queue_cap = 0", "queue_cap"),
+        ("enabled = 1", "enabled"),
+        ("batch = 3", "batch"),
+    ],
+)
+def test_usage_section_is_validated(tmp_path: Path, line: str, message: str) -> None:
+    config = tmp_path / "llmswitch.toml"
+    config.write_text(f"[usage]\n{line}\n")
+    with pytest.raises(ConfigurationError, match=rf"llmswitch.toml:2: usage.{message}"):
+        Client(config=config, env={})
+
+
+def test_reload_keeps_the_ledger_when_its_settings_stay(
+    database_url: str, home: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("[usage]\nflush_interval = 0.5\n")
+    fake = FakeProvider("openai").default_reply("hi", usage=USAGE)
+    with Client(config=config, providers=[fake], env=env_for(database_url, home)) as client:
+        client.chat("openai/gpt-4o-mini", MESSAGES)
+        before = client.usage_ledger
+        config.write_text("[usage]\nflush_interval = 0.5\n\n[retry]\nattempts = 2\n")
+        client.reload()
+        assert client.usage_ledger is before
+        config.write_text("[usage]\nflush_interval = 0.25\n")
+        client.reload()
+        after = client.usage_ledger
+        assert after is not None and after is not before and before is not None
+        assert before.closed  # its rows were committed when it was closed
+        client.chat("openai/gpt-4o-mini", MESSAGES)
+        assert len(flushed(client)) == 2
