@@ -8,7 +8,10 @@ Each layer wraps a no-op inner handler (it returns a canned response at once); t
 figure is the layer's time per call minus the bare handler's. Measured: rate limiter
 (one requests-per-minute limit: admit, then reconcile), circuit breaker (closed:
 admit, then record the outcome), router (3 deployments, ``ordered`` and ``weighted``:
-plan, pick, latency bookkeeping) and key rotation (pick a key from a pool of 3). With
+plan, pick, latency bookkeeping) and key rotation (pick a key from a pool of 3); and
+``catalog.estimate_request``, the offline cost estimate the budget layer makes before
+every call (a short chat on gpt-4o-mini, its model already looked up), timed on its own,
+with the tokenizer count ``count_tokens`` makes for the same chat beside it. With
 ``--redis`` the limiter and breaker also run on a Redis store; the script counts the
 commands each decision sends by wrapping the store's client ``execute_command``:
 those sent before the inner handler runs (admission) and after it (the limiter's
@@ -57,6 +60,23 @@ def layer_cost(layer: Middleware, call: Call, next: Callable[[Call], Any], n: in
     bare = per_call(lambda: next(call), n)
     wrapped = per_call(lambda: layer.chat(call, next), n)
     return (wrapped - bare) * 1e6
+
+
+def estimate_costs(n: int) -> tuple[float, float]:
+    """µs per ``estimate_request`` and per tokenizer count of a short gpt-4o-mini chat."""
+    from llmswitch.catalog import estimate_request
+    from llmswitch.catalog.tokens import count_request
+    from llmswitch.messages import ChatRequest, Message
+
+    request = ChatRequest(
+        provider="openai", model="gpt-4o-mini", system="Answer in one line.", max_tokens=200,
+        messages=(Message(role="user", content="Name three prime numbers and say why."),),
+    )  # fmt: skip
+    estimate_request(request)  # the catalog lookup is cached after the first call
+    count_request(request)  # loads o200k_base
+    return per_call(lambda: estimate_request(request), n) * 1e6, per_call(
+        lambda: count_request(request), n // 4
+    ) * 1e6
 
 
 def router_for(strategy: str) -> tuple[Router, Call]:
@@ -149,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
 
+    estimate_us, tokenizer_us = estimate_costs(n)
+    memory.append(("cost estimate (estimate_request)", estimate_us))
+
     failed = False
     print(f"no-op handler, bare: {bare:.3f} µs/call ({n} calls, best of 5)\n")
     print(f"{'layer (in memory)':34} {'µs/call':>9}  budget < {BUDGET_US:g} µs")
@@ -156,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = us < BUDGET_US
         failed |= not ok
         print(f"{name:34} {us:9.2f}  {'PASS' if ok else 'FAIL'}")
+    print(f"{'  (tokenizer count, same chat)':34} {tokenizer_us:9.2f}  not on the call path")
 
     if args.redis:
         try:

@@ -553,9 +553,10 @@ def _count(result: Any) -> None:
 
 
 @FUZZ
-@given(provider=st.sampled_from(["gemini", "bedrock"]), data=st.data())
+@given(provider=st.sampled_from(["gemini", "bedrock", "anthropic"]), data=st.data())
 def test_count_tokens(provider: str, data: st.DataObject) -> None:
-    body = data.draw(body_for([b'{"totalTokens": 12}', b'{"inputTokens": 12}']))
+    seeds = [b'{"totalTokens": 12}', b'{"inputTokens": 12}', b'{"input_tokens": 12}']
+    body = data.draw(body_for(seeds))
     must_parse_or_fail(lambda: ADAPTERS[provider].parse_count_tokens(ok(body)), _count)
 
 

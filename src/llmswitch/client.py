@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from ._client_args import unknown_argument
 from ._client_usage import AsyncUsageReports, UsageReports
-from ._core import _counter
 from .config import Config, ProviderConfig
 from .errors import ConfigurationError, LLMError
 from .events import Accumulator, Event
@@ -47,6 +46,7 @@ from .wire import to_timeout
 
 if TYPE_CHECKING:
     from ._code import AsyncCodeStream, CodeStream
+    from .catalog import CostEstimate, TokenCount
     from .config import ConfigDiff
     from .fim import CodeCompletion
     from .middleware.retry import Retry
@@ -293,17 +293,30 @@ class Client(UsageReports, _Client):
             return keyed.call(provider, request.user, lambda p: p.embed(request, ctx))  # type: ignore[no-any-return]
         return provider.embed(request, ctx)  # type: ignore[no-any-return]
 
-    def count_tokens(self, model: str, messages: Any, **options: Any) -> int:
-        """Input tokens the provider counts for this request (messages, system, tools);
-        takes the options of :meth:`chat`. Providers without a counting endpoint raise
-        ConfigurationError."""
-        core = self._core
-        provider, request, ctx = core.request(model, messages, **options)
-        counter = _counter(provider, "count_tokens", request)
-        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
-        if keyed is not None:
-            return keyed.call(provider, request.user, lambda p: p.count_tokens(request, ctx))  # type: ignore[no-any-return]
-        return counter(request, ctx)  # type: ignore[no-any-return]
+    def count_tokens(self, model: str, messages: Any, **options: Any) -> TokenCount:
+        """Input tokens of this request (messages, system, tools); takes the options of
+        :meth:`chat`. A :class:`~llmswitch.catalog.TokenCount` (an ``int``) whose
+        ``method`` says how: ``"tokenizer"`` (OpenAI models, offline), ``"provider"``
+        (Anthropic, Gemini, Vertex, Bedrock count endpoints) or ``"estimate"``
+        (elsewhere); ``exact`` whether it is what the provider bills."""
+        from . import _counting
+
+        return _counting.count_tokens(self._core, model, messages, options)
+
+    def estimate_cost(
+        self, model: str, messages: Any, *, max_tokens: int | None = None, exact: bool = False,
+        **options: Any,
+    ) -> CostEstimate:  # fmt: skip
+        """What this call would cost, before making it: a :class:`~llmswitch.catalog.
+        CostEstimate` with the input tokens and the ``low_usd`` (input only) to
+        ``high_usd`` (plus ``max_tokens``, else the model's maximum output) range; ``None``
+        prices when the model's price is unknown. Takes the options of :meth:`chat`.
+        Offline unless ``exact=True``, which asks the provider's count endpoint where
+        :meth:`count_tokens` would."""
+        from . import _counting
+
+        options["max_tokens"] = max_tokens
+        return _counting.estimate_cost(self._core, model, messages, exact, options)
 
     def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         """Models the provider offers right now (live listing)."""
@@ -604,16 +617,19 @@ class AsyncClient(AsyncUsageReports, _Client):
             return await keyed.acall(provider, request.user, lambda p: p.aembed(request, ctx))
         return await provider.aembed(request, ctx)  # type: ignore[no-any-return]
 
-    async def count_tokens(self, model: str, messages: Any, **options: Any) -> int:
-        core = self._core
-        provider, request, ctx = core.request(model, messages, **options)
-        counter = _counter(provider, "acount_tokens", request)
-        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
-        if keyed is not None:
-            return await keyed.acall(
-                provider, request.user, lambda p: p.acount_tokens(request, ctx)
-            )
-        return await counter(request, ctx)  # type: ignore[no-any-return]
+    async def count_tokens(self, model: str, messages: Any, **options: Any) -> TokenCount:
+        from . import _counting
+
+        return await _counting.acount_tokens(self._core, model, messages, options)
+
+    async def estimate_cost(
+        self, model: str, messages: Any, *, max_tokens: int | None = None, exact: bool = False,
+        **options: Any,
+    ) -> CostEstimate:  # fmt: skip
+        from . import _counting
+
+        options["max_tokens"] = max_tokens
+        return await _counting.aestimate_cost(self._core, model, messages, exact, options)
 
     async def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         core = self._core  # one configuration for the whole call

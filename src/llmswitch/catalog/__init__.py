@@ -18,7 +18,13 @@ from typing import Any
 
 from ..messages import ChatRequest, Usage
 from ._catalog import Catalog, CatalogSettings, ModelOverride
-from ._estimate import DEFAULT_MAX_OUTPUT_TOKENS, CostEstimate, CountMethod, estimate_with
+from ._estimate import (
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    CostEstimate,
+    CountMethod,
+    TokenCount,
+    estimate_with,
+)
 from ._prices import price_source
 from ._specs import ModelSpec, PriceTier
 
@@ -31,6 +37,7 @@ __all__ = [
     "ModelOverride",
     "ModelSpec",
     "PriceTier",
+    "TokenCount",
     "cost_nano",
     "cost_of",
     "default_catalog",
@@ -93,7 +100,7 @@ def cost_nano(
 
 def cost_of(provider: str, model: str, usage: Usage, *, at: datetime | None = None) -> float | None:
     """USD for ``usage`` (``cost_nano / 1e9``), or ``None`` when unknown."""
-    nano = _default.cost_nano(provider, model, usage, at=at)
+    nano = _default.cost_nano(provider, model, usage, at=at)  # on every response
     return None if nano is None else nano / 1e9
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from ..messages import ChatRequest, ImagePart, Message, Usage
 
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_MAX_OUTPUT_TOKENS",
     "CostEstimate",
     "CountMethod",
+    "TokenCount",
     "estimate_text_tokens",
     "estimate_with",
 ]
@@ -61,6 +62,35 @@ _REPLY_PRIMING = 3
 # An image of unknown size: OpenAI's "high" detail base tile (85) + 4 tiles (4 * 170),
 # about what a 1024x1024 image costs on Anthropic (~1,400) and Gemini (258 per tile) too.
 _IMAGE_TOKENS = 765
+
+
+class TokenCount(int):
+    """A token count (an ``int``) that says how it was made: ``method`` is
+    ``"tokenizer"`` (OpenAI's tokenizer, offline), ``"provider"`` (the provider's count
+    endpoint) or ``"estimate"``; ``exact`` is True when the count is what the provider
+    will bill, as far as its documentation tells."""
+
+    method: CountMethod
+    exact: bool
+
+    def __new__(cls, value: int, *, method: CountMethod, exact: bool) -> TokenCount:
+        self = super().__new__(cls, value)
+        self.method = method
+        self.exact = exact
+        return self
+
+    def __repr__(self) -> str:
+        return f"TokenCount({int(self)}, method={self.method!r}, exact={self.exact})"
+
+    def __str__(self) -> str:  # print(count) shows the number, as for an int
+        return int.__repr__(self)
+
+    def __reduce__(self) -> Any:
+        return (_token_count, (int(self), self.method, self.exact))
+
+
+def _token_count(value: int, method: CountMethod, exact: bool) -> TokenCount:
+    return TokenCount(value, method=method, exact=exact)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,11 +174,16 @@ def estimate_with(
     method: CountMethod | None = None,
 ) -> CostEstimate:
     """``catalog.estimate_request`` over the catalog's ``lookup`` and ``cost_nano``
-    (passed in: the catalog package imports this module, not the other way round)."""
+    (passed in: the catalog package imports this module, not the other way round).
+    ``input_tokens`` may be a :class:`TokenCount`, whose method and exactness it keeps."""
+    exact = method != "estimate"
     if input_tokens is None:
-        input_tokens, method = _request_tokens(request), "estimate"
+        input_tokens, method, exact = _request_tokens(request), "estimate", False
+    elif isinstance(input_tokens, TokenCount):
+        method, exact = input_tokens.method, input_tokens.exact
+        input_tokens = int(input_tokens)
     elif method is None:
-        method = "tokenizer"
+        method, exact = "tokenizer", True
     max_output = request.max_tokens
     if max_output is None:
         spec = lookup(request.provider, request.model)
@@ -166,7 +201,7 @@ def estimate_with(
     )
     return CostEstimate(
         input_tokens=input_tokens,
-        input_exact=method != "estimate",
+        input_exact=exact,
         method=method,
         max_output_tokens=max_output,
         low_nano=low,

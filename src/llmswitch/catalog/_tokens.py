@@ -33,7 +33,15 @@ from functools import cache
 from itertools import accumulate, pairwise
 from typing import Literal, TypeAlias
 
-__all__ = ["ENCODINGS", "Encoding", "EncodingName", "encoding_name_for_model", "get_encoding"]
+__all__ = [
+    "ENCODINGS",
+    "Encoding",
+    "EncodingName",
+    "encoding_name_for_model",
+    "get_encoding",
+    "is_loaded",
+    "source_sha256",
+]
 
 EncodingName: TypeAlias = Literal["o200k_base", "cl100k_base"]
 ENCODINGS: tuple[EncodingName, ...] = ("o200k_base", "cl100k_base")
@@ -275,6 +283,11 @@ def get_encoding(name: EncodingName) -> Encoding:
             pattern = re.compile(_PATTERNS[name].format(**_unicode()[0]))
             found = _loaded[name] = Encoding(name, _vocabulary(name), pattern)
         return found
+
+
+def is_loaded(name: EncodingName) -> bool:
+    """Whether :func:`get_encoding` has ``name`` in memory (else it reads it first)."""
+    return name in _loaded
 
 
 def source_sha256(name: EncodingName) -> str:

@@ -7,7 +7,8 @@ Sans-I/O: :class:`AnthropicAdapter` turns a :class:`~llmswitch.ChatRequest` into
 
 from __future__ import annotations
 
-from ...wire import HttpResponse
+from ...messages import ChatRequest
+from ...wire import HttpRequest, HttpResponse
 from .._hints import anthropic_hint, expect_field
 from ..base import AdapterBase, ChatWire, Endpoint
 from . import _errors, _request, _response
@@ -29,3 +30,9 @@ class AnthropicAdapter(AdapterBase):
 
     def base_url_hint(self, endpoint: Endpoint, status: int | None, body: bytes) -> str | None:
         return anthropic_hint(endpoint.provider, endpoint.base_url, status, body)
+
+    def count_tokens_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequest:
+        return _request.count_tokens_request(request, endpoint)
+
+    def parse_count_tokens(self, response: HttpResponse) -> int:
+        return _response.parse_count_tokens(response)

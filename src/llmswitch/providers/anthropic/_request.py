@@ -67,6 +67,7 @@ __all__ = [
     "MIN_THINKING_BUDGET",
     "build_body",
     "build_request",
+    "count_tokens_request",
     "models_request",
 ]
 
@@ -296,6 +297,22 @@ def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> 
     return http_post(
         request, endpoint, endpoint.url("/v1/messages"), build_body(request, stream=stream)
     )
+
+
+# What POST /v1/messages/count_tokens accepts of a Messages body (WIRE.md 2): anything else
+# (max_tokens, stream, sampling, metadata) is a 400 "Extra inputs are not permitted".
+_COUNT_FIELDS = (
+    "model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+    "cache_control",
+)  # fmt: skip
+
+
+def count_tokens_request(request: ChatRequest, endpoint: Endpoint) -> HttpRequest:
+    """``POST /v1/messages/count_tokens``: the Messages body of ``request`` without the
+    fields the endpoint refuses; the answer is ``{"input_tokens": N}``."""
+    body = build_body(request, stream=False)
+    counted = {key: body[key] for key in _COUNT_FIELDS if key in body}
+    return http_post(request, endpoint, endpoint.url("/v1/messages/count_tokens"), counted)
 
 
 def models_request(endpoint: Endpoint, cursor: str | None = None) -> HttpRequest:

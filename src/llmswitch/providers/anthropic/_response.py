@@ -18,7 +18,14 @@ from ._errors import malformed
 if TYPE_CHECKING:
     from ...messages import ChatRequest, ChatResponse, FinishReason
 
-__all__ = ["finish_reason", "parse_models", "parse_response", "parse_usage", "refusal_of"]
+__all__ = [
+    "finish_reason",
+    "parse_count_tokens",
+    "parse_models",
+    "parse_response",
+    "parse_usage",
+    "refusal_of",
+]
 
 # docs/providers.md §1; anything else (a future value) is "other", with the raw value kept.
 _FINISH: dict[str, FinishReason] = {
@@ -139,6 +146,15 @@ def _epoch(value: Any) -> int | None:
         return int(datetime.fromisoformat(value).timestamp())
     except (ValueError, OverflowError, OSError):  # not a date; a year timestamps cannot hold
         return None
+
+
+def parse_count_tokens(response: HttpResponse) -> int:
+    """``{"input_tokens": N}`` from ``/v1/messages/count_tokens``."""
+    data = load_json(response.body, malformed, None, "count_tokens body is not JSON")
+    tokens = int_or_none(data.get("input_tokens")) if isinstance(data, dict) else None
+    if tokens is None:
+        raise malformed(None, "expected input_tokens", response.body)
+    return tokens
 
 
 def parse_models(endpoint: Endpoint, response: HttpResponse) -> tuple[list[ModelInfo], str | None]:
