@@ -77,10 +77,20 @@ class CatalogSettings:
 
 @dataclass(frozen=True, slots=True)
 class _Priced:
-    """What cost_nano needs of a model, resolved once per (provider, model)."""
+    """What cost_nano needs of a model, resolved once per (provider, model). ``flat``: the
+    prices when they never change with the date (most models), else None."""
 
     model: PricedModel | None
     override: Mapping[str, Price] = field(default_factory=dict)
+    flat: Mapping[str, Price] | None = None
+
+    @classmethod
+    def of(cls, model: PricedModel | None, override: Mapping[str, Price]) -> _Priced:
+        if model is None:
+            return cls(model, override, override or None)
+        base = model.flat
+        flat = None if base is None else ({**base, **override} if override else base)
+        return cls(model, override, flat)
 
     def prices_at(
         self, at: datetime | None, context: Mapping[str, str] | None
@@ -125,7 +135,7 @@ class Catalog:
         found = self._priced.get(key)
         if found is None:
             override = self._override(provider, model)
-            found = _Priced(find_priced(provider, model), override.prices() if override else {})
+            found = _Priced.of(find_priced(provider, model), override.prices() if override else {})
             if len(self._priced) < 4096:  # model ids come from callers: bound the cache
                 self._priced[key] = found
         return found
@@ -146,9 +156,12 @@ class Catalog:
         reported = usage.reported_cost_nano
         if reported is not None:
             return reported
-        prices = self.priced(provider, model).prices_at(at, context)
-        if prices is None:
-            return None
+        priced = self._priced.get((provider, model)) or self.priced(provider, model)
+        prices = priced.flat
+        if prices is None or context:
+            prices = priced.prices_at(at, context)
+            if prices is None:
+                return None
         return cost_from_prices(prices, usage)
 
     def models(self, provider: str | None = None) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ entries the last one in force at the call's time (UTC) is used; an entry with an
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -97,12 +98,14 @@ class PriceEntry:
     start: date | None = None
     minutes: tuple[int, int] | None = None
     when: Mapping[str, str] | None = None  # a variant's request context (batch, service tier)
+    start_s: float | None = None  # ``start`` as epoch seconds (UTC midnight)
 
-    def in_force(self, at: datetime) -> bool:
-        if self.start is not None:
-            return at.date() >= self.start
+    def in_force(self, t: float) -> bool:
+        """Whether in force at epoch second ``t``."""
+        if self.start_s is not None:
+            return t >= self.start_s
         if self.minutes is not None:
-            minute = at.hour * 60 + at.minute
+            minute = int(t // 60) % 1440
             lo, hi = self.minutes
             return lo <= minute < hi if lo <= hi else minute >= lo or minute < hi
         return True
@@ -110,7 +113,8 @@ class PriceEntry:
 
 @dataclass(frozen=True, slots=True)
 class PricedModel:
-    """A model's price history as the price database gives it."""
+    """A model's price history as the price database gives it. ``flat``: the prices when
+    they never change (one entry, no dates, no hours), for the fast path."""
 
     source: str  # the genai-prices provider id
     id: str
@@ -119,30 +123,31 @@ class PricedModel:
     entries: tuple[PriceEntry, ...]
     variants: tuple[PriceEntry, ...] = ()
 
+    @property
+    def flat(self) -> Mapping[str, Price] | None:
+        entries = self.entries
+        if len(entries) == 1 and entries[0].start is None and entries[0].minutes is None:
+            return entries[0].prices
+        return None
+
     def prices_at(
         self, at: datetime | None, context: Mapping[str, str] | None = None
     ) -> Mapping[str, Price]:
-        """The prices in force at ``at`` (UTC; None = now); ``context`` selects variants,
-        e.g. ``{"service_tier": "flex"}``, which override single keys."""
+        """The prices in force at ``at`` (naive = UTC; None = now); ``context`` selects
+        variants, e.g. ``{"service_tier": "flex"}``, which override single keys."""
+        t = _epoch(at)
         entries = self.entries
-        if len(entries) == 1 and entries[0].start is None and entries[0].minutes is None:
-            chosen = entries[0].prices  # the common case: one price, no history
-            if not context:
-                return chosen
-        else:
-            when = _utc(at)
-            chosen = entries[0].prices
-            for entry in reversed(entries):
-                if entry.in_force(when):
-                    chosen = entry.prices
-                    break
-            if not context:
-                return chosen
-        when = _utc(at)
+        chosen = entries[0].prices
+        for entry in reversed(entries):
+            if entry.in_force(t):
+                chosen = entry.prices
+                break
+        if not context:
+            return chosen
         merged = dict(chosen)
         taken: set[str] = set()
         for variant in self.variants:
-            if variant.when is None or not variant.in_force(when):
+            if variant.when is None or not variant.in_force(t):
                 continue
             if all(context.get(k) == v for k, v in variant.when.items()):
                 for key, price in variant.prices.items():
@@ -152,12 +157,12 @@ class PricedModel:
         return merged
 
 
-def _utc(at: datetime | None) -> datetime:
+def _epoch(at: datetime | None) -> float:
     if at is None:
-        return datetime.now(UTC)
+        return time.time()
     if at.tzinfo is None:
-        return at.replace(tzinfo=UTC)  # naive means UTC, as in genai-prices
-    return at.astimezone(UTC)
+        return at.replace(tzinfo=UTC).timestamp()  # naive means UTC, as in genai-prices
+    return at.timestamp()
 
 
 def nano_per_mtok(value: Decimal | str | float | int) -> int:
@@ -183,11 +188,14 @@ def _price(raw: Any) -> Price:
 def _entry(raw: Mapping[str, Any]) -> PriceEntry:
     prices = {key: _price(value) for key, value in raw["p"].items()}
     start = date.fromisoformat(raw["start"]) if "start" in raw else None
+    start_s = None
+    if start is not None:
+        start_s = datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()
     minutes = None
     if "time" in raw:
         lo, hi = (int(t[:2]) * 60 + int(t[3:5]) for t in raw["time"])
         minutes = (lo, hi)
-    return PriceEntry(prices, start, minutes, raw.get("when"))
+    return PriceEntry(prices, start, minutes, raw.get("when"), start_s)
 
 
 # A match rule is genai-prices' clause tree: {"or": [...]}, {"starts_with": "gpt-4o"}, ...
@@ -280,55 +288,77 @@ def find_priced(provider: str, model: str) -> PricedModel | None:
     return None
 
 
-def _leaf(prices: Mapping[str, Price], key: str, count: int, input_tokens: int) -> int:
-    price = prices[key]
-    return count * (price if type(price) is int else price.at(input_tokens))  # type: ignore[union-attr]
-
-
 def cost_from_prices(prices: Mapping[str, Price], usage: Usage) -> int | None:
     """Exact cost of ``usage`` at ``prices`` in nano-USD (see the module docstring), or None
-    when a needed price or count is unknown."""
+    when a needed price or count is unknown. On every response: plain int arithmetic, a
+    tier looked up only for a tiered price."""
     inp = usage.input_tokens
     out = usage.output_tokens
-    if inp is None or "input" not in prices:
+    get = prices.get
+    p_in = get("input")
+    if inp is None or p_in is None:
         return None
-    if "output" not in prices:
+    p_out = get("output")
+    if p_out is None:
         if out:  # output tokens with no output price: unknown, not free
             return None
         out = 0
     elif out is None:
         return None
-    read = usage.cached_input_tokens or 0
-    written = usage.cache_write_tokens or 0
+    if type(p_in) is not int:
+        p_in = p_in.at(inp)  # type: ignore[union-attr]
     fresh = inp
     total = 0
-    if read and "cache_read" in prices:
-        total += _leaf(prices, "cache_read", read, inp)
-        fresh -= read
+    read = usage.cached_input_tokens
+    if read:
+        price = get("cache_read")
+        if price is not None:
+            total += read * (price if type(price) is int else price.at(inp))  # type: ignore[union-attr]
+            fresh -= read
+    written = usage.cache_write_tokens
     if written:
-        rest = written
-        hour = min(usage.cache_write_1h_tokens or 0, written)
-        if hour and "cache_write_1h" in prices:
-            total += _leaf(prices, "cache_write_1h", hour, inp)
-            rest -= hour
-        if "cache_write_5m" in prices:
-            five = written - hour
-            total += _leaf(prices, "cache_write_5m", five, inp)
-            rest -= five
-        if rest and "cache_write" in prices:
-            total += _leaf(prices, "cache_write", rest, inp)
-            rest = 0
-        fresh -= written - rest
-    total += _leaf(prices, "input", max(fresh, 0), inp)
+        cost, covered = _writes(get, written, usage.cache_write_1h_tokens or 0, inp)
+        total += cost
+        fresh -= covered  # writes no price covers stay in the input
+    total += (fresh if fresh > 0 else 0) * p_in
     if out:
-        reasoning = usage.reasoning_tokens or 0
-        if reasoning and "reasoning" in prices:
-            reasoning = min(reasoning, out)
-            total += _leaf(prices, "reasoning", reasoning, inp)
-            out -= reasoning
-        total += _leaf(prices, "output", out, inp)
+        reasoning = usage.reasoning_tokens
+        if reasoning:
+            price = get("reasoning")
+            if price is not None:
+                reasoning = min(reasoning, out)
+                total += reasoning * (price if type(price) is int else price.at(inp))  # type: ignore[union-attr]
+                out -= reasoning
+        if type(p_out) is not int:
+            p_out = p_out.at(inp)  # type: ignore[union-attr]
+        total += out * p_out  # type: ignore[operator]
     # units of 1e-6 nano-USD -> nano-USD, half up, once per call
     return (total + 500_000) // 1_000_000
+
+
+def _writes(get: Any, written: int, hour: int, inp: int) -> tuple[int, int]:
+    """The cache writes' cost and how many of them a price covered: 1-hour writes at their
+    price when the model has one, the rest at the 5-minute (or general) write price."""
+
+    def at(price: Price) -> int:
+        return price if type(price) is int else price.at(inp)  # type: ignore[union-attr]
+
+    total = 0
+    rest = written
+    hour = min(hour, written)
+    p_hour = get("cache_write_1h")
+    if hour and p_hour is not None:
+        total += hour * at(p_hour)
+        rest -= hour
+    p_five = get("cache_write_5m")
+    if p_five is not None:
+        total += (written - hour) * at(p_five)
+        rest -= written - hour
+    p_write = get("cache_write")
+    if rest and p_write is not None:
+        total += rest * at(p_write)
+        rest = 0
+    return total, written - rest
 
 
 def parse_prices(values: Mapping[str, Decimal | str | float | int]) -> dict[str, Price]:
