@@ -2,10 +2,11 @@
 ``models.json``: what a model *is*, not what it costs (prices: :mod:`._prices`).
 
 Lookup resolves a provider's id to the file's entry: Azure deployments of OpenAI models
-read OpenAI's, Vertex reads Gemini's; Bedrock's geo prefixes (``us.``, ``eu.``, ``apac.``,
-``global.``, ``jp.``, ``au.``) are dropped; a dated snapshot (``gpt-4o-2024-08-06``,
-``claude-haiku-4-5-20251001``, ``anthropic.claude-sonnet-4-5-20250929-v1:0``) takes the
-entry of the longest known id it extends with ``-``.
+read OpenAI's, Vertex reads Gemini's (Anthropic's for ``claude-...@date``); Bedrock's geo
+prefixes (``us.``, ``eu.``, ``apac.``, ``global.``, ``jp.``, ``au.``) are dropped; a dated
+snapshot (``gpt-4o-2024-08-06``, ``claude-haiku-4-5-20251001``,
+``anthropic.claude-sonnet-4-5-20250929-v1:0``) takes the entry of the longest known id it
+extends with ``-``.
 """
 
 from __future__ import annotations
@@ -96,10 +97,15 @@ def _strip_geo(model: str) -> str:
 @cache
 def metadata_for(provider: str, model: str) -> Mapping[str, Any] | None:
     """The bundled metadata entry for ``model`` (see the module docstring), or None."""
-    models = metadata_table().get(_META_PROVIDER.get(provider, provider))
+    ref = _strip_geo(model) if provider == "bedrock" else model
+    table = _META_PROVIDER.get(provider, provider)
+    if provider == "vertex":  # Claude on Vertex: claude-sonnet-4-5@20250929
+        ref = ref.partition("@")[0]
+        if ref.startswith("claude"):
+            table = "anthropic"
+    models = metadata_table().get(table)
     if not models:
         return None
-    ref = _strip_geo(model) if provider == "bedrock" else model
     spec = models.get(ref)
     if spec is not None:
         return spec
