@@ -1,8 +1,8 @@
 """The default resilience stack a client builds from ``llmswitch.toml``.
 
 The order, outside in (drawn in ``docs/architecture.md``, "A chat call"): the user's
-own layers, rate limits/quotas (with their queue), the router, then per attempt of the
-router: per-deployment limits, key pick, breaker, retry, the provider. Limits that
+own layers, spend budgets, rate limits/quotas (with their queue), the router, then per
+attempt of the router: per-deployment limits, key pick, breaker, retry, the provider. Limits that
 count a provider or deployment go inside the router when there is one, so they count
 the deployment the router actually picked; a deployment over its own ``rpm``/``tpm``
 fails at once so the router falls back.

@@ -13,6 +13,7 @@ every *slot* (a budget in its current period) a call touches:
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -56,6 +57,8 @@ class Reserved(NamedTuple):
 class _Counter:
     spent: int = 0
     held: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (nano, expires)
+    total: int = 0  # the sum of ``held``
+    expires: float = math.inf  # the earliest expiry in ``held`` (no scan before it)
     claimed: set[int] = field(default_factory=set)  # threshold indexes announced
     until: float = 0.0  # when the counter may be forgotten
 
@@ -74,53 +77,59 @@ class MemoryBudgets:
         self._counters: dict[str, _Counter] = {}
         self._sweep_at = 0.0
 
-    def _held(self, c: _Counter, now: float) -> int:
-        if not c.held:
-            return 0
-        total = 0
-        for rid, (amount, expires) in list(c.held.items()):
-            if expires <= now:
-                del c.held[rid]
-            else:
-                total += amount
-        return total
+    @staticmethod
+    def _held(c: _Counter, now: float) -> int:
+        if now >= c.expires:  # some reservation expired: drop those, find the next expiry
+            c.held = {rid: h for rid, h in c.held.items() if h[1] > now}
+            c.total = sum(h[0] for h in c.held.values())
+            c.expires = min((h[1] for h in c.held.values()), default=math.inf)
+        return c.total
 
     def _sweep(self, now: float) -> None:
-        if now >= self._sweep_at:
-            self._sweep_at = now + 3600
-            for key in [k for k, c in self._counters.items() if c.until < now]:
-                del self._counters[key]
+        """Forget the counters of periods that ended a day ago (at most once an hour)."""
+        self._sweep_at = now + 3600
+        for key in [k for k, c in self._counters.items() if c.until < now]:
+            del self._counters[key]
 
     def reserve(
         self, slots: Sequence[Slot], amount: int, rid: str, seeding: bool = False
     ) -> Reserved:
+        table = self._counters
         with self._lock:
             now = self._clock()
-            self._sweep(now)
+            if now >= self._sweep_at:
+                self._sweep(now)
             counters: list[_Counter] = []
             missing: list[int] = []
             for i, slot in enumerate(slots):
-                c = self._counters.get(slot.key)
+                c = table.get(slot.key)
                 if c is None:
                     if seeding:
                         missing.append(i)
                         continue
-                    c = self._counters[slot.key] = _Counter(until=slot.end + _KEEP_AFTER)
+                    c = table[slot.key] = _Counter(until=slot.end + _KEEP_AFTER)
                 counters.append(c)
             if missing:
                 return Reserved(None, (), (), tuple(missing))
-            spent = tuple(c.spent for c in counters)
-            held = [self._held(c, now) for c in counters]
-            for i, slot in enumerate(slots):
-                limit = _limit(slot)
-                used = spent[i] + held[i]
-                if limit >= 0 and (used >= limit or used + amount > limit):
-                    return Reserved(i, spent, tuple(held))
-            if amount > 0:
-                for i, (slot, c) in enumerate(zip(slots, counters, strict=True)):
-                    c.held[rid] = (amount, now + slot.budget.reservation_ttl)
-                    held[i] += amount
-            return Reserved(None, spent, tuple(held))
+            blocked = None
+            for i, c in enumerate(counters):
+                held = c.total if now < c.expires else self._held(c, now)
+                b = slots[i].budget
+                if b.action == "block":
+                    used = c.spent + held
+                    if used >= b.limit_nano or used + amount > b.limit_nano:
+                        blocked = i
+                        break
+            if blocked is None and amount > 0:
+                for slot, c in zip(slots, counters, strict=True):
+                    expires = now + slot.budget.reservation_ttl
+                    c.held[rid] = (amount, expires)
+                    c.total += amount
+                    if expires < c.expires:
+                        c.expires = expires
+            return Reserved(
+                blocked, tuple(c.spent for c in counters), tuple(c.total for c in counters)
+            )
 
     def seed(self, slots: Sequence[Slot], values: Sequence[int]) -> None:
         with self._lock:
@@ -143,7 +152,9 @@ class MemoryBudgets:
                 c = self._counters.get(slot.key)
                 if c is None:
                     c = self._counters[slot.key] = _Counter(until=slot.end + _KEEP_AFTER)
-                c.held.pop(rid, None)
+                released = c.held.pop(rid, None)
+                if released is not None:
+                    c.total -= released[0]
                 c.spent += cost
                 spent.append(c.spent)
                 for j, t in enumerate(slot.budget.thresholds_nano, 1):

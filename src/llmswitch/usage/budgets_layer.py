@@ -46,11 +46,13 @@ like quotas) unless the layer is built with ``"fail_open"``; settling never fail
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..catalog import estimate_request
 from ..errors import BudgetExceededError, LLMError, StateStoreError, StorageError
 from ..events import StreamEnd
 from ..messages import ChatRequest, ChatResponse, Usage
@@ -58,7 +60,7 @@ from ..middleware._drive import Layer, Op, Ops, Script, Try, arun, run
 from ..middleware.base import ACCUMULATOR_KEY, Call
 from ..storage.base import OnStateError, check_policy, state_failed
 from ._budget_store import MemoryBudgets, RedisBudgets, Reserved, Slot
-from ._tags import current_tags
+from ._tags import CallTags, current_tags
 from .alerts import AlertSender
 from .budgets import AlertSettings, Budget, BudgetStatus, iso, period_bounds
 
@@ -123,6 +125,11 @@ class BudgetLayer(Layer):
         self._global = self._index.pop(("global", ""), [])
         self._after = any(b.kind in ("provider", "model") for b in self.budgets)
         self._slots: list[Slot | None] = [None] * len(self.budgets)
+        self._matches: dict[tuple[Any, ...], list[int]] = {}
+        # Reservation ids: unique across processes sharing Redis (random per layer) and
+        # cheap per call (a counter).
+        self._rid = os.urandom(6).hex() + "-"
+        self._seq = itertools.count()
 
     # ---- which budgets
 
@@ -136,24 +143,36 @@ class BudgetLayer(Layer):
         return slot
 
     def _matched(self, request: ChatRequest, provider: str, asked: str, routed: bool) -> list[int]:
-        index = self._index
+        if not self._index:
+            return self._global
+        tags = current_tags()
+        where = (tags, request.user, provider, request.model, asked, routed)
+        hit = self._matches.get(where)
+        if hit is None:
+            if len(self._matches) >= 4096:  # many users: keep the cache bounded
+                self._matches.clear()
+            hit = self._matches[where] = self._match(tags, request, provider, asked, routed)
+        return hit
+
+    def _match(
+        self, tags: CallTags, request: ChatRequest, provider: str, asked: str, routed: bool
+    ) -> list[int]:
+        """The budgets a call falls under (cached by :meth:`_matched` per caller and model)."""
         found = list(self._global)
-        if index:
-            tags = current_tags()
-            names: list[tuple[str, str | None]] = [
-                ("user", tags.user or request.user), ("team", tags.team),
-                ("key", tags.access_key), ("model", asked),
+        names: list[tuple[str, str | None]] = [
+            ("user", tags.user or request.user), ("team", tags.team),
+            ("key", tags.access_key), ("model", asked),
+        ]  # fmt: skip
+        if not routed:
+            model = request.model
+            names += [
+                ("provider", provider), ("model", f"{provider}/{model}"), ("model", model),
             ]  # fmt: skip
-            if not routed:
-                model = request.model
-                names += [
-                    ("provider", provider), ("model", f"{provider}/{model}"), ("model", model),
-                ]  # fmt: skip
-            for kind, value in names:
-                if value is not None:
-                    hit = index.get((kind, value))
-                    if hit:
-                        found += (i for i in hit if i not in found)
+        for kind, value in names:
+            if value is not None:
+                for i in self._index.get((kind, value), ()):
+                    if i not in found:
+                        found.append(i)
         return found
 
     def _answered(self, provider: str, model: str, skip: list[int]) -> list[int]:
@@ -177,12 +196,8 @@ class BudgetLayer(Layer):
     def _guard(self, call: Call, stream: bool, matched: list[int], routed: bool) -> Script:
         now = self._clock()
         slots = [self._slot(i, now) for i in matched]
-        amount = 0
-        if slots:
-            from ..catalog import estimate_request
-
-            amount = estimate_request(call.request).high_nano or 0
-        rid = os.urandom(8).hex()
+        amount = (estimate_request(call.request).high_nano or 0) if slots else 0
+        rid = f"{self._rid}{next(self._seq)}"
         held = (yield from self._admit(call, slots, amount, rid)) if slots else False
         attempt = Try(call)
         try:
@@ -235,9 +250,10 @@ class BudgetLayer(Layer):
 
     def _cost(self, call: Call, result: Any, amount: int) -> int:
         if isinstance(result, ChatResponse):
+            # resp.cost is the catalog's cost_nano / 1e9 (exact below 9 million USD).
+            if result.cost is not None:
+                return round(result.cost * 1e9)
             cost = _usage_cost(result.provider, result.model, result.usage)
-            if cost is None and result.cost is not None:
-                cost = round(result.cost * 1e9)
             return amount if cost is None else cost
         if isinstance(result, StreamEnd) and result.usage is not None:
             provider, model = self._served(call)
