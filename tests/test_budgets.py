@@ -357,3 +357,37 @@ def test_the_schema_describes_budgets_and_alerts() -> None:
     }  # fmt: skip
     assert budget["properties"]["action"]["anyOf"][0]["enum"] == ["block", "alert"]
     assert set(props["alerts"]["properties"]) == {"webhook", "secret"}
+
+
+def test_a_routed_call_charges_the_group_and_the_deployment_that_answered(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+[models.smart]
+strategy = "ordered"
+[[models.smart.deployments]]
+model = "openai/gpt-4o-mini"
+
+[[budgets]]
+scope = "model:smart"
+limit_usd = 1
+
+[[budgets]]
+scope = "provider:openai"
+limit_usd = 1
+
+[[budgets]]
+scope = "model:openai/gpt-4o-mini"
+limit_usd = 1
+""",
+    )
+    fake = priced_fake()
+    client = Client(config=path, providers=[fake])
+    client.chat("smart", MESSAGES, max_tokens=MAX_TOKENS)
+    with client.stream("smart", MESSAGES, max_tokens=MAX_TOKENS) as s:
+        assert "".join(s.text_stream) == "hi"
+    cost = call_cost()
+    assert [(b.scope, b.spent_nano, b.reserved_nano) for b in client.budgets()] == [
+        ("model:smart", 2 * cost, 0), ("provider:openai", 2 * cost, 0),
+        ("model:openai/gpt-4o-mini", 2 * cost, 0),
+    ]  # fmt: skip
