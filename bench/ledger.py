@@ -5,12 +5,13 @@ call's return to its row being queryable (seed target: < 1 s).
 
 Figures, best of 5 runs unless said:
 
-- ``append``: ``Ledger.append`` alone (encode the record, one ``os.write`` to the
-  journal, the in-memory queue), while the writer thread commits in the background.
+- ``append``: ``Ledger.append`` on the call path (encode the record, one ``os.write``
+  to the journal, the in-memory queue), timed in bursts between the writer's commits.
 - ``of which encode`` / ``os.write``: its two parts measured apart.
-- ``recorder``: what the recording layer adds to a ``Client.chat`` through
-  ``FakeProvider`` (the row built from the response + the append), client with a
-  ledger minus the same client without one (both with a pipeline).
+- ``commit per row``: the writer thread's batched INSERT, per row (off the call path,
+  but CPU the process spends).
+- ``recorder layer``: what the recording layer adds to a ``Client.chat`` through
+  ``FakeProvider`` (the row built from the response), with a list as the sink.
 - ``lag``: median and worst of 20 calls, each timed from ``chat`` returning to its
   row showing up in a separate connection's ``SELECT`` (polled every 5 ms), at the
   default 0.5 s flush interval.
@@ -47,6 +48,10 @@ def _count(conn: Connection) -> int:
 
 
 def append_cost(url: str, home: str, n: int) -> dict[str, float]:
+    """µs per append on the call path, in bursts of 400 (under the 500-row batch that
+    wakes the writer early) with a flush between bursts, so the writer's commit does
+    not run during the timed part; and the commit's own cost per row (the flush time of
+    a burst / 400), which the writer thread spends off the call path."""
     db = open_database(url)
     ledger = Ledger(db, journal=os.path.join(home, "j"))
     record = UsageRecord(
@@ -55,13 +60,24 @@ def append_cost(url: str, home: str, n: int) -> dict[str, float]:
         total_tokens=1500, latency_ms=420, ttft_ms=180, status="ok", cost_nano=360_000,
     )  # fmt: skip
     append = ledger.append
-    out = {"append": per_call(lambda: append(record), n) * 1e6}
+    burst = 400
+    best = commit = float("inf")
+    for _ in range(max(n // burst, 5)):
+        ledger.flush(60)
+        start = time.perf_counter()
+        for _ in range(burst):
+            append(record)
+        best = min(best, (time.perf_counter() - start) / burst)
+        start = time.perf_counter()
+        ledger.flush(60)
+        commit = min(commit, (time.perf_counter() - start) / burst)
+    out = {"append": best * 1e6}
     out["of which encode"] = per_call(lambda: journal.encode(record), n) * 1e6
     fd = os.open(os.path.join(home, "scratch"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     line = journal.encode(record)
     out["of which os.write"] = per_call(lambda: os.write(fd, line), n) * 1e6
     os.close(fd)
-    ledger.flush(60)
+    out["commit per row"] = commit * 1e6
     ledger.close()
     db.close()
     return out
@@ -71,13 +87,17 @@ class _Nothing(Middleware):
     """A pass-through layer, so both clients run the same pipeline but for the recorder."""
 
 
-def recorder_cost(url: str, home: str, n: int) -> float:
+def recorder_cost(n: int) -> float:
+    """µs the recording layer adds to a chat (building the row from the response and
+    the append), with a list as its sink: the call-path part, without the commit."""
+    from llmswitch.usage.middleware import UsageRecorder
+
     fake = FakeProvider("openai").default_reply("hi", usage=USAGE)
-    plain = Client(providers=[fake], middleware=[_Nothing()], env={"LLMSWITCH_HOME": home})
+    sink: list[UsageRecord] = []
+    plain = Client(providers=[fake], middleware=[_Nothing()], max_retries=0)
     recording = Client(
-        providers=[fake], middleware=[_Nothing()],
-        env={"LLMSWITCH_HOME": home, "LLMSWITCH_DATABASE_URL": url},
-    )  # fmt: skip
+        providers=[fake], middleware=[_Nothing(), UsageRecorder(sink.append)], max_retries=0
+    )
     for c in (plain, recording):
         c.chat("openai/gpt-4o-mini", HI)
     bare = per_call(lambda: plain.chat("openai/gpt-4o-mini", HI), n)
@@ -122,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             for what, us in costs.items():
                 print(f"{name:10s} {what:18s} {us:6.2f} µs")
             failed |= costs["append"] >= BUDGET_US
-            print(f"{name:10s} {'recorder':18s} {recorder_cost(url, home, args.n // 4):6.2f} µs")
             mid, worst = lag(url, home)
             print(f"{name:10s} {'lag':18s} median {mid * 1000:.0f} ms, worst {worst * 1000:.0f} ms")
             failed |= worst >= 1.0
+    print(f"{'any':10s} {'recorder layer':18s} {recorder_cost(args.n // 4):6.2f} µs")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"budget: append < {BUDGET_US:g} µs, lag < 1 s: {'FAIL' if failed else 'ok'}")
     return 1 if failed else 0
 

@@ -273,3 +273,20 @@ def test_reload_keeps_the_ledger_when_its_settings_stay(
         assert before.closed  # its rows were committed when it was closed
         client.chat("openai/gpt-4o-mini", MESSAGES)
         assert len(flushed(client)) == 2
+
+
+async def test_async_stream_closed_early_is_a_cancelled_row(database_url: str, home: Path) -> None:
+    fake = FakeProvider("openai").default_reply("a b c d e f", usage=USAGE, chunk_size=1)
+    client = AsyncClient(providers=[fake], env=env_for(database_url, home))
+    try:
+        stream = client.stream("openai/gpt-4o-mini", MESSAGES)
+        async for _ in stream:
+            break
+        await stream.aclose()
+        ledger = client.usage_ledger
+        assert ledger is not None
+        assert await asyncio.to_thread(ledger.flush, 10)
+    finally:
+        await client.aclose()
+    (row,) = rows_of(database_url)
+    assert (row["status"], row["stream"], row["cost_nano"]) == ("cancelled", True, None)
