@@ -79,13 +79,15 @@ def test_wheel_requires_only_the_runtime_dependencies(tmp_path: Path) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert requires == {_name(r) for r in project["dependencies"]}
     assert not requires & DEV_ONLY
-    # The extras are the optional backends of the storage and key vault (issue 9), each
-    # asked for by name; none drags in a provider SDK (boto3 only for AWS KMS).
+    # The extras are the optional backends of the storage and key vault (issue 9), the
+    # charts of `llmswitch usage --chart` and Vertex AI's credentials (issues 10, 13),
+    # each asked for by name; none drags in a provider SDK (boto3 only for AWS KMS).
     optional = project["optional-dependencies"]
-    assert set(extras) == set(optional) == {"postgres", "gcp", "aws", "all"}
+    named = {"postgres", "gcp", "aws", "charts", "vertex"}
+    assert set(extras) == set(optional) == named | {"all"}
     assert extras == {k: {_name(r) for r in v} for k, v in optional.items()}
     assert not set().union(*extras.values()) & (DEV_ONLY - {"boto3"})
-    assert extras["all"] == extras["postgres"] | extras["gcp"] | extras["aws"]
+    assert extras["all"] == set().union(*(extras[name] for name in named))
 
 
 def test_the_main_job_installs_no_dev_tools_or_sdks(tmp_path: Path) -> None:
