@@ -290,3 +290,16 @@ async def test_async_stream_closed_early_is_a_cancelled_row(database_url: str, h
         await client.aclose()
     (row,) = rows_of(database_url)
     assert (row["status"], row["stream"], row["cost_nano"]) == ("cancelled", True, None)
+
+
+def test_a_stream_cut_short_keeps_the_usage_received(database_url: str, home: Path) -> None:
+    # A parser that reaches the end of a cut stream reports StreamEnd("error") with the
+    # counts it had (Anthropic's message_start input tokens): a broken row, priced.
+    cut = {"input_tokens": 50, "output_tokens": 3}
+    fake = FakeProvider("openai").default_reply("abc", usage=cut, finish_reason="error")
+    with Client(providers=[fake], env=env_for(database_url, home)) as client:
+        for _ in client.stream("openai/gpt-4o-mini", MESSAGES):
+            pass
+        (row,) = flushed(client)
+    assert (row["status"], row["input_tokens"], row["output_tokens"]) == ("broken", 50, 3)
+    assert row["cost_nano"] is not None and row["cost_nano"] > 0

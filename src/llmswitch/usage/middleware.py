@@ -18,7 +18,10 @@ What a row holds for each outcome:
 - ``cancelled``: the caller closed the stream (``close()``, ``aclose()``, ``break``,
   or dropped it to the garbage collector) before its end: the usage received so far
   (providers report usage at the end, so usually none, cost unknown).
-- ``broken``: the stream ended without its ``StreamEnd`` (the connection dropped).
+- ``broken``: the stream ended without its ``StreamEnd``, or with one whose
+  ``finish_reason`` is ``"error"`` (the connection dropped: parsers that saw usage
+  before the end, such as Anthropic's ``message_start`` input count, report it there,
+  so the row carries what was received).
 
 The cost is ``catalog.cost_nano`` of the provider, model and usage at the attempt's
 start time: integer nano-USD, ``None`` when a price or count is unknown. It is
@@ -102,7 +105,11 @@ class UsageRecorder(Layer):
                 usage = partial.usage
             raise
         else:
-            if type(result) is ChatResponse or type(result) is StreamEnd:
+            if type(result) is StreamEnd:
+                usage = result.usage
+                if result.finish_reason == "error":  # cut short; the parser's counts so far
+                    status = "broken"
+            elif type(result) is ChatResponse:
                 usage = result.usage
             elif stream:  # ended without its StreamEnd
                 status = "broken"
