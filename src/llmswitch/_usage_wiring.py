@@ -59,6 +59,8 @@ def choose_ledger(config: Config, env: Mapping[str, str], old: Ledger | None) ->
 
 
 def close_unless_kept(ledger: Ledger | None, kept: Ledger | None) -> None:
-    """Close ``ledger`` unless it is ``kept`` (the one the live configuration uses)."""
+    """Close ``ledger`` unless it is ``kept`` (the one the live configuration uses),
+    without waiting: a reload may run on an event loop's thread, and the writer
+    commits its last rows (or leaves them in the journal) on its own."""
     if ledger is not None and ledger is not kept:
-        ledger.close()
+        ledger.close(timeout=0)

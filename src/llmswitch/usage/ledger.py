@@ -237,6 +237,7 @@ class _Writer:
         self.closed = False
         self.failing_since: float | None = None
         self.recovered = 0
+        self.owns_database = False  # opened for this ledger: closed when it stops
 
     # ---- the call path
 
@@ -280,6 +281,9 @@ class _Writer:
                     self.recovered = -1
             delay = self.interval if self.cycle() else self._backoff()
             if stopping:
+                self.close()
+                if self.owns_database:
+                    self.database.close()
                 return
 
     def _backoff(self) -> float:
@@ -327,8 +331,8 @@ class _Writer:
         return True
 
     def close(self) -> None:
-        """After the thread has stopped: give up the segments (left on disk when their
-        rows are not committed, for the next process to replay)."""
+        """When the thread stops: give up the segments (left on disk when their rows are
+        not committed, for the next process to replay)."""
         with self.lock:
             self.closed = True
             segment, self.segment = self.segment, None
@@ -350,14 +354,13 @@ def _orphan_write(directory: str, line: bytes) -> None:
 
 
 def _stop(writer: _Writer, thread: threading.Thread, timeout: float) -> None:
+    """Ask the writer for its last commit and to stop (it then gives up its segments),
+    waiting up to ``timeout`` seconds. One stuck on the database keeps its segments
+    locked until the process exits; then the next process replays them."""
     writer.stopping = True
     writer.wake.set()
-    if thread.is_alive() and thread is not threading.current_thread():
+    if timeout > 0 and thread.is_alive() and thread is not threading.current_thread():
         thread.join(timeout)
-    if not thread.is_alive():
-        writer.close()
-    # else: stuck on the database; its segments stay locked until the process exits,
-    # then the next process replays them.
 
 
 class Ledger:
@@ -377,12 +380,12 @@ class Ledger:
         owns_database: bool = False,
     ) -> None:
         self.database = database
-        self._owns_database = owns_database
         # What the client wiring built this ledger from (a reload keeps an equal one).
         self.settings_key: Any = None
         root = journal_root(journal, env)
         self.journal_dir = _journal.database_dir(root, database.url)
         self._writer = writer = _Writer(database, self.journal_dir, root, flush_interval, queue_cap)
+        writer.owns_database = owns_database
         self.append = writer.append  # bound once: no extra frame on the call path
         self._close_timeout = close_timeout
         self._thread = thread = threading.Thread(
@@ -393,7 +396,8 @@ class Ledger:
         # and its finalizer flushes and stops the writer.
         self._atexit = functools.partial(_stop, writer, thread, close_timeout)
         atexit.register(self._atexit)
-        self._finalizer = weakref.finalize(self, _stop, writer, thread, close_timeout)
+        # Collected: no waiting (this may run inside an event loop's thread).
+        self._finalizer = weakref.finalize(self, _stop, writer, thread, 0)
 
     def __repr__(self) -> str:
         return f"Ledger({self.database.url!r})"
@@ -424,12 +428,11 @@ class Ledger:
         return True
 
     def close(self, timeout: float | None = None) -> None:
-        """Commit what is waiting (up to ``timeout`` seconds, default 5) and stop."""
+        """Commit what is waiting and stop, waiting up to ``timeout`` seconds (default
+        5; 0: do not wait, the writer finishes on its own)."""
         atexit.unregister(self._atexit)
         self._finalizer.detach()
         _stop(self._writer, self._thread, self._close_timeout if timeout is None else timeout)
-        if self._owns_database and not self._thread.is_alive():
-            self.database.close()
 
     @property
     def closed(self) -> bool:
