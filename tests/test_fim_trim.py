@@ -58,12 +58,12 @@ def test_fenced_chat_answer_with_repeated_suffix_head_trims_to_the_middle(
     assert trim(body + "\n```", prefix, suffix, method="chat")[0] == middle
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     text=st.text(alphabet="ab`\n x", max_size=30),
-    prefix=st.text(alphabet="ab\n x", max_size=20),
-    suffix=st.text(alphabet="ab\n x", max_size=20),
-    stop=st.lists(st.text(alphabet="abx\n", min_size=1, max_size=3), max_size=2),
+    prefix=st.text(alphabet="ab`\n x", max_size=20),
+    suffix=st.text(alphabet="ab`\n x", max_size=20),
+    stop=st.lists(st.text(alphabet="abx`\n", min_size=1, max_size=3), max_size=2),
     method=st.sampled_from(["native", "chat"]),
     cuts=st.lists(st.integers(0, 100), max_size=6),
 )

@@ -18,7 +18,8 @@ The trimming rules (:func:`trim`, and :class:`Trimmer` for streams), in this ord
    of the output is cut when it contains a non-blank character and is at least
    :data:`MIN_OVERLAP` characters long or starts at a line start of the prefix (the
    model repeated the line the cursor is on).
-3. *Stop sequences*: the output ends before the first occurrence of any of ``stop``.
+3. *Stop sequences*: the output ends before the stop sequence that is complete first
+   (the one whose occurrence ends earliest), as a server stops when one completes.
 4. *Repeated suffix*: the longest overlap between the end of the output and the start
    of the suffix is cut when it contains a non-blank character and is at least
    :data:`MIN_OVERLAP` characters long or is a whole line (it starts at a line start
@@ -150,8 +151,10 @@ def _suffix_cut(out: str, suffix: str) -> int:
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int:
-    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return min(found) if found else -1
+    """Where the answer ends: at the start of the stop sequence that is complete first
+    (the earliest end), as a server stops generating when one completes."""
+    found = [(i + len(s), i) for s in stops if s and (i := text.find(s)) >= 0]
+    return min(found)[1] if found else -1
 
 
 def _opening(raw: str) -> tuple[bool | None, int]:
@@ -214,7 +217,9 @@ class Trimmer:
     pieces joined are exactly ``trim(whole text)``. Text that might yet be a repeat, a
     stop sequence or a fence is held back until it is decided."""
 
-    __slots__ = ("_done", "_emitted", "_method", "_prefix", "_raw", "_stop", "_suffix", "stopped")
+    __slots__ = (
+        "_cut", "_done", "_emitted", "_method", "_prefix", "_raw", "_stop", "_suffix", "stopped",
+    )  # fmt: skip
 
     def __init__(self, prefix: str, suffix: str, stop: Sequence[str], method: Method) -> None:
         self._prefix, self._suffix, self._stop = prefix, suffix, tuple(s for s in stop if s)
@@ -222,6 +227,7 @@ class Trimmer:
         self._raw = ""
         self._emitted = 0
         self._done = False
+        self._cut: int | None = None  # the prefix repeat's length, once decided
         self.stopped = False
 
     def feed(self, piece: str) -> str:
@@ -260,9 +266,11 @@ class Trimmer:
             if end >= 0:
                 raw = raw[:end]
                 self._done = True
-        if not self._done and raw and raw in self._prefix[-WINDOW:]:
+        if not self._done and (not raw or raw in self._prefix[-WINDOW:]):
             return None  # it may still grow into a repeat of the prefix
-        text = raw[_prefix_cut(raw, self._prefix) :]
+        if self._cut is None or self._done:  # decided: longer repeats can no longer form
+            self._cut = _prefix_cut(raw, self._prefix)
+        text = raw[self._cut :]
         at = _first_stop(text, self._stop)
         if at >= 0:
             text = text[:at]
