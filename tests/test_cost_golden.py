@@ -205,7 +205,9 @@ def test_deepseek_off_peak_hours() -> None:
     usage = Usage(input_tokens=1000, output_tokens=1000)
     day = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     night = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
-    assert catalog.cost_nano("deepseek", "deepseek-chat", usage, at=day) == 1000 * 270 + 1000 * 1_100
+    assert (
+        catalog.cost_nano("deepseek", "deepseek-chat", usage, at=day) == 1000 * 270 + 1000 * 1_100
+    )
     assert catalog.cost_nano("deepseek", "deepseek-chat", usage, at=night) == (
         1000 * 135 + 1000 * 550
     )
@@ -217,7 +219,9 @@ def test_deepseek_off_peak_hours() -> None:
 def test_overrides_and_custom_models() -> None:
     cat = Catalog(
         overrides={
-            "my-vllm/llama-3-70b": ModelOverride(input_price=0.5, output_price=1.5, context_window=8192),
+            "my-vllm/llama-3-70b": ModelOverride(
+                input_price=0.5, output_price=1.5, context_window=8192
+            ),
             "openai/gpt-4o": ModelOverride(input_price=2.0),  # a negotiated input price
         }
     )
@@ -243,7 +247,9 @@ _OURS = {
 }
 _USAGES = [
     Usage(input_tokens=1234, output_tokens=567),
-    Usage(input_tokens=250_000, output_tokens=3000, cached_input_tokens=40_000, reasoning_tokens=10),
+    Usage(
+        input_tokens=250_000, output_tokens=3000, cached_input_tokens=40_000, reasoning_tokens=10
+    ),
     Usage(
         input_tokens=9000,
         output_tokens=700,
@@ -287,3 +293,20 @@ def test_every_bundled_model_matches_genai_prices_calc_price(at: datetime) -> No
                 assert ours == theirs, (source, model["id"], usage)
                 compared += 1
     assert compared > 900
+
+
+def test_the_bundled_prices_are_genai_prices_own() -> None:
+    """prices.json is what tools/update_catalog.py makes of the installed genai-prices: no
+    hand edits, and a genai-prices upgrade without regenerating fails here."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("genai_prices")
+    tool = Path(__file__).resolve().parent.parent / "tools" / "update_catalog.py"
+    done = subprocess.run(
+        [sys.executable, str(tool), "--check"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    source = _data()["_source"]
+    assert source["name"] == "genai-prices" and source["snapshot"] and source["version"]
