@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging as _logging
 
+from ._builder import RequestBuilder
+from ._capabilities import Capabilities
 from .client import AsyncChatStream, AsyncClient, ChatStream, Client
 from .config import Config, ProviderConfig, load_config
 from .errors import (
     AllProvidersFailedError,
     AuthenticationError,
     BudgetExceededError,
+    CapabilityError,
     CircuitOpenError,
     ConfigurationError,
     ContentFilterError,
@@ -30,6 +33,7 @@ from .errors import (
     ModelNotFoundError,
     PermissionDeniedError,
     ProviderError,
+    ProviderPluginError,
     ProviderUnavailableError,
     QuotaExceeded,
     RateLimitError,
@@ -69,6 +73,7 @@ from .messages import (
     ToolCall,
     Usage,
 )
+from .providers._plugins import ProviderPlugin
 from .wire import Timeout
 
 __version__ = "0.1.0"
@@ -84,6 +89,8 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BudgetExceededError",
+    "Capabilities",
+    "CapabilityError",
     "ChatRequest",
     "ChatResponse",
     "ChatStream",
@@ -112,6 +119,8 @@ __all__ = [
     "PermissionDeniedError",
     "ProviderConfig",
     "ProviderError",
+    "ProviderPlugin",
+    "ProviderPluginError",
     "ProviderUnavailableError",
     "QuotaExceeded",
     "RateLimitError",
@@ -120,6 +129,7 @@ __all__ = [
     "ReasoningDelta",
     "ReasoningEnd",
     "RefusalDelta",
+    "RequestBuilder",
     "StateStoreError",
     "StorageError",
     "StreamEnd",

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._capabilities import check_request
 from ._client_args import check_max_retries, check_middleware, check_providers
 from .config import Config, ProviderConfig, load_config, snapshot_env
 from .errors import ConfigurationError
@@ -27,11 +28,13 @@ from .providers.runtime import CallContext, Provider
 from .wire import to_timeout
 
 if TYPE_CHECKING:
+    from ._capabilities import Capabilities
     from ._vault_wiring import OutsideCalls, VaultHandle
+    from .messages import ModelInfo
     from .middleware.retry import Retry
     from .usage.ledger import Ledger
 
-__all__ = ["DEFAULT_MAX_RETRIES", "_Core", "_counter", "_unknown_option"]
+__all__ = ["DEFAULT_MAX_RETRIES", "MODEL_ENV", "_Core", "_counter", "_unknown_option"]
 
 _OPTIONS = (
     "system", "tools", "tool_choice", "temperature", "max_tokens", "top_p", "stop",
@@ -53,6 +56,8 @@ def _unknown_option(
 
 # Retries of a retryable error when the client is given none (as the official SDKs).
 DEFAULT_MAX_RETRIES = 2
+# The model calls use when they name none (client.chat(messages=...)).
+MODEL_ENV = "LLMSWITCH_MODEL"
 
 
 def _number(value: Any, name: str, lo: float, hi: float) -> float | None:
@@ -119,6 +124,18 @@ class _Core:
                 declared[p.id] = p
             else:
                 self._providers[p.id] = p
+        # Providers given as objects (or registered): no built-in kind to go by.
+        self._objects: set[str] = set(self._providers)
+        # Client.register_provider's entries (id -> provider or factory): one dict shared
+        # by every configuration of a client, so a reload keeps them (_reload.build_core).
+        self.registered: dict[str, Any] = {}
+        self._source = source  # the whole environment, for plugins' own variables
+        # LLMSWITCH_MODEL: the model of calls that name none (read with the rest).
+        self.default_model: str | None = source.get(MODEL_ENV, "").strip() or None
+        # model -> the capabilities it is known to lack (_capabilities.py), and what
+        # list_models reported per provider (pid -> model id -> ModelInfo).
+        self._blocked: dict[Any, tuple[str, ...]] = {}
+        self._discovered: dict[str, dict[str, ModelInfo]] = {}
         if declared:
             self.config = dataclasses.replace(
                 self.config, providers={**self.config.providers, **declared}
@@ -164,8 +181,14 @@ class _Core:
     def _build(self, pid: str) -> Provider:
         from .providers.registry import build_provider
 
+        entry = self.registered.get(pid)
+        if entry is not None:
+            from .providers._plugins import build_registered
+
+            settings = self.config.providers.get(pid)
+            return build_registered(entry, pid, settings, self.env, self._source)
         try:
-            return build_provider(pid, self.config, self.env)
+            return build_provider(pid, self.config, self.env, self._source)
         except ConfigurationError as missing:
             if self.vault is None:
                 raise
@@ -205,6 +228,120 @@ class _Core:
             import asyncio
 
             await asyncio.to_thread(self.ledger.close)  # its final commit: off the loop
+
+    def default(self) -> str:
+        """The default model (``$LLMSWITCH_MODEL``), for a call that names none."""
+        model = self.default_model
+        if model is None:
+            raise ConfigurationError(
+                f"no model given and no default model: pass the model (e.g. "
+                f"'openai/gpt-4o-mini') or set {MODEL_ENV}",
+                field="model",
+            )
+        config = self.config
+        if "/" not in model and model not in config.aliases and model not in config.models:
+            raise ConfigurationError(
+                f"{MODEL_ENV}={model!r} must be '<provider>/<model>', an alias or a model "
+                "group from llmswitch.toml",
+                field=MODEL_ENV,
+            )
+        return model
+
+    def register(self, pid: str, entry: Any) -> None:
+        """Client.register_provider: ``entry`` serves ``pid`` from the next call on, in
+        this configuration and every later one."""
+        with self._lock:
+            self.registered[pid] = entry
+            self._providers.pop(pid, None)
+            self._contexts.pop(pid, None)
+            self._objects.add(pid)
+            self._blocked.clear()
+
+    def capabilities(self, model: Any) -> Capabilities:
+        """What ``model`` can do, from what this configuration knows without a call."""
+        from ._capabilities import combine
+
+        if not isinstance(model, str) or not model:
+            raise ConfigurationError("model must be a non-empty string", field="model")
+        target = self.config.aliases.get(model, model)
+        group = self.config.models.get(model) if "/" not in target else None
+        if group is None:
+            return self._model_caps(*self.resolve(model))
+        each = []
+        for d in group.deployments:
+            pid, _, name = d.model.partition("/")
+            try:
+                provider = self.provider(d.endpoint or pid)
+            except ConfigurationError:  # a deployment not set up says nothing
+                from ._capabilities import Capabilities
+
+                each.append(Capabilities())
+                continue
+            each.append(self._model_caps(provider, name))
+        return combine(each)
+
+    def provider_kind(self, pid: str) -> str | None:
+        """The wire kind of provider ``pid`` (``"anthropic"``, ``"openai-compatible"``...);
+        ``None`` for a provider given or registered as an object."""
+        if pid in self._objects:
+            return None
+        from .providers.registry import builtin_kind
+
+        pc = self.config.providers.get(pid)
+        return (pc.kind if pc is not None else None) or builtin_kind(pid)
+
+    def _model_caps(self, provider: Provider, name: str) -> Capabilities:
+        from ._capabilities import model_caps
+        from .providers.registry import builtin_kind
+
+        pid = provider.id
+        kind = None
+        if pid not in self._objects:
+            pc = self.config.providers.get(pid)
+            kind = (pc.kind if pc is not None else None) or builtin_kind(pid)
+        found = self._discovered.get(pid, {}).get(name)
+        return model_caps(provider, kind, name, found)
+
+    def blocked(self, model: Any) -> tuple[str, ...]:
+        """The capabilities ``model`` is known to lack, cached per model name (cleared
+        when a listing or a registration adds knowledge)."""
+        found = self._blocked.get(model)
+        if found is None:
+            from ._capabilities import blockers
+
+            found = blockers(self.capabilities(model))
+            if len(self._blocked) >= 4096:  # model names built on the fly: stay bounded
+                self._blocked.clear()
+            self._blocked[model] = found
+        return found
+
+    def discovered(self, pid: str, models: Sequence[ModelInfo]) -> None:
+        """What ``list_models(pid)`` returned, for :meth:`capabilities`."""
+        self._discovered[pid] = {m.id: m for m in models}
+        self._blocked.clear()
+
+    def unlisted(self, model: Any) -> list[str]:
+        """The providers ``model`` runs on (each deployment's, for a group) whose models
+        this configuration has not listed yet: what :meth:`Client.capabilities` asks."""
+        if not isinstance(model, str) or not model:
+            return []
+        target = self.config.aliases.get(model, model)
+        group = self.config.models.get(model) if "/" not in target else None
+        if group is None:
+            pids = [target.partition("/")[0]]
+        else:
+            pids = [d.endpoint or d.model.partition("/")[0] for d in group.deployments]
+        return [p for p in dict.fromkeys(pids) if p not in self._discovered]
+
+    def stream_request(
+        self, model: Any, messages: Any, *args: Any, **options: Any
+    ) -> tuple[Provider, ChatRequest, CallContext]:
+        """:meth:`request` for a stream: also refuses a model known not to stream."""
+        out = self.request(model, messages, *args, **options)
+        blocked = self._blocked.get(model)
+        if blocked and "streaming" in blocked:
+            check_request(blocked, out[1], model, streaming=True)
+        return out
 
     def resolve(self, model: Any) -> tuple[Provider, str]:
         if not isinstance(model, str) or not model:
@@ -374,6 +511,13 @@ class _Core:
             extra_body=extra_body,
             extra_headers=extra_headers,
         )
+        # Before anything is sent: a feature the model is known to lack (one dict
+        # lookup when nothing is known against it).
+        blocked = self._blocked.get(model)
+        if blocked is None:
+            blocked = self.blocked(model)
+        if blocked:
+            check_request(blocked, request, model)
         return provider, request, self.context(provider.id, timeout)
 
     def embed_request(
@@ -410,6 +554,10 @@ class _Core:
             raise ConfigurationError(
                 f"provider {provider.id!r} has no embeddings", field="model", provider=provider.id
             )
+        if "embeddings" in self.blocked(model):
+            from ._capabilities import check_embed
+
+            check_embed(self.blocked(model), model, provider.id)
         request = EmbedRequest(
             provider=provider.id,
             model=name,

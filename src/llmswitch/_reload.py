@@ -32,9 +32,9 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from ._core import _Core
+from ._core import MODEL_ENV, _Core
 from ._usage_wiring import close_unless_kept
 from .config import CONFIG_ENV, DEFAULT_CONFIG_FILE, Config, ProviderConfig
 from .errors import ConfigurationError, LLMError
@@ -75,6 +75,10 @@ def build_core(args: _Arguments, config: Any, transport: Any, old: _Core | None 
         config, args.providers, args.timeout, args.env, transport, args.max_retries, vault,
         ledger,
     )  # fmt: skip
+    if old is not None:  # providers registered at run time stay (Client.register_provider)
+        for pid, entry in old.registered.items():
+            core.register(pid, entry)
+        core.registered = old.registered
     try:
         core.pipe = core.pipeline(args.middleware)
     except BaseException:
@@ -247,8 +251,17 @@ def _changes(old: _Core, new: _Core) -> tuple[ConfigChange, ...]:
     from .config import ConfigChange, diff_configs
 
     changes = list(diff_configs(old.config, new.config))
+    if old.default_model != new.default_model:  # a model name, not a secret: shown
+        kind: Literal["added", "removed", "changed"] = "changed"
+        if old.default_model is None or new.default_model is None:
+            kind = "added" if old.default_model is None else "removed"
+        changes.append(
+            ConfigChange(
+                key=f"${MODEL_ENV}", kind=kind, old=old.default_model, new=new.default_model
+            )
+        )
     before, after = dict(old.env), dict(new.env)
-    for name in sorted(before.keys() | after.keys()):
+    for name in sorted((before.keys() | after.keys()) - {MODEL_ENV}):  # shown above
         if name not in after:
             changes.append(ConfigChange(key=f"${name}", kind="removed", old=_ENV_MASK))
         elif name not in before:

@@ -21,6 +21,7 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any
 
 from ._client_args import unknown_argument
+from ._client_features import AsyncFeatures, Features
 from ._client_usage import AsyncUsageReports, UsageReports
 from .config import Config, ProviderConfig
 from .errors import ConfigurationError, LLMError
@@ -46,6 +47,7 @@ from .wire import to_timeout
 
 if TYPE_CHECKING:
     from ._code import AsyncCodeStream, CodeStream
+    from ._core import _Core
     from .catalog import CostEstimate, TokenCount
     from .config import ConfigDiff
     from .fim import CodeCompletion
@@ -159,6 +161,8 @@ class ChatStream:
 class _Client:
     """The constructor both clients share (arguments are checked here)."""
 
+    _core: _Core  # everything built from the configuration (swapped by reload)
+
     def __init__(
         self,
         *,
@@ -218,7 +222,7 @@ class _Client:
         raise NotImplementedError
 
 
-class Client(UsageReports, _Client):
+class Client(UsageReports, Features, _Client):
     """Blocking client. Thread-safe; reuse one for the life of the program.
 
     ``config``: path to ``llmswitch.toml`` or a :class:`Config` (default: ``$LLMSWITCH_CONFIG``
@@ -241,9 +245,12 @@ class Client(UsageReports, _Client):
 
         return SyncTransport()
 
-    def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
-        """One complete answer. Options: see the README (system, tools, tool_choice, ...)."""
+    def chat(self, model: str | None = None, messages: Any = None, **options: Any) -> ChatResponse:
+        """One complete answer. Options: see the README (system, tools, tool_choice, ...).
+        ``model``: default ``$LLMSWITCH_MODEL``."""
         core = self._core  # read once: a reload during the call does not reach it
+        if model is None:
+            model = core.default()
         provider, request, ctx = core.request(model, messages, **options)
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
@@ -261,9 +268,11 @@ class Client(UsageReports, _Client):
         call = Call(request=request, provider=provider, ctx=ctx, model=model)
         return retry.resume_chat(call, _terminal_chat, failed, start)
 
-    def stream(self, model: str, messages: Any, **options: Any) -> ChatStream:
+    def stream(self, model: str | None = None, messages: Any = None, **options: Any) -> ChatStream:
         core = self._core  # read once: a reload during the stream does not reach it
-        provider, request, ctx = core.request(model, messages, **options)
+        if model is None:
+            model = core.default()
+        provider, request, ctx = core.stream_request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
         if core.pipe is not None:
             call = Call(
@@ -324,8 +333,11 @@ class Client(UsageReports, _Client):
         p, ctx = core.provider(provider), core.context(provider, timeout)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
         if keyed is not None:
-            return keyed.call(p, None, lambda q: q.list_models(ctx))
-        return p.list_models(ctx)
+            models: list[ModelInfo] = keyed.call(p, None, lambda q: q.list_models(ctx))
+        else:
+            models = p.list_models(ctx)
+        core.discovered(provider, models)  # what capabilities() knows from now on
+        return models
 
     def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
         """Probe the provider live: reachable, credentials accepted, round-trip time."""
@@ -557,7 +569,7 @@ class AsyncChatStream:
             await aclose()
 
 
-class AsyncClient(AsyncUsageReports, _Client):
+class AsyncClient(AsyncUsageReports, AsyncFeatures, _Client):
     """Asynchronous client; same arguments and methods as :class:`Client`, awaited.
     Use it as ``async with AsyncClient() as client`` or call ``await client.aclose()``."""
 
@@ -567,8 +579,12 @@ class AsyncClient(AsyncUsageReports, _Client):
 
         return AsyncTransport()
 
-    async def chat(self, model: str, messages: Any, **options: Any) -> ChatResponse:
+    async def chat(
+        self, model: str | None = None, messages: Any = None, **options: Any
+    ) -> ChatResponse:
         core = self._core  # read once: a reload during the call does not reach it
+        if model is None:
+            model = core.default()
         provider, request, ctx = core.request(model, messages, **options)
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
@@ -586,9 +602,13 @@ class AsyncClient(AsyncUsageReports, _Client):
         call = Call(request=request, provider=provider, ctx=ctx, model=model)
         return await retry.aresume_chat(call, _terminal_achat, failed, start)
 
-    def stream(self, model: str, messages: Any, **options: Any) -> AsyncChatStream:
+    def stream(
+        self, model: str | None = None, messages: Any = None, **options: Any
+    ) -> AsyncChatStream:
         core = self._core  # read once: a reload during the stream does not reach it
-        provider, request, ctx = core.request(model, messages, **options)
+        if model is None:
+            model = core.default()
+        provider, request, ctx = core.stream_request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
         if core.pipe is not None:
             call = Call(
@@ -636,8 +656,11 @@ class AsyncClient(AsyncUsageReports, _Client):
         p, ctx = core.provider(provider), core.context(provider, timeout)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
         if keyed is not None:
-            return await keyed.acall(p, None, lambda q: q.alist_models(ctx))
-        return await p.alist_models(ctx)
+            models: list[ModelInfo] = await keyed.acall(p, None, lambda q: q.alist_models(ctx))
+        else:
+            models = await p.alist_models(ctx)
+        core.discovered(provider, models)  # what capabilities() knows from now on
+        return models
 
     async def health(self, provider: str, *, timeout: Any = None) -> HealthStatus:
         core = self._core  # one configuration for the whole call

@@ -4,7 +4,8 @@ Every error raised by llmswitch derives from :class:`LLMError`::
 
     LLMError
     ├── ConfigurationError          bad/missing settings, unknown provider or option, bad input
-    │   └── UserKeyRequiredError        the user has no stored key and the config requires one
+    │   ├── UserKeyRequiredError        the user has no stored key and the config requires one
+    │   └── ProviderPluginError         a provider plugin's entry point failed to load or build
     ├── TransportError              connect/read failures (connection refused, reset, DNS)
     ├── LLMTimeoutError             connect / first-token / total timeout elapsed
     ├── ProviderError               the provider answered with an error (or malformed bytes)
@@ -12,7 +13,9 @@ Every error raised by llmswitch derives from :class:`LLMError`::
     │   ├── PermissionDeniedError       403
     │   ├── ModelNotFoundError          404 / unknown model
     │   ├── InvalidRequestError         400, 409, 413, 422 ...
-    │   │   └── ContextLengthExceededError
+    │   │   ├── ContextLengthExceededError
+    │   │   └── CapabilityError             the model is known to lack a feature the call
+    │   │                                   uses (raised before anything is sent)
     │   ├── ContentFilterError          the prompt or output was blocked
     │   ├── RateLimitError              429 (``retry_after`` from headers or body)
     │   └── ProviderUnavailableError    5xx, Anthropic 529, mid-stream overload
@@ -45,6 +48,7 @@ __all__ = [
     "AllProvidersFailedError",
     "AuthenticationError",
     "BudgetExceededError",
+    "CapabilityError",
     "CircuitOpenError",
     "ConfigurationError",
     "ContentFilterError",
@@ -58,6 +62,7 @@ __all__ = [
     "ModelNotFoundError",
     "PermissionDeniedError",
     "ProviderError",
+    "ProviderPluginError",
     "ProviderUnavailableError",
     "QuotaExceeded",
     "RateLimitError",
@@ -215,6 +220,17 @@ class ContextLengthExceededError(InvalidRequestError):
     """The prompt (plus requested output) does not fit the model's context window."""
 
 
+class CapabilityError(InvalidRequestError):
+    """The model is known not to have a capability the call uses (tools, vision,
+    reasoning, embeddings, streaming, chat). ``capability`` names it, as the field of
+    :class:`~llmswitch.Capabilities`. Raised before anything is sent; a capability that
+    is unknown never raises this."""
+
+    def __init__(self, message: str, *, capability: str, **kw: Any):
+        self.capability = capability
+        super().__init__(message, **kw)
+
+
 class ContentFilterError(ProviderError):
     """The provider's safety system blocked the prompt or the output."""
 
@@ -340,6 +356,16 @@ class UserKeyRequiredError(ConfigurationError):
     def __init__(self, message: str, *, user: str, provider: str | None = None):
         self.user = user
         super().__init__(message, field="user", provider=provider)
+
+
+class ProviderPluginError(ConfigurationError):
+    """A provider plugin (entry point group ``llmswitch.providers``) could not be loaded
+    or did not build a provider. ``entry_point`` names it (``name = module:attr``).
+    Other providers are not affected."""
+
+    def __init__(self, message: str, *, entry_point: str, provider: str | None = None):
+        self.entry_point = entry_point
+        super().__init__(message, field="model", provider=provider)
 
 
 class AllProvidersFailedError(LLMError):

@@ -94,12 +94,16 @@ def write(
 
 def every_provider(config: str | None) -> tuple[list[str], list[str]]:
     """What listing or probing every provider walks: the providers llmswitch.toml
-    declares, and those followed by the built-ins it does not."""
+    declares, then the built-ins it does not, then the installed provider plugins."""
     from ..config import load_config
     from ..providers import registry
+    from ..providers._plugins import plugin_names
 
     declared = list(load_config(config).providers)
-    return declared, [*declared, *(p for p in registry.builtin_ids() if p not in declared)]
+    builtin = registry.builtin_ids()
+    # Then the installed provider plugins (entry point names: nothing imported yet).
+    plugins = [p for p in plugin_names() if p not in declared and p not in builtin]
+    return declared, [*declared, *(p for p in builtin if p not in declared), *plugins]
 
 
 def _note(text: str) -> None:
@@ -124,8 +128,10 @@ class Unconfigured:
     def unset(self, provider: str, exc: ConfigurationError, declared: Sequence[str]) -> int:
         """``provider`` is not configured: an error (the exit status, 1) when
         llmswitch.toml declares it, else a built-in nobody set up (0)."""
-        if provider in declared:
-            return fail(exc)
+        from ..errors import ProviderPluginError
+
+        if provider in declared or isinstance(exc, ProviderPluginError):
+            return fail(exc)  # a broken plugin is an error, not a provider left unset
         self.add(provider, exc.message)
         return 0
 

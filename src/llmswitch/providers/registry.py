@@ -152,16 +152,33 @@ def _echo_provider() -> Provider:
 
 
 def known_provider_ids(config: _Declared) -> list[str]:
-    return sorted({*builtin_ids(), "fake", *config.providers})
+    from ._plugins import plugin_names
+
+    return sorted({*builtin_ids(), "fake", *config.providers, *plugin_names()})
 
 
-def build_provider(pid: str, config: _Declared, env: Mapping[str, str]) -> Provider:
+def build_provider(
+    pid: str,
+    config: _Declared,
+    env: Mapping[str, str],
+    source: Mapping[str, str] | None = None,
+) -> Provider:
     """The provider ``pid`` as ``config`` (a :class:`~llmswitch.config.Config`) declares
-    it, or a ConfigurationError saying what to set."""
+    it, or a ConfigurationError saying what to set. An id that is neither built in nor
+    declared is looked up among the installed plugins (:mod:`._plugins`), whose builder
+    also gets its own variables from ``source`` (the full environment)."""
     pc = config.providers.get(pid)
     if pid == "fake" and pc is None:
         return _echo_provider()
     kind = (pc.kind if pc is not None else None) or builtin_kind(pid)
+    if kind is None and pc is None:
+        from ._plugins import build_plugin, env_for, find_plugin
+
+        found = find_plugin(pid)
+        if found is not None:
+            plugin, entry_point = found
+            found_env = env_for(plugin, env, source or {})
+            return build_plugin(plugin, pid, found_env, entry_point=entry_point)
     if kind is None:
         known = ", ".join(known_provider_ids(config))
         raise ConfigurationError(
