@@ -395,6 +395,20 @@ class _Core:
                 if not any(isinstance(m, Router) for m in layers):
                     at = next((i for i, m in enumerate(layers) if m.per_attempt), len(layers))
                     layers.insert(at, Router(self.config.models, self.provider))
+        if self.config.cache is not None or any(
+            getattr(m, "is_response_cache", False) for m in layers
+        ):
+            from .cache._wiring import wire_cache
+
+            groups = {
+                name: [f"{d.endpoint or ''}:{d.model}" for d in g.deployments]
+                for name, g in self.config.models.items()
+            }
+            ledger = self.ledger
+            layers = wire_cache(
+                layers, self.config.cache, groups=groups, aliases=self.config.aliases,
+                record=ledger.append if ledger is not None else None,
+            )  # fmt: skip
         if self.vault is not None:
             layers = self._with_vault(layers)
         retry = self._default_retry(layers)

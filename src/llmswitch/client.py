@@ -34,6 +34,7 @@ from .messages import (
 )
 from .middleware.base import (
     ACCUMULATOR_KEY,
+    CACHE_OPTION_KEY,
     Call,
     Middleware,
     Pipeline,
@@ -48,6 +49,7 @@ from .wire import to_timeout
 if TYPE_CHECKING:
     from ._code import AsyncCodeStream, CodeStream
     from ._core import _Core
+    from .cache import ResponseCache
     from .catalog import CostEstimate, TokenCount
     from .config import ConfigDiff
     from .fim import CodeCompletion
@@ -200,6 +202,17 @@ class _Client:
         return self._core.retry
 
     @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache (``[cache]`` in llmswitch.toml, or a ``ResponseCache`` in
+        ``middleware``): ``stats()``, ``invalidate(model=..., user=..., team=...)``,
+        ``clear()`` (``a``-prefixed forms for async code); ``None`` without one."""
+        pipe = self._core.pipe
+        if pipe is None:
+            return None
+        found = (m for m in pipe.middleware if getattr(m, "is_response_cache", False))
+        return next(found, None)  # type: ignore[return-value]
+
+    @property
     def usage_ledger(self) -> Ledger | None:
         """The usage ledger this client records into (``None``: no database configured
         and no ``[usage] enabled``); ``usage_ledger.flush()`` waits for its rows."""
@@ -251,9 +264,16 @@ class Client(UsageReports, Features, _Client):
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
+        cache = options.pop("cache", None)
+        if cache is not None:  # per call: bypass the response cache, or its ttl
+            from .cache._settings import checked_option
+
+            cache = checked_option(core.pipe, cache)
         provider, request, ctx = core.request(model, messages, **options)
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            if cache is not None:
+                call.state[CACHE_OPTION_KEY] = cache
             return core.pipe.chat(call)
         retry = core.retry
         if retry is None:
@@ -272,6 +292,11 @@ class Client(UsageReports, Features, _Client):
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
+        cache = options.pop("cache", None)
+        if cache is not None:  # per call: bypass the response cache, or its ttl
+            from .cache._settings import checked_option
+
+            cache = checked_option(core.pipe, cache)
         provider, request, ctx = core.stream_request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
         if core.pipe is not None:
@@ -279,6 +304,8 @@ class Client(UsageReports, Features, _Client):
                 request=request, provider=provider, ctx=ctx, model=model,
                 state={ACCUMULATOR_KEY: acc},
             )  # fmt: skip
+            if cache is not None:
+                call.state[CACHE_OPTION_KEY] = cache
             return ChatStream(core.pipe.stream(call), acc)
         retry = core.retry
         if retry is None:
@@ -585,9 +612,16 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, _Client):
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
+        cache = options.pop("cache", None)
+        if cache is not None:  # per call: bypass the response cache, or its ttl
+            from .cache._settings import checked_option
+
+            cache = checked_option(core.pipe, cache)
         provider, request, ctx = core.request(model, messages, **options)
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            if cache is not None:
+                call.state[CACHE_OPTION_KEY] = cache
             return await core.pipe.achat(call)
         retry = core.retry
         if retry is None:
@@ -608,6 +642,11 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, _Client):
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
+        cache = options.pop("cache", None)
+        if cache is not None:  # per call: bypass the response cache, or its ttl
+            from .cache._settings import checked_option
+
+            cache = checked_option(core.pipe, cache)
         provider, request, ctx = core.stream_request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
         if core.pipe is not None:
@@ -615,6 +654,8 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, _Client):
                 request=request, provider=provider, ctx=ctx, model=model,
                 state={ACCUMULATOR_KEY: acc},
             )  # fmt: skip
+            if cache is not None:
+                call.state[CACHE_OPTION_KEY] = cache
             return AsyncChatStream(core.pipe.astream(call), acc)
         retry = core.retry
         batches = getattr(provider, "astream_batches", None)

@@ -194,6 +194,7 @@ class Accumulator:
         "_refusal",
         "_text",
         "_tool_calls",
+        "cache_age",
         "id",
         "model",
         "provider",
@@ -209,6 +210,9 @@ class Accumulator:
         self._reasoning: dict[int, tuple[list[str], list[ReasoningBlock]]] = {}
         self._tool_calls: dict[int, ToolCall] = {}
         self._end: StreamEnd | None = None
+        # Set by the response cache when it replays a stored answer: snapshot() is then
+        # marked cached (with this age in seconds) and costs 0.0.
+        self.cache_age: float | None = None
 
     def add(self, event: Event) -> None:
         kind = event.kind
@@ -266,7 +270,7 @@ class Accumulator:
             elif text:
                 blocks.append(ReasoningBlock(text=text))
         reasoning = "".join(b.text for b in blocks) or None
-        return build_response(
+        response = build_response(
             provider=self.provider,
             id=self.id,
             model=self.model,
@@ -280,6 +284,13 @@ class Accumulator:
             usage=end.usage if end else Usage(),
             raw=end.raw if end else None,
         )
+        if self.cache_age is not None:
+            import dataclasses
+
+            response = dataclasses.replace(
+                response, cached=True, cache_age=self.cache_age, cost=0.0
+            )
+        return response
 
 
 def build_response(

@@ -245,6 +245,10 @@ class ChatResponse:
     usage: Usage = field(default_factory=Usage)
     cost: float | None = None
     raw: Any = field(default=None, compare=False, repr=False)
+    # Served by the response cache (llmswitch.cache): True on a hit, with the entry's
+    # age in seconds (and cost 0.0: nothing was billed); False/None for a fresh answer.
+    cached: bool = field(default=False, compare=False)
+    cache_age: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def message(self) -> Message:

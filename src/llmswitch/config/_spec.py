@@ -354,6 +354,36 @@ USAGE = Table(
     },
     doc="the usage ledger (llmswitch.usage)",
 )
+CACHE = Table(
+    keys={
+        "url": _string("memory:// (default, this process) or redis://host:port/db (shared)"),
+        "ttl": _seconds("seconds an entry is served (default 3600)"),
+        "max_entries": Value(
+            type="integer",
+            doc="memory://: entries kept (default 10000)",
+            minimum=1,
+            maximum=100_000_000,
+        ),
+        "max_bytes": Value(
+            type="integer",
+            doc="memory://: bytes kept (default 64 MiB)",
+            minimum=1024,
+            maximum=1 << 40,
+        ),
+        "cache_sampled": Value(
+            type="boolean", doc="also cache calls that sample (temperature > 0 or unset)"
+        ),
+        "replay_pace": Value(
+            type="boolean", doc="stream hits replay at the pace the answer first came"
+        ),
+        "coalesce": Value(
+            type="boolean", doc="identical concurrent misses share one upstream call (default true)"
+        ),
+        "lock_timeout": _seconds("seconds a Redis coalescing lock is held at most (default 30)"),
+        "prefix": _string("Redis key prefix (default llmswitch:cache:)"),
+    },
+    doc="the response cache (llmswitch.cache)",
+)
 
 BUDGET = Table(
     keys={
@@ -470,6 +500,7 @@ SETTINGS = Table(
         "budgets": ArrayOf(item=BUDGET, doc="spend budgets"),
         "alerts": ALERTS,
         "catalog": CATALOG,
+        "cache": CACHE,
     },
 )
 ROOT = Table(

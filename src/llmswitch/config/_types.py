@@ -13,6 +13,7 @@ from ..providers.settings import ProviderConfig
 from ..wire import Secret
 
 if TYPE_CHECKING:
+    from ..cache import CacheSettings
     from ..catalog import CatalogSettings
 
     # Only named here: importing the middleware modules costs ~40 ms, which
@@ -59,6 +60,7 @@ class Config:
     budgets: tuple[Budget, ...] = ()  # [[budgets]]: spend budgets (llmswitch.usage.budgets)
     alerts: AlertSettings | None = None  # [alerts]: the budgets' webhook and its secret
     catalog: CatalogSettings | None = None  # [catalog]: model overrides, custom prices
+    cache: CacheSettings | None = None  # [cache]: the response cache (llmswitch.cache)
     usage: LedgerSettings | None = None  # [usage]: the usage ledger's settings
     watch: bool = False  # [config] watch: reload the file when it changes
     overlay: str | None = None  # the [env.NAME] merged in ($LLMSWITCH_ENV), if any

@@ -256,6 +256,10 @@ class Validator:
             from ._usage import read_usage
 
             extra.update(read_usage(self, doc))
+        if "cache" in doc:
+            from ._cache import read_cache
+
+            extra.update(read_cache(self, doc))
         self.platform_values = self.platform(doc)
         extra.update(self.platform_values)
         if self.problems:

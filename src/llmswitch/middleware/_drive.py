@@ -28,7 +28,8 @@ layer used to repeat by hand:
 - **The inner stream is always closed**, on every path.
 
 A script that returns before yielding any :class:`Try` answers the call itself: its
-return value is the response (chat) or an iterable of events (stream).
+return value is the response (chat) or an iterable of events (stream; on the async
+paths an async iterable too, e.g. a cache replay that sleeps between events).
 
 Per event the stream drivers do one type check beyond relaying, so a layer costs
 about what its hand-written generator did.
@@ -39,7 +40,7 @@ from __future__ import annotations
 import functools
 import operator
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any, TypeGuard, cast
 
 from ..events import Event, StreamEnd
@@ -346,10 +347,14 @@ async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterat
         try:
             effect = script.send(value) if error is None else script.throw(error)
         except StopIteration as done:
-            replay: Iterable[Event] | None = done.value
+            replay: Any = done.value
             if replay is not None:
-                for event in replay:
-                    yield event
+                if hasattr(replay, "__aiter__"):  # a replay that awaits (a paced cache hit)
+                    async for event in replay:
+                        yield event
+                else:
+                    for event in replay:
+                        yield event
             return
         value = error = None
         if type(effect) is Op:

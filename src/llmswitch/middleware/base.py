@@ -30,6 +30,7 @@ from ..providers.runtime import CallContext, Provider
 
 __all__ = [
     "ACCUMULATOR_KEY",
+    "CACHE_OPTION_KEY",
     "OTHER_KEYS_KEY",
     "AsyncChatHandler",
     "AsyncStreamHandler",
@@ -72,6 +73,10 @@ class Call:
 # Where a stream's Accumulator sits in ``Call.state``, so a layer that changes the
 # deployment (the router) can say which provider/model really answered.
 ACCUMULATOR_KEY = "llmswitch.accumulator"
+
+# A call's ``cache=`` option, checked (llmswitch.cache reads it): False bypasses the
+# response cache, a CallCache opts the call in (its ttl, its replay pace).
+CACHE_OPTION_KEY = "llmswitch.cache"
 
 # Set by a key-rotation layer when another key could serve a rate-limited attempt:
 # an inner retry then leaves the 429 to it instead of waiting on the same key.
