@@ -136,22 +136,23 @@ def test_a_failing_migration_rolls_back_and_names_its_version(
             raise RuntimeError("the data did not fit")
         conn.execute(text("INSERT INTO no_such_table (id) VALUES (1)"))
 
-    _with_migrations(monkeypatch, _module(2, upgrade, "add half_done"))
+    after = LATEST + 1  # a migration after every shipped one
+    _with_migrations(monkeypatch, _module(after, upgrade, "add half_done"))
     with pytest.raises(StorageError) as info:
         database.upgrade()
     message = str(info.value)
-    assert info.value.version == 2
-    assert "schema migration 2 (add half_done) failed and was rolled back" in message
-    assert "applied before it: 1" in message
+    assert info.value.version == after
+    assert f"schema migration {after} (add half_done) failed and was rolled back" in message
+    assert f"applied before it: {', '.join(map(str, ALL))}" in message
     assert (
         ("the data did not fit" in message) if failure == "python" else ("no_such_table" in message)
     )
     status = database.status()
-    assert (status.current, status.pending) == (1, (2,))
-    with pytest.raises(StorageError, match="migration 2"):  # first use tries it again
+    assert (status.current, status.pending) == (LATEST, (after,))
+    with pytest.raises(StorageError, match=f"migration {after}"):  # first use tries again
         database.read(_tables)
     monkeypatch.setattr(_migrate, "_BY_VERSION", dict(_migrate._BY_VERSION))
-    del _migrate._BY_VERSION[2]
+    del _migrate._BY_VERSION[after]
     assert "half_done" not in database.read(_tables)  # nothing of it was left behind
 
 
@@ -167,7 +168,9 @@ def test_threads_upgrading_together_apply_each_version_once(
         return upgrade
 
     _with_migrations(
-        monkeypatch, _module(2, creating("extra_two")), _module(3, creating("extra_three"))
+        monkeypatch,
+        _module(LATEST + 1, creating("extra_two")),
+        _module(LATEST + 2, creating("extra_three")),
     )
     barrier = threading.Barrier(4)
     results: list[list[int]] = []
@@ -190,7 +193,7 @@ def test_threads_upgrading_together_apply_each_version_once(
         t.join(timeout=120)
     if errors:
         raise errors[0]
-    assert sorted(v for applied in results for v in applied) == [1, 2, 3]
+    assert sorted(v for applied in results for v in applied) == [*ALL, LATEST + 1, LATEST + 2]
 
 
 _UPGRADER = """

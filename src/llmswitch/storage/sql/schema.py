@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -28,6 +29,8 @@ __all__ = [
     "MIGRATIONS_TABLE",
     "audit_log",
     "metadata",
+    "prompt_experiments",
+    "prompt_feedback",
     "provider_keys",
     "schema_migrations",
     "usage_ledger",
@@ -106,6 +109,37 @@ usage_ledger = Table(
     Index("ix_usage_ledger_user_at", "user", "at"),
     Index("ix_usage_ledger_team_at", "team", "at"),
     Index("ix_usage_ledger_provider_model_at", "provider", "model", "at"),
+)
+
+# Prompt experiments (llmswitch.prompts.experiments): one prompt's traffic split between
+# versions/models; ``variants`` is JSON [{name, version, weight, model?}].
+prompt_experiments = Table(
+    "prompt_experiments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("prompt_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # running|paused|stopped
+    Column("variants", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(200), nullable=True),
+    Column("winner", String(100), nullable=True),
+    Column("promoted_label", String(100), nullable=True),
+    Index("ix_prompt_experiments_prompt_status", "prompt_name", "status"),
+)
+
+# User feedback on one answer (client.feedback): the last score given for a request
+# id wins; joined to usage_ledger.request_id by the prompt analytics.
+prompt_feedback = Table(
+    "prompt_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("user", String(200), nullable=True),
+    Column("at", BigInteger, nullable=False),
+    UniqueConstraint("request_id", name="uq_prompt_feedback_request_id"),
 )
 
 MIGRATIONS_TABLE = "llmswitch_migrations"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import v0001_initial, v0002_usage_ledger
+from . import v0001_initial, v0002_usage_ledger, v0003_prompt_experiments
 
 MIGRATIONS: tuple[ModuleType, ...] = (
     v0001_initial,
     v0002_usage_ledger,
+    v0003_prompt_experiments,
 )  # fmt: skip
