@@ -21,6 +21,7 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any
 
 from ._client_args import unknown_argument
+from ._client_cache import CacheAccess, cache_option
 from ._client_features import AsyncFeatures, Features
 from ._client_usage import AsyncUsageReports, UsageReports
 from .config import Config, ProviderConfig
@@ -49,7 +50,6 @@ from .wire import to_timeout
 if TYPE_CHECKING:
     from ._code import AsyncCodeStream, CodeStream
     from ._core import _Core
-    from .cache import ResponseCache
     from .catalog import CostEstimate, TokenCount
     from .config import ConfigDiff
     from .fim import CodeCompletion
@@ -202,17 +202,6 @@ class _Client:
         return self._core.retry
 
     @property
-    def cache(self) -> ResponseCache | None:
-        """The response cache (``[cache]`` in llmswitch.toml, or a ``ResponseCache`` in
-        ``middleware``): ``stats()``, ``invalidate(model=..., user=..., team=...)``,
-        ``clear()`` (``a``-prefixed forms for async code); ``None`` without one."""
-        pipe = self._core.pipe
-        if pipe is None:
-            return None
-        found = (m for m in pipe.middleware if getattr(m, "is_response_cache", False))
-        return next(found, None)  # type: ignore[return-value]
-
-    @property
     def usage_ledger(self) -> Ledger | None:
         """The usage ledger this client records into (``None``: no database configured
         and no ``[usage] enabled``); ``usage_ledger.flush()`` waits for its rows."""
@@ -235,7 +224,7 @@ class _Client:
         raise NotImplementedError
 
 
-class Client(UsageReports, Features, _Client):
+class Client(UsageReports, Features, CacheAccess, _Client):
     """Blocking client. Thread-safe; reuse one for the life of the program.
 
     ``config``: path to ``llmswitch.toml`` or a :class:`Config` (default: ``$LLMSWITCH_CONFIG``
@@ -264,11 +253,7 @@ class Client(UsageReports, Features, _Client):
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
-        cache = options.pop("cache", None)
-        if cache is not None:  # per call: bypass the response cache, or its ttl
-            from .cache._settings import checked_option
-
-            cache = checked_option(core.pipe, cache)
+        cache = cache_option(core.pipe, options.pop("cache", None))  # bypass it, or its ttl
         provider, request, ctx = core.request(model, messages, **options)
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
@@ -292,11 +277,7 @@ class Client(UsageReports, Features, _Client):
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
-        cache = options.pop("cache", None)
-        if cache is not None:  # per call: bypass the response cache, or its ttl
-            from .cache._settings import checked_option
-
-            cache = checked_option(core.pipe, cache)
+        cache = cache_option(core.pipe, options.pop("cache", None))  # bypass it, or its ttl
         provider, request, ctx = core.stream_request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
         if core.pipe is not None:
@@ -596,7 +577,7 @@ class AsyncChatStream:
             await aclose()
 
 
-class AsyncClient(AsyncUsageReports, AsyncFeatures, _Client):
+class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, _Client):
     """Asynchronous client; same arguments and methods as :class:`Client`, awaited.
     Use it as ``async with AsyncClient() as client`` or call ``await client.aclose()``."""
 
@@ -612,11 +593,7 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, _Client):
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
-        cache = options.pop("cache", None)
-        if cache is not None:  # per call: bypass the response cache, or its ttl
-            from .cache._settings import checked_option
-
-            cache = checked_option(core.pipe, cache)
+        cache = cache_option(core.pipe, options.pop("cache", None))  # bypass it, or its ttl
         provider, request, ctx = core.request(model, messages, **options)
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
@@ -642,11 +619,7 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, _Client):
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
-        cache = options.pop("cache", None)
-        if cache is not None:  # per call: bypass the response cache, or its ttl
-            from .cache._settings import checked_option
-
-            cache = checked_option(core.pipe, cache)
+        cache = cache_option(core.pipe, options.pop("cache", None))  # bypass it, or its ttl
         provider, request, ctx = core.stream_request(model, messages, **options)
         acc = Accumulator(provider.id, request.model)
         if core.pipe is not None:
