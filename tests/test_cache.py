@@ -373,3 +373,49 @@ def test_no_cache_section_means_no_layer() -> None:
     fake.default_reply("ok")
     client = Client(config=Config(), providers=[fake])
     assert client.cache is None
+
+
+def test_hits_are_ledger_rows_with_their_saved_cost(database_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from llmswitch.storage.sql.schema import usage_ledger
+
+    fake = FakeProvider("openai")
+    fake.default_reply("Ledgered.", usage=USAGE)
+    env = {"LLMSWITCH_DATABASE_URL": database_url, "LLMSWITCH_HOME": str(tmp_path / "home")}
+    with Client(config=Config(cache=CacheSettings()), providers=[fake], env=env) as client:
+        client.chat("openai/gpt-4o-mini", messages=HI, temperature=0, user="alice")
+        client.chat("openai/gpt-4o-mini", messages=HI, temperature=0, user="alice")
+        with client.stream("openai/gpt-4o-mini", messages=HI, temperature=0, user="alice") as s:
+            list(s)
+        ledger = client.usage_ledger
+        assert ledger is not None and ledger.flush(10)
+        rows = ledger.database.read(
+            lambda c: [dict(r._mapping) for r in c.execute(select(usage_ledger).order_by("id"))]
+        )
+    paid, *hits = rows
+    assert paid["status"] == "ok" and paid["cost_nano"] > 0
+    assert [(h["status"], h["cost_nano"], h["saved_nano"], h["stream"]) for h in hits] == [
+        ("cached", 0, paid["cost_nano"], False), ("cached", 0, paid["cost_nano"], True),
+    ]  # fmt: skip
+    assert {h["user"] for h in hits} == {"alice"} and fake.calls == 1
+    assert len({r["request_id"] for r in rows}) == 3
+
+
+def test_prometheus_counts_lookups_and_saved_usd() -> None:
+    from llmswitch.observability import MetricsMiddleware, PrometheusMetrics
+
+    metrics = PrometheusMetrics()
+    fake = FakeProvider("openai")
+    fake.default_reply("ok", usage=USAGE)
+    config = Config(cache=CacheSettings())
+    client = Client(config=config, providers=[fake], middleware=[MetricsMiddleware(metrics)])
+    for _ in range(3):
+        client.chat("openai/gpt-4o-mini", messages=HI, temperature=0)
+    assert metrics.value("llmswitch_cache_lookups_total", outcome="hit") == 2
+    assert metrics.value("llmswitch_cache_lookups_total", outcome="miss") == 1
+    saved = cost_nano("openai", "gpt-4o-mini", Usage(**USAGE))
+    assert saved and metrics.value("llmswitch_cache_saved_usd_total") == pytest.approx(
+        2 * saved / 1e9
+    )
+    assert 'llmswitch_cache_lookups_total{outcome="hit"} 2' in metrics.render()

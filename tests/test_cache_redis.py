@@ -4,10 +4,12 @@ TTL per entry, shared stats, invalidation; an outage is a miss, never an error."
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -166,3 +168,22 @@ def test_redis_down_is_a_miss_never_an_error(caplog: pytest.LogCaptureFixture) -
     assert len(warnings) == 1  # once per interval, not once per call
     assert isinstance(cache.backend, RedisBackend) and cache.backend.failures >= 4
     assert cache.stats().misses == 4  # stats() itself does not fail either
+
+
+def test_llmswitch_status_shows_the_shared_cache(
+    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llmswitch.cli import main
+
+    _, client = client_for(prefix)
+    for _ in range(3):
+        client.chat("openai/gpt-4o-mini", messages=HI, temperature=0)
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(f'[cache]\nurl = "{URL}"\nprefix = "{prefix}"\n')
+    assert main(["status", "--config", str(path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["cache"]
+    assert (shown["hits"], shown["misses"], shown["entries"]) == (2, 1, 1)
+    assert shown["hit_ratio"] == pytest.approx(2 / 3, abs=1e-3) and shown["saved_usd"] > 0
+    assert main(["status", "--config", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "HIT RATIO" in table and "66.7%" in table

@@ -73,17 +73,28 @@ def run_status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     # The store the clients of this config share: what Client() opens for [state].url.
     url = args.state_url or config.state or "memory://"
+    cache = shared_cache(config)  # a Redis response cache's counters, else None
     if url == "memory://":
         if args.json:
-            print(json.dumps({"state_url": url, "breakers": {}, "keys": {}, "note": _MEMORY_NOTE}))
+            out = {"state_url": url, "breakers": {}, "keys": {}, "note": _MEMORY_NOTE}
+            print(json.dumps({**out, **({"cache": cache} if cache else {})}))
+        elif cache:
+            _cache_table(cache)
         else:
             print(f"llmswitch status: {_MEMORY_NOTE}", file=sys.stderr)
         return 0
     report = collect(config, url)
+    if cache:
+        report["cache"] = cache
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
+    if cache:
+        _cache_table(cache)
+        print()
     if not report["breakers"] and not report["keys"]:
+        if cache:
+            return 0
         print(
             "nothing to report: the config declares no model groups, aliases or provider keys",
             file=sys.stderr,
@@ -111,3 +122,39 @@ def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def shared_cache(config: Any) -> dict[str, Any] | None:
+    """``[cache]``'s counters and size when its url is Redis (shared by every process
+    that uses it); ``None`` for no cache or ``memory://`` (nothing to read from here)."""
+    settings = getattr(config, "cache", None)
+    if settings is None or settings.url == "memory://":
+        return None
+    from ..cache.redis_backend import RedisBackend
+
+    backend = RedisBackend(settings.url, prefix=settings.prefix)
+    try:
+        stats = backend.stats()
+    finally:
+        backend.close()
+    if "hits" not in stats:  # Redis unreachable (logged): say so, do not fail
+        return {"url": stats["url"], "error": "unreachable"}
+    looked = stats["hits"] + stats["misses"]
+    stats["hit_ratio"] = round(stats["hits"] / looked, 4) if looked else None
+    stats["saved_usd"] = stats["saved_nano"] / 1e9
+    return stats
+
+
+def _cache_table(cache: dict[str, Any]) -> None:
+    if "error" in cache:
+        print(f"response cache {cache['url']}: {cache['error']}")
+        return
+    ratio = "-" if cache["hit_ratio"] is None else f"{cache['hit_ratio']:.1%}"
+    rows = [
+        ("CACHE", "HITS", "MISSES", "HIT RATIO", "ENTRIES", "BYTES", "SAVED USD"),
+        (
+            cache["url"], str(cache["hits"]), str(cache["misses"]), ratio,
+            str(cache["entries"]), str(cache["bytes"]), f"{cache['saved_usd']:.6f}",
+        ),
+    ]  # fmt: skip
+    _table(rows)

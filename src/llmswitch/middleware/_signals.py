@@ -52,6 +52,12 @@ class Metrics(Protocol):
     def queue_wait(self, seconds: float) -> None:
         return None
 
+    def cache_lookup(self, outcome: str, saved_usd: float) -> None:
+        """A response-cache lookup: ``outcome`` ``"hit"``, ``"miss"``, ``"coalesced"``
+        (served by a concurrent identical call) or ``"semantic"``; ``saved_usd``: what
+        the served answer cost originally (0.0 on a miss or an unknown price)."""
+        return None
+
 
 class NoMetrics(Metrics):
     """The default: records nothing."""

@@ -85,6 +85,8 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "llmswitch_breaker_transitions_total": ("counter", "Circuit breaker state changes."),
     "llmswitch_key_cooldowns_total": ("counter", "API keys put on cooldown or disabled."),
     "llmswitch_queue_wait_seconds": ("histogram", "Time calls waited in a queue."),
+    "llmswitch_cache_lookups_total": ("counter", "Response cache lookups by outcome."),
+    "llmswitch_cache_saved_usd_total": ("counter", "USD the response cache's hits saved."),
 }
 
 
@@ -166,6 +168,11 @@ class PrometheusMetrics:
 
     def queue_wait(self, seconds: float) -> None:
         self.observe("llmswitch_queue_wait_seconds", (), seconds)
+
+    def cache_lookup(self, outcome: str, saved_usd: float) -> None:
+        self.inc("llmswitch_cache_lookups_total", (("outcome", outcome),))
+        if saved_usd:
+            self.inc("llmswitch_cache_saved_usd_total", (), saved_usd)
 
     # ---- exposition
 
