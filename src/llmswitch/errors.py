@@ -4,6 +4,8 @@ Every error raised by llmswitch derives from :class:`LLMError`::
 
     LLMError
     ├── ConfigurationError          bad/missing settings, unknown provider or option, bad input
+    │   ├── PromptError                 a stored prompt is unknown, malformed, or misused (a
+    │   │                               missing or unknown variable); names it
     │   ├── UserKeyRequiredError        the user has no stored key and the config requires one
     │   └── ProviderPluginError         a provider plugin's entry point failed to load or build
     ├── TransportError              connect/read failures (connection refused, reset, DNS)
@@ -61,6 +63,7 @@ __all__ = [
     "LLMTimeoutError",
     "ModelNotFoundError",
     "PermissionDeniedError",
+    "PromptError",
     "ProviderError",
     "ProviderPluginError",
     "ProviderUnavailableError",
@@ -127,6 +130,25 @@ class ConfigurationError(LLMError):
     ):
         self.field = field
         super().__init__(message, provider=provider, model=model)
+
+
+class PromptError(ConfigurationError):
+    """A stored prompt (:mod:`llmswitch.prompts`) that cannot be used: unknown name,
+    version or label, a template that does not parse or that the sandbox refuses, or
+    variables that do not fit (``variable`` names the missing or unknown one). Raised
+    before anything is sent. ``prompt`` is the prompt's name when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        prompt: str | None = None,
+        variable: str | None = None,
+    ):
+        self.prompt = prompt
+        self.variable = variable
+        super().__init__(message, field=field)
 
 
 class TransportError(LLMError):

@@ -29,6 +29,7 @@ __all__ = [
     "Message",
     "ModelInfo",
     "Part",
+    "PromptRef",
     "ReasoningBlock",
     "ReasoningConfig",
     "ResponseFormat",
@@ -245,6 +246,9 @@ class ChatResponse:
     usage: Usage = field(default_factory=Usage)
     cost: float | None = None
     raw: Any = field(default=None, compare=False, repr=False)
+    # A call made with ``prompt=``: the stored prompt's name, version and experiment
+    # variant (llmswitch.prompts); ``None`` otherwise.
+    prompt: PromptRef | None = None
     # Served by the response cache (llmswitch.cache): True on a hit, with the entry's
     # age in seconds (and cost 0.0: nothing was billed); False/None for a fresh answer.
     cached: bool = field(default=False, compare=False)
@@ -259,6 +263,20 @@ class ChatResponse:
             tool_calls=self.tool_calls,
             reasoning=self.reasoning_blocks,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRef:
+    """Which stored prompt a call used: ``name``, ``version`` (the immutable version
+    the label or ``latest`` resolved to) and ``variant`` (the experiment arm, as
+    ``"<experiment>:<variant>"``, or ``None`` outside an experiment)."""
+
+    name: str
+    version: int
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
 
 
 @fast_init

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -31,6 +32,8 @@ __all__ = [
     "metadata",
     "prompt_experiments",
     "prompt_feedback",
+    "prompt_labels",
+    "prompt_versions",
     "provider_keys",
     "schema_migrations",
     "usage_ledger",
@@ -140,6 +143,34 @@ prompt_feedback = Table(
     Column("user", String(200), nullable=True),
     Column("at", BigInteger, nullable=False),
     UniqueConstraint("request_id", name="uq_prompt_feedback_request_id"),
+)
+
+# Stored prompts (llmswitch.prompts): every save is an immutable version; a label
+# (production, staging, ...) is a movable pointer to one. ``content`` is the prompt's
+# JSON (system, messages, model, options, variables, defaults), ``content_hash`` its
+# hex SHA-256 over sorted keys.
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),  # 1, 2, ... per name
+    Column("content", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("author", String(200), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "version", name="pk_prompt_versions"),
+)
+
+prompt_labels = Table(
+    "prompt_labels",
+    metadata,
+    Column("name", String(200), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(200), nullable=True),
+    PrimaryKeyConstraint("name", "label", name="pk_prompt_labels"),
 )
 
 MIGRATIONS_TABLE = "llmswitch_migrations"

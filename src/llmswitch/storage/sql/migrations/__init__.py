@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import v0001_initial, v0002_usage_ledger, v0003_prompt_experiments
+from . import v0001_initial, v0002_usage_ledger, v0003_prompt_experiments, v0004_prompts
 
 MIGRATIONS: tuple[ModuleType, ...] = (
     v0001_initial,
     v0002_usage_ledger,
     v0003_prompt_experiments,
+    v0004_prompts,
 )  # fmt: skip
