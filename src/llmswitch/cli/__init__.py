@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_usage_parser(commands, _config_option)
 
+    from ._prompts import add_prompts_parser  # argparse only: --help stays fast
+
+    add_prompts_parser(commands, _config_option)
+
     commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
     return parser
 
@@ -232,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._keys import run_keys as run
     elif args.command == "usage":
         from ._usage import run_usage as run
+    elif args.command == "prompts":
+        from ._prompts import run_prompts as run
     else:
         from ._models import run_models as run
     from ._logging import cli_logging
