@@ -15,6 +15,7 @@ from ._builder import RequestBuilder
 from ._capabilities import Capabilities
 from .client import AsyncChatStream, AsyncClient, ChatStream, Client
 from .config import Config, ProviderConfig, load_config
+from .conversation import Conversation
 from .errors import (
     AllProvidersFailedError,
     AuthenticationError,
@@ -101,6 +102,7 @@ __all__ = [
     "ConfigurationError",
     "ContentFilterError",
     "ContextLengthExceededError",
+    "Conversation",
     "EmbedRequest",
     "EmbeddingResponse",
     "Event",
