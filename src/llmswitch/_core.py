@@ -319,6 +319,9 @@ class _Core:
         """What ``list_models(pid)`` returned, for :meth:`capabilities`."""
         self._discovered[pid] = {m.id: m for m in models}
         self._blocked.clear()
+        from ._catalog_wiring import record_listing  # and the catalog's disk cache
+
+        record_listing(self.config, self._source, pid, models)
 
     def unlisted(self, model: Any) -> list[str]:
         """The providers ``model`` runs on (each deployment's, for a group) whose models
