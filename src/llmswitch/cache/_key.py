@@ -9,7 +9,7 @@ backend keeps its locks under ``<prefix>l:`` and its counters at ``<prefix>stats
 - ``model``: the hashed target: ``provider/model`` after alias resolution, or the model
   group's name (a group's hit does not depend on which deployment the router would
   pick; its members are in the digest, so editing the group starts fresh entries).
-- ``digest``: BLAKE2b-128 of a canonical orjson encoding (sorted keys) of the target,
+- ``digest``: SHA-256 (128 bits kept) of a canonical orjson encoding (sorted keys) of the target,
   messages, system, tools, tool_choice, temperature, max_tokens, top_p, stop,
   response_format, reasoning and extra_body. Not in it: ``metadata`` and
   ``extra_headers`` (tracing, not the answer) and ``timeout``.
@@ -39,11 +39,19 @@ class Uncacheable(Exception):
     ``extra_body``): it is not cached."""
 
 
+_tags: dict[str, str] = {}  # a few users, teams and models: hashed once each
+
+
 def tag(value: str | None) -> str:
     """A short, stable, non-reversible name part (``-`` for ``None``)."""
     if value is None:
         return NONE_TAG
-    return hashlib.blake2b(value.encode(), digest_size=6).hexdigest()
+    found = _tags.get(value)
+    if found is None:
+        if len(_tags) >= 4096:  # names made on the fly: stay bounded
+            _tags.clear()
+        found = _tags[value] = hashlib.sha256(value.encode()).hexdigest()[:12]
+    return found
 
 
 def _default(value: Any) -> Any:
@@ -65,7 +73,7 @@ def digest(request: ChatRequest, target: str) -> str:
         blob = orjson.dumps(body, default=_default, option=_OPTIONS)
     except TypeError as exc:
         raise Uncacheable(str(exc)) from None
-    return hashlib.blake2b(blob, digest_size=16).hexdigest()
+    return hashlib.sha256(blob).hexdigest()[:32]
 
 
 def make_key(prefix: str, user: str | None, team: str | None, model: str, hashed: str) -> str:

@@ -165,8 +165,20 @@ class _Paced:
             yield event
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(ChatResponse))
+_SET = object.__setattr__
+
+
 def _cached(response: ChatResponse, age: float) -> ChatResponse:
-    return dataclasses.replace(response, cached=True, cache_age=age, cost=0.0)
+    """``response`` marked as a hit (its age, cost 0.0). Copied slot by slot: about a
+    tenth of what ``dataclasses.replace`` costs, and a hit is this and a lookup."""
+    new = object.__new__(ChatResponse)
+    for name in _FIELDS:
+        _SET(new, name, getattr(response, name))
+    _SET(new, "cached", True)
+    _SET(new, "cache_age", age)
+    _SET(new, "cost", 0.0)
+    return new
 
 
 class ResponseCache(Layer):
@@ -337,10 +349,11 @@ class ResponseCache(Layer):
         if recorder is None:
             if type(result) is not ChatResponse or result.finish_reason == "error":
                 return None
+            # The response's own cost is cost_nano / 1e9 (catalog.cost_of): exact back.
+            cost = result.cost
             return Entry(
                 provider=result.provider, model=result.model, created=self.wall(),
-                cost_nano=cost_nano(result.provider, result.model, result.usage),
-                response=result,
+                cost_nano=None if cost is None else round(cost * 1e9), response=result,
             )  # fmt: skip
         if type(result) is not StreamEnd or result.finish_reason == "error":
             return None

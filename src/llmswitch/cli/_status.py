@@ -76,7 +76,8 @@ def run_status(args: argparse.Namespace) -> int:
     cache = shared_cache(config)  # a Redis response cache's counters, else None
     if url == "memory://":
         if args.json:
-            out = {"state_url": url, "breakers": {}, "keys": {}, "note": _MEMORY_NOTE}
+            out: dict[str, Any] = {"state_url": url, "breakers": {}, "keys": {}}
+            out["note"] = _MEMORY_NOTE
             print(json.dumps({**out, **({"cache": cache} if cache else {})}))
         elif cache:
             _cache_table(cache)
