@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmswitch.errors import ConfigurationError
+from llmswitch.prompts import PromptStore
 from llmswitch.prompts.experiments import (
     Experiment,
     ExperimentError,
@@ -22,6 +23,15 @@ from llmswitch.prompts.experiments import (
 )
 from llmswitch.prompts.feedback import feedback, get_feedback
 from llmswitch.storage.sql import Database
+
+
+@pytest.fixture
+def database(database: Database) -> Database:
+    """The SQL database with prompt ``greet`` at versions 1-3 (variants name them)."""
+    prompts = PromptStore(database)
+    for text in ("one {{ x }}", "two {{ x }}", "three {{ x }}"):
+        prompts.add("greet", text)
+    return database
 
 
 def _experiment(*weights: float, id: str = "exp-1") -> Experiment:
@@ -91,6 +101,10 @@ def test_bad_experiments_are_refused_before_anything_is_stored(database: Databas
     for variants, message in cases:
         with pytest.raises(ExperimentError, match=message):
             store.start("greet", variants)
+    with pytest.raises(ExperimentError, match="'greet' has no version 7"):
+        store.start("greet", [Variant(name="a", version=1), Variant(name="b", version=7)])
+    with pytest.raises(ExperimentError, match="'nope' has no version 1"):
+        store.start("nope", [Variant(name="a", version=1), Variant(name="b", version=2)])
     assert store.list() == []
 
 
@@ -140,7 +154,7 @@ def test_choose_reports_the_ledger_tag_and_the_variant_model(database: Database)
         "openai/gpt-4o-mini",
         "e1:b",
     )
-    assert store.choose("other-prompt", "bob") is None
+    assert store.choose("other-prompt", "bob") is None  # no experiment there
 
 
 def test_promote_moves_the_label_and_stops(database: Database) -> None:

@@ -267,6 +267,23 @@ def _list(conn: Connection, prompt: str | None) -> list[Experiment]:
     return [_from_row(r) for r in rows]
 
 
+def _check_versions(conn: Connection, experiment: Experiment) -> None:
+    """Every variant's version exists: a typo would otherwise fail the calls, later."""
+    from sqlalchemy import select
+
+    from ..storage.sql.schema import prompt_versions as pv
+
+    wanted = {v.version for v in experiment.variants}
+    query = select(pv.c.version).where(pv.c.name == experiment.prompt, pv.c.version.in_(wanted))
+    missing = sorted(wanted - set(conn.execute(query).scalars()))
+    if missing:
+        raise ExperimentError(
+            f"prompt {experiment.prompt!r} has no version {missing[0]} (variants must name "
+            "saved versions: llmswitch prompts list NAME)",
+            field="variants",
+        )
+
+
 def _insert(conn: Connection, experiment: Experiment) -> Experiment:
     from ..storage.sql.schema import prompt_experiments as t
 
@@ -279,6 +296,7 @@ def _insert(conn: Connection, experiment: Experiment) -> Experiment:
             f"({active.status}); stop it first",
             field="prompt",
         )
+    _check_versions(conn, experiment)
     conn.execute(
         t.insert().values(
             id=experiment.id,
