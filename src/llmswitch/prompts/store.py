@@ -100,7 +100,8 @@ class PromptStore:
     """Prompts in ``database``. ``label_ttl``: seconds a label (or ``latest``) lookup
     is reused before the database is asked again; ``clock``: monotonic seconds (a fake
     clock in tests); ``experiments``: a :class:`Chooser` consulted by calls that do not
-    pin a version. Thread-safe; share one per process and database."""
+    pin a version (default: the :attr:`experiments` store on the same database).
+    Thread-safe; share one per process and database."""
 
     def __init__(
         self,
@@ -113,8 +114,28 @@ class PromptStore:
         if not isinstance(label_ttl, int | float) or label_ttl < 0:
             raise PromptError("label_ttl must be a number of seconds >= 0", field="label_ttl")
         self.database = database
-        self.experiments = experiments
+        self._clock = clock
+        self._experiments = experiments
         self._cache = PromptCache(float(label_ttl), clock)
+        self._refs: dict[str, tuple[str, str | None, int | None]] = {}
+
+    @property
+    def experiments(self) -> Any:
+        """The experiments on these prompts (:class:`~llmswitch.prompts.experiments.
+        ExperimentStore` over the same database, made on first use, with the label
+        TTL and clock): ``start``, ``pause``, ``stop``, ``promote``... Calls by name or
+        label go through the running one; ``NAME@VERSION`` never does."""
+        if self._experiments is None:
+            from .experiments import ExperimentStore
+
+            self._experiments = ExperimentStore(
+                self.database, ttl=self._cache.ttl, clock=self._clock
+            )
+        return self._experiments
+
+    @experiments.setter
+    def experiments(self, chooser: Chooser) -> None:
+        self._experiments = chooser
 
     # ---- writing
 
@@ -177,9 +198,9 @@ class PromptStore:
     ) -> PromptCall:
         """``ref`` resolved (through a running experiment, for ``user``, unless it pins
         a version) and rendered with ``variables``: what a call sends."""
-        name, label, version = parse_ref(ref)
+        name, label, version = self._parse(ref)
         arm = None
-        if version is None and self.experiments is not None:
+        if version is None:
             arm = self.experiments.choose(name, user)
             if arm is not None:
                 version = arm.version
@@ -188,9 +209,9 @@ class PromptStore:
     async def arender(
         self, ref: str, variables: Mapping[str, Any] | None = None, *, user: str | None = None
     ) -> PromptCall:
-        name, label, version = parse_ref(ref)
+        name, label, version = self._parse(ref)
         arm = None
-        if version is None and self.experiments is not None:
+        if version is None:
             arm = await self.experiments.achoose(name, user)
             if arm is not None:
                 version = arm.version
@@ -249,6 +270,16 @@ class PromptStore:
         return import_path(self, path, author=author, message=message, label=label)
 
     # ---- internals
+
+    def _parse(self, ref: str) -> tuple[str, str | None, int | None]:
+        """:func:`parse_ref`, remembered: a program uses a handful of references."""
+        found = self._refs.get(ref) if isinstance(ref, str) else None
+        if found is None:
+            found = parse_ref(ref)
+            if len(self._refs) >= 4096:
+                self._refs.clear()
+            self._refs[ref] = found
+        return found
 
     def _add_args(
         self, name: str, prompt: Any, author: str | None, message: str | None

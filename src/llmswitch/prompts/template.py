@@ -201,7 +201,10 @@ class Rendered:
 class CompiledPrompt:
     """A :class:`PromptTemplate` with its templates compiled and variables known."""
 
-    __slots__ = ("_messages", "_system", "defaults", "known", "required", "template")
+    __slots__ = (
+        "_context", "_env", "_globals", "_messages", "_system", "defaults", "known",
+        "required", "template",
+    )  # fmt: skip
 
     def __init__(self, template: PromptTemplate) -> None:
         env = _environment()
@@ -214,9 +217,16 @@ class CompiledPrompt:
             ast = _parse(env, text, where)
             used |= _undeclared(ast) - set(env.globals)
             compiled[where] = _from_ast(env, ast, where)
-        self._system = compiled.get("system")
+        # Rendered through the compiled templates' render functions with one shared
+        # context dict (Template.render would copy the globals and variables per part).
+        self._env = env
+        self._globals = dict(env.globals)
+        self._context = _context_class()
+        system = compiled.get("system")
+        self._system = None if system is None else (system.root_render_func, system.blocks)
         self._messages = tuple(
-            (m.role, compiled[f"messages[{i}]"]) for i, m in enumerate(template.messages)
+            (m.role, compiled[f"messages[{i}]"].root_render_func, compiled[f"messages[{i}]"].blocks)
+            for i, m in enumerate(template.messages)
         )
         self.defaults: Mapping[str, Any] = dict(template.defaults)
         if template.variables is None:
@@ -261,10 +271,17 @@ class CompiledPrompt:
         if not isinstance(given, Mapping):
             raise PromptError("variables must be a dict", field="variables", prompt=name)
         self.check(given, name)
-        values = {**self.defaults, **given} if self.defaults else given
+        values = {**self._globals, **self.defaults, **given}
+        env, context = self._env, self._context
         try:
-            system = self._system.render(values) if self._system is not None else None
-            messages = [{"role": role, "content": t.render(values)} for role, t in self._messages]
+            system = None
+            if self._system is not None:
+                root, blocks = self._system
+                system = "".join(root(context(env, values, None, blocks)))
+            messages = [
+                {"role": role, "content": "".join(root(context(env, values, None, blocks)))}
+                for role, root, blocks in self._messages
+            ]
         except PromptError:
             raise
         except Exception as exc:  # the sandbox's SecurityError, a filter's TypeError...
@@ -315,6 +332,12 @@ def _make_environment() -> Any:
     return _Sandbox(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, cache_size=0
     )
+
+
+def _context_class() -> Any:
+    from jinja2.runtime import Context
+
+    return Context
 
 
 def _parse(env: Any, text: str, where: str) -> Any:
