@@ -410,7 +410,7 @@ class _Core:
             ledger = self.ledger
             layers = wire_cache(
                 layers, self.config.cache, groups=groups, aliases=self.config.aliases,
-                record=ledger.append if ledger is not None else None,
+                record=ledger.append if ledger is not None else None, core=self,
             )  # fmt: skip
         if self.vault is not None:
             layers = self._with_vault(layers)

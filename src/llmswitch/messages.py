@@ -251,8 +251,10 @@ class ChatResponse:
     prompt: PromptRef | None = None
     # Served by the response cache (llmswitch.cache): True on a hit, with the entry's
     # age in seconds (and cost 0.0: nothing was billed); False/None for a fresh answer.
+    # A semantic hit (cache.semantic) adds the similarity of the question it matched.
     cached: bool = field(default=False, compare=False)
     cache_age: float | None = field(default=None, compare=False, repr=False)
+    cache_similarity: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def message(self) -> Message:

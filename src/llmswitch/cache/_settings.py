@@ -39,6 +39,9 @@ class CacheSettings:
     coalesce: bool = True
     lock_timeout: float = 30.0
     prefix: str = "llmswitch:cache:"
+    # [cache.semantic] (llmswitch.cache.semantic.SemanticSettings): the opt-in
+    # semantic lookup after an exact miss; None: off.
+    semantic: Any = None
 
 
 @dataclass(frozen=True, slots=True)

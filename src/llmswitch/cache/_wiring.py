@@ -30,9 +30,11 @@ def wire_cache(
     groups: Mapping[str, Sequence[str]],
     aliases: Mapping[str, str],
     record: Callable[[Any], None] | None,
+    core: Any = None,
 ) -> list[Middleware]:
     """``layers`` with the response cache in place (``settings``: ``[cache]``, or
-    ``None`` when only a caller's own cache is there to be given the ledger)."""
+    ``None`` when only a caller's own cache is there to be given the ledger). ``core``:
+    the client's core, whose embed path a ``[cache.semantic]`` lookup uses."""
     from ..middleware._signals import MetricsMiddleware
     from .layer import ResponseCache
 
@@ -46,4 +48,11 @@ def wire_cache(
     at = next((i for i, m in enumerate(layers) if _builtin(m)), len(layers))
     metrics = next((m.metrics for m in layers[:at] if isinstance(m, MetricsMiddleware)), None)
     cache = ResponseCache(settings, record=record, groups=groups, aliases=aliases, metrics=metrics)
+    if settings.semantic is not None and core is not None:  # [cache.semantic] (opt-in)
+        from .semantic import SemanticCache, client_embedders
+
+        embed, aembed = client_embedders(core, settings.semantic)
+        cache.semantic = SemanticCache(
+            settings.semantic, exact=cache.backend, embed=embed, aembed=aembed, record=record
+        )
     return [*layers[:at], cache, *layers[at:]]

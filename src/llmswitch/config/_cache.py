@@ -12,6 +12,9 @@
     coalesce = true           # identical concurrent misses share one upstream call
     lock_timeout = 30         # seconds a Redis coalescing lock is held at most
     prefix = "llmswitch:cache:"
+
+    [cache.semantic]          # opt-in: see llmswitch.cache.semantic (config/_semantic.py)
+    model = "openai/text-embedding-3-small"
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ def read_cache(v: Any, doc: Mapping[str, Any]) -> dict[str, Any]:
     ``v`` is the ``_validate.Validator`` (not imported: that would be a cycle)."""
     if "cache" not in doc:
         return {}
+    semantic = None
+    table = doc["cache"]
+    if isinstance(table, dict) and "semantic" in table:  # [cache.semantic]: its own reader
+        from ._semantic import read_semantic
+
+        semantic = read_semantic(v, table)
+        doc = {**doc, "cache": {k: x for k, x in table.items() if k != "semantic"}}
     raw: dict[str, Any] | None = v.unit(v.plain, _spec.CACHE, doc, ("cache",), default=None)
     if raw is None:
         return {}
@@ -45,4 +55,6 @@ def read_cache(v: Any, doc: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("ttl", "lock_timeout"):
         if key in values:
             values[key] = float(values[key])
+    if semantic is not None:
+        values["semantic"] = semantic
     return {"cache": CacheSettings(url=url, **values)}

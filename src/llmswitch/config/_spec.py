@@ -354,6 +354,28 @@ USAGE = Table(
     },
     doc="the usage ledger (llmswitch.usage)",
 )
+CACHE_SEMANTIC = Table(
+    keys={
+        "model": _string("the embedding model (provider/model or an alias)"),
+        "threshold": Value(
+            type="number",
+            doc="cosine similarity at or above which a stored answer is served (default 0.95)",
+            exclusive_minimum=0,
+            maximum=1,
+        ),
+        "max_entries": Value(
+            type="integer",
+            doc="vectors kept per partition (tenant, model, context; default 1000)",
+            minimum=1,
+            maximum=1_000_000,
+        ),
+        "dimensions": Value(
+            type="integer", doc="shorter vectors where the model can", minimum=1, maximum=65_536
+        ),
+    },
+    doc="the opt-in semantic cache (llmswitch.cache.semantic)",
+    required=("model",),
+)
 CACHE = Table(
     keys={
         "url": _string("memory:// (default, this process) or redis://host:port/db (shared)"),
@@ -381,6 +403,7 @@ CACHE = Table(
         ),
         "lock_timeout": _seconds("seconds a Redis coalescing lock is held at most (default 30)"),
         "prefix": _string("Redis key prefix (default llmswitch:cache:)"),
+        "semantic": CACHE_SEMANTIC,
     },
     doc="the response cache (llmswitch.cache)",
 )
