@@ -45,6 +45,7 @@ from .middleware.base import (
     _terminal_stream,
 )
 from .providers.runtime import CallContext, Provider
+from .usage.middleware import stream_request_id, with_request_id
 from .wire import to_timeout
 
 if TYPE_CHECKING:
@@ -259,7 +260,7 @@ class Client(UsageReports, Features, CacheAccess, _Client):
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             if cache is not None:
                 call.state[CACHE_OPTION_KEY] = cache
-            return core.pipe.chat(call)
+            return with_request_id(core.pipe.chat(call), call.state)
         retry = core.retry
         if retry is None:
             return provider.chat(request, ctx)  # type: ignore[no-any-return]
@@ -287,6 +288,7 @@ class Client(UsageReports, Features, CacheAccess, _Client):
             )  # fmt: skip
             if cache is not None:
                 call.state[CACHE_OPTION_KEY] = cache
+            stream_request_id(core.ledger, acc, call.state)  # response.request_id
             return ChatStream(core.pipe.stream(call), acc)
         retry = core.retry
         if retry is None:
@@ -599,7 +601,7 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, _Client):
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             if cache is not None:
                 call.state[CACHE_OPTION_KEY] = cache
-            return await core.pipe.achat(call)
+            return with_request_id(await core.pipe.achat(call), call.state)
         retry = core.retry
         if retry is None:
             return await provider.achat(request, ctx)  # type: ignore[no-any-return]
@@ -629,6 +631,7 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, _Client):
             )  # fmt: skip
             if cache is not None:
                 call.state[CACHE_OPTION_KEY] = cache
+            stream_request_id(core.ledger, acc, call.state)  # response.request_id
             return AsyncChatStream(core.pipe.astream(call), acc)
         retry = core.retry
         batches = getattr(provider, "astream_batches", None)

@@ -198,6 +198,7 @@ class Accumulator:
         "id",
         "model",
         "provider",
+        "request_id",
     )
 
     def __init__(self, provider: str, model: str) -> None:
@@ -213,6 +214,8 @@ class Accumulator:
         # Set by the response cache when it replays a stored answer: snapshot() is then
         # marked cached (with this age in seconds) and costs 0.0.
         self.cache_age: float | None = None
+        # The call's request id (client.stream sets it when usage is recorded).
+        self.request_id: str | None = None
 
     def add(self, event: Event) -> None:
         kind = event.kind
@@ -283,6 +286,7 @@ class Accumulator:
             raw_finish_reason=end.raw_finish_reason if end else None,
             usage=end.usage if end else Usage(),
             raw=end.raw if end else None,
+            request_id=self.request_id,
         )
         if self.cache_age is not None:
             import dataclasses
@@ -307,6 +311,7 @@ def build_response(
     raw_finish_reason: str | None,
     usage: Usage,
     raw: Any,
+    request_id: str | None = None,
 ) -> ChatResponse:
     """The one place a ChatResponse is assembled, so chat() and stream() agree."""
     # Rule (docs/providers.md, section 1): tool calls present means the turn ended to call them,
@@ -327,4 +332,5 @@ def build_response(
         usage=usage,
         cost=cost_of(provider, model, usage),
         raw=raw,
+        request_id=request_id,
     )

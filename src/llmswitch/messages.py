@@ -249,12 +249,13 @@ class ChatResponse:
     # A call made with ``prompt=``: the stored prompt's name, version and experiment
     # variant (llmswitch.prompts); ``None`` otherwise.
     prompt: PromptRef | None = None
+    # The call's request id: its usage-ledger rows' ``request_id``, what
+    # ``client.feedback(request_id, score)`` takes; ``None`` when no usage is recorded.
+    request_id: str | None = field(default=None, compare=False)
     # Served by the response cache (llmswitch.cache): True on a hit, with the entry's
     # age in seconds (and cost 0.0: nothing was billed); False/None for a fresh answer.
-    # A semantic hit (cache.semantic) adds the similarity of the question it matched.
     cached: bool = field(default=False, compare=False)
     cache_age: float | None = field(default=None, compare=False, repr=False)
-    cache_similarity: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def message(self) -> Message:

@@ -35,6 +35,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ..events import StreamEnd
 from ..messages import ChatResponse, Usage
@@ -43,7 +44,15 @@ from ..middleware.base import Call
 from ._record import UsageRecord, UsageStatus
 from ._tags import current_tags
 
-__all__ = ["ATTEMPT_KEY", "REQUEST_ID_KEY", "UsageRecorder", "new_request_id"]
+__all__ = [
+    "ATTEMPT_KEY",
+    "REQUEST_ID_KEY",
+    "UsageRecorder",
+    "attach_request_id",
+    "new_request_id",
+    "stream_request_id",
+    "with_request_id",
+]
 
 # Call.state keys: the call's request id (a layer outside may set its own, e.g. the
 # gateway's X-Request-Id, before the first attempt) and the attempts counted so far.
@@ -60,6 +69,38 @@ _NO_USAGE = Usage()
 def new_request_id() -> str:
     """A fresh request id: 16 random hex digits of this process, then a counter."""
     return f"{_PREFIX}{next(_COUNTER):x}"
+
+
+def attach_request_id(response: ChatResponse, request_id: str) -> ChatResponse:
+    """``response`` carrying ``request_id`` (``resp.request_id``, what feedback names).
+
+    A response fresh from the call (no id yet) gets it set in place: a copy costs more
+    than the whole ledger append, and nobody has seen the object yet. One that already
+    carries an id is an object handed out before (a provider or middleware returning
+    a shared response): that one is copied, so the earlier holder keeps its id."""
+    if response.request_id is None:
+        object.__setattr__(response, "request_id", request_id)
+        return response
+    if response.request_id == request_id:
+        return response
+    import dataclasses
+
+    return dataclasses.replace(response, request_id=request_id)
+
+
+def with_request_id(response: ChatResponse, state: dict[str, Any]) -> ChatResponse:
+    """``response`` carrying the call's request id from ``Call.state``, if one was made
+    (by this layer or the response cache): ``client.chat`` returns this."""
+    request_id = state.get(REQUEST_ID_KEY)
+    return response if request_id is None else attach_request_id(response, request_id)
+
+
+def stream_request_id(ledger: object, acc: Any, state: dict[str, Any]) -> None:
+    """A stream of a client that records usage (``ledger`` not ``None``) gets its
+    request id up front, in ``Call.state`` (the rows use it) and on its accumulator
+    (``stream.response.request_id``): the stream's response is built from that."""
+    if ledger is not None:
+        acc.request_id = state[REQUEST_ID_KEY] = new_request_id()
 
 
 class UsageRecorder(Layer):

@@ -1,0 +1,74 @@
+"""``resp.request_id``: the id of the call's usage-ledger rows (what feedback names),
+on chat and stream, sync and async; ``None`` when nothing is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+
+from llmswitch import AsyncClient, Client
+from llmswitch.config import Config
+from llmswitch.storage.sql import open_database
+from llmswitch.testing import FakeProvider
+
+MSG = [{"role": "user", "content": "hi"}]
+USAGE = {"input_tokens": 10, "output_tokens": 2}
+
+
+def _ids(database_url: str) -> list[str]:
+    from sqlalchemy import select
+
+    from llmswitch.storage.sql.schema import usage_ledger as t
+
+    db = open_database(database_url)
+    try:
+        return db.read(lambda conn: list(conn.execute(select(t.c.request_id)).scalars()))
+    finally:
+        db.close()
+
+
+def test_chat_and_stream_carry_the_ledger_rows_request_id(database_url: str) -> None:
+    fake = FakeProvider("openai", default={"text": "hi", "usage": USAGE})
+    with Client(config=Config(database_url=database_url), providers=[fake]) as client:
+        first = client.chat("openai/gpt-4o", MSG)
+        second = client.chat("openai/gpt-4o", MSG)
+        with client.stream("openai/gpt-4o", MSG) as stream:
+            for _ in stream:
+                pass
+        streamed = stream.response
+        assert client.usage_ledger is not None
+        client.usage_ledger.flush(30)
+    ids = [first.request_id, second.request_id, streamed.request_id]
+    assert None not in ids and len(set(ids)) == 3
+    assert sorted(_ids(database_url)) == sorted(ids)  # type: ignore[type-var]
+
+
+def test_async_chat_carries_it_too(database_url: str) -> None:
+    fake = FakeProvider("openai", default={"text": "hi", "usage": USAGE})
+
+    async def main() -> str | None:
+        async with AsyncClient(config=Config(database_url=database_url),
+                               providers=[fake]) as client:  # fmt: skip
+            resp = await client.chat("openai/gpt-4o", MSG)
+            assert client.usage_ledger is not None
+            client.usage_ledger.flush(30)
+            return resp.request_id
+
+    request_id = asyncio.run(main())
+    assert request_id is not None and _ids(database_url) == [request_id]
+
+
+def test_no_recording_no_request_id() -> None:
+    fake = FakeProvider("openai", default={"text": "hi", "usage": USAGE})
+    with Client(providers=[fake]) as client:
+        assert client.usage_ledger is None
+        assert client.chat("openai/gpt-4o", MSG).request_id is None
+
+
+def test_a_shared_response_object_is_copied_not_renamed() -> None:
+    from llmswitch.messages import ChatResponse
+    from llmswitch.usage.middleware import attach_request_id
+
+    fresh = ChatResponse(id=None, model="m", provider="p")
+    assert attach_request_id(fresh, "r1") is fresh and fresh.request_id == "r1"
+    again = attach_request_id(fresh, "r2")  # handed out before: a copy
+    assert (fresh.request_id, again.request_id) == ("r1", "r2")
