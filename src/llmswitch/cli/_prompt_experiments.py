@@ -104,8 +104,6 @@ def run_experiment(store: Any, args: argparse.Namespace) -> int:
         ])  # fmt: skip
         return 0
     if step == "start":
-        for name in {parse_variant(text).version for text in args.variant}:
-            store.get(f"{args.name}@{name}")  # an unknown version fails here, by name
         done = experiments.start(
             args.name, [parse_variant(text) for text in args.variant], id=args.id,
             author=_author(args),

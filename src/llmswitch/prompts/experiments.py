@@ -287,6 +287,7 @@ def _check_versions(conn: Connection, experiment: Experiment) -> None:
 def _insert(conn: Connection, experiment: Experiment) -> Experiment:
     from ..storage.sql.schema import prompt_experiments as t
 
+    _check_versions(conn, experiment)  # what was asked first, then what it conflicts with
     if _select(conn, experiment.id) is not None:
         raise ExperimentError(f"experiment {experiment.id!r} exists already", field="id")
     active = _active(conn, experiment.prompt)
@@ -296,7 +297,6 @@ def _insert(conn: Connection, experiment: Experiment) -> Experiment:
             f"({active.status}); stop it first",
             field="prompt",
         )
-    _check_versions(conn, experiment)
     conn.execute(
         t.insert().values(
             id=experiment.id,
