@@ -213,3 +213,18 @@ def test_feedback_is_stored_and_the_last_score_wins(database: Database) -> None:
         with pytest.raises(ConfigurationError) as info:
             feedback(database, bad_id, score)  # type: ignore[arg-type]
         assert info.value.field == field
+
+
+def test_the_store_assigns_as_assign_does(database: Database) -> None:
+    # The store's precomputed arms and the plain function agree for every user.
+    store = ExperimentStore(database)
+    experiment = store.start(
+        "greet",
+        [Variant(name="a", version=1, weight=2), Variant(name="z", version=2, weight=0),
+         Variant(name="b", version=3, weight=5)],
+        id="same",
+    )  # fmt: skip
+    for i in range(500):
+        chosen = store.choose("greet", f"user-{i}")
+        assert chosen is not None
+        assert chosen.variant == assign(experiment, f"user-{i}").name != "z"

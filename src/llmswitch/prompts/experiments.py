@@ -25,6 +25,7 @@ is seen by every process within that time. The ledger row of an assigned call ca
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
@@ -142,22 +143,30 @@ def bucket(experiment_id: str, user: str) -> float:
     return int.from_bytes(digest[:8], "big") / _TWO_64
 
 
+def edges(variants: Sequence[Variant]) -> tuple[float, ...]:
+    """The cumulative weight shares (each variant's upper end in [0, 1]); the last arm
+    with weight ends at exactly 1.0, so rounding never leaves a gap."""
+    total = math.fsum(v.weight for v in variants)
+    out = []
+    edge = 0.0
+    for variant in variants:
+        edge += variant.weight / total
+        out.append(edge)
+    last = max(i for i, v in enumerate(variants) if v.weight > 0)
+    return tuple(1.0 if i >= last else e for i, e in enumerate(out))
+
+
 def assign(
     experiment: Experiment,
     user: str | None,
     *,
     rand: Callable[[], float] = random.random,
 ) -> Variant:
-    """The variant ``user`` gets: sticky by :func:`bucket`; random without a user."""
+    """The variant ``user`` gets: sticky by :func:`bucket`; random without a user. The
+    first variant whose edge is above the point (a zero-weight arm's edge equals the one
+    before it, so it is never picked)."""
     point = rand() if user is None else bucket(experiment.id, user)
-    total = math.fsum(v.weight for v in experiment.variants)
-    edge = 0.0
-    for variant in experiment.variants:
-        edge += variant.weight / total
-        if point < edge:
-            return variant
-    # Rounding can leave the last edge a hair under 1: the last arm with weight.
-    return next(v for v in reversed(experiment.variants) if v.weight > 0)
+    return experiment.variants[bisect.bisect_right(edges(experiment.variants), point)]
 
 
 def parse_variant(text: str) -> Variant:
@@ -338,6 +347,15 @@ def _transition(
                    promoted_label=label or current.promoted_label)  # fmt: skip
 
 
+def _plan(experiment: Experiment) -> tuple[Experiment, tuple[float, ...], tuple[Assignment, ...]]:
+    arms = tuple(
+        Assignment(experiment=experiment.id, variant=v.name, version=v.version, model=v.model,
+                   tag=experiment.tag(v))
+        for v in experiment.variants
+    )  # fmt: skip
+    return experiment, edges(experiment.variants), arms
+
+
 class ExperimentStore:
     """Experiments in the SQL database ``database``. ``ttl``: how long a process keeps
     a prompt's active experiment before looking again (seconds); ``clock``: monotonic
@@ -356,6 +374,8 @@ class ExperimentStore:
         self._clock = clock
         self._rand = rand
         self._cache: dict[str, tuple[float, Experiment | None]] = {}
+        # experiment id -> (that experiment, its edges, an Assignment per variant)
+        self._plans: dict[str, tuple[Experiment, tuple[float, ...], tuple[Assignment, ...]]] = {}
         self._lock = threading.Lock()
 
     # ---- changes
@@ -473,21 +493,21 @@ class ExperimentStore:
         return self.assignment(await self.aactive(prompt), user)
 
     def assignment(self, experiment: Experiment | None, user: str | None) -> Assignment | None:
+        """The arm of ``experiment`` for ``user`` (``None`` unless it is running). Per
+        call: one sha256 and a bisect; the arms are built once per experiment."""
         if experiment is None or experiment.status != "running":
             return None
-        variant = assign(experiment, user, rand=self._rand)
-        return Assignment(
-            experiment=experiment.id,
-            variant=variant.name,
-            version=variant.version,
-            model=variant.model,
-            tag=experiment.tag(variant),
-        )
+        plan = self._plans.get(experiment.id)
+        if plan is None or plan[0] is not experiment:
+            plan = self._plans[experiment.id] = _plan(experiment)
+        point = self._rand() if user is None else bucket(experiment.id, user)
+        return plan[2][bisect.bisect_right(plan[1], point)]
 
     def _remember(self, prompt: str, now: float, found: Experiment | None) -> None:
         with self._lock:
             if len(self._cache) > 4096:  # bounded: prompt names are few, but be safe
                 self._cache.clear()
+                self._plans.clear()
             self._cache[prompt] = (now + self.ttl, found)
 
     def _forget(self, prompt: str) -> None:
