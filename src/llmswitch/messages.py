@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from ._frozen import fast_init
-from .errors import ConfigurationError
+from .errors import ConfigurationError, LLMError
 
 __all__ = [
     "ChatRequest",
@@ -34,6 +34,7 @@ __all__ = [
     "ReasoningConfig",
     "ResponseFormat",
     "Role",
+    "Seam",
     "TextPart",
     "Tool",
     "ToolCall",
@@ -232,6 +233,29 @@ class ChatRequest:
 
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Seam:
+    """Where a stream resumed with ``stream(..., resume=True)`` was joined: the attempt
+    before it broke with ``error`` after ``offset`` characters of ``ChatResponse.text``
+    and attempt number ``attempt`` (2 for the first resumption) carried on from there,
+    after waiting ``delay`` seconds. ``how``: ``"prefill"`` (the text so far sent as the
+    start of the assistant's answer, which the model continues), ``"continuation"`` (the
+    text so far as an assistant turn and a user turn asking to continue it) or
+    ``"restart"`` (no text had arrived: the request sent again). ``trimmed``: the start
+    of the continuation that repeated the end of the text so far, cut. ``abandoned``:
+    the indexes of tool calls the break cut off mid-arguments (they have a
+    ``ToolCallStart`` and no ``ToolCallEnd``, and are not in ``tool_calls``)."""
+
+    offset: int
+    attempt: int
+    error: LLMError = field(compare=False)
+    how: Literal["prefill", "continuation", "restart"]
+    delay: float = 0.0
+    trimmed: str = ""
+    abandoned: tuple[int, ...] = ()
+
+
+@fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChatResponse:
     id: str | None
     model: str
@@ -249,6 +273,8 @@ class ChatResponse:
     # A call made with ``prompt=``: the stored prompt's name, version and experiment
     # variant (llmswitch.prompts); ``None`` otherwise.
     prompt: PromptRef | None = None
+    # A stream with ``resume=True`` that broke and was continued: one Seam per join.
+    resumed: tuple[Seam, ...] = ()
     # The call's request id: its usage-ledger rows' ``request_id``, what
     # ``client.feedback(request_id, score)`` takes; ``None`` when no usage is recorded.
     request_id: str | None = field(default=None, compare=False)

@@ -59,7 +59,7 @@ from .base import (
 if TYPE_CHECKING:
     from ._signals import Metrics
 
-__all__ = ["Retry", "RetryPolicy", "no_sleep"]
+__all__ = ["Retry", "RetryPolicy", "Tries", "no_sleep"]
 
 logger = logging.getLogger("llmswitch.retry")
 
@@ -362,3 +362,42 @@ class Retry(Layer):
         self, call: Call, next: AsyncStreamHandler, error: BaseException, start: float
     ) -> AsyncIterator[Event]:
         return adrive_stream(self._tries(call, error, start), next)
+
+    # ---- tries started by the caller's own code: a stream resumed after its first event
+    # (llmswitch._resume) makes a new request per try, which no script can do for it.
+
+    def tries(self, call: Call, start: float | None = None) -> Tries:
+        """The tries of ``call`` as this layer counts them (``start``: when the first one
+        began, on this layer's clock; default now)."""
+        return Tries(self, call, self._clock() if start is None else start)
+
+
+class Tries:
+    """One call's tries, counted, timed and decided as :class:`Retry` does, for code that
+    makes each try itself. ``delay(error)``: the wait before the next try, or ``None``
+    to give up (the same policy, logs, metrics and total-timeout rule as a retry);
+    ``wait(delay)`` / ``await await_(delay)``: sleep it (or record it in testing mode)
+    and count the try; ``call()``: the call for the current try (its ``attempt``, and
+    what is left of the total timeout when the layer is ``within_timeout``);
+    ``number``: the current try, 1-based."""
+
+    __slots__ = ("_call", "_retry", "_tries")
+
+    def __init__(self, retry: Retry, call: Call, start: float) -> None:
+        self._retry, self._call, self._tries = retry, call, _Attempts(start)
+
+    @property
+    def number(self) -> int:
+        return self._tries.n + 1
+
+    def delay(self, error: BaseException) -> float | None:
+        return self._retry._next_delay(self._call, error, self._tries)
+
+    def wait(self, delay: float) -> None:
+        self._retry._pause(delay, self._tries)
+
+    async def await_(self, delay: float) -> None:
+        await self._retry._apause(delay, self._tries)
+
+    def call(self) -> Call:
+        return self._retry._for(self._call, self._tries)
