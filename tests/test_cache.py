@@ -248,7 +248,7 @@ def test_paced_replay_keeps_the_original_gaps() -> None:
 
 async def test_async_chat_and_stream_hits_and_paced_async_replay() -> None:
     fake = FakeProvider("openai")
-    fake.default_reply("Hello from async.", usage=USAGE, chunk_delay=0.03, chunk_size=6)
+    fake.default_reply("Hello from async.", usage=USAGE, chunk_delay=0.06, chunk_size=6)
     cache = ResponseCache(CacheSettings(replay_pace=True))
     async with AsyncClient(providers=[fake], middleware=[cache], max_retries=0) as client:
         ask = {"messages": HI, "temperature": 0}
