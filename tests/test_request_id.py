@@ -72,3 +72,29 @@ def test_a_shared_response_object_is_copied_not_renamed() -> None:
     assert attach_request_id(fresh, "r1") is fresh and fresh.request_id == "r1"
     again = attach_request_id(fresh, "r2")  # handed out before: a copy
     assert (fresh.request_id, again.request_id) == ("r1", "r2")
+
+
+def test_feedback_is_stored_against_the_answer(database_url: str) -> None:
+    from llmswitch.prompts.feedback import get_feedback
+
+    fake = FakeProvider("openai", default={"text": "hi", "usage": USAGE})
+    with Client(config=Config(database_url=database_url), providers=[fake]) as client:
+        resp = client.chat("openai/gpt-4o", MSG)
+        assert resp.request_id is not None
+        client.feedback(resp.request_id, 4, "useful")
+    db = open_database(database_url)
+    try:
+        stored = get_feedback(db, resp.request_id)
+    finally:
+        db.close()
+    assert stored is not None and (stored.score, stored.comment) == (4.0, "useful")
+
+
+def test_feedback_without_a_ledger_is_refused() -> None:
+    import pytest
+
+    from llmswitch.errors import ConfigurationError
+
+    with Client(providers=[FakeProvider("openai")]) as client:
+        with pytest.raises(ConfigurationError, match="usage ledger's database"):
+            client.feedback("some-id", 1)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ._client_args import unknown_argument
 from ._client_cache import CacheAccess, cache_option
 from ._client_features import AsyncFeatures, Features
+from ._client_feedback import AsyncFeedbackCalls, FeedbackCalls
 from ._client_usage import AsyncUsageReports, UsageReports
 from .config import Config, ProviderConfig
 from .errors import ConfigurationError, LLMError
@@ -225,7 +226,7 @@ class _Client:
         raise NotImplementedError
 
 
-class Client(UsageReports, Features, CacheAccess, _Client):
+class Client(UsageReports, Features, CacheAccess, FeedbackCalls, _Client):
     """Blocking client. Thread-safe; reuse one for the life of the program.
 
     ``config``: path to ``llmswitch.toml`` or a :class:`Config` (default: ``$LLMSWITCH_CONFIG``
@@ -579,7 +580,7 @@ class AsyncChatStream:
             await aclose()
 
 
-class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, _Client):
+class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, AsyncFeedbackCalls, _Client):
     """Asynchronous client; same arguments and methods as :class:`Client`, awaited.
     Use it as ``async with AsyncClient() as client`` or call ``await client.aclose()``."""
 
