@@ -146,6 +146,20 @@ def _body(recorded: Recorded) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+# "Typed options and structured output": a request whose schema is the README's City
+# type (its title) gets an answer that fits it, in the provider's own format.
+CITY = {
+    "name": "Paris",
+    "population": 2102650,
+    "country": {"name": "France", "code": "FR"},
+    "nickname": None,
+}
+
+
+def _asks_for_city(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("title") == "City"
+
+
 def _openai(recorded: Recorded) -> Reply:
     """OpenAI, Azure (classic and v1 paths) and OpenAI-compatible servers."""
     body, path = _body(recorded), recorded.path
@@ -183,6 +197,13 @@ def _openai(recorded: Recorded) -> Reply:
 def _anthropic(recorded: Recorded) -> Reply:
     body, path = _body(recorded), recorded.path
     if path == "/v1/messages":
+        if _asks_for_city(body.get("output_config", {}).get("format", {}).get("schema")):
+            text = json.dumps(CITY)
+            return _json({
+                "id": "msg_city", "type": "message", "role": "assistant",
+                "model": body.get("model"), "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn", "usage": {"input_tokens": 12, "output_tokens": 30},
+            })  # fmt: skip
         if body.get("stream"):
             return _stream(fixture("anthropic/text_pings.sse"))
         return Reply(body=fixture("anthropic/text.json"))
@@ -200,6 +221,15 @@ def _gemini(recorded: Recorded) -> Reply:
     if path.endswith(":generateContent"):
         return Reply(body=fixture("gemini/text.json"))
     if path.endswith(":streamGenerateContent"):
+        if _asks_for_city(body.get("generationConfig", {}).get("responseJsonSchema")):
+            text = json.dumps(CITY)
+            events = [
+                {"candidates": [{"content": {"role": "model", "parts": [{"text": part}]}}]}
+                for part in (text[:20], text[20:])
+            ]
+            events[-1]["candidates"][0]["finishReason"] = "STOP"
+            events[-1]["usageMetadata"] = {"promptTokenCount": 9, "candidatesTokenCount": 30}
+            return _stream(b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events))
         return _stream(fixture("gemini/text.sse"))
     if path.endswith(":countTokens"):
         return Reply(body=fixture("gemini/count_tokens.json"))
@@ -426,7 +456,9 @@ def _redis_keys_cleaned(block: Block) -> Iterator[None]:
 
 
 def _run_python(block: Block, namespace: dict[str, Any]) -> None:
-    code = compile(block.code, f"README.md:{block.line}", "exec")
+    # dont_inherit: compiled as a user's script is, not under this file's
+    # ``from __future__ import annotations`` (pydantic models resolve their fields then).
+    code = compile(block.code, f"README.md:{block.line}", "exec", dont_inherit=True)
     if not block.fragment:
         exec(code, namespace)
 

@@ -119,7 +119,6 @@ def test_bad_messages_name_the_field(messages: Any, field: str) -> None:
         ({"reasoning": "extreme"}, "reasoning"),
         ({"timeout": -1}, "timeout"),
         ({"timeout": {"frist_token": 3}}, "timeout.frist_token"),
-        ({"temprature": 0.2}, "temprature"),
     ],
 )
 def test_bad_options_name_the_field(options: dict[str, Any], field: str) -> None:
@@ -128,9 +127,18 @@ def test_bad_options_name_the_field(options: dict[str, Any], field: str) -> None
     assert info.value.field == field
 
 
-def test_unknown_option_suggests_the_right_name() -> None:
+def test_a_misspelt_option_is_a_type_error_naming_it() -> None:
+    # The options are keyword parameters (mypy catches the typo before it runs).
+    with pytest.raises(TypeError, match="'temprature'"):
+        _client().chat("openai/gpt-4o-mini", messages=HI, temprature=0.2)  # type: ignore[call-arg]
+
+
+def test_an_unknown_option_inside_suggests_the_right_name() -> None:
+    # Code that hands options on by name (the request builder's .options()) reaches the
+    # core's check, which keeps the suggestion.
+    core = _client()._core
     with pytest.raises(ConfigurationError, match="did you mean 'temperature'"):
-        _client().chat("openai/gpt-4o-mini", messages=HI, temprature=0.2)
+        core.request("openai/gpt-4o-mini", HI, temprature=0.2)
 
 
 def test_unknown_provider_lists_the_known_ones() -> None:

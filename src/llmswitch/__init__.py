@@ -41,6 +41,7 @@ from .errors import (
     RateLimitExceeded,
     StateStoreError,
     StorageError,
+    StructuredOutputError,
     TransportError,
     UserKeyRequiredError,
 )
@@ -138,6 +139,7 @@ __all__ = [
     "StorageError",
     "StreamEnd",
     "StreamStart",
+    "StructuredOutputError",
     "TextDelta",
     "TextPart",
     "Timeout",

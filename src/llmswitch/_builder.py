@@ -19,7 +19,16 @@ base can be shared and extended safely (also across threads). Nothing is checked
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._options import (
+        ReasoningInput,
+        ResponseFormatInput,
+        TimeoutInput,
+        ToolChoiceInput,
+        ToolsInput,
+    )
 
 __all__ = ["RequestBuilder"]
 
@@ -171,10 +180,10 @@ class RequestBuilder:
 
     # ------------------------------------------------------------------ options
 
-    def tools(self, tools: Sequence[Any]) -> RequestBuilder:
+    def tools(self, tools: ToolsInput) -> RequestBuilder:
         return self._set("tools", list(tools))
 
-    def tool_choice(self, choice: Any) -> RequestBuilder:
+    def tool_choice(self, choice: ToolChoiceInput) -> RequestBuilder:
         return self._set("tool_choice", choice)
 
     def temperature(self, value: float) -> RequestBuilder:
@@ -189,11 +198,13 @@ class RequestBuilder:
     def stop(self, stop: str | Sequence[str]) -> RequestBuilder:
         return self._set("stop", stop)
 
-    def reasoning(self, reasoning: Any) -> RequestBuilder:
+    def reasoning(self, reasoning: ReasoningInput) -> RequestBuilder:
         """``reasoning=`` of ``chat()``: an effort (``"low"``...), a token budget or a dict."""
         return self._set("reasoning", reasoning)
 
-    def response_format(self, response_format: Any) -> RequestBuilder:
+    def response_format(self, response_format: ResponseFormatInput) -> RequestBuilder:
+        """``response_format=`` of ``chat()``; a pydantic model, dataclass or TypedDict
+        makes ``send().parsed`` its validated instance."""
         return self._set("response_format", response_format)
 
     def user_id(self, user: str) -> RequestBuilder:
@@ -203,11 +214,12 @@ class RequestBuilder:
     def metadata(self, metadata: Mapping[str, Any]) -> RequestBuilder:
         return self._set("metadata", metadata)
 
-    def timeout(self, timeout: Any) -> RequestBuilder:
+    def timeout(self, timeout: TimeoutInput) -> RequestBuilder:
         return self._set("timeout", timeout)
 
     def options(self, **options: Any) -> RequestBuilder:
-        """Any ``chat()`` options (``extra_body=``, ``extra_headers=``...), by name."""
+        """Any ``chat()`` options (``extra_body=``, ``extra_headers=``...), by name; a
+        name ``chat()`` does not take is its ``TypeError`` at :meth:`send`."""
         out = self
         for name, value in options.items():
             out = out._set(name, value)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._capabilities import check_request
 from ._client_args import check_max_retries, check_middleware, check_providers
+from ._options import CHAT_OPTIONS
+from ._structured import to_format
 from .config import Config, ProviderConfig, load_config, snapshot_env
 from .errors import ConfigurationError
 from .messages import (
@@ -19,7 +21,6 @@ from .messages import (
     EmbedRequest,
     to_messages,
     to_reasoning,
-    to_response_format,
     to_tool_choice,
     to_tools,
 )
@@ -36,10 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_RETRIES", "MODEL_ENV", "_Core", "_counter", "_unknown_option"]
 
-_OPTIONS = (
-    "system", "tools", "tool_choice", "temperature", "max_tokens", "top_p", "stop",
-    "response_format", "reasoning", "user", "metadata", "timeout", "extra_body", "extra_headers",
-)  # fmt: skip
+# The chat options, in the order request() takes them (one list: _options.py).
+_OPTIONS = CHAT_OPTIONS
 _EMBED_OPTIONS = ("dimensions", "input_type", "user", "timeout", "extra_body", "extra_headers")
 
 
@@ -471,7 +470,8 @@ class _Core:
         self,
         model: Any,
         messages: Any,
-        *,
+        # Positional too: the clients pass the chat options in this order (_options.py's
+        # CHAT_OPTIONS), which is cheaper than packing them into a dict and back.
         system: Any = None,
         tools: Any = None,
         tool_choice: Any = None,
@@ -519,9 +519,7 @@ class _Core:
             max_tokens=max_tokens,
             top_p=_number(top_p, "top_p", 0, 1) if top_p is not None else None,
             stop=_stop(stop) if stop is not None else (),
-            response_format=to_response_format(response_format)
-            if response_format is not None
-            else None,
+            response_format=to_format(response_format) if response_format is not None else None,
             reasoning=to_reasoning(reasoning) if reasoning is not None else None,
             user=user,
             metadata=metadata,

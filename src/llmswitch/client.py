@@ -11,7 +11,6 @@ import os
 import time
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -20,17 +19,28 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any
 
+from ._chat_stream import AsyncChatStream, ChatStream
 from ._client_args import unknown_argument
 from ._client_cache import CacheAccess, cache_option
 from ._client_features import AsyncFeatures, Features
 from ._client_feedback import AsyncFeedbackCalls, FeedbackCalls
+from ._client_tokens import AsyncTokenCalls, TokenCalls
 from ._client_usage import AsyncUsageReports, UsageReports
+from ._options import (
+    MessagesInput,
+    ReasoningInput,
+    ResponseFormatInput,
+    StopInput,
+    TimeoutInput,
+    ToolChoiceInput,
+    ToolsInput,
+)
+from ._structured import finish
 from .config import Config, ProviderConfig
-from .errors import ConfigurationError, LLMError
+from .errors import LLMError
 from .events import Accumulator, Event
 from .messages import (
     ChatResponse,
-    EmbeddingResponse,
     HealthStatus,
     ModelInfo,
 )
@@ -52,7 +62,6 @@ from .wire import to_timeout
 if TYPE_CHECKING:
     from ._code import AsyncCodeStream, CodeStream
     from ._core import _Core
-    from .catalog import CostEstimate, TokenCount
     from .config import ConfigDiff
     from .fim import CodeCompletion
     from .middleware.retry import Retry
@@ -68,98 +77,6 @@ def _budget_layer(pipe: Pipeline | None) -> Any:
     from .usage.budgets_layer import BudgetLayer
 
     return next((m for m in pipe.middleware if isinstance(m, BudgetLayer)), None) if pipe else None
-
-
-def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
-    if getattr(exc, "partial", None) is None:
-        exc.partial = acc.snapshot()
-
-
-class ChatStream:
-    """A streamed answer: iterate for events; ``response`` is the final ChatResponse.
-
-    The request is sent when the ``with`` block is entered (so HTTP errors surface
-    there); leaving the block early closes the connection.
-    """
-
-    __slots__ = ("_acc", "_events", "_restart", "_source", "_started")
-
-    def __init__(
-        self,
-        source: Iterator[Event],
-        acc: Accumulator,
-        restart: Callable[[LLMError], Iterator[Event]] | None = None,
-    ) -> None:
-        self._source = source
-        self._acc = acc
-        self._events: list[Event] = []
-        self._started = False
-        # The default retry: a source that carries on after the first try failed
-        # before its first event (nothing reached the caller, so it can start over).
-        self._restart = restart
-
-    def _first(self) -> None:
-        try:
-            self._events.append(next(self._source))
-        except StopIteration:
-            pass
-        except LLMError as exc:
-            if self._restart is None or not exc.retryable:
-                _attach_partial(exc, self._acc)
-                raise
-            restart, self._restart = self._restart, None
-            failed = exc
-        else:
-            return
-        self._source = restart(failed)
-        self._first()
-
-    def _start(self) -> None:
-        if not self._started:
-            self._started = True
-            self._first()
-
-    def __enter__(self) -> ChatStream:
-        self._start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[Event]:
-        self._start()
-        acc = self._acc
-        try:
-            while self._events:
-                event = self._events.pop(0)
-                acc.add(event)
-                yield event
-            for event in self._source:
-                acc.add(event)
-                yield event
-        except LLMError as exc:
-            _attach_partial(exc, acc)
-            raise
-
-    @property
-    def text_stream(self) -> Iterator[str]:
-        """Just the text pieces, as they arrive."""
-        for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
-
-    @property
-    def response(self) -> ChatResponse:
-        """The final response; reads the rest of the stream first if needed."""
-        if not self._acc.done:
-            for _ in self:
-                pass
-        return self._acc.snapshot()
-
-    def close(self) -> None:
-        close = getattr(self._source, "close", None)
-        if close is not None:
-            close()
 
 
 class _Client:
@@ -226,7 +143,7 @@ class _Client:
         raise NotImplementedError
 
 
-class Client(UsageReports, Features, CacheAccess, FeedbackCalls, _Client):
+class Client(UsageReports, Features, TokenCalls, CacheAccess, FeedbackCalls, _Client):
     """Blocking client. Thread-safe; reuse one for the life of the program.
 
     ``config``: path to ``llmswitch.toml`` or a :class:`Config` (default: ``$LLMSWITCH_CONFIG``
@@ -249,39 +166,123 @@ class Client(UsageReports, Features, CacheAccess, FeedbackCalls, _Client):
 
         return SyncTransport()
 
-    def chat(self, model: str | None = None, messages: Any = None, **options: Any) -> ChatResponse:
-        """One complete answer. Options: see the README (system, tools, tool_choice, ...).
-        ``model``: default ``$LLMSWITCH_MODEL``."""
+    def chat(
+        self,
+        model: str | None = None,
+        messages: MessagesInput | None = None,
+        *,
+        system: str | None = None,
+        tools: ToolsInput | None = None,
+        tool_choice: ToolChoiceInput | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: StopInput | None = None,
+        response_format: ResponseFormatInput | None = None,
+        reasoning: ReasoningInput | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: TimeoutInput | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
+    ) -> ChatResponse:
+        """One complete answer. ``model``: ``"<provider>/<model>"``, an alias or a model
+        group (default ``$LLMSWITCH_MODEL``); ``messages``: OpenAI-style dicts or
+        :class:`Message` objects. The options are the README's "Typed options and
+        structured output"; ``response_format=`` a pydantic model, dataclass or TypedDict
+        returns its validated instance as ``resp.parsed`` (:mod:`llmswitch._structured`)."""
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
-        cache = cache_option(core.pipe, options.pop("cache", None))  # bypass it, or its ttl
-        provider, request, ctx = core.request(model, messages, **options)
+        cache = cache_option(core.pipe, cache)  # bypass it, or its ttl
+        provider, request, ctx = core.request(
+            model,
+            messages,
+            system,
+            tools,
+            tool_choice,
+            temperature,
+            max_tokens,
+            top_p,
+            stop,
+            response_format,
+            reasoning,
+            user,
+            metadata,
+            timeout,
+            extra_body,
+            extra_headers,
+        )
+        retry = core.retry
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             if cache is not None:
                 call.state[CACHE_OPTION_KEY] = cache
-            return with_request_id(core.pipe.chat(call), call.state)
-        retry = core.retry
-        if retry is None:
-            return provider.chat(request, ctx)  # type: ignore[no-any-return]
-        start = time.monotonic()
-        try:
-            return provider.chat(request, ctx)  # type: ignore[no-any-return]
-        except LLMError as exc:
-            if not exc.retryable:
-                raise
-            failed = exc
-        call = Call(request=request, provider=provider, ctx=ctx, model=model)
-        return retry.resume_chat(call, _terminal_chat, failed, start)
+            resp: ChatResponse = with_request_id(core.pipe.chat(call), call.state)
+        elif retry is None:
+            resp = provider.chat(request, ctx)
+        else:
+            start = time.monotonic()
+            failed = None
+            try:
+                resp = provider.chat(request, ctx)
+            except LLMError as exc:
+                if not exc.retryable:
+                    raise
+                failed = exc
+            if failed is not None:  # resumed outside ``except``: no chained context
+                call = Call(request=request, provider=provider, ctx=ctx, model=model)
+                resp = retry.resume_chat(call, _terminal_chat, failed, start)
+        return resp if response_format is None else finish(resp, response_format)
 
-    def stream(self, model: str | None = None, messages: Any = None, **options: Any) -> ChatStream:
+    def stream(
+        self,
+        model: str | None = None,
+        messages: MessagesInput | None = None,
+        *,
+        system: str | None = None,
+        tools: ToolsInput | None = None,
+        tool_choice: ToolChoiceInput | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: StopInput | None = None,
+        response_format: ResponseFormatInput | None = None,
+        reasoning: ReasoningInput | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: TimeoutInput | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
+    ) -> ChatStream:
+        """:meth:`chat` streamed: ``with`` sends it, iterating yields typed events,
+        ``stream.response`` is the final ChatResponse (``parsed`` included)."""
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
-        cache = cache_option(core.pipe, options.pop("cache", None))  # bypass it, or its ttl
-        provider, request, ctx = core.stream_request(model, messages, **options)
+        cache = cache_option(core.pipe, cache)  # bypass it, or its ttl
+        provider, request, ctx = core.stream_request(
+            model,
+            messages,
+            system,
+            tools,
+            tool_choice,
+            temperature,
+            max_tokens,
+            top_p,
+            stop,
+            response_format,
+            reasoning,
+            user,
+            metadata,
+            timeout,
+            extra_body,
+            extra_headers,
+        )
         acc = Accumulator(provider.id, request.model)
+        fmt = response_format
         if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
@@ -290,53 +291,17 @@ class Client(UsageReports, Features, CacheAccess, FeedbackCalls, _Client):
             if cache is not None:
                 call.state[CACHE_OPTION_KEY] = cache
             stream_request_id(core.ledger, acc, call.state)  # response.request_id
-            return ChatStream(core.pipe.stream(call), acc)
+            return ChatStream(core.pipe.stream(call), acc, response_format=fmt)
         retry = core.retry
         if retry is None:
-            return ChatStream(provider.stream(request, ctx), acc)
+            return ChatStream(provider.stream(request, ctx), acc, response_format=fmt)
         start = time.monotonic()
 
         def restart(error: LLMError) -> Iterator[Event]:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             return retry.resume_stream(call, _terminal_stream, error, start)
 
-        return ChatStream(provider.stream(request, ctx), acc, restart)
-
-    def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
-        """Embedding vectors, one per input in order; large inputs are split into the
-        provider's batch size and reassembled. Options: dimensions, input_type, user,
-        timeout, extra_body, extra_headers."""
-        core = self._core
-        provider, request, ctx = core.embed_request(model, input, **options)
-        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
-        if keyed is not None:
-            return keyed.call(provider, request.user, lambda p: p.embed(request, ctx))  # type: ignore[no-any-return]
-        return provider.embed(request, ctx)  # type: ignore[no-any-return]
-
-    def count_tokens(self, model: str, messages: Any, **options: Any) -> TokenCount:
-        """Input tokens of this request (messages, system, tools); takes the options of
-        :meth:`chat`. A :class:`~llmswitch.catalog.TokenCount` (an ``int``) whose
-        ``method`` says how: ``"tokenizer"`` (OpenAI models, offline), ``"provider"``
-        (Anthropic, Gemini, Vertex, Bedrock count endpoints) or ``"estimate"``
-        (elsewhere); ``exact`` whether it is what the provider bills."""
-        from . import _counting
-
-        return _counting.count_tokens(self._core, model, messages, options)
-
-    def estimate_cost(
-        self, model: str, messages: Any, *, max_tokens: int | None = None, exact: bool = False,
-        **options: Any,
-    ) -> CostEstimate:  # fmt: skip
-        """What this call would cost, before making it: a :class:`~llmswitch.catalog.
-        CostEstimate` with the input tokens and the ``low_usd`` (input only) to
-        ``high_usd`` (plus ``max_tokens``, else the model's maximum output) range; ``None``
-        prices when the model's price is unknown. Takes the options of :meth:`chat`.
-        Offline unless ``exact=True``, which asks the provider's count endpoint where
-        :meth:`count_tokens` would."""
-        from . import _counting
-
-        options["max_tokens"] = max_tokens
-        return _counting.estimate_cost(self._core, model, messages, exact, options)
+        return ChatStream(provider.stream(request, ctx), acc, restart, response_format=fmt)
 
     def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         """Models the provider offers right now (live listing)."""
@@ -418,7 +383,7 @@ class Client(UsageReports, Features, CacheAccess, FeedbackCalls, _Client):
         top_p: float | None = None,
         user: str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        timeout: Any = None,
+        timeout: TimeoutInput | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> CodeCompletion:
@@ -448,7 +413,7 @@ class Client(UsageReports, Features, CacheAccess, FeedbackCalls, _Client):
         top_p: float | None = None,
         user: str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        timeout: Any = None,
+        timeout: TimeoutInput | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> CodeStream:
@@ -466,121 +431,9 @@ class Client(UsageReports, Features, CacheAccess, FeedbackCalls, _Client):
         return open_stream(core, model, provider, request, ctx, ChatStream)
 
 
-class AsyncChatStream:
-    """Async twin of :class:`ChatStream`: ``async with`` sends the request,
-    ``async for`` yields events, ``response`` (or ``await get_response()``) is final."""
-
-    __slots__ = ("_acc", "_batched", "_events", "_pending", "_restart", "_source", "_started")
-
-    def __init__(
-        self,
-        source: AsyncIterator[Any],
-        acc: Accumulator,
-        restart: Callable[[LLMError], AsyncIterator[Event]] | None = None,
-        *,
-        batched: bool = False,
-    ) -> None:
-        # ``batched``: the source yields one list of events per network read.
-        self._source, self._batched, self._acc = source, batched, acc
-        self._pending: list[Event] = []
-        self._started, self._restart = False, restart  # as in ChatStream
-        self._events: Any = None  # the one async generator iteration goes through
-
-    async def _first(self) -> None:
-        try:
-            first = await self._source.__anext__()
-        except StopAsyncIteration:
-            pass
-        except LLMError as exc:
-            if self._restart is None or not exc.retryable:
-                _attach_partial(exc, self._acc)
-                raise
-            restart, self._restart = self._restart, None
-            failed = exc
-        else:
-            self._pending = first if self._batched else [first]
-            return
-        self._source, self._batched = restart(failed), False
-        await self._first()
-
-    async def _start(self) -> None:
-        if not self._started:
-            self._started = True
-            await self._first()
-
-    async def __aenter__(self) -> AsyncChatStream:
-        if not self._started:  # _start inline: a coroutine less on every stream
-            self._started = True
-            await self._first()
-        return self
-
-    def __aexit__(self, *exc: object) -> Awaitable[None]:
-        return self.aclose()  # awaited by ``async with``; None: exceptions go on
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        # One generator step per event (an async __anext__ adds a coroutine per event).
-        if self._events is None:
-            self._events = self._iterate()
-        return self._events  # type: ignore[no-any-return]
-
-    def __anext__(self) -> Any:  # an awaitable of the next event
-        return self.__aiter__().__anext__()
-
-    async def _iterate(self) -> AsyncIterator[Event]:
-        if not self._started:  # mostly entered already by ``async with``
-            await self._start()
-        acc = self._acc
-        pending, self._pending = self._pending, []
-        # A read's events are folded into the accumulator before the first is yielded:
-        # they were received, so a partial response or error keeps them either way.
-        acc.add_all(pending)
-        for event in pending:
-            yield event
-        add, add_all = acc.add, acc.add_all
-        try:
-            if self._batched:
-                async for events in self._source:
-                    add_all(events)
-                    for event in events:
-                        yield event
-            else:
-                async for event in self._source:
-                    add(event)
-                    yield event
-        except LLMError as exc:
-            _attach_partial(exc, self._acc)
-            raise
-
-    @property
-    async def text_stream(self) -> AsyncIterator[str]:
-        async for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
-
-    @property
-    def response(self) -> ChatResponse:
-        """The final response; the stream must have been read to the end
-        (use ``await stream.get_response()`` to read the rest first)."""
-        if not self._acc.done:
-            raise ConfigurationError(
-                "the stream is not finished: iterate it to the end or await get_response()"
-            )
-        return self._acc.snapshot()
-
-    async def get_response(self) -> ChatResponse:
-        async for _ in self:
-            pass
-        return self._acc.snapshot()
-
-    async def aclose(self) -> None:
-        if self._events is not None:
-            await self._events.aclose()
-        aclose = getattr(self._source, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, AsyncFeedbackCalls, _Client):
+class AsyncClient(
+    AsyncUsageReports, AsyncFeatures, AsyncTokenCalls, CacheAccess, AsyncFeedbackCalls, _Client
+):
     """Asynchronous client; same arguments and methods as :class:`Client`, awaited.
     Use it as ``async with AsyncClient() as client`` or call ``await client.aclose()``."""
 
@@ -591,40 +444,117 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, AsyncFeedbackCa
         return AsyncTransport()
 
     async def chat(
-        self, model: str | None = None, messages: Any = None, **options: Any
+        self,
+        model: str | None = None,
+        messages: MessagesInput | None = None,
+        *,
+        system: str | None = None,
+        tools: ToolsInput | None = None,
+        tool_choice: ToolChoiceInput | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: StopInput | None = None,
+        response_format: ResponseFormatInput | None = None,
+        reasoning: ReasoningInput | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: TimeoutInput | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
     ) -> ChatResponse:
+        """See :meth:`Client.chat`."""
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
-        cache = cache_option(core.pipe, options.pop("cache", None))  # bypass it, or its ttl
-        provider, request, ctx = core.request(model, messages, **options)
+        cache = cache_option(core.pipe, cache)  # bypass it, or its ttl
+        provider, request, ctx = core.request(
+            model,
+            messages,
+            system,
+            tools,
+            tool_choice,
+            temperature,
+            max_tokens,
+            top_p,
+            stop,
+            response_format,
+            reasoning,
+            user,
+            metadata,
+            timeout,
+            extra_body,
+            extra_headers,
+        )
+        retry = core.retry
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             if cache is not None:
                 call.state[CACHE_OPTION_KEY] = cache
-            return with_request_id(await core.pipe.achat(call), call.state)
-        retry = core.retry
-        if retry is None:
-            return await provider.achat(request, ctx)  # type: ignore[no-any-return]
-        start = time.monotonic()
-        try:
-            return await provider.achat(request, ctx)  # type: ignore[no-any-return]
-        except LLMError as exc:
-            if not exc.retryable:
-                raise
-            failed = exc
-        call = Call(request=request, provider=provider, ctx=ctx, model=model)
-        return await retry.aresume_chat(call, _terminal_achat, failed, start)
+            resp: ChatResponse = with_request_id(await core.pipe.achat(call), call.state)
+        elif retry is None:
+            resp = await provider.achat(request, ctx)
+        else:
+            start = time.monotonic()
+            failed = None
+            try:
+                resp = await provider.achat(request, ctx)
+            except LLMError as exc:
+                if not exc.retryable:
+                    raise
+                failed = exc
+            if failed is not None:  # resumed outside ``except``: no chained context
+                call = Call(request=request, provider=provider, ctx=ctx, model=model)
+                resp = await retry.aresume_chat(call, _terminal_achat, failed, start)
+        return resp if response_format is None else finish(resp, response_format)
 
     def stream(
-        self, model: str | None = None, messages: Any = None, **options: Any
+        self,
+        model: str | None = None,
+        messages: MessagesInput | None = None,
+        *,
+        system: str | None = None,
+        tools: ToolsInput | None = None,
+        tool_choice: ToolChoiceInput | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: StopInput | None = None,
+        response_format: ResponseFormatInput | None = None,
+        reasoning: ReasoningInput | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: TimeoutInput | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
     ) -> AsyncChatStream:
+        """See :meth:`Client.stream`; ``async with`` sends it."""
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
-        cache = cache_option(core.pipe, options.pop("cache", None))  # bypass it, or its ttl
-        provider, request, ctx = core.stream_request(model, messages, **options)
+        cache = cache_option(core.pipe, cache)  # bypass it, or its ttl
+        provider, request, ctx = core.stream_request(
+            model,
+            messages,
+            system,
+            tools,
+            tool_choice,
+            temperature,
+            max_tokens,
+            top_p,
+            stop,
+            response_format,
+            reasoning,
+            user,
+            metadata,
+            timeout,
+            extra_body,
+            extra_headers,
+        )
         acc = Accumulator(provider.id, request.model)
+        fmt = response_format
         if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
@@ -633,41 +563,21 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, AsyncFeedbackCa
             if cache is not None:
                 call.state[CACHE_OPTION_KEY] = cache
             stream_request_id(core.ledger, acc, call.state)  # response.request_id
-            return AsyncChatStream(core.pipe.astream(call), acc)
+            return AsyncChatStream(core.pipe.astream(call), acc, response_format=fmt)
         retry = core.retry
         batches = getattr(provider, "astream_batches", None)
         source = provider.astream(request, ctx) if batches is None else batches(request, ctx)
         if retry is None:
-            return AsyncChatStream(source, acc, batched=batches is not None)
+            return AsyncChatStream(source, acc, batched=batches is not None, response_format=fmt)
         start = time.monotonic()
 
         def restart(error: LLMError) -> AsyncIterator[Event]:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             return retry.aresume_stream(call, _terminal_astream, error, start)
 
-        return AsyncChatStream(source, acc, restart, batched=batches is not None)
-
-    async def embed(self, model: str, input: str | list[str], **options: Any) -> EmbeddingResponse:
-        core = self._core
-        provider, request, ctx = core.embed_request(model, input, **options)
-        keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
-        if keyed is not None:
-            return await keyed.acall(provider, request.user, lambda p: p.aembed(request, ctx))
-        return await provider.aembed(request, ctx)  # type: ignore[no-any-return]
-
-    async def count_tokens(self, model: str, messages: Any, **options: Any) -> TokenCount:
-        from . import _counting
-
-        return await _counting.acount_tokens(self._core, model, messages, options)
-
-    async def estimate_cost(
-        self, model: str, messages: Any, *, max_tokens: int | None = None, exact: bool = False,
-        **options: Any,
-    ) -> CostEstimate:  # fmt: skip
-        from . import _counting
-
-        options["max_tokens"] = max_tokens
-        return await _counting.aestimate_cost(self._core, model, messages, exact, options)
+        return AsyncChatStream(
+            source, acc, restart, batched=batches is not None, response_format=fmt
+        )
 
     async def list_models(self, provider: str, *, timeout: Any = None) -> list[ModelInfo]:
         core = self._core  # one configuration for the whole call
@@ -750,7 +660,7 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, AsyncFeedbackCa
         top_p: float | None = None,
         user: str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        timeout: Any = None,
+        timeout: TimeoutInput | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> CodeCompletion:
@@ -780,7 +690,7 @@ class AsyncClient(AsyncUsageReports, AsyncFeatures, CacheAccess, AsyncFeedbackCa
         top_p: float | None = None,
         user: str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        timeout: Any = None,
+        timeout: TimeoutInput | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncCodeStream:

@@ -31,6 +31,8 @@ Every error raised by llmswitch derives from :class:`LLMError`::
     │   │                               wrong KEK); names the record id
     │   └── KEKUnavailableError         the KEK cannot be used now (KMS unreachable or refusing)
     ├── StorageError                the SQL database failed (unreachable, migration); names its URL
+    ├── StructuredOutputError       the answer does not validate against ``response_format``'s
+    │                               type; names the field, keeps the text and the response
     └── AllProvidersFailedError     every deployment failed; ``errors`` holds each attempt
 
 Each class carries ``retryable``: whether repeating the same call later can succeed.
@@ -72,6 +74,7 @@ __all__ = [
     "RateLimitExceeded",
     "StateStoreError",
     "StorageError",
+    "StructuredOutputError",
     "TransportError",
     "UserKeyRequiredError",
     "redact",
@@ -388,6 +391,33 @@ class ProviderPluginError(ConfigurationError):
     def __init__(self, message: str, *, entry_point: str, provider: str | None = None):
         self.entry_point = entry_point
         super().__init__(message, field="model", provider=provider)
+
+
+class StructuredOutputError(LLMError):
+    """The answer does not fit the type asked for with ``response_format=`` (not JSON,
+    a missing or mistyped field, cut short at ``max_tokens``). ``field`` is the first
+    offending field's path (``"items[0].price"``; ``None`` when the text is not JSON at
+    all), ``errors`` every validation error (pydantic's ``errors()`` list), ``text`` the
+    answer as received and ``response`` the whole ChatResponse (usage and cost included:
+    the call was made and billed). Not retryable as such: the same request may well get
+    the same answer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: Sequence[Any] = (),
+        text: str = "",
+        response: Any = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ):
+        self.field = field
+        self.errors = list(errors)
+        self.text = text
+        self.response = response
+        super().__init__(message, provider=provider, model=model)
 
 
 class AllProvidersFailedError(LLMError):

@@ -177,6 +177,10 @@ class ResponseFormat:
     schema: Mapping[str, Any] | None = None
     name: str | None = None
     strict: bool | None = None
+    # The schema was generated from a Python type (``response_format=Model``): each
+    # adapter rewrites it into its provider's dialect (providers/_schema.py). A schema
+    # given as a dict is sent as given.
+    from_type: bool = False
 
 
 @fast_init
@@ -270,6 +274,9 @@ class ChatResponse:
     usage: Usage = field(default_factory=Usage)
     cost: float | None = None
     raw: Any = field(default=None, compare=False, repr=False)
+    # With ``response_format``: the answer decoded (a dict schema or JSON mode) or
+    # validated into the requested type (llmswitch._structured); ``None`` otherwise.
+    parsed: Any = field(default=None, compare=False, repr=False)
     # A call made with ``prompt=``: the stored prompt's name, version and experiment
     # variant (llmswitch.prompts); ``None`` otherwise.
     prompt: PromptRef | None = None

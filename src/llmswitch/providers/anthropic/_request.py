@@ -57,6 +57,7 @@ from .._common import (
     request_error,
     system_messages,
 )
+from .._schema import adapted, anthropic_strict
 from ..base import Endpoint
 
 __all__ = [
@@ -284,7 +285,9 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
             body["tool_choice"] = choice
     rf = request.response_format
     if rf is not None and rf.type == "json_schema" and rf.schema is not None:
-        body["output_config"] = {"format": {"type": "json_schema", "schema": dict(rf.schema)}}
+        # A Python type's schema: in the structured-output subset (_schema.py).
+        schema = adapted(anthropic_strict, rf.schema) if rf.from_type else rf.schema
+        body["output_config"] = {"format": {"type": "json_schema", "schema": dict(schema)}}
     add_sampling(body, request, top_p="top_p", stop="stop_sequences")
     if request.user:
         body["metadata"] = {"user_id": request.user}

@@ -54,6 +54,7 @@ from .._common import (
     request_error,
     system_messages,
 )
+from .._schema import adapted, anthropic_strict
 from ..base import Endpoint
 from ._endpoint import BedrockEndpoint, quote_model
 
@@ -321,7 +322,9 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
         }
     rf = request.response_format
     if rf is not None and rf.type == "json_schema" and rf.schema is not None:
-        schema: Block = {"schema": dumps_str(dict(rf.schema))}
+        # A Python type's schema: in the documented subset (Anthropic's, _schema.py).
+        spec = adapted(anthropic_strict, rf.schema) if rf.from_type else rf.schema
+        schema: Block = {"schema": dumps_str(dict(spec))}
         if rf.name:
             schema["name"] = rf.name
         body["outputConfig"] = {

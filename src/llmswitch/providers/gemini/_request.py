@@ -46,6 +46,7 @@ from .._common import (
     merge_extra_body,
     request_error,
 )
+from .._schema import adapted, gemini_subset
 from ..base import Endpoint
 
 __all__ = [
@@ -301,7 +302,9 @@ def _generation_config(request: ChatRequest) -> Block:
     if rf is not None and rf.type != "text":
         config["responseMimeType"] = "application/json"
         if rf.type == "json_schema" and rf.schema is not None:
-            config["responseJsonSchema"] = dict(rf.schema)
+            # A Python type's schema: in responseJsonSchema's subset (_schema.py).
+            schema = adapted(gemini_subset, rf.schema) if rf.from_type else rf.schema
+            config["responseJsonSchema"] = dict(schema)
     thinking = _thinking(request)
     if thinking is not None:
         config["thinkingConfig"] = thinking

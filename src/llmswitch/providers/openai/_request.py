@@ -9,6 +9,7 @@ from ...errors import ConfigurationError
 from ...messages import ChatRequest, ImagePart, Message, Part, ReasoningConfig, TextPart, ToolCall
 from ...wire import HttpRequest
 from .._common import add_sampling, function_spec, merge_extra_body, request_headers
+from .._schema import adapted, openai_strict
 from .._shape import RAW_ARGUMENTS_KEY
 from ..base import Endpoint
 
@@ -135,10 +136,10 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
     fmt = request.response_format
     if fmt is not None:
         if fmt.type == "json_schema":
-            spec: dict[str, Any] = {
-                "name": fmt.name or "response",
-                "schema": dict(fmt.schema or {}),
-            }
+            schema = fmt.schema or {}
+            if fmt.from_type:  # a Python type's schema: strict mode's rules (_schema.py)
+                schema = adapted(openai_strict, schema)
+            spec: dict[str, Any] = {"name": fmt.name or "response", "schema": dict(schema)}
             if fmt.strict is not None:
                 spec["strict"] = fmt.strict
             body["response_format"] = {"type": "json_schema", "json_schema": spec}

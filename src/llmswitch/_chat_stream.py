@@ -1,0 +1,246 @@
+"""The streams ``Client.stream`` and ``AsyncClient.stream`` return: :class:`ChatStream`
+and :class:`AsyncChatStream`. Each feeds every event to an :class:`Accumulator`, so the
+final ``response`` is the ChatResponse ``chat()`` would have returned (``parsed``
+included, with a ``response_format``), and an error keeps what was received as
+``partial``. Re-exported by :mod:`llmswitch.client`, where they are documented as part
+of the clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+from ._structured import finish
+from .errors import ConfigurationError, LLMError
+from .events import Accumulator, Event
+from .messages import ChatResponse
+
+__all__ = ["AsyncChatStream", "ChatStream"]
+
+
+def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
+    if getattr(exc, "partial", None) is None:
+        exc.partial = acc.snapshot()
+
+
+class ChatStream:
+    """A streamed answer: iterate for events; ``response`` is the final ChatResponse.
+
+    The request is sent when the ``with`` block is entered (so HTTP errors surface
+    there); leaving the block early closes the connection.
+    """
+
+    __slots__ = ("_acc", "_events", "_final", "_format", "_restart", "_source", "_started")
+
+    def __init__(
+        self,
+        source: Iterator[Event],
+        acc: Accumulator,
+        restart: Callable[[LLMError], Iterator[Event]] | None = None,
+        *,
+        response_format: Any = None,
+    ) -> None:
+        self._source = source
+        self._acc = acc
+        self._events: list[Event] = []
+        self._started = False
+        # The call's response_format: ``response`` fills in ``parsed`` (_structured.py).
+        self._format: Any = response_format
+        self._final: ChatResponse | None = None
+        # The default retry: a source that carries on after the first try failed
+        # before its first event (nothing reached the caller, so it can start over).
+        self._restart = restart
+
+    def _first(self) -> None:
+        try:
+            self._events.append(next(self._source))
+        except StopIteration:
+            pass
+        except LLMError as exc:
+            if self._restart is None or not exc.retryable:
+                _attach_partial(exc, self._acc)
+                raise
+            restart, self._restart = self._restart, None
+            failed = exc
+        else:
+            return
+        self._source = restart(failed)
+        self._first()
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._first()
+
+    def __enter__(self) -> ChatStream:
+        self._start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Event]:
+        self._start()
+        acc = self._acc
+        try:
+            while self._events:
+                event = self._events.pop(0)
+                acc.add(event)
+                yield event
+            for event in self._source:
+                acc.add(event)
+                yield event
+        except LLMError as exc:
+            _attach_partial(exc, acc)
+            raise
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """Just the text pieces, as they arrive."""
+        for event in self:
+            if event.kind == "text":
+                yield event.text  # type: ignore[union-attr]
+
+    @property
+    def response(self) -> ChatResponse:
+        """The final response; reads the rest of the stream first if needed. With
+        ``response_format``, ``parsed`` is filled in as :meth:`Client.chat` does (and a
+        type the answer does not fit raises :class:`StructuredOutputError` here)."""
+        if not self._acc.done:
+            for _ in self:
+                pass
+        if self._format is None:
+            return self._acc.snapshot()
+        if self._final is None:
+            self._final = finish(self._acc.snapshot(), self._format)
+        return self._final
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+
+class AsyncChatStream:
+    """Async twin of :class:`ChatStream`: ``async with`` sends the request,
+    ``async for`` yields events, ``response`` (or ``await get_response()``) is final."""
+
+    __slots__ = (
+        "_acc", "_batched", "_events", "_final", "_format", "_pending", "_restart", "_source",
+        "_started",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        source: AsyncIterator[Any],
+        acc: Accumulator,
+        restart: Callable[[LLMError], AsyncIterator[Event]] | None = None,
+        *,
+        batched: bool = False,
+        response_format: Any = None,
+    ) -> None:
+        self._format: Any = response_format
+        self._final: ChatResponse | None = None  # as in ChatStream
+        # ``batched``: the source yields one list of events per network read.
+        self._source, self._batched, self._acc = source, batched, acc
+        self._pending: list[Event] = []
+        self._started, self._restart = False, restart  # as in ChatStream
+        self._events: Any = None  # the one async generator iteration goes through
+
+    async def _first(self) -> None:
+        try:
+            first = await self._source.__anext__()
+        except StopAsyncIteration:
+            pass
+        except LLMError as exc:
+            if self._restart is None or not exc.retryable:
+                _attach_partial(exc, self._acc)
+                raise
+            restart, self._restart = self._restart, None
+            failed = exc
+        else:
+            self._pending = first if self._batched else [first]
+            return
+        self._source, self._batched = restart(failed), False
+        await self._first()
+
+    async def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            await self._first()
+
+    async def __aenter__(self) -> AsyncChatStream:
+        if not self._started:  # _start inline: a coroutine less on every stream
+            self._started = True
+            await self._first()
+        return self
+
+    def __aexit__(self, *exc: object) -> Awaitable[None]:
+        return self.aclose()  # awaited by ``async with``; None: exceptions go on
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        # One generator step per event (an async __anext__ adds a coroutine per event).
+        if self._events is None:
+            self._events = self._iterate()
+        return self._events  # type: ignore[no-any-return]
+
+    def __anext__(self) -> Any:  # an awaitable of the next event
+        return self.__aiter__().__anext__()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        if not self._started:  # mostly entered already by ``async with``
+            await self._start()
+        acc = self._acc
+        pending, self._pending = self._pending, []
+        # A read's events are folded into the accumulator before the first is yielded:
+        # they were received, so a partial response or error keeps them either way.
+        acc.add_all(pending)
+        for event in pending:
+            yield event
+        add, add_all = acc.add, acc.add_all
+        try:
+            if self._batched:
+                async for events in self._source:
+                    add_all(events)
+                    for event in events:
+                        yield event
+            else:
+                async for event in self._source:
+                    add(event)
+                    yield event
+        except LLMError as exc:
+            _attach_partial(exc, self._acc)
+            raise
+
+    @property
+    async def text_stream(self) -> AsyncIterator[str]:
+        async for event in self:
+            if event.kind == "text":
+                yield event.text  # type: ignore[union-attr]
+
+    @property
+    def response(self) -> ChatResponse:
+        """The final response; the stream must have been read to the end
+        (use ``await stream.get_response()`` to read the rest first)."""
+        if not self._acc.done:
+            raise ConfigurationError(
+                "the stream is not finished: iterate it to the end or await get_response()"
+            )
+        if self._format is None:
+            return self._acc.snapshot()
+        if self._final is None:
+            self._final = finish(self._acc.snapshot(), self._format)
+        return self._final
+
+    async def get_response(self) -> ChatResponse:
+        async for _ in self:
+            pass
+        return self.response
+
+    async def aclose(self) -> None:
+        if self._events is not None:
+            await self._events.aclose()
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            await aclose()
