@@ -170,6 +170,11 @@ def test_promote_moves_the_label_and_stops(database: Database) -> None:
     store.start("greet", [Variant(name="a", version=1), Variant(name="b", version=2)], id="e2")
     with pytest.raises(ExperimentError, match="no variant 'c'"):
         store.promote("e2", "c", move_label=lambda *a: None)
+    with pytest.raises(ExperimentError, match="promote needs move_label="):
+        store.promote("e2", "b")  # a bare store does not know how labels move
+    prompts = PromptStore(database)  # its experiments move labels through it
+    prompts.experiments.promote("e2", "a", label="canary")
+    assert prompts.get("greet:canary").version == 1
 
 
 def test_a_pause_elsewhere_is_seen_within_the_ttl(database: Database) -> None:

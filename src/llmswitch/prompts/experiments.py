@@ -359,7 +359,8 @@ def _plan(experiment: Experiment) -> tuple[Experiment, tuple[float, ...], tuple[
 class ExperimentStore:
     """Experiments in the SQL database ``database``. ``ttl``: how long a process keeps
     a prompt's active experiment before looking again (seconds); ``clock``: monotonic
-    seconds (a fake in tests). Thread-safe."""
+    seconds (a fake in tests); ``move_label``: how :meth:`promote` moves a label
+    (``PromptStore.label``). Thread-safe."""
 
     def __init__(
         self,
@@ -368,8 +369,10 @@ class ExperimentStore:
         ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
+        move_label: Callable[[str, int, str], object] | None = None,
     ) -> None:
         self.database = database
+        self._move_label = move_label
         self.ttl = ttl
         self._clock = clock
         self._rand = rand
@@ -425,17 +428,24 @@ class ExperimentStore:
         variant: str,
         *,
         label: str = "production",
-        move_label: Callable[[str, int, str], object],
+        move_label: Callable[[str, int, str], object] | None = None,
     ) -> Experiment:
         """Move ``label`` of the prompt to ``variant``'s version (``move_label(name,
-        version, label)``: the prompt store's ``label``), then stop the experiment with
-        ``variant`` as its winner. A variant that changed the model: the label moves
-        to its version only; the model is the caller's to change (the report says)."""
+        version, label)``, default the one this store was made with: the prompt
+        store's ``label`` for ``client.prompts.experiments``), then stop the experiment
+        with ``variant`` as its winner. A variant that changed the model: the label
+        moves to its version only; the model is the caller's to change."""
+        mover = move_label if move_label is not None else self._move_label
+        if mover is None:
+            raise ExperimentError(
+                "promote needs move_label= (e.g. PromptStore.label) on a store made without one",
+                field="move_label",
+            )
         experiment = self.get(experiment_id)
         chosen = experiment.variant(variant)
         if experiment.status == "stopped":
             raise ExperimentError(f"experiment {experiment_id!r} is stopped already", field="id")
-        move_label(experiment.prompt, chosen.version, label)
+        mover(experiment.prompt, chosen.version, label)
         return self._set(experiment_id, "stopped", winner=variant, label=label)
 
     def _set(

@@ -129,7 +129,7 @@ class PromptStore:
             from .experiments import ExperimentStore
 
             self._experiments = ExperimentStore(
-                self.database, ttl=self._cache.ttl, clock=self._clock
+                self.database, ttl=self._cache.ttl, clock=self._clock, move_label=self.label
             )
         return self._experiments
 
