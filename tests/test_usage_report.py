@@ -47,32 +47,38 @@ def test_by_day_sums_every_contract_field(ledger: Database) -> None:
     rows = _report(ledger)
     assert [r["day"] for r in rows] == ["2026-11-01", "2026-11-02", "2026-11-03"]
     first = rows[0]
-    assert list(first) == ["day", *CONTRACT, "cost_nano", "unpriced_calls"]
+    assert all(list(r) == ["day", *CONTRACT] for r in rows)  # the contract, nothing more
     assert first == {
         "day": "2026-11-01", "calls": 2, "input_tokens": 1100, "output_tokens": 210,
         "cached_input_tokens": 400, "cache_write_tokens": 0, "reasoning_tokens": 50,
-        "cost_usd": 1.75, "cost_nano": 1_750_000_000, "unpriced_calls": 0,
+        "cost_usd": 1.75,
     }  # fmt: skip
-    # One call with an unknown price: the known cost, and the count that says it is a
-    # lower bound.
-    assert rows[1]["cost_nano"] == 3_000_000_000 and rows[1]["unpriced_calls"] == 1
     assert rows[2]["cost_usd"] == 7e-9
 
 
+def test_detail_adds_the_exact_cost_and_the_unpriced_count(ledger: Database) -> None:
+    rows = _report(ledger, detail=True)
+    assert all(list(r) == ["day", *CONTRACT, "cost_nano", "unpriced_calls"] for r in rows)
+    assert (rows[0]["cost_nano"], rows[0]["unpriced_calls"]) == (1_750_000_000, 0)
+    # One call with an unknown price: the known cost, and the count that says it is a
+    # lower bound.
+    assert rows[1]["cost_nano"] == 3_000_000_000 and rows[1]["unpriced_calls"] == 1
+
+
 def test_group_by_several_fields_biggest_spend_first(ledger: Database) -> None:
-    rows = _report(ledger, by=("provider", "model"))
+    rows = _report(ledger, by=("provider", "model"), detail=True)
     assert [(r["provider"], r["model"], r["calls"], r["cost_nano"]) for r in rows] == [
         ("anthropic", "claude-sonnet-4-5", 2, 3_000_000_000),
         ("openai", "gpt-4o-mini", 2, 1_500_000_007),
         ("openai", "gpt-4o", 1, 250_000_000),
     ]
-    assert _report(ledger, by="provider,model") == rows  # one string listing several
+    assert _report(ledger, by="provider,model", detail=True) == rows  # one string listing several
 
 
 def test_group_by_user_team_key(ledger: Database) -> None:
     users = {r["user"]: r["calls"] for r in _report(ledger, by="user")}
     assert users == {"alice": 2, "bob": 1, "carol": 1, None: 1}
-    teams = [(r["team"], r["cost_nano"]) for r in _report(ledger, by=["team"])]
+    teams = [(r["team"], r["cost_nano"]) for r in _report(ledger, by=["team"], detail=True)]
     assert teams == [("web", 3_000_000_000), ("ml", 1_750_000_007), (None, None)]
     keys = {r["key"]: r["calls"] for r in _report(ledger, by="key")}
     assert keys == {"key_a": 2, None: 3}
@@ -86,14 +92,38 @@ def test_group_by_day_and_user(ledger: Database) -> None:
     ]  # fmt: skip
 
 
-def test_group_by_prompt_carries_version_and_variant(ledger: Database) -> None:
+def test_group_by_prompt_is_one_name_at_version_field(ledger: Database) -> None:
     rows = _report(ledger, by="prompt", prompt="greet")
-    assert [
-        (r["prompt"], r["prompt_version"], r["prompt_variant"], r["calls"], r["unpriced_calls"])
-        for r in rows
-    ] == [("greet", 2, "b", 1, 0), ("greet", 1, None, 1, 1)]
+    assert all(list(r) == ["prompt", *CONTRACT] for r in rows)
+    assert [(r["prompt"], r["calls"], r["cost_usd"]) for r in rows] == [
+        ("greet@2", 1, 3.0), ("greet@1", 1, None),
+    ]  # fmt: skip
     only_v1 = _report(ledger, by="prompt", prompt="greet@1")
-    assert [(r["prompt_version"], r["cost_usd"]) for r in only_v1] == [(1, None)]
+    assert [(r["prompt"], r["cost_usd"]) for r in only_v1] == [("greet@1", None)]
+    # Calls made without a stored prompt: one row, prompt None.
+    everything = _report(ledger, by="prompt")
+    assert [r["prompt"] for r in everything] == ["greet@2", None, "greet@1"]
+    assert sum(r["calls"] for r in everything) == 5
+
+
+def test_a_missing_postgresql_database_is_an_empty_report(database_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    missing = make_url(database_url).set(database="llmswitch_no_such_db", password="s3cret")
+    url = missing.render_as_string(hide_password=False)
+    assert report(url) == []
+    assert asyncio.run(areport(url)) == []
+
+
+def test_a_postgresql_server_that_is_down_is_an_error_without_the_password() -> None:
+    from llmswitch.errors import StorageError
+
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    with pytest.raises(StorageError) as info:
+        report("postgresql://alice:s3cret@127.0.0.1:9/test")
+    assert "127.0.0.1:9" in str(info.value) and "s3cret" not in str(info.value)
 
 
 def test_filters_combine_and_take_lists(ledger: Database) -> None:
@@ -123,8 +153,9 @@ def test_until_date_includes_its_whole_day_since_is_inclusive(ledger: Database) 
 
 def test_no_groups_is_one_total_row(ledger: Database) -> None:
     (total,) = _report(ledger, by=())
-    assert total["calls"] == 5 and total["cost_nano"] == 4_750_000_007
-    assert total["unpriced_calls"] == 1
+    assert total["calls"] == 5 and total["cost_usd"] == 4.750000007
+    (total,) = _report(ledger, by=(), detail=True)
+    assert total["cost_nano"] == 4_750_000_007 and total["unpriced_calls"] == 1
 
 
 def test_async_report_is_the_same(ledger: Database) -> None:

@@ -19,7 +19,6 @@ CONTRACT = [
     "calls", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
     "reasoning_tokens", "cost_usd",
 ]  # fmt: skip
-EXTRA = ["cost_nano", "unpriced_calls"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -48,13 +47,13 @@ def test_json_is_one_array_with_the_contract_fields(
     assert (code, err) == (0, "")
     rows = json.loads(out)
     assert isinstance(rows, list) and len(rows) == 3
-    assert all(list(r) == ["day", *CONTRACT, *EXTRA] for r in rows)
+    assert all(list(r) == ["day", *CONTRACT] for r in rows)  # exactly, no extras
     assert rows[0] == {
         "day": "2026-11-01", "calls": 2, "input_tokens": 1300, "output_tokens": 20,
         "cached_input_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
-        "cost_usd": 3.25, "cost_nano": 3_250_000_000, "unpriced_calls": 0,
+        "cost_usd": 3.25,
     }  # fmt: skip
-    assert rows[1]["cost_usd"] is None and rows[1]["unpriced_calls"] == 1  # unknown, not 0
+    assert rows[1]["cost_usd"] is None  # unknown, not 0
 
 
 def test_by_several_groups_and_filters(capsys: pytest.CaptureFixture[str], url: str) -> None:
@@ -73,19 +72,22 @@ def test_by_several_groups_and_filters(capsys: pytest.CaptureFixture[str], url: 
     ]  # fmt: skip
     code, out, _ = _usage(capsys, url, "--by", "prompt", "--prompt", "greet@3", "--format", "json")
     (only,) = json.loads(out)
-    assert (only["prompt"], only["prompt_version"], only["prompt_variant"]) == ("greet", 3, None)
+    assert list(only) == ["prompt", *CONTRACT] and only["prompt"] == "greet@3"
+    code, out, _ = _usage(capsys, url, "--by", "prompt", "--format", "json")
+    assert [r["prompt"] for r in json.loads(out)] == [None, "greet@3"]  # None: no prompt
 
 
 def test_csv_has_a_header_and_exact_costs(capsys: pytest.CaptureFixture[str], url: str) -> None:
     code, out, _ = _usage(capsys, url, "--by", "model", "--format", "csv")
     assert code == 0
     table = list(csv.reader(io.StringIO(out)))
-    assert table[0] == ["model", *CONTRACT, *EXTRA]
+    assert table[0] == ["model", *CONTRACT]
     by_model = {r[0]: dict(zip(table[0], r, strict=True)) for r in table[1:]}
     assert by_model["gpt-4o-mini"]["cost_usd"] == "1.250000007"  # from the integer sum
     assert by_model["gpt-4o-mini"]["calls"] == "2"
     assert by_model["claude-sonnet-4-5"]["cost_usd"] == ""  # unknown
-    assert by_model["claude-sonnet-4-5"]["unpriced_calls"] == "1"
+    code, out, _ = _usage(capsys, url, "--by", "prompt", "--format", "csv")
+    assert next(csv.reader(io.StringIO(out))) == ["prompt", *CONTRACT]
 
 
 def test_table_has_a_totals_row_and_marks_unpriced(
@@ -147,19 +149,89 @@ def test_empty_ledger(capsys: pytest.CaptureFixture[str], database_url: str) -> 
     code, out, _ = _usage(capsys, database_url, "--format", "json")
     assert (code, json.loads(out)) == (0, [])
     code, out, _ = _usage(capsys, database_url, "--format", "csv", "--by", "user")
-    assert (code, out) == (0, ",".join(["user", *CONTRACT, *EXTRA]) + "\n")
+    assert (code, out) == (0, ",".join(["user", *CONTRACT]) + "\n")
 
 
 def test_a_missing_database_is_not_created(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("LLMSWITCH_DATABASE_URL", f"sqlite:///{tmp_path}/nothing.db")
-    code, out, _ = run(capsys, "usage")
-    assert code == 0
-    assert "does not exist yet" in out
-    code, out, _ = run(capsys, "usage", "--format", "json")
-    assert (code, out) == (0, "[]\n")
+    code, out, err = run(capsys, "usage")
+    assert (code, out) == (0, "")
+    assert "does not exist yet" in err
+    code, out, err = run(capsys, "usage", "--format", "json")
+    assert (code, out) == (0, "[]\n") and "does not exist yet" in err
     assert not (tmp_path / "nothing.db").exists()
+
+
+def test_a_missing_postgresql_database_is_reported_empty(
+    capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    missing = make_url(database_url).set(database="llmswitch_no_such_db", password="s3cret")
+    url = missing.render_as_string(hide_password=False)
+    code, out, err = run(capsys, "usage", "--database-url", url, "--format", "json")
+    assert (code, out) == (0, "[]\n")
+    assert "does not exist yet" in err and "llmswitch_no_such_db" in err
+    assert "s3cret" not in err and err.count("\n") == 1
+
+
+def test_a_postgresql_server_that_is_down_fails_naming_the_url(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://alice:s3cret@127.0.0.1:9/test"  # nothing listens on port 9
+    code, out, err = run(capsys, "usage", "--database-url", url)
+    assert (code, out) == (1, "")
+    assert "postgresql://alice:****@127.0.0.1:9/test" in err and "s3cret" not in err
+    assert err.count("\n") == 1
+
+
+def test_a_chart_path_in_a_missing_directory_fails_before_querying(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chart = tmp_path / "nonexistent" / "dir" / "c.png"
+    db = tmp_path / "never.db"
+    code, out, err = run(
+        capsys, "usage", "--database-url", f"sqlite:///{db}", "--chart", str(chart)
+    )
+    assert (code, out) == (1, "")
+    assert "does not exist" in err and str(chart.parent) in err and err.count("\n") == 1
+    assert not db.exists()  # failed before the database was touched
+
+
+def test_chart_bars_sit_inside_their_day() -> None:
+    from matplotlib import dates
+    from matplotlib.patches import Rectangle
+
+    from llmswitch.usage._chart import figure
+
+    rows = [
+        {"day": "2026-11-01", "model": "a", "cost_nano": 2_000_000_000},
+        {"day": "2026-11-03", "model": "a", "cost_nano": 1_000_000_000},
+        {"day": "2026-11-03", "model": "b", "cost_nano": 500_000_000},
+    ]
+    axes = figure(rows, ("model",)).axes[0]
+    bars = [p for p in axes.patches if isinstance(p, Rectangle) and p.get_height() > 0]
+    assert len(bars) == 3
+    for bar in bars:
+        day = dates.num2date(bar.get_x() + bar.get_width() / 2).date()
+        start = dates.date2num(day)
+        assert start <= bar.get_x() and bar.get_x() + bar.get_width() <= start + 1
+    assert {dates.num2date(b.get_x()).date().isoformat() for b in bars} == {
+        "2026-11-01", "2026-11-03",
+    }  # fmt: skip
+    labels = [t.get_text() for t in axes.get_xticklabels()]
+    assert labels == ["2026-11-01", "2026-11-02", "2026-11-03"]  # one per day, gaps too
+
+
+def test_models_help_shows_details_and_catalog(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "models", "--help")
+    assert code == 0
+    usage = out.split("\n\n")[0]
+    assert "--details" in usage and "--catalog" in usage
 
 
 def test_database_from_llmswitch_toml(

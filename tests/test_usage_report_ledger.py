@@ -69,7 +69,7 @@ def test_usage_recovers_a_killed_process_journal(
                          "--database-url", database_url)  # fmt: skip
     assert (code, err) == (0, "")
     (kim,) = json.loads(out)
-    assert (kim["user"], kim["calls"], kim["cost_nano"]) == ("kim", 5, 15_000)
+    assert (kim["user"], kim["calls"], kim["cost_usd"]) == ("kim", 5, 15e-6)
     # Recovered once: the journal is gone, a second report counts the same rows.
     code, out, _ = run(capsys, "usage", "--by", "user", "--format", "json",
                        "--database-url", database_url)  # fmt: skip
@@ -120,7 +120,7 @@ def test_a_calls_cost_is_in_the_report_within_a_second(database_url: str) -> Non
             seen, row = _first_seen(database_url, user, returned + 30)
             lags.append(seen - returned)
             assert row["calls"] == 1 and row["input_tokens"] == 1000
-            assert row["cost_nano"] is not None and row["cost_nano"] > 0
+            assert row["cost_usd"] is not None and row["cost_usd"] > 0
             assert row["cost_usd"] == pytest.approx(response.cost, abs=1e-9)
     # The writer commits every 0.5 s, so the report has a call within ~0.5 s (the < 1 s
     # promise is measured in bench/ledger.py); the best of three, with slack for a busy

@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser(
         "models",
         help="list the models a provider offers (or pull one into Ollama)",
-        usage="%(prog)s [PROVIDER] [--json] [--config PATH]\n"
+        usage="%(prog)s [PROVIDER] [--json] [--details] [--config PATH]\n"
+        "       %(prog)s [PROVIDER] --catalog [--json] [--config PATH]\n"
         "       %(prog)s pull PROVIDER/MODEL [--config PATH]",
         description="List models live from PROVIDER, or from every configured provider. "
         "'pull ollama/MODEL' downloads MODEL into the Ollama server, showing progress.",

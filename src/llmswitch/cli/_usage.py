@@ -71,6 +71,10 @@ def run_usage(args: argparse.Namespace) -> int:
     filters = {name: getattr(args, name) for name, _, _ in _FILTERS}
     # Checked before the database is opened: a typo is a usage error, not a query.
     query = ReportQuery.make(args.by or ("day",), args.since, args.until, filters)
+    if args.chart and not args.hints:
+        from ..usage._chart import check_chart_path
+
+        check_chart_path(args.chart)  # a bad path fails now, not after the query
     db = _open(args)
     try:
         if args.hints:
@@ -108,18 +112,22 @@ def _journal(args: argparse.Namespace) -> str | None:
 
 
 def _report(db: Any, args: argparse.Namespace, query: Any, filters: dict[str, Any]) -> int:
-    from ..usage.report import group_fields, report
+    from ..usage.report import database_exists, report
 
     journal = _journal(args)
-    rows = report(db, query.by, args.since, args.until, journal=journal, **filters)
-    fields = group_fields(query.by)
+    rows = report(db, query.by, args.since, args.until, journal=journal, detail=True, **filters)
+    missing = not rows and not database_exists(db)
+    if missing:  # a note, not data: JSON and CSV stay parseable
+        print(f"No usage recorded: the database {db.url} does not exist yet.", file=sys.stderr)
     if args.format == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        fields = _fields(query.by)
+        contract = [{name: row[name] for name in fields} for row in rows]
+        sys.stdout.write(json.dumps(contract, indent=2) + "\n")
     elif args.format == "csv":
-        _csv(rows, fields)
+        _csv(rows, query.by)
     elif rows:
         _table(rows, query.by)
-    else:
+    elif not missing:
         print(_empty(db, query))
     if args.chart:
         from ..usage._chart import write_chart
@@ -128,30 +136,36 @@ def _report(db: Any, args: argparse.Namespace, query: Any, filters: dict[str, An
         # The chart's x axis is the day, whatever the table is grouped by.
         days = rows if query.by[:1] == ("day",) and len(query.by) == len(group) + 1 else None
         if days is None:
-            days = report(db, ("day", *group), args.since, args.until, recover=False, **filters)
+            days = report(
+                db, ("day", *group), args.since, args.until, recover=False, detail=True, **filters
+            )
         write_chart(days, args.chart, group)
         print(f"chart written to {args.chart}", file=sys.stderr)
     return 0
 
 
+def _fields(by: tuple[str, ...]) -> tuple[str, ...]:
+    """The contract's fields of a JSON object or CSV row: the groups, then the sums."""
+    from ..usage.report import COUNT_FIELDS
+
+    return (*by, *COUNT_FIELDS)
+
+
 def _empty(db: Any, query: Any) -> str:
-    if not db.status().exists:
-        return f"No usage recorded: the database {db.url} does not exist yet."
     narrowed = query.since_ms is not None or query.until_ms is not None or query.filters
     where = " for this range and these filters" if narrowed else ""
     return f"No usage recorded in {db.url}{where}."
 
 
-def _csv(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> None:
-    from ..usage.report import COUNT_FIELDS
-
+def _csv(rows: list[dict[str, Any]], by: tuple[str, ...]) -> None:
+    fields = _fields(by)
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow([*fields, *COUNT_FIELDS])
+    writer.writerow(fields)
     for row in rows:
-        cells = [_cell(row[f]) for f in fields]
-        cells += [usd_text(row["cost_nano"]) if f == "cost_usd" else _cell(row[f])
-                  for f in COUNT_FIELDS]  # fmt: skip
-        writer.writerow(cells)
+        # cost_usd exact from the integer sum: a float's digits would be noise.
+        writer.writerow(
+            [usd_text(row["cost_nano"]) if f == "cost_usd" else _cell(row[f]) for f in fields]
+        )
 
 
 def _table(rows: list[dict[str, Any]], by: tuple[str, ...]) -> None:

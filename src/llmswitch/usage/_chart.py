@@ -15,8 +15,9 @@ from typing import Any
 from ..errors import ConfigurationError
 from .report import prompt_label
 
-__all__ = ["MAX_SERIES", "chart", "series", "write_chart"]
+__all__ = ["MAX_SERIES", "chart", "check_chart_path", "figure", "series", "write_chart"]
 
+_MAX_LABELS = 31  # day labels on the x axis; longer ranges label every n-th day
 MAX_SERIES = 8  # more colours than this are unreadable: the rest are summed as "other"
 _MISSING = (
     "--chart needs matplotlib, which comes with the 'charts' extra: "
@@ -36,7 +37,7 @@ def series(
         label = _label(row, group)
         day = date.fromisoformat(row["day"])
         per_day = spend.setdefault(label, {})
-        per_day[day] = per_day.get(day, 0) + (row["cost_nano"] or 0)
+        per_day[day] = per_day.get(day, 0) + _nano(row)
     if not spend:
         return [], {}
     first = min(min(d) for d in spend.values())
@@ -53,33 +54,62 @@ def series(
     return days, out
 
 
-def write_chart(
-    rows: Iterable[dict[str, Any]], path: str | os.PathLike[str], group: Sequence[str] = ()
-) -> None:
-    """Draw ``rows`` (of ``report(by=("day", *group))``) to the PNG at ``path``."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ConfigurationError(_MISSING, field="chart") from None
+def check_chart_path(path: str | os.PathLike[str]) -> None:
+    """Fail early (before any query) when a chart could not be written to ``path``: no
+    matplotlib, a directory that does not exist or cannot be written, a directory given
+    as the file."""
+    _matplotlib()
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise ConfigurationError(f"--chart {target}: is a directory, not a file", field="chart")
+    if not os.path.isdir(folder):
+        raise ConfigurationError(
+            f"--chart {target}: the directory {folder} does not exist", field="chart"
+        )
+    if not os.access(folder, os.W_OK):
+        raise ConfigurationError(
+            f"--chart {target}: the directory {folder} is not writable", field="chart"
+        )
+
+
+def figure(rows: Iterable[dict[str, Any]], group: Sequence[str] = ()) -> Any:
+    """The chart of ``rows`` (of ``report(by=("day", *group))``) as a matplotlib
+    ``Figure``: one bar per day drawn inside that day (midnight to midnight UTC,
+    centred on noon), the x axis labelled by day."""
+    figure_class, canvas_class, dates = _matplotlib()
     days, spent = series(rows, group)
-    figure = Figure(figsize=(10, 5), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    drawn = figure_class(figsize=(10, 5), dpi=100, layout="constrained")
+    canvas_class(drawn)
+    axes = drawn.add_subplot()
+    # Matplotlib puts a date at its midnight, and a bar centred there would straddle two
+    # days: each bar is centred half a day later, so it covers most of its own day.
+    starts = [float(dates.date2num(day)) for day in days]
+    centres = [start + 0.5 for start in starts]
     bottom = [0.0] * len(days)
-    x: Any = days  # matplotlib plots dates; its stubs only name numbers
     for label, values in spent.items():
-        axes.bar(x, values, bottom=bottom, label=label, width=0.8)
+        axes.bar(centres, values, bottom=bottom, label=label, width=0.8)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     by = ", ".join(group) if group else "total"
     axes.set_title(f"Spend per day (UTC) by {by}" if group else "Spend per day (UTC)")
     axes.set_ylabel("USD")
     if not days:
         axes.text(0.5, 0.5, "no usage recorded", ha="center", va="center", transform=axes.transAxes)
-    elif group:
+        return drawn
+    axes.set_xlim(starts[0], starts[-1] + 1)
+    step = max(1, -(-len(days) // _MAX_LABELS))  # every day, or every n-th on long ranges
+    axes.set_xticks(centres[::step], [day.isoformat() for day in days[::step]])
+    if group:
         axes.legend(loc="upper left", fontsize="small")
-    figure.autofmt_xdate()
-    figure.savefig(os.fspath(path), format="png")
+    drawn.autofmt_xdate()
+    return drawn
+
+
+def write_chart(
+    rows: Iterable[dict[str, Any]], path: str | os.PathLike[str], group: Sequence[str] = ()
+) -> None:
+    """Draw ``rows`` (of ``report(by=("day", *group))``) to the PNG at ``path``."""
+    figure(rows, group).savefig(os.fspath(path), format="png")
 
 
 def chart(
@@ -98,7 +128,25 @@ def chart(
     from .report import ReportQuery, report
 
     group = tuple(name for name in ReportQuery.make(by).by if name != "day")
-    write_chart(report(database, ("day", *group), since, until, **filters), path, group)
+    rows = report(database, ("day", *group), since, until, detail=True, **filters)
+    write_chart(rows, path, group)
+
+
+def _matplotlib() -> tuple[Any, Any, Any]:
+    try:
+        from matplotlib import dates
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ConfigurationError(_MISSING, field="chart") from None
+    return Figure, FigureCanvasAgg, dates
+
+
+def _nano(row: dict[str, Any]) -> int:
+    """A row's spend: ``cost_nano`` of a detailed row, else from ``cost_usd``."""
+    if "cost_nano" in row:
+        return int(row["cost_nano"] or 0)
+    return round((row["cost_usd"] or 0) * 1e9)
 
 
 def _label(row: dict[str, Any], group: Sequence[str]) -> str:

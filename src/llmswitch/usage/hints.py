@@ -275,7 +275,7 @@ def _usage_peaks_bands(
 
     from ..storage.sql.schema import usage_ledger as t
 
-    used = [r for r in query.rows(conn) if r["input_tokens"] or r["output_tokens"]]
+    used = [r for r in query.rows(conn, detail=True) if r["input_tokens"] or r["output_tokens"]]
     zero: ColumnElement[int] = literal_column("0")
     inputs = func.coalesce(t.c.input_tokens, zero)
     outputs = func.coalesce(t.c.output_tokens, zero)

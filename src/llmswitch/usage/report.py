@@ -3,14 +3,17 @@ prompt, aggregated in SQL (one ``GROUP BY``) on SQLite and PostgreSQL alike::
 
     rows = usage.report(db, by=("day", "model"), since="2026-11-01", team="ml")
     # [{"day": "2026-11-01", "model": "gpt-4o", "calls": 12, "input_tokens": ...,
-    #   "cost_usd": 0.0421, "cost_nano": 42100000, "unpriced_calls": 0}, ...]
+    #   "cost_usd": 0.0421}, ...]
 
-Each row holds its grouping field(s) and ``calls``, ``input_tokens``, ``output_tokens``,
-``cached_input_tokens``, ``cache_write_tokens``, ``reasoning_tokens`` and ``cost_usd``
-(the ``llmswitch usage --format json`` contract), plus ``cost_nano`` (the exact integer
-sum the float comes from) and ``unpriced_calls`` (calls whose price was unknown: they
-add nothing to the cost, so a row with ``unpriced_calls > 0`` is a lower bound; a row
-where every call is unpriced has ``cost_usd = None``, never 0).
+Each row holds exactly its grouping field(s) and ``calls``, ``input_tokens``,
+``output_tokens``, ``cached_input_tokens``, ``cache_write_tokens``, ``reasoning_tokens``
+and ``cost_usd`` (the ``llmswitch usage --format json`` contract; a row where every call
+is unpriced has ``cost_usd = None``, never 0). Grouping by ``prompt`` gives one field,
+``prompt``: ``"NAME@VERSION"``, or ``None`` for calls made without a stored prompt.
+
+``detail=True`` adds two fields: ``cost_nano`` (the exact integer sum the float comes
+from) and ``unpriced_calls`` (calls whose price was unknown: they add nothing to the
+cost, so a row with ``unpriced_calls > 0`` is a lower bound).
 
 Days are UTC. ``since``/``until`` take a date (``2026-11-01``), an ISO datetime
 (``2026-11-01T12:00``, UTC unless it names its offset), a relative age (``7d``,
@@ -21,6 +24,7 @@ milliseconds; both ends are inclusive, and an ``until`` date includes that whole
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,10 +40,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COUNT_FIELDS",
+    "DETAIL_FIELDS",
     "FILTERS",
     "GROUPS",
     "ReportQuery",
+    "adatabase_exists",
     "areport",
+    "database_exists",
     "group_fields",
     "parse_time",
     "prompt_label",
@@ -55,25 +62,24 @@ TOKEN_FIELDS = (
     "cache_write_tokens",
     "reasoning_tokens",
 )
-# The summed fields of every row, in the order the CLI prints them.
-COUNT_FIELDS = ("calls", *TOKEN_FIELDS, "cost_usd", "cost_nano", "unpriced_calls")
+# The summed fields of every row (the contract's), in the order the CLI prints them.
+COUNT_FIELDS = ("calls", *TOKEN_FIELDS, "cost_usd")
+# What ``detail=True`` adds to each row.
+DETAIL_FIELDS = ("cost_nano", "unpriced_calls")
 
 _DAY_MS = 86_400_000
 _AGE = re.compile(r"(\d+)\s*([dhm])")
+_MISSING_DATABASE = re.compile(r'FATAL:\s+database ".*" does not exist')
 _AGE_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 # Ledger column behind each plain group/filter name (day and prompt are special).
 _COLUMNS = {"provider": "provider", "model": "model", "user": "user", "team": "team"}
 _COLUMNS["key"] = "access_key"
-_PROMPT_FIELDS = ("prompt", "prompt_version", "prompt_variant")
 
 
 def group_fields(by: Sequence[str]) -> tuple[str, ...]:
-    """The grouping fields a row of ``by`` carries: ``prompt`` is three
-    (``prompt``, ``prompt_version``, ``prompt_variant``), each other name itself."""
-    fields: list[str] = []
-    for name in by:
-        fields.extend(_PROMPT_FIELDS if name == "prompt" else (name,))
-    return tuple(fields)
+    """The grouping fields a row of ``by`` carries: one per name (``prompt`` is one
+    ``"NAME@VERSION"`` field)."""
+    return tuple(by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +136,7 @@ class ReportQuery:
                 day_key = days.label("day")
                 keys.append(day_key)
             elif name == "prompt":
-                keys += [t.c.prompt_name, t.c.prompt_version, t.c.prompt_variant]
+                keys += [t.c.prompt_name, t.c.prompt_version]
             else:
                 keys.append(t.c[_COLUMNS[name]])
         cost = func.sum(t.c.cost_nano)
@@ -178,24 +184,28 @@ class ReportQuery:
             conditions.append(or_(*either))
         return conditions
 
-    def rows(self, conn: Connection) -> list[dict[str, Any]]:
+    def rows(self, conn: Connection, *, detail: bool = False) -> list[dict[str, Any]]:
         """Run the query on ``conn``; one dict per group (module docs)."""
-        fields = group_fields(self.by)
         out: list[dict[str, Any]] = []
         for raw in conn.execute(self.select()).mappings():
             if not raw["calls"]:
                 continue  # no groups and no rows: SQL's one all-zero row, here none
             row: dict[str, Any] = {}
-            for name in fields:
-                value = raw["prompt_name" if name == "prompt" else _column(name)]
-                row[name] = _day(value) if name == "day" else value
+            for name in self.by:
+                if name == "day":
+                    row[name] = _day(raw["day"])
+                elif name == "prompt":
+                    row[name] = _prompt(raw["prompt_name"], raw["prompt_version"])
+                else:
+                    row[name] = raw[_column(name)]
             row["calls"] = int(raw["calls"])
             for name in TOKEN_FIELDS:
                 row[name] = int(raw[name])
             nano = None if raw["cost_nano"] is None else int(raw["cost_nano"])
             row["cost_usd"] = None if nano is None else nano / 1e9
-            row["cost_nano"] = nano
-            row["unpriced_calls"] = int(raw["unpriced_calls"])
+            if detail:
+                row["cost_nano"] = nano
+                row["unpriced_calls"] = int(raw["unpriced_calls"])
             out.append(row)
         return out
 
@@ -208,6 +218,7 @@ def report(
     *,
     recover: bool = True,
     journal: str | None = None,
+    detail: bool = False,
     **filters: Any,
 ) -> list[dict[str, Any]]:
     """The ledger summed by ``by`` (one or more of :data:`GROUPS`; a string may list
@@ -219,15 +230,18 @@ def report(
     ``$LLMSWITCH_DATABASE_URL`` / the default SQLite file. Rows a killed process left in
     the ledger's local journal are written to the database first (``recover=False``
     skips that; ``journal``: the journal's root directory when ``[usage] journal`` sets
-    one); a database that does not exist yet is not created: the report is ``[]``."""
+    one); a database that does not exist yet is not created: the report is ``[]``.
+    ``detail=True`` adds ``cost_nano`` and ``unpriced_calls`` to each row."""
     query = ReportQuery.make(by, since, until, filters)
     db, owned = _database(database)
     try:
+        if db.dialect == "postgresql" and not database_exists(db):
+            return []  # nothing to recover into: the journal waits for the database
         if recover:
             _recover(db, journal)
         if not db.status().exists:
             return []
-        return db.read(query.rows)
+        return db.read(functools.partial(query.rows, detail=detail))
     finally:
         if owned:
             db.close()
@@ -241,6 +255,7 @@ async def areport(
     *,
     recover: bool = True,
     journal: str | None = None,
+    detail: bool = False,
     **filters: Any,
 ) -> list[dict[str, Any]]:
     """:func:`report` on the database's async engine (the journal recovery, which
@@ -248,14 +263,52 @@ async def areport(
     query = ReportQuery.make(by, since, until, filters)
     db, owned = _database(database)
     try:
+        if db.dialect == "postgresql" and not await adatabase_exists(db):
+            return []
         if recover:
             await asyncio.to_thread(_recover, db, journal)
         if not (await db.astatus()).exists:
             return []
-        return await db.aread(query.rows)
+        return await db.aread(functools.partial(query.rows, detail=detail))
     finally:
         if owned:
             await db.aclose()
+
+
+def database_exists(db: Database) -> bool:
+    """Whether ``db`` exists, without creating it: a SQLite file not made yet or a
+    PostgreSQL database the server does not have is ``False``; a server that cannot be
+    reached is a :class:`~llmswitch.errors.StorageError` (naming the masked URL)."""
+    from ..errors import StorageError
+
+    try:
+        return db.status().exists
+    except StorageError as exc:
+        if _no_such_database(exc):
+            return False
+        raise
+
+
+async def adatabase_exists(db: Database) -> bool:
+    """:func:`database_exists` on the async engine."""
+    from ..errors import StorageError
+
+    try:
+        return (await db.astatus()).exists
+    except StorageError as exc:
+        if _no_such_database(exc):
+            return False
+        raise
+
+
+def _no_such_database(exc: BaseException) -> bool:
+    """PostgreSQL's ``3D000 invalid_catalog_name``: the server is up, the database is
+    not there. asyncpg carries the SQLSTATE; psycopg fails in libpq's connect, before
+    any SQLSTATE, so there the server's message is what tells."""
+    orig = getattr(exc.__cause__, "orig", None)
+    if getattr(orig, "sqlstate", None) == "3D000":
+        return True
+    return _MISSING_DATABASE.search(str(orig)) is not None
 
 
 def parse_time(
@@ -325,15 +378,14 @@ def _values(value: Any, name: str) -> tuple[str, ...]:
 
 
 def prompt_label(row: Mapping[str, Any]) -> str:
-    """A row's prompt as ``NAME@VERSION (VARIANT)``; ``-`` for calls without one."""
-    if row["prompt"] is None:
-        return "-"
-    text = str(row["prompt"])
-    if row["prompt_version"] is not None:
-        text += f"@{row['prompt_version']}"
-    if row["prompt_variant"] is not None:
-        text += f" ({row['prompt_variant']})"
-    return text
+    """A row's prompt for a table or a chart: ``NAME@VERSION``; ``-`` for calls without one."""
+    return "-" if row["prompt"] is None else str(row["prompt"])
+
+
+def _prompt(name: str | None, version: int | None) -> str | None:
+    if name is None:
+        return None
+    return name if version is None else f"{name}@{version}"
 
 
 def _column(name: str) -> str:
