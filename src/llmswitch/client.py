@@ -256,9 +256,13 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, FeedbackCalls, _Cl
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         cache: bool | Mapping[str, Any] | None = None,
+        resume: bool = False,
     ) -> ChatStream:
         """:meth:`chat` streamed: ``with`` sends it, iterating yields typed events,
-        ``stream.response`` is the final ChatResponse (``parsed`` included)."""
+        ``stream.response`` is the final ChatResponse (``parsed`` included).
+        ``resume=True``: a stream that breaks after events reached the caller is
+        reconnected and continued where it stopped, the seams reported in
+        ``response.resumed`` (README "Stream recovery", :mod:`llmswitch._resume`)."""
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
@@ -283,6 +287,14 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, FeedbackCalls, _Cl
         )
         acc = Accumulator(provider.id, request.model)
         fmt = response_format
+        if resume:  # opt-in: a continuation is a new generation
+            from ._resume import open_resumed
+
+            state = {CACHE_OPTION_KEY: cache} if cache is not None else None
+            source, acc = open_resumed(
+                core, model, provider, request, ctx, resume, asynchronous=False, state=state
+            )
+            return ChatStream(source, acc, response_format=fmt)
         if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
@@ -529,6 +541,7 @@ class AsyncClient(
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         cache: bool | Mapping[str, Any] | None = None,
+        resume: bool = False,
     ) -> AsyncChatStream:
         """See :meth:`Client.stream`; ``async with`` sends it."""
         core = self._core  # read once: a reload during the stream does not reach it
@@ -555,6 +568,14 @@ class AsyncClient(
         )
         acc = Accumulator(provider.id, request.model)
         fmt = response_format
+        if resume:  # opt-in: a continuation is a new generation
+            from ._resume import open_resumed
+
+            state = {CACHE_OPTION_KEY: cache} if cache is not None else None
+            source, acc = open_resumed(
+                core, model, provider, request, ctx, resume, asynchronous=True, state=state
+            )
+            return AsyncChatStream(source, acc, response_format=fmt)
         if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
