@@ -35,6 +35,15 @@ from ._options import (
     ToolChoiceInput,
     ToolsInput,
 )
+from ._prompt_wiring import (
+    AsyncPromptAccess,
+    PromptAccess,
+    aprompted_chat,
+    aprompted_stream,
+    arguments,
+    prompted_chat,
+    prompted_stream,
+)
 from ._structured import finish
 from .config import Config, ProviderConfig
 from .errors import LLMError
@@ -143,7 +152,7 @@ class _Client:
         raise NotImplementedError
 
 
-class Client(UsageReports, Features, TokenCalls, CacheAccess, FeedbackCalls, _Client):
+class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, FeedbackCalls, _Client):
     """Blocking client. Thread-safe; reuse one for the life of the program.
 
     ``config``: path to ``llmswitch.toml`` or a :class:`Config` (default: ``$LLMSWITCH_CONFIG``
@@ -186,12 +195,18 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, FeedbackCalls, _Cl
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         cache: bool | Mapping[str, Any] | None = None,
+        prompt: str | None = None,
+        variables: Mapping[str, Any] | None = None,
     ) -> ChatResponse:
         """One complete answer. ``model``: ``"<provider>/<model>"``, an alias or a model
         group (default ``$LLMSWITCH_MODEL``); ``messages``: OpenAI-style dicts or
         :class:`Message` objects. The options are the README's "Typed options and
         structured output"; ``response_format=`` a pydantic model, dataclass or TypedDict
-        returns its validated instance as ``resp.parsed`` (:mod:`llmswitch._structured`)."""
+        returns its validated instance as ``resp.parsed`` (:mod:`llmswitch._structured`).
+        ``prompt="NAME[:LABEL|@VERSION]"`` with ``variables={...}``: a stored prompt
+        rendered into the call (README "Prompts", :mod:`llmswitch._prompt_wiring`)."""
+        if prompt is not None or variables is not None:  # taken first: locals() = arguments
+            return prompted_chat(self, prompt, variables, arguments(locals()))
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
@@ -256,13 +271,14 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, FeedbackCalls, _Cl
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         cache: bool | Mapping[str, Any] | None = None,
-        resume: bool = False,
+        prompt: str | None = None,
+        variables: Mapping[str, Any] | None = None,
     ) -> ChatStream:
         """:meth:`chat` streamed: ``with`` sends it, iterating yields typed events,
         ``stream.response`` is the final ChatResponse (``parsed`` included).
-        ``resume=True``: a stream that breaks after events reached the caller is
-        reconnected and continued where it stopped, the seams reported in
-        ``response.resumed`` (README "Stream recovery", :mod:`llmswitch._resume`)."""
+        ``prompt=``/``variables=``: as :meth:`chat`."""
+        if prompt is not None or variables is not None:  # taken first: locals() = arguments
+            return prompted_stream(self, prompt, variables, arguments(locals()))  # type: ignore[no-any-return]
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
@@ -287,14 +303,6 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, FeedbackCalls, _Cl
         )
         acc = Accumulator(provider.id, request.model)
         fmt = response_format
-        if resume:  # opt-in: a continuation is a new generation
-            from ._resume import open_resumed
-
-            state = {CACHE_OPTION_KEY: cache} if cache is not None else None
-            source, acc = open_resumed(
-                core, model, provider, request, ctx, resume, asynchronous=False, state=state
-            )
-            return ChatStream(source, acc, response_format=fmt)
         if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
@@ -371,6 +379,7 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, FeedbackCalls, _Cl
 
     def close(self) -> None:
         self._reloader.close()
+        self._close_prompts()
         self._core.close()
         self._transport.close()
 
@@ -444,7 +453,13 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, FeedbackCalls, _Cl
 
 
 class AsyncClient(
-    AsyncUsageReports, AsyncFeatures, AsyncTokenCalls, CacheAccess, AsyncFeedbackCalls, _Client
+    AsyncUsageReports,
+    AsyncFeatures,
+    AsyncTokenCalls,
+    CacheAccess,
+    AsyncPromptAccess,
+    AsyncFeedbackCalls,
+    _Client,
 ):
     """Asynchronous client; same arguments and methods as :class:`Client`, awaited.
     Use it as ``async with AsyncClient() as client`` or call ``await client.aclose()``."""
@@ -475,8 +490,12 @@ class AsyncClient(
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         cache: bool | Mapping[str, Any] | None = None,
+        prompt: str | None = None,
+        variables: Mapping[str, Any] | None = None,
     ) -> ChatResponse:
         """See :meth:`Client.chat`."""
+        if prompt is not None or variables is not None:  # taken first: locals() = arguments
+            return await aprompted_chat(self, prompt, variables, arguments(locals()))
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
@@ -541,9 +560,12 @@ class AsyncClient(
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         cache: bool | Mapping[str, Any] | None = None,
-        resume: bool = False,
+        prompt: str | None = None,
+        variables: Mapping[str, Any] | None = None,
     ) -> AsyncChatStream:
         """See :meth:`Client.stream`; ``async with`` sends it."""
+        if prompt is not None or variables is not None:  # taken first: locals() = arguments
+            return aprompted_stream(self, prompt, variables, arguments(locals()))  # type: ignore[no-any-return]
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
@@ -568,14 +590,6 @@ class AsyncClient(
         )
         acc = Accumulator(provider.id, request.model)
         fmt = response_format
-        if resume:  # opt-in: a continuation is a new generation
-            from ._resume import open_resumed
-
-            state = {CACHE_OPTION_KEY: cache} if cache is not None else None
-            source, acc = open_resumed(
-                core, model, provider, request, ctx, resume, asynchronous=True, state=state
-            )
-            return AsyncChatStream(source, acc, response_format=fmt)
         if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
@@ -650,6 +664,7 @@ class AsyncClient(
 
     async def aclose(self) -> None:
         self._reloader.close()
+        await self._aclose_prompts()
         await self._core.aclose()
         await self._transport.aclose()
 

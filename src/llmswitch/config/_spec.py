@@ -334,10 +334,7 @@ USAGE = Table(
     keys={
         "enabled": Value(
             type="boolean",
-            doc=(
-                "true: record usage even without an explicit database (then the default"
-                " SQLite file); false: never record, even with a database configured"
-            ),
+            doc="record usage even without an explicit database (then the default SQLite file)",
         ),
         "journal": _string(
             "directory of the local journal (default $LLMSWITCH_HOME/usage-journal)"
