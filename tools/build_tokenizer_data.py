@@ -16,6 +16,12 @@ Writes, into ``src/llmswitch/catalog/``:
   (``\\p{L}``, ``\\p{N}``, ``\\p{M}``, the letter subcategories and ``White_Space``, which
   is ``\\s`` in tiktoken's Rust regex) as code point ranges, read from the ``regex``
   module (a tiktoken dependency), so the stdlib ``re`` can run the patterns exactly.
+  tiktoken's Rust core matches with its own (older) Unicode tables, while ``regex``
+  follows the newest Unicode: a code point assigned since (U+3D000 and the rest of
+  Unicode 17's additions) is a letter to ``regex`` and in no class to tiktoken. So each
+  member of a class is also put to tiktoken itself (:func:`tiktoken_members`), and a
+  code point tiktoken's pattern does not treat as a letter, mark, digit or space is left
+  out of every class.
 
 The sources are OpenAI's own ``.tiktoken`` files: each is accepted only when its SHA-256
 equals the hash OpenAI publishes (the ``expected_hash`` in tiktoken's
@@ -97,21 +103,49 @@ def encode_vocabulary(name: str, text: bytes) -> bytes:
     return MAGIC + bytes.fromhex(digest) + zlib.compress(body, 9)
 
 
+def tiktoken_members(points: list[int]) -> set[int]:
+    """The code points of ``points`` that tiktoken's Rust regex puts in o200k's letter,
+    mark, digit or space classes. Probed through tiktoken itself with a 257-token
+    vocabulary (the 256 bytes and ``:A``): ``chr(c) + ":A"`` ends in the ``:A`` token
+    only when the pattern ends a piece after ``c`` (a letter, mark, digit or space);
+    otherwise ``c`` and ``:`` are one punctuation piece and ``A`` stands alone."""
+    import tiktoken
+    import tiktoken_ext.openai_public as openai_public
+
+    ranks = {bytes([b]): b for b in range(256)}
+    ranks[b":A"] = 256
+    real_loader = openai_public.load_tiktoken_bpe
+    openai_public.load_tiktoken_bpe = lambda *a, **k: ranks
+    try:
+        spec = openai_public.o200k_base()  # tiktoken's own o200k pattern
+    finally:
+        openai_public.load_tiktoken_bpe = real_loader
+    probe = tiktoken.Encoding("probe", pat_str=spec["pat_str"], mergeable_ranks=ranks,
+                              special_tokens={})  # fmt: skip
+    found = probe.encode_ordinary_batch([chr(c) + ":A" for c in points])
+    return {c for c, ids in zip(points, found, strict=True) if ids[-1] == 256}
+
+
 def unicode_classes() -> dict[str, object]:
     import regex  # dev only (a tiktoken dependency): it has the Unicode properties re lacks
+    import tiktoken
 
     every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    found = {key: [ord(c) for c in regex.findall(prop, every)]
+             for key, prop in UNICODE_CLASSES.items()}  # fmt: skip
+    members = sorted(set().union(*found.values()) - {0x20})  # " :A" is one piece anyway
+    known = tiktoken_members(members) | {0x20}
     classes: dict[str, list[list[int]]] = {}
-    for key, prop in UNICODE_CLASSES.items():
-        points = [ord(c) for c in regex.findall(prop, every)]
+    for key, points in found.items():
         ranges: list[list[int]] = []
-        for point in points:
+        for point in (p for p in points if p in known):
             if ranges and ranges[-1][1] == point - 1:
                 ranges[-1][1] = point
             else:
                 ranges.append([point, point])
         classes[key] = ranges
-    return {"source": f"regex {regex.__version__}", "classes": classes}
+    source = f"regex {regex.__version__}, less what tiktoken {tiktoken.__version__} has in no class"
+    return {"source": source, "classes": classes}
 
 
 def build(o200k: Path | None, cl100k: Path | None) -> dict[Path, bytes]:

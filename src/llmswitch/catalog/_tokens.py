@@ -10,7 +10,8 @@ How it matches tiktoken:
 
 - The split patterns are tiktoken's, written for the stdlib ``re`` (3.11 has the
   possessive quantifiers they use): ``\\p{L}``-style classes become explicit code point
-  ranges (``tokens_unicode.json``, from the ``regex`` module's Unicode tables), ``\\s`` is
+  ranges (``tokens_unicode.json``, from the ``regex`` module's Unicode tables less the
+  code points tiktoken's older tables have in no class, such as U+3D000), ``\\s`` is
   Unicode ``White_Space`` as in Rust's regex (``str.isspace`` differs on U+001C-U+001F),
   and ``$`` is ``\\Z`` (Python's ``$`` also matches before a final newline).
 - Each piece is one token when the vocabulary has it, else byte-pair merged exactly as
