@@ -12,6 +12,10 @@ pydantic and a 1.6 MB data module, far over llmswitch's import budget, so this t
 the part llmswitch uses into a compact JSON file shipped with the package. Bump
 genai-prices (``uv lock --upgrade-package genai-prices``), rerun this tool, commit the file.
 
+On top of genai-prices, ``tools/catalog_supplement.json`` adds published prices it lacks
+(today: Claude Sonnet 4's long-context tier over 200k input tokens, from Anthropic's
+pricing page), each entry naming its source URL and the date it was read.
+
 Kept per model: id, name, match rule (which model ids it covers, genai-prices' own clauses),
 context window, every dated/timed price entry and the request-context variants (batch,
 service tiers), with these price keys: input, output, cache_read, cache_write,
@@ -35,6 +39,9 @@ from genai_prices import types
 from genai_prices.data import providers
 
 OUT = Path(__file__).resolve().parent.parent / "src/llmswitch/catalog/prices.json"
+# Published prices genai-prices lacks (each entry with its source URL and date), applied
+# on top of it: data, not code, so a price is added or dropped without touching the tool.
+SUPPLEMENT = Path(__file__).resolve().parent / "catalog_supplement.json"
 
 # genai-prices provider ids bundled: the built-in providers' price sources and the
 # OpenAI-compatible providers users commonly configure (catalog/_prices.py maps ids).
@@ -148,7 +155,42 @@ def build() -> dict[str, Any]:
             "fallback": [p for p in provider.fallback_model_providers or () if p in SOURCES],
             "models": [_model(m) for m in provider.models],
         }
+    supplement(out, json.loads(SUPPLEMENT.read_text()))
     return out
+
+
+def supplement(out: dict[str, Any], data: dict[str, Any]) -> None:
+    """Add ``data``'s long-context tiers (tools/catalog_supplement.json) to the models it
+    names: each price it lists becomes ``{"base": genai-prices' price, "tiers":
+    [[above_input_tokens, price]]}`` in every price entry and variant that has that
+    price. A model it names that is missing, or that already has a tier there (then
+    genai-prices caught up: drop the entry), stops the tool."""
+    sources: list[str] = []
+    for entry in data["long_context"]:
+        start = entry["above_input_tokens"]
+        for source, ids in entry["models"].items():
+            models = {m["id"]: m for m in out["providers"][source]["models"]}
+            for model_id in ids:
+                if model_id not in models:
+                    raise SystemExit(f"{SUPPLEMENT.name}: no {source} model {model_id!r}")
+                model = models[model_id]
+                for prices in [e["p"] for e in model["prices"]] + [
+                    v["p"] for v in model.get("variants", ())
+                ]:
+                    _add_tier(prices, start, entry["prices"], f"{source}/{model_id}")
+        sources.append(f"{entry['source']} (retrieved {entry['retrieved']})")
+    out["_source"]["supplement"] = {"file": f"tools/{SUPPLEMENT.name}", "sources": sources}
+
+
+def _add_tier(prices: dict[str, Any], start: int, tier: dict[str, str], where: str) -> None:
+    for key, price in tier.items():
+        if key not in prices:
+            continue  # genai-prices has no such price for this model: none to tier
+        if isinstance(prices[key], dict):
+            raise SystemExit(
+                f"{SUPPLEMENT.name}: genai-prices now tiers {where} {key}; drop that entry"
+            )
+        prices[key] = {"base": prices[key], "tiers": [[start, _decimal(Decimal(price))]]}
 
 
 def render(data: dict[str, Any]) -> str:
