@@ -306,6 +306,22 @@ def test_config_section_turns_it_on_through_the_clients_own_embed_path(tmp_path:
     assert fake.calls == 1 and len(fake.embedded) == 2
 
 
+def test_async_client_embeds_through_its_own_path(tmp_path: Path) -> None:
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(f'[cache]\n\n[cache.semantic]\nmodel = "{EMBEDDER}"\n')
+    fake = EmbeddingFake("openai")
+    fake.default_reply("Paris.")
+
+    async def main() -> None:
+        client = AsyncClient(config=load_config(path), providers=[fake])
+        await client.chat(MODEL, messages=ask("What is the capital of France?"), temperature=0)
+        hit = await client.chat(MODEL, messages=ask("capital of France?"), temperature=0)
+        assert hit.cached and hit.cache_similarity == pytest.approx(1.0)
+
+    asyncio.run(main())
+    assert fake.calls == 1 and len(fake.embedded) == 2
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

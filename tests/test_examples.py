@@ -323,6 +323,49 @@ def test_code_completion_chat_fallback_strips_the_fences(run_example, loopback) 
     assert messages[0]["role"] == "system" and "<|fill|>" in messages[1]["content"]
 
 
+# --------------------------------------------------------------------------- structured_output.py
+
+PARIS = {"name": "Paris", "population": 2102650, "country": {"name": "France", "code": "FR"}, "nickname": "City of Light"}  # fmt: skip
+ATLANTIS = {"name": "Atlantis", "population": 0, "country": {"name": "Atlantis", "code": "AT"}, "nickname": None}  # fmt: skip
+
+
+def openai_answer(content: str) -> bytes:
+    return json.dumps({
+        "id": "chatcmpl-so1", "object": "chat.completion", "created": 1757000000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []}, "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 96, "completion_tokens": 28, "total_tokens": 124},
+    }).encode()  # fmt: skip
+
+
+def test_structured_output_parses_rejects_and_streams(run_example, loopback) -> None:
+    def answer(request: Recorded) -> Reply:
+        body = request.json()
+        assert isinstance(body, dict)
+        city = PARIS if "Paris" in body["messages"][-1]["content"] else ATLANTIS
+        text = json.dumps(city, ensure_ascii=False)
+        if not body.get("stream"):
+            return Reply(body=openai_answer(text))
+        pieces = [text[i : i + 9] for i in range(0, len(text), 9)]
+        return sse_reply(b"".join(
+            [openai_chunk({"role": "assistant", "content": ""})]
+            + [openai_chunk({"content": p}) for p in pieces]
+            + [openai_chunk({}, "stop"), b"data: [DONE]\n\n"]
+        ))  # fmt: skip
+
+    loopback.route("POST", "/v1/chat/completions", handler=answer)
+    done = run_example("structured_output.py", **openai_env(loopback))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Paris, France (FR): 2,102,650 people"
+    assert lines[1].startswith("Atlantis: the answer does not fit: population (1 errors)")
+    assert lines[2] == "  as received: " + json.dumps(ATLANTIS)
+    assert lines[3].startswith(f"streamed {len(json.dumps(PARIS))} characters: City(name='Paris', population=2102650")  # fmt: skip
+    sent = loopback.requests[0].json()["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["name"] == "City"
+    assert sent["json_schema"]["strict"] is True
+
+
 # --------------------------------------------------------------------------- with_server.py
 
 
@@ -496,6 +539,10 @@ def _guide_upstream(request: Recorded) -> Reply:
     """The OpenAI and Anthropic routes every guide snippet calls, with real provider bytes."""
     body = request.json() if request.body else {}
     assert isinstance(body, dict)
+    if "json_schema" in json.dumps(body.get("response_format")):  # the structured output blocks
+        answer = json.loads(fixture("openai", "chat_text.json"))
+        answer["choices"][0]["message"]["content"] = '{"planet": "Mars", "moons": 2}'
+        return Reply(body=json.dumps(answer).encode())
     if request.path == "/v1/messages":
         if body.get("stream"):
             return sse_reply(fixture("anthropic", "text_pings.sse"))

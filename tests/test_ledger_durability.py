@@ -165,6 +165,10 @@ def test_closing_while_down_leaves_the_journal_for_the_next_process(
         ledger.append(record(i))
     ledger.close(timeout=2)
     assert ledger.closed
+    # The writer may still be inside a connect attempt when close() returns (a busy
+    # machine): wait for it to give up its segments, or recovery would skip them as
+    # a live process's (the flaky "1 instead of 21").
+    assert ledger.wait_closed(60)
     ledger.append(record(99))  # after close: into a segment of its own, not lost
     if database_url.startswith("sqlite"):
         folder.mkdir()

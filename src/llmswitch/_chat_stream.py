@@ -21,7 +21,7 @@ __all__ = ["AsyncChatStream", "ChatStream"]
 
 def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
     if getattr(exc, "partial", None) is None:
-        exc.partial = acc.snapshot()
+        exc.partial = acc.snapshot(exc.stream_usage)  # with the usage the parser had seen
 
 
 class ChatStream:

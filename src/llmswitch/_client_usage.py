@@ -3,8 +3,10 @@ database, as methods mixed into ``Client`` and ``AsyncClient``.
 
 The database is the client's usage ledger's (``[storage] database_url``,
 ``$LLMSWITCH_DATABASE_URL``), else the default SQLite file. What this client recorded
-is committed first, waiting at most :data:`FLUSH_WAIT` seconds (a database that is down
-leaves the rest in the journal), so a report right after a call includes it.
+is committed first: everything appended before the report, waiting at most
+:data:`FLUSH_WAIT` (30) seconds, which covers creating the schema of a fresh database (a
+database that is down leaves the rest in the journal and the report goes on without
+it), so a report right after a call includes it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Protocol
 
 __all__ = ["AsyncUsageReports", "UsageReports"]
 
-FLUSH_WAIT = 1.0
+FLUSH_WAIT = 30.0
 
 
 class _WithCore(Protocol):

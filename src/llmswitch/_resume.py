@@ -225,8 +225,8 @@ class ResumedAccumulator(Accumulator):
         super().__init__(provider, model)
         self.seams: list[Seam] = []
 
-    def snapshot(self) -> ChatResponse:
-        response = super().snapshot()
+    def snapshot(self, usage: Usage | None = None) -> ChatResponse:
+        response = super().snapshot(usage)
         if not self.seams:
             return response
         return dataclasses.replace(response, resumed=tuple(self.seams))

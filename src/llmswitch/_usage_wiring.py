@@ -2,7 +2,8 @@
 
 A client records usage when a database is configured explicitly
 (``$LLMSWITCH_DATABASE_URL`` or ``[storage] database_url``) or ``[usage] enabled =
-true`` (then the default SQLite file). Otherwise there is no ledger and no layer:
+true`` (then the default SQLite file), unless ``[usage] enabled = false`` (the
+database then serves the vault or prompts only). Otherwise there is no ledger and no layer:
 zero cost. A reload keeps the ledger when its settings did not change (same
 database, journal, interval, cap), so rows in flight are never handed between two
 writers; otherwise the old one is closed after the swap (its remaining rows are
@@ -26,8 +27,11 @@ __all__ = ["choose_ledger", "close_unless_kept", "settings_key"]
 def settings_key(config: Config, env: Mapping[str, str]) -> tuple[Any, ...] | None:
     """What the ledger depends on; ``None``: this configuration records nothing."""
     usage = getattr(config, "usage", None)
+    enabled = None if usage is None else usage.enabled
+    if enabled is False:  # said off: even with a database configured
+        return None
     explicit = config.database_url or env.get(DATABASE_URL_ENV)
-    if not explicit and not (usage is not None and usage.enabled):
+    if not explicit and not enabled:
         return None
     return (config.database_url, env.get(DATABASE_URL_ENV), env.get("LLMSWITCH_HOME"), usage)
 

@@ -271,11 +271,15 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         cache: bool | Mapping[str, Any] | None = None,
+        resume: bool = False,
         prompt: str | None = None,
         variables: Mapping[str, Any] | None = None,
     ) -> ChatStream:
         """:meth:`chat` streamed: ``with`` sends it, iterating yields typed events,
         ``stream.response`` is the final ChatResponse (``parsed`` included).
+        ``resume=True``: a stream that breaks after events reached the caller is
+        reconnected and continued where it stopped, the seams reported in
+        ``response.resumed`` (README "Stream recovery", :mod:`llmswitch._resume`).
         ``prompt=``/``variables=``: as :meth:`chat`."""
         if prompt is not None or variables is not None:  # taken first: locals() = arguments
             return prompted_stream(self, prompt, variables, arguments(locals()))  # type: ignore[no-any-return]
@@ -303,6 +307,14 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         )
         acc = Accumulator(provider.id, request.model)
         fmt = response_format
+        if resume:  # opt-in: a continuation is a new generation
+            from ._resume import open_resumed
+
+            state = {CACHE_OPTION_KEY: cache} if cache is not None else None
+            source, acc = open_resumed(
+                core, model, provider, request, ctx, resume, asynchronous=False, state=state
+            )
+            return ChatStream(source, acc, response_format=fmt)
         if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,
@@ -560,6 +572,7 @@ class AsyncClient(
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         cache: bool | Mapping[str, Any] | None = None,
+        resume: bool = False,
         prompt: str | None = None,
         variables: Mapping[str, Any] | None = None,
     ) -> AsyncChatStream:
@@ -590,6 +603,14 @@ class AsyncClient(
         )
         acc = Accumulator(provider.id, request.model)
         fmt = response_format
+        if resume:  # opt-in: a continuation is a new generation
+            from ._resume import open_resumed
+
+            state = {CACHE_OPTION_KEY: cache} if cache is not None else None
+            source, acc = open_resumed(
+                core, model, provider, request, ctx, resume, asynchronous=True, state=state
+            )
+            return AsyncChatStream(source, acc, response_format=fmt)
         if core.pipe is not None:
             call = Call(
                 request=request, provider=provider, ctx=ctx, model=model,

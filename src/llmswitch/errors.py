@@ -105,6 +105,9 @@ class LLMError(Exception):
     retryable: bool = False
     # What a stream delivered before it failed (a ChatResponse), when there was a stream.
     partial: Any = None
+    # The usage a stream's parser had seen before it failed (a Usage: Anthropic's
+    # message_start counts, ...), ``None`` when none: what the ledger and ``partial`` carry.
+    stream_usage: Any = None
 
     def __init__(self, message: str, *, provider: str | None = None, model: str | None = None):
         self.message = redact(message)

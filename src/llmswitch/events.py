@@ -258,7 +258,9 @@ class Accumulator:
     def done(self) -> bool:
         return self._end is not None
 
-    def snapshot(self) -> ChatResponse:
+    def snapshot(self, usage: Usage | None = None) -> ChatResponse:
+        """What was received so far. ``usage``: the counts the parser had seen (the
+        failed stream's ``LLMError.stream_usage``), used while no ``StreamEnd`` came."""
         end = self._end
         blocks: list[ReasoningBlock] = []
         for index in sorted(self._reasoning):
@@ -284,7 +286,7 @@ class Accumulator:
             refusal="".join(self._refusal) or None,
             finish_reason=end.finish_reason if end else "error",
             raw_finish_reason=end.raw_finish_reason if end else None,
-            usage=end.usage if end else Usage(),
+            usage=end.usage if end else usage or Usage(),
             raw=end.raw if end else None,
             request_id=self.request_id,
         )

@@ -334,7 +334,10 @@ USAGE = Table(
     keys={
         "enabled": Value(
             type="boolean",
-            doc="record usage even without an explicit database (then the default SQLite file)",
+            doc=(
+                "true: record usage even without an explicit database (then the default"
+                " SQLite file); false: never record, even with a database configured"
+            ),
         ),
         "journal": _string(
             "directory of the local journal (default $LLMSWITCH_HOME/usage-journal)"

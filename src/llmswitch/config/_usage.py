@@ -4,6 +4,7 @@ near its size cap). The keys and bounds come from ``_spec.USAGE``, the schema's 
 
     [usage]
     enabled = true            # record even without an explicit [storage] database_url
+                              # (false: never record, even with one)
     journal = "usage-journal" # the journal's directory, relative to this file
     flush_interval = 0.5      # seconds between commits, at most 1
     queue_cap = 10000         # records in memory before spilling to the journal only

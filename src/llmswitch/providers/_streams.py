@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from .._json import loads
 from ..errors import ProviderError
 from ..events import Event, ToolCallEnd
-from ..messages import ChatRequest, ToolCall
+from ..messages import ChatRequest, ToolCall, Usage
 from ._shape import keep_head, stream_head_error
 
 __all__ = ["StreamParser", "end_tool_call"]
@@ -72,6 +72,11 @@ class StreamParser:
             self._failed = exc
             raise
         return out
+
+    def usage_seen(self) -> Usage | None:
+        """The usage received so far (``None``: none yet), for a stream that fails
+        before its end: the transport puts it on the error (``LLMError.stream_usage``)."""
+        return None
 
     def _feed(self, data: bytes, out: list[Event]) -> None:
         raise NotImplementedError

@@ -272,7 +272,9 @@ class StreamParser(Protocol):
     split anywhere) and returns the events it completed. ``close`` is called at end
     of input and returns the remaining events; it emits a ``StreamEnd`` with
     ``finish_reason="error"`` if the provider never signalled the end. Error events
-    in the stream raise a :class:`ProviderError`.
+    in the stream raise a :class:`ProviderError`. A parser may also offer
+    ``usage_seen() -> Usage | None``, the usage received so far: a stream that fails
+    midway carries it on the error (``LLMError.stream_usage``).
     """
 
     def feed(self, data: bytes) -> list[Event]: ...

@@ -372,7 +372,7 @@ class HttpProvider:
                 raise
             await opened.__aexit__(None, None, None)
         except LLMError as exc:
-            raise self._fail(exc, request, url=http.url) from None
+            raise _with_usage(self._fail(exc, request, url=http.url), parser) from None
 
     def stream(self, request: ChatRequest, ctx: CallContext) -> Iterator[Event]:
         http, parser = self._stream_start(request)
@@ -402,7 +402,16 @@ class HttpProvider:
                         yield from events
                 yield from parser.close()
         except LLMError as exc:
-            raise self._fail(exc, request, url=http.url) from None
+            raise _with_usage(self._fail(exc, request, url=http.url), parser) from None
+
+
+def _with_usage(exc: LLMError, parser: StreamParser) -> LLMError:
+    """``exc`` carrying the usage the stream's parser had seen (``stream_usage``): a
+    stream cut midway was billed for it (the ledger prices it, ``partial`` keeps it)."""
+    seen = getattr(parser, "usage_seen", None)  # a plugin's parser may not have it
+    if exc.stream_usage is None and seen is not None:
+        exc.stream_usage = seen()
+    return exc
 
 
 def _merge_embeddings(request: EmbedRequest, parts: list[EmbeddingResponse]) -> EmbeddingResponse:

@@ -60,12 +60,14 @@ _BACKOFF = (0.5, 30.0)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LedgerSettings:
-    """``[usage]`` of ``llmswitch.toml``. ``enabled``: record even without an explicit
-    database (then the default SQLite file); ``journal``: the journal's root directory
+    """``[usage]`` of ``llmswitch.toml``. ``enabled``: ``True`` records even without an
+    explicit database (then the default SQLite file), ``False`` never records (the
+    database then serves the vault or prompts only), ``None`` (not set) records when a
+    database is configured; ``journal``: the journal's root directory
     (default ``$LLMSWITCH_HOME/usage-journal``); ``flush_interval``: seconds between
     commits (at most 1); ``queue_cap``: records kept in memory before spilling."""
 
-    enabled: bool = False
+    enabled: bool | None = None
     journal: str | None = None
     flush_interval: float = DEFAULT_FLUSH_INTERVAL
     queue_cap: int = DEFAULT_QUEUE_CAP
@@ -264,6 +266,12 @@ class _Writer:
     # ---- the thread
 
     def run(self) -> None:
+        # Open the database (and create or upgrade its schema: seconds on a fresh one)
+        # now, off the call path, so the first call's row commits quickly.
+        try:
+            self.database.run(_touch)
+        except Exception as exc:  # down: the loop retries with the first rows
+            log.warning("usage ledger: cannot open %s yet: %s", self.database.url, exc)
         try:
             self.recovered = recover_journal(self.database, self.journal)
         except Exception as exc:  # the database is down: the loop retries it with the rest
@@ -341,6 +349,10 @@ class _Writer:
             self.sealed = None
         if segment is not None:
             segment.release(delete=False)
+
+
+def _touch(conn: Any) -> None:
+    """Nothing: :meth:`Database.run` connects and migrates first."""
 
 
 def _orphan_write(directory: str, line: bytes) -> None:
@@ -433,6 +445,13 @@ class Ledger:
         atexit.unregister(self._atexit)
         self._finalizer.detach()
         _stop(self._writer, self._thread, self._close_timeout if timeout is None else timeout)
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """After :meth:`close`: wait until the writer has stopped and given up its
+        journal segments (so another process can replay them); ``False`` on timeout
+        (the writer is still stuck on the database)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     @property
     def closed(self) -> bool:

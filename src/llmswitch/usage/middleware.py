@@ -13,20 +13,28 @@ What a row holds for each outcome:
 
 - ``ok``: the response's (or the stream's ``StreamEnd``) usage and its cost.
 - ``error``: the error's class name and the usage of what it delivered (a stream's
-  ``partial``), else no tokens and cost 0: nothing billable came back, but prompt
-  analytics count failures too.
+  ``partial``, or the counts its parser had seen, ``LLMError.stream_usage``), else no
+  tokens and cost 0: nothing billable came back, but prompt analytics count failures
+  too. A stream that had delivered events costs ``None`` (unknown) without usage,
+  never 0.
 - ``cancelled``: the caller closed the stream (``close()``, ``aclose()``, ``break``,
   or dropped it to the garbage collector) before its end: the usage received so far
   (providers report usage at the end, so usually none, cost unknown).
 - ``broken``: the stream ended without its ``StreamEnd``, or with one whose
-  ``finish_reason`` is ``"error"`` (the connection dropped: parsers that saw usage
-  before the end, such as Anthropic's ``message_start`` input count, report it there,
-  so the row carries what was received).
+  ``finish_reason`` is ``"error"``, or the connection dropped or stalled after events
+  had arrived (a ``TransportError`` or ``LLMTimeoutError`` mid-stream). Parsers that
+  saw usage before the end (Anthropic's ``message_start`` input and cache counts, a
+  Gemini chunk's ``usageMetadata``) report it in that ``StreamEnd`` or on the error
+  (``stream_usage``), so the row carries and is priced from what was received.
 
-The cost is ``catalog.cost_nano`` of the provider, model and usage at the attempt's
-start time: integer nano-USD, ``None`` when a price or count is unknown. It is
-computed by the ledger's writer thread (:func:`price_record`), not here: a price
-lookup costs more than the whole append.
+The cost is the response's own: a chat answer's ``resp.cost`` (already computed by the
+parser, so the ledger and ``resp.cost`` always agree), a provider-reported cost
+(``Usage.reported_cost_nano``) as given, and otherwise ``catalog.cost_nano`` of the
+provider, model and usage at the attempt's start time: integer nano-USD, ``None``
+when a price or count is unknown. That last one is computed by the ledger's writer
+thread (``ledger.price``), not here (a price lookup costs more than the whole append),
+except for usage the row's columns cannot carry (Anthropic's 1-hour cache writes,
+``Usage.cache_write_1h_tokens``), priced here from the full usage.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import catalog
+from ..errors import LLMTimeoutError, TransportError
 from ..events import StreamEnd
 from ..messages import ChatResponse, Usage
 from ..middleware._drive import Layer, Script, Try
@@ -134,6 +144,7 @@ class UsageRecorder(Layer):
         status: UsageStatus = "ok"
         error: str | None = None
         usage: Usage = _NO_USAGE
+        cost: int | None = None
         try:
             result = yield attempt
         except GeneratorExit:
@@ -144,6 +155,15 @@ class UsageRecorder(Layer):
             partial = getattr(exc, "partial", None)
             if isinstance(partial, ChatResponse):
                 usage = partial.usage
+            else:  # the counts the stream's parser had seen before the failure
+                seen = getattr(exc, "stream_usage", None)
+                if isinstance(seen, Usage):
+                    usage = seen
+            delivered = stream and attempt.started
+            if delivered and isinstance(exc, TransportError | LLMTimeoutError):
+                status = "broken"  # the connection dropped or stalled mid-stream
+            if usage is _NO_USAGE and not delivered:
+                cost = 0  # nothing billable came back
             raise
         else:
             if type(result) is StreamEnd:
@@ -152,6 +172,8 @@ class UsageRecorder(Layer):
                     status = "broken"
             elif type(result) is ChatResponse:
                 usage = result.usage
+                if result.cost is not None:  # the parser's exact price: resp.cost's
+                    cost = round(result.cost * 1e9)
             elif stream:  # ended without its StreamEnd
                 status = "broken"
             return result
@@ -159,7 +181,7 @@ class UsageRecorder(Layer):
             end = self.clock()
             first = attempt.first_at
             self._record(
-                call, request_id, number, at, usage, status, error, stream,
+                call, request_id, number, at, usage, status, error, stream, cost,
                 latency=end - start,
                 ttft=None if first is None else first - start,
             )  # fmt: skip
@@ -174,6 +196,7 @@ class UsageRecorder(Layer):
         status: UsageStatus,
         error: str | None,
         stream: bool,
+        cost: int | None,
         *,
         latency: float,
         ttft: float | None,
@@ -181,9 +204,8 @@ class UsageRecorder(Layer):
         request = call.request
         provider = call.provider.id
         tags = current_tags()
-        # Nothing billable came back from a plain error: 0. Otherwise ``None`` here: the
-        # ledger's writer prices the row off the call path (unknown stays None).
-        cost = 0 if status == "error" and usage is _NO_USAGE else None
+        if cost is None:
+            cost = _cost_here(provider, request.model, usage, at)
         asked = call.model
         record = UsageRecord(
             request_id=request_id,
@@ -217,3 +239,20 @@ class UsageRecorder(Layer):
             import logging
 
             logging.getLogger("llmswitch.usage").exception("usage row not recorded")
+
+
+def _cost_here(provider: str, model: str, usage: Usage, at: float) -> int | None:
+    """The cost only the full usage can say, on the call path: a provider-reported cost
+    as given, 1-hour cache writes priced now (the row's columns lose the split). Else
+    ``None``: the ledger's writer prices the row from its columns, off the call path
+    (and an unknown price stays ``None``)."""
+    if usage.reported_cost_nano is not None:
+        return usage.reported_cost_nano
+    if not usage.cache_write_1h_tokens:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        return catalog.cost_nano(provider, model, usage, at=datetime.fromtimestamp(at, UTC))
+    except Exception:  # a pricing bug must not cost the row: the writer tries again
+        return None

@@ -27,7 +27,7 @@ from ...events import (
     ToolCallDelta,
     ToolCallStart,
 )
-from ...messages import ChatRequest, ReasoningBlock
+from ...messages import ChatRequest, ReasoningBlock, Usage
 from ...wire.sse import SSEDecoder, event_name
 from .._claude import TRUNCATING_STOP_REASONS
 from .._shape import SHAPE_ERRORS, shape_problem
@@ -184,6 +184,9 @@ class AnthropicStreamParser(StreamParser):
             raw_stop = self._stop.get("stop_reason")
             raw_stop = raw_stop if isinstance(raw_stop, str) else None
             out.append(StreamEnd("error", parse_usage(self._usage), raw_stop, self._snapshot()))
+
+    def usage_seen(self) -> Usage | None:
+        return parse_usage(self._usage) if self._usage else None
 
     def _error_document(self, doc: Any) -> ProviderError | None:
         """An Anthropic error document sent with the 200 maps as the error it is."""

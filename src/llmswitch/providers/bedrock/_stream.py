@@ -28,7 +28,7 @@ from ...events import (
     ToolCallDelta,
     ToolCallStart,
 )
-from ...messages import ChatRequest, ReasoningBlock
+from ...messages import ChatRequest, ReasoningBlock, Usage
 from ...wire.eventstream import EventStreamDecoder, EventStreamError, Headers
 from .._claude import TRUNCATING_STOP_REASONS
 from .._shape import SHAPE_ERRORS, shape_problem
@@ -107,6 +107,10 @@ class BedrockStreamParser(StreamParser):
             else:
                 self._other(headers, payload, out)
         self._hot = hot
+
+    def usage_seen(self) -> Usage | None:
+        usage = (self._metadata or {}).get("usage")
+        return parse_usage(usage) if usage is not None else None
 
     def _close(self, out: list[Event]) -> None:
         if self._decoder.buffered:

@@ -33,7 +33,7 @@ from ...events import (
     ToolCallEnd,
     ToolCallStart,
 )
-from ...messages import ChatRequest, ToolCall
+from ...messages import ChatRequest, ToolCall, Usage
 from ...wire import limits
 from ...wire.sse import LineSplitter, open_size
 from .._shape import SHAPE_ERRORS, opt_str, shape_problem
@@ -137,6 +137,9 @@ class GeminiStreamParser(StreamParser):
                 held = self._data
                 head = held[0] if isinstance(held, list) else lines[-1] if held is None else held
                 raise limits.line_too_long(self._split.max_line, head)
+
+    def usage_seen(self) -> Usage | None:
+        return parse_usage(self._usage) if self._usage is not None else None
 
     def _close(self, out: list[Event]) -> None:
         if self._done:

@@ -23,7 +23,7 @@ from ...events import (
     ToolCallEnd,
     ToolCallStart,
 )
-from ...messages import ChatRequest, ToolCall
+from ...messages import ChatRequest, ToolCall, Usage
 from ...wire.sse import SSEDecoder
 from .._shape import SHAPE_ERRORS, opt_str, shape_problem, text
 from .._streams import StreamParser
@@ -89,6 +89,9 @@ class OpenAIStreamParser(StreamParser):
         payloads = self._sse.feed_data(data)  # the events' names carry nothing here
         if payloads:
             self._process(payloads, False, out)
+
+    def usage_seen(self) -> Usage | None:
+        return map_usage(self._usage) if self._usage else None
 
     def _close(self, out: list[Event]) -> None:
         if self._ended:
