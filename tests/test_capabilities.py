@@ -22,6 +22,8 @@ from llmswitch import (
 )
 from llmswitch.messages import EmbedRequest
 from llmswitch.testing import FakeProvider
+from tests.support.loopback import Loopback
+from tests.support.vertex import GoogleAccount, vertex_env
 
 IMAGE = [
     {
@@ -234,3 +236,59 @@ def test_a_failed_listing_leaves_the_static_facts() -> None:
 
     client = Client(providers=[Unlistable(id="openai")])
     assert client.capabilities("openai/gpt-4o").reasoning is False
+
+
+def test_code_completion_false_is_refused_before_the_provider() -> None:
+    provider = Declaring({"chat": True, "code_completion": False})
+    client = Client(providers=[provider])
+    assert "code_completion" in client._core.blocked("fake/m")
+    for call in (
+        lambda: client.complete_code("fake/m", "def f(", ")"),
+        lambda: client.stream_code("fake/m", "def f(", ")"),
+    ):
+        with pytest.raises(CapabilityError) as info:
+            call()
+        assert info.value.capability == "code_completion"
+    assert provider.requests == []
+    assert client.chat("fake/m", HI).text == "ok"  # chat itself is still allowed
+
+
+def test_code_completion_on_an_embedding_model_names_code_completion() -> None:
+    embedder = Declaring({"embeddings": True}, id="emb")
+    client = Client(providers=[embedder])
+    with pytest.raises(CapabilityError) as info:
+        client.complete_code("emb/vectors", "x = ")
+    assert info.value.capability == "code_completion" and embedder.requests == []
+
+
+def test_stream_code_on_a_non_streaming_model_points_to_complete_code() -> None:
+    provider = Declaring({"chat": True, "streaming": False})
+    client = Client(providers=[provider])
+    with pytest.raises(CapabilityError) as info:
+        client.stream_code("fake/m", "def f(")
+    assert info.value.capability == "streaming"
+    assert "complete_code()" in str(info.value) and "chat()" not in str(info.value)
+    assert provider.requests == []
+
+
+def test_async_code_completion_is_refused_too() -> None:
+    provider = Declaring({"chat": True, "code_completion": False})
+
+    async def main() -> None:
+        async with AsyncClient(providers=[provider]) as client:
+            with pytest.raises(CapabilityError) as info:
+                await client.complete_code("fake/m", "def f(")
+            assert info.value.capability == "code_completion"
+
+    asyncio.run(main())
+    assert provider.requests == []
+
+
+def test_vertex_kind_has_no_embeddings(loopback: Loopback, tmp_path: Path) -> None:
+    env = vertex_env(loopback, GoogleAccount(loopback).write(tmp_path), tmp_path)
+    client = Client(env=env)
+    caps = client._core.capabilities("vertex/gemini-2.5-flash")  # no listing: no network
+    assert caps.embeddings is False and caps.chat is True
+    with pytest.raises(CapabilityError) as info:
+        client.embed("vertex/gemini-2.5-flash", ["a"])
+    assert info.value.capability == "embeddings"

@@ -10,7 +10,7 @@ Sources, later ones winning where they know something:
 
 1. the provider kind: built-in chat providers stream, and anything that chats can do
    code completion (chat-based fill-in-the-middle when there is no native one);
-   Anthropic has no embeddings;
+   Anthropic and Vertex have no embeddings;
 2. the catalog (:func:`llmswitch.catalog.lookup`): context window, output limit,
    tools, vision, reasoning, embeddings;
 3. live discovery: the :class:`~llmswitch.ModelInfo` of ``list_models`` for that
@@ -39,7 +39,8 @@ __all__ = ["FLAGS", "Capabilities", "blockers", "check_request", "combine", "mer
 FLAGS = ("chat", "streaming", "code_completion", "embeddings", "tools", "vision", "reasoning")
 _LIMITS = ("context_window", "max_output_tokens")
 # The features a chat request can use, and what makes a request use them.
-_NO_EMBEDDINGS_KINDS = frozenset({"anthropic"})
+# Vertex embeds through its own ``:predict`` body, which llmswitch does not send.
+_NO_EMBEDDINGS_KINDS = frozenset({"anthropic", "vertex"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,3 +204,16 @@ def check_request(
 def check_embed(blocked: tuple[str, ...], model: str, provider: str) -> None:
     if "embeddings" in blocked:
         raise _missing("embeddings", "it is not an embedding model", model, provider)
+
+
+def check_code(
+    blocked: tuple[str, ...], model: str, provider: str | None, *, streaming: bool = False
+) -> None:
+    """Refuse ``complete_code``/``stream_code`` on a model known to lack code completion
+    (a model that does not chat has no chat-based fill-in-the-middle either), before
+    the chat checks would name ``chat`` instead of what the caller asked for."""
+    if "code_completion" in blocked or "chat" in blocked:
+        what = "it is not a chat model" if "chat" in blocked else "its capabilities say so"
+        raise _missing("code_completion", what, model, provider)
+    if streaming and "streaming" in blocked:
+        raise _missing("streaming", "use complete_code() instead of stream_code()", model, provider)

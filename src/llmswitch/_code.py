@@ -63,6 +63,11 @@ def code_request(
     _text(prefix, "prefix")
     _text(suffix, "suffix")
     _text(language, "language", optional=True)
+    blocked = core.blocked(model) if isinstance(model, str) and model else ()
+    if blocked:
+        from ._capabilities import check_code
+
+        check_code(blocked, model, core.resolve(model)[0].id, streaming=stream)
     build = core.stream_request if stream and hasattr(core, "stream_request") else core.request
     provider, request, ctx = build(
         model, fallback_messages(prefix, suffix, language), system=FIM_INSTRUCTION, **options

@@ -564,15 +564,17 @@ class _Core:
         for field_name, value in (("input_type", input_type), ("user", user)):
             if value is not None and not isinstance(value, str):
                 raise ConfigurationError(f"{field_name} must be a string", field=field_name)
+        # The capability first: a kind known to have no embeddings (Anthropic, Vertex)
+        # is a CapabilityError naming "embeddings", whether or not it has embed().
+        if "embeddings" in self.blocked(model):
+            from ._capabilities import check_embed
+
+            check_embed(self.blocked(model), model, provider.id)
         embedder = getattr(provider, "embed", None)
         if embedder is None:
             raise ConfigurationError(
                 f"provider {provider.id!r} has no embeddings", field="model", provider=provider.id
             )
-        if "embeddings" in self.blocked(model):
-            from ._capabilities import check_embed
-
-            check_embed(self.blocked(model), model, provider.id)
         request = EmbedRequest(
             provider=provider.id,
             model=name,
