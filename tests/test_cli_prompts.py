@@ -85,6 +85,7 @@ def test_add_list_show_label_diff(
     ("args", "message"),
     [
         (("show", "nope"), "no prompt 'nope'"),
+        (("report", "nope"), "no prompt 'nope'"),
         (("show", "support:canary"), "has no label 'canary'"),
         (("label", "support", "5", "production"), "has no version 5"),
         (("label", "support", "1", "latest"), "'latest' is not a label you can move"),

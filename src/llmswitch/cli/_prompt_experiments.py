@@ -166,11 +166,16 @@ def run_report(store: Any, args: argparse.Namespace) -> int:
     from ..usage.hints import hints
 
     database = store.database
+    versions = store.versions(args.name)
+    if not versions:  # like ``prompts show``: a typo must not look like "no calls yet"
+        from ..errors import PromptError
+
+        raise PromptError(f"no prompt {args.name!r}", field="prompt", prompt=args.name)
     experiments = ExperimentStore(database, ttl=0)
     chosen = (experiments.get(args.experiment) if args.experiment
               else experiments.active(args.name))  # fmt: skip
     found = analyze(database, args.name, experiment=chosen, since=args.since, until=args.until)
-    prefixes = {v.version: template_prefix(v.template) for v in store.versions(args.name)}
+    prefixes = {v.version: template_prefix(v.template) for v in versions}
     advice = recommend(
         found, prefixes=prefixes,
         catalog_hints=lambda: hints(database, args.since, args.until, prompt=args.name,
