@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import typing
 from typing import Any
 
 import pydantic
@@ -315,6 +316,32 @@ def test_a_dataclass_and_a_typeddict() -> None:
         with pytest.raises(StructuredOutputError) as info:
             client.chat("fake/m", HI, response_format=Pet)
     assert info.value.field == "age"
+
+
+class Owner(typing.TypedDict):
+    name: str
+
+
+class Collar(typing.TypedDict, total=False):
+    """A plain typing.TypedDict, which pydantic refuses as such before Python 3.12."""
+
+    tag: typing.Required[str]
+    owner: Owner
+    bells: int
+
+
+def test_a_typing_typeddict_works_as_the_typing_extensions_one() -> None:
+    answers = FakeProvider().reply('{"tag": "rex-1", "owner": {"name": "Ann"}}').reply("{}")
+    with Client(providers=[answers], max_retries=0) as client:
+        collar = client.chat("fake/m", HI, response_format=Collar).parsed
+        with pytest.raises(StructuredOutputError) as info:
+            client.chat("fake/m", HI, response_format=Collar)
+    assert collar == {"tag": "rex-1", "owner": {"name": "Ann"}}
+    assert info.value.field == "tag"  # the one required key of a total=False TypedDict
+    sent = answers.requests[0].response_format
+    assert sent is not None and sent.name == "Collar" and sent.schema is not None
+    assert sent.schema["required"] == ["tag"]
+    assert set(sent.schema["properties"]) == {"tag", "owner", "bells"}
 
 
 def test_a_dataclass_reaches_openai_as_strict(loopback: Loopback) -> None:

@@ -31,6 +31,8 @@ does not fit raises :class:`StructuredOutputError` naming the field.
 from __future__ import annotations
 
 import dataclasses
+import sys
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,7 +80,7 @@ def _target(raw: type) -> _Target:
             field="response_format",
         ) from None
     try:
-        adapter: Any = pydantic.TypeAdapter(raw)
+        adapter: Any = pydantic.TypeAdapter(_pydantic_typeddict(raw))
         schema = adapter.json_schema()
     except pydantic.PydanticUserError as exc:  # includes schema generation errors
         raise ConfigurationError(
@@ -96,6 +98,43 @@ def _target(raw: type) -> _Target:
         _TARGETS.clear()
     _TARGETS[raw] = found
     return found
+
+
+def _pydantic_typeddict(raw: Any) -> Any:
+    """``raw`` as pydantic takes it: before Python 3.12 pydantic refuses a
+    ``typing.TypedDict`` (it needs ``typing_extensions.TypedDict``), so such a class is
+    rebuilt as one with the same fields, the same required keys and the same name (a
+    field that is itself a ``typing.TypedDict`` is rebuilt too). Anything else as is."""
+    if sys.version_info >= (3, 12) or not _is_typing_typeddict(raw):
+        return raw
+    import typing_extensions as te
+
+    hints = typing.get_type_hints(raw, include_extras=True)
+    fields: dict[str, Any] = {}
+    for key, hint in hints.items():
+        # A Required[...]/NotRequired[...] marker wins: under ``from __future__ import
+        # annotations`` Python 3.11 leaves it out of __required_keys__.
+        marker = typing.get_origin(hint)
+        if marker in (typing.Required, typing.NotRequired):
+            required = marker is typing.Required
+            hint = typing.get_args(hint)[0]
+        else:
+            required = key in raw.__required_keys__
+        wrap = te.Required if required else te.NotRequired
+        fields[key] = wrap[_pydantic_typeddict(hint)]
+    rebuilt: Any = te.TypedDict(raw.__name__, fields)  # type: ignore[misc]
+    rebuilt.__doc__ = raw.__doc__
+    rebuilt.__module__ = raw.__module__
+    return rebuilt
+
+
+def _is_typing_typeddict(raw: Any) -> bool:
+    return (
+        isinstance(raw, type)
+        and type(raw).__module__ == "typing"  # typing._TypedDictMeta, not typing_extensions'
+        and issubclass(raw, dict)
+        and hasattr(raw, "__required_keys__")
+    )
 
 
 def to_format(raw: Any) -> ResponseFormat | None:
