@@ -98,3 +98,36 @@ def test_feedback_without_a_ledger_is_refused() -> None:
     with Client(providers=[FakeProvider("openai")]) as client:
         with pytest.raises(ConfigurationError, match="usage ledger's database"):
             client.feedback("some-id", 1)
+
+
+def test_feedback_on_an_id_no_answer_carries_is_refused_and_not_stored(
+    database_url: str,
+) -> None:
+    import pytest
+
+    from llmswitch.errors import ConfigurationError
+    from llmswitch.prompts.feedback import get_feedback
+
+    fake = FakeProvider("openai", default={"text": "hi", "usage": USAGE})
+    with Client(config=Config(database_url=database_url), providers=[fake]) as client:
+        client.chat("openai/gpt-4o", MSG)  # the ledger is in use: only the id is wrong
+        with pytest.raises(
+            ConfigurationError, match="no answer with request_id 'nonexistent-id'"
+        ) as info:
+            client.feedback("nonexistent-id", 1)
+        assert info.value.field == "request_id"
+
+    async def in_async() -> None:
+        async with AsyncClient(config=Config(database_url=database_url), providers=[fake]) as ac:
+            with pytest.raises(ConfigurationError, match="no answer with request_id"):
+                await ac.feedback("nonexistent-id", 1)
+            resp = await ac.chat("openai/gpt-4o", MSG)
+            assert resp.request_id is not None
+            await ac.feedback(resp.request_id, 5)  # just returned: found after the flush
+
+    asyncio.run(in_async())
+    db = open_database(database_url)
+    try:
+        assert get_feedback(db, "nonexistent-id") is None
+    finally:
+        db.close()

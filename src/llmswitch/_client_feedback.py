@@ -5,7 +5,8 @@ ledger's: ``[storage] database_url``, ``$LLMSWITCH_DATABASE_URL`` or ``[usage] e
 against ``request_id``, the id an answer carries (``resp.request_id``; a stream's
 ``response.request_id``), so ``llmswitch prompts report`` shows it per prompt version
 and experiment variant. A client that records no usage gives its answers no request id,
-and feedback on it is refused. See :mod:`llmswitch.prompts.feedback`.
+and feedback on it is refused; so is an id no row of the ledger carries. See
+:mod:`llmswitch.prompts.feedback`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ __all__ = ["AsyncFeedbackCalls", "FeedbackCalls"]
 class _WithCore(Protocol):
     @property
     def _core(self) -> Any: ...
+
+
+def _flushed_database(client: _WithCore) -> Any:
+    """The ledger's database, once the rows appended so far are written: the id of an
+    answer just returned must be found there (feedback checks it is)."""
+    database = _database(client)
+    client._core.ledger.flush()
+    return database
 
 
 def _database(client: _WithCore) -> Any:
@@ -55,7 +64,8 @@ class FeedbackCalls:
         """
         from .prompts.feedback import feedback
 
-        feedback(_database(self), request_id, score, comment, user=_user())
+        feedback(_flushed_database(self), request_id, score, comment, user=_user(),
+                 known_only=True)  # fmt: skip
 
 
 class AsyncFeedbackCalls:
@@ -69,5 +79,10 @@ class AsyncFeedbackCalls:
 
         # The ledger's Database serves its writer thread on the sync engine: the write
         # runs there too (in a thread), as client.usage_report() does.
-        database, user = _database(self), _user()
-        await asyncio.to_thread(feedback, database, request_id, score, comment, user=user)
+        user = _user()
+
+        def write() -> None:
+            feedback(_flushed_database(self), request_id, score, comment, user=user,
+                     known_only=True)  # fmt: skip
+
+        await asyncio.to_thread(write)

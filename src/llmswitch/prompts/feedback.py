@@ -57,9 +57,9 @@ def _checked(request_id: Any, score: Any, comment: Any) -> tuple[str, float, str
 
 
 def _upsert(conn: Connection, row: dict[str, Any]) -> None:
-    from ..storage.sql.schema import prompt_feedback as t
-
     from sqlalchemy.dialects import postgresql, sqlite
+
+    from ..storage.sql.schema import prompt_feedback as t
 
     # INSERT ... ON CONFLICT DO UPDATE: both dialects spell it the same way.
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -75,6 +75,15 @@ def _row(request_id: Any, score: Any, comment: Any, user: str | None) -> dict[st
     return {"request_id": rid, "score": value, "comment": text, "user": user, "at": now_ms()}
 
 
+def _answered(conn: Connection, request_id: str) -> bool:
+    from sqlalchemy import select
+
+    from ..storage.sql.schema import usage_ledger as t
+
+    found = conn.execute(select(t.c.request_id).where(t.c.request_id == request_id).limit(1))
+    return found.first() is not None
+
+
 def feedback(
     database: Database,
     request_id: str,
@@ -82,9 +91,21 @@ def feedback(
     comment: str | None = None,
     *,
     user: str | None = None,
+    known_only: bool = False,
 ) -> None:
-    """Store ``score`` (and ``comment``) for the answer ``request_id`` (module docs)."""
-    database.run(_upsert, _row(request_id, score, comment, user))
+    """Store ``score`` (and ``comment``) for the answer ``request_id`` (module docs).
+
+    ``known_only``: refuse (``ConfigurationError``, field ``request_id``) an id no row of
+    the usage ledger carries, so a mistyped or foreign id is not stored as a score no
+    report can ever join (``client.feedback`` sets it, after flushing its ledger)."""
+    row = _row(request_id, score, comment, user)
+    if known_only and not database.read(_answered, row["request_id"]):
+        raise ConfigurationError(
+            f"feedback: no answer with request_id {request_id!r} in the usage ledger "
+            "(give the id an answer carries: resp.request_id)",
+            field="request_id",
+        )
+    database.run(_upsert, row)
 
 
 async def afeedback(
