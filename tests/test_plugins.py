@@ -223,3 +223,34 @@ def test_async_client_register_provider() -> None:
             return (await client.chat("mine/m", HI)).text
 
     assert asyncio.run(main()) == "async"
+
+
+EMPTY = """
+from llmswitch.testing import FakeProvider
+
+def build(pid, settings, env):
+    return FakeProvider(id=pid, models=[])
+"""
+
+
+def test_llmswitch_models_with_a_plugin_that_lists_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A configured provider answering with no models is an empty listing (exit 0),
+    not "no provider is configured"."""
+    root = tmp_path / "site"
+    root.mkdir()
+    _dist(root, "empty_llm", "hollow = empty_llm:build\n", EMPTY)
+    monkeypatch.syspath_prepend(str(root))
+    try:
+        code, out, err = run(capsys, "models")
+        assert code == 0 and out == ""
+        assert "no provider is configured" not in err
+        assert "llmswitch: hollow listed no models" in err.splitlines()
+        code, out, err = run(capsys, "models", "--json")
+        assert code == 0 and json.loads(out) == []
+    finally:
+        sys.modules.pop("empty_llm", None)
+        from llmswitch.providers import _plugins
+
+        _plugins._loaded.clear()

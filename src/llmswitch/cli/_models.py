@@ -59,9 +59,11 @@ def run_models(args: argparse.Namespace) -> int:
             models = client.list_models(args.provider)
         else:
             declared, candidates = every_provider(args.config)
+            answered: list[str] = []  # configured providers that listed, even nothing
             for pid in candidates:
                 try:
                     models += client.list_models(pid)
+                    answered.append(pid)
                 except ConfigurationError as exc:
                     status = skipped.unset(pid, exc, declared) or status
                 except TransportError as exc:
@@ -71,7 +73,10 @@ def run_models(args: argparse.Namespace) -> int:
                 except LLMError as exc:  # one provider failing does not stop the others
                     status = fail(exc)
             if not models and status == 0:
-                return fail(NO_PROVIDER)
+                if not answered:
+                    return fail(NO_PROVIDER)
+                # Configured, and it answered with no models: an empty listing, not an error.
+                _note(f"{', '.join(answered)} listed no models")
     skipped.report()
     if getattr(args, "details", False):  # prices and capabilities from the catalog too
         from ._models_details import details_json, details_table
