@@ -108,6 +108,24 @@ def test_bad_experiments_are_refused_before_anything_is_stored(database: Databas
     assert store.list() == []
 
 
+def test_versions_taking_different_variables_cannot_be_compared(database: Database) -> None:
+    # One set of variables= goes to whichever arm a user lands on: an arm taking
+    # others would fail every call it gets with PromptError.
+    prompts = PromptStore(database)
+    prompts.add("greet", "Hi {{ product }}: {{ question }}")  # greet@4
+    prompts.add("greet", {"messages": [{"role": "user", "content": "{{ x }} {{ lang }}"}],
+                          "defaults": {"lang": "en"}})  # greet@5: x, and lang optional  # fmt: skip
+    store = ExperimentStore(database)
+    for other, differing in ((4, "product, question, x differ"), (5, "lang differ")):
+        with pytest.raises(ExperimentError, match=f"versions 1 and {other} take different "
+                           f"variables \\({differing}") as info:  # fmt: skip
+            store.start("greet", [Variant(name="a", version=1), Variant(name="b", version=other)])
+        assert info.value.field == "variants"
+    assert store.list() == []
+    # Versions that take the same ones (or one version with two models) still start.
+    store.start("greet", [Variant(name="a", version=1), Variant(name="b", version=3)])
+
+
 def test_lifecycle_start_pause_resume_stop(database: Database) -> None:
     store = ExperimentStore(database, ttl=0)
     started = store.start(

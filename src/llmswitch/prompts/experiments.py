@@ -283,14 +283,42 @@ def _check_versions(conn: Connection, experiment: Experiment) -> None:
     from ..storage.sql.schema import prompt_versions as pv
 
     wanted = {v.version for v in experiment.variants}
-    query = select(pv.c.version).where(pv.c.name == experiment.prompt, pv.c.version.in_(wanted))
-    missing = sorted(wanted - set(conn.execute(query).scalars()))
+    query = select(pv.c.version, pv.c.content).where(
+        pv.c.name == experiment.prompt, pv.c.version.in_(wanted)
+    )
+    contents: dict[int, str] = {int(r.version): r.content for r in conn.execute(query)}
+    missing = sorted(wanted - set(contents))
     if missing:
         raise ExperimentError(
             f"prompt {experiment.prompt!r} has no version {missing[0]} (variants must name "
             "saved versions: llmswitch prompts list NAME)",
             field="variants",
         )
+    _check_same_variables(experiment.prompt, contents)
+
+
+def _check_same_variables(prompt: str, contents: Mapping[int, str]) -> None:
+    """Every arm takes the same variables: the caller passes one set of ``variables=``
+    to whichever arm a user lands on, so an arm taking others would fail every call."""
+    from .template import CompiledPrompt, PromptTemplate
+
+    taken: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+    for version, content in sorted(contents.items()):
+        template = PromptTemplate.from_content(loads(content), source=f"{prompt}@{version}")
+        compiled = CompiledPrompt(template)
+        taken[version] = (compiled.required, compiled.known)
+    first, (required, known) = next(iter(taken.items()))
+    for version, (other_required, other_known) in taken.items():
+        if (other_required, other_known) != (required, known):
+            differing = sorted((required ^ other_required) | (known ^ other_known))
+            raise ExperimentError(
+                f"prompt {prompt!r}: versions {first} and {version} take different variables "
+                f"({', '.join(differing)} differ: {first} takes "
+                f"{', '.join(sorted(known)) or 'none'}, {version} takes "
+                f"{', '.join(sorted(other_known)) or 'none'}); every variant must take the "
+                "same variables",
+                field="variants",
+            )
 
 
 def _insert(conn: Connection, experiment: Experiment) -> Experiment:
