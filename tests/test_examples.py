@@ -366,6 +366,24 @@ def test_structured_output_parses_rejects_and_streams(run_example, loopback) -> 
     assert sent["json_schema"]["strict"] is True
 
 
+def test_structured_output_runs_on_the_echo_provider(run_example) -> None:
+    done = run_example("structured_output.py", LLMSWITCH_MODEL="fake/echo")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Paris, France (FR): 2,102,650 people"
+    assert lines[1] == "Atlantis: the answer does not fit: population (1 errors)"
+    assert lines[3].startswith("streamed ") and "City(name='Paris'" in lines[3]
+    assert "scripted JSON answers" in done.stderr
+
+
+def test_structured_output_says_when_the_answer_is_not_json(run_example, loopback) -> None:
+    loopback.route("POST", "/v1/chat/completions", openai_answer("Paris is lovely."))
+    done = run_example("structured_output.py", **openai_env(loopback))
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Paris: the answer does not fit: the answer is not JSON (1 errors)"
+    assert "None" not in done.stdout
+
+
 # --------------------------------------------------------------------------- with_server.py
 
 
