@@ -112,7 +112,19 @@ def test_a_template_that_does_not_compile_is_refused_at_add(
 ) -> None:
     (tmp_path / "bad.txt").write_text("{% for x in %}")
     code, _, err = prompts(capsys, database_url, "add", "bad", "--file", str(tmp_path / "bad.txt"))
-    assert code == 1 and "template syntax error on line 1" in err
+    assert code == 1 and f"{tmp_path / 'bad.txt'}:1: template syntax error: " in err
+    # The file and the line the error is on, as a compiler names them.
+    (tmp_path / "bad.txt").write_text("Hello\n\n{{ x")
+    code, _, err = prompts(capsys, database_url, "add", "bad", "--file", str(tmp_path / "bad.txt"))
+    assert code == 1 and f"{tmp_path / 'bad.txt'}:3: template syntax error: " in err
+    assert "messages[0]" not in err
+    # A .toml file: the file, then the part of it, then the line within that part.
+    (tmp_path / "bad.toml").write_text('system = "ok"\n[[messages]]\nrole = "user"\n'
+                                       'content = "a\\n{{ x"\n')  # fmt: skip
+    code, _, err = prompts(capsys, database_url, "add", "bad", "--file", str(tmp_path / "bad.toml"))
+    assert code == 1 and (
+        f"{tmp_path / 'bad.toml'}: messages[0]: template syntax error on line 2: " in err
+    )
     with open_database(database_url) as db:
         assert PromptStore(db).list() == []
 

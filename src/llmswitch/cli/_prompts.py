@@ -64,11 +64,10 @@ def _parse_add(actions: Any, common: Callable[[argparse.ArgumentParser], None]) 
 
 
 def _run_add(store: Any, args: argparse.Namespace) -> int:
-    from ..prompts import PromptTemplate
-    from ..prompts.files import read_prompt_file
+    from ..prompts.files import read_prompt_file, text_prompt
 
     if args.file == "-":
-        template = PromptTemplate.from_text(sys.stdin.read())
+        template = text_prompt(sys.stdin.read(), "<stdin>")
     else:
         template, _ = read_prompt_file(args.file)
     author = _author(args)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PromptError
 from ._types import check_name
-from .template import CompiledPrompt, PromptTemplate
+from .template import CompiledPrompt, PromptTemplate, syntax_error
 
 if TYPE_CHECKING:
     from ._types import PromptInfo, PromptVersion
@@ -51,7 +51,7 @@ class _Store(Protocol):
     def versions(self, name: str) -> builtins.list[PromptVersion]: ...
 
 
-__all__ = ["export_directory", "import_path", "read_prompt_file", "version_toml"]
+__all__ = ["export_directory", "import_path", "read_prompt_file", "text_prompt", "version_toml"]
 
 
 def version_toml(version: PromptVersion, labels: list[str] | None = None) -> str:
@@ -80,7 +80,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> tuple[PromptTemplate, dict
     except UnicodeDecodeError:
         raise PromptError(f"{str(file)!r} is not UTF-8 text", field="file") from None
     if file.suffix != ".toml":
-        return PromptTemplate.from_text(text), {}
+        return text_prompt(text, str(file)), {}
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -88,7 +88,27 @@ def read_prompt_file(path: str | os.PathLike[str]) -> tuple[PromptTemplate, dict
     header = data.pop("llmswitch", {})
     if not isinstance(header, dict):
         raise PromptError(f"{file}: [llmswitch] must be a table", field="file")
-    return PromptTemplate.from_content(data, source=str(file)), header
+    template = PromptTemplate.from_content(data, source=str(file))
+    parts = [("system", template.system)] if template.system is not None else []
+    parts += [(f"messages[{i}]", m.content) for i, m in enumerate(template.messages)]
+    for where, part in parts:  # the file, then which part of it (line: within the part)
+        found = syntax_error(part)
+        if found is not None:
+            raise PromptError(
+                f"{file}: {where}: template syntax error on line {found[0]}: {found[1]}",
+                field=where,
+            )
+    return template, header
+
+
+def text_prompt(text: str, source: str) -> PromptTemplate:
+    """A text prompt file's template (one user message); a template error names
+    ``source`` and the line, as a compiler does: ``bad.txt:1: template syntax error: ...``."""
+    template = PromptTemplate.from_text(text)
+    found = syntax_error(text)
+    if found is not None:
+        raise PromptError(f"{source}:{found[0]}: template syntax error: {found[1]}", field="file")
+    return template
 
 
 def export_directory(

@@ -51,6 +51,7 @@ __all__ = [
     "PromptTemplate",
     "Rendered",
     "compile_prompt",
+    "syntax_error",
 ]
 
 # The call options a prompt may set defaults for (the caller's own values win).
@@ -291,6 +292,19 @@ class CompiledPrompt:
 
 def compile_prompt(template: PromptTemplate) -> CompiledPrompt:
     return CompiledPrompt(template)
+
+
+def syntax_error(text: str) -> tuple[int, str] | None:
+    """``(line, message)`` of the first thing that keeps ``text`` from compiling as a
+    template (bad syntax, an unknown filter), else ``None``: lets a file's reader
+    name the file and the line (``bad.txt:1: ...``), which CompiledPrompt cannot know."""
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        _environment().from_string(text)
+    except TemplateSyntaxError as exc:
+        return exc.lineno, exc.message or "invalid template"
+    return None
 
 
 # ---- jinja2, imported on first use
