@@ -86,6 +86,36 @@ async def test_ten_tasks_one_upstream_call_streams_too() -> None:
     assert cache.stats().coalesced == 18
 
 
+def test_threads_coalesce_in_process_while_redis_is_down() -> None:
+    # The shared backend is unreachable: every read misses, yet the waiters of one
+    # process still get the leader's answer (handed over in memory), not 5 calls.
+    gate = threading.Event()
+    fake = FakeProvider("openai")
+
+    def answer(request: ChatRequest) -> str:
+        gate.wait(30)
+        return "the one answer"
+
+    fake.respond_with(answer)
+    cache = ResponseCache(CacheSettings(url="redis://127.0.0.1:1/0", lock_timeout=30))
+    client = Client(providers=[fake], middleware=[cache], max_retries=0)
+    results: list[object] = []
+
+    def call() -> None:
+        results.append(client.chat("openai/gpt-4o-mini", messages=HI, temperature=0))
+
+    threads = [threading.Thread(target=call) for _ in range(5)]
+    for t in threads:
+        t.start()
+    _until(lambda: cache.stats().misses == 5)
+    gate.set()
+    for t in threads:
+        t.join(30)
+    assert fake.calls == 1 and len(results) == 5
+    assert {r.text for r in results} == {"the one answer"}  # type: ignore[attr-defined]
+    assert cache.stats().coalesced == 4
+
+
 def test_a_failed_leader_is_not_shared_a_waiter_leads_next() -> None:
     gate = threading.Event()
     fake = FakeProvider("openai")

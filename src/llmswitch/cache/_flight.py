@@ -3,7 +3,8 @@
 The first caller of a key becomes its leader; the others wait on its :class:`Flight`
 (threads block on an ``Event``, tasks await a future of their own loop, so sync and
 async callers of one client can share a flight) and, when it lands, read the entry it
-stored. A waiter that finds nothing (the leader failed, or its answer was not
+stored (the entry itself, handed over in memory, so this works while a shared backend
+is down). A waiter that finds nothing (the leader failed, or its answer was not
 cacheable) claims the key again: one of them leads next. A wait is bounded, so a leader
 that hangs delays the others by at most that long.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from typing import Any
 
 __all__ = ["Flight", "Flights"]
 
@@ -20,12 +22,16 @@ __all__ = ["Flight", "Flights"]
 class Flight:
     # ``held``: a lock the leader holds until it lands (a threading.Event costs ~50x
     # more to make, on every miss); ``landed`` is set first.
-    __slots__ = ("_waiters", "held", "landed")
+    # ``entry``: what the leader got to store, handed to this process's waiters
+    # directly, so they need not read it back: with a shared backend that is down
+    # (Redis), the read misses and each waiter would call upstream in turn.
+    __slots__ = ("_waiters", "entry", "held", "landed")
 
     def __init__(self) -> None:
         self.held = threading.Lock()
         self.held.acquire()
         self.landed = False
+        self.entry: Any = None
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     def wait(self, timeout: float) -> None:

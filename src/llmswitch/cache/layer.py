@@ -282,7 +282,9 @@ class ResponseCache(Layer):
                 if leader:
                     break
                 yield Op(flight.wait, flight.await_, wait)
-                entry = yield Op(backend.get, backend.aget, key, False)
+                entry = flight.entry  # the leader's, in memory (Redis may be down)
+                if entry is None:
+                    entry = yield Op(backend.get, backend.aget, key, False)
                 if entry is not None:
                     return self._hit(call, stream, entry, option, user, tags, "coalesced")
             if backend.shared:
@@ -292,6 +294,7 @@ class ResponseCache(Layer):
                     self._flights.land(key, flight)
                     raise
                 if entry is not None:
+                    flight.entry = entry
                     self._flights.land(key, flight)
                     return self._hit(call, stream, entry, option, user, tags, "coalesced")
         recorder = _Recorder(self.clock) if stream else None
@@ -301,6 +304,8 @@ class ResponseCache(Layer):
             else:
                 result = yield Try(call)
             entry = self._entry(call, result, recorder)
+            if flight is not None:
+                flight.entry = entry  # for this process's waiters, stored or not
             if entry is not None:
                 ttl = option.ttl if option is not None and option.ttl else self.settings.ttl
                 stored = yield Op(backend.set, backend.aset, key, entry, ttl)
