@@ -89,7 +89,7 @@ def test_summaries_replace_dropped_turns_once() -> None:
     # budget 220 - 10 - 3 = 207: two turns and a summary fit, three turns do not.
     conv = Conversation(system="sys", context_window=220, max_tokens=10, count=_count,
                         summarize=summarize)  # fmt: skip
-    question = ["question %d " % i + "x" * 50 for i in range(4)]
+    question = [f"question {i} " + "x" * 50 for i in range(4)]
     for i in range(3):
         conv.user(question[i]).assistant(f"answer {i}")
     sent = conv.messages()
