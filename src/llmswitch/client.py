@@ -26,6 +26,7 @@ from ._client_features import AsyncFeatures, Features
 from ._client_feedback import AsyncFeedbackCalls, FeedbackCalls
 from ._client_tokens import AsyncTokenCalls, TokenCalls
 from ._client_usage import AsyncUsageReports, UsageReports
+from ._core import _Core
 from ._options import (
     MessagesInput,
     ReasoningInput,
@@ -70,7 +71,6 @@ from .wire import to_timeout
 
 if TYPE_CHECKING:
     from ._code import AsyncCodeStream, CodeStream
-    from ._core import _Core
     from .config import ConfigDiff
     from .fim import CodeCompletion
     from .middleware.retry import Retry
@@ -210,7 +210,6 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
-        cache = cache_option(core.pipe, cache)  # bypass it, or its ttl
         provider, request, ctx = core.request(
             model,
             messages,
@@ -230,6 +229,7 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
             extra_headers,
         )
         retry = core.retry
+        cache = cache_option(core.pipe, cache)  # per call: bypass the cache, or its ttl
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             if cache is not None:
@@ -286,7 +286,6 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
-        cache = cache_option(core.pipe, cache)  # bypass it, or its ttl
         provider, request, ctx = core.stream_request(
             model,
             messages,
@@ -307,6 +306,7 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         )
         acc = Accumulator(provider.id, request.model)
         fmt = response_format
+        cache = cache_option(core.pipe, cache)  # per call: bypass the cache, or its ttl
         if resume:  # opt-in: a continuation is a new generation
             from ._resume import open_resumed
 
@@ -511,7 +511,6 @@ class AsyncClient(
         core = self._core  # read once: a reload during the call does not reach it
         if model is None:
             model = core.default()
-        cache = cache_option(core.pipe, cache)  # bypass it, or its ttl
         provider, request, ctx = core.request(
             model,
             messages,
@@ -531,6 +530,7 @@ class AsyncClient(
             extra_headers,
         )
         retry = core.retry
+        cache = cache_option(core.pipe, cache)  # per call: bypass the cache, or its ttl
         if core.pipe is not None:
             call = Call(request=request, provider=provider, ctx=ctx, model=model)
             if cache is not None:
@@ -582,7 +582,6 @@ class AsyncClient(
         core = self._core  # read once: a reload during the stream does not reach it
         if model is None:
             model = core.default()
-        cache = cache_option(core.pipe, cache)  # bypass it, or its ttl
         provider, request, ctx = core.stream_request(
             model,
             messages,
@@ -603,6 +602,7 @@ class AsyncClient(
         )
         acc = Accumulator(provider.id, request.model)
         fmt = response_format
+        cache = cache_option(core.pipe, cache)  # per call: bypass the cache, or its ttl
         if resume:  # opt-in: a continuation is a new generation
             from ._resume import open_resumed
 

@@ -274,21 +274,23 @@ class ChatResponse:
     usage: Usage = field(default_factory=Usage)
     cost: float | None = None
     raw: Any = field(default=None, compare=False, repr=False)
-    # With ``response_format``: the answer decoded (a dict schema or JSON mode) or
-    # validated into the requested type (llmswitch._structured); ``None`` otherwise.
-    parsed: Any = field(default=None, compare=False, repr=False)
     # A call made with ``prompt=``: the stored prompt's name, version and experiment
     # variant (llmswitch.prompts); ``None`` otherwise.
     prompt: PromptRef | None = None
-    # A stream with ``resume=True`` that broke and was continued: one Seam per join.
-    resumed: tuple[Seam, ...] = ()
     # The call's request id: its usage-ledger rows' ``request_id``, what
     # ``client.feedback(request_id, score)`` takes; ``None`` when no usage is recorded.
     request_id: str | None = field(default=None, compare=False)
+    # With ``response_format``: the answer decoded (a dict schema or JSON mode) or
+    # validated into the requested type (llmswitch._structured); ``None`` otherwise.
+    parsed: Any = field(default=None, compare=False, repr=False)
+    # A stream with ``resume=True`` that broke and was continued: one Seam per join.
+    resumed: tuple[Seam, ...] = ()
     # Served by the response cache (llmswitch.cache): True on a hit, with the entry's
     # age in seconds (and cost 0.0: nothing was billed); False/None for a fresh answer.
+    # A semantic hit (cache.semantic) adds the similarity of the question it matched.
     cached: bool = field(default=False, compare=False)
     cache_age: float | None = field(default=None, compare=False, repr=False)
+    cache_similarity: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def message(self) -> Message:

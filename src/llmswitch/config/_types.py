@@ -59,9 +59,9 @@ class Config:
     key_refresh: float | None = None  # [keys] refresh: seconds (None: the vault's default)
     budgets: tuple[Budget, ...] = ()  # [[budgets]]: spend budgets (llmswitch.usage.budgets)
     alerts: AlertSettings | None = None  # [alerts]: the budgets' webhook and its secret
+    usage: LedgerSettings | None = None  # [usage]: the usage ledger's settings
     catalog: CatalogSettings | None = None  # [catalog]: model overrides, custom prices
     cache: CacheSettings | None = None  # [cache]: the response cache (llmswitch.cache)
-    usage: LedgerSettings | None = None  # [usage]: the usage ledger's settings
     watch: bool = False  # [config] watch: reload the file when it changes
     overlay: str | None = None  # the [env.NAME] merged in ($LLMSWITCH_ENV), if any
     # Every value ${VAR} put into the file: masked wherever the configuration is shown

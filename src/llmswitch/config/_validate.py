@@ -248,14 +248,14 @@ class Validator:
             from ._budgets import read_budgets
 
             extra.update(read_budgets(self, doc))
-        if "catalog" in doc:
-            from ._catalog import read_catalog
-
-            extra.update(read_catalog(self, doc))
         if "usage" in doc:
             from ._usage import read_usage
 
             extra.update(read_usage(self, doc))
+        if "catalog" in doc:
+            from ._catalog import read_catalog
+
+            extra.update(read_catalog(self, doc))
         if "cache" in doc:
             from ._cache import read_cache
 
