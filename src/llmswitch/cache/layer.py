@@ -209,6 +209,8 @@ class ResponseCache(Layer):
     ) -> None:
         self.settings = settings = settings if settings is not None else CacheSettings()
         self.backend = backend if backend is not None else open_backend(settings)
+        # A backend with no I/O (memory) is called in place, not through the driver.
+        self._inline = bool(getattr(self.backend, "inline", False))
         self.record = record
         self._groups = {
             name: f"group:{name}:{','.join(sorted(models))}"
@@ -265,7 +267,8 @@ class ResponseCache(Layer):
         tags: CallTags,
     ) -> Script:
         backend = self.backend
-        entry = yield Op(backend.get, backend.aget, key)
+        inline = self._inline
+        entry = backend.get(key) if inline else (yield Op(backend.get, backend.aget, key))
         if entry is not None:
             return self._hit(call, stream, entry, option, user, tags, "hit")
         self._missed()
@@ -308,7 +311,10 @@ class ResponseCache(Layer):
                 flight.entry = entry  # for this process's waiters, stored or not
             if entry is not None:
                 ttl = option.ttl if option is not None and option.ttl else self.settings.ttl
-                stored = yield Op(backend.set, backend.aset, key, entry, ttl)
+                if inline:
+                    stored = backend.set(key, entry, ttl)
+                else:
+                    stored = yield Op(backend.set, backend.aset, key, entry, ttl)
                 if stored:
                     c = self._counts
                     with c.lock:

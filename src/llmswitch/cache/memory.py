@@ -25,6 +25,9 @@ class MemoryBackend:
     tests)."""
 
     shared = False  # no other process sees these entries: no cross-process lock
+    # get/set do no I/O: the cache layer calls them in place on both paths instead of
+    # yielding them to its driver (two driver round trips less on every miss).
+    inline = True
     url = "memory://"
 
     def __init__(

@@ -94,6 +94,7 @@ class RedisBackend:
     (a slow cache must not hold a call long), overridable through ``options``."""
 
     shared = True
+    inline = False  # network I/O: the layer yields its calls to the sync/async driver
 
     def __init__(self, url: str, *, prefix: str = "llmswitch:cache:", **options: Any) -> None:
         self._url = url
