@@ -14,12 +14,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._json import dumps_str
+from ._http import PRINCIPAL, REQUEST_ID, STATE
 
 if TYPE_CHECKING:
-    from .app import ASGIApp, Gateway
+    from ._settings import GatewaySettings
 
 __all__ = ["ACCESS_LOGGER", "access_log"]
 
@@ -27,13 +28,18 @@ ACCESS_LOGGER = "llmswitch.gateway.access"
 _log = logging.getLogger(ACCESS_LOGGER)
 
 Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+                   Awaitable[None]]  # fmt: skip
 
 
-def access_log(app: ASGIApp, gateway: Gateway) -> ASGIApp:
+class _HasSettings(Protocol):
+    settings: GatewaySettings
+
+
+def access_log(app: ASGIApp, gateway: _HasSettings) -> ASGIApp:
     """Wrap ``app`` (the onion's ``(app, gateway) -> app``) to log each HTTP request."""
     if not gateway.settings.access_log:
         return app
-    from .app import PRINCIPAL, REQUEST_ID, STATE
 
     async def logged(
         scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
@@ -65,26 +71,16 @@ def access_log(app: ASGIApp, gateway: Gateway) -> ASGIApp:
         try:
             await app(scope, counting_receive, counting_send)
         finally:
-            _log.info(
-                _line(scope, seen, wall, time.perf_counter() - started, REQUEST_ID, PRINCIPAL, STATE)
-            )
+            _log.info(_line(scope, seen, wall, time.perf_counter() - started))
 
     return logged
 
 
-def _line(
-    scope: Scope,
-    seen: list[int],
-    wall: float,
-    took: float,
-    request_id: str,
-    principal_key: str,
-    state_key: str,
-) -> str:
+def _line(scope: Scope, seen: list[int], wall: float, took: float) -> str:
     client = scope.get("client")
     entry: dict[str, Any] = {
         "time": datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds"),
-        "request_id": scope.get(request_id),
+        "request_id": scope.get(REQUEST_ID),
         "method": scope.get("method"),
         "path": scope.get("path"),
         "status": seen[0] or None,  # None: the connection ended before a response
@@ -93,14 +89,14 @@ def _line(
         "bytes_out": seen[2],
         "client": client[0] if client else None,
     }
-    principal = scope.get(principal_key)
+    principal = scope.get(PRINCIPAL)
     if principal is not None:
         if principal.admin:
             entry["admin"] = True
         entry["key_id"] = principal.key_id
         entry["user"] = principal.user
         entry["team"] = principal.team
-    state = scope.get(state_key)
+    state = scope.get(STATE)
     if state:
         model = state.get("model")
         if isinstance(model, str):

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from ..config import Config
 
 __all__ = [
+    "PRINCIPAL",
+    "REQUEST_ID",
+    "STATE",
+    "STATUS",
     "GatewayView",
     "HttpError",
     "Request",
@@ -36,6 +40,12 @@ __all__ = [
 
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
+
+# Scope keys the dispatcher fills for the layers outside it (the access log).
+REQUEST_ID = "llmswitch.request_id"
+PRINCIPAL = "llmswitch.principal"
+STATE = "llmswitch.state"
+STATUS = "llmswitch.status"
 
 
 class GatewayView(Protocol):

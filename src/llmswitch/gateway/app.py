@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..usage._tags import tags as usage_tags
 from ..usage.middleware import given_request_id, new_request_id, restore_request_id
+from ._access_log import access_log
 from ._errors import PLAIN, HttpError, classify
-from ._http import Request
-from ._metrics import GatewayMetrics
+from ._http import PRINCIPAL, REQUEST_ID, STATE, STATUS, Request
+from ._metrics import CallMetrics, GatewayMetrics
 from ._principal import ADMIN, ANONYMOUS, Principal
 from ._response import Response
 from ._routes import Route, RouteTable
@@ -50,13 +51,8 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitab
 # The onion, outermost first: each ``(app, gateway) -> app``. The access log is the
 # only one today; the dispatcher below does routing, auth and errors itself because
 # every request needs them and a layer per concern would cost a call each.
-MIDDLEWARE: list[Callable[[ASGIApp, Gateway], ASGIApp]] = []
+MIDDLEWARE: list[Callable[[ASGIApp, Gateway], ASGIApp]] = [access_log]
 
-# Scope keys the dispatcher fills for the layers outside it (the access log).
-REQUEST_ID = "llmswitch.request_id"
-PRINCIPAL = "llmswitch.principal"
-STATE = "llmswitch.state"
-STATUS = "llmswitch.status"
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
@@ -80,7 +76,7 @@ def default_routes() -> list[Route]:
 
 
 # The feature packages whose routes make up the gateway (their ``ROUTES`` lists).
-_FEATURES: tuple[str, ...] = ()
+_FEATURES: tuple[str, ...] = ("ops",)
 
 
 class Gateway:
@@ -138,7 +134,13 @@ class Gateway:
             if self._client is None:
                 from ..client import AsyncClient
 
-                self._client = AsyncClient(config=self.config) if self.config else AsyncClient()
+                # CallMetrics: the library's call metrics (tokens, cost, errors) for /metrics.
+                layers = [CallMetrics(self.metrics)]
+                self._client = (
+                    AsyncClient(config=self.config, middleware=layers)
+                    if self.config
+                    else AsyncClient(middleware=layers)
+                )
             self._started = True
 
     async def shutdown(self, grace: float | None = None) -> None:
@@ -207,7 +209,9 @@ class Gateway:
             scope[PRINCIPAL] = request.principal
             status = scope[STATUS] = response.status
             if type(response) is StreamResponse:
-                # A stream's latency is its time to first byte; it is observed when done.
+                # The handler awaited the first event before answering (first_then), so
+                # this is the time to the first token; the whole stream is observed below.
+                metrics.first_token(name, time.perf_counter() - start)
                 await response.send(send, rid, receive, self.settings.heartbeat_seconds)
             else:
                 await response.send(send, rid)  # type: ignore[call-arg]
@@ -233,7 +237,9 @@ class Gateway:
             request.principal = await self._authenticate(route, request)
             return await self._call(route, request)
         except Exception as exc:
-            return route.errors.render(classify(exc))
+            info = classify(exc)
+            self.metrics.error(route.path, info.kind)
+            return route.errors.render(info)
 
     async def _call(self, route: Route, request: Request) -> Response | StreamResponse:
         principal = request.principal

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import redact
 from ..observability.metrics import PrometheusMetrics
-from ._http import Request, Response, json_response
+from ._http import Request
+from ._response import Response, json_response
 from ._routes import Route
 
 if TYPE_CHECKING:
     from ..storage import StateStore
     from ..storage.sql import Database
-    from .app import Gateway
+    from ._http import GatewayView
 
 __all__ = ["PROBE_TIMEOUT", "ROUTES", "healthz", "metrics", "readyz"]
 
@@ -79,7 +80,7 @@ class _Probes:
     /readyz calls against a hung database shares the one in flight instead of piling
     up threads and connections."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: GatewayView) -> None:
         self._gateway = weakref.ref(gateway)
         self._database: Database | None = None
         self._owns_database = False
@@ -162,7 +163,7 @@ class _NotConfigured(Exception):
 _by_gateway: weakref.WeakKeyDictionary[Any, _Probes] = weakref.WeakKeyDictionary()
 
 
-def _probes(gateway: Gateway) -> _Probes:
+def _probes(gateway: GatewayView) -> _Probes:
     found = _by_gateway.get(gateway)
     if found is None:
         found = _by_gateway[gateway] = _Probes(gateway)

@@ -39,8 +39,8 @@ from ..errors import ConfigurationError, LLMError
 
 if TYPE_CHECKING:
     from ..config import Config
-    from .app import Gateway
     from ._settings import GatewaySettings
+    from .app import Gateway
 
 __all__ = [
     "INSTALL_HINT",
@@ -163,13 +163,19 @@ def build_gateway(options: ServeOptions) -> Gateway:
 
 
 def _tenants(config: Config) -> Any:
-    """The database-backed authenticator when any access key exists, else ``None``
-    (an open gateway, loopback only)."""
+    """The database-backed authenticator (``gateway/tenancy``) when any access key
+    exists, else ``None``: an open gateway, which :func:`serve` binds to loopback only."""
     if not count_access_keys(config):
         return None
-    from .tenancy import open_authenticator  # type: ignore[attr-defined]
+    import importlib
 
-    return open_authenticator(config)
+    from ..storage.sql import open_database
+
+    # By name until the tenancy package is on this branch's base (same layer).
+    tenancy: Any = importlib.import_module("llmswitch.gateway.tenancy")
+    field = "[storage] database_url" if config.database_url else "database_url"
+    database = open_database(config.database_url, field=field)
+    return tenancy.TenantAuthenticator(tenancy.TenantStore(database))
 
 
 def worker_app() -> Gateway:
@@ -217,23 +223,23 @@ async def _reload(gateway: Gateway) -> None:
 
 
 def _worker_logging() -> None:
-    """Warnings of llmswitch and uvicorn to stderr; access log lines (JSON) to stdout."""
+    """Warnings of llmswitch and uvicorn to stderr; access log lines (JSON) to stdout.
+    Idempotent (the single-worker path runs it twice in one process)."""
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s")
-    errors = logging.StreamHandler(sys.stderr)
-    errors.setFormatter(fmt)
-    for name in ("llmswitch", "uvicorn.error"):
+    for name, stream, formatter, level in (
+        ("llmswitch", sys.stderr, fmt, logging.DEBUG if _debug() else logging.WARNING),
+        ("uvicorn.error", sys.stderr, fmt, logging.WARNING),
+        ("llmswitch.gateway.access", sys.stdout, logging.Formatter("%(message)s"), logging.INFO),
+    ):
         logger = logging.getLogger(name)
-        if not logger.handlers:
-            logger.addHandler(errors)
-        logger.setLevel(logging.DEBUG if _debug() else logging.WARNING)
+        # The library puts a NullHandler on "llmswitch": look for ours, not for any.
+        if not any(getattr(h, "_llmswitch_serve", False) for h in logger.handlers):
+            handler = logging.StreamHandler(stream)
+            handler.setFormatter(formatter)
+            handler._llmswitch_serve = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
+        logger.setLevel(level)
         logger.propagate = False
-    access = logging.getLogger("llmswitch.gateway.access")
-    if not access.handlers:
-        lines = logging.StreamHandler(sys.stdout)
-        lines.setFormatter(logging.Formatter("%(message)s"))
-        access.addHandler(lines)
-    access.setLevel(logging.INFO)
-    access.propagate = False
 
 
 def _debug() -> bool:
@@ -312,12 +318,12 @@ def serve(options: ServeOptions) -> int:
         flush=True,
     )
     if workers == 1:
-        server = _Server(uv_config)
+        server = _make_server(uv_config)
         server.run()
         return 0 if server.started else 1  # not started: the app failed to start
     sock = uv_config.bind_socket()
     try:
-        _Supervisor(uv_config, sockets=[sock]).run()
+        _make_supervisor(uv_config, sockets=[sock]).run()
     finally:
         sock.close()
     return 0
@@ -384,9 +390,9 @@ def _supervisor_class() -> Any:
     return Supervisor
 
 
-def _Server(config: Any) -> Any:  # noqa: N802 - a class, made when uvicorn is there
+def _make_server(config: Any) -> Any:
     return _server_class()(config)
 
 
-def _Supervisor(config: Any, *, sockets: list[socket.socket]) -> Any:  # noqa: N802
+def _make_supervisor(config: Any, *, sockets: list[socket.socket]) -> Any:
     return _supervisor_class()(config, sockets)
