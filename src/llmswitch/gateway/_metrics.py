@@ -24,6 +24,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
+from ..events import StreamEnd
 from ..messages import ChatResponse
 from ..middleware.base import Call
 from ..observability.metrics import Labels, PrometheusMetrics, _escape, _num
@@ -346,7 +347,15 @@ class CallMetrics(_MetricsMiddleware):
 
     def script(self, call: Call, stream: bool) -> Generator[Any, Any, Any]:
         result = yield from super().script(call, stream)
-        if isinstance(result, ChatResponse) and result.cost:
-            provider = result.provider or call.provider.id
-            self.metrics.call_cost(provider, result.model or call.request.model, result.cost)
+        if isinstance(result, ChatResponse):
+            if result.cost and not result.cached:
+                provider = result.provider or call.provider.id
+                self.metrics.call_cost(provider, result.model or call.request.model, result.cost)
+        elif isinstance(result, StreamEnd):  # a stream's end: priced here from its usage
+            from ..catalog import cost_of
+
+            provider, model = call.provider.id, call.request.model
+            cost = cost_of(provider, model, result.usage)
+            if cost:
+                self.metrics.call_cost(provider, model, cost)
         return result
