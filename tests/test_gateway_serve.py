@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmswitch.errors import ConfigurationError
 from llmswitch.gateway.serve import INSTALL_HINT, check_bind, is_loopback
 from tests.support.cli import run
 from tests.support.serve import serving, wait_for
@@ -33,7 +34,9 @@ def test_check_bind() -> None:
     check_bind("127.0.0.1", access_keys=0, admin_key=False)
     check_bind("0.0.0.0", access_keys=1, admin_key=False)
     check_bind("0.0.0.0", access_keys=0, admin_key=True)
-    with pytest.raises(Exception, match="refusing to bind 0.0.0.0: no access keys") as err:
+    with pytest.raises(
+        ConfigurationError, match=r"refusing to bind 0\.0\.0\.0: no access keys"
+    ) as err:
         check_bind("0.0.0.0", access_keys=0, admin_key=False)
     assert getattr(err.value, "field", None) == "--host"
 

@@ -46,7 +46,9 @@ class Serve:
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout_path = folder / f"{name}.out"
         self.stderr_path = folder / f"{name}.err"
-        full = {k: v for k, v in os.environ.items() if k not in _DROP and not k.startswith("OPENAI")}
+        full = {
+            k: v for k, v in os.environ.items() if k not in _DROP and not k.startswith("OPENAI")
+        }
         full.update(env)
         full.setdefault("LLMSWITCH_HOME", str(folder / "home"))
         argv = [
