@@ -1,0 +1,240 @@
+"""Scale-out: two ``llmswitch serve`` OS processes sharing Redis (``[state] url``) and
+PostgreSQL (``LLMSWITCH_DATABASE_URL``, a fresh schema per test) in front of one
+loopback OpenAI upstream behave as one gateway: load splits across both, a rate limit
+and a budget hold across them, a breaker opened through one is open in the other.
+And the shutdown: SIGTERM during a stream lets it finish, and its ledger row is in the
+database.
+
+These drive ``POST /v1/chat/completions`` (the OpenAI routes) with plain HTTP."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.loopback import Loopback, Reply
+from tests.support.serve import Serve, serving, wait_for
+from tests.support.sql import _admin, postgres_or_skip, postgres_schema_url
+from tests.support.state import REDIS_URL, redis_or_skip
+
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llmswitch.gateway.openai") is None,
+        reason="needs the OpenAI routes (llmswitch.gateway.openai)",
+    ),
+]
+
+FIXTURES = Path(__file__).parent / "fixtures" / "openai"
+CHAT = (FIXTURES / "chat_text.json").read_bytes()
+STREAM = (FIXTURES / "stream_text.sse").read_bytes()
+MODEL = "openai/gpt-4o-mini"
+BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    base = postgres_or_skip()
+    schema = f"test_scaleout_{uuid.uuid4().hex[:16]}"
+    _admin(base, f"CREATE SCHEMA {schema}")
+    try:
+        yield postgres_schema_url(base, schema)
+    finally:
+        _admin(base, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _config(folder: Path, extra: str = "") -> Path:
+    """A config sharing this test's Redis state (its own secret: its own key names)."""
+    path = folder / "llmswitch.toml"
+    path.write_text(
+        f'[state]\nurl = "{REDIS_URL}"\nsecret = "{uuid.uuid4().hex}"\n'
+        "[retry]\nattempts = 1\n"
+        "[gateway]\nshutdown_grace_seconds = 30\n" + extra
+    )
+    return path
+
+
+def _env(upstream: Loopback, database_url: str) -> dict[str, str]:
+    return {
+        "OPENAI_API_KEY": "sk-test-0123456789abcdef",
+        "OPENAI_BASE_URL": upstream.url + "/v1",
+        "LLMSWITCH_DATABASE_URL": database_url,
+    }
+
+
+def _two(folder: Path, config: Path, env: dict[str, str]) -> tuple[Serve, Serve]:
+    a = Serve(folder, config=config, env=env, name="a")
+    b = Serve(folder, config=config, env=env, name="b")
+    try:
+        a.wait_ready()
+        b.wait_ready()
+    except BaseException:
+        for proc in (a, b):
+            proc.kill()
+        raise
+    return a, b
+
+
+def _chat(base: str, **extra: Any) -> httpx.Response:
+    return httpx.post(base + "/v1/chat/completions", json={**BODY, **extra}, timeout=60)
+
+
+def _rows(database_url: str) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from llmswitch.storage.sql import open_database
+    from llmswitch.storage.sql.schema import usage_ledger
+
+    db = open_database(database_url)
+    try:
+        return db.read(lambda conn: [dict(r._mapping) for r in conn.execute(select(usage_ledger))])
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[Loopback]:
+    server = Loopback()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_load_splits_and_a_rate_limit_holds_across_processes(
+    tmp_path: Path, upstream: Loopback, pg_url: str
+) -> None:
+    redis_or_skip()
+    limit = 12
+    upstream.route("POST", "/v1/chat/completions", Reply(body=CHAT))
+    config = _config(
+        tmp_path,
+        f'[queue]\nmax_wait = 0\n[[limits]]\nscope = "deployment"\nrequests_per_minute = {limit}\n',
+    )
+    a, b = _two(tmp_path, config, _env(upstream, pg_url))
+    try:
+        urls = [a.url, b.url] * 15  # 30 concurrent calls, half through each process
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            answers = list(pool.map(lambda u: _chat(u), urls))
+        ok = [r for r in answers if r.status_code == 200]
+        limited = [r for r in answers if r.status_code == 429]
+        assert len(ok) + len(limited) == len(urls), [r.text for r in answers][:3]
+        # Never more admitted than the shared limit, and the limit was reached.
+        assert len(ok) == limit and len(upstream.requests) == limit
+        assert all("retry-after" in r.headers for r in limited)
+        assert all(r.json()["choices"][0]["message"]["content"] for r in ok)
+        # Both processes served: each one's access log has chat lines.
+        for proc in (a, b):
+            assert proc.stdout.count('"path":"/v1/chat/completions"') == 15
+        # Every admitted call is one ledger row in the shared database.
+        assert wait_for(lambda: len(_rows(pg_url)) == limit, timeout=30)
+    finally:
+        for proc in (a, b):
+            assert proc.stop() == 0
+
+
+def test_breaker_and_budget_are_shared(tmp_path: Path, upstream: Loopback, pg_url: str) -> None:
+    redis_or_skip()
+    down = Reply(status=503, body=b'{"error":{"message":"overloaded","type":"server_error"}}')
+    upstream.route("POST", "/v1/chat/completions", down)
+    config = _config(tmp_path, "[breaker]\nmin_calls = 3\nfailure_rate = 0.5\ncooldown = 600\n")
+    a, b = _two(tmp_path, config, _env(upstream, pg_url))
+    try:
+        for _ in range(3):
+            assert _chat(a.url).status_code >= 500
+        sent = len(upstream.requests)
+        assert sent == 3
+        # Open in b too: refused there without reaching the upstream.
+        r = _chat(b.url)
+        assert r.status_code == 503, r.text
+        assert len(upstream.requests) == sent
+    finally:
+        for proc in (a, b):
+            proc.stop()
+
+
+def test_budget_blocks_in_both_processes(tmp_path: Path, upstream: Loopback, pg_url: str) -> None:
+    redis_or_skip()
+    upstream.route("POST", "/v1/chat/completions", Reply(body=CHAT))
+    # One answer (1180 in, 84 out on gpt-4o-mini) costs more than this.
+    config = _config(
+        tmp_path, '[[budgets]]\nscope = "global"\nperiod = "day"\nlimit_usd = 0.0001\n'
+        'action = "block"\n',
+    )  # fmt: skip
+    a, b = _two(tmp_path, config, _env(upstream, pg_url))
+    try:
+        assert _chat(a.url).status_code == 200
+        sent = len(upstream.requests)
+
+        def blocked(url: str) -> bool:
+            return _chat(url).status_code in (402, 429, 400, 403) and True
+
+        # The spend is seen by both within a few seconds; then neither sends anything.
+        assert wait_for(lambda: blocked(b.url), timeout=30)
+        assert blocked(a.url)
+        assert len(upstream.requests) <= sent + 1  # at most one call raced the settling
+        r = _chat(b.url)
+        assert "budget" in r.text.lower()
+    finally:
+        for proc in (a, b):
+            proc.stop()
+
+
+def test_sigterm_lets_a_stream_finish_and_records_it(
+    tmp_path: Path, upstream: Loopback, pg_url: str
+) -> None:
+    events = [e + b"\n\n" for e in STREAM.split(b"\n\n") if e.strip()]
+    upstream.route(
+        "POST", "/v1/chat/completions",
+        Reply(content_type="text/event-stream", chunks=events, chunk_delay=0.4),
+    )  # fmt: skip
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("[gateway]\nshutdown_grace_seconds = 30\n")
+    with serving(tmp_path, config=config, env=_env(upstream, pg_url), workers=2) as proc:
+        got: list[bytes] = []
+        first = threading.Event()
+        failure: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                body = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
+                with httpx.stream(
+                    "POST", proc.url + "/v1/chat/completions", json=body, timeout=60
+                ) as r:
+                    assert r.status_code == 200
+                    for chunk in r.iter_bytes():
+                        got.append(chunk)
+                        first.set()
+            except BaseException as exc:
+                failure.append(exc)
+                first.set()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        assert first.wait(60)
+        proc.signal(signal.SIGTERM)
+        reader.join(60)
+        assert not failure, failure
+        text = b"".join(got).decode()
+        assert text.rstrip().endswith("data: [DONE]"), text[-300:]
+        assert '"content":"Hello"' in text
+        assert proc.wait() == 0
+        # New connections are refused once it is stopping / stopped.
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(proc.url + "/healthz", timeout=5)
+    rows = _rows(pg_url)
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert row["stream"] and row["status"] == "ok" and row["output_tokens"] == 84
+    assert json.dumps(row, default=str)  # plain values
