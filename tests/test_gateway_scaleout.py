@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Recorded, Reply
 from tests.support.serve import Serve, serving, wait_for
 from tests.support.sql import _admin, postgres_or_skip, postgres_schema_url
 from tests.support.state import REDIS_URL, redis_or_skip
@@ -37,7 +37,8 @@ pytestmark = [
 ]
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
-CHAT = (FIXTURES / "chat_text.json").read_bytes()
+# The answer names the model asked for (budgets price what answered).
+CHAT = (FIXTURES / "chat_text.json").read_bytes().replace(b"gpt-5-mini-2025-08-07", b"gpt-4o-mini")
 STREAM = (FIXTURES / "stream_text.sse").read_bytes()
 MODEL = "openai/gpt-4o-mini"
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
@@ -54,15 +55,23 @@ def pg_url() -> Iterator[str]:
         _admin(base, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def _config(folder: Path, extra: str = "") -> Path:
-    """A config sharing this test's Redis state (its own secret: its own key names)."""
+def _config(folder: Path, upstream: Loopback, extra: str = "") -> tuple[Path, str]:
+    """A config sharing the test Redis, with a provider of this test's own in front of
+    ``upstream`` (breaker, limit and budget keys in Redis are named after deployments:
+    a fresh provider id keeps every run's keys apart). Returns the path and the id."""
+    pid = f"p{uuid.uuid4().hex[:10]}"
     path = folder / "llmswitch.toml"
     path.write_text(
-        f'[state]\nurl = "{REDIS_URL}"\nsecret = "{uuid.uuid4().hex}"\n'
+        f'[state]\nurl = "{REDIS_URL}"\n'
         "[retry]\nattempts = 1\n"
-        "[gateway]\nshutdown_grace_seconds = 30\n" + extra
+        "[gateway]\nshutdown_grace_seconds = 30\n"
+        f'[providers.{pid}]\nkind = "openai-compatible"\nbase_url = "{upstream.url}/v1"\n'
+        'api_key = "sk-test-0123456789abcdef"\n'
+        # USD per million tokens: one 1264-token answer costs about 0.13 USD.
+        f'[catalog.models."{pid}/gpt-4o-mini"]\ninput_price = 100\noutput_price = 100\n'
+        "cached_input_price = 100\n" + extra.replace("{pid}", pid)
     )
-    return path
+    return path, pid
 
 
 def _env(upstream: Loopback, database_url: str) -> dict[str, str]:
@@ -86,8 +95,9 @@ def _two(folder: Path, config: Path, env: dict[str, str]) -> tuple[Serve, Serve]
     return a, b
 
 
-def _chat(base: str, **extra: Any) -> httpx.Response:
-    return httpx.post(base + "/v1/chat/completions", json={**BODY, **extra}, timeout=60)
+def _chat(base: str, model: str = MODEL, **extra: Any) -> httpx.Response:
+    body = {**BODY, "model": model, **extra}
+    return httpx.post(base + "/v1/chat/completions", json=body, timeout=60)
 
 
 def _rows(database_url: str) -> list[dict[str, Any]]:
@@ -118,15 +128,16 @@ def test_load_splits_and_a_rate_limit_holds_across_processes(
     redis_or_skip()
     limit = 12
     upstream.route("POST", "/v1/chat/completions", Reply(body=CHAT))
-    config = _config(
+    config, pid = _config(
         tmp_path,
+        upstream,
         f'[queue]\nmax_wait = 0\n[[limits]]\nscope = "deployment"\nrequests_per_minute = {limit}\n',
     )
     a, b = _two(tmp_path, config, _env(upstream, pg_url))
     try:
         urls = [a.url, b.url] * 15  # 30 concurrent calls, half through each process
         with ThreadPoolExecutor(max_workers=10) as pool:
-            answers = list(pool.map(lambda u: _chat(u), urls))
+            answers = list(pool.map(lambda u: _chat(u, f"{pid}/gpt-4o-mini"), urls))
         ok = [r for r in answers if r.status_code == 200]
         limited = [r for r in answers if r.status_code == 429]
         assert len(ok) + len(limited) == len(urls), [r.text for r in answers][:3]
@@ -147,48 +158,45 @@ def test_load_splits_and_a_rate_limit_holds_across_processes(
 def test_breaker_and_budget_are_shared(tmp_path: Path, upstream: Loopback, pg_url: str) -> None:
     redis_or_skip()
     down = Reply(status=503, body=b'{"error":{"message":"overloaded","type":"server_error"}}')
-    upstream.route("POST", "/v1/chat/completions", down)
-    config = _config(tmp_path, "[breaker]\nmin_calls = 3\nfailure_rate = 0.5\ncooldown = 600\n")
-    a, b = _two(tmp_path, config, _env(upstream, pg_url))
-    try:
-        for _ in range(3):
-            assert _chat(a.url).status_code >= 500
-        sent = len(upstream.requests)
-        assert sent == 3
-        # Open in b too: refused there without reaching the upstream.
-        r = _chat(b.url)
-        assert r.status_code == 503, r.text
-        assert len(upstream.requests) == sent
-    finally:
-        for proc in (a, b):
-            proc.stop()
 
+    def answer(request: Recorded) -> Reply:  # "broken" is down, gpt-4o-mini answers
+        return down if json.loads(request.body)["model"] == "broken" else Reply(body=CHAT)
 
-def test_budget_blocks_in_both_processes(tmp_path: Path, upstream: Loopback, pg_url: str) -> None:
-    redis_or_skip()
-    upstream.route("POST", "/v1/chat/completions", Reply(body=CHAT))
-    # One answer (1180 in, 84 out on gpt-4o-mini) costs more than this.
-    config = _config(
-        tmp_path, '[[budgets]]\nscope = "global"\nperiod = "day"\nlimit_usd = 0.0001\n'
+    upstream.route("POST", "/v1/chat/completions", handler=answer)
+    # One answer costs about 0.13 USD, more than the budget; the estimate of a call with
+    # max_tokens=50 (about 0.006) does not.
+    config, pid = _config(
+        tmp_path,
+        upstream,
+        "[breaker]\nmin_calls = 3\nfailure_rate = 0.5\ncooldown = 600\n"
+        '[[budgets]]\nscope = "provider:{pid}"\nperiod = "day"\nlimit_usd = 0.05\n'
         'action = "block"\n',
-    )  # fmt: skip
+    )
+    broken, model = f"{pid}/broken", f"{pid}/gpt-4o-mini"
     a, b = _two(tmp_path, config, _env(upstream, pg_url))
     try:
-        assert _chat(a.url).status_code == 200
+        # The breaker: opened by failures through a, open in b (nothing sent from there).
+        for _ in range(3):
+            assert _chat(a.url, broken).status_code >= 500
+        assert len(upstream.requests) == 3
+        r = _chat(b.url, broken)
+        assert r.status_code == 503, r.text
+        assert len(upstream.requests) == 3
+
+        # The budget: spent through b, then blocked in a and b before anything is sent.
+        r = _chat(b.url, model, max_tokens=50)
+        assert r.status_code == 200, r.text
+        blocked = lambda url: "budget" in _chat(url, model, max_tokens=50).text.lower()  # noqa: E731
+        # Settled in the shared store: both processes refuse the next call at once.
+        assert blocked(a.url) and blocked(b.url)
         sent = len(upstream.requests)
-
-        def blocked(url: str) -> bool:
-            return _chat(url).status_code in (402, 429, 400, 403) and True
-
-        # The spend is seen by both within a few seconds; then neither sends anything.
-        assert wait_for(lambda: blocked(b.url), timeout=30)
-        assert blocked(a.url)
-        assert len(upstream.requests) <= sent + 1  # at most one call raced the settling
-        r = _chat(b.url)
-        assert "budget" in r.text.lower()
+        for url in (a.url, b.url, a.url, b.url):
+            r = _chat(url, model, max_tokens=50)
+            assert r.status_code == 429 and "budget" in r.text.lower(), r.text
+        assert len(upstream.requests) == sent  # nothing sent once blocked
     finally:
         for proc in (a, b):
-            proc.stop()
+            assert proc.stop() == 0
 
 
 def test_sigterm_lets_a_stream_finish_and_records_it(
