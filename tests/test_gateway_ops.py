@@ -39,7 +39,7 @@ class Keys:
 
 async def echo_model(request: Request) -> object:
     data = await request.json()
-    request.state["model"] = data["model"]
+    request.require_model(data["model"])  # what the model routes do: the log learns it
     return json_response({"ok": True})
 
 

@@ -129,7 +129,10 @@ class Request:
             raise HttpError(400, "request body is not valid JSON", code="invalid_json") from None
 
     def require_model(self, model: str) -> None:
-        """:class:`HttpError` 403 when this caller's key may not use ``model``."""
+        """:class:`HttpError` 403 when this caller's key may not use ``model``. Every
+        route that calls a model asks this, so it is also where the access log learns
+        the model (``state["model"]``)."""
+        self.state["model"] = model
         principal = self.principal
         if principal is not None and not principal.allows(model):
             raise HttpError(
