@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmswitch.config import Config
 from llmswitch.errors import ConfigurationError
-from llmswitch.gateway.serve import INSTALL_HINT, check_bind, is_loopback
+from llmswitch.gateway.serve import INSTALL_HINT, check_bind, count_access_keys, is_loopback
 from tests.support.cli import run
 from tests.support.serve import serving, wait_for
 from tests.support.sql import sqlite_url
@@ -39,6 +40,20 @@ def test_check_bind() -> None:
     ) as err:
         check_bind("0.0.0.0", access_keys=0, admin_key=False)
     assert getattr(err.value, "field", None) == "--host"
+
+
+def test_count_access_keys(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = sqlite_url(tmp_path)
+    config = Config(database_url=url)
+    assert count_access_keys(config) == 0  # no tenancy tables yet
+    conn = sqlite3.connect(tmp_path / "llmswitch.db")
+    conn.execute("CREATE TABLE access_keys (id TEXT PRIMARY KEY, revoked_at INTEGER)")
+    conn.execute("INSERT INTO access_keys VALUES ('key_a', NULL), ('key_b', 1700000000000)")
+    conn.commit()
+    conn.close()
+    assert count_access_keys(config) == 1  # the revoked one does not count
 
 
 @pytest.fixture
@@ -123,6 +138,9 @@ def test_one_worker_stops_with_exit_0(tmp_path: Path) -> None:
     with serving(tmp_path, config=config, env=env, workers=1) as proc:
         r = httpx.get(proc.url + "/readyz", timeout=10)
         assert r.status_code == 200 and r.json()["checks"]["database"] == "ok"
+        _config(tmp_path, {"fast": "openai/gpt-4o-mini"})
+        proc.signal(signal.SIGHUP)
+        assert wait_for(lambda: "configuration reloaded (1 change(s))" in proc.stderr)
         proc.signal(signal.SIGINT)
         assert proc.wait() == 0
     assert "(1 worker," in proc.stderr and "Traceback" not in proc.stderr

@@ -251,6 +251,16 @@ def _debug() -> bool:
 # --------------------------------------------------------------------------- serving
 
 
+def _always_record(config: Config) -> None:
+    """``serve`` always records usage: with no database named anywhere, name the
+    default one in the environment, which the workers inherit and every reload reads
+    again (a ``[usage] enabled = false`` in the file still turns recording off)."""
+    from ..storage.sql import DATABASE_URL_ENV, default_database_url
+
+    if not config.database_url and not os.environ.get(DATABASE_URL_ENV, "").strip():
+        os.environ[DATABASE_URL_ENV] = default_database_url()
+
+
 def _uvicorn() -> Any:
     try:
         import uvicorn
@@ -282,6 +292,7 @@ def serve(options: ServeOptions) -> int:
     shutdown). Raises :class:`LLMError` (one line for the CLI) on a refused start."""
     uvicorn = _uvicorn()
     config, settings = _load(options)  # the configuration errors, before anything binds
+    _always_record(config)
     check_bind(
         settings.host,
         access_keys=count_access_keys(config),
