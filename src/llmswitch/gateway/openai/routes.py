@@ -1,0 +1,151 @@
+"""The OpenAI-compatible routes: ``POST /v1/chat/completions`` (SSE when ``stream``),
+``POST /v1/embeddings``, ``GET /v1/models`` and ``POST /v1/completions`` (legacy
+completions; with ``suffix`` a fill-in-the-middle code completion).
+
+A stream's first event is awaited before the response starts, so a failure before it
+is an HTTP error in OpenAI's shape, not a 200; after it, a failure is OpenAI's
+``data: {"error": ...}`` event. A client that goes away closes the library stream
+(``aclose`` of the chunk generator), which cancels the upstream call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ...errors import TransportError
+from ...events import Event, StreamEnd
+from .._errors import classify
+from .._http import Request, Response, StreamResponse, first_then, json_response
+from .._routes import Route
+from ._chat_in import parse_chat
+from ._chat_out import ChunkWriter, chat_id, completion_id, completion_json
+from ._errors import OPENAI_ERRORS
+from ._other import (
+    TextChunks,
+    embeddings_json,
+    parse_completion,
+    parse_embeddings,
+)
+from ._other import completion_json as text_completion_json
+from ._target import Targets
+
+__all__ = ["ROUTES"]
+
+_TARGETS = Targets()
+
+
+def _error_event(exc: BaseException) -> bytes:
+    return OPENAI_ERRORS.event(classify(exc))
+
+
+async def _events(stream: Any) -> AsyncIterator[Event]:
+    """The library stream's events, inside its ``async with`` (closing this generator
+    closes the stream and so the upstream call)."""
+    async with stream as opened:
+        async for event in opened:
+            yield event
+
+
+def _truncated(provider: str | None) -> TransportError:
+    return TransportError("the upstream stream ended before its end marker", provider=provider)
+
+
+async def chat_completions(request: Request) -> Response | StreamResponse:
+    """``POST /v1/chat/completions``."""
+    client = request.gateway.client
+    call = parse_chat(await request.json(), lambda model: _TARGETS.of(client, model))
+    request.require_model(call.model)
+    created = int(time.time())
+    if not call.stream:
+        resp = await client.chat(call.model, **call.options)
+        return json_response(completion_json(resp, call.model, created))
+    events = _events(client.stream(call.model, **call.options))
+    first, rest = await first_then(events)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        sid = chat_id(getattr(first, "id", None) if first is not None else None)
+        writer = ChunkWriter(sid, call.model, created, include_usage=call.include_usage,
+                             hold_tool_calls=call.target.signatures)  # fmt: skip
+        try:
+            head = writer.first()
+            pending = [first] if first is not None else []
+            async for event in _chain(pending, rest):
+                if isinstance(event, StreamEnd) and event.finish_reason == "error":
+                    if head:
+                        yield head
+                    raise _truncated(None)
+                data = writer.feed(event)
+                if head:
+                    data, head = head + data, b""
+                if data:
+                    yield data
+        finally:
+            await events.aclose()
+
+    return StreamResponse(chunks(), on_error=_error_event)
+
+
+async def _chain(first: list[Event], rest: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    for event in first:
+        yield event
+    async for event in rest:
+        yield event
+
+
+async def embeddings(request: Request) -> Response:
+    """``POST /v1/embeddings``."""
+    client = request.gateway.client
+    call = parse_embeddings(await request.json())
+    request.require_model(call.model)
+    resp = await client.embed(call.model, call.inputs, **call.options)
+    return json_response(embeddings_json(resp, call.model, as_base64=call.base64))
+
+
+async def models(request: Request) -> Response:
+    """``GET /v1/models``: the model names the caller's key may use."""
+    principal = request.principal
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": owner}
+        for name, owner in _TARGETS.models(request.gateway.client)
+        if principal is None or principal.allows(name)
+    ]
+    return json_response({"object": "list", "data": data})
+
+
+async def completions(request: Request) -> Response | StreamResponse:
+    """``POST /v1/completions``: ``prompt`` (+ ``suffix``) as a code completion."""
+    client = request.gateway.client
+    call = parse_completion(await request.json())
+    request.require_model(call.model)
+    created = int(time.time())
+    cid = completion_id("cmpl-")
+    if not call.stream:
+        done = await client.complete_code(call.model, call.prefix, call.suffix, **call.options)
+        return json_response(text_completion_json(done, cid, call.model, created))
+    stream = client.stream_code(call.model, call.prefix, call.suffix, **call.options)
+    events = _events(stream)
+    first, rest = await first_then(events)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        out = TextChunks(cid, call.model, created, include_usage=call.include_usage)
+        try:
+            async for event in _chain([first] if first is not None else [], rest):
+                if event.kind == "text" and event.text:  # type: ignore[union-attr]
+                    yield out.text(event.text)  # type: ignore[union-attr]
+                elif isinstance(event, StreamEnd) and event.finish_reason == "error":
+                    raise _truncated(None)
+            yield out.end(stream.response)
+        finally:
+            await events.aclose()
+
+    return StreamResponse(chunks(), on_error=_error_event)
+
+
+ROUTES: list[Route] = [
+    Route("POST", "/v1/chat/completions", chat_completions, errors=OPENAI_ERRORS),
+    Route("POST", "/v1/embeddings", embeddings, errors=OPENAI_ERRORS),
+    Route("GET", "/v1/models", models, errors=OPENAI_ERRORS),
+    Route("POST", "/v1/completions", completions, errors=OPENAI_ERRORS),
+]
