@@ -29,11 +29,12 @@ _TYPES: dict[str, tuple[str, str | None]] = {
     "upstream": ("api_error", None),
     "server": ("server_error", None),
     "content_filter": ("invalid_request_error", "content_filter"),
+    "too_large": ("invalid_request_error", "request_too_large"),
 }
 
 
 def error_body(info: ErrorInfo) -> dict[str, object]:
-    kind, code = _TYPES.get(info.kind, ("server_error", None))
+    kind, code = _TYPES.get(info.kind if info.status >= 400 else "upstream", ("server_error", None))
     return {
         "error": {
             "message": info.message,
@@ -49,7 +50,9 @@ def _status(info: ErrorInfo) -> int:
         return 503  # OpenAI's overload status; Anthropic's 529 means nothing to its SDKs
     if info.kind == "context_length":
         return 400
-    return info.status
+    # An upstream answer the library could not use (a 200 with a broken body) is still
+    # a failure: never answer an error with a success status.
+    return info.status if info.status >= 400 else 502
 
 
 class OpenAIErrors:

@@ -11,7 +11,7 @@ is an HTTP error in OpenAI's shape, not a 200; after it, a failure is OpenAI's
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from ...errors import TransportError
@@ -40,7 +40,7 @@ def _error_event(exc: BaseException) -> bytes:
     return OPENAI_ERRORS.event(classify(exc))
 
 
-async def _events(stream: Any) -> AsyncIterator[Event]:
+async def _events(stream: Any) -> AsyncGenerator[Event, None]:
     """The library stream's events, inside its ``async with`` (closing this generator
     closes the stream and so the upstream call)."""
     async with stream as opened:
