@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import httpx
 import openai
@@ -18,10 +19,10 @@ from tests.support.fixtures import Fixtures
 from tests.support.gateway import served
 from tests.support.gateway_openai import gateway, sdk
 from tests.support.loopback import Loopback, Reply
-from tests.support.upstreams import ANTHROPIC, GEMINI, OPENAI
+from tests.support.upstreams import ANTHROPIC, GEMINI, OPENAI, Upstream
 
 OA, AN, GE = Fixtures("openai"), Fixtures("anthropic"), Fixtures("gemini")
-HI = [{"role": "user", "content": "Hi"}]
+HI: Any = [{"role": "user", "content": "Hi"}]
 
 
 def _anthropic_error(status: int, kind: str, message: str) -> Reply:
@@ -38,7 +39,7 @@ async def test_429_reaches_the_sdk_whose_retry_honours_retry_after(loopback: Loo
     async with gateway(loopback, [OPENAI]) as (app, _):
         start = time.monotonic()
         with pytest.raises(openai.RateLimitError) as info:
-            await sdk(app, max_retries=1).chat.completions.create(model=OPENAI.model, messages=HI)  # type: ignore[arg-type]
+            await sdk(app, max_retries=1).chat.completions.create(model=OPENAI.model, messages=HI)
         elapsed = time.monotonic() - start
     assert len(loopback.requests) == 2 and elapsed >= 0.9  # one retry, after the hint
     headers = info.value.response.headers
@@ -50,7 +51,7 @@ async def test_gemini_retry_hint_in_the_body_becomes_headers(loopback: Loopback)
     loopback.route("POST", GEMINI.chat_path, Reply(status=429, body=GE("error_quota.json")))
     async with gateway(loopback, [GEMINI]) as (app, _):
         with pytest.raises(openai.RateLimitError) as info:
-            await sdk(app).chat.completions.create(model=GEMINI.model, messages=HI)  # type: ignore[arg-type]
+            await sdk(app).chat.completions.create(model=GEMINI.model, messages=HI)
     assert info.value.response.headers["retry-after"] == "30"
     assert info.value.response.headers["retry-after-ms"] == "30000"
 
@@ -62,12 +63,11 @@ async def test_gemini_retry_hint_in_the_body_becomes_headers(loopback: Loopback)
         (OPENAI, Reply(status=503, body=b'{"error":{"message":"busy","type":"server_error"}}')),
     ],
 )
-async def test_overload_is_503(loopback: Loopback, upstream: object, reply: Reply) -> None:
-    assert hasattr(upstream, "chat_path")
-    loopback.route("POST", upstream.chat_path, reply)  # type: ignore[attr-defined]
-    async with gateway(loopback, [upstream]) as (app, _):  # type: ignore[list-item]
+async def test_overload_is_503(loopback: Loopback, upstream: Upstream, reply: Reply) -> None:
+    loopback.route("POST", upstream.chat_path, reply)
+    async with gateway(loopback, [upstream]) as (app, _):
         with pytest.raises(openai.InternalServerError) as info:
-            await sdk(app).chat.completions.create(model=upstream.model, messages=HI)  # type: ignore[attr-defined,arg-type]
+            await sdk(app).chat.completions.create(model=upstream.model, messages=HI)
     assert info.value.status_code == 503
 
 
@@ -77,7 +77,7 @@ async def test_context_length_is_400_context_length_exceeded(loopback: Loopback)
     loopback.route("POST", ANTHROPIC.chat_path, too_long)
     async with gateway(loopback, [ANTHROPIC]) as (app, _):
         with pytest.raises(openai.BadRequestError) as info:
-            await sdk(app).chat.completions.create(model=ANTHROPIC.model, messages=HI)  # type: ignore[arg-type]
+            await sdk(app).chat.completions.create(model=ANTHROPIC.model, messages=HI)
     assert info.value.code == "context_length_exceeded"
 
 
@@ -90,17 +90,17 @@ async def test_bad_access_key_and_upstream_auth_failures(loopback: Loopback) -> 
         with pytest.raises(openai.AuthenticationError) as mine:
             await sdk(app, "lsk-" + "Z" * 40).chat.completions.create(
                 model=ANTHROPIC.model, messages=HI
-            )  # type: ignore[arg-type]
+            )
         assert mine.value.message.endswith("invalid access key") or "invalid access key" in str(
             mine.value
         )
         assert not loopback.requests  # refused before any upstream call
         with pytest.raises(openai.AuthenticationError) as upstream:
-            await sdk(app).chat.completions.create(model=ANTHROPIC.model, messages=HI)  # type: ignore[arg-type]
+            await sdk(app).chat.completions.create(model=ANTHROPIC.model, messages=HI)
         assert upstream.value.status_code == 401 and "anthropic" in str(upstream.value)
         assert "invalid access key" not in str(upstream.value)
         with pytest.raises(openai.PermissionDeniedError) as denied:
-            await sdk(app).chat.completions.create(model=OPENAI.model, messages=HI)  # type: ignore[arg-type]
+            await sdk(app).chat.completions.create(model=OPENAI.model, messages=HI)
         assert denied.value.status_code == 403 and "openai" in str(denied.value)
     assert ANTHROPIC.key not in str(upstream.value) and OPENAI.key not in str(denied.value)
 
@@ -110,7 +110,18 @@ async def test_stream_failing_before_its_first_event_is_an_http_error(loopback: 
                    _anthropic_error(529, "overloaded_error", "Overloaded"))  # fmt: skip
     async with gateway(loopback, [ANTHROPIC]) as (app, _):
         with pytest.raises(openai.InternalServerError) as info:
-            await sdk(app).chat.completions.create(model=ANTHROPIC.model, messages=HI, stream=True)  # type: ignore[arg-type]
+            await sdk(app).chat.completions.create(model=ANTHROPIC.model, messages=HI, stream=True)
+    assert info.value.status_code == 503
+
+
+async def test_stream_failing_right_after_its_start_is_an_http_error(loopback: Loopback) -> None:
+    # message_start, then the overload: nothing the client could use was sent yet.
+    events = AN("error_overloaded.sse").split(b"\n\n")
+    body = b"\n\n".join([events[0], *[e for e in events if b"event: error" in e]]) + b"\n\n"
+    loopback.route("POST", ANTHROPIC.stream_path, ANTHROPIC.stream_reply(body))
+    async with gateway(loopback, [ANTHROPIC]) as (app, _):
+        with pytest.raises(openai.InternalServerError) as info:
+            await sdk(app).chat.completions.create(model=ANTHROPIC.model, messages=HI, stream=True)
     assert info.value.status_code == 503
 
 
@@ -122,7 +133,7 @@ async def test_stream_failing_midway_ends_with_the_error_event(loopback: Loopbac
         stream = await sdk(app).chat.completions.create(
             model=ANTHROPIC.model,
             messages=HI,
-            stream=True,  # type: ignore[arg-type]
+            stream=True,
         )
         seen: list[str] = []
         with pytest.raises(openai.APIError) as info:
@@ -144,10 +155,10 @@ async def test_bad_input_names_the_param_and_unknown_model(loopback: Loopback) -
         assert info.value.param == "messages[0].content[0].type"
         assert info.value.type == "invalid_request_error"
         with pytest.raises(openai.BadRequestError) as unknown:
-            await api.chat.completions.create(model="nowhere/model", messages=HI)  # type: ignore[arg-type]
+            await api.chat.completions.create(model="nowhere/model", messages=HI)
         assert unknown.value.param == "model" or "nowhere" in str(unknown.value)
         with pytest.raises(openai.BadRequestError):
-            await api.chat.completions.create(model=OPENAI.model, messages=HI, n=2)  # type: ignore[arg-type]
+            await api.chat.completions.create(model=OPENAI.model, messages=HI, n=2)
     assert not loopback.requests
 
 

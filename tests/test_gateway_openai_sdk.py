@@ -16,7 +16,7 @@ from tests.support.loopback import Loopback, Reply
 from tests.support.upstreams import ANTHROPIC, GEMINI, OPENAI
 
 OA, AN, GE = Fixtures("openai"), Fixtures("anthropic"), Fixtures("gemini")
-HI = [{"role": "user", "content": "Hi"}]
+HI: Any = [{"role": "user", "content": "Hi"}]
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}}}}  # fmt: skip
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
@@ -30,7 +30,7 @@ async def test_chat_on_three_providers(loopback: Loopback) -> None:
         api = sdk(app)
         for model in (OPENAI.model, ANTHROPIC.model, GEMINI.model):
             out = await api.chat.completions.create(
-                model=model, messages=HI, seed=3, parallel_tool_calls=False,  # type: ignore[arg-type]
+                model=model, messages=HI, seed=3, parallel_tool_calls=False,
                 max_tokens=10**6, temperature=0.2,
             )  # fmt: skip
             assert out.object == "chat.completion" and out.model == model
@@ -83,7 +83,7 @@ async def test_parallel_tool_calls_and_result_round_trip(loopback: Loopback) -> 
     async with gateway(loopback, [OPENAI]) as (app, _):
         api = sdk(app)
         out = await api.chat.completions.create(
-            model=OPENAI.model, messages=HI, tools=[WEATHER, TIME],  # type: ignore[list-item]
+            model=OPENAI.model, messages=HI, tools=[WEATHER, TIME],
             tool_choice="auto",
         )  # fmt: skip
         calls = out.choices[0].message.tool_calls or []
@@ -91,7 +91,7 @@ async def test_parallel_tool_calls_and_result_round_trip(loopback: Loopback) -> 
         assert calls[0].id == "call_Wq1bLk7YpE2nR5sT8uVx0zAc"
         assert json.loads(calls[0].function.arguments) == {"city": "Paris", "unit": "celsius"}
         stream = await api.chat.completions.create(
-            model=OPENAI.model, messages=HI, tools=[WEATHER, TIME], stream=True,  # type: ignore[list-item]
+            model=OPENAI.model, messages=HI, tools=[WEATHER, TIME], stream=True,
         )  # fmt: skip
         got: dict[int, dict[str, str]] = {}
         async for chunk in stream:
@@ -110,7 +110,7 @@ async def test_parallel_tool_calls_and_result_round_trip(loopback: Loopback) -> 
         loopback.route("POST", OPENAI.chat_path, handler=lambda _: Reply(body=OA("chat_text.json")))
         await api.chat.completions.create(
             model=OPENAI.model, messages=history, tools=[WEATHER, TIME]
-        )  # type: ignore[arg-type,list-item]
+        )
         sent = last_body(loopback)["messages"]
         assert [m["tool_call_id"] for m in sent if m["role"] == "tool"] == [c.id for c in calls]
 
@@ -120,7 +120,7 @@ def _gemini_calls(with_ids: bool) -> bytes:
             "thoughtSignature": "U0lHTkFUVVJF"}  # fmt: skip
     other = {"functionCall": {"name": "get_time", "args": {}}}
     if with_ids:
-        part["functionCall"]["id"] = "fc_1"  # type: ignore[index]
+        part["functionCall"]["id"] = "fc_1"
     answer = {"candidates": [{"content": {"parts": [part, other], "role": "model"},
                               "finishReason": "STOP", "index": 0}],
               "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5,
@@ -162,7 +162,7 @@ async def test_gemini_made_up_ids_and_signatures_map_back(loopback: Loopback, st
         loopback.route("POST", GEMINI.chat_path, handler=strict(GE("text.json")))
         await api.chat.completions.create(
             model=GEMINI.model, messages=history, tools=[WEATHER, TIME]
-        )  # type: ignore[arg-type,list-item]
+        )
         contents = last_body(loopback)["contents"]
         model_parts = contents[1]["parts"]
         assert model_parts[0]["thoughtSignature"] == "U0lHTkFUVVJF"
@@ -182,7 +182,7 @@ async def test_vision_json_schema_and_reasoning(loopback: Loopback) -> None:
             messages=[{"role": "user", "content": [
                 {"type": "text", "text": "What is this?"},
                 {"type": "image_url", "image_url": {"url": png, "detail": "high"}}]}],
-            tools=[WEATHER, TIME], reasoning_effort="high", max_tokens=30000,  # type: ignore[list-item]
+            tools=[WEATHER, TIME], reasoning_effort="high", max_tokens=30000,
         )  # fmt: skip
         sent = last_body(loopback)
         blocks = sent["messages"][0]["content"]
@@ -208,7 +208,7 @@ async def test_reasoning_stream_from_anthropic(loopback: Loopback) -> None:
                    handler=strict(ANTHROPIC.stream_reply(AN("thinking_tool.sse"))))  # fmt: skip
     async with gateway(loopback, [ANTHROPIC]) as (app, _):
         stream = await sdk(app).chat.completions.create(
-            model=ANTHROPIC.model, messages=HI, stream=True, tools=[WEATHER],  # type: ignore[list-item]
+            model=ANTHROPIC.model, messages=HI, stream=True, tools=[WEATHER],
         )  # fmt: skip
         chunks = [c async for c in stream]
     thinking = "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content", "")
@@ -255,7 +255,7 @@ async def test_model_not_allowed_for_the_key(loopback: Loopback) -> None:
 
     async with gateway(loopback, [OPENAI, ANTHROPIC]) as (app, _):
         with pytest.raises(openai.PermissionDeniedError) as info:
-            await sdk(app, BOB_KEY).chat.completions.create(model=ANTHROPIC.model, messages=HI)  # type: ignore[arg-type]
+            await sdk(app, BOB_KEY).chat.completions.create(model=ANTHROPIC.model, messages=HI)
         assert info.value.code == "model_not_allowed"
     assert not loopback.requests
 

@@ -217,7 +217,7 @@ def test_unknown_usage_is_never_guessed() -> None:
     }
     for reason, mapped in (("other", "stop"), ("content_filter", "content_filter"),
                            ("length", "length")):  # fmt: skip
-        resp = ChatResponse(id=None, model="m", provider="p", text="x", finish_reason=reason)  # type: ignore[arg-type]
+        resp = ChatResponse(id=None, model="m", provider="p", text="x", finish_reason=reason)
         out = completion_json(resp, "m", 1)
         assert out["choices"][0]["finish_reason"] == mapped and "usage" not in out
         assert out["id"].startswith("chatcmpl-")

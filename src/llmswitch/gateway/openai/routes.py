@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from ...errors import TransportError
-from ...events import Event, StreamEnd
+from ...events import Event, StreamEnd, StreamStart, TextDelta
 from .._errors import classify
 from .._http import Request, Response, StreamResponse, first_then, json_response
 from .._routes import Route
@@ -48,8 +48,26 @@ async def _events(stream: Any) -> AsyncGenerator[Event, None]:
             yield event
 
 
-def _truncated(provider: str | None) -> TransportError:
+def _truncated(model: str) -> TransportError:
+    provider = model.partition("/")[0] if "/" in model else None
     return TransportError("the upstream stream ended before its end marker", provider=provider)
+
+
+def _failed(event: Event | None) -> bool:
+    """A stream that ended without its end marker (the library's ``finish_reason="error"``)."""
+    return event is None or (isinstance(event, StreamEnd) and event.finish_reason == "error")
+
+
+async def _first_content(events: AsyncGenerator[Event, None]) -> tuple[Event | None, str | None]:
+    """The first event after ``StreamStart`` (and the response id the start carried): an
+    upstream that opens its stream and then fails is still an HTTP error, which the SDKs
+    retry, rather than a 200 with an error event."""
+    first, _ = await first_then(events)
+    start_id = None
+    while isinstance(first, StreamStart):
+        start_id = first.id or start_id
+        first = await anext(events, None)
+    return first, start_id
 
 
 async def chat_completions(request: Request) -> Response | StreamResponse:
@@ -62,36 +80,28 @@ async def chat_completions(request: Request) -> Response | StreamResponse:
         resp = await client.chat(call.model, **call.options)
         return json_response(completion_json(resp, call.model, created))
     events = _events(client.stream(call.model, **call.options))
-    first, rest = await first_then(events)
+    first, start_id = await _first_content(events)
+    if _failed(first):
+        await events.aclose()
+        raise _truncated(call.model)
+    assert first is not None
+    writer = ChunkWriter(chat_id(start_id), call.model, created,
+                         include_usage=call.include_usage,
+                         hold_tool_calls=call.target.signatures)  # fmt: skip
 
     async def chunks() -> AsyncIterator[bytes]:
-        sid = chat_id(getattr(first, "id", None) if first is not None else None)
-        writer = ChunkWriter(sid, call.model, created, include_usage=call.include_usage,
-                             hold_tool_calls=call.target.signatures)  # fmt: skip
         try:
-            head = writer.first()
-            pending = [first] if first is not None else []
-            async for event in _chain(pending, rest):
-                if isinstance(event, StreamEnd) and event.finish_reason == "error":
-                    if head:
-                        yield head
-                    raise _truncated(None)
+            yield writer.first() + writer.feed(first)
+            async for event in events:
+                if _failed(event):
+                    raise _truncated(call.model)
                 data = writer.feed(event)
-                if head:
-                    data, head = head + data, b""
                 if data:
                     yield data
         finally:
             await events.aclose()
 
     return StreamResponse(chunks(), on_error=_error_event)
-
-
-async def _chain(first: list[Event], rest: AsyncIterator[Event]) -> AsyncIterator[Event]:
-    for event in first:
-        yield event
-    async for event in rest:
-        yield event
 
 
 async def embeddings(request: Request) -> Response:
@@ -126,16 +136,21 @@ async def completions(request: Request) -> Response | StreamResponse:
         return json_response(text_completion_json(done, cid, call.model, created))
     stream = client.stream_code(call.model, call.prefix, call.suffix, **call.options)
     events = _events(stream)
-    first, rest = await first_then(events)
+    first, _ = await _first_content(events)
+    if _failed(first):
+        await events.aclose()
+        raise _truncated(call.model)
+    out = TextChunks(cid, call.model, created, include_usage=call.include_usage)
 
     async def chunks() -> AsyncIterator[bytes]:
-        out = TextChunks(cid, call.model, created, include_usage=call.include_usage)
         try:
-            async for event in _chain([first] if first is not None else [], rest):
-                if event.kind == "text" and event.text:  # type: ignore[union-attr]
-                    yield out.text(event.text)  # type: ignore[union-attr]
-                elif isinstance(event, StreamEnd) and event.finish_reason == "error":
-                    raise _truncated(None)
+            event: Event | None = first
+            while event is not None:
+                if _failed(event):
+                    raise _truncated(call.model)
+                if isinstance(event, TextDelta) and event.text:
+                    yield out.text(event.text)
+                event = await anext(events, None)
             yield out.end(stream.response)
         finally:
             await events.aclose()
