@@ -192,6 +192,18 @@ async def test_vision_json_schema_and_reasoning(loopback: Loopback) -> None:
         assert (message.model_extra or {})["reasoning_content"].startswith("The user wants")
         assert out.usage is not None and out.usage.completion_tokens_details is not None
         assert out.usage.completion_tokens_details.reasoning_tokens == 61
+        # The signed thinking goes back to Anthropic with the tool results.
+        history = [
+            {"role": "user", "content": "What is this?"},
+            message.model_dump(exclude_none=True),
+        ]
+        history += [{"role": "tool", "tool_call_id": c.id, "content": "ok"}
+                    for c in message.tool_calls or []]  # fmt: skip
+        await api.chat.completions.create(model=ANTHROPIC.model, messages=history,
+                                          tools=[WEATHER, TIME], reasoning_effort="high")  # fmt: skip
+        turn = last_body(loopback)["messages"][1]["content"]
+        assert turn[0] == {"type": "thinking", "signature": "EqQBCkgIAhABGAIiQL7x1y/Zq+8z3w==",
+                           "thinking": "The user wants the weather. I should call get_weather."}  # fmt: skip
         schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
         await api.chat.completions.create(
             model=GEMINI.model, messages=HI,
@@ -243,11 +255,17 @@ async def test_embeddings_float_and_base64(loopback: Loopback) -> None:
 
 
 async def test_models_list_is_filtered_by_the_key(loopback: Loopback) -> None:
+    import openai
+
     async with gateway(loopback, [OPENAI, ANTHROPIC]) as (app, _):
         everything = [m.id async for m in sdk(app).models.list()]
         assert OPENAI.model in everything and ANTHROPIC.model in everything
         assert not any(m.startswith("gemini/") for m in everything)  # not configured
         assert [m.id async for m in sdk(app, BOB_KEY).models.list()] == [OPENAI.model]
+        found = await sdk(app).models.retrieve(ANTHROPIC.model)
+        assert found.id == ANTHROPIC.model and found.owned_by == "anthropic"
+        with pytest.raises(openai.NotFoundError):
+            await sdk(app, BOB_KEY).models.retrieve(ANTHROPIC.model)
 
 
 async def test_model_not_allowed_for_the_key(loopback: Loopback) -> None:

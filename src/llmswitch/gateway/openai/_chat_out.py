@@ -22,7 +22,7 @@ from ...events import (
     ToolCallEnd,
     ToolCallStart,
 )
-from ...messages import ChatResponse, ToolCall, Usage
+from ...messages import ChatResponse, ReasoningBlock, ToolCall, Usage
 from ._chat_in import join_signature
 
 __all__ = [
@@ -86,6 +86,12 @@ def _arguments(call: ToolCall) -> str:
     return orjson.dumps(call.arguments).decode()
 
 
+def _block_json(b: ReasoningBlock) -> dict[str, Any]:
+    if b.redacted_data is not None:
+        return {"type": "redacted_thinking", "data": b.redacted_data}
+    return {"type": "thinking", "thinking": b.text, "signature": b.signature or ""}
+
+
 def tool_call_json(call: ToolCall) -> dict[str, Any]:
     return {
         "id": join_signature(call.id, call.signature),
@@ -105,6 +111,10 @@ def completion_json(resp: ChatResponse, model: str, created: int) -> dict[str, A
         message["tool_calls"] = [tool_call_json(c) for c in resp.tool_calls]
     if resp.reasoning:
         message["reasoning_content"] = resp.reasoning
+    if any(b.signature or b.redacted_data for b in resp.reasoning_blocks):
+        # Signed thinking (LiteLLM's field): a client that sends the message back as it
+        # got it keeps Anthropic's tool use with thinking working.
+        message["thinking_blocks"] = [_block_json(b) for b in resp.reasoning_blocks]
     out: dict[str, Any] = {
         "id": chat_id(resp.id),
         "object": "chat.completion",

@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 from ...errors import TransportError
 from ...events import Event, StreamEnd, StreamStart, TextDelta
-from .._errors import classify
+from .._errors import HttpError, classify
 from .._http import Request, Response, StreamResponse, first_then, json_response
 from .._routes import Route
 from ._chat_in import parse_chat
@@ -113,15 +114,28 @@ async def embeddings(request: Request) -> Response:
     return json_response(embeddings_json(resp, call.model, as_base64=call.base64))
 
 
-async def models(request: Request) -> Response:
-    """``GET /v1/models``: the model names the caller's key may use."""
+def _visible(request: Request) -> list[dict[str, Any]]:
     principal = request.principal
-    data = [
+    return [
         {"id": name, "object": "model", "created": 0, "owned_by": owner}
         for name, owner in _TARGETS.models(request.gateway.client)
         if principal is None or principal.allows(name)
     ]
-    return json_response({"object": "list", "data": data})
+
+
+async def models(request: Request) -> Response:
+    """``GET /v1/models``: the model names the caller's key may use."""
+    return json_response({"object": "list", "data": _visible(request)})
+
+
+async def model(request: Request) -> Response:
+    """``GET /v1/models/{id}`` (the id may hold slashes: ``openai/gpt-4o``)."""
+    wanted = unquote(request.path[len("/v1/models/") :])
+    for entry in _visible(request):
+        if entry["id"] == wanted:
+            return json_response(entry)
+    raise HttpError(404, f"the model {wanted!r} does not exist or this key may not use it",
+                    code="model_not_found", param="model")  # fmt: skip
 
 
 async def completions(request: Request) -> Response | StreamResponse:
@@ -162,5 +176,6 @@ ROUTES: list[Route] = [
     Route("POST", "/v1/chat/completions", chat_completions, errors=OPENAI_ERRORS),
     Route("POST", "/v1/embeddings", embeddings, errors=OPENAI_ERRORS),
     Route("GET", "/v1/models", models, errors=OPENAI_ERRORS),
+    Route("GET", "/v1/models/*", model, errors=OPENAI_ERRORS),
     Route("POST", "/v1/completions", completions, errors=OPENAI_ERRORS),
 ]
