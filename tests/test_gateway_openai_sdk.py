@@ -320,3 +320,23 @@ async def test_upstream_bodies_that_fail_as_a_stream_start(loopback: Loopback) -
     async with gateway(loopback, [OPENAI]) as (app, _):
         with pytest.raises(openai.BadRequestError):
             await sdk(app).chat.completions.create(model=OPENAI.model, messages=HI, stream=True)
+
+
+async def test_aliases_and_groups(loopback: Loopback, tmp_path: Any) -> None:
+    toml = tmp_path / "llmswitch.toml"
+    toml.write_text(
+        '[aliases]\nfast = "openai/gpt-4o-mini"\n\n[models.smart]\nstrategy = "ordered"\n\n'
+        '[[models.smart.deployments]]\nmodel = "anthropic/claude-sonnet-4-5"\npriority = 0\n\n'
+        '[[models.smart.deployments]]\nmodel = "openai/gpt-4o-mini"\npriority = 1\n'
+    )
+    loopback.route("POST", OPENAI.chat_path, OA("chat_text.json"))
+    loopback.route("POST", ANTHROPIC.chat_path, handler=strict(AN("text.json")))
+    async with gateway(loopback, [OPENAI, ANTHROPIC], config=str(toml)) as (app, _):
+        api = sdk(app)
+        listed = [m.id async for m in api.models.list()]
+        assert "fast" in listed and "smart" in listed
+        out = await api.chat.completions.create(model="smart", messages=HI, seed=1)
+        assert out.model == "smart" and loopback.requests[-1].path == ANTHROPIC.chat_path
+        assert "seed" not in last_body(loopback)  # a group with a non-OpenAI deployment
+        out = await api.chat.completions.create(model="fast", messages=HI, seed=1)
+        assert out.model == "fast" and last_body(loopback)["seed"] == 1
