@@ -268,6 +268,18 @@ def test_stream_chunks_as_openai_sends_them() -> None:
     assert [c["choices"][0]["finish_reason"] for c in chunks[:-3]] == [None] * 10
 
 
+def test_tool_call_without_fragments_gets_its_arguments_at_the_end() -> None:
+    w = ChunkWriter("chatcmpl-3", "m", 5, include_usage=False)
+    raw = w.feed(ToolCallStart(2, "c1", "f"))
+    raw += w.feed(ToolCallEnd(2, ToolCall(id="c1", name="f", arguments={"a": [1]})))
+    raw += w.feed(ToolCallStart(5, "c2", "g")) + w.feed(ToolCallDelta(5, "{}"))
+    raw += w.feed(ToolCallEnd(5, ToolCall(id="c2", name="g", arguments={})))
+    deltas = [c["choices"][0]["delta"]["tool_calls"][0] for c in _chunks(raw)]
+    assert deltas[1] == {"index": 0, "function": {"arguments": '{"a":[1]}'}}
+    assert deltas[2]["index"] == 1 and deltas[3] == {"index": 1, "function": {"arguments": "{}"}}
+    assert len(deltas) == 4
+
+
 def test_stream_without_usage_and_held_tool_calls() -> None:
     w = ChunkWriter("chatcmpl-2", "m", 5, include_usage=False, hold_tool_calls=True)
     raw = w.feed(ToolCallStart(0, "gem_1", "f")) + w.feed(ToolCallDelta(0, "{}"))

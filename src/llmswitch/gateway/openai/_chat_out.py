@@ -139,7 +139,8 @@ class ChunkWriter:
     """Turns one stream's events into SSE ``chat.completion.chunk`` lines.
 
     Tool-call indexes are OpenAI's (0, 1, ... in the order calls start), not the
-    provider's content-block indexes. With ``hold_tool_calls`` (providers whose calls
+    provider's content-block indexes. A call whose arguments came in no fragment gets them
+    from its end. With ``hold_tool_calls`` (providers whose calls
     carry a thought signature, known only at the call's end) a call is written whole at
     its end, so its id can carry the signature; such providers send each call whole anyway.
     """
@@ -206,6 +207,7 @@ class ChunkWriter:
             if self._hold:
                 self._pending[event.index] = event
                 return b""
+            self._pending[event.index] = event  # until its first arguments fragment
             call = {"index": self._slot(event.index), "id": event.id, "type": "function",
                     "function": {"name": event.name, "arguments": ""}}  # fmt: skip
             return self._chunk({"tool_calls": [call]})
@@ -213,13 +215,20 @@ class ChunkWriter:
             assert isinstance(event, ToolCallDelta)
             if self._hold or not event.arguments:
                 return b""
+            self._pending.pop(event.index, None)  # its arguments are on their way
             call = {"index": self._slot(event.index), "function": {"arguments": event.arguments}}
             return self._chunk({"tool_calls": [call]})
-        if kind == "tool_call_end" and self._hold:
+        if kind == "tool_call_end":
             assert isinstance(event, ToolCallEnd)
-            self._pending.pop(event.index, None)
-            whole = {"index": self._slot(event.index), **tool_call_json(event.tool_call)}
-            return self._chunk({"tool_calls": [whole]})
+            if self._hold:
+                self._pending.pop(event.index, None)
+                whole = {"index": self._slot(event.index), **tool_call_json(event.tool_call)}
+                return self._chunk({"tool_calls": [whole]})
+            if self._pending.pop(event.index, None) is not None:  # no fragment came: all now
+                args = {"arguments": _arguments(event.tool_call)}
+                return self._chunk({"tool_calls": [{"index": self._slot(event.index),
+                                                    "function": args}]})  # fmt: skip
+            return b""
         if kind == "end":
             assert isinstance(event, StreamEnd)
             return self.end(event)

@@ -86,6 +86,10 @@ def _target(core: Any, model: str) -> Target:
 def _configured(core: Any, ids: Sequence[str]) -> list[str]:
     out = []
     for pid in ids:
+        # Ollama needs no credentials, so it is always "configured": list it only when
+        # it was set up on purpose (a server address or a provider entry).
+        if pid == "ollama" and pid not in core.config.providers and not core.env.get("OLLAMA_HOST"):
+            continue
         with contextlib.suppress(LLMError):  # not configured (no credentials): not listed
             core.provider(pid)
             out.append(pid)
