@@ -35,7 +35,7 @@ async def usage(request: Request) -> Response:
     filters: dict[str, Any] = {k: query[k] for k in FILTERS if query.get(k)}
     principal = request.principal
     if principal is not None and not principal.admin:
-        own = {"user": principal.user} if principal.user is not None else {}
+        own: dict[str, str | None] = {"user": principal.user} if principal.user else {}
         if principal.user is None:
             own["key"] = principal.key_id
         for field in ("user", "team", "key"):
