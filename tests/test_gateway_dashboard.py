@@ -111,9 +111,7 @@ async def test_bad_parameters_are_400_naming_the_field(http: httpx.AsyncClient) 
     assert response.status_code == 404
 
 
-async def test_overview_budgets_and_alerts(
-    http: httpx.AsyncClient, client: AsyncClient, ledger: Ledger
-) -> None:
+async def test_overview_and_budgets(http: httpx.AsyncClient, ledger: Ledger) -> None:
     month = ledger.cost(month_start_ms())
     data = await _get(http, "overview")
     assert data["today"]["cost_usd"] == (ledger.cost(day_start_ms()) / 1e9 or None)
@@ -123,18 +121,32 @@ async def test_overview_budgets_and_alerts(
     assert (budget["scope"], budget["period"], budget["action"]) == ("global", "month", "alert")
     assert budget["spent_usd"] == month / 1e9 and budget["limit_usd"] == 0.01
     assert budget["alert_at"] == [0.5, 0.8, 1.0]
+    assert budget["used"] == month / 10_000_000
     assert budget["crossed"] == [a for a in (0.5, 0.8, 1.0) if month >= a * 10_000_000]
-    # Calls past the limit (alert-only): the alerts this process raised are listed.
-    for _ in range(4):
-        await client.chat(MODEL, [{"role": "user", "content": "x" * 4000}], max_tokens=100,
-                          cache=False)  # fmt: skip
-    budgets = await _get(http, "budgets")
+    assert data["budgets_alerting"] == (1 if budget["crossed"] else 0)
+
+
+async def test_budget_alerts_raised_here_are_listed(tmp_path: Path, ledger: Ledger) -> None:
+    limit = ledger.cost(month_start_ms()) + 100_000  # a few calls cross 100%
+    client = make_client(tmp_path, ledger.url, limit_usd=limit / 1e9)
+    try:
+        async with gateway_client(make_app(client)) as http:
+            assert (await _get(http, "budgets"))["alerts"] == []
+            for _ in range(40):
+                await client.chat(MODEL, MESSAGES, max_tokens=100, cache=False)
+                (budget,) = (await _get(http, "budgets"))["budgets"]
+                if budget["used"] >= 1:
+                    break
+            budgets = await _get(http, "budgets")
+    finally:
+        await client.aclose()
     (budget,) = budgets["budgets"]
-    assert budget["spent_usd"] > month / 1e9
-    raised = [a for a in budgets["alerts"] if a["scope"] == "global"]
-    assert {a["threshold"] for a in raised} == {
-        a for a in (0.5, 0.8, 1.0) if month < a * 10_000_000 <= budget["spent_usd"] * 1e9
-    }
+    assert budget["crossed"] == [0.5, 0.8, 1.0]
+    full = [a for a in budgets["alerts"] if a["threshold"] == 1.0]
+    assert len(full) == 1, budgets["alerts"]
+    (alert,) = full
+    assert (alert["scope"], alert["period"], alert["limit_usd"]) == ("global", "month", limit / 1e9)
+    assert alert["spent_usd"] >= alert["limit_usd"] and alert["at"].endswith("Z")
 
 
 async def test_status_shows_breakers_and_the_cache_hit_ratio(
@@ -317,7 +329,7 @@ def test_the_pages_carry_no_inline_script_or_style() -> None:
         text = (static / name).read_text()
         for tag in re.findall(r"<script\b[^>]*>", text):
             assert "src=" in tag, tag
-        assert not re.search(r"<script\b[^>]*>\s*\S", text)  # no inline body
+        assert not re.search(r"<script\b[^>]*>(?!</script>)", text)  # no inline body
         assert not re.search(r"\son[a-z]+=", text) and " style=" not in text
         assert "http://" not in text and "https://" not in text  # no CDN
     for name in ("app.js", "charts.js"):

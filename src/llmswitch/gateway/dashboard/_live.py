@@ -139,9 +139,6 @@ class AlertLog(logging.Handler):
         logger = logging.getLogger("llmswitch.budgets")
         if self not in logger.handlers:
             logger.addHandler(self)
-        # The logger's own level may be unset (WARNING via the root): alerts are WARNING.
-        if logger.getEffectiveLevel() > logging.WARNING:
-            logger.setLevel(logging.WARNING)
 
     def detach(self) -> None:
         logging.getLogger("llmswitch.budgets").removeHandler(self)
