@@ -27,7 +27,7 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("content-security-policy", CSP),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", "same-origin"),
 )
 # Pages and data hold spend figures: never kept by a browser or a proxy.
 PAGE_HEADERS = (*SECURITY_HEADERS, ("cache-control", "no-store"))
