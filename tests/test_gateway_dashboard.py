@@ -248,9 +248,10 @@ async def test_login_sets_a_strict_httponly_cookie_never_holding_the_key(
     assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
     after = await http.get("/dashboard/api/overview", headers={"cookie": f"{COOKIE}={token}"})
     assert after.status_code == 401
-    assert 'action="/dashboard/login"' in (
-        await http.get("/dashboard", headers={"cookie": f"{COOKIE}={token}"})
-    ).text
+    assert (
+        'action="/dashboard/login"'
+        in (await http.get("/dashboard", headers={"cookie": f"{COOKIE}={token}"})).text
+    )
 
 
 async def test_a_wrong_key_shows_the_form_again_and_is_rate_limited(client: AsyncClient) -> None:
@@ -342,3 +343,43 @@ def _today() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).date().isoformat()
+
+
+def test_live_history_buckets_the_metrics_window_without_missing_or_repeating() -> None:
+    from llmswitch.gateway._metrics import GatewayMetrics
+    from llmswitch.gateway.dashboard._live import LiveHistory
+
+    clock = FakeClock(10_000.0)
+    metrics = GatewayMetrics(clock=clock)
+    history = LiveHistory(span=60.0, bucket=5.0)
+    for i in range(10):  # 10 requests of 100..190 ms in one 5-second slot
+        metrics.observe("/v1/chat/completions", 200, 0.1 + i * 0.01)
+    metrics.observe("/v1/chat/completions", 502, 1.0)
+    clock.now += 5
+    first = history.series(metrics)
+    assert len(first) == 12
+    slot = first[-2]
+    assert (slot["rps"], slot["errors"]) == (11 / 5, 1)
+    assert slot["p50_ms"] == pytest.approx(150.0)
+    assert first[-1]["rps"] == 0 and first[-1]["p50_ms"] is None
+    # The next poll adds only what is new; the old slot is unchanged.
+    metrics.observe("/healthz", 200, 0.002)
+    again = history.series(metrics)
+    assert again[-2]["rps"] == slot["rps"] and again[-1]["rps"] == 1 / 5
+    # Past the span the slots are gone, though the metrics' minute is over too.
+    clock.now += 120
+    assert all(p["rps"] == 0 for p in history.series(metrics))
+
+
+def test_the_login_limiter_caps_everyone_together() -> None:
+    clock = FakeClock(0.0)
+    limiter = LoginLimiter(per_client=5, overall=8, window=60.0, clock=clock)
+    for i in range(8):
+        assert limiter.check(f"10.0.0.{i}") is None
+        limiter.failed(f"10.0.0.{i}")
+    refused = limiter.check("10.0.0.99")  # a new address: the overall cap holds
+    assert refused is not None and refused.retry_after == 60.0
+    clock.now += 30
+    assert limiter.check("10.0.0.99") is not None
+    clock.now += 31
+    assert limiter.check("10.0.0.99") is None

@@ -15,9 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
+from llmswitch.gateway import Request, Response, Route, json_response
 from tests.support.dashboard import (
     ADMIN_KEY,
     DAY_MS,
+    MESSAGES,
+    MODEL,
     day_start_ms,
     make_app,
     make_client,
@@ -43,9 +46,16 @@ def _wait(check: Any, timeout: float = 30.0) -> None:
 
 def test_the_dashboard_in_a_real_browser(tmp_path: Path) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
-    ledger = seed_ledger(tmp_path)
+    ledger = seed_ledger(tmp_path, experiment=True)
     client = make_client(tmp_path, ledger.url)
-    app = make_app(client)
+
+    async def chat(request: Request) -> Response:
+        # A call through the gateway's client (in its loop): breaker and cache state.
+        await request.gateway.client.chat(MODEL, MESSAGES, max_tokens=10, temperature=0,
+                                          cache=True)  # fmt: skip
+        return json_response({"ok": True})
+
+    app = make_app(client, extra=[Route("POST", "/test/chat", chat, auth="none")])
     problems: list[str] = []
     with served(app) as base, playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -73,12 +83,15 @@ def test_the_dashboard_in_a_real_browser(tmp_path: Path) -> None:
             _wait(lambda: page.locator("#spend-total").inner_text() != "")
             assert float(page.locator("#spend-total").get_attribute("data-usd") or 0) == expected
             assert page.locator("#spend-total").inner_text() == f"${expected:.6f}"
-            assert page.locator("#spend-calls").inner_text() == "4"
+            assert page.locator("#spend-calls").inner_text() == str(ledger.calls(since))
             rows = page.locator("#spend-table tbody tr")
             assert rows.count() == 2
-            assert "openai" in rows.nth(0).inner_text() and "$0.003750" in rows.nth(0).inner_text()
-            bars = page.locator("#spend-chart rect.bar").count()
-            assert bars == 3  # three priced days in range, each one provider
+            openai = ledger.cost(since, provider="openai") / 1e9
+            assert "openai" in rows.nth(0).inner_text()
+            assert f"${openai:.6f}" in rows.nth(0).inner_text()
+            # Three priced days in range: one provider on each but the experiment's day.
+            assert page.locator("#spend-chart rect.bar").count() == 4
+            _wait(lambda: page.locator("#experiment-list table tbody tr").count() == 2)
             _wait(lambda: page.locator("#budget-table tbody tr").count() == 1)
             cookie = page.context.cookies()[0]
             assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -92,12 +105,16 @@ def test_the_dashboard_in_a_real_browser(tmp_path: Path) -> None:
             # Live: requests made now show up within a few polls.
             before = int(page.locator("#live-total").inner_text().replace(",", ""))
             with httpx.Client(base_url=base, headers={"authorization": f"Bearer {ADMIN_KEY}"}) as h:
-                for _ in range(20):
+                for _ in range(2):  # a cache miss, then a hit
+                    assert h.post("/test/chat").status_code == 200
+                for _ in range(18):
                     assert h.get("/dashboard/api/status").status_code == 200
             _wait(lambda: int(page.locator("#live-total").inner_text().replace(",", ""))
                   >= before + 20)  # fmt: skip
             assert int(page.locator("#live-requests").inner_text()) >= 20
             assert page.locator("#rate-chart path.line").count() == 1
+            _wait(lambda: page.locator("#cache-ratio").inner_text() == "50.0%")
+            assert "closed" in page.locator("#breaker-table").inner_text()
             page.select_option("#spend-by", "provider")
             _wait(lambda: page.locator("#spend-table tbody tr").count() == 2)
             shot = tmp_path / "dashboard.png"

@@ -6,13 +6,14 @@ dashboard's routes."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from llmswitch import AsyncClient
-from llmswitch.gateway import GatewaySettings, create_app
+from llmswitch.gateway import GatewaySettings, Route, create_app
 from llmswitch.gateway.app import Gateway
 from llmswitch.gateway.dashboard import Dashboard
 from llmswitch.storage.sql import open_database
@@ -44,8 +45,9 @@ class Ledger:
         return sum(1 for r in self.rows if r["at"] >= since_ms)
 
 
-def seed_ledger(tmp_path: Path) -> Ledger:
-    """A SQLite database with known ledger rows (times relative to now)."""
+def seed_ledger(tmp_path: Path, *, experiment: bool = False) -> Ledger:
+    """A SQLite database with known ledger rows (times relative to now); ``experiment``:
+    also prompt ``greet`` (two versions), experiment ``tone`` on it and 12 calls of it."""
     url = f"sqlite:///{tmp_path / 'llmswitch.db'}"
     now = int(time.time() * 1000) - 60_000
     rows = (
@@ -59,9 +61,25 @@ def seed_ledger(tmp_path: Path) -> Ledger:
         row(now - 60 * DAY_MS, provider="anthropic", model="claude-sonnet-4-5", user="carol",
             team="research", cost_nano=9_000_000),
     )  # fmt: skip
+    if experiment:
+        rows += tuple(
+            row(now - 2 * DAY_MS, provider="openai", model="gpt-4o-mini", user=f"u{i}",
+                team="ml", prompt_name="greet", prompt_version=1 + i % 2,
+                prompt_variant=f"tone:{'ab'[i % 2]}", latency_ms=300 + 40 * i - 150 * (i % 2),
+                cost_nano=20_000 - 5_000 * (i % 2))
+            for i in range(12)
+        )  # fmt: skip
     db = open_database(url)
     try:
         insert_rows(db, *rows)
+        if experiment:
+            from llmswitch.prompts import PromptStore
+
+            store = PromptStore(db)
+            store.add("greet", "Hello {{ name }}")
+            store.add("greet", "Hi there, {{ name }}!")
+            variants = [{"name": "a", "version": 1}, {"name": "b", "version": 2}]
+            store.experiments.start("greet", variants, id="tone")
     finally:
         db.close()
     return Ledger(url, rows)
@@ -98,10 +116,14 @@ def make_client(tmp_path: Path, url: str, **kw: Any) -> AsyncClient:
 
 
 def make_app(
-    client: AsyncClient, *, dashboard: Dashboard | None = None, admin_key: str | None = ADMIN_KEY
+    client: AsyncClient,
+    *,
+    dashboard: Dashboard | None = None,
+    admin_key: str | None = ADMIN_KEY,
+    extra: Sequence[Route] = (),
 ) -> Gateway:
     settings = GatewaySettings(admin_key=Secret(admin_key) if admin_key else None)
-    routes = (dashboard or Dashboard()).routes()
+    routes = [*(dashboard or Dashboard()).routes(), *extra]
     return create_app(client, settings=settings, routes=routes)
 
 

@@ -41,6 +41,7 @@ __all__ = ["Dashboard"]
 _HTML = "text/html; charset=utf-8"
 _NO_ADMIN_KEY = "The dashboard needs an admin key: start the gateway with LLMSWITCH_ADMIN_KEY set."
 _API = "/dashboard/api/"
+_MAX_FORM = 8192  # the login form holds one key
 _STATIC = "/dashboard/static/"
 
 
@@ -198,7 +199,10 @@ class Dashboard:
                 login_page(f"Too many wrong keys: try again in {wait} s."), 429,
                 ("retry-after", str(wait)),
             )  # fmt: skip
-        form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        body = await request.body()
+        if len(body) > _MAX_FORM:
+            return _html(login_page("That form is too large."), 413)
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
         given = (form.get("key") or [""])[0].strip()
         key = self._admin_key(request)
         if not given or key is None or not _same(given, key):

@@ -8,7 +8,7 @@ const SLOW_MS = 15000;
 const $ = (id) => document.getElementById(id);
 
 const usd = (v) => (v === null || v === undefined ? "–" : `$${v.toFixed(v !== 0 && Math.abs(v) < 1 ? 6 : 2)}`);
-const axisUsd = (v) => `$${v < 0.01 && v > 0 ? v.toExponential(0) : v < 1 ? v.toFixed(3) : v.toFixed(2)}`;
+const axisUsd = (v) => (v === 0 ? "$0" : `$${Number(v.toPrecision(3))}`);
 const int = (v) => (v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US"));
 const ms = (v) => (v === null || v === undefined ? "–" : `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`);
 const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
@@ -225,6 +225,7 @@ async function experiments() {
     for (const name of ["variant", "weight", "calls", "errors", "p50", "p95", "cost / call", "score"]) {
       const th = document.createElement("th");
       th.textContent = name;
+      if (name !== "variant") th.className = "num";
       head.appendChild(th);
     }
     fill(table.createTBody(), x.arms, (tr, arm) => {

@@ -23,8 +23,13 @@ function text(parent, x, y, content, attrs = {}) {
   return node;
 }
 
+// The drawing is sized to the element's own pixels (redrawn on every refresh), so text
+// stays at its CSS size however wide the card is.
 function box(svg) {
-  const [, , width, height] = svg.getAttribute("viewBox").split(" ").map(Number);
+  const width = Math.max(240, Math.round(svg.clientWidth || svg.parentElement.clientWidth || 720));
+  const height = Number(svg.dataset.height || 200);
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("height", String(height));
   return { width, height, w: width - PAD.left - PAD.right, h: height - PAD.top - PAD.bottom };
 }
 
