@@ -99,6 +99,9 @@ async def test_spend_by_user_names_calls_without_one(http: httpx.AsyncClient) ->
     assert data["total"]["cost_usd"] == 15_750_001 / 1e9
     team = await _get(http, "spend", by="team", since="90d")
     assert {r["label"] for r in team["rows"]} == {"ml", "research", "(none)"}
+    keys = await _get(http, "spend", by="key", since="90d")
+    assert [r["label"] for r in keys["rows"]] == ["(none)"]  # no access keys in these rows
+    assert keys["total"] == team["total"]
 
 
 async def test_bad_parameters_are_400_naming_the_field(http: httpx.AsyncClient) -> None:
@@ -383,3 +386,15 @@ def test_the_login_limiter_caps_everyone_together() -> None:
     assert limiter.check("10.0.0.99") is not None
     clock.now += 31
     assert limiter.check("10.0.0.99") is None
+
+
+def test_the_exported_routes() -> None:
+    from llmswitch.gateway.dashboard import ROUTES
+
+    assert {(r.method, r.path, r.auth) for r in ROUTES} == {
+        ("GET", "/dashboard", "none"),
+        ("GET", "/dashboard/static/*", "none"),
+        ("POST", "/dashboard/login", "none"),
+        ("POST", "/dashboard/logout", "none"),
+        ("GET", "/dashboard/api/*", "none"),
+    }
