@@ -76,6 +76,7 @@ async def chat_completions(request: Request) -> Response | StreamResponse:
     client = request.gateway.client
     call = parse_chat(await request.json(), lambda model: _TARGETS.of(client, model))
     request.require_model(call.model)
+    request.bind_user(call.options)
     created = int(time.time())
     if not call.stream:
         resp = await client.chat(call.model, **call.options)
@@ -110,6 +111,7 @@ async def embeddings(request: Request) -> Response:
     client = request.gateway.client
     call = parse_embeddings(await request.json())
     request.require_model(call.model)
+    request.bind_user(call.options)
     resp = await client.embed(call.model, call.inputs, **call.options)
     return json_response(embeddings_json(resp, call.model, as_base64=call.base64))
 
@@ -143,6 +145,7 @@ async def completions(request: Request) -> Response | StreamResponse:
     client = request.gateway.client
     call = parse_completion(await request.json())
     request.require_model(call.model)
+    request.bind_user(call.options)
     created = int(time.time())
     cid = completion_id("cmpl-")
     if not call.stream:
