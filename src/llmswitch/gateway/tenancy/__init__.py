@@ -16,17 +16,24 @@ from ._types import (
     UserRecord,
 )
 from .auth import TenantAuthenticator
+from .budgets import TenantBudgets, budget_layer_for, budget_layer_of
+from .limits import Admission, TenantLimiter
 from .store import TenantChange, TenantStore
 
 __all__ = [
     "KEY_PREFIX",
     "UNCHANGED",
     "AccessKeyRecord",
+    "Admission",
     "TeamRecord",
     "TenantAuthenticator",
+    "TenantBudgets",
     "TenantChange",
     "TenantError",
+    "TenantLimiter",
     "TenantLimits",
     "TenantStore",
     "UserRecord",
+    "budget_layer_for",
+    "budget_layer_of",
 ]

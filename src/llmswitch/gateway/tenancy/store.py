@@ -142,9 +142,11 @@ class TenantStore:
         """A new team; :class:`TenantError` (``kind="exists"``) when it exists."""
         name = check_name(name, "name")
         models = check_models(allowed_models)
-        return await self.database.arun(
+        team = await self.database.arun(
             _sql.insert_team, name, models, _limits(limits), now_ms(), self.actor
         )
+        self._changed(TenantChange(teams=(name,)))
+        return team
 
     async def get_team(self, name: str) -> TeamRecord | None:
         return await self.database.aread(_sql.select_team, name)
@@ -186,9 +188,11 @@ class TenantStore:
         if team is not None:
             team = check_name(team, "team")
         models = check_models(allowed_models)
-        return await self.database.arun(
+        user = await self.database.arun(
             _sql.insert_user, name, team, models, _limits(limits), now_ms(), self.actor
         )
+        self._changed(TenantChange(users=(name,)))
+        return user
 
     async def get_user(self, name: str) -> UserRecord | None:
         return await self.database.aread(_sql.select_user, name)
@@ -264,6 +268,7 @@ class TenantStore:
             "last_used_at": None,
         }
         found = await self.database.arun(_sql.insert_key, record, self.actor)
+        self._changed(TenantChange(keys=(found.id,)))
         return found, key
 
     async def list_keys(self, user: str | None = None) -> list[AccessKeyRecord]:
