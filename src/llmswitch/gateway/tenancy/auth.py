@@ -176,7 +176,7 @@ class TenantAuthenticator:
         key_id = entry.row.key.id
         if wall - self._touched.get(key_id, -_TOUCH_EVERY_S) >= _TOUCH_EVERY_S:
             self._touched[key_id] = wall
-            if len(self._touched) > self._max_entries:
+            if len(self._touched) > max(self._max_entries, 10_000):
                 self._touched.clear()  # only rate-limits the writes: forgetting is safe
             self._pending[key_id] = int(wall * 1000)
             if not self._flushing:
