@@ -143,6 +143,12 @@ async def test_allowed_models_intersect(store: TenantStore) -> None:
     principal = await store.resolve(key)
     assert principal is not None and principal.allowed_models == frozenset({"b", "c"})
     assert principal.allows("b") and not principal.allows("a") and not principal.allows("x")
+    await store.add_user("bob", team="ml", allowed_models=["openai/*", "anthropic/claude"])
+    _, wild = await store.issue_key("bob", allowed_models=["openai/gpt-4o", "anthropic/*"])
+    await store.update_team("ml", allowed_models=None)
+    bob = await store.resolve(wild)
+    assert bob is not None
+    assert bob.allowed_models == frozenset({"openai/gpt-4o", "anthropic/claude"})
 
 
 async def test_budgets_and_audit(store: TenantStore, database: Database) -> None:  # noqa: F811

@@ -68,12 +68,30 @@ class TenantChange:
     teams: tuple[str, ...] = ()
 
 
+def _allows(allowed: frozenset[str], model: str) -> bool:
+    """Whether a list allows ``model`` as :meth:`Principal.allows` reads it
+    (``provider/*`` covers every model of that provider)."""
+    if model in allowed:
+        return True
+    provider, sep, _ = model.partition("/")
+    return bool(sep) and f"{provider}/*" in allowed
+
+
 def _intersect(*levels: tuple[str, ...] | None) -> frozenset[str] | None:
+    """The models every level allows (``None`` at a level: all of them), keeping
+    ``provider/*`` patterns only where both sides allow the whole provider."""
     allowed: frozenset[str] | None = None
     for models in levels:
         if models is None:
             continue
-        allowed = frozenset(models) if allowed is None else allowed & frozenset(models)
+        given = frozenset(models)
+        if allowed is None:
+            allowed = given
+        else:
+            current = allowed
+            allowed = frozenset(m for m in current if _allows(given, m)) | frozenset(
+                m for m in given if _allows(current, m)
+            )
     return allowed
 
 
