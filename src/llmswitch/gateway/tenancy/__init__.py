@@ -17,8 +17,10 @@ from ._types import (
 )
 from .auth import TenantAuthenticator
 from .budgets import TenantBudgets, budget_layer_for, budget_layer_of
+from .layer import TenantLimitLayer
 from .limits import Admission, TenantLimiter
 from .store import TenantChange, TenantStore
+from .wiring import Tenancy
 
 __all__ = [
     "KEY_PREFIX",
@@ -26,10 +28,12 @@ __all__ = [
     "AccessKeyRecord",
     "Admission",
     "TeamRecord",
+    "Tenancy",
     "TenantAuthenticator",
     "TenantBudgets",
     "TenantChange",
     "TenantError",
+    "TenantLimitLayer",
     "TenantLimiter",
     "TenantLimits",
     "TenantStore",

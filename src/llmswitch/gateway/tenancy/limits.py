@@ -15,7 +15,7 @@ fit is taken back and refused), tokens checked before and counted after.
     try:
         response = await client.chat(...)
     finally:
-        await limiter.settle(admission, response.usage.total_tokens)  # None: failed
+        await limiter.settle(admission, tokens)     # the real total; 0: failed early
 
 Refusals are :class:`~llmswitch.errors.RateLimitExceeded` (per-minute; ``retry_after``
 from the store) and :class:`~llmswitch.errors.QuotaExceeded` (per-day; ``retry_after``:
@@ -58,6 +58,7 @@ class Admission:
     reserved: int = 0  # tokens reserved on the per-minute token logs
     minute_tokens: tuple[str, ...] = ()
     day_tokens: tuple[tuple[str, float], ...] = ()  # (counter key, ttl)
+    estimate: int = 0  # what the call was admitted as
 
     @property
     def empty(self) -> bool:
@@ -133,15 +134,17 @@ class TenantLimiter:
             estimate if ident else 0,
             tuple(minute_tokens) if ident else (),
             tuple((key, t) for key, _, t, _ in day_tokens),
+            estimate,
         )
 
     async def settle(self, admission: Admission, tokens: int | None) -> None:
-        """Replace the call's token reservation by ``tokens`` (its real total; ``None``
-        or 0 for a call that failed before using any) and count them towards the
-        per-day token limits. Never raises for a store failure: the call is done."""
+        """Replace the call's token reservation by ``tokens`` (its real total; 0 for a
+        call that failed before using any; ``None``: unknown, the reservation stands)
+        and count them towards the per-day token limits. Never raises for a store
+        failure: the call is done."""
         if admission.empty:
             return
-        used = max(0, int(tokens or 0))
+        used = admission.estimate if tokens is None else max(0, int(tokens))
         try:
             if admission.ident and used != admission.reserved:
                 for key in admission.minute_tokens:
