@@ -91,16 +91,21 @@ def test_users_errors_are_one_line(env: str, capsys: pytest.CaptureFixture[str])
     assert code == 2 and "DAYS" in err
 
 
-def test_users_key_in_a_subprocess(tmp_path: Path) -> None:
+def test_users_key_in_a_subprocess(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    environ = {**os.environ, "LLMSWITCH_DATABASE_URL": url}
-    environ.pop("LLMSWITCH_CONFIG", None)
-    cli = [sys.executable, "-m", "llmswitch.cli"]
-    opts = {"env": environ, "cwd": tmp_path, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run([*cli, "users", "add", "bob"], check=True, **opts)  # type: ignore[call-overload]
-    done = subprocess.run([*cli, "users", "key", "bob"], check=True, **opts)  # type: ignore[call-overload]
+    monkeypatch.setenv("LLMSWITCH_DATABASE_URL", url)
+    monkeypatch.delenv("LLMSWITCH_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "users", "add", "bob")[0] == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "llmswitch.cli", "users", "key", "bob"],
+        env=dict(os.environ), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        check=True,
+    )  # fmt: skip
     key = done.stdout.rstrip("\n").splitlines()[-1]
-    assert KEY_RE.fullmatch(key) and done.stdout.endswith(key + "\n")
-    listed = subprocess.run([*cli, "users", "list", "--format", "json"], check=True, **opts)  # type: ignore[call-overload]
-    assert key not in listed.stdout and json.loads(listed.stdout)[0]["name"] == "bob"
+    assert KEY_RE.fullmatch(key) and done.stdout.endswith(key + "\n") and key not in done.stderr
+    code, listed, _ = run(capsys, "users", "list", "--format", "json")
+    assert code == 0 and key not in listed and json.loads(listed)[0]["name"] == "bob"
     assert _resolve(url, key) is not None

@@ -6,8 +6,9 @@ answering from an in-process cache.
   is served at once); past ``ttl`` the refresh is awaited, so a key revoked by another
   process stops working within ``ttl`` seconds, and at once in the process that
   revoked it (the store tells the cache). If the database cannot be reached the cached
-  rows keep being served (a database outage never turns known keys into 401s); the
-  outage is logged once, never with a key.
+  rows keep being served (a database outage never turns known keys into 401s) and
+  refreshed in the background every few seconds, so no request waits on a dead
+  database; the outage is logged once, never with a key.
 - Unknown keys are remembered for ``negative_ttl`` seconds, tokens that do not look
   like access keys never reach the database, and at most ``max_lookups`` lookups of
   uncached keys run at once, so a flood of bad keys cannot hammer the database.
@@ -38,6 +39,7 @@ __all__ = ["TenantAuthenticator"]
 
 _log = logging.getLogger("llmswitch.gateway.tenancy")
 _TOUCH_EVERY_S = 60.0
+_RETRY_S = 5.0  # between refresh tries of a cached key while the database is down
 
 
 @dataclass(slots=True)
@@ -108,9 +110,10 @@ class TenantAuthenticator:
         if entry is not None and hmac.compare_digest(entry.digest, digest):
             self._entries.move_to_end(digest)
             age = now - entry.fetched_at
-            if age >= self.ttl:
+            if age >= self.ttl and not self._outage:
                 entry = await self._refresh(entry)
             elif age >= self.ttl / 2 and not entry.refreshing:
+                # (also past the ttl during an outage: no caller waits on a dead database)
                 entry.refreshing = True
                 self._spawn(self._background(entry))
         else:
@@ -244,7 +247,8 @@ class TenantAuthenticator:
             row = await self._lookup(entry.digest)
         except StorageError as exc:
             self._unavailable(exc)
-            entry.fetched_at = self._clock() - self.ttl / 2
+            # Served as it is; the next background try in a few seconds, not per request.
+            entry.fetched_at = self._clock() - self.ttl / 2 + min(_RETRY_S, self.ttl / 2)
             entry.refreshing = False
             return entry
         if row is None:
