@@ -118,8 +118,10 @@ async def test_expiry_revoke_and_disabled(store: TenantStore) -> None:
     past = datetime.now(UTC) - timedelta(seconds=1)
     expired, old = await store.issue_key("ana", expires_at=past)
     assert expired.status() == "expired" and await store.resolve(old) is None
+    assert await store.has_active_keys() is False
     later = datetime.now(UTC) + timedelta(days=1)
     live, key = await store.issue_key("ana", expires_at=later)
+    assert await store.has_active_keys() is True
     assert live.status() == "active" and await store.resolve(key) is not None
     await store.update_user("ana", disabled=True)
     assert await store.resolve(key) is None

@@ -295,6 +295,11 @@ class TenantStore:
     async def get_key(self, key_id: str) -> AccessKeyRecord | None:
         return await self.database.aread(_sql.select_key, key_id)
 
+    async def has_active_keys(self) -> bool:
+        """Whether any key is neither revoked nor expired (``serve`` refuses
+        non-loopback binds without one)."""
+        return await self.database.aread(_sql.any_active_key, now_ms())
+
     async def revoke_key(self, key_id: str) -> bool:
         """Revoke a key (for good); False if unknown or revoked already."""
         done = await self.database.arun(_sql.revoke, key_id, now_ms(), self.actor)
