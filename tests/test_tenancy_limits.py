@@ -187,3 +187,53 @@ async def test_budget_layer_for_a_config_without_budgets(database: Database) -> 
     await budgets.aclose()
     await client.aclose()
     await database.aclose()
+
+
+async def test_the_layer_settles_chats_and_streams_to_their_real_usage() -> None:
+    from llmswitch.errors import ConfigurationError, ProviderUnavailableError
+    from llmswitch.gateway.tenancy import TenantLimitLayer
+    from llmswitch.middleware.ratelimit import estimate_tokens
+    from llmswitch.storage import MemoryStore
+
+    store = MemoryStore()
+    limits = TenantLimits(tokens_per_minute=100_000, tokens_per_day=100_000)
+    limiter = TenantLimiter(lambda p: ((f"key:{p.key_id}", limits),), store, prefix="t:")
+    fake = priced_fake()  # answers with 5 + 100 tokens
+    client = AsyncClient(config=config(), providers=[fake], middleware=[TenantLimitLayer(limiter)],
+                         max_retries=0)  # fmt: skip
+
+    async def used() -> tuple[float, int]:
+        minute = (await store.alog_acquire([("t:key:k1:tpm", 0, 100_000)], 60.0)).uses[0]
+        day = await store.aincr_window(
+            next(k for k in store._counters if k.endswith("tokens")), 0, 60
+        )
+        return minute, day
+
+    await client.chat(MODEL, MESSAGES, max_tokens=MAX_TOKENS)  # no access key: not limited
+    assert not store._counters
+    with tags(user="ana", access_key="k1"):
+        await client.chat(MODEL, MESSAGES, max_tokens=MAX_TOKENS)
+        assert await used() == (105, 105)
+        async with client.stream(MODEL, MESSAGES, max_tokens=MAX_TOKENS) as s:
+            async for _ in s:
+                pass
+        assert await used() == (210, 210)
+        fake.reply(error=ProviderUnavailableError("down"))
+        with pytest.raises(ProviderUnavailableError):
+            await client.chat(MODEL, MESSAGES, max_tokens=MAX_TOKENS)
+        assert await used() == (210, 210), "a failure before any answer is refunded"
+        fake.reply("hello there", error_after=2)
+        with pytest.raises(ProviderUnavailableError):
+            async with client.stream(MODEL, MESSAGES, max_tokens=MAX_TOKENS) as s:
+                async for _ in s:
+                    pass
+        from llmswitch.messages import ChatRequest, Message
+
+        request = ChatRequest(provider="openai", model="gpt-4o-mini",
+                              messages=(Message(role="user", content="hello"),))  # fmt: skip
+        prompt, _ = estimate_tokens(request, 512)
+        assert await used() == (210 + prompt, 210 + prompt), "a broken stream keeps its prompt"
+    sync_layer = TenantLimitLayer(limiter)
+    with pytest.raises(ConfigurationError):
+        sync_layer.chat(None, None)  # type: ignore[arg-type]
+    await client.aclose()

@@ -27,7 +27,7 @@ from ._types import (
     from_ms,
 )
 
-__all__ = ["KeyRow", "Resolved"]
+__all__ = ["KeyRow"]
 
 _MISSING: Any = object()
 
@@ -370,13 +370,6 @@ class KeyRow:
     key: AccessKeyRecord
     user: UserRecord
     team: TeamRecord | None
-
-
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    """A row found by hash (``row`` None: no key has that hash)."""
-
-    row: KeyRow | None
 
 
 def resolve_hash(conn: Connection, digest: str) -> KeyRow | None:
