@@ -3,6 +3,7 @@ hash-only storage, expiry, revoke, disabled users, allowed-model intersection.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from datetime import UTC, datetime, timedelta
@@ -166,3 +167,24 @@ async def test_budgets_and_audit(store: TenantStore, database: Database) -> None
     assert all(not b.scope.startswith("key:") for b in await store.budgets())
     actions = [e.action for e in await database.aread(lambda c: read_audit(c, limit=50))]
     assert {"team.add", "user.add", "access_key.issue", "access_key.revoke"} <= set(actions)
+
+
+async def test_concurrent_adds_of_one_name(database_url: str) -> None:  # noqa: F811
+    from llmswitch.storage.sql import open_database
+
+    dbs = [open_database(database_url) for _ in range(4)]
+    await dbs[0].aupgrade()
+    stores = [TenantStore(db) for db in dbs]
+
+    async def add(store: TenantStore) -> str:
+        try:
+            await store.add_user("same", team="shared")
+        except TenantError as exc:
+            return exc.kind
+        return "added"
+
+    outcomes = await asyncio.gather(*(add(s) for s in stores))
+    assert sorted(outcomes) == ["added", "exists", "exists", "exists"]
+    assert [t.name for t in await stores[0].list_teams()] == ["shared"]
+    for db in dbs:
+        await db.aclose()

@@ -227,8 +227,9 @@ class TenantStore:
         limits: Any = UNCHANGED,
         disabled: Any = UNCHANGED,
     ) -> UserRecord:
-        """Change what is given (``UNCHANGED`` leaves it; ``team=None`` leaves the team,
-        a new team name is made if missing); ``not_found`` for an unknown user."""
+        """Change what is given (``UNCHANGED`` leaves a field as it is; ``team=None``
+        takes the user out of its team; a new team name is made if missing);
+        ``not_found`` for an unknown user."""
         name = check_name(name, "name")
         new_team = _update(team, lambda t: None if t is None else check_name(t, "team"))
         if disabled is not UNCHANGED and not isinstance(disabled, bool):
