@@ -22,18 +22,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import StorageError
 from .._principal import Principal
 from ._sql import KeyRow
 from ._types import TenantLimits, hash_key, looks_like_key
-from .store import TenantChange, TenantStore, principal_of, usable
+from .store import TenantChange, TenantStore, principal_of
 
 __all__ = ["TenantAuthenticator"]
 
@@ -49,6 +49,8 @@ class _Entry:
     principal: Principal
     levels: tuple[tuple[str, TenantLimits], ...]  # ("key:ID" | "user:N" | "team:N", limits)
     fetched_at: float
+    live: bool  # neither revoked nor its user disabled
+    expires: float  # epoch seconds (inf: never)
     refreshing: bool = False
 
 
@@ -174,7 +176,7 @@ class TenantAuthenticator:
 
     def _answer(self, entry: _Entry) -> Principal | None:
         wall = self._wall()
-        if not usable(entry.row, datetime.fromtimestamp(wall, UTC)):
+        if not entry.live or wall >= entry.expires:
             return None
         key_id = entry.row.key.id
         if wall - self._touched.get(key_id, -_TOUCH_EVERY_S) >= _TOUCH_EVERY_S:
@@ -191,7 +193,12 @@ class TenantAuthenticator:
         old = self._entries.get(digest)
         if old is not None:
             self._by_id.pop(old.row.key.id, None)
-        entry = _Entry(digest, row, principal_of(row), _levels(row), self._clock())
+        expires = row.key.expires_at
+        entry = _Entry(
+            digest, row, principal_of(row), _levels(row), self._clock(),
+            live=row.key.revoked_at is None and not row.user.disabled,
+            expires=math.inf if expires is None else expires.timestamp(),
+        )  # fmt: skip
         self._entries[digest] = entry
         self._entries.move_to_end(digest)
         self._by_id[row.key.id] = entry
