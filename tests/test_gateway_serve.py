@@ -42,17 +42,20 @@ def test_check_bind() -> None:
     assert getattr(err.value, "field", None) == "--host"
 
 
-def test_count_access_keys(tmp_path: Path) -> None:
-    import sqlite3
+async def test_count_access_keys(tmp_path: Path) -> None:
+    from llmswitch.gateway.tenancy import TenantStore
+    from llmswitch.storage.sql import open_database
 
     url = sqlite_url(tmp_path)
     config = Config(database_url=url)
-    assert count_access_keys(config) == 0  # no tenancy tables yet
-    conn = sqlite3.connect(tmp_path / "llmswitch.db")
-    conn.execute("CREATE TABLE access_keys (id TEXT PRIMARY KEY, revoked_at INTEGER)")
-    conn.execute("INSERT INTO access_keys VALUES ('key_a', NULL), ('key_b', 1700000000000)")
-    conn.commit()
-    conn.close()
+    assert count_access_keys(config) == 0
+    database = open_database(url)
+    store = TenantStore(database)
+    await store.add_user("ana")
+    first, _ = await store.issue_key("ana")
+    await store.issue_key("ana")
+    await store.revoke_key(first.id)
+    await database.aclose()
     assert count_access_keys(config) == 1  # the revoked one does not count
 
 

@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prompts_parser(commands, _config_option)
 
+    from ._users import add_users_parser  # argparse only: --help stays fast
+
+    add_users_parser(commands, _config_option)
+
     from ._serve import add_serve_parser  # argparse only: --help stays fast
 
     add_serve_parser(commands, _config_option)
@@ -238,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._usage import run_usage as run
     elif args.command == "prompts":
         from ._prompts import run_prompts as run
+    elif args.command == "users":
+        from ._users import run_users as run
     elif args.command == "serve":
         from ._serve import run_serve as run
     else:

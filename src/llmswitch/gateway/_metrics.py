@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
@@ -41,6 +42,7 @@ REQUEST_BUCKETS: tuple[float, ...] = (
 TTFT_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60)
 
 WINDOW_SECONDS = 60
+WINDOW_MAX = 200_000  # requests kept in ``window``
 # The live window's latency histogram: log-spaced buckets, 4 per doubling from 0.1 ms
 # (each about 19 % wide), so p50/p95 cost 60 x 81 counters, not a sample per request.
 _LOG_BASE = 1e-4
@@ -171,6 +173,9 @@ class GatewayMetrics:
         self._ttft: dict[str, _Hist] = {}
         self._errors: dict[tuple[str, str], int] = {}
         self._window: list[_Second | None] = [None] * WINDOW_SECONDS
+        # The latest requests as (clock, seconds, status), newest last: the dashboard's
+        # history takes each poll's new ones from here (bounded at any request rate).
+        self.window: deque[tuple[float, float, int]] = deque(maxlen=WINDOW_MAX)
 
     def __repr__(self) -> str:
         return f"GatewayMetrics({len(self.requests)} request series)"
@@ -187,7 +192,9 @@ class GatewayMetrics:
         if hist is None:
             hist = self._latency[route] = _Hist(REQUEST_BUCKETS)
         hist.observe(seconds)
-        now = int(self._clock())
+        at = self._clock()
+        self.window.append((at, seconds, status))
+        now = int(at)
         slot = self._window[now % WINDOW_SECONDS]
         if slot is None or slot.second != now:
             slot = self._window[now % WINDOW_SECONDS] = _Second(now)

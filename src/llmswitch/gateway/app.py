@@ -39,6 +39,7 @@ from ._stream import StreamResponse
 if TYPE_CHECKING:
     from ..client import AsyncClient
     from ..config import Config
+    from ..middleware.base import Middleware
 
 __all__ = ["MIDDLEWARE", "ASGIApp", "Authenticator", "Gateway", "create_app", "default_routes"]
 
@@ -76,12 +77,13 @@ def default_routes() -> list[Route]:
 
 
 # The feature packages whose routes make up the gateway (their ``ROUTES`` lists).
-_FEATURES: tuple[str, ...] = ("ops",)
+_FEATURES: tuple[str, ...] = ("ops", "usage_api", "dashboard", "openai.routes")
 
 
 class Gateway:
     """The ASGI app. ``client``: the :class:`~llmswitch.AsyncClient` every call goes
-    through (made from the environment and ``llmswitch.toml`` at startup when not given);
+    through (made from the environment and ``llmswitch.toml`` at startup when not given;
+    closed at shutdown either way, which flushes its usage ledger);
     ``tenants``: the access keys (``None``: none configured); ``settings``:
     ``[gateway]``."""
 
@@ -93,11 +95,16 @@ class Gateway:
         tenants: Authenticator | None = None,
         routes: Iterable[Route] | None = None,
         config: Config | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.config = config
         self.settings = settings if settings is not None else _settings_of(config)
         self._client = client
-        self._owns_client = client is None
+        self._middleware = tuple(middleware)  # for the client made at startup
+        # Awaited with the gateway after the client is open / before it is closed
+        # (serve's tenancy: the tenants' budgets are read and kept fresh).
+        self.on_startup: list[Callable[[Gateway], Awaitable[None]]] = []
+        self.on_shutdown: list[Callable[[Gateway], Awaitable[None]]] = []
         self.tenants = tenants
         self.routes = RouteTable(default_routes() if routes is None else routes)
         self.metrics = GatewayMetrics()
@@ -135,12 +142,14 @@ class Gateway:
                 from ..client import AsyncClient
 
                 # CallMetrics: the library's call metrics (tokens, cost, errors) for /metrics.
-                layers = [CallMetrics(self.metrics)]
+                layers = [CallMetrics(self.metrics), *self._middleware]
                 self._client = (
                     AsyncClient(config=self.config, middleware=layers)
                     if self.config
                     else AsyncClient(middleware=layers)
                 )
+            for hook in self.on_startup:
+                await hook(self)
             self._started = True
 
     async def shutdown(self, grace: float | None = None) -> None:
@@ -154,7 +163,12 @@ class Gateway:
             except TimeoutError:
                 log.warning("gateway: %d requests still running at shutdown",
                             self.metrics.in_flight)  # fmt: skip
-        if self._client is not None and self._owns_client:
+        for hook in self.on_shutdown:
+            try:
+                await hook(self)
+            except Exception as exc:  # the client still closes (its ledger is flushed)
+                log.warning("gateway: a shutdown step failed: %s: %s", type(exc).__name__, exc)
+        if self._client is not None:  # given or made here: the gateway runs it to the end
             await self._client.aclose()
             self._client = None
         if self.tenants is not None:
@@ -307,7 +321,11 @@ def create_app(
     tenants: Authenticator | None = None,
     routes: Sequence[Route] | None = None,
     config: Config | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> Gateway:
     """The gateway as an ASGI app (``uvicorn llmswitch.gateway:app`` style servers can
     take it directly; ``llmswitch serve`` runs it)."""
-    return Gateway(client, settings=settings, tenants=tenants, routes=routes, config=config)
+    return Gateway(
+        client, settings=settings, tenants=tenants, routes=routes, config=config,
+        middleware=middleware,
+    )  # fmt: skip

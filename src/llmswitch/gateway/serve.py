@@ -154,28 +154,31 @@ def _load(options: ServeOptions) -> tuple[Config, GatewaySettings]:
 
 
 def build_gateway(options: ServeOptions) -> Gateway:
-    """The app one worker serves: the configuration, the access keys (when any exist)
-    and the metrics layer on the client."""
+    """The app one worker serves: the configuration and, when any access key exists,
+    tenancy (the cached authenticator, the tenants' limits on the client, their budgets
+    read at startup and kept fresh)."""
     from .app import create_app
 
     config, settings = _load(options)
-    return create_app(config=config, settings=settings, tenants=_tenants(config))
+    if not count_access_keys(config):  # an open gateway: serve binds it to loopback only
+        return create_app(config=config, settings=settings)
+    from .tenancy import Tenancy
 
+    tenancy = Tenancy.from_config(config)
+    gateway = create_app(
+        config=config, settings=settings, tenants=tenancy.authenticator,
+        middleware=tenancy.middleware(config),
+    )  # fmt: skip
 
-def _tenants(config: Config) -> Any:
-    """The database-backed authenticator (``gateway/tenancy``) when any access key
-    exists, else ``None``: an open gateway, which :func:`serve` binds to loopback only."""
-    if not count_access_keys(config):
-        return None
-    import importlib
+    async def start(gw: Gateway) -> None:
+        await tenancy.start(gw.client)
 
-    from ..storage.sql import open_database
+    async def stop(gw: Gateway) -> None:
+        await tenancy.aclose()
 
-    # By name until the tenancy package is on this branch's base (same layer).
-    tenancy: Any = importlib.import_module("llmswitch.gateway.tenancy")
-    field = "[storage] database_url" if config.database_url else "database_url"
-    database = open_database(config.database_url, field=field)
-    return tenancy.TenantAuthenticator(tenancy.TenantStore(database))
+    gateway.on_startup.append(start)
+    gateway.on_shutdown.append(stop)
+    return gateway
 
 
 def worker_app() -> Gateway:
