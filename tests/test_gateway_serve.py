@@ -147,3 +147,22 @@ def test_one_worker_stops_with_exit_0(tmp_path: Path) -> None:
         proc.signal(signal.SIGINT)
         assert proc.wait() == 0
     assert "(1 worker," in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_with_access_keys_it_binds_any_address_and_wants_a_key(
+    tmp_path: Path, quiet_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path)
+    assert run(capsys, "users", "add", "ana")[0] == 0
+    code, out, _ = run(capsys, "users", "key", "ana")
+    assert code == 0
+    key = out.strip().splitlines()[-1]
+    config = _config(tmp_path, {"fast": "openai/gpt-4o-mini"})
+    env = {"LLMSWITCH_DATABASE_URL": url, "OPENAI_API_KEY": "sk-test-x"}
+    with serving(tmp_path, config=config, env=env, host="0.0.0.0") as proc:
+        assert httpx.get(proc.url + "/v1/models", timeout=10).status_code == 401
+        r = httpx.get(proc.url + "/v1/models", headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 200 and "fast" in r.text
+        assert proc.stop() == 0
+    assert key not in proc.stdout + proc.stderr  # never logged
+    assert '"user":"ana"' in proc.stdout  # the access log names the caller
