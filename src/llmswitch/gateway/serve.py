@@ -225,14 +225,22 @@ async def _reload(gateway: Gateway) -> None:
     )
 
 
+_access_writer: Any = None  # this process's access-log writer (made once)
+
+
 def _worker_logging() -> None:
-    """Warnings of llmswitch and uvicorn to stderr; access log lines (JSON) to stdout.
-    Idempotent (the single-worker path runs it twice in one process)."""
+    """Warnings of llmswitch and uvicorn to stderr; access log lines (JSON) to stdout,
+    in batches from a thread. Idempotent (one worker: it runs twice in one process)."""
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s")
+    from ._access_log import BatchWriter, set_sink
+
+    global _access_writer
+    if _access_writer is None:
+        _access_writer = BatchWriter(sys.stdout)
+        set_sink(_access_writer)
     for name, stream, formatter, level in (
         ("llmswitch", sys.stderr, fmt, logging.DEBUG if _debug() else logging.WARNING),
         ("uvicorn.error", sys.stderr, fmt, logging.WARNING),
-        ("llmswitch.gateway.access", sys.stdout, logging.Formatter("%(message)s"), logging.INFO),
     ):
         logger = logging.getLogger(name)
         # The library puts a NullHandler on "llmswitch": look for ours, not for any.
