@@ -1,7 +1,8 @@
 """Scale-out: two ``llmswitch serve`` OS processes sharing Redis (``[state] url``) and
 PostgreSQL (``LLMSWITCH_DATABASE_URL``, a fresh schema per test) in front of one
 loopback OpenAI upstream behave as one gateway: load splits across both, a rate limit
-and a budget hold across them, a breaker opened through one is open in the other.
+and a budget hold across them, a breaker opened through one is open in the other, a
+key revoked in the database is refused by both within the auth cache's ttl.
 And the shutdown: SIGTERM during a stream lets it finish, and its ledger row is in the
 database.
 
@@ -9,6 +10,7 @@ These drive ``POST /v1/chat/completions`` (the OpenAI routes) with plain HTTP.""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import signal
@@ -95,9 +97,43 @@ def _two(folder: Path, config: Path, env: dict[str, str]) -> tuple[Serve, Serve]
     return a, b
 
 
-def _chat(base: str, model: str = MODEL, **extra: Any) -> httpx.Response:
+def _chat(base: str, model: str = MODEL, *, key: str | None = None, **extra: Any) -> httpx.Response:
     body = {**BODY, "model": model, **extra}
-    return httpx.post(base + "/v1/chat/completions", json=body, timeout=60)
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(base + "/v1/chat/completions", json=body, headers=headers, timeout=60)
+
+
+def _tenant_key(database_url: str, user: str) -> tuple[str, str]:
+    """A user and an access key in the shared database, as ``llmswitch users key``
+    makes them: (key id, key)."""
+    from llmswitch.gateway.tenancy import TenantStore
+    from llmswitch.storage.sql import open_database
+
+    async def issue() -> tuple[str, str]:
+        database = open_database(database_url)
+        try:
+            store = TenantStore(database)
+            await store.add_user(user)
+            record, key = await store.issue_key(user)
+            return record.id, key
+        finally:
+            await database.aclose()
+
+    return asyncio.run(issue())
+
+
+def _revoke(database_url: str, key_id: str) -> None:
+    from llmswitch.gateway.tenancy import TenantStore
+    from llmswitch.storage.sql import open_database
+
+    async def revoke() -> None:
+        database = open_database(database_url)
+        try:
+            assert await TenantStore(database).revoke_key(key_id)
+        finally:
+            await database.aclose()
+
+    asyncio.run(revoke())
 
 
 def _rows(database_url: str) -> list[dict[str, Any]]:
@@ -133,11 +169,14 @@ def test_load_splits_and_a_rate_limit_holds_across_processes(
         upstream,
         f'[queue]\nmax_wait = 0\n[[limits]]\nscope = "deployment"\nrequests_per_minute = {limit}\n',
     )
+    key_id, key = _tenant_key(pg_url, "ana")  # an access key: tenancy is on in both
     a, b = _two(tmp_path, config, _env(upstream, pg_url))
     try:
+        for proc in (a, b):
+            assert _chat(proc.url, f"{pid}/nope").status_code == 401  # no key, no call
         urls = [a.url, b.url] * 15  # 30 concurrent calls, half through each process
         with ThreadPoolExecutor(max_workers=10) as pool:
-            answers = list(pool.map(lambda u: _chat(u, f"{pid}/gpt-4o-mini"), urls))
+            answers = list(pool.map(lambda u: _chat(u, f"{pid}/gpt-4o-mini", key=key), urls))
         ok = [r for r in answers if r.status_code == 200]
         limited = [r for r in answers if r.status_code == 429]
         assert len(ok) + len(limited) == len(urls), [r.text for r in answers][:3]
@@ -146,13 +185,24 @@ def test_load_splits_and_a_rate_limit_holds_across_processes(
         assert all("retry-after" in r.headers for r in limited)
         assert all(r.json()["choices"][0]["message"]["content"] for r in ok)
 
-        # Both processes served: each one's access log (written in batches) has its 15.
+        # Both processes served: each one's access log (in batches) has its 15 and the 401.
         def chat_lines(proc: Serve) -> int:
             return proc.stdout.count('"path":"/v1/chat/completions"')
 
-        assert wait_for(lambda: chat_lines(a) == chat_lines(b) == 15, timeout=10)
-        # Every admitted call is one ledger row in the shared database.
+        assert wait_for(lambda: chat_lines(a) == chat_lines(b) == 16, timeout=10)
+        assert '"user":"ana"' in a.stdout and key not in a.stdout + b.stdout
+        # Every admitted call is one ledger row in the shared database, with its caller.
         assert wait_for(lambda: len(_rows(pg_url)) == limit, timeout=30)
+        assert {(r["user"], r["access_key"]) for r in _rows(pg_url)} == {("ana", key_id)}
+
+        # Revoked elsewhere (as `llmswitch users revoke` does): refused by both within
+        # the access-key cache's ttl (30 s; a cached key is re-read after half of it).
+        _revoke(pg_url, key_id)
+
+        def refused(url: str) -> bool:
+            return _chat(url, f"{pid}/gpt-4o-mini", key=key, max_tokens=5).status_code == 401
+
+        assert wait_for(lambda: refused(a.url) and refused(b.url), timeout=45, every=1.0)
     finally:
         for proc in (a, b):
             assert proc.stop() == 0
