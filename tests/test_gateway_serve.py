@@ -4,6 +4,7 @@ with exit 0."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from pathlib import Path
@@ -15,10 +16,13 @@ from llmswitch.config import Config
 from llmswitch.errors import ConfigurationError
 from llmswitch.gateway.serve import INSTALL_HINT, check_bind, count_access_keys, is_loopback
 from tests.support.cli import run
+from tests.support.loopback import Loopback, Reply
 from tests.support.serve import serving, wait_for
 from tests.support.sql import sqlite_url
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+CHAT = (Path(__file__).parent / "fixtures" / "openai" / "chat_text.json").read_bytes()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"])
@@ -114,18 +118,29 @@ def _config(folder: Path, aliases: dict[str, str]) -> Path:
     return path
 
 
-def test_sighup_reloads_every_worker_and_sigterm_exits_0(tmp_path: Path) -> None:
+def test_sighup_reloads_every_worker_and_sigterm_exits_0(
+    tmp_path: Path, loopback: Loopback
+) -> None:
+    loopback.route("POST", "/v1/chat/completions", Reply(body=CHAT))
     config = _config(tmp_path, {"fast": "openai/gpt-4o-mini"})
-    env = {"LLMSWITCH_DATABASE_URL": sqlite_url(tmp_path), "OPENAI_API_KEY": "sk-test-x"}
+    env = {
+        "LLMSWITCH_DATABASE_URL": sqlite_url(tmp_path),
+        "OPENAI_API_KEY": "sk-test-0123456789abcdef",
+        "OPENAI_BASE_URL": loopback.url + "/v1",
+    }
+    smart = {"model": "smart", "messages": [{"role": "user", "content": "hi"}]}
     with serving(tmp_path, config=config, env=env, workers=2) as proc:
         assert "(2 workers," in proc.stderr and f":{proc.port} " in proc.stderr
+        assert httpx.post(proc.url + "/v1/chat/completions", json=smart).status_code in (400, 404)
         _config(tmp_path, {"fast": "openai/gpt-4o-mini", "smart": "openai/gpt-4o"})
         proc.signal(signal.SIGHUP)
         reloaded = lambda: proc.stderr.count("configuration reloaded (1 change(s))") == 2  # noqa: E731
         assert wait_for(reloaded), proc.stderr
-        # Still serving after the reload, from both workers.
-        for _ in range(4):
-            assert httpx.get(proc.url + "/healthz", timeout=10).status_code == 200
+        # The new alias works (each call a new connection: either worker answers).
+        for _ in range(6):
+            r = httpx.post(proc.url + "/v1/chat/completions", json=smart, timeout=30)
+            assert r.status_code == 200, r.text
+        assert json.loads(loopback.requests[-1].body)["model"] == "gpt-4o"
         # A file that does not validate is refused; the workers keep serving.
         config.write_text("[aliases]\nbroken = \n")
         proc.signal(signal.SIGHUP)
