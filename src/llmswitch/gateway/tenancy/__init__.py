@@ -1,0 +1,32 @@
+"""Gateway tenancy: teams, users and access keys in the SQL database
+(:class:`TenantStore`), the cached authenticator the gateway asks per request
+(:class:`TenantAuthenticator`), per-tenant rate limits and quotas across replicas
+(:class:`TenantLimiter`) and per-tenant budgets fed into the client's budget layer
+(:class:`TenantBudgets`). See ``docs/gateway/tenancy.md``."""
+
+from __future__ import annotations
+
+from ._types import (
+    KEY_PREFIX,
+    UNCHANGED,
+    AccessKeyRecord,
+    TeamRecord,
+    TenantError,
+    TenantLimits,
+    UserRecord,
+)
+from .auth import TenantAuthenticator
+from .store import TenantChange, TenantStore
+
+__all__ = [
+    "KEY_PREFIX",
+    "UNCHANGED",
+    "AccessKeyRecord",
+    "TeamRecord",
+    "TenantAuthenticator",
+    "TenantChange",
+    "TenantError",
+    "TenantLimits",
+    "TenantStore",
+    "UserRecord",
+]
