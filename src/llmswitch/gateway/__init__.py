@@ -1,4 +1,3 @@
-<<<<<<< HEAD
 """The gateway (``llmswitch serve``): OpenAI- and Anthropic-compatible HTTP endpoints in
 front of every provider, with access keys, an admin API, a dashboard and metrics.
 
@@ -36,6 +35,3 @@ __all__ = [
     "json_response",
     "retry_headers",
 ]
-=======
-"""The gateway (llmswitch serve)."""
->>>>>>> gw-tenancy
