@@ -90,7 +90,9 @@ class Router:
             )
             self._patterns.append((re.compile(regex), op))
         self._adapters = {
-            op: TypeAdapter(op.response) for op in self.operations if op.response is not None
+            (op.method, op.path): TypeAdapter(op.response)
+            for op in self.operations
+            if op.response is not None
         }
 
     def match(self, method: str, path: str) -> tuple[Operation | None, dict[str, str], list[str]]:
@@ -109,7 +111,7 @@ class Router:
 
     def dump(self, op: Operation, value: Any) -> Any:
         """``value`` as JSON-ready data through the operation's response type."""
-        return self._adapters[op].dump_python(value, mode="json", exclude_unset=True)
+        return self._adapters[(op.method, op.path)].dump_python(value, mode="json", exclude_unset=True)
 
     @property
     def methods(self) -> frozenset[str]:
