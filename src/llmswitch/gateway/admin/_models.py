@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+)
 
 __all__ = [
     "AccessKey",
@@ -49,7 +57,17 @@ PromptName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.
 LabelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 ExperimentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
-Count = Annotated[int, Field(ge=1, le=10**12)]
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes ``3.0``; strict pydantic does not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
+Count = Annotated[Int, Field(ge=1, le=10**12)]
 Usd = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 _MAX_JSON_DEPTH = 16
 
@@ -293,17 +311,17 @@ class PromptVersion(_Out):
 
 
 class VersionCreate(_In):
-    """Exactly one of ``text`` (the template of one user message) and ``template``
-    (``system``, ``messages``: ``[{role, content}]``, optional ``model``, ``options``...)."""
+    """``template``: a text (the template of one user message) or the content as an
+    object (``system``, ``messages``: ``[{role, content}]``, optional ``model``,
+    ``options``, ``variables``, ``defaults``)."""
 
-    text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)] | None = None
-    template: JsonObject | None = None
+    template: Annotated[str, StringConstraints(min_length=1, max_length=100_000)] | JsonObject
     author: Text | None = None
     message: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
 class LabelMove(_In):
-    version: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    version: Annotated[Int, Field(ge=1, le=2**31 - 1)]
 
 
 class LabelMoved(_Out):
@@ -315,7 +333,7 @@ class LabelMoved(_Out):
 
 class VariantIn(_In):
     name: ExperimentId
-    version: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    version: Annotated[Int, Field(ge=1, le=2**31 - 1)]
     weight: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] = 1.0
     model: ModelName | None = None
 

@@ -120,11 +120,8 @@ async def list_versions(call: AdminCall) -> list[PromptVersion]:
 
 async def add_version(call: AdminCall) -> PromptVersion:
     body: VersionCreate = call.body
-    if (body.text is None) == (body.template is None):
-        raise invalid("give exactly one of text and template", "template")
-    content: Any = body.text if body.text is not None else body.template
     version = await call.services.prompts.aadd(
-        call.params.name, content, author=body.author or "admin", message=body.message
+        call.params.name, body.template, author=body.author or "admin", message=body.message
     )
     return version_out(version)
 
