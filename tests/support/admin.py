@@ -8,6 +8,7 @@ import base64
 from dataclasses import dataclass
 
 from llmswitch import AsyncClient
+from llmswitch.config import Config
 from llmswitch.gateway import Gateway, GatewaySettings, create_app
 from llmswitch.gateway.admin import ROUTES
 from llmswitch.gateway.tenancy.auth import TenantAuthenticator
@@ -28,13 +29,25 @@ class AdminApp:
     url: str
 
 
-def admin_app(database_url: str, *, master_key: bool = True) -> AdminApp:
-    """The gateway with only the admin routes, over ``database_url``."""
+def admin_app(
+    database_url: str,
+    *,
+    master_key: bool = True,
+    config: Config | None = None,
+    provider: FakeProvider | None = None,
+) -> AdminApp:
+    """The gateway with only the admin routes, over ``database_url``; ``config``: the
+    client's (its budgets...), ``provider``: the fake behind ``openai``."""
+    if database_url.startswith("postgresql"):
+        # Imported here first: the client's vault thread and the database warm-up
+        # importing the dialect at the same moment can race in the import system
+        # (KeyError 'sqlalchemy.dialects.postgresql'); a library issue, reported.
+        import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
     env = {"LLMSWITCH_DATABASE_URL": database_url}
     if master_key:
         env["LLMSWITCH_MASTER_KEY"] = MASTER
-    fake = FakeProvider("openai").default_reply("hi")
-    client = AsyncClient(providers=[fake], env=env)
+    fake = provider or FakeProvider("openai").default_reply("hi")
+    client = AsyncClient(config=config, providers=[fake], env=env)
     store = TenantStore(open_database(database_url, env), actor="test")
     app = create_app(
         client,

@@ -153,6 +153,16 @@ def _merge(components: dict[str, Any], defs: dict[str, Any]) -> None:
             raise ValueError(f"schema {name!r} differs between uses; use two models")
 
 
+def _response_schema(response: Any, components: dict[str, Any]) -> dict[str, Any]:
+    """A response model as a ``$ref`` to its component; other types (``list[X]``) inline."""
+    schema = TypeAdapter(response).json_schema(ref_template=_REF, mode="serialization")
+    _merge(components, schema.pop("$defs", {}))
+    if isinstance(response, type) and issubclass(response, BaseModel):
+        _merge(components, {response.__name__: schema})
+        return {"$ref": _REF.format(model=response.__name__)}
+    return schema
+
+
 def openapi_document(
     operations: Sequence[Operation],
     *,
@@ -174,8 +184,7 @@ def openapi_document(
         if op.response is None:
             responses[str(op.status)] = {"description": op.summary}
         else:
-            schema = TypeAdapter(op.response).json_schema(ref_template=_REF, mode="serialization")
-            _merge(components, schema.pop("$defs", {}))
+            schema = _response_schema(op.response, components)
             responses[str(op.status)] = {
                 "description": op.summary,
                 "content": {"application/json": {"schema": schema}},
