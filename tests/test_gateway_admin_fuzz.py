@@ -43,7 +43,9 @@ def admin_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.mark.parametrize(
     ("method", "path"), [(op.method, op.path) for op in OPERATIONS], ids=lambda v: str(v)
 )
-def test_operation_conforms(admin_schema: Any, method: str, path: str, mode: GenerationMode) -> None:
+def test_operation_conforms(
+    admin_schema: Any, method: str, path: str, mode: GenerationMode
+) -> None:
     operation = admin_schema[path][method]
 
     @given(case=operation.as_strategy(generation_mode=mode))

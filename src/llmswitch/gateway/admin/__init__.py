@@ -28,8 +28,8 @@ _DESCRIPTION = (
     "allowed models, limits and budgets; provider keys in the encrypted vault "
     "(write-only); prompts and experiments; usage, budgets and live status. Every "
     "call needs the admin key (LLMSWITCH_ADMIN_KEY) as `Authorization: Bearer ...` "
-    "or `x-api-key`. Errors are `{\"error\": {\"message\", \"type\", \"code\", "
-    "\"param\"}}`."
+    'or `x-api-key`. Errors are `{"error": {"message", "type", "code", '
+    '"param"}}`.'
 )
 
 
@@ -73,6 +73,5 @@ class _AdminHandler:
 
 _HANDLER = _AdminHandler()
 ROUTES: list[Route] = [
-    Route(method, "/admin/*", _HANDLER, auth="admin")
-    for method in sorted(ROUTER.methods | {"GET"})
+    Route(method, "/admin/*", _HANDLER, auth="admin") for method in sorted(ROUTER.methods | {"GET"})
 ]

@@ -111,7 +111,9 @@ class Router:
 
     def dump(self, op: Operation, value: Any) -> Any:
         """``value`` as JSON-ready data through the operation's response type."""
-        return self._adapters[(op.method, op.path)].dump_python(value, mode="json", exclude_unset=True)
+        return self._adapters[(op.method, op.path)].dump_python(
+            value, mode="json", exclude_unset=True
+        )
 
     @property
     def methods(self) -> frozenset[str]:

@@ -16,7 +16,6 @@ from ._call import AdminCall, conflict, in_thread, invalid, not_found
 from ._models import (
     Experiment,
     ExperimentCreate,
-    ExperimentId,
     ExperimentStop,
     LabelMove,
     LabelMoved,
@@ -103,10 +102,15 @@ async def _versions(call: AdminCall, name: str) -> list[StoredVersion]:
 async def list_prompts(call: AdminCall) -> list[PromptSummary]:
     infos = await call.services.prompts.alist()
     return [
-        PromptSummary.model_validate({
-            "name": i.name, "latest": i.latest, "labels": dict(i.labels),
-            "created_at": _when(i.created_at), "updated_at": _when(i.updated_at),
-        })  # fmt: skip
+        PromptSummary.model_validate(
+            {
+                "name": i.name,
+                "latest": i.latest,
+                "labels": dict(i.labels),
+                "created_at": _when(i.created_at),
+                "updated_at": _when(i.updated_at),
+            }
+        )
         for i in infos
     ]
 

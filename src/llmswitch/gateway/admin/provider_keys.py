@@ -30,7 +30,9 @@ class ProviderKeyPath(_In):
 
 
 class ProviderKeysQuery(_In):
-    provider: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] | None = None
+    provider: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] | None
+    ) = None
     user: Text | None = None
 
 
