@@ -17,7 +17,7 @@ from .._response import Response
 from .._routes import Route
 from . import prompts, provider_keys, tenants, usage
 from ._api import Operation, Router, openapi_document
-from ._dispatch import Dispatcher
+from ._dispatch import Dispatcher, error_body
 from ._models import ErrorResponse
 
 __all__ = ["OPENAPI_PATH", "OPERATIONS", "ROUTER", "ROUTES", "document"]
@@ -64,7 +64,11 @@ class _AdminHandler:
         self._document: bytes | None = None
 
     async def __call__(self, request: Any) -> Response:
-        if request.path == OPENAPI_PATH and request.method == "GET":
+        if request.path == OPENAPI_PATH:
+            if request.method != "GET":
+                message = f"{request.method} is not allowed here (allowed: GET)"
+                allow = (("allow", "GET"),)
+                return error_body(405, message, code="method_not_allowed", headers=allow)
             if self._document is None:
                 self._document = dumps(document())
             return Response(self._document)

@@ -32,7 +32,6 @@ class AdminServices:
     def __init__(self, gateway: GatewayView) -> None:
         self.gateway = gateway
         self.client: AsyncClient = gateway.client
-        self.prompts: PromptStore = self.client.prompts
         store = getattr(gateway.tenants, "store", None)
         if isinstance(store, TenantStore):
             self.tenants = store
@@ -44,8 +43,15 @@ class AdminServices:
         self._lock = asyncio.Lock()
 
     @property
+    def prompts(self) -> PromptStore:
+        """The client's prompt store (remade by the client when a reload moves the
+        database, so it is asked each time)."""
+        return self.client.prompts
+
+    @property
     def config(self) -> Config:
         given = self.gateway.config
+        # The client's own (private) one when the app was given a client, not a config.
         return given if given is not None else self.client._core.config  # type: ignore[no-any-return]
 
     @property
