@@ -28,10 +28,17 @@ from tests.support.sql import sqlite_url
 EXAMPLES = 8
 # Existing ids (filled by the fixture), so generated bodies reach real records too.
 SEEDED: dict[str, str] = {"name": "seed", "label": "production", "experiment_id": "seed"}
-# Deletions last, so the seeded records live through the other operations' runs.
+# Deletions last, users and teams after keys (a user's deletion takes its keys), so
+# the seeded records live through the other operations' runs.
 CASES = [
     (op.method, op.path, mode)
-    for op in sorted(OPERATIONS, key=lambda op: op.method == "DELETE")
+    for op in sorted(
+        OPERATIONS,
+        key=lambda op: (
+            op.method == "DELETE",
+            op.path.startswith(("/admin/users", "/admin/teams")),
+        ),
+    )
     for mode in ("positive", "negative", "existing")
     if mode != "existing" or "{" in op.path
 ]
