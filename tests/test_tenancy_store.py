@@ -3,6 +3,7 @@ hash-only storage, expiry, revoke, disabled users, allowed-model intersection.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from datetime import UTC, datetime, timedelta
@@ -118,8 +119,10 @@ async def test_expiry_revoke_and_disabled(store: TenantStore) -> None:
     past = datetime.now(UTC) - timedelta(seconds=1)
     expired, old = await store.issue_key("ana", expires_at=past)
     assert expired.status() == "expired" and await store.resolve(old) is None
+    assert await store.has_active_keys() is False
     later = datetime.now(UTC) + timedelta(days=1)
     live, key = await store.issue_key("ana", expires_at=later)
+    assert await store.has_active_keys() is True
     assert live.status() == "active" and await store.resolve(key) is not None
     await store.update_user("ana", disabled=True)
     assert await store.resolve(key) is None
@@ -143,6 +146,12 @@ async def test_allowed_models_intersect(store: TenantStore) -> None:
     principal = await store.resolve(key)
     assert principal is not None and principal.allowed_models == frozenset({"b", "c"})
     assert principal.allows("b") and not principal.allows("a") and not principal.allows("x")
+    await store.add_user("bob", team="ml", allowed_models=["openai/*", "anthropic/claude"])
+    _, wild = await store.issue_key("bob", allowed_models=["openai/gpt-4o", "anthropic/*"])
+    await store.update_team("ml", allowed_models=None)
+    bob = await store.resolve(wild)
+    assert bob is not None
+    assert bob.allowed_models == frozenset({"openai/gpt-4o", "anthropic/claude"})
 
 
 async def test_budgets_and_audit(store: TenantStore, database: Database) -> None:  # noqa: F811
@@ -158,3 +167,24 @@ async def test_budgets_and_audit(store: TenantStore, database: Database) -> None
     assert all(not b.scope.startswith("key:") for b in await store.budgets())
     actions = [e.action for e in await database.aread(lambda c: read_audit(c, limit=50))]
     assert {"team.add", "user.add", "access_key.issue", "access_key.revoke"} <= set(actions)
+
+
+async def test_concurrent_adds_of_one_name(database_url: str) -> None:  # noqa: F811
+    from llmswitch.storage.sql import open_database
+
+    dbs = [open_database(database_url) for _ in range(4)]
+    await dbs[0].aupgrade()
+    stores = [TenantStore(db) for db in dbs]
+
+    async def add(store: TenantStore) -> str:
+        try:
+            await store.add_user("same", team="shared")
+        except TenantError as exc:
+            return exc.kind
+        return "added"
+
+    outcomes = await asyncio.gather(*(add(s) for s in stores))
+    assert sorted(outcomes) == ["added", "exists", "exists", "exists"]
+    assert [t.name for t in await stores[0].list_teams()] == ["shared"]
+    for db in dbs:
+        await db.aclose()

@@ -16,17 +16,28 @@ from ._types import (
     UserRecord,
 )
 from .auth import TenantAuthenticator
+from .budgets import TenantBudgets, budget_layer_for, budget_layer_of
+from .layer import TenantLimitLayer
+from .limits import Admission, TenantLimiter
 from .store import TenantChange, TenantStore
+from .wiring import Tenancy
 
 __all__ = [
     "KEY_PREFIX",
     "UNCHANGED",
     "AccessKeyRecord",
+    "Admission",
     "TeamRecord",
+    "Tenancy",
     "TenantAuthenticator",
+    "TenantBudgets",
     "TenantChange",
     "TenantError",
+    "TenantLimitLayer",
+    "TenantLimiter",
     "TenantLimits",
     "TenantStore",
     "UserRecord",
+    "budget_layer_for",
+    "budget_layer_of",
 ]

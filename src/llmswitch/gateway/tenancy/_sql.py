@@ -27,7 +27,7 @@ from ._types import (
     from_ms,
 )
 
-__all__ = ["KeyRow", "Resolved"]
+__all__ = ["KeyRow"]
 
 _MISSING: Any = object()
 
@@ -329,6 +329,16 @@ def select_keys(conn: Connection, user: str | None) -> list[AccessKeyRecord]:
     return [_key(r) for r in conn.execute(query)]
 
 
+def any_active_key(conn: Connection, now: int) -> bool:
+    t = access_keys
+    query = (
+        select(t.c.id)
+        .where(t.c.revoked_at.is_(None), (t.c.expires_at.is_(None)) | (t.c.expires_at > now))
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
 def revoke(conn: Connection, key_id: str, now: int, actor: str) -> bool:
     t = access_keys
     done = conn.execute(
@@ -360,13 +370,6 @@ class KeyRow:
     key: AccessKeyRecord
     user: UserRecord
     team: TeamRecord | None
-
-
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    """A row found by hash (``row`` None: no key has that hash)."""
-
-    row: KeyRow | None
 
 
 def resolve_hash(conn: Connection, digest: str) -> KeyRow | None:

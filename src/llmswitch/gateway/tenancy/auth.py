@@ -6,8 +6,9 @@ answering from an in-process cache.
   is served at once); past ``ttl`` the refresh is awaited, so a key revoked by another
   process stops working within ``ttl`` seconds, and at once in the process that
   revoked it (the store tells the cache). If the database cannot be reached the cached
-  rows keep being served (a database outage never turns known keys into 401s); the
-  outage is logged once, never with a key.
+  rows keep being served (a database outage never turns known keys into 401s) and
+  refreshed in the background every few seconds, so no request waits on a dead
+  database; the outage is logged once, never with a key.
 - Unknown keys are remembered for ``negative_ttl`` seconds, tokens that do not look
   like access keys never reach the database, and at most ``max_lookups`` lookups of
   uncached keys run at once, so a flood of bad keys cannot hammer the database.
@@ -21,23 +22,24 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import StorageError
 from .._principal import Principal
 from ._sql import KeyRow
 from ._types import TenantLimits, hash_key, looks_like_key
-from .store import TenantChange, TenantStore, principal_of, usable
+from .store import TenantChange, TenantStore, principal_of
 
 __all__ = ["TenantAuthenticator"]
 
 _log = logging.getLogger("llmswitch.gateway.tenancy")
 _TOUCH_EVERY_S = 60.0
+_RETRY_S = 5.0  # between refresh tries of a cached key while the database is down
 
 
 @dataclass(slots=True)
@@ -47,6 +49,8 @@ class _Entry:
     principal: Principal
     levels: tuple[tuple[str, TenantLimits], ...]  # ("key:ID" | "user:N" | "team:N", limits)
     fetched_at: float
+    live: bool  # neither revoked nor its user disabled
+    expires: float  # epoch seconds (inf: never)
     refreshing: bool = False
 
 
@@ -108,9 +112,10 @@ class TenantAuthenticator:
         if entry is not None and hmac.compare_digest(entry.digest, digest):
             self._entries.move_to_end(digest)
             age = now - entry.fetched_at
-            if age >= self.ttl:
+            if age >= self.ttl and not self._outage:
                 entry = await self._refresh(entry)
             elif age >= self.ttl / 2 and not entry.refreshing:
+                # (also past the ttl during an outage: no caller waits on a dead database)
                 entry.refreshing = True
                 self._spawn(self._background(entry))
         else:
@@ -171,12 +176,12 @@ class TenantAuthenticator:
 
     def _answer(self, entry: _Entry) -> Principal | None:
         wall = self._wall()
-        if not usable(entry.row, datetime.fromtimestamp(wall, UTC)):
+        if not entry.live or wall >= entry.expires:
             return None
         key_id = entry.row.key.id
         if wall - self._touched.get(key_id, -_TOUCH_EVERY_S) >= _TOUCH_EVERY_S:
             self._touched[key_id] = wall
-            if len(self._touched) > self._max_entries:
+            if len(self._touched) > max(self._max_entries, 10_000):
                 self._touched.clear()  # only rate-limits the writes: forgetting is safe
             self._pending[key_id] = int(wall * 1000)
             if not self._flushing:
@@ -188,7 +193,12 @@ class TenantAuthenticator:
         old = self._entries.get(digest)
         if old is not None:
             self._by_id.pop(old.row.key.id, None)
-        entry = _Entry(digest, row, principal_of(row), _levels(row), self._clock())
+        expires = row.key.expires_at
+        entry = _Entry(
+            digest, row, principal_of(row), _levels(row), self._clock(),
+            live=row.key.revoked_at is None and not row.user.disabled,
+            expires=math.inf if expires is None else expires.timestamp(),
+        )  # fmt: skip
         self._entries[digest] = entry
         self._entries.move_to_end(digest)
         self._by_id[row.key.id] = entry
@@ -244,7 +254,8 @@ class TenantAuthenticator:
             row = await self._lookup(entry.digest)
         except StorageError as exc:
             self._unavailable(exc)
-            entry.fetched_at = self._clock() - self.ttl / 2
+            # Served as it is; the next background try in a few seconds, not per request.
+            entry.fetched_at = self._clock() - self.ttl / 2 + min(_RETRY_S, self.ttl / 2)
             entry.refreshing = False
             return entry
         if row is None:

@@ -68,12 +68,30 @@ class TenantChange:
     teams: tuple[str, ...] = ()
 
 
+def _allows(allowed: frozenset[str], model: str) -> bool:
+    """Whether a list allows ``model`` as :meth:`Principal.allows` reads it
+    (``provider/*`` covers every model of that provider)."""
+    if model in allowed:
+        return True
+    provider, sep, _ = model.partition("/")
+    return bool(sep) and f"{provider}/*" in allowed
+
+
 def _intersect(*levels: tuple[str, ...] | None) -> frozenset[str] | None:
+    """The models every level allows (``None`` at a level: all of them), keeping
+    ``provider/*`` patterns only where both sides allow the whole provider."""
     allowed: frozenset[str] | None = None
     for models in levels:
         if models is None:
             continue
-        allowed = frozenset(models) if allowed is None else allowed & frozenset(models)
+        given = frozenset(models)
+        if allowed is None:
+            allowed = given
+        else:
+            current = allowed
+            allowed = frozenset(m for m in current if _allows(given, m)) | frozenset(
+                m for m in given if _allows(current, m)
+            )
     return allowed
 
 
@@ -142,9 +160,11 @@ class TenantStore:
         """A new team; :class:`TenantError` (``kind="exists"``) when it exists."""
         name = check_name(name, "name")
         models = check_models(allowed_models)
-        return await self.database.arun(
+        team = await self.database.arun(
             _sql.insert_team, name, models, _limits(limits), now_ms(), self.actor
         )
+        self._changed(TenantChange(teams=(name,)))
+        return team
 
     async def get_team(self, name: str) -> TeamRecord | None:
         return await self.database.aread(_sql.select_team, name)
@@ -186,9 +206,11 @@ class TenantStore:
         if team is not None:
             team = check_name(team, "team")
         models = check_models(allowed_models)
-        return await self.database.arun(
+        user = await self.database.arun(
             _sql.insert_user, name, team, models, _limits(limits), now_ms(), self.actor
         )
+        self._changed(TenantChange(users=(name,)))
+        return user
 
     async def get_user(self, name: str) -> UserRecord | None:
         return await self.database.aread(_sql.select_user, name)
@@ -205,8 +227,9 @@ class TenantStore:
         limits: Any = UNCHANGED,
         disabled: Any = UNCHANGED,
     ) -> UserRecord:
-        """Change what is given (``UNCHANGED`` leaves it; ``team=None`` leaves the team,
-        a new team name is made if missing); ``not_found`` for an unknown user."""
+        """Change what is given (``UNCHANGED`` leaves a field as it is; ``team=None``
+        takes the user out of its team; a new team name is made if missing);
+        ``not_found`` for an unknown user."""
         name = check_name(name, "name")
         new_team = _update(team, lambda t: None if t is None else check_name(t, "team"))
         if disabled is not UNCHANGED and not isinstance(disabled, bool):
@@ -264,6 +287,7 @@ class TenantStore:
             "last_used_at": None,
         }
         found = await self.database.arun(_sql.insert_key, record, self.actor)
+        self._changed(TenantChange(keys=(found.id,)))
         return found, key
 
     async def list_keys(self, user: str | None = None) -> list[AccessKeyRecord]:
@@ -271,6 +295,11 @@ class TenantStore:
 
     async def get_key(self, key_id: str) -> AccessKeyRecord | None:
         return await self.database.aread(_sql.select_key, key_id)
+
+    async def has_active_keys(self) -> bool:
+        """Whether any key is neither revoked nor expired (``serve`` refuses
+        non-loopback binds without one)."""
+        return await self.database.aread(_sql.any_active_key, now_ms())
 
     async def revoke_key(self, key_id: str) -> bool:
         """Revoke a key (for good); False if unknown or revoked already."""
