@@ -2,7 +2,7 @@
 PostgreSQL (``LLMSWITCH_DATABASE_URL``, a fresh schema per test) in front of one
 loopback OpenAI upstream behave as one gateway: load splits across both, a rate limit
 and a budget hold across them, a breaker opened through one is open in the other, a
-key revoked in the database is refused by both within the auth cache's ttl.
+key revoked through one is refused by the other within the auth cache's ttl.
 And the shutdown: SIGTERM during a stream lets it finish, and its ledger row is in the
 database.
 
@@ -43,6 +43,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 CHAT = (FIXTURES / "chat_text.json").read_bytes().replace(b"gpt-5-mini-2025-08-07", b"gpt-4o-mini")
 STREAM = (FIXTURES / "stream_text.sse").read_bytes()
 MODEL = "openai/gpt-4o-mini"
+ADMIN_KEY = "admin-" + "s" * 40
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -76,8 +77,9 @@ def _config(folder: Path, upstream: Loopback, extra: str = "") -> tuple[Path, st
     return path, pid
 
 
-def _env(upstream: Loopback, database_url: str) -> dict[str, str]:
+def _env(upstream: Loopback, database_url: str, **extra: str) -> dict[str, str]:
     return {
+        **extra,
         "OPENAI_API_KEY": "sk-test-0123456789abcdef",
         "OPENAI_BASE_URL": upstream.url + "/v1",
         "LLMSWITCH_DATABASE_URL": database_url,
@@ -122,20 +124,6 @@ def _tenant_key(database_url: str, user: str) -> tuple[str, str]:
     return asyncio.run(issue())
 
 
-def _revoke(database_url: str, key_id: str) -> None:
-    from llmswitch.gateway.tenancy import TenantStore
-    from llmswitch.storage.sql import open_database
-
-    async def revoke() -> None:
-        database = open_database(database_url)
-        try:
-            assert await TenantStore(database).revoke_key(key_id)
-        finally:
-            await database.aclose()
-
-    asyncio.run(revoke())
-
-
 def _rows(database_url: str) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
@@ -170,7 +158,7 @@ def test_load_splits_and_a_rate_limit_holds_across_processes(
         f'[queue]\nmax_wait = 0\n[[limits]]\nscope = "deployment"\nrequests_per_minute = {limit}\n',
     )
     key_id, key = _tenant_key(pg_url, "ana")  # an access key: tenancy is on in both
-    a, b = _two(tmp_path, config, _env(upstream, pg_url))
+    a, b = _two(tmp_path, config, _env(upstream, pg_url, LLMSWITCH_ADMIN_KEY=ADMIN_KEY))
     try:
         for proc in (a, b):
             assert _chat(proc.url, f"{pid}/nope").status_code == 401  # no key, no call
@@ -195,14 +183,17 @@ def test_load_splits_and_a_rate_limit_holds_across_processes(
         assert wait_for(lambda: len(_rows(pg_url)) == limit, timeout=30)
         assert {(r["user"], r["access_key"]) for r in _rows(pg_url)} == {("ana", key_id)}
 
-        # Revoked elsewhere (as `llmswitch users revoke` does): refused by both within
-        # the access-key cache's ttl (30 s; a cached key is re-read after half of it).
-        _revoke(pg_url, key_id)
+        # Revoked through a's admin API: refused by a at once, by b within the access-key
+        # cache's ttl (30 s; a cached key is re-read in the background after half of it).
+        admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+        r = httpx.delete(f"{a.url}/admin/keys/{key_id}", headers=admin, timeout=30)
+        assert r.status_code == 200 and r.json()["revoked_at"], r.text
 
         def refused(url: str) -> bool:
             return _chat(url, f"{pid}/gpt-4o-mini", key=key, max_tokens=5).status_code == 401
 
-        assert wait_for(lambda: refused(a.url) and refused(b.url), timeout=45, every=1.0)
+        assert refused(a.url)
+        assert wait_for(lambda: refused(b.url), timeout=45, every=1.0)
     finally:
         for proc in (a, b):
             assert proc.stop() == 0
