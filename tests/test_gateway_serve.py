@@ -131,6 +131,7 @@ def test_sighup_reloads_every_worker_and_sigterm_exits_0(
     smart = {"model": "smart", "messages": [{"role": "user", "content": "hi"}]}
     with serving(tmp_path, config=config, env=env, workers=2) as proc:
         assert "(2 workers," in proc.stderr and f":{proc.port} " in proc.stderr
+        assert "2 workers on memory:// state" in proc.stderr  # said once, at start
         assert httpx.post(proc.url + "/v1/chat/completions", json=smart).status_code in (400, 404)
         _config(tmp_path, {"fast": "openai/gpt-4o-mini", "smart": "openai/gpt-4o"})
         proc.signal(signal.SIGHUP)

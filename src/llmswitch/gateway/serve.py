@@ -339,6 +339,14 @@ def serve(options: ServeOptions) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if workers > 1 and not (config.state or "").startswith("redis"):
+        print(
+            f"llmswitch serve: warning: {workers} workers on memory:// state: each process "
+            "keeps its own limits, quotas, breakers and budget reservations; set [state] url "
+            "to a Redis the workers share",
+            file=sys.stderr,
+            flush=True,
+        )
     if workers == 1:
         server = _make_server(uv_config)
         server.run()
