@@ -1,0 +1,6 @@
+"""The Anthropic-compatible routes: ``POST /v1/messages`` (with SSE) and
+``POST /v1/messages/count_tokens``. See docs/gateway/anthropic.md."""
+
+from ._errors import ANTHROPIC_ERRORS
+
+__all__ = ["ANTHROPIC_ERRORS"]
