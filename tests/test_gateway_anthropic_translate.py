@@ -21,8 +21,7 @@ from llmswitch.events import (
     ToolCallEnd,
     ToolCallStart,
 )
-from llmswitch.gateway._errors import ErrorInfo
-from llmswitch.gateway._http import HttpError
+from llmswitch.gateway import ErrorInfo, HttpError
 from llmswitch.gateway.anthropic import ANTHROPIC_ERRORS
 from llmswitch.gateway.anthropic._messages_in import parse_count_tokens, parse_messages
 from llmswitch.gateway.anthropic._messages_out import message_json, sse_events
@@ -97,13 +96,17 @@ def test_claude_code_body_to_an_anthropic_target_keeps_its_own_fields() -> None:
     assert user.content[1].cache_control == {"type": "ephemeral"}
     assert assistant.reasoning == (ReasoningBlock(text="I should run ls.", signature="EqQBsig=="),)
     assert assistant.tool_calls == (
-        ToolCall(id="toolu_01A", name="Bash", arguments={"command": "ls src", "description": "List src"}),
+        ToolCall(
+            id="toolu_01A", name="Bash", arguments={"command": "ls src", "description": "List src"}
+        ),
     )
     assert tool.role == "tool" and tool.tool_call_id == "toolu_01A"
     assert tool.content == (TextPart(text="llmswitch\n"),)
     assert tool.cache_control == {"type": "ephemeral"}
     # A system turn inside the conversation: a user turn, so the prefix stays cached.
-    assert reminder == Message(role="user", content=(TextPart(text="The user switched to plan mode."),))
+    assert reminder == Message(
+        role="user", content=(TextPart(text="The user switched to plan mode."),)
+    )
     assert last == Message(role="user", content="Now summarise.")
     bash, read = kw["tools"]
     assert bash.parameters["required"] == ["command"]
@@ -345,7 +348,11 @@ async def test_stream_events_become_the_exact_sse_sequence_the_sdk_accumulates()
     starts = [d["index"] for n, d in frames if n == "content_block_start"]
     stops = [d["index"] for n, d in frames if n == "content_block_stop"]
     assert starts == [0, 1, 2, 3, 4] and sorted(stops) == starts
-    assert frames[-2][1]["usage"] == {"input_tokens": 10, "cache_read_input_tokens": 40, "output_tokens": 7}
+    assert frames[-2][1]["usage"] == {
+        "input_tokens": 10,
+        "cache_read_input_tokens": 40,
+        "output_tokens": 7,
+    }
     snapshot = None
     bufs: dict[int, bytes] = {}
     for _, data in frames:
@@ -362,7 +369,9 @@ async def test_stream_events_become_the_exact_sse_sequence_the_sdk_accumulates()
 
 
 async def test_redacted_thinking_and_an_empty_stream() -> None:
-    frames = await _sse([ReasoningEnd(0, ReasoningBlock(redacted_data="zz")), StreamEnd("stop", Usage())])
+    frames = await _sse(
+        [ReasoningEnd(0, ReasoningBlock(redacted_data="zz")), StreamEnd("stop", Usage())]
+    )
     assert frames[1][1]["content_block"] == {"type": "redacted_thinking", "data": "zz"}
     assert frames[-2][1]["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
     assert frames[-2][1]["usage"] == {"output_tokens": 0}
@@ -390,7 +399,10 @@ async def test_redacted_thinking_and_an_empty_stream() -> None:
 def test_error_shapes(info: ErrorInfo, status: int, kind: str) -> None:
     response = ANTHROPIC_ERRORS.render(info)
     assert response.status == status
-    assert orjson.loads(response.body) == {"type": "error", "error": {"type": kind, "message": info.message}}
+    assert orjson.loads(response.body) == {
+        "type": "error",
+        "error": {"type": kind, "message": info.message},
+    }
     if status == 429:
         assert ("retry-after", "2") in list(response.headers)
     event = ANTHROPIC_ERRORS.event(info)

@@ -2,5 +2,6 @@
 ``POST /v1/messages/count_tokens``. See docs/gateway/anthropic.md."""
 
 from ._errors import ANTHROPIC_ERRORS
+from .routes import ROUTES
 
-__all__ = ["ANTHROPIC_ERRORS"]
+__all__ = ["ANTHROPIC_ERRORS", "ROUTES"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 
 from .._errors import ErrorInfo, retry_headers
-from .._http import Response
+from .._response import Response
 
 __all__ = ["ANTHROPIC_ERRORS", "AnthropicErrors", "error_body"]
 
@@ -16,6 +16,7 @@ _KINDS: dict[str, tuple[int | None, str]] = {
     "invalid_request": (None, "invalid_request_error"),
     "context_length": (400, "invalid_request_error"),
     "content_filter": (400, "invalid_request_error"),
+    "too_large": (413, "request_too_large"),
     "authentication": (401, "authentication_error"),
     "permission": (403, "permission_error"),
     "not_found": (404, "not_found_error"),
@@ -71,7 +72,7 @@ class AnthropicErrors:
 
     def render(self, info: ErrorInfo) -> Response:
         status, body = error_body(info)
-        return Response(body, status, headers=retry_headers(info))
+        return Response(body, status, headers=[*info.headers, *retry_headers(info)])
 
     def event(self, info: ErrorInfo) -> bytes:
         """The mid-stream ``event: error`` (what would have been the HTTP error)."""

@@ -44,10 +44,10 @@ from ...messages import (
     ToolCall,
     ToolChoice,
 )
-from .._http import HttpError
+from .._errors import HttpError
 from ._target import Target
 
-__all__ = ["MessagesCall", "parse_count_tokens", "parse_messages"]
+__all__ = ["MessagesCall", "model_of", "parse_count_tokens", "parse_messages"]
 
 # Top-level fields only the Anthropic API knows: sent raw to Anthropic-format targets.
 _ANTHROPIC_ONLY = (
@@ -72,7 +72,7 @@ class MessagesCall:
 
 
 def _bad(param: str, problem: str) -> HttpError:
-    return HttpError(400, f"{param}: {problem}", type="invalid_request_error", param=param)
+    return HttpError(400, f"{param}: {problem}", code="invalid_request", param=param)
 
 
 def _str(value: Any, param: str, *, empty: bool = False) -> str:
@@ -430,6 +430,12 @@ def _response_format(body: Mapping[str, Any]) -> ResponseFormat | None:
         raise _bad("output_config.format.type", "must be 'json_schema'")
     schema = _obj(fmt.get("schema"), "output_config.format.schema")
     return ResponseFormat(type="json_schema", schema=dict(schema), name="response")
+
+
+def model_of(body: Any) -> str:
+    """The ``model`` of a request body (checked first: the caller's key must allow it
+    before anything else is looked at)."""
+    return _str(_obj(body, "body").get("model"), "model")
 
 
 def _common(

@@ -76,7 +76,11 @@ def usage_json(usage: Usage, *, required: bool = True) -> dict[str, Any]:
     """Anthropic usage from ours. ``required``: fill the format's two required counts
     with 0 when unknown (else leave out what the provider did not report)."""
     out: dict[str, Any] = {}
-    read, written, total_in = usage.cached_input_tokens, usage.cache_write_tokens, usage.input_tokens
+    read, written, total_in = (
+        usage.cached_input_tokens,
+        usage.cache_write_tokens,
+        usage.input_tokens,
+    )
     if total_in is not None:
         out["input_tokens"] = max(total_in - (read or 0) - (written or 0), 0)
     elif required:
@@ -154,9 +158,7 @@ class _Blocks:
         )  # fmt: skip
 
     def stop(self, index: int) -> None:
-        self.out.append(
-            _sse(b"content_block_stop", {"type": "content_block_stop", "index": index})
-        )
+        self.out.append(_sse(b"content_block_stop", {"type": "content_block_stop", "index": index}))
 
     def close_current(self) -> None:
         if self.current is not None:
@@ -195,10 +197,10 @@ class _Blocks:
             self.tools[event.index] = self.start(block)
         elif kind == "tool_call_delta":
             assert isinstance(event, ToolCallDelta)
-            index = self.tools.get(event.index)
-            if index is not None and event.arguments:
-                self.tools_fed.add(index)
-                self.delta(index, {"type": "input_json_delta", "partial_json": event.arguments})
+            tool = self.tools.get(event.index)
+            if tool is not None and event.arguments:
+                self.tools_fed.add(tool)
+                self.delta(tool, {"type": "input_json_delta", "partial_json": event.arguments})
         elif kind == "tool_call_end":
             assert isinstance(event, ToolCallEnd)
             self._tool_end(event)
@@ -231,7 +233,8 @@ class _Blocks:
             index = self.start(block)
         if index not in self.tools_fed and call.arguments:
             self.delta(
-                index, {"type": "input_json_delta", "partial_json": orjson.dumps(call.arguments).decode()}
+                index,
+                {"type": "input_json_delta", "partial_json": orjson.dumps(call.arguments).decode()},
             )
         self.tools_fed.discard(index)
         self.stop(index)
@@ -250,7 +253,7 @@ class _Blocks:
 
 def _start(model: str, first: Event | None) -> bytes:
     provider_id = first.id if isinstance(first, StreamStart) else None
-    message = {
+    message: dict[str, Any] = {
         "id": message_id(provider_id),
         "type": "message",
         "role": "assistant",
