@@ -415,3 +415,30 @@ def test_context_length_has_anthropics_wording() -> None:
     assert body["error"]["message"].startswith("prompt is too long: ")
     same = ErrorInfo(400, "context_length", "prompt is too long: 208656 tokens > 200000 maximum")
     assert orjson.loads(ANTHROPIC_ERRORS.render(same).body)["error"]["message"] == same.message
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def test_targets_of_models_aliases_and_groups(tmp_path: Any) -> None:
+    from llmswitch import AsyncClient
+    from llmswitch.gateway.anthropic._target import target_of
+
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(
+        '[aliases]\nsmart = "anthropic/claude-sonnet-4-5"\n\n'
+        '[models.claudes]\n[[models.claudes.deployments]]\nmodel = "anthropic/claude-sonnet-4-5"\n'
+        '[[models.claudes.deployments]]\nmodel = "anthropic/claude-haiku-4-5"\n\n'
+        '[models.mixed]\n[[models.mixed.deployments]]\nmodel = "anthropic/claude-sonnet-4-5"\n'
+        '[[models.mixed.deployments]]\nmodel = "openai/gpt-4o-mini"\n',
+        encoding="utf-8",
+    )
+    env = {"ANTHROPIC_API_KEY": "sk-ant-x", "OPENAI_API_KEY": "sk-x"}
+    client = AsyncClient(config=str(path), env=env)
+    assert target_of(client, "smart").anthropic
+    assert target_of(client, "claudes").anthropic
+    mixed = target_of(client, "mixed")  # Anthropic-only fields would reach OpenAI: not sent
+    assert not mixed.anthropic and not mixed.openai
+    gpt = target_of(client, "openai/gpt-4o-mini")
+    assert gpt.openai and gpt.max_output_tokens == 16384 and gpt.reasoning is False
+    assert target_of(client, "openai/gpt-4o-mini") is gpt  # cached for this configuration

@@ -34,11 +34,32 @@ class Target:
         return bool(self.kinds) and self.kinds <= _OPENAI_KINDS
 
 
+# The last configuration's targets by model name: a Target costs ~40 µs to work out
+# (catalog and capability lookups), a request's whole translation ~10. A reload makes
+# a new core, which starts a new cache.
+_cache: dict[str, Target] = {}
+_cache_core: list[Any] = [None]
+_CACHE_SIZE = 1024
+
+
 def target_of(client: Any, model: str) -> Target:
     """The :class:`Target` of ``model`` (``provider/model``, an alias or a group) in
     ``client``'s current configuration. Raises the library's ConfigurationError for a
     model it cannot resolve (the route renders it)."""
     core = client._core  # the gateway sits above the client layer: its own package
+    if _cache_core[0] is not core:
+        _cache.clear()
+        _cache_core[0] = core
+    found = _cache.get(model)
+    if found is None:
+        found = _target(core, model)
+        if len(_cache) >= _CACHE_SIZE:  # model names are the callers': stay bounded
+            _cache.clear()
+        _cache[model] = found
+    return found
+
+
+def _target(core: Any, model: str) -> Target:
     caps = core.capabilities(model)
     config = core.config
     name = config.aliases.get(model, model)
