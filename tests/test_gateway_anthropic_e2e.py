@@ -451,3 +451,42 @@ async def test_count_tokens_uses_the_provider_endpoint_or_the_tokenizer(
             model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Hello there"}]
         )
     assert 0 < local.input_tokens < 30
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini_signed_tool_calls_round_trip(
+    app: Gateway, loopback: Loopback, stream: bool
+) -> None:
+    if stream:
+        _route(loopback, "gemini", GEMINI.stream_path,
+               GEMINI.stream_reply(fixture("gemini", "thinking_tool.sse")))  # fmt: skip
+        _route(loopback, "gemini", GEMINI.chat_path, _json("gemini", "text.json"))
+    else:
+        _route(loopback, "gemini", GEMINI.chat_path,
+               _json("gemini", "thinking_tool.json"), _json("gemini", "text.json"))  # fmt: skip
+    tools: Any = [{"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}]
+    history: list[Any] = [{"role": "user", "content": "Weather?"}]
+    async with _sdk(app) as sdk:
+        if stream:
+            async with sdk.messages.stream(
+                model="gemini/gemini-2.5-flash", max_tokens=500, tools=tools, messages=history
+            ) as s:
+                first = await s.get_final_message()
+        else:
+            first = await sdk.messages.create(
+                model="gemini/gemini-2.5-flash", max_tokens=500, tools=tools, messages=history
+            )
+        uses = [b for b in first.content if b.type == "tool_use"]
+        assert uses
+        history.append({"role": "assistant", "content": [b.model_dump() for b in first.content]})
+        history.append({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": u.id, "content": "sunny"} for u in uses
+        ]})  # fmt: skip
+        await sdk.messages.create(
+            model="gemini/gemini-2.5-flash", max_tokens=500, tools=tools, messages=history
+        )
+    sent = _last(loopback, ":generateContent")["contents"]
+    calls = [p for c in sent for p in c["parts"] if "functionCall" in p]
+    assert calls[0]["thoughtSignature"] == "+vv8/f7/CiQBdGhvdWdodC1zaWduYXR1cmX7//4="
+    responses = [p["functionResponse"] for c in sent for p in c["parts"] if "functionResponse" in p]
+    assert responses and responses[0]["name"] == calls[0]["functionCall"]["name"]

@@ -442,3 +442,15 @@ def test_targets_of_models_aliases_and_groups(tmp_path: Any) -> None:
     gpt = target_of(client, "openai/gpt-4o-mini")
     assert gpt.openai and gpt.max_output_tokens == 16384 and gpt.reasoning is False
     assert target_of(client, "openai/gpt-4o-mini") is gpt  # cached for this configuration
+
+
+def test_signed_ids_round_trip() -> None:
+    from llmswitch.gateway.anthropic._ids import join_id, split_id
+
+    joined = join_id("llmswitch_abc_0", "+vv8/f7/CiQ=")
+    assert joined.startswith("llmswitch_abc_0__sig_")
+    assert all(c.isalnum() or c in "_-" for c in joined)  # Anthropic's id alphabet
+    assert split_id(joined) == ("llmswitch_abc_0", "+vv8/f7/CiQ=")
+    assert join_id("toolu_1", None) == "toolu_1"
+    assert split_id("toolu_1") == ("toolu_1", None)
+    assert split_id("x__sig_%%%") == ("x__sig_%%%", None)

@@ -45,6 +45,7 @@ from ...messages import (
     ToolChoice,
 )
 from .._errors import HttpError
+from ._ids import split_id
 from ._target import Target
 
 __all__ = ["MessagesCall", "model_of", "parse_count_tokens", "parse_messages"]
@@ -206,7 +207,7 @@ def _user(raw: Any, param: str, out: list[Message]) -> None:
             results.append(
                 Message(
                     role="tool",
-                    tool_call_id=_str(b.get("tool_use_id"), f"{where}.tool_use_id"),
+                    tool_call_id=split_id(_str(b.get("tool_use_id"), f"{where}.tool_use_id"))[0],
                     content=_result_content(b.get("content"), f"{where}.content", bool(is_error)),
                     cache_control=_cache(b, where),
                 )
@@ -232,11 +233,13 @@ def _assistant(raw: Any, param: str) -> Message:
         cache = None
         if kind == "tool_use":
             tool_input = b.get("input", {})
+            call_id, signature = split_id(_str(b.get("id"), f"{where}.id"))
             calls.append(
                 ToolCall(
-                    id=_str(b.get("id"), f"{where}.id"),
+                    id=call_id,
                     name=_str(b.get("name"), f"{where}.name"),
                     arguments=dict(_obj(tool_input, f"{where}.input")),
+                    signature=signature,
                 )
             )
             cache = _cache(b, where)

@@ -29,6 +29,7 @@ from ...events import (
     ToolCallStart,
 )
 from ...messages import ChatResponse, FinishReason, Usage
+from ._ids import join_id
 
 __all__ = ["PING", "message_json", "sse_events", "stop_reason", "usage_json"]
 
@@ -109,7 +110,8 @@ def message_json(resp: ChatResponse, model: str) -> dict[str, Any]:
     if text:
         content.append({"type": "text", "text": text})
     for call in resp.tool_calls:
-        content.append({"type": "tool_use", "id": call.id, "name": call.name,
+        call_id = join_id(call.id, call.signature)
+        content.append({"type": "tool_use", "id": call_id, "name": call.name,
                         "input": call.arguments})  # fmt: skip
     reason = stop_reason(resp.finish_reason, resp.raw_finish_reason)
     return {
@@ -133,9 +135,12 @@ class _Blocks:
     text or thinking block at a time (a new kind closes it), tool-use blocks open from
     their start to their end (OpenAI may interleave parallel calls' fragments)."""
 
-    __slots__ = ("current", "next", "out", "tools", "tools_fed")
+    __slots__ = ("current", "defer", "next", "out", "tools", "tools_fed")
 
-    def __init__(self) -> None:
+    def __init__(self, defer_tools: bool = False) -> None:
+        # Tool calls whose signature comes with their end (Gemini): each is written
+        # whole at its end, its id carrying the signature (``_ids.py``).
+        self.defer = defer_tools
         self.next = 0
         self.current: tuple[str, int, int] | None = None  # (kind, library index, ours)
         self.tools: dict[int, int] = {}  # library index -> our block index
@@ -192,6 +197,8 @@ class _Blocks:
             self._reasoning_end(event)
         elif kind == "tool_call_start":
             assert isinstance(event, ToolCallStart)
+            if self.defer:
+                return
             self.close_current()
             block = {"type": "tool_use", "id": event.id, "name": event.name, "input": {}}
             self.tools[event.index] = self.start(block)
@@ -229,7 +236,8 @@ class _Blocks:
         index = self.tools.pop(event.index, None)
         if index is None:  # an end without a start: the whole call at once
             self.close_current()
-            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+            block = {"type": "tool_use", "id": join_id(call.id, call.signature),
+                     "name": call.name, "input": {}}  # fmt: skip
             index = self.start(block)
         if index not in self.tools_fed and call.arguments:
             self.delta(
@@ -283,12 +291,14 @@ def _end(blocks: _Blocks, end: StreamEnd | None) -> bytes:
 
 
 async def sse_events(
-    model: str, first: Event | None, rest: AsyncIterator[Event]
+    model: str, first: Event | None, rest: AsyncIterator[Event], *, defer_tools: bool = False
 ) -> AsyncIterator[bytes]:
     """The Messages SSE byte chunks for a library stream whose first event (already
     awaited, so a failure before it was an HTTP error) is ``first``. One chunk per
-    library event that produces output; closing this generator closes ``rest``."""
-    blocks = _Blocks()
+    library event that produces output; closing this generator closes ``rest``.
+    ``defer_tools``: write each tool call whole at its end (a provider that signs its
+    calls, whose signature only the end carries)."""
+    blocks = _Blocks(defer_tools)
     try:
         head = _start(model, first)
         end: StreamEnd | None = None

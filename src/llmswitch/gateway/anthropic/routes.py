@@ -18,6 +18,9 @@ from ._target import target_of
 
 __all__ = ["ROUTES", "count_tokens", "messages"]
 
+# Providers that sign tool calls (Gemini's thought signatures, given with the call's end).
+_SIGNING_KINDS = frozenset({"gemini", "vertex"})
+
 
 async def _events(client: Any, model: str, kwargs: dict[str, Any]) -> AsyncIterator[Event]:
     # The library stream lives inside this generator: closing it (a client disconnect)
@@ -38,16 +41,16 @@ async def messages(request: Request) -> Response | StreamResponse:
     model = model_of(body)
     request.require_model(model)
     client = request.gateway.client
-    call = parse_messages(body, request.headers, target_of(client, model))
+    target = target_of(client, model)
+    call = parse_messages(body, request.headers, target)
     headers = (("request-id", request.request_id),)
     if not call.stream:
         resp = await client.chat(model, **call.kwargs)
         return json_response(message_json(resp, model), headers=headers)
     # The first event is awaited here: a failure before it is an HTTP error, not a 200.
     first, rest = await first_then(_events(client, model, call.kwargs))
-    return StreamResponse(
-        sse_events(model, first, rest), headers=headers, heartbeat=PING, on_error=_stream_error
-    )
+    chunks = sse_events(model, first, rest, defer_tools=bool(target.kinds & _SIGNING_KINDS))
+    return StreamResponse(chunks, headers=headers, heartbeat=PING, on_error=_stream_error)
 
 
 async def count_tokens(request: Request) -> Response:
