@@ -13,7 +13,7 @@ import httpx2
 import pytest
 
 from llmswitch import AsyncClient
-from llmswitch.gateway import Gateway, Principal, create_app
+from llmswitch.gateway import Gateway, GatewaySettings, Principal, create_app
 from llmswitch.gateway.anthropic import ROUTES
 from tests.support.claude_code import CLAUDE_CODE_HEADERS, claude_code_body
 from tests.support.fixtures import fixture
@@ -490,3 +490,31 @@ async def test_gemini_signed_tool_calls_round_trip(
     assert calls[0]["thoughtSignature"] == "+vv8/f7/CiQBdGhvdWdodC1zaWduYXR1cmX7//4="
     responses = [p["functionResponse"] for c in sent for p in c["parts"] if "functionResponse" in p]
     assert responses and responses[0]["name"] == calls[0]["functionCall"]["name"]
+
+
+async def test_model_not_allowed_and_body_too_large(loopback: Loopback) -> None:
+    class Keys:
+        async def authenticate(self, token: str) -> Principal | None:
+            allowed = frozenset({"openai/gpt-4o-mini"})
+            return Principal(key_id="key_1", user="u", team=None, allowed_models=allowed)
+
+        async def aclose(self) -> None:
+            pass
+
+    client = AsyncClient(env=ANTHROPIC.env(loopback), max_retries=0)
+    settings = GatewaySettings(max_body_bytes=2000)
+    app = create_app(client, routes=ROUTES, tenants=Keys(), settings=settings)
+    try:
+        async with _sdk(app) as sdk:
+            with pytest.raises(anthropic.PermissionDeniedError) as denied:
+                await sdk.messages.create(model="anthropic/claude-sonnet-4-5", max_tokens=10,
+                                          messages=[{"role": "user", "content": "hi"}])  # fmt: skip
+            assert denied.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
+            with pytest.raises(anthropic.APIStatusError) as big:
+                await sdk.messages.create(model="openai/gpt-4o-mini", max_tokens=10,
+                                          messages=[{"role": "user", "content": "x" * 5000}])  # fmt: skip
+            assert big.value.status_code == 413
+            assert big.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+        assert not loopback.requests
+    finally:
+        await client.aclose()
