@@ -157,6 +157,10 @@ async def test_stream_with_tools_against_each_provider(
     assert all(b.id for b in uses)
     assert final.stop_reason == "tool_use"
     assert final.usage.output_tokens > 0
+    if provider == "anthropic":  # the signature streamed as Anthropic sent it
+        thinking = final.content[0]
+        assert thinking.type == "thinking"
+        assert thinking.signature == "EqQBCkgIAhABGAIiQL7x1y/Zq+8z3w=="
 
 
 async def test_tool_round_trip_through_openai_keeps_the_call_ids(

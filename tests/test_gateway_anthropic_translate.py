@@ -454,3 +454,24 @@ def test_signed_ids_round_trip() -> None:
     assert join_id("toolu_1", None) == "toolu_1"
     assert split_id("toolu_1") == ("toolu_1", None)
     assert split_id("x__sig_%%%") == ("x__sig_%%%", None)
+
+
+def test_a_system_turn_between_tool_calls_and_results_goes_after_the_results() -> None:
+    body = _basic(
+        messages=[
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+            {"role": "system", "content": "Plan mode is on."},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": "done"},
+                {"type": "text", "text": "next?"},
+            ]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+        ],
+        tools=[{"name": "f", "input_schema": {"type": "object"}}],
+    )  # fmt: skip
+    messages = parse_messages(body, {}, OPENAI).kwargs["messages"]
+    assert [m.role for m in messages] == ["user", "assistant", "tool", "user", "assistant", "user"]
+    assert messages[3].content == (TextPart(text="Plan mode is on."), TextPart(text="next?"))
+    assert messages[5].content == (TextPart(text="Be brief."),)

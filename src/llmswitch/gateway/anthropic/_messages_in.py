@@ -7,7 +7,9 @@ client takes without re-normalizing dicts. Mapping decisions:
   turns *before* the conversation become leading system messages; a system turn
   *inside* the conversation (Claude Code sends them) becomes a user turn with its text,
   so the cached prefix before it stays the same from one request to the next (the
-  library accepts system messages only before the conversation).
+  library accepts system messages only before the conversation); one between tool calls
+  and their results joins the results' turn, after them (OpenAI wants the results
+  right after the calls).
 - A user turn's ``tool_result`` blocks become ``role: "tool"`` messages, first, then
   the rest of the turn as a user message. ``is_error: true`` prefixes the result with
   ``Error:`` (the library's tool messages have no error flag).
@@ -189,12 +191,16 @@ def _result_content(raw: Any, param: str, is_error: bool) -> str | tuple[Part, .
     return text
 
 
-def _user(raw: Any, param: str, out: list[Message]) -> None:
-    """One user turn: its tool results as tool messages, then the rest."""
+def _user(raw: Any, param: str, out: list[Message], lead: list[Part]) -> None:
+    """One user turn: its tool results as tool messages, then ``lead`` (system text
+    that came between the calls and their results), then the rest."""
     if isinstance(raw, str):
-        out.append(Message(role="user", content=raw))
+        if lead:
+            out.append(Message(role="user", content=(*lead, TextPart(text=raw))))
+        else:
+            out.append(Message(role="user", content=raw))
         return
-    parts: list[Part] = []
+    parts: list[Part] = list(lead)
     results: list[Message] = []
     for j, b in enumerate(_list(raw, param)):
         where = f"{param}.{j}"
@@ -291,6 +297,7 @@ def _messages(body: Mapping[str, Any]) -> list[Message]:
     if not raw:
         raise _bad("messages", "at least one message is required")
     conversation = False
+    pending: list[Part] = []  # mid-conversation system text waiting for tool results
     for i, m in enumerate(raw):
         param = f"messages.{i}"
         m = _obj(m, param)
@@ -299,19 +306,27 @@ def _messages(body: Mapping[str, Any]) -> list[Message]:
             raise _bad(f"{param}.content", "is required")
         content = m["content"]
         if role == "user":
-            _user(content, f"{param}.content", out)
+            _user(content, f"{param}.content", out, pending)
+            pending = []
             conversation = True
         elif role == "assistant":
+            if pending:
+                out.append(Message(role="user", content=tuple(pending)))
+                pending = []
             out.append(_assistant(content, f"{param}.content"))
             conversation = True
         elif role == "system":
             parts = _system_parts(content, f"{param}.content")
-            if conversation:  # mid-conversation: a user turn (see the module docstring)
-                out.append(Message(role="user", content=parts))
-            else:
+            if not conversation:
                 out.append(Message(role="system", content=parts))
+            elif pending or (out[-1].role == "assistant" and out[-1].tool_calls):
+                pending.extend(parts)  # tool results must follow their calls: after them
+            else:  # mid-conversation: a user turn (see the module docstring)
+                out.append(Message(role="user", content=parts))
         else:
             raise _bad(f"{param}.role", "must be 'user', 'assistant' or 'system'")
+    if pending:
+        out.append(Message(role="user", content=tuple(pending)))
     return out
 
 
