@@ -522,3 +522,25 @@ async def test_model_not_allowed_and_body_too_large(loopback: Loopback) -> None:
         assert not loopback.requests
     finally:
         await client.aclose()
+
+
+async def test_a_tenant_runs_as_its_keys_user_whatever_metadata_says(loopback: Loopback) -> None:
+    class Keys:
+        async def authenticate(self, token: str) -> Principal | None:
+            return Principal(key_id="key_1", user="bob", team="ml")
+
+        async def aclose(self) -> None:
+            pass
+
+    client = AsyncClient(env=ANTHROPIC.env(loopback), max_retries=0)
+    app = create_app(client, routes=ROUTES, tenants=Keys())
+    _route(loopback, "anthropic", "/v1/messages", _json("anthropic", "text.json"))
+    try:
+        async with _sdk(app) as sdk:
+            await sdk.messages.create(
+                model="anthropic/claude-sonnet-4-5", max_tokens=10,
+                messages=[{"role": "user", "content": "hi"}], metadata={"user_id": "alice"},
+            )  # fmt: skip
+        assert _last(loopback, "/v1/messages")["metadata"] == {"user_id": "bob"}
+    finally:
+        await client.aclose()

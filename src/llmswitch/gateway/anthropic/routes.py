@@ -43,6 +43,10 @@ async def messages(request: Request) -> Response | StreamResponse:
     client = request.gateway.client
     target = target_of(client, model)
     call = parse_messages(body, request.headers, target)
+    # A tenant's calls run as its key's user: metadata.user_id must not pick another
+    # user's stored provider key, quotas or limits (it counts for the admin key and an
+    # open gateway only).
+    request.bind_user(call.kwargs)
     headers = (("request-id", request.request_id),)
     if not call.stream:
         resp = await client.chat(model, **call.kwargs)
