@@ -19,8 +19,9 @@ client takes without re-normalizing dicts. Mapping decisions:
   the library has no PDF part.
 - ``thinking`` / ``output_config.effort`` -> ``reasoning`` (for an Anthropic target the
   client's own ``thinking`` and ``effort`` go through as sent); dropped for a model
-  known not to reason. ``metadata.user_id`` -> ``user`` (the route then binds a tenant's calls to its key's user). ``max_tokens`` is clamped to the
-  model's output limit.
+  known not to reason. ``metadata.user_id`` -> ``user`` (the route then binds a
+  tenant's calls to its key's user). ``max_tokens`` is clamped to the model's output
+  limit.
 - Fields only Anthropic has (``top_k``, ``context_management``, ``service_tier``...),
   ``disable_parallel_tool_use``, server tools, and the ``anthropic-version`` /
   ``anthropic-beta`` headers reach Anthropic-format targets only; elsewhere they are
