@@ -18,7 +18,7 @@ from llmswitch.gateway import create_app
 from llmswitch.gateway.anthropic import ROUTES
 from llmswitch.testing import FakeProvider
 from tests.support.fixtures import fixture
-from tests.support.loopback import Loopback, Reply
+from tests.support.loopback import Loopback, Recorded, Reply
 from tests.support.upstreams import ANTHROPIC
 
 _scalars = (
@@ -188,7 +188,13 @@ _body = st.fixed_dictionaries(
 
 
 def test_no_body_makes_the_gateway_fail(loopback: Loopback) -> None:
-    loopback.route("POST", "/v1/messages", Reply(body=fixture("anthropic", "text.json")))
+    def anthropic_reply(rec: Recorded) -> Reply:  # a stream for a stream, as the API does
+        body = rec.json()
+        if isinstance(body, dict) and body.get("stream"):
+            return ANTHROPIC.stream_reply(fixture("anthropic", "text_pings.sse"), split=False)
+        return Reply(body=fixture("anthropic", "text.json"))
+
+    loopback.route("POST", "/v1/messages", handler=anthropic_reply)
     loopback.route("POST", "/v1/messages/count_tokens", Reply(body=b'{"input_tokens": 3}'))
     loop = asyncio.new_event_loop()
     fake = FakeProvider("fake").default_reply("ok", tool_calls=[{"name": "f", "arguments": {}}])
