@@ -1,0 +1,117 @@
+"""The real Claude Code CLI (``claude -p``, from npm ``@anthropic-ai/claude-code``) run
+offline against the gateway, driving an OpenAI model (a loopback fake) through a tool
+round trip: the model asks for ``Read``, Claude Code reads the file and sends the result
+back, the model answers. Skipped when ``claude`` is not installed
+(``npm install -g @anthropic-ai/claude-code``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmswitch import AsyncClient
+from llmswitch.gateway import create_app
+from llmswitch.gateway.anthropic import ROUTES
+from tests.support.gateway import served
+from tests.support.loopback import Loopback, Recorded, Reply
+from tests.support.upstreams import OPENAI
+
+CLAUDE = shutil.which("claude")
+pytestmark = pytest.mark.skipif(CLAUDE is None, reason="Claude Code (npm) is not installed")
+
+_OPENAI_FIELDS = {
+    "model", "messages", "max_tokens", "max_completion_tokens", "tools", "tool_choice",
+    "parallel_tool_calls", "temperature", "top_p", "stop", "stream", "stream_options",
+    "response_format", "reasoning_effort", "user", "safety_identifier", "metadata", "store",
+}  # fmt: skip
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    data = {"id": "chatcmpl-cc", "object": "chat.completion.chunk", "created": 1,
+            "model": "gpt-4o-mini", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+def _openai_fake(secret_file: Path) -> Any:
+    """OpenAI's chat endpoint as a stream: a ``Read`` call when the request offers that
+    tool and has no result yet, a text answer otherwise; a 400 for anything OpenAI
+    would refuse (unknown fields, Anthropic headers)."""
+
+    def handle(rec: Recorded) -> Reply:
+        body = rec.json()
+        assert isinstance(body, dict)
+        unknown = set(body) - _OPENAI_FIELDS
+        foreign = [h for h in rec.headers if h.startswith(("anthropic-", "x-stainless", "x-app"))]
+        if unknown or foreign:
+            problem = f"unknown fields {sorted(unknown)} / headers {foreign}"
+            return Reply(status=400, body=json.dumps({"error": {"message": problem}}).encode())
+        tools = [t["function"]["name"] for t in body.get("tools", [])]
+        chunks = [_chunk({"role": "assistant", "content": ""})]
+        if body["messages"][-1]["role"] != "tool" and "Read" in tools:
+            arguments = json.dumps({"file_path": str(secret_file)})
+            call = {"index": 0, "id": "call_read_1", "type": "function",
+                    "function": {"name": "Read", "arguments": arguments}}  # fmt: skip
+            chunks += [_chunk({"tool_calls": [call]}), _chunk({}, "tool_calls")]
+        else:
+            chunks += [_chunk({"content": "The secret word is PAPAYA."}), _chunk({}, "stop")]
+        usage = {"id": "chatcmpl-cc", "object": "chat.completion.chunk", "created": 1,
+                 "model": "gpt-4o-mini", "choices": [],
+                 "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}}  # fmt: skip
+        chunks += [b"data: " + json.dumps(usage).encode() + b"\n\n", b"data: [DONE]\n\n"]
+        return Reply(content_type="text/event-stream", chunks=chunks)
+
+    return handle
+
+
+def test_claude_code_drives_an_openai_model_through_a_tool_round_trip(
+    loopback: Loopback, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    secret = work / "hello.txt"
+    secret.write_text("the secret word is PAPAYA\n", encoding="utf-8")
+    loopback.route("POST", "/v1/chat/completions", handler=_openai_fake(secret))
+    client = AsyncClient(env=OPENAI.env(loopback), max_retries=0)
+    app = create_app(client, routes=ROUTES)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "ANTHROPIC_API_KEY": "lsk-" + "c" * 40,
+        "ANTHROPIC_MODEL": "openai/gpt-4o-mini",
+        "ANTHROPIC_SMALL_FAST_MODEL": "openai/gpt-4o-mini",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "openai/gpt-4o-mini",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    assert CLAUDE is not None
+    with served(app) as url:
+        done = subprocess.run(
+            [CLAUDE, "-p", f"What is the secret word in {secret}?", "--allowedTools", "Read",
+             "--output-format", "json"],
+            cwd=work, env={**env, "ANTHROPIC_BASE_URL": url}, capture_output=True, text=True,
+            timeout=180, stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["is_error"] is False and result["num_turns"] == 2
+    assert "PAPAYA" in result["result"]
+    bodies = [r.json() for r in loopback.requests if r.path == "/v1/chat/completions"]
+    last = bodies[-1]
+    assert isinstance(last, dict)
+    # Claude Code ran Read and sent its output back; the gateway made it OpenAI's tool
+    # message for the call id the model gave.
+    tool = [m for m in last["messages"] if m["role"] == "tool"]
+    assert tool and tool[0]["tool_call_id"] == "call_read_1"
+    assert "PAPAYA" in json.dumps(tool[0]["content"])
+    assert last.get("max_completion_tokens", last.get("max_tokens")) <= 16384
+    assert all(b.get("stream") for b in bodies if isinstance(b, dict))
