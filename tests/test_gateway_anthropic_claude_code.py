@@ -1,7 +1,7 @@
 """The real Claude Code CLI (``claude -p``, from npm ``@anthropic-ai/claude-code``) run
-offline against the gateway, driving an OpenAI model (a loopback fake) through a tool
-round trip: the model asks for ``Read``, Claude Code reads the file and sends the result
-back, the model answers. Skipped when ``claude`` is not installed
+offline against the gateway, driving an OpenAI and a Gemini model (loopback fakes)
+through a tool round trip: the model asks for ``Read``, Claude Code reads the file and
+sends the result back (Gemini's call with its thought signature), the model answers. Skipped when ``claude`` is not installed
 (``npm install -g @anthropic-ai/claude-code``)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from llmswitch.gateway import create_app
 from llmswitch.gateway.anthropic import ROUTES
 from tests.support.gateway import served
 from tests.support.loopback import Loopback, Recorded, Reply
-from tests.support.upstreams import OPENAI
+from tests.support.upstreams import GEMINI, OPENAI
 
 CLAUDE = shutil.which("claude")
 pytestmark = pytest.mark.skipif(CLAUDE is None, reason="Claude Code (npm) is not installed")
@@ -69,15 +69,55 @@ def _openai_fake(secret_file: Path) -> Any:
     return handle
 
 
-def test_claude_code_drives_an_openai_model_through_a_tool_round_trip(
-    loopback: Loopback, tmp_path: Path
+_SIGNATURE = "+vv8/f7/CiQBdGhvdWdodC1zaWduYXR1cmX7//4="
+_GEMINI_FIELDS = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
+
+
+def _gemini_fake(secret_file: Path) -> Any:
+    """Gemini's streamGenerateContent: a signed ``Read`` function call first (Gemini 3
+    refuses a history whose calls lost their signature: so does this fake), then text."""
+
+    def handle(rec: Recorded) -> Reply:
+        body = rec.json()
+        assert isinstance(body, dict)
+        unknown = set(body) - _GEMINI_FIELDS
+        if unknown:
+            return Reply(status=400, body=json.dumps({"error": {"message": f"{unknown}"}}).encode())
+        parts = [p for c in body["contents"] for p in c["parts"]]
+        calls = [p for p in parts if "functionCall" in p]
+        if any(p.get("thoughtSignature") != _SIGNATURE for p in calls):
+            problem = "Function call is missing a thought_signature"
+            return Reply(status=400, body=json.dumps({"error": {"message": problem}}).encode())
+        if any("functionResponse" in p for p in parts):
+            answer: dict[str, Any] = {"text": "The secret word is PAPAYA."}
+        else:
+            answer = {"functionCall": {"name": "Read", "args": {"file_path": str(secret_file)}},
+                      "thoughtSignature": _SIGNATURE}  # fmt: skip
+        data = {"candidates": [{"content": {"parts": [answer], "role": "model"},
+                                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 5,
+                                  "totalTokenCount": 25}}  # fmt: skip
+        return Reply(content_type="text/event-stream",
+                     chunks=[b"data: " + json.dumps(data).encode() + b"\r\n\r\n"])  # fmt: skip
+
+    return handle
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_claude_code_drives_another_provider_through_a_tool_round_trip(
+    loopback: Loopback, tmp_path: Path, provider: str
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
     secret = work / "hello.txt"
     secret.write_text("the secret word is PAPAYA\n", encoding="utf-8")
-    loopback.route("POST", "/v1/chat/completions", handler=_openai_fake(secret))
-    client = AsyncClient(env=OPENAI.env(loopback), max_retries=0)
+    if provider == "openai":
+        model, upstream = "openai/gpt-4o-mini", OPENAI
+        loopback.route("POST", "/v1/chat/completions", handler=_openai_fake(secret))
+    else:
+        model, upstream = "gemini/gemini-2.5-flash", GEMINI
+        loopback.route("POST", GEMINI.stream_path, handler=_gemini_fake(secret))
+    client = AsyncClient(env=upstream.env(loopback), max_retries=0)
     app = create_app(client, routes=ROUTES)
     home = tmp_path / "home"
     home.mkdir()
@@ -85,9 +125,9 @@ def test_claude_code_drives_an_openai_model_through_a_tool_round_trip(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "ANTHROPIC_API_KEY": "lsk-" + "c" * 40,
-        "ANTHROPIC_MODEL": "openai/gpt-4o-mini",
-        "ANTHROPIC_SMALL_FAST_MODEL": "openai/gpt-4o-mini",
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "openai/gpt-4o-mini",
+        "ANTHROPIC_MODEL": model,
+        "ANTHROPIC_SMALL_FAST_MODEL": model,
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
         "DISABLE_TELEMETRY": "1",
         "DISABLE_AUTOUPDATER": "1",
         "DISABLE_ERROR_REPORTING": "1",
@@ -105,6 +145,13 @@ def test_claude_code_drives_an_openai_model_through_a_tool_round_trip(
     result = json.loads(done.stdout)
     assert result["is_error"] is False and result["num_turns"] == 2
     assert "PAPAYA" in result["result"]
+    if provider == "gemini":  # the signed call came back signed, with its result
+        last = loopback.requests[-1].json()
+        assert isinstance(last, dict)
+        parts = [p for c in last["contents"] for p in c["parts"]]
+        assert [p["thoughtSignature"] for p in parts if "functionCall" in p] == [_SIGNATURE]
+        assert "PAPAYA" in json.dumps([p for p in parts if "functionResponse" in p])
+        return
     bodies = [r.json() for r in loopback.requests if r.path == "/v1/chat/completions"]
     last = bodies[-1]
     assert isinstance(last, dict)
