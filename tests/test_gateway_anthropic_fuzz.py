@@ -1,7 +1,7 @@
 """Whatever a client posts to ``/v1/messages`` or ``/v1/messages/count_tokens``, the
 gateway answers it without a 5xx: bad input is a 4xx in Anthropic's error shape, good
-input an answer. Behind it: the Anthropic adapter (on a loopback fake) and a fake
-provider of unknown format."""
+input an answer. Behind it: the Anthropic and OpenAI adapters (on loopback fakes) and a
+fake provider of unknown format."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from llmswitch.gateway.anthropic import ROUTES
 from llmswitch.testing import FakeProvider
 from tests.support.fixtures import fixture
 from tests.support.loopback import Loopback, Recorded, Reply
-from tests.support.upstreams import ANTHROPIC
+from tests.support.upstreams import ANTHROPIC, OPENAI
 
 _scalars = (
     st.none() | st.booleans() | st.integers(-5, 70000) | st.floats(-2, 3) | st.text(max_size=12)
@@ -133,7 +133,7 @@ _tool = st.fixed_dictionaries(
 _body = st.fixed_dictionaries(
     {
         "model": _mostly(
-            st.sampled_from(["anthropic/claude-sonnet-4-5", "fake/m"]),
+            st.sampled_from(["anthropic/claude-sonnet-4-5", "openai/gpt-4o-mini", "fake/m"]),
             st.sampled_from(["nope/x", "", 3, None]),
         ),
         "messages": _mostly(st.lists(_message, min_size=1, max_size=4)),
@@ -195,10 +195,19 @@ def test_no_body_makes_the_gateway_fail(loopback: Loopback) -> None:
         return Reply(body=fixture("anthropic", "text.json"))
 
     loopback.route("POST", "/v1/messages", handler=anthropic_reply)
+
+    def openai_reply(rec: Recorded) -> Reply:
+        body = rec.json()
+        if isinstance(body, dict) and body.get("stream"):
+            return OPENAI.stream_reply(fixture("openai", "stream_text.sse"), split=False)
+        return Reply(body=fixture("openai", "chat_text.json"))
+
+    loopback.route("POST", "/v1/chat/completions", handler=openai_reply)
     loopback.route("POST", "/v1/messages/count_tokens", Reply(body=b'{"input_tokens": 3}'))
     loop = asyncio.new_event_loop()
     fake = FakeProvider("fake").default_reply("ok", tool_calls=[{"name": "f", "arguments": {}}])
-    client = AsyncClient(env=ANTHROPIC.env(loopback), providers=[fake], max_retries=0)
+    env = {**ANTHROPIC.env(loopback), **OPENAI.env(loopback)}
+    client = AsyncClient(env=env, providers=[fake], max_retries=0)
     app = create_app(client, routes=ROUTES)
 
     async def post(path: str, body: bytes) -> httpx.Response:
