@@ -249,9 +249,11 @@ def parse_messages(body: Any, headers: Mapping[str, str], target: Target) -> Mes
     if metadata is not None:
         user = _obj(metadata, "metadata").get("user_id")
         if user is not None:
-            kwargs["user"] = _str(user, "metadata.user_id", empty=True)[:256] or None
-            if kwargs["user"] is None:
-                del kwargs["user"]
+            # Bounded: it is sent on as the provider's end-user field and kept in ledger
+            # rows; Claude Code's ids are ~150 characters.
+            user = _str(user, "metadata.user_id", empty=True)[:256]
+            if user:
+                kwargs["user"] = user
     if extra:
         kwargs["extra_body"] = extra
     return MessagesCall(model=model, stream=stream, kwargs=kwargs)
