@@ -38,11 +38,6 @@ def admin_app(
 ) -> AdminApp:
     """The gateway with only the admin routes, over ``database_url``; ``config``: the
     client's (its budgets...), ``provider``: the fake behind ``openai``."""
-    if database_url.startswith("postgresql"):
-        # Imported here first: the client's vault thread and the database warm-up
-        # importing the dialect at the same moment can race in the import system
-        # (KeyError 'sqlalchemy.dialects.postgresql'); a library issue, reported.
-        import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
     env = {"LLMSWITCH_DATABASE_URL": database_url}
     if master_key:
         env["LLMSWITCH_MASTER_KEY"] = MASTER
