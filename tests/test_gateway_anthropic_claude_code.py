@@ -1,8 +1,9 @@
 """The real Claude Code CLI (``claude -p``, from npm ``@anthropic-ai/claude-code``) run
 offline against the gateway, driving an OpenAI and a Gemini model (loopback fakes)
 through a tool round trip: the model asks for ``Read``, Claude Code reads the file and
-sends the result back (Gemini's call with its thought signature), the model answers. Skipped when ``claude`` is not installed
-(``npm install -g @anthropic-ai/claude-code``)."""
+sends the result back (Gemini's call with its thought signature), the model answers.
+``claude`` from PATH, else the pinned version installed once into the test cache
+(tests/support/agents.py); skipped, saying why, when neither npm nor the registry is there."""
 
 from __future__ import annotations
 
@@ -18,12 +19,22 @@ import pytest
 from llmswitch import AsyncClient
 from llmswitch.gateway import create_app
 from llmswitch.gateway.anthropic import ROUTES
+from tests.support.agents import claude_code
 from tests.support.gateway import served
 from tests.support.loopback import Loopback, Recorded, Reply
 from tests.support.upstreams import GEMINI, OPENAI
 
-CLAUDE = shutil.which("claude")
-pytestmark = pytest.mark.skipif(CLAUDE is None, reason="Claude Code (npm) is not installed")
+
+@pytest.fixture(scope="module")
+def claude() -> str:
+    found = shutil.which("claude")
+    if found is not None:
+        return found
+    binary, why = claude_code()
+    if binary is None:
+        pytest.skip(f"Claude Code is not available: {why}")
+    return str(binary)
+
 
 _OPENAI_FIELDS = {
     "model", "messages", "max_tokens", "max_completion_tokens", "tools", "tool_choice",
@@ -105,7 +116,7 @@ def _gemini_fake(secret_file: Path) -> Any:
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
 def test_claude_code_drives_another_provider_through_a_tool_round_trip(
-    loopback: Loopback, tmp_path: Path, provider: str
+    loopback: Loopback, tmp_path: Path, provider: str, claude: str
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -133,10 +144,9 @@ def test_claude_code_drives_another_provider_through_a_tool_round_trip(
         "DISABLE_ERROR_REPORTING": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
-    assert CLAUDE is not None
     with served(app) as url:
         done = subprocess.run(
-            [CLAUDE, "-p", f"What is the secret word in {secret}?", "--allowedTools", "Read",
+            [claude, "-p", f"What is the secret word in {secret}?", "--allowedTools", "Read",
              "--output-format", "json"],
             cwd=work, env={**env, "ANTHROPIC_BASE_URL": url}, capture_output=True, text=True,
             timeout=180, stdin=subprocess.DEVNULL, check=False,
