@@ -77,7 +77,9 @@ def default_routes() -> list[Route]:
 
 
 # The feature packages whose routes make up the gateway (their ``ROUTES`` lists).
-_FEATURES: tuple[str, ...] = ("ops", "usage_api", "dashboard", "openai.routes", "admin")
+_FEATURES: tuple[str, ...] = (
+    "ops", "usage_api", "dashboard", "openai.routes", "anthropic.routes", "admin",
+)
 
 
 class Gateway:
