@@ -78,7 +78,12 @@ def default_routes() -> list[Route]:
 
 # The feature packages whose routes make up the gateway (their ``ROUTES`` lists).
 _FEATURES: tuple[str, ...] = (
-    "ops", "usage_api", "dashboard", "openai.routes", "anthropic.routes", "admin",
+    "ops",
+    "usage_api",
+    "dashboard",
+    "openai.routes",
+    "anthropic.routes",
+    "admin",
 )
 
 
