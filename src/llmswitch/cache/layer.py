@@ -511,4 +511,9 @@ class ResponseCache(Layer):
         return dataclasses.asdict(await self.astats())
 
     def close(self) -> None:
+        """Close the backend's connections (Redis: the blocking client's pool)."""
         self.backend.close()
+
+    async def aclose(self) -> None:
+        """Close the backend's connections, the async client's included."""
+        await self.backend.aclose()
