@@ -8,7 +8,7 @@ of the clients.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from ._structured import finish
@@ -16,7 +16,20 @@ from .errors import ConfigurationError, LLMError
 from .events import Accumulator, Event
 from .messages import ChatResponse
 
-__all__ = ["AsyncChatStream", "ChatStream"]
+__all__ = ["AsyncChatStream", "ChatStream", "atext_pieces", "text_pieces"]
+
+
+def text_pieces(stream: Iterable[Event]) -> Iterator[str]:
+    """The text pieces of ``stream``, as they arrive (every stream's ``text_stream``)."""
+    for event in stream:
+        if event.kind == "text":
+            yield event.text  # type: ignore[union-attr]
+
+
+async def atext_pieces(stream: AsyncIterable[Event]) -> AsyncIterator[str]:
+    async for event in stream:
+        if event.kind == "text":
+            yield event.text  # type: ignore[union-attr]
 
 
 def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
@@ -98,9 +111,7 @@ class ChatStream:
     @property
     def text_stream(self) -> Iterator[str]:
         """Just the text pieces, as they arrive."""
-        for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
+        return text_pieces(self)
 
     @property
     def response(self) -> ChatResponse:
@@ -214,10 +225,9 @@ class AsyncChatStream:
             raise
 
     @property
-    async def text_stream(self) -> AsyncIterator[str]:
-        async for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
+    def text_stream(self) -> AsyncIterator[str]:
+        """Just the text pieces, as they arrive."""
+        return atext_pieces(self)
 
     @property
     def response(self) -> ChatResponse:
