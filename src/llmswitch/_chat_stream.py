@@ -19,6 +19,17 @@ from .messages import ChatResponse
 __all__ = ["AsyncChatStream", "ChatStream", "atext_pieces", "text_pieces"]
 
 
+def _restart_after(stream: Any, exc: LLMError) -> Any:
+    """The default retry's restart of ``stream`` after ``exc`` came before its first
+    event (taken: it starts over once), or ``exc`` raised with what was received."""
+    restart = stream._restart
+    if restart is None or not exc.retryable:
+        _attach_partial(exc, stream._acc)
+        raise exc
+    stream._restart = None
+    return restart
+
+
 def text_pieces(stream: Iterable[Event]) -> Iterator[str]:
     """The text pieces of ``stream``, as they arrive (every stream's ``text_stream``)."""
     for event in stream:
@@ -71,11 +82,7 @@ class ChatStream:
         except StopIteration:
             pass
         except LLMError as exc:
-            if self._restart is None or not exc.retryable:
-                _attach_partial(exc, self._acc)
-                raise
-            restart, self._restart = self._restart, None
-            failed = exc
+            restart, failed = _restart_after(self, exc), exc
         else:
             return
         self._source = restart(failed)
@@ -165,11 +172,7 @@ class AsyncChatStream:
         except StopAsyncIteration:
             pass
         except LLMError as exc:
-            if self._restart is None or not exc.retryable:
-                _attach_partial(exc, self._acc)
-                raise
-            restart, self._restart = self._restart, None
-            failed = exc
+            restart, failed = _restart_after(self, exc), exc
         else:
             self._pending = first if self._batched else [first]
             return
