@@ -494,3 +494,22 @@ def test_redis_counters_reach_llmswitch_status(redis_backend: Any, tmp_path: Pat
     with contextlib.redirect_stdout(out):
         run_status(argparse.Namespace(config=str(path), state_url=None, json=False))
     assert "SEMANTIC LOOKUPS" in out.getvalue() and "1.0000" in out.getvalue()
+
+
+def test_a_configured_semantic_cache_reports_to_the_clients_metrics(tmp_path: Path) -> None:
+    from llmswitch.middleware import MetricsMiddleware
+    from llmswitch.observability import PrometheusMetrics
+
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(f'[cache]\n\n[cache.semantic]\nmodel = "{EMBEDDER}"\n')
+    metrics = PrometheusMetrics()
+    fake = EmbeddingFake("openai")
+    fake.default_reply("Paris.")
+    client = Client(config=path, providers=[fake], middleware=[MetricsMiddleware(metrics)])
+    chat(client, "What is the capital of France?")
+    assert chat(client, "the capital of France?").cached
+    text = metrics.render()
+    assert 'llmswitch_semantic_cache_lookups_total{outcome="miss"} 1' in text
+    assert 'llmswitch_semantic_cache_lookups_total{outcome="hit"} 1' in text
+    assert 'llmswitch_semantic_cache_similarity_bucket{le="1"} 1' in text
+    assert client.status()["cache"]["semantic"]["hits"] == 1
