@@ -14,31 +14,18 @@ import redis
 
 from llmswitch import AsyncClient, Client
 from llmswitch.testing import FakeProvider
+from tests.support.state import REDIS_URL as URL
+from tests.support.state import drop_prefix, redis_or_skip
 
-URL = "redis://localhost:6379/0"
 HI = [{"role": "user", "content": "Hi"}]
-
-
-def _redis_up() -> bool:
-    try:
-        redis.Redis.from_url(URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _redis_up(), reason="needs Redis at localhost:6379")
 
 
 @pytest.fixture
 def name() -> Iterator[str]:
+    redis_or_skip()
     tag = uuid.uuid4().hex[:12]
     yield f"llmswitch-close-{tag}"
-    r = redis.Redis.from_url(URL)
-    keys = list(r.scan_iter(match=f"test:close:{tag}:*"))
-    if keys:
-        r.delete(*keys)
-    r.close()
+    drop_prefix(f"test:close:{tag}:")
 
 
 def _config(tmp_path: Path, name: str) -> Path:
