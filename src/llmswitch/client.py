@@ -28,6 +28,7 @@ from ._client_tokens import AsyncTokenCalls, TokenCalls
 from ._client_usage import AsyncUsageReports, UsageReports
 from ._core import _Core
 from ._options import (  # the aliases: named by the options' annotations, resolved here
+    CHAT_OPTIONS,
     CallOptions,
     CodeOptions,
     MessagesInput,
@@ -95,13 +96,10 @@ def _budget_layer(pipe: Pipeline | None) -> Any:
     return next((m for m in pipe.middleware if isinstance(m, BudgetLayer)), None) if pipe else None
 
 
+_REQUEST_KEYS = frozenset(CHAT_OPTIONS)
 _CALL_KEYS = frozenset(CallOptions.__annotations__)
 _STREAM_KEYS = frozenset(StreamOptions.__annotations__)
 _CODE_KEYS = frozenset(CodeOptions.__annotations__)
-
-
-def _prompted(options: Mapping[str, Any]) -> bool:
-    return options.get("prompt") is not None or options.get("variables") is not None
 
 
 def _prompt_call(model: Any, messages: Any, options: Mapping[str, Any]) -> tuple[Any, Any, Any]:
@@ -112,17 +110,24 @@ def _prompt_call(model: Any, messages: Any, options: Mapping[str, Any]) -> tuple
 
 def _open(
     core: _Core, method: str, model: Any, messages: Any, options: Any, stream: bool = False
-) -> tuple[str, Provider, ChatRequest, CallContext, Any, bool]:
+) -> tuple[str, Provider, ChatRequest, CallContext, Any, bool] | None:
     """The part of ``chat``/``stream`` both clients share, before anything is sent: the
     option names checked, the model resolved, the request built and checked, then the
     per-call ``cache=`` (and ``resume=``) taken out. ``(model, provider, request, ctx,
-    cache, resume)``; ``options`` (the call's own dict) loses those two."""
+    cache, resume)``, or ``None`` when the call names a stored prompt (made through
+    :mod:`llmswitch._prompt_wiring` instead); ``options`` (the call's own dict) keeps
+    only the request's options."""
     cache = None
     resume = False
-    if options:
+    # One set check on the usual call (request options only): the rest is rarer.
+    if options and not _REQUEST_KEYS.issuperset(options):
         known = _STREAM_KEYS if stream else _CALL_KEYS
         if not known.issuperset(options):
             raise unexpected_keyword(method, options, known)
+        if options.get("prompt") is not None or options.get("variables") is not None:
+            return None
+        options.pop("prompt", None)  # given as None: not given
+        options.pop("variables", None)
         cache = options.pop("cache", None)
         if stream:
             resume = options.pop("resume", False)
@@ -133,7 +138,9 @@ def _open(
     else:
         provider, request, ctx = core.request(model, messages, **options)
     # per call: bypass the cache, or its ttl (checked after the request)
-    return model, provider, request, ctx, cache_option(core.pipe, cache), resume
+    if cache is not None:
+        cache = cache_option(core.pipe, cache)
+    return model, provider, request, ctx, cache, resume
 
 
 def _call(
@@ -291,10 +298,11 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         returns its validated instance as ``resp.parsed`` (:mod:`llmswitch._structured`).
         ``prompt="NAME[:LABEL|@VERSION]"`` with ``variables={...}``: a stored prompt
         rendered into the call (README "Prompts", :mod:`llmswitch._prompt_wiring`)."""
-        if options and _prompted(options):
-            return prompted_chat(self, *_prompt_call(model, messages, options))
         core = self._core  # read once: a reload during the call does not reach it
-        model, provider, request, ctx, cache, _ = _open(core, "chat", model, messages, options)
+        opened = _open(core, "chat", model, messages, options)
+        if opened is None:  # prompt=: rendered, then this call again
+            return prompted_chat(self, *_prompt_call(model, messages, options))
+        model, provider, request, ctx, cache, _ = opened
         pipe = core.pipe
         if pipe is not None:
             call = _call(model, provider, request, ctx, cache)
@@ -329,12 +337,11 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         reconnected and continued where it stopped, the seams reported in
         ``response.resumed`` (README "Stream recovery", :mod:`llmswitch._resume`).
         ``prompt=``/``variables=``: as :meth:`chat`."""
-        if options and _prompted(options):
-            return prompted_stream(self, *_prompt_call(model, messages, options))  # type: ignore[no-any-return]
         core = self._core  # read once: a reload during the stream does not reach it
-        model, provider, request, ctx, cache, resume = _open(
-            core, "stream", model, messages, options, stream=True
-        )
+        opened = _open(core, "stream", model, messages, options, stream=True)
+        if opened is None:  # prompt=: rendered, then this call again
+            return prompted_stream(self, *_prompt_call(model, messages, options))  # type: ignore[no-any-return]
+        model, provider, request, ctx, cache, resume = opened
         acc = Accumulator(provider.id, request.model)
         fmt = options.get("response_format")
         if resume:  # opt-in: a continuation is a new generation
@@ -476,10 +483,11 @@ class AsyncClient(
         **options: Unpack[CallOptions],
     ) -> ChatResponse:
         """See :meth:`Client.chat`."""
-        if options and _prompted(options):
-            return await aprompted_chat(self, *_prompt_call(model, messages, options))
         core = self._core  # read once: a reload during the call does not reach it
-        model, provider, request, ctx, cache, _ = _open(core, "chat", model, messages, options)
+        opened = _open(core, "chat", model, messages, options)
+        if opened is None:  # prompt=: rendered, then this call again
+            return await aprompted_chat(self, *_prompt_call(model, messages, options))
+        model, provider, request, ctx, cache, _ = opened
         pipe = core.pipe
         if pipe is not None:
             call = _call(model, provider, request, ctx, cache)
@@ -509,12 +517,11 @@ class AsyncClient(
         **options: Unpack[StreamOptions],
     ) -> AsyncChatStream:
         """See :meth:`Client.stream`; ``async with`` sends it."""
-        if options and _prompted(options):
-            return aprompted_stream(self, *_prompt_call(model, messages, options))  # type: ignore[no-any-return]
         core = self._core  # read once: a reload during the stream does not reach it
-        model, provider, request, ctx, cache, resume = _open(
-            core, "stream", model, messages, options, stream=True
-        )
+        opened = _open(core, "stream", model, messages, options, stream=True)
+        if opened is None:  # prompt=: rendered, then this call again
+            return aprompted_stream(self, *_prompt_call(model, messages, options))  # type: ignore[no-any-return]
+        model, provider, request, ctx, cache, resume = opened
         acc = Accumulator(provider.id, request.model)
         fmt = options.get("response_format")
         if resume:  # opt-in: a continuation is a new generation
