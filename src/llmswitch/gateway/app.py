@@ -295,6 +295,10 @@ class Gateway:
             principal = await tenants.authenticate(token)
             if principal is not None:
                 return principal
+        if admin is None and tenants is not None and self.settings.open_until_keys:
+            keys_exist = getattr(tenants, "keys_exist", None)
+            if keys_exist is not None and not await keys_exist():
+                return ANONYMOUS  # loopback, and no access key issued yet
         if token is None:
             raise HttpError(401, "missing access key (send Authorization: Bearer lsk-...)",
                             code="invalid_access_key")  # fmt: skip

@@ -154,14 +154,17 @@ def _load(options: ServeOptions) -> tuple[Config, GatewaySettings]:
 
 
 def build_gateway(options: ServeOptions) -> Gateway:
-    """The app one worker serves: the configuration and, when any access key exists,
-    tenancy (the cached authenticator, the tenants' limits on the client, their budgets
-    read at startup and kept fresh)."""
+    """The app one worker serves: the configuration and tenancy (the cached
+    authenticator, the tenants' limits on the client, their budgets read at startup and
+    kept fresh)."""
     from .app import create_app
 
     config, settings = _load(options)
-    if not count_access_keys(config):  # an open gateway: serve binds it to loopback only
-        return create_app(config=config, settings=settings)
+    # Tenancy is always on (serve always has a database): a key issued while it runs
+    # is honoured, and a loopback gateway stays open only until the first key exists
+    # (serve refuses a non-loopback bind with no key and no admin key).
+    if is_loopback(settings.host):
+        settings = settings.with_(open_until_keys=True)
     from .tenancy import Tenancy
 
     tenancy = Tenancy.from_config(config)
