@@ -269,9 +269,12 @@ def _always_record(config: Config) -> None:
     """``serve`` always records usage: with no database named anywhere, name the
     default one in the environment, which the workers inherit and every reload reads
     again (a ``[usage] enabled = false`` in the file still turns recording off)."""
-    from ..storage.sql import DATABASE_URL_ENV, default_database_url
+    from ..storage.sql import DATABASE_URL_ENV, default_database_url, open_database
 
     if not config.database_url and not os.environ.get(DATABASE_URL_ENV, "").strip():
+        # Opened once as the default first: that makes $LLMSWITCH_HOME (0700) the way
+        # the library does for its default database; named explicitly, it would not.
+        open_database(None).close()
         os.environ[DATABASE_URL_ENV] = default_database_url()
 
 
