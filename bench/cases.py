@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
+from zlib import crc32
 
 PROMPT = "Summarise how a request is routed, in one paragraph."
 MESSAGES = [{"role": "user", "content": PROMPT}]
@@ -176,27 +177,46 @@ def _stream_text(fmt: str, payloads: list[Any]) -> str:
 # (nginx delivers a stream in one or two): complete units are json-decoded, the
 # incomplete tail is returned to be prefixed to the next read.
 
-_PRELUDE = struct.Struct("!II")
+_PRELUDE = struct.Struct("!III").unpack_from
+_CRC = struct.Struct("!I").unpack_from
 
 
 def _eventstream_feed(
     buf: bytes, loads: Callable[[bytes], Any], collect: list[Any] | None
 ) -> tuple[int, bytes]:
-    """Event-stream frames split by their total_length, each payload json-decoded. No
-    CRC check and no header parsing: the floor is the least a client could do."""
+    """Event-stream frames split by their total_length, each payload json-decoded.
+
+    The least a *correct* client does per frame, no more: both CRCs checked (the
+    prelude's before its length is trusted, the message's before the payload is; every
+    AWS SDK does both) and the header block looked up by its bytes, the cheapest way to
+    tell an event (and which one) from an exception frame (a dict hit; the headers'
+    fields are never parsed). Without these the floor would not be the limit of the
+    stack, only a parser that accepts corrupt frames and ignores the frame type."""
     n = pos = 0
     size = len(buf)
+    kinds = _HEADER_KINDS
     while size - pos >= 12:
-        total, headers_length = _PRELUDE.unpack_from(buf, pos)
+        total, headers_length, prelude_crc = _PRELUDE(buf, pos)
+        if crc32(buf[pos : pos + 8]) != prelude_crc:
+            raise RuntimeError("prelude CRC mismatch")
         end = pos + total
         if end > size:
             break
-        obj = loads(buf[pos + 12 + headers_length : end - 4])
+        if crc32(buf[pos + 8 : end - 4], prelude_crc) != _CRC(buf, end - 4)[0]:
+            raise RuntimeError("message CRC mismatch")
+        start = pos + 12 + headers_length
+        kind = kinds.get(buf[pos + 12 : start])
+        if kind is None:  # a new header block: its bytes stand for it from now on
+            kind = kinds[buf[pos + 12 : start]] = len(kinds)
+        obj = loads(buf[start : end - 4])
         n += 1
         if collect is not None:
             collect.append(obj)
         pos = end
     return n, buf[pos:]
+
+
+_HEADER_KINDS: dict[bytes, int] = {}
 
 
 def _ndjson_feed(
