@@ -1,0 +1,259 @@
+"""Gateway benchmark: llmswitch serve vs the LiteLLM proxy vs a bare Python passthrough.
+
+    uv run --group bench python bench/gateway.py                 # all servers, ~2 minutes
+    uv run --group bench python bench/gateway.py --json out.json
+    uv run --group bench python bench/gateway.py --quick --servers passthrough
+
+nginx serves the canned OpenAI chat completion on loopback (bench/upstream.py); each
+server (one worker) is started alone in front of it and loaded with wrk (POST of the chat
+body, with the server's Authorization header): a warm-up, then concurrency 1 (p50/p99
+latency) and concurrency 32 (RPS). nginx hit directly is the reference for the latency a
+server adds. The budget (DESIGN.md section 4): llmswitch >= 20x the LiteLLM proxy's RPS,
+>= 0.5x the bare passthrough's, p50 added < 0.5 ms at concurrency 1. See bench/README.md.
+Nothing is installed: a missing tool is named with how to install it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import canned as canned_mod
+import gateway_llmswitch
+import gateway_servers as gs
+import upstream as up
+
+SERVERS = ("passthrough", "litellm", "llmswitch")
+WRK_HINT = "apt-get install wrk"
+BUDGET_VS_LITELLM = 20.0
+BUDGET_VS_BARE = 0.5
+BUDGET_ADDED_P50_US = 500.0
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def load1() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def run_wrk(
+    wrk: str, srv: gs.Server, conns: int, seconds: int, body_file: Path, cpus: set[int] | None
+) -> dict[str, Any]:
+    """One wrk run; its figures plus the server's CPU time and the load average."""
+    env = {**os.environ, "WRK_BODY_FILE": str(body_file), "WRK_AUTH": srv.auth or ""}
+    cmd = [wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s",
+           "-s", str(gs.BENCH / "wrk_post.lua"), srv.url]  # fmt: skip
+    load, cpu0 = load1(), srv.cpu_seconds()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60,
+                          preexec_fn=gs.pinned(cpus))  # fmt: skip  # noqa: PLW1509
+    cpu = srv.cpu_seconds() - cpu0
+    m = re.search(r"^WRKJSON (\{.*\})$", proc.stdout, re.M)
+    if proc.returncode != 0 or m is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-400:]}")
+    res: dict[str, Any] = json.loads(m.group(1))
+    res["connections"] = conns
+    res["rps"] = round(res["requests"] / (res["duration_us"] / 1e6), 1)
+    res["loadavg_1m"] = load
+    res["server_cpu_us_per_req"] = (
+        round(cpu * 1e6 / res["requests"], 1) if srv.proc is not None and res["requests"] else None
+    )
+    return res
+
+
+def measure(
+    wrk: str, srv: gs.Server, args: argparse.Namespace, tmp: Path, cpus: set[int] | None
+) -> dict[str, Any]:
+    body_file = tmp / f"body-{srv.id}.json"
+    body_file.write_bytes(gs.chat_body(srv.model))
+    run_wrk(wrk, srv, args.connections, args.warmup, body_file, cpus)  # warm-up, discarded
+    c1 = run_wrk(wrk, srv, 1, args.duration, body_file, cpus)
+    cn = run_wrk(wrk, srv, args.connections, args.duration, body_file, cpus)
+    out = {"id": srv.id, "label": srv.label, "status": "ok", "reason": None,
+           "settings": srv.settings, "c1": c1, "cN": cn,
+           "rss_mb": round(srv.rss_bytes() / 2**20, 1) if srv.proc else None}  # fmt: skip
+    errors = {k: v for k, v in {**c1["errors"], **cn["errors"]}.items() if v}
+    bad = sum(c1["errors"].values()) + sum(cn["errors"].values())
+    if bad:
+        out["status"], out["reason"] = "errors", f"wrk counted errors: {errors}"
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def summarise(results: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def ok(sid: str) -> dict[str, Any] | None:
+        r = results.get(sid)
+        return r if r and r["status"] == "ok" else None
+
+    base = ok("nginx")
+    for r in results.values():
+        if r["status"] == "ok" and base and r["id"] != "nginx":
+            r["added_p50_us"] = r["c1"]["p50_us"] - base["c1"]["p50_us"]
+    ls, ll, bare = ok("llmswitch"), ok("litellm"), ok("passthrough")
+    ratios = {
+        "llmswitch_vs_litellm_rps": _ratio(ls and ls["cN"]["rps"], ll and ll["cN"]["rps"]),
+        "llmswitch_vs_bare_rps": _ratio(ls and ls["cN"]["rps"], bare and bare["cN"]["rps"]),
+        "bare_vs_litellm_rps": _ratio(bare and bare["cN"]["rps"], ll and ll["cN"]["rps"]),
+        "llmswitch_added_p50_us": ls.get("added_p50_us") if ls else None,
+    }
+    rows = (
+        ("llmswitch RPS / LiteLLM proxy RPS", "llmswitch_vs_litellm_rps", f">= {BUDGET_VS_LITELLM}x",
+         lambda v: v >= BUDGET_VS_LITELLM),
+        ("llmswitch RPS / bare passthrough RPS", "llmswitch_vs_bare_rps", f">= {BUDGET_VS_BARE}x",
+         lambda v: v >= BUDGET_VS_BARE),
+        ("llmswitch p50 added over nginx, c=1", "llmswitch_added_p50_us",
+         f"< {BUDGET_ADDED_P50_US:.0f} us", lambda v: v < BUDGET_ADDED_P50_US),
+    )  # fmt: skip
+    verdicts = []
+    for name, key, limit, passes in rows:
+        v = ratios[key]
+        verdict = "N/A" if v is None else ("PASS" if passes(v) else "FAIL")
+        verdicts.append({"budget": name, "key": key, "limit": limit, "value": v,
+                         "verdict": verdict})  # fmt: skip
+    return ratios, verdicts
+
+
+def print_table(results: dict[str, dict[str, Any]], conns: int) -> None:
+    say()
+    head = (f"{'server':<13}{'RPS c=' + str(conns):>12}{'p50 c=1':>10}{'p99 c=1':>10}"
+            f"{'added p50':>11}{'p50 c=' + str(conns):>11}{'CPU/req':>10}{'RSS':>8}  load")  # fmt: skip
+    say(head)
+    say("-" * len(head))
+    for r in results.values():
+        if r["status"] == "unavailable":
+            say(f"{r['id']:<13}unavailable: {r['reason']}")
+            continue
+        c1, cn = r["c1"], r["cN"]
+        added = r.get("added_p50_us")
+        cpu = cn["server_cpu_us_per_req"]
+        rss = r["rss_mb"]
+        say(f"{r['id']:<13}{cn['rps']:>12,.0f}{c1['p50_us']:>8}us{c1['p99_us']:>8}us"
+            f"{'' if added is None else f'{added}us':>11}{cn['p50_us']:>9}us"
+            f"{'' if cpu is None else f'{cpu:.0f}us':>10}"
+            f"{'' if rss is None else f'{rss:.0f}MB':>8}"
+            f"  {c1['loadavg_1m']:.2f}/{cn['loadavg_1m']:.2f}")  # fmt: skip
+        if r["status"] != "ok":
+            say(f"{'':<13}{r['reason']}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of "
+                   f"{','.join(SERVERS)} (nginx direct is always measured)")  # fmt: skip
+    p.add_argument("--duration", type=int, default=5, help="seconds per measured run")
+    p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server")
+    p.add_argument("--connections", type=int, default=32, help="concurrency of the RPS run")
+    p.add_argument("--quick", action="store_true", help="1 s runs: a smoke run, noisy")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
+    p.add_argument("--litellm", metavar="PATH", help="the litellm executable (default: PATH, "
+                   "~/.local/bin)")  # fmt: skip
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not pin the server to CPU 0 and wrk + nginx to the others")
+    p.add_argument("--ready-timeout", type=float, default=120.0,
+                   help="seconds a server may take to answer its first request")
+    args = p.parse_args(argv)
+    args.server_list = [s.strip() for s in args.servers.split(",") if s.strip()]
+    bad = set(args.server_list) - set(SERVERS)
+    if bad:
+        p.error(f"--servers: unknown {', '.join(sorted(bad))}; choose from {','.join(SERVERS)}")
+    if args.quick:
+        args.duration, args.warmup = 1, 1
+    return args
+
+
+def start(sid: str, upstream_url: str, tmp: Path, cpus: set[int] | None,
+          args: argparse.Namespace) -> gs.Server:  # fmt: skip
+    if sid == "passthrough":
+        return gs.start_passthrough(upstream_url, tmp, cpus)
+    if sid == "litellm":
+        return gs.start_litellm(upstream_url, tmp, cpus, args.litellm)
+    return gateway_llmswitch.start(upstream_url, tmp, cpus)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk, nginx = shutil.which("wrk"), up.find_nginx()
+    missing = [f"wrk ({WRK_HINT})"] * (wrk is None) + [f"nginx ({up.NGINX_INSTALL_HINT})"] * (
+        nginx is None
+    )
+    if missing:
+        say(f"missing: {'; '.join(missing)}")
+        return 2
+    assert wrk is not None and nginx is not None
+    ncpu = len(os.sched_getaffinity(0))
+    pin = not args.no_pin and ncpu >= 2
+    server_cpus = {min(os.sched_getaffinity(0))} if pin else None
+    load_cpus = (os.sched_getaffinity(0) - server_cpus) if server_cpus else None
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+    tmp = Path(tempfile.mkdtemp(prefix="llmswitch-gwbench-"))
+    canned = canned_mod.build()
+    expected = canned.text("openai")
+    meta: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": sys.version.split()[0], "platform": platform.platform(), "cpus": ncpu,
+        "loadavg_1m_at_start": load1(), "duration_s": args.duration, "warmup_s": args.warmup,
+        "connections": args.connections, "quick": args.quick,
+        "pinning": {"server": sorted(server_cpus), "wrk_nginx": sorted(load_cpus)}
+        if server_cpus and load_cpus else None,
+        "wrk": subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split("\n")[0],
+    }  # fmt: skip
+    say(f"gateway bench: {ncpu} CPUs, load {meta['loadavg_1m_at_start']:.2f}, "
+        f"{args.duration:g}s per run, c=1 and c={args.connections}, "
+        f"{'server on CPU ' + str(sorted(server_cpus)) if server_cpus else 'no pinning'}")  # fmt: skip
+    if meta["loadavg_1m_at_start"] > 0.5:
+        say("WARNING: other work is running (load average above): expect noise")
+    head = up.start_nginx(nginx, canned, tmp / "nginx")
+    gs.pin_tree(head.proc.pid, load_cpus)
+    meta["upstream"] = head.label
+    say(f"upstream: {head.label} at {head.url}")
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for sid in ["nginx", *args.server_list]:
+            srv: gs.Server | None = None
+            try:
+                srv = gs.start_nginx_direct(head.url) if sid == "nginx" else start(
+                    sid, head.url, tmp, server_cpus, args)  # fmt: skip
+                gs.wait_ready(srv, expected, args.ready_timeout)
+                say(f"measuring {srv.label} ...")
+                results[sid] = measure(wrk, srv, args, tmp, load_cpus)
+            except gs.Unavailable as exc:
+                results[sid] = {"id": sid, "status": "unavailable", "reason": str(exc)}
+            finally:
+                if srv is not None:
+                    srv.close()
+    finally:
+        head.close()
+    ratios, verdicts = summarise(results)
+    print_table(results, args.connections)
+    say("\n(RPS, CPU/req: the c=32 run; 'added p50' = p50 at c=1 minus nginx direct; "
+        "load = 1-minute load average at the c=1/c=32 runs)")  # fmt: skip
+    say()
+    for v in verdicts:
+        value = "n/a" if v["value"] is None else f"{v['value']:g}"
+        say(f"{v['verdict']:<5} {v['budget']}: {value} (budget {v['limit']})")
+    if ratios["bare_vs_litellm_rps"]:
+        say(f"      (bare passthrough / LiteLLM proxy: {ratios['bare_vs_litellm_rps']:g}x)")
+    if args.json:
+        doc = {"meta": meta, "servers": list(results.values()), "ratios": ratios,
+               "verdicts": verdicts}  # fmt: skip
+        args.json.write_text(json.dumps(doc, indent=2))
+        say(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
