@@ -57,7 +57,7 @@ def run_wrk(
            "-s", str(gs.BENCH / "wrk_post.lua"), srv.url]  # fmt: skip
     load, cpu0 = load1(), srv.cpu_seconds()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60,
-                          preexec_fn=gs.pinned(cpus))  # fmt: skip  # noqa: PLW1509
+                          preexec_fn=gs.pinned(cpus))  # fmt: skip
     cpu = srv.cpu_seconds() - cpu0
     m = re.search(r"^WRKJSON (\{.*\})$", proc.stdout, re.M)
     if proc.returncode != 0 or m is None:
@@ -161,10 +161,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     p.add_argument("--litellm", metavar="PATH", help="the litellm executable (default: PATH, "
                    "~/.local/bin)")  # fmt: skip
-    p.add_argument("--no-pin", action="store_true",
-                   help="do not pin the server to CPU 0 and wrk + nginx to the others")
-    p.add_argument("--ready-timeout", type=float, default=120.0,
-                   help="seconds a server may take to answer its first request")
+    p.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the server to CPU 0 and wrk + nginx to the others",
+    )
+    p.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a server may take to answer its first request",
+    )
     args = p.parse_args(argv)
     args.server_list = [s.strip() for s in args.servers.split(",") if s.strip()]
     bad = set(args.server_list) - set(SERVERS)

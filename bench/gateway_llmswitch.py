@@ -61,7 +61,9 @@ def prepare(upstream_url: str, tmp: Path, path: str = "/v1") -> tuple[Path, dict
     return home, env, key
 
 
-def spawn(home: Path, env: dict[str, str], cpus: set[int] | None) -> tuple[subprocess.Popen[bytes], Path, int]:
+def spawn(
+    home: Path, env: dict[str, str], cpus: set[int] | None
+) -> tuple[subprocess.Popen[bytes], Path, int]:
     port = free_port()
     log = home / "serve.log"
     proc = subprocess.Popen(
@@ -71,7 +73,7 @@ def spawn(home: Path, env: dict[str, str], cpus: set[int] | None) -> tuple[subpr
         stdin=subprocess.DEVNULL,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
-        preexec_fn=gs.pinned(cpus),  # noqa: PLW1509
+        preexec_fn=gs.pinned(cpus),
     )
     return proc, log, port
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-
 from upstream import free_port
 
 BENCH = Path(__file__).resolve().parent
@@ -158,7 +157,7 @@ def _spawn(
         stdin=subprocess.DEVNULL,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
-        preexec_fn=pinned(cpus),  # noqa: PLW1509 - affinity only, no threads started yet
+        preexec_fn=pinned(cpus),
     )
     return proc, log
 
@@ -218,6 +217,8 @@ def start_litellm(upstream_url: str, tmp: Path, cpus: set[int] | None, exe: str 
            "--num_workers", "1"]  # fmt: skip
     proc, log = _spawn(cmd, tmp, "litellm", cpus, env)
     version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=120)
-    label = f"LiteLLM proxy {version.stdout.strip().rpartition('= ')[2]} (1 worker, master key, no DB)"
+    label = (
+        f"LiteLLM proxy {version.stdout.strip().rpartition('= ')[2]} (1 worker, master key, no DB)"
+    )
     return Server("litellm", label, f"http://127.0.0.1:{port}/v1/chat/completions",
                   "gpt-4o-mini", f"Bearer {key}", proc, log)  # fmt: skip
