@@ -411,6 +411,29 @@ CACHE = Table(
     doc="the response cache (llmswitch.cache)",
 )
 
+GATEWAY = Table(
+    keys={
+        "host": _string("address `llmswitch serve` binds (default 127.0.0.1)"),
+        "port": Value(type="integer", doc="port (default 4000)", minimum=0, maximum=65_535),
+        "workers": Value(
+            type="integer", doc="server processes (default 1)", minimum=1, maximum=512
+        ),
+        "public_metrics": Value(
+            type="boolean", doc="serve /metrics without the admin key (default false)"
+        ),
+        "max_body_bytes": Value(
+            type="integer",
+            doc="largest request body accepted (default 32 MiB)",
+            minimum=1024,
+            maximum=1 << 32,
+        ),
+        "heartbeat_seconds": _seconds("SSE keep-alive after this long without an event (15)"),
+        "shutdown_grace_seconds": _seconds("time in-flight requests get on shutdown (30)"),
+        "access_log": Value(type="boolean", doc="one JSON line per request (default true)"),
+    },
+    doc="the HTTP gateway, `llmswitch serve` (llmswitch.gateway)",
+)
+
 BUDGET = Table(
     keys={
         "scope": _string(
@@ -527,6 +550,7 @@ SETTINGS = Table(
         "alerts": ALERTS,
         "catalog": CATALOG,
         "cache": CACHE,
+        "gateway": GATEWAY,
     },
 )
 ROOT = Table(

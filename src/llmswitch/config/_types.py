@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..middleware.groups import ModelGroup
 from ..providers.settings import ProviderConfig
@@ -62,6 +62,8 @@ class Config:
     usage: LedgerSettings | None = None  # [usage]: the usage ledger's settings
     catalog: CatalogSettings | None = None  # [catalog]: model overrides, custom prices
     cache: CacheSettings | None = None  # [cache]: the response cache (llmswitch.cache)
+    # [gateway]: checked values, read into llmswitch.gateway.GatewaySettings by serve
+    gateway: Mapping[str, Any] | None = None
     watch: bool = False  # [config] watch: reload the file when it changes
     overlay: str | None = None  # the [env.NAME] merged in ($LLMSWITCH_ENV), if any
     # Every value ${VAR} put into the file: masked wherever the configuration is shown

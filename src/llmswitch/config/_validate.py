@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 from ..errors import ConfigurationError
@@ -260,6 +261,10 @@ class Validator:
             from ._cache import read_cache
 
             extra.update(read_cache(self, doc))
+        if "gateway" in doc:
+            raw = self.unit(self.plain, _spec.GATEWAY, doc, ("gateway",), default=None)
+            if raw:
+                extra["gateway"] = MappingProxyType(dict(raw))
         self.platform_values = self.platform(doc)
         extra.update(self.platform_values)
         if self.problems:

@@ -43,6 +43,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable
+from contextvars import ContextVar, Token
 from typing import Any
 
 from .. import catalog
@@ -59,7 +60,9 @@ __all__ = [
     "REQUEST_ID_KEY",
     "UsageRecorder",
     "attach_request_id",
+    "given_request_id",
     "new_request_id",
+    "restore_request_id",
     "stream_request_id",
     "with_request_id",
 ]
@@ -76,9 +79,28 @@ _COUNTER = itertools.count(1)
 _NO_USAGE = Usage()
 
 
+# The id a caller outside the library chose for the calls made in this context (the
+# gateway's X-Request-Id), so its access log, its response header and the ledger agree.
+_GIVEN_ID: ContextVar[str | None] = ContextVar("llmswitch_request_id", default=None)
+
+
 def new_request_id() -> str:
-    """A fresh request id: 16 random hex digits of this process, then a counter."""
+    """The request id given for this context (:func:`given_request_id`), else a fresh
+    one: 16 random hex digits of this process, then a counter."""
+    given = _GIVEN_ID.get()
+    if given is not None:
+        return given
     return f"{_PREFIX}{next(_COUNTER):x}"
+
+
+def given_request_id(request_id: str | None) -> Token[str | None]:
+    """Use ``request_id`` for the calls made in this context from now on (``None``:
+    fresh ones again); returns the token :func:`restore_request_id` takes."""
+    return _GIVEN_ID.set(request_id)
+
+
+def restore_request_id(token: Token[str | None]) -> None:
+    _GIVEN_ID.reset(token)
 
 
 def attach_request_id(response: ChatResponse, request_id: str) -> ChatResponse:
