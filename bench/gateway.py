@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 
 import canned as canned_mod
 import gateway_llmswitch
+import gateway_load as gl
 import gateway_servers as gs
 import upstream as up
 
@@ -48,21 +48,17 @@ def load1() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def run_wrk(
-    wrk: str, srv: gs.Server, conns: int, seconds: int, body_file: Path, cpus: set[int] | None
-) -> dict[str, Any]:
-    """One wrk run; its figures plus the server's CPU time and the load average."""
-    env = {**os.environ, "WRK_BODY_FILE": str(body_file), "WRK_AUTH": srv.auth or ""}
-    cmd = [wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s",
-           "-s", str(gs.BENCH / "wrk_post.lua"), srv.url]  # fmt: skip
+def run_load(
+    args: argparse.Namespace, srv: gs.Server, conns: int, seconds: int, body_file: Path,
+    cpus: set[int] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """One load run; its figures plus the server's CPU time and the load average."""
     load, cpu0 = load1(), srv.cpu_seconds()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60,
-                          preexec_fn=gs.pinned(cpus))  # fmt: skip
+    if args.wrk:
+        res = gl.wrk_run(args.wrk, srv.url, srv.auth, body_file, conns, seconds, cpus)
+    else:
+        res = gl.python_run(srv.url, srv.auth, body_file, conns, seconds, cpus)
     cpu = srv.cpu_seconds() - cpu0
-    m = re.search(r"^WRKJSON (\{.*\})$", proc.stdout, re.M)
-    if proc.returncode != 0 or m is None:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-400:]}")
-    res: dict[str, Any] = json.loads(m.group(1))
     res["connections"] = conns
     res["rps"] = round(res["requests"] / (res["duration_us"] / 1e6), 1)
     res["loadavg_1m"] = load
@@ -73,13 +69,13 @@ def run_wrk(
 
 
 def measure(
-    wrk: str, srv: gs.Server, args: argparse.Namespace, tmp: Path, cpus: set[int] | None
+    srv: gs.Server, args: argparse.Namespace, tmp: Path, cpus: set[int] | None
 ) -> dict[str, Any]:
     body_file = tmp / f"body-{srv.id}.json"
     body_file.write_bytes(gs.chat_body(srv.model))
-    run_wrk(wrk, srv, args.connections, args.warmup, body_file, cpus)  # warm-up, discarded
-    c1 = run_wrk(wrk, srv, 1, args.duration, body_file, cpus)
-    cn = run_wrk(wrk, srv, args.connections, args.duration, body_file, cpus)
+    run_load(args, srv, args.connections, args.warmup, body_file, cpus)  # warm-up, discarded
+    c1 = run_load(args, srv, 1, args.duration, body_file, cpus)
+    cn = run_load(args, srv, args.connections, args.duration, body_file, cpus)
     out = {"id": srv.id, "label": srv.label, "status": "ok", "reason": None,
            "settings": srv.settings, "c1": c1, "cN": cn,
            "rss_mb": round(srv.rss_bytes() / 2**20, 1) if srv.proc else None}  # fmt: skip
@@ -110,6 +106,12 @@ def summarise(results: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[
         "bare_vs_litellm_rps": _ratio(bare and bare["cN"]["rps"], ll and ll["cN"]["rps"]),
         "llmswitch_added_p50_us": ls.get("added_p50_us") if ls else None,
     }
+    # The same ratios from server CPU time per request (c=32 run): capacity if each server
+    # had its CPU to itself, much steadier than RPS when other work shares the machine.
+    cpu = {k: r["cN"]["server_cpu_us_per_req"] for k, r in (("ls", ls), ("ll", ll),
+           ("bare", bare)) if r}  # fmt: skip
+    ratios["llmswitch_vs_litellm_cpu"] = _ratio(cpu.get("ll"), cpu.get("ls"))
+    ratios["llmswitch_vs_bare_cpu"] = _ratio(cpu.get("bare"), cpu.get("ls"))
     rows = (
         ("llmswitch RPS / LiteLLM proxy RPS", "llmswitch_vs_litellm_rps", f">= {BUDGET_VS_LITELLM}x",
          lambda v: v >= BUDGET_VS_LITELLM),
@@ -161,6 +163,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     p.add_argument("--litellm", metavar="PATH", help="the litellm executable (default: PATH, "
                    "~/.local/bin)")  # fmt: skip
+    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
+                   help="auto: wrk if installed, else the Python FALLBACK")  # fmt: skip
     p.add_argument(
         "--no-pin",
         action="store_true",
@@ -193,14 +197,18 @@ def start(sid: str, upstream_url: str, tmp: Path, cpus: set[int] | None,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    wrk, nginx = shutil.which("wrk"), up.find_nginx()
-    missing = [f"wrk ({WRK_HINT})"] * (wrk is None) + [f"nginx ({up.NGINX_INSTALL_HINT})"] * (
-        nginx is None
-    )
+    nginx = up.find_nginx()
+    args.wrk = shutil.which("wrk") if args.loadgen in ("auto", "wrk") else None
+    missing = [f"nginx ({up.NGINX_INSTALL_HINT})"] * (nginx is None)
+    if args.loadgen == "wrk" and args.wrk is None:
+        missing.append(f"wrk ({WRK_HINT})")
     if missing:
         say(f"missing: {'; '.join(missing)}")
         return 2
-    assert wrk is not None and nginx is not None
+    assert nginx is not None
+    if args.wrk is None and args.loadgen == "auto":
+        say(f"wrk not found ({WRK_HINT}): FALLBACK to the Python load generator, whose "
+            "figures are not comparable with wrk's")  # fmt: skip
     ncpu = len(os.sched_getaffinity(0))
     pin = not args.no_pin and ncpu >= 2
     server_cpus = {min(os.sched_getaffinity(0))} if pin else None
@@ -216,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         "connections": args.connections, "quick": args.quick,
         "pinning": {"server": sorted(server_cpus), "wrk_nginx": sorted(load_cpus)}
         if server_cpus and load_cpus else None,
-        "wrk": subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split("\n")[0],
+        "loadgen": subprocess.run([args.wrk, "-v"], capture_output=True, text=True).stdout
+        .split("\n")[0] if args.wrk else "python (aiohttp) FALLBACK",
     }  # fmt: skip
     say(f"gateway bench: {ncpu} CPUs, load {meta['loadavg_1m_at_start']:.2f}, "
         f"{args.duration:g}s per run, c=1 and c={args.connections}, "
@@ -236,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                     sid, head.url, tmp, server_cpus, args)  # fmt: skip
                 gs.wait_ready(srv, expected, args.ready_timeout)
                 say(f"measuring {srv.label} ...")
-                results[sid] = measure(wrk, srv, args, tmp, load_cpus)
+                results[sid] = measure(srv, args, tmp, load_cpus)
             except gs.Unavailable as exc:
                 results[sid] = {"id": sid, "status": "unavailable", "reason": str(exc)}
             finally:
@@ -246,14 +255,19 @@ def main(argv: list[str] | None = None) -> int:
         head.close()
     ratios, verdicts = summarise(results)
     print_table(results, args.connections)
-    say("\n(RPS, CPU/req: the c=32 run; 'added p50' = p50 at c=1 minus nginx direct; "
-        "load = 1-minute load average at the c=1/c=32 runs)")  # fmt: skip
+    say(f"\n(load generator: {meta['loadgen']}; RPS, CPU/req (the server's CPU time per "
+        "request): the c=32 run; 'added p50' = p50 at c=1 minus nginx direct; load = 1-minute "
+        "load average at the c=1/c=32 runs)")  # fmt: skip
     say()
     for v in verdicts:
         value = "n/a" if v["value"] is None else f"{v['value']:g}"
         say(f"{v['verdict']:<5} {v['budget']}: {value} (budget {v['limit']})")
-    if ratios["bare_vs_litellm_rps"]:
-        say(f"      (bare passthrough / LiteLLM proxy: {ratios['bare_vs_litellm_rps']:g}x)")
+    notes = (("bare passthrough RPS / LiteLLM proxy RPS", "bare_vs_litellm_rps"),
+             ("by CPU per request: llmswitch vs LiteLLM proxy", "llmswitch_vs_litellm_cpu"),
+             ("by CPU per request: llmswitch vs bare passthrough", "llmswitch_vs_bare_cpu"))  # fmt: skip
+    for what, key in notes:
+        if ratios[key]:
+            say(f"      ({what}: {ratios[key]:g}x)")
     if args.json:
         doc = {"meta": meta, "servers": list(results.values()), "ratios": ratios,
                "verdicts": verdicts}  # fmt: skip

@@ -10,7 +10,7 @@ serve`` (one worker, access key, limits and the SQLite usage ledger, as in
 bench/gateway.py) streams it to ``--concurrency`` clients that post stream requests
 back to back for ``--minutes``. Every tenth request (10 %) is aborted by the client
 mid-stream: it closes the connection after a random number of chunks. After a warm-up,
-the server's RSS (its process tree, from psutil) is sampled every ``--interval``
+the server's RSS (its process tree, from /proc) is sampled every ``--interval``
 seconds; growth = median of the last 3 samples over the median of the first 3. Budget
 (issue 14): < 5 %. ``--server passthrough`` soaks the bare passthrough instead (to
 check the harness). The run is bounded by ``--minutes`` and stops by itself.
