@@ -73,7 +73,8 @@ def measure(
 ) -> dict[str, Any]:
     body_file = tmp / f"body-{srv.id}.json"
     body_file.write_bytes(gs.chat_body(srv.model))
-    run_load(args, srv, args.connections, args.warmup, body_file, cpus)  # warm-up, discarded
+    if args.warmup > 0:
+        run_load(args, srv, args.connections, args.warmup, body_file, cpus)  # discarded
     c1 = run_load(args, srv, 1, args.duration, body_file, cpus)
     cn = run_load(args, srv, args.connections, args.duration, body_file, cpus)
     out = {"id": srv.id, "label": srv.label, "status": "ok", "reason": None,
@@ -159,7 +160,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=int, default=5, help="seconds per measured run")
     p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server")
     p.add_argument("--connections", type=int, default=32, help="concurrency of the RPS run")
-    p.add_argument("--quick", action="store_true", help="1 s runs: a smoke run, noisy")
+    p.add_argument("--quick", action="store_true", help="1 s runs, no warm-up: a smoke run, noisy")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     p.add_argument("--litellm", metavar="PATH", help="the litellm executable (default: PATH, "
                    "~/.local/bin)")  # fmt: skip
@@ -182,7 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if bad:
         p.error(f"--servers: unknown {', '.join(sorted(bad))}; choose from {','.join(SERVERS)}")
     if args.quick:
-        args.duration, args.warmup = 1, 1
+        args.duration, args.warmup = 1, 0
     return args
 
 
