@@ -198,6 +198,17 @@ def start(sid: str, upstream_url: str, tmp: Path, cpus: set[int] | None,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    doc = run(args)
+    if doc is None:
+        return 2
+    if args.json:
+        args.json.write_text(json.dumps(doc, indent=2))
+        say(f"\nwrote {args.json}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Measure, print the table and verdicts; the JSON document (None: a tool is missing)."""
     nginx = up.find_nginx()
     args.wrk = shutil.which("wrk") if args.loadgen in ("auto", "wrk") else None
     missing = [f"nginx ({up.NGINX_INSTALL_HINT})"] * (nginx is None)
@@ -205,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         missing.append(f"wrk ({WRK_HINT})")
     if missing:
         say(f"missing: {'; '.join(missing)}")
-        return 2
+        return None
     assert nginx is not None
     if args.wrk is None and args.loadgen == "auto":
         say(f"wrk not found ({WRK_HINT}): FALLBACK to the Python load generator, whose "
@@ -225,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         "connections": args.connections, "quick": args.quick,
         "pinning": {"server": sorted(server_cpus), "wrk_nginx": sorted(load_cpus)}
         if server_cpus and load_cpus else None,
-        "loadgen": subprocess.run([args.wrk, "-v"], capture_output=True, text=True).stdout
-        .split("\n")[0] if args.wrk else "python (aiohttp) FALLBACK",
+        "loadgen": "wrk " + subprocess.run([args.wrk, "-v"], capture_output=True, text=True)
+        .stdout.split()[1] if args.wrk else "python (aiohttp) FALLBACK",
     }  # fmt: skip
     say(f"gateway bench: {ncpu} CPUs, load {meta['loadavg_1m_at_start']:.2f}, "
         f"{args.duration:g}s per run, c=1 and c={args.connections}, "
@@ -269,12 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     for what, key in notes:
         if ratios[key]:
             say(f"      ({what}: {ratios[key]:g}x)")
-    if args.json:
-        doc = {"meta": meta, "servers": list(results.values()), "ratios": ratios,
-               "verdicts": verdicts}  # fmt: skip
-        args.json.write_text(json.dumps(doc, indent=2))
-        say(f"\nwrote {args.json}")
-    return 0
+    return {"meta": meta, "servers": list(results.values()), "ratios": ratios,
+            "verdicts": verdicts}  # fmt: skip
 
 
 if __name__ == "__main__":
