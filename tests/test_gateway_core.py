@@ -298,3 +298,25 @@ def test_client_disconnect_closes_the_generator() -> None:
         # 250 ms is the promise; the wide margin keeps a busy machine from failing it.
         assert closed.wait(10), "the stream was not closed after the client left"
         assert time.monotonic() - started < 10
+
+
+async def test_a_tenant_cannot_choose_whose_provider_keys_a_call_uses() -> None:
+    from llmswitch.gateway._principal import ADMIN, ANONYMOUS
+
+    async def noop(request: Request) -> object:
+        return json_response({})
+
+    app = app_with()
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
+    request = Request(scope, noop, app)  # type: ignore[arg-type]
+    cases = [
+        (Principal(key_id="key_1", user="alice", team=None), "alice"),
+        (Principal(key_id="key_2", user=None, team=None), None),  # the body's "bob" is dropped
+        (ADMIN, "bob"),
+        (ANONYMOUS, "bob"),
+    ]
+    for principal, expected in cases:
+        request.principal = principal
+        options = {"user": "bob"}
+        request.bind_user(options)
+        assert options.get("user") == expected, principal

@@ -80,10 +80,11 @@ def test_wheel_requires_only_the_runtime_dependencies(tmp_path: Path) -> None:
     assert requires == {_name(r) for r in project["dependencies"]}
     assert not requires & DEV_ONLY
     # The extras are the optional backends of the storage and key vault (issue 9), the
-    # charts of `llmswitch usage --chart` and Vertex AI's credentials (issues 10, 13),
-    # each asked for by name; none drags in a provider SDK (boto3 only for AWS KMS).
+    # charts of `llmswitch usage --chart`, Vertex AI's credentials (issues 10, 13) and the
+    # gateway's server (issue 14), each asked for by name; none drags in a provider SDK
+    # (boto3 only for AWS KMS).
     optional = project["optional-dependencies"]
-    named = {"postgres", "gcp", "aws", "charts", "vertex"}
+    named = {"postgres", "gcp", "aws", "charts", "vertex", "gateway"}
     assert set(extras) == set(optional) == named | {"all"}
     assert extras == {k: {_name(r) for r in v} for k, v in optional.items()}
     assert not set().union(*extras.values()) & (DEV_ONLY - {"boto3"})

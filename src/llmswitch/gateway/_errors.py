@@ -153,7 +153,8 @@ def _classify_llm(exc: e.LLMError) -> ErrorInfo:
         return ErrorInfo(400, "invalid_request", _named(exc, "invalid request"),
                          code="invalid_request", provider=provider)  # fmt: skip
     if isinstance(exc, e.ProviderError):
-        status = exc.status_code or 502
+        # A 2xx with a malformed body (or no status at all) is the provider's failure.
+        status = exc.status_code if exc.status_code and exc.status_code >= 400 else 502
         kind = "upstream" if status >= 500 else _KIND_OF_STATUS.get(status, "invalid_request")
         return ErrorInfo(502 if status >= 500 else status, kind,
                          _named(exc, "the provider failed"), provider=provider)  # fmt: skip

@@ -118,6 +118,19 @@ class Request:
         except ValueError:
             raise HttpError(400, "request body is not valid JSON", code="invalid_json") from None
 
+    def bind_user(self, options: dict[str, Any]) -> None:
+        """Make a call's ``user=`` the access key's user. ``user`` picks the stored
+        provider key (BYOK), the quotas and the per-user limits, so a tenant must not
+        choose it: a user named in the request body counts only for the admin key and
+        an open gateway."""
+        principal = self.principal
+        if principal is None or principal.admin or principal.key_id is None:
+            return
+        if principal.user is not None:
+            options["user"] = principal.user
+        else:
+            options.pop("user", None)
+
     def require_model(self, model: str) -> None:
         """:class:`HttpError` 403 when this caller's key may not use ``model``."""
         principal = self.principal

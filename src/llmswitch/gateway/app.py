@@ -80,7 +80,7 @@ def default_routes() -> list[Route]:
 
 
 # The feature packages whose routes make up the gateway (their ``ROUTES`` lists).
-_FEATURES: tuple[str, ...] = ("usage_api",)
+_FEATURES: tuple[str, ...] = ("usage_api", "dashboard", "openai.routes")
 
 
 class Gateway:
