@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,23 +69,51 @@ def run_load(
     return res
 
 
-def measure(
-    srv: gs.Server, args: argparse.Namespace, tmp: Path, cpus: set[int] | None
-) -> dict[str, Any]:
-    body_file = tmp / f"body-{srv.id}.json"
-    body_file.write_bytes(gs.chat_body(srv.model))
-    if args.warmup > 0:
-        run_load(args, srv, args.connections, args.warmup, body_file, cpus)  # discarded
-    c1 = run_load(args, srv, 1, args.duration, body_file, cpus)
-    cn = run_load(args, srv, args.connections, args.duration, body_file, cpus)
-    out = {"id": srv.id, "label": srv.label, "status": "ok", "reason": None,
-           "settings": srv.settings, "c1": c1, "cN": cn,
-           "rss_mb": round(srv.rss_bytes() / 2**20, 1) if srv.proc else None}  # fmt: skip
-    errors = {k: v for k, v in {**c1["errors"], **cn["errors"]}.items() if v}
-    bad = sum(c1["errors"].values()) + sum(cn["errors"].values())
-    if bad:
-        out["status"], out["reason"] = "errors", f"wrk counted errors: {errors}"
+def body_file(srv: gs.Server, tmp: Path) -> Path:
+    path = tmp / f"body-{srv.id}.json"
+    path.write_bytes(gs.chat_body(srv.model))
+    return path
+
+
+def one_round(srv: gs.Server, args: argparse.Namespace, tmp: Path, cpus: set[int] | None
+              ) -> dict[str, Any]:  # fmt: skip
+    body = body_file(srv, tmp)
+    return {"c1": run_load(args, srv, 1, args.duration, body, cpus),
+            "cN": run_load(args, srv, args.connections, args.duration, body, cpus)}  # fmt: skip
+
+
+def _median(values: list[Any]) -> Any:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def combine(srv: gs.Server, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """A server's result: every round, and per run the median of each figure over rounds."""
+    out: dict[str, Any] = {"id": srv.id, "label": srv.label, "status": "ok", "reason": None,
+                           "settings": srv.settings, "rounds": rounds,
+                           "rss_mb": round(srv.rss_bytes() / 2**20, 1) if srv.proc else None}  # fmt: skip
+    errors: dict[str, int] = {}
+    for run in ("c1", "cN"):
+        runs = [r[run] for r in rounds]
+        out[run] = {k: _median([r[k] for r in runs]) for k in MEDIAN_KEYS}
+        out[run]["connections"] = runs[0]["connections"]
+        out[run]["errors"] = {k: sum(r["errors"][k] for r in runs) for k in runs[0]["errors"]}
+        errors.update({k: v for k, v in out[run]["errors"].items() if v})
+    if errors:
+        out["status"], out["reason"] = "errors", f"the load generator counted errors: {errors}"
     return out
+
+
+MEDIAN_KEYS = ("requests", "duration_us", "bytes", "rps", "p50_us", "p90_us", "p99_us",
+               "mean_us", "max_us", "server_cpu_us_per_req", "loadavg_1m")  # fmt: skip
+
+
+def _paired(a: dict[str, Any] | None, b: dict[str, Any] | None, fn: Any) -> Any:
+    """Median over rounds of fn(round of a, round of b): drift hits both alike."""
+    if a is None or b is None:
+        return None
+    vals = [fn(ra, rb) for ra, rb in zip(a["rounds"], b["rounds"], strict=False)]
+    return _median([v for v in vals if v is not None])
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -96,23 +125,30 @@ def summarise(results: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[
         r = results.get(sid)
         return r if r and r["status"] == "ok" else None
 
+    def added(ra: dict[str, Any], rb: dict[str, Any]) -> int:
+        return int(ra["c1"]["p50_us"] - rb["c1"]["p50_us"])
+
+    def rps(ra: dict[str, Any], rb: dict[str, Any]) -> float | None:
+        return _ratio(ra["cN"]["rps"], rb["cN"]["rps"])
+
+    def cpu(ra: dict[str, Any], rb: dict[str, Any]) -> float | None:  # capacity: b's CPU / a's
+        return _ratio(rb["cN"]["server_cpu_us_per_req"], ra["cN"]["server_cpu_us_per_req"])
+
     base = ok("nginx")
     for r in results.values():
-        if r["status"] == "ok" and base and r["id"] != "nginx":
-            r["added_p50_us"] = r["c1"]["p50_us"] - base["c1"]["p50_us"]
+        if r["status"] == "ok" and r["id"] != "nginx":
+            r["added_p50_us"] = _paired(r, base, added)
     ls, ll, bare = ok("llmswitch"), ok("litellm"), ok("passthrough")
     ratios = {
-        "llmswitch_vs_litellm_rps": _ratio(ls and ls["cN"]["rps"], ll and ll["cN"]["rps"]),
-        "llmswitch_vs_bare_rps": _ratio(ls and ls["cN"]["rps"], bare and bare["cN"]["rps"]),
-        "bare_vs_litellm_rps": _ratio(bare and bare["cN"]["rps"], ll and ll["cN"]["rps"]),
+        "llmswitch_vs_litellm_rps": _paired(ls, ll, rps),
+        "llmswitch_vs_bare_rps": _paired(ls, bare, rps),
+        "bare_vs_litellm_rps": _paired(bare, ll, rps),
         "llmswitch_added_p50_us": ls.get("added_p50_us") if ls else None,
+        # By server CPU time per request (c=32 run): capacity if each server had its CPU
+        # to itself, much steadier than RPS when other work shares the machine.
+        "llmswitch_vs_litellm_cpu": _paired(ls, ll, cpu),
+        "llmswitch_vs_bare_cpu": _paired(ls, bare, cpu),
     }
-    # The same ratios from server CPU time per request (c=32 run): capacity if each server
-    # had its CPU to itself, much steadier than RPS when other work shares the machine.
-    cpu = {k: r["cN"]["server_cpu_us_per_req"] for k, r in (("ls", ls), ("ll", ll),
-           ("bare", bare)) if r}  # fmt: skip
-    ratios["llmswitch_vs_litellm_cpu"] = _ratio(cpu.get("ll"), cpu.get("ls"))
-    ratios["llmswitch_vs_bare_cpu"] = _ratio(cpu.get("bare"), cpu.get("ls"))
     rows = (
         ("llmswitch RPS / LiteLLM proxy RPS", "llmswitch_vs_litellm_rps", f">= {BUDGET_VS_LITELLM}x",
          lambda v: v >= BUDGET_VS_LITELLM),
@@ -144,8 +180,8 @@ def print_table(results: dict[str, dict[str, Any]], conns: int) -> None:
         added = r.get("added_p50_us")
         cpu = cn["server_cpu_us_per_req"]
         rss = r["rss_mb"]
-        say(f"{r['id']:<13}{cn['rps']:>12,.0f}{c1['p50_us']:>8}us{c1['p99_us']:>8}us"
-            f"{'' if added is None else f'{added}us':>11}{cn['p50_us']:>9}us"
+        say(f"{r['id']:<13}{cn['rps']:>12,.0f}{c1['p50_us']:>8.0f}us{c1['p99_us']:>8.0f}us"
+            f"{'' if added is None else f'{added:.0f}us':>11}{cn['p50_us']:>9.0f}us"
             f"{'' if cpu is None else f'{cpu:.0f}us':>10}"
             f"{'' if rss is None else f'{rss:.0f}MB':>8}"
             f"  {c1['loadavg_1m']:.2f}/{cn['loadavg_1m']:.2f}")  # fmt: skip
@@ -160,6 +196,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=int, default=5, help="seconds per measured run")
     p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server")
     p.add_argument("--connections", type=int, default=32, help="concurrency of the RPS run")
+    p.add_argument("--rounds", type=int, help="rounds of c=1 then c=N per server (default 3)")
     p.add_argument("--quick", action="store_true", help="1 s runs, no warm-up: a smoke run, noisy")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     p.add_argument("--litellm", metavar="PATH", help="the litellm executable (default: PATH, "
@@ -184,6 +221,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--servers: unknown {', '.join(sorted(bad))}; choose from {','.join(SERVERS)}")
     if args.quick:
         args.duration, args.warmup = 1, 0
+    args.rounds = args.rounds or (1 if args.quick else 3)
     return args
 
 
@@ -249,25 +287,40 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     meta["upstream"] = head.label
     say(f"upstream: {head.label} at {head.url}")
     results: dict[str, dict[str, Any]] = {}
+    live: list[gs.Server] = []
     try:
+        # Started one after another and kept up; measured one at a time, round by round,
+        # so that a burst of outside load lands on every server alike.
         for sid in ["nginx", *args.server_list]:
             srv: gs.Server | None = None
             try:
                 srv = gs.start_nginx_direct(head.url) if sid == "nginx" else start(
                     sid, head.url, tmp, server_cpus, args)  # fmt: skip
                 gs.wait_ready(srv, expected, args.ready_timeout)
-                say(f"measuring {srv.label} ...")
-                results[sid] = measure(srv, args, tmp, load_cpus)
+                live.append(srv)
             except gs.Unavailable as exc:
                 results[sid] = {"id": sid, "status": "unavailable", "reason": str(exc)}
-            finally:
                 if srv is not None:
                     srv.close()
+        for srv in live:
+            if args.warmup > 0:
+                say(f"warming up {srv.label} ...")
+                run_load(args, srv, args.connections, args.warmup, body_file(srv, tmp), load_cpus)
+        rounds: dict[str, list[dict[str, Any]]] = {srv.id: [] for srv in live}
+        for i in range(args.rounds):
+            say(f"round {i + 1}/{args.rounds}: " + ", ".join(srv.id for srv in live))
+            for srv in live:
+                rounds[srv.id].append(one_round(srv, args, tmp, load_cpus))
+        for srv in live:
+            results[srv.id] = combine(srv, rounds[srv.id])
     finally:
+        for srv in live:
+            srv.close()
         head.close()
+    results = {sid: results[sid] for sid in ["nginx", *args.server_list] if sid in results}
     ratios, verdicts = summarise(results)
     print_table(results, args.connections)
-    say(f"\n(load generator: {meta['loadgen']}; RPS, CPU/req (the server's CPU time per "
+    say(f"\n(median of {args.rounds} round(s); load generator: {meta['loadgen']}; RPS, CPU/req (the server's CPU time per "
         "request): the c=32 run; 'added p50' = p50 at c=1 minus nginx direct; load = 1-minute "
         "load average at the c=1/c=32 runs)")  # fmt: skip
     say()
