@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prompts_parser(commands, _config_option)
 
+    from ._users import add_users_parser  # argparse only: --help stays fast
+
+    add_users_parser(commands, _config_option)
+
     commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
     return parser
 
@@ -239,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._usage import run_usage as run
     elif args.command == "prompts":
         from ._prompts import run_prompts as run
+    elif args.command == "users":
+        from ._users import run_users as run
     else:
         from ._models import run_models as run
     from ._logging import cli_logging

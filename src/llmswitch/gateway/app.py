@@ -85,7 +85,8 @@ _FEATURES: tuple[str, ...] = ("usage_api", "dashboard", "openai.routes")
 
 class Gateway:
     """The ASGI app. ``client``: the :class:`~llmswitch.AsyncClient` every call goes
-    through (made from the environment and ``llmswitch.toml`` at startup when not given);
+    through (made from the environment and ``llmswitch.toml`` at startup when not given;
+    closed at shutdown either way, which flushes its usage ledger);
     ``tenants``: the access keys (``None``: none configured); ``settings``:
     ``[gateway]``."""
 
@@ -101,7 +102,6 @@ class Gateway:
         self.config = config
         self.settings = settings if settings is not None else _settings_of(config)
         self._client = client
-        self._owns_client = client is None
         self.tenants = tenants
         self.routes = RouteTable(default_routes() if routes is None else routes)
         self.metrics = GatewayMetrics()
@@ -152,7 +152,7 @@ class Gateway:
             except TimeoutError:
                 log.warning("gateway: %d requests still running at shutdown",
                             self.metrics.in_flight)  # fmt: skip
-        if self._client is not None and self._owns_client:
+        if self._client is not None:  # given or made here: the gateway runs it to the end
             await self._client.aclose()
             self._client = None
         if self.tenants is not None:

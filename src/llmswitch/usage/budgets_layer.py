@@ -53,7 +53,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..catalog import estimate_request
-from ..errors import BudgetExceededError, LLMError, StateStoreError, StorageError
+from ..errors import (
+    BudgetExceededError,
+    ConfigurationError,
+    LLMError,
+    StateStoreError,
+    StorageError,
+)
 from ..events import StreamEnd
 from ..messages import ChatRequest, ChatResponse, Usage
 from ..middleware._drive import Layer, Op, Ops, Script, Try, arun, run
@@ -102,7 +108,7 @@ class BudgetLayer(Layer):
         on_state_error: OnStateError = "fail_closed",
         sender: AlertSender | None = None,
     ) -> None:
-        self.budgets = tuple(budgets)
+        self.configured = tuple(budgets)
         self.alerts = alerts or AlertSettings()
         self.on_state_error = check_policy(on_state_error)
         self._clock = clock
@@ -118,14 +124,8 @@ class BudgetLayer(Layer):
         self._reserve = (self.backend.reserve, self.backend.areserve)
         self._settle_op = (self.backend.settle, self.backend.asettle)
         self._seed_op = (self.backend.seed, self.backend.aseed)
-        # (kind, value) -> indexes of the budgets with that scope; globals always apply.
-        self._index: dict[tuple[str, str], list[int]] = {}
-        for i, b in enumerate(self.budgets):
-            self._index.setdefault((b.kind, b.value), []).append(i)
-        self._global = self._index.pop(("global", ""), [])
-        self._after = any(b.kind in ("provider", "model") for b in self.budgets)
-        self._slots: list[Slot | None] = [None] * len(self.budgets)
-        self._matches: dict[tuple[Any, ...], list[int]] = {}
+        self._table = _Table(self.configured)
+        self._dynamic: tuple[Budget, ...] = ()
         # Reservation ids: unique across processes sharing Redis (random per layer) and
         # cheap per call (a counter).
         self._rid = os.urandom(6).hex() + "-"
@@ -133,32 +133,58 @@ class BudgetLayer(Layer):
 
     # ---- which budgets
 
-    def _slot(self, i: int, now: float) -> Slot:
-        slot = self._slots[i]
+    @property
+    def budgets(self) -> tuple[Budget, ...]:
+        """Every budget enforced: the configured ones, then the dynamic ones."""
+        return self._table.budgets
+
+    @property
+    def dynamic_budgets(self) -> tuple[Budget, ...]:
+        """The budgets set with :meth:`set_dynamic_budgets` (``()`` until then)."""
+        return self._dynamic
+
+    def set_dynamic_budgets(self, budgets: Sequence[Budget]) -> None:
+        """Enforce ``budgets`` (e.g. the gateway's per-user/team/key budgets from the
+        database) besides the configured ones, replacing the previous dynamic set,
+        without a restart. Safe from any thread or task: calls admitted before keep the
+        set they were admitted under; the next call sees the new one. Spend carries
+        over: a budget's counters are named by its scope and period, not its limit."""
+        dynamic = tuple(budgets)
+        if not all(isinstance(b, Budget) for b in dynamic):
+            raise ConfigurationError("dynamic budgets must be Budget values", field="budgets")
+        # Built aside and swapped in one assignment: readers take self._table once.
+        self._table, self._dynamic = _Table((*self.configured, *dynamic)), dynamic
+
+    def _slot(self, i: int, now: float, t: _Table | None = None) -> Slot:
+        t = t or self._table
+        slot = t.slots[i]
         if slot is None or not slot.start <= now < slot.end:
-            b = self.budgets[i]
+            b = t.budgets[i]
             stamp, start, end = period_bounds(b.period, now)
             key = f"{self._prefix}{b.scope}:{b.period}:{stamp}"
-            slot = self._slots[i] = Slot(b, key, stamp, start, end)
+            slot = t.slots[i] = Slot(b, key, stamp, start, end)
         return slot
 
-    def _matched(self, request: ChatRequest, provider: str, asked: str, routed: bool) -> list[int]:
-        if not self._index:
-            return self._global
+    def _matched(
+        self, t: _Table, request: ChatRequest, provider: str, asked: str, routed: bool
+    ) -> list[int]:
+        if not t.index:
+            return t.globals
         tags = current_tags()
         where = (tags, request.user, provider, request.model, asked, routed)
-        hit = self._matches.get(where)
+        hit = t.matches.get(where)
         if hit is None:
-            if len(self._matches) >= 4096:  # many users: keep the cache bounded
-                self._matches.clear()
-            hit = self._matches[where] = self._match(tags, request, provider, asked, routed)
+            if len(t.matches) >= 4096:  # many users: keep the cache bounded
+                t.matches.clear()
+            hit = t.matches[where] = self._match(t, tags, request, provider, asked, routed)
         return hit
 
+    @staticmethod
     def _match(
-        self, tags: CallTags, request: ChatRequest, provider: str, asked: str, routed: bool
+        t: _Table, tags: CallTags, request: ChatRequest, provider: str, asked: str, routed: bool
     ) -> list[int]:
         """The budgets a call falls under (cached by :meth:`_matched` per caller and model)."""
-        found = list(self._global)
+        found = list(t.globals)
         names: list[tuple[str, str | None]] = [
             ("user", tags.user or request.user), ("team", tags.team),
             ("key", tags.access_key), ("model", asked),
@@ -170,32 +196,36 @@ class BudgetLayer(Layer):
             ]  # fmt: skip
         for kind, value in names:
             if value is not None:
-                for i in self._index.get((kind, value), ()):
+                for i in t.index.get((kind, value), ()):
                     if i not in found:
                         found.append(i)
         return found
 
-    def _answered(self, provider: str, model: str, skip: list[int]) -> list[int]:
+    @staticmethod
+    def _answered(t: _Table, provider: str, model: str, skip: list[int]) -> list[int]:
         """Provider/model budgets of the deployment that answered a routed call."""
         found: list[int] = []
         for key in (("provider", provider), ("model", f"{provider}/{model}"), ("model", model)):
-            found += (i for i in self._index.get(key, ()) if i not in skip and i not in found)
+            found += (i for i in t.index.get(key, ()) if i not in skip and i not in found)
         return found
 
     # ---- the call
 
     def script(self, call: Call, stream: bool) -> Script | None:
-        if not self.budgets:
+        t = self._table  # once: a concurrent set_dynamic_budgets swaps in a new one
+        if not t.budgets:
             return None
         routed = call.model in self._groups
-        matched = self._matched(call.request, call.provider.id, call.model, routed)
-        if not matched and not (routed and self._after):
+        matched = self._matched(t, call.request, call.provider.id, call.model, routed)
+        if not matched and not (routed and t.after):
             return None
-        return self._guard(call, stream, matched, routed)
+        return self._guard(t, call, stream, matched, routed)
 
-    def _guard(self, call: Call, stream: bool, matched: list[int], routed: bool) -> Script:
+    def _guard(
+        self, t: _Table, call: Call, stream: bool, matched: list[int], routed: bool
+    ) -> Script:
         now = self._clock()
-        slots = [self._slot(i, now) for i in matched]
+        slots = [self._slot(i, now, t) for i in matched]
         amount = (estimate_request(call.request).high_nano or 0) if slots else 0
         rid = f"{self._rid}{next(self._seq)}"
         held = (yield from self._admit(call, slots, amount, rid)) if slots else False
@@ -204,10 +234,12 @@ class BudgetLayer(Layer):
             result = yield attempt
         except BaseException as exc:
             cost = self._failed_cost(exc, call, amount, attempt.started)
-            yield from self._settle(call, matched, slots, rid, amount if held else 0, cost, routed)
+            yield from self._settle(
+                t, call, matched, slots, rid, amount if held else 0, cost, routed
+            )
             raise
         cost = self._cost(call, result, amount)
-        yield from self._settle(call, matched, slots, rid, amount if held else 0, cost, routed)
+        yield from self._settle(t, call, matched, slots, rid, amount if held else 0, cost, routed)
         return result
 
     def _admit(self, call: Call, slots: list[Slot], amount: int, rid: str) -> Ops:
@@ -277,13 +309,15 @@ class BudgetLayer(Layer):
         return call.provider.id, call.request.model
 
     def _settle(
-        self, call: Call, matched: list[int], slots: list[Slot], rid: str, amount: int,
-        cost: int, routed: bool,
+        self, t: _Table, call: Call, matched: list[int], slots: list[Slot], rid: str,
+        amount: int, cost: int, routed: bool,
     ) -> Ops:  # fmt: skip
-        if routed and self._after:
+        if routed and t.after:
             now = self._clock()
             provider, model = self._served(call)
-            slots = slots + [self._slot(i, now) for i in self._answered(provider, model, matched)]
+            slots = slots + [
+                self._slot(i, now, t) for i in self._answered(t, provider, model, matched)
+            ]
         if not slots or (cost == 0 and amount == 0):
             return
         try:
@@ -338,8 +372,9 @@ class BudgetLayer(Layer):
     def _status(self) -> Ops:
         now = self._clock()
         out: list[BudgetStatus] = []
-        for i, b in enumerate(self.budgets):
-            slot = self._slot(i, now)
+        t = self._table
+        for i, b in enumerate(t.budgets):
+            slot = self._slot(i, now, t)
             read: Reserved = yield Op(*self._reserve, [slot], 0, "", self._seeding())
             if read.missing:
                 values = yield Op(self._ledger_spend, self._aledger_spend, [slot])
@@ -369,6 +404,23 @@ class BudgetLayer(Layer):
         self.backend.close()
         if self._db is not None and self._db is not self._database:
             self._db.close()
+
+
+class _Table:
+    """The budgets in force and what is derived from them, replaced as a whole."""
+
+    __slots__ = ("after", "budgets", "globals", "index", "matches", "slots")
+
+    def __init__(self, budgets: tuple[Budget, ...]) -> None:
+        self.budgets = budgets
+        # (kind, value) -> indexes of the budgets with that scope; globals always apply.
+        self.index: dict[tuple[str, str], list[int]] = {}
+        for i, b in enumerate(budgets):
+            self.index.setdefault((b.kind, b.value), []).append(i)
+        self.globals = self.index.pop(("global", ""), [])
+        self.after = any(b.kind in ("provider", "model") for b in budgets)
+        self.slots: list[Slot | None] = [None] * len(budgets)
+        self.matches: dict[tuple[Any, ...], list[int]] = {}
 
 
 def _as_state_error(exc: StateStoreError | StorageError) -> StateStoreError:

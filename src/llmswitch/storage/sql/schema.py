@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 
 __all__ = [
     "MIGRATIONS_TABLE",
+    "access_keys",
     "audit_log",
     "metadata",
     "prompt_experiments",
@@ -36,7 +38,9 @@ __all__ = [
     "prompt_versions",
     "provider_keys",
     "schema_migrations",
+    "teams",
     "usage_ledger",
+    "users",
 ]
 
 metadata = MetaData()
@@ -171,6 +175,51 @@ prompt_labels = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("updated_by", String(200), nullable=True),
     PrimaryKeyConstraint("name", "label", name="pk_prompt_labels"),
+)
+
+# Gateway tenancy (llmswitch.gateway.tenancy): teams, users and their access keys.
+# ``allowed_models`` is a JSON array (NULL: every configured model), ``limits`` a JSON
+# object of TenantLimits (NULL: none at this level).
+teams = Table(
+    "teams",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("allowed_models", Text, nullable=True),
+    Column("limits", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("team", String(64), ForeignKey("teams.name", name="fk_users_team"), nullable=True),
+    Column("allowed_models", Text, nullable=True),
+    Column("limits", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Index("ix_users_team", "team"),
+)
+
+# Only the SHA-256 of an access key is stored: keys carry 256 random bits, so an
+# unsalted fast hash cannot be brute-forced and allows an indexed lookup by hash.
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),  # "key_" + 12 hex chars
+    Column("hash", String(64), nullable=False, unique=True),  # hex SHA-256 of the key
+    Column("prefix", String(8), nullable=False),  # first 8 characters after "lsk-"
+    Column(
+        "user", String(64), ForeignKey("users.name", name="fk_access_keys_user"), nullable=False
+    ),
+    Column("name", String(200), nullable=True),
+    Column("allowed_models", Text, nullable=True),
+    Column("limits", Text, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Index("ix_access_keys_user", "user"),
 )
 
 MIGRATIONS_TABLE = "llmswitch_migrations"

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import v0001_initial, v0002_usage_ledger, v0003_prompt_experiments, v0004_prompts
+from . import (
+    v0001_initial,
+    v0002_usage_ledger,
+    v0003_prompt_experiments,
+    v0004_prompts,
+    v0005_tenancy,
+)
 
 MIGRATIONS: tuple[ModuleType, ...] = (
     v0001_initial,
     v0002_usage_ledger,
     v0003_prompt_experiments,
     v0004_prompts,
+    v0005_tenancy,
 )  # fmt: skip

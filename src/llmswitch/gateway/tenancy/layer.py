@@ -1,0 +1,107 @@
+"""``TenantLimitLayer``: :class:`~.TenantLimiter` as a middleware of the gateway's
+``AsyncClient``, so every route's calls are limited without each route asking.
+
+The caller comes from :func:`llmswitch.usage.current_tags` (the gateway runs every
+handler inside the principal's tags); calls without an access key (the admin key, an
+open gateway, library use) pass untouched. Tokens: the rate limiter's estimate
+(``characters / 4`` of the prompt plus ``max_tokens`` or ``default_output_tokens``) is
+reserved, then replaced by the answer's real total (a stream's ``StreamEnd``); a call
+that fails before its first event refunds it; a stream that broke after its first
+event keeps the estimate of the prompt (the provider processed it).
+
+Only the async paths exist in the gateway; the sync ones refuse, rather than pass calls
+through unlimited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+from ...errors import ConfigurationError
+from ...events import Event, StreamEnd
+from ...messages import ChatResponse, Usage
+from ...middleware.base import (
+    AsyncChatHandler,
+    AsyncStreamHandler,
+    Call,
+    ChatHandler,
+    Middleware,
+    StreamHandler,
+)
+from ...middleware.ratelimit import estimate_tokens
+from ...usage._tags import current_tags
+from .._principal import Principal
+from .limits import TenantLimiter
+
+__all__ = ["TenantLimitLayer"]
+
+
+def _total(usage: Usage | None) -> int | None:
+    if usage is None:
+        return None
+    if usage.total_tokens is not None:
+        return usage.total_tokens
+    if usage.input_tokens is None and usage.output_tokens is None:
+        return None
+    return (usage.input_tokens or 0) + (usage.output_tokens or 0)
+
+
+class TenantLimitLayer(Middleware):
+    """Enforce ``limiter`` on the calls of the principal in the current usage tags."""
+
+    def __init__(self, limiter: TenantLimiter, *, default_output_tokens: int = 512) -> None:
+        self.limiter = limiter
+        self.default_output_tokens = default_output_tokens
+
+    @staticmethod
+    def _caller() -> Principal | None:
+        tags = current_tags()
+        if tags.access_key is None:
+            return None
+        return Principal(key_id=tags.access_key, user=tags.user, team=tags.team)
+
+    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
+        principal = self._caller()
+        if principal is None:
+            return await next(call)
+        _, estimate = estimate_tokens(call.request, self.default_output_tokens)
+        admission = await self.limiter.admit(principal, estimate)
+        tokens: int | None = 0  # a failure before an answer used nothing
+        try:
+            response = await next(call)
+            tokens = _total(response.usage)
+            return response
+        finally:
+            await self.limiter.settle(admission, tokens)
+
+    def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
+        principal = self._caller()
+        if principal is None:
+            return next(call)
+        return self._astream(principal, call, next)
+
+    async def _astream(
+        self, principal: Principal, call: Call, next: AsyncStreamHandler
+    ) -> AsyncIterator[Event]:
+        prompt, estimate = estimate_tokens(call.request, self.default_output_tokens)
+        admission = await self.limiter.admit(principal, estimate)
+        tokens: int | None = 0
+        try:
+            async for event in next(call):
+                if tokens == 0:
+                    tokens = prompt  # started: at least the prompt was processed
+                if isinstance(event, StreamEnd):
+                    tokens = _total(event.usage)
+                yield event
+        finally:
+            await self.limiter.settle(admission, tokens)
+
+    def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
+        raise ConfigurationError(
+            "TenantLimitLayer limits AsyncClient calls only", field="middleware"
+        )
+
+    def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
+        raise ConfigurationError(
+            "TenantLimitLayer limits AsyncClient calls only", field="middleware"
+        )

@@ -1,0 +1,69 @@
+"""Tenancy wired into the gateway as ``serve`` wires it (Tenancy.from_config): access
+keys from the database authenticate, revoked ones stop at once, per-user limits answer
+429 with retry-after, tenant budgets block, allowed models are enforced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmswitch import AsyncClient
+from llmswitch.config import Config
+from llmswitch.gateway import Request, Route, create_app, json_response
+from llmswitch.gateway.tenancy import Tenancy
+from llmswitch.storage.sql import Database
+from tests.support.budgets import MAX_TOKENS, MESSAGES, MODEL, priced_fake
+from tests.support.gateway import gateway_client
+from tests.support.sql import database, database_url  # noqa: F401
+
+
+async def chat(request: Request) -> Any:
+    body = await request.json()
+    request.require_model(body["model"])
+    reply = await request.gateway.client.chat(body["model"], MESSAGES, max_tokens=MAX_TOKENS)
+    return json_response({"text": reply.text})
+
+
+ROUTES = [Route("POST", "/chat", chat)]
+
+
+async def test_tenancy_end_to_end_in_the_gateway(database: Database) -> None:  # noqa: F811
+    config = Config()
+    tenancy = Tenancy.from_config(config, database=database)
+    store = tenancy.store
+    await store.add_user("ana", team="ml", limits={"requests_per_minute": 2})
+    await store.add_user("bob", team="ml", limits={"budget_usd_day": "0"})
+    await store.add_user("cy", allowed_models=["anthropic/*"])
+    ana_key_record, ana = await store.issue_key("ana")
+    _, bob = await store.issue_key("bob")
+    _, cy = await store.issue_key("cy")
+    fake = priced_fake()
+    client = AsyncClient(config=config, providers=[fake], middleware=tenancy.middleware(config))
+    app = create_app(client, tenants=tenancy.authenticator, routes=ROUTES, config=config)
+    await tenancy.start(client)
+    body = {"model": MODEL}
+    async with gateway_client(app) as http:
+        assert (await http.post("/chat", json=body)).status_code == 401
+        bad = await http.post(
+            "/chat", json=body, headers={"authorization": "Bearer lsk-" + "x" * 43}
+        )
+        assert bad.status_code == 401 and "invalid access key" in bad.text
+        for _ in range(2):
+            ok = await http.post("/chat", json=body, headers={"authorization": f"Bearer {ana}"})
+            assert ok.status_code == 200, ok.text
+        limited = await http.post("/chat", json=body, headers={"x-api-key": ana})
+        assert limited.status_code == 429 and "retry-after" in limited.headers
+        assert fake.calls == 2
+        blocked = await http.post("/chat", json=body, headers={"x-api-key": bob})
+        assert blocked.status_code == 429 and "budget" in blocked.text and fake.calls == 2
+        denied = await http.post("/chat", json=body, headers={"x-api-key": cy})
+        assert denied.status_code == 403 and "model_not_allowed" in denied.text
+        await store.revoke_key(ana_key_record.id)
+        gone = await http.post("/chat", json=body, headers={"x-api-key": ana})
+        assert gone.status_code == 401
+    await app.shutdown()
+    await client.aclose()
+    await tenancy.aclose()
+    await database.aclose()
+    used = await Tenancy.from_config(config, database=database).store.get_key(ana_key_record.id)
+    assert used is not None and used.last_used_at is not None
+    await database.aclose()
