@@ -10,6 +10,7 @@ request is authenticated). The key never reaches the output.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,3 +87,10 @@ def start(upstream_url: str, tmp: Path, cpus: set[int] | None) -> gs.Server:
     return gs.Server("llmswitch", "llmswitch serve (1 worker, auth + limits + usage)",
                      f"http://127.0.0.1:{port}/v1/chat/completions", "openai/gpt-4o-mini",
                      f"Bearer {key}", proc, log, settings)  # fmt: skip
+
+
+def ledger_calls(home: Path, env: dict[str, str]) -> int:
+    """Calls the usage ledger holds (``llmswitch usage --format json``), after the server
+    has stopped and flushed it."""
+    out = _cli(["usage", "--by", "user", "--format", "json"], home, env)
+    return sum(int(row["calls"]) for row in json.loads(out))

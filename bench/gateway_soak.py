@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     canned = canned_mod.build()
     head = up.start_nginx(nginx, canned, tmp / "nginx", pace=args.pace)
     srv: gs.Server | None = None
+    ledger: dict[str, Any] | None = None
     try:
         if args.server == "llmswitch":
             home, env, key = gateway_llmswitch.prepare(head.url, tmp, "/paced/v1")
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                             "openai/gpt-4o-mini", f"Bearer {key}", proc, log)  # fmt: skip
         else:
             srv = gs.start_passthrough(f"{head.url}/paced", tmp, server_cpus)
-        wait_stream_ready(srv)
+        ready_streams = wait_stream_ready(srv)
         print(f"soak: {srv.label}, {args.minutes:g} min, {args.concurrency} streams in flight at {args.pace}B/s, "
               f"1 in {ABORT_EVERY} aborted; warm-up {args.warmup:g}s, RSS every "
               f"{args.interval:g}s", flush=True)  # fmt: skip
@@ -187,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         if srv is not None:
             srv.close()
         head.close()
+    if args.server == "llmswitch":
+        # Every stream, the aborted ones too, is a call in the ledger (the readiness check's
+        # and the ones cut off by the deadline included): a lost row would show here.
+        sent = counts.completed + counts.aborted + counts.errors + ready_streams
+        ledger = {"calls": gateway_llmswitch.ledger_calls(home, env), "streams_sent": sent}
     g = growth(samples)
     done = counts.completed + counts.aborted
     verdict = "N/A" if g["growth_pct"] is None or counts.errors else (
@@ -199,19 +205,23 @@ def main(argv: list[str] | None = None) -> int:
         loads = [s["loadavg_1m"] for s in samples]
         print(f"RSS: {g['first_mb']:.1f} MB -> {g['last_mb']:.1f} MB (max {g['max_mb']:.1f}), "
               f"{len(samples)} samples, load {min(loads):.2f}-{max(loads):.2f}")  # fmt: skip
+    if ledger is not None:
+        print(f"usage ledger: {ledger['calls']} calls recorded for {ledger['streams_sent']} "
+              "streams sent (aborted ones included)")  # fmt: skip
     value = "n/a" if g["growth_pct"] is None else f"{g['growth_pct']:+.2f} %"
     print(f"{verdict:<5} RSS growth over the soak: {value} (budget < {BUDGET_GROWTH_PCT:g} %)")
     if args.json:
         doc = {"server": srv.label if srv else args.server, "args": {k: str(v) for k, v in
                vars(args).items()}, "elapsed_s": round(elapsed, 1), "counts": asdict(counts),
-               "samples": samples, "growth": g, "verdict": verdict}  # fmt: skip
+               "samples": samples, "growth": g, "verdict": verdict, "ledger": ledger}  # fmt: skip
         args.json.write_text(json.dumps(doc, indent=2))
         print(f"wrote {args.json}")
     return 0
 
 
-def wait_stream_ready(srv: gs.Server, timeout: float = 60.0) -> None:
-    """Until one whole stream comes back; Unavailable when the server never serves one."""
+def wait_stream_ready(srv: gs.Server, timeout: float = 60.0) -> int:
+    """Until one whole stream comes back (how many the server answered); Unavailable when
+    the server never serves one."""
 
     async def once() -> Counts:
         counts = Counts()
@@ -220,13 +230,15 @@ def wait_stream_ready(srv: gs.Server, timeout: float = 60.0) -> None:
         return counts
 
     deadline = time.monotonic() + timeout
-    last = Counts()
+    last, tried = Counts(), 0
     while time.monotonic() < deadline:
         if srv.proc is not None and srv.proc.poll() is not None:
             raise gs.Unavailable(f"the server exited with code {srv.proc.returncode}")
         last = asyncio.run(once())
+        # the ones the server answered (it records those), not refused connections
+        tried += last.completed + any(e.startswith("status") for e in last.error_samples)
         if last.completed:
-            return
+            return tried
         time.sleep(0.25)
     raise gs.Unavailable(f"no stream completed within {timeout:g}s: {last.error_samples[-1:]}")
 
