@@ -169,7 +169,7 @@ def summarise(results: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[
 def print_table(results: dict[str, dict[str, Any]], conns: int) -> None:
     say()
     head = (f"{'server':<13}{'RPS c=' + str(conns):>12}{'p50 c=1':>10}{'p99 c=1':>10}"
-            f"{'added p50':>11}{'p50 c=' + str(conns):>11}{'CPU/req':>10}{'RSS':>8}  load")  # fmt: skip
+            f"{'added p50':>11}{'p50 c=' + str(conns):>11}{'CPU/req':>10}{'CPU c=1':>9}{'RSS':>8}  load")  # fmt: skip
     say(head)
     say("-" * len(head))
     for r in results.values():
@@ -178,11 +178,12 @@ def print_table(results: dict[str, dict[str, Any]], conns: int) -> None:
             continue
         c1, cn = r["c1"], r["cN"]
         added = r.get("added_p50_us")
-        cpu = cn["server_cpu_us_per_req"]
+        cpu, cpu1 = cn["server_cpu_us_per_req"], c1["server_cpu_us_per_req"]
         rss = r["rss_mb"]
         say(f"{r['id']:<13}{cn['rps']:>12,.0f}{c1['p50_us']:>8.0f}us{c1['p99_us']:>8.0f}us"
             f"{'' if added is None else f'{added:.0f}us':>11}{cn['p50_us']:>9.0f}us"
             f"{'' if cpu is None else f'{cpu:.0f}us':>10}"
+            f"{'' if cpu1 is None else f'{cpu1:.0f}us':>9}"
             f"{'' if rss is None else f'{rss:.0f}MB':>8}"
             f"  {c1['loadavg_1m']:.2f}/{cn['loadavg_1m']:.2f}")  # fmt: skip
         if r["status"] != "ok":
@@ -321,7 +322,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     ratios, verdicts = summarise(results)
     print_table(results, args.connections)
     say(f"\n(median of {args.rounds} round(s); load generator: {meta['loadgen']}; RPS, CPU/req (the server's CPU time per "
-        "request): the c=32 run; 'added p50' = p50 at c=1 minus nginx direct; load = 1-minute "
+        "request): the c=32 run, 'CPU c=1' the same at c=1; 'added p50' = p50 at c=1 minus nginx "
+        "direct; load = 1-minute "
         "load average at the c=1/c=32 runs)")  # fmt: skip
     say()
     for v in verdicts:
