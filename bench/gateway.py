@@ -39,6 +39,7 @@ WRK_HINT = "apt-get install wrk"
 BUDGET_VS_LITELLM = 20.0
 BUDGET_VS_BARE = 0.5
 BUDGET_ADDED_P50_US = 500.0
+PIN_MAX_LOAD = 1.0
 
 
 def say(line: str = "") -> None:
@@ -204,11 +205,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "~/.local/bin)")  # fmt: skip
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                    help="auto: wrk if installed, else the Python FALLBACK")  # fmt: skip
-    p.add_argument(
-        "--no-pin",
-        action="store_true",
-        help="do not pin the server to CPU 0 and wrk + nginx to the others",
-    )
+    p.add_argument("--pin", choices=("auto", "on", "off"), default="auto",
+                   help="server on CPU 0, wrk + nginx on the others; auto: only when the "
+                   f"load average is below {PIN_MAX_LOAD} (pinned on a busy machine, the "
+                   "server cannot move off a CPU that other work is using)")  # fmt: skip
     p.add_argument(
         "--ready-timeout",
         type=float,
@@ -261,7 +261,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         say(f"wrk not found ({WRK_HINT}): FALLBACK to the Python load generator, whose "
             "figures are not comparable with wrk's")  # fmt: skip
     ncpu = len(os.sched_getaffinity(0))
-    pin = not args.no_pin and ncpu >= 2
+    busy = load1() >= PIN_MAX_LOAD
+    pin = ncpu >= 2 and (args.pin == "on" or (args.pin == "auto" and not busy))
     server_cpus = {min(os.sched_getaffinity(0))} if pin else None
     load_cpus = (os.sched_getaffinity(0) - server_cpus) if server_cpus else None
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
@@ -280,7 +281,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     }  # fmt: skip
     say(f"gateway bench: {ncpu} CPUs, load {meta['loadavg_1m_at_start']:.2f}, "
         f"{args.duration:g}s per run, c=1 and c={args.connections}, "
-        f"{'server on CPU ' + str(sorted(server_cpus)) if server_cpus else 'no pinning'}")  # fmt: skip
+        f"{'server on CPU ' + str(sorted(server_cpus)) if server_cpus else 'no pinning'}"
+        f"{' (machine busy: --pin on forces it)' if busy and not pin and ncpu >= 2 else ''}")  # fmt: skip
     if meta["loadavg_1m_at_start"] > 0.5:
         say("WARNING: other work is running (load average above): expect noise")
     head = up.start_nginx(nginx, canned, tmp / "nginx")
