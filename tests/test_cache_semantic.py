@@ -429,3 +429,87 @@ def test_pure_python_scan_agrees_with_numpy(monkeypatch: pytest.MonkeyPatch) -> 
     assert with_numpy is not None and plain is not None
     assert with_numpy[0] == plain[0] == "k7"
     assert with_numpy[1] == pytest.approx(plain[1], abs=1e-5)
+
+
+# ---------------------------------------------------------------------- statistics
+
+
+def test_stats_metrics_and_status_report_lookups_hits_misses_and_similarity() -> None:
+    from llmswitch.middleware import MetricsMiddleware
+    from llmswitch.observability import PrometheusMetrics
+
+    metrics = PrometheusMetrics()
+    fake = EmbeddingFake("openai")
+    fake.respond_with(lambda r: f"answer to: {r.messages[-1].text}")
+    embedder = Client(providers=[fake], max_retries=0)
+    exact = MemoryBackend()
+    semantic = SemanticCache(
+        SemanticSettings(model=EMBEDDER, threshold=0.4),
+        exact=exact, metrics=metrics,
+        embed=lambda text: embedder.embed(EMBEDDER, text),
+        aembed=lambda text: _aembed(embedder, text),
+    )  # fmt: skip
+    cache = ResponseCache(CacheSettings(), backend=exact, semantic=semantic)
+    layers = [MetricsMiddleware(metrics), cache]
+    client = Client(providers=[fake], middleware=layers, max_retries=0)
+    chat(client, "What is the capital of France?")  # miss: nothing stored yet
+    assert chat(client, "capital of france").cached  # hit at 1.0
+    assert chat(client, "What is the capital of Germany?").cache_similarity == 0.5  # >= 0.4
+    stats = semantic.stats()
+    assert (stats.lookups, stats.hits, stats.misses) == (3, 2, 1)
+    assert stats.similarity == pytest.approx(0.75)
+    text = metrics.render()
+    assert 'llmswitch_semantic_cache_lookups_total{outcome="hit"} 2' in text
+    assert 'llmswitch_semantic_cache_lookups_total{outcome="miss"} 1' in text
+    assert 'llmswitch_semantic_cache_similarity_bucket{le="0.5"} 1' in text
+    assert "llmswitch_semantic_cache_similarity_count 2" in text
+    status = client.status()["cache"]["semantic"]
+    assert (status["lookups"], status["hits"], status["misses"]) == (3, 2, 1)
+    assert status["similarity"] == pytest.approx(0.75)
+
+
+def test_redis_counters_reach_llmswitch_status(redis_backend: Any, tmp_path: Path) -> None:
+    import argparse
+    import contextlib
+    import io
+
+    from llmswitch.cli._status import run_status
+
+    _, client, _, _, _ = make(backend=redis_backend)
+    chat(client, "What is the capital of France?")
+    assert chat(client, "capital of france").cached
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(
+        f'[cache]\nurl = "redis://localhost:6379/0"\nprefix = "{redis_backend.prefix}"\n'
+    )
+    out = io.StringIO()
+    args = argparse.Namespace(config=str(path), state_url=None, json=True)
+    with contextlib.redirect_stdout(out):
+        assert run_status(args) == 0
+    import json
+
+    semantic = json.loads(out.getvalue())["cache"]["semantic"]
+    assert semantic == {"lookups": 2, "hits": 1, "misses": 1, "similarity": 1.0}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        run_status(argparse.Namespace(config=str(path), state_url=None, json=False))
+    assert "SEMANTIC LOOKUPS" in out.getvalue() and "1.0000" in out.getvalue()
+
+
+def test_a_configured_semantic_cache_reports_to_the_clients_metrics(tmp_path: Path) -> None:
+    from llmswitch.middleware import MetricsMiddleware
+    from llmswitch.observability import PrometheusMetrics
+
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(f'[cache]\n\n[cache.semantic]\nmodel = "{EMBEDDER}"\n')
+    metrics = PrometheusMetrics()
+    fake = EmbeddingFake("openai")
+    fake.default_reply("Paris.")
+    client = Client(config=path, providers=[fake], middleware=[MetricsMiddleware(metrics)])
+    chat(client, "What is the capital of France?")
+    assert chat(client, "the capital of France?").cached
+    text = metrics.render()
+    assert 'llmswitch_semantic_cache_lookups_total{outcome="miss"} 1' in text
+    assert 'llmswitch_semantic_cache_lookups_total{outcome="hit"} 1' in text
+    assert 'llmswitch_semantic_cache_similarity_bucket{le="1"} 1' in text
+    assert client.status()["cache"]["semantic"]["hits"] == 1

@@ -347,13 +347,6 @@ def test_usage_errors_exit_2_with_one_line(
     assert err.count("\n") == 1 and fragment in err and "--help" in err
 
 
-@pytest.mark.parametrize("argv", [["serve"], ["serve", "--port", "8080"]])
-def test_serve_is_not_faked(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    assert run(capsys, *argv) == (
-        2, "", "llmswitch serve: the gateway is not available in this version\n"
-    )  # fmt: skip
-
-
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 

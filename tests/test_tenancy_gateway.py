@@ -67,3 +67,32 @@ async def test_tenancy_end_to_end_in_the_gateway(database: Database) -> None:  #
     used = await Tenancy.from_config(config, database=database).store.get_key(ana_key_record.id)
     assert used is not None and used.last_used_at is not None
     await database.aclose()
+
+
+async def test_a_loopback_gateway_is_open_until_the_first_key_exists(
+    database: Database,  # noqa: F811
+) -> None:
+    from llmswitch.gateway import GatewaySettings
+
+    config = Config()
+    tenancy = Tenancy.from_config(config, database=database)
+    client = AsyncClient(config=config, providers=[priced_fake()])
+    body = {"model": MODEL}
+    open_app = create_app(
+        client, tenants=tenancy.authenticator, routes=ROUTES, config=config,
+        settings=GatewaySettings(open_until_keys=True),
+    )  # fmt: skip
+    async with gateway_client(open_app) as http:
+        assert (await http.post("/chat", json=body)).status_code == 200  # no key exists yet
+        await tenancy.store.add_user("ana")
+        _, key = await tenancy.store.issue_key("ana")  # issued while it runs: closed at once
+        assert (await http.post("/chat", json=body)).status_code == 401
+        ok = await http.post("/chat", json=body, headers={"x-api-key": key})
+        assert ok.status_code == 200
+    # Without open_until_keys (a non-loopback bind) a key is always needed.
+    other = Tenancy.from_config(config, database=database)
+    closed = create_app(client, tenants=other.authenticator, routes=ROUTES, config=config)
+    async with gateway_client(closed) as http:
+        assert (await http.post("/chat", json=body)).status_code == 401
+    await tenancy.aclose()
+    await other.aclose()

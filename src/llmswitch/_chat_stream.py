@@ -8,7 +8,7 @@ of the clients.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from ._structured import finish
@@ -16,7 +16,31 @@ from .errors import ConfigurationError, LLMError
 from .events import Accumulator, Event
 from .messages import ChatResponse
 
-__all__ = ["AsyncChatStream", "ChatStream"]
+__all__ = ["AsyncChatStream", "ChatStream", "atext_pieces", "text_pieces"]
+
+
+def _restart_after(stream: Any, exc: LLMError) -> Any:
+    """The default retry's restart of ``stream`` after ``exc`` came before its first
+    event (taken: it starts over once), or ``exc`` raised with what was received."""
+    restart = stream._restart
+    if restart is None or not exc.retryable:
+        _attach_partial(exc, stream._acc)
+        raise exc
+    stream._restart = None
+    return restart
+
+
+def text_pieces(stream: Iterable[Event]) -> Iterator[str]:
+    """The text pieces of ``stream``, as they arrive (every stream's ``text_stream``)."""
+    for event in stream:
+        if event.kind == "text":
+            yield event.text  # type: ignore[union-attr]
+
+
+async def atext_pieces(stream: AsyncIterable[Event]) -> AsyncIterator[str]:
+    async for event in stream:
+        if event.kind == "text":
+            yield event.text  # type: ignore[union-attr]
 
 
 def _attach_partial(exc: LLMError, acc: Accumulator) -> None:
@@ -58,11 +82,7 @@ class ChatStream:
         except StopIteration:
             pass
         except LLMError as exc:
-            if self._restart is None or not exc.retryable:
-                _attach_partial(exc, self._acc)
-                raise
-            restart, self._restart = self._restart, None
-            failed = exc
+            restart, failed = _restart_after(self, exc), exc
         else:
             return
         self._source = restart(failed)
@@ -98,9 +118,7 @@ class ChatStream:
     @property
     def text_stream(self) -> Iterator[str]:
         """Just the text pieces, as they arrive."""
-        for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
+        return text_pieces(self)
 
     @property
     def response(self) -> ChatResponse:
@@ -154,11 +172,7 @@ class AsyncChatStream:
         except StopAsyncIteration:
             pass
         except LLMError as exc:
-            if self._restart is None or not exc.retryable:
-                _attach_partial(exc, self._acc)
-                raise
-            restart, self._restart = self._restart, None
-            failed = exc
+            restart, failed = _restart_after(self, exc), exc
         else:
             self._pending = first if self._batched else [first]
             return
@@ -214,10 +228,9 @@ class AsyncChatStream:
             raise
 
     @property
-    async def text_stream(self) -> AsyncIterator[str]:
-        async for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
+    def text_stream(self) -> AsyncIterator[str]:
+        """Just the text pieces, as they arrive."""
+        return atext_pieces(self)
 
     @property
     def response(self) -> ChatResponse:

@@ -5,20 +5,27 @@ parameters like ``chat``'s (see :mod:`llmswitch._options`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence  # noqa: F401 (annotations)
 from typing import TYPE_CHECKING, Any
 
-from ._options import (
+from ._options import (  # the aliases: named by the options' annotations, resolved here
+    ChatOptions,
+    EmbedOptions,
+    EstimateOptions,
     MessagesInput,
-    ReasoningInput,
-    ResponseFormatInput,
-    StopInput,
-    TimeoutInput,
-    ToolChoiceInput,
-    ToolsInput,
+    ReasoningInput,  # noqa: F401
+    ResponseFormatInput,  # noqa: F401
+    StopInput,  # noqa: F401
+    TimeoutInput,  # noqa: F401
+    ToolChoiceInput,  # noqa: F401
+    ToolsInput,  # noqa: F401
+    keywords,
+    unexpected_keyword,
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._core import _Core
     from .catalog import CostEstimate, TokenCount
     from .messages import EmbeddingResponse
@@ -26,62 +33,44 @@ if TYPE_CHECKING:
 __all__ = ["AsyncTokenCalls", "TokenCalls"]
 
 
+_CHAT_KEYS = frozenset(ChatOptions.__annotations__)
+_ESTIMATE_KEYS = frozenset(EstimateOptions.__annotations__)
+_EMBED_KEYS = frozenset(EmbedOptions.__annotations__)
+
+
+def _checked(method: str, options: Any, known: frozenset[str]) -> Any:
+    if not known.issuperset(options):
+        raise unexpected_keyword(method, options, known)
+    return options
+
+
+def _embed_request(core: _Core, model: str, input: Any, options: Any) -> Any:
+    return core.embed_request(model, input, **_checked("embed", options, _EMBED_KEYS))
+
+
 class TokenCalls:
     """Client's ``embed``, ``count_tokens`` and ``estimate_cost``."""
 
     _core: _Core
 
+    @keywords(EmbedOptions)
     def embed(
-        self,
-        model: str,
-        input: str | Sequence[str],
-        *,
-        dimensions: int | None = None,
-        input_type: str | None = None,
-        user: str | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
+        self, model: str, input: str | Sequence[str], **options: Unpack[EmbedOptions]
     ) -> EmbeddingResponse:
         """Embedding vectors, one per input in order; large inputs are split into the
         provider's batch size and reassembled. ``dimensions``: shorter vectors where the
         model can; ``input_type``: a retrieval hint (``"query"``/``"document"``) for
         providers that take one."""
         core = self._core
-        provider, request, ctx = core.embed_request(
-            model,
-            input,
-            dimensions=dimensions,
-            input_type=input_type,
-            user=user,
-            timeout=timeout,
-            extra_body=extra_body,
-            extra_headers=extra_headers,
-        )
+        provider, request, ctx = _embed_request(core, model, input, options)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
         if keyed is not None:
             return keyed.call(provider, request.user, lambda p: p.embed(request, ctx))  # type: ignore[no-any-return]
         return provider.embed(request, ctx)  # type: ignore[no-any-return]
 
+    @keywords(ChatOptions)
     def count_tokens(
-        self,
-        model: str,
-        messages: MessagesInput,
-        *,
-        system: str | None = None,
-        tools: ToolsInput | None = None,
-        tool_choice: ToolChoiceInput | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: StopInput | None = None,
-        response_format: ResponseFormatInput | None = None,
-        reasoning: ReasoningInput | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
+        self, model: str, messages: MessagesInput, **options: Unpack[ChatOptions]
     ) -> TokenCount:
         """Input tokens of this request (messages, system, tools); takes the options of
         :meth:`chat`. A :class:`~llmswitch.catalog.TokenCount` (an ``int``) whose
@@ -90,35 +79,12 @@ class TokenCalls:
         (elsewhere); ``exact`` whether it is what the provider bills."""
         from . import _counting
 
-        options = dict(
-            system=system, tools=tools, tool_choice=tool_choice, temperature=temperature,
-            top_p=top_p, stop=stop, response_format=response_format, reasoning=reasoning,
-            user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
-            extra_headers=extra_headers,
-        )  # fmt: skip
-        options["max_tokens"] = max_tokens
-        return _counting.count_tokens(self._core, model, messages, options)
+        options = _checked("count_tokens", options, _CHAT_KEYS)
+        return _counting.count_tokens(self._core, model, messages, options)  # type: ignore[arg-type]
 
+    @keywords(EstimateOptions)
     def estimate_cost(
-        self,
-        model: str,
-        messages: MessagesInput,
-        *,
-        system: str | None = None,
-        tools: ToolsInput | None = None,
-        tool_choice: ToolChoiceInput | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: StopInput | None = None,
-        response_format: ResponseFormatInput | None = None,
-        reasoning: ReasoningInput | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        exact: bool = False,
+        self, model: str, messages: MessagesInput, **options: Unpack[EstimateOptions]
     ) -> CostEstimate:
         """What this call would cost, before making it: a :class:`~llmswitch.catalog.
         CostEstimate` with the input tokens and the ``low_usd`` (input only) to
@@ -128,14 +94,8 @@ class TokenCalls:
         :meth:`count_tokens` would."""
         from . import _counting
 
-        options = dict(
-            system=system, tools=tools, tool_choice=tool_choice, temperature=temperature,
-            top_p=top_p, stop=stop, response_format=response_format, reasoning=reasoning,
-            user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
-            extra_headers=extra_headers,
-        )  # fmt: skip
-        options["max_tokens"] = max_tokens
-        return _counting.estimate_cost(self._core, model, messages, exact, options)
+        exact = _checked("estimate_cost", options, _ESTIMATE_KEYS).pop("exact", False)
+        return _counting.estimate_cost(self._core, model, messages, exact, options)  # type: ignore[arg-type]
 
 
 class AsyncTokenCalls:
@@ -143,96 +103,34 @@ class AsyncTokenCalls:
 
     _core: _Core
 
+    @keywords(EmbedOptions)
     async def embed(
-        self,
-        model: str,
-        input: str | Sequence[str],
-        *,
-        dimensions: int | None = None,
-        input_type: str | None = None,
-        user: str | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
+        self, model: str, input: str | Sequence[str], **options: Unpack[EmbedOptions]
     ) -> EmbeddingResponse:
         """See :meth:`Client.embed`."""
         core = self._core
-        provider, request, ctx = core.embed_request(
-            model,
-            input,
-            dimensions=dimensions,
-            input_type=input_type,
-            user=user,
-            timeout=timeout,
-            extra_body=extra_body,
-            extra_headers=extra_headers,
-        )
+        provider, request, ctx = _embed_request(core, model, input, options)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
         if keyed is not None:
             return await keyed.acall(provider, request.user, lambda p: p.aembed(request, ctx))
         return await provider.aembed(request, ctx)  # type: ignore[no-any-return]
 
+    @keywords(ChatOptions)
     async def count_tokens(
-        self,
-        model: str,
-        messages: MessagesInput,
-        *,
-        system: str | None = None,
-        tools: ToolsInput | None = None,
-        tool_choice: ToolChoiceInput | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: StopInput | None = None,
-        response_format: ResponseFormatInput | None = None,
-        reasoning: ReasoningInput | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
+        self, model: str, messages: MessagesInput, **options: Unpack[ChatOptions]
     ) -> TokenCount:
         """See :meth:`Client.count_tokens`."""
         from . import _counting
 
-        options = dict(
-            system=system, tools=tools, tool_choice=tool_choice, temperature=temperature,
-            top_p=top_p, stop=stop, response_format=response_format, reasoning=reasoning,
-            user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
-            extra_headers=extra_headers,
-        )  # fmt: skip
-        options["max_tokens"] = max_tokens
-        return await _counting.acount_tokens(self._core, model, messages, options)
+        options = _checked("count_tokens", options, _CHAT_KEYS)
+        return await _counting.acount_tokens(self._core, model, messages, options)  # type: ignore[arg-type]
 
+    @keywords(EstimateOptions)
     async def estimate_cost(
-        self,
-        model: str,
-        messages: MessagesInput,
-        *,
-        system: str | None = None,
-        tools: ToolsInput | None = None,
-        tool_choice: ToolChoiceInput | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: StopInput | None = None,
-        response_format: ResponseFormatInput | None = None,
-        reasoning: ReasoningInput | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        exact: bool = False,
+        self, model: str, messages: MessagesInput, **options: Unpack[EstimateOptions]
     ) -> CostEstimate:
         """See :meth:`Client.estimate_cost`."""
         from . import _counting
 
-        options = dict(
-            system=system, tools=tools, tool_choice=tool_choice, temperature=temperature,
-            top_p=top_p, stop=stop, response_format=response_format, reasoning=reasoning,
-            user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
-            extra_headers=extra_headers,
-        )  # fmt: skip
-        options["max_tokens"] = max_tokens
-        return await _counting.aestimate_cost(self._core, model, messages, exact, options)
+        exact = _checked("estimate_cost", options, _ESTIMATE_KEYS).pop("exact", False)
+        return await _counting.aestimate_cost(self._core, model, messages, exact, options)  # type: ignore[arg-type]

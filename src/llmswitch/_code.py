@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from ._chat_stream import atext_pieces, text_pieces
 from .errors import ConfigurationError, LLMError
 from .events import Accumulator, Event, TextDelta
 from .fim import (
@@ -210,9 +211,8 @@ class CodeStream(_Trimming):
 
     @property
     def text_stream(self) -> Iterator[str]:
-        for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
+        """Just the text pieces, as they arrive."""
+        return text_pieces(self)
 
     @property
     def response(self) -> CodeCompletion:
@@ -244,10 +244,9 @@ class AsyncCodeStream(_Trimming):
                 yield out
 
     @property
-    async def text_stream(self) -> AsyncIterator[str]:
-        async for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
+    def text_stream(self) -> AsyncIterator[str]:
+        """Just the text pieces, as they arrive."""
+        return atext_pieces(self)
 
     @property
     def response(self) -> CodeCompletion:

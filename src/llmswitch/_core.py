@@ -167,6 +167,9 @@ class _Core:
         # The client's pipeline, kept here with everything else built from the
         # configuration, so a reload swaps all of it with one reference (_reload.py).
         self.pipe: Pipeline | None = None
+        # The response cache [cache] made for this configuration (not a caller's own
+        # ResponseCache): its connections are closed with the client.
+        self.owned_cache: Any = None
 
     def provider(self, pid: str) -> Provider:
         provider = self._providers.get(pid)
@@ -219,8 +222,12 @@ class _Core:
             self.vault.close()
         if self.ledger is not None:
             self.ledger.close()
+        if self.owned_cache is not None:  # its Redis connections (a memory cache: nothing)
+            self.owned_cache.close()
 
     async def aclose(self) -> None:
+        if self.owned_cache is not None:
+            await self.owned_cache.aclose()
         if self.vault is not None:
             await self.vault.aclose()
         if self.ledger is not None:
@@ -407,10 +414,12 @@ class _Core:
                 for name, g in self.config.models.items()
             }
             ledger = self.ledger
+            given = {id(m) for m in layers}
             layers = wire_cache(
                 layers, self.config.cache, groups=groups, aliases=self.config.aliases,
                 record=ledger.append if ledger is not None else None, core=self,
             )  # fmt: skip
+            self.owned_cache = next((m for m in layers if id(m) not in given), None)
         if self.vault is not None:
             layers = self._with_vault(layers)
         retry = self._default_retry(layers)

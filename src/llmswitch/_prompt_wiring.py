@@ -28,6 +28,7 @@ import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._chat_stream import atext_pieces, text_pieces
 from .errors import PromptError
 from .messages import ChatResponse, PromptRef
 from .usage._tags import current_tags, tags
@@ -219,9 +220,8 @@ class PromptedStream:
 
     @property
     def text_stream(self) -> Iterator[str]:
-        for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
+        """Just the text pieces, as they arrive."""
+        return text_pieces(self)
 
     @property
     def response(self) -> ChatResponse:
@@ -303,10 +303,9 @@ class PromptedAsyncStream:
                 await events.aclose()  # type: ignore[attr-defined]
 
     @property
-    async def text_stream(self) -> AsyncIterator[str]:
-        async for event in self:
-            if event.kind == "text":
-                yield event.text  # type: ignore[union-attr]
+    def text_stream(self) -> AsyncIterator[str]:
+        """Just the text pieces, as they arrive."""
+        return atext_pieces(self)
 
     @property
     def response(self) -> ChatResponse:

@@ -61,6 +61,7 @@ from .events import (
     ToolCallStart,
 )
 from .messages import ChatRequest, ChatResponse, Message, Seam, Usage
+from .middleware._drive import aclose_source, close_source
 from .middleware.base import (
     ACCUMULATOR_KEY,
     Call,
@@ -429,18 +430,6 @@ class Seamer:
 # --------------------------------------------------------------------------- drivers
 
 
-def _close(source: Any) -> None:
-    close = getattr(source, "close", None)
-    if close is not None:
-        close()
-
-
-async def _aclose(source: Any) -> None:
-    aclose = getattr(source, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
 def _resumed(
     seamer: Seamer, open_: Callable[[Call], Iterator[Event]], call: Call, retry: Retry
 ) -> Iterator[Event]:
@@ -463,7 +452,7 @@ def _resumed(
                     yield from seamer.flush()
                     return
                 error = seamer.truncation()
-            _close(source)
+            close_source(source)
             yield from seamer.flush()
             delay = tries.delay(error) if seamer.resumable() else None
             if delay is None:
@@ -475,7 +464,7 @@ def _resumed(
             request = seamer.resume(error, delay, tries.number)
             source = open_(tries.call().replace(request=request))
     finally:
-        _close(source)
+        close_source(source)
 
 
 async def _aresumed(
@@ -500,7 +489,7 @@ async def _aresumed(
                         yield out
                     return
                 error = seamer.truncation()
-            await _aclose(source)
+            await aclose_source(source)
             for out in seamer.flush():
                 yield out
             delay = tries.delay(error) if seamer.resumable() else None
@@ -514,7 +503,7 @@ async def _aresumed(
             request = seamer.resume(error, delay, tries.number)
             source = open_(tries.call().replace(request=request))
     finally:
-        await _aclose(source)
+        await aclose_source(source)
 
 
 # --------------------------------------------------------------------------- wiring

@@ -27,21 +27,26 @@ from ._client_feedback import AsyncFeedbackCalls, FeedbackCalls
 from ._client_tokens import AsyncTokenCalls, TokenCalls
 from ._client_usage import AsyncUsageReports, UsageReports
 from ._core import _Core
-from ._options import (
+from ._options import (  # the aliases: named by the options' annotations, resolved here
+    CHAT_OPTIONS,
+    CallOptions,
+    CodeOptions,
     MessagesInput,
-    ReasoningInput,
-    ResponseFormatInput,
-    StopInput,
-    TimeoutInput,
-    ToolChoiceInput,
-    ToolsInput,
+    ReasoningInput,  # noqa: F401
+    ResponseFormatInput,  # noqa: F401
+    StopInput,  # noqa: F401
+    StreamOptions,
+    TimeoutInput,  # noqa: F401
+    ToolChoiceInput,  # noqa: F401
+    ToolsInput,  # noqa: F401
+    keywords,
+    unexpected_keyword,
 )
 from ._prompt_wiring import (
     AsyncPromptAccess,
     PromptAccess,
     aprompted_chat,
     aprompted_stream,
-    arguments,
     prompted_chat,
     prompted_stream,
 )
@@ -70,9 +75,12 @@ from .usage.middleware import stream_request_id, with_request_id
 from .wire import to_timeout
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._code import AsyncCodeStream, CodeStream
     from .config import ConfigDiff
     from .fim import CodeCompletion
+    from .messages import ChatRequest
     from .middleware.retry import Retry
     from .providers.ollama import PullProgress
     from .usage.budgets import BudgetStatus
@@ -86,6 +94,107 @@ def _budget_layer(pipe: Pipeline | None) -> Any:
     from .usage.budgets_layer import BudgetLayer
 
     return next((m for m in pipe.middleware if isinstance(m, BudgetLayer)), None) if pipe else None
+
+
+_REQUEST_KEYS = frozenset(CHAT_OPTIONS)
+_CALL_KEYS = frozenset(CallOptions.__annotations__)
+_STREAM_KEYS = frozenset(StreamOptions.__annotations__)
+_CODE_KEYS = frozenset(CodeOptions.__annotations__)
+
+
+def _prompt_call(model: Any, messages: Any, options: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """``prompt``, ``variables`` and the call to make once the prompt is applied."""
+    args = {"model": model, "messages": messages, **options}
+    return args.pop("prompt", None), args.pop("variables", None), args
+
+
+def _open(
+    core: _Core, method: str, model: Any, messages: Any, options: Any, stream: bool = False
+) -> tuple[str, Provider, ChatRequest, CallContext, Any, bool] | None:
+    """The part of ``chat``/``stream`` both clients share, before anything is sent: the
+    option names checked, the model resolved, the request built and checked, then the
+    per-call ``cache=`` (and ``resume=``) taken out. ``(model, provider, request, ctx,
+    cache, resume)``, or ``None`` when the call names a stored prompt (made through
+    :mod:`llmswitch._prompt_wiring` instead); ``options`` (the call's own dict) keeps
+    only the request's options."""
+    cache = None
+    resume = False
+    # One set check on the usual call (request options only): the rest is rarer.
+    if options and not _REQUEST_KEYS.issuperset(options):
+        known = _STREAM_KEYS if stream else _CALL_KEYS
+        if not known.issuperset(options):
+            raise unexpected_keyword(method, options, known)
+        if options.get("prompt") is not None or options.get("variables") is not None:
+            return None
+        options.pop("prompt", None)  # given as None: not given
+        options.pop("variables", None)
+        cache = options.pop("cache", None)
+        if stream:
+            resume = options.pop("resume", False)
+    if model is None:
+        model = core.default()
+    if stream:
+        provider, request, ctx = core.stream_request(model, messages, **options)
+    else:
+        provider, request, ctx = core.request(model, messages, **options)
+    # per call: bypass the cache, or its ttl (checked after the request)
+    if cache is not None:
+        cache = cache_option(core.pipe, cache)
+    return model, provider, request, ctx, cache, resume
+
+
+def _call(
+    model: str,
+    provider: Provider,
+    request: ChatRequest,
+    ctx: CallContext,
+    cache: Any,
+    acc: Accumulator | None = None,
+) -> Call:
+    """The :class:`Call` that enters the pipeline, carrying the cache option and the
+    stream's accumulator in its state."""
+    call = Call(request=request, provider=provider, ctx=ctx, model=model)
+    if acc is not None:
+        call.state[ACCUMULATOR_KEY] = acc
+    if cache is not None:
+        call.state[CACHE_OPTION_KEY] = cache
+    return call
+
+
+def _resumed(
+    core: _Core,
+    model: str,
+    provider: Provider,
+    request: ChatRequest,
+    ctx: CallContext,
+    resume: bool,
+    cache: Any,
+    asynchronous: bool,
+) -> tuple[Any, Accumulator]:
+    from ._resume import open_resumed
+
+    state = {CACHE_OPTION_KEY: cache} if cache is not None else None
+    return open_resumed(
+        core, model, provider, request, ctx, resume, asynchronous=asynchronous, state=state
+    )
+
+
+def _code_call(
+    core: _Core,
+    method: str,
+    model: str,
+    prefix: str,
+    suffix: str,
+    options: Any,
+) -> tuple[Provider, Any, CallContext]:
+    """``complete_code``/``stream_code``'s checked request (names, then values)."""
+    from ._code import code_request
+
+    if not _CODE_KEYS.issuperset(options):
+        raise unexpected_keyword(method, options, _CODE_KEYS)
+    language = options.pop("language", None)
+    stream = method == "stream_code"
+    return code_request(core, model, prefix, suffix, language, options, stream=stream)
 
 
 class _Client:
@@ -175,28 +284,12 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
 
         return SyncTransport()
 
+    @keywords(CallOptions)
     def chat(
         self,
         model: str | None = None,
         messages: MessagesInput | None = None,
-        *,
-        system: str | None = None,
-        tools: ToolsInput | None = None,
-        tool_choice: ToolChoiceInput | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: StopInput | None = None,
-        response_format: ResponseFormatInput | None = None,
-        reasoning: ReasoningInput | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        cache: bool | Mapping[str, Any] | None = None,
-        prompt: str | None = None,
-        variables: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
     ) -> ChatResponse:
         """One complete answer. ``model``: ``"<provider>/<model>"``, an alias or a model
         group (default ``$LLMSWITCH_MODEL``); ``messages``: OpenAI-style dicts or
@@ -205,37 +298,16 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         returns its validated instance as ``resp.parsed`` (:mod:`llmswitch._structured`).
         ``prompt="NAME[:LABEL|@VERSION]"`` with ``variables={...}``: a stored prompt
         rendered into the call (README "Prompts", :mod:`llmswitch._prompt_wiring`)."""
-        if prompt is not None or variables is not None:  # taken first: locals() = arguments
-            return prompted_chat(self, prompt, variables, arguments(locals()))
         core = self._core  # read once: a reload during the call does not reach it
-        if model is None:
-            model = core.default()
-        provider, request, ctx = core.request(
-            model,
-            messages,
-            system,
-            tools,
-            tool_choice,
-            temperature,
-            max_tokens,
-            top_p,
-            stop,
-            response_format,
-            reasoning,
-            user,
-            metadata,
-            timeout,
-            extra_body,
-            extra_headers,
-        )
-        retry = core.retry
-        cache = cache_option(core.pipe, cache)  # per call: bypass the cache, or its ttl
-        if core.pipe is not None:
-            call = Call(request=request, provider=provider, ctx=ctx, model=model)
-            if cache is not None:
-                call.state[CACHE_OPTION_KEY] = cache
-            resp: ChatResponse = with_request_id(core.pipe.chat(call), call.state)
-        elif retry is None:
+        opened = _open(core, "chat", model, messages, options)
+        if opened is None:  # prompt=: rendered, then this call again
+            return prompted_chat(self, *_prompt_call(model, messages, options))
+        model, provider, request, ctx, cache, _ = opened
+        pipe = core.pipe
+        if pipe is not None:
+            call = _call(model, provider, request, ctx, cache)
+            resp: ChatResponse = with_request_id(pipe.chat(call), call.state)
+        elif (retry := core.retry) is None:
             resp = provider.chat(request, ctx)
         else:
             start = time.monotonic()
@@ -247,33 +319,17 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
                     raise
                 failed = exc
             if failed is not None:  # resumed outside ``except``: no chained context
-                call = Call(request=request, provider=provider, ctx=ctx, model=model)
+                call = _call(model, provider, request, ctx, None)
                 resp = retry.resume_chat(call, _terminal_chat, failed, start)
-        return resp if response_format is None else finish(resp, response_format)
+        fmt = options.get("response_format")
+        return resp if fmt is None else finish(resp, fmt)
 
+    @keywords(StreamOptions)
     def stream(
         self,
         model: str | None = None,
         messages: MessagesInput | None = None,
-        *,
-        system: str | None = None,
-        tools: ToolsInput | None = None,
-        tool_choice: ToolChoiceInput | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: StopInput | None = None,
-        response_format: ResponseFormatInput | None = None,
-        reasoning: ReasoningInput | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        cache: bool | Mapping[str, Any] | None = None,
-        resume: bool = False,
-        prompt: str | None = None,
-        variables: Mapping[str, Any] | None = None,
+        **options: Unpack[StreamOptions],
     ) -> ChatStream:
         """:meth:`chat` streamed: ``with`` sends it, iterating yields typed events,
         ``stream.response`` is the final ChatResponse (``parsed`` included).
@@ -281,47 +337,18 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         reconnected and continued where it stopped, the seams reported in
         ``response.resumed`` (README "Stream recovery", :mod:`llmswitch._resume`).
         ``prompt=``/``variables=``: as :meth:`chat`."""
-        if prompt is not None or variables is not None:  # taken first: locals() = arguments
-            return prompted_stream(self, prompt, variables, arguments(locals()))  # type: ignore[no-any-return]
         core = self._core  # read once: a reload during the stream does not reach it
-        if model is None:
-            model = core.default()
-        provider, request, ctx = core.stream_request(
-            model,
-            messages,
-            system,
-            tools,
-            tool_choice,
-            temperature,
-            max_tokens,
-            top_p,
-            stop,
-            response_format,
-            reasoning,
-            user,
-            metadata,
-            timeout,
-            extra_body,
-            extra_headers,
-        )
+        opened = _open(core, "stream", model, messages, options, stream=True)
+        if opened is None:  # prompt=: rendered, then this call again
+            return prompted_stream(self, *_prompt_call(model, messages, options))  # type: ignore[no-any-return]
+        model, provider, request, ctx, cache, resume = opened
         acc = Accumulator(provider.id, request.model)
-        fmt = response_format
-        cache = cache_option(core.pipe, cache)  # per call: bypass the cache, or its ttl
+        fmt = options.get("response_format")
         if resume:  # opt-in: a continuation is a new generation
-            from ._resume import open_resumed
-
-            state = {CACHE_OPTION_KEY: cache} if cache is not None else None
-            source, acc = open_resumed(
-                core, model, provider, request, ctx, resume, asynchronous=False, state=state
-            )
+            source, acc = _resumed(core, model, provider, request, ctx, resume, cache, False)
             return ChatStream(source, acc, response_format=fmt)
         if core.pipe is not None:
-            call = Call(
-                request=request, provider=provider, ctx=ctx, model=model,
-                state={ACCUMULATOR_KEY: acc},
-            )  # fmt: skip
-            if cache is not None:
-                call.state[CACHE_OPTION_KEY] = cache
+            call = _call(model, provider, request, ctx, cache, acc)
             stream_request_id(core.ledger, acc, call.state)  # response.request_id
             return ChatStream(core.pipe.stream(call), acc, response_format=fmt)
         retry = core.retry
@@ -330,7 +357,7 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
         start = time.monotonic()
 
         def restart(error: LLMError) -> Iterator[Event]:
-            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            call = _call(model, provider, request, ctx, None)
             return retry.resume_stream(call, _terminal_stream, error, start)
 
         return ChatStream(provider.stream(request, ctx), acc, restart, response_format=fmt)
@@ -403,64 +430,30 @@ class Client(UsageReports, Features, TokenCalls, CacheAccess, PromptAccess, Feed
 
     # ---- code completion (fill-in-the-middle): llmswitch._code, llmswitch.fim
 
+    @keywords(CodeOptions)
     def complete_code(
-        self,
-        model: str,
-        prefix: str,
-        suffix: str = "",
-        *,
-        language: str | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
+        self, model: str, prefix: str, suffix: str = "", **options: Unpack[CodeOptions]
     ) -> CodeCompletion:
         """The code between ``prefix`` and ``suffix``: the provider's native
         fill-in-the-middle route where it has one, else a chat with a fixed instruction;
         trimmed the same way on every provider (see :mod:`llmswitch.fim`). Goes through
         the same middleware, retries and usage recording as :meth:`chat`."""
-        from ._code import code_request, complete
+        from ._code import complete
 
         core = self._core
-        options = dict(max_tokens=max_tokens, stop=stop, temperature=temperature, top_p=top_p,
-                       user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
-                       extra_headers=extra_headers)  # fmt: skip
-        provider, request, ctx = code_request(core, model, prefix, suffix, language, options)
+        provider, request, ctx = _code_call(core, "complete_code", model, prefix, suffix, options)
         return complete(core, model, provider, request, ctx)
 
+    @keywords(CodeOptions)
     def stream_code(
-        self,
-        model: str,
-        prefix: str,
-        suffix: str = "",
-        *,
-        language: str | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
+        self, model: str, prefix: str, suffix: str = "", **options: Unpack[CodeOptions]
     ) -> CodeStream:
         """:meth:`complete_code` streamed, used like :meth:`stream`: ``with`` sends it,
         iterating yields trimmed ``TextDelta``s, ``response`` is the CodeCompletion."""
-        from ._code import code_request, open_stream
+        from ._code import open_stream
 
         core = self._core
-        options = dict(max_tokens=max_tokens, stop=stop, temperature=temperature, top_p=top_p,
-                       user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
-                       extra_headers=extra_headers)  # fmt: skip
-        provider, request, ctx = code_request(
-            core, model, prefix, suffix, language, options, stream=True
-        )
+        provider, request, ctx = _code_call(core, "stream_code", model, prefix, suffix, options)
         return open_stream(core, model, provider, request, ctx, ChatStream)
 
 
@@ -482,61 +475,24 @@ class AsyncClient(
 
         return AsyncTransport()
 
+    @keywords(CallOptions)
     async def chat(
         self,
         model: str | None = None,
         messages: MessagesInput | None = None,
-        *,
-        system: str | None = None,
-        tools: ToolsInput | None = None,
-        tool_choice: ToolChoiceInput | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: StopInput | None = None,
-        response_format: ResponseFormatInput | None = None,
-        reasoning: ReasoningInput | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        cache: bool | Mapping[str, Any] | None = None,
-        prompt: str | None = None,
-        variables: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
     ) -> ChatResponse:
         """See :meth:`Client.chat`."""
-        if prompt is not None or variables is not None:  # taken first: locals() = arguments
-            return await aprompted_chat(self, prompt, variables, arguments(locals()))
         core = self._core  # read once: a reload during the call does not reach it
-        if model is None:
-            model = core.default()
-        provider, request, ctx = core.request(
-            model,
-            messages,
-            system,
-            tools,
-            tool_choice,
-            temperature,
-            max_tokens,
-            top_p,
-            stop,
-            response_format,
-            reasoning,
-            user,
-            metadata,
-            timeout,
-            extra_body,
-            extra_headers,
-        )
-        retry = core.retry
-        cache = cache_option(core.pipe, cache)  # per call: bypass the cache, or its ttl
-        if core.pipe is not None:
-            call = Call(request=request, provider=provider, ctx=ctx, model=model)
-            if cache is not None:
-                call.state[CACHE_OPTION_KEY] = cache
-            resp: ChatResponse = with_request_id(await core.pipe.achat(call), call.state)
-        elif retry is None:
+        opened = _open(core, "chat", model, messages, options)
+        if opened is None:  # prompt=: rendered, then this call again
+            return await aprompted_chat(self, *_prompt_call(model, messages, options))
+        model, provider, request, ctx, cache, _ = opened
+        pipe = core.pipe
+        if pipe is not None:
+            call = _call(model, provider, request, ctx, cache)
+            resp: ChatResponse = with_request_id(await pipe.achat(call), call.state)
+        elif (retry := core.retry) is None:
             resp = await provider.achat(request, ctx)
         else:
             start = time.monotonic()
@@ -548,76 +504,31 @@ class AsyncClient(
                     raise
                 failed = exc
             if failed is not None:  # resumed outside ``except``: no chained context
-                call = Call(request=request, provider=provider, ctx=ctx, model=model)
+                call = _call(model, provider, request, ctx, None)
                 resp = await retry.aresume_chat(call, _terminal_achat, failed, start)
-        return resp if response_format is None else finish(resp, response_format)
+        fmt = options.get("response_format")
+        return resp if fmt is None else finish(resp, fmt)
 
+    @keywords(StreamOptions)
     def stream(
         self,
         model: str | None = None,
         messages: MessagesInput | None = None,
-        *,
-        system: str | None = None,
-        tools: ToolsInput | None = None,
-        tool_choice: ToolChoiceInput | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: StopInput | None = None,
-        response_format: ResponseFormatInput | None = None,
-        reasoning: ReasoningInput | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        cache: bool | Mapping[str, Any] | None = None,
-        resume: bool = False,
-        prompt: str | None = None,
-        variables: Mapping[str, Any] | None = None,
+        **options: Unpack[StreamOptions],
     ) -> AsyncChatStream:
         """See :meth:`Client.stream`; ``async with`` sends it."""
-        if prompt is not None or variables is not None:  # taken first: locals() = arguments
-            return aprompted_stream(self, prompt, variables, arguments(locals()))  # type: ignore[no-any-return]
         core = self._core  # read once: a reload during the stream does not reach it
-        if model is None:
-            model = core.default()
-        provider, request, ctx = core.stream_request(
-            model,
-            messages,
-            system,
-            tools,
-            tool_choice,
-            temperature,
-            max_tokens,
-            top_p,
-            stop,
-            response_format,
-            reasoning,
-            user,
-            metadata,
-            timeout,
-            extra_body,
-            extra_headers,
-        )
+        opened = _open(core, "stream", model, messages, options, stream=True)
+        if opened is None:  # prompt=: rendered, then this call again
+            return aprompted_stream(self, *_prompt_call(model, messages, options))  # type: ignore[no-any-return]
+        model, provider, request, ctx, cache, resume = opened
         acc = Accumulator(provider.id, request.model)
-        fmt = response_format
-        cache = cache_option(core.pipe, cache)  # per call: bypass the cache, or its ttl
+        fmt = options.get("response_format")
         if resume:  # opt-in: a continuation is a new generation
-            from ._resume import open_resumed
-
-            state = {CACHE_OPTION_KEY: cache} if cache is not None else None
-            source, acc = open_resumed(
-                core, model, provider, request, ctx, resume, asynchronous=True, state=state
-            )
+            source, acc = _resumed(core, model, provider, request, ctx, resume, cache, True)
             return AsyncChatStream(source, acc, response_format=fmt)
         if core.pipe is not None:
-            call = Call(
-                request=request, provider=provider, ctx=ctx, model=model,
-                state={ACCUMULATOR_KEY: acc},
-            )  # fmt: skip
-            if cache is not None:
-                call.state[CACHE_OPTION_KEY] = cache
+            call = _call(model, provider, request, ctx, cache, acc)
             stream_request_id(core.ledger, acc, call.state)  # response.request_id
             return AsyncChatStream(core.pipe.astream(call), acc, response_format=fmt)
         retry = core.retry
@@ -628,7 +539,7 @@ class AsyncClient(
         start = time.monotonic()
 
         def restart(error: LLMError) -> AsyncIterator[Event]:
-            call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            call = _call(model, provider, request, ctx, None)
             return retry.aresume_stream(call, _terminal_astream, error, start)
 
         return AsyncChatStream(
@@ -704,63 +615,26 @@ class AsyncClient(
 
     # ---- code completion (fill-in-the-middle): llmswitch._code, llmswitch.fim
 
+    @keywords(CodeOptions)
     async def complete_code(
-        self,
-        model: str,
-        prefix: str,
-        suffix: str = "",
-        *,
-        language: str | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
+        self, model: str, prefix: str, suffix: str = "", **options: Unpack[CodeOptions]
     ) -> CodeCompletion:
-        """The code between ``prefix`` and ``suffix``: the provider's native
-        fill-in-the-middle route where it has one, else a chat with a fixed instruction;
-        trimmed the same way on every provider (see :mod:`llmswitch.fim`). Goes through
-        the same middleware, retries and usage recording as :meth:`chat`."""
-        from ._code import acomplete, code_request
+        """See :meth:`Client.complete_code`."""
+        from ._code import acomplete
 
         core = self._core
-        options = dict(max_tokens=max_tokens, stop=stop, temperature=temperature, top_p=top_p,
-                       user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
-                       extra_headers=extra_headers)  # fmt: skip
-        provider, request, ctx = code_request(core, model, prefix, suffix, language, options)
+        provider, request, ctx = _code_call(core, "complete_code", model, prefix, suffix, options)
         return await acomplete(core, model, provider, request, ctx)
 
+    @keywords(CodeOptions)
     def stream_code(
-        self,
-        model: str,
-        prefix: str,
-        suffix: str = "",
-        *,
-        language: str | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: TimeoutInput | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
+        self, model: str, prefix: str, suffix: str = "", **options: Unpack[CodeOptions]
     ) -> AsyncCodeStream:
         """:meth:`complete_code` streamed, used like :meth:`stream`: ``async with``
         sends it, ``async for`` yields trimmed ``TextDelta``s, ``await
         get_response()`` is the CodeCompletion."""
-        from ._code import code_request, open_astream
+        from ._code import open_astream
 
         core = self._core
-        options = dict(max_tokens=max_tokens, stop=stop, temperature=temperature, top_p=top_p,
-                       user=user, metadata=metadata, timeout=timeout, extra_body=extra_body,
-                       extra_headers=extra_headers)  # fmt: skip
-        provider, request, ctx = code_request(
-            core, model, prefix, suffix, language, options, stream=True
-        )
+        provider, request, ctx = _code_call(core, "stream_code", model, prefix, suffix, options)
         return open_astream(core, model, provider, request, ctx, AsyncChatStream)

@@ -53,6 +53,7 @@ def wire_cache(
 
         embed, aembed = client_embedders(core, settings.semantic)
         cache.semantic = SemanticCache(
-            settings.semantic, exact=cache.backend, embed=embed, aembed=aembed, record=record
-        )
+            settings.semantic, exact=cache.backend, embed=embed, aembed=aembed, record=record,
+            metrics=metrics,
+        )  # fmt: skip
     return [*layers[:at], cache, *layers[at:]]

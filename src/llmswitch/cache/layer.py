@@ -504,11 +504,24 @@ class ResponseCache(Layer):
         return self._stats(await self.backend.astats())
 
     def status(self) -> dict[str, Any]:
-        """:meth:`stats` as a dict (``client.status()["cache"]``)."""
-        return dataclasses.asdict(self.stats())
+        """:meth:`stats` as a dict (``client.status()["cache"]``), with the semantic
+        cache's counters under ``"semantic"`` when it is on."""
+        return self._with_semantic(dataclasses.asdict(self.stats()))
 
     async def astatus(self) -> dict[str, Any]:
-        return dataclasses.asdict(await self.astats())
+        return self._with_semantic(dataclasses.asdict(await self.astats()))
+
+    def _with_semantic(self, out: dict[str, Any]) -> dict[str, Any]:
+        semantic = self.semantic
+        stats = getattr(semantic, "stats", None)
+        if stats is not None:
+            out["semantic"] = dataclasses.asdict(stats())
+        return out
 
     def close(self) -> None:
+        """Close the backend's connections (Redis: the blocking client's pool)."""
         self.backend.close()
+
+    async def aclose(self) -> None:
+        """Close the backend's connections, the async client's included."""
+        await self.backend.aclose()

@@ -23,7 +23,7 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import redis
@@ -249,6 +249,14 @@ class RedisBackend:
                 stores=counts.get("stores", 0), saved_nano=counts.get("saved_nano", 0),
                 entries=entries, bytes=size,
             )  # fmt: skip
+            if counts.get("semantic_lookups"):  # [cache.semantic] on this server and prefix
+                hits = counts.get("semantic_hits", 0)
+                micro = counts.get("semantic_similarity_micro", 0)
+                out["semantic"] = {
+                    "lookups": counts["semantic_lookups"], "hits": hits,
+                    "misses": counts["semantic_lookups"] - hits,
+                    "similarity": round(micro / hits / 1e6, 6) if hits else None,
+                }  # fmt: skip
             info = self._sync.info("stats")
             out["evictions"] = int(info.get("evicted_keys", 0))  # the server's, all keys
         return out
@@ -258,6 +266,14 @@ class RedisBackend:
         for k in keys:
             pipe.hstrlen(k, "v")
         return sum(int(n) for n in pipe.execute())
+
+    def count(self, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` to the shared counters (the semantic cache's)."""
+        with self._guard():
+            pipe = self._sync.pipeline(transaction=False)
+            for name, n in counts.items():
+                pipe.hincrby(self._stats_key, name, n)
+            pipe.execute()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -316,6 +332,14 @@ class RedisBackend:
 
     async def astats(self) -> dict[str, Any]:
         return await asyncio.to_thread(self.stats)
+
+    async def acount(self, counts: Mapping[str, int]) -> None:
+        with self._guard():
+            client, _ = self._aclient()
+            pipe = client.pipeline(transaction=False)
+            for name, n in counts.items():
+                pipe.hincrby(self._stats_key, name, n)
+            await pipe.execute()
 
     async def aclose(self) -> None:
         held, self._async = self._async, None

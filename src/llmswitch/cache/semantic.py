@@ -71,13 +71,17 @@ class SemanticSettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SemanticStats:
     """This process's semantic lookups: ``lookups`` (embedded questions), ``hits``,
-    ``skipped`` (not a user text turn), ``embed_failures``, ``entries`` (memory only)."""
+    ``misses`` (lookups not served), ``similarity`` (the mean similarity of the hits,
+    ``None`` before the first), ``skipped`` (not a user text turn), ``embed_failures``,
+    ``entries`` (memory only)."""
 
     lookups: int
     hits: int
     skipped: int
     embed_failures: int
     entries: int | None
+    misses: int = 0
+    similarity: float | None = None
 
 
 def question_of(request: ChatRequest) -> tuple[str, Any] | None:
@@ -116,11 +120,17 @@ def _partition(key: str, request: ChatRequest, context: Any, model: str) -> str:
 
 
 class _Counts:
-    __slots__ = ("embed_failures", "hits", "lock", "lookups", "skipped")
+    __slots__ = ("embed_failures", "hits", "lock", "lookups", "similarity_sum", "skipped")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.lookups = self.hits = self.skipped = self.embed_failures = 0
+        self.similarity_sum = 0.0
+
+    def hit(self, similarity: float) -> None:
+        with self.lock:
+            self.hits += 1
+            self.similarity_sum += similarity
 
     def add(self, name: str) -> None:
         with self.lock:
@@ -148,7 +158,10 @@ class SemanticCache:
         aembed: Callable[[str], Any],
         index: Any = None,
         record: Callable[[Any], None] | None = None,
+        metrics: Any = None,
     ) -> None:
+        """``metrics``: told of each lookup's outcome and similarity
+        (``semantic_lookup``, see :class:`~llmswitch.middleware.Metrics`)."""
         self.settings = settings
         self.exact = exact
         if index is None:
@@ -163,6 +176,9 @@ class SemanticCache:
         self._aembed = aembed
         self.record = record
         self._counts = _Counts()
+        self._report = getattr(metrics, "semantic_lookup", None)
+        # Redis: the counters every process adds, for `llmswitch status`.
+        self._shared = exact if getattr(exact, "shared", False) else None
 
     def __repr__(self) -> str:
         return f"SemanticCache({self.settings.model!r}, threshold={self.settings.threshold})"
@@ -189,15 +205,28 @@ class SemanticCache:
         self._counts.add("lookups")
         index = self.index
         found = yield Op(index.search, index.asearch, partition, vector)
-        if found is None or found[1] < self.settings.threshold:
-            return None
-        near, similarity = found
-        entry = yield Op(self.exact.get, self.exact.aget, near, False)
-        if entry is None:  # expired or invalidated in the exact cache
-            yield Op(index.forget, index.aforget, partition, near)
-            return None
-        self._counts.add("hits")
-        return _with_similarity(entry, similarity)
+        entry = None
+        near, similarity = found if found is not None else ("", 0.0)
+        if found is not None and similarity >= self.settings.threshold:
+            entry = yield Op(self.exact.get, self.exact.aget, near, False)
+            if entry is None:  # expired or invalidated in the exact cache
+                yield Op(index.forget, index.aforget, partition, near)
+            else:
+                self._counts.hit(similarity)
+        yield from self._counted(entry is not None, None if found is None else similarity)
+        return None if entry is None else _with_similarity(entry, similarity)
+
+    def _counted(self, hit: bool, similarity: float | None) -> Ops:
+        outcome = "hit" if hit else "miss"
+        if self._report is not None:
+            self._report(outcome, similarity)
+        shared = self._shared
+        if shared is not None:
+            counts = {"semantic_lookups": 1}
+            if hit and similarity is not None:
+                counts["semantic_hits"] = 1
+                counts["semantic_similarity_micro"] = round(similarity * 1e6)
+            yield Op(shared.count, shared.acount, counts)
 
     def store(self, call: Call, key: str, entry: Entry, ttl: float) -> Ops:
         """File the question's vector (computed by :meth:`lookup`) under ``key``."""
@@ -274,9 +303,10 @@ class SemanticCache:
         c = self._counts
         entries = self.index.entries() if isinstance(self.index, MemoryIndex) else None
         with c.lock:
+            mean = round(c.similarity_sum / c.hits, 6) if c.hits else None
             return SemanticStats(
-                lookups=c.lookups, hits=c.hits, skipped=c.skipped,
-                embed_failures=c.embed_failures, entries=entries,
+                lookups=c.lookups, hits=c.hits, misses=c.lookups - c.hits, similarity=mean,
+                skipped=c.skipped, embed_failures=c.embed_failures, entries=entries,
             )  # fmt: skip
 
     def clear(self) -> None:

@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_users_parser(commands, _config_option)
 
-    commands.add_parser("serve", help="run the HTTP gateway (not in this version)", add_help=False)
+    from ._serve import add_serve_parser  # argparse only: --help stays fast
+
+    add_serve_parser(commands, _config_option)
     return parser
 
 
@@ -216,9 +218,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if args.command == "serve":
-        print("llmswitch serve: the gateway is not available in this version", file=sys.stderr)
-        return EXIT_USAGE
     if extra:
         sub = parser.prog + " " + args.command
         print(
@@ -245,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._prompts import run_prompts as run
     elif args.command == "users":
         from ._users import run_users as run
+    elif args.command == "serve":
+        from ._serve import run_serve as run
     else:
         from ._models import run_models as run
     from ._logging import cli_logging

@@ -15,8 +15,8 @@ else ``$LLMSWITCH_DATABASE_URL``, else ``sqlite:///$LLMSWITCH_HOME/llmswitch.db`
 library's chain, so a label moved here is what running clients see (within their
 label TTL, 2 s by default).
 
-Adding a subcommand: write ``_parse_NAME(actions, common)`` (declares it) and
-``_run_NAME(store, args) -> int``, and list them in :data:`SUBCOMMANDS`.
+Adding a subcommand: declare ``_parse_NAME = _parser(name, help, description, *_arg(...))``
+and write ``_run_NAME(store, args) -> int``, and list them in :data:`SUBCOMMANDS`.
 """
 
 from __future__ import annotations
@@ -46,21 +46,38 @@ def _author(args: argparse.Namespace) -> str | None:
 
 # ---- the subcommands: each a parser builder and a runner
 
+_Arg = tuple[tuple[str, ...], dict[str, Any]]
 
-def _parse_add(actions: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    add = actions.add_parser(
-        "add", help="save a new version of a prompt",
-        description="Save FILE as the next immutable version of NAME: a .toml file (system, "
-        "messages, optional model, options, variables, defaults) or any other file as the "
-        "template of one user message. Content equal to the latest version adds nothing.",
-    )  # fmt: skip
-    add.add_argument("name", metavar="NAME")
-    add.add_argument(
-        "--file", metavar="F", required=True, help="the prompt file ('-': stdin, text)"
-    )
-    add.add_argument("--message", metavar="TEXT", help="what changed (kept with the version)")
-    add.add_argument("--label", metavar="LABEL", help="also point LABEL at the new version")
-    common(add)
+
+def _arg(*flags: str, **options: Any) -> _Arg:
+    """One ``add_argument(*flags, **options)``, kept for :func:`_parser`."""
+    return flags, options
+
+
+def _parser(name: str, help: str, description: str, *args: _Arg) -> Callable[..., None]:
+    """The builder of a subcommand's parser: ``name`` with its ``help`` and
+    ``description``, the arguments in order, then the options every action takes."""
+
+    def build(actions: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+        parser = actions.add_parser(name, help=help, description=description)
+        for flags, options in args:
+            parser.add_argument(*flags, **options)
+        common(parser)
+
+    return build
+
+
+_parse_add = _parser(
+    "add",
+    "save a new version of a prompt",
+    "Save FILE as the next immutable version of NAME: a .toml file (system, "
+    "messages, optional model, options, variables, defaults) or any other file as the "
+    "template of one user message. Content equal to the latest version adds nothing.",
+    _arg("name", metavar="NAME"),
+    _arg("--file", metavar="F", required=True, help="the prompt file ('-': stdin, text)"),
+    _arg("--message", metavar="TEXT", help="what changed (kept with the version)"),
+    _arg("--label", metavar="LABEL", help="also point LABEL at the new version"),
+)
 
 
 def _run_add(store: Any, args: argparse.Namespace) -> int:
@@ -80,15 +97,14 @@ def _run_add(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_list(actions: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    listing = actions.add_parser(
-        "list", help="list prompts (or one prompt's versions)",
-        description="Every prompt with its latest version and labels; with NAME, that "
-        "prompt's versions (author, date, message, labels).",
-    )  # fmt: skip
-    listing.add_argument("name", metavar="NAME", nargs="?")
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    common(listing)
+_parse_list = _parser(
+    "list",
+    "list prompts (or one prompt's versions)",
+    "Every prompt with its latest version and labels; with NAME, that "
+    "prompt's versions (author, date, message, labels).",
+    _arg("name", metavar="NAME", nargs="?"),
+    _arg("--json", action="store_true", help="print JSON"),
+)
 
 
 def _run_list(store: Any, args: argparse.Namespace) -> int:
@@ -121,15 +137,14 @@ def _run_list(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_show(actions: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    show = actions.add_parser(
-        "show", help="print one version of a prompt",
-        description="Print the version REF names (NAME: the latest, NAME@VERSION, "
-        "NAME:LABEL) as a prompt file, with its name, version, hash, author and labels.",
-    )  # fmt: skip
-    show.add_argument("ref", metavar="NAME[@VERSION|:LABEL]")
-    show.add_argument("--json", action="store_true", help="print JSON")
-    common(show)
+_parse_show = _parser(
+    "show",
+    "print one version of a prompt",
+    "Print the version REF names (NAME: the latest, NAME@VERSION, "
+    "NAME:LABEL) as a prompt file, with its name, version, hash, author and labels.",
+    _arg("ref", metavar="NAME[@VERSION|:LABEL]"),
+    _arg("--json", action="store_true", help="print JSON"),
+)
 
 
 def _run_show(store: Any, args: argparse.Namespace) -> int:
@@ -149,16 +164,15 @@ def _run_show(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_label(actions: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    label = actions.add_parser(
-        "label", help="point a label at a version",
-        description="Point LABEL (production, staging, any name but 'latest') of NAME at "
-        "VERSION. Running clients see the move within their label TTL (2 s by default).",
-    )  # fmt: skip
-    label.add_argument("name", metavar="NAME")
-    label.add_argument("version", metavar="VERSION", type=int)
-    label.add_argument("label", metavar="LABEL")
-    common(label)
+_parse_label = _parser(
+    "label",
+    "point a label at a version",
+    "Point LABEL (production, staging, any name but 'latest') of NAME at "
+    "VERSION. Running clients see the move within their label TTL (2 s by default).",
+    _arg("name", metavar="NAME"),
+    _arg("version", metavar="VERSION", type=int),
+    _arg("label", metavar="LABEL"),
+)
 
 
 def _run_label(store: Any, args: argparse.Namespace) -> int:
@@ -168,15 +182,14 @@ def _run_label(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_diff(actions: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    diff = actions.add_parser(
-        "diff", help="compare two versions",
-        description="A unified diff of two versions as prompt files; REF_B defaults to "
-        "the latest version of REF_A's prompt. Exits 0 whether or not they differ.",
-    )  # fmt: skip
-    diff.add_argument("a", metavar="REF_A")
-    diff.add_argument("b", metavar="REF_B", nargs="?")
-    common(diff)
+_parse_diff = _parser(
+    "diff",
+    "compare two versions",
+    "A unified diff of two versions as prompt files; REF_B defaults to "
+    "the latest version of REF_A's prompt. Exits 0 whether or not they differ.",
+    _arg("a", metavar="REF_A"),
+    _arg("b", metavar="REF_B", nargs="?"),
+)
 
 
 def _run_diff(store: Any, args: argparse.Namespace) -> int:
@@ -188,18 +201,17 @@ def _run_diff(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_export(actions: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    export = actions.add_parser(
-        "export", help="write prompts to .toml files (for git)",
-        description="Write the version REF names as a prompt file (to stdout or -o FILE), "
-        "or with --dir every prompt's latest version to DIR/NAME.toml (--all: every "
-        "version, DIR/NAME@N.toml). 'prompts import' reads them back.",
-    )  # fmt: skip
-    export.add_argument("ref", metavar="NAME[@VERSION|:LABEL]", nargs="?")
-    export.add_argument("-o", "--output", metavar="FILE")
-    export.add_argument("--dir", metavar="DIR")
-    export.add_argument("--all", action="store_true", help="with --dir: every version")
-    common(export)
+_parse_export = _parser(
+    "export",
+    "write prompts to .toml files (for git)",
+    "Write the version REF names as a prompt file (to stdout or -o FILE), "
+    "or with --dir every prompt's latest version to DIR/NAME.toml (--all: every "
+    "version, DIR/NAME@N.toml). 'prompts import' reads them back.",
+    _arg("ref", metavar="NAME[@VERSION|:LABEL]", nargs="?"),
+    _arg("-o", "--output", metavar="FILE"),
+    _arg("--dir", metavar="DIR"),
+    _arg("--all", action="store_true", help="with --dir: every version"),
+)
 
 
 def _run_export(store: Any, args: argparse.Namespace) -> int:
@@ -221,17 +233,16 @@ def _run_export(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_import(actions: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    imp = actions.add_parser(
-        "import", help="add prompts from .toml files",
-        description="Add PATH (a prompt file, or every .toml under a directory) as new "
-        "versions: the name is the file's [llmswitch] name, else its file name. A file "
-        "equal to its prompt's latest version adds nothing.",
-    )  # fmt: skip
-    imp.add_argument("path", metavar="PATH")
-    imp.add_argument("--label", metavar="LABEL", help="also point LABEL at each imported version")
-    imp.add_argument("--message", metavar="TEXT", help="instead of each file's own message")
-    common(imp)
+_parse_import = _parser(
+    "import",
+    "add prompts from .toml files",
+    "Add PATH (a prompt file, or every .toml under a directory) as new "
+    "versions: the name is the file's [llmswitch] name, else its file name. A file "
+    "equal to its prompt's latest version adds nothing.",
+    _arg("path", metavar="PATH"),
+    _arg("--label", metavar="LABEL", help="also point LABEL at each imported version"),
+    _arg("--message", metavar="TEXT", help="instead of each file's own message"),
+)
 
 
 def _run_import(store: Any, args: argparse.Namespace) -> int:

@@ -159,3 +159,16 @@ def _cache_table(cache: dict[str, Any]) -> None:
         ),
     ]  # fmt: skip
     _table(rows)
+    semantic = cache.get("semantic")
+    if semantic:  # [cache.semantic]'s counters, shared by every process on this Redis
+        similarity = semantic["similarity"]
+        print()
+        _table(
+            [
+                ("SEMANTIC LOOKUPS", "HITS", "MISSES", "MEAN SIMILARITY"),
+                (
+                    str(semantic["lookups"]), str(semantic["hits"]), str(semantic["misses"]),
+                    "-" if similarity is None else f"{similarity:.4f}",
+                ),
+            ]
+        )  # fmt: skip

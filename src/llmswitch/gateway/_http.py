@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from ..config import Config
 
 __all__ = [
+    "PRINCIPAL",
+    "REQUEST_ID",
+    "STATE",
+    "STATUS",
     "GatewayView",
     "HttpError",
     "Request",
@@ -36,6 +40,12 @@ __all__ = [
 
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
+
+# Scope keys the dispatcher fills for the layers outside it (the access log).
+REQUEST_ID = "llmswitch.request_id"
+PRINCIPAL = "llmswitch.principal"
+STATE = "llmswitch.state"
+STATUS = "llmswitch.status"
 
 
 class GatewayView(Protocol):
@@ -132,7 +142,10 @@ class Request:
             options.pop("user", None)
 
     def require_model(self, model: str) -> None:
-        """:class:`HttpError` 403 when this caller's key may not use ``model``."""
+        """:class:`HttpError` 403 when this caller's key may not use ``model``. Every
+        route that calls a model asks this, so it is also where the access log learns
+        the model (``state["model"]``)."""
+        self.state["model"] = model
         principal = self.principal
         if principal is not None and not principal.allows(model):
             raise HttpError(

@@ -36,6 +36,9 @@ class GatewaySettings:
     shutdown_grace_seconds: float = 30.0
     access_log: bool = True
     admin_key: Secret | None = None
+    # Set by ``serve`` when it binds loopback: until the first access key exists, callers
+    # need none (there is nobody else to keep out). Not a [gateway] key.
+    open_until_keys: bool = False
 
     @classmethod
     def from_config(
@@ -44,7 +47,7 @@ class GatewaySettings:
         """The settings of a checked ``[gateway]`` section (``Config.gateway``) with the
         admin key from the environment."""
         env = os.environ if env is None else env
-        known = {f.name for f in fields(cls)} - {"admin_key"}
+        known = {f.name for f in fields(cls)} - {"admin_key", "open_until_keys"}
         values = {k: v for k, v in (section or {}).items() if k in known}
         for key in ("heartbeat_seconds", "shutdown_grace_seconds"):
             if key in values:

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..usage._tags import tags as usage_tags
 from ..usage.middleware import given_request_id, new_request_id, restore_request_id
+from ._access_log import access_log
 from ._errors import PLAIN, HttpError, classify
-from ._http import Request
-from ._metrics import GatewayMetrics
+from ._http import PRINCIPAL, REQUEST_ID, STATE, STATUS, Request
+from ._metrics import CallMetrics, GatewayMetrics
 from ._principal import ADMIN, ANONYMOUS, Principal
 from ._response import Response
 from ._routes import Route, RouteTable
@@ -38,6 +39,7 @@ from ._stream import StreamResponse
 if TYPE_CHECKING:
     from ..client import AsyncClient
     from ..config import Config
+    from ..middleware.base import Middleware
 
 __all__ = ["MIDDLEWARE", "ASGIApp", "Authenticator", "Gateway", "create_app", "default_routes"]
 
@@ -50,13 +52,8 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitab
 # The onion, outermost first: each ``(app, gateway) -> app``. The access log is the
 # only one today; the dispatcher below does routing, auth and errors itself because
 # every request needs them and a layer per concern would cost a call each.
-MIDDLEWARE: list[Callable[[ASGIApp, Gateway], ASGIApp]] = []
+MIDDLEWARE: list[Callable[[ASGIApp, Gateway], ASGIApp]] = [access_log]
 
-# Scope keys the dispatcher fills for the layers outside it (the access log).
-REQUEST_ID = "llmswitch.request_id"
-PRINCIPAL = "llmswitch.principal"
-STATE = "llmswitch.state"
-STATUS = "llmswitch.status"
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
@@ -80,7 +77,14 @@ def default_routes() -> list[Route]:
 
 
 # The feature packages whose routes make up the gateway (their ``ROUTES`` lists).
-_FEATURES: tuple[str, ...] = ("usage_api", "dashboard", "openai.routes")
+_FEATURES: tuple[str, ...] = (
+    "ops",
+    "usage_api",
+    "dashboard",
+    "openai.routes",
+    "anthropic.routes",
+    "admin",
+)
 
 
 class Gateway:
@@ -98,10 +102,16 @@ class Gateway:
         tenants: Authenticator | None = None,
         routes: Iterable[Route] | None = None,
         config: Config | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.config = config
         self.settings = settings if settings is not None else _settings_of(config)
         self._client = client
+        self._middleware = tuple(middleware)  # for the client made at startup
+        # Awaited with the gateway after the client is open / before it is closed
+        # (serve's tenancy: the tenants' budgets are read and kept fresh).
+        self.on_startup: list[Callable[[Gateway], Awaitable[None]]] = []
+        self.on_shutdown: list[Callable[[Gateway], Awaitable[None]]] = []
         self.tenants = tenants
         self.routes = RouteTable(default_routes() if routes is None else routes)
         self.metrics = GatewayMetrics()
@@ -138,7 +148,15 @@ class Gateway:
             if self._client is None:
                 from ..client import AsyncClient
 
-                self._client = AsyncClient(config=self.config) if self.config else AsyncClient()
+                # CallMetrics: the library's call metrics (tokens, cost, errors) for /metrics.
+                layers = [CallMetrics(self.metrics), *self._middleware]
+                self._client = (
+                    AsyncClient(config=self.config, middleware=layers)
+                    if self.config
+                    else AsyncClient(middleware=layers)
+                )
+            for hook in self.on_startup:
+                await hook(self)
             self._started = True
 
     async def shutdown(self, grace: float | None = None) -> None:
@@ -152,6 +170,11 @@ class Gateway:
             except TimeoutError:
                 log.warning("gateway: %d requests still running at shutdown",
                             self.metrics.in_flight)  # fmt: skip
+        for hook in self.on_shutdown:
+            try:
+                await hook(self)
+            except Exception as exc:  # the client still closes (its ledger is flushed)
+                log.warning("gateway: a shutdown step failed: %s: %s", type(exc).__name__, exc)
         if self._client is not None:  # given or made here: the gateway runs it to the end
             await self._client.aclose()
             self._client = None
@@ -207,7 +230,9 @@ class Gateway:
             scope[PRINCIPAL] = request.principal
             status = scope[STATUS] = response.status
             if type(response) is StreamResponse:
-                # A stream's latency is its time to first byte; it is observed when done.
+                # The handler awaited the first event before answering (first_then), so
+                # this is the time to the first token; the whole stream is observed below.
+                metrics.first_token(name, time.perf_counter() - start)
                 await response.send(send, rid, receive, self.settings.heartbeat_seconds)
             else:
                 await response.send(send, rid)  # type: ignore[call-arg]
@@ -233,7 +258,9 @@ class Gateway:
             request.principal = await self._authenticate(route, request)
             return await self._call(route, request)
         except Exception as exc:
-            return route.errors.render(classify(exc))
+            info = classify(exc)
+            self.metrics.error(route.path, info.kind)
+            return route.errors.render(info)
 
     async def _call(self, route: Route, request: Request) -> Response | StreamResponse:
         principal = request.principal
@@ -268,6 +295,10 @@ class Gateway:
             principal = await tenants.authenticate(token)
             if principal is not None:
                 return principal
+        if admin is None and tenants is not None and self.settings.open_until_keys:
+            keys_exist = getattr(tenants, "keys_exist", None)
+            if keys_exist is not None and not await keys_exist():
+                return ANONYMOUS  # loopback, and no access key issued yet
         if token is None:
             raise HttpError(401, "missing access key (send Authorization: Bearer lsk-...)",
                             code="invalid_access_key")  # fmt: skip
@@ -301,7 +332,11 @@ def create_app(
     tenants: Authenticator | None = None,
     routes: Sequence[Route] | None = None,
     config: Config | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> Gateway:
     """The gateway as an ASGI app (``uvicorn llmswitch.gateway:app`` style servers can
     take it directly; ``llmswitch serve`` runs it)."""
-    return Gateway(client, settings=settings, tenants=tenants, routes=routes, config=config)
+    return Gateway(
+        client, settings=settings, tenants=tenants, routes=routes, config=config,
+        middleware=middleware,
+    )  # fmt: skip

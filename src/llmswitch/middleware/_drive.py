@@ -54,7 +54,10 @@ from .base import (
     StreamHandler,
 )
 
-__all__ = ["Layer", "Op", "Ops", "Script", "Try", "arun", "run", "store_op"]
+__all__ = [
+    "Layer", "Op", "Ops", "Script", "Try", "aclose_source", "arun", "close_source", "run",
+    "store_op",
+]  # fmt: skip
 
 
 class Op:
@@ -243,13 +246,14 @@ async def _asettle(script: Script, value: Any, error: BaseException | None) -> N
             error = exc
 
 
-def _close(source: Any) -> None:
+def close_source(source: Any) -> None:
+    """``source.close()`` if it has one (a generator, a stream)."""
     close = getattr(source, "close", None)
     if close is not None:
         close()
 
 
-async def _aclose(source: Any) -> None:
+async def aclose_source(source: Any) -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is not None:
         await aclose()
@@ -257,8 +261,8 @@ async def _aclose(source: Any) -> None:
 
 async def _aclose_both(events: Any, source: Any) -> None:
     if events is not source:  # a map over source: close it first, then source
-        await _aclose(events)
-    await _aclose(source)
+        await aclose_source(events)
+    await aclose_source(source)
 
 
 # ``x is not None`` without a Python-level call per event.
@@ -303,11 +307,11 @@ def drive_stream(script: Script, next: StreamHandler) -> Iterator[Event]:
                 events = filter(_kept, map(attempt.each, source))
             first = events.__next__()
         except StopIteration:
-            _close(source)
+            close_source(source)
             continue  # nothing came: the script gets None
         except BaseException as exc:
             if source is not None:
-                _close(source)
+                close_source(source)
             error = exc
             continue
         attempt.started = True
@@ -336,7 +340,7 @@ def drive_stream(script: Script, next: StreamHandler) -> Iterator[Event]:
                 _settle(script, None, exc)
             raise
         finally:
-            _close(source)
+            close_source(source)
         return
 
 

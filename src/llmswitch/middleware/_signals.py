@@ -58,6 +58,11 @@ class Metrics(Protocol):
         the served answer cost originally (0.0 on a miss or an unknown price)."""
         return None
 
+    def semantic_lookup(self, outcome: str, similarity: float | None) -> None:
+        """A semantic-cache lookup of an embedded question: ``outcome`` ``"hit"`` or
+        ``"miss"``; ``similarity``: the nearest stored question's (``None``: none)."""
+        return None
+
 
 class NoMetrics(Metrics):
     """The default: records nothing."""

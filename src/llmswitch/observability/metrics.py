@@ -87,7 +87,18 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "llmswitch_queue_wait_seconds": ("histogram", "Time calls waited in a queue."),
     "llmswitch_cache_lookups_total": ("counter", "Response cache lookups by outcome."),
     "llmswitch_cache_saved_usd_total": ("counter", "USD the response cache's hits saved."),
+    "llmswitch_semantic_cache_lookups_total": (
+        "counter",
+        "Semantic cache lookups of embedded questions by outcome.",
+    ),
+    "llmswitch_semantic_cache_similarity": (
+        "histogram",
+        "Cosine similarity of the stored question each semantic cache hit was served from.",
+    ),
 }
+
+# The semantic cache's thresholds sit high (default 0.95): the buckets are dense there.
+SIMILARITY_BUCKETS = (0.5, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 1.0)
 
 
 class PrometheusMetrics:
@@ -107,6 +118,7 @@ class PrometheusMetrics:
         self._buckets = {
             "llmswitch_call_duration_seconds": tuple(sorted(latency_buckets)),
             "llmswitch_queue_wait_seconds": tuple(sorted(queue_buckets)),
+            "llmswitch_semantic_cache_similarity": SIMILARITY_BUCKETS,
         }
 
     def __repr__(self) -> str:
@@ -173,6 +185,11 @@ class PrometheusMetrics:
         self.inc("llmswitch_cache_lookups_total", (("outcome", outcome),))
         if saved_usd:
             self.inc("llmswitch_cache_saved_usd_total", (), saved_usd)
+
+    def semantic_lookup(self, outcome: str, similarity: float | None) -> None:
+        self.inc("llmswitch_semantic_cache_lookups_total", (("outcome", outcome),))
+        if outcome == "hit" and similarity is not None:
+            self.observe("llmswitch_semantic_cache_similarity", (), similarity)
 
     # ---- exposition
 

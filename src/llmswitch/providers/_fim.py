@@ -52,6 +52,19 @@ def post(request: ChatRequest, endpoint: Endpoint, url: str, body: dict[str, Any
     return HttpRequest(method="POST", url=url, headers=headers, body=_json.dumps(body))
 
 
+def prompt_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+    """The ``prompt``/``suffix`` body the Completions API and Codestral's FIM route
+    share: model, prefix, the suffix unless empty, the sampling options, ``stream``."""
+    prefix, suffix = code_parts(request)
+    body: dict[str, Any] = {"model": request.model, "prompt": prefix}
+    if suffix:
+        body["suffix"] = suffix
+    sampling(request, body)
+    if stream:
+        body["stream"] = True
+    return body
+
+
 def sampling(request: ChatRequest, body: dict[str, Any], *, max_key: str = "max_tokens") -> None:
     if request.max_tokens is not None:
         body[max_key] = request.max_tokens

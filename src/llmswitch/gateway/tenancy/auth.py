@@ -96,6 +96,7 @@ class TenantAuthenticator:
         self._outage = False
         self._generation = 0  # bumped by every invalidation
         self.lookups = 0  # database lookups made (for tests and status)
+        self._keys_exist: tuple[bool, float] | None = None  # (answer, when asked)
         store.subscribe(self.invalidate)
 
     # ---- the Authenticator protocol
@@ -133,6 +134,21 @@ class TenantAuthenticator:
             return None
         return self._answer(entry)
 
+    async def keys_exist(self) -> bool:
+        """Whether any access key is usable (cached for ``negative_ttl`` seconds): a
+        loopback gateway is open until the first key exists. On a database error the
+        last answer stands, else ``True`` (closed is the safe side)."""
+        now = self._clock()
+        known = self._keys_exist
+        if known is not None and (known[0] or now - known[1] < self.negative_ttl):
+            return known[0]  # once keys exist the gateway stays closed
+        try:
+            exists = await self.store.has_active_keys()
+        except StorageError:
+            return True if known is None else known[0]
+        self._keys_exist = (exists, now)
+        return exists
+
     async def aclose(self) -> None:
         """Write the pending ``last_used_at`` times and stop the background work."""
         for task in list(self._tasks):
@@ -156,6 +172,8 @@ class TenantAuthenticator:
     def invalidate(self, change: TenantChange | None = None) -> None:
         """Drop the cached keys ``change`` may have made stale (``None``: all)."""
         self._generation += 1
+        if self._keys_exist is not None and not self._keys_exist[0]:
+            self._keys_exist = None  # a key may have been issued: ask again
         if change is None:
             self._entries.clear()
             self._by_id.clear()

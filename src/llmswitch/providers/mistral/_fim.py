@@ -5,11 +5,9 @@ chat completions (``choices[].message.content``, ``choices[].delta.content``).""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...messages import ChatRequest, ChatResponse
 from ...wire import HttpRequest, HttpResponse
-from .._fim import code_parts, post, sampling
+from .._fim import post, prompt_body
 from .._streams import StreamParser
 from ..base import Endpoint
 from ..openai import OpenAIStreamParser
@@ -32,13 +30,7 @@ class MistralFim:
     def build_request(
         self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
     ) -> HttpRequest:
-        prefix, suffix = code_parts(request)
-        body: dict[str, Any] = {"model": request.model, "prompt": prefix}
-        if suffix:
-            body["suffix"] = suffix
-        sampling(request, body)
-        if stream:
-            body["stream"] = True
+        body = prompt_body(request, stream=stream)
         return post(request, endpoint, self.url, body, stream)
 
     def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse:

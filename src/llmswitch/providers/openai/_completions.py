@@ -12,14 +12,33 @@ from ...events import Event, StreamEnd, StreamStart, TextDelta, build_response
 from ...messages import ChatRequest, ChatResponse
 from ...wire import HttpRequest, HttpResponse
 from ...wire.sse import SSEDecoder
-from .._fim import code_parts, load_object, opt_text, post, sampling
+from .._fim import load_object, opt_text, post, prompt_body
 from .._shape import SHAPE_ERRORS, shape_problem
 from .._streams import StreamParser
 from ..base import Endpoint
 from ._errors import error_from_payload, malformed
 from ._response import map_finish, map_usage
 
-__all__ = ["TextCompletions"]
+__all__ = ["TextCompletions", "stream_object"]
+
+
+def stream_object(
+    request: ChatRequest, payload: bytes, at_eof: bool, what: str
+) -> dict[str, Any] | None:
+    """One SSE payload of a code-completion stream as its JSON object; ``None`` for a
+    truncated last one (``at_eof``: the stream simply ends). Not JSON, not an object,
+    or an ``error`` object raise (``what``: ``"chunk"``/``"event"``, for the message)."""
+    try:
+        obj = _json.loads(payload)
+    except ValueError:
+        if at_eof:
+            return None
+        raise malformed(request, f"stream {what} is not valid JSON", payload) from None
+    if not isinstance(obj, dict):
+        raise malformed(request, f"stream {what} is not a JSON object", payload)
+    if obj.get("error"):
+        raise error_from_payload(request, obj["error"], status=None, headers={}, body=payload)
+    return obj
 
 
 class TextCompletions:
@@ -34,13 +53,8 @@ class TextCompletions:
     def build_request(
         self, request: ChatRequest, endpoint: Endpoint, *, stream: bool
     ) -> HttpRequest:
-        prefix, suffix = code_parts(request)
-        body: dict[str, Any] = {"model": request.model, "prompt": prefix}
-        if suffix:
-            body["suffix"] = suffix
-        sampling(request, body)
+        body = prompt_body(request, stream=stream)
         if stream:
-            body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         url = self.url or endpoint.url("/completions", request.model)
         return post(request, endpoint, url, body, stream)
@@ -122,18 +136,9 @@ class _CompletionsStream(StreamParser):
                 return
             if not payload.strip():
                 continue
-            try:
-                chunk = _json.loads(payload)
-            except ValueError:
-                if at_eof:
-                    return
-                raise malformed(self._request, "stream chunk is not valid JSON", payload) from None
-            if not isinstance(chunk, dict):
-                raise malformed(self._request, "stream chunk is not a JSON object", payload)
-            if chunk.get("error"):
-                raise error_from_payload(
-                    self._request, chunk["error"], status=None, headers={}, body=payload
-                )
+            chunk = stream_object(self._request, payload, at_eof, "chunk")
+            if chunk is None:
+                return
             if not self._started:
                 self._started = True
                 out.append(StreamStart(opt_text(chunk.get("id")), opt_text(chunk.get("model"))))

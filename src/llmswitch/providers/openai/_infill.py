@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
 from ...events import Event, StreamEnd, StreamStart, TextDelta, build_response
 from ...messages import ChatRequest, ChatResponse, FinishReason, Usage
 from ...wire import HttpRequest, HttpResponse
@@ -19,6 +18,7 @@ from .._common import int_or_none
 from .._fim import code_parts, load_object, opt_text, post, sampling
 from .._streams import StreamParser
 from ..base import Endpoint
+from ._completions import stream_object
 from ._errors import error_from_payload, malformed
 
 __all__ = ["LlamaInfill", "infill_url"]
@@ -112,18 +112,9 @@ class _InfillStream(StreamParser):
                 return
             if not payload.strip() or payload.startswith(b"[DONE]"):
                 continue
-            try:
-                obj = _json.loads(payload)
-            except ValueError:
-                if at_eof:
-                    return
-                raise malformed(self._request, "stream event is not valid JSON", payload) from None
-            if not isinstance(obj, dict):
-                raise malformed(self._request, "stream event is not a JSON object", payload)
-            if obj.get("error"):
-                raise error_from_payload(
-                    self._request, obj["error"], status=None, headers={}, body=payload
-                )
+            obj = stream_object(self._request, payload, at_eof, "event")
+            if obj is None:
+                return
             if not self._started:
                 self._started = True
                 out.append(StreamStart(None, opt_text(obj.get("model"))))

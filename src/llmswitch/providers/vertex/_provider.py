@@ -13,7 +13,8 @@ ready, and which tries once more with a new token when Vertex answers 401.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
+from typing import TypeVar
 
 from ...errors import AuthenticationError, LLMError
 from ...events import Event
@@ -24,6 +25,8 @@ from ._auth import TokenSource
 from ._endpoint import VertexEndpoint
 
 __all__ = ["VertexProvider"]
+
+_T = TypeVar("_T")
 
 
 class VertexProvider(HttpProvider):
@@ -58,17 +61,31 @@ class VertexProvider(HttpProvider):
         tokens.invalidate(used)
         return True
 
-    # ------------------------------------------------------------------ async
+    def _twice(self, send: Callable[[], _T], request: ChatRequest | None) -> _T:
+        """``send()`` with a ready token, and once more with a new one on a 401."""
+        used = self._token(request)
+        try:
+            return send()
+        except LLMError as exc:
+            if not self._token_refused(exc, used):
+                raise
+        self._token(request)
+        return send()
 
-    async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+    async def _atwice(self, send: Callable[[], Awaitable[_T]], request: ChatRequest | None) -> _T:
         used = await self._atoken(request)
         try:
-            return await HttpProvider.achat(self, request, ctx)
+            return await send()
         except LLMError as exc:
             if not self._token_refused(exc, used):
                 raise
         await self._atoken(request)
-        return await HttpProvider.achat(self, request, ctx)
+        return await send()
+
+    # ------------------------------------------------------------------ async
+
+    async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        return await self._atwice(lambda: HttpProvider.achat(self, request, ctx), request)
 
     async def astream_batches(
         self, request: ChatRequest, ctx: CallContext
@@ -93,24 +110,10 @@ class VertexProvider(HttpProvider):
                 await inner.aclose()
 
     async def alist_models(self, ctx: CallContext) -> list[ModelInfo]:
-        used = await self._atoken()
-        try:
-            return await HttpProvider.alist_models(self, ctx)
-        except LLMError as exc:
-            if not self._token_refused(exc, used):
-                raise
-        await self._atoken()
-        return await HttpProvider.alist_models(self, ctx)
+        return await self._atwice(lambda: HttpProvider.alist_models(self, ctx), None)
 
     async def acount_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
-        used = await self._atoken(request)
-        try:
-            return await HttpProvider.acount_tokens(self, request, ctx)
-        except LLMError as exc:
-            if not self._token_refused(exc, used):
-                raise
-        await self._atoken(request)
-        return await HttpProvider.acount_tokens(self, request, ctx)
+        return await self._atwice(lambda: HttpProvider.acount_tokens(self, request, ctx), request)
 
     async def ahealth(self, ctx: CallContext) -> HealthStatus:
         try:
@@ -122,14 +125,7 @@ class VertexProvider(HttpProvider):
     # ------------------------------------------------------------------ sync
 
     def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
-        used = self._token(request)
-        try:
-            return HttpProvider.chat(self, request, ctx)
-        except LLMError as exc:
-            if not self._token_refused(exc, used):
-                raise
-        self._token(request)
-        return HttpProvider.chat(self, request, ctx)
+        return self._twice(lambda: HttpProvider.chat(self, request, ctx), request)
 
     def stream(self, request: ChatRequest, ctx: CallContext) -> Iterator[Event]:
         for again in (False, True):
@@ -152,24 +148,10 @@ class VertexProvider(HttpProvider):
                 inner.close()
 
     def list_models(self, ctx: CallContext) -> list[ModelInfo]:
-        used = self._token()
-        try:
-            return HttpProvider.list_models(self, ctx)
-        except LLMError as exc:
-            if not self._token_refused(exc, used):
-                raise
-        self._token()
-        return HttpProvider.list_models(self, ctx)
+        return self._twice(lambda: HttpProvider.list_models(self, ctx), None)
 
     def count_tokens(self, request: ChatRequest, ctx: CallContext) -> int:
-        used = self._token(request)
-        try:
-            return HttpProvider.count_tokens(self, request, ctx)
-        except LLMError as exc:
-            if not self._token_refused(exc, used):
-                raise
-        self._token(request)
-        return HttpProvider.count_tokens(self, request, ctx)
+        return self._twice(lambda: HttpProvider.count_tokens(self, request, ctx), request)
 
     def health(self, ctx: CallContext) -> HealthStatus:
         try:

@@ -375,9 +375,15 @@ class Database:
         return engine, memory_lock
 
     def _make_engine(self, *, asynchronous: bool) -> Any:
-        if self.dialect == "postgresql":
-            return self._postgres_engine(asynchronous)
-        return self._sqlite_engine(asynchronous)
+        # One import of a dialect at a time: SQLAlchemy's dialect loading, run at once in
+        # two threads (the vault's and the warm-up's), can fail with
+        # KeyError 'sqlalchemy.dialects.postgresql' half-way through the first import.
+        with _IMPORT_LOCK:
+            if self.dialect not in _warm:
+                _import_for(self.dialect)
+            if self.dialect == "postgresql":
+                return self._postgres_engine(asynchronous)
+            return self._sqlite_engine(asynchronous)
 
     def _postgres_engine(self, asynchronous: bool) -> Any:
         import importlib.util
@@ -483,7 +489,15 @@ class Database:
 _warm: set[str] = set()  # dialects whose modules this process has imported
 
 
+_IMPORT_LOCK = threading.RLock()
+
+
 def _import_for(dialect: str) -> None:
+    with _IMPORT_LOCK:
+        _import_dialect(dialect)
+
+
+def _import_dialect(dialect: str) -> None:
     import sqlalchemy.ext.asyncio
 
     from . import _migrate, audit  # noqa: F401 - the runner and the tables
