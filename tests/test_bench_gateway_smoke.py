@@ -7,7 +7,6 @@ bench uses wrk where it is installed, else its Python load generator.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -29,11 +28,9 @@ pytestmark = pytest.mark.skipif(
     reason=f"nginx is not installed (bench upstream); {bench_upstream.NGINX_INSTALL_HINT}",
 )
 
-# `llmswitch serve` comes with the gateway's ops module; until a checkout has it, the
-# bench is checked against the passthrough. The soak runs the passthrough (its harness is
-# what is checked here; llmswitch's startup, two CLI calls and serve, would double it).
-HAVE_SERVE = importlib.util.find_spec("llmswitch.cli._serve") is not None
-SERVERS = "llmswitch" if HAVE_SERVE else "passthrough"
+# The bench against `llmswitch serve` (nginx direct is always measured); the soak against
+# the passthrough (its harness is what is checked here: llmswitch's start-up would double it).
+SERVERS = "llmswitch"
 
 
 def _run(script: str, out: Path, *args: str) -> dict[str, Any]:
