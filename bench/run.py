@@ -8,7 +8,9 @@
 Sections for ``--only`` (comma-separated): chat, stream (OpenAI + Anthropic), stream-gemini,
 stream-bedrock, stream-ollama, trickle, import, peers. ``peers`` adds the official SDKs
 (openai, anthropic, google-genai, ollama, boto3) and LiteLLM to whichever sections run; a
-list naming no section (e.g. ``--only peers``) means all sections. See bench/README.md.
+list naming no section (e.g. ``--only peers``) means all sections. ``--gateway`` also runs
+bench/gateway.py (the gateway against the LiteLLM proxy and a bare passthrough). See
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -420,6 +422,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="auto = nginx if installed, else the python server (labelled FALLBACK)",
     )
+    p.add_argument(
+        "--gateway",
+        action="store_true",
+        help="also run bench/gateway.py (llmswitch serve vs the LiteLLM proxy vs a bare "
+        "passthrough, under wrk); its results go under 'gateway' in --json",
+    )
     p.add_argument("--rounds", type=int, help="override rounds per case")
     p.add_argument("--import-samples", type=int, help="override interpreters per module")
     args = p.parse_args(argv)
@@ -539,12 +547,19 @@ def main(argv: list[str] | None = None) -> int:
 
     vs = verdicts(groups, imports)
     print_summary(groups, vs, args.quick)
+    gateway_doc = None
+    if args.gateway:
+        import gateway  # its own nginx, servers and load generator
+
+        say("\n== gateway (bench/gateway.py)")
+        gateway_doc = gateway.run(gateway.parse_args(["--quick"] if args.quick else []))
     if json_path:
         doc = {
             "meta": meta,
             "groups": [asdict(g) for g in groups.values()],
             "imports": imports,
             "verdicts": vs,
+            **({"gateway": gateway_doc} if args.gateway else {}),
         }
         json_path.write_text(json.dumps(doc, indent=2))
         say(f"\nwrote {json_path}")

@@ -115,6 +115,10 @@ http {{
         }}
         location /stream/api/ {{ default_type application/x-ndjson; error_page 405 =200 $uri; }}
         location /v1/ {{ default_type application/json; error_page 405 =200 $uri; }}
+        location /paced/ {{
+            alias {tmp}/www/stream/; default_type text/event-stream; limit_rate {pace};
+            error_page 405 =200 $uri;
+        }}
     }}
 }}
 """
@@ -131,13 +135,16 @@ def _user_directive() -> str:
     return f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};\n"
 
 
-def start_nginx(nginx: str, canned: Canned, tmp: Path) -> Upstream:
+def start_nginx(nginx: str, canned: Canned, tmp: Path, *, pace: str = "256k") -> Upstream:
+    """nginx on a free port. ``/paced/...`` serves the ``/stream/...`` files at ``pace``
+    bytes per second (nginx's ``limit_rate``), so a stream takes a while, as from a real
+    provider (the soak's upstream)."""
     write_files(canned, tmp / "www")
     last: Exception | None = None
     for _ in range(5):  # the free port can be taken between probe and bind: retry
         port = free_port()
         conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, user=_user_directive()))
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, user=_user_directive(), pace=pace))
         log = tmp / "error.log"
         proc = subprocess.Popen(
             [nginx, "-p", str(tmp), "-c", str(conf), "-e", str(log)],
