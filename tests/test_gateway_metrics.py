@@ -158,3 +158,14 @@ async def test_call_metrics_layer_reports_tokens_cost_and_errors() -> None:
     assert got[f'llmswitch_tokens_total{{direction="output",{where}}}'] == 1000
     assert got[f"llmswitch_cost_usd_total{{{where}}}"] == pytest.approx(2 * resp.cost)
     assert got['llmswitch_call_errors_total{class="RateLimitError",provider="openai"}'] == 1
+
+
+def test_the_live_window_keeps_only_its_last_minute() -> None:
+    # Nobody reads live() here (no dashboard open): the window must not grow anyway.
+    now = [1000.0]
+    metrics = GatewayMetrics(clock=lambda: now[0])
+    for _ in range(10_000):
+        metrics.observe("/v1/chat/completions", 200, 0.001)
+        now[0] += 0.1  # ten requests a second for 1000 s
+    assert len(metrics.window) <= 61 * 10
+    assert metrics.live()["rps"] > 0

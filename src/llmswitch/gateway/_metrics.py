@@ -193,7 +193,12 @@ class GatewayMetrics:
             hist = self._latency[route] = _Hist(REQUEST_BUCKETS)
         hist.observe(seconds)
         at = self._clock()
-        self.window.append((at, seconds, status))
+        window = self.window
+        window.append((at, seconds, status))
+        # Requests older than the live window are dropped as new ones come, so an idle
+        # dashboard does not let the deque grow to WINDOW_MAX (the soak's RSS growth).
+        while window[0][0] < at - WINDOW_SECONDS:
+            window.popleft()
         now = int(at)
         slot = self._window[now % WINDOW_SECONDS]
         if slot is None or slot.second != now:
