@@ -519,6 +519,8 @@ def _run_bash(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
     if block.fragment:
         return
     for env, argv, stdin, expected in _cli_commands(block.code):
+        # `serve` runs until it is stopped: a runnable block would hang the suite.
+        assert argv[:1] != ["serve"], f"{block.id}: write `llmswitch serve` as console text"
         with monkeypatch.context() as m:
             for k, v in env.items():
                 m.setenv(k, v)
