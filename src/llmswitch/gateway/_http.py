@@ -8,6 +8,7 @@ response one ``http.response.start`` and one body message.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
@@ -155,6 +156,22 @@ class Request:
                 type="permission",
                 param="model",
             )
+
+
+def credential(headers: dict[str, str]) -> str | None:
+    """The key a caller sent: ``Authorization: Bearer KEY`` or ``x-api-key: KEY``."""
+    found = headers.get("authorization")
+    if found is not None:
+        scheme, _, value = found.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    found = headers.get("x-api-key")
+    return found.strip() or None if found is not None else None
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison (over bytes: ``compare_digest`` refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
 
 def _too_large(limit: int) -> HttpError:

@@ -17,7 +17,6 @@ the next, one small module each, listed in :data:`MIDDLEWARE`) into the dispatch
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import re
 import time
@@ -28,7 +27,7 @@ from ..usage._tags import tags as usage_tags
 from ..usage.middleware import given_request_id, new_request_id, restore_request_id
 from ._access_log import access_log
 from ._errors import PLAIN, HttpError, classify
-from ._http import PRINCIPAL, REQUEST_ID, STATE, STATUS, Request
+from ._http import PRINCIPAL, REQUEST_ID, STATE, STATUS, Request, credential, same_secret
 from ._metrics import CallMetrics, GatewayMetrics
 from ._principal import ADMIN, ANONYMOUS, Principal
 from ._response import Response
@@ -280,9 +279,9 @@ class Gateway:
         auth = route.auth
         if auth == "none" or (auth == "metrics" and self.settings.public_metrics):
             return None
-        token = _token(request.headers)
+        token = credential(request.headers)
         admin = self.settings.admin_key
-        if token is not None and admin is not None and _same(token, admin.get()):
+        if token is not None and admin is not None and same_secret(token, admin.get()):
             return ADMIN
         tenants = self.tenants
         if auth != "key":  # "admin" / "metrics": the admin key only
@@ -303,21 +302,6 @@ class Gateway:
             raise HttpError(401, "missing access key (send Authorization: Bearer lsk-...)",
                             code="invalid_access_key")  # fmt: skip
         raise HttpError(401, "invalid access key", code="invalid_access_key")
-
-
-def _token(headers: dict[str, str]) -> str | None:
-    found = headers.get("authorization")
-    if found is not None:
-        scheme, _, value = found.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    found = headers.get("x-api-key")
-    return found.strip() or None if found is not None else None
-
-
-def _same(given: str, expected: str) -> bool:
-    # Constant time over bytes (compare_digest on str refuses non-ASCII).
-    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
 
 def _settings_of(config: Config | None) -> GatewaySettings:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ...errors import ConfigurationError
 from .._errors import HttpError
+from .._http import credential, same_secret
 from .._response import Response, json_response
 from .._routes import Route
 from . import _data
@@ -43,20 +44,6 @@ _NO_ADMIN_KEY = "The dashboard needs an admin key: start the gateway with LLMSWI
 _API = "/dashboard/api/"
 _MAX_FORM = 8192  # the login form holds one key
 _STATIC = "/dashboard/static/"
-
-
-def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
-
-
-def _bearer(headers: dict[str, str]) -> str | None:
-    found = headers.get("authorization")
-    if found is not None:
-        scheme, _, value = found.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    found = headers.get("x-api-key")
-    return found.strip() or None if found is not None else None
 
 
 def _https(request: Request) -> bool:
@@ -160,9 +147,9 @@ class Dashboard:
             return False
         if sessions.valid(read_cookie(request.headers.get("cookie"))):
             return True
-        token = _bearer(request.headers)
+        token = credential(request.headers)
         key = self._admin_key(request)
-        return token is not None and key is not None and _same(token, key)
+        return token is not None and key is not None and same_secret(token, key)
 
     # ---- pages
 
@@ -205,7 +192,7 @@ class Dashboard:
         form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
         given = (form.get("key") or [""])[0].strip()
         key = self._admin_key(request)
-        if not given or key is None or not _same(given, key):
+        if not given or key is None or not same_secret(given, key):
             self.limiter.failed(client)
             return _html(login_page("That is not the admin key."), 401)
         cookie = cookie_header(
