@@ -352,3 +352,37 @@ def test_wait_closed_hands_the_segments_over_once_the_writer_stops(tmp_path: Pat
         for _, fd in orphans:
             journal.close_quietly(fd)
     assert sorted(r.request_id for r in records) == [f"r{i}" for i in range(5)]
+
+
+def test_a_recovering_process_never_takes_a_segment_being_made(tmp_path: Path) -> None:
+    # A recoverer scanning the journal between a new segment's creation and its owner's
+    # lock must not take it (the owner's lock would then fail): it is only visible to
+    # recovery once locked; an unborn one (".new") is left alone until it is stale.
+    import fcntl
+    import os
+
+    from llmswitch.usage import _journal
+
+    real_flock = fcntl.flock
+    taken: list[str] = []
+
+    def scan_then_lock(fd: int, op: int) -> None:
+        for path, other in _journal.orphan_segments(str(tmp_path)):
+            taken.append(path)
+            os.close(other)
+        real_flock(fd, op)
+
+    _journal.fcntl.flock = scan_then_lock  # type: ignore[attr-defined]
+    try:
+        segment = _journal.Segment(str(tmp_path))
+    finally:
+        _journal.fcntl.flock = real_flock  # type: ignore[attr-defined]
+    assert taken == [] and os.path.exists(segment.path)
+    segment.write(b"x\n")
+    segment.release(delete=True)
+    # A stale unborn segment (its maker killed before the rename) is cleaned up.
+    stale = tmp_path / "123-1-abcd.new"
+    stale.write_bytes(b"")
+    os.utime(stale, (0, 0))
+    assert list(_journal.orphan_segments(str(tmp_path))) == []
+    assert not stale.exists()

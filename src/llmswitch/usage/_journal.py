@@ -30,6 +30,7 @@ import itertools
 import logging
 import operator
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,11 +97,16 @@ class Segment:
     __slots__ = ("fd", "path")
 
     def __init__(self, directory: str) -> None:
-        name = f"{os.getpid()}-{next(_counter)}-{os.urandom(4).hex()}{SUFFIX}"
-        self.path = os.path.join(directory, name)
+        name = f"{os.getpid()}-{next(_counter)}-{os.urandom(4).hex()}"
+        self.path = os.path.join(directory, name + SUFFIX)
+        # Created under a name recovery does not look at, locked, then renamed into place
+        # (the lock stays with the file): a recovering process scanning the directory
+        # could otherwise lock a fresh segment between its creation and its owner's lock.
         # O_APPEND: each write lands whole at the end; 0600: rows name users and keys.
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        making = os.path.join(directory, name + ".new")
+        self.fd = os.open(making, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(making, self.path)
 
     def write(self, line: bytes) -> None:
         os.write(self.fd, line)
@@ -144,6 +150,9 @@ def orphan_segments(directory: str) -> Iterator[tuple[str, int]]:
     except FileNotFoundError:
         return
     for name in names:
+        if name.endswith(".new"):
+            _drop_unborn(os.path.join(directory, name))
+            continue
         if not name.endswith(SUFFIX):
             continue
         path = os.path.join(directory, name)
@@ -160,6 +169,26 @@ def orphan_segments(directory: str) -> Iterator[tuple[str, int]]:
             os.close(fd)
             continue
         yield path, fd
+
+
+def _drop_unborn(path: str) -> None:
+    """A segment its process died making (killed between create and rename: empty, as
+    nothing is written before the rename). Only one a minute old: a process takes
+    microseconds from creating to locking it, and one being made now is left alone."""
+    try:
+        if time.time() - os.stat(path).st_mtime < 60:
+            return
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    os.close(fd)
 
 
 def close_quietly(fd: Any) -> None:
