@@ -4,7 +4,7 @@ trimmed pieces join to exactly what the whole answer trims to."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from llmswitch.fim import MIN_OVERLAP, Trimmer, trim
@@ -58,7 +58,7 @@ def test_fenced_chat_answer_with_repeated_suffix_head_trims_to_the_middle(
     assert trim(body + "\n```", prefix, suffix, method="chat")[0] == middle
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=1000, deadline=None, derandomize=True)
 @given(
     text=st.text(alphabet="ab`\n x", max_size=30),
     prefix=st.text(alphabet="ab`\n x", max_size=20),
@@ -67,6 +67,9 @@ def test_fenced_chat_answer_with_repeated_suffix_head_trims_to_the_middle(
     method=st.sampled_from(["native", "chat"]),
     cuts=st.lists(st.integers(0, 100), max_size=6),
 )
+# Found by CI: the "a" before a stop that completes later repeats the suffix, so it is cut;
+# the stream must hold it back until the stop decides where the answer ends.
+@example(text=" a````````", prefix="", suffix="a", stop=["``"], method="native", cuts=[25])
 def test_a_stream_trims_to_what_the_whole_answer_trims_to(
     text: str, prefix: str, suffix: str, stop: list[str], method: str, cuts: list[int]
 ) -> None:

@@ -277,12 +277,19 @@ class Trimmer:
             self._done, self.stopped = True, True
         if self._done:
             return text, len(text) - _suffix_cut(text, self._suffix)
-        held = max(
+        ending = max(  # a stop or fence that may start in the last `ending` characters
             _held_for(text, self._stop),
             _held_for(text, ("\n" + _FENCE, _FENCE)) if fenced else 0,
-            _held_for(text, (self._suffix[:WINDOW] + "\0",)) if self._suffix else 0,
         )
-        return text, len(text) - held
+        if not self._suffix:
+            return text, len(text) - ending
+        # The answer may end at any of those places (the stop completing there), and then
+        # the end of what comes before it may be cut as a repeat of the suffix: hold what
+        # either could take.
+        head = (self._suffix[:WINDOW] + "\0",)
+        end = len(text)
+        safe = min(e - _held_for(text[:e], head) for e in range(end - ending, end + 1))
+        return text, safe
 
 
 def fallback_messages(prefix: str, suffix: str, language: str | None) -> list[Message]:
