@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .._targets import PerConfig, provider_kinds
+
 __all__ = ["Target", "target_of"]
 
 _OPENAI_KINDS = frozenset({"openai", "azure"})
@@ -34,39 +36,19 @@ class Target:
         return bool(self.kinds) and self.kinds <= _OPENAI_KINDS
 
 
-# The last configuration's targets by model name: a Target costs ~40 µs to work out
-# (catalog and capability lookups), a request's whole translation ~10. A reload makes
-# a new core, which starts a new cache.
-_cache: dict[str, Target] = {}
-_cache_core: list[Any] = [None]
-_CACHE_SIZE = 1024
+# A Target costs ~40 µs to work out (catalog and capability lookups), a request's whole
+# translation ~10: worked out once per model and configuration.
+def _target(core: Any, model: str) -> Target:
+    caps = core.capabilities(model)
+    kinds = frozenset(provider_kinds(core, model))
+    return Target(kinds=kinds, max_output_tokens=caps.max_output_tokens, reasoning=caps.reasoning)
+
+
+_TARGETS: PerConfig[Target] = PerConfig(_target)
 
 
 def target_of(client: Any, model: str) -> Target:
     """The :class:`Target` of ``model`` (``provider/model``, an alias or a group) in
     ``client``'s current configuration. Raises the library's ConfigurationError for a
     model it cannot resolve (the route renders it)."""
-    core = client._core  # the gateway sits above the client layer: its own package
-    if _cache_core[0] is not core:
-        _cache.clear()
-        _cache_core[0] = core
-    found = _cache.get(model)
-    if found is None:
-        found = _target(core, model)
-        if len(_cache) >= _CACHE_SIZE:  # model names are the callers': stay bounded
-            _cache.clear()
-        _cache[model] = found
-    return found
-
-
-def _target(core: Any, model: str) -> Target:
-    caps = core.capabilities(model)
-    config = core.config
-    name = config.aliases.get(model, model)
-    group = config.models.get(model) if "/" not in name else None
-    if group is None:
-        pids = [core.resolve(model)[0].id]
-    else:
-        pids = [d.endpoint or d.model.partition("/")[0] for d in group.deployments]
-    kinds = frozenset(core.provider_kind(pid) for pid in pids)
-    return Target(kinds=kinds, max_output_tokens=caps.max_output_tokens, reasoning=caps.reasoning)
+    return _TARGETS.get(client, model)

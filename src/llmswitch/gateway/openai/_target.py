@@ -1,10 +1,7 @@
 """What the routes need to know about a model before calling it, from the client's
 configuration alone (no network): its wire kinds, its output limit, and the model list
 ``/v1/models`` answers with.
-
-It reads the client's ``_core`` (the configuration the client holds now): the public
-``AsyncClient.capabilities`` may list a provider's models over the network first, which
-a request path must not do.
+(``gateway/_targets.py`` has the part both formats share, and why it reads ``_core``).
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ from typing import Any
 from ...catalog import models as catalog_models
 from ...errors import LLMError
 from ...providers.registry import builtin_ids
+from .._targets import PerConfig, provider_kinds
 from ._chat_in import Target
 
 __all__ = ["Targets"]
@@ -29,50 +27,28 @@ class Targets:
     """Per-configuration memo of :class:`Target` and the model list (a reload of the
     client swaps its core, which resets both)."""
 
-    __slots__ = ("_core", "_listing", "_targets")
+    __slots__ = ("_listing", "_listing_core", "_targets")
 
     def __init__(self) -> None:
-        self._core: Any = None
-        self._targets: dict[str, Target] = {}
-        self._listing: list[tuple[str, str]] | None = None
-
-    def _fresh(self, client: Any) -> Any:
-        core = client._core
-        if core is not self._core:
-            self._core, self._targets, self._listing = core, {}, None
-        return core
+        self._targets: PerConfig[Target] = PerConfig(_target, _CACHE_MAX)
+        self._listing_core: Any = None
+        self._listing: list[tuple[str, str]] = []
 
     def of(self, client: Any, model: str) -> Target:
-        core = self._fresh(client)
-        found = self._targets.get(model)
-        if found is None:
-            found = _target(core, model)
-            if len(self._targets) >= _CACHE_MAX:
-                self._targets.clear()
-            self._targets[model] = found
-        return found
+        return self._targets.get(client, model)
 
     def models(self, client: Any) -> list[tuple[str, str]]:
         """``(id, owned_by)`` of every model name a caller may send: configured
         providers' catalog and discovered models, aliases and model groups."""
-        core = self._fresh(client)
-        if self._listing is None:
-            self._listing = _listing(core)
+        core = client._core
+        if core is not self._listing_core:
+            self._listing, self._listing_core = _listing(core), core
         return self._listing
-
-
-def _kinds(core: Any, model: str) -> list[str | None]:
-    config = core.config
-    target = config.aliases.get(model, model)
-    group = config.models.get(model) if "/" not in target else None
-    if group is None:
-        return [core.provider_kind(target.partition("/")[0])]
-    return [core.provider_kind(d.endpoint or d.model.partition("/")[0]) for d in group.deployments]
 
 
 def _target(core: Any, model: str) -> Target:
     try:
-        kinds = _kinds(core, model)
+        kinds = provider_kinds(core, model)
         limit = core.capabilities(model).max_output_tokens
     except LLMError:  # an unknown model: the call itself says why, in its own words
         return Target()
