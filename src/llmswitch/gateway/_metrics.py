@@ -144,11 +144,15 @@ class LibraryMetrics(PrometheusMetrics):
     def call_cost(self, provider: str, model: str, usd: float) -> None:
         """What a call cost (the catalog's price of its usage)."""
         if usd > 0:
-            self.inc("llmswitch_cost_usd_total", (("model", model), ("provider", provider)), usd)
+            self.defer(self._call_cost, provider, model, usd)
+
+    def _call_cost(self, provider: str, model: str, usd: float) -> None:
+        self._inc("llmswitch_cost_usd_total", (("model", model), ("provider", provider)), usd)
 
     def render(self) -> str:
         out = [super().render().rstrip("\n")]
         with self._lock:
+            self._fold()
             for name, (kind, help_text) in _LIBRARY_EXTRA.items():
                 series = self._counters.get(name)
                 if series:

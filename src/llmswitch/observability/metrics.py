@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 
 from ..middleware._signals import Metrics, MetricsMiddleware, NoMetrics
 
@@ -101,9 +102,18 @@ _FAMILIES: dict[str, tuple[str, str]] = {
 SIMILARITY_BUCKETS = (0.5, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 1.0)
 
 
+# Per-call updates wait in a queue and are folded into the series this many at a time
+# (and before every read): a call pays one append instead of four sorted label sets
+# and four lock round trips.
+FOLD_EVERY = 256
+
+
 class PrometheusMetrics:
     """In-process counters and fixed-bucket histograms; :meth:`render` gives the
-    Prometheus text format. Thread-safe; each update is a dict lookup under a lock."""
+    Prometheus text format. Thread-safe: rare updates are a dict lookup under a lock;
+    the per-call ones (:meth:`call_finished`, :meth:`defer`) are queued and folded in
+    batches, and every read (:meth:`render`, :meth:`value`) folds first, so nothing
+    read is ever stale."""
 
     CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -113,6 +123,8 @@ class PrometheusMetrics:
         queue_buckets: Sequence[float] = QUEUE_BUCKETS,
     ) -> None:
         self._lock = threading.Lock()
+        # deque: append and popleft are atomic, so threads may queue while one folds.
+        self._pending: deque[tuple[Callable[..., None], tuple[object, ...]]] = deque()
         self._counters: dict[str, dict[Labels, float]] = {}
         self._histograms: dict[str, dict[Labels, _Histogram]] = {}
         self._buckets = {
@@ -127,23 +139,51 @@ class PrometheusMetrics:
     # ---- primitives
 
     def inc(self, name: str, labels: Labels, amount: float = 1.0) -> None:
-        labels = tuple(sorted(labels))  # one series per label set, whatever the order
         with self._lock:
-            family = self._counters.setdefault(name, {})
-            family[labels] = family.get(labels, 0.0) + amount
+            self._inc(name, labels, amount)
 
     def observe(self, name: str, labels: Labels, value: float) -> None:
-        labels = tuple(sorted(labels))
         with self._lock:
-            family = self._histograms.setdefault(name, {})
-            hist = family.get(labels)
-            if hist is None:
-                hist = family[labels] = _Histogram(self._buckets[name])
-            hist.observe(value)
+            self._observe(name, labels, value)
+
+    def _inc(self, name: str, labels: Labels, amount: float = 1.0) -> None:
+        """``inc`` with the lock held."""
+        labels = tuple(sorted(labels))  # one series per label set, whatever the order
+        family = self._counters.setdefault(name, {})
+        family[labels] = family.get(labels, 0.0) + amount
+
+    def _observe(self, name: str, labels: Labels, value: float) -> None:
+        """``observe`` with the lock held."""
+        labels = tuple(sorted(labels))
+        family = self._histograms.setdefault(name, {})
+        hist = family.get(labels)
+        if hist is None:
+            hist = family[labels] = _Histogram(self._buckets[name])
+        hist.observe(value)
+
+    def defer(self, fold: Callable[..., None], *args: object) -> None:
+        """Queue ``fold(*args)``, run later with the lock held (it may call ``_inc`` and
+        ``_observe``); for updates made on every call."""
+        pending = self._pending
+        pending.append((fold, args))
+        if len(pending) >= FOLD_EVERY:
+            self.fold()
+
+    def fold(self) -> None:
+        """Apply every queued update now."""
+        with self._lock:
+            self._fold()
+
+    def _fold(self) -> None:
+        pending = self._pending
+        while pending:
+            fold, args = pending.popleft()
+            fold(*args)
 
     def value(self, name: str, **labels: str) -> float:
         """A counter's current value (0 if never incremented); for tests and checks."""
         with self._lock:
+            self._fold()
             return self._counters.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
 
     # ---- Metrics
@@ -157,13 +197,25 @@ class PrometheusMetrics:
         input_tokens: int,
         output_tokens: int,
     ) -> None:
+        self.defer(self._call_finished, provider, model, outcome, latency_s,
+                   input_tokens, output_tokens)  # fmt: skip
+
+    def _call_finished(
+        self,
+        provider: str,
+        model: str,
+        outcome: str,
+        latency_s: float,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
         where = (("model", model), ("provider", provider))
-        self.inc("llmswitch_calls_total", (*where, ("outcome", outcome)))
-        self.observe("llmswitch_call_duration_seconds", where, latency_s)
+        self._inc("llmswitch_calls_total", (*where, ("outcome", outcome)))
+        self._observe("llmswitch_call_duration_seconds", where, latency_s)
         if input_tokens:
-            self.inc("llmswitch_tokens_total", (("direction", "input"), *where), input_tokens)
+            self._inc("llmswitch_tokens_total", (("direction", "input"), *where), input_tokens)
         if output_tokens:
-            self.inc("llmswitch_tokens_total", (("direction", "output"), *where), output_tokens)
+            self._inc("llmswitch_tokens_total", (("direction", "output"), *where), output_tokens)
 
     def retry(self, provider: str, model: str, reason: str) -> None:
         labels = (("model", model), ("provider", provider), ("reason", reason))
@@ -197,6 +249,7 @@ class PrometheusMetrics:
         """Everything recorded, in the Prometheus text exposition format."""
         out: list[str] = []
         with self._lock:
+            self._fold()
             for name, (kind, help_text) in _FAMILIES.items():
                 if kind == "counter":
                     series = self._counters.get(name)
