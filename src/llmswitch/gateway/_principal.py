@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..usage._tags import CallTags
 
 __all__ = ["ADMIN", "ANONYMOUS", "Principal"]
 
@@ -19,6 +21,13 @@ class Principal:
     team: str | None
     admin: bool = False
     allowed_models: frozenset[str] | None = None
+    # The usage tags of this caller's calls, made once per principal, not per request.
+    tags: CallTags | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.user is not None or self.team is not None or self.key_id is not None:
+            tags = CallTags(user=self.user, team=self.team, access_key=self.key_id)
+            object.__setattr__(self, "tags", tags)
 
     def allows(self, model: str) -> bool:
         allowed = self.allowed_models

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..usage._tags import tags as usage_tags
+from ..usage._tags import enter_tags, leave_tags
 from ..usage.middleware import given_request_id, new_request_id, restore_request_id
 from ._access_log import access_log
 from ._errors import PLAIN, HttpError, classify
@@ -265,13 +265,14 @@ class Gateway:
         principal = request.principal
         token = given_request_id(request.request_id)
         try:
-            if principal is None or (
-                principal.user is None and principal.team is None and principal.key_id is None
-            ):
+            tags = principal.tags if principal is not None else None
+            if tags is None:
                 return await route.handler(request)
-            with usage_tags(user=principal.user, team=principal.team,
-                            access_key=principal.key_id):  # fmt: skip
+            tagged = enter_tags(tags)
+            try:
                 return await route.handler(request)
+            finally:
+                leave_tags(tagged)
         finally:
             restore_request_id(token)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
-__all__ = ["CallTags", "current_tags", "tags"]
+__all__ = ["CallTags", "current_tags", "enter_tags", "leave_tags", "tags"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +28,23 @@ class CallTags:
     prompt_name: str | None = None
     prompt_version: int | None = None
     prompt_variant: str | None = None
+
+    def over(self, outer: CallTags) -> CallTags:
+        """These tags inside ``outer``: fields left ``None`` take ``outer``'s."""
+        if outer is _EMPTY:
+            return self
+        return CallTags(
+            user=outer.user if self.user is None else self.user,
+            team=outer.team if self.team is None else self.team,
+            access_key=outer.access_key if self.access_key is None else self.access_key,
+            prompt_name=outer.prompt_name if self.prompt_name is None else self.prompt_name,
+            prompt_version=(
+                outer.prompt_version if self.prompt_version is None else self.prompt_version
+            ),
+            prompt_variant=(
+                outer.prompt_variant if self.prompt_variant is None else self.prompt_variant
+            ),
+        )
 
 
 _EMPTY = CallTags()
@@ -56,17 +73,23 @@ def tags(
 
     Works the same in sync and async code (a ``with`` inside a coroutine tags only that
     task's calls)."""
-    outer = _current.get()
-    inner = CallTags(
-        user=outer.user if user is None else user,
-        team=outer.team if team is None else team,
-        access_key=outer.access_key if access_key is None else access_key,
-        prompt_name=outer.prompt_name if prompt_name is None else prompt_name,
-        prompt_version=outer.prompt_version if prompt_version is None else prompt_version,
-        prompt_variant=outer.prompt_variant if prompt_variant is None else prompt_variant,
-    )
-    token = _current.set(inner)
+    given = CallTags(
+        user=user, team=team, access_key=access_key, prompt_name=prompt_name,
+        prompt_version=prompt_version, prompt_variant=prompt_variant,
+    )  # fmt: skip
+    token = enter_tags(given)
     try:
-        yield inner
+        yield _current.get()
     finally:
-        _current.reset(token)
+        leave_tags(token)
+
+
+def enter_tags(given: CallTags) -> Token[CallTags]:
+    """:func:`tags` without the ``with``, for a caller that keeps one :class:`CallTags`
+    per caller (the gateway, per access key): ``given`` over the tags in force until
+    :func:`leave_tags` with the token returned."""
+    return _current.set(given.over(_current.get()))
+
+
+def leave_tags(token: Token[CallTags]) -> None:
+    _current.reset(token)

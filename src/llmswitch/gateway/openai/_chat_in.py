@@ -42,6 +42,11 @@ _OPENAI_ONLY = (
     "verbosity", "prediction", "web_search_options",
 )  # fmt: skip
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+# A body of only these keys needs none of the optional checks below (most requests):
+# parse_chat then skips some fifty lookups of fields that are not there.
+_PLAIN_KEYS = frozenset(
+    ("model", "messages", "max_tokens", "max_completion_tokens", "stream", "stream_options")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,14 +216,16 @@ def _reasoning_blocks(m: Mapping[str, Any], param: str) -> tuple[ReasoningBlock,
 
 
 def _message(m: Any, i: int, talk: bool) -> Message:
-    param = f"messages[{i}]"
     if not isinstance(m, Mapping):
-        raise _bad(param, "must be an object")
+        raise _bad(f"messages[{i}]", "must be an object")
     role = m.get("role")
     name = m.get("name")
+    content = m.get("content")
+    if role == "user" and type(content) is str and name is None:
+        return Message(role="user", content=content)  # the common turn: nothing to check
+    param = f"messages[{i}]"
     if name is not None and not isinstance(name, str):
         raise _bad(f"{param}.name", "must be a string")
-    content = m.get("content")
     where = f"{param}.content"
     if role in ("system", "developer"):
         if content is None:
@@ -389,13 +396,8 @@ def _stop(raw: Any) -> list[str] | None:
     raise _bad("stop", "must be a string or a list of up to 4 strings")
 
 
-def parse_chat(body: Any, target_of: Callable[[str], Target]) -> ChatCall:
-    """Check ``body`` and build the call; ``target_of(model)`` says what the target takes."""
-    if not isinstance(body, Mapping):
-        raise _bad("body", "the request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _bad("model", "must be a non-empty string")
+def _check_unsupported(body: Mapping[str, Any]) -> None:
+    """The parameters the gateway refuses rather than ignore."""
     n = body.get("n")
     if n is not None and n != 1:
         raise _bad("n", "only n=1 is supported")
@@ -406,6 +408,18 @@ def parse_chat(body: Any, target_of: Callable[[str], Target]) -> ChatCall:
         raise _bad("modalities", "only text output is supported")
     if body.get("audio") is not None:
         raise _bad("audio", "audio output is not supported")
+
+
+def parse_chat(body: Any, target_of: Callable[[str], Target]) -> ChatCall:
+    """Check ``body`` and build the call; ``target_of(model)`` says what the target takes."""
+    if not isinstance(body, Mapping):
+        raise _bad("body", "the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("model", "must be a non-empty string")
+    plain = body.keys() <= _PLAIN_KEYS
+    if not plain:
+        _check_unsupported(body)
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _bad("stream", "must be a boolean")
@@ -415,6 +429,14 @@ def parse_chat(body: Any, target_of: Callable[[str], Target]) -> ChatCall:
         if not isinstance(stream_options, Mapping):
             raise _bad("stream_options", "must be an object")
         include_usage = stream_options.get("include_usage") is True
+    if plain:
+        target = target_of(model)
+        options: dict[str, Any] = {"messages": _messages(body.get("messages"))}
+        max_tokens = _max_tokens(body, target.max_output_tokens)
+        if max_tokens is not None:
+            options["max_tokens"] = max_tokens
+        return ChatCall(model=model, stream=bool(stream), include_usage=include_usage,
+                        target=target, options=options)  # fmt: skip
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         raise _bad("user", "must be a string")
@@ -426,7 +448,7 @@ def parse_chat(body: Any, target_of: Callable[[str], Target]) -> ChatCall:
     target = target_of(model)
     messages = _messages(body.get("messages"))
     tools = _tools(body.get("tools"))
-    options: dict[str, Any] = {"messages": messages}
+    options = {"messages": messages}
     if tools:
         options["tools"] = tools
     choice = _tool_choice(body.get("tool_choice"), tools)

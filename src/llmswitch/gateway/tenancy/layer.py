@@ -35,6 +35,8 @@ from .limits import TenantLimiter
 
 __all__ = ["TenantLimitLayer"]
 
+_PRINCIPALS_MAX = 10_000
+
 
 def _total(usage: Usage | None) -> int | None:
     if usage is None:
@@ -52,13 +54,24 @@ class TenantLimitLayer(Middleware):
     def __init__(self, limiter: TenantLimiter, *, default_output_tokens: int = 512) -> None:
         self.limiter = limiter
         self.default_output_tokens = default_output_tokens
+        # One Principal per caller, not per call (cleared when it grows past any
+        # plausible number of live keys, so it stays bounded).
+        self._principals: dict[tuple[str, str | None, str | None], Principal] = {}
 
-    @staticmethod
-    def _caller() -> Principal | None:
+    def _caller(self) -> Principal | None:
+        """The caller to limit: ``None`` without an access key or with no limits."""
         tags = current_tags()
         if tags.access_key is None:
             return None
-        return Principal(key_id=tags.access_key, user=tags.user, team=tags.team)
+        key = (tags.access_key, tags.user, tags.team)
+        found = self._principals.get(key)
+        if found is None:
+            if len(self._principals) >= _PRINCIPALS_MAX:
+                self._principals.clear()
+            found = self._principals[key] = Principal(
+                key_id=tags.access_key, user=tags.user, team=tags.team
+            )
+        return found if self.limiter.limits(found) else None
 
     async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
         principal = self._caller()

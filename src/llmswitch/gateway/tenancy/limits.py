@@ -93,6 +93,11 @@ class TenantLimiter:
         self._minute_policy: OnStateError = on_state_error or "fail_open"
         self._day_policy: OnStateError = on_state_error or "fail_closed"
 
+    def limits(self, principal: Principal) -> bool:
+        """Whether any limit applies to ``principal`` (else :meth:`admit` charges
+        nothing, and a caller may skip estimating the call)."""
+        return bool(self._levels(principal))
+
     async def admit(self, principal: Principal, request_estimate: int) -> Admission:
         """Charge one call estimated at ``request_estimate`` tokens to every limit of
         ``principal``; raises when one does not fit (nothing stays charged then)."""
