@@ -197,18 +197,11 @@ class PrometheusMetrics:
         input_tokens: int,
         output_tokens: int,
     ) -> None:
-        self.defer(self._call_finished, provider, model, outcome, latency_s,
-                   input_tokens, output_tokens)  # fmt: skip
+        self.defer(self._call_finished,
+                   (provider, model, outcome, latency_s, input_tokens, output_tokens))  # fmt: skip
 
-    def _call_finished(
-        self,
-        provider: str,
-        model: str,
-        outcome: str,
-        latency_s: float,
-        input_tokens: int,
-        output_tokens: int,
-    ) -> None:
+    def _call_finished(self, call: tuple[str, str, str, float, int, int]) -> None:
+        provider, model, outcome, latency_s, input_tokens, output_tokens = call
         where = (("model", model), ("provider", provider))
         self._inc("llmswitch_calls_total", (*where, ("outcome", outcome)))
         self._observe("llmswitch_call_duration_seconds", where, latency_s)
