@@ -111,11 +111,15 @@ def measure(which: str, conns: int, seconds: int, tmp: Path, upstream_url: str) 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("servers", nargs="*", default=["llmswitch", "passthrough"],
-                   choices=["llmswitch", "passthrough"])  # fmt: skip
+    p.add_argument("servers", nargs="*", metavar="SERVER",
+                   help="llmswitch and/or passthrough (default: both)")  # fmt: skip
     p.add_argument("-c", "--connections", type=int, default=8)
     p.add_argument("-d", "--duration", type=int, default=20, help="seconds of measured load")
     args = p.parse_args(argv)
+    args.servers = args.servers or ["llmswitch", "passthrough"]
+    unknown = set(args.servers) - {"llmswitch", "passthrough"}
+    if unknown:
+        p.error(f"unknown server(s): {', '.join(sorted(unknown))} (llmswitch, passthrough)")
     for tool, hint in (("valgrind", "apt-get install valgrind"), ("wrk", "apt-get install wrk")):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed: {hint}", file=sys.stderr)
