@@ -8,6 +8,8 @@ import struct
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmswitch.errors import ConfigurationError
 from llmswitch.events import (
@@ -345,3 +347,41 @@ def test_completions_parse_and_shape() -> None:
         with pytest.raises(ConfigurationError) as info:
             parse_completion(body)
         assert info.value.field == param
+
+
+# ---------------------------------------------------------------- plain-body fast path
+
+_TEXT = st.text(min_size=1, max_size=20)
+_TURN = st.one_of(
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "system"]), "content": _TEXT}),
+    st.fixed_dictionaries({"role": st.just("user"), "content": _TEXT, "name": _TEXT}),
+    st.fixed_dictionaries(
+        {"role": st.just("user"), "content": st.lists(
+            st.fixed_dictionaries({"type": st.just("text"), "text": _TEXT}), min_size=1,
+            max_size=2)}
+    ),
+    st.fixed_dictionaries({"role": st.just("assistant"), "content": _TEXT}),
+)  # fmt: skip
+
+
+@given(
+    messages=st.lists(_TURN, min_size=1, max_size=4),
+    max_tokens=st.one_of(st.none(), st.integers(1, 10_000)),
+    stream=st.one_of(st.none(), st.booleans()),
+    limit=st.one_of(st.none(), st.integers(1, 5_000)),
+)
+def test_a_plain_body_parses_as_the_general_path_does(
+    messages: list[dict[str, Any]], max_tokens: int | None, stream: bool | None,
+    limit: int | None,
+) -> None:  # fmt: skip
+    """The body with only model/messages/max_tokens/stream takes a shorter path; adding
+    an optional field set to null (which forces the general path) changes nothing."""
+    body: dict[str, Any] = {"model": "openai/gpt-4o-mini", "messages": messages}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if stream is not None:
+        body["stream"] = stream
+    target = Target(openai_format=True, max_output_tokens=limit)
+    plain = parse_chat(body, lambda _: target)
+    general = parse_chat({**body, "user": None, "temperature": None}, lambda _: target)
+    assert plain == general

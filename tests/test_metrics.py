@@ -211,3 +211,34 @@ def test_key_rotation_reports_cooldowns() -> None:
         )
         == 1
     )
+
+
+def test_queued_call_metrics_are_all_counted_across_threads() -> None:
+    """Per-call updates are queued and folded in batches: whatever the batch size, a
+    read sees every call, including calls from many threads at once."""
+    import threading
+
+    from llmswitch.observability.metrics import FOLD_EVERY
+
+    metrics = PrometheusMetrics()
+    metrics.call_finished("openai", "m", "ok", 0.2, 3, 4)
+    assert metrics.value("llmswitch_calls_total", model="m", outcome="ok", provider="openai") == 1
+    per_thread = FOLD_EVERY * 3 + 7
+
+    def work() -> None:
+        for _ in range(per_thread):
+            metrics.call_finished("openai", "m", "ok", 0.2, 3, 4)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    calls = 1 + 6 * per_thread
+    samples = parse(metrics.render())
+    key = frozenset({("model", "m"), ("outcome", "ok"), ("provider", "openai")})
+    assert samples[("llmswitch_calls_total", key)] == calls
+    tokens = frozenset({("direction", "output"), ("model", "m"), ("provider", "openai")})
+    assert samples[("llmswitch_tokens_total", tokens)] == 4 * calls
+    count = frozenset({("model", "m"), ("provider", "openai")})
+    assert samples[("llmswitch_call_duration_seconds_count", count)] == calls
