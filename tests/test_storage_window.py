@@ -84,3 +84,22 @@ async def test_async_forms_share_state(backend: Backend) -> None:
     assert backend.store.log_acquire([(key, 1, 2)], W, T0).wait > 0
     await backend.store.alog_adjust(key, adm.ident, 2, -2, W)
     assert backend.store.log_acquire([(key, 1, 2)], W, T0 + 1).wait == 0.0
+
+
+def test_a_full_memory_log_leaves_the_garbage_collector_nothing_to_walk() -> None:
+    """A busy limiter's log holds every call of the last minute; the in-memory one keeps
+    them where the cyclic collector does not track them, so a full collection's pause
+    does not grow with the request rate."""
+    import gc
+
+    from llmswitch.storage import MemoryStore
+
+    store = MemoryStore()
+    gc.collect()
+    before = len(gc.get_objects())
+    for i in range(20_000):
+        adm = store.log_acquire([("rpm", 1, 10**9), ("tpm", 50, 10**12)], W, T0 + i * 0.001)
+        store.log_adjust("tpm", adm.ident, 50, 7, W)
+    gc.collect()
+    assert len(gc.get_objects()) - before < 1_000  # 40,000 entries live, none tracked
+    assert store.log_acquire([("tpm", 0, 10**12)], W, T0 + 20.0).uses == (20_000 * 57.0,)
