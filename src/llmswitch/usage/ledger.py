@@ -157,14 +157,12 @@ class _Shape:
         return row[self.key[0]], row[self.key[1]]
 
 
-_SHAPE: list[_Shape] = []
 _SQL: dict[tuple[str, str], str] = {}
 
 
+@functools.cache
 def _shape() -> _Shape:
-    if not _SHAPE:
-        _SHAPE.append(_Shape())
-    return _SHAPE[0]
+    return _Shape()
 
 
 def _insert(conn: Any, rows: list[tuple[Any, ...]]) -> None:
