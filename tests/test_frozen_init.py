@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from llmswitch._frozen import fast_init
-from llmswitch.messages import ChatResponse, Message, Usage
+from llmswitch._frozen import fast_init, maker
+from llmswitch.messages import ChatRequest, ChatResponse, Message, Usage
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,3 +101,30 @@ def test_the_value_types_use_it() -> None:
     for cls in (ChatResponse, Message, Usage):  # built by fast_init, named as before
         assert "_FACTORY" in cls.__init__.__globals__
         assert cls.__init__.__qualname__ == f"{cls.__name__}.__init__"
+
+
+def test_maker_builds_what_the_class_call_builds() -> None:
+    make = maker(Fast)
+    built = make(a=1, b="y", c=[2])
+    assert type(built) is Fast and built == Fast(a=1, b="y", c=[2])
+    assert make(a=1) == Fast(a=1) and make(a=1).c is not make(a=1).c  # fresh factories
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.a = 2  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(built)) == built and copy.copy(built) == built
+    for bad in ({}, {"a": 1, "d": 2}):  # the class call's TypeErrors
+        with pytest.raises(TypeError):
+            make(**bad)
+    with pytest.raises(TypeError):
+        make(1)  # type: ignore[misc]
+
+
+def test_maker_of_the_value_types_and_refusal() -> None:
+    usage = maker(Usage)(input_tokens=3, output_tokens=4)
+    assert usage == Usage(input_tokens=3, output_tokens=4) and usage.total_tokens is None
+    response = maker(ChatResponse)(id=None, model="m", provider="p", usage=usage)
+    assert response == ChatResponse(id=None, model="m", provider="p", usage=usage)
+    assert maker(ChatResponse)(id=None, model="m", provider="p").usage == Usage()
+    request = maker(ChatRequest)(provider="p", model="m", messages=())
+    assert request == ChatRequest(provider="p", model="m", messages=())
+    with pytest.raises(TypeError, match="not a fast_init class"):
+        maker(Plain)

@@ -27,7 +27,7 @@ from llmswitch.messages import (
     to_tool_choice,
     to_tools,
 )
-from llmswitch.providers.base import Endpoint
+from llmswitch.providers.base import USER_AGENT, Endpoint
 from llmswitch.providers.gemini import (
     GEMINI_BASE_URL,
     SYNTHETIC_ID_PREFIX,
@@ -520,12 +520,13 @@ def test_models_and_health_requests_are_authenticated_gets() -> None:
     first = adapter.models_request(ENDPOINT)
     assert (first.method, first.body) == ("GET", None)
     assert first.url == f"{GEMINI_BASE_URL}/v1beta/models?pageSize=1000"
-    assert first.headers == {"x-goog-api-key": KEY}
+    assert first.headers == {"x-goog-api-key": KEY, "user-agent": USER_AGENT}
     nxt = adapter.models_request(ENDPOINT, "tok/en+==")
     assert nxt.url.endswith("pageSize=1000&pageToken=tok%2Fen%2B%3D%3D")
     health = adapter.health_request(ENDPOINT)
     assert health.url.endswith("/v1beta/models?pageSize=1") and health.headers == {
-        "x-goog-api-key": KEY
+        "x-goog-api-key": KEY,
+        "user-agent": USER_AGENT,
     }
 
 

@@ -13,6 +13,7 @@ import logging as _logging
 
 from ._builder import RequestBuilder
 from ._capabilities import Capabilities
+from ._version import __version__
 from .client import AsyncChatStream, AsyncClient, ChatStream, Client
 from .config import Config, ProviderConfig, load_config
 from .conversation import Conversation
@@ -78,8 +79,6 @@ from .messages import (
 )
 from .providers._plugins import ProviderPlugin
 from .wire import Timeout
-
-__version__ = "0.1.0"
 
 # A library must not print: without a handler of its own, Python's last-resort handler
 # would show our WARNINGs on stderr in every app that has not configured logging.

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._capabilities import check_request
 from ._client_args import check_max_retries, check_middleware, check_providers
+from ._make import make_request
 from ._options import CHAT_OPTIONS
 from ._structured import to_format
 from .config import Config, ProviderConfig, load_config, snapshot_env
@@ -515,7 +516,7 @@ class _Core:
             ):  # fmt: skip
                 if value is not None and not isinstance(value, Mapping):
                     raise ConfigurationError(f"{field_name} must be a dict", field=field_name)
-        request = ChatRequest(
+        request = make_request(
             provider=provider.id,
             model=name,
             messages=to_messages(messages),
@@ -540,7 +541,14 @@ class _Core:
         blocked = self._blocked.get(model)
         if blocked is None:
             blocked = self.blocked(model)
-        if blocked:
+        # check_request's conditions, the common request's answer first: a model known
+        # to lack (say) reasoning refuses nothing that does not ask for it.
+        if blocked and (
+            request.tools
+            or request.reasoning is not None
+            or "chat" in blocked
+            or "vision" in blocked
+        ):
             check_request(blocked, request, model)
         return provider, request, self.context(provider.id, timeout)
 

@@ -11,16 +11,28 @@ stores the same values about a quarter faster than calling each slot descriptor'
 and counts for the value types built on every call (a request, its messages, the
 response, its usage). Same parameters, defaults and default factories; the class stays
 frozen.
+
+:func:`maker` gives the same construction as a plain function for the hot paths: calling
+a class goes through ``type.__call__``, which packs the keyword arguments into a dict
+and unpacks them again for ``__init__`` (CPython 3.11 has no vectorcall for classes
+with a Python ``__init__``), and the instance changes class twice. The maker is called
+with the same keywords, by vectorcall, and builds the twin and relabels it once: about
+half the instructions of the class call for an eight-field Usage.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["fast_init"]
+__all__ = ["fast_init", "maker"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+# The class -> its maker (see maker); filled by fast_init.
+_MAKERS: dict[type, Callable[..., Any]] = {}
 
 _SET_CLASS = object.__dict__["__class__"].__set__
 
@@ -79,7 +91,44 @@ def fast_init(cls: type[T]) -> type[T]:
     # What tools read from a signature (inspect, IDEs): the fields' types, as dataclass's own.
     init.__annotations__ = {**{f.name: f.type for f in fields}, "return": None}
     cls.__init__ = init  # type: ignore[method-assign]
+    _MAKERS[cls] = _make_function(cls, names, params, fresh, values, twin) or cls
     return cls
+
+
+def maker(cls: Callable[P, T]) -> Callable[P, T]:
+    """A function that builds ``cls`` from the same keywords as ``cls(...)``, cheaper (see
+    the module docstring); ``cls`` must be a :func:`fast_init` class. Exact instances
+    of ``cls`` only, which is what a hot path constructs."""
+    try:
+        return _MAKERS[cls]  # type: ignore[index]
+    except KeyError:
+        raise TypeError(f"{cls!r} is not a fast_init class") from None
+
+
+def _make_function(
+    cls: type,
+    names: dict[str, Any],
+    params: list[str],
+    fresh: list[str],
+    values: list[str],
+    twin: type | None,
+) -> Callable[..., Any] | None:
+    if twin is None or not values:
+        return None
+    body = [
+        *fresh,
+        "    __fi_self__ = __fi_alloc__(__fi_twin__)",
+        *(f"    __fi_self__.{name} = {name}" for name in values),
+        "    __fi_self__.__class__ = __fi_cls__",
+        "    return __fi_self__",
+    ]
+    source = f"def make(*, {', '.join(params)}):\n" + "\n".join(body)
+    scope = {**names, "__fi_alloc__": object.__new__}
+    exec(source, scope)
+    make: Callable[..., Any] = scope["make"]
+    make.__qualname__ = make.__name__ = f"make_{cls.__name__}"
+    make.__module__ = cls.__module__
+    return make
 
 
 def _twin(cls: type) -> type | None:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from ._make import make_response
 from .catalog import cost_of
 from .messages import ChatResponse, FinishReason, ReasoningBlock, ToolCall, Usage
 
@@ -320,7 +321,7 @@ def build_response(
     # whatever a lenient server reported.
     if tool_calls and finish_reason == "stop":
         finish_reason = "tool_calls"
-    return ChatResponse(
+    return make_response(
         id=id,
         model=model,
         provider=provider,

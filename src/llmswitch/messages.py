@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from ._frozen import fast_init
+from ._frozen import fast_init, maker
 from .errors import ConfigurationError, LLMError
 
 __all__ = [
@@ -645,6 +645,10 @@ def _check_history(messages: tuple[Message, ...]) -> None:
             raise _bad(f"messages[{i}].content", "an assistant message needs content or tool_calls")
 
 
+# A plain turn's Message, built on every call (see llmswitch._frozen.maker).
+_make_message = maker(Message)
+
+
 def to_messages(messages: Any) -> tuple[Message, ...]:
     """Validate and convert OpenAI-style dicts (or Message objects) to Messages."""
     if type(messages) is list and messages:  # the common case, without ABC checks
@@ -659,7 +663,7 @@ def to_messages(messages: Any) -> tuple[Message, ...]:
             if type(m) is dict and len(m) == 2:
                 role, content = m.get("role"), m.get("content")
                 if role in _PLAIN_ROLES and type(content) is str:
-                    converted.append(Message(role=role, content=content))
+                    converted.append(_make_message(role=role, content=content))
                     if role == "system":
                         plain = plain and not talk
                     else:

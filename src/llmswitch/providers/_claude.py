@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._make import make_usage
 from ..errors import ConfigurationError
 from ..messages import ChatRequest, FinishReason, Usage
 from ._common import request_error
@@ -130,7 +131,7 @@ def claude_usage(
     total_in = None if fresh is None else fresh + (read or 0) + (written or 0)
     if total is None and total_in is not None and output is not None:
         total = total_in + output
-    return Usage(
+    return make_usage(
         input_tokens=total_in,
         output_tokens=output,
         total_tokens=total,

@@ -80,12 +80,8 @@ def http_post(
     request: ChatRequest | EmbedRequest, endpoint: Endpoint, url: str, body: Any
 ) -> HttpRequest:
     """A POST of ``body`` as JSON, with the caller's ``extra_headers`` on the endpoint's."""
-    return HttpRequest(
-        method="POST",
-        url=url,
-        headers=request_headers(endpoint, request.extra_headers),
-        body=dumps(body),
-    )
+    # (method, url, headers, body) positionally: see openai/_request.py's build_request.
+    return HttpRequest("POST", url, request_headers(endpoint, request.extra_headers), dumps(body))
 
 
 def http_get(endpoint: Endpoint, url: str) -> HttpRequest:

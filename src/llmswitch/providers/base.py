@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from .._version import __version__
 from ..errors import ConfigurationError, ProviderError
 from ..events import Event
 from ..messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
@@ -50,6 +51,20 @@ class _Masked(dict[str, str]):
         return repr(dict.fromkeys(self, "***"))
 
     __str__ = __repr__
+
+
+# What every request says it is (the official SDKs send theirs; a caller's own
+# User-Agent, in extra_headers or a provider's configured headers, replaces it).
+USER_AGENT = f"llmswitch/{__version__}"
+
+
+def _static_headers(configured: Mapping[str, str]) -> dict[str, str]:
+    """The headers every request of an endpoint starts from: ours under the configured
+    ones, names compared case-insensitively (a configured ``User-Agent`` or
+    ``Content-Type`` replaces ours instead of being sent beside it)."""
+    own = {"content-type": "application/json", "user-agent": USER_AGENT}
+    given = {name.lower() for name in configured}
+    return {**{k: v for k, v in own.items() if k not in given}, **configured}
 
 
 def _credentials(values: Mapping[str, str]) -> list[str]:
@@ -134,6 +149,8 @@ class Endpoint:
     auth_scheme: str | None = "Bearer"
     headers: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
+    # _static_headers(headers), made once: the start of every request's headers.
+    _static: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("https://", "http://")):
@@ -144,6 +161,7 @@ class Endpoint:
         # never show in a repr (names do, to tell what is set).
         object.__setattr__(self, "headers", _Masked(self.headers))
         object.__setattr__(self, "params", _Masked(self.params))
+        object.__setattr__(self, "_static", _static_headers(self.headers))
         if ("@" in self.base_url or "?" in self.base_url) and _url_secrets(self.base_url):
             object.__setattr__(self, "base_url", _MaskedURL(self.base_url))
 
@@ -196,7 +214,7 @@ class Endpoint:
 
     def request_headers(self) -> dict[str, str]:
         """Static headers plus auth, fresh for every request (tokens may rotate)."""
-        headers = {"content-type": "application/json", **self.headers}
+        headers = self._static.copy()
         if self.api_key:
             key = self.api_key.get()
             headers[self.auth_header] = f"{self.auth_scheme} {key}" if self.auth_scheme else key
@@ -254,11 +272,7 @@ class AzureEndpoint(Endpoint):
             if token not in tokens:
                 tokens.append(token)
                 del tokens[:-_MAX_TOKENS_KEPT]
-            return {
-                "content-type": "application/json",
-                **self.headers,
-                "authorization": f"Bearer {token}",
-            }
+            return {**self._static, "authorization": f"Bearer {token}"}
         return Endpoint.request_headers(self)
 
     def secrets(self) -> tuple[str, ...]:

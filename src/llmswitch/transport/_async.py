@@ -147,7 +147,6 @@ class AsyncTransport:
                 # Proxies from the environment are resolved once per origin below:
                 # trust_env=True would cost two executor hops on every request.
                 trust_env=False,
-                skip_auto_headers=("User-Agent",),
             )
         self._current = (loop, session)
         return session
@@ -207,7 +206,7 @@ class AsyncTransport:
                     body = await resp.read()  # aiohttp reads no more than Content-Length
                 else:
                     body = await _read_body(resp, self.max_body_bytes)
-                return HttpResponse(status=resp.status, headers=headers, body=body)
+                return HttpResponse(resp.status, headers, body)  # positional: cheaper
         except Exception as exc:
             error = _translate(exc, timeout, request.url)
             raise error from error.__cause__

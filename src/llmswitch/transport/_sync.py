@@ -150,7 +150,7 @@ class SyncTransport:
             error = _translate(exc, timeout, deadline, request.url)
             _forget(exc)
         else:
-            return HttpResponse(status=resp.status, headers=resp.headers, body=body)
+            return HttpResponse(resp.status, resp.headers, body)  # positional: cheaper
         raise error
 
     def stream(self, request: HttpRequest, timeout: Timeout) -> SyncStreaming:

@@ -14,6 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from ... import catalog
+from ..._make import make_usage
 from ...errors import ContentFilterError, ProviderError
 from ...events import build_response
 from ...messages import ModelInfo, ReasoningBlock, ToolCall, Usage
@@ -88,7 +89,7 @@ def parse_usage(meta: Any) -> Usage:
     output_tokens = (candidates or 0) + (thoughts or 0)
     if total is None and input_tokens is not None:
         total = input_tokens + output_tokens
-    return Usage(
+    return make_usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=total,

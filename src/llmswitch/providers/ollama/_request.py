@@ -192,12 +192,9 @@ def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> 
     headers = request_headers(endpoint, request.extra_headers)
     if stream:
         headers["accept"] = "application/x-ndjson"
-    return HttpRequest(
-        method="POST",
-        url=endpoint.url("/api/chat"),
-        headers=headers,
-        body=_json.dumps(build_body(request, stream=stream)),
-    )
+    # (method, url, headers, body) positionally: see openai/_request.py's build_request.
+    body = _json.dumps(build_body(request, stream=stream))
+    return HttpRequest("POST", endpoint.url("/api/chat"), headers, body)
 
 
 def build_embed_request(request: EmbedRequest, endpoint: Endpoint) -> HttpRequest:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ... import _json
+from ..._make import make_usage
 from ...events import build_response
 from ...messages import ModelInfo, ReasoningBlock, ToolCall, Usage
 from ...wire import HttpResponse
@@ -53,7 +54,7 @@ def map_usage(obj: Mapping[str, Any]) -> Usage:
     """Both counts are omitted when zero, so missing means unknown (``None``)."""
     prompt = int_or_none(obj.get("prompt_eval_count"))
     output = int_or_none(obj.get("eval_count"))
-    return Usage(
+    return make_usage(
         input_tokens=prompt,
         output_tokens=output,
         total_tokens=prompt + output if prompt is not None and output is not None else None,

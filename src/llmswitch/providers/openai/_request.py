@@ -178,9 +178,8 @@ def build_request(
     if stream:
         headers.setdefault("accept", "text/event-stream")
     body = build_body(request, stream=stream, flavor=flavor)
+    # (method, url, headers, body) positionally: every chat builds one, and a class call
+    # with keywords packs them into a dict first (llmswitch._frozen's module docstring).
     return HttpRequest(
-        method="POST",
-        url=endpoint.url("/chat/completions", request.model),
-        headers=headers,
-        body=_json.dumps(body),
+        "POST", endpoint.url("/chat/completions", request.model), headers, _json.dumps(body)
     )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ... import _json
+from ..._make import make_usage
 from ...catalog import lookup
 from ...events import build_response
 from ...messages import ModelInfo, ReasoningBlock, ToolCall, Usage
@@ -82,7 +83,7 @@ def map_usage(raw: Any) -> Usage:
     # OpenRouter-style servers report the call's cost (USD): the ledger prefers it
     cost = get("cost")
     reported = _usd_to_nano(cost) if cost is not None else None
-    return Usage(
+    return make_usage(
         input_tokens=prompt,
         output_tokens=completion,
         total_tokens=total,
