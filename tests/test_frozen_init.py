@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from llmswitch._frozen import fast_init, maker
+from llmswitch._frozen import fast_init, maker, positional_maker
 from llmswitch.messages import ChatRequest, ChatResponse, Message, Usage
 
 
@@ -128,3 +128,53 @@ def test_maker_of_the_value_types_and_refusal() -> None:
     assert request == ChatRequest(provider="p", model="m", messages=())
     with pytest.raises(TypeError, match="not a fast_init class"):
         maker(Plain)
+
+
+def test_positional_maker_takes_every_field_in_order() -> None:
+    make = positional_maker(Fast)
+    assert make(1, "y", [2]) == Fast(a=1, b="y", c=[2]) and type(make(1, "y", [])) is Fast
+    for bad in ((1, "y"), (1, "y", [], 4)):  # every field, no more
+        with pytest.raises(TypeError):
+            make(*bad)
+    with pytest.raises(TypeError, match="not a fast_init class"):
+        positional_maker(Plain)
+
+
+async def test_the_positional_call_sites_fill_the_right_fields() -> None:
+    """_core.request and events.build_response pass 16 and 20 fields by position: a
+    request with every option set, and a response, equal the keyword-built ones."""
+    from llmswitch import AsyncClient
+    from llmswitch.events import build_response
+    from llmswitch.messages import ReasoningConfig, ResponseFormat, Tool, ToolChoice
+
+    client = AsyncClient(env={"OPENAI_API_KEY": "sk-order"})
+    _, request, _ = client._core.request(
+        "openai/unlisted-model", [{"role": "user", "content": "hi"}], "sys",
+        [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "required", 0.5, 7, 0.9, ["END"], "json", "high", "u1", {"m": "1"}, None,
+        {"b": 1}, {"x-h": "v"},
+    )  # fmt: skip
+    assert request == ChatRequest(
+        provider="openai", model="unlisted-model", messages=(Message(role="user", content="hi"),),
+        system="sys", tools=(Tool(name="f", parameters={"type": "object"}),),
+        tool_choice=ToolChoice(mode="required"), temperature=0.5, max_tokens=7, top_p=0.9,
+        stop=("END",), response_format=ResponseFormat(type="json_object"),
+        reasoning=ReasoningConfig(effort="high"), user="u1", metadata={"m": "1"},
+        extra_body={"b": 1}, extra_headers={"x-h": "v"},
+    )  # fmt: skip
+    usage = Usage(input_tokens=1, output_tokens=2, total_tokens=3)
+    response = build_response(
+        provider="openai", id="r1", model="gpt-4o", text="t", tool_calls=(), reasoning="why",
+        reasoning_blocks=(), refusal="no", finish_reason="length", raw_finish_reason="length",
+        usage=usage, raw={"k": 1}, request_id="req",
+    )  # fmt: skip
+    expected = ChatResponse(
+        id="r1", model="gpt-4o", provider="openai", text="t", reasoning="why", refusal="no",
+        finish_reason="length", raw_finish_reason="length", usage=usage,
+        cost=response.cost, raw={"k": 1}, request_id="req",
+    )  # fmt: skip
+    assert response == expected and response.cost is not None
+    assert (response.raw, response.request_id, response.prompt, response.cached) == (
+        {"k": 1}, "req", None, False,
+    )  # fmt: skip
+    await client.aclose()

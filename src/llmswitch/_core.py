@@ -516,25 +516,23 @@ class _Core:
             ):  # fmt: skip
                 if value is not None and not isinstance(value, Mapping):
                     raise ConfigurationError(f"{field_name} must be a dict", field=field_name)
-        request = make_request(
-            provider=provider.id,
-            model=name,
-            messages=to_messages(messages),
-            system=system,
-            tools=tool_list,
-            tool_choice=to_tool_choice(tool_choice, tool_list) if tool_choice is not None else None,
-            temperature=_number(temperature, "temperature", 0, 2)
-            if temperature is not None
-            else None,
-            max_tokens=max_tokens,
-            top_p=_number(top_p, "top_p", 0, 1) if top_p is not None else None,
-            stop=_stop(stop) if stop is not None else (),
-            response_format=to_format(response_format) if response_format is not None else None,
-            reasoning=to_reasoning(reasoning) if reasoning is not None else None,
-            user=user,
-            metadata=metadata,
-            extra_body=extra_body,
-            extra_headers=extra_headers,
+        request = make_request(  # every field, in ChatRequest's order
+            provider.id,  # provider
+            name,  # model
+            to_messages(messages),
+            system,
+            tool_list,  # tools
+            to_tool_choice(tool_choice, tool_list) if tool_choice is not None else None,
+            _number(temperature, "temperature", 0, 2) if temperature is not None else None,
+            max_tokens,
+            _number(top_p, "top_p", 0, 1) if top_p is not None else None,
+            _stop(stop) if stop is not None else (),
+            to_format(response_format) if response_format is not None else None,
+            to_reasoning(reasoning) if reasoning is not None else None,
+            user,
+            metadata,
+            extra_body,
+            extra_headers,
         )
         # Before anything is sent: a feature the model is known to lack (one dict
         # lookup when nothing is known against it).

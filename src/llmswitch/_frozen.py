@@ -26,7 +26,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["fast_init", "maker"]
+__all__ = ["fast_init", "maker", "positional_maker"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -103,6 +103,31 @@ def maker(cls: Callable[P, T]) -> Callable[P, T]:
         return _MAKERS[cls]  # type: ignore[index]
     except KeyError:
         raise TypeError(f"{cls!r} is not a fast_init class") from None
+
+
+def positional_maker(cls: type[T]) -> Callable[..., T]:
+    """:func:`maker` taking every field positionally, in declaration order, none left
+    out: for the widest types (a request's 16 fields, a response's 20), where CPython
+    3.11 matching that many keywords costs more than building the object. Call sites
+    name each argument in a comment."""
+    maker(cls)  # the same refusal for a class fast_init did not build
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    twin = _twin(cls)
+    if twin is None:
+        return lambda *values: cls(**dict(zip(fields, values, strict=True)))
+    body = [
+        "    __fi_self__ = __fi_alloc__(__fi_twin__)",
+        *(f"    __fi_self__.{name} = {name}" for name in fields),
+        "    __fi_self__.__class__ = __fi_cls__",
+        "    return __fi_self__",
+    ]
+    source = f"def make({', '.join(fields)}, /):\n" + "\n".join(body)
+    scope = {"__fi_alloc__": object.__new__, "__fi_twin__": twin, "__fi_cls__": cls}
+    exec(source, scope)
+    make: Callable[..., T] = scope["make"]  # type: ignore[assignment]
+    make.__qualname__ = make.__name__ = f"make_{cls.__name__}_positional"
+    make.__module__ = cls.__module__
+    return make
 
 
 def _make_function(

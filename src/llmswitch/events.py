@@ -321,19 +321,25 @@ def build_response(
     # whatever a lenient server reported.
     if tool_calls and finish_reason == "stop":
         finish_reason = "tool_calls"
-    return make_response(
-        id=id,
-        model=model,
-        provider=provider,
-        text=text,
-        tool_calls=tool_calls,
-        reasoning=reasoning,
-        reasoning_blocks=reasoning_blocks,
-        refusal=refusal,
-        finish_reason=finish_reason,
-        raw_finish_reason=raw_finish_reason,
-        usage=usage,
-        cost=cost_of(provider, model, usage),
-        raw=raw,
-        request_id=request_id,
+    return make_response(  # every field, in ChatResponse's order
+        id,
+        model,
+        provider,
+        text,
+        tool_calls,
+        reasoning,
+        reasoning_blocks,
+        refusal,
+        finish_reason,
+        raw_finish_reason,
+        usage,
+        cost_of(provider, model, usage),  # cost
+        raw,
+        None,  # prompt
+        request_id,
+        None,  # parsed
+        (),  # resumed
+        False,  # cached
+        None,  # cache_age
+        None,  # cache_similarity
     )
