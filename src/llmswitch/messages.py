@@ -149,6 +149,9 @@ class Message:
         return out
 
 
+_make_message = maker(Message)
+
+
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tool:
@@ -274,20 +277,16 @@ class ChatResponse:
     usage: Usage = field(default_factory=Usage)
     cost: float | None = None
     raw: Any = field(default=None, compare=False, repr=False)
-    # A call made with ``prompt=``: the stored prompt's name, version and experiment
-    # variant (llmswitch.prompts); ``None`` otherwise.
+    # With ``prompt=``: the stored prompt's name, version and variant (llmswitch.prompts).
     prompt: PromptRef | None = None
-    # The call's request id: its usage-ledger rows' ``request_id``, what
-    # ``client.feedback(request_id, score)`` takes; ``None`` when no usage is recorded.
+    # Its usage-ledger rows' request_id, what client.feedback() takes (None: none kept).
     request_id: str | None = field(default=None, compare=False)
-    # With ``response_format``: the answer decoded (a dict schema or JSON mode) or
-    # validated into the requested type (llmswitch._structured); ``None`` otherwise.
+    # With ``response_format``: the answer decoded or validated (llmswitch._structured).
     parsed: Any = field(default=None, compare=False, repr=False)
     # A stream with ``resume=True`` that broke and was continued: one Seam per join.
     resumed: tuple[Seam, ...] = ()
-    # Served by the response cache (llmswitch.cache): True on a hit, with the entry's
-    # age in seconds (and cost 0.0: nothing was billed); False/None for a fresh answer.
-    # A semantic hit (cache.semantic) adds the similarity of the question it matched.
+    # A response-cache hit (llmswitch.cache): True, the entry's age in seconds, cost 0.0;
+    # a semantic hit (cache.semantic) adds the similarity of the question it matched.
     cached: bool = field(default=False, compare=False)
     cache_age: float | None = field(default=None, compare=False, repr=False)
     cache_similarity: float | None = field(default=None, compare=False, repr=False)
@@ -645,14 +644,11 @@ def _check_history(messages: tuple[Message, ...]) -> None:
             raise _bad(f"messages[{i}].content", "an assistant message needs content or tool_calls")
 
 
-# A plain turn's Message, built on every call (see llmswitch._frozen.maker).
-_make_message = maker(Message)
-
-
 def to_messages(messages: Any) -> tuple[Message, ...]:
     """Validate and convert OpenAI-style dicts (or Message objects) to Messages."""
     if type(messages) is list and messages:  # the common case, without ABC checks
         converted: list[Message] = []
+        make = _make_message  # a plain turn's Message (see llmswitch._frozen.maker)
         # Plain turns that already meet _check_history's rules (for them: text that is
         # not empty, no system message after the conversation) need no second pass.
         plain = True
@@ -663,7 +659,7 @@ def to_messages(messages: Any) -> tuple[Message, ...]:
             if type(m) is dict and len(m) == 2:
                 role, content = m.get("role"), m.get("content")
                 if role in _PLAIN_ROLES and type(content) is str:
-                    converted.append(_make_message(role=role, content=content))
+                    converted.append(make(role=role, content=content))
                     if role == "system":
                         plain = plain and not talk
                     else:
