@@ -31,8 +31,10 @@ __all__ = ["fast_init", "maker", "positional_maker"]
 T = TypeVar("T")
 P = ParamSpec("P")
 
-# The class -> its maker (see maker); filled by fast_init.
+# The class -> its maker (see maker), or until one is asked for, what builds it: made
+# on demand, as only a few hot types use one and each costs a compile at import.
 _MAKERS: dict[type, Callable[..., Any]] = {}
+_PENDING: dict[type, Callable[[], Callable[..., Any]]] = {}
 
 _SET_CLASS = object.__dict__["__class__"].__set__
 
@@ -91,7 +93,7 @@ def fast_init(cls: type[T]) -> type[T]:
     # What tools read from a signature (inspect, IDEs): the fields' types, as dataclass's own.
     init.__annotations__ = {**{f.name: f.type for f in fields}, "return": None}
     cls.__init__ = init  # type: ignore[method-assign]
-    _MAKERS[cls] = _make_function(cls, names, params, fresh, values, twin) or cls
+    _PENDING[cls] = lambda: _make_function(cls, names, params, fresh, values, twin) or cls
     return cls
 
 
@@ -99,10 +101,14 @@ def maker(cls: Callable[P, T]) -> Callable[P, T]:
     """A function that builds ``cls`` from the same keywords as ``cls(...)``, cheaper (see
     the module docstring); ``cls`` must be a :func:`fast_init` class. Exact instances
     of ``cls`` only, which is what a hot path constructs."""
-    try:
-        return _MAKERS[cls]  # type: ignore[index]
-    except KeyError:
-        raise TypeError(f"{cls!r} is not a fast_init class") from None
+    made: Any = _MAKERS.get(cls)  # type: ignore[call-overload]
+    if made is None:
+        # get, not pop: two threads asking first both build one, and either is right.
+        build = _PENDING.get(cls)  # type: ignore[call-overload]
+        if build is None:
+            raise TypeError(f"{cls!r} is not a fast_init class")
+        made = _MAKERS[cls] = build()  # type: ignore[index]
+    return made  # type: ignore[no-any-return]
 
 
 def positional_maker(cls: type[T]) -> Callable[..., T]:
