@@ -121,19 +121,8 @@ def positional_maker(cls: type[T]) -> Callable[..., T]:
     twin = _twin(cls)
     if twin is None:
         return lambda *values: cls(**dict(zip(fields, values, strict=True)))
-    body = [
-        "    __fi_self__ = __fi_alloc__(__fi_twin__)",
-        *(f"    __fi_self__.{name} = {name}" for name in fields),
-        "    __fi_self__.__class__ = __fi_cls__",
-        "    return __fi_self__",
-    ]
-    source = f"def make({', '.join(fields)}, /):\n" + "\n".join(body)
-    scope = {"__fi_alloc__": object.__new__, "__fi_twin__": twin, "__fi_cls__": cls}
-    exec(source, scope)
-    make: Callable[..., T] = scope["make"]  # type: ignore[assignment]
-    make.__qualname__ = make.__name__ = f"make_{cls.__name__}_positional"
-    make.__module__ = cls.__module__
-    return make
+    scope = {"__fi_twin__": twin, "__fi_cls__": cls}
+    return _compile(cls, f"{', '.join(fields)}, /", [], fields, scope, "_positional")
 
 
 def _make_function(
@@ -146,18 +135,30 @@ def _make_function(
 ) -> Callable[..., Any] | None:
     if twin is None or not values:
         return None
+    return _compile(cls, f"*, {', '.join(params)}", fresh, values, names, "")
+
+
+def _compile(
+    cls: type,
+    signature: str,
+    prelude: list[str],
+    fields: list[str],
+    scope: dict[str, Any],
+    suffix: str,
+) -> Callable[..., Any]:
+    """``def make(<signature>)``: the prelude, then the twin filled with ``fields`` and
+    relabelled ``cls`` (``scope`` names ``__fi_twin__`` and ``__fi_cls__``)."""
     body = [
-        *fresh,
+        *prelude,
         "    __fi_self__ = __fi_alloc__(__fi_twin__)",
-        *(f"    __fi_self__.{name} = {name}" for name in values),
+        *(f"    __fi_self__.{name} = {name}" for name in fields),
         "    __fi_self__.__class__ = __fi_cls__",
         "    return __fi_self__",
     ]
-    source = f"def make(*, {', '.join(params)}):\n" + "\n".join(body)
-    scope = {**names, "__fi_alloc__": object.__new__}
-    exec(source, scope)
-    make: Callable[..., Any] = scope["make"]
-    make.__qualname__ = make.__name__ = f"make_{cls.__name__}"
+    names = {**scope, "__fi_alloc__": object.__new__}
+    exec(f"def make({signature}):\n" + "\n".join(body), names)
+    make: Callable[..., Any] = names["make"]
+    make.__qualname__ = make.__name__ = f"make_{cls.__name__}{suffix}"
     make.__module__ = cls.__module__
     return make
 
