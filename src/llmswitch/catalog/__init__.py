@@ -100,12 +100,10 @@ def cost_nano(
 
 def cost_of(provider: str, model: str, usage: Usage, *, at: datetime | None = None) -> float | None:
     """USD for ``usage`` (``cost_nano / 1e9``), or ``None`` when unknown."""
-    # On every response: no keywords to pass in the common case (now).
-    nano = (
-        _default.cost_nano(provider, model, usage)
-        if at is None
-        else (_default.cost_nano(provider, model, usage, at=at))
-    )
+    if at is None:  # on every response: no keyword to pass in the common case (now)
+        nano = _default.cost_nano(provider, model, usage)
+    else:
+        nano = _default.cost_nano(provider, model, usage, at=at)
     return None if nano is None else nano / 1e9
 
 

@@ -161,7 +161,8 @@ class Endpoint:
         # never show in a repr (names do, to tell what is set).
         object.__setattr__(self, "headers", _Masked(self.headers))
         object.__setattr__(self, "params", _Masked(self.params))
-        object.__setattr__(self, "_static", _static_headers(self.headers))
+        # Masked too: it holds the configured values (copies of it are plain dicts).
+        object.__setattr__(self, "_static", _Masked(_static_headers(self.headers)))
         if ("@" in self.base_url or "?" in self.base_url) and _url_secrets(self.base_url):
             object.__setattr__(self, "base_url", _MaskedURL(self.base_url))
 
