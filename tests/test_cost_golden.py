@@ -10,10 +10,18 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmswitch import catalog
 from llmswitch.catalog import Catalog, ModelOverride
-from llmswitch.catalog._prices import _data
+from llmswitch.catalog._prices import (
+    Tiered,
+    _data,
+    cost_from_prices,
+    cost_from_rates,
+    flat_rates,
+)
 from llmswitch.messages import Usage
 from llmswitch.providers.anthropic._response import parse_usage as anthropic_usage
 from llmswitch.providers.bedrock._response import parse_usage as bedrock_usage
@@ -374,3 +382,48 @@ def test_the_bundled_prices_are_genai_prices_own() -> None:
     assert done.returncode == 0, done.stderr
     source = _data()["_source"]
     assert source["name"] == "genai-prices" and source["snapshot"] and source["version"]
+
+
+# --------------------------------------------------------------------------- the fast path
+
+_counts = st.one_of(st.none(), st.integers(min_value=0, max_value=10**9))
+_price = st.integers(min_value=0, max_value=10**12)  # nano-USD per million tokens
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    inp=_counts, out=_counts, read=_counts, reasoning=_counts,
+    p_in=_price, p_out=_price,
+    p_read=st.one_of(st.none(), _price), p_reasoning=st.one_of(st.none(), _price),
+)  # fmt: skip
+def test_flat_rates_cost_the_same_as_the_general_accounting(
+    inp: int | None, out: int | None, read: int | None, reasoning: int | None,
+    p_in: int, p_out: int, p_read: int | None, p_reasoning: int | None,
+) -> None:  # fmt: skip
+    """cost_nano's lookup-free path (plain int prices, no cache writes) and the general
+    cost_from_prices agree to the nano-dollar on any counts, consistent or not."""
+    prices = {"input": p_in, "output": p_out}
+    if p_read is not None:
+        prices["cache_read"] = p_read
+    if p_reasoning is not None:
+        prices["reasoning"] = p_reasoning
+    usage = Usage(
+        input_tokens=inp, output_tokens=out, cached_input_tokens=read, reasoning_tokens=reasoning
+    )
+    rates = flat_rates(prices)
+    assert rates is not None
+    assert cost_from_rates(rates, usage) == cost_from_prices(prices, usage)
+
+
+def test_flat_rates_leave_tiers_and_missing_prices_to_the_general_path() -> None:
+    tiered = Tiered(base=100, tiers=((200_000, 200),))
+    assert flat_rates({"input": tiered, "output": 5}) is None
+    assert flat_rates({"input": 1, "output": 5, "cache_read": tiered}) is None
+    assert flat_rates({"input": 1}) is None
+    assert flat_rates(None) is None
+    # and a usage with cache writes still gets the write price (cost_nano's general path)
+    cat = Catalog(
+        overrides={"x/m": ModelOverride(input_price=1.0, output_price=2.0, cache_write_price=4.0)}
+    )
+    usage = Usage(input_tokens=1_000, output_tokens=0, cache_write_tokens=1_000)
+    assert cat.cost_nano("x", "m", usage) == 4_000_000  # 1,000 writes at $4 per million

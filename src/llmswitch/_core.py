@@ -135,6 +135,9 @@ class _Core:
         # model -> the capabilities it is known to lack (_capabilities.py), and what
         # list_models reported per provider (pid -> model id -> ModelInfo).
         self._blocked: dict[Any, tuple[str, ...]] = {}
+        # model -> (provider, its name there, blocked, the default CallContext): what
+        # every call on that model works out first, once (cleared with _blocked).
+        self._routes: dict[Any, tuple[Provider, str, tuple[str, ...], CallContext]] = {}
         self._discovered: dict[str, dict[str, ModelInfo]] = {}
         if declared:
             self.config = dataclasses.replace(
@@ -262,7 +265,7 @@ class _Core:
             self._providers.pop(pid, None)
             self._contexts.pop(pid, None)
             self._objects.add(pid)
-            self._blocked.clear()
+            self._forget()
 
     def capabilities(self, model: Any) -> Capabilities:
         """What ``model`` can do, from what this configuration knows without a call."""
@@ -318,14 +321,34 @@ class _Core:
 
             found = blockers(self.capabilities(model))
             if len(self._blocked) >= 4096:  # model names built on the fly: stay bounded
-                self._blocked.clear()
+                self._forget()
             self._blocked[model] = found
+        return found
+
+    def _forget(self) -> None:
+        """Drop what was worked out per model (new knowledge or a new provider)."""
+        self._blocked.clear()
+        self._routes.clear()
+
+    def route(self, model: Any) -> tuple[Provider, str, tuple[str, ...], CallContext]:
+        """``(provider, name, blocked, context)`` of a call on ``model`` without its own
+        timeout: resolved, checked and kept on the first call (a dict lookup after)."""
+        try:
+            found = self._routes.get(model)
+        except TypeError:  # unhashable: resolve() names the problem
+            found = None
+        if found is None:
+            provider, name = self.resolve(model)
+            found = (provider, name, self.blocked(model), self.context(provider.id, None))
+            if len(self._routes) >= 4096:  # as _blocked
+                self._routes.clear()
+            self._routes[model] = found
         return found
 
     def discovered(self, pid: str, models: Sequence[ModelInfo]) -> None:
         """What ``list_models(pid)`` returned, for :meth:`capabilities`."""
         self._discovered[pid] = {m.id: m for m in models}
-        self._blocked.clear()
+        self._forget()
         from ._catalog_wiring import record_listing  # and the catalog's disk cache
 
         record_listing(self.config, self._source, pid, models)
@@ -500,7 +523,7 @@ class _Core:
     ) -> tuple[Provider, ChatRequest, CallContext]:
         if unknown:
             raise _unknown_option(unknown)
-        provider, name = self.resolve(model)
+        provider, name, blocked, ctx = self.route(model)
         tool_list = to_tools(tools) if tools is not None else ()
         if system is not None and not isinstance(system, str):
             raise ConfigurationError("system must be a string", field="system")
@@ -534,11 +557,7 @@ class _Core:
             extra_body,
             extra_headers,
         )
-        # Before anything is sent: a feature the model is known to lack (one dict
-        # lookup when nothing is known against it).
-        blocked = self._blocked.get(model)
-        if blocked is None:
-            blocked = self.blocked(model)
+        # Before anything is sent: a feature the model is known to lack.
         # check_request's conditions, the common request's answer first: a model known
         # to lack (say) reasoning refuses nothing that does not ask for it.
         if blocked and (
@@ -548,7 +567,7 @@ class _Core:
             or "vision" in blocked
         ):
             check_request(blocked, request, model)
-        return provider, request, self.context(provider.id, timeout)
+        return provider, request, ctx if timeout is None else self._context(provider.id, timeout)
 
     def embed_request(
         self,

@@ -116,7 +116,8 @@ def positional_maker(cls: type[T]) -> Callable[..., T]:
     out: for the widest types (a request's 16 fields, a response's 20), where CPython
     3.11 matching that many keywords costs more than building the object. Call sites
     name each argument in a comment."""
-    maker(cls)  # the same refusal for a class fast_init did not build
+    if cls not in _MAKERS and cls not in _PENDING:  # as maker(), without compiling its own
+        raise TypeError(f"{cls!r} is not a fast_init class")
     fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     twin = _twin(cls)
     if twin is None:

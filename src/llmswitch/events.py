@@ -301,7 +301,6 @@ class Accumulator:
 
 
 def build_response(
-    *,
     provider: str,
     id: str | None,
     model: str,
@@ -316,7 +315,9 @@ def build_response(
     raw: Any,
     request_id: str | None = None,
 ) -> ChatResponse:
-    """The one place a ChatResponse is assembled, so chat() and stream() agree."""
+    """The one place a ChatResponse is assembled, so chat() and stream() agree. The
+    adapters' chat parsers pass the fields positionally, named in comments (cheaper
+    than a dozen keywords on every response); the rest of the callers by keyword."""
     # Rule (docs/providers.md, section 1): tool calls present means the turn ended to call them,
     # whatever a lenient server reported.
     if tool_calls and finish_reason == "stop":
@@ -343,3 +344,12 @@ def build_response(
         None,  # cache_age
         None,  # cache_similarity
     )
+
+
+# The adapters pass build_response's arguments positionally: a reordered or added
+# parameter must fail here, at import, not put values in wrong fields.
+if build_response.__code__.co_varnames[:13] != (
+    "provider", "id", "model", "text", "tool_calls", "reasoning", "reasoning_blocks", "refusal",
+    "finish_reason", "raw_finish_reason", "usage", "raw", "request_id",
+):  # fmt: skip
+    raise TypeError("build_response's parameters changed: update its positional call sites")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from ._frozen import fast_init, maker
+from ._frozen import fast_init, positional_maker
 from .errors import ConfigurationError, LLMError
 
 __all__ = [
@@ -149,7 +149,7 @@ class Message:
         return out
 
 
-_make_message = maker(Message)
+_make_message = positional_maker(Message)
 
 
 @fast_init
@@ -648,35 +648,35 @@ def to_messages(messages: Any) -> tuple[Message, ...]:
     """Validate and convert OpenAI-style dicts (or Message objects) to Messages."""
     if type(messages) is list and messages:  # the common case, without ABC checks
         converted: list[Message] = []
-        make = _make_message  # a plain turn's Message (see llmswitch._frozen.maker)
+        make = _make_message  # a plain turn's Message (llmswitch._frozen.positional_maker)
         # Plain turns that already meet _check_history's rules (for them: text that is
         # not empty, no system message after the conversation) need no second pass.
         plain = True
         talk = False
-        for i, m in enumerate(messages):
-            # A plain {"role": ..., "content": "text"} dict needs no checks (nor a name for
-            # its place, built only for an error).
-            if type(m) is dict and len(m) == 2:
+        for m in messages:
+            if type(m) is dict and len(m) == 2:  # {"role": ..., "content": "text"}
                 role, content = m.get("role"), m.get("content")
                 if role in _PLAIN_ROLES and type(content) is str:
-                    converted.append(make(role=role, content=content))
+                    # every field, in Message's order
+                    converted.append(make(role, content, (), None, None, (), None))
                     if role == "system":
                         plain = plain and not talk
                     else:
                         talk = True
                         plain = plain and content != ""
                     continue
-            plain = False
-            converted.append(_to_message(m, f"messages[{i}]"))
-        out = tuple(converted)
-        if plain:
+            break  # another kind of turn: all of them the general way, below
+        else:
+            out = tuple(converted)
+            if plain:
+                return out
+            _check_history(out)
             return out
-    else:
-        if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
-            raise _bad("messages", "must be a list of messages")
-        out = tuple(_to_message(m, f"messages[{i}]") for i, m in enumerate(messages))
-        if not out:
-            raise _bad("messages", "at least one message is required")
+    elif isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+        raise _bad("messages", "must be a list of messages")
+    out = tuple(_to_message(m, f"messages[{i}]") for i, m in enumerate(messages))
+    if not out:
+        raise _bad("messages", "at least one message is required")
     _check_history(out)
     return out
 

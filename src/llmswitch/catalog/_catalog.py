@@ -17,9 +17,12 @@ from ..messages import Usage
 from ._prices import (
     Price,
     PricedModel,
+    Rates,
     Tiered,
     cost_from_prices,
+    cost_from_rates,
     find_priced,
+    flat_rates,
     parse_prices,
     price_source,
 )
@@ -83,14 +86,17 @@ class _Priced:
     model: PricedModel | None
     override: Mapping[str, Price] = field(default_factory=dict)
     flat: Mapping[str, Price] | None = None
+    # flat_rates(flat): the common case's prices without lookups (cost_from_rates).
+    rates: Rates | None = None
 
     @classmethod
     def of(cls, model: PricedModel | None, override: Mapping[str, Price]) -> _Priced:
         if model is None:
-            return cls(model, override, override or None)
-        base = model.flat
-        flat = None if base is None else ({**base, **override} if override else base)
-        return cls(model, override, flat)
+            flat = override or None
+        else:
+            base = model.flat
+            flat = None if base is None else ({**base, **override} if override else base)
+        return cls(model, override, flat, flat_rates(flat))
 
     def prices_at(
         self, at: datetime | None, context: Mapping[str, str] | None
@@ -157,6 +163,9 @@ class Catalog:
         if reported is not None:
             return reported
         priced = self._priced.get((provider, model)) or self.priced(provider, model)
+        rates = priced.rates
+        if rates is not None and not usage.cache_write_tokens and not context:
+            return cost_from_rates(rates, usage)
         prices = priced.flat
         if prices is None or context:
             prices = priced.prices_at(at, context)

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..messages import Usage
 
@@ -39,7 +39,9 @@ __all__ = [
     "PricedModel",
     "Tiered",
     "cost_from_prices",
+    "cost_from_rates",
     "find_priced",
+    "flat_rates",
     "nano_per_mtok",
     "price_source",
     "sources_for",
@@ -334,6 +336,51 @@ def cost_from_prices(prices: Mapping[str, Price], usage: Usage) -> int | None:
         total += out * p_out  # type: ignore[operator]
     # units of 1e-6 nano-USD -> nano-USD, half up, once per call
     return (total + 500_000) // 1_000_000
+
+
+Rates: TypeAlias = tuple[int, int, int | None, int | None]
+
+
+def flat_rates(prices: Mapping[str, Price] | None) -> Rates | None:
+    """``(input, output, cache_read, reasoning)`` of prices that are all plain ints (no
+    tiers), for :func:`cost_from_rates`; None when any of them is tiered or input or
+    output is missing (cache-write prices only matter to a usage with writes)."""
+    if prices is None:
+        return None
+    p_in, p_out = prices.get("input"), prices.get("output")
+    read, reasoning = prices.get("cache_read"), prices.get("reasoning")
+    if type(p_in) is not int or type(p_out) is not int:
+        return None
+    if read is not None and type(read) is not int:
+        return None
+    if reasoning is not None and type(reasoning) is not int:
+        return None
+    return (p_in, p_out, read, reasoning)
+
+
+def cost_from_rates(rates: Rates, usage: Usage) -> int | None:
+    """:func:`cost_from_prices` for :func:`flat_rates` and a usage without cache writes
+    (the caller checks): the same accounting without the price lookups, on every
+    response. tests/test_cost_golden.py holds the two equal."""
+    inp = usage.input_tokens
+    out = usage.output_tokens
+    if inp is None or out is None:
+        return None
+    p_in, p_out, p_read, p_reasoning = rates
+    total = 0
+    read = usage.cached_input_tokens
+    if read and p_read is not None:
+        total = read * p_read
+        inp -= read
+    if inp > 0:
+        total += inp * p_in
+    reasoning = usage.reasoning_tokens
+    if reasoning and out and p_reasoning is not None:
+        reasoning = min(reasoning, out)
+        total += reasoning * p_reasoning
+        out -= reasoning
+    # units of 1e-6 nano-USD -> nano-USD, half up, once per call
+    return (total + out * p_out + 500_000) // 1_000_000
 
 
 def _writes(get: Any, written: int, hour: int, inp: int) -> tuple[int, int]:

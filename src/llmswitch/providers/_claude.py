@@ -131,12 +131,13 @@ def claude_usage(
     total_in = None if fresh is None else fresh + (read or 0) + (written or 0)
     if total is None and total_in is not None and output is not None:
         total = total_in + output
-    return make_usage(
-        input_tokens=total_in,
-        output_tokens=output,
-        total_tokens=total,
-        cached_input_tokens=read,
-        cache_write_tokens=written,
-        reasoning_tokens=reasoning,
-        cache_write_1h_tokens=written_1h,
+    return make_usage(  # every field, in Usage's order
+        total_in,  # input_tokens
+        output,  # output_tokens
+        total,  # total_tokens
+        read,  # cached_input_tokens
+        written,  # cache_write_tokens
+        reasoning,  # reasoning_tokens
+        written_1h,  # cache_write_1h_tokens
+        None,  # reported_cost_nano
     )

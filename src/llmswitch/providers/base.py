@@ -151,6 +151,8 @@ class Endpoint:
     params: Mapping[str, str] = field(default_factory=dict)
     # _static_headers(headers), made once: the start of every request's headers.
     _static: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # path -> url(path): the same few paths on every call.
+    _urls: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("https://", "http://")):
@@ -206,18 +208,23 @@ class Endpoint:
 
     def url(self, path: str, model: str | None = None) -> str:
         """URL of ``path`` (``/chat/completions``) under the base URL."""
-        url = self.base_url.rstrip("/") + path
-        if self.params:
-            url += ("&" if "?" in url else "?") + "&".join(
-                f"{k}={quote(v, safe='')}" for k, v in self.params.items()
-            )
+        url = self._urls.get(path)
+        if url is None:
+            url = self.base_url.rstrip("/") + path
+            if self.params:
+                url += ("&" if "?" in url else "?") + "&".join(
+                    f"{k}={quote(v, safe='')}" for k, v in self.params.items()
+                )
+            if len(self._urls) >= 64:  # paths name models and pages: stay bounded
+                self._urls.clear()
+            self._urls[path] = url
         return url
 
     def request_headers(self) -> dict[str, str]:
         """Static headers plus auth, fresh for every request (tokens may rotate)."""
         headers = self._static.copy()
-        if self.api_key:
-            key = self.api_key.get()
+        secret = self.api_key
+        if secret is not None and (key := secret.get()):  # an empty key sends nothing
             headers[self.auth_header] = f"{self.auth_scheme} {key}" if self.auth_scheme else key
         return headers
 

@@ -130,8 +130,8 @@ class AsyncTransport:
         # per loop; those of loops that have closed are let go.
         loop = asyncio.get_running_loop()
         last_loop, session = self._current  # one attribute: read whole across threads
-        if last_loop is loop and session is not None and not session.closed:
-            return session
+        if last_loop is loop and session is not None:
+            return session  # only aclose() closes it, and it resets _current first
         session = self._sessions.get(loop)
         if session is None or session.closed:
             for other, old in list(self._sessions.items()):

@@ -111,20 +111,20 @@ def _parse(request: ChatRequest, data: dict[str, Any], body: bytes) -> ChatRespo
             blocks.append(ReasoningBlock(redacted_data=text(block["data"])))
         # other block types (server tools, search results, ...) stay in raw only
     raw_stop = opt_str(data.get("stop_reason"))
-    return build_response(
-        provider=request.provider,
-        id=opt_str(data.get("id")),
-        model=opt_str(data.get("model")) or request.model,
-        text=texts[0] if len(texts) == 1 else "".join(texts),
-        tool_calls=tuple(calls) if calls else (),
-        reasoning=("".join([b.text for b in blocks]) or None) if blocks else None,
-        reasoning_blocks=tuple(blocks) if blocks else (),
+    return build_response(  # positionally, in its parameters' order
+        request.provider,  # provider
+        opt_str(data.get("id")),  # id
+        opt_str(data.get("model")) or request.model,  # model
+        texts[0] if len(texts) == 1 else "".join(texts),  # text
+        tuple(calls) if calls else (),  # tool_calls
+        ("".join([b.text for b in blocks]) or None) if blocks else None,  # reasoning
+        tuple(blocks) if blocks else (),  # reasoning_blocks
         # refusal_of and finish_reason, inlined: they run on every response
-        refusal=refusal_of(raw_stop, data.get("stop_details")) if raw_stop == "refusal" else None,
-        finish_reason=_FINISH.get(raw_stop, "other") if raw_stop is not None else "other",
-        raw_finish_reason=raw_stop,
-        usage=parse_usage(data.get("usage")),
-        raw=data,
+        refusal_of(raw_stop, data.get("stop_details")) if raw_stop == "refusal" else None,
+        _FINISH.get(raw_stop, "other") if raw_stop is not None else "other",  # finish_reason
+        raw_stop,  # raw_finish_reason
+        parse_usage(data.get("usage")),  # usage
+        data,  # raw
     )
 
 

@@ -89,12 +89,15 @@ def parse_usage(meta: Any) -> Usage:
     output_tokens = (candidates or 0) + (thoughts or 0)
     if total is None and input_tokens is not None:
         total = input_tokens + output_tokens
-    return make_usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        total_tokens=total,
-        cached_input_tokens=int_or_none(meta.get("cachedContentTokenCount")),
-        reasoning_tokens=thoughts,
+    return make_usage(  # every field, in Usage's order
+        input_tokens,
+        output_tokens,
+        total,  # total_tokens
+        int_or_none(meta.get("cachedContentTokenCount")),  # cached_input_tokens
+        None,  # cache_write_tokens
+        thoughts,  # reasoning_tokens
+        None,  # cache_write_1h_tokens
+        None,  # reported_cost_nano
     )
 
 

@@ -54,11 +54,9 @@ def map_usage(obj: Mapping[str, Any]) -> Usage:
     """Both counts are omitted when zero, so missing means unknown (``None``)."""
     prompt = int_or_none(obj.get("prompt_eval_count"))
     output = int_or_none(obj.get("eval_count"))
-    return make_usage(
-        input_tokens=prompt,
-        output_tokens=output,
-        total_tokens=prompt + output if prompt is not None and output is not None else None,
-    )
+    total = prompt + output if prompt is not None and output is not None else None
+    # every field, in Usage's order: input, output, total, then none of the details
+    return make_usage(prompt, output, total, None, None, None, None, None)
 
 
 def new_call_id() -> str:

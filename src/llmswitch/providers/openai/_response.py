@@ -83,14 +83,15 @@ def map_usage(raw: Any) -> Usage:
     # OpenRouter-style servers report the call's cost (USD): the ledger prefers it
     cost = get("cost")
     reported = _usd_to_nano(cost) if cost is not None else None
-    return make_usage(
-        input_tokens=prompt,
-        output_tokens=completion,
-        total_tokens=total,
-        cached_input_tokens=cached,
-        cache_write_tokens=written,
-        reasoning_tokens=reasoning,
-        reported_cost_nano=reported,
+    return make_usage(  # every field, in Usage's order
+        prompt,  # input_tokens
+        completion,  # output_tokens
+        total,  # total_tokens
+        cached,  # cached_input_tokens
+        written,  # cache_write_tokens
+        reasoning,  # reasoning_tokens
+        None,  # cache_write_1h_tokens
+        reported,  # reported_cost_nano
     )
 
 
@@ -187,19 +188,19 @@ def _parse(request: ChatRequest, data: dict[str, Any], body: bytes, status: int)
     raw_finish = opt_str(choice.get("finish_reason")) or None
     response_id = data.get("id")
     model = data.get("model")
-    return build_response(
-        provider=request.provider,
-        id=response_id if type(response_id) is str and response_id else None,
-        model=model if type(model) is str and model else request.model,
-        text=content if type(content) is str else "",
-        tool_calls=_tool_calls(calls) if calls is not None else (),
-        reasoning=reasoning,
-        reasoning_blocks=(ReasoningBlock(text=reasoning),) if reasoning else (),
-        refusal=refusal,
-        finish_reason=_FINISH.get(raw_finish, "other") if raw_finish is not None else "other",
-        raw_finish_reason=raw_finish,
-        usage=map_usage(data.get("usage")),
-        raw=data,
+    return build_response(  # positionally, in its parameters' order
+        request.provider,  # provider
+        response_id if type(response_id) is str and response_id else None,  # id
+        model if type(model) is str and model else request.model,  # model
+        content if type(content) is str else "",  # text
+        _tool_calls(calls) if calls is not None else (),  # tool_calls
+        reasoning,
+        (ReasoningBlock(text=reasoning),) if reasoning else (),  # reasoning_blocks
+        refusal,
+        _FINISH.get(raw_finish, "other") if raw_finish is not None else "other",  # finish_reason
+        raw_finish,  # raw_finish_reason
+        map_usage(data.get("usage")),  # usage
+        data,  # raw
     )
 
 
