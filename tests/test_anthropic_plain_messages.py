@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmswitch.messages import ChatRequest, Message, ReasoningBlock, TextPart, ToolCall
-from llmswitch.providers.anthropic._request import _block_messages, _messages, _plain_messages
+from llmswitch.providers.anthropic._request import _block_messages, _plain_messages, build_body
 
 texts = st.text(min_size=0, max_size=12)
 
@@ -41,7 +41,7 @@ def test_the_shortcut_is_the_general_path_wherever_it_applies(history: list[Mess
     plain = _plain_messages(request)
     if plain is not None:
         assert plain == _block_messages(request)
-    assert _messages(request) == _block_messages(request)
+    assert build_body(request, stream=False)["messages"] == _block_messages(request)
 
 
 def test_a_plain_conversation_takes_the_shortcut() -> None:
@@ -61,6 +61,6 @@ def test_a_plain_conversation_takes_the_shortcut() -> None:
 def test_two_user_turns_in_a_row_are_merged_by_the_general_path() -> None:
     history = [Message(role="user", content="a"), Message(role="user", content="b")]
     assert _plain_messages(_request(history)) is None
-    assert _messages(_request(history)) == [
+    assert build_body(_request(history), stream=False)["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
     ]

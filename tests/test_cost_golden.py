@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from llmswitch import catalog
 from llmswitch.catalog import Catalog, ModelOverride
 from llmswitch.catalog._prices import (
+    Price,
     Tiered,
     _data,
     cost_from_prices,
@@ -388,21 +389,31 @@ def test_the_bundled_prices_are_genai_prices_own() -> None:
 
 _counts = st.one_of(st.none(), st.integers(min_value=0, max_value=10**9))
 _price = st.integers(min_value=0, max_value=10**12)  # nano-USD per million tokens
+# A price as the database gives it: plain, or tiered on the call's input tokens.
+_tiered = st.builds(
+    Tiered,
+    base=_price,
+    tiers=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=10**9), _price), min_size=1, max_size=3
+    ).map(lambda ts: tuple(sorted(ts))),
+)
+_any_price = st.one_of(_price, _tiered)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     inp=_counts, out=_counts, read=_counts, reasoning=_counts,
-    p_in=_price, p_out=_price,
-    p_read=st.one_of(st.none(), _price), p_reasoning=st.one_of(st.none(), _price),
+    p_in=_any_price, p_out=_any_price,
+    p_read=st.one_of(st.none(), _any_price), p_reasoning=st.one_of(st.none(), _any_price),
 )  # fmt: skip
 def test_flat_rates_cost_the_same_as_the_general_accounting(
     inp: int | None, out: int | None, read: int | None, reasoning: int | None,
-    p_in: int, p_out: int, p_read: int | None, p_reasoning: int | None,
+    p_in: Price, p_out: Price, p_read: Price | None, p_reasoning: Price | None,
 ) -> None:  # fmt: skip
-    """cost_nano's lookup-free path (plain int prices, no cache writes) and the general
-    cost_from_prices agree to the nano-dollar on any counts, consistent or not."""
-    prices = {"input": p_in, "output": p_out}
+    """cost_nano's lookup-free path (prices below any tier, no cache writes) and the
+    general cost_from_prices agree to the nano-dollar on any counts, consistent or not;
+    above a tier's start the rates say they do not apply."""
+    prices: dict[str, Price] = {"input": p_in, "output": p_out}
     if p_read is not None:
         prices["cache_read"] = p_read
     if p_reasoning is not None:
@@ -412,18 +423,30 @@ def test_flat_rates_cost_the_same_as_the_general_accounting(
     )
     rates = flat_rates(prices)
     assert rates is not None
-    assert cost_from_rates(rates, usage) == cost_from_prices(prices, usage)
+    starts = [s for p in prices.values() if isinstance(p, Tiered) for s, _ in p.tiers]
+    assert rates[4] == min(starts, default=rates[4])
+    if (inp or 0) <= rates[4]:
+        assert cost_from_rates(rates, usage) == cost_from_prices(prices, usage)
 
 
-def test_flat_rates_leave_tiers_and_missing_prices_to_the_general_path() -> None:
-    tiered = Tiered(base=100, tiers=((200_000, 200),))
-    assert flat_rates({"input": tiered, "output": 5}) is None
-    assert flat_rates({"input": 1, "output": 5, "cache_read": tiered}) is None
+def test_flat_rates_leave_missing_prices_to_the_general_path() -> None:
     assert flat_rates({"input": 1}) is None
+    assert flat_rates({"output": Tiered(base=1, tiers=((10, 2),))}) is None
     assert flat_rates(None) is None
-    # and a usage with cache writes still gets the write price (cost_nano's general path)
-    cat = Catalog(
-        overrides={"x/m": ModelOverride(input_price=1.0, output_price=2.0, cache_write_price=4.0)}
+
+
+def test_a_tiered_model_is_costed_on_both_sides_of_its_tier() -> None:
+    """Claude Sonnet 4.5 (long-context prices above 200k input tokens): the fast path
+    serves it below the tier; above it the tier's price applies to every token of its
+    kind (the cliff rule), through the general path."""
+    cat = Catalog()
+    assert cat.priced("anthropic", "claude-sonnet-4-5").rates is not None
+    below = Usage(input_tokens=200_000, output_tokens=1_000, cached_input_tokens=100_000)
+    above = Usage(input_tokens=200_001, output_tokens=1_000, cached_input_tokens=100_000)
+    # $3 / $15 / $0.30 read per million below; $6 / $22.50 / $0.60 above
+    assert cat.cost_nano("anthropic", "claude-sonnet-4-5", below) == (
+        100_000 * 3_000 + 1_000 * 15_000 + 100_000 * 300
     )
-    usage = Usage(input_tokens=1_000, output_tokens=0, cache_write_tokens=1_000)
-    assert cat.cost_nano("x", "m", usage) == 4_000_000  # 1,000 writes at $4 per million
+    assert cat.cost_nano("anthropic", "claude-sonnet-4-5", above) == (
+        100_001 * 6_000 + 1_000 * 22_500 + 100_000 * 600
+    )

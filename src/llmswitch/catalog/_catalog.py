@@ -121,7 +121,10 @@ class Catalog:
     ) -> None:
         self._overrides = dict(overrides or {})
         self._discovered = {p: dict(m) for p, m in (discovered or {}).items()}
-        self._priced: dict[tuple[str, str], _Priced] = {}
+        # provider -> model -> prices. Nested, not keyed by a (provider, model) tuple: the
+        # model named in a response is a new string each time, and a tuple key would be
+        # built, hashed and compared element by element on every response.
+        self._priced: dict[str, dict[str, _Priced]] = {}
         self._specs: dict[tuple[str, str], ModelSpec | None] = {}
 
     @property
@@ -137,13 +140,17 @@ class Catalog:
         return self._overrides.get(f"{provider}/{model}")
 
     def priced(self, provider: str, model: str) -> _Priced:
-        key = (provider, model)
-        found = self._priced.get(key)
+        models = self._priced.get(provider)
+        if models is None:
+            models = {}
+            if len(self._priced) < 256:  # provider and model ids come from callers: bounded
+                self._priced[provider] = models
+        found = models.get(model)
         if found is None:
             override = self._override(provider, model)
             found = _Priced.of(find_priced(provider, model), override.prices() if override else {})
-            if len(self._priced) < 4096:  # model ids come from callers: bound the cache
-                self._priced[key] = found
+            if len(models) < 4096:
+                models[model] = found
         return found
 
     def cost_nano(
@@ -162,9 +169,15 @@ class Catalog:
         reported = usage.reported_cost_nano
         if reported is not None:
             return reported
-        priced = self._priced.get((provider, model)) or self.priced(provider, model)
+        models = self._priced.get(provider)
+        priced = (models.get(model) if models is not None else None) or self.priced(provider, model)
         rates = priced.rates
-        if rates is not None and not usage.cache_write_tokens and not context:
+        if (
+            rates is not None
+            and not usage.cache_write_tokens
+            and not context
+            and (usage.input_tokens or 0) <= rates[4]  # below any long-context tier
+        ):
             return cost_from_rates(rates, usage)
         prices = priced.flat
         if prices is None or context:

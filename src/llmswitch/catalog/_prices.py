@@ -338,35 +338,45 @@ def cost_from_prices(prices: Mapping[str, Price], usage: Usage) -> int | None:
     return (total + 500_000) // 1_000_000
 
 
-Rates: TypeAlias = tuple[int, int, int | None, int | None]
+Rates: TypeAlias = tuple[int, int, int | None, int | None, int]
+
+# ``upto`` of untiered rates: more input tokens than any call has.
+_NO_TIER = 2**62
 
 
 def flat_rates(prices: Mapping[str, Price] | None) -> Rates | None:
-    """``(input, output, cache_read, reasoning)`` of prices that are all plain ints (no
-    tiers), for :func:`cost_from_rates`; None when any of them is tiered or input or
-    output is missing (cache-write prices only matter to a usage with writes)."""
+    """``(input, output, cache_read, reasoning, upto)`` for :func:`cost_from_rates`: the
+    prices that hold while a call's input tokens are at most ``upto`` (a tiered price's
+    base below its first tier's start; untiered, any count). None when input or output is
+    missing (cache-write prices only matter to a usage with writes)."""
     if prices is None:
         return None
-    p_in, p_out = prices.get("input"), prices.get("output")
-    read, reasoning = prices.get("cache_read"), prices.get("reasoning")
-    if type(p_in) is not int or type(p_out) is not int:
+    upto = _NO_TIER
+    rates: list[int | None] = []
+    for key in ("input", "output", "cache_read", "reasoning"):
+        price = prices.get(key)
+        if type(price) is Tiered:
+            for start, _ in price.tiers:  # ascending, but the rule needs only the least
+                upto = min(upto, start)
+            price = price.base
+        elif price is not None and type(price) is not int:
+            return None
+        rates.append(price)
+    p_in, p_out, read, reasoning = rates
+    if p_in is None or p_out is None:
         return None
-    if read is not None and type(read) is not int:
-        return None
-    if reasoning is not None and type(reasoning) is not int:
-        return None
-    return (p_in, p_out, read, reasoning)
+    return (p_in, p_out, read, reasoning, upto)
 
 
 def cost_from_rates(rates: Rates, usage: Usage) -> int | None:
     """:func:`cost_from_prices` for :func:`flat_rates` and a usage without cache writes
-    (the caller checks): the same accounting without the price lookups, on every
-    response. tests/test_cost_golden.py holds the two equal."""
+    and with at most ``upto`` input tokens (the caller checks): the same accounting without
+    the price lookups, on every response. tests/test_cost_golden.py holds the two equal."""
     inp = usage.input_tokens
     out = usage.output_tokens
     if inp is None or out is None:
         return None
-    p_in, p_out, p_read, p_reasoning = rates
+    p_in, p_out, p_read, p_reasoning, _ = rates
     total = 0
     read = usage.cached_input_tokens
     if read and p_read is not None:

@@ -81,7 +81,9 @@ def http_post(
 ) -> HttpRequest:
     """A POST of ``body`` as JSON, with the caller's ``extra_headers`` on the endpoint's."""
     # (method, url, headers, body) positionally: see openai/_request.py's build_request.
-    return HttpRequest("POST", url, request_headers(endpoint, request.extra_headers), dumps(body))
+    extra = request.extra_headers
+    headers = request_headers(endpoint, extra) if extra else endpoint.request_headers()
+    return HttpRequest("POST", url, headers, dumps(body))
 
 
 def http_get(endpoint: Endpoint, url: str) -> HttpRequest:

@@ -153,6 +153,9 @@ class Endpoint:
     _static: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     # path -> url(path): the same few paths on every call.
     _urls: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # request_headers() made once, when the key is a plain Secret (fixed) or there is
+    # none; None when it must be read per request (a vault's StoredKey).
+    _ready: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("https://", "http://")):
@@ -165,6 +168,8 @@ class Endpoint:
         object.__setattr__(self, "params", _Masked(self.params))
         # Masked too: it holds the configured values (copies of it are plain dicts).
         object.__setattr__(self, "_static", _Masked(_static_headers(self.headers)))
+        if self.api_key is None or type(self.api_key) is Secret:
+            object.__setattr__(self, "_ready", _Masked(self._with_key()))
         if ("@" in self.base_url or "?" in self.base_url) and _url_secrets(self.base_url):
             object.__setattr__(self, "base_url", _MaskedURL(self.base_url))
 
@@ -221,7 +226,12 @@ class Endpoint:
         return url
 
     def request_headers(self) -> dict[str, str]:
-        """Static headers plus auth, fresh for every request (tokens may rotate)."""
+        """Static headers plus auth, a new dict for every request (a caller's extra
+        headers go into it; a vault's key is read each time)."""
+        ready = self._ready
+        return ready.copy() if ready is not None else self._with_key()
+
+    def _with_key(self) -> dict[str, str]:
         headers = self._static.copy()
         secret = self.api_key
         if secret is not None and (key := secret.get()):  # an empty key sends nothing

@@ -194,8 +194,26 @@ class AsyncTransport:
 
     async def send(self, request: HttpRequest, timeout: Timeout) -> HttpResponse:
         """Send and read the whole response."""
+        # _request's steps with their helpers' common answers inlined (the client's
+        # session on this loop, a known URL, the last timeout): one chat, one call less each.
+        url = request.url
+        target = self._targets.get(url) or self._target(url)
+        last_loop, session = self._current
+        if last_loop is not asyncio.get_running_loop() or session is None:
+            session = self._get_session()
+        last, ct = self._last_timeout
+        if last is not timeout or ct is None:
+            ct = self._client_timeout(timeout)
         try:
-            async with self._request(request, timeout) as resp:
+            async with session.request(
+                request.method,
+                target[0],
+                data=request.body,
+                headers=request.headers,
+                timeout=ct,
+                proxy=target[1],
+                allow_redirects=False,
+            ) as resp:
                 headers = resp.headers
                 length = resp.content_length
                 if (

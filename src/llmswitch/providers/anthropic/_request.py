@@ -48,7 +48,6 @@ from .._claude import (
     thinking_budget,
 )
 from .._common import (
-    add_sampling,
     collect_turns,
     content_blocks,
     http_get,
@@ -203,11 +202,6 @@ def _plain_messages(request: ChatRequest) -> list[Block] | None:
     return out or None
 
 
-def _messages(request: ChatRequest) -> list[Block]:
-    plain = _plain_messages(request)
-    return plain if plain is not None else _block_messages(request)
-
-
 def _block_messages(request: ChatRequest) -> list[Block]:
     turns = collect_turns(
         request, user=_user, assistant=_assistant, tool=_tool_result, cache=_cache_message
@@ -256,11 +250,17 @@ def _tool_choice(request: ChatRequest) -> Block | None:
 
 
 def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    budget = thinking_budget(request)
+    # On every call: the helpers are called only when the request asks for what they
+    # handle (no thinking, a caller's max_tokens, plain turns are the common request).
+    budget = thinking_budget(request) if request.reasoning is not None else None
+    max_tokens = request.max_tokens
+    if max_tokens is None or budget:
+        max_tokens = _max_tokens(request, budget or 0)
+    messages = _plain_messages(request)
     body: dict[str, Any] = {
         "model": request.model,
-        "max_tokens": _max_tokens(request, budget or 0),
-        "messages": _messages(request),
+        "max_tokens": max_tokens,
+        "messages": messages if messages is not None else _block_messages(request),
     }
     system = _system(request)
     if system is not None:
@@ -288,12 +288,18 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         # A Python type's schema: in the structured-output subset (_schema.py).
         schema = adapted(anthropic_strict, rf.schema) if rf.from_type else rf.schema
         body["output_config"] = {"format": {"type": "json_schema", "schema": dict(schema)}}
-    add_sampling(body, request, top_p="top_p", stop="stop_sequences")
+    # add_sampling(body, request, top_p="top_p", stop="stop_sequences"), inlined
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
     if request.user:
         body["metadata"] = {"user_id": request.user}
     if stream:
         body["stream"] = True
-    return merge_extra_body(body, request.extra_body)
+    return merge_extra_body(body, request.extra_body) if request.extra_body else body
 
 
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ... import catalog
+from ..._make import make_usage
 from ...events import build_response
 from ...messages import ModelInfo, ReasoningBlock, ToolCall, Usage
 from ...wire import HttpResponse
-from .._claude import CLAUDE_FINISH, claude_usage
+from .._claude import CLAUDE_FINISH
 from .._common import int_or_none
 from .._shape import SHAPE_ERRORS, load_json, opt_str, shape_problem, text
 from ..base import Endpoint
@@ -63,7 +64,18 @@ def parse_usage(usage: Any) -> Usage:
     # cache_creation splits the writes by TTL (ephemeral_5m/1h_input_tokens); 1 h costs more
     split = get("cache_creation")
     hour = int_or_none(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else None
-    return claude_usage(fresh, read, written, output, reasoning=thinking, written_1h=hour)
+    # claude_usage's arithmetic, inlined (once per response)
+    total_in = None if fresh is None else fresh + (read or 0) + (written or 0)
+    return make_usage(  # every field, in Usage's order
+        total_in,  # input_tokens
+        output,  # output_tokens
+        total_in + output if total_in is not None and output is not None else None,  # total
+        read,  # cached_input_tokens
+        written,  # cache_write_tokens
+        thinking,  # reasoning_tokens
+        hour,  # cache_write_1h_tokens
+        None,  # reported_cost_nano
+    )
 
 
 def refusal_of(stop_reason: str | None, stop_details: Any) -> str | None:
@@ -110,20 +122,29 @@ def _parse(request: ChatRequest, data: dict[str, Any], body: bytes) -> ChatRespo
         elif kind == "redacted_thinking":
             blocks.append(ReasoningBlock(redacted_data=text(block["data"])))
         # other block types (server tools, search results, ...) stay in raw only
-    raw_stop = opt_str(data.get("stop_reason"))
+    get = data.get
+    raw_stop = get("stop_reason")
+    response_id = get("id")
+    model = get("model")
+    if (
+        (raw_stop is not None and type(raw_stop) is not str)
+        or (response_id is not None and type(response_id) is not str)
+        or (model is not None and type(model) is not str)
+    ):  # opt_str's rule, checked once for the three
+        opt_str(raw_stop), opt_str(response_id), opt_str(model)
     return build_response(  # positionally, in its parameters' order
         request.provider,  # provider
-        opt_str(data.get("id")),  # id
-        opt_str(data.get("model")) or request.model,  # model
+        response_id,  # id
+        model or request.model,  # model
         texts[0] if len(texts) == 1 else "".join(texts),  # text
         tuple(calls) if calls else (),  # tool_calls
         ("".join([b.text for b in blocks]) or None) if blocks else None,  # reasoning
         tuple(blocks) if blocks else (),  # reasoning_blocks
         # refusal_of and finish_reason, inlined: they run on every response
-        refusal_of(raw_stop, data.get("stop_details")) if raw_stop == "refusal" else None,
+        refusal_of(raw_stop, get("stop_details")) if raw_stop == "refusal" else None,
         _FINISH.get(raw_stop, "other") if raw_stop is not None else "other",  # finish_reason
         raw_stop,  # raw_finish_reason
-        parse_usage(data.get("usage")),  # usage
+        parse_usage(get("usage")),  # usage
         data,  # raw
     )
 

@@ -174,7 +174,8 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
 def build_request(
     request: ChatRequest, endpoint: Endpoint, *, stream: bool, flavor: Flavor
 ) -> HttpRequest:
-    headers = request_headers(endpoint, request.extra_headers)
+    extra = request.extra_headers
+    headers = request_headers(endpoint, extra) if extra else endpoint.request_headers()
     if stream:
         headers.setdefault("accept", "text/event-stream")
     body = build_body(request, stream=stream, flavor=flavor)
