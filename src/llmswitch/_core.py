@@ -527,8 +527,10 @@ class _Core:
         tool_list = to_tools(tools) if tools is not None else ()
         if system is not None and not isinstance(system, str):
             raise ConfigurationError("system must be a string", field="system")
-        if max_tokens is not None and (
-            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        if (
+            max_tokens is not None
+            and (type(max_tokens) is not int or max_tokens < 1)  # a plain int passes here
+            and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1)
         ):
             raise ConfigurationError("max_tokens must be a positive integer", field="max_tokens")
         if user is not None and not isinstance(user, str):

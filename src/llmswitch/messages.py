@@ -654,8 +654,8 @@ def to_messages(messages: Any) -> tuple[Message, ...]:
         plain = True
         talk = False
         for m in messages:
-            if type(m) is dict and len(m) == 2:  # {"role": ..., "content": "text"}
-                role, content = m.get("role"), m.get("content")
+            if type(m) is dict and len(m) == 2 and "role" in m and "content" in m:
+                role, content = m["role"], m["content"]  # {"role": ..., "content": "text"}
                 if role in _PLAIN_ROLES and type(content) is str:
                     # every field, in Message's order
                     converted.append(make(role, content, (), None, None, (), None))

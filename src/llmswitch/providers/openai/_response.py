@@ -53,36 +53,36 @@ _NO_USAGE = Usage()
 def map_usage(raw: Any) -> Usage:
     """``prompt_tokens`` already includes cached tokens and ``completion_tokens`` reasoning
     tokens. Anything missing stays ``None``: unknown is not zero."""
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:  # decoded JSON: an object is exactly a dict
         return _NO_USAGE
-    # Decoded JSON: a count is exactly an int (``type() is`` also turns booleans away).
+    # A count is exactly an int (``type() is`` also turns booleans away).
     get = raw.get
     prompt = get("prompt_tokens")
+    completion = get("completion_tokens")
+    total = get("total_tokens")
     if type(prompt) is not int:
         prompt = None
-    completion = get("completion_tokens")
     if type(completion) is not int:
         completion = None
-    total = get("total_tokens")
     if type(total) is not int:
         total = prompt + completion if prompt is not None and completion is not None else None
     cached = written = reasoning = None
     details = get("prompt_tokens_details")
-    if details is not None and isinstance(details, dict):
+    if type(details) is dict:
         cached = details.get("cached_tokens")
         if type(cached) is not int:
             cached = None
-        written = details.get("cache_write_tokens")
-        if type(written) is not int:
-            written = None
+        if "cache_write_tokens" in details:  # OpenRouter-style servers only
+            written = details["cache_write_tokens"]
+            if type(written) is not int:
+                written = None
     details = get("completion_tokens_details")
-    if details is not None and isinstance(details, dict):
+    if type(details) is dict:
         reasoning = details.get("reasoning_tokens")
         if type(reasoning) is not int:
             reasoning = None
     # OpenRouter-style servers report the call's cost (USD): the ledger prefers it
-    cost = get("cost")
-    reported = _usd_to_nano(cost) if cost is not None else None
+    reported = _usd_to_nano(raw["cost"]) if "cost" in raw else None
     return make_usage(  # every field, in Usage's order
         prompt,  # input_tokens
         completion,  # output_tokens
@@ -165,27 +165,34 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
 
 
 def _parse(request: ChatRequest, data: dict[str, Any], body: bytes, status: int) -> ChatResponse:
-    choices = data.get("choices")
-    # The common answer: one choice, index 0, first in the list (else the general search).
-    choice = choices[0] if type(choices) is list and choices else None
-    if type(choice) is not dict or choice.get("index", 0) != 0:
-        choice = _first_choice(choices)
-    if choice is None:
-        raise malformed(request, "no choices in the response", body, status)
+    # The common answer by subscripts (cheaper than .get calls on every response): one
+    # choice, index 0, first in the list, a message with content; anything else (a
+    # KeyError or TypeError on the way) takes the general search.
+    try:
+        choice = data["choices"][0]
+        if choice["index"] != 0:
+            choice = None
+    except (KeyError, IndexError, TypeError):
+        choice = None
+    if type(choice) is not dict:
+        choice = _first_choice(data.get("choices"))
+        if choice is None:
+            raise malformed(request, "no choices in the response", body, status)
     message = choice.get("message")
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         message = {}
-    get = message.get
-    content = get("content")
-    # The common answer (text, no reasoning, no refusal, no calls) costs one lookup each.
-    reasoning = get("reasoning")
-    if reasoning is not None or "reasoning_content" in message:
-        reasoning = _str(reasoning) or _str(get("reasoning_content"))
-    refusal = get("refusal")
+    content = message.get("content")
+    # text, no reasoning, no calls: a membership test each for what is usually absent
+    reasoning = None
+    if "reasoning" in message or "reasoning_content" in message:
+        reasoning = _str(message.get("reasoning")) or _str(message.get("reasoning_content"))
+    refusal = message.get("refusal")
     if refusal is not None:
         refusal = _str(refusal)
-    calls = get("tool_calls")
-    raw_finish = opt_str(choice.get("finish_reason")) or None
+    calls = message.get("tool_calls")
+    raw_finish = choice.get("finish_reason")
+    if raw_finish is not None:
+        raw_finish = opt_str(raw_finish) or None
     response_id = data.get("id")
     model = data.get("model")
     return build_response(  # positionally, in its parameters' order
