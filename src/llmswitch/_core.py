@@ -523,7 +523,9 @@ class _Core:
     ) -> tuple[Provider, ChatRequest, CallContext]:
         if unknown:
             raise _unknown_option(unknown)
-        provider, name, blocked, ctx = self.route(model)
+        # route()'s common answer inline: a model called before, by its name
+        found = self._routes.get(model) if type(model) is str else None
+        provider, name, blocked, ctx = found if found is not None else self.route(model)
         tool_list = to_tools(tools) if tools is not None else ()
         if system is not None and not isinstance(system, str):
             raise ConfigurationError("system must be a string", field="system")

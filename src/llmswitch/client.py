@@ -102,6 +102,10 @@ _STREAM_KEYS = frozenset(StreamOptions.__annotations__)
 _CODE_KEYS = frozenset(CodeOptions.__annotations__)
 
 
+_request = _Core.request
+_stream_request = _Core.stream_request
+
+
 def _prompt_call(model: Any, messages: Any, options: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     """``prompt``, ``variables`` and the call to make once the prompt is applied."""
     args = {"model": model, "messages": messages, **options}
@@ -133,10 +137,12 @@ def _open(
             resume = options.pop("resume", False)
     if model is None:
         model = core.default()
+    # The functions, not bound methods: with **options, a bound method is made and its
+    # arguments copied once more on every call.
     if stream:
-        provider, request, ctx = core.stream_request(model, messages, **options)
+        provider, request, ctx = _stream_request(core, model, messages, **options)
     else:
-        provider, request, ctx = core.request(model, messages, **options)
+        provider, request, ctx = _request(core, model, messages, **options)
     # per call: bypass the cache, or its ttl (checked after the request)
     if cache is not None:
         cache = cache_option(core.pipe, cache)

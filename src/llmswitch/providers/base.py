@@ -420,6 +420,22 @@ class AdapterBase:
     def parse_response(self, request: ChatRequest, response: HttpResponse) -> ChatResponse:
         return self.wire.parse_response(request, response)
 
+    def chat_functions(
+        self,
+    ) -> tuple[_BuildRequest, Callable[[ChatRequest, HttpResponse], ChatResponse]]:
+        """``(build_request, parse_response)`` as a provider calls them on every chat:
+        the wire's own functions, without a method in between (an adapter that
+        overrides either gives its bound methods, or functions of its own)."""
+        kind = type(self)
+        build: _BuildRequest = self.build_request
+        parse: Callable[[ChatRequest, HttpResponse], ChatResponse] = self.parse_response
+        wire = getattr(kind, "wire", None)
+        if wire is not None and kind.build_request is AdapterBase.build_request:
+            build = wire.build_request
+        if wire is not None and kind.parse_response is AdapterBase.parse_response:
+            parse = wire.parse_response
+        return build, parse
+
     def stream_parser(self, request: ChatRequest) -> StreamParser:
         return self.wire.stream_parser(request)
 

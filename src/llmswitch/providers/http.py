@@ -45,21 +45,9 @@ class HttpProvider:
         self.id = id
         self.adapter = adapter
         self.endpoint = endpoint
-        # What achat calls, bound once: the wire's own functions when the adapter only
-        # delegates to them (AdapterBase's defaults), and no prepare step when the
-        # endpoint has none: each skipped layer is a Python call less on every chat.
-        kind = type(adapter)
-        wire = getattr(adapter, "wire", None)
-        self._build = (
-            wire.build_request
-            if wire is not None and kind.build_request is AdapterBase.build_request
-            else adapter.build_request
-        )
-        self._parse = (
-            wire.parse_response
-            if wire is not None and kind.parse_response is AdapterBase.parse_response
-            else adapter.parse_response
-        )
+        # What achat calls, bound once: the wire's own functions (no adapter method in
+        # between), and no prepare step when the endpoint has none.
+        self._build, self._parse = adapter.chat_functions()
         self._prepare = None if type(endpoint).prepare is Endpoint.prepare else endpoint.prepare
 
     def __repr__(self) -> str:

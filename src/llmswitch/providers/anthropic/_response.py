@@ -43,7 +43,7 @@ def finish_reason(raw: str | None) -> FinishReason:
 def parse_usage(usage: Any) -> Usage:
     """docs/providers.md §1: Anthropic's ``input_tokens`` excludes cache reads and writes; ours
     includes them. ``output_tokens`` already includes thinking."""
-    if not isinstance(usage, dict):
+    if type(usage) is not dict:  # decoded JSON: an object is exactly a dict
         return Usage()
     # Once per response: int_or_none inlined (a count is exactly an int, not a bool).
     get = usage.get
@@ -59,11 +59,18 @@ def parse_usage(usage: Any) -> Usage:
     output = get("output_tokens")
     if type(output) is not int:
         output = None
+    thinking = hour = None
     details = get("output_tokens_details")
-    thinking = int_or_none(details.get("thinking_tokens")) if isinstance(details, dict) else None
+    if type(details) is dict:
+        thinking = details.get("thinking_tokens")
+        if type(thinking) is not int:
+            thinking = None
     # cache_creation splits the writes by TTL (ephemeral_5m/1h_input_tokens); 1 h costs more
     split = get("cache_creation")
-    hour = int_or_none(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else None
+    if type(split) is dict:
+        hour = split.get("ephemeral_1h_input_tokens")
+        if type(hour) is not int:
+            hour = None
     # claude_usage's arithmetic, inlined (once per response)
     total_in = None if fresh is None else fresh + (read or 0) + (written or 0)
     return make_usage(  # every field, in Usage's order
@@ -104,7 +111,8 @@ def _parse(request: ChatRequest, data: dict[str, Any], body: bytes) -> ChatRespo
     for block in data["content"]:
         kind = block.get("type")
         if kind == "text":
-            texts.append(text(block["text"]))
+            piece = block["text"]
+            texts.append(piece if type(piece) is str else text(piece))  # text() raises
         elif kind == "tool_use":
             arguments = block.get("input")
             if arguments is None:

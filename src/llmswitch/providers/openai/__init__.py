@@ -9,14 +9,15 @@ embeddings as ``"float"`` instead of ``"base64"``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import get_args
 
 from ...errors import ConfigurationError, ProviderError
-from ...messages import ChatRequest, EmbeddingResponse, EmbedRequest, ModelInfo
+from ...messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, ModelInfo
 from ...wire import HttpRequest, HttpResponse
 from .._common import http_get
 from .._hints import expect_field, openai_hint
-from ..base import AdapterBase, Endpoint, FimRoute
+from ..base import AdapterBase, Endpoint, FimRoute, _BuildRequest
 from ._completions import TextCompletions
 from ._embed import EMBED_BATCH_SIZE, build_embed_request, parse_embed_response
 from ._errors import map_error
@@ -64,6 +65,13 @@ class OpenAIAdapter(AdapterBase):
 
     # The module function itself (no bound method, no call in between): on every chat.
     parse_response = staticmethod(parse_response)
+
+    def chat_functions(
+        self,
+    ) -> tuple[_BuildRequest, Callable[[ChatRequest, HttpResponse], ChatResponse]]:
+        # OpenAI's own flavor is build_request's default: the function itself
+        build = build_request if self.flavor == "openai" else self.build_request
+        return build, parse_response
 
     def stream_parser(self, request: ChatRequest) -> OpenAIStreamParser:
         return OpenAIStreamParser(request)

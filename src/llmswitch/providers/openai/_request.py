@@ -172,7 +172,7 @@ def build_body(request: ChatRequest, *, stream: bool, flavor: Flavor) -> dict[st
 
 
 def build_request(
-    request: ChatRequest, endpoint: Endpoint, *, stream: bool, flavor: Flavor
+    request: ChatRequest, endpoint: Endpoint, *, stream: bool, flavor: Flavor = "openai"
 ) -> HttpRequest:
     extra = request.extra_headers
     headers = request_headers(endpoint, extra) if extra else endpoint.request_headers()

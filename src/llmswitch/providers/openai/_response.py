@@ -191,8 +191,9 @@ def _parse(request: ChatRequest, data: dict[str, Any], body: bytes, status: int)
         refusal = _str(refusal)
     calls = message.get("tool_calls")
     raw_finish = choice.get("finish_reason")
-    if raw_finish is not None:
-        raw_finish = opt_str(raw_finish) or None
+    if raw_finish is not None and type(raw_finish) is not str:
+        opt_str(raw_finish)  # raises its TypeError: a malformed response
+    raw_finish = raw_finish or None
     response_id = data.get("id")
     model = data.get("model")
     return build_response(  # positionally, in its parameters' order
