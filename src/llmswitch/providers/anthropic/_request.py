@@ -148,12 +148,7 @@ def _assistant(request: ChatRequest, message: Message, where: str) -> list[Block
 
 
 def _system(request: ChatRequest) -> str | list[Block] | None:
-    if not request.system and request.response_format is None:
-        for message in request.messages:
-            if message.role == "system":
-                break
-        else:  # the common request: no system prompt anywhere, nothing to build
-            return None
+    """The system prompt of a request that has one (``build_body`` asks only then)."""
     blocks: list[Block] = []
     if request.system:
         blocks.append({"type": "text", "text": request.system})
@@ -262,9 +257,17 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         "max_tokens": max_tokens,
         "messages": messages if messages is not None else _block_messages(request),
     }
-    system = _system(request)
-    if system is not None:
-        body["system"] = system
+    # A system prompt to build only when there is one: most requests have none.
+    wants_system = request.system or request.response_format is not None
+    if not wants_system:
+        for message in request.messages:
+            if message.role == "system":
+                wants_system = True
+                break
+    if wants_system:
+        system = _system(request)
+        if system is not None:
+            body["system"] = system
     if budget:
         check_thinking_options(request)
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ... import catalog
+from ..._json import loads
 from ..._make import make_usage
 from ...events import build_response
 from ...messages import ModelInfo, ReasoningBlock, ToolCall, Usage
@@ -95,13 +96,18 @@ def refusal_of(stop_reason: str | None, stop_details: Any) -> str | None:
 
 
 def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse:
-    data = load_json(response.body, malformed, request, "body is not JSON")
-    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-        raise malformed(request, "expected a Message with a content list", response.body)
+    body = response.body
+    try:  # load_json's rule, inline: on every response
+        data = loads(body)
+    except ValueError:
+        raise malformed(request, "body is not JSON", body) from None
+    # decoded JSON: an object is exactly a dict, an array exactly a list
+    if type(data) is not dict or type(data.get("content")) is not list:
+        raise malformed(request, "expected a Message with a content list", body)
     try:
-        return _parse(request, data, response.body)
+        return _parse(request, data, body)
     except SHAPE_ERRORS as exc:
-        raise malformed(request, shape_problem(exc), response.body) from None
+        raise malformed(request, shape_problem(exc), body) from None
 
 
 def _parse(request: ChatRequest, data: dict[str, Any], body: bytes) -> ChatResponse:
