@@ -18,6 +18,10 @@ from yarl import URL
 from ..wire import HttpRequest, HttpResponse, Timeout, limits
 from ._netfail import connection_error, timed_out
 
+# aiohttp's case-insensitive header names, folded once (a str is folded per lookup)
+_CONTENT_LENGTH = aiohttp.hdrs.CONTENT_LENGTH
+_CONTENT_ENCODING = aiohttp.hdrs.CONTENT_ENCODING
+
 if TYPE_CHECKING:
     from aiohttp.client import _RequestContextManager
     from multidict import CIMultiDictProxy
@@ -215,11 +219,12 @@ class AsyncTransport:
                 allow_redirects=False,
             ) as resp:
                 headers = resp.headers
-                length = resp.content_length
+                # content_length's lookup without the property, by the pre-folded names
+                length = headers.get(_CONTENT_LENGTH)
                 if (
                     length is not None
-                    and length <= self.max_body_bytes
-                    and ("Content-Encoding" not in headers)
+                    and int(length) <= self.max_body_bytes
+                    and _CONTENT_ENCODING not in headers
                 ):  # the common answer, as in _read_body
                     body = await resp.read()  # aiohttp reads no more than Content-Length
                 else:
