@@ -1,7 +1,7 @@
 """User-space instructions per op of one loopback case, under valgrind (callgrind): a
 figure that does not move with the machine's load, for before/after of a code change.
 
-    uv run python bench/instructions.py chat-openai floor llmswitch   # ~40 s a case
+    uv run python bench/instructions.py chat-openai floor llmswitch   # ~40 s a child
     uv run python bench/instructions.py stream-bedrock floor llmswitch -n 60
     PYTHONPATH=/other/tree/src uv run python bench/instructions.py ...  # another tree
 
@@ -9,8 +9,8 @@ Each case runs in a fresh ``valgrind --tool=callgrind`` child that starts nginx 
 traced), builds the case as bench/run.py does, checks its answer, warms up, and then
 runs ``-n`` ops inside ``functools.reduce``: collection is toggled on for that C
 function only (``--toggle-collect=functools_reduce``), so imports, set-up and warm-up
-are not counted. Prints instructions per op and, when the floor is among the cases,
-each case's ratio to it. Kernel time (the sockets) is not counted, so the ratios are a
+are not counted. Prints instructions per op (the median of ``-r`` children, default 3) and, when the
+floor is among the cases, each case's ratio to it. Kernel time (the sockets) is not counted, so the ratios are a
 little above the loopback's wall-time ones, which share the kernel's work.
 """
 
@@ -99,15 +99,28 @@ def main() -> int:
     p.add_argument("what", choices=GROUPS)
     p.add_argument("cases", nargs="+", choices=CASES)
     p.add_argument("-n", type=int, default=0, help="ops counted (default 300 chat / 60 stream)")
+    p.add_argument(
+        "-r", "--runs", type=int, default=3,
+        help="children per case, the median reported (default 3): how many times the event\n"
+        "loop wakes for one response depends on timing, which moves a run by ~0.5%%",
+    )  # fmt: skip
     args = p.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind not found (apt-get install valgrind)")
     n = args.n or (60 if args.what.startswith("stream") else 300)
-    counts = {c: measure(args.what, c, n) for c in args.cases}
+    runs = max(1, args.runs)
+    counts: dict[str, int] = {}
+    spread: dict[str, tuple[int, int]] = {}
+    for c in args.cases:
+        got = sorted(measure(args.what, c, n) for _ in range(runs))
+        counts[c] = got[len(got) // 2]
+        spread[c] = (got[0], got[-1])
     floor = counts.get("floor")
     for c, ir in counts.items():
         ratio = f"  {ir / floor:.3f}x the orjson floor" if floor else ""
-        print(f"{args.what:<16} {c:<13} {ir:>10,} instructions/op{ratio}")
+        lo, hi = spread[c]
+        runs_note = f"  (median of {runs}: {lo:,}-{hi:,})" if runs > 1 else ""
+        print(f"{args.what:<16} {c:<13} {ir:>10,} instructions/op{ratio}{runs_note}")
     return 0
 
 

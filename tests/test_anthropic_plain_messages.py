@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmswitch.messages import ChatRequest, Message, ReasoningBlock, TextPart, ToolCall
-from llmswitch.providers.anthropic._request import _block_messages, _plain_messages, build_body
+from llmswitch.providers.anthropic._request import (
+    _block_messages,
+    _plain_messages,
+    _system,
+    build_body,
+)
 
 texts = st.text(min_size=0, max_size=12)
 
@@ -38,10 +43,15 @@ def _request(history: list[Message]) -> ChatRequest:
 @given(st.lists(messages(), min_size=1, max_size=6))
 def test_the_shortcut_is_the_general_path_wherever_it_applies(history: list[Message]) -> None:
     request = _request(history)
-    plain = _plain_messages(request)
-    if plain is not None:
+    plain: list[dict[str, object]] = []
+    system_turns = _plain_messages(request, plain)
+    if system_turns is not None:
         assert plain == _block_messages(request)
-    assert build_body(request, stream=False)["messages"] == _block_messages(request)
+        assert system_turns == any(m.role == "system" for m in history)
+    body = build_body(request, stream=False)
+    assert body["messages"] == _block_messages(request)
+    # the system prompt is built whenever there is one, wherever its turns are
+    assert body.get("system") == _system(request)
 
 
 def test_a_plain_conversation_takes_the_shortcut() -> None:
@@ -51,16 +61,19 @@ def test_a_plain_conversation_takes_the_shortcut() -> None:
         Message(role="assistant", content="hello"),
         Message(role="user", content="and?"),
     ]
-    assert _plain_messages(_request(history)) == [
+    plain: list[dict[str, object]] = []
+    assert _plain_messages(_request(history), plain) is True  # a system turn passed over
+    assert plain == [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "hello"},
         {"role": "user", "content": "and?"},
     ]
+    assert build_body(_request(history), stream=False)["system"] == "be brief"
 
 
 def test_two_user_turns_in_a_row_are_merged_by_the_general_path() -> None:
     history = [Message(role="user", content="a"), Message(role="user", content="b")]
-    assert _plain_messages(_request(history)) is None
+    assert _plain_messages(_request(history), []) is None
     assert build_body(_request(history), stream=False)["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
     ]

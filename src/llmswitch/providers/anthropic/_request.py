@@ -171,16 +171,19 @@ def _cache_message(message: Message, blocks: list[Block]) -> None:
     blocks[-1] = _with_cache(dict(blocks[-1]), message.cache_control)
 
 
-def _plain_messages(request: ChatRequest) -> list[Block] | None:
+def _plain_messages(request: ChatRequest, out: list[Block]) -> bool | None:
     """The common history, alternating user/assistant turns of plain non-empty text
     (no calls, thinking or cache marks), is its own wire form, each text as the turn's
-    content: what the general path below gives it, without the blocks in between.
-    ``None`` for anything else."""
-    out: list[Block] = []
+    content: what the general path below gives it, without the blocks in between. Its
+    turns are appended to ``out``; the answer is whether a system message was passed over
+    (it goes in the system prompt), or ``None`` for any other history (``out`` is then
+    partial: the general path builds the list)."""
     last = ""
+    system = False
     for m in request.messages:
         role, content = m.role, m.content
         if role == "system":
+            system = True
             continue  # in the system prompt (they all come first)
         if (
             role == last
@@ -194,7 +197,7 @@ def _plain_messages(request: ChatRequest) -> list[Block] | None:
             return None
         out.append({"role": role, "content": content})
         last = role
-    return out or None
+    return system if out else None
 
 
 def _block_messages(request: ChatRequest) -> list[Block]:
@@ -251,20 +254,14 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     max_tokens = request.max_tokens
     if max_tokens is None or budget:
         max_tokens = _max_tokens(request, budget or 0)
-    messages = _plain_messages(request)
-    body: dict[str, Any] = {
-        "model": request.model,
-        "max_tokens": max_tokens,
-        "messages": messages if messages is not None else _block_messages(request),
-    }
+    messages: list[Block] = []
+    system_turns = _plain_messages(request, messages)
+    if system_turns is None:
+        messages = _block_messages(request)
+        system_turns = True  # not known: _system looks
+    body: dict[str, Any] = {"model": request.model, "max_tokens": max_tokens, "messages": messages}
     # A system prompt to build only when there is one: most requests have none.
-    wants_system = request.system or request.response_format is not None
-    if not wants_system:
-        for message in request.messages:
-            if message.role == "system":
-                wants_system = True
-                break
-    if wants_system:
+    if system_turns or request.system or request.response_format is not None:
         system = _system(request)
         if system is not None:
             body["system"] = system
