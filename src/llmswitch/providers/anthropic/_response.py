@@ -112,8 +112,9 @@ def parse_response(request: ChatRequest, response: HttpResponse) -> ChatResponse
 
 def _parse(request: ChatRequest, data: dict[str, Any], body: bytes) -> ChatResponse:
     texts: list[str] = []
-    calls: list[ToolCall] = []
-    blocks: list[ReasoningBlock] = []
+    # made when a block needs them: most answers are text only
+    calls: list[ToolCall] | None = None
+    blocks: list[ReasoningBlock] | None = None
     for block in data["content"]:
         kind = block.get("type")
         if kind == "text":
@@ -125,15 +126,21 @@ def _parse(request: ChatRequest, data: dict[str, Any], body: bytes) -> ChatRespo
                 arguments = {}
             if not isinstance(arguments, dict):
                 raise malformed(request, "tool_use input is not an object", body)
+            if calls is None:
+                calls = []
             calls.append(
                 ToolCall(id=text(block["id"]), name=text(block["name"]), arguments=arguments)
             )
         elif kind == "thinking":
             thought = opt_str(block.get("thinking")) or ""
+            if blocks is None:
+                blocks = []
             blocks.append(
                 ReasoningBlock(text=thought, signature=opt_str(block.get("signature")) or None)
             )
         elif kind == "redacted_thinking":
+            if blocks is None:
+                blocks = []
             blocks.append(ReasoningBlock(redacted_data=text(block["data"])))
         # other block types (server tools, search results, ...) stay in raw only
     get = data.get
