@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from llmswitch import catalog
 from llmswitch.catalog import Catalog, ModelOverride
+from llmswitch.catalog._catalog import _Priced
 from llmswitch.catalog._prices import (
     Price,
     Tiered,
     _data,
     cost_from_prices,
-    cost_from_rates,
     flat_rates,
 )
 from llmswitch.messages import Usage
@@ -410,9 +410,9 @@ def test_flat_rates_cost_the_same_as_the_general_accounting(
     inp: int | None, out: int | None, read: int | None, reasoning: int | None,
     p_in: Price, p_out: Price, p_read: Price | None, p_reasoning: Price | None,
 ) -> None:  # fmt: skip
-    """cost_nano's lookup-free path (prices below any tier, no cache writes) and the
-    general cost_from_prices agree to the nano-dollar on any counts, consistent or not;
-    above a tier's start the rates say they do not apply."""
+    """cost_nano (its lookup-free path for prices below any tier without cache writes,
+    the general one above a tier's start) and the general cost_from_prices agree to the
+    nano-dollar on any counts, consistent or not."""
     prices: dict[str, Price] = {"input": p_in, "output": p_out}
     if p_read is not None:
         prices["cache_read"] = p_read
@@ -425,8 +425,11 @@ def test_flat_rates_cost_the_same_as_the_general_accounting(
     assert rates is not None
     starts = [s for p in prices.values() if isinstance(p, Tiered) for s, _ in p.tiers]
     assert rates[4] == min(starts, default=rates[4])
-    if (inp or 0) <= rates[4]:
-        assert cost_from_rates(rates, usage) == cost_from_prices(prices, usage)
+    # through Catalog.cost_nano itself, as on every response (the model's prices as
+    # priced() resolves them for an override-only model)
+    cat = Catalog()
+    cat._priced["x"] = {"m": _Priced.of(None, prices)}
+    assert cat.cost_nano("x", "m", usage) == cost_from_prices(prices, usage)
 
 
 def test_flat_rates_leave_missing_prices_to_the_general_path() -> None:

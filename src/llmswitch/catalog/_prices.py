@@ -39,7 +39,6 @@ __all__ = [
     "PricedModel",
     "Tiered",
     "cost_from_prices",
-    "cost_from_rates",
     "find_priced",
     "flat_rates",
     "nano_per_mtok",
@@ -345,7 +344,7 @@ _NO_TIER = 2**62
 
 
 def flat_rates(prices: Mapping[str, Price] | None) -> Rates | None:
-    """``(input, output, cache_read, reasoning, upto)`` for :func:`cost_from_rates`: the
+    """``(input, output, cache_read, reasoning, upto)`` for ``Catalog.cost_nano``: the
     prices that hold while a call's input tokens are at most ``upto`` (a tiered price's
     base below its first tier's start; untiered, any count). None when input or output is
     missing (cache-write prices only matter to a usage with writes)."""
@@ -366,31 +365,6 @@ def flat_rates(prices: Mapping[str, Price] | None) -> Rates | None:
     if p_in is None or p_out is None:
         return None
     return (p_in, p_out, read, reasoning, upto)
-
-
-def cost_from_rates(rates: Rates, usage: Usage) -> int | None:
-    """:func:`cost_from_prices` for :func:`flat_rates` and a usage without cache writes
-    and with at most ``upto`` input tokens (the caller checks): the same accounting without
-    the price lookups, on every response. tests/test_cost_golden.py holds the two equal."""
-    inp = usage.input_tokens
-    out = usage.output_tokens
-    if inp is None or out is None:
-        return None
-    p_in, p_out, p_read, p_reasoning, _ = rates
-    total = 0
-    read = usage.cached_input_tokens
-    if read and p_read is not None:
-        total = read * p_read
-        inp -= read
-    if inp > 0:
-        total += inp * p_in
-    reasoning = usage.reasoning_tokens
-    if reasoning and out and p_reasoning is not None:
-        reasoning = min(reasoning, out)
-        total += reasoning * p_reasoning
-        out -= reasoning
-    # units of 1e-6 nano-USD -> nano-USD, half up, once per call
-    return (total + out * p_out + 500_000) // 1_000_000
 
 
 def _writes(get: Any, written: int, hour: int, inp: int) -> tuple[int, int]:

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ... import catalog
+from ..._json import dumps
 from ...messages import ChatRequest, ImagePart, Message, Part
 from ...wire import HttpRequest
 from .._claude import (
@@ -54,6 +55,7 @@ from .._common import (
     http_post,
     merge_extra_body,
     request_error,
+    request_headers,
     system_messages,
 )
 from .._schema import adapted, anthropic_strict
@@ -303,9 +305,13 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
 
 
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
-    return http_post(
-        request, endpoint, endpoint.url("/v1/messages"), build_body(request, stream=stream)
-    )
+    # http_post's steps, inline (on every call), in its order: the body is checked
+    # before the key is read
+    url = endpoint.url("/v1/messages")
+    body = dumps(build_body(request, stream=stream))
+    extra = request.extra_headers
+    headers = request_headers(endpoint, extra) if extra else endpoint.request_headers()
+    return HttpRequest("POST", url, headers, body)
 
 
 # What POST /v1/messages/count_tokens accepts of a Messages body (WIRE.md 2): anything else

@@ -61,11 +61,12 @@ def parse_usage(usage: Any) -> Usage:
     if type(output) is not int:
         output = None
     thinking = hour = None
-    details = get("output_tokens_details")
-    if type(details) is dict:
-        thinking = details.get("thinking_tokens")
-        if type(thinking) is not int:
-            thinking = None
+    if "output_tokens_details" in usage:  # new, and mostly absent
+        details = usage["output_tokens_details"]
+        if type(details) is dict:
+            thinking = details.get("thinking_tokens")
+            if type(thinking) is not int:
+                thinking = None
     # cache_creation splits the writes by TTL (ephemeral_5m/1h_input_tokens); 1 h costs more
     split = get("cache_creation")
     if type(split) is dict:
