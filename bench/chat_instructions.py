@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -93,21 +90,9 @@ def child(fmt: str, stage: str, n: int) -> None:
 
 
 def measure(fmt: str, stage: str, n: int) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        cmd = [
-            "valgrind", "--tool=callgrind", "--collect-atstart=no",
-            "--toggle-collect=functools_reduce", f"--callgrind-out-file={out}",
-            sys.executable, __file__, "--child", fmt, stage, str(n),
-        ]  # fmt: skip
-        env = {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-        if done.returncode != 0 or not out.exists():
-            raise SystemExit(f"{fmt} {stage}: valgrind failed\n{done.stderr[-2000:]}")
-        for line in out.read_text().splitlines():
-            if line.startswith("summary:"):
-                return int(line.split()[1]) // n
-    raise SystemExit(f"{fmt} {stage}: no summary line in the callgrind output")
+    from instructions import per_op  # bench/ is this script's directory, on sys.path
+
+    return per_op([__file__, "--child", fmt, stage, str(n)], n, f"{fmt} {stage}")
 
 
 def main() -> int:

@@ -75,23 +75,29 @@ def child(what: str, case_id: str, n: int) -> None:
 
 def measure(what: str, case_id: str, n: int) -> int:
     """Instructions per op of one case, from a fresh valgrind child."""
+    return per_op([__file__, "--child", what, case_id, str(n)], n, f"{what} {case_id}")
+
+
+def per_op(script: list[str], n: int, label: str) -> int:
+    """User-space instructions per op of ``python *script``, which runs ``n`` ops inside
+    ``functools.reduce`` (collection is toggled on for that C function only)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         cmd = [
             "valgrind", "--tool=callgrind", "--collect-atstart=no",
             "--toggle-collect=functools_reduce", f"--callgrind-out-file={out}",
-            sys.executable, __file__, "--child", what, case_id, str(n),
+            sys.executable, *script,
         ]  # fmt: skip
         # One hash seed for every child: string hashes decide dict probing, which
         # otherwise moves a count by ~0.3% between children.
         env = {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
         done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0 or not out.exists():
-            raise SystemExit(f"{what} {case_id}: valgrind failed\n{done.stderr[-2000:]}")
+            raise SystemExit(f"{label}: valgrind failed\n{done.stderr[-2000:]}")
         for line in out.read_text().splitlines():
             if line.startswith("summary:"):
                 return int(line.split()[1]) // n
-    raise SystemExit(f"{what} {case_id}: no summary line in the callgrind output")
+    raise SystemExit(f"{label}: no summary line in the callgrind output")
 
 
 def main() -> int:
