@@ -512,7 +512,7 @@ class AsyncClient(
             if failed is not None:  # resumed outside ``except``: no chained context
                 call = _call(model, provider, request, ctx, None)
                 resp = await retry.aresume_chat(call, _terminal_achat, failed, start)
-        fmt = options.get("response_format") if "response_format" in options else None
+        fmt = options.get("response_format")
         return resp if fmt is None else finish(resp, fmt)
 
     @keywords(StreamOptions)

@@ -185,21 +185,8 @@ class AsyncTransport:
         return target
 
     def _request(self, request: HttpRequest, timeout: Timeout) -> _RequestContextManager:
-        url, proxy = self._target(request.url)
-        return self._get_session().request(
-            request.method,
-            url,
-            data=request.body,
-            headers=request.headers,
-            timeout=self._client_timeout(timeout),
-            proxy=proxy,
-            allow_redirects=False,
-        )
-
-    async def send(self, request: HttpRequest, timeout: Timeout) -> HttpResponse:
-        """Send and read the whole response."""
-        # _request's steps with their helpers' common answers inlined (the client's
-        # session on this loop, a known URL, the last timeout): one chat, one call less each.
+        # The helpers' common answers read here (the client's session on this loop, a
+        # known URL, the last timeout): on every call and stream, a call less each.
         url = request.url
         target = self._targets.get(url) or self._target(url)
         last_loop, session = self._current
@@ -208,16 +195,20 @@ class AsyncTransport:
         last, ct = self._last_timeout
         if last is not timeout or ct is None:
             ct = self._client_timeout(timeout)
+        return session.request(
+            request.method,
+            target[0],
+            data=request.body,
+            headers=request.headers,
+            timeout=ct,
+            proxy=target[1],
+            allow_redirects=False,
+        )
+
+    async def send(self, request: HttpRequest, timeout: Timeout) -> HttpResponse:
+        """Send and read the whole response."""
         try:
-            async with session.request(
-                request.method,
-                target[0],
-                data=request.body,
-                headers=request.headers,
-                timeout=ct,
-                proxy=target[1],
-                allow_redirects=False,
-            ) as resp:
+            async with self._request(request, timeout) as resp:
                 headers = resp.headers
                 # content_length's lookup without the property, by the pre-folded names
                 length = headers.get(_CONTENT_LENGTH)
@@ -277,9 +268,10 @@ def _url(url: str) -> str | URL:
 
 
 async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    encoded = "Content-Encoding" in resp.headers
-    length = resp.content_length
-    if not encoded and length is not None and length <= limit:
+    headers = resp.headers
+    encoded = _CONTENT_ENCODING in headers
+    length = headers.get(_CONTENT_LENGTH)
+    if not encoded and length is not None and int(length) <= limit:
         return await resp.read()  # aiohttp reads no more than Content-Length
     parts: list[bytes] = []
     size = 0

@@ -36,7 +36,6 @@ from typing import Any
 from urllib.parse import quote
 
 from ... import catalog
-from ..._json import dumps
 from ...messages import ChatRequest, ImagePart, Message, Part
 from ...wire import HttpRequest
 from .._claude import (
@@ -49,13 +48,13 @@ from .._claude import (
     thinking_budget,
 )
 from .._common import (
+    add_sampling,
     collect_turns,
     content_blocks,
     http_get,
     http_post,
     merge_extra_body,
     request_error,
-    request_headers,
     system_messages,
 )
 from .._schema import adapted, anthropic_strict
@@ -290,13 +289,8 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         # A Python type's schema: in the structured-output subset (_schema.py).
         schema = adapted(anthropic_strict, rf.schema) if rf.from_type else rf.schema
         body["output_config"] = {"format": {"type": "json_schema", "schema": dict(schema)}}
-    # add_sampling(body, request, top_p="top_p", stop="stop_sequences"), inlined
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.stop:
-        body["stop_sequences"] = list(request.stop)
+    if request.temperature is not None or request.top_p is not None or request.stop:
+        add_sampling(body, request, top_p="top_p", stop="stop_sequences")
     if request.user:
         body["metadata"] = {"user_id": request.user}
     if stream:
@@ -305,13 +299,9 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
 
 
 def build_request(request: ChatRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
-    # http_post's steps, inline (on every call), in its order: the body is checked
-    # before the key is read
-    url = endpoint.url("/v1/messages")
-    body = dumps(build_body(request, stream=stream))
-    extra = request.extra_headers
-    headers = request_headers(endpoint, extra) if extra else endpoint.request_headers()
-    return HttpRequest("POST", url, headers, body)
+    return http_post(
+        request, endpoint, endpoint.url("/v1/messages"), build_body(request, stream=stream)
+    )
 
 
 # What POST /v1/messages/count_tokens accepts of a Messages body (WIRE.md 2): anything else
