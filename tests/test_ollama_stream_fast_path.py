@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from llmswitch.errors import ProviderError
 from llmswitch.events import Event
 from llmswitch.messages import ChatRequest, Message
+from llmswitch.providers._streams import StreamParser
 from llmswitch.providers.ollama._stream import OllamaStreamParser
 
 REQUEST = ChatRequest(
@@ -23,9 +24,12 @@ REQUEST = ChatRequest(
 
 
 class GeneralOnly(OllamaStreamParser):
-    """The reference: every line through ``_line``, none through the fast path."""
+    """The reference: every line through ``_line``, none through a fast path (neither
+    the whole-read one in ``feed`` nor the per-line one in ``_lines_of``)."""
 
     __slots__ = ()
+
+    feed = StreamParser.feed
 
     def _lines_of(self, lines: list[bytes], out: list[Event], at_eof: bool) -> None:
         for line in lines:
@@ -125,9 +129,12 @@ def lines(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def streams(draw: st.DrawFn) -> list[bytes]:
-    body = b"\n".join(draw(st.lists(lines(), max_size=12)))
+    parts = draw(st.lists(lines(), max_size=12))
+    body = b"\n".join(parts)
     if draw(st.booleans()):
         body += b"\n"
+    if draw(st.booleans()):  # a line per read, as real streams come
+        return [part + b"\n" for part in parts]
     cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=4)))
     return [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
 
@@ -157,6 +164,25 @@ def test_common_lines_after_the_first_take_the_fast_path() -> None:
     events = parser.feed(common * 5 + done)
     assert [e.kind for e in events] == ["start", *["text"] * 5, "end"]
     assert parser.general == 2  # the first line (it starts the stream) and the last
+    parser = Counting(REQUEST)  # a line per read (the whole-read fast path)
+    events = [e for line in [common] * 5 + [done] for e in parser.feed(line)]
+    assert [e.kind for e in events] == ["start", *["text"] * 5, "end"]
+    assert [e.text for e in events if e.kind == "text"] == ["a"] * 5
+    assert parser.general == 2
+
+
+def test_a_read_over_the_line_cap_is_refused_on_the_fast_path_too() -> None:
+    common = b'{"model":"m","message":{"role":"assistant","content":"a"},"done":false}\n'
+    long = b'{"message":{"role":"assistant","content":"' + b"x" * 200 + b'"},"done":false}\n'
+    for parser in (OllamaStreamParser(REQUEST), GeneralOnly(REQUEST)):
+        parser._lines.max_line = 100
+        assert [e.kind for e in parser.feed(common)] == ["start", "text"]
+        try:
+            parser.feed(long)
+        except ProviderError as exc:
+            assert "100" in str(exc)
+        else:
+            raise AssertionError("a line over the cap was accepted")
 
 
 # Every two-key message (the common shape has two keys) with values of each kind, and
@@ -178,15 +204,25 @@ def test_near_miss_messages_equal_the_general_path() -> None:
     for a, b in itertools.permutations(_VALUES, 2):
         for va, vb, done in itertools.product(_VALUES[a], _VALUES[b], [False, True, None]):
             line = orjson.dumps({"message": {a: va, b: vb}, "done": done}) + b"\n"
-            chunks = [first + line]
-            assert run(OllamaStreamParser(REQUEST), chunks) == run(GeneralOnly(REQUEST), chunks)
+            for chunks in ([first + line], [first, line]):
+                got = run(OllamaStreamParser(REQUEST), chunks)
+                assert got == run(GeneralOnly(REQUEST), chunks)
             checked += 1
     for extra, values in _VALUES.items():  # the common message and one key more
         for value, at in itertools.product(values, [0, 1, 2]):
             items = [("role", "assistant"), ("content", "x")]
             items.insert(at, (extra, value))
             line = orjson.dumps({"message": dict(items), "done": False}) + b"\n"
-            chunks = [first + line]
-            assert run(OllamaStreamParser(REQUEST), chunks) == run(GeneralOnly(REQUEST), chunks)
+            for chunks in ([first + line], [first, line]):
+                got = run(OllamaStreamParser(REQUEST), chunks)
+                assert got == run(GeneralOnly(REQUEST), chunks)
             checked += 1
     assert checked > 300
+
+
+def test_a_read_that_ends_an_unfinished_line_is_that_line_not_a_new_one() -> None:
+    common = b'{"model":"m","message":{"role":"assistant","content":"a"},"done":false}\n'
+    chunks = [common, b"nope", common]  # the line is `nope{...}`: garbage
+    got = run(OllamaStreamParser(REQUEST), chunks)
+    assert got == run(GeneralOnly(REQUEST), chunks)
+    assert got[1] is not None and "not valid JSON" in got[1]
