@@ -59,7 +59,8 @@ class OllamaStreamParser(StreamParser):
         # The common read after the first line: exactly one whole text line, decoded
         # here without the general path's four calls and line list (a third of this
         # parser's cost per line). Anything else, or any doubt, takes the general path
-        # (which decodes again: only uncommon lines pay twice).
+        # (which decodes again: only uncommon lines pay twice). The check repeats
+        # _lines_of's inline, as a shared function would cost a call a line.
         lines = self._lines
         if (
             self._started
@@ -130,6 +131,8 @@ class OllamaStreamParser(StreamParser):
                 # The common line, {"message": {"role", "content": str}, "done": false}
                 # after the first, by subscripts (a third of the cost of .get calls);
                 # anything else (a KeyError or TypeError on the way) takes _line.
+                # feed repeats this check for a read of one line: a shared function
+                # would put a call back on every line of both.
                 msg = obj["message"]
                 content = msg["content"]
                 if (
