@@ -77,6 +77,10 @@ def measure(
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # else LiteLLM tries to download prices
     env["LITELLM_LOG"] = "ERROR"
     env.pop("PYTHONPROFILEIMPORTTIME", None)
+    # An installed package imports from its .pyc files; with this set (some machines
+    # and containers export it) the warm-up below could not write them and every
+    # sample would time compiling the sources instead (~1.7x the import here).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     bare = ImportResult("(bare interpreter)")
     results = [ImportResult(m) for m in modules]
     everyone = [(bare, "pass"), *((r, f"import {r.module}") for r in results)]
