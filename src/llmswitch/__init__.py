@@ -9,8 +9,6 @@ print(resp.text)
 
 from __future__ import annotations
 
-import logging as _logging
-
 from ._builder import RequestBuilder
 from ._capabilities import Capabilities
 from ._version import __version__
@@ -79,10 +77,6 @@ from .messages import (
 )
 from .providers._plugins import ProviderPlugin
 from .wire import Timeout
-
-# A library must not print: without a handler of its own, Python's last-resort handler
-# would show our WARNINGs on stderr in every app that has not configured logging.
-_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
     "Accumulator",

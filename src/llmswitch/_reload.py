@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import logging
 import os
 import queue
 import socket
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._core import MODEL_ENV, _Core
+from ._log import get_logger
 from ._usage_wiring import close_unless_kept
 from .config import CONFIG_ENV, DEFAULT_CONFIG_FILE, Config, ProviderConfig
 from .errors import ConfigurationError, LLMError
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AUDIT_ACTION", "WATCH_INTERVAL", "Reloader", "audit_writer"]
 
-logger = logging.getLogger("llmswitch.config")
+logger = get_logger("llmswitch.config")
 
 AUDIT_ACTION = "config.apply"
 WATCH_INTERVAL = 1.0  # seconds between two looks at the file

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._log import get_logger
 from .errors import ConfigurationError, KeyVaultError, LLMError
 from .keys.byok import UserKeys
 from .keys.pool import USER_KEY_STATE, Binder, KeyPool, KeyRotation, _Key, bind_http
@@ -66,7 +66,7 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-log = logging.getLogger("llmswitch.keys.vault")
+log = get_logger("llmswitch.keys.vault")
 
 LOAD_WAIT = 30.0  # seconds a call that needs the vault waits for its first load
 RETRY_OPEN = 5.0  # seconds between attempts to open a vault that failed to open

@@ -450,9 +450,9 @@ class ResponseCache(Layer):
         try:
             self.record(record)
         except Exception:  # the ledger must never fail the call it records
-            import logging
+            from .._log import get_logger  # rare: kept off the import
 
-            logging.getLogger("llmswitch.cache").exception("cache hit not recorded")
+            get_logger("llmswitch.cache").exception("cache hit not recorded")
 
     # ---------------------------------------------------------------- management
 

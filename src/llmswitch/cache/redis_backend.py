@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import time
 import zlib
@@ -32,13 +31,14 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .._log import get_logger
 from ..storage.base import display_url
 from ._codec import Entry, decode, encode
 from ._key import key_pattern
 
 __all__ = ["RedisBackend"]
 
-log = logging.getLogger("llmswitch.cache")
+log = get_logger("llmswitch.cache")
 _WARN_EVERY = 30.0
 _COMPRESS_ABOVE = 512
 _SCAN_LIMIT = 100_000  # stats() counts at most this many entries

@@ -31,7 +31,6 @@ where the exact entries do (``[cache] url``): see :mod:`.semantic_index`.
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 import time
 from array import array
@@ -41,6 +40,7 @@ from typing import Any
 
 import orjson
 
+from .._log import get_logger
 from ..messages import ChatRequest, TextPart
 from ..middleware._drive import Op, Ops
 from ..middleware.base import Call
@@ -50,7 +50,7 @@ from .semantic_index import MemoryIndex, RedisIndex, normalized
 
 __all__ = ["SemanticCache", "SemanticSettings", "SemanticStats", "question_of"]
 
-log = logging.getLogger("llmswitch.cache")
+log = get_logger("llmswitch.cache")
 _STATE_KEY = "llmswitch.cache.semantic"  # Call.state: (partition, vector) for the store
 _FIELDS = ("cached", "cache_age", "cache_similarity")
 

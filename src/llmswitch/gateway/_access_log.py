@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._json import dumps_str
+from .._log import get_logger
 from ._http import PRINCIPAL, REQUEST_ID, STATE
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["ACCESS_LOGGER", "BatchWriter", "access_log", "set_sink"]
 
 ACCESS_LOGGER = "llmswitch.gateway.access"
-_log = logging.getLogger(ACCESS_LOGGER)
+_log = get_logger(ACCESS_LOGGER)
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],

@@ -10,20 +10,20 @@ Anthropic's, the admin API and the operations endpoints with :data:`PLAIN`.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from .. import errors as e
 from .._json import dumps
+from .._log import get_logger
 
 if TYPE_CHECKING:
     from ._response import Response
 
 __all__ = ["PLAIN", "ErrorFormat", "ErrorInfo", "HttpError", "classify", "retry_headers"]
 
-log = logging.getLogger("llmswitch.gateway")
+log = get_logger("llmswitch.gateway")
 
 
 class HttpError(Exception):

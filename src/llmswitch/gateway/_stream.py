@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
+from .._log import get_logger
 from ._errors import classify
 
 __all__ = ["StreamResponse", "first_then"]
 
-log = logging.getLogger("llmswitch.gateway")
+log = get_logger("llmswitch.gateway")
 T = TypeVar("T")
 
 Receive = Callable[[], Any]

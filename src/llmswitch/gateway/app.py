@@ -17,12 +17,12 @@ the next, one small module each, listed in :data:`MIDDLEWARE`) into the dispatch
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._log import get_logger
 from ..usage._tags import enter_tags, leave_tags
 from ..usage.middleware import given_request_id, new_request_id, restore_request_id
 from ._access_log import access_log
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MIDDLEWARE", "ASGIApp", "Authenticator", "Gateway", "create_app", "default_routes"]
 
-log = logging.getLogger("llmswitch.gateway")
+log = get_logger("llmswitch.gateway")
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],

@@ -14,10 +14,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from .._log import get_logger
 from ..errors import redact
 from ..observability.metrics import PrometheusMetrics
 from ._http import Request
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PROBE_TIMEOUT", "ROUTES", "healthz", "metrics", "readyz"]
 
-log = logging.getLogger("llmswitch.gateway")
+log = get_logger("llmswitch.gateway")
 
 PROBE_TIMEOUT = 3.0  # seconds each dependency gets to answer /readyz
 _OK = "ok"

@@ -36,6 +36,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._log import get_logger
 from ..errors import ConfigurationError, LLMError
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ __all__ = [
     "worker_app",
 ]
 
-log = logging.getLogger("llmswitch.gateway")
+log = get_logger("llmswitch.gateway")
 
 INSTALL_HINT = "pip install 'llmswitch[gateway]'"
 # How the parent hands its options to spawned workers (they start a fresh interpreter).

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from .._log import get_logger
 from .._retry_after import clamp_retry_after
 from ..errors import (
     AuthenticationError,
@@ -59,7 +60,7 @@ from ..wire import Secret
 
 __all__ = ["KeyPool", "KeyRotation", "KeyState", "fingerprint"]
 
-log = logging.getLogger("llmswitch.keys")
+log = get_logger("llmswitch.keys")
 
 Strategy = Literal["round-robin", "least-used"]
 KeyStateName = Literal["ok", "cooling", "disabled"]

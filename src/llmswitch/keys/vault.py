@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import logging
 import os
 import threading
 import time
@@ -48,6 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._log import get_logger
 from ..errors import (
     ConfigurationError,
     KEKUnavailableError,
@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 __all__ = ["KeyRecord", "KeyVault", "RotationProgress", "RotationReport", "VaultSettings"]
 
 KeyRecord = rec.KeyRecord
-log = logging.getLogger("llmswitch.keys.vault")
+log = get_logger("llmswitch.keys.vault")
 _BATCH = 100  # records per rotation read: bounded memory however large the vault
 MAX_WINDOW = 366 * 86400  # seconds a replaced key may stay usable
 

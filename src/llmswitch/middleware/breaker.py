@@ -30,12 +30,12 @@ calling the provider. Recording an outcome never fails a call that already happe
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from .._log import get_logger
 from ..errors import (
     CircuitOpenError,
     LLMTimeoutError,
@@ -56,7 +56,7 @@ __all__ = [
     "CircuitBreaker",
 ]
 
-log = logging.getLogger("llmswitch.breaker")
+log = get_logger("llmswitch.breaker")
 
 StateName = Literal["closed", "open", "half_open"]
 

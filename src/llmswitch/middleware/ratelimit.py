@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .._log import get_logger
 from ..errors import ConfigurationError, QuotaExceeded, RateLimitExceeded, StateStoreError
 from ..messages import ChatRequest, Usage
 from ..storage import StateStore, open_store
@@ -69,7 +70,7 @@ from .base import Call
 
 __all__ = ["Limit", "LimitStatus", "Quota", "RateLimiter"]
 
-logger = logging.getLogger("llmswitch.ratelimit")
+logger = get_logger("llmswitch.ratelimit")
 
 Scope = Literal["provider", "deployment", "user", "key"]
 SCOPES = ("provider", "deployment", "user", "key")

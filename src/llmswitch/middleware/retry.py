@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 from random import uniform
 from typing import TYPE_CHECKING, Any
 
+from .._log import get_logger
 from ..errors import ConfigurationError, RateLimitError
 from ..events import Event
 from ..messages import ChatResponse
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Retry", "RetryPolicy", "Tries", "no_sleep"]
 
-logger = logging.getLogger("llmswitch.retry")
+logger = get_logger("llmswitch.retry")
 
 # Why a try was not followed by another (the ``reason`` of a give-up log event).
 RETRY = "retry"

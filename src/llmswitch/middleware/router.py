@@ -27,6 +27,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._log import get_logger
 from ..errors import (
     AllProvidersFailedError,
     CircuitOpenError,
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ACCUMULATOR_KEY", "Router"]
 
-logger = logging.getLogger("llmswitch.router")
+logger = get_logger("llmswitch.router")
 
 # Call.state key under which the client leaves the stream's Accumulator, so the answer
 # names the deployment that actually served it.

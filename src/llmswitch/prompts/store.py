@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import builtins
 import difflib
-import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._json import loads
+from .._log import get_logger
 from ..errors import PromptError, StorageError
 from ..messages import PromptRef
 from ._cache import PromptCache
@@ -68,7 +68,7 @@ __all__ = [
     "parse_ref",
 ]
 
-_log = logging.getLogger("llmswitch.prompts")
+_log = get_logger("llmswitch.prompts")
 
 
 def _q() -> Any:

@@ -4,18 +4,20 @@ with an adapter; :class:`~llmswitch.providers.fake.FakeProvider` does it from a 
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LLMTimeoutError
 from ..events import Event
 from ..messages import ChatRequest, ChatResponse, ModelInfo
 from ..wire import Timeout
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["CallContext", "Deadlines", "FirstTokenTimer", "Provider", "timeout_error"]
 
@@ -124,6 +126,8 @@ class FirstTokenTimer:
     __slots__ = ("_cancelling", "_fired", "_task", "_watchdog")
 
     def __init__(self, delay: float) -> None:
+        import asyncio  # here: `import llmswitch` skips asyncio's ~18 ms for sync users
+
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None  # an async generator runs in its consumer's task
@@ -185,6 +189,8 @@ class _Watchdog:
         pending = self._pending
         if not pending:
             return
+        import asyncio
+
         loop = asyncio.get_running_loop()  # a callback of its loop
         now = loop.time()
         due = [t for t, when in pending.items() if when <= now]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import time
 from abc import ABC, abstractmethod
@@ -28,6 +27,7 @@ from collections.abc import Sequence
 from typing import Literal, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
+from .._log import get_logger
 from ..errors import ConfigurationError, StateStoreError
 
 __all__ = [
@@ -50,7 +50,7 @@ SECRET_KEY = "llmswitch:secret"
 OnStateError = Literal["fail_open", "fail_closed"]
 POLICIES: tuple[str, ...] = ("fail_open", "fail_closed")
 
-log = logging.getLogger("llmswitch.state")
+log = get_logger("llmswitch.state")
 _WARN_EVERY = 30.0  # seconds between "failing open" warnings per layer and store
 _warned: dict[tuple[str, str], float] = {}
 

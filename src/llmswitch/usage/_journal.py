@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import hashlib
 import itertools
-import logging
 import operator
 import os
 import time
@@ -35,6 +34,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import _json
+from .._log import get_logger
 from ._record import UsageRecord
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
     "read_records",
 ]
 
-log = logging.getLogger("llmswitch.usage")
+log = get_logger("llmswitch.usage")
 
 SUFFIX = ".jsonl"
 _counter = itertools.count(1)

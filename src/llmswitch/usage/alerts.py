@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import logging
 import queue
 import random
 import threading
@@ -33,10 +32,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._json import dumps
+from .._log import get_logger
 
 __all__ = ["SIGNATURE_HEADER", "AlertSender", "sign", "verify_signature"]
 
-logger = logging.getLogger("llmswitch.budgets")
+logger = get_logger("llmswitch.budgets")
 
 SIGNATURE_HEADER = "X-LLMSwitch-Signature"
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import logging
 import operator
 import os
 import threading
@@ -36,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import catalog
+from .._log import get_logger
 from ..messages import Usage
 from ..storage.sql import Database, default_home
 from . import _journal
@@ -51,7 +51,7 @@ __all__ = [
     "write_rows",
 ]
 
-log = logging.getLogger("llmswitch.usage")
+log = get_logger("llmswitch.usage")
 
 DEFAULT_FLUSH_INTERVAL = 0.5  # seconds: rows are queryable well within 1 s
 DEFAULT_QUEUE_CAP = 10_000

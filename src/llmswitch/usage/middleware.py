@@ -258,9 +258,9 @@ class UsageRecorder(Layer):
         try:
             self.sink(record)
         except Exception:  # the ledger must never fail the call it records
-            import logging
+            from .._log import get_logger  # rare: kept off the import
 
-            logging.getLogger("llmswitch.usage").exception("usage row not recorded")
+            get_logger("llmswitch.usage").exception("usage row not recorded")
 
 
 def _cost_here(provider: str, model: str, usage: Usage, at: float) -> int | None:

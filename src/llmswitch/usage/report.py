@@ -23,7 +23,6 @@ milliseconds; both ends are inclusive, and an ``until`` date includes that whole
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -266,6 +265,8 @@ async def areport(
         if db.dialect == "postgresql" and not await adatabase_exists(db):
             return []
         if recover:
+            import asyncio  # here: `import llmswitch` skips asyncio's ~18 ms for sync users
+
             await asyncio.to_thread(_recover, db, journal)
         if not (await db.astatus()).exists:
             return []

@@ -8,12 +8,12 @@ never becomes a 5xx; a database outage still does (503, from the core's classifi
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from ..._json import dumps
+from ..._log import get_logger
 from ...errors import ConfigurationError, KeyVaultError
 from .._errors import HttpError
 from .._response import Response
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Dispatcher"]
 
-log = logging.getLogger("llmswitch.gateway.admin")
+log = get_logger("llmswitch.gateway.admin")
 _KINDS = {400: "invalid_request", 404: "not_found", 405: "invalid_request", 409: "conflict",
           413: "too_large", 422: "invalid_request"}  # fmt: skip
 _TENANT_STATUS = {"invalid": 400, "exists": 409, "not_found": 404}

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..._log import get_logger
+
 if TYPE_CHECKING:
     from .._metrics import GatewayMetrics
 
@@ -136,9 +138,9 @@ class AlertLog(logging.Handler):
 
     def attach(self) -> None:
         """Start listening (once)."""
-        logger = logging.getLogger("llmswitch.budgets")
+        logger = get_logger("llmswitch.budgets")
         if self not in logger.handlers:
             logger.addHandler(self)
 
     def detach(self) -> None:
-        logging.getLogger("llmswitch.budgets").removeHandler(self)
+        get_logger("llmswitch.budgets").removeHandler(self)

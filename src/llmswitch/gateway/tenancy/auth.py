@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import logging
 import math
 import time
 from collections import OrderedDict
@@ -29,6 +28,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from ..._log import get_logger
 from ...errors import StorageError
 from .._principal import Principal
 from ._sql import KeyRow
@@ -37,7 +37,7 @@ from .store import TenantChange, TenantStore, principal_of
 
 __all__ = ["TenantAuthenticator"]
 
-_log = logging.getLogger("llmswitch.gateway.tenancy")
+_log = get_logger("llmswitch.gateway.tenancy")
 _TOUCH_EVERY_S = 60.0
 _RETRY_S = 5.0  # between refresh tries of a cached key while the database is down
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..._log import get_logger
 from ...errors import StorageError
 from .store import TenantChange, TenantStore
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TenantBudgets", "budget_layer_for", "budget_layer_of"]
 
-_log = logging.getLogger("llmswitch.gateway.tenancy")
+_log = get_logger("llmswitch.gateway.tenancy")
 
 
 def budget_layer_of(client: Any) -> BudgetLayer | None:

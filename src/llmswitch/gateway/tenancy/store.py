@@ -22,12 +22,12 @@ authenticator in the same process drops what a revoke or an update made stale at
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..._log import get_logger
 from ...storage.sql import now_ms
 from .._principal import Principal
 from . import _sql
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TenantChange", "TenantStore", "principal_of"]
 
-_log = logging.getLogger("llmswitch.gateway.tenancy")
+_log = get_logger("llmswitch.gateway.tenancy")
 _MISSING = _sql.MISSING
 
 
