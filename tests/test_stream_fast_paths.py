@@ -278,6 +278,13 @@ def test_a_relabelled_draft_is_the_event_itself(cls: type[Any]) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.text = "changed"
     assert event != cls(3, "other") and event != DeltaDraft()
+    # The slots live in a shared private base: the public shape is the dataclass's.
+    assert [f.name for f in dataclasses.fields(cls)] == ["index", "text", "kind"]
+    match event:
+        case cls(index=3, text="héllo"):  # type: ignore[misc]
+            pass
+        case _:
+            raise AssertionError("a relabelled event must match its class pattern")
 
 
 def test_a_draft_of_another_layout_cannot_become_an_event() -> None:
