@@ -28,7 +28,7 @@ from typing import Any
 from ..events import StreamEnd
 from ..messages import ChatResponse
 from ..middleware.base import Call
-from ..observability.metrics import Labels, PrometheusMetrics, _escape, _num
+from ..observability.metrics import FOLD_EVERY, Labels, PrometheusMetrics, _escape, _num
 from ..observability.metrics import MetricsMiddleware as _MetricsMiddleware
 
 __all__ = ["REQUEST_BUCKETS", "TTFT_BUCKETS", "CallMetrics", "GatewayMetrics", "LibraryMetrics"]
@@ -141,13 +141,36 @@ class LibraryMetrics(PrometheusMetrics):
         if outcome not in ("ok", "cancelled"):
             self.inc("llmswitch_call_errors_total", (("class", outcome), ("provider", provider)))
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._costs: deque[tuple[str, str, float]] = deque()  # folded by provider and model
+
     def call_cost(self, provider: str, model: str, usd: float) -> None:
         """What a call cost (the catalog's price of its usage)."""
         if usd > 0:
-            self.defer(self._call_cost, provider, model, usd)
+            costs = self._costs
+            costs.append((provider, model, usd))
+            if len(costs) >= FOLD_EVERY:
+                self.fold()
 
-    def _call_cost(self, provider: str, model: str, usd: float) -> None:
-        self._inc("llmswitch_cost_usd_total", (("model", model), ("provider", provider)), usd)
+    def _fold(self) -> None:
+        super()._fold()
+        costs = self._costs
+        if not costs:
+            return
+        family = self._counters.setdefault("llmswitch_cost_usd_total", {})
+        # Each series' running total, added to in arrival order from its current value:
+        # the same float as one addition per call, for one label lookup per series.
+        totals: dict[tuple[str, str], list[Any]] = {}
+        while costs:
+            provider, model, usd = costs.popleft()
+            total = totals.get((provider, model))
+            if total is None:
+                labels = (("model", model), ("provider", provider))  # sorted
+                total = totals[(provider, model)] = [labels, family.get(labels, 0.0)]
+            total[1] += usd
+        for labels, usd in totals.values():
+            family[labels] = usd
 
     def render(self) -> str:
         out = [super().render().rstrip("\n")]

@@ -23,6 +23,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..middleware._signals import Metrics, MetricsMiddleware, NoMetrics
 
@@ -104,8 +105,11 @@ SIMILARITY_BUCKETS = (0.5, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 
 
 # Per-call updates wait in a queue and are folded into the series this many at a time
 # (and before every read): a call pays one append instead of four sorted label sets
-# and four lock round trips.
+# and four lock round trips. Finished calls are folded by (provider, model, outcome):
+# a batch of calls to one model costs one label set per series, not one per call.
 FOLD_EVERY = 256
+
+_Finished = tuple[str, str, str, float, int, int]  # call_finished's arguments
 
 
 class PrometheusMetrics:
@@ -125,6 +129,7 @@ class PrometheusMetrics:
         self._lock = threading.Lock()
         # deque: append and popleft are atomic, so threads may queue while one folds.
         self._pending: deque[tuple[Callable[..., None], tuple[object, ...]]] = deque()
+        self._finished: deque[_Finished] = deque()  # call_finished's, folded by group
         self._counters: dict[str, dict[Labels, float]] = {}
         self._histograms: dict[str, dict[Labels, _Histogram]] = {}
         self._buckets = {
@@ -154,12 +159,15 @@ class PrometheusMetrics:
 
     def _observe(self, name: str, labels: Labels, value: float) -> None:
         """``observe`` with the lock held."""
+        self._histogram(name, labels).observe(value)
+
+    def _histogram(self, name: str, labels: Labels) -> _Histogram:
         labels = tuple(sorted(labels))
         family = self._histograms.setdefault(name, {})
         hist = family.get(labels)
         if hist is None:
             hist = family[labels] = _Histogram(self._buckets[name])
-        hist.observe(value)
+        return hist
 
     def defer(self, fold: Callable[..., None], *args: object) -> None:
         """Queue ``fold(*args)``, run later with the lock held (it may call ``_inc`` and
@@ -175,10 +183,40 @@ class PrometheusMetrics:
             self._fold()
 
     def _fold(self) -> None:
+        if self._finished:
+            self._fold_finished()
         pending = self._pending
         while pending:
             fold, args = pending.popleft()
             fold(*args)
+
+    def _fold_finished(self) -> None:
+        finished = self._finished
+        # By provider and model, in arrival order: [{outcome: calls}, input tokens,
+        # output tokens, latencies]. Integer sums are exact and each histogram takes its
+        # latencies in order, so the series are those of one update per call.
+        groups: dict[tuple[str, str], list[Any]] = {}
+        while finished:
+            provider, model, outcome, latency_s, input_tokens, output_tokens = finished.popleft()
+            group = groups.get((provider, model))
+            if group is None:
+                group = groups[(provider, model)] = [{}, 0, 0, []]
+            outcomes = group[0]
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            group[1] += input_tokens
+            group[2] += output_tokens
+            group[3].append(latency_s)
+        for (provider, model), (outcomes, inputs, outputs, latencies) in groups.items():
+            where = (("model", model), ("provider", provider))
+            for outcome, calls in outcomes.items():
+                self._inc("llmswitch_calls_total", (*where, ("outcome", outcome)), calls)
+            observe = self._histogram("llmswitch_call_duration_seconds", where).observe
+            for latency_s in latencies:
+                observe(latency_s)
+            if inputs:
+                self._inc("llmswitch_tokens_total", (("direction", "input"), *where), inputs)
+            if outputs:
+                self._inc("llmswitch_tokens_total", (("direction", "output"), *where), outputs)
 
     def value(self, name: str, **labels: str) -> float:
         """A counter's current value (0 if never incremented); for tests and checks."""
@@ -197,18 +235,10 @@ class PrometheusMetrics:
         input_tokens: int,
         output_tokens: int,
     ) -> None:
-        self.defer(self._call_finished,
-                   (provider, model, outcome, latency_s, input_tokens, output_tokens))  # fmt: skip
-
-    def _call_finished(self, call: tuple[str, str, str, float, int, int]) -> None:
-        provider, model, outcome, latency_s, input_tokens, output_tokens = call
-        where = (("model", model), ("provider", provider))
-        self._inc("llmswitch_calls_total", (*where, ("outcome", outcome)))
-        self._observe("llmswitch_call_duration_seconds", where, latency_s)
-        if input_tokens:
-            self._inc("llmswitch_tokens_total", (("direction", "input"), *where), input_tokens)
-        if output_tokens:
-            self._inc("llmswitch_tokens_total", (("direction", "output"), *where), output_tokens)
+        finished = self._finished
+        finished.append((provider, model, outcome, latency_s, input_tokens, output_tokens))
+        if len(finished) >= FOLD_EVERY:
+            self.fold()
 
     def retry(self, provider: str, model: str, reason: str) -> None:
         labels = (("model", model), ("provider", provider), ("reason", reason))
