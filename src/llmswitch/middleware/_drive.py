@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import operator
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any, TypeGuard, cast
 
 from ..events import Event, StreamEnd
@@ -62,14 +62,16 @@ __all__ = [
 
 class Op:
     """An effect with a blocking and an awaitable form: ``sync(*args)`` on the sync
-    paths, ``await async_(*args)`` on the async ones."""
+    paths, ``await async_(*args)`` on the async ones. ``now``: ``async_`` is a plain
+    function that never suspends (an in-process store's operation), which the async
+    drivers call without an await, a coroutine less per effect (see :func:`now_op`)."""
 
-    __slots__ = ("args", "async_", "kwargs", "sync")
+    __slots__ = ("args", "async_", "kwargs", "now", "sync")
 
     def __init__(
         self,
         sync: Callable[..., Any],
-        async_: Callable[..., Awaitable[Any]],
+        async_: Callable[..., Any],
         *args: Any,
         **kwargs: Any,
     ) -> None:
@@ -77,10 +79,24 @@ class Op:
         self.async_ = async_
         self.args = args
         self.kwargs = kwargs
+        self.now = False
+
+
+def now_op(sync: Callable[..., Any], async_now: Callable[..., Any], *args: Any) -> Op:
+    """An :class:`Op` whose async-path form ``async_now(*args)`` is called as it is."""
+    op = Op(sync, async_now, *args)
+    op.now = True
+    return op
 
 
 def store_op(store: Any, method: str, *args: Any, **kwargs: Any) -> Op:
-    """``store.<method>(*args, **kwargs)`` / ``await store.a<method>(...)``."""
+    """``store.<method>(*args, **kwargs)`` / ``await store.a<method>(...)``; for a store
+    whose operations never suspend (``inline``, the memory store) the sync method on
+    both paths."""
+    if getattr(type(store), "inline", False):  # the class's word (not a proxy's __getattr__)
+        op = Op(getattr(store, method), getattr(store, method), *args, **kwargs)
+        op.now = True
+        return op
     return Op(getattr(store, method), getattr(store, "a" + method), *args, **kwargs)
 
 
@@ -198,10 +214,12 @@ async def adrive_chat(script: Script, next: AsyncChatHandler) -> Any:
             return done.value
         value = error = None
         try:
-            if type(effect) is Op:
-                value = await effect.async_(*effect.args, **effect.kwargs)
-            else:
+            if type(effect) is not Op:
                 value = await next(effect.call)  # type: ignore[union-attr]
+            elif effect.now:
+                value = effect.async_(*effect.args, **effect.kwargs)
+            else:
+                value = await effect.async_(*effect.args, **effect.kwargs)
         except BaseException as exc:
             error = exc
 
@@ -241,7 +259,10 @@ async def _asettle(script: Script, value: Any, error: BaseException | None) -> N
     while (effect := _settling_step(script, value, error)) is not None:
         value = error = None
         try:
-            value = await effect.async_(*effect.args, **effect.kwargs)
+            if effect.now:
+                value = effect.async_(*effect.args, **effect.kwargs)
+            else:
+                value = await effect.async_(*effect.args, **effect.kwargs)
         except BaseException as exc:
             error = exc
 
@@ -363,7 +384,10 @@ async def adrive_stream(script: Script, next: AsyncStreamHandler) -> AsyncIterat
         value = error = None
         if type(effect) is Op:
             try:
-                value = await effect.async_(*effect.args, **effect.kwargs)
+                if effect.now:
+                    value = effect.async_(*effect.args, **effect.kwargs)
+                else:
+                    value = await effect.async_(*effect.args, **effect.kwargs)
             except BaseException as exc:
                 error = exc
             continue

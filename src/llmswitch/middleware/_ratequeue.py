@@ -128,7 +128,7 @@ def kick(waiters: list[Waiter], now: float) -> None:
 
 class Queue:
     """The calls waiting on one path, ``served`` (see :func:`order`) and the lock that
-    guards both while a call looks at them (``lock.release()`` is sync on both paths)."""
+    guards both while a call looks at them (:meth:`release` is sync on both paths)."""
 
     __slots__ = ("lock", "served", "waiters")
 
@@ -137,6 +137,10 @@ class Queue:
         self.waiters: list[Waiter] = []
         # (priority, user) -> when last served from the queue; reset when it empties
         self.served: dict[tuple[int, str], int] = {}
+
+    def release(self) -> None:
+        """Leave the section entered with ``enter``/``aenter``."""
+        self.lock.release()
 
     def join(self, waiter: Waiter) -> Waiter:
         waiter.event = self._event()
@@ -155,6 +159,18 @@ class Queue:
             self.waiters.remove(waiter)
         if not self.waiters:
             self.served.clear()
+
+
+class _NoLock:
+    """The lock of an unlocked :class:`LoopQueue`: its release is nothing."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        pass
+
+
+_NO_LOCK = _NoLock()
 
 
 class ThreadQueue(Queue):
@@ -183,13 +199,19 @@ class ThreadQueue(Queue):
 
 class LoopQueue(Queue):
     """The async path's queue: one event loop's tasks (the lock belongs to the loop
-    that made it, so a new loop gets a new one)."""
+    that made it, so a new loop gets a new one). ``locked=False`` for a limiter whose
+    store never suspends: its sections then run whole between two awaits, which no
+    other task of the loop can enter, so they take no lock (:meth:`enter`)."""
 
     __slots__ = ("loop",)
 
-    def __init__(self) -> None:
-        super().__init__(None)
+    def __init__(self, *, locked: bool = True) -> None:
+        super().__init__(None if locked else _NO_LOCK)
         self.loop: asyncio.AbstractEventLoop | None = None
+
+    def enter(self) -> LoopQueue:
+        """The section, without a lock (``locked=False`` only)."""
+        return self
 
     async def aenter(self) -> LoopQueue:
         loop = asyncio.get_running_loop()

@@ -63,7 +63,7 @@ from ..errors import ConfigurationError, QuotaExceeded, RateLimitExceeded, State
 from ..messages import ChatRequest, Usage
 from ..storage import StateStore, open_store
 from ..storage.base import OnStateError, check_policy, state_failed
-from ._drive import Layer, Op, Ops, Script, Try, arun, run, store_op
+from ._drive import Layer, Op, Ops, Script, Try, arun, now_op, run, store_op
 from ._ratequeue import LoopQueue, Plan, Queue, ThreadQueue, Waiter, kick, pump
 from ._signals import Metrics
 from .base import Call
@@ -262,12 +262,19 @@ class RateLimiter(Layer):
         self._quota_seen: dict[str, tuple[str, str, int, float]] = {}
         self._seq = itertools.count()
         self._queue = ThreadQueue()  # sync callers wait here, async ones in _aqueue
-        self._aqueue = LoopQueue()
-        self._enter = Op(self._queue.enter, self._aqueue.aenter)  # the path's queue, locked
-        self._wake = Op(self.wake, self._awake)
+        # An inline store (memory://) never suspends the async path inside the queue's
+        # sections, so no other task of the loop can be in one: no loop lock is needed,
+        # and its operations are called without a coroutine each.
+        inline = bool(getattr(type(self.store), "inline", False))
+        self._inline = inline
+        self._aqueue = LoopQueue(locked=not inline)
+        self._enter = Op(self._queue.enter, self._aqueue.enter if inline else self._aqueue.aenter)
+        self._enter.now = inline  # the path's queue, its section entered
+        self._wake = now_op(self.wake, self.awake)  # awake: on the loop, never suspends
         # The store's two per-call operations, looked up once (store_op would per call).
-        self._log_acquire = (self.store.log_acquire, self.store.alog_acquire)
-        self._log_adjust = (self.store.log_adjust, self.store.alog_adjust)
+        store = self.store
+        self._log_acquire = (store.log_acquire, store.log_acquire if inline else store.alog_acquire)
+        self._log_adjust = (store.log_adjust, store.log_adjust if inline else store.alog_adjust)
 
     # ---- planning (pure apart from remembering keys for status())
 
@@ -476,7 +483,9 @@ class RateLimiter(Layer):
     def _try(self, plan: Plan) -> Ops:
         """Ask the store to admit ``plan``: how long until it would fit (0: admitted)."""
         try:
-            admission = yield Op(*self._log_acquire, plan.entries, self.window, self._log_now())
+            op = Op(*self._log_acquire, plan.entries, self.window, self._log_now())
+            op.now = self._inline
+            admission = yield op
         except StateStoreError as exc:
             state_failed("ratelimit", plan.limit_policy, exc)
             plan.ident = ""
@@ -503,7 +512,7 @@ class RateLimiter(Layer):
                     raise self._rejected(wait, call, plan, None)
                 waiter = q.join(self._waiter(plan, call, now, now + wait))
         finally:
-            q.lock.release()
+            q.release()
         try:
             while True:
                 yield self._enter
@@ -524,7 +533,7 @@ class RateLimiter(Layer):
                     sleep = waiter.sleep_until - now
                     waiter.event.clear()
                 finally:
-                    q.lock.release()
+                    q.release()
                 yield Op(ThreadQueue.sleep, LoopQueue.asleep, waiter.event, sleep)
             self._queued(waiter, call)
         finally:
@@ -550,9 +559,6 @@ class RateLimiter(Layer):
         """:meth:`wake` for calls waiting on the async path (call it on their loop)."""
         kick(self._aqueue.waiters, self._clock())
 
-    async def _awake(self) -> None:
-        self.awake()
-
     def waiting(self) -> int:
         """How many calls are waiting in this process (sync and async)."""
         return len(self._queue.waiters) + len(self._aqueue.waiters)
@@ -572,7 +578,9 @@ class RateLimiter(Layer):
         try:
             if delta and plan.ident:
                 for key in plan.token_keys:
-                    yield Op(*self._log_adjust, key, plan.ident, plan.reserved, delta, self.window)
+                    op = Op(*self._log_adjust, key, plan.ident, plan.reserved, delta, self.window)
+                    op.now = self._inline
+                    yield op
             if tokens:
                 for key, _, ttl, _ in plan.quota_tokens:
                     yield store_op(self.store, "incr_window", key, tokens, ttl)

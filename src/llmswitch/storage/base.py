@@ -24,7 +24,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 from .._log import get_logger
@@ -137,6 +137,11 @@ def display_url(url: str) -> str:
 
 class StateStore(ABC):
     """Shared mutable state behind one interface; see :func:`~llmswitch.storage.open_store`."""
+
+    #: The async methods only call the sync ones and never suspend (an in-process
+    #: store): the layers' async paths then call the sync methods directly, without a
+    #: coroutine per operation. A subclass whose async methods await must leave it False.
+    inline: ClassVar[bool] = False
 
     # ---- small values
 

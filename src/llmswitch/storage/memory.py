@@ -20,6 +20,8 @@ class MemoryStore(StateStore):
     ``time.time``) decides TTL expiry; tests inject a fake one. The async methods
     run inline: every operation is a few dict updates, never I/O."""
 
+    inline = True  # the async methods below only call the sync ones
+
     def __init__(
         self, clock: Callable[[], float] = time.time, *, secret: str | bytes | None = None
     ) -> None:
