@@ -226,3 +226,17 @@ def test_a_read_that_ends_an_unfinished_line_is_that_line_not_a_new_one() -> Non
     got = run(OllamaStreamParser(REQUEST), chunks)
     assert got == run(GeneralOnly(REQUEST), chunks)
     assert got[1] is not None and "not valid JSON" in got[1]
+
+
+def test_the_hot_loop_keys_are_the_decoders_own_objects() -> None:
+    # What the parser's lookups by identity rely on (only their speed does: an equal
+    # str of another identity is still found).
+    from llmswitch._json import decoded_key, loads
+
+    line = b'{"model":"m","message":{"role":"assistant","content":"x"},"done":false}'
+    obj = loads(line)
+    keys = {k: k for k in [*obj, *obj["message"]]}
+    for name in ("message", "content", "done", "role"):
+        key = decoded_key(name)
+        assert key == name and type(key) is str
+        assert keys[name] is key

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._json import dumps_str, loads
+from ..._json import decoded_key, dumps_str, loads
 from ...errors import ProviderError
 from ...events import (
     DeltaDraft,
@@ -31,6 +31,9 @@ from ._errors import malformed, stream_error
 from ._response import map_done, map_usage, tool_call
 
 __all__ = ["OllamaStreamParser"]
+
+# The hot loop's keys as orjson hands them out (see decoded_key): lookups by identity.
+_MESSAGE, _CONTENT, _DONE, _ROLE = map(decoded_key, ("message", "content", "done", "role"))
 
 
 class OllamaStreamParser(StreamParser):
@@ -72,13 +75,13 @@ class OllamaStreamParser(StreamParser):
         ):
             try:
                 obj = loads(data)  # one JSON value (two lines are a ValueError)
-                msg = obj["message"]
-                content = msg["content"]
+                msg = obj[_MESSAGE]
+                content = msg[_CONTENT]
                 if (
-                    obj["done"] is False
+                    obj[_DONE] is False
                     and len(msg) == 2
-                    and type(content) is str
-                    and "role" in msg
+                    and content.__class__ is str
+                    and _ROLE in msg
                 ):
                     if not content:
                         return []
@@ -133,14 +136,14 @@ class OllamaStreamParser(StreamParser):
                 # anything else (a KeyError or TypeError on the way) takes _line.
                 # feed repeats this check for a read of one line: a shared function
                 # would put a call back on every line of both.
-                msg = obj["message"]
-                content = msg["content"]
+                msg = obj[_MESSAGE]
+                content = msg[_CONTENT]
                 if (
                     started
-                    and obj["done"] is False
+                    and obj[_DONE] is False
                     and len(msg) == 2
-                    and type(content) is str
-                    and "role" in msg
+                    and content.__class__ is str
+                    and _ROLE in msg
                 ):
                     if content:  # TextDelta(0, content) without the call
                         event = draft()
