@@ -17,7 +17,7 @@ from llmswitch.middleware import CircuitBreaker, Limit, RateLimiter
 from llmswitch.middleware._drive import store_op
 from llmswitch.storage import MemoryStore
 from llmswitch.testing import FakeProvider
-from tests.support.state import FakeClock
+from tests.support.state import SuspendingStore as Suspending
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -30,20 +30,6 @@ class InlineSpy(MemoryStore):
 
     async def arecord_outcome(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("an inline store's async form was awaited")
-
-
-class Suspending(MemoryStore):
-    """A store whose async methods await (as Redis's do) before answering."""
-
-    inline = False
-
-    async def alog_acquire(self, *args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(0)
-        return self.log_acquire(*args, **kwargs)
-
-    async def alog_adjust(self, *args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(0)
-        return self.log_adjust(*args, **kwargs)
 
 
 def test_store_op_is_inline_by_the_class_not_a_proxy() -> None:
@@ -71,35 +57,3 @@ async def test_concurrent_calls_are_admitted_exactly(store: type[MemoryStore]) -
     refused = [r for r in results if isinstance(r, RateLimitExceeded)]
     assert len(refused) == 25 and len(fake.requests) == 5
     assert all(r.retry_after is not None and r.retry_after > 0 for r in refused)
-
-
-@pytest.mark.parametrize("store", [InlineSpy, Suspending])
-async def test_the_async_queue_orders_and_times_out_on_either_store(
-    store: type[MemoryStore],
-) -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(
-        [Limit("provider", requests_per_minute=1)], store=store(clock=clock), clock=clock,
-        max_wait=200,
-    )  # fmt: skip
-    fake = FakeProvider(default="ok")
-    async with AsyncClient(providers=[fake], middleware=[limiter]) as client:
-        await client.chat("fake/m", HI)
-        tasks = []
-        for n, (user, prio) in enumerate(
-            [("a", "batch"), ("b", "interactive"), ("a", "interactive")]
-        ):
-            meta = {"tag": f"{user}{n}", "priority": prio}
-            tasks.append(asyncio.create_task(client.chat("fake/m", HI, user=user, metadata=meta)))
-            while limiter.waiting() < n + 1:
-                await asyncio.sleep(0)
-        for n in range(2):
-            clock.now += 120
-            limiter.awake()
-            while len(fake.requests) < n + 2:
-                await asyncio.sleep(0.001)
-        clock.now += 100  # past the last waiter's deadline
-        limiter.awake()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert [r.metadata["tag"] for r in fake.requests[1:] if r.metadata] == ["b1", "a2"]
-    assert isinstance(results[0], RateLimitExceeded)

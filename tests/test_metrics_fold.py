@@ -76,7 +76,7 @@ def test_a_full_batch_folds_without_a_read(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(gm, "FOLD_EVERY", 4)
     metrics = LibraryMetrics()
-    for i in range(9):
+    for _ in range(9):
         metrics.call_finished("openai", "m", "ok", 0.5, 10, 1)
         metrics.call_cost("openai", "m", 0.25)
         # Nothing read yet: at most a batch waits, the rest is in the series.

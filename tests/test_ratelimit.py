@@ -23,7 +23,7 @@ from llmswitch.messages import ChatRequest
 from llmswitch.middleware import Limit, Quota, RateLimiter
 from llmswitch.storage import MemoryStore, StateStore, open_store
 from llmswitch.testing import FakeProvider
-from tests.support.state import REDIS_URL, FakeClock, run_together
+from tests.support.state import REDIS_URL, FakeClock, SuspendingStore, run_together
 
 HI = [{"role": "user", "content": "hi"}]
 T0 = 6_000_000.0  # on a minute boundary
@@ -339,10 +339,14 @@ def test_a_token_refund_wakes_a_waiting_call() -> None:
     assert limiter.waiting() == 0
 
 
-async def test_async_queue_orders_by_priority_and_times_out(clock: FakeClock) -> None:
+@pytest.mark.parametrize("inline", [True, False], ids=["inline-store", "suspending-store"])
+async def test_async_queue_orders_by_priority_and_times_out(clock: FakeClock, inline: bool) -> None:
+    # The memory store is inline (the queue's sections take no loop lock); a store
+    # whose async methods await keeps the lock, and the queue behaves the same.
+    store = MemoryStore(clock=clock) if inline else SuspendingStore(clock=clock)
     limiter = RateLimiter(
         [Limit("provider", requests_per_minute=1)],
-        store=MemoryStore(clock=clock),
+        store=store,
         clock=clock,
         max_wait=200,
     )

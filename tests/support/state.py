@@ -3,6 +3,7 @@ running), key-prefix cleanup, a settable clock, and runs across several processe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -119,3 +120,19 @@ def run_together(argv: list[str], *, n: int = 2, timeout: float) -> list[Any]:
             if p.poll() is None:
                 p.kill()
     return outs
+
+
+class SuspendingStore(MemoryStore):
+    """A memory store whose rate-limit operations await before answering, as Redis's
+    do: not ``inline``, so the layers take their async forms (and the rate limiter's
+    queue its loop lock)."""
+
+    inline = False
+
+    async def alog_acquire(self, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)
+        return self.log_acquire(*args, **kwargs)
+
+    async def alog_adjust(self, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)
+        return self.log_adjust(*args, **kwargs)
