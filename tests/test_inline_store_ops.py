@@ -1,8 +1,8 @@
 """Effects on an inline store (``memory://``, whose async methods never suspend) run on
 the async path without a coroutine each, and the rate limiter's async queue then takes
 no loop lock; a store whose async methods do await keeps both. Either way the limits
-and the queue behave the same: exact admissions under concurrency, priority order and
-the wait deadline."""
+behave the same: exact admissions under concurrency (the queue's priority order and
+wait deadline on both kinds of store: tests/test_ratelimit.py)."""
 
 from __future__ import annotations
 
