@@ -128,6 +128,10 @@ class LibraryMetrics(PrometheusMetrics):
     """The library's Prometheus metrics plus what the gateway adds to them: cost by
     provider and model, and failed calls by error class."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._costs: deque[tuple[str, str, float]] = deque()  # folded by provider and model
+
     def call_finished(
         self,
         provider: str,
@@ -140,10 +144,6 @@ class LibraryMetrics(PrometheusMetrics):
         super().call_finished(provider, model, outcome, latency_s, input_tokens, output_tokens)
         if outcome not in ("ok", "cancelled"):
             self.inc("llmswitch_call_errors_total", (("class", outcome), ("provider", provider)))
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._costs: deque[tuple[str, str, float]] = deque()  # folded by provider and model
 
     def call_cost(self, provider: str, model: str, usd: float) -> None:
         """What a call cost (the catalog's price of its usage)."""

@@ -82,22 +82,29 @@ class Op:
         self.now = False
 
 
-def now_op(sync: Callable[..., Any], async_now: Callable[..., Any], *args: Any) -> Op:
+def now_op(
+    sync: Callable[..., Any], async_now: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Op:
     """An :class:`Op` whose async-path form ``async_now(*args)`` is called as it is."""
-    op = Op(sync, async_now, *args)
+    op = Op(sync, async_now, *args, **kwargs)
     op.now = True
     return op
 
 
+def is_inline(store: Any) -> bool:
+    """Whether ``store``'s class says its async methods never suspend (``inline``, the
+    memory store). The class's word only: a proxy's ``__getattr__`` does not count, as
+    the proxy may override an async form."""
+    return bool(getattr(type(store), "inline", False))
+
+
 def store_op(store: Any, method: str, *args: Any, **kwargs: Any) -> Op:
-    """``store.<method>(*args, **kwargs)`` / ``await store.a<method>(...)``; for a store
-    whose operations never suspend (``inline``, the memory store) the sync method on
-    both paths."""
-    if getattr(type(store), "inline", False):  # the class's word (not a proxy's __getattr__)
-        op = Op(getattr(store, method), getattr(store, method), *args, **kwargs)
-        op.now = True
-        return op
-    return Op(getattr(store, method), getattr(store, "a" + method), *args, **kwargs)
+    """``store.<method>(*args, **kwargs)`` / ``await store.a<method>(...)``; for an
+    inline store (:func:`is_inline`) the sync method on both paths."""
+    sync = getattr(store, method)
+    if is_inline(store):
+        return now_op(sync, sync, *args, **kwargs)
+    return Op(sync, getattr(store, "a" + method), *args, **kwargs)
 
 
 class Try:
@@ -214,6 +221,7 @@ async def adrive_chat(script: Script, next: AsyncChatHandler) -> Any:
             return done.value
         value = error = None
         try:
+            # `now` is tested in each driver: a shared helper would be a coroutine per effect.
             if type(effect) is not Op:
                 value = await next(effect.call)  # type: ignore[union-attr]
             elif effect.now:

@@ -63,7 +63,7 @@ from ..errors import ConfigurationError, QuotaExceeded, RateLimitExceeded, State
 from ..messages import ChatRequest, Usage
 from ..storage import StateStore, open_store
 from ..storage.base import OnStateError, check_policy, state_failed
-from ._drive import Layer, Op, Ops, Script, Try, arun, now_op, run, store_op
+from ._drive import Layer, Op, Ops, Script, Try, arun, is_inline, now_op, run, store_op
 from ._ratequeue import LoopQueue, Plan, Queue, ThreadQueue, Waiter, kick, pump
 from ._signals import Metrics
 from .base import Call
@@ -265,14 +265,18 @@ class RateLimiter(Layer):
         # An inline store (memory://) never suspends the async path inside the queue's
         # sections, so no other task of the loop can be in one: no loop lock is needed,
         # and its operations are called without a coroutine each.
-        inline = bool(getattr(type(self.store), "inline", False))
-        self._inline = inline
-        self._aqueue = LoopQueue(locked=not inline)
-        self._enter = Op(self._queue.enter, self._aqueue.enter if inline else self._aqueue.aenter)
-        self._enter.now = inline  # the path's queue, its section entered
-        self._wake = now_op(self.wake, self.awake)  # awake: on the loop, never suspends
-        # The store's two per-call operations, looked up once (store_op would per call).
         store = self.store
+        inline = is_inline(store)
+        self._aqueue = LoopQueue(locked=not inline)
+        # The path's queue, its section entered; awake runs on the loop, never suspends.
+        self._enter = (
+            now_op(self._queue.enter, self._aqueue.enter)
+            if inline
+            else Op(self._queue.enter, self._aqueue.aenter)
+        )
+        self._wake = now_op(self.wake, self.awake)
+        # The store's two per-call operations, looked up once (store_op would per call).
+        self._store_op = now_op if inline else Op
         self._log_acquire = (store.log_acquire, store.log_acquire if inline else store.alog_acquire)
         self._log_adjust = (store.log_adjust, store.log_adjust if inline else store.alog_adjust)
 
@@ -483,9 +487,9 @@ class RateLimiter(Layer):
     def _try(self, plan: Plan) -> Ops:
         """Ask the store to admit ``plan``: how long until it would fit (0: admitted)."""
         try:
-            op = Op(*self._log_acquire, plan.entries, self.window, self._log_now())
-            op.now = self._inline
-            admission = yield op
+            admission = yield self._store_op(
+                *self._log_acquire, plan.entries, self.window, self._log_now()
+            )
         except StateStoreError as exc:
             state_failed("ratelimit", plan.limit_policy, exc)
             plan.ident = ""
@@ -578,9 +582,9 @@ class RateLimiter(Layer):
         try:
             if delta and plan.ident:
                 for key in plan.token_keys:
-                    op = Op(*self._log_adjust, key, plan.ident, plan.reserved, delta, self.window)
-                    op.now = self._inline
-                    yield op
+                    yield self._store_op(
+                        *self._log_adjust, key, plan.ident, plan.reserved, delta, self.window
+                    )
             if tokens:
                 for key, _, ttl, _ in plan.quota_tokens:
                     yield store_op(self.store, "incr_window", key, tokens, ttl)
