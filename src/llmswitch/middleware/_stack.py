@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events import Event
@@ -91,8 +91,8 @@ class DeploymentLimits(Middleware):
     def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
         return self._chain("chat", call, next)(call)  # type: ignore[no-any-return]
 
-    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        return await self._chain("achat", call, next)(call)  # type: ignore[no-any-return]
+    def achat(self, call: Call, next: AsyncChatHandler) -> Awaitable[ChatResponse]:
+        return self._chain("achat", call, next)(call)  # type: ignore[no-any-return]
 
     def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
         return self._chain("stream", call, next)(call)  # type: ignore[no-any-return]

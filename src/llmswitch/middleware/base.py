@@ -101,8 +101,10 @@ class Middleware:
     def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
         return next(call)
 
-    async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        return await next(call)
+    def achat(self, call: Call, next: AsyncChatHandler) -> Awaitable[ChatResponse]:
+        # Passing the next awaitable on, not awaiting it in a coroutine of its own: any
+        # awaitable will do for the caller, and an override may be ``async def``.
+        return next(call)
 
     def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
         return next(call)
