@@ -105,8 +105,8 @@ SIMILARITY_BUCKETS = (0.5, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 
 
 # Per-call updates wait in a queue and are folded into the series this many at a time
 # (and before every read): a call pays one append instead of four sorted label sets
-# and four lock round trips. Finished calls are folded by (provider, model, outcome):
-# a batch of calls to one model costs one label set per series, not one per call.
+# and four lock round trips. Finished calls are folded by (provider, model): a batch
+# of calls to one model costs one label set per series, not one per call.
 FOLD_EVERY = 256
 
 _Finished = tuple[str, str, str, float, int, int]  # call_finished's arguments
@@ -171,7 +171,8 @@ class PrometheusMetrics:
 
     def defer(self, fold: Callable[..., None], *args: object) -> None:
         """Queue ``fold(*args)``, run later with the lock held (it may call ``_inc`` and
-        ``_observe``); for updates made on every call."""
+        ``_observe``); for a subclass's updates made on every call (the built-in ones
+        have queues of their own, folded by series)."""
         pending = self._pending
         pending.append((fold, args))
         if len(pending) >= FOLD_EVERY:
