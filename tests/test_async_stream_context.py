@@ -77,3 +77,18 @@ async def test_iterating_without_async_with_starts_the_stream() -> None:
     assert [e.text async for e in stream if e.kind == "text"] == ["hello"]  # type: ignore[union-attr]
     await stream.aclose()
     assert (fake.opened, fake.closed) == (1, 1)
+
+
+async def test_a_source_that_ends_at_once_is_an_empty_stream() -> None:
+    # A middleware's or plugin's stream may end before its first event.
+    from llmswitch._chat_stream import AsyncChatStream
+    from llmswitch.events import Accumulator
+
+    async def nothing() -> AsyncIterator[list[Event]]:
+        return
+        yield
+
+    for batched in (True, False):
+        stream = AsyncChatStream(nothing(), Accumulator("openai", "m"), batched=batched)
+        async with stream as s:
+            assert [event async for event in s] == []

@@ -235,6 +235,45 @@ async def test_cancelling_an_async_stream_releases_the_connection(loopback: Loop
         assert loopback.open_connections == 0
 
 
+async def _closed(lb: Loopback, timeout: float = 5.0) -> int:
+    deadline = time.monotonic() + timeout
+    while lb.open_connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return lb.open_connections
+
+
+async def test_an_async_stream_entered_and_left_unread_closes_its_connection(
+    loopback: Loopback,
+) -> None:
+    loopback.route("POST", "/v1/chat/completions", sse_reply(STREAM, chunk_delay=0.01), CHAT)
+    async with AsyncClient(env=_env(loopback)) as client:
+        async with client.stream(MODEL, messages=HI):
+            pass  # the request went out and its first events arrived; none was read
+        assert await _closed(loopback) == 0
+        assert (await client.chat(MODEL, messages=HI)).text  # the pool is still usable
+
+
+async def test_an_async_stream_abandoned_midway_closes_its_connection(loopback: Loopback) -> None:
+    loopback.route("POST", "/v1/chat/completions", sse_reply(STREAM, chunk_delay=0.01), CHAT)
+    async with AsyncClient(env=_env(loopback)) as client:
+        async with client.stream(MODEL, messages=HI) as s:
+            async for _ in s:
+                break
+        assert await _closed(loopback) == 0
+        assert (await client.chat(MODEL, messages=HI)).text
+
+
+async def test_async_streams_read_to_the_end_reuse_one_connection(loopback: Loopback) -> None:
+    loopback.route("POST", "/v1/chat/completions", sse_reply(STREAM))
+    async with AsyncClient(env=_env(loopback)) as client:
+        texts = set()
+        for _ in range(3):
+            async with client.stream(MODEL, messages=HI) as s:
+                texts.add((await s.get_response()).text)
+    assert len(texts) == 1 and texts != {""}
+    assert loopback.connections_opened == 1
+
+
 async def test_async_stream_response_requires_the_end_or_get_response(loopback: Loopback) -> None:
     loopback.route("POST", "/v1/chat/completions", sse_reply(STREAM))
     async with AsyncClient(env=_env(loopback)) as client:

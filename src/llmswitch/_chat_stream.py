@@ -145,37 +145,50 @@ class AsyncChatStream:
     ``async for`` yields events, ``response`` (or ``await get_response()``) is final."""
 
     __slots__ = (
-        "_acc", "_batched", "_events", "_final", "_format", "_pending", "_restart", "_source",
-        "_started",
+        "_acc", "_batched", "_events", "_final", "_format", "_pending", "_reader", "_restart",
+        "_source", "_started",
     )  # fmt: skip
 
     def __init__(
         self,
-        source: AsyncIterator[Any],
+        source: AsyncIterator[Any] | None,
         acc: Accumulator,
         restart: Callable[[LLMError], AsyncIterator[Event]] | None = None,
         *,
         batched: bool = False,
+        reader: Any = None,
         response_format: Any = None,
     ) -> None:
         self._format: Any = response_format
         self._final: ChatResponse | None = None  # as in ChatStream
         # ``batched``: the source yields one list of events per network read.
+        # ``reader``: instead of a source, an HTTP stream whose read loop runs in
+        # _iterate itself (providers/_stream_reader.py): an async step less per read.
         self._source, self._batched, self._acc = source, batched, acc
+        self._reader = reader
         self._pending: list[Event] = []
         self._started, self._restart = False, restart  # as in ChatStream
         self._events: Any = None  # the one async generator iteration goes through
 
     async def _first(self) -> None:
-        try:
-            first = await self._source.__anext__()
-        except StopAsyncIteration:
-            pass
-        except LLMError as exc:
-            restart, failed = _restart_after(self, exc), exc
+        reader = self._reader
+        if reader is not None:
+            try:
+                self._pending = await reader.open()
+                return
+            except LLMError as exc:
+                restart, failed = _restart_after(self, exc), exc
+            self._reader = None
         else:
-            self._pending = first if self._batched else [first]
-            return
+            try:
+                first = await self._source.__anext__()  # type: ignore[union-attr]
+            except StopAsyncIteration:
+                return
+            except LLMError as exc:
+                restart, failed = _restart_after(self, exc), exc
+            else:
+                self._pending = first if self._batched else [first]
+                return
         self._source, self._batched = restart(failed), False
         await self._first()
 
@@ -206,21 +219,50 @@ class AsyncChatStream:
         if not self._started:  # mostly entered already by ``async with``
             await self._start()
         acc = self._acc
+        add, add_all = acc.add, acc.add_all
         pending, self._pending = self._pending, []
+        reader = self._reader
+        if reader is not None:
+            # The reader's loop (as HttpProvider.astream_batches runs it), here.
+            try:
+                try:
+                    add_all(pending)
+                    for event in pending:
+                        yield event
+                    if not reader.ended:
+                        feed = reader.feed
+                        async for chunk in reader.chunks:
+                            events = feed(chunk)
+                            if events:
+                                add_all(events)
+                                for event in events:
+                                    yield event
+                        events = reader.finish()
+                        add_all(events)
+                        for event in events:
+                            yield event
+                except BaseException as exc:
+                    await reader.exit(exc)  # abandoned, cancelled or failed: dropped
+                    raise
+                await reader.exit(None)
+            except LLMError as exc:
+                failed = reader.fail(exc)
+                _attach_partial(failed, acc)
+                raise failed from None
+            return
         # A read's events are folded into the accumulator before the first is yielded:
         # they were received, so a partial response or error keeps them either way.
-        acc.add_all(pending)
+        add_all(pending)
         for event in pending:
             yield event
-        add, add_all = acc.add, acc.add_all
         try:
             if self._batched:
-                async for events in self._source:
+                async for events in self._source:  # type: ignore[union-attr]
                     add_all(events)
                     for event in events:
                         yield event
             else:
-                async for event in self._source:
+                async for event in self._source:  # type: ignore[union-attr]
                     add(event)
                     yield event
         except LLMError as exc:
@@ -254,6 +296,8 @@ class AsyncChatStream:
     async def aclose(self) -> None:
         if self._events is not None:
             await self._events.aclose()
+        if self._reader is not None:  # opened and never iterated: the connection goes
+            await self._reader.exit(GeneratorExit())
         aclose = getattr(self._source, "aclose", None)
         if aclose is not None:
             await aclose()

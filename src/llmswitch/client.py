@@ -538,16 +538,21 @@ class AsyncClient(
             stream_request_id(core.ledger, acc, call.state)  # response.request_id
             return AsyncChatStream(core.pipe.astream(call), acc, response_format=fmt)
         retry = core.retry
+        restart: Callable[[LLMError], AsyncIterator[Event]] | None = None
+        if retry is not None:
+            start = time.monotonic()
+
+            def restart(error: LLMError) -> AsyncIterator[Event]:
+                call = _call(model, provider, request, ctx, None)
+                return retry.aresume_stream(call, _terminal_astream, error, start)
+
+        reader = getattr(provider, "astream_reader", None)
+        if reader is not None:  # an HTTP provider: its read loop runs in the stream's
+            return AsyncChatStream(
+                None, acc, restart, reader=reader(request, ctx), response_format=fmt
+            )
         batches = getattr(provider, "astream_batches", None)
         source = provider.astream(request, ctx) if batches is None else batches(request, ctx)
-        if retry is None:
-            return AsyncChatStream(source, acc, batched=batches is not None, response_format=fmt)
-        start = time.monotonic()
-
-        def restart(error: LLMError) -> AsyncIterator[Event]:
-            call = _call(model, provider, request, ctx, None)
-            return retry.aresume_stream(call, _terminal_astream, error, start)
-
         return AsyncChatStream(
             source, acc, restart, batched=batches is not None, response_format=fmt
         )

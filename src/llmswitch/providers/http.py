@@ -9,7 +9,6 @@ adapter's.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import replace
@@ -30,8 +29,9 @@ from ..wire import HttpRequest, HttpResponse, Timeout
 from ._hints import public_url
 from ._paging import Listing
 from ._plan import Fanout, Plan, Send, arun, run
+from ._stream_reader import StreamReader, with_usage
 from .base import AdapterBase, Endpoint, FimRoute, StreamParser
-from .runtime import CallContext, Deadlines, FirstTokenTimer, timeout_error
+from .runtime import CallContext, Deadlines
 
 __all__ = ["HttpProvider"]
 
@@ -314,71 +314,38 @@ class HttpProvider:
         finally:
             await batches.aclose()  # an abandoned stream releases its connection now
 
+    def astream_reader(self, request: ChatRequest, ctx: CallContext) -> StreamReader:
+        """The stream as a :class:`~._stream_reader.StreamReader`, for a consumer that
+        runs the read loop in its own generator (``AsyncChatStream``)."""
+        return StreamReader(self, request, ctx)
+
     async def astream_batches(
         self, request: ChatRequest, ctx: CallContext
     ) -> AsyncGenerator[list[Event], None]:
         """:meth:`astream` a network read at a time: each item is the non-empty list
         of events one read completed (the client loops over it in its own generator
         instead of paying an async step per event)."""
-        http, parser = self._stream_start(request)
-        timeout = ctx.timeout
+        reader = self.astream_reader(request, ctx)
+        events = await reader.open()  # raises its errors already failed
         try:
-            opened = ctx.transport.stream(self.endpoint.prepare(http), timeout)
-            # The deadline rule by timers: the first-token one covers sending the
-            # request and reading until the first event exists, and is never held
-            # across a yield (the caller's time between events is its own); the
-            # transport's total one covers the whole body, and fires first when
-            # it is the earlier one (so then no first-token timer is needed).
-            first, total = timeout.first_token, timeout.total
-            timer = None
-            if first is not None and (total is None or first <= total):
-                timer = FirstTokenTimer(first)
-            events: list[Event] = []
-            ended = False
-            try:
-                resp = await opened.__aenter__()
-                try:
-                    if resp.status >= 300:
-                        body = await resp.read()
-                        raise self._refused(request, resp.status, resp.headers, body)
-                    chunks = resp.chunks().__aiter__()
-                    while not events:
-                        try:
-                            chunk = await chunks.__anext__()
-                        except StopAsyncIteration:
-                            events, ended = parser.close(), True
-                            break
-                        events = parser.feed(chunk)
-                except BaseException as exc:
-                    await opened.__aexit__(type(exc), exc, exc.__traceback__)
-                    raise
-            except asyncio.CancelledError:
-                if timer is not None and timer.expired():
-                    raise timeout_error("first_token", timeout) from None
-                raise
-            finally:
-                if timer is not None:
-                    timer.cancel()
-            # The response is open from here on: the transport's exit (by hand, as an
-            # ``async with`` cannot start under the timer and end after it) releases it.
             try:
                 if events:
                     yield events
-                if not ended:
-                    feed = parser.feed
-                    async for chunk in chunks:
+                if not reader.ended:
+                    feed = reader.feed
+                    async for chunk in reader.chunks:  # type: ignore[union-attr]
                         events = feed(chunk)
                         if events:
                             yield events
-                    events = parser.close()
+                    events = reader.finish()
                     if events:
                         yield events
             except BaseException as exc:
-                await opened.__aexit__(type(exc), exc, exc.__traceback__)
+                await reader.exit(exc)
                 raise
-            await opened.__aexit__(None, None, None)
+            await reader.exit(None)
         except LLMError as exc:
-            raise _with_usage(self._fail(exc, request, url=http.url), parser) from None
+            raise reader.fail(exc) from None
 
     def stream(self, request: ChatRequest, ctx: CallContext) -> Iterator[Event]:
         http, parser = self._stream_start(request)
@@ -408,16 +375,7 @@ class HttpProvider:
                         yield from events
                 yield from parser.close()
         except LLMError as exc:
-            raise _with_usage(self._fail(exc, request, url=http.url), parser) from None
-
-
-def _with_usage(exc: LLMError, parser: StreamParser) -> LLMError:
-    """``exc`` carrying the usage the stream's parser had seen (``stream_usage``): a
-    stream cut midway was billed for it (the ledger prices it, ``partial`` keeps it)."""
-    seen = getattr(parser, "usage_seen", None)  # a plugin's parser may not have it
-    if exc.stream_usage is None and seen is not None:
-        exc.stream_usage = seen()
-    return exc
+            raise with_usage(self._fail(exc, request, url=http.url), parser) from None
 
 
 def _merge_embeddings(request: EmbedRequest, parts: list[EmbeddingResponse]) -> EmbeddingResponse:

@@ -13,12 +13,13 @@ ready, and which tries once more with a new token when Vertex answers 401.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import TypeVar
 
 from ...errors import AuthenticationError, LLMError
 from ...events import Event
 from ...messages import ChatRequest, ChatResponse, HealthStatus, ModelInfo
+from .._stream_reader import StreamReader
 from ..http import HttpProvider
 from ..runtime import CallContext
 from ._auth import TokenSource
@@ -87,27 +88,8 @@ class VertexProvider(HttpProvider):
     async def achat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         return await self._atwice(lambda: HttpProvider.achat(self, request, ctx), request)
 
-    async def astream_batches(
-        self, request: ChatRequest, ctx: CallContext
-    ) -> AsyncGenerator[list[Event], None]:
-        for again in (False, True):
-            used = await self._atoken(request)
-            inner = HttpProvider.astream_batches(self, request, ctx)
-            try:
-                try:
-                    first = await inner.__anext__()
-                except StopAsyncIteration:
-                    return
-                except LLMError as exc:
-                    if again or not self._token_refused(exc, used):
-                        raise
-                    continue
-                yield first
-                async for batch in inner:
-                    yield batch
-                return
-            finally:
-                await inner.aclose()
+    def astream_reader(self, request: ChatRequest, ctx: CallContext) -> StreamReader:
+        return _TokenedReader(self, request, ctx)
 
     async def alist_models(self, ctx: CallContext) -> list[ModelInfo]:
         return await self._atwice(lambda: HttpProvider.alist_models(self, ctx), None)
@@ -166,3 +148,22 @@ def _unhealthy(pid: str, exc: LLMError) -> HealthStatus:
     return HealthStatus(
         provider=pid, ok=False, latency_ms=0.0, version=None, error=" ".join(str(exc).split())
     )
+
+
+class _TokenedReader(StreamReader):
+    """A stream opened with a ready token, and once more with a new one when Vertex
+    refuses it (a 401 comes with the response head: before the first event)."""
+
+    __slots__ = ()
+
+    async def open(self) -> list[Event]:
+        provider = self._provider
+        assert isinstance(provider, VertexProvider)
+        used = await provider._atoken(self._request)
+        try:
+            return await StreamReader.open(self)
+        except LLMError as exc:
+            if not provider._token_refused(exc, used):
+                raise
+        await provider._atoken(self._request)
+        return await StreamReader.open(self)
