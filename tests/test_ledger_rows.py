@@ -4,6 +4,8 @@ strings, and sqlite3 binds NULLs, flags and bytes as it always did."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import sqlite3
 import subprocess
 import sys
@@ -82,3 +84,58 @@ def test_an_adapter_the_application_registered_is_kept(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "yes"
+
+
+def _mixed_records(n: int) -> list[UsageRecord]:
+    """Records whose optional columns are None in changing patterns (runs of one
+    pattern, single rows of another), as a gateway's mix of users and features gives."""
+    rng = random.Random(7)
+    out = []
+    for i in range(n):
+        pick = rng.random
+        out.append(UsageRecord(
+            request_id=f"req-{i}", attempt=1 + (i % 3 == 0), at=1_790_000_000_000 + i,
+            user=None if pick() < 0.3 else f"u{i % 5}", team=None if pick() < 0.5 else "t",
+            access_key=None if i % 7 else "key_1", provider="openai", model="gpt-4o-mini",
+            deployment=None if pick() < 0.8 else "fast", prompt_name=None if i % 4 else "p",
+            prompt_version=None if i % 4 else 3, input_tokens=None if pick() < 0.1 else i,
+            output_tokens=None if pick() < 0.1 else 2 * i, cached_input_tokens=i % 2 or None,
+            latency_ms=i, ttft_ms=None if i % 2 else 5, status="ok" if i % 5 else "error",
+            error=None if i % 5 else "RateLimitError", cost_nano=None if i % 6 == 0 else i * 17,
+            stream=bool(i % 2),
+        ))  # fmt: skip
+    return out
+
+
+def test_rows_with_changing_nulls_are_written_exactly_and_in_order(database_url: str) -> None:
+    from sqlalchemy import select
+
+    from llmswitch.storage.sql.schema import usage_ledger
+
+    records = _mixed_records(300)
+    db = open_database(database_url)
+    try:
+        ledger_mod.write_rows(db, records)
+        got = db.read(
+            lambda conn: [
+                dict(r._mapping)
+                for r in conn.execute(select(usage_ledger).order_by(usage_ledger.c.id))
+            ]
+        )
+    finally:
+        db.close()
+    names = list(ledger_mod._columns())
+    want = [dict(zip(names, _reference_row(r), strict=True)) for r in records]
+    assert [{k: row[k] for k in names} for row in got] == want
+
+
+def test_runs_group_consecutive_rows_by_their_nulls_only() -> None:
+    rows = [ledger_mod._row(r) for r in _mixed_records(60)]
+    runs = ledger_mod._runs(rows)
+    assert sum(len(run) for _, run in runs) == len(rows)
+    flat = [dict(zip(names, values, strict=True)) for names, run in runs for values in run]
+    names = ledger_mod._shape().names
+    full = [dict(zip(names, row, strict=True)) for row in rows]
+    # what a run leaves out is None in the row; the rest is the row, in order
+    assert [{k: f.get(k) for k in names} for f in flat] == full
+    assert all(a[0] != b[0] for a, b in itertools.pairwise(runs))
