@@ -92,3 +92,11 @@ async def test_a_source_that_ends_at_once_is_an_empty_stream() -> None:
         stream = AsyncChatStream(nothing(), Accumulator("openai", "m"), batched=batched)
         async with stream as s:
             assert [event async for event in s] == []
+
+
+def test_a_sync_source_that_ends_at_once_is_an_empty_stream() -> None:
+    from llmswitch._chat_stream import ChatStream
+    from llmswitch.events import Accumulator
+
+    with ChatStream(iter([]), Accumulator("openai", "m")) as s:
+        assert list(s) == []

@@ -242,6 +242,31 @@ async def _closed(lb: Loopback, timeout: float = 5.0) -> int:
     return lb.open_connections
 
 
+async def test_an_async_mid_stream_error_names_its_provider_keeps_partial_and_closes(
+    loopback: Loopback,
+) -> None:
+    loopback.route("POST", "/v1/chat/completions", sse_reply(fixture("stream_error.sse")))
+    async with AsyncClient(env=_env(loopback)) as client:
+        with pytest.raises(ProviderUnavailableError) as info:
+            async with client.stream(MODEL, messages=HI) as s:
+                async for _ in s:
+                    pass
+    assert (info.value.provider, info.value.model) == ("openai", "gpt-4o-mini")
+    assert info.value.partial is not None
+    assert info.value.partial.finish_reason == "error"
+    assert await _closed(loopback) == 0
+
+
+async def test_an_async_stream_that_could_not_connect_closes_quietly() -> None:
+    env = {"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port()}/v1"}
+    async with AsyncClient(env=env, max_retries=0) as client:
+        stream = client.stream(MODEL, messages=HI)
+        with pytest.raises(TransportError):
+            await stream.__aenter__()
+        await stream.aclose()  # nothing was entered: nothing to leave, no error
+        await stream.aclose()
+
+
 async def test_an_async_stream_entered_and_left_unread_closes_its_connection(
     loopback: Loopback,
 ) -> None:

@@ -307,6 +307,21 @@ async def test_401_again_is_an_authentication_error(
     assert account.issued == 2
 
 
+@pytest.mark.asyncio
+async def test_an_async_stream_refused_once_streams_with_a_new_token(
+    loopback: Loopback, account: GoogleAccount, env: dict[str, str]
+) -> None:
+    expired = Reply(status=401, body=fixture("error_unauthenticated.json"))
+    loopback.route("POST", STREAM, expired, sse_reply(fixture("gemini_text.sse")))
+    async with AsyncClient(env=env, max_retries=0) as client:
+        async with client.stream(GEMINI, HI) as stream:
+            text = "".join([t async for t in stream.text_stream])
+    assert text == "Grüezi from Vertex."
+    tokens = [r.headers["authorization"] for r in calls(loopback, STREAM)]
+    assert tokens == ["Bearer ya29.test-token-1", "Bearer ya29.test-token-2"]
+    assert account.issued == 2
+
+
 def test_refused_credentials_are_an_authentication_error(
     loopback: Loopback, account: GoogleAccount, env: dict[str, str]
 ) -> None:

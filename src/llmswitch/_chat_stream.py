@@ -80,7 +80,7 @@ class ChatStream:
         try:
             self._events.append(next(self._source))
         except StopIteration:
-            pass
+            return
         except LLMError as exc:
             restart, failed = _restart_after(self, exc), exc
         else:

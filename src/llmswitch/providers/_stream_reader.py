@@ -57,9 +57,7 @@ class StreamReader:
         self._parser, self._url, self.feed = parser, http.url, parser.feed
         timeout = self._ctx.timeout
         try:
-            opened = self._opened = self._ctx.transport.stream(
-                provider.endpoint.prepare(http), timeout
-            )
+            opened = self._ctx.transport.stream(provider.endpoint.prepare(http), timeout)
             # The first-token timer covers sending the request and reading until the
             # first event exists, and is never held across a yield (the caller's time
             # between events is its own); the transport's total deadline covers the
@@ -72,6 +70,7 @@ class StreamReader:
             events: list[Event] = []
             try:
                 resp = await opened.__aenter__()
+                self._opened = opened  # entered: exit() has something to leave
                 try:
                     if resp.status >= 300:
                         body = await resp.read()

@@ -316,7 +316,9 @@ class HttpProvider:
 
     def astream_reader(self, request: ChatRequest, ctx: CallContext) -> StreamReader:
         """The stream as a :class:`~._stream_reader.StreamReader`, for a consumer that
-        runs the read loop in its own generator (``AsyncChatStream``)."""
+        runs the read loop in its own generator (``AsyncChatStream``, when no middleware
+        is in between). :meth:`astream_batches` is built on it, so a subclass changes
+        how its streams open here (as the Vertex provider does), not there."""
         return StreamReader(self, request, ctx)
 
     async def astream_batches(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import keyword
 import operator
 import os
 import threading
@@ -185,7 +186,7 @@ def _row_function(lengths: Mapping[str, int | None]) -> Callable[[UsageRecord], 
     lookups plus a Python loop over the clipped columns."""
     values = []
     for name, length in lengths.items():
-        if not name.isidentifier():  # the schema's own names; never a caller's
+        if not name.isidentifier() or keyword.iskeyword(name):  # the schema's own names
             raise ValueError(f"usage_ledger column {name!r} is not an identifier")
         if name == "cost_nano":
             values.append("price(r)")

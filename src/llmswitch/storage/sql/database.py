@@ -495,8 +495,9 @@ def _direct_sqlite_binds() -> None:
     instructions a parameter, and a usage-ledger row has a dozen such (its NULLs and
     its ``stream`` flag), a third of the row's cost. A registered adapter is found
     before that lookup. Each binds exactly as sqlite3 binds the value unadapted (NULL,
-    0/1, the bytes), so no other sqlite3 user in the process sees a difference; an
-    adapter the application registered itself is left as it is."""
+    0/1, the bytes), so what any sqlite3 connection in the process stores is unchanged
+    (only ``sqlite3.adapt(None)`` now answers instead of raising); an adapter the
+    application registered itself is left as it is."""
     import sqlite3
 
     registered = sqlite3.adapters
