@@ -492,11 +492,12 @@ def _direct_sqlite_binds() -> None:
     protocol. It adapts every parameter that is not exactly int, float, str or
     bytearray, and on CPython 3.11 that first looks ``__adapt__`` up on its protocol
     type, which formats and discards an AttributeError each time: about 3,000
-    instructions a parameter, and a usage-ledger row has a dozen such (its NULLs and
-    its ``stream`` flag), a third of the row's cost. A registered adapter is found
-    before that lookup. Each binds exactly as sqlite3 binds the value unadapted (NULL,
-    0/1, the bytes), so what any sqlite3 connection in the process stores is unchanged
-    (only ``sqlite3.adapt(None)`` now answers instead of raising); an adapter the
+    instructions a parameter (a usage-ledger row's ``stream`` flag, the vault's
+    ciphertexts, every NULL a statement binds; the ledger leaves its NULL columns out
+    of the INSERT altogether). A registered adapter is found before that lookup.
+    Each binds exactly as sqlite3 binds the value unadapted (NULL, 0/1, the bytes),
+    so what any sqlite3 connection in the process stores is unchanged (only
+    ``sqlite3.adapt(None)`` now answers instead of raising); an adapter the
     application registered itself is left as it is."""
     import sqlite3
 
