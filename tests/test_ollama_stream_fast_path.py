@@ -240,3 +240,45 @@ def test_the_hot_loop_keys_are_the_decoders_own_objects() -> None:
         key = decoded_key(name)
         assert key == name and type(key) is str
         assert keys[name] is key
+
+
+def _line(content: Any, done: Any = False) -> bytes:
+    return orjson.dumps({"message": {"role": "assistant", "content": content}, "done": done})
+
+
+def test_a_piece_that_comes_again_is_the_same_event() -> None:
+    from llmswitch.events import TextDelta
+
+    pieces = [" the", " cat", " the", ",", " the", ","]
+    body = b"\n".join([_line(p) for p in ["", *pieces]] + [_line("", True)]) + b"\n"
+    for chunks in ([body], [line + b"\n" for line in body.split(b"\n")[:-1]]):
+        parser = OllamaStreamParser(REQUEST)
+        events = [e for chunk in chunks for e in parser.feed(chunk)] + parser.close()
+        deltas = [e for e in events if e.kind == "text"]
+        assert deltas == [TextDelta(0, p) for p in pieces]  # equal, and of the type
+        assert all(type(e) is TextDelta for e in deltas)
+        assert deltas[0] is deltas[2] is deltas[4] and deltas[3] is deltas[5]
+        assert deltas[0] is not deltas[1]
+        assert run(OllamaStreamParser(REQUEST), chunks) == run(GeneralOnly(REQUEST), chunks)
+
+
+def test_the_table_of_seen_pieces_is_bounded() -> None:
+    from llmswitch.providers.ollama import _stream
+
+    n = _stream._SEEN_MAX + 50
+    body = b"\n".join([_line(f"p{i}") for i in range(n)] + [_line("p3"), _line("", True)])
+    parser = OllamaStreamParser(REQUEST)
+    events = parser.feed(body + b"\n") + parser.close()
+    assert len(parser._seen) == _stream._SEEN_MAX
+    assert "".join(e.text for e in events if e.kind == "text") == "".join(
+        f"p{i}" for i in [*range(n), 3]
+    )
+
+
+def test_a_seen_piece_then_a_content_that_is_not_a_string_is_refused() -> None:
+    for bad in (["a"], {"t": "a"}, 7, None):
+        body = b"\n".join([_line("a"), _line("a"), _line(bad)]) + b"\n"
+        got = run(OllamaStreamParser(REQUEST), [body])
+        assert got == run(GeneralOnly(REQUEST), [body])
+        if bad is not None:  # null content is no content
+            assert got[1] is not None and "not a string" in got[1]

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._structured import finish
 from .errors import ConfigurationError, LLMError
-from .events import Accumulator, Event
+from .events import Accumulator, Event, TextDelta
 from .messages import ChatResponse
 
 __all__ = ["AsyncChatStream", "ChatStream", "atext_pieces", "text_pieces"]
@@ -223,24 +223,29 @@ class AsyncChatStream:
         pending, self._pending = self._pending, []
         reader = self._reader
         if reader is not None:
-            # The reader's loop (as HttpProvider.astream_batches runs it), here.
+            # The reader's loop (as HttpProvider.astream_batches runs it), here, with
+            # add_all's loop folded into the one that yields (each event is added
+            # before it is yielded, and an error comes only between two reads).
+            text, text_delta = acc.text_appender(), TextDelta
+            events, ended = pending, reader.ended
+            feed, chunks = reader.feed, reader.chunks
             try:
                 try:
-                    add_all(pending)
-                    for event in pending:
-                        yield event
-                    if not reader.ended:
-                        feed = reader.feed
-                        async for chunk in reader.chunks:
-                            events = feed(chunk)
-                            if events:
-                                add_all(events)
-                                for event in events:
-                                    yield event
-                        events = reader.finish()
-                        add_all(events)
+                    while True:
                         for event in events:
+                            if event.__class__ is text_delta:
+                                text(event.text)  # type: ignore[attr-defined]
+                            else:
+                                add(event)
                             yield event
+                        if ended:
+                            break
+                        try:
+                            chunk = await chunks.__anext__()  # type: ignore[union-attr]
+                        except StopAsyncIteration:
+                            events, ended = reader.finish(), True
+                        else:
+                            events = feed(chunk)
                 except BaseException as exc:
                     await reader.exit(exc)  # abandoned, cancelled or failed: dropped
                     raise

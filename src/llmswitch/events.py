@@ -10,7 +10,7 @@ belong together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -246,6 +246,11 @@ class Accumulator:
         elif kind == "end":
             assert isinstance(event, StreamEnd)
             self._end = event
+
+    def text_appender(self) -> Callable[[str], None]:
+        """What :meth:`add` does with a TextDelta, as a function of its text: for a
+        loop that folds a stream's events as it hands them on (AsyncChatStream)."""
+        return self._text.append
 
     def add_all(self, events: Iterable[Event]) -> None:
         """:meth:`add` each of ``events`` (a network read's batch); the common text
