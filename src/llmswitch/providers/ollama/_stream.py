@@ -1,8 +1,7 @@
 """Incremental parser for ``/api/chat`` NDJSON streams (docs/providers.md, section 3).
 
 Hot path: nearly every line is ``{"message": {"role": "assistant", "content": "..."},
-"done": false, ...}``; it costs one ``loads``, a few dict lookups and one TextDelta
-(or none: a piece already seen in this stream reuses its event, see _SEEN_MAX).
+"done": false, ...}``; it costs one ``loads``, a few dict lookups and one TextDelta.
 Thinking, tool calls (which arrive whole, with object arguments), the final
 ``done: true`` line and ``{"error": ...}`` lines take the slower branches.
 """
@@ -36,14 +35,6 @@ __all__ = ["OllamaStreamParser"]
 # The hot loop's keys as orjson hands them out (see decoded_key): lookups by identity.
 _MESSAGE, _CONTENT, _DONE, _ROLE = map(decoded_key, ("message", "content", "done", "role"))
 
-# A stream's text pieces, each to the TextDelta made for it: tokens recur within one
-# answer (" the", ",", "\n"), and an event is immutable, so the same object serves
-# every time its piece comes again: a dict hit instead of making an event and freeing
-# it later (about 800 instructions against 200). At most _SEEN_MAX pieces a stream;
-# their strings are in the stream's accumulated text anyway, so the cost is the events
-# and the table (some 80 kB at most).
-_SEEN_MAX = 512
-
 
 class OllamaStreamParser(StreamParser):
     """Emits StreamStart with the first line, text/thinking deltas (index 0), a
@@ -53,7 +44,7 @@ class OllamaStreamParser(StreamParser):
     nothing) raises, as does a ``done: true`` line when no line had a message.
     """
 
-    __slots__ = ("_answered", "_calls", "_done", "_lines", "_seen", "_started")
+    __slots__ = ("_answered", "_calls", "_done", "_lines", "_started")
     expected = "an NDJSON stream of /api/chat lines"
     malformed = malformed
 
@@ -66,7 +57,6 @@ class OllamaStreamParser(StreamParser):
         self._answered = False
         self._calls = 0
         self._done = False
-        self._seen: dict[str, Any] = {}  # see _SEEN_MAX
 
     def feed(self, data: bytes) -> list[Event]:
         # The common read after the first line: exactly one whole text line, decoded
@@ -95,8 +85,12 @@ class OllamaStreamParser(StreamParser):
                 ):
                     if not content:
                         return []
-                    event = self._seen.get(content)
-                    return [event if event is not None else _text_delta(content, self._seen)]
+                    event: Any = DeltaDraft()  # TextDelta(0, content), see DeltaDraft
+                    event.index = 0
+                    event.text = content
+                    event.kind = "text"
+                    event.__class__ = TextDelta
+                    return [event]
             except (ValueError, KeyError, TypeError):
                 pass
         return super().feed(data)
@@ -134,8 +128,6 @@ class OllamaStreamParser(StreamParser):
         draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
         text_delta = TextDelta
         started = self._started
-        seen = self._seen
-        known = seen.get
         for line in lines:
             try:
                 obj = loads(line)
@@ -146,23 +138,21 @@ class OllamaStreamParser(StreamParser):
                 # would put a call back on every line of both.
                 msg = obj[_MESSAGE]
                 content = msg[_CONTENT]
-                if started and obj[_DONE] is False and len(msg) == 2 and _ROLE in msg:
-                    # A piece seen before is a str (seen's keys are): no type check.
-                    event = known(content)  # an unhashable content: TypeError
-                    if event is not None:
+                if (
+                    started
+                    and obj[_DONE] is False
+                    and len(msg) == 2
+                    and content.__class__ is str
+                    and _ROLE in msg
+                ):
+                    if content:  # TextDelta(0, content) without the call
+                        event = draft()
+                        event.index = 0
+                        event.text = content
+                        event.kind = "text"
+                        event.__class__ = text_delta
                         append(event)
-                        continue
-                    if content.__class__ is str:
-                        if content:  # TextDelta(0, content) without the call
-                            event = draft()
-                            event.index = 0
-                            event.text = content
-                            event.kind = "text"
-                            event.__class__ = text_delta
-                            if len(seen) < _SEEN_MAX:
-                                seen[content] = event
-                            append(event)
-                        continue
+                    continue
             except ValueError:
                 if not line.strip():  # a blank line (the decoder does not filter them)
                     continue
@@ -231,16 +221,3 @@ class OllamaStreamParser(StreamParser):
             out.append(ToolCallStart(index, call.id, call.name))
             out.append(ToolCallDelta(index, dumps_str(call.arguments)))
             out.append(ToolCallEnd(index, call))
-
-
-def _text_delta(content: str, seen: dict[str, Any]) -> TextDelta:
-    """TextDelta(0, content), kept in ``seen`` while there is room (``_lines_of`` does
-    the same inline)."""
-    event: Any = DeltaDraft()  # see DeltaDraft
-    event.index = 0
-    event.text = content
-    event.kind = "text"
-    event.__class__ = TextDelta
-    if len(seen) < _SEEN_MAX:
-        seen[content] = event
-    return event  # type: ignore[no-any-return]
