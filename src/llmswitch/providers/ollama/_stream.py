@@ -128,22 +128,26 @@ class OllamaStreamParser(StreamParser):
         draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
         text_delta = TextDelta
         started = self._started
+        # The loop's globals as locals (a lookup less each, five a line).
+        decode, size, key_message, key_content, key_done, key_role = (
+            loads, len, _MESSAGE, _CONTENT, _DONE, _ROLE
+        )
         for line in lines:
             try:
-                obj = loads(line)
+                obj = decode(line)
                 # The common line, {"message": {"role", "content": str}, "done": false}
                 # after the first, by subscripts (a third of the cost of .get calls);
                 # anything else (a KeyError or TypeError on the way) takes _line.
                 # feed repeats this check for a read of one line: a shared function
                 # would put a call back on every line of both.
-                msg = obj[_MESSAGE]
-                content = msg[_CONTENT]
+                msg = obj[key_message]
+                content = msg[key_content]
                 if (
                     started
-                    and obj[_DONE] is False
-                    and len(msg) == 2
+                    and obj[key_done] is False
+                    and size(msg) == 2
                     and content.__class__ is str
-                    and _ROLE in msg
+                    and key_role in msg
                 ):
                     if content:  # TextDelta(0, content) without the call
                         event = draft()
