@@ -100,3 +100,59 @@ def test_a_sync_source_that_ends_at_once_is_an_empty_stream() -> None:
 
     with ChatStream(iter([]), Accumulator("openai", "m")) as s:
         assert list(s) == []
+
+
+class _Reader:
+    """A StreamReader's shape (providers/_stream_reader.py) over canned reads of
+    events: ``open`` hands the first read's, ``chunks`` the rest, ``finish`` the end."""
+
+    def __init__(self, reads: list[list[Event]], end: list[Event]) -> None:
+        self._reads, self._end = reads, end
+        self.ended = False
+        self.exited: list[BaseException | None] = []
+        self.feed = lambda events: events  # a "chunk" here is a read's events
+
+        async def chunks() -> AsyncIterator[list[Event]]:
+            for read in self._reads[1:]:
+                yield read
+
+        self.chunks = chunks()
+
+    async def open(self) -> list[Event]:
+        return self._reads[0]
+
+    def finish(self) -> list[Event]:
+        return self._end
+
+    async def exit(self, exc: BaseException | None) -> None:
+        self.exited.append(exc)
+
+    def fail(self, exc: Any) -> Any:
+        return exc
+
+
+async def test_a_reader_stream_has_folded_every_event_it_hands_on() -> None:
+    from llmswitch._chat_stream import AsyncChatStream
+    from llmswitch.events import Accumulator, ReasoningDelta, StreamEnd, StreamStart, TextDelta
+    from llmswitch.messages import Usage
+
+    reads: list[list[Event]] = [
+        [StreamStart("id-1", "m"), TextDelta(0, "a"), ReasoningDelta(0, "r")],
+        [TextDelta(0, "b"), TextDelta(0, "c")],
+        [],
+    ]
+    end: list[Event] = [TextDelta(0, "d"), StreamEnd("stop", Usage(output_tokens=4), "stop", None)]
+    acc = Accumulator("fake", "m")
+    reader = _Reader(reads, end)
+    handed: list[str] = []
+    async with AsyncChatStream(None, acc, reader=reader) as stream:
+        async for event in stream:
+            # whatever the caller holds is in the accumulator already
+            if event.kind == "text":
+                handed.append(event.text)
+            assert acc.snapshot().text.startswith("".join(handed))
+            assert acc.done or event.kind != "end"
+    assert handed == ["a", "b", "c", "d"]
+    response = stream.response
+    assert (response.text, response.reasoning, response.id) == ("abcd", "r", "id-1")
+    assert reader.exited[0] is None  # released after a clean end (a later exit is a no-op)
