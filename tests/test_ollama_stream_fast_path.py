@@ -240,4 +240,3 @@ def test_the_hot_loop_keys_are_the_decoders_own_objects() -> None:
         key = decoded_key(name)
         assert key == name and type(key) is str
         assert keys[name] is key
-

@@ -129,9 +129,8 @@ class OllamaStreamParser(StreamParser):
         text_delta = TextDelta
         started = self._started
         # The loop's globals as locals (a lookup less each, five a line).
-        decode, size, key_message, key_content, key_done, key_role = (
-            loads, len, _MESSAGE, _CONTENT, _DONE, _ROLE
-        )
+        decode, size = loads, len
+        key_message, key_content, key_done, key_role = _MESSAGE, _CONTENT, _DONE, _ROLE
         for line in lines:
             try:
                 obj = decode(line)
