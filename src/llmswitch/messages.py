@@ -672,7 +672,9 @@ def to_messages(messages: Any) -> tuple[Message, ...]:
                 return out
             _check_history(out)
             return out
-    elif isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+    elif type(messages) is not tuple and (  # a tuple (the gateway's): no ABC checks
+        isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable)
+    ):
         raise _bad("messages", "must be a list of messages")
     out = tuple(_to_message(m, f"messages[{i}]") for i, m in enumerate(messages))
     if not out:

@@ -28,7 +28,7 @@ def _str(value: Any, param: str, *, empty: bool = False) -> str:
 
 
 def _obj(value: Any, param: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise _bad(param, "must be an object")
     return value
 

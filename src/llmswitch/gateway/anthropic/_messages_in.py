@@ -172,7 +172,7 @@ def _reasoning(body: Mapping[str, Any], target: Target, extra: dict[str, Any]) -
 
 def _response_format(body: Mapping[str, Any]) -> ResponseFormat | None:
     output = body.get("output_config")
-    fmt = output.get("format") if isinstance(output, Mapping) else None
+    fmt = output.get("format") if isinstance(output, dict) else None
     if fmt is None:
         return None
     fmt = _obj(fmt, "output_config.format")

@@ -5,6 +5,8 @@ them, it does not re-normalize dicts). Bad input raises :class:`ConfigurationErr
 ``field`` is the OpenAI parameter path (``messages[2].content``): the route answers 400
 with it as ``param``. What the target cannot take is dropped, never passed raw: the
 OpenAI-only sampling knobs go as ``extra_body`` only to OpenAI-format targets.
+The body is decoded JSON, so its objects are checked as ``dict`` (a C type check, not
+the ``Mapping`` ABC's Python-level one).
 """
 
 from __future__ import annotations
@@ -106,12 +108,12 @@ def _text_parts(content: Any, param: str, *, refusal: bool = False) -> str | tup
     parts: list[Part] = []
     for j, p in enumerate(content):
         where = f"{param}[{j}]"
-        kind = p.get("type") if isinstance(p, Mapping) else None
+        kind = p.get("type") if isinstance(p, dict) else None
         if kind == "text":
             parts.append(TextPart(text=_string(p.get("text"), f"{where}.text")))
         elif kind == "refusal" and refusal:
             parts.append(TextPart(text=_string(p.get("refusal"), f"{where}.refusal")))
-        elif not isinstance(p, Mapping):
+        elif not isinstance(p, dict):
             raise _bad(where, "a content part must be an object")
         else:
             raise _bad(f"{where}.type", f"only text parts are allowed here, got {kind!r}")
@@ -126,7 +128,7 @@ def _user_parts(content: Any, param: str) -> str | tuple[Part, ...]:
     parts: list[Part] = []
     for j, p in enumerate(content):
         where = f"{param}[{j}]"
-        if not isinstance(p, Mapping):
+        if not isinstance(p, dict):
             raise _bad(where, "a content part must be an object")
         kind = p.get("type")
         if kind == "text":
@@ -135,7 +137,7 @@ def _user_parts(content: Any, param: str) -> str | tuple[Part, ...]:
             image = p.get("image_url")
             if isinstance(image, str):
                 image = {"url": image}
-            if not isinstance(image, Mapping):
+            if not isinstance(image, dict):
                 raise _bad(f"{where}.image_url", "must be an object with a url")
             url = image.get("url")
             if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
@@ -164,10 +166,10 @@ def _tool_calls(raw: Any, param: str) -> tuple[ToolCall, ...]:
     calls = []
     for j, c in enumerate(raw):
         where = f"{param}[{j}]"
-        if not isinstance(c, Mapping):
+        if not isinstance(c, dict):
             raise _bad(where, "a tool call must be an object")
         fn = c.get("function")
-        if not isinstance(fn, Mapping):
+        if not isinstance(fn, dict):
             raise _bad(f"{where}.function", "must be an object with name and arguments")
         call_id = c.get("id")
         if not isinstance(call_id, str) or not call_id:
@@ -197,7 +199,7 @@ def _reasoning_blocks(m: Mapping[str, Any], param: str) -> tuple[ReasoningBlock,
     if isinstance(blocks, list) and blocks:  # signed blocks (LiteLLM's field) win
         out = []
         for j, b in enumerate(blocks):
-            if not isinstance(b, Mapping):
+            if not isinstance(b, dict):
                 raise _bad(f"{param}.thinking_blocks[{j}]", "must be an object")
             if b.get("type") == "redacted_thinking":
                 data = _string(b.get("data"), f"{param}.thinking_blocks[{j}].data")
@@ -216,7 +218,7 @@ def _reasoning_blocks(m: Mapping[str, Any], param: str) -> tuple[ReasoningBlock,
 
 
 def _message(m: Any, i: int, talk: bool) -> Message:
-    if not isinstance(m, Mapping):
+    if not isinstance(m, dict):
         raise _bad(f"messages[{i}]", "must be an object")
     role = m.get("role")
     name = m.get("name")
@@ -282,12 +284,12 @@ def _tools(raw: Any) -> tuple[Tool, ...]:
     out = []
     for i, t in enumerate(raw):
         param = f"tools[{i}]"
-        if not isinstance(t, Mapping):
+        if not isinstance(t, dict):
             raise _bad(param, "must be an object")
         if t.get("type", "function") != "function":
             raise _bad(f"{param}.type", f"only function tools are supported, got {t.get('type')!r}")
         fn = t.get("function")
-        if not isinstance(fn, Mapping):
+        if not isinstance(fn, dict):
             raise _bad(f"{param}.function", "must be an object")
         name = fn.get("name")
         if not isinstance(name, str) or not name:
@@ -298,7 +300,7 @@ def _tools(raw: Any) -> tuple[Tool, ...]:
         params = fn.get("parameters")
         if params is None:
             params = {"type": "object", "properties": {}}
-        if not isinstance(params, Mapping) or params.get("type") != "object":
+        if not isinstance(params, dict) or params.get("type") != "object":
             raise _bad(f"{param}.function.parameters", 'must be a JSON schema {"type": "object"}')
         strict = fn.get("strict")
         if strict is not None and not isinstance(strict, bool):
@@ -314,8 +316,8 @@ def _tool_choice(raw: Any, tools: tuple[Tool, ...]) -> ToolChoice | None:
         if raw == "required" and not tools:
             raise _bad("tool_choice", "'required' needs tools")
         return ToolChoice(mode=raw)
-    fn = raw.get("function") if isinstance(raw, Mapping) else None
-    name = fn.get("name") if isinstance(fn, Mapping) else None
+    fn = raw.get("function") if isinstance(raw, dict) else None
+    name = fn.get("name") if isinstance(fn, dict) else None
     if not isinstance(name, str):
         raise _bad("tool_choice", 'must be auto, none, required or {"type": "function", ...}')
     if name not in {t.name for t in tools}:
@@ -326,13 +328,13 @@ def _tool_choice(raw: Any, tools: tuple[Tool, ...]) -> ToolChoice | None:
 def _response_format(raw: Any) -> ResponseFormat | None:
     if raw is None:
         return None
-    kind = raw.get("type") if isinstance(raw, Mapping) else None
+    kind = raw.get("type") if isinstance(raw, dict) else None
     if kind in ("text", "json_object"):
         return ResponseFormat(type=kind)
     if kind != "json_schema":
         raise _bad("response_format.type", "must be text, json_object or json_schema")
     spec = raw.get("json_schema")
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         raise _bad("response_format.json_schema", "must be an object")
     name = spec.get("name")
     if not isinstance(name, str) or not name:
@@ -340,7 +342,7 @@ def _response_format(raw: Any) -> ResponseFormat | None:
     schema = spec.get("schema")
     if schema is None:
         schema = {"type": "object"}
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, dict):
         raise _bad("response_format.json_schema.schema", "must be a JSON schema object")
     strict = spec.get("strict")
     if strict is not None and not isinstance(strict, bool):
@@ -361,7 +363,7 @@ def _reasoning(body: Mapping[str, Any]) -> ReasoningConfig | None:
     raw = body.get("reasoning")  # OpenRouter/LiteLLM style: {"effort", "max_tokens"}
     if raw is None:
         return None
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         raise _bad("reasoning", "must be an object with effort and/or max_tokens")
     out_effort = None if raw.get("effort") is None else _effort(raw["effort"], "reasoning.effort")
     budget = raw.get("max_tokens", raw.get("budget_tokens"))
@@ -412,7 +414,7 @@ def _check_unsupported(body: Mapping[str, Any]) -> None:
 
 def parse_chat(body: Any, target_of: Callable[[str], Target]) -> ChatCall:
     """Check ``body`` and build the call; ``target_of(model)`` says what the target takes."""
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         raise _bad("body", "the request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -426,7 +428,7 @@ def parse_chat(body: Any, target_of: Callable[[str], Target]) -> ChatCall:
     stream_options = body.get("stream_options")
     include_usage = False
     if stream_options is not None:
-        if not isinstance(stream_options, Mapping):
+        if not isinstance(stream_options, dict):
             raise _bad("stream_options", "must be an object")
         include_usage = stream_options.get("include_usage") is True
     if plain:
@@ -442,7 +444,7 @@ def parse_chat(body: Any, target_of: Callable[[str], Target]) -> ChatCall:
         raise _bad("user", "must be a string")
     metadata = body.get("metadata")
     if metadata is not None and (
-        not isinstance(metadata, Mapping) or not all(isinstance(v, str) for v in metadata.values())
+        not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values())
     ):
         raise _bad("metadata", "must be an object of string values")
     target = target_of(model)
