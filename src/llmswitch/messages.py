@@ -649,10 +649,8 @@ def to_messages(messages: Any) -> tuple[Message, ...]:
     if type(messages) is list and messages:  # the common case, without ABC checks
         converted: list[Message] = []
         make = _make_message  # a plain turn's Message (llmswitch._frozen.positional_maker)
-        # Plain turns that already meet _check_history's rules (for them: text that is
-        # not empty, no system message after the conversation) need no second pass.
-        plain = True
-        talk = False
+        # Plain turns within _check_history's rules (no empty text, no late system) skip it.
+        plain, talk = True, False
         for m in messages:
             if type(m) is dict and len(m) == 2 and "role" in m and "content" in m:
                 role, content = m["role"], m["content"]  # {"role": ..., "content": "text"}
@@ -672,7 +670,7 @@ def to_messages(messages: Any) -> tuple[Message, ...]:
                 return out
             _check_history(out)
             return out
-    elif type(messages) is not tuple and (  # a tuple (the gateway's): no ABC checks
+    elif type(messages) is not tuple and (  # the gateway's tuple: no ABC checks
         isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable)
     ):
         raise _bad("messages", "must be a list of messages")
