@@ -226,7 +226,7 @@ class AsyncChatStream:
             # The reader's loop (as HttpProvider.astream_batches runs it), here, with
             # add_all's loop folded into the one that yields (each event is added
             # before it is yielded, and an error comes only between two reads).
-            text, text_delta = acc.text_appender(), TextDelta
+            texts, text_delta = acc.text_pieces(), TextDelta
             events, ended = pending, reader.ended
             feed, chunks = reader.feed, reader.chunks
             try:
@@ -234,7 +234,7 @@ class AsyncChatStream:
                     while True:
                         for event in events:
                             if event.__class__ is text_delta:
-                                text(event.text)  # type: ignore[attr-defined]
+                                texts.append(event.text)  # type: ignore[attr-defined]
                             else:
                                 add(event)
                             yield event

@@ -10,7 +10,7 @@ belong together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -247,21 +247,23 @@ class Accumulator:
             assert isinstance(event, StreamEnd)
             self._end = event
 
-    def text_appender(self) -> Callable[[str], None]:
-        """What :meth:`add` does with a TextDelta, as a function of its text: for a
-        loop that folds a stream's events as it hands them on (AsyncChatStream)."""
-        return self._text.append
+    def text_pieces(self) -> list[str]:
+        """The list :meth:`add` appends a TextDelta's text to: for a loop that folds a
+        stream's events as it hands them on (AsyncChatStream). ``pieces.append(t)``
+        there, not a bound ``append``: CPython 3.11 specializes the method form of a
+        list append (~50 instructions fewer a call)."""
+        return self._text
 
     def add_all(self, events: Iterable[Event]) -> None:
         """:meth:`add` each of ``events`` (a network read's batch); the common text
         delta is folded without the method call. AsyncChatStream's reader loop repeats
         this body inline, in the loop that yields (a call less per read): keep the two
         alike."""
-        text = self._text.append
+        texts = self._text
         add = self.add
         for event in events:
             if event.__class__ is TextDelta:
-                text(event.text)  # type: ignore[union-attr]
+                texts.append(event.text)  # type: ignore[union-attr]
             else:
                 add(event)
 

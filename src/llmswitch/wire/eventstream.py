@@ -95,7 +95,6 @@ class EventStreamDecoder:
         size = len(buf)
         pos = 0
         out: list[tuple[Headers, bytes]] = []
-        append = out.append
         cache = _HEADERS
         try:
             while size - pos >= PRELUDE_LENGTH:
@@ -120,7 +119,7 @@ class EventStreamDecoder:
                 headers = cache.get(raw)
                 if headers is None:
                     headers = _decode_headers(raw)
-                append((headers, buf[headers_end:tail]))
+                out.append((headers, buf[headers_end:tail]))
                 pos = end
         except EventStreamError:
             self._buf = buf[pos:]  # the bad frame stays: the next call raises again

@@ -218,7 +218,6 @@ class SSEDecoder(_LineBuffer):
         """The events that complete lines end, as ``(event name, data)`` pairs; an event
         still open at the end waits for the next call (its size capped)."""
         out: list[tuple[str | None, bytes]] = []
-        append = out.append
         # The open event's first data line, and the list of all of them once a second
         # comes (rare): the common event costs no isinstance or join.
         held = self._data
@@ -253,7 +252,7 @@ class SSEDecoder(_LineBuffer):
                     if more is not None:
                         data = b"\n".join(more)
                         more = None
-                    append((event, data))
+                    out.append((event, data))
                     data = None
                     ended = True
                 event = None

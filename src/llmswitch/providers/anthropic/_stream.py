@@ -87,7 +87,6 @@ class AnthropicStreamParser(StreamParser):
         # ``data: `` line and a blank line, read while the decoder holds no open event,
         # are exactly the event the decoder would give. Any other line goes to the
         # decoder, in order, up to the blank line that ends its event.
-        append = out.append
         draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
         text_delta = TextDelta
         hot, start, hot_index = self._hot, self._hot_start, self._hot_index
@@ -112,7 +111,7 @@ class AnthropicStreamParser(StreamParser):
                         event.text = text
                         event.kind = "text"
                         event.__class__ = text_delta
-                        append(event)
+                        out.append(event)
                         continue
             elif idle and line[:6] == b"event:":
                 payload = next(it, _END)

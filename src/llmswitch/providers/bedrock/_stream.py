@@ -77,7 +77,6 @@ class BedrockStreamParser(StreamParser):
             if self._head is not None:  # not an event stream at all
                 raise self._unrecognised() from None
             raise _bad_frame(self._request, exc) from None
-        append = out.append
         draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
         text_delta = TextDelta
         # The decoder hands out one shared dict per distinct header block, so after the
@@ -98,7 +97,7 @@ class BedrockStreamParser(StreamParser):
                         event.text = text
                         event.kind = "text"
                         event.__class__ = text_delta
-                        append(event)
+                        out.append(event)
                     else:
                         self._delta(_index(index), delta, text, out)
                 except SHAPE_ERRORS as exc:

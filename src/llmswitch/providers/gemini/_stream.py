@@ -172,7 +172,6 @@ class GeminiStreamParser(StreamParser):
         # reads it); every other chunk goes through _object, unchanged.
         raw = self._raw  # cleared in place, never replaced
         request = self._request
-        append = out.append
         draft: Any = DeltaDraft  # its objects become the delta event (see DeltaDraft)
         text_delta, reasoning_delta = TextDelta, ReasoningDelta
         started, answered = self._started, self._answered
@@ -218,7 +217,7 @@ class GeminiStreamParser(StreamParser):
                                 event.index = index
                                 event.kind = "text"
                                 event.__class__ = text_delta
-                            append(event)
+                            out.append(event)
                             answered = True
                             chunk_usage = obj.get("usageMetadata")
                             if chunk_usage is not None:

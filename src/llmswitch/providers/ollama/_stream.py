@@ -124,7 +124,6 @@ class OllamaStreamParser(StreamParser):
         return malformed(self._request, shape_problem(exc), shown)
 
     def _lines_of(self, lines: list[bytes], out: list[Event], at_eof: bool) -> None:
-        append = out.append
         draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
         text_delta = TextDelta
         started = self._started
@@ -154,7 +153,7 @@ class OllamaStreamParser(StreamParser):
                         event.text = content
                         event.kind = "text"
                         event.__class__ = text_delta
-                        append(event)
+                        out.append(event)
                     continue
             except ValueError:
                 if not line.strip():  # a blank line (the decoder does not filter them)

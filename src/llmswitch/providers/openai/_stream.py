@@ -115,7 +115,6 @@ class OpenAIStreamParser(StreamParser):
     # ------------------------------------------------------------------ internals
 
     def _process(self, payloads: list[bytes], at_eof: bool, out: list[Event]) -> None:
-        append = out.append
         loads = _json.loads
         draft: Any = DeltaDraft  # its objects become TextDelta (see DeltaDraft)
         text_delta = TextDelta
@@ -168,7 +167,7 @@ class OpenAIStreamParser(StreamParser):
                                 event.text = content
                                 event.kind = "text"
                                 event.__class__ = text_delta
-                                append(event)
+                                out.append(event)
                         else:
                             self._delta(delta, content, out)
                     finish = choice.get("finish_reason")
