@@ -209,3 +209,45 @@ def test_async_use_across_loops_without_aclose_leaves_nothing_open(database_url:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "1", "2"]
     assert done.stderr == ""
+
+
+_LAST_CLOSE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1])
+conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+conn.close()  # the last connection to the file, as far as this process can tell?
+"""
+
+
+def test_a_second_database_on_a_file_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    # POSIX locks belong to the process: closing any descriptor of the file drops them
+    # all. A second Database on the same file (the gateway has several) must not open
+    # and close it outside SQLite, or another process's SQLite, closing what it takes
+    # for the file's last connection, checkpoints and deletes the WAL under the first
+    # Database's live connection (and two processes may write at once): corruption.
+    import sqlite3
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared.db"
+    url = f"sqlite:///{path}"
+    first = open_database(url)
+    second = None
+    live = None
+    try:
+        first.upgrade()
+        live = sqlite3.connect(path)  # a connection that stays open, as a pool's does
+        live.execute("SELECT count(*) FROM provider_keys").fetchone()
+        wal = Path(f"{path}-wal")
+        assert wal.exists()
+        second = open_database(url)
+        second.read(lambda conn: conn.execute(select(func.count()).select_from(provider_keys)))
+        subprocess.run([sys.executable, "-c", _LAST_CLOSE, str(path)], check=True, timeout=60)
+        assert wal.exists(), "another process took this one's connections for gone"
+        assert live.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        if live is not None:
+            live.close()
+        if second is not None:
+            second.close()
+        first.close()

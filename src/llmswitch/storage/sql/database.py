@@ -416,7 +416,14 @@ class Database:
     def _prepare_file(self) -> None:
         """Create the SQLite file private (0600) from the start, since it holds wrapped
         keys and the audit log (SQLite gives its -wal and -shm files the same mode),
-        and switch it to WAL. Once per Database; the async path runs it in a thread."""
+        and switch it to WAL. Once per Database; the async path runs it in a thread.
+
+        An existing file is never opened here, only through SQLite: closing any
+        descriptor of a file drops every POSIX lock this process holds on it, so an
+        ``open``/``close`` beside another Database's live connections (the gateway has
+        several on one file) would let another process's SQLite take this one for
+        gone, checkpoint and delete the WAL under it, or write at the same time: a
+        corrupt database (https://www.sqlite.org/howtocorrupt.html, section 2.2)."""
         path = self._resolved.path
         folder = os.path.dirname(path)
         if not os.path.isdir(folder):
@@ -424,7 +431,9 @@ class Database:
                 f"database {self.url}: the directory {folder!r} does not exist", url=self.url
             )
         try:
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+        except FileExistsError:
+            pass  # SQLite opens it (and names any problem with it)
         except OSError as exc:
             raise StorageError(
                 f"database {self.url}: cannot open {path!r}: {exc.strerror or exc}", url=self.url
