@@ -199,6 +199,45 @@ async def test_async_chat_and_stream(database_url: str, home: Path) -> None:
     ]
 
 
+def test_a_stream_read_outside_its_tags_block_is_filed_under_them(
+    database_url: str, home: Path
+) -> None:
+    # As the gateway does: the stream is opened inside the caller's tags, its body is
+    # read after the block has been left.
+    fake = FakeProvider("openai").default_reply("one two", usage=USAGE)
+    with Client(providers=[fake], env=env_for(database_url, home)) as client:
+        with tags(user="carol", team="t1", access_key="key_1"):
+            stream = client.stream("openai/gpt-4o-mini", MESSAGES)
+        with tags(user="mallory", team="other"):  # what is in force while it is read
+            assert stream.response.text == "one two"
+        rows = flushed(client)
+    assert [(r["user"], r["team"], r["access_key"], r["stream"]) for r in rows] == [
+        ("carol", "t1", "key_1", True)
+    ]
+
+
+async def test_an_async_stream_read_outside_its_tags_block_is_filed_under_them(
+    database_url: str, home: Path
+) -> None:
+    fake = FakeProvider("openai").default_reply("one two", usage=USAGE)
+    client = AsyncClient(providers=[fake], env=env_for(database_url, home))
+    try:
+        with tags(user="carol", team="t1", access_key="key_1"):
+            stream = client.stream("openai/gpt-4o-mini", MESSAGES)
+        async with stream:
+            async for _ in stream:
+                pass
+        ledger = client.usage_ledger
+        assert ledger is not None
+        assert await asyncio.to_thread(ledger.flush, 10)
+    finally:
+        await client.aclose()
+    rows = rows_of(database_url)
+    assert [(r["user"], r["team"], r["access_key"], r["stream"]) for r in rows] == [
+        ("carol", "t1", "key_1", True)
+    ]
+
+
 def test_rows_are_queryable_within_a_second(database_url: str, home: Path) -> None:
     fake = FakeProvider("openai").default_reply("hi", usage=USAGE)
     db = open_database(database_url)

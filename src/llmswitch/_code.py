@@ -38,6 +38,7 @@ from .middleware.base import (
     _terminal_stream,
 )
 from .providers.runtime import CallContext, Provider
+from .usage._tags import TAGS_KEY, current_tags
 
 __all__ = ["AsyncCodeStream", "CodeStream", "acomplete", "complete", "open_astream", "open_stream"]
 
@@ -266,7 +267,7 @@ def open_stream(core: Any, model: str, provider: Provider, request: CodeRequest,
     acc = Accumulator(provider.id, request.model)
     if core.pipe is not None:
         call = Call(request=request, provider=provider, ctx=ctx, model=model,
-                    state={ACCUMULATOR_KEY: acc})  # fmt: skip
+                    state={ACCUMULATOR_KEY: acc, TAGS_KEY: current_tags()})  # fmt: skip
         inner = chat_stream(core.pipe.stream(call), acc)
     elif core.retry is None:
         inner = chat_stream(provider.stream(request, ctx), acc)
@@ -287,7 +288,7 @@ def open_astream(core: Any, model: str, provider: Provider, request: CodeRequest
     acc = Accumulator(provider.id, request.model)
     if core.pipe is not None:
         call = Call(request=request, provider=provider, ctx=ctx, model=model,
-                    state={ACCUMULATOR_KEY: acc})  # fmt: skip
+                    state={ACCUMULATOR_KEY: acc, TAGS_KEY: current_tags()})  # fmt: skip
         inner = chat_stream(core.pipe.astream(call), acc)
         return AsyncCodeStream(inner, core, provider, request, acc)
     batches = getattr(provider, "astream_batches", None)

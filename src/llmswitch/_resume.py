@@ -69,6 +69,7 @@ from .middleware.base import (
     _terminal_stream,
 )
 from .middleware.retry import Retry, RetryPolicy, Tries
+from .usage._tags import TAGS_KEY, current_tags
 from .usage.middleware import stream_request_id
 
 if TYPE_CHECKING:
@@ -553,7 +554,7 @@ def open_resumed(
     seamer = Seamer(acc, request, _prefill(core, model, provider, request))
     call = Call(
         request=request, provider=provider, ctx=ctx, model=model,
-        state={**(state or {}), ACCUMULATOR_KEY: acc},
+        state={**(state or {}), ACCUMULATOR_KEY: acc, TAGS_KEY: current_tags()},
     )  # fmt: skip
     stream_request_id(core.ledger, acc, call.state)  # one request id for every attempt
     pipe, first_retry = core.pipe, core.retry  # each try is retried before its first event

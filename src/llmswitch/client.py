@@ -71,6 +71,7 @@ from .middleware.base import (
     _terminal_stream,
 )
 from .providers.runtime import CallContext, Provider
+from .usage._tags import TAGS_KEY, current_tags
 from .usage.middleware import stream_request_id, with_request_id
 from .wire import to_timeout
 
@@ -160,8 +161,9 @@ def _call(
     """The :class:`Call` that enters the pipeline, carrying the cache option and the
     stream's accumulator in its state."""
     call = Call(request=request, provider=provider, ctx=ctx, model=model)
-    if acc is not None:
+    if acc is not None:  # a stream, read maybe outside the tags it was opened in
         call.state[ACCUMULATOR_KEY] = acc
+        call.state[TAGS_KEY] = current_tags()
     if cache is not None:
         call.state[CACHE_OPTION_KEY] = cache
     return call

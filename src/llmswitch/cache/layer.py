@@ -45,7 +45,7 @@ from ..messages import ChatResponse
 from ..middleware._drive import Layer, Op, Ops, Script, Try
 from ..middleware.base import ACCUMULATOR_KEY, Call
 from ..usage._record import UsageRecord
-from ..usage._tags import CallTags, current_tags
+from ..usage._tags import CallTags, call_tags
 from ..usage.middleware import REQUEST_ID_KEY, new_request_id
 from ._codec import Entry, events_of, response_of
 from ._flight import Flights
@@ -241,7 +241,7 @@ class ResponseCache(Layer):
                 return None
         target = self._groups.get(call.model)
         model = call.model if target is not None else f"{request.provider}/{request.model}"
-        tags = current_tags()
+        tags = call_tags(call.state)
         user = tags.user if tags.user is not None else request.user
         try:
             key = make_key(

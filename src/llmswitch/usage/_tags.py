@@ -6,16 +6,25 @@ them with :func:`current_tags`. A ``ContextVar`` carries them, so they follow th
 call through threads started with ``contextvars.copy_context`` and through asyncio
 tasks (each task copies the context it was created in), and nested blocks restore
 the outer tags on exit.
+
+A stream is read after ``client.stream()`` returns, maybe outside the block it was
+opened in (the gateway sends a stream's body after its handler has left the caller's
+tags): the client keeps the tags in force when the stream was opened in its
+``Call.state`` (:data:`TAGS_KEY`), and the layers read a call's tags with
+:func:`call_tags`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
-__all__ = ["CallTags", "current_tags", "enter_tags", "leave_tags", "tags"]
+__all__ = ["TAGS_KEY", "CallTags", "call_tags", "current_tags", "enter_tags", "leave_tags", "tags"]
+
+# Where a stream's tags, taken when it was opened, sit in ``Call.state``.
+TAGS_KEY = "llmswitch.tags"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +91,14 @@ def tags(
         yield _current.get()
     finally:
         leave_tags(token)
+
+
+def call_tags(state: Mapping[str, object]) -> CallTags:
+    """The tags of the call whose ``Call.state`` this is: those in force when its stream
+    was opened (:data:`TAGS_KEY`), else those in force here (a chat call runs inside
+    the block it was made in)."""
+    kept = state.get(TAGS_KEY)
+    return kept if type(kept) is CallTags else _current.get()
 
 
 def enter_tags(given: CallTags) -> Token[CallTags]:

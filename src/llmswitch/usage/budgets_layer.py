@@ -66,7 +66,7 @@ from ..middleware._drive import Layer, Op, Ops, Script, Try, arun, run
 from ..middleware.base import ACCUMULATOR_KEY, Call
 from ..storage.base import OnStateError, check_policy, state_failed
 from ._budget_store import MemoryBudgets, RedisBudgets, Reserved, Slot
-from ._tags import CallTags, current_tags
+from ._tags import CallTags, call_tags
 from .alerts import AlertSender
 from .budgets import AlertSettings, Budget, BudgetStatus, iso, period_bounds
 
@@ -166,11 +166,12 @@ class BudgetLayer(Layer):
         return slot
 
     def _matched(
-        self, t: _Table, request: ChatRequest, provider: str, asked: str, routed: bool
-    ) -> list[int]:
+        self, t: _Table, call: Call, request: ChatRequest, provider: str, asked: str,
+        routed: bool,
+    ) -> list[int]:  # fmt: skip
         if not t.index:
             return t.globals
-        tags = current_tags()
+        tags = call_tags(call.state)
         where = (tags, request.user, provider, request.model, asked, routed)
         hit = t.matches.get(where)
         if hit is None:
@@ -216,7 +217,7 @@ class BudgetLayer(Layer):
         if not t.budgets:
             return None
         routed = call.model in self._groups
-        matched = self._matched(t, call.request, call.provider.id, call.model, routed)
+        matched = self._matched(t, call, call.request, call.provider.id, call.model, routed)
         if not matched and not (routed and t.after):
             return None
         return self._guard(t, call, stream, matched, routed)

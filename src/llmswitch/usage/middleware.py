@@ -53,7 +53,7 @@ from ..messages import ChatResponse, Usage
 from ..middleware._drive import Layer, Script, Try
 from ..middleware.base import Call
 from ._record import UsageRecord, UsageStatus
-from ._tags import current_tags
+from ._tags import call_tags
 
 __all__ = [
     "ATTEMPT_KEY",
@@ -225,7 +225,7 @@ class UsageRecorder(Layer):
     ) -> None:
         request = call.request
         provider = call.provider.id
-        tags = current_tags()
+        tags = call_tags(call.state)
         if cost is None:
             cost = _cost_here(provider, request.model, usage, at)
         asked = call.model

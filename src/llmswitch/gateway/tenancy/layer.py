@@ -29,7 +29,7 @@ from ...middleware.base import (
     StreamHandler,
 )
 from ...middleware.ratelimit import estimate_tokens
-from ...usage._tags import current_tags
+from ...usage._tags import call_tags
 from .._principal import Principal
 from .limits import TenantLimiter
 
@@ -58,9 +58,9 @@ class TenantLimitLayer(Middleware):
         # plausible number of live keys, so it stays bounded).
         self._principals: dict[tuple[str, str | None, str | None], Principal] = {}
 
-    def _caller(self) -> Principal | None:
+    def _caller(self, call: Call) -> Principal | None:
         """The caller to limit: ``None`` without an access key or with no limits."""
-        tags = current_tags()
+        tags = call_tags(call.state)
         if tags.access_key is None:
             return None
         key = (tags.access_key, tags.user, tags.team)
@@ -74,7 +74,7 @@ class TenantLimitLayer(Middleware):
         return found if self.limiter.limits(found) else None
 
     async def achat(self, call: Call, next: AsyncChatHandler) -> ChatResponse:
-        principal = self._caller()
+        principal = self._caller(call)
         if principal is None:
             return await next(call)
         _, estimate = estimate_tokens(call.request, self.default_output_tokens)
@@ -88,7 +88,7 @@ class TenantLimitLayer(Middleware):
             await self.limiter.settle(admission, tokens)
 
     def astream(self, call: Call, next: AsyncStreamHandler) -> AsyncIterator[Event]:
-        principal = self._caller()
+        principal = self._caller(call)
         if principal is None:
             return next(call)
         return self._astream(principal, call, next)
