@@ -96,3 +96,48 @@ async def test_a_loopback_gateway_is_open_until_the_first_key_exists(
         assert (await http.post("/chat", json=body)).status_code == 401
     await tenancy.aclose()
     await other.aclose()
+
+
+async def test_streamed_and_plain_calls_are_filed_under_the_callers_key_and_team(
+    database: Database,  # noqa: F811
+    database_url: str,  # noqa: F811
+    tmp_path: Any,
+) -> None:
+    # The gateway sends a stream's body after its handler has returned: the ledger row
+    # of a streamed call must still carry the caller's team and access key.
+    import asyncio
+
+    from sqlalchemy import select
+
+    from llmswitch.storage.sql.schema import usage_ledger
+
+    config = Config()
+    tenancy = Tenancy.from_config(config, database=database)
+    await tenancy.store.add_user("dee", team="ml")
+    record, key = await tenancy.store.issue_key("dee")
+    env = {"LLMSWITCH_DATABASE_URL": database_url, "LLMSWITCH_HOME": str(tmp_path)}
+    client = AsyncClient(
+        config=config, providers=[priced_fake()], middleware=tenancy.middleware(config), env=env
+    )
+    app = create_app(client, tenants=tenancy.authenticator, config=config)
+    await tenancy.start(client)
+    body = {"model": MODEL, "messages": MESSAGES, "max_tokens": MAX_TOKENS}
+    async with gateway_client(app, headers={"authorization": f"Bearer {key}"}) as http:
+        plain = await http.post("/v1/chat/completions", json=body)
+        assert plain.status_code == 200, plain.text
+        streamed = await http.post("/v1/chat/completions", json={**body, "stream": True})
+        assert streamed.status_code == 200 and "data: [DONE]" in streamed.text
+        ledger = client.usage_ledger
+        assert ledger is not None and await asyncio.to_thread(ledger.flush, 10)
+        rows = await asyncio.to_thread(
+            ledger.database.read,
+            lambda c: [dict(r._mapping) for r in c.execute(select(usage_ledger))],
+        )
+    await app.shutdown()
+    await client.aclose()
+    await tenancy.aclose()
+    await database.aclose()
+    assert sorted((r["stream"], r["user"], r["team"], r["access_key"]) for r in rows) == [
+        (False, "dee", "ml", record.id),
+        (True, "dee", "ml", record.id),
+    ]
