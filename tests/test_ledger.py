@@ -17,13 +17,14 @@ import pytest
 from sqlalchemy import Connection, select
 
 from llmswitch import AsyncClient, Client
-from llmswitch.errors import ConfigurationError, ProviderUnavailableError
+from llmswitch.errors import ConfigurationError, LLMError, ProviderUnavailableError
 from llmswitch.messages import Usage
 from llmswitch.storage.sql import open_database
 from llmswitch.storage.sql.schema import usage_ledger
 from llmswitch.testing import FakeProvider
 from llmswitch.usage import tags
 from llmswitch.usage.ledger import price_function
+from tests.support.loopback import Loopback, Reply
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 USAGE = {"input_tokens": 1200, "output_tokens": 300, "cached_input_tokens": 200}
@@ -344,3 +345,64 @@ def test_a_stream_cut_short_keeps_the_usage_received(database_url: str, home: Pa
         (row,) = flushed(client)
     assert (row["status"], row["input_tokens"], row["output_tokens"]) == ("broken", 50, 3)
     assert row["cost_nano"] is not None and row["cost_nano"] > 0
+
+
+_VECTORS = {
+    "object": "list",
+    "data": [
+        {"object": "embedding", "index": 0, "embedding": [0.1, 0.2]},
+        {"object": "embedding", "index": 1, "embedding": [0.3, 0.4]},
+    ],
+    "model": "text-embedding-3-small",
+    "usage": {"prompt_tokens": 1000, "total_tokens": 1000},
+}
+
+
+def _embed_env(database_url: str, home: Path, loopback: Loopback) -> dict[str, str]:
+    return {**env_for(database_url, home), "OPENAI_API_KEY": "sk-x",
+            "OPENAI_BASE_URL": loopback.url + "/v1"}  # fmt: skip
+
+
+def test_embeddings_are_ledger_rows_priced_from_their_input_tokens(
+    database_url: str, home: Path, loopback: Loopback
+) -> None:
+    import json
+
+    loopback.route("POST", "/v1/embeddings", json.dumps(_VECTORS).encode(),
+                   Reply(status=500, body=b'{"error": {"message": "boom"}}'))  # fmt: skip
+    model = "openai/text-embedding-3-small"
+    with Client(env=_embed_env(database_url, home, loopback)) as client:
+        with tags(team="search"):
+            client.embed(model, input=["a", "b"], user="erin")
+        with pytest.raises(LLMError):  # a 500: no retry layer configured
+            client.embed(model, input=["a", "b"])
+        rows = flushed(client)
+    when = datetime.fromtimestamp(rows[0]["at"] / 1000, UTC)
+    expected = price_function()("openai", "text-embedding-3-small",
+                                Usage(input_tokens=1000, total_tokens=1000), at=when)  # fmt: skip
+    assert expected is not None and expected > 0
+    assert [(r["user"], r["team"], r["model"], r["input_tokens"], r["status"], r["stream"],
+             r["cost_nano"]) for r in rows] == [
+        ("erin", "search", "text-embedding-3-small", 1000, "ok", False, expected),
+        (None, None, "text-embedding-3-small", None, "error", False, 0),
+    ]  # fmt: skip
+
+
+async def test_async_embeddings_are_ledger_rows(
+    database_url: str, home: Path, loopback: Loopback
+) -> None:
+    import json
+
+    loopback.route("POST", "/v1/embeddings", json.dumps(_VECTORS).encode())
+    client = AsyncClient(env=_embed_env(database_url, home, loopback))
+    try:
+        with tags(user="fay"):
+            resp = await client.embed("openai/text-embedding-3-small", input=["a", "b"])
+        assert len(resp.vectors) == 2
+        ledger = client.usage_ledger
+        assert ledger is not None and await asyncio.to_thread(ledger.flush, 10)
+    finally:
+        await client.aclose()
+    rows = rows_of(database_url)
+    assert [(r["user"], r["input_tokens"], r["status"]) for r in rows] == [("fay", 1000, "ok")]
+    assert rows[0]["cost_nano"] is not None and rows[0]["cost_nano"] > 0

@@ -5,6 +5,7 @@ parameters like ``chat``'s (see :mod:`llmswitch._options`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence  # noqa: F401 (annotations)
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,30 @@ def _embed_request(core: _Core, model: str, input: Any, options: Any) -> Any:
     return core.embed_request(model, input, **_checked("embed", options, _EMBED_KEYS))
 
 
+def _record_embed(
+    core: _Core, provider: Any, request: Any, at: float, started: float,
+    response: EmbeddingResponse | None, error: BaseException | None,
+) -> None:  # fmt: skip
+    """The usage ledger's row of an embeddings call (when the client records usage)."""
+    ledger = core.ledger
+    if ledger is None:
+        return
+    from .messages import Usage
+    from .usage.middleware import embedding_record
+
+    try:
+        model = request.model if response is None else response.model or request.model
+        usage = Usage() if response is None else response.usage
+        ledger.append(embedding_record(
+            provider.id, model, usage, user=request.user, at=at,
+            latency=time.perf_counter() - started, error=error,
+        ))  # fmt: skip
+    except Exception:  # the ledger must never fail the call it records
+        from ._log import get_logger
+
+        get_logger("llmswitch.usage").exception("usage row not recorded")
+
+
 class TokenCalls:
     """Client's ``embed``, ``count_tokens`` and ``estimate_cost``."""
 
@@ -64,9 +89,20 @@ class TokenCalls:
         core = self._core
         provider, request, ctx = _embed_request(core, model, input, options)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
-        if keyed is not None:
-            return keyed.call(provider, request.user, lambda p: p.embed(request, ctx))  # type: ignore[no-any-return]
-        return provider.embed(request, ctx)  # type: ignore[no-any-return]
+        at, started = time.time(), time.perf_counter()
+        response: EmbeddingResponse | None = None
+        error: BaseException | None = None
+        try:
+            if keyed is not None:
+                response = keyed.call(provider, request.user, lambda p: p.embed(request, ctx))
+            else:
+                response = provider.embed(request, ctx)
+            return response  # type: ignore[return-value]
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            _record_embed(core, provider, request, at, started, response, error)
 
     @keywords(ChatOptions)
     def count_tokens(
@@ -111,9 +147,22 @@ class AsyncTokenCalls:
         core = self._core
         provider, request, ctx = _embed_request(core, model, input, options)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
-        if keyed is not None:
-            return await keyed.acall(provider, request.user, lambda p: p.aembed(request, ctx))
-        return await provider.aembed(request, ctx)  # type: ignore[no-any-return]
+        at, started = time.time(), time.perf_counter()
+        response: EmbeddingResponse | None = None
+        error: BaseException | None = None
+        try:
+            if keyed is not None:
+                response = await keyed.acall(
+                    provider, request.user, lambda p: p.aembed(request, ctx)
+                )
+            else:
+                response = await provider.aembed(request, ctx)
+            return response  # type: ignore[return-value]
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            _record_embed(core, provider, request, at, started, response, error)
 
     @keywords(ChatOptions)
     async def count_tokens(

@@ -272,28 +272,14 @@ class SemanticCache:
         return normalized(vectors[0])
 
     def _record(self, response: Any, started: float) -> None:
-        from ..usage._record import UsageRecord
-        from ..usage._tags import current_tags
-        from ..usage.middleware import new_request_id
+        from ..usage.middleware import embedding_record
 
         assert self.record is not None
-        tags = current_tags()
-        usage = response.usage
         try:
-            self.record(
-                UsageRecord(
-                    request_id=new_request_id(),
-                    at=int(time.time() * 1000),
-                    user=tags.user,
-                    team=tags.team,
-                    access_key=tags.access_key,
-                    provider=response.provider,
-                    model=response.model,
-                    input_tokens=usage.input_tokens,
-                    total_tokens=usage.total_tokens,
-                    latency_ms=int((time.perf_counter() - started) * 1000),
-                )
-            )
+            self.record(embedding_record(
+                response.provider, response.model, response.usage, user=None,
+                at=time.time(), latency=time.perf_counter() - started,
+            ))  # fmt: skip
         except Exception:  # the ledger must never fail the call
             log.exception("semantic cache embedding not recorded")
 

@@ -53,13 +53,14 @@ from ..messages import ChatResponse, Usage
 from ..middleware._drive import Layer, Script, Try
 from ..middleware.base import Call
 from ._record import UsageRecord, UsageStatus
-from ._tags import call_tags
+from ._tags import call_tags, current_tags
 
 __all__ = [
     "ATTEMPT_KEY",
     "REQUEST_ID_KEY",
     "UsageRecorder",
     "attach_request_id",
+    "embedding_record",
     "given_request_id",
     "new_request_id",
     "restore_request_id",
@@ -261,6 +262,42 @@ class UsageRecorder(Layer):
             from .._log import get_logger  # rare: kept off the import
 
             get_logger("llmswitch.usage").exception("usage row not recorded")
+
+
+def embedding_record(
+    provider: str,
+    model: str,
+    usage: Usage,
+    *,
+    user: str | None,
+    at: float,
+    latency: float,
+    error: BaseException | None = None,
+) -> UsageRecord:
+    """The ledger row of one embeddings call (``embed`` of the clients, the semantic
+    cache's lookups), filed under the tags in force; priced by the ledger's writer from
+    its input tokens. A failed call is an error row that cost nothing (an embeddings
+    call is billed only when it answers)."""
+    tags = current_tags()
+    return UsageRecord(
+        request_id=new_request_id(),
+        at=int(at * 1000),
+        user=tags.user if tags.user is not None else user,
+        team=tags.team,
+        access_key=tags.access_key,
+        provider=provider,
+        model=model,
+        prompt_name=tags.prompt_name,
+        prompt_version=tags.prompt_version,
+        prompt_variant=tags.prompt_variant,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens,
+        latency_ms=round(latency * 1000),
+        status="ok" if error is None else "error",
+        error=None if error is None else type(error).__name__,
+        cost_nano=None if error is None else 0,
+    )
 
 
 def _cost_here(provider: str, model: str, usage: Usage, at: float) -> int | None:
