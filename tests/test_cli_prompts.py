@@ -160,6 +160,22 @@ def test_export_to_git_and_import_elsewhere(
         assert store.get("support@2").author == "ci"
 
 
+def test_export_makes_the_output_folder_and_names_a_path_it_cannot_write(
+    capsys: pytest.CaptureFixture[str], database_url: str, files: Path, tmp_path: Path
+) -> None:
+    prompts(capsys, database_url, "add", "support", "--file", str(files / "support.toml"))
+    nested = tmp_path / "prompts" / "support.toml"  # no prompts/ folder yet
+    assert prompts(capsys, database_url, "export", "support", "-o", str(nested))[0] == 0
+    assert "[llmswitch]" in nested.read_text()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    code, _, err = prompts(
+        capsys, database_url, "export", "support", "-o", str(blocked / "x.toml")
+    )
+    assert code == 1 and f"error: cannot write {blocked / 'x.toml'}:" in err
+    assert "Traceback" not in err and "unexpected" not in err
+
+
 def test_stdin_and_the_default_author(
     capsys: pytest.CaptureFixture[str], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

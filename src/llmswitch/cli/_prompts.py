@@ -226,8 +226,16 @@ def _run_export(store: Any, args: argparse.Namespace) -> int:
         return 0
     text = store.export(args.ref)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
-            out.write(text)
+        folder = os.path.dirname(args.output)
+        try:
+            if folder:  # as --dir does: the folder is made
+                os.makedirs(folder, exist_ok=True)
+            with open(args.output, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            raise PromptError(
+                f"cannot write {args.output}: {exc.strerror or exc}", field="--output"
+            ) from None
     else:
         sys.stdout.write(text)
     return 0
