@@ -169,9 +169,7 @@ def test_export_makes_the_output_folder_and_names_a_path_it_cannot_write(
     assert "[llmswitch]" in nested.read_text()
     blocked = tmp_path / "a-file"
     blocked.write_text("")
-    code, _, err = prompts(
-        capsys, database_url, "export", "support", "-o", str(blocked / "x.toml")
-    )
+    code, _, err = prompts(capsys, database_url, "export", "support", "-o", str(blocked / "x.toml"))
     assert code == 1 and f"error: cannot write {blocked / 'x.toml'}:" in err
     assert "Traceback" not in err and "unexpected" not in err
 
