@@ -27,6 +27,7 @@ from tests.support.budgets import (
     priced_fake,
     reservation,
 )
+from tests.support.loopback import Loopback
 from tests.support.state import FakeClock
 
 
@@ -391,3 +392,58 @@ limit_usd = 1
         ("model:smart", 2 * cost, 0), ("provider:openai", 2 * cost, 0),
         ("model:openai/gpt-4o-mini", 2 * cost, 0),
     ]  # fmt: skip
+
+
+_EMBED_MODEL = "openai/text-embedding-3-small"
+_VECTORS = (
+    b'{"object": "list", "model": "text-embedding-3-small", "data": [{"object": "embedding",'
+    b' "index": 0, "embedding": [0.1, 0.2]}], "usage": {"prompt_tokens": 1000,'
+    b' "total_tokens": 1000}}'
+)
+
+
+def _embed_cost() -> int:
+    from llmswitch.messages import Usage
+    from llmswitch.usage.budgets_layer import _usage_cost
+
+    cost = _usage_cost("openai", "text-embedding-3-small", Usage(input_tokens=1000))
+    assert cost is not None and cost > 0
+    return cost
+
+
+def _embed_env(loopback: Loopback) -> dict[str, str]:
+    return {"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": loopback.url + "/v1"}
+
+
+def test_embeddings_are_charged_and_refused_once_the_budget_is_used_up(
+    loopback: Loopback,
+) -> None:
+    loopback.route("POST", "/v1/embeddings", _VECTORS)
+    cost = _embed_cost()
+    budget = Budget(scope="user:erin", limit_usd=(cost * 1.5) / 1e9)
+    client = Client(config=config(budget), env=_embed_env(loopback))
+    client.embed(_EMBED_MODEL, input="a", user="erin")
+    client.embed(_EMBED_MODEL, input="a", user="erin")  # 1 cost spent: still under
+    (status,) = client.budgets()
+    assert (status.spent_nano, status.reserved_nano) == (2 * cost, 0)
+    with pytest.raises(BudgetExceededError) as info:
+        client.embed(_EMBED_MODEL, input="a", user="erin")
+    assert info.value.scope == "user:erin" and info.value.model == "text-embedding-3-small"
+    with tags(user="zed"):  # another user's budget: none
+        client.embed(_EMBED_MODEL, input="a")
+    assert len(loopback.requests) == 3
+    client.close()
+
+
+async def test_async_embeddings_are_charged_and_refused_the_same_way(loopback: Loopback) -> None:
+    loopback.route("POST", "/v1/embeddings", _VECTORS)
+    cost = _embed_cost()
+    budget = Budget(scope="global", limit_usd=(cost * 0.5) / 1e9)
+    client = AsyncClient(config=config(budget), env=_embed_env(loopback))
+    try:
+        await client.embed(_EMBED_MODEL, input="a")  # the estimate (a token) fits
+        with pytest.raises(BudgetExceededError):
+            await client.embed(_EMBED_MODEL, input="a")
+        assert len(loopback.requests) == 1
+    finally:
+        await client.aclose()

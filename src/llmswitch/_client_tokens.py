@@ -49,6 +49,44 @@ def _embed_request(core: _Core, model: str, input: Any, options: Any) -> Any:
     return core.embed_request(model, input, **_checked("embed", options, _EMBED_KEYS))
 
 
+def _guards(core: _Core, model: str, provider: Any, request: Any, ctx: Any) -> list[Any]:
+    """The budget scripts an embeddings call runs under (``BudgetLayer.embed_script``
+    of the pipeline's layers that have one), outermost first."""
+    pipe = core.pipe
+    if pipe is None:
+        return []
+    found = []
+    call = None
+    for layer in pipe.middleware:
+        guard = getattr(layer, "embed_script", None)
+        if guard is not None:
+            if call is None:
+                from .middleware.base import Call
+
+                call = Call(request=request, provider=provider, ctx=ctx, model=model)
+            script = guard(call)
+            if script is not None:
+                found.append(script)
+    return found
+
+
+def _guarded(scripts: list[Any], send: Any) -> Any:
+    """``send()`` inside ``scripts`` (each a budget's decisions: admit, then charge)."""
+    from .middleware._drive import drive_chat
+
+    if not scripts:
+        return send()
+    return drive_chat(scripts[0], lambda _call: _guarded(scripts[1:], send))
+
+
+async def _aguarded(scripts: list[Any], send: Any) -> Any:
+    from .middleware._drive import adrive_chat
+
+    if not scripts:
+        return await send()
+    return await adrive_chat(scripts[0], lambda _call: _aguarded(scripts[1:], send))
+
+
 def _record_embed(
     core: _Core, provider: Any, request: Any, at: float, started: float,
     response: EmbeddingResponse | None, error: BaseException | None,
@@ -89,20 +127,24 @@ class TokenCalls:
         core = self._core
         provider, request, ctx = _embed_request(core, model, input, options)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
-        at, started = time.time(), time.perf_counter()
-        response: EmbeddingResponse | None = None
-        error: BaseException | None = None
-        try:
-            if keyed is not None:
-                response = keyed.call(provider, request.user, lambda p: p.embed(request, ctx))
-            else:
-                response = provider.embed(request, ctx)
-            return response  # type: ignore[return-value]
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            _record_embed(core, provider, request, at, started, response, error)
+
+        def send() -> EmbeddingResponse:  # the attempt: a ledger row whatever happens
+            at, started = time.time(), time.perf_counter()
+            response: EmbeddingResponse | None = None
+            error: BaseException | None = None
+            try:
+                if keyed is not None:
+                    response = keyed.call(provider, request.user, lambda p: p.embed(request, ctx))
+                else:
+                    response = provider.embed(request, ctx)
+                return response  # type: ignore[return-value]
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                _record_embed(core, provider, request, at, started, response, error)
+
+        return _guarded(_guards(core, model, provider, request, ctx), send)  # type: ignore[no-any-return]
 
     @keywords(ChatOptions)
     def count_tokens(
@@ -147,22 +189,26 @@ class AsyncTokenCalls:
         core = self._core
         provider, request, ctx = _embed_request(core, model, input, options)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
-        at, started = time.time(), time.perf_counter()
-        response: EmbeddingResponse | None = None
-        error: BaseException | None = None
-        try:
-            if keyed is not None:
-                response = await keyed.acall(
-                    provider, request.user, lambda p: p.aembed(request, ctx)
-                )
-            else:
-                response = await provider.aembed(request, ctx)
-            return response  # type: ignore[return-value]
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            _record_embed(core, provider, request, at, started, response, error)
+
+        async def send() -> EmbeddingResponse:  # as Client.embed's
+            at, started = time.time(), time.perf_counter()
+            response: EmbeddingResponse | None = None
+            error: BaseException | None = None
+            try:
+                if keyed is not None:
+                    response = await keyed.acall(
+                        provider, request.user, lambda p: p.aembed(request, ctx)
+                    )
+                else:
+                    response = await provider.aembed(request, ctx)
+                return response  # type: ignore[return-value]
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                _record_embed(core, provider, request, at, started, response, error)
+
+        return await _aguarded(_guards(core, model, provider, request, ctx), send)  # type: ignore[no-any-return]
 
     @keywords(ChatOptions)
     async def count_tokens(

@@ -61,7 +61,7 @@ from ..errors import (
     StorageError,
 )
 from ..events import StreamEnd
-from ..messages import ChatRequest, ChatResponse, Usage
+from ..messages import ChatRequest, ChatResponse, EmbeddingResponse, EmbedRequest, Usage
 from ..middleware._drive import Layer, Op, Ops, Script, Try, arun, run
 from ..middleware.base import ACCUMULATOR_KEY, Call
 from ..storage.base import OnStateError, check_policy, state_failed
@@ -84,6 +84,18 @@ def _usage_cost(provider: str, model: str, usage: Usage) -> int | None:
         return exact(provider, model, usage)  # type: ignore[no-any-return]
     usd = catalog.cost_of(provider, model, usage)
     return None if usd is None else round(usd * 1e9)
+
+
+def _estimate(call: Call) -> int:
+    """nano-USD a call may cost at most, reserved while it runs (0: unknown)."""
+    request: Any = call.request
+    if type(request) is EmbedRequest:  # input only: an embedding has no output tokens
+        from ..catalog._estimate import estimate_text_tokens
+
+        tokens = sum(estimate_text_tokens(text) for text in request.inputs)
+        usage = Usage(input_tokens=tokens, output_tokens=0, total_tokens=tokens)
+        return _usage_cost(call.provider.id, request.model, usage) or 0
+    return estimate_request(request).high_nano or 0
 
 
 class BudgetLayer(Layer):
@@ -222,12 +234,23 @@ class BudgetLayer(Layer):
             return None
         return self._guard(t, call, stream, matched, routed)
 
+    def embed_script(self, call: Call) -> Script | None:
+        """:meth:`script` for an embeddings call (``call.request`` an
+        :class:`~llmswitch.messages.EmbedRequest`, ``call.model`` the name asked for):
+        a used-up budget refuses it before it is sent, and its cost is charged. The
+        clients' ``embed`` drives it (embeddings take no other layer)."""
+        t = self._table
+        if not t.budgets:
+            return None
+        matched = self._matched(t, call, call.request, call.provider.id, call.model, False)
+        return self._guard(t, call, False, matched, False) if matched else None
+
     def _guard(
         self, t: _Table, call: Call, stream: bool, matched: list[int], routed: bool
     ) -> Script:
         now = self._clock()
         slots = [self._slot(i, now, t) for i in matched]
-        amount = (estimate_request(call.request).high_nano or 0) if slots else 0
+        amount = _estimate(call) if slots else 0
         rid = f"{self._rid}{next(self._seq)}"
         held = (yield from self._admit(call, slots, amount, rid)) if slots else False
         attempt = Try(call)
@@ -282,6 +305,9 @@ class BudgetLayer(Layer):
         )  # fmt: skip
 
     def _cost(self, call: Call, result: Any, amount: int) -> int:
+        if isinstance(result, EmbeddingResponse):
+            cost = _usage_cost(call.provider.id, result.model or call.request.model, result.usage)
+            return amount if cost is None else cost
         if isinstance(result, ChatResponse):
             # resp.cost is the catalog's cost_nano / 1e9 (exact below 9 million USD).
             if result.cost is not None:
