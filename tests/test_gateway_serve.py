@@ -165,6 +165,26 @@ def test_one_worker_stops_with_exit_0(tmp_path: Path) -> None:
     assert "(1 worker," in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_sighup_takes_gateway_settings_a_worker_can_take_and_names_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMSWITCH_ADMIN_KEY", "adm-0123456789abcdef")
+    config = tmp_path / "llmswitch.toml"
+    config.write_text("[gateway]\npublic_metrics = false\n")
+    env = {"LLMSWITCH_DATABASE_URL": sqlite_url(tmp_path),
+           "LLMSWITCH_ADMIN_KEY": "adm-0123456789abcdef"}  # fmt: skip
+    with serving(tmp_path, config=config, env=env, workers=1) as proc:
+        assert httpx.get(proc.url + "/metrics", timeout=10).status_code == 401
+        config.write_text("[gateway]\npublic_metrics = true\nworkers = 3\n")
+        proc.signal(signal.SIGHUP)
+        assert wait_for(lambda: "configuration reloaded (2 change(s))" in proc.stderr)
+        assert wait_for(lambda: "gateway.workers changed: taken at the next start" in proc.stderr)
+        r = httpx.get(proc.url + "/metrics", timeout=10)
+        assert r.status_code == 200 and "llmswitch" in r.text
+        assert proc.stop() == 0
+    assert "gateway.public_metrics changed" not in proc.stderr
+
+
 def test_with_access_keys_it_binds_any_address_and_wants_a_key(
     tmp_path: Path, quiet_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -226,12 +226,36 @@ async def _reload(gateway: Gateway) -> None:
     except Exception as exc:
         log.warning("SIGHUP: reload failed: %s: %s", type(exc).__name__, exc)
         return
+    apply_gateway_settings(gateway, gateway.client._core.config)
     changed = len(diff.changes)
     print(
         f"llmswitch serve: [{os.getpid()}] configuration reloaded ({changed} change(s))",
         file=sys.stderr,
         flush=True,
     )
+    later = sorted(
+        {c.key for c in diff.changes if c.key.split(".")[:1] == ["gateway"]}
+        - {f"gateway.{k}" for k in LIVE_GATEWAY_KEYS}
+    )
+    if later:
+        log.warning(
+            "SIGHUP: %s changed: taken at the next start of llmswitch serve", ", ".join(later)
+        )
+
+
+# [gateway] keys a running worker takes at once (read per request); the others shape the
+# server itself (its socket, processes, middleware) and wait for the next start.
+LIVE_GATEWAY_KEYS = ("public_metrics", "max_body_bytes", "heartbeat_seconds")
+
+
+def apply_gateway_settings(gateway: Gateway, config: Config) -> None:
+    """Take a reloaded configuration's ``[gateway]`` keys of :data:`LIVE_GATEWAY_KEYS`
+    into the running ``gateway``; the bind, the workers, the access log and the admin
+    key (from the environment) stay as the worker started."""
+    from ._settings import GatewaySettings
+
+    new = GatewaySettings.from_config(getattr(config, "gateway", None))
+    gateway.settings = gateway.settings.with_(**{k: getattr(new, k) for k in LIVE_GATEWAY_KEYS})
 
 
 _access_writer: Any = None  # this process's access-log writer (made once)
