@@ -303,7 +303,8 @@ def _check_known(config: Config, provider: str) -> None:
     known = [p for p in known_provider_ids(config) if p != "fake"]  # fake takes no key
     if provider not in known:
         raise ConfigurationError(
-            f"PROVIDER is not a known provider (expected one of {', '.join(known)}, or one "
+            "the PROVIDER argument is not a known provider (not repeated here: it may be "
+            f"a key typed in the wrong place; expected one of {', '.join(known)}, or one "
             "declared in llmswitch.toml under [providers.NAME])",
             field="provider",
         )
