@@ -228,6 +228,18 @@ def test_a_stream_is_served_from_a_semantic_hit_as_the_stored_events() -> None:
     assert chat(client, "France: the capital?").text == "answer to: What is the capital of France?"
 
 
+def test_a_streams_embedding_row_is_filed_under_the_tags_it_was_opened_in() -> None:
+    # The lookup of a stream runs when it is read, maybe outside the block it was
+    # opened in (as the gateway sends a stream's body after its handler returned).
+    _, client, _, _, rows = make()
+    with tags(user="ivy", team="blue", access_key="key_9"):
+        s = client.stream(MODEL, messages=ask("What is the capital of France?"), temperature=0)
+    with s:
+        list(s)
+    [embedding] = [r for r in rows if r.model == "text-embedding-3-small"]
+    assert (embedding.user, embedding.team, embedding.access_key) == ("ivy", "blue", "key_9")
+
+
 def test_an_entry_gone_from_the_exact_cache_is_a_miss() -> None:
     fake, client, cache, _, _ = make()
     chat(client, "What is the capital of France?")

@@ -217,6 +217,23 @@ def test_a_stream_read_outside_its_tags_block_is_filed_under_them(
     ]
 
 
+def test_a_stream_opened_without_tags_takes_those_it_is_read_under(
+    database_url: str, home: Path
+) -> None:
+    fake = FakeProvider("openai").default_reply("one two", usage=USAGE)
+    with Client(providers=[fake], env=env_for(database_url, home)) as client:
+        plain = client.stream("openai/gpt-4o-mini", MESSAGES)
+        with tags(team="t2"):
+            partly = client.stream("openai/gpt-4o-mini", MESSAGES)
+        with tags(user="bob", team="t"):
+            with plain:
+                list(plain)
+            with partly:  # its own team, the rest from here
+                list(partly)
+        rows = flushed(client)
+    assert [(r["user"], r["team"]) for r in rows] == [("bob", "t"), ("bob", "t2")]
+
+
 async def test_an_async_stream_read_outside_its_tags_block_is_filed_under_them(
     database_url: str, home: Path
 ) -> None:

@@ -251,3 +251,14 @@ def test_a_second_database_on_a_file_keeps_the_first_ones_locks(tmp_path: Path) 
         if second is not None:
             second.close()
         first.close()
+
+
+def test_a_database_path_that_is_a_directory_is_named_at_open(tmp_path: Path) -> None:
+    folder = tmp_path / "llmswitch.db"
+    folder.mkdir()
+    database = open_database(f"sqlite:///{folder}")
+    try:
+        with pytest.raises(StorageError, match=r"cannot open .*llmswitch\.db'?: is a directory"):
+            database.upgrade()
+    finally:
+        database.close()

@@ -226,7 +226,7 @@ class AsyncChatStream:
             # The reader's loop (as HttpProvider.astream_batches runs it), here, with
             # add_all's loop folded into the one that yields (each event is added
             # before it is yielded, and an error comes only between two reads).
-            texts, text_delta = acc.text_pieces(), TextDelta
+            texts, text_delta = acc.text_buffer(), TextDelta
             events, ended = pending, reader.ended
             feed, chunks = reader.feed, reader.chunks
             try:

@@ -87,11 +87,40 @@ async def _aguarded(scripts: list[Any], send: Any) -> Any:
     return await adrive_chat(scripts[0], lambda _call: _aguarded(scripts[1:], send))
 
 
+def _recorded(core: _Core, provider: Any, request: Any, asked: str, send: Any) -> Any:
+    """``send()``, one embeddings request sent, with its usage-ledger row."""
+    at, started = time.time(), time.perf_counter()
+    response: EmbeddingResponse | None = None
+    error: BaseException | None = None
+    try:
+        response = send()
+        return response
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _record_embed(core, provider, request, asked, at, started, response, error)
+
+
+async def _arecorded(core: _Core, provider: Any, request: Any, asked: str, send: Any) -> Any:
+    at, started = time.time(), time.perf_counter()
+    response: EmbeddingResponse | None = None
+    error: BaseException | None = None
+    try:
+        response = await send()
+        return response
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _record_embed(core, provider, request, asked, at, started, response, error)
+
+
 def _record_embed(
-    core: _Core, provider: Any, request: Any, at: float, started: float,
+    core: _Core, provider: Any, request: Any, asked: str, at: float, started: float,
     response: EmbeddingResponse | None, error: BaseException | None,
 ) -> None:  # fmt: skip
-    """The usage ledger's row of an embeddings call (when the client records usage)."""
+    """The usage ledger's row of an embeddings attempt (when the client records usage)."""
     ledger = core.ledger
     if ledger is None:
         return
@@ -101,9 +130,11 @@ def _record_embed(
     try:
         model = request.model if response is None else response.model or request.model
         usage = Usage() if response is None else response.usage
+        plain = asked == f"{provider.id}/{request.model}"
         ledger.append(embedding_record(
             provider.id, model, usage, user=request.user, at=at,
             latency=time.perf_counter() - started, error=error,
+            deployment=None if plain else asked,
         ))  # fmt: skip
     except Exception:  # the ledger must never fail the call it records
         from ._log import get_logger
@@ -128,21 +159,13 @@ class TokenCalls:
         provider, request, ctx = _embed_request(core, model, input, options)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
 
-        def send() -> EmbeddingResponse:  # the attempt: a ledger row whatever happens
-            at, started = time.time(), time.perf_counter()
-            response: EmbeddingResponse | None = None
-            error: BaseException | None = None
-            try:
-                if keyed is not None:
-                    response = keyed.call(provider, request.user, lambda p: p.embed(request, ctx))
-                else:
-                    response = provider.embed(request, ctx)
-                return response  # type: ignore[return-value]
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                _record_embed(core, provider, request, at, started, response, error)
+        def attempt(p: Any) -> EmbeddingResponse:  # one request sent: one ledger row
+            return _recorded(core, p, request, model, lambda: p.embed(request, ctx))  # type: ignore[no-any-return]
+
+        def send() -> EmbeddingResponse:
+            if keyed is not None:  # may try several stored keys: a row each
+                return keyed.call(provider, request.user, attempt)  # type: ignore[no-any-return]
+            return attempt(provider)
 
         return _guarded(_guards(core, model, provider, request, ctx), send)  # type: ignore[no-any-return]
 
@@ -190,23 +213,13 @@ class AsyncTokenCalls:
         provider, request, ctx = _embed_request(core, model, input, options)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
 
-        async def send() -> EmbeddingResponse:  # as Client.embed's
-            at, started = time.time(), time.perf_counter()
-            response: EmbeddingResponse | None = None
-            error: BaseException | None = None
-            try:
-                if keyed is not None:
-                    response = await keyed.acall(
-                        provider, request.user, lambda p: p.aembed(request, ctx)
-                    )
-                else:
-                    response = await provider.aembed(request, ctx)
-                return response  # type: ignore[return-value]
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                _record_embed(core, provider, request, at, started, response, error)
+        def attempt(p: Any) -> Any:  # as Client.embed's: an awaitable
+            return _arecorded(core, p, request, model, lambda: p.aembed(request, ctx))
+
+        async def send() -> EmbeddingResponse:
+            if keyed is not None:
+                return await keyed.acall(provider, request.user, attempt)  # type: ignore[no-any-return]
+            return await attempt(provider)  # type: ignore[no-any-return]
 
         return await _aguarded(_guards(core, model, provider, request, ctx), send)  # type: ignore[no-any-return]
 

@@ -247,7 +247,7 @@ class Accumulator:
             assert isinstance(event, StreamEnd)
             self._end = event
 
-    def text_pieces(self) -> list[str]:
+    def text_buffer(self) -> list[str]:
         """The list :meth:`add` appends a TextDelta's text to: for a loop that folds a
         stream's events as it hands them on (AsyncChatStream). ``pieces.append(t)``
         there, not a bound ``append``: CPython 3.11 specializes the method form of a

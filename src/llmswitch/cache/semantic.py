@@ -44,6 +44,7 @@ from .._log import get_logger
 from ..messages import ChatRequest, TextPart
 from ..middleware._drive import Op, Ops
 from ..middleware.base import Call
+from ..usage._tags import CallTags, call_tags
 from ._codec import Entry, response_of
 from ._key import _OPTIONS, Uncacheable, _default
 from .semantic_index import MemoryIndex, RedisIndex, normalized
@@ -198,7 +199,7 @@ class SemanticCache:
         except Uncacheable:
             self._counts.add("skipped")
             return None
-        vector = yield Op(self._vector, self._avector, text)
+        vector = yield Op(self._vector, self._avector, text, call_tags(call.state))
         if vector is None:
             return None
         call.state[_STATE_KEY] = (partition, vector)
@@ -238,21 +239,21 @@ class SemanticCache:
 
     # ---------------------------------------------------------------- embedding
 
-    def _vector(self, text: str) -> array[float] | None:
+    def _vector(self, text: str, tags: CallTags) -> array[float] | None:
         started = time.perf_counter()
         try:
             response = self._embed(text)
         except Exception as exc:
             return self._failed(exc)
-        return self._unit(response, started)
+        return self._unit(response, started, tags)
 
-    async def _avector(self, text: str) -> array[float] | None:
+    async def _avector(self, text: str, tags: CallTags) -> array[float] | None:
         started = time.perf_counter()
         try:
             response = await self._aembed(text)
         except Exception as exc:
             return self._failed(exc)
-        return self._unit(response, started)
+        return self._unit(response, started, tags)
 
     def _failed(self, exc: Exception) -> array[float] | None:
         self._counts.add("embed_failures")
@@ -263,22 +264,22 @@ class SemanticCache:
         )  # fmt: skip
         return None
 
-    def _unit(self, response: Any, started: float) -> array[float] | None:
+    def _unit(self, response: Any, started: float, tags: CallTags) -> array[float] | None:
         if self.record is not None:
-            self._record(response, started)
+            self._record(response, started, tags)
         vectors = getattr(response, "vectors", None)
         if not vectors:
             return None
         return normalized(vectors[0])
 
-    def _record(self, response: Any, started: float) -> None:
+    def _record(self, response: Any, started: float, tags: CallTags) -> None:
         from ..usage.middleware import embedding_record
 
         assert self.record is not None
         try:
             self.record(embedding_record(
                 response.provider, response.model, response.usage, user=None,
-                at=time.time(), latency=time.perf_counter() - started,
+                at=time.time(), latency=time.perf_counter() - started, tags=tags,
             ))  # fmt: skip
         except Exception:  # the ledger must never fail the call
             log.exception("semantic cache embedding not recorded")

@@ -220,13 +220,13 @@ async def _reload(gateway: Gateway) -> None:
     try:
         await gateway.startup()
         diff = await gateway.client.areload()
+        apply_gateway_settings(gateway, gateway.client._core.config)
     except LLMError as exc:  # names file:line:key, never a secret value
         log.warning("SIGHUP: configuration rejected, still serving the previous one: %s", exc)
         return
     except Exception as exc:
         log.warning("SIGHUP: reload failed: %s: %s", type(exc).__name__, exc)
         return
-    apply_gateway_settings(gateway, gateway.client._core.config)
     changed = len(diff.changes)
     print(
         f"llmswitch serve: [{os.getpid()}] configuration reloaded ({changed} change(s))",

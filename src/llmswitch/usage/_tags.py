@@ -95,10 +95,14 @@ def tags(
 
 def call_tags(state: Mapping[str, object]) -> CallTags:
     """The tags of the call whose ``Call.state`` this is: those in force when its stream
-    was opened (:data:`TAGS_KEY`), else those in force here (a chat call runs inside
-    the block it was made in)."""
+    was opened (:data:`TAGS_KEY`) over those in force here (a field the opening block
+    left ``None`` is taken from where the stream is read); a chat call, which runs
+    inside the block it was made in, has only the latter."""
     kept = state.get(TAGS_KEY)
-    return kept if type(kept) is CallTags else _current.get()
+    here = _current.get()
+    if type(kept) is not CallTags or kept is _EMPTY:
+        return here
+    return kept.over(here)
 
 
 def enter_tags(given: CallTags) -> Token[CallTags]:

@@ -53,7 +53,7 @@ from ..messages import ChatResponse, Usage
 from ..middleware._drive import Layer, Script, Try
 from ..middleware.base import Call
 from ._record import UsageRecord, UsageStatus
-from ._tags import call_tags, current_tags
+from ._tags import CallTags, call_tags, current_tags
 
 __all__ = [
     "ATTEMPT_KEY",
@@ -273,12 +273,16 @@ def embedding_record(
     at: float,
     latency: float,
     error: BaseException | None = None,
+    tags: CallTags | None = None,
+    deployment: str | None = None,
 ) -> UsageRecord:
-    """The ledger row of one embeddings call (``embed`` of the clients, the semantic
-    cache's lookups), filed under the tags in force; priced by the ledger's writer from
-    its input tokens. A failed call is an error row that cost nothing (an embeddings
-    call is billed only when it answers)."""
-    tags = current_tags()
+    """The ledger row of one embeddings attempt (``embed`` of the clients, the semantic
+    cache's lookups), filed under ``tags`` (default: those in force); priced by the
+    ledger's writer from its input tokens. A failed attempt is an error row that cost
+    nothing (an embeddings call is billed only when it answers). ``deployment``: the
+    name the caller asked for, when it is not ``provider/model`` (an alias, a group)."""
+    if tags is None:
+        tags = current_tags()
     return UsageRecord(
         request_id=new_request_id(),
         at=int(at * 1000),
@@ -287,6 +291,7 @@ def embedding_record(
         access_key=tags.access_key,
         provider=provider,
         model=model,
+        deployment=deployment,
         prompt_name=tags.prompt_name,
         prompt_version=tags.prompt_version,
         prompt_variant=tags.prompt_variant,

@@ -1,13 +1,15 @@
 """``TenantLimitLayer``: :class:`~.TenantLimiter` as a middleware of the gateway's
 ``AsyncClient``, so every route's calls are limited without each route asking.
 
-The caller comes from :func:`llmswitch.usage.current_tags` (the gateway runs every
-handler inside the principal's tags); calls without an access key (the admin key, an
-open gateway, library use) pass untouched. Tokens: the rate limiter's estimate
-(``characters / 4`` of the prompt plus ``max_tokens`` or ``default_output_tokens``) is
-reserved, then replaced by the answer's real total (a stream's ``StreamEnd``); a call
-that fails before its first event refunds it; a stream that broke after its first
-event keeps the estimate of the prompt (the provider processed it).
+The caller comes from the call's usage tags (``usage._tags.call_tags``: the gateway
+runs every handler inside the principal's tags, and a stream keeps those it was opened
+under); calls without an access key (the admin key, an open gateway, library use) pass
+untouched. Embeddings do not come through here (they take the budgets only).
+Tokens: the rate limiter's estimate (``characters / 4`` of the prompt plus
+``max_tokens`` or ``default_output_tokens``) is reserved, then replaced by the answer's
+real total (a stream's ``StreamEnd``); a call that fails before its first event refunds
+it; a stream that broke after its first event keeps the estimate of the prompt (the
+provider processed it).
 
 Only the async paths exist in the gateway; the sync ones refuse, rather than pass calls
 through unlimited.

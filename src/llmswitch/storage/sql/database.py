@@ -432,8 +432,16 @@ class Database:
             )
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
-        except FileExistsError:
-            pass  # SQLite opens it (and names any problem with it)
+        except FileExistsError:  # checked without opening it (see above)
+            problem = (
+                "is a directory" if os.path.isdir(path)
+                else None if os.access(path, os.R_OK | os.W_OK)
+                else "Permission denied (it must be readable and writable)"
+            )  # fmt: skip
+            if problem is not None:
+                raise StorageError(
+                    f"database {self.url}: cannot open {path!r}: {problem}", url=self.url
+                ) from None
         except OSError as exc:
             raise StorageError(
                 f"database {self.url}: cannot open {path!r}: {exc.strerror or exc}", url=self.url
