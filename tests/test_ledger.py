@@ -54,6 +54,12 @@ def flushed(client: Any) -> list[dict[str, Any]]:
     return ledger.database.read(_all)  # type: ignore[no-any-return]
 
 
+async def aflush(client: AsyncClient) -> None:
+    """Wait until every row ``client`` appended is committed."""
+    ledger = client.usage_ledger
+    assert ledger is not None and await asyncio.to_thread(ledger.flush, 10)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
@@ -188,9 +194,7 @@ async def test_async_chat_and_stream(database_url: str, home: Path) -> None:
             stream = client.stream("openai/gpt-4o-mini", MESSAGES)
             async for _ in stream:
                 pass
-        ledger = client.usage_ledger
-        assert ledger is not None
-        assert await asyncio.to_thread(ledger.flush, 10)
+        await aflush(client)
     finally:
         await client.aclose()
     rows = rows_of(database_url)
@@ -245,9 +249,7 @@ async def test_an_async_stream_read_outside_its_tags_block_is_filed_under_them(
         async with stream:
             async for _ in stream:
                 pass
-        ledger = client.usage_ledger
-        assert ledger is not None
-        assert await asyncio.to_thread(ledger.flush, 10)
+        await aflush(client)
     finally:
         await client.aclose()
     rows = rows_of(database_url)
@@ -342,9 +344,7 @@ async def test_async_stream_closed_early_is_a_cancelled_row(database_url: str, h
         async for _ in stream:
             break
         await stream.aclose()
-        ledger = client.usage_ledger
-        assert ledger is not None
-        assert await asyncio.to_thread(ledger.flush, 10)
+        await aflush(client)
     finally:
         await client.aclose()
     (row,) = rows_of(database_url)
@@ -416,8 +416,7 @@ async def test_async_embeddings_are_ledger_rows(
         with tags(user="fay"):
             resp = await client.embed("openai/text-embedding-3-small", input=["a", "b"])
         assert len(resp.vectors) == 2
-        ledger = client.usage_ledger
-        assert ledger is not None and await asyncio.to_thread(ledger.flush, 10)
+        await aflush(client)
     finally:
         await client.aclose()
     rows = rows_of(database_url)

@@ -87,33 +87,23 @@ async def _aguarded(scripts: list[Any], send: Any) -> Any:
     return await adrive_chat(scripts[0], lambda _call: _aguarded(scripts[1:], send))
 
 
-def _recorded(core: _Core, provider: Any, request: Any, asked: str, send: Any) -> Any:
-    """``send()``, one embeddings request sent, with its usage-ledger row."""
-    at, started = time.time(), time.perf_counter()
-    response: EmbeddingResponse | None = None
-    error: BaseException | None = None
-    try:
-        response = send()
-        return response
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        _record_embed(core, provider, request, asked, at, started, response, error)
+class _Attempt:
+    """One embeddings request sent (``with`` around it): its usage-ledger row when the
+    block ends, the answer (``response``, set inside) or the exception either way."""
 
+    __slots__ = ("asked", "at", "core", "provider", "request", "response", "started")
 
-async def _arecorded(core: _Core, provider: Any, request: Any, asked: str, send: Any) -> Any:
-    at, started = time.time(), time.perf_counter()
-    response: EmbeddingResponse | None = None
-    error: BaseException | None = None
-    try:
-        response = await send()
-        return response
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        _record_embed(core, provider, request, asked, at, started, response, error)
+    def __init__(self, core: _Core, provider: Any, request: Any, asked: str) -> None:
+        self.core, self.provider, self.request, self.asked = core, provider, request, asked
+        self.response: EmbeddingResponse | None = None
+        self.at, self.started = time.time(), time.perf_counter()
+
+    def __enter__(self) -> _Attempt:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        _record_embed(self.core, self.provider, self.request, self.asked, self.at,
+                      self.started, self.response, error)  # fmt: skip
 
 
 def _record_embed(
@@ -160,7 +150,9 @@ class TokenCalls:
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
 
         def attempt(p: Any) -> EmbeddingResponse:  # one request sent: one ledger row
-            return _recorded(core, p, request, model, lambda: p.embed(request, ctx))  # type: ignore[no-any-return]
+            with _Attempt(core, p, request, model) as sent:
+                sent.response = p.embed(request, ctx)
+                return sent.response
 
         def send() -> EmbeddingResponse:
             if keyed is not None:  # may try several stored keys: a row each
@@ -213,13 +205,15 @@ class AsyncTokenCalls:
         provider, request, ctx = _embed_request(core, model, input, options)
         keyed = core.outside  # with a vault: its key for this call (_vault_wiring)
 
-        def attempt(p: Any) -> Any:  # as Client.embed's: an awaitable
-            return _arecorded(core, p, request, model, lambda: p.aembed(request, ctx))
+        async def attempt(p: Any) -> EmbeddingResponse:  # as Client.embed's
+            with _Attempt(core, p, request, model) as sent:
+                sent.response = await p.aembed(request, ctx)
+                return sent.response
 
         async def send() -> EmbeddingResponse:
             if keyed is not None:
                 return await keyed.acall(provider, request.user, attempt)  # type: ignore[no-any-return]
-            return await attempt(provider)  # type: ignore[no-any-return]
+            return await attempt(provider)
 
         return await _aguarded(_guards(core, model, provider, request, ctx), send)  # type: ignore[no-any-return]
 
