@@ -141,3 +141,50 @@ async def test_streamed_and_plain_calls_are_filed_under_the_callers_key_and_team
         (False, "dee", "ml", record.id),
         (True, "dee", "ml", record.id),
     ]
+
+
+async def test_embeddings_are_held_to_the_callers_limits_and_budgets(
+    database: Database,  # noqa: F811
+) -> None:
+    from llmswitch.messages import EmbeddingResponse, Usage
+    from llmswitch.testing import FakeProvider
+
+    class Embeds(FakeProvider):
+        embedded = 0
+
+        def embed(self, request: Any, ctx: Any = None) -> EmbeddingResponse:
+            type(self).embedded += 1
+            return EmbeddingResponse(
+                vectors=[[0.5, 0.5] for _ in request.inputs], model=request.model,
+                usage=Usage(input_tokens=1000, total_tokens=1000), provider=self.id,
+            )  # fmt: skip
+
+        async def aembed(self, request: Any, ctx: Any = None) -> EmbeddingResponse:
+            return self.embed(request, ctx)
+
+    config = Config()
+    tenancy = Tenancy.from_config(config, database=database)
+    await tenancy.store.add_user("eve", limits={"requests_per_minute": 2})
+    await tenancy.store.add_user("flo", limits={"budget_usd_day": "0"})
+    _, eve = await tenancy.store.issue_key("eve")
+    _, flo = await tenancy.store.issue_key("flo")
+    client = AsyncClient(
+        config=config, providers=[Embeds("openai")], middleware=tenancy.middleware(config)
+    )
+    app = create_app(client, tenants=tenancy.authenticator, config=config)
+    await tenancy.start(client)
+    body = {"model": "openai/text-embedding-3-small", "input": ["a", "b"]}
+    async with gateway_client(app) as http:
+        for _ in range(2):
+            ok = await http.post("/v1/embeddings", json=body, headers={"x-api-key": eve})
+            assert ok.status_code == 200, ok.text
+            assert len(ok.json()["data"]) == 2
+        limited = await http.post("/v1/embeddings", json=body, headers={"x-api-key": eve})
+        assert limited.status_code == 429 and "retry-after" in limited.headers
+        blocked = await http.post("/v1/embeddings", json=body, headers={"x-api-key": flo})
+        assert blocked.status_code == 429 and "budget" in blocked.text
+    assert Embeds.embedded == 2
+    await app.shutdown()
+    await client.aclose()
+    await tenancy.aclose()
+    await database.aclose()

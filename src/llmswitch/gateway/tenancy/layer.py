@@ -4,7 +4,7 @@
 The caller comes from the call's usage tags (``usage._tags.call_tags``: the gateway
 runs every handler inside the principal's tags, and a stream keeps those it was opened
 under); calls without an access key (the admin key, an open gateway, library use) pass
-untouched. Embeddings do not come through here (they take the budgets only).
+untouched. Embeddings are limited too (:meth:`TenantLimitLayer.embed_script`).
 Tokens: the rate limiter's estimate (``characters / 4`` of the prompt plus
 ``max_tokens`` or ``default_output_tokens``) is reserved, then replaced by the answer's
 real total (a stream's ``StreamEnd``); a call that fails before its first event refunds
@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from ...errors import ConfigurationError
 from ...events import Event, StreamEnd
 from ...messages import ChatResponse, Usage
+from ...middleware._drive import Op, Script, Try
 from ...middleware.base import (
     AsyncChatHandler,
     AsyncStreamHandler,
@@ -38,6 +39,10 @@ from .limits import TenantLimiter
 __all__ = ["TenantLimitLayer"]
 
 _PRINCIPALS_MAX = 10_000
+
+
+def _sync_refused(*_args: object) -> None:
+    raise ConfigurationError("TenantLimitLayer limits AsyncClient calls only", field="middleware")
 
 
 def _total(usage: Usage | None) -> int | None:
@@ -110,6 +115,29 @@ class TenantLimitLayer(Middleware):
                 yield event
         finally:
             await self.limiter.settle(admission, tokens)
+
+    def embed_script(self, call: Call) -> Script | None:
+        """The limits of an embeddings call (``call.request`` an ``EmbedRequest``):
+        admitted on its inputs' estimate (~4 characters a token), settled with the
+        tokens it used; the clients' ``embed`` drives it, on the async path only."""
+        principal = self._caller(call)
+        if principal is None:
+            return None
+        return self._embed_guard(principal, call)
+
+    def _embed_guard(self, principal: Principal, call: Call) -> Script:
+        inputs = call.request.inputs  # type: ignore[attr-defined]
+        estimate = sum(len(text) for text in inputs) // 4 + 1
+        admission = yield Op(_sync_refused, self.limiter.admit, principal, estimate)
+        tokens: int | None = 0  # a failure before an answer used nothing
+        try:
+            response = yield Try(call)
+        except BaseException:
+            yield Op(_sync_refused, self.limiter.settle, admission, tokens)
+            raise
+        tokens = _total(getattr(response, "usage", None))
+        yield Op(_sync_refused, self.limiter.settle, admission, tokens)
+        return response
 
     def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
         raise ConfigurationError(
