@@ -50,8 +50,9 @@ def _embed_request(core: _Core, model: str, input: Any, options: Any) -> Any:
 
 
 def _guards(core: _Core, model: str, provider: Any, request: Any, ctx: Any) -> list[Any]:
-    """The budget scripts an embeddings call runs under (``BudgetLayer.embed_script``
-    of the pipeline's layers that have one), outermost first."""
+    """The scripts an embeddings call runs under: the ``embed_script`` of each layer of
+    the pipeline that offers one (budgets, the gateway's tenant limits), outermost
+    first; the other layers are for chat calls."""
     pipe = core.pipe
     if pipe is None:
         return []
@@ -71,7 +72,7 @@ def _guards(core: _Core, model: str, provider: Any, request: Any, ctx: Any) -> l
 
 
 def _guarded(scripts: list[Any], send: Any) -> Any:
-    """``send()`` inside ``scripts`` (each a budget's decisions: admit, then charge)."""
+    """``send()`` inside ``scripts`` (each a layer's decisions: admit, then settle)."""
     from .middleware._drive import drive_chat
 
     if not scripts:

@@ -18,6 +18,7 @@ through unlimited.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import NoReturn
 
 from ...errors import ConfigurationError
 from ...events import Event, StreamEnd
@@ -41,7 +42,8 @@ __all__ = ["TenantLimitLayer"]
 _PRINCIPALS_MAX = 10_000
 
 
-def _sync_refused(*_args: object) -> None:
+def _sync_refused(*_args: object) -> NoReturn:
+    """The sync side of every path: the gateway's client is async."""
     raise ConfigurationError("TenantLimitLayer limits AsyncClient calls only", field="middleware")
 
 
@@ -140,11 +142,7 @@ class TenantLimitLayer(Middleware):
         return response
 
     def chat(self, call: Call, next: ChatHandler) -> ChatResponse:
-        raise ConfigurationError(
-            "TenantLimitLayer limits AsyncClient calls only", field="middleware"
-        )
+        _sync_refused()
 
     def stream(self, call: Call, next: StreamHandler) -> Iterator[Event]:
-        raise ConfigurationError(
-            "TenantLimitLayer limits AsyncClient calls only", field="middleware"
-        )
+        _sync_refused()
