@@ -30,15 +30,14 @@ from .fim import (
 )
 from .messages import ChatResponse
 from .middleware.base import (
-    ACCUMULATOR_KEY,
     Call,
     _terminal_achat,
     _terminal_astream,
     _terminal_chat,
     _terminal_stream,
+    stream_state,
 )
 from .providers.runtime import CallContext, Provider
-from .usage._tags import TAGS_KEY, current_tags
 
 __all__ = ["AsyncCodeStream", "CodeStream", "acomplete", "complete", "open_astream", "open_stream"]
 
@@ -267,7 +266,7 @@ def open_stream(core: Any, model: str, provider: Provider, request: CodeRequest,
     acc = Accumulator(provider.id, request.model)
     if core.pipe is not None:
         call = Call(request=request, provider=provider, ctx=ctx, model=model,
-                    state={ACCUMULATOR_KEY: acc, TAGS_KEY: current_tags()})  # fmt: skip
+                    state=stream_state(acc))  # fmt: skip
         inner = chat_stream(core.pipe.stream(call), acc)
     elif core.retry is None:
         inner = chat_stream(provider.stream(request, ctx), acc)
@@ -288,7 +287,7 @@ def open_astream(core: Any, model: str, provider: Provider, request: CodeRequest
     acc = Accumulator(provider.id, request.model)
     if core.pipe is not None:
         call = Call(request=request, provider=provider, ctx=ctx, model=model,
-                    state={ACCUMULATOR_KEY: acc, TAGS_KEY: current_tags()})  # fmt: skip
+                    state=stream_state(acc))  # fmt: skip
         inner = chat_stream(core.pipe.astream(call), acc)
         return AsyncCodeStream(inner, core, provider, request, acc)
     batches = getattr(provider, "astream_batches", None)

@@ -63,13 +63,12 @@ from .events import (
 from .messages import ChatRequest, ChatResponse, Message, Seam, Usage
 from .middleware._drive import aclose_source, close_source
 from .middleware.base import (
-    ACCUMULATOR_KEY,
     Call,
     _terminal_astream,
     _terminal_stream,
+    stream_state,
 )
 from .middleware.retry import Retry, RetryPolicy, Tries
-from .usage._tags import TAGS_KEY, current_tags
 from .usage.middleware import stream_request_id
 
 if TYPE_CHECKING:
@@ -554,7 +553,7 @@ def open_resumed(
     seamer = Seamer(acc, request, _prefill(core, model, provider, request))
     call = Call(
         request=request, provider=provider, ctx=ctx, model=model,
-        state={**(state or {}), ACCUMULATOR_KEY: acc, TAGS_KEY: current_tags()},
+        state={**(state or {}), **stream_state(acc)},
     )  # fmt: skip
     stream_request_id(core.ledger, acc, call.state)  # one request id for every attempt
     pipe, first_retry = core.pipe, core.retry  # each try is retried before its first event

@@ -60,7 +60,6 @@ from .messages import (
     ModelInfo,
 )
 from .middleware.base import (
-    ACCUMULATOR_KEY,
     CACHE_OPTION_KEY,
     Call,
     Middleware,
@@ -69,9 +68,9 @@ from .middleware.base import (
     _terminal_astream,
     _terminal_chat,
     _terminal_stream,
+    stream_state,
 )
 from .providers.runtime import CallContext, Provider
-from .usage._tags import TAGS_KEY, current_tags
 from .usage.middleware import stream_request_id, with_request_id
 from .wire import to_timeout
 
@@ -160,10 +159,8 @@ def _call(
 ) -> Call:
     """The :class:`Call` that enters the pipeline, carrying the cache option and the
     stream's accumulator in its state."""
-    call = Call(request=request, provider=provider, ctx=ctx, model=model)
-    if acc is not None:  # a stream, read maybe outside the tags it was opened in
-        call.state[ACCUMULATOR_KEY] = acc
-        call.state[TAGS_KEY] = current_tags()
+    state = stream_state(acc) if acc is not None else {}
+    call = Call(request=request, provider=provider, ctx=ctx, model=model, state=state)
     if cache is not None:
         call.state[CACHE_OPTION_KEY] = cache
     return call

@@ -27,6 +27,7 @@ from typing import Any
 from ..events import Event
 from ..messages import ChatRequest, ChatResponse
 from ..providers.runtime import CallContext, Provider
+from ..usage._tags import TAGS_KEY, current_tags
 
 __all__ = [
     "ACCUMULATOR_KEY",
@@ -73,6 +74,14 @@ class Call:
 # Where a stream's Accumulator sits in ``Call.state``, so a layer that changes the
 # deployment (the router) can say which provider/model really answered.
 ACCUMULATOR_KEY = "llmswitch.accumulator"
+
+
+def stream_state(acc: Any) -> dict[str, Any]:
+    """The ``Call.state`` a stream enters the pipeline with: its accumulator, and the
+    usage tags in force as it is opened (it may be read outside their block: see
+    ``usage._tags.call_tags``)."""
+    return {ACCUMULATOR_KEY: acc, TAGS_KEY: current_tags()}
+
 
 # A call's ``cache=`` option, checked (llmswitch.cache reads it): False bypasses the
 # response cache, a CallCache opts the call in (its ttl, its replay pace).
